@@ -1,0 +1,137 @@
+/**
+ * agentbridge's configuration: one zod schema over the environment (after `.env` is loaded
+ * by dotenv in the CLI). The rest of the code receives a typed {@link Config}, never process.env.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const onOff = z
+  .enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => ['on', 'true', '1', 'yes'].includes(v));
+
+const positiveInt = (def: number) =>
+  z
+    .string()
+    .default(String(def))
+    .transform((v, ctx) => {
+      const n = Number(v);
+      if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number ≥ 1 (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v && v.trim() ? v.trim() : undefined));
+
+/** The environment variables agentbridge reads, with their defaults. */
+export const envSchema = z.object({
+  AGENTBRIDGE_DATA_DIR: z.string().min(1).default('./data'),
+  AGENTBRIDGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  AGENTBRIDGE_HTTP_PORT: z
+    .string()
+    .default('8080')
+    .transform((v, ctx) => {
+      const n = Number(v);
+      if (!/^\d+$/.test(v.trim()) || n > 65535) {
+        ctx.addIssue({ code: 'custom', message: `must be a port number 0–65535 (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  AGENTBRIDGE_AGENT: z.enum(['auto', 'claude', 'codex', 'gemini']).default('auto'),
+  AGENTBRIDGE_MODEL: optionalString,
+  AGENTBRIDGE_WORKDIR: z.string().min(1).default('./workspace'),
+  AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'edit', 'full']).default('edit'),
+  AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(4),
+  AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
+  AGENTBRIDGE_IDLE_EVICT_S: positiveInt(600),
+  AGENTBRIDGE_LOCAL_CHAT: z.enum(['auto', 'on', 'off']).default('auto'),
+  CLAUDE_BIN: optionalString,
+  CODEX_BIN: optionalString,
+  GEMINI_BIN: optionalString,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type PermissionModeSetting = 'read-only' | 'edit' | 'full';
+
+/** Typed configuration. Paths are absolute; durations in the unit their name says. */
+export interface Config {
+  dataDir: string;
+  /** `<dataDir>/agentbridge.db` */
+  dbPath: string;
+  http: { host: string; port: number };
+  agent: 'auto' | 'claude' | 'codex' | 'gemini';
+  model?: string;
+  workdir: string;
+  permissionMode: PermissionModeSetting;
+  maxConcurrentTurns: number;
+  turnTimeoutMs: number;
+  /** A bridge idle this long (ms) is dropped from memory. */
+  idleEvictMs: number;
+  localChat: 'auto' | 'on' | 'off';
+  bins: { claude?: string; codex?: string; gemini?: string };
+  logLevel: string;
+  /** The full environment, passed unchanged to agent processes. */
+  agentEnv: NodeJS.ProcessEnv;
+}
+
+/** Thrown by {@link loadConfig}; `message` lists every problem, one per line, without values of secrets. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates `env` and returns the typed config.
+ * @throws ConfigError naming every invalid variable and why (values are never echoed for
+ *   variables whose name suggests a secret).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
+  const parsed = envSchema.safeParse(pickKnown(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? '?');
+      return `${name}: ${isSecretName(name) ? 'invalid value' : i.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(cwd, e.AGENTBRIDGE_DATA_DIR);
+  return {
+    dataDir,
+    dbPath: path.join(dataDir, 'agentbridge.db'),
+    http: { host: e.AGENTBRIDGE_HTTP_HOST, port: e.AGENTBRIDGE_HTTP_PORT },
+    agent: e.AGENTBRIDGE_AGENT,
+    model: e.AGENTBRIDGE_MODEL,
+    workdir: path.resolve(cwd, e.AGENTBRIDGE_WORKDIR),
+    permissionMode: e.AGENTBRIDGE_PERMISSION_MODE,
+    maxConcurrentTurns: e.AGENTBRIDGE_MAX_CONCURRENT_TURNS,
+    turnTimeoutMs: e.AGENTBRIDGE_TURN_TIMEOUT_S * 1000,
+    idleEvictMs: e.AGENTBRIDGE_IDLE_EVICT_S * 1000,
+    localChat: e.AGENTBRIDGE_LOCAL_CHAT,
+    bins: { claude: e.CLAUDE_BIN, codex: e.CODEX_BIN, gemini: e.GEMINI_BIN },
+    logLevel: e.LOG_LEVEL,
+    agentEnv: { ...env },
+  };
+}
+
+/** Empty strings count as unset, so `FOO=` in .env falls back to the default. */
+function pickKnown(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    out[key] = v === undefined || v === '' ? undefined : v;
+  }
+  return out;
+}
+
+/** True for variable names that usually hold secrets (tokens, keys, passwords). */
+export function isSecretName(name: string): boolean {
+  return /TOKEN|SECRET|KEY|PASSWORD|PASS|CREDENTIAL|AUTH/i.test(name);
+}

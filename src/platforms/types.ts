@@ -1,0 +1,105 @@
+/**
+ * The contract between agentbridge's core and a platform adapter (local chat, Slack, Discord).
+ *
+ * An adapter turns platform events into {@link InboundMessage}s and hands them to an
+ * {@link InboundSink}; it carries out output (post, edit, react, status) for the core.
+ * It knows nothing about agents or the database.
+ */
+
+/** Where a message came from. `scheduler` is used by cron jobs and scheduled prompts. */
+export type PlatformName = 'local' | 'slack' | 'discord' | 'scheduler';
+
+/** The person (or bot) who wrote a message. */
+export interface Author {
+  /** Platform user id, e.g. Slack `U123`, Discord snowflake, local free-form name. */
+  id: string;
+  /** Display name shown to the agent ("who wrote this"). */
+  name: string;
+  isBot?: boolean;
+}
+
+/** Where the bot's answer goes: a channel, optionally a thread in it, optionally replying to a message. */
+export interface ReplyTarget {
+  platform: PlatformName;
+  /** Platform channel id (Slack `C…`, Discord snowflake, local channel name). */
+  channel: string;
+  /** Thread id: Slack parent `ts`, Discord thread channel id, local thread id. */
+  thread?: string;
+  /** Platform message id the answer replies to (Discord `message_reference`). */
+  replyTo?: string;
+}
+
+/**
+ * One normalised inbound message. Serialised as JSON into the inbox, so it must stay plain data.
+ */
+export interface InboundMessage {
+  platform: PlatformName;
+  /** Stable conversation id, from `src/conversation/ids.ts`. */
+  conversationId: string;
+  channel: string;
+  thread?: string;
+  author: Author;
+  /** Text for the agent: bot mention removed, user mentions resolved to names. */
+  text: string;
+  /**
+   * Unique key of this delivery's underlying message, used to recognise duplicates
+   * (e.g. `slack:<team>:<channel>:<ts>`, `discord:<messageId>`, `local:<messageId>`).
+   */
+  eventKey: string;
+  replyTarget: ReplyTarget;
+  /** Platform message id of the user's message (for reactions), when there is one. */
+  messageRef?: string;
+  /** Receive time, ms since the epoch. */
+  receivedAt: number;
+}
+
+/** Result of handing an inbound message to the core. */
+export type AcceptResult = 'accepted' | 'duplicate';
+
+/**
+ * The core's entry point for adapters. Resolves once the message is durable in the inbox;
+ * the adapter acknowledges the platform only after that.
+ */
+export type InboundSink = (message: InboundMessage) => Promise<AcceptResult>;
+
+/** A message the bot posted. */
+export interface PostedMessage {
+  /** Platform message id (Slack `ts`, Discord message id, local message id). */
+  ref: string;
+  channel: string;
+}
+
+/** Reaction states shown on the user's message while it is being worked on. */
+export type ReactionState = 'working' | 'done' | 'failed';
+
+/** What a platform allows; the renderer obeys these. */
+export interface PlatformLimits {
+  /** Maximum characters in one posted message (Slack ~3,900 for readability of 40k; Discord 2,000). */
+  maxMessageChars: number;
+  /** Minimum interval between edits of one message, in ms. */
+  minEditIntervalMs: number;
+}
+
+/** A platform adapter. Every method may throw on a platform error; the core retries via the outbox. */
+export interface PlatformAdapter {
+  readonly name: PlatformName;
+  readonly limits: PlatformLimits;
+  /** Connects and starts delivering messages to `sink`. */
+  start(sink: InboundSink): Promise<void>;
+  /** Disconnects; no more messages are delivered after it resolves. */
+  stop(): Promise<void>;
+  /** Posts a new message; returns its platform id. */
+  post(target: ReplyTarget, text: string): Promise<PostedMessage>;
+  /** Replaces the text of a message the bot posted. */
+  edit(target: ReplyTarget, ref: string, text: string): Promise<void>;
+  /** Optional: deletes a message the bot posted (e.g. the progress message). */
+  delete?(target: ReplyTarget, ref: string): Promise<void>;
+  /** Optional: shows a reaction on the user's message. */
+  react?(target: ReplyTarget, messageRef: string, state: ReactionState): Promise<void>;
+  /** Optional: platform-native typing/status indicator; `null` clears it. */
+  setStatus?(target: ReplyTarget, status: string | null): Promise<void>;
+  /** Optional: converts the agent's Markdown into the platform's format before chunking. */
+  formatMarkdown?(markdown: string): string;
+  /** Optional: neutralises mentions so agent output pings no one (invariant 6). */
+  neutraliseMentions?(text: string): string;
+}

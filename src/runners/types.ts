@@ -1,0 +1,104 @@
+/**
+ * The Runner contract: one implementation per agent CLI (Claude Code, Codex CLI, Gemini CLI).
+ * A runner spawns the CLI non-interactively for one turn, parses its JSON lines into
+ * {@link RunEvent}s and returns a {@link RunResult}. Facts: ../shared/reference/agent-clis.md.
+ */
+
+export type AgentName = 'claude' | 'codex' | 'gemini';
+export const AGENT_NAMES: readonly AgentName[] = ['claude', 'codex', 'gemini'];
+
+/**
+ * agentbridge's permission level, mapped per agent:
+ * - `read-only`: claude `--permission-mode plan`, codex `-s read-only`, gemini `--approval-mode default`
+ * - `edit`:      claude `--permission-mode acceptEdits`, codex `-s workspace-write`, gemini `--approval-mode auto_edit`
+ * - `full`:      claude `--permission-mode bypassPermissions`, codex `-s danger-full-access`, gemini `--approval-mode yolo`
+ */
+export type PermissionMode = 'read-only' | 'edit' | 'full';
+
+/** One turn's input. */
+export interface RunRequest {
+  prompt: string;
+  /** Working directory; Claude and Gemini resume sessions per directory, so keep it stable. */
+  cwd: string;
+  /** The agent's own session id from the previous turn, to resume. */
+  resumeSessionId?: string;
+  /** Claude only: resume from `resumeSessionId` into a new session (`--fork-session`). */
+  forkSession?: boolean;
+  model?: string;
+  permissionMode: PermissionMode;
+  /** Aborting it stops the turn (process group: SIGINT → SIGTERM → SIGKILL). */
+  signal?: AbortSignal;
+  /** Hard limit for the turn, ms; on expiry the turn is stopped with error kind `timeout`. */
+  timeoutMs: number;
+  /** Environment for the agent process (the caller's full environment plus overrides). */
+  env: NodeJS.ProcessEnv;
+  /** Extra text appended to the agent's system prompt, when the CLI supports it. */
+  systemPrompt?: string;
+}
+
+/** Events a runner emits while a turn runs, in order. */
+export type RunEvent =
+  | { type: 'session'; sessionId: string }
+  /** Assistant text. `delta` is appended to the answer so far. */
+  | { type: 'text'; delta: string }
+  | { type: 'tool_start'; id: string; name: string; /** one line, ≤ 200 characters */ summary: string }
+  | { type: 'tool_end'; id: string; name: string; ok: boolean; summary?: string }
+  | { type: 'usage'; usage: Usage }
+  /** A non-fatal warning (e.g. "Reconnecting…"); fatal errors come in the result. */
+  | { type: 'warning'; message: string };
+
+export interface Usage {
+  inputTokens?: number;
+  outputTokens?: number;
+  /** US dollars, when the CLI reports it. */
+  costUsd?: number;
+}
+
+/** Why a turn failed; each kind has a user-facing explanation in `src/runners/errors.ts`. */
+export type RunErrorKind =
+  | 'not_installed'
+  | 'not_authenticated'
+  | 'usage_limit'
+  | 'api_error'
+  | 'timeout'
+  | 'stopped'
+  | 'crashed';
+
+export interface RunError {
+  kind: RunErrorKind;
+  /** Detail for the user, e.g. the provider's error message. Never contains secrets. */
+  message: string;
+}
+
+/** A turn's outcome. `ok` is decided from the final event first, then the exit code. */
+export interface RunResult {
+  ok: boolean;
+  /** The final answer text (may be partial when `ok` is false). */
+  text: string;
+  /** The agent's session id to resume next time (latest seen). */
+  sessionId?: string;
+  usage?: Usage;
+  error?: RunError;
+  /** Process exit code, or null when killed by a signal. */
+  exitCode: number | null;
+}
+
+/** What `agentbridge doctor` reports for one agent. */
+export interface RunnerProbe {
+  agent: AgentName;
+  installed: boolean;
+  /** Resolved executable path, when found. */
+  bin?: string;
+  version?: string;
+  /** true/false when it could be determined from env/config files; 'unknown' otherwise. */
+  authenticated: boolean | 'unknown';
+  detail: string;
+}
+
+export interface Runner {
+  readonly agent: AgentName;
+  /** Runs one turn. Never throws for agent failures: they come back as `RunResult.error`. */
+  run(req: RunRequest, onEvent: (event: RunEvent) => void): Promise<RunResult>;
+  /** Checks installation, version and authentication without calling a model. */
+  probe(env: NodeJS.ProcessEnv): Promise<RunnerProbe>;
+}

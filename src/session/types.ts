@@ -1,0 +1,140 @@
+/**
+ * Row types and the repository contract of the session store. Only `src/session/` writes SQL;
+ * everything else uses these typed repositories. All times are ms since the epoch.
+ */
+import type { InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
+import type { AgentName, Usage } from '../runners/types.js';
+
+export interface ConversationRow {
+  id: string;
+  platform: PlatformName;
+  channel: string;
+  thread: string | null;
+  /** Agent chosen for this conversation; null = the configured default. */
+  agent: AgentName | null;
+  model: string | null;
+  /** The agent CLI's own session id, for resume. */
+  agentSessionId: string | null;
+  /** Which agent the stored session id belongs to (a session id is only valid for its agent). */
+  agentSessionAgent: AgentName | null;
+  workdir: string | null;
+  /** What this conversation was seeded from (e.g. a checkpoint key), once, if it was. */
+  seededFrom: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type EntryRole = 'user' | 'assistant' | 'system';
+
+export interface SessionEntryRow {
+  id: number;
+  conversationId: string;
+  role: EntryRole;
+  /** Author display name for user entries; null otherwise. */
+  author: string | null;
+  text: string;
+  agent: AgentName | null;
+  model: string | null;
+  usage: Usage | null;
+  costUsd: number | null;
+  createdAt: number;
+}
+
+export interface CheckpointRow {
+  /** `checkpointKey(platform, channel, messageRef)` from src/conversation/ids.ts. */
+  key: string;
+  conversationId: string;
+  sessionEntryId: number | null;
+  platformMessageRef: string;
+  assistantText: string;
+  createdAt: number;
+}
+
+export type InboxState = 'queued' | 'running' | 'done' | 'failed';
+
+export interface InboxRow {
+  eventKey: string;
+  conversationId: string;
+  message: InboundMessage;
+  state: InboxState;
+  attempts: number;
+  receivedAt: number;
+  updatedAt: number;
+}
+
+export type OutboxState = 'pending' | 'posted' | 'failed';
+
+export interface OutboxRow {
+  id: number;
+  conversationId: string;
+  target: ReplyTarget;
+  text: string;
+  /** Session entry the text belongs to (for the response checkpoint), if any. */
+  sessionEntryId: number | null;
+  state: OutboxState;
+  attempts: number;
+  postedRef: string | null;
+  lastError: string | null;
+  createdAt: number;
+}
+
+export interface ConversationsRepo {
+  get(id: string): ConversationRow | undefined;
+  /** Creates the row if missing (fields from `init`), returns the stored row. */
+  ensure(init: { id: string; platform: PlatformName; channel: string; thread?: string | null; workdir?: string | null }): ConversationRow;
+  setAgentSession(id: string, agent: AgentName | null, agentSessionId: string | null): void;
+  update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom'>>): void;
+  list(opts?: { limit?: number }): ConversationRow[];
+  /** Deletes the conversation and its entries, checkpoints, inbox and outbox rows. Returns true if it existed. */
+  delete(id: string): boolean;
+}
+
+export interface EntriesRepo {
+  append(e: Omit<SessionEntryRow, 'id' | 'createdAt'> & { createdAt?: number }): SessionEntryRow;
+  list(conversationId: string, opts?: { limit?: number; beforeId?: number }): SessionEntryRow[];
+  get(id: number): SessionEntryRow | undefined;
+}
+
+export interface CheckpointsRepo {
+  record(c: Omit<CheckpointRow, 'createdAt'>): void;
+  get(key: string): CheckpointRow | undefined;
+  listForConversation(conversationId: string): CheckpointRow[];
+}
+
+export interface InboxRepo {
+  /** Inserts the message as `queued`; returns false (and changes nothing) if its eventKey is known. */
+  accept(message: InboundMessage): boolean;
+  /** Marks rows running and increments attempts. */
+  markRunning(eventKeys: string[]): void;
+  markDone(eventKeys: string[]): void;
+  markFailed(eventKeys: string[]): void;
+  /** Back to queued (e.g. a turn cut by shutdown). */
+  requeue(eventKeys: string[]): void;
+  /** Rows in state queued or running, oldest first (by receivedAt, then insertion order). */
+  unfinished(): InboxRow[];
+  get(eventKey: string): InboxRow | undefined;
+  countByState(): Record<InboxState, number>;
+}
+
+export interface OutboxRepo {
+  enqueue(o: { conversationId: string; target: ReplyTarget; text: string; sessionEntryId?: number | null }): OutboxRow;
+  markPosted(id: number, postedRef: string): void;
+  /** Records a failed attempt (attempts+1, lastError); state stays pending unless `final`. */
+  markAttemptFailed(id: number, error: string, final?: boolean): void;
+  /** Pending rows, oldest first. */
+  pending(): OutboxRow[];
+}
+
+/** Counts of rows removed by `prune`, per table. */
+export type PruneReport = Record<string, number>;
+
+export interface Store {
+  readonly conversations: ConversationsRepo;
+  readonly entries: EntriesRepo;
+  readonly checkpoints: CheckpointsRepo;
+  readonly inbox: InboxRepo;
+  readonly outbox: OutboxRepo;
+  /** Runs `fn` in one SQLite transaction. */
+  transaction<T>(fn: () => T): T;
+  close(): void;
+}
