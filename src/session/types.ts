@@ -125,6 +125,44 @@ export interface OutboxRepo {
   pending(): OutboxRow[];
 }
 
+/** A message of the local web chat (the local platform's own message history). */
+export interface LocalMessageRow {
+  /** Sortable unique id (also the thread id when the message starts a thread). */
+  id: string;
+  channel: string;
+  thread: string;
+  /** Author display name; "agentbridge" for bot messages. */
+  user: string;
+  text: string;
+  bot: boolean;
+  /** Creation time, ms since the epoch. */
+  ts: number;
+  updatedAt: number;
+}
+
+export interface LocalThreadSummary {
+  thread: string;
+  user: string;
+  /** First message's text (the thread's title), ≤ 200 characters. */
+  text: string;
+  ts: number;
+  replies: number;
+  lastTs: number;
+}
+
+export interface LocalMessagesRepo {
+  insert(row: Omit<LocalMessageRow, 'updatedAt'>): LocalMessageRow;
+  /** Replaces the text; returns the updated row or undefined when `id` is unknown. */
+  update(id: string, text: string): LocalMessageRow | undefined;
+  get(id: string): LocalMessageRow | undefined;
+  /** Messages of one thread, oldest first. */
+  list(channel: string, thread: string): LocalMessageRow[];
+  /** Threads of a channel, newest activity first, at most `limit` (default 100). */
+  threads(channel: string, limit?: number): LocalThreadSummary[];
+  /** Channels that have messages, alphabetically. */
+  channels(): string[];
+}
+
 /** Counts of rows removed by `prune`, per table. */
 export type PruneReport = Record<string, number>;
 
@@ -134,6 +172,7 @@ export interface Store {
   readonly checkpoints: CheckpointsRepo;
   readonly inbox: InboxRepo;
   readonly outbox: OutboxRepo;
+  readonly localMessages: LocalMessagesRepo;
   /** Runs `fn` in one SQLite transaction. */
   transaction<T>(fn: () => T): T;
   close(): void;
