@@ -64,10 +64,19 @@ export interface InboxRow {
 
 export type OutboxState = 'pending' | 'posted' | 'failed';
 
+/**
+ * Where an outbox row goes. With `editRef`, delivery edits that message (the turn's progress
+ * message) instead of posting a new one — an edit is idempotent, so redelivery after a crash
+ * cannot duplicate it.
+ */
+export interface OutboxTarget extends ReplyTarget {
+  editRef?: string;
+}
+
 export interface OutboxRow {
   id: number;
   conversationId: string;
-  target: ReplyTarget;
+  target: OutboxTarget;
   text: string;
   /** Session entry the text belongs to (for the response checkpoint), if any. */
   sessionEntryId: number | null;
@@ -117,7 +126,7 @@ export interface InboxRepo {
 }
 
 export interface OutboxRepo {
-  enqueue(o: { conversationId: string; target: ReplyTarget; text: string; sessionEntryId?: number | null }): OutboxRow;
+  enqueue(o: { conversationId: string; target: OutboxTarget; text: string; sessionEntryId?: number | null }): OutboxRow;
   markPosted(id: number, postedRef: string): void;
   /** Records a failed attempt (attempts+1, lastError); state stays pending unless `final`. */
   markAttemptFailed(id: number, error: string, final?: boolean): void;

@@ -1,0 +1,24 @@
+# agentbridge in a container. Agent CLIs are installed from npm; mount their logins
+# (or pass API keys) as described in the README.
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts=false
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm install --no-save typescript@5.9.3 && npx tsc -p tsconfig.build.json
+
+FROM node:22-bookworm-slim
+WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates curl && rm -rf /var/lib/apt/lists/* \
+ && npm install -g @anthropic-ai/claude-code@2.1.197 @openai/codex@0.169.0 @google/gemini-cli@0.61.0
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY migrations ./migrations
+ENV AGENTBRIDGE_DATA_DIR=/data AGENTBRIDGE_WORKDIR=/workspaces/default AGENTBRIDGE_HTTP_HOST=0.0.0.0 AGENTBRIDGE_HTTP_PORT=8080
+VOLUME ["/data", "/workspaces"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+CMD ["node", "dist/cli.js", "start"]

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * The `agentbridge` command (commander): start, doctor, db, sessions.
+ * Exit codes: 0 ok; 1 runtime failure (e.g. the data directory is owned by another process);
+ * 2 invalid configuration or usage.
+ */
+import { Command } from 'commander';
+import { registerDbCommands } from './cli/db.js';
+import { runDoctor } from './cli/doctor.js';
+import { registerSessionCommands } from './cli/sessions.js';
+import { runStart } from './cli/start.js';
+
+const program = new Command();
+program
+  .name('agentbridge')
+  .description('Work with coding agents (Claude Code, Codex CLI, Gemini CLI) from Slack, Discord and a local web chat.')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+program
+  .command('start', { isDefault: true })
+  .description('run agentbridge (the local web chat when no Slack/Discord credentials are set)')
+  .action(runStart);
+
+program
+  .command('doctor')
+  .description('check which agent CLIs are installed and logged in, and which one agentbridge will use')
+  .action(runDoctor);
+
+registerDbCommands(program);
+registerSessionCommands(program);
+
+await program.parseAsync(process.argv);

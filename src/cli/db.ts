@@ -1,0 +1,85 @@
+/**
+ * `agentbridge db checkpoint|vacuum|prune --before <date>`: maintenance of the session store.
+ * `checkpoint` is safe while the service runs (SQLite coordinates WAL checkpoints); `vacuum`
+ * and `prune` rewrite or delete data and refuse while a running agentbridge owns the data
+ * directory (they take the owner lock themselves).
+ */
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { createLogger } from '../logger.js';
+import { acquireOwnerLock, StoreLockedError } from '../session/lock.js';
+import { prune, vacuum, walCheckpoint } from '../session/maintenance.js';
+import { openStore, type SqliteStore } from '../session/store.js';
+import { configOrExit, fail } from './env.js';
+
+/** Opens the store for a maintenance command; `exclusive` takes the owner lock first. */
+function withStore<T>(exclusive: boolean, fn: (store: SqliteStore) => T): T {
+  const config = configOrExit();
+  if (!fs.existsSync(config.dbPath)) fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir})`);
+  let lock;
+  if (exclusive) {
+    try {
+      lock = acquireOwnerLock(config.dataDir);
+    } catch (err) {
+      if (err instanceof StoreLockedError) fail(`${err.message}\nThis command changes the database, so it runs only while agentbridge is stopped.`);
+      throw err;
+    }
+  }
+  const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr) });
+  try {
+    return fn(store);
+  } finally {
+    store.close();
+    lock?.release();
+  }
+}
+
+/** Parses a prune date: ISO date/time, or a relative age like `30d`, `12h`. */
+export function parseBefore(value: string, now = Date.now()): Date {
+  const rel = /^(\d+)\s*([dhw])$/.exec(value.trim());
+  if (rel) {
+    const unit = { h: 3_600_000, d: 86_400_000, w: 604_800_000 }[rel[2] as 'h' | 'd' | 'w'];
+    return new Date(now - Number(rel[1]) * unit);
+  }
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new Error(`"${value}" is not a date (use e.g. 2026-01-31, 2026-01-31T12:00:00Z, or 30d)`);
+  return d;
+}
+
+export function registerDbCommands(program: Command): void {
+  const db = program.command('db').description('maintain the session store (data directory database)');
+  db.command('checkpoint')
+    .description('write the WAL into the database file (safe while agentbridge runs)')
+    .action(() =>
+      withStore(false, (store) => {
+        const r = walCheckpoint(store.db);
+        process.stdout.write(`checkpoint: ${r.checkpointed} of ${r.log} WAL frames written${r.busy ? ' (database busy: partial)' : ''}\n`);
+      }),
+    );
+  db.command('vacuum')
+    .description('rebuild the database file to reclaim space (agentbridge must be stopped)')
+    .action(() =>
+      withStore(true, (store) => {
+        const before = fs.statSync(store.dbPath).size;
+        vacuum(store.db);
+        const after = fs.statSync(store.dbPath).size;
+        process.stdout.write(`vacuum: ${store.dbPath} ${before} → ${after} bytes\n`);
+      }),
+    );
+  db.command('prune')
+    .description('delete finished data older than a date (agentbridge must be stopped)')
+    .requiredOption('--before <date>', 'ISO date/time, or an age such as 30d, 12h, 2w')
+    .action((opts: { before: string }) => {
+      let before: Date;
+      try {
+        before = parseBefore(opts.before);
+      } catch (err) {
+        fail((err as Error).message, 2);
+      }
+      withStore(true, (store) => {
+        const report = prune(store, before);
+        process.stdout.write(`prune: removed rows older than ${before.toISOString()}\n`);
+        for (const [table, n] of Object.entries(report)) process.stdout.write(`  ${table}: ${n}\n`);
+      });
+    });
+}

@@ -1,0 +1,171 @@
+/**
+ * Outbox delivery: every final answer (and every notice) is written to the outbox before it is
+ * posted and marked posted after, so a crash or a platform outage neither drops nor repeats it
+ * (invariant 2). Rows of one conversation are delivered strictly in order; a failed delivery is
+ * retried with backoff, and rows still pending at start are delivered then.
+ *
+ * Every delivered message becomes a response checkpoint (platform + channel + message id →
+ * conversation, session entry, text).
+ */
+import type { Logger } from '../logger.js';
+import type { PlatformAdapter, PlatformName } from '../platforms/types.js';
+import type { OutboxRow, OutboxTarget, Store } from '../session/types.js';
+import { checkpointKey } from './ids.js';
+
+/** Looks up the adapter that delivers to a platform; undefined when it is not running. */
+export type AdapterLookup = (platform: PlatformName) => PlatformAdapter | undefined;
+
+export interface OutboxOptions {
+  store: Store;
+  adapters: AdapterLookup;
+  logger: Logger;
+  /** Delays between delivery attempts, ms; the last one repeats (default 1 s, 5 s, 15 s, 60 s, 5 min). */
+  retryDelaysMs?: number[];
+}
+
+const DEFAULT_RETRY_MS = [1_000, 5_000, 15_000, 60_000, 300_000];
+
+/** Delivers outbox rows through platform adapters. */
+export class OutboxDelivery {
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly failures = new Map<string, number>();
+  private stopped = false;
+  private readonly retryDelaysMs: number[];
+
+  constructor(private readonly opts: OutboxOptions) {
+    this.retryDelaysMs = opts.retryDelaysMs ?? DEFAULT_RETRY_MS;
+  }
+
+  /**
+   * Writes the messages of one answer to the outbox (in one transaction with `alsoInTx`, e.g.
+   * marking the inbox rows done) and returns the rows. Nothing is posted yet: call {@link deliver}.
+   */
+  enqueue(
+    conversationId: string,
+    target: OutboxTarget,
+    texts: string[],
+    sessionEntryId: number | null,
+    alsoInTx?: () => void,
+  ): OutboxRow[] {
+    const { store } = this.opts;
+    return store.transaction(() => {
+      const rows = texts.map((text, i) =>
+        store.outbox.enqueue({
+          conversationId,
+          // Only the first chunk replaces the progress message; the rest are new messages.
+          target: i === 0 ? target : withoutEdit(target),
+          text,
+          sessionEntryId,
+        }),
+      );
+      alsoInTx?.();
+      return rows;
+    });
+  }
+
+  /** Delivers the pending rows of `conversationId` in order; resolves when done or deferred for retry. */
+  deliver(conversationId: string): Promise<void> {
+    const prev = this.chains.get(conversationId) ?? Promise.resolve();
+    const next = prev.then(() => this.drain(conversationId));
+    this.chains.set(conversationId, next);
+    void next.finally(() => {
+      if (this.chains.get(conversationId) === next) this.chains.delete(conversationId);
+    });
+    return next;
+  }
+
+  /** Delivers every pending row (used at start). */
+  async deliverAll(): Promise<void> {
+    const ids = new Set(this.opts.store.outbox.pending().map((r) => r.conversationId));
+    await Promise.all([...ids].map((id) => this.deliver(id)));
+  }
+
+  /** Number of rows waiting to be delivered. */
+  pendingCount(): number {
+    return this.opts.store.outbox.pending().length;
+  }
+
+  /** Stops retry timers; in-flight deliveries finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.retryTimers.values()) clearTimeout(t);
+    this.retryTimers.clear();
+    await Promise.allSettled([...this.chains.values()]);
+  }
+
+  private async drain(conversationId: string): Promise<void> {
+    if (this.stopped) return;
+    const rows = this.opts.store.outbox.pending().filter((r) => r.conversationId === conversationId);
+    for (const row of rows) {
+      const ok = await this.deliverRow(row);
+      if (!ok) {
+        this.scheduleRetry(conversationId);
+        return; // keep order: later rows wait for this one
+      }
+    }
+    this.failures.delete(conversationId);
+  }
+
+  private async deliverRow(row: OutboxRow): Promise<boolean> {
+    const { store, adapters, logger } = this.opts;
+    const adapter = adapters(row.target.platform);
+    if (!adapter) {
+      logger.warn({ outboxId: row.id, platform: row.target.platform }, 'outbox: platform not running; answer kept for later');
+      return false;
+    }
+    let ref: string;
+    try {
+      ref = await postOrEdit(adapter, row, logger);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      store.outbox.markAttemptFailed(row.id, message);
+      logger.warn({ outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 }, 'outbox: delivery failed; will retry');
+      return false;
+    }
+    store.transaction(() => {
+      store.checkpoints.record({
+        key: checkpointKey(row.target.platform, row.target.channel, ref),
+        conversationId: row.conversationId,
+        sessionEntryId: row.sessionEntryId,
+        platformMessageRef: ref,
+        assistantText: row.text,
+      });
+      store.outbox.markPosted(row.id, ref);
+    });
+    return true;
+  }
+
+  private scheduleRetry(conversationId: string): void {
+    if (this.stopped || this.retryTimers.has(conversationId)) return;
+    const n = this.failures.get(conversationId) ?? 0;
+    this.failures.set(conversationId, n + 1);
+    const delay = this.retryDelaysMs[Math.min(n, this.retryDelaysMs.length - 1)] ?? 60_000;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(conversationId);
+      void this.deliver(conversationId);
+    }, delay);
+    timer.unref();
+    this.retryTimers.set(conversationId, timer);
+  }
+}
+
+/** Edits the progress message when the row names one (falling back to a new post), else posts. */
+async function postOrEdit(adapter: PlatformAdapter, row: OutboxRow, logger: Logger): Promise<string> {
+  const { editRef } = row.target;
+  if (editRef) {
+    try {
+      await adapter.edit(withoutEdit(row.target), editRef, row.text);
+      return editRef;
+    } catch (err) {
+      logger.warn({ outboxId: row.id, err: err instanceof Error ? err.message : String(err) }, 'outbox: editing the progress message failed; posting instead');
+    }
+  }
+  const posted = await adapter.post(withoutEdit(row.target), row.text);
+  return posted.ref;
+}
+
+function withoutEdit(target: OutboxTarget): OutboxTarget {
+  const { editRef: _drop, ...rest } = target;
+  return rest;
+}

@@ -1,0 +1,43 @@
+/**
+ * Start-up recovery (invariants 1 and 2): messages accepted but not answered before the last
+ * stop are queued again in their original order; conversations whose turn was running when the
+ * process stopped are first told that the turn was interrupted and is being retried. Answers
+ * still in the outbox are delivered by {@link OutboxDelivery.deliverAll}.
+ */
+import type { Logger } from '../logger.js';
+import type { Store } from '../session/types.js';
+import type { OutboxDelivery } from './outbox.js';
+import type { Router } from './router.js';
+
+/** The notice posted in a conversation whose turn was cut by a stop or crash. */
+export const INTERRUPTED_NOTICE =
+  '🔄 agentbridge restarted while working on your message. Nothing is lost: it is being answered again now.';
+
+export interface RecoveryReport {
+  /** Messages queued again. */
+  requeued: number;
+  /** Conversations told that their turn was interrupted. */
+  interrupted: string[];
+}
+
+/**
+ * Re-queues unfinished inbox messages (including any accepted during recovery), then switches
+ * the router to queue new messages directly. Returns what it did.
+ */
+export async function recoverInbox(store: Store, router: Router, outbox: OutboxDelivery, logger: Logger): Promise<RecoveryReport> {
+  const rows = store.inbox.unfinished();
+  const interrupted = new Map<string, (typeof rows)[number]>();
+  for (const row of rows) if (row.state === 'running') interrupted.set(row.conversationId, row);
+
+  for (const [conversationId, row] of interrupted) {
+    const running = rows.filter((r) => r.conversationId === conversationId && r.state === 'running').map((r) => r.eventKey);
+    outbox.enqueue(conversationId, row.message.replyTarget, [INTERRUPTED_NOTICE], null, () => store.inbox.requeue(running));
+    await outbox.deliver(conversationId);
+  }
+  // Messages accepted while the notices were delivered are in the inbox too: read again.
+  const all = store.inbox.unfinished();
+  for (const row of all) router.resume(row.message);
+  router.recovered();
+  if (all.length) logger.info({ requeued: all.length, interrupted: [...interrupted.keys()] }, 'recovered unfinished messages');
+  return { requeued: all.length, interrupted: [...interrupted.keys()] };
+}

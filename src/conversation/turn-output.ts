@@ -1,0 +1,106 @@
+/**
+ * What a person sees while one turn runs: a progress message posted at the start of the turn
+ * and edited in place (throttled to the platform's edit rate), the platform's reaction and
+ * status indicators, and at the end the formatted, chunked final answer.
+ */
+import type { Logger } from '../logger.js';
+import type { PlatformAdapter, ReactionState, ReplyTarget } from '../platforms/types.js';
+import type { RunEvent } from '../runners/types.js';
+import type { Store } from '../session/types.js';
+import { chunkMarkdown } from './chunk.js';
+import { checkpointKey } from './ids.js';
+import { ProgressView } from './progress.js';
+import { EditThrottle } from './throttle.js';
+
+export interface TurnOutputOptions {
+  adapter: PlatformAdapter;
+  target: ReplyTarget;
+  conversationId: string;
+  store: Store;
+  logger: Logger;
+  /** Platform message ids of the users' messages (for reactions). */
+  messageRefs: string[];
+  now?: () => number;
+}
+
+/** Progress and indicators of one turn. All platform calls are best effort: failures are logged. */
+export class TurnOutput {
+  private progressRef?: string;
+  private throttle?: EditThrottle;
+  private readonly view: ProgressView;
+  private readonly now: () => number;
+
+  constructor(private readonly o: TurnOutputOptions) {
+    this.now = o.now ?? Date.now;
+    this.view = new ProgressView({ now: this.now, maxChars: Math.min(1500, o.adapter.limits.maxMessageChars) });
+  }
+
+  /** Platform message id of the progress message, once posted. */
+  get ref(): string | undefined {
+    return this.progressRef;
+  }
+
+  /** Posts the progress message and sets the working indicators. */
+  async begin(): Promise<void> {
+    const { adapter, target, store, conversationId } = this.o;
+    await Promise.all([this.react('working'), this.safe('setStatus', () => adapter.setStatus?.(target, 'is working…'))]);
+    const text = this.view.render();
+    try {
+      const posted = await adapter.post(target, text);
+      this.progressRef = posted.ref;
+      store.checkpoints.record({
+        key: checkpointKey(target.platform, target.channel, posted.ref),
+        conversationId,
+        sessionEntryId: null,
+        platformMessageRef: posted.ref,
+        assistantText: text,
+      });
+      this.throttle = new EditThrottle({
+        minIntervalMs: adapter.limits.minEditIntervalMs,
+        send: (t: string) => adapter.edit(target, posted.ref, t),
+        onError: (err: unknown) => this.o.logger.warn({ err: String(err), conversationId }, 'progress edit failed'),
+      });
+    } catch (err) {
+      // No progress message: the answer is still delivered as new messages.
+      this.o.logger.warn({ err: String(err), conversationId }, 'could not post the progress message');
+    }
+  }
+
+  /** Feeds a runner event into the progress view; schedules a throttled edit when it changed. */
+  onEvent(event: RunEvent): void {
+    if (this.view.apply(event)) this.throttle?.update(this.view.render());
+  }
+
+  /** Stops progress edits (waits for an in-flight edit) before the final answer replaces it. */
+  async end(outcome: ReactionState): Promise<void> {
+    await this.throttle?.close();
+    const { adapter, target } = this.o;
+    await Promise.all([this.react(outcome), this.safe('setStatus', () => adapter.setStatus?.(target, null))]);
+  }
+
+  /**
+   * Formats the answer for the platform (its Markdown dialect, mentions neutralised) and splits
+   * it into messages of at most the platform's `maxMessageChars` characters.
+   */
+  formatAnswer(markdown: string): string[] {
+    const { adapter } = this.o;
+    let text = adapter.formatMarkdown ? adapter.formatMarkdown(markdown) : markdown;
+    if (adapter.neutraliseMentions) text = adapter.neutraliseMentions(text);
+    const chunks = chunkMarkdown(text, adapter.limits.maxMessageChars);
+    return chunks.length ? chunks : ['(the agent returned an empty answer)'];
+  }
+
+  private async react(state: ReactionState): Promise<void> {
+    const { adapter, target } = this.o;
+    if (!adapter.react) return;
+    for (const ref of this.o.messageRefs) await this.safe('react', () => adapter.react!(target, ref, state));
+  }
+
+  private async safe(what: string, fn: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.o.logger.warn({ err: String(err), conversationId: this.o.conversationId }, `${what} failed`);
+    }
+  }
+}

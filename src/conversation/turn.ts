@@ -1,0 +1,168 @@
+/**
+ * One agent turn in one conversation: record the users' messages, run the agent (resuming its
+ * session), show progress, store the agent session id and the answer, and hand the answer to
+ * the outbox. The inbox rows of the turn are marked done/failed in the same transaction that
+ * writes the answer to the outbox, so a crash at any point either re-runs the turn or delivers
+ * its stored answer — never both, never neither.
+ */
+import type { Logger } from '../logger.js';
+import type { InboundMessage, PlatformName } from '../platforms/types.js';
+import { describeRunError } from '../runners/errors.js';
+import type { AgentName, PermissionMode, Runner, RunResult } from '../runners/types.js';
+import type { ConversationRow, Store } from '../session/types.js';
+import type { AdapterLookup, OutboxDelivery } from './outbox.js';
+import { combineMessages } from './prompt.js';
+import { TurnOutput } from './turn-output.js';
+
+/** Abort reasons the bridge uses; any other reason counts as a user stop. */
+export const SHUTDOWN = 'shutdown';
+
+export interface TurnDefaults {
+  /** Agent for conversations that did not choose one; undefined when no agent is usable. */
+  agent?: AgentName;
+  model?: string;
+  workdir: string;
+  permissionMode: PermissionMode;
+  /** ms */
+  turnTimeoutMs: number;
+}
+
+export interface TurnDeps {
+  store: Store;
+  runners: Record<AgentName, Runner>;
+  adapters: AdapterLookup;
+  outbox: OutboxDelivery;
+  defaults: TurnDefaults;
+  /** Environment for agent processes. */
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** What happened to a turn, for the caller's bookkeeping and metrics. */
+export type TurnOutcome = 'ok' | 'failed' | 'stopped' | 'timeout' | 'interrupted' | 'undeliverable';
+
+/**
+ * Runs one turn for `batch` (≥ 1 messages of one conversation, in arrival order).
+ * Never throws for agent or platform failures.
+ */
+export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signal: AbortSignal): Promise<TurnOutcome> {
+  const { store, logger } = deps;
+  const last = batch[batch.length - 1]!;
+  const conversationId = last.conversationId;
+  const keys = batch.map((m) => m.eventKey);
+  const target = last.replyTarget;
+  const log = logger.child({ conversationId });
+
+  const conversation = store.conversations.ensure({
+    id: conversationId,
+    platform: conversationPlatform(last),
+    channel: target.channel,
+    thread: target.thread ?? null,
+    workdir: null,
+  });
+  const agent = conversation.agent ?? deps.defaults.agent;
+  const model = conversation.model ?? deps.defaults.model;
+  const multiUser = isMultiUser(store, conversationId, batch);
+
+  store.transaction(() => {
+    store.inbox.markRunning(keys);
+    for (const m of batch) {
+      store.entries.append({ conversationId, role: 'user', author: m.author.name, text: m.text, agent: agent ?? null, model: model ?? null, usage: null, costUsd: null });
+    }
+  });
+
+  const adapter = deps.adapters(target.platform);
+  if (!adapter) {
+    log.error({ platform: target.platform }, 'no adapter for the reply platform; turn skipped and kept for retry');
+    store.inbox.requeue(keys);
+    return 'undeliverable';
+  }
+  const output = new TurnOutput({ adapter, target, conversationId, store, logger: log, messageRefs: batch.flatMap((m) => (m.messageRef ? [m.messageRef] : [])), now: deps.now });
+
+  if (!agent) {
+    const text = '⚠️ No agent CLI is available on the agentbridge host (none of claude, codex, gemini is installed and logged in). An admin can run `agentbridge doctor` to see what is missing.';
+    finish(deps, conversationId, target, [text], null, keys, 'failed');
+    await deps.outbox.deliver(conversationId);
+    return 'failed';
+  }
+
+  await output.begin();
+  const started = (deps.now ?? Date.now)();
+  const result = await runAgent(deps, deps.runners[agent], conversation, agent, model, combineMessages(batch, { multiUser }), signal, (e) => output.onEvent(e));
+  log.info({ agent, ok: result.ok, error: result.error?.kind, ms: (deps.now ?? Date.now)() - started }, 'turn finished');
+
+  if (signal.aborted && signal.reason === SHUTDOWN) {
+    // Left as `running`: after the restart the users are told and the turn runs again.
+    await output.end('failed');
+    if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
+    return 'interrupted';
+  }
+  if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
+
+  const answer = answerText(agent, result, deps.defaults.turnTimeoutMs);
+  const entry = store.entries.append({
+    conversationId,
+    role: result.ok ? 'assistant' : 'system',
+    author: null,
+    text: answer,
+    agent,
+    model: model ?? null,
+    usage: result.usage ?? null,
+    costUsd: result.usage?.costUsd ?? null,
+  });
+  await output.end(result.ok ? 'done' : 'failed');
+  finish(deps, conversationId, { ...target, editRef: output.ref }, output.formatAnswer(answer), entry.id, keys, result.ok ? 'done' : 'failed');
+  await deps.outbox.deliver(conversationId);
+  if (result.ok) return 'ok';
+  return result.error?.kind === 'stopped' ? 'stopped' : result.error?.kind === 'timeout' ? 'timeout' : 'failed';
+}
+
+/** Writes the answer to the outbox and closes the inbox rows, atomically. */
+function finish(deps: TurnDeps, conversationId: string, target: Parameters<OutboxDelivery['enqueue']>[1], texts: string[], entryId: number | null, keys: string[], state: 'done' | 'failed'): void {
+  deps.outbox.enqueue(conversationId, target, texts, entryId, () => (state === 'done' ? deps.store.inbox.markDone(keys) : deps.store.inbox.markFailed(keys)));
+}
+
+async function runAgent(deps: TurnDeps, runner: Runner, conv: ConversationRow, agent: AgentName, model: string | undefined, prompt: string, signal: AbortSignal, onEvent: Parameters<Runner['run']>[1]): Promise<RunResult> {
+  const resume = conv.agentSessionAgent === agent && conv.agentSessionId ? conv.agentSessionId : undefined;
+  return runner.run(
+    {
+      prompt,
+      cwd: conv.workdir ?? deps.defaults.workdir,
+      resumeSessionId: resume,
+      model,
+      permissionMode: deps.defaults.permissionMode,
+      signal,
+      timeoutMs: deps.defaults.turnTimeoutMs,
+      env: deps.env,
+      systemPrompt: SYSTEM_PROMPT,
+    },
+    onEvent,
+  );
+}
+
+const SYSTEM_PROMPT =
+  'You are talking with a team through a chat platform via agentbridge. When several people write, each message is prefixed with "[Name]:". Answer in Markdown; keep answers focused.';
+
+/** The text the user sees: the answer, or what went wrong (with any partial answer kept). */
+function answerText(agent: AgentName, result: RunResult, timeoutMs: number): string {
+  if (result.ok) return result.text.trim() ? result.text : '(the agent finished without a text answer)';
+  const why = describeRunError(agent, result.error ?? { kind: 'crashed', message: '' }, Math.round(timeoutMs / 1000));
+  return result.text.trim() ? `${result.text}\n\n${why}` : why;
+}
+
+/** The conversation's platform: where answers go (a scheduler message answers on its target platform). */
+function conversationPlatform(m: InboundMessage): PlatformName {
+  return m.platform === 'scheduler' ? m.replyTarget.platform : m.platform;
+}
+
+/** True when more than one person has written in this conversation (recent history or this batch). */
+function isMultiUser(store: Store, conversationId: string, batch: InboundMessage[]): boolean {
+  const authors = new Set(batch.map((m) => m.author.name));
+  if (authors.size > 1) return true;
+  for (const e of store.entries.list(conversationId, { limit: 50 })) {
+    if (e.role === 'user' && e.author) authors.add(e.author);
+    if (authors.size > 1) return true;
+  }
+  return false;
+}

@@ -1,0 +1,193 @@
+/**
+ * The local web chat platform: a small Slack-like chat served by agentbridge itself.
+ *
+ * Channels hold threads; every top-level message starts a thread (its id is the thread id)
+ * and each thread is one conversation (`local:<channel>:<thread>`). Messages live in the
+ * store's {@link LocalMessagesRepo}; the page gets live updates over Server-Sent Events.
+ * Routes: see `./api.ts`. The routes are registered when the adapter is constructed; a
+ * message posted before `start()` or after `stop()` is refused with 503.
+ */
+import type { Logger } from '../../logger.js';
+import type { HttpServer } from '../../http/server.js';
+import { HttpError } from '../../http/json.js';
+import type { LocalMessageRow, LocalMessagesRepo } from '../../session/types.js';
+import type {
+  InboundMessage,
+  InboundSink,
+  PlatformAdapter,
+  PlatformLimits,
+  PostedMessage,
+  ReplyTarget,
+} from '../types.js';
+import { registerLocalRoutes, toApiMessage, type LocalApiBackend, type LocalPostInput } from './api.js';
+import { LocalEventHub } from './events.js';
+import { localConversationId } from '../../conversation/ids.js';
+import { CHANNEL_PATTERN, createMessageIdGenerator } from './ids.js';
+
+export interface LocalAdapterOptions {
+  repo: LocalMessagesRepo;
+  /** The shared server; the adapter registers its routes on it. */
+  http: HttpServer;
+  logger: Logger;
+  /** Display name of the bot's messages (default "agentbridge"). */
+  botName?: string;
+  /** Interval of the SSE comment heartbeat, in ms (default 15,000). */
+  heartbeatMs?: number;
+}
+
+/** Most thread statuses remembered (for page loads); the oldest are forgotten first. */
+const MAX_STATUSES = 1_000;
+
+export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
+  readonly name = 'local' as const;
+  readonly limits: PlatformLimits = { maxMessageChars: 8000, minEditIntervalMs: 250 };
+  readonly repo: LocalMessagesRepo;
+  readonly events: LocalEventHub;
+  readonly botName: string;
+
+  private readonly logger: Logger;
+  private readonly nextId = createMessageIdGenerator();
+  private sink: InboundSink | undefined;
+  /** Current status per thread, keyed `<channel>\n<thread>`. */
+  private readonly statuses = new Map<string, string>();
+
+  constructor(options: LocalAdapterOptions) {
+    this.repo = options.repo;
+    this.logger = options.logger.child({ platform: 'local' });
+    this.botName = options.botName ?? 'agentbridge';
+    this.events = new LocalEventHub(this.logger, options.heartbeatMs);
+    registerLocalRoutes(options.http, this);
+  }
+
+  /** Starts delivering posted messages to `sink`. */
+  async start(sink: InboundSink): Promise<void> {
+    this.sink = sink;
+    this.logger.info('local chat started');
+  }
+
+  /** Stops delivering messages (POST answers 503 afterwards) and ends the open event streams. */
+  async stop(): Promise<void> {
+    this.sink = undefined;
+    this.events.closeAll();
+  }
+
+  /**
+   * Stores a user's message, announces it to the page, and hands it to the core.
+   * @returns the new message's id and its thread id.
+   * @throws HttpError 400 when `input.thread` is not a thread of `input.channel`;
+   *   503 when not started, or when the sink throws (the stored message then stays).
+   */
+  async receive(input: LocalPostInput): Promise<{ message: string; thread: string }> {
+    const sink = this.sink;
+    if (!sink) throw new HttpError(503, 'local chat is not accepting messages (not started or shutting down)');
+    if (input.thread !== undefined && !this.isThread(input.channel, input.thread)) {
+      throw new HttpError(400, `unknown thread ${input.thread} in channel ${input.channel}`);
+    }
+    const id = this.nextId();
+    const thread = input.thread ?? id;
+    const row = this.repo.insert({
+      id,
+      channel: input.channel,
+      thread,
+      user: input.user,
+      text: input.text,
+      bot: false,
+      ts: Date.now(),
+    });
+    this.events.emit('message.created', row.channel, toApiMessage(row));
+
+    const message: InboundMessage = {
+      platform: 'local',
+      conversationId: localConversationId(row.channel, thread),
+      channel: row.channel,
+      thread,
+      author: { id: row.user, name: row.user },
+      text: row.text,
+      eventKey: `local:${id}`,
+      replyTarget: { platform: 'local', channel: row.channel, thread },
+      messageRef: id,
+      receivedAt: row.ts,
+    };
+    try {
+      await sink(message);
+    } catch (err) {
+      this.logger.error({ err, eventKey: message.eventKey }, 'local chat: the core did not accept a message');
+      throw new HttpError(503, `message ${id} was saved but could not be queued for the agent; please send it again later`);
+    }
+    this.logger.debug({ eventKey: message.eventKey, conversationId: message.conversationId }, 'local chat: message accepted');
+    return { message: id, thread };
+  }
+
+  /**
+   * Posts a bot message into `target.thread` (or starts a new thread when there is none).
+   * @throws Error for a target of another platform, a bad channel name, or an unknown thread.
+   */
+  async post(target: ReplyTarget, text: string): Promise<PostedMessage> {
+    const channel = this.checkTarget(target);
+    if (target.thread !== undefined && !this.isThread(channel, target.thread)) {
+      throw new Error(`local chat: unknown thread ${target.thread} in channel ${channel}`);
+    }
+    const id = this.nextId();
+    const row = this.repo.insert({
+      id,
+      channel,
+      thread: target.thread ?? id,
+      user: this.botName,
+      text,
+      bot: true,
+      ts: Date.now(),
+    });
+    this.events.emit('message.created', channel, toApiMessage(row));
+    return { ref: id, channel };
+  }
+
+  /**
+   * Replaces the text of a bot message.
+   * @throws Error when `ref` is unknown, in another channel, or not a bot message.
+   */
+  async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
+    const channel = this.checkTarget(target);
+    const existing: LocalMessageRow | undefined = this.repo.get(ref);
+    if (!existing || existing.channel !== channel) throw new Error(`local chat: unknown message ${ref} in channel ${channel}`);
+    if (!existing.bot) throw new Error(`local chat: message ${ref} is not a bot message`);
+    const row = this.repo.update(ref, text);
+    if (!row) throw new Error(`local chat: unknown message ${ref} in channel ${channel}`);
+    this.events.emit('message.updated', channel, toApiMessage(row));
+  }
+
+  /**
+   * Shows (or with `null` clears) the bot's status in a thread: a `thread.status` event
+   * `{channel, thread, status}` the page shows as "agentbridge is working…". Targets without a
+   * thread are ignored.
+   */
+  async setStatus(target: ReplyTarget, status: string | null): Promise<void> {
+    const channel = this.checkTarget(target);
+    const thread = target.thread;
+    if (thread === undefined) return;
+    const key = `${channel}\n${thread}`;
+    this.statuses.delete(key);
+    if (status !== null) {
+      this.statuses.set(key, status);
+      if (this.statuses.size > MAX_STATUSES) this.statuses.delete(this.statuses.keys().next().value!);
+    }
+    this.events.emit('thread.status', channel, { channel, thread, status });
+  }
+
+  /** The bot's current status text in a thread, or null. */
+  statusOf(channel: string, thread: string): string | null {
+    return this.statuses.get(`${channel}\n${thread}`) ?? null;
+  }
+
+  /** True when `thread` is the id of a thread-starting message of `channel`. */
+  private isThread(channel: string, thread: string): boolean {
+    const root = this.repo.get(thread);
+    return root !== undefined && root.channel === channel && root.thread === root.id;
+  }
+
+  /** Validates an output target; returns its channel. */
+  private checkTarget(target: ReplyTarget): string {
+    if (target.platform !== 'local') throw new Error(`local chat: cannot deliver to platform ${target.platform}`);
+    if (!CHANNEL_PATTERN.test(target.channel)) throw new Error(`local chat: invalid channel name ${JSON.stringify(target.channel)}`);
+    return target.channel;
+  }
+}

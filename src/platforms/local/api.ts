@@ -1,0 +1,207 @@
+/**
+ * HTTP routes of the local web chat (registered on the shared server by {@link LocalAdapter}):
+ *
+ * | Route                                   | Answer |
+ * |-----------------------------------------|--------|
+ * | `GET /`                                 | the chat page (HTML) |
+ * | `POST /api/local/messages`              | body `{channel, text, user?, thread?}` → `202 {message, thread}` |
+ * | `GET /api/local/messages?channel&thread`| `200 {messages: LocalApiMessage[]}` oldest first |
+ * | `GET /api/local/threads?channel[&limit]`| `200 {threads: LocalApiThread[]}` newest activity first |
+ * | `GET /api/local/channels`               | `200 {channels: string[], botName}` (`general` first, always there) |
+ * | `GET /api/local/events[?channel]`       | Server-Sent Events: `message.created`, `message.updated` (data: LocalApiMessage), `thread.status` (data: `{channel, thread, status}`) |
+ *
+ * Client errors are JSON `{error}`: 400 invalid input (nothing is stored), 403 a cross-origin
+ * POST, 404 unknown thread on GET, 415 a POST that is not `application/json`,
+ * 503 not started / the message could not be queued.
+ */
+import type { IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import type { LocalMessageRow, LocalMessagesRepo } from '../../session/types.js';
+import { HttpError, readJsonBody, sendJson } from '../../http/json.js';
+import type { HttpServer } from '../../http/server.js';
+import type { LocalEventHub } from './events.js';
+import { CHANNEL_PATTERN, DEFAULT_CHANNEL } from './ids.js';
+import { LOCAL_PAGE_CSP, LOCAL_PAGE_HTML } from './page.js';
+
+/** A message as the API and the event stream show it. Times in ms since the epoch. */
+export interface LocalApiMessage {
+  id: string;
+  channel: string;
+  thread: string;
+  user: string;
+  text: string;
+  bot: boolean;
+  ts: number;
+  /** Last change (equals `ts` until the bot edits the message). */
+  updatedAt: number;
+}
+
+/** A thread summary: the first message's author and text (≤ 200 chars), reply count, activity. */
+export interface LocalApiThread {
+  thread: string;
+  user: string;
+  text: string;
+  ts: number;
+  replies: number;
+  lastTs: number;
+  /** Current bot status in the thread (e.g. "working…"), or null. */
+  status: string | null;
+}
+
+/** A user's message, validated. */
+export interface LocalPostInput {
+  channel: string;
+  text: string;
+  /** Display name, 1–80 characters ("you" when not given). */
+  user: string;
+  /** Thread to reply in; a new thread is started when undefined. */
+  thread?: string;
+}
+
+/** What the routes need from the adapter. */
+export interface LocalApiBackend {
+  readonly repo: LocalMessagesRepo;
+  readonly events: LocalEventHub;
+  readonly botName: string;
+  /**
+   * Stores a user's message and hands it to the core.
+   * @throws HttpError 400 (unknown thread), 503 (not started, or the core refused it).
+   */
+  receive(input: LocalPostInput): Promise<{ message: string; thread: string }>;
+  /** The bot's current status text in a thread, or null. */
+  statusOf(channel: string, thread: string): string | null;
+}
+
+/** Longest accepted user message, in characters. */
+export const MAX_TEXT_CHARS = 100_000;
+
+const required = (name: string) => (iss: { input?: unknown }) =>
+  iss.input === undefined ? `${name} is required` : `${name} must be a string`;
+
+const channelSchema = z
+  .string({ error: required('channel') })
+  .regex(CHANNEL_PATTERN, 'channel must be 1–80 characters of a-z, 0-9, "_" or "-", starting with a letter or digit');
+const threadSchema = z
+  .string({ error: required('thread') })
+  .min(1, 'thread must not be empty')
+  .max(100, 'thread is too long')
+  .regex(/^[A-Za-z0-9._-]+$/, 'thread is not a thread id');
+
+const postSchema = z.object(
+  {
+    channel: channelSchema,
+    text: z
+      .string({ error: required('text') })
+      .max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters`)
+      .refine((t) => t.trim().length > 0, 'text must not be empty'),
+    user: z.string({ error: required('user') }).max(80, 'user must be at most 80 characters').optional(),
+    thread: threadSchema.optional(),
+  },
+  { error: 'body must be a JSON object' },
+);
+
+/** Parses `value` with `schema` or throws HttpError 400 naming the problems. */
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.slice(0, 3).map((i) => i.message);
+  throw new HttpError(400, problems.join('; '));
+}
+
+/** Query parameter `name` validated by `schema` (missing → "<name> is required"). */
+function query<T>(url: URL, name: string, schema: z.ZodType<T>): T {
+  const value = url.searchParams.get(name);
+  return parse(schema, value ?? undefined);
+}
+
+/**
+ * Refuses a browser POST from another origin (a web page must not be able to make the agent
+ * run). Requests without an Origin header (curl, tests, other services) pass.
+ * @throws HttpError 403
+ */
+function assertSameOrigin(req: IncomingMessage): void {
+  const origin = req.headers.origin;
+  if (origin === undefined) return;
+  let host: string | undefined;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    host = undefined;
+  }
+  if (!host || host !== req.headers.host) throw new HttpError(403, 'cross-origin requests are not allowed');
+}
+
+/** The API form of a stored row. */
+export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
+  return {
+    id: row.id,
+    channel: row.channel,
+    thread: row.thread,
+    user: row.user,
+    text: row.text,
+    bot: row.bot,
+    ts: row.ts,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** Registers the local chat routes on `http`. */
+export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend): void {
+  const { repo } = backend;
+
+  http.route('GET', '/', (_req, res) => {
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': Buffer.byteLength(LOCAL_PAGE_HTML),
+      'content-security-policy': LOCAL_PAGE_CSP,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+    });
+    res.end(LOCAL_PAGE_HTML);
+  });
+
+  http.route('POST', '/api/local/messages', async (req, res) => {
+    assertSameOrigin(req);
+    const body = parse(postSchema, await readJsonBody(req));
+    const user = (body.user ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').trim() || 'you';
+    const result = await backend.receive({ channel: body.channel, text: body.text, user, thread: body.thread });
+    sendJson(res, 202, result);
+  });
+
+  http.route('GET', '/api/local/messages', (_req, res, _params, url) => {
+    const channel = query(url, 'channel', channelSchema);
+    const thread = query(url, 'thread', threadSchema);
+    const root = repo.get(thread);
+    if (!root || root.channel !== channel || root.thread !== root.id) {
+      throw new HttpError(404, `no thread ${thread} in channel ${channel}`);
+    }
+    sendJson(res, 200, { messages: repo.list(channel, thread).map(toApiMessage) });
+  });
+
+  http.route('GET', '/api/local/threads', (_req, res, _params, url) => {
+    const channel = query(url, 'channel', channelSchema);
+    const limitText = url.searchParams.get('limit');
+    let limit = 100;
+    if (limitText !== null) {
+      limit = Number(limitText);
+      if (!/^\d+$/.test(limitText) || limit < 1 || limit > 500) throw new HttpError(400, 'limit must be a whole number 1–500');
+    }
+    const threads: LocalApiThread[] = repo.threads(channel, limit).map((t) => ({
+      ...t,
+      status: backend.statusOf(channel, t.thread),
+    }));
+    sendJson(res, 200, { threads });
+  });
+
+  http.route('GET', '/api/local/channels', (_req, res) => {
+    const channels = [DEFAULT_CHANNEL, ...repo.channels().filter((c) => c !== DEFAULT_CHANNEL)];
+    sendJson(res, 200, { channels, botName: backend.botName });
+  });
+
+  http.route('GET', '/api/local/events', (req, res, _params, url) => {
+    const channel = url.searchParams.has('channel') ? query(url, 'channel', channelSchema) : undefined;
+    backend.events.subscribe(req, res, channel);
+  });
+}

@@ -1,0 +1,235 @@
+/**
+ * The Claude Code runner: runs one turn of `claude -p --output-format stream-json --verbose`
+ * through the shared process driver and turns its JSON lines into RunEvents
+ * (parser: ./claude-events.ts). Facts: ../shared/reference/agent-clis.md.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveBin } from './bin.js';
+import { ClaudeEventParser } from './claude-events.js';
+import { classifyErrorText, runError } from './errors.js';
+import { drive, type DriveResult } from './process.js';
+import type { PermissionMode, Runner, RunEvent, RunnerProbe, RunRequest, RunResult } from './types.js';
+
+/** agentbridge permission level → `--permission-mode` value. */
+export const CLAUDE_PERMISSION_MODES: Record<PermissionMode, string> = {
+  'read-only': 'plan',
+  edit: 'acceptEdits',
+  full: 'bypassPermissions',
+};
+
+/** Env variables that carry Claude credentials (any one set counts as authenticated). */
+const AUTH_ENV = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'] as const;
+/** Env flags that route Claude to a cloud provider whose credentials we cannot check. */
+const CLOUD_ENV = ['CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX', 'CLAUDE_CODE_USE_FOUNDRY'] as const;
+
+const VERSION_TIMEOUT_MS = 10_000;
+
+export interface ClaudeRunnerOptions {
+  /** CLAUDE_BIN: an explicit path, or a command name looked up on the request's PATH. */
+  bin?: string;
+}
+
+/**
+ * Builds the argv (after the executable) for one turn:
+ * `-p --output-format stream-json --verbose [--model M] --permission-mode <mapped>
+ * [--resume ID] [--fork-session] [--append-system-prompt S] -- <prompt>`.
+ * `--verbose` is required with stream-json in `-p` mode; `--fork-session` is only passed
+ * together with `--resume`; the prompt comes after `--` so a leading `-` is not read as a flag.
+ */
+export function claudeArgs(req: RunRequest): string[] {
+  const args = ['-p', '--output-format', 'stream-json', '--verbose'];
+  if (req.model) args.push('--model', req.model);
+  args.push('--permission-mode', CLAUDE_PERMISSION_MODES[req.permissionMode]);
+  if (req.resumeSessionId) {
+    args.push('--resume', req.resumeSessionId);
+    if (req.forkSession) args.push('--fork-session');
+  }
+  if (req.systemPrompt) args.push('--append-system-prompt', req.systemPrompt);
+  args.push('--', req.prompt);
+  return args;
+}
+
+/**
+ * The child environment: `req.env`, plus `IS_SANDBOX=1` for `full` when running as root —
+ * `bypassPermissions` (like `--dangerously-skip-permissions`) otherwise refuses to start as
+ * root (verified: exit 1, no stdout, stderr "--dangerously-skip-permissions cannot be used
+ * with root/sudo privileges for security reasons").
+ */
+export function claudeEnv(req: RunRequest): NodeJS.ProcessEnv {
+  if (req.permissionMode === 'full' && process.getuid?.() === 0) return { ...req.env, IS_SANDBOX: '1' };
+  return req.env;
+}
+
+/**
+ * Claude Code (`claude`) as a {@link Runner}.
+ *
+ * Outcome of {@link run} (never throws):
+ * - ok iff a `result` line arrived with `is_error: false`; `text` is then `result.result`
+ *   (the last assistant message) or, when that is empty, all streamed text. On failure `text`
+ *   is the streamed answer text so far (never the CLI's error notice).
+ * - `not_installed`: no executable found, or spawn failed (ENOENT/EACCES).
+ * - `stopped` / `timeout`: the driver stopped the process group (abort signal / `timeoutMs`)
+ *   and the turn had not already succeeded. Verified: on SIGINT `claude -p` writes a result
+ *   with `subtype:"error_during_execution"`, `is_error:true` and exits 0; on SIGTERM it exits
+ *   143 without a result line — both end up here, not in the `is_error` branch.
+ * - a `result` with `is_error: true` (e.g. "API Error: Request rejected (429) · …",
+ *   "API Error: 500 …", "Not logged in · Please run /login"; exit code 1): its text,
+ *   prefixed with `api_error_status` when present, goes through `classifyErrorText`;
+ *   `error.message` is the CLI's text, which includes the provider's message.
+ * - no `result` line and a non-zero exit: stderr (or the last synthetic error notice) is
+ *   classified; with neither, or with exit 0, `crashed`.
+ * - `sessionId` is the latest seen (init, messages, result); `--fork-session` gives a new one.
+ */
+export class ClaudeRunner implements Runner {
+  readonly agent = 'claude' as const;
+  private readonly bin?: string;
+
+  constructor(opts: ClaudeRunnerOptions = {}) {
+    this.bin = opts.bin;
+  }
+
+  async run(req: RunRequest, onEvent: (event: RunEvent) => void): Promise<RunResult> {
+    const emit = (e: RunEvent) => {
+      try {
+        onEvent(e);
+      } catch {
+        /* a listener bug must not break the turn */
+      }
+    };
+    try {
+      const bin = resolveBin('claude', this.bin, req.env.PATH);
+      if (!bin) {
+        return {
+          ok: false,
+          text: '',
+          exitCode: null,
+          error: runError('not_installed', `claude executable not found (${this.bin ?? 'claude on PATH'})`),
+        };
+      }
+      const parser = new ClaudeEventParser(req.cwd);
+      const done = await drive({
+        bin,
+        args: claudeArgs(req),
+        cwd: req.cwd,
+        env: claudeEnv(req),
+        timeoutMs: req.timeoutMs,
+        signal: req.signal,
+        onLine: (line) => {
+          for (const e of parser.push(line)) emit(e);
+        },
+      });
+      return decide(parser, done, bin);
+    } catch (err) {
+      return { ok: false, text: '', exitCode: null, error: runError('crashed', `runner failure: ${String(err)}`) };
+    }
+  }
+
+  /**
+   * installed: the executable resolves on `env.PATH` (or CLAUDE_BIN); version: first
+   * `x.y.z` of `claude --version` ("2.1.197 (Claude Code)"), 10 s limit; authenticated:
+   * true when ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN / CLAUDE_CODE_OAUTH_TOKEN is set or a
+   * credentials file exists (`$CLAUDE_CONFIG_DIR/.credentials.json`, `~/.claude/.credentials.json`),
+   * 'unknown' for Bedrock/Vertex/Foundry routing or on macOS (Keychain), false otherwise.
+   * Never calls a model.
+   */
+  async probe(env: NodeJS.ProcessEnv): Promise<RunnerProbe> {
+    const bin = resolveBin('claude', this.bin, env.PATH);
+    const auth = claudeAuth(env);
+    if (!bin) {
+      return { agent: 'claude', installed: false, authenticated: auth.authenticated, detail: `claude not found (${this.bin ?? 'PATH'}); ${auth.detail}` };
+    }
+    let version: string | undefined;
+    let versionNote = '';
+    try {
+      const lines: string[] = [];
+      const r = await drive({
+        bin,
+        args: ['--version'],
+        cwd: env.HOME && fs.existsSync(env.HOME) ? env.HOME : os.tmpdir(),
+        env,
+        timeoutMs: VERSION_TIMEOUT_MS,
+        killGraceMs: 500,
+        onLine: (l) => lines.push(l),
+      });
+      if (r.spawnError) {
+        return { agent: 'claude', installed: false, bin, authenticated: auth.authenticated, detail: `cannot run ${bin}: ${r.spawnError.code ?? r.spawnError.message}` };
+      }
+      const first = lines.find((l) => l.trim())?.trim();
+      version = first?.match(/\d+\.\d+\.\d+\S*/)?.[0] ?? first;
+      if (!version) versionNote = r.stoppedBy === 'timeout' ? ' (--version timed out)' : ' (no version output)';
+    } catch (err) {
+      versionNote = ` (--version failed: ${String(err)})`;
+    }
+    return {
+      agent: 'claude',
+      installed: true,
+      bin,
+      ...(version ? { version } : {}),
+      authenticated: auth.authenticated,
+      detail: `claude ${version ?? 'unknown version'}${versionNote} at ${bin}; ${auth.detail}`,
+    };
+  }
+}
+
+/** Whether the environment/config files hold Claude credentials; never calls a model. */
+export function claudeAuth(env: NodeJS.ProcessEnv): { authenticated: boolean | 'unknown'; detail: string } {
+  const key = AUTH_ENV.find((k) => env[k]);
+  if (key) return { authenticated: true, detail: `credentials from ${key}` };
+  const home = env.HOME || os.homedir();
+  const files = [env.CLAUDE_CONFIG_DIR && path.join(env.CLAUDE_CONFIG_DIR, '.credentials.json'), path.join(home, '.claude', '.credentials.json')];
+  const file = files.find((f): f is string => !!f && fs.existsSync(f));
+  if (file) return { authenticated: true, detail: `credentials file ${file}` };
+  const cloud = CLOUD_ENV.find((k) => env[k] && env[k] !== '0' && env[k] !== 'false');
+  if (cloud) return { authenticated: 'unknown', detail: `${cloud} set; cloud credentials not checked` };
+  if (process.platform === 'darwin') return { authenticated: 'unknown', detail: 'no API key or credentials file; a login may be in the macOS Keychain' };
+  return { authenticated: false, detail: 'not logged in: set ANTHROPIC_API_KEY or run `claude` and /login' };
+}
+
+/** Turns the parsed lines and the process outcome into the RunResult (see {@link ClaudeRunner}). */
+function decide(parser: ClaudeEventParser, done: DriveResult, bin: string): RunResult {
+  const base = {
+    text: parser.text,
+    exitCode: done.exitCode,
+    ...(parser.sessionId ? { sessionId: parser.sessionId } : {}),
+    ...(parser.usage ? { usage: parser.usage } : {}),
+  };
+  const result = parser.result;
+  if (done.spawnError) {
+    const code = done.spawnError.code ?? '';
+    const kind = code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR' ? 'not_installed' : 'crashed';
+    return { ...base, ok: false, error: runError(kind, `cannot start ${bin}: ${code || done.spawnError.message}`) };
+  }
+  if (result && !result.isError) {
+    return { ...base, ok: true, text: result.text?.trim() ? result.text : parser.text };
+  }
+  if (done.stoppedBy) {
+    return { ...base, ok: false, error: runError(done.stoppedBy, done.stoppedBy === 'timeout' ? 'turn time limit reached' : 'stopped by request') };
+  }
+  if (result) {
+    const text =
+      result.text?.trim() ||
+      parser.lastErrorText ||
+      tail(done.stderr) ||
+      `claude reported an error (${[result.subtype ?? 'unknown', ...result.errors].join('; ')})`;
+    const kind = classifyErrorText(result.apiErrorStatus ? `${result.apiErrorStatus} ${text}` : text);
+    return { ...base, ok: false, error: runError(kind, text) };
+  }
+  const detail = tail(done.stderr) || parser.lastErrorText;
+  if (done.exitCode !== 0 && detail) {
+    return { ...base, ok: false, error: runError(classifyErrorText(detail), detail) };
+  }
+  const how = done.exitCode === null ? `killed by ${done.exitSignal ?? 'a signal'}` : `exit code ${done.exitCode}`;
+  return { ...base, ok: false, error: runError('crashed', `claude ended without a result (${how})${detail ? `: ${detail}` : ''}`) };
+}
+
+/** The last few non-empty lines of stderr (the error is usually at the end). */
+function tail(text: string, lines = 3): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-lines)
+    .join(' ');
+}

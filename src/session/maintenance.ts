@@ -1,0 +1,88 @@
+/**
+ * Database maintenance for the `agentbridge db` commands: WAL checkpoint, VACUUM, pruning old rows.
+ */
+import type { Db } from './db.js';
+import type { PruneReport } from './types.js';
+
+/** Result row of `PRAGMA wal_checkpoint`: `busy` 1 if blocked by readers/writers, `log` frames in the WAL, `checkpointed` frames copied. */
+export interface WalCheckpointResult {
+  busy: number;
+  log: number;
+  checkpointed: number;
+}
+
+/** Checkpoint modes of `PRAGMA wal_checkpoint`. */
+export type WalCheckpointMode = 'PASSIVE' | 'FULL' | 'RESTART' | 'TRUNCATE';
+
+/**
+ * Runs `PRAGMA wal_checkpoint(<mode>)` (default TRUNCATE: copy the WAL into the database and empty it)
+ * and returns its result. On a non-WAL database the pragma reports `log`/`checkpointed` = -1.
+ */
+export function walCheckpoint(db: Db, mode: WalCheckpointMode = 'TRUNCATE'): WalCheckpointResult {
+  const rows = db.pragma(`wal_checkpoint(${mode})`) as WalCheckpointResult[];
+  return rows[0]!;
+}
+
+/** Rebuilds the database file (`VACUUM`) to return free pages to the OS. Throws `SqliteError` inside a transaction or when busy. */
+export function vacuum(db: Db): void {
+  db.exec('VACUUM');
+}
+
+/** Tables `prune` reports on, in this order. */
+export const PRUNE_TABLES = ['conversations', 'session_entries', 'response_checkpoints', 'inbox', 'outbox', 'local_messages'] as const;
+
+/**
+ * Removes, in one transaction, everything older than `before`:
+ * - conversations whose `updated_at` is before it and that have no activity since (no session entry,
+ *   checkpoint, inbox or outbox row at or after it) and no unfinished work (no queued/running inbox
+ *   row, no pending outbox row) — together with their entries, checkpoints, inbox and outbox rows;
+ * - inbox rows `done`/`failed` received before it (queued/running rows are never removed);
+ * - outbox rows `posted`/`failed` created before it (pending rows are never removed);
+ * - local chat threads whose every message is older than it (whole threads, so none loses its first message).
+ *
+ * `target` is a connection or anything holding one (the `SqliteStore` of `openStore`).
+ * Returns rows removed per table (every table of {@link PRUNE_TABLES}, 0 included).
+ */
+export function prune(target: Db | { readonly db: Db }, before: Date): PruneReport {
+  const db = 'prepare' in target ? target : target.db;
+  const t = before.getTime();
+  if (!Number.isFinite(t)) throw new RangeError('prune: invalid date');
+  const report: PruneReport = Object.fromEntries(PRUNE_TABLES.map((name) => [name, 0]));
+  const add = (table: string, n: number): void => {
+    report[table] = (report[table] ?? 0) + n;
+  };
+
+  db.transaction(() => {
+    db.exec('CREATE TEMP TABLE IF NOT EXISTS prune_conversations (id TEXT PRIMARY KEY)');
+    db.exec('DELETE FROM temp.prune_conversations');
+    db.prepare(
+      `INSERT INTO temp.prune_conversations (id)
+       SELECT c.id FROM conversations AS c
+       WHERE c.updated_at < @t
+         AND NOT EXISTS (SELECT 1 FROM session_entries e WHERE e.conversation_id = c.id AND e.created_at >= @t)
+         AND NOT EXISTS (SELECT 1 FROM response_checkpoints r WHERE r.conversation_id = c.id AND r.created_at >= @t)
+         AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.conversation_id = c.id
+                         AND (i.received_at >= @t OR i.state IN ('queued', 'running')))
+         AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = c.id
+                         AND (o.created_at >= @t OR o.state = 'pending'))`,
+    ).run({ t });
+    for (const table of ['response_checkpoints', 'session_entries', 'inbox', 'outbox'] as const) {
+      add(table, db.prepare(`DELETE FROM ${table} WHERE conversation_id IN (SELECT id FROM temp.prune_conversations)`).run().changes);
+    }
+    add('conversations', db.prepare('DELETE FROM conversations WHERE id IN (SELECT id FROM temp.prune_conversations)').run().changes);
+    db.exec('DELETE FROM temp.prune_conversations');
+
+    add('inbox', db.prepare("DELETE FROM inbox WHERE state IN ('done', 'failed') AND received_at < ?").run(t).changes);
+    add('outbox', db.prepare("DELETE FROM outbox WHERE state IN ('posted', 'failed') AND created_at < ?").run(t).changes);
+    add(
+      'local_messages',
+      db
+        .prepare(
+          `DELETE FROM local_messages WHERE (channel, thread) IN (
+             SELECT channel, thread FROM local_messages GROUP BY channel, thread HAVING MAX(ts) < ?)`,
+        )
+        .run(t).changes,
+    );
+  }).immediate();
+  return report;
+}

@@ -1,0 +1,65 @@
+/** The `response_checkpoints` table: every message the bot posted, keyed by platform message, for thread seeding. */
+import type { Db } from '../db.js';
+import type { CheckpointRow, CheckpointsRepo } from '../types.js';
+
+interface CheckpointSql {
+  key: string;
+  conversation_id: string;
+  session_entry_id: number | null;
+  platform_message_ref: string;
+  assistant_text: string;
+  created_at: number;
+}
+
+function toCheckpoint(r: CheckpointSql): CheckpointRow {
+  return {
+    key: r.key,
+    conversationId: r.conversation_id,
+    sessionEntryId: r.session_entry_id,
+    platformMessageRef: r.platform_message_ref,
+    assistantText: r.assistant_text,
+    createdAt: r.created_at,
+  };
+}
+
+/**
+ * Creates the checkpoints repository on `db` (statements prepared once).
+ * - `record` upserts: recording a known key replaces its fields but keeps the first `createdAt`.
+ *   The conversation must exist (foreign key; throws `SqliteError` SQLITE_CONSTRAINT_FOREIGNKEY).
+ * - `listForConversation` returns oldest first.
+ */
+export function createCheckpointsRepo(db: Db): CheckpointsRepo {
+  const record = db.prepare<[Record<string, string | number | null>]>(
+    `INSERT INTO response_checkpoints (key, conversation_id, session_entry_id, platform_message_ref, assistant_text, created_at)
+     VALUES (@key, @conversationId, @sessionEntryId, @platformMessageRef, @assistantText, @now)
+     ON CONFLICT(key) DO UPDATE SET
+       conversation_id = excluded.conversation_id,
+       session_entry_id = excluded.session_entry_id,
+       platform_message_ref = excluded.platform_message_ref,
+       assistant_text = excluded.assistant_text`,
+  );
+  const get = db.prepare<[string], CheckpointSql>('SELECT * FROM response_checkpoints WHERE key = ?');
+  const list = db.prepare<[string], CheckpointSql>(
+    'SELECT * FROM response_checkpoints WHERE conversation_id = ? ORDER BY created_at, rowid',
+  );
+
+  return {
+    record(c) {
+      record.run({
+        key: c.key,
+        conversationId: c.conversationId,
+        sessionEntryId: c.sessionEntryId,
+        platformMessageRef: c.platformMessageRef,
+        assistantText: c.assistantText,
+        now: Date.now(),
+      });
+    },
+    get(key) {
+      const r = get.get(key);
+      return r && toCheckpoint(r);
+    },
+    listForConversation(conversationId) {
+      return list.all(conversationId).map(toCheckpoint);
+    },
+  };
+}

@@ -1,0 +1,77 @@
+/** The `session_entries` table: the transcript of a conversation (user, assistant and system rows). */
+import type { AgentName, Usage } from '../../runners/types.js';
+import type { Db } from '../db.js';
+import type { EntriesRepo, EntryRole, SessionEntryRow } from '../types.js';
+
+interface EntrySql {
+  id: number;
+  conversation_id: string;
+  role: string;
+  author: string | null;
+  text: string;
+  agent: string | null;
+  model: string | null;
+  usage_json: string | null;
+  cost_usd: number | null;
+  created_at: number;
+}
+
+function toEntry(r: EntrySql): SessionEntryRow {
+  return {
+    id: r.id,
+    conversationId: r.conversation_id,
+    role: r.role as EntryRole,
+    author: r.author,
+    text: r.text,
+    agent: r.agent as AgentName | null,
+    model: r.model,
+    usage: r.usage_json === null ? null : (JSON.parse(r.usage_json) as Usage),
+    costUsd: r.cost_usd,
+    createdAt: r.created_at,
+  };
+}
+
+/**
+ * Creates the entries repository on `db` (statements prepared once).
+ * - `append` requires the conversation row to exist (foreign key; throws `SqliteError`
+ *   SQLITE_CONSTRAINT_FOREIGNKEY otherwise — call `conversations.ensure` first). `createdAt` defaults to now.
+ * - `list` returns entries oldest first; with `limit`, the newest `limit` entries (below `beforeId`
+ *   if given), still oldest first — page backwards by passing the first returned id as `beforeId`.
+ */
+export function createEntriesRepo(db: Db): EntriesRepo {
+  const insert = db.prepare<[Record<string, string | number | null>], EntrySql>(
+    `INSERT INTO session_entries (conversation_id, role, author, text, agent, model, usage_json, cost_usd, created_at)
+     VALUES (@conversationId, @role, @author, @text, @agent, @model, @usageJson, @costUsd, @createdAt)
+     RETURNING *`,
+  );
+  const list = db.prepare<[string, number, number], EntrySql>(
+    `SELECT * FROM (
+       SELECT * FROM session_entries WHERE conversation_id = ? AND id < ? ORDER BY id DESC LIMIT ?
+     ) ORDER BY id`,
+  );
+  const get = db.prepare<[number], EntrySql>('SELECT * FROM session_entries WHERE id = ?');
+
+  return {
+    append(e) {
+      const row = insert.get({
+        conversationId: e.conversationId,
+        role: e.role,
+        author: e.author,
+        text: e.text,
+        agent: e.agent,
+        model: e.model,
+        usageJson: e.usage === null || e.usage === undefined ? null : JSON.stringify(e.usage),
+        costUsd: e.costUsd,
+        createdAt: e.createdAt ?? Date.now(),
+      });
+      return toEntry(row!);
+    },
+    list(conversationId, opts = {}) {
+      return list.all(conversationId, opts.beforeId ?? Number.MAX_SAFE_INTEGER, opts.limit ?? -1).map(toEntry);
+    },
+    get(id) {
+      const r = get.get(id);
+      return r && toEntry(r);
+    },
+  };
+}

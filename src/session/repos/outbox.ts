@@ -1,0 +1,74 @@
+/**
+ * The `outbox` table: final answers recorded before posting and marked after (invariant 2), so a
+ * restart neither drops nor repeats an answer.
+ */
+import type { Db } from '../db.js';
+import type { OutboxRepo, OutboxRow, OutboxState, OutboxTarget } from '../types.js';
+
+interface OutboxSql {
+  id: number;
+  conversation_id: string;
+  target_json: string;
+  text: string;
+  session_entry_id: number | null;
+  state: string;
+  attempts: number;
+  posted_ref: string | null;
+  last_error: string | null;
+  created_at: number;
+}
+
+function toOutbox(r: OutboxSql): OutboxRow {
+  return {
+    id: r.id,
+    conversationId: r.conversation_id,
+    target: JSON.parse(r.target_json) as OutboxTarget,
+    text: r.text,
+    sessionEntryId: r.session_entry_id,
+    state: r.state as OutboxState,
+    attempts: r.attempts,
+    postedRef: r.posted_ref,
+    lastError: r.last_error,
+    createdAt: r.created_at,
+  };
+}
+
+/**
+ * Creates the outbox repository on `db` (statements prepared once).
+ * - `attempts` counts failed attempts only (`markPosted` leaves it unchanged).
+ * - `markAttemptFailed(id, error, final)` keeps the row pending unless `final` (then `failed`);
+ *   it does not touch a row that is no longer pending. `markPosted` records the post in any state
+ *   (the message is out, whatever was decided before).
+ * - `pending` is ordered by `createdAt`, then id.
+ */
+export function createOutboxRepo(db: Db): OutboxRepo {
+  const insert = db.prepare<[string, string, string, number | null, number], OutboxSql>(
+    `INSERT INTO outbox (conversation_id, target_json, text, session_entry_id, state, attempts, created_at)
+     VALUES (?, ?, ?, ?, 'pending', 0, ?)
+     RETURNING *`,
+  );
+  const posted = db.prepare<[string, number]>(
+    "UPDATE outbox SET state = 'posted', posted_ref = ? WHERE id = ?",
+  );
+  const failed = db.prepare<[string, number, number]>(
+    `UPDATE outbox SET attempts = attempts + 1, last_error = ?,
+       state = CASE WHEN ? THEN 'failed' ELSE state END
+     WHERE id = ? AND state = 'pending'`,
+  );
+  const pending = db.prepare<[], OutboxSql>("SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, id");
+
+  return {
+    enqueue(o) {
+      return toOutbox(insert.get(o.conversationId, JSON.stringify(o.target), o.text, o.sessionEntryId ?? null, Date.now())!);
+    },
+    markPosted(id, postedRef) {
+      posted.run(postedRef, id);
+    },
+    markAttemptFailed(id, error, final = false) {
+      failed.run(error, final ? 1 : 0, id);
+    },
+    pending() {
+      return pending.all().map(toOutbox);
+    },
+  };
+}

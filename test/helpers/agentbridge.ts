@@ -1,0 +1,128 @@
+/**
+ * Starts agentbridge as its own process (`node dist/cli.js start`, as `npm start` does after
+ * the build) and talks to it over HTTP. The process logs JSON lines; the URL is read from the
+ * "agentbridge is ready" line. `stop()` sends SIGTERM and waits for the exit (SIGKILL after 20 s).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+const CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
+
+export interface AgentbridgeProcess {
+  url: string;
+  child: ChildProcess;
+  /** Every log line, parsed (non-JSON lines as `{ raw }`). */
+  logs: Array<Record<string, unknown>>;
+  /** Raw stderr. */
+  stderr(): string;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Spawns the CLI with `args` and `env` (nothing inherited but what `env` holds). */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs the CLI to completion; returns exit code, stdout and stderr. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnCli(args, env, cwd);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`agentbridge ${args.join(' ')} timed out; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Starts `agentbridge start` and resolves once it is ready (or rejects with its output). */
+export function startAgentbridge(env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 30_000): Promise<AgentbridgeProcess> {
+  const child = spawnCli(['start'], { AGENTBRIDGE_HTTP_PORT: '0', ...env }, cwd);
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`agentbridge did not become ready in ${timeoutMs} ms\nlogs: ${JSON.stringify(logs.slice(-20))}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`agentbridge exited with ${code} before it was ready\nlogs: ${JSON.stringify(logs.slice(-20))}\nstderr: ${stderr}`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        entry = { raw: line };
+      }
+      logs.push(entry);
+      if (entry.msg === 'agentbridge is ready' && typeof entry.url === 'string') {
+        clearTimeout(timer);
+        const url = entry.url;
+        resolve({
+          url,
+          child,
+          logs,
+          stderr: () => stderr,
+          exited,
+          stop: async (signal = 'SIGTERM') => {
+            if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+            child.kill(signal);
+            const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+            const code = await exited;
+            clearTimeout(killer);
+            return code;
+          },
+        });
+      }
+    });
+  });
+}
+
+export interface LocalMessage {
+  id: string;
+  thread: string;
+  user: string;
+  text: string;
+  bot: boolean;
+  ts: number;
+}
+
+/** The local chat HTTP API of a running agentbridge. */
+export class LocalChat {
+  constructor(private readonly url: string) {}
+
+  async send(channel: string, text: string, opts: { thread?: string; user?: string } = {}): Promise<{ message: string; thread: string }> {
+    const res = await fetch(`${this.url}/api/local/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ channel, text, ...opts }),
+    });
+    if (res.status !== 202) throw new Error(`POST /api/local/messages → ${res.status}: ${await res.text()}`);
+    return (await res.json()) as { message: string; thread: string };
+  }
+
+  async messages(channel: string, thread: string): Promise<LocalMessage[]> {
+    const res = await fetch(`${this.url}/api/local/messages?channel=${encodeURIComponent(channel)}&thread=${encodeURIComponent(thread)}`);
+    if (res.status !== 200) throw new Error(`GET /api/local/messages → ${res.status}`);
+    return ((await res.json()) as { messages: LocalMessage[] }).messages;
+  }
+
+  /** Bot messages of the thread whose text matches. */
+  async botTexts(channel: string, thread: string): Promise<string[]> {
+    return (await this.messages(channel, thread)).filter((m) => m.bot).map((m) => m.text);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * In-process stand-ins for unit tests of the core: a runner whose turns the test finishes by
+ * hand, and a platform adapter that records every call and can be told to fail.
+ */
+import type { PlatformAdapter, PostedMessage, ReactionState, ReplyTarget } from '../../src/platforms/types.js';
+import type { AgentName, Runner, RunEvent, RunRequest, RunResult } from '../../src/runners/types.js';
+
+export interface PendingRun {
+  req: RunRequest;
+  emit: (e: RunEvent) => void;
+  finish: (r: Partial<RunResult>) => void;
+}
+
+/** A runner whose runs wait until the test calls `finish` (or the signal aborts). */
+export class ManualRunner implements Runner {
+  readonly runs: PendingRun[] = [];
+  /** Highest number of runs in flight at once. */
+  maxInFlight = 0;
+  private inFlight = 0;
+  /** When set, runs finish at once with this text builder. */
+  auto?: (req: RunRequest) => Partial<RunResult>;
+  private listeners: Array<() => void> = [];
+
+  constructor(readonly agent: AgentName = 'claude') {}
+
+  run(req: RunRequest, onEvent: (e: RunEvent) => void): Promise<RunResult> {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    return new Promise<RunResult>((resolve) => {
+      const done = (r: Partial<RunResult>) => {
+        this.inFlight--;
+        resolve({ ok: true, text: '', exitCode: 0, ...r });
+      };
+      req.signal?.addEventListener('abort', () => done({ ok: false, error: { kind: 'stopped', message: '' }, exitCode: null }), { once: true });
+      this.runs.push({ req, emit: onEvent, finish: done });
+      this.listeners.forEach((l) => l());
+      if (this.auto) done(this.auto(req));
+    });
+  }
+
+  async probe() {
+    return { agent: this.agent, installed: true, authenticated: true as const, detail: '' };
+  }
+
+  /** Resolves when at least `n` runs have started. */
+  waitRuns(n: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => this.runs.length >= n && resolve();
+      this.listeners.push(check);
+      check();
+    });
+  }
+}
+
+export interface AdapterCall {
+  op: 'post' | 'edit' | 'react' | 'status';
+  target: ReplyTarget;
+  ref?: string;
+  text?: string;
+  state?: ReactionState;
+}
+
+/** Records every call; `failPosts` makes the next N posts throw. */
+export class RecordingAdapter implements PlatformAdapter {
+  readonly name = 'local' as const;
+  readonly limits = { maxMessageChars: 200, minEditIntervalMs: 0 };
+  readonly calls: AdapterCall[] = [];
+  /** Current text of every message, by ref. */
+  readonly messages = new Map<string, string>();
+  failPosts = 0;
+  failEdits = 0;
+  private n = 0;
+
+  async start() {}
+  async stop() {}
+  async post(target: ReplyTarget, text: string): Promise<PostedMessage> {
+    if (this.failPosts > 0) {
+      this.failPosts--;
+      throw new Error('platform unavailable (test)');
+    }
+    const ref = `b${++this.n}`;
+    this.calls.push({ op: 'post', target, ref, text });
+    this.messages.set(ref, text);
+    return { ref, channel: target.channel };
+  }
+  async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
+    if (this.failEdits > 0) {
+      this.failEdits--;
+      throw new Error('edit failed (test)');
+    }
+    this.calls.push({ op: 'edit', target, ref, text });
+    this.messages.set(ref, text);
+  }
+  async react(target: ReplyTarget, ref: string, state: ReactionState): Promise<void> {
+    this.calls.push({ op: 'react', target, ref, state });
+  }
+  /** Texts of all bot messages in a thread, by current text, in post order. */
+  texts(thread?: string): string[] {
+    return this.calls.filter((c) => c.op === 'post' && (thread === undefined || c.target.thread === thread)).map((c) => this.messages.get(c.ref!)!);
+  }
+}

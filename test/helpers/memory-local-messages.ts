@@ -1,0 +1,58 @@
+/**
+ * In-memory {@link LocalMessagesRepo} for tests of the local chat (same contract as the
+ * SQLite repository in src/session/): ids unique, lists oldest first, threads newest activity first.
+ */
+import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../src/session/types.js';
+
+export class MemoryLocalMessages implements LocalMessagesRepo {
+  /** Rows in insertion order (exposed for assertions). */
+  readonly rows = new Map<string, LocalMessageRow>();
+
+  insert(row: Omit<LocalMessageRow, 'updatedAt'>): LocalMessageRow {
+    if (this.rows.has(row.id)) throw new Error(`duplicate local message id ${row.id}`);
+    const stored: LocalMessageRow = { ...row, updatedAt: row.ts };
+    this.rows.set(row.id, stored);
+    return { ...stored };
+  }
+
+  update(id: string, text: string): LocalMessageRow | undefined {
+    const row = this.rows.get(id);
+    if (!row) return undefined;
+    row.text = text;
+    row.updatedAt = Math.max(Date.now(), row.updatedAt + 1);
+    return { ...row };
+  }
+
+  get(id: string): LocalMessageRow | undefined {
+    const row = this.rows.get(id);
+    return row ? { ...row } : undefined;
+  }
+
+  list(channel: string, thread: string): LocalMessageRow[] {
+    return [...this.rows.values()]
+      .filter((r) => r.channel === channel && r.thread === thread)
+      .sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((r) => ({ ...r }));
+  }
+
+  threads(channel: string, limit = 100): LocalThreadSummary[] {
+    const summaries: LocalThreadSummary[] = [];
+    for (const root of this.rows.values()) {
+      if (root.channel !== channel || root.thread !== root.id) continue;
+      const msgs = this.list(channel, root.id);
+      summaries.push({
+        thread: root.id,
+        user: root.user,
+        text: root.text.slice(0, 200),
+        ts: root.ts,
+        replies: msgs.length - 1,
+        lastTs: Math.max(...msgs.map((m) => m.ts)),
+      });
+    }
+    return summaries.sort((a, b) => b.lastTs - a.lastTs || (a.thread < b.thread ? 1 : -1)).slice(0, limit);
+  }
+
+  channels(): string[] {
+    return [...new Set([...this.rows.values()].map((r) => r.channel))].sort();
+  }
+}

@@ -1,0 +1,237 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import PQueue from 'p-queue';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { OutboxDelivery } from '../../src/conversation/outbox.js';
+import { INTERRUPTED_NOTICE, recoverInbox } from '../../src/conversation/recovery.js';
+import { Router } from '../../src/conversation/router.js';
+import type { InboundMessage } from '../../src/platforms/types.js';
+import { openStore } from '../../src/session/store.js';
+import type { Store } from '../../src/session/types.js';
+import { ManualRunner, RecordingAdapter } from '../helpers/fakes.js';
+import { waitFor } from '../helpers/sandbox.js';
+
+const logger = pino({ level: 'silent' });
+const dirs: string[] = [];
+const stores: Store[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function dbPath(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridge-test-'));
+  dirs.push(dir);
+  return path.join(dir, 'agentbridge.db');
+}
+
+function world(opts: { concurrency?: number; db?: string; recover?: boolean } = {}) {
+  const store = openStore({ dbPath: opts.db ?? dbPath(), logger });
+  stores.push(store);
+  const adapter = new RecordingAdapter();
+  const runner = new ManualRunner('claude');
+  const codex = new ManualRunner('codex');
+  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger, retryDelaysMs: [20] });
+  const router = new Router(
+    {
+      store,
+      runners: { claude: runner, codex, gemini: runner },
+      adapters: () => adapter,
+      outbox,
+      slots: new PQueue({ concurrency: opts.concurrency ?? 4 }),
+      defaults: { agent: 'claude', workdir: os.tmpdir(), permissionMode: 'edit', turnTimeoutMs: 60_000 },
+      env: {},
+      logger,
+    },
+    { idleEvictMs: 10 },
+  );
+  if (opts.recover !== false) router.recovered();
+  return { store, adapter, runner, codex, outbox, router };
+}
+
+let seq = 0;
+function msg(thread: string, text: string, author = 'ann', key = `k${++seq}`): InboundMessage {
+  return {
+    platform: 'local',
+    conversationId: `local:general:${thread}`,
+    channel: 'general',
+    thread,
+    author: { id: author, name: author },
+    text,
+    eventKey: `local:${key}`,
+    replyTarget: { platform: 'local', channel: 'general', thread },
+    messageRef: key,
+    receivedAt: Date.now(),
+  };
+}
+
+describe('bridge and router', () => {
+  it('runs one turn at a time per conversation and combines queued messages in order', async () => {
+    const w = world();
+    await w.router.accept(msg('t1', 'first'));
+    await w.runner.waitRuns(1);
+    await w.router.accept(msg('t1', 'second', 'bob'));
+    await w.router.accept(msg('t1', 'third', 'cy'));
+    expect(w.runner.runs).toHaveLength(1); // still one turn
+    w.runner.runs[0]!.finish({ text: 'answer one' });
+    await w.runner.waitRuns(2);
+    const prompt = w.runner.runs[1]!.req.prompt;
+    expect(prompt.indexOf('second')).toBeGreaterThan(-1);
+    expect(prompt.indexOf('second')).toBeLessThan(prompt.indexOf('third'));
+    expect(prompt).toContain('[bob]');
+    expect(prompt).toContain('[cy]');
+    w.runner.runs[1]!.finish({ text: 'answer two' });
+    await waitFor(() => w.adapter.texts('t1').includes('answer two'));
+    expect(w.runner.maxInFlight).toBe(1);
+    expect(w.adapter.texts('t1')).toEqual(['answer one', 'answer two']);
+    expect(w.store.inbox.unfinished()).toHaveLength(0);
+  });
+
+  it('bounds concurrent turns globally and starts waiting conversations in arrival order', async () => {
+    const w = world({ concurrency: 2 });
+    for (let i = 0; i < 5; i++) await w.router.accept(msg(`c${i}`, `hello ${i}`));
+    await w.runner.waitRuns(2);
+    expect(w.runner.runs.map((r) => r.req.prompt)).toEqual(['hello 0', 'hello 1']);
+    for (let i = 0; i < 5; i++) {
+      await w.runner.waitRuns(i + 1);
+      w.runner.runs[i]!.finish({ text: `done ${i}` });
+    }
+    await waitFor(() => w.adapter.texts().filter((t) => t.startsWith('done')).length === 5);
+    expect(w.runner.runs.map((r) => r.req.prompt)).toEqual(['hello 0', 'hello 1', 'hello 2', 'hello 3', 'hello 4']);
+    expect(w.runner.maxInFlight).toBe(2);
+  });
+
+  it('recognises a duplicate delivery by its event key and answers once', async () => {
+    const w = world();
+    w.runner.auto = () => ({ text: 'only once' });
+    const m = msg('dup', 'hi', 'ann', 'same-key');
+    expect(await w.router.accept(m)).toBe('accepted');
+    expect(await w.router.accept({ ...m })).toBe('duplicate');
+    await waitFor(() => w.adapter.texts('dup').includes('only once'));
+    expect(await w.router.accept({ ...m })).toBe('duplicate');
+    expect(w.runner.runs).toHaveLength(1);
+    expect(w.adapter.texts('dup').filter((t) => t === 'only once')).toHaveLength(1);
+  });
+
+  it('stores the agent session id and resumes it next turn; another agent starts fresh', async () => {
+    const w = world();
+    w.runner.auto = () => ({ text: 'ok', sessionId: 'sess-1' });
+    await w.router.accept(msg('r', 'one'));
+    await waitFor(() => w.runner.runs.length === 1 && w.adapter.texts('r').length === 1);
+    await w.router.accept(msg('r', 'two'));
+    await waitFor(() => w.runner.runs.length === 2);
+    expect(w.runner.runs[0]!.req.resumeSessionId).toBeUndefined();
+    expect(w.runner.runs[1]!.req.resumeSessionId).toBe('sess-1');
+    w.store.conversations.update('local:general:r', { agent: 'codex' });
+    w.codex.auto = () => ({ text: 'from codex' });
+    await waitFor(() => w.adapter.texts('r').length === 2);
+    await w.router.accept(msg('r', 'three'));
+    await waitFor(() => w.codex.runs.length === 1);
+    expect(w.codex.runs[0]!.req.resumeSessionId).toBeUndefined();
+  });
+
+  it('stops a running turn, tells the user, and keeps queued messages for the next turn', async () => {
+    const w = world();
+    await w.router.accept(msg('s', 'long job'));
+    await w.runner.waitRuns(1);
+    await w.router.accept(msg('s', 'queued meanwhile'));
+    expect(w.router.stop('local:general:s')).toBe(true);
+    await w.runner.waitRuns(2);
+    expect(w.runner.runs[1]!.req.prompt).toContain('queued meanwhile');
+    await waitFor(() => w.adapter.texts('s').some((t) => t.includes('stopped')));
+    w.runner.runs[1]!.finish({ text: 'second answer' });
+    await waitFor(() => w.adapter.texts('s').includes('second answer'));
+    expect(w.router.stop('local:general:s')).toBe(false);
+  });
+
+  it('shows progress in one message that becomes the answer; long answers are chunked', async () => {
+    const w = world();
+    await w.router.accept(msg('p', 'go'));
+    await w.runner.waitRuns(1);
+    const run = w.runner.runs[0]!;
+    run.emit({ type: 'tool_start', id: 't1', name: 'Bash', summary: 'Bash: ls' });
+    await waitFor(() => w.adapter.calls.some((c) => c.op === 'edit' && c.text?.includes('Bash: ls')));
+    const long = Array.from({ length: 12 }, (_, i) => `Paragraph ${i} ${'x'.repeat(40)}`).join('\n\n');
+    run.finish({ text: long });
+    await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
+    const texts = w.adapter.texts('p');
+    expect(texts.length).toBeGreaterThan(1);
+    expect(texts.every((t) => t.length <= 200)).toBe(true);
+    expect(texts.join('\n\n').replace(/\s+/g, ' ')).toBe(long.replace(/\s+/g, ' '));
+    expect(w.adapter.calls.some((c) => c.op === 'react' && c.state === 'done')).toBe(true);
+    const progressRef = w.adapter.calls.find((c) => c.op === 'post')!.ref!;
+    const cp = w.store.checkpoints.get(`local:general:${progressRef}`);
+    expect(cp?.assistantText).toBe(texts[0]);
+    expect(cp?.sessionEntryId).not.toBeNull();
+  });
+
+  it('keeps an answer that could not be posted and delivers it later, also after a restart', async () => {
+    const db = dbPath();
+    const w = world({ db });
+    w.adapter.failPosts = 100;
+    w.adapter.failEdits = 100;
+    w.runner.auto = () => ({ text: 'durable answer' });
+    await w.router.accept(msg('o', 'hello'));
+    await waitFor(() => w.store.outbox.pending().length === 1);
+    await w.outbox.stop();
+    await w.router.shutdown();
+    w.store.close();
+    stores.splice(stores.indexOf(w.store), 1);
+
+    const w2 = world({ db });
+    await w2.outbox.deliverAll();
+    expect(w2.adapter.texts('o')).toEqual(['durable answer']);
+    expect(w2.store.outbox.pending()).toHaveLength(0);
+    expect(w2.runner.runs).toHaveLength(0); // answered once: not re-run
+  });
+
+  it('after a crash, re-runs accepted messages in order and tells interrupted conversations', async () => {
+    const db = dbPath();
+    const w = world({ db });
+    await w.router.accept(msg('x', 'was running'));
+    await w.runner.waitRuns(1);
+    await w.router.accept(msg('x', 'was queued'));
+    await w.router.accept(msg('y', 'other conversation'));
+    await w.runner.waitRuns(2); // y's turn runs too
+    // "crash": drop everything without finishing
+    w.store.close();
+    stores.splice(stores.indexOf(w.store), 1);
+
+    const w2 = world({ db, recover: false });
+    w2.runner.auto = (req) => ({ text: `answer to ${req.prompt}` });
+    await w2.router.accept(msg('x', 'arrived during recovery'));
+    const report = await recoverInbox(w2.store, w2.router, w2.outbox, logger);
+    expect(report.interrupted.sort()).toEqual(['local:general:x', 'local:general:y']);
+    await waitFor(() => w2.store.inbox.unfinished().length === 0);
+    await waitFor(() => w2.adapter.texts('x').length >= 2);
+    const xs = w2.adapter.texts('x');
+    expect(xs[0]).toBe(INTERRUPTED_NOTICE);
+    const prompts = w2.runner.runs.filter((r) => r.req.prompt.includes('was running')).map((r) => r.req.prompt);
+    expect(prompts).toHaveLength(1);
+    const p = prompts[0]!;
+    expect(p.indexOf('was running')).toBeLessThan(p.indexOf('was queued'));
+    expect(p.indexOf('was queued')).toBeLessThan(p.indexOf('arrived during recovery'));
+    expect(w2.runner.runs.some((r) => r.req.prompt === 'other conversation')).toBe(true);
+    await waitFor(() => w2.adapter.texts('y').length === 2);
+    expect(w2.adapter.texts('y')[0]).toBe(INTERRUPTED_NOTICE);
+    expect(w2.adapter.texts('y')[1]).toBe('answer to other conversation');
+    // A conversation that was only queued (not running) gets no notice.
+    await w2.router.accept(msg('z', 'fresh'));
+    await waitFor(() => w2.adapter.texts('z').length === 1);
+    expect(w2.adapter.texts('z')).toEqual(['answer to fresh']);
+  });
+
+  it('drops idle bridges from memory and recreates them on demand', async () => {
+    const w = world();
+    w.runner.auto = () => ({ text: 'ok' });
+    await w.router.accept(msg('e', 'hi'));
+    await waitFor(() => w.adapter.texts('e').length === 1);
+    await waitFor(() => w.router.sweep(Date.now() + 1000) === 1 || w.router.size === 0);
+    expect(w.router.size).toBe(0);
+    await w.router.accept(msg('e', 'again'));
+    expect(w.router.size).toBe(1);
+    await waitFor(() => w.adapter.texts('e').length === 2);
+  });
+});

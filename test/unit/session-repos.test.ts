@@ -1,0 +1,239 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { InboundMessage } from '../../src/platforms/types.js';
+import { openStore, type SqliteStore } from '../../src/session/store.js';
+
+let dir: string;
+let store: SqliteStore;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentbridge-repos-'));
+  store = openStore({ dbPath: path.join(dir, 'agentbridge.db'), logger: pino({ level: 'silent' }) });
+});
+afterEach(() => {
+  store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function message(eventKey: string, text: string, receivedAt: number, conversationId = 'local:general'): InboundMessage {
+  return {
+    platform: 'local',
+    conversationId,
+    channel: 'general',
+    author: { id: 'ann', name: 'Ann' },
+    text,
+    eventKey,
+    replyTarget: { platform: 'local', channel: 'general' },
+    receivedAt,
+  };
+}
+
+describe('inbox', () => {
+  it('accepts a message once: a duplicate returns false and keeps the first payload', () => {
+    expect(store.inbox.accept(message('local:1', 'first', 1000))).toBe(true);
+    expect(store.inbox.accept(message('local:1', 'second', 2000))).toBe(false);
+    const row = store.inbox.get('local:1')!;
+    expect(row.message.text).toBe('first');
+    expect(row).toMatchObject({ state: 'queued', attempts: 0, receivedAt: 1000, conversationId: 'local:general' });
+    expect(row.message).toEqual(message('local:1', 'first', 1000));
+    expect(store.inbox.countByState()).toEqual({ queued: 1, running: 0, done: 0, failed: 0 });
+  });
+
+  it('lists unfinished rows by receivedAt then insertion order, through state transitions', () => {
+    store.inbox.accept(message('c', 'c', 2000));
+    store.inbox.accept(message('a', 'a', 1000));
+    store.inbox.accept(message('b2', 'b2', 1500));
+    store.inbox.accept(message('b1', 'b1', 1500)); // same time, inserted later
+    expect(store.inbox.unfinished().map((r) => r.eventKey)).toEqual(['a', 'b2', 'b1', 'c']);
+
+    store.inbox.markRunning(['a', 'b2']);
+    expect(store.inbox.get('a')).toMatchObject({ state: 'running', attempts: 1 });
+    store.inbox.markDone(['a']);
+    store.inbox.markFailed(['b2']);
+    expect(store.inbox.unfinished().map((r) => r.eventKey)).toEqual(['b1', 'c']);
+    expect(store.inbox.countByState()).toEqual({ queued: 2, running: 0, done: 1, failed: 1 });
+
+    // a finished row is not restarted by markRunning
+    store.inbox.markRunning(['a']);
+    expect(store.inbox.get('a')).toMatchObject({ state: 'done', attempts: 1 });
+    expect(store.inbox.get('unknown')).toBeUndefined();
+  });
+
+  it('requeue puts running rows back to queued and keeps attempts', () => {
+    store.inbox.accept(message('x', 'x', 1));
+    store.inbox.markRunning(['x']);
+    store.inbox.requeue(['x']);
+    expect(store.inbox.get('x')).toMatchObject({ state: 'queued', attempts: 1 });
+    store.inbox.markRunning(['x']);
+    expect(store.inbox.get('x')).toMatchObject({ state: 'running', attempts: 2 });
+    expect(store.inbox.unfinished().map((r) => r.eventKey)).toEqual(['x']);
+  });
+});
+
+describe('outbox', () => {
+  const target = { platform: 'slack' as const, channel: 'C1', thread: '17.1' };
+
+  it('enqueues pending rows, marks posted and failed attempts', () => {
+    const a = store.outbox.enqueue({ conversationId: 'c1', target, text: 'answer A', sessionEntryId: 5 });
+    const b = store.outbox.enqueue({ conversationId: 'c1', target, text: 'answer B' });
+    expect(a).toMatchObject({ state: 'pending', attempts: 0, target, sessionEntryId: 5, postedRef: null, lastError: null });
+    expect(b.sessionEntryId).toBeNull();
+    const edit = store.outbox.enqueue({ conversationId: 'c2', target: { ...target, editRef: '17.9' }, text: 'final' });
+    expect(store.outbox.pending().find((r) => r.id === edit.id)?.target).toEqual({ ...target, editRef: '17.9' });
+    store.outbox.markPosted(edit.id, '17.9');
+    expect(store.outbox.pending().map((r) => r.id)).toEqual([a.id, b.id]);
+
+    store.outbox.markAttemptFailed(a.id, 'HTTP 429');
+    expect(store.outbox.pending()[0]).toMatchObject({ id: a.id, state: 'pending', attempts: 1, lastError: 'HTTP 429' });
+    store.outbox.markPosted(a.id, '17.2');
+    store.outbox.markAttemptFailed(b.id, 'channel_not_found', true);
+    expect(store.outbox.pending()).toEqual([]);
+    // a posted row is not turned into a failure later
+    store.outbox.markAttemptFailed(a.id, 'late', true);
+    const rows = store.db.prepare('SELECT id, state, attempts, posted_ref, last_error FROM outbox WHERE id IN (?, ?) ORDER BY id').all(a.id, b.id);
+    expect(rows).toEqual([
+      { id: a.id, state: 'posted', attempts: 1, posted_ref: '17.2', last_error: 'HTTP 429' },
+      { id: b.id, state: 'failed', attempts: 1, posted_ref: null, last_error: 'channel_not_found' },
+    ]);
+  });
+});
+
+describe('conversations', () => {
+  it('ensure is idempotent and keeps the first values', () => {
+    const c = store.conversations.ensure({ id: 'slack:T:C1', platform: 'slack', channel: 'C1', workdir: '/w' });
+    expect(c).toMatchObject({ id: 'slack:T:C1', thread: null, agent: null, agentSessionId: null, workdir: '/w' });
+    const again = store.conversations.ensure({ id: 'slack:T:C1', platform: 'slack', channel: 'C1', workdir: '/other' });
+    expect(again).toEqual(c);
+    expect(store.conversations.list()).toHaveLength(1);
+  });
+
+  it('setAgentSession and update change only the given fields and bump updatedAt', async () => {
+    const c = store.conversations.ensure({ id: 'c', platform: 'local', channel: 'general', thread: 't1' });
+    await new Promise((r) => setTimeout(r, 5));
+    store.conversations.setAgentSession('c', 'codex', 'sess-1');
+    const s = store.conversations.get('c')!;
+    expect(s).toMatchObject({ agentSessionAgent: 'codex', agentSessionId: 'sess-1', thread: 't1' });
+    expect(s.updatedAt).toBeGreaterThan(c.updatedAt);
+
+    store.conversations.update('c', { agent: 'claude', model: 'opus' });
+    store.conversations.update('c', { workdir: '/tmp/w' });
+    expect(store.conversations.get('c')).toMatchObject({ agent: 'claude', model: 'opus', workdir: '/tmp/w', seededFrom: null });
+    store.conversations.update('c', { model: null, seededFrom: 'slack:C1:17.1' });
+    expect(store.conversations.get('c')).toMatchObject({ agent: 'claude', model: null, seededFrom: 'slack:C1:17.1' });
+    store.conversations.setAgentSession('c', null, null);
+    expect(store.conversations.get('c')).toMatchObject({ agentSessionAgent: null, agentSessionId: null, createdAt: c.createdAt });
+  });
+
+  it('list orders by most recent update and honours limit', async () => {
+    store.conversations.ensure({ id: 'a', platform: 'local', channel: 'x' });
+    store.conversations.ensure({ id: 'b', platform: 'local', channel: 'x' });
+    await new Promise((r) => setTimeout(r, 5));
+    store.conversations.update('a', { model: 'm' });
+    expect(store.conversations.list().map((c) => c.id)).toEqual(['a', 'b']);
+    expect(store.conversations.list({ limit: 1 }).map((c) => c.id)).toEqual(['a']);
+  });
+
+  it('delete removes the conversation with its entries, checkpoints, inbox and outbox rows only', () => {
+    for (const id of ['gone', 'kept']) {
+      store.conversations.ensure({ id, platform: 'local', channel: id });
+      const e = store.entries.append({ conversationId: id, role: 'assistant', author: null, text: 'hi', agent: null, model: null, usage: null, costUsd: null });
+      store.checkpoints.record({ key: `k-${id}`, conversationId: id, sessionEntryId: e.id, platformMessageRef: 'm', assistantText: 'hi' });
+      store.inbox.accept(message(`ev-${id}`, 'x', 1, id));
+      store.outbox.enqueue({ conversationId: id, target: { platform: 'local', channel: id }, text: 'hi' });
+    }
+    expect(store.conversations.delete('gone')).toBe(true);
+    expect(store.conversations.delete('gone')).toBe(false);
+    expect(store.conversations.get('gone')).toBeUndefined();
+    expect(store.entries.list('gone')).toEqual([]);
+    expect(store.checkpoints.get('k-gone')).toBeUndefined();
+    expect(store.inbox.get('ev-gone')).toBeUndefined();
+    expect(store.outbox.pending().map((o) => o.conversationId)).toEqual(['kept']);
+    expect(store.entries.list('kept')).toHaveLength(1);
+    expect(store.checkpoints.get('k-kept')).toBeDefined();
+    expect(store.inbox.get('ev-kept')).toBeDefined();
+  });
+});
+
+describe('entries', () => {
+  it('appends and lists oldest first, round-tripping usage JSON; paging with limit/beforeId', () => {
+    store.conversations.ensure({ id: 'c', platform: 'local', channel: 'general' });
+    const usage = { inputTokens: 1200, outputTokens: 85, costUsd: 0.0123 };
+    const u = store.entries.append({ conversationId: 'c', role: 'user', author: 'Ann', text: 'q', agent: null, model: null, usage: null, costUsd: null, createdAt: 42 });
+    const a = store.entries.append({ conversationId: 'c', role: 'assistant', author: null, text: 'a', agent: 'gemini', model: 'g-2', usage, costUsd: 0.0123 });
+    const s = store.entries.append({ conversationId: 'c', role: 'system', author: null, text: 's', agent: null, model: null, usage: null, costUsd: null });
+    expect(u.createdAt).toBe(42);
+    expect(a.createdAt).toBeGreaterThan(Date.now() - 60_000);
+    expect(store.entries.get(a.id)).toEqual({ ...a, usage });
+    expect(store.entries.get(a.id)!.usage).toEqual(usage);
+    expect(store.entries.list('c').map((e) => e.text)).toEqual(['q', 'a', 's']);
+    expect(store.entries.list('c', { limit: 2 }).map((e) => e.text)).toEqual(['a', 's']);
+    expect(store.entries.list('c', { limit: 2, beforeId: a.id }).map((e) => e.text)).toEqual(['q']);
+    expect(store.entries.get(9999)).toBeUndefined();
+  });
+
+  it('refuses an entry for an unknown conversation (foreign key)', () => {
+    expect(() =>
+      store.entries.append({ conversationId: 'nope', role: 'user', author: null, text: 'x', agent: null, model: null, usage: null, costUsd: null }),
+    ).toThrow(/FOREIGN KEY/);
+  });
+});
+
+describe('checkpoints', () => {
+  it('records, gets and lists; re-recording a key updates it', () => {
+    store.conversations.ensure({ id: 'c', platform: 'discord', channel: '123' });
+    store.checkpoints.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'part 1' });
+    store.checkpoints.record({ key: 'discord:123:m2', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm2', assistantText: 'part 2' });
+    const first = store.checkpoints.get('discord:123:m1')!;
+    expect(first).toMatchObject({ conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'part 1' });
+    store.checkpoints.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'edited' });
+    expect(store.checkpoints.get('discord:123:m1')).toEqual({ ...first, assistantText: 'edited' });
+    expect(store.checkpoints.listForConversation('c').map((c) => c.key)).toEqual(['discord:123:m1', 'discord:123:m2']);
+    expect(store.checkpoints.get('missing')).toBeUndefined();
+  });
+});
+
+describe('local messages', () => {
+  it('inserts, updates, lists threads and channels', () => {
+    const m = (id: string, channel: string, thread: string, ts: number, text = `text ${id}`, bot = false) =>
+      store.localMessages.insert({ id, channel, thread, user: bot ? 'agentbridge' : 'ann', text, bot, ts });
+    const t1 = m('01', 'general', '01', 100, 'x'.repeat(300));
+    m('02', 'general', '01', 200, 'reply', true);
+    m('03', 'general', '03', 150);
+    m('04', 'random', '04', 50);
+    expect(t1).toMatchObject({ bot: false, ts: 100 });
+    expect(store.localMessages.get('02')).toMatchObject({ bot: true, user: 'agentbridge', thread: '01' });
+    expect(store.localMessages.list('general', '01').map((r) => r.id)).toEqual(['01', '02']);
+
+    const updated = store.localMessages.update('02', 'reply, edited')!;
+    expect(updated.text).toBe('reply, edited');
+    expect(updated.updatedAt).toBeGreaterThanOrEqual(t1.updatedAt);
+    expect(store.localMessages.update('nope', 'x')).toBeUndefined();
+
+    const threads = store.localMessages.threads('general');
+    expect(threads).toEqual([
+      { thread: '01', user: 'ann', text: 'x'.repeat(200), ts: 100, replies: 1, lastTs: 200 },
+      { thread: '03', user: 'ann', text: 'text 03', ts: 150, replies: 0, lastTs: 150 },
+    ]);
+    expect(store.localMessages.threads('general', 1).map((t) => t.thread)).toEqual(['01']);
+    expect(store.localMessages.channels()).toEqual(['general', 'random']);
+    expect(() => m('01', 'general', '01', 1)).toThrow(/UNIQUE|PRIMARY/);
+  });
+});
+
+describe('transaction', () => {
+  it('rolls back every write when fn throws', () => {
+    expect(() =>
+      store.transaction(() => {
+        store.conversations.ensure({ id: 'c', platform: 'local', channel: 'x' });
+        store.inbox.accept(message('e', 'x', 1));
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(store.conversations.get('c')).toBeUndefined();
+    expect(store.inbox.get('e')).toBeUndefined();
+    expect(store.transaction(() => 7)).toBe(7);
+  });
+});
