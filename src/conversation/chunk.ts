@@ -20,7 +20,8 @@
  * at the start of the next (the original opening line, info string included, + `\n`); an
  * unclosed block is closed at the end of the last chunk. Added fence lines count toward
  * `maxChars`. A fence whose opening and closing lines leave no room for content in
- * `maxChars` (absurdly long info string, tiny limit) is not repaired, only cut.
+ * `maxChars` (absurdly long info string, tiny limit) is not repaired, only cut; so is a line
+ * longer than `maxChars` that starts like a fence (its first part may read as one).
  */
 
 /** One chunk, with the fence lines the chunker added (tests and renderers may strip them). */
@@ -58,8 +59,10 @@ interface Line {
 const FENCE = /^( {0,3})(`{3,}|~{3,})(.*)$/;
 const FENCE_LIKE = /^ {0,3}(```|~~~)/;
 
+/** Whitespace as `String.prototype.trim` sees it. */
 function isWs(code: number): boolean {
-  return code === 32 || (code >= 9 && code <= 13) || code === 160;
+  if (code < 128) return code === 32 || (code >= 9 && code <= 13);
+  return /\s/.test(String.fromCharCode(code));
 }
 
 function isLowSurrogate(code: number): boolean {
@@ -167,9 +170,8 @@ export function chunkMarkdownDetailed(text: string, maxChars: number): MarkdownC
 
     // 2. The first line alone is too long: cut it at a space, else hard.
     if (bodyEnd < 0) {
-      const limit = pos + budget - closeCost(cut);
-      const safe = true;
-      for (let p = Math.min(limit, line.contentEnd - 1); safe && p > pos; p--) {
+      const limit = Math.min(line.contentEnd, pos + budget - closeCost(cut));
+      for (let p = Math.min(limit, line.contentEnd - 1); p > pos; p--) {
         const c = text.charCodeAt(p);
         if (c !== 32 && c !== 9) continue;
         let e = p;

@@ -161,7 +161,8 @@ export function providerMessage(text: string): string {
   } catch {
     /* not JSON */
   }
-  return rest ? `${core}. ${rest}` : core;
+  if (!rest) return core;
+  return `${core}${/[.!?]$/.test(core) ? '' : '.'} ${rest}`;
 }
 
 const STDERR_NOISE = [

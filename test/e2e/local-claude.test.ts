@@ -3,7 +3,7 @@
  * the scripted Anthropic model server.
  */
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { LocalChat, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
@@ -34,9 +34,9 @@ async function start(): Promise<AgentbridgeProcess> {
   return p;
 }
 
-/** Waits for a bot message in the thread that is a final answer (not the progress message). */
-async function answer(chat: LocalChat, thread: string, includes: string): Promise<string> {
-  return waitFor(async () => (await chat.botTexts('general', thread)).find((t) => t.includes(includes)), 45_000, `answer containing "${includes}"`);
+/** Waits for a bot message in the thread that starts with `prefix` (a final answer, not the progress message). */
+async function answer(chat: LocalChat, thread: string, prefix: string): Promise<string> {
+  return waitFor(async () => (await chat.botTexts('general', thread)).find((t) => t.startsWith(prefix)), 45_000, `answer starting "${prefix}"`);
 }
 
 beforeAll(async () => {
@@ -44,8 +44,12 @@ beforeAll(async () => {
   sb = makeSandbox();
 });
 
+afterEach(async () => {
+  for (const p of running.splice(0)) await p.stop();
+  model.setResponder(undefined);
+});
+
 afterAll(async () => {
-  for (const p of running) await p.stop();
   await model?.close();
   expect(processesMentioning(sb.root)).toEqual([]);
   sb?.cleanup();
@@ -84,7 +88,11 @@ describe('local chat with Claude Code, end to end', () => {
     // The thread shows each user message once and each answer once, in order.
     const msgs = await chat.messages('general', thread);
     expect(msgs.filter((m) => !m.bot).map((m) => m.text)).toEqual(['hello agent, remember the word PELICAN', 'what was the word?', 'and after the restart?']);
-    expect(msgs.filter((m) => m.bot && m.text.startsWith('echo:'))).toHaveLength(3);
+    expect(msgs.filter((m) => m.bot).map((m) => m.text)).toEqual([
+      'echo: hello agent, remember the word PELICAN',
+      'echo: what was the word?',
+      'echo: and after the restart?',
+    ]);
     await ab.stop();
   });
 
@@ -101,7 +109,7 @@ describe('local chat with Claude Code, end to end', () => {
     model.setResponder(undefined);
     ab = await start();
     chat = new LocalChat(ab.url);
-    await answer(chat, thread, 'restarted while working');
+    await answer(chat, thread, '🔄 agentbridge restarted while working');
     await answer(chat, thread, 'echo: a long task');
     const bot = await chat.botTexts('general', thread);
     expect(bot.filter((t) => t.includes('echo: a long task'))).toHaveLength(1);

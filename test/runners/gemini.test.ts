@@ -245,6 +245,7 @@ describe('gemini argv and event parsing', () => {
   it('extracts the provider message from gemini API error text', () => {
     expect(providerMessage('[API Error: {"error":{"code":500,"message":"boom","status":"INTERNAL"}}]')).toBe('boom (500 INTERNAL)');
     expect(providerMessage('[API Error: Quota exceeded]\nPlease wait.')).toBe('Quota exceeded. Please wait.');
+    expect(providerMessage('[API Error: Slow down.]\nPlease wait.')).toBe('Slow down. Please wait.');
     expect(providerMessage('plain')).toBe('plain');
   });
 });
