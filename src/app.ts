@@ -12,7 +12,7 @@ import { Router } from './conversation/router.js';
 import type { TurnOutcome } from './conversation/turn.js';
 import { createHttpServer } from './http/server.js';
 import type { Logger } from './logger.js';
-import { LocalAdapter } from './platforms/local/adapter.js';
+import { createAdapters } from './platforms/index.js';
 import type { PlatformAdapter, PlatformName } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
 import type { AgentName } from './runners/types.js';
@@ -28,13 +28,6 @@ export interface RunningApp {
   defaultAgent?: AgentName;
   /** Graceful stop; idempotent. */
   stop(): Promise<void>;
-}
-
-/** Whether the local web chat runs: `on`/`off`, or with `auto` only when no platform is configured. */
-export function localChatEnabled(config: Config, platformsConfigured: number): boolean {
-  if (config.localChat === 'on') return true;
-  if (config.localChat === 'off') return false;
-  return platformsConfigured === 0;
 }
 
 /**
@@ -60,8 +53,7 @@ export async function startApp(config: Config, logger: Logger, hooks: { onTurnEn
 
     const http = createHttpServer({ host: config.http.host, port: config.http.port, logger });
     const adapters = new Map<PlatformName, PlatformAdapter>();
-    // Slack and Discord plug in here (their issues); the local chat is the default.
-    if (localChatEnabled(config, 0)) adapters.set('local', new LocalAdapter({ repo: store.localMessages, http, logger }));
+    for (const a of await createAdapters(config, { http, logger, localMessages: store.localMessages })) adapters.set(a.name, a);
 
     const slots = new PQueue({ concurrency: config.maxConcurrentTurns });
     const outbox = new OutboxDelivery({ store, adapters: (p) => adapters.get(p), logger });
@@ -89,8 +81,12 @@ export async function startApp(config: Config, logger: Logger, hooks: { onTurnEn
     const { url } = await http.listen();
     cleanups.unshift(() => http.close());
 
+    const context = {
+      hasConversation: (id: string) => store.conversations.get(id) !== undefined,
+      isBotMessage: (key: string) => store.checkpoints.get(key) !== undefined,
+    };
     for (const adapter of adapters.values()) {
-      await adapter.start(router.accept);
+      await adapter.start(router.accept, context);
       cleanups.unshift(() => adapter.stop());
     }
     await outbox.deliverAll();

@@ -54,6 +54,17 @@ export const envSchema = z.object({
   CODEX_BIN: optionalString,
   GEMINI_BIN: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Slack (see README "Slack"): Socket Mode with an app token, else the Events API over HTTP.
+  SLACK_BOT_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xoxb-'), 'must be a bot token starting with "xoxb-"'),
+  SLACK_APP_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xapp-'), 'must be an app-level token starting with "xapp-"'),
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_API_URL: optionalString.refine((v) => v === undefined || /^https?:\/\//.test(v), 'must be an http(s) URL'),
+  SLACK_ALLOW_BOTS: onOff.optional(),
+  // Discord (see README "Discord").
+  DISCORD_BOT_TOKEN: optionalString,
+  DISCORD_API_URL: optionalString.refine((v) => v === undefined || /^https?:\/\//.test(v), 'must be an http(s) URL'),
+  DISCORD_CHANNELS: optionalString.refine((v) => v === undefined || /^\d+(\s*,\s*\d+)*$/.test(v), 'must be a comma-separated list of channel ids (digits)'),
+  DISCORD_ALLOW_BOTS: onOff.optional(),
 });
 
 export type PermissionModeSetting = 'read-only' | 'edit' | 'full';
@@ -77,6 +88,30 @@ export interface Config {
   logLevel: string;
   /** The full environment, passed unchanged to agent processes. */
   agentEnv: NodeJS.ProcessEnv;
+  /** Slack, when SLACK_BOT_TOKEN and either SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (Events API) are set. */
+  slack?: SlackConfig;
+  /** Discord, when DISCORD_BOT_TOKEN is set. */
+  discord?: DiscordConfig;
+}
+
+export interface SlackConfig {
+  botToken: string;
+  /** Socket Mode when set. */
+  appToken?: string;
+  /** Events API over HTTP (POST /slack/events) when set and no app token. */
+  signingSecret?: string;
+  /** Web API base URL ending in `/api/` (default Slack's own). */
+  apiUrl?: string;
+  allowBots: boolean;
+}
+
+export interface DiscordConfig {
+  botToken: string;
+  /** REST base URL, e.g. `http://127.0.0.1:PORT/api` (default Discord's own). */
+  apiUrl?: string;
+  /** Channels where the bot takes part in every message. */
+  channels: string[];
+  allowBots: boolean;
 }
 
 /** Thrown by {@link loadConfig}; `message` lists every problem, one per line, without values of secrets. */
@@ -93,14 +128,22 @@ export class ConfigError extends Error {
  *   variables whose name suggests a secret).
  */
 export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
-  const parsed = envSchema.safeParse(pickKnown(env));
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => {
-      const name = String(i.path[0] ?? '?');
-      return `${name}: ${isSecretName(name) ? 'invalid value' : i.message}`;
-    });
-    throw new ConfigError(problems);
+  const raw = pickKnown(env);
+  const parsed = envSchema.safeParse(raw);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => {
+        const name = String(i.path[0] ?? '?');
+        // Messages of secret variables never echo the value (zod's refine messages don't).
+        return `${name}: ${i.message}`;
+      });
+  if (raw.SLACK_BOT_TOKEN && !raw.SLACK_APP_TOKEN && !raw.SLACK_SIGNING_SECRET) {
+    problems.push('SLACK_BOT_TOKEN: set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (Events API over HTTP) too');
   }
+  if (!raw.SLACK_BOT_TOKEN && (raw.SLACK_APP_TOKEN || raw.SLACK_SIGNING_SECRET)) {
+    problems.push('SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set');
+  }
+  if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const dataDir = path.resolve(cwd, e.AGENTBRIDGE_DATA_DIR);
   return {
@@ -118,7 +161,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     bins: { claude: e.CLAUDE_BIN, codex: e.CODEX_BIN, gemini: e.GEMINI_BIN },
     logLevel: e.LOG_LEVEL,
     agentEnv: { ...env },
+    slack: e.SLACK_BOT_TOKEN
+      ? { botToken: e.SLACK_BOT_TOKEN, appToken: e.SLACK_APP_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET, apiUrl: slackApiBase(e.SLACK_API_URL), allowBots: e.SLACK_ALLOW_BOTS ?? false }
+      : undefined,
+    discord: e.DISCORD_BOT_TOKEN
+      ? { botToken: e.DISCORD_BOT_TOKEN, apiUrl: e.DISCORD_API_URL?.replace(/\/+$/, ''), channels: e.DISCORD_CHANNELS ? e.DISCORD_CHANNELS.split(',').map((c) => c.trim()) : [], allowBots: e.DISCORD_ALLOW_BOTS ?? false }
+      : undefined,
   };
+}
+
+/** Slack's Web API client wants a base ending in `/api/`; accept the host or `/api` too. */
+function slackApiBase(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  const trimmed = url.replace(/\/+$/, '');
+  return trimmed.endsWith('/api') ? `${trimmed}/` : `${trimmed}/api/`;
 }
 
 /** Empty strings count as unset, so `FOO=` in .env falls back to the default. */

@@ -4,7 +4,31 @@
  * conversation's bridge, created on demand and dropped from memory when idle.
  */
 import type { InboundMessage, InboundSink } from '../platforms/types.js';
+import type { Store } from '../session/types.js';
 import { Bridge, type BridgeDeps, type BridgeStatus } from './bridge.js';
+
+/**
+ * Writes the message to the inbox and makes sure its conversation exists (recording the thread's
+ * seed origin the first time), in one transaction. Returns false for a duplicate event key.
+ */
+export function acceptIntoStore(store: Store, message: InboundMessage): boolean {
+  return store.transaction(() => {
+    if (!store.inbox.accept(message)) return false;
+    const target = message.replyTarget;
+    const existing = store.conversations.get(message.conversationId);
+    const conv =
+      existing ??
+      store.conversations.ensure({
+        id: message.conversationId,
+        platform: message.platform === 'scheduler' ? target.platform : message.platform,
+        channel: target.channel,
+        thread: target.thread ?? null,
+        workdir: null,
+      });
+    if (message.seedFrom && !conv.seededFrom && !existing) store.conversations.update(conv.id, { seededFrom: message.seedFrom });
+    return true;
+  });
+}
 
 export interface RouterOptions {
   /** A bridge idle this long (ms) is dropped from memory by {@link Router.sweep}. */
@@ -33,7 +57,7 @@ export class Router {
    */
   readonly accept: InboundSink = async (message: InboundMessage) => {
     if (this.closed) throw new Error('agentbridge is shutting down; the message was not accepted');
-    if (!this.deps.store.inbox.accept(message)) {
+    if (!acceptIntoStore(this.deps.store, message)) {
       this.deps.logger.info({ eventKey: message.eventKey, conversationId: message.conversationId }, 'duplicate delivery ignored');
       return 'duplicate';
     }

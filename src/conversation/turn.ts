@@ -54,6 +54,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const target = last.replyTarget;
   const log = logger.child({ conversationId });
 
+  // Created when the first message was accepted (router); ensure() covers older inbox rows.
   const conversation = store.conversations.ensure({
     id: conversationId,
     platform: conversationPlatform(last),

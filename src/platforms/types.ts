@@ -49,6 +49,12 @@ export interface InboundMessage {
   replyTarget: ReplyTarget;
   /** Platform message id of the user's message (for reactions), when there is one. */
   messageRef?: string;
+  /**
+   * For the first message of a thread that starts on a message the bot posted (an answer or a
+   * cron post): the response-checkpoint key of that message (`checkpointKey(platform, channel,
+   * ref)`). The bridge records it as the conversation's `seededFrom` (thread seeding).
+   */
+  seedFrom?: string;
   /** Receive time, ms since the epoch. */
   receivedAt: number;
 }
@@ -80,12 +86,20 @@ export interface PlatformLimits {
   minEditIntervalMs: number;
 }
 
+/** What the core offers an adapter besides the inbound sink. */
+export interface AdapterContext {
+  /** True when the core already has a conversation with this id (e.g. "the bot is part of this thread"). */
+  hasConversation(conversationId: string): boolean;
+  /** True when the bot posted the message with this checkpoint key (a response checkpoint exists). */
+  isBotMessage(checkpointKey: string): boolean;
+}
+
 /** A platform adapter. Every method may throw on a platform error; the core retries via the outbox. */
 export interface PlatformAdapter {
   readonly name: PlatformName;
   readonly limits: PlatformLimits;
   /** Connects and starts delivering messages to `sink`. */
-  start(sink: InboundSink): Promise<void>;
+  start(sink: InboundSink, context?: AdapterContext): Promise<void>;
   /** Disconnects; no more messages are delivered after it resolves. */
   stop(): Promise<void>;
   /** Posts a new message; returns its platform id. */

@@ -101,8 +101,9 @@ describe('EditThrottle (vitest fake timers, default clock and timer)', () => {
     th.update('b');
     await vi.advanceTimersByTimeAsync(500);
     th.update('c');
-    await th.flush().then(() => undefined, () => undefined);
+    const flushed = th.flush();
     await vi.advanceTimersByTimeAsync(500);
+    await flushed;
     expect(errors.map((e) => (e as Error).message)).toEqual(['rate limited', 'boom']);
     expect(sent).toEqual(['c']);
   });
@@ -239,6 +240,7 @@ describe('EditThrottle (injected clock and timer)', () => {
     const th = new EditThrottle({ minIntervalMs: 1000, now: time.now, setTimer: time.setTimer, send: async (t) => void sent.push(t) });
     th.update('a');
     th.update('b');
+    await time.advance(0); // 'a' done; 'b' waits for the timer
     expect(time.pendingTimers()).toBe(1);
     await th.close();
     expect(time.pendingTimers()).toBe(0);
