@@ -4,6 +4,7 @@
  * by the shutdown are left for retry (and announced) after the next start.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import PQueue from 'p-queue';
 import type { Config } from './config.js';
 import { OutboxDelivery } from './conversation/outbox.js';
@@ -15,6 +16,7 @@ import type { Logger } from './logger.js';
 import { createAdapters } from './platforms/index.js';
 import type { PlatformAdapter, PlatformName } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
+import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
 import type { AgentName } from './runners/types.js';
 import { acquireOwnerLock } from './session/lock.js';
 import { openStore } from './session/store.js';
@@ -43,6 +45,9 @@ export async function startApp(config: Config, logger: Logger, hooks: { onTurnEn
   try {
     const store = openStore({ dbPath: config.dbPath, logger });
     cleanups.unshift(() => store.close());
+    const agentsDir = path.join(config.dataDir, 'agents');
+    reapOrphans(agentsDir, logger);
+    trackAgentProcesses(agentsDir);
 
     const runners = createRunners(config);
     const probes = await probeAll(runners, config.agentEnv);
@@ -84,6 +89,7 @@ export async function startApp(config: Config, logger: Logger, hooks: { onTurnEn
     const context = {
       hasConversation: (id: string) => store.conversations.get(id) !== undefined,
       isBotMessage: (key: string) => store.checkpoints.get(key) !== undefined,
+      state: store.platformState,
     };
     for (const adapter of adapters.values()) {
       await adapter.start(router.accept, context);

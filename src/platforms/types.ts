@@ -92,6 +92,8 @@ export interface AdapterContext {
   hasConversation(conversationId: string): boolean;
   /** True when the bot posted the message with this checkpoint key (a response checkpoint exists). */
   isBotMessage(checkpointKey: string): boolean;
+  /** Small durable state for the adapter, e.g. the last message id seen per channel. Keys: `<platform>:…`. */
+  state: { get(key: string): string | undefined; set(key: string, value: string): void };
 }
 
 /** A platform adapter. Every method may throw on a platform error; the core retries via the outbox. */

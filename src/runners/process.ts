@@ -37,6 +37,12 @@ export interface DriveResult {
 
 const STDERR_KEEP_BYTES = 16 * 1024;
 
+/**
+ * Process-wide hooks called when an agent process group starts and when it is gone; the app uses
+ * them to record live groups on disk so a restart after a crash can end orphans (see orphans.ts).
+ */
+export const processHooks: { onSpawn?: (pid: number) => void; onGone?: (pid: number) => void } = {};
+
 /** Sends `sig` to the process group of `pid`; falls back to the pid; ignores ESRCH. */
 export function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -98,6 +104,8 @@ export function drive(opts: DriveOptions): Promise<DriveResult> {
     };
     const onAbort = () => stop('stopped');
 
+    if (child.pid !== undefined) processHooks.onSpawn?.(child.pid);
+
     child.on('error', (err: NodeJS.ErrnoException) => {
       finish({ exitCode: null, exitSignal: null, spawnError: err });
     });
@@ -130,6 +138,7 @@ export function drive(opts: DriveOptions): Promise<DriveResult> {
           while (groupAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
           if (groupAlive(pid)) signalGroup(pid, 'SIGKILL');
         }
+        processHooks.onGone?.(pid);
         finish({ exitCode: code, exitSignal: sig });
       });
     });

@@ -10,6 +10,7 @@ import { createCheckpointsRepo } from './repos/checkpoints.js';
 import { createConversationsRepo } from './repos/conversations.js';
 import { createEntriesRepo } from './repos/entries.js';
 import { createInboxRepo } from './repos/inbox.js';
+import { createPlatformStateRepo } from './repos/platform-state.js';
 import { createLocalMessagesRepo } from './repos/local-messages.js';
 import { createOutboxRepo } from './repos/outbox.js';
 import type { Store } from './types.js';
@@ -67,6 +68,7 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       inbox: createInboxRepo(db),
       outbox: createOutboxRepo(db),
       localMessages: createLocalMessagesRepo(db),
+      platformState: createPlatformStateRepo(db),
       transaction<T>(fn: () => T): T {
         return db.transaction(fn)();
       },

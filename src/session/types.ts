@@ -172,6 +172,12 @@ export interface LocalMessagesRepo {
   channels(): string[];
 }
 
+/** Durable key-value state for platform adapters (namespaced keys, string values). */
+export interface PlatformStateRepo {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+}
+
 /** Counts of rows removed by `prune`, per table. */
 export type PruneReport = Record<string, number>;
 
@@ -182,6 +188,7 @@ export interface Store {
   readonly inbox: InboxRepo;
   readonly outbox: OutboxRepo;
   readonly localMessages: LocalMessagesRepo;
+  readonly platformState: PlatformStateRepo;
   /** Runs `fn` in one SQLite transaction. */
   transaction<T>(fn: () => T): T;
   close(): void;

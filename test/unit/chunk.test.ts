@@ -255,10 +255,10 @@ describe('chunkMarkdown properties', () => {
     const chunks = chunkMarkdown(text, 2000);
     const ms = performance.now() - t0;
     expect(chunks.length).toBeGreaterThan(500);
-    expect(ms).toBeLessThan(500);
+    expect(ms).toBeLessThan(1000);
     const line = 'y'.repeat(1_000_000);
     const t1 = performance.now();
     expect(chunkMarkdown(line, 2000)).toHaveLength(500);
-    expect(performance.now() - t1).toBeLessThan(500);
+    expect(performance.now() - t1).toBeLessThan(1000);
   });
 });

@@ -1,0 +1,16 @@
+/** The `platform_state` table: durable key-value state of platform adapters. */
+import type { Db } from '../db.js';
+import type { PlatformStateRepo } from '../types.js';
+
+/** Creates the repository (statements prepared once). Keys are namespaced by the caller, e.g. `discord:cursor:<channel>`. */
+export function createPlatformStateRepo(db: Db): PlatformStateRepo {
+  const get = db.prepare<[string], { value: string }>('SELECT value FROM platform_state WHERE key = ?');
+  const set = db.prepare<[string, string, number]>(
+    `INSERT INTO platform_state (key, value, updated_at) VALUES (?, ?, ?)
+     ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+  );
+  return {
+    get: (key) => get.get(key)?.value,
+    set: (key, value) => void set.run(key, value, Date.now()),
+  };
+}
