@@ -1,0 +1,104 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { createLogger, maskSecrets } from '../../src/logger.js';
+
+describe('configuration', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({}, '/srv');
+    expect(c.dataDir).toBe('/srv/data');
+    expect(c.dbPath).toBe('/srv/data/agentbridge.db');
+    expect(c.http).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.agent).toBe('auto');
+    expect(c.model).toBeUndefined();
+    expect(c.workdir).toBe('/srv/workspace');
+    expect(c.permissionMode).toBe('edit');
+    expect(c.maxConcurrentTurns).toBe(4);
+    expect(c.turnTimeoutMs).toBe(1_800_000);
+    expect(c.logLevel).toBe('info');
+    expect(c.slack).toBeUndefined();
+    expect(c.discord).toBeUndefined();
+  });
+
+  it('reads every variable and passes the whole environment to agents unchanged', () => {
+    const env = {
+      AGENTBRIDGE_DATA_DIR: '/d',
+      AGENTBRIDGE_HTTP_HOST: '0.0.0.0',
+      AGENTBRIDGE_HTTP_PORT: '9000',
+      AGENTBRIDGE_AGENT: 'codex',
+      AGENTBRIDGE_MODEL: 'gpt-5',
+      AGENTBRIDGE_WORKDIR: '/w',
+      AGENTBRIDGE_PERMISSION_MODE: 'full',
+      AGENTBRIDGE_MAX_CONCURRENT_TURNS: '2',
+      AGENTBRIDGE_TURN_TIMEOUT_S: '30',
+      CLAUDE_BIN: '/opt/claude',
+      LOG_LEVEL: 'debug',
+      ANTHROPIC_API_KEY: 'sk-ant-secret',
+      OPENAI_BASE_URL: 'http://proxy',
+    };
+    const c = loadConfig(env, '/');
+    expect(c).toMatchObject({ dataDir: '/d', agent: 'codex', model: 'gpt-5', workdir: '/w', permissionMode: 'full', maxConcurrentTurns: 2, turnTimeoutMs: 30_000, logLevel: 'debug' });
+    expect(c.http).toEqual({ host: '0.0.0.0', port: 9000 });
+    expect(c.bins.claude).toBe('/opt/claude');
+    expect(c.agentEnv.ANTHROPIC_API_KEY).toBe('sk-ant-secret');
+    expect(c.agentEnv.OPENAI_BASE_URL).toBe('http://proxy');
+  });
+
+  it('names every invalid variable in one error, without echoing secret values', () => {
+    let err: unknown;
+    try {
+      loadConfig({
+        AGENTBRIDGE_HTTP_PORT: 'eighty',
+        AGENTBRIDGE_AGENT: 'gpt',
+        AGENTBRIDGE_PERMISSION_MODE: 'root',
+        AGENTBRIDGE_MAX_CONCURRENT_TURNS: '0',
+        AGENTBRIDGE_TURN_TIMEOUT_S: '-5',
+        LOG_LEVEL: 'loud',
+        SLACK_BOT_TOKEN: 'not-a-token-SECRETVALUE',
+        SLACK_APP_TOKEN: 'xapp-1-SECRET2',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const e = err as ConfigError;
+    for (const name of ['AGENTBRIDGE_HTTP_PORT', 'AGENTBRIDGE_AGENT', 'AGENTBRIDGE_PERMISSION_MODE', 'AGENTBRIDGE_MAX_CONCURRENT_TURNS', 'AGENTBRIDGE_TURN_TIMEOUT_S', 'LOG_LEVEL', 'SLACK_BOT_TOKEN']) {
+      expect(e.message).toContain(name);
+    }
+    expect(e.problems.length).toBeGreaterThanOrEqual(7);
+    expect(e.message).not.toContain('SECRETVALUE');
+    expect(e.message).not.toContain('SECRET2');
+  });
+
+  it('requires a Slack mode with the bot token, and parses Discord channels', () => {
+    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/SLACK_APP_TOKEN \(Socket Mode\) or SLACK_SIGNING_SECRET/);
+    expect(() => loadConfig({ SLACK_SIGNING_SECRET: 's' })).toThrow(/SLACK_BOT_TOKEN: required/);
+    const c = loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', SLACK_API_URL: 'http://127.0.0.1:9/', DISCORD_BOT_TOKEN: 't', DISCORD_CHANNELS: '1, 22,333', DISCORD_API_URL: 'http://127.0.0.1:9/api/' });
+    expect(c.slack).toMatchObject({ botToken: 'xoxb-1', appToken: 'xapp-1', apiUrl: 'http://127.0.0.1:9/api/', allowBots: false });
+    expect(c.discord).toMatchObject({ channels: ['1', '22', '333'], apiUrl: 'http://127.0.0.1:9/api' });
+    expect(() => loadConfig({ DISCORD_BOT_TOKEN: 't', DISCORD_CHANNELS: 'general' })).toThrow(/DISCORD_CHANNELS/);
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ AGENTBRIDGE_MODEL: '', AGENTBRIDGE_HTTP_PORT: '' }).http.port).toBe(8080);
+  });
+});
+
+describe('logging', () => {
+  it('redacts tokens and keys in logged objects and token-shaped strings in messages', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const log = createLogger('info', sink);
+    log.info({ token: 'xoxb-123-abc', config: { token: 'xapp-1-zzz', apiKey: 'k-999' }, headers: { authorization: 'Bearer abc.def' } }, 'connected with xoxb-123-abc');
+    log.info({ env: { ANTHROPIC_API_KEY: 'sk-ant-api03-verysecret' } }, 'spawn');
+    const out = lines.join('');
+    for (const secret of ['xoxb-123-abc', 'xapp-1-zzz', 'k-999', 'Bearer abc.def', 'sk-ant-api03-verysecret']) expect(out).not.toContain(secret);
+    expect(out).toContain('[redacted]');
+    expect(maskSecrets('key sk-proj-abcdefghijkl and xoxp-1-2')).toBe('key [redacted] and [redacted]');
+  });
+});
