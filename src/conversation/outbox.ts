@@ -83,7 +83,7 @@ export class OutboxDelivery {
 
   /** Number of rows waiting to be delivered. */
   pendingCount(): number {
-    return this.opts.store.outbox.pending().length;
+    return this.opts.store.outbox.pendingCount();
   }
 
   /** Stops retry timers; in-flight deliveries finish. */
@@ -96,7 +96,7 @@ export class OutboxDelivery {
 
   private async drain(conversationId: string): Promise<void> {
     if (this.stopped) return;
-    const rows = this.opts.store.outbox.pending().filter((r) => r.conversationId === conversationId);
+    const rows = this.opts.store.outbox.pendingFor(conversationId);
     for (const row of rows) {
       const ok = await this.deliverRow(row);
       if (!ok) {

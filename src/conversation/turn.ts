@@ -99,21 +99,26 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
     return 'interrupted';
   }
-  if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
 
   const answer = answerText(agent, result, deps.defaults.turnTimeoutMs);
-  const entry = store.entries.append({
-    conversationId,
-    role: result.ok ? 'assistant' : 'system',
-    author: null,
-    text: answer,
-    agent,
-    model: model ?? null,
-    usage: result.usage ?? null,
-    costUsd: result.usage?.costUsd ?? null,
-  });
   await output.end(result.ok ? 'done' : 'failed');
-  finish(deps, conversationId, { ...target, editRef: output.ref }, output.formatAnswer(answer), entry.id, keys, result.ok ? 'done' : 'failed');
+  const texts = output.formatAnswer(answer);
+  // One transaction: the agent session id, the transcript entry, the answer in the outbox and the
+  // inbox rows closed — a crash leaves either all of it (answer delivered later) or none (re-run).
+  store.transaction(() => {
+    if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
+    const entry = store.entries.append({
+      conversationId,
+      role: result.ok ? 'assistant' : 'system',
+      author: null,
+      text: answer,
+      agent,
+      model: model ?? null,
+      usage: result.usage ?? null,
+      costUsd: result.usage?.costUsd ?? null,
+    });
+    finish(deps, conversationId, { ...target, editRef: output.ref }, texts, entry.id, keys, result.ok ? 'done' : 'failed');
+  });
   await deps.outbox.deliver(conversationId);
   if (result.ok) return 'ok';
   return result.error?.kind === 'stopped' ? 'stopped' : result.error?.kind === 'timeout' ? 'timeout' : 'failed';
@@ -157,13 +162,9 @@ function conversationPlatform(m: InboundMessage): PlatformName {
   return m.platform === 'scheduler' ? m.replyTarget.platform : m.platform;
 }
 
-/** True when more than one person has written in this conversation (recent history or this batch). */
+/** True when more than one person has written in this conversation (history or this batch). */
 function isMultiUser(store: Store, conversationId: string, batch: InboundMessage[]): boolean {
   const authors = new Set(batch.map((m) => m.author.name));
-  if (authors.size > 1) return true;
-  for (const e of store.entries.list(conversationId, { limit: 50 })) {
-    if (e.role === 'user' && e.author) authors.add(e.author);
-    if (authors.size > 1) return true;
-  }
-  return false;
+  for (const a of store.entries.authors(conversationId, 2)) authors.add(a);
+  return authors.size > 1;
 }

@@ -102,6 +102,8 @@ export interface EntriesRepo {
   append(e: Omit<SessionEntryRow, 'id' | 'createdAt'> & { createdAt?: number }): SessionEntryRow;
   list(conversationId: string, opts?: { limit?: number; beforeId?: number }): SessionEntryRow[];
   get(id: number): SessionEntryRow | undefined;
+  /** Distinct author names of user entries, at most `limit` (default 2) — "has more than one person written here?". */
+  authors(conversationId: string, limit?: number): string[];
 }
 
 export interface CheckpointsRepo {
@@ -132,6 +134,9 @@ export interface OutboxRepo {
   markAttemptFailed(id: number, error: string, final?: boolean): void;
   /** Pending rows, oldest first. */
   pending(): OutboxRow[];
+  /** Pending rows of one conversation, in insertion order. */
+  pendingFor(conversationId: string): OutboxRow[];
+  pendingCount(): number;
 }
 
 /** A message of the local web chat (the local platform's own message history). */

@@ -50,6 +50,9 @@ export function createEntriesRepo(db: Db): EntriesRepo {
      ) ORDER BY id`,
   );
   const get = db.prepare<[number], EntrySql>('SELECT * FROM session_entries WHERE id = ?');
+  const authors = db.prepare<[string, number], { author: string }>(
+    "SELECT DISTINCT author FROM session_entries WHERE conversation_id = ? AND role = 'user' AND author IS NOT NULL LIMIT ?",
+  );
 
   return {
     append(e) {
@@ -68,6 +71,9 @@ export function createEntriesRepo(db: Db): EntriesRepo {
     },
     list(conversationId, opts = {}) {
       return list.all(conversationId, opts.beforeId ?? Number.MAX_SAFE_INTEGER, opts.limit ?? -1).map(toEntry);
+    },
+    authors(conversationId, limit = 2) {
+      return authors.all(conversationId, limit).map((r) => r.author);
     },
     get(id) {
       const r = get.get(id);

@@ -56,6 +56,8 @@ export function createOutboxRepo(db: Db): OutboxRepo {
      WHERE id = ? AND state = 'pending'`,
   );
   const pending = db.prepare<[], OutboxSql>("SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, id");
+  const pendingFor = db.prepare<[string], OutboxSql>("SELECT * FROM outbox WHERE conversation_id = ? AND state = 'pending' ORDER BY id");
+  const pendingCount = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM outbox WHERE state = 'pending'");
 
   return {
     enqueue(o) {
@@ -69,6 +71,12 @@ export function createOutboxRepo(db: Db): OutboxRepo {
     },
     pending() {
       return pending.all().map(toOutbox);
+    },
+    pendingFor(conversationId) {
+      return pendingFor.all(conversationId).map(toOutbox);
+    },
+    pendingCount() {
+      return pendingCount.get()!.n;
     },
   };
 }

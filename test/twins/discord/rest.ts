@@ -1,0 +1,359 @@
+/**
+ * The Discord twin's REST API under `/api/v10` (discord.js 14 uses API v10). JSON bodies,
+ * `Authorization: Bot <token>` on every route except interaction callbacks and webhooks
+ * (those are authorised by the interaction token in the path).
+ *
+ * Discord rules encoded:
+ * - `content` ≤ 2,000 characters (else 400, code 50035 "Invalid Form Body"); an empty message
+ *   (no content, no embeds) is 400 code 50006.
+ * - `allowed_mentions` decides who is pinged: absent = parse everything in `content`; `parse`
+ *   lists `users`/`roles`/`everyone`; `users: [...]` allows listed ids; a reply pings the
+ *   replied-to author only when `replied_user` is true (or when `allowed_mentions` is absent).
+ *   {@link pingsOf} computes this; every create/edit records the result.
+ * - `GET /channels/{id}/messages?after=X&limit=N` returns the N messages right after X,
+ *   newest first (like Discord); `before` the N right before; default limit 50, max 100.
+ * - `POST /channels/{c}/messages/{m}/threads` creates a thread whose id is `m`, dispatches
+ *   THREAD_CREATE.
+ * - Interaction callbacks must come within 3 s of INTERACTION_CREATE (else 404 code 10062).
+ * - Rate limits: a 429 carries `Retry-After` (s), `X-RateLimit-*` headers and the body
+ *   `{message, retry_after, global}`; @discordjs/rest waits `Retry-After` and retries.
+ */
+import type http from 'node:http';
+import type { TwinGateway } from './gateway.js';
+import { USER_MENTION, type TwinMessage, type TwinWorld } from './state.js';
+
+/** One recorded REST call. `path` is relative to `/api/v10`, without the query. */
+export interface RestCall {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  body: unknown;
+  status: number;
+  at: number;
+}
+
+/** Who a bot message pings, per {@link pingsOf}. */
+export interface Pings {
+  everyone: boolean;
+  users: string[];
+  repliedUser: boolean;
+}
+
+export interface Fault {
+  /** `METHOD /path` with `:param` or `*` segments, e.g. `POST /channels/:id/messages`. */
+  route: string;
+  status: number;
+  /** Seconds (429 only); default 0.2. */
+  retryAfter?: number;
+  /** How many matching calls fail; default 1. */
+  times: number;
+}
+
+export interface Interaction {
+  id: string;
+  token: string;
+  channelId: string;
+  userId: string;
+  createdAt: number;
+  responded: boolean;
+  originalMessageId?: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(String(body.message));
+  }
+}
+
+/** Who gets pinged by `content` sent with `allowed_mentions` (undefined = field absent). */
+export function pingsOf(content: string, allowed: unknown, repliedAuthor?: string): Pings {
+  const a = allowed as { parse?: string[]; users?: string[]; replied_user?: boolean } | undefined;
+  const parse = a === undefined ? ['users', 'roles', 'everyone'] : (a.parse ?? []);
+  const mentioned = [...content.matchAll(USER_MENTION)].map((m) => m[1]!);
+  const users = mentioned.filter((id) => parse.includes('users') || (a?.users ?? []).includes(id));
+  return {
+    everyone: parse.includes('everyone') && /@(everyone|here)\b/.test(content),
+    users: [...new Set(users)],
+    repliedUser: repliedAuthor !== undefined && (a === undefined || a.replied_user === true),
+  };
+}
+
+type Handler = (p: Record<string, string>, body: Record<string, unknown>, q: URLSearchParams) => { status: number; json?: unknown };
+
+export class TwinRest {
+  readonly calls: RestCall[] = [];
+  /** Per bot message id: who its latest create/edit pinged. */
+  readonly pings = new Map<string, Pings>();
+  readonly faults: Fault[] = [];
+  readonly interactions = new Map<string, Interaction>();
+  /** Application commands per scope (`global` or a guild id). */
+  readonly commands = new Map<string, Array<Record<string, unknown>>>();
+  private readonly routes: Array<{ method: string; pattern: RegExp; keys: string[]; handler: Handler }> = [];
+
+  constructor(
+    private readonly world: TwinWorld,
+    private readonly gateway: TwinGateway,
+    private readonly opts: { token: string; wsUrl: () => string },
+  ) {
+    this.define();
+  }
+
+  /** Serves one request under `/api/v10`; `rawPath` excludes that prefix. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, query: URLSearchParams, rawBody: string): void {
+    const method = req.method ?? 'GET';
+    let body: Record<string, unknown> = {};
+    try {
+      body = rawBody ? (JSON.parse(rawBody) as Record<string, unknown>) : {};
+    } catch {
+      body = { _raw: rawBody };
+    }
+    const call: RestCall = { method, path: rawPath, query: Object.fromEntries(query), body: rawBody ? body : null, status: 0, at: Date.now() };
+    this.calls.push(call);
+    const reply = (status: number, json?: unknown, headers: Record<string, string> = {}) => {
+      call.status = status;
+      const text = json === undefined ? '' : JSON.stringify(json);
+      res.writeHead(status, { ...(text ? { 'content-type': 'application/json' } : {}), ...headers });
+      res.end(text);
+    };
+
+    const fault = this.faults.find((f) => f.times > 0 && routeMatches(f.route, method, rawPath));
+    if (fault) {
+      fault.times--;
+      if (fault.status === 429) {
+        const after = fault.retryAfter ?? 0.2;
+        return reply(
+          429,
+          { message: 'You are being rate limited.', retry_after: after, global: false },
+          { 'retry-after': String(after), 'x-ratelimit-limit': '5', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset-after': String(after), 'x-ratelimit-bucket': 'twin-bucket', 'x-ratelimit-scope': 'user' },
+        );
+      }
+      return reply(fault.status, { message: `twin: injected ${fault.status}`, code: 0 });
+    }
+
+    const isInteractionRoute = rawPath.startsWith('/interactions/') || rawPath.startsWith('/webhooks/');
+    if (!isInteractionRoute && req.headers.authorization !== `Bot ${this.opts.token}`) return reply(401, { message: '401: Unauthorized', code: 0 });
+
+    for (const r of this.routes) {
+      if (r.method !== method) continue;
+      const m = r.pattern.exec(rawPath);
+      if (!m) continue;
+      const params = Object.fromEntries(r.keys.map((k, i) => [k, decodeURIComponent(m[i + 1]!)]));
+      try {
+        const out = r.handler(params, body, query);
+        return reply(out.status, out.json);
+      } catch (err) {
+        if (err instanceof ApiError) return reply(err.status, err.body);
+        return reply(500, { message: String(err), code: 0 });
+      }
+    }
+    return reply(404, { message: '404: Not Found', code: 0 });
+  }
+
+  private on(method: string, route: string, handler: Handler): void {
+    const keys: string[] = [];
+    const pattern = new RegExp(`^${route.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
+    this.routes.push({ method, pattern, keys, handler });
+  }
+
+  private define(): void {
+    const w = this.world;
+    this.on('GET', '/gateway/bot', () => ({
+      status: 200,
+      json: { url: `${this.opts.wsUrl()}/gateway`, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } },
+    }));
+    this.on('GET', '/gateway', () => ({ status: 200, json: { url: `${this.opts.wsUrl()}/gateway` } }));
+    this.on('GET', '/users/@me', () => ({ status: 200, json: w.apiUser(w.bot) }));
+    this.on('GET', '/channels/:c', (p) => ({ status: 200, json: w.apiChannel(this.channel(p.c!)) }));
+    this.on('GET', '/channels/:c/messages', (p, _b, q) => ({ status: 200, json: this.history(p.c!, q).map((m) => w.apiMessage(m)) }));
+    this.on('GET', '/channels/:c/messages/:m', (p) => ({ status: 200, json: w.apiMessage(this.message(p.c!, p.m!)) }));
+    this.on('POST', '/channels/:c/messages', (p, b) => ({ status: 200, json: w.apiMessage(this.createBotMessage(p.c!, b)) }));
+    this.on('PATCH', '/channels/:c/messages/:m', (p, b) => ({ status: 200, json: w.apiMessage(this.editBotMessage(this.message(p.c!, p.m!), b)) }));
+    this.on('DELETE', '/channels/:c/messages/:m', (p) => {
+      const m = this.message(p.c!, p.m!);
+      const list = w.messages.get(m.channelId)!;
+      list.splice(list.indexOf(m), 1);
+      this.gateway.dispatch('MESSAGE_DELETE', { id: m.id, channel_id: m.channelId, ...(this.guildOf(m.channelId) ? { guild_id: w.guildId } : {}) });
+      return { status: 204 };
+    });
+    this.on('POST', '/channels/:c/typing', (p) => (this.channel(p.c!), { status: 204 }));
+    this.on('PUT', '/channels/:c/messages/:m/reactions/:e/@me', (p) => {
+      const m = this.message(p.c!, p.m!);
+      const who = m.reactions.get(p.e!) ?? new Set<string>();
+      who.add(w.bot.id);
+      m.reactions.set(p.e!, who);
+      return { status: 204 };
+    });
+    this.on('DELETE', '/channels/:c/messages/:m/reactions/:e/@me', (p) => {
+      const m = this.message(p.c!, p.m!);
+      m.reactions.get(p.e!)?.delete(w.bot.id);
+      if (m.reactions.get(p.e!)?.size === 0) m.reactions.delete(p.e!);
+      return { status: 204 };
+    });
+    this.on('POST', '/channels/:c/messages/:m/threads', (p, b) => {
+      const m = this.message(p.c!, p.m!);
+      if (w.channels.has(m.id)) throw new ApiError(400, { message: 'A thread has already been created for this message', code: 160004 });
+      return { status: 201, json: w.apiChannel(this.openThread(p.c!, m.id, String(b.name ?? 'thread'), w.bot.id)) };
+    });
+    this.on('PUT', '/applications/:app/guilds/:g/commands', (p, b) => ({ status: 200, json: this.overwriteCommands(p.app!, p.g!, b) }));
+    this.on('PUT', '/applications/:app/commands', (p, b) => ({ status: 200, json: this.overwriteCommands(p.app!, 'global', b) }));
+    this.on('GET', '/applications/:app/guilds/:g/commands', (p) => ({ status: 200, json: this.commands.get(p.g!) ?? [] }));
+    this.on('POST', '/interactions/:id/:token/callback', (p, b) => this.interactionCallback(p.id!, p.token!, b));
+    this.on('PATCH', '/webhooks/:app/:token/messages/@original', (p, b) => {
+      const i = this.interactionByToken(p.app!, p.token!);
+      const existing = i.originalMessageId ? w.findMessage(i.originalMessageId) : undefined;
+      const m = existing ? this.editBotMessage(existing, b) : this.createBotMessage(i.channelId, b, { webhookId: w.applicationId, type: 20 });
+      i.originalMessageId = m.id;
+      m.flags &= ~128; // no longer "thinking"
+      return { status: 200, json: w.apiMessage(m) };
+    });
+    this.on('GET', '/webhooks/:app/:token/messages/@original', (p) => {
+      const i = this.interactionByToken(p.app!, p.token!);
+      const m = i.originalMessageId ? w.findMessage(i.originalMessageId) : undefined;
+      if (!m) throw new ApiError(404, { message: 'Unknown Message', code: 10008 });
+      return { status: 200, json: w.apiMessage(m) };
+    });
+    this.on('POST', '/webhooks/:app/:token', (p, b) => {
+      const i = this.interactionByToken(p.app!, p.token!);
+      return { status: 200, json: w.apiMessage(this.createBotMessage(i.channelId, b, { webhookId: w.applicationId })) };
+    });
+  }
+
+  /** Creates a thread with id `id` in `parent` and announces it (THREAD_CREATE). */
+  openThread(parent: string, id: string, name: string, ownerId: string) {
+    const p = this.channel(parent);
+    if (p.kind !== 'text') throw new ApiError(400, { message: 'Threads can only be created in text channels', code: 50024 });
+    const thread = this.world.addChannel({ id, kind: 'thread', name, parentId: p.id, ownerId });
+    this.gateway.dispatch('THREAD_CREATE', { ...this.world.apiChannel(thread), newly_created: true });
+    return thread;
+  }
+
+  private channel(id: string) {
+    const c = this.world.channels.get(id);
+    if (!c) throw new ApiError(404, { message: 'Unknown Channel', code: 10003 });
+    return c;
+  }
+
+  private message(channelId: string, id: string): TwinMessage {
+    this.channel(channelId);
+    const m = this.world.messages.get(channelId)!.find((x) => x.id === id);
+    if (!m) throw new ApiError(404, { message: 'Unknown Message', code: 10008 });
+    return m;
+  }
+
+  private guildOf(channelId: string): boolean {
+    return this.world.channels.get(channelId)?.kind !== 'dm';
+  }
+
+  private history(channelId: string, q: URLSearchParams): TwinMessage[] {
+    this.channel(channelId);
+    const limit = Math.min(100, Math.max(1, Number(q.get('limit') ?? 50)));
+    const all = this.world.messages.get(channelId)!; // id order
+    const after = q.get('after');
+    const before = q.get('before');
+    let picked: TwinMessage[];
+    if (after) picked = all.filter((m) => BigInt(m.id) > BigInt(after)).slice(0, limit);
+    else if (before) picked = all.filter((m) => BigInt(m.id) < BigInt(before)).slice(-limit);
+    else picked = all.slice(-limit);
+    return picked.reverse(); // newest first
+  }
+
+  private validateContent(b: Record<string, unknown>, requireSomething: boolean): string | undefined {
+    const content = b.content === undefined || b.content === null ? undefined : String(b.content);
+    if (content !== undefined && content.length > 2000) {
+      throw new ApiError(400, { message: 'Invalid Form Body', code: 50035, errors: { content: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] } } });
+    }
+    const hasEmbeds = Array.isArray(b.embeds) && b.embeds.length > 0;
+    if (requireSomething && !content && !hasEmbeds) throw new ApiError(400, { message: 'Cannot send an empty message', code: 50006 });
+    return content;
+  }
+
+  private createBotMessage(channelId: string, b: Record<string, unknown>, extra: Partial<TwinMessage> = {}): TwinMessage {
+    this.channel(channelId);
+    const content = this.validateContent(b, extra.type !== 20) ?? '';
+    const ref = b.message_reference as { message_id?: string; fail_if_not_exists?: boolean } | undefined;
+    let replyTo: string | undefined;
+    if (ref?.message_id) {
+      const target = this.world.findMessage(ref.message_id);
+      if (target) replyTo = target.id;
+      else if (ref.fail_if_not_exists !== false) throw new ApiError(400, { message: 'Invalid Form Body', code: 50035, errors: { message_reference: { _errors: [{ code: 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE', message: 'Unknown message' }] } } });
+    }
+    const replied = replyTo ? this.world.findMessage(replyTo) : undefined;
+    const pings = pingsOf(content, b.allowed_mentions, replied?.authorId);
+    const m = this.world.addMessage({
+      channelId,
+      authorId: this.world.bot.id,
+      content,
+      type: replyTo ? 19 : 0,
+      replyTo,
+      mentionIds: [...pings.users, ...(pings.repliedUser && replied ? [replied.authorId] : [])],
+      mentionEveryone: pings.everyone,
+      flags: typeof b.flags === 'number' ? b.flags : 0,
+      ...extra,
+    });
+    this.pings.set(m.id, pings);
+    this.gateway.dispatch('MESSAGE_CREATE', this.world.apiMessage(m));
+    return m;
+  }
+
+  private editBotMessage(m: TwinMessage, b: Record<string, unknown>): TwinMessage {
+    if (m.authorId !== this.world.bot.id) throw new ApiError(403, { message: 'Cannot edit a message authored by another user', code: 50005 });
+    const content = this.validateContent(b, false);
+    if (content !== undefined) m.content = content;
+    m.editedAt = Date.now();
+    const replied = m.replyTo ? this.world.findMessage(m.replyTo) : undefined;
+    // An edit without allowed_mentions keeps the stored mentions on Discord; with it, re-parses.
+    const pings = 'allowed_mentions' in b || content !== undefined ? pingsOf(m.content, b.allowed_mentions, replied?.authorId) : this.pings.get(m.id)!;
+    this.pings.set(m.id, pings);
+    this.gateway.dispatch('MESSAGE_UPDATE', this.world.apiMessage(m));
+    return m;
+  }
+
+  private overwriteCommands(app: string, scope: string, b: unknown): Array<Record<string, unknown>> {
+    if (app !== this.world.applicationId) throw new ApiError(403, { message: 'Missing Access', code: 50001 });
+    if (!Array.isArray(b)) throw new ApiError(400, { message: 'Invalid Form Body', code: 50035 });
+    const out = (b as Array<Record<string, unknown>>).map((c) => ({
+      id: this.world.nextId(),
+      application_id: app,
+      version: this.world.nextId(),
+      type: 1,
+      description: '',
+      default_member_permissions: null,
+      dm_permission: true,
+      nsfw: false,
+      ...c,
+      ...(scope === 'global' ? {} : { guild_id: scope }),
+    }));
+    this.commands.set(scope, out);
+    return out;
+  }
+
+  private interactionCallback(id: string, token: string, b: Record<string, unknown>): { status: number; json?: unknown } {
+    const i = this.interactions.get(id);
+    if (!i || i.token !== token || Date.now() - i.createdAt > 3_000) throw new ApiError(404, { message: 'Unknown interaction', code: 10062 });
+    if (i.responded) throw new ApiError(400, { message: 'Interaction has already been acknowledged.', code: 40060 });
+    i.responded = true;
+    const type = Number(b.type);
+    const data = (b.data ?? {}) as Record<string, unknown>;
+    if (type === 4) i.originalMessageId = this.createBotMessage(i.channelId, data, { webhookId: this.world.applicationId, type: 20 }).id;
+    else if (type === 5) i.originalMessageId = this.createBotMessage(i.channelId, { content: '' }, { webhookId: this.world.applicationId, type: 20, flags: 128 }).id;
+    return { status: 204 };
+  }
+
+  private interactionByToken(app: string, token: string): Interaction {
+    if (app !== this.world.applicationId) throw new ApiError(404, { message: 'Unknown Webhook', code: 10015 });
+    for (const i of this.interactions.values()) if (i.token === token) return i;
+    throw new ApiError(404, { message: 'Unknown Webhook', code: 10015 });
+  }
+}
+
+/** True when `route` (`METHOD /a/:x/*`) matches the call. */
+export function routeMatches(route: string, method: string, path: string): boolean {
+  const [m, p] = route.split(' ', 2) as [string, string];
+  if (m !== method) return false;
+  const rs = p.split('/');
+  const ps = path.split('/');
+  return rs.length === ps.length && rs.every((seg, i) => seg.startsWith(':') || seg === '*' || seg === ps[i]);
+}
