@@ -39,11 +39,19 @@ export const GEMINI_APPROVAL_MODE: Record<PermissionMode, string> = {
 
 const VERSION_TIMEOUT_MS = 15_000;
 
+/**
+ * Chat text as a Gemini prompt: in headless mode a prompt starting with "/" runs as a CLI slash
+ * command (verified with 0.61.0), so such text is prefixed to reach the model as a message.
+ */
+export function chatPrompt(prompt: string): string {
+  return /^\s*\//.test(prompt) ? `Message: ${prompt}` : prompt;
+}
+
 /** The argv for one turn (without the executable). */
 export function geminiArgs(req: Pick<RunRequest, 'prompt' | 'model' | 'permissionMode' | 'resumeSessionId'>): string[] {
   // `--prompt=<text>` rather than `-p <text>`: a prompt starting with "-" must not parse as a flag.
   const args = [
-    `--prompt=${req.prompt}`,
+    `--prompt=${chatPrompt(req.prompt)}`,
     '--output-format',
     'stream-json',
     '-m',

@@ -222,6 +222,7 @@ describe('GeminiRunner with the real gemini CLI', () => {
 
 describe('gemini argv and event parsing', () => {
   it('builds argv with model default, approval mapping and resume', () => {
+    expect(geminiArgs({ prompt: '/quit now', permissionMode: 'edit' })[0]).toBe('--prompt=Message: /quit now');
     expect(geminiArgs({ prompt: '-x', permissionMode: 'read-only' })).toEqual([
       '--prompt=-x', '--output-format', 'stream-json', '-m', DEFAULT_GEMINI_MODEL, '--approval-mode', 'default',
     ]);

@@ -223,6 +223,26 @@ describe('bridge and router', () => {
     expect(w2.adapter.texts('z')).toEqual(['answer to fresh']);
   });
 
+  it('tells the user what went wrong when a turn times out or fails, keeping any partial answer', async () => {
+    const w = world();
+    w.runner.auto = (req) =>
+      req.prompt === 'slow'
+        ? { ok: false, text: 'partial findings', error: { kind: 'timeout', message: '' }, exitCode: null }
+        : { ok: false, text: '', error: { kind: 'not_authenticated', message: 'Not logged in · Please run /login' }, exitCode: 1 };
+    await w.router.accept(msg('f', 'slow'));
+    await waitFor(() => w.adapter.texts('f').length === 1 && w.store.inbox.unfinished().length === 0);
+    const [timeout] = w.adapter.texts('f');
+    expect(timeout).toContain('partial findings');
+    expect(timeout).toContain('⏱️ The turn took longer than 60 s and was stopped');
+    expect(w.adapter.calls.some((c) => c.op === 'react' && c.state === 'failed')).toBe(true);
+    await w.router.accept(msg('f', 'again'));
+    await waitFor(() => w.adapter.texts('f').length === 2);
+    expect(w.adapter.texts('f')[1]).toMatch(/Claude Code is not logged in \(Not logged in · Please run \/login\)\. An admin needs to log the CLI in/);
+    const entries = w.store.entries.list('local:general:f');
+    expect(entries.filter((e) => e.role === 'system')).toHaveLength(2);
+    expect(w.store.inbox.countByState().failed).toBe(2);
+  });
+
   it('drops idle bridges from memory and recreates them on demand', async () => {
     const w = world();
     w.runner.auto = () => ({ text: 'ok' });

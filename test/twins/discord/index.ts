@@ -1,0 +1,224 @@
+/**
+ * A Discord twin: a local server on 127.0.0.1 (random port) speaking enough of Discord's REST
+ * API (`/api/v10/...`, see ./rest.ts) and Gateway WebSocket (`/gateway`, see ./gateway.ts) for
+ * the real discord.js client to run against it. Point discord.js at it with
+ * `rest: { api: twin.apiUrl }` (agentbridge: `DISCORD_API_URL=<twin.apiUrl>`); the Gateway URL
+ * comes from `GET /gateway/bot`.
+ *
+ * It records every REST call ({@link DiscordTwin.calls}) and Gateway frame
+ * ({@link DiscordTwin.frames}), computes who each bot message would ping
+ * ({@link DiscordTwin.pings}), and injects faults: {@link DiscordTwin.failNext} (e.g. 429s)
+ * and {@link DiscordTwin.disconnect} (with or without a resumable session).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { TwinGateway, type GatewayFrame } from './gateway.js';
+import { pingsOf, routeMatches, TwinRest, type Interaction, type Pings, type RestCall } from './rest.js';
+import { TwinWorld, type TwinMessage, type TwinUser } from './state.js';
+
+export type { GatewayFrame, Pings, RestCall, TwinMessage, TwinUser };
+export { pingsOf };
+
+export interface DiscordTwinOptions {
+  /** Bot token the twin accepts (default a random test token). */
+  token?: string;
+  /** Text channels to create, by name (default `agent-chat`, `general`). */
+  channels?: string[];
+  botName?: string;
+  /** Gateway heartbeat interval, ms (default 5,000). */
+  heartbeatIntervalMs?: number;
+}
+
+/** A message as the API returns it (snake_case), for assertions. */
+export interface ApiMessage {
+  id: string;
+  channel_id: string;
+  content: string;
+  author: { id: string; username: string; bot?: boolean };
+  type: number;
+  message_reference?: { message_id: string };
+  [key: string]: unknown;
+}
+
+export interface UserSays {
+  /** Display name of the (human) user; created on first use. Or a user from {@link DiscordTwin.user}. */
+  user: string | TwinUser;
+  /** Channel id (a text channel, thread or DM channel), or a text channel's name. */
+  channel: string;
+  content: string;
+  /** Prefixes `<@botId> ` to the content (a mention of the bot). */
+  mentionsBot?: boolean;
+  /** Message id this one replies to (type 19, pings the replied-to author). */
+  replyTo?: string;
+  /** Message type (default 0, or 19 for a reply); e.g. 7 for a "member joined" system message. */
+  type?: number;
+}
+
+export interface DiscordTwin {
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  /** `http://127.0.0.1:PORT/api` — discord.js `rest.api` / DISCORD_API_URL. */
+  apiUrl: string;
+  token: string;
+  guildId: string;
+  applicationId: string;
+  bot: TwinUser;
+  /** Text channel ids by name. */
+  channels: Record<string, string>;
+  calls: RestCall[];
+  frames: GatewayFrame[];
+  /** WebSocket connection paths, in order (`/gateway`, or `/gateway-resume` for resumes). */
+  connections: string[];
+  /** True while the bot has a live, identified Gateway session. */
+  connected(): boolean;
+  /** Current Gateway session id (a new one after each Identify). */
+  sessionId(): string | undefined;
+  user(name: string, extra?: Partial<TwinUser>): TwinUser;
+  /** A user writes: stored in the history, and MESSAGE_CREATE is dispatched when a session can take it. */
+  userSays(m: UserSays): ApiMessage;
+  /** A user starts a thread on message `messageId` of `channel`; returns the thread id (= messageId). */
+  createThread(channel: string, messageId: string, name: string, by?: string | TwinUser): string;
+  /** The DM channel between the bot and `user` (created on first use). */
+  dmChannel(user: string | TwinUser): string;
+  /** A user runs a slash command: dispatches INTERACTION_CREATE; returns the interaction. */
+  slashCommand(opts: { user: string | TwinUser; channel: string; name: string; options?: Array<{ name: string; type: number; value: unknown }> }): Interaction;
+  /** The channel's messages, oldest first (API shape). */
+  channelMessages(channel: string): ApiMessage[];
+  /** The bot's messages in `channel` (all channels when omitted), oldest first. */
+  botMessages(channel?: string): ApiMessage[];
+  /** Emoji the bot currently has on a message. */
+  botReactions(messageId: string): string[];
+  /** Per bot message id: who its latest create/edit would have pinged. */
+  pings: Map<string, Pings>;
+  /** Calls of `METHOD /path-pattern` (`:param` / `*` segments). */
+  callsTo(route: string): RestCall[];
+  /** The next `times` (default 1) calls matching `route` fail with `status` (429: with `retryAfter` s, default 0.2). */
+  failNext(route: string, fault: { status: number; retryAfter?: number; times?: number }): void;
+  /** Drops the Gateway connection; `resumable: false` makes the resume fail (op 9), forcing a new session. */
+  disconnect(opts: { resumable: boolean }): void;
+  /** Sends op 7 Reconnect. */
+  requestReconnect(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a twin on 127.0.0.1 with a random port. */
+export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promise<DiscordTwin> {
+  const token = options.token ?? `twin.${randomBytes(12).toString('hex')}`;
+  const world = new TwinWorld({ guildName: 'agentbridge twin', botName: options.botName ?? 'agentbridge', channelNames: options.channels ?? ['agent-chat', 'general'] });
+  let base = '';
+  const gateway = new TwinGateway(world, { token, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000, baseWsUrl: () => base.replace(/^http/, 'ws') });
+  const rest = new TwinRest(world, gateway, { token, wsUrl: () => base.replace(/^http/, 'ws') });
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://twin');
+      const rawPath = (req.url ?? '/').split('?')[0]!;
+      if (!rawPath.startsWith('/api/v10/')) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: '404: Not Found', code: 0 }));
+        return;
+      }
+      rest.handle(req, res, rawPath.slice('/api/v10'.length), url.searchParams, Buffer.concat(chunks).toString('utf8'));
+    });
+  });
+  server.on('upgrade', (req, socket, head) => {
+    if (!gateway.upgrade(req, socket, head)) socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const userOf = (u: string | TwinUser) => (typeof u === 'string' ? world.userNamed(u) : u);
+  const channelOf = (idOrName: string) => {
+    const c = world.channelByIdOrName(idOrName);
+    if (!c) throw new Error(`twin: unknown channel ${idOrName}`);
+    return c;
+  };
+  const api = (m: TwinMessage) => world.apiMessage(m) as unknown as ApiMessage;
+
+  return {
+    url: base,
+    apiUrl: `${base}/api`,
+    token,
+    guildId: world.guildId,
+    applicationId: world.applicationId,
+    bot: world.bot,
+    channels: Object.fromEntries([...world.channels.values()].filter((c) => c.kind === 'text').map((c) => [c.name, c.id])),
+    calls: rest.calls,
+    frames: gateway.frames,
+    connections: gateway.connections,
+    pings: rest.pings,
+    connected: () => gateway.connected(),
+    sessionId: () => gateway.sessionId(),
+    user: (name, extra) => world.userNamed(name, extra),
+    userSays: (m) => {
+      const author = userOf(m.user);
+      const channel = channelOf(m.channel);
+      const content = m.mentionsBot ? `<@${world.bot.id}> ${m.content}` : m.content;
+      const replied = m.replyTo ? world.findMessage(m.replyTo) : undefined;
+      const mentionIds = [...content.matchAll(/<@!?(\d+)>/g)].map((x) => x[1]!).filter((id) => world.users.has(id));
+      if (replied) mentionIds.push(replied.authorId);
+      const msg = world.addMessage({ channelId: channel.id, authorId: author.id, content, type: m.type ?? (replied ? 19 : 0), replyTo: replied?.id, mentionIds });
+      const payload = world.apiMessage(msg);
+      gateway.dispatch('MESSAGE_CREATE', channel.kind === 'dm' ? { ...payload, channel_type: 1 } : payload);
+      return payload as unknown as ApiMessage;
+    },
+    createThread: (channel, messageId, name, by) => rest.openThread(channelOf(channel).id, messageId, name, userOf(by ?? 'thread-starter').id).id,
+    dmChannel: (u) => {
+      const user = userOf(u);
+      for (const c of world.channels.values()) if (c.kind === 'dm' && c.recipientId === user.id) return c.id;
+      return world.addChannel({ kind: 'dm', name: `dm-${user.username}`, recipientId: user.id }).id;
+    },
+    slashCommand: ({ user, channel, name, options: opts }) => {
+      const u = userOf(user);
+      const c = channelOf(channel);
+      const i: Interaction = { id: world.nextId(), token: `itoken.${randomBytes(16).toString('hex')}`, channelId: c.id, userId: u.id, createdAt: Date.now(), responded: false };
+      rest.interactions.set(i.id, i);
+      const cmd = (rest.commands.get(world.guildId) ?? rest.commands.get('global') ?? []).find((x) => x.name === name);
+      gateway.dispatch('INTERACTION_CREATE', {
+        id: i.id,
+        application_id: world.applicationId,
+        type: 2,
+        token: i.token,
+        version: 1,
+        data: { id: cmd?.id ?? world.nextId(), name, type: 1, ...(opts ? { options: opts } : {}) },
+        guild_id: world.guildId,
+        channel_id: c.id,
+        channel: world.apiChannel(c),
+        member: { ...world.apiMember(u), permissions: '2248473465835073' },
+        app_permissions: '2248473465835073',
+        locale: 'en-US',
+        guild_locale: 'en-US',
+        entitlements: [],
+        authorizing_integration_owners: { '0': world.guildId },
+        context: 0,
+      });
+      return i;
+    },
+    channelMessages: (channel) => (world.messages.get(channelOf(channel).id) ?? []).map(api),
+    botMessages: (channel) => {
+      const lists = channel ? [world.messages.get(channelOf(channel).id) ?? []] : [...world.messages.values()];
+      return lists
+        .flat()
+        .filter((m) => m.authorId === world.bot.id)
+        .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
+        .map(api);
+    },
+    botReactions: (messageId) => [...(world.findMessage(messageId)?.reactions ?? new Map<string, Set<string>>())].filter(([, who]) => who.has(world.bot.id)).map(([e]) => e),
+    callsTo: (route) => rest.calls.filter((c) => routeMatches(route, c.method, c.path)),
+    failNext: (route, f) => void rest.faults.push({ route, status: f.status, retryAfter: f.retryAfter, times: f.times ?? 1 }),
+    disconnect: (o) => gateway.disconnect(o),
+    requestReconnect: () => gateway.requestReconnect(),
+    close: async () => {
+      await gateway.close();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
