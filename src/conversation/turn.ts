@@ -6,12 +6,13 @@
  * its stored answer — never both, never neither.
  */
 import type { Logger } from '../logger.js';
-import type { InboundMessage, PlatformName } from '../platforms/types.js';
+import type { InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
 import { describeRunError } from '../runners/errors.js';
 import type { AgentName, PermissionMode, Runner, RunResult } from '../runners/types.js';
 import type { ConversationRow, Store } from '../session/types.js';
 import type { AdapterLookup, OutboxDelivery } from './outbox.js';
 import { combineMessages } from './prompt.js';
+import { planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
 import { TurnOutput } from './turn-output.js';
 
 /** Abort reasons the bridge uses; any other reason counts as a user stop. */
@@ -27,6 +28,14 @@ export interface TurnDefaults {
   turnTimeoutMs: number;
 }
 
+/**
+ * Gives a turn access to agentbridge's tools (the MCP server): a bearer token scoped to the
+ * conversation and turn, valid until `revoke()` (called when the turn ends) or `ttlMs`.
+ */
+export interface TurnToolAccess {
+  grant(turn: { conversationId: string; replyTarget: ReplyTarget; ttlMs: number }): { url: string; token: string; revoke(): void };
+}
+
 export interface TurnDeps {
   store: Store;
   runners: Record<AgentName, Runner>;
@@ -36,6 +45,8 @@ export interface TurnDeps {
   /** Environment for agent processes. */
   env: NodeJS.ProcessEnv;
   logger: Logger;
+  /** Agent tools over MCP; turns run without tools when absent. */
+  tools?: TurnToolAccess;
   now?: () => number;
 }
 
@@ -90,7 +101,17 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
 
   await output.begin();
   const started = (deps.now ?? Date.now)();
-  const result = await runAgent(deps, deps.runners[agent], conversation, agent, model, combineMessages(batch, { multiUser }), signal, (e) => output.onEvent(e));
+  const seed = planSeed(store, conversation, agent);
+  let prompt = combineMessages(batch, { multiUser });
+  if (seed?.mode === 'transcript') prompt = seededPrompt(seed, prompt);
+  const resume = seed?.mode === 'fork' ? { id: seed.sessionId, fork: true } : sameAgentSession(conversation, agent);
+  const access = deps.tools?.grant({ conversationId, replyTarget: target, ttlMs: deps.defaults.turnTimeoutMs + 60_000 });
+  let result: RunResult;
+  try {
+    result = await runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt, resume }, signal, (e) => output.onEvent(e), access);
+  } finally {
+    access?.revoke();
+  }
   log.info({ agent, ok: result.ok, error: result.error?.kind, ms: (deps.now ?? Date.now)() - started }, 'turn finished');
 
   if (signal.aborted && signal.reason === SHUTDOWN) {
@@ -100,13 +121,18 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     return 'interrupted';
   }
 
-  const answer = answerText(agent, result, deps.defaults.turnTimeoutMs);
+  const notice = seed && result.ok ? seedNotice(seed) : undefined;
+  const answer = (notice ? `${notice}\n\n` : '') + answerText(agent, result, deps.defaults.turnTimeoutMs);
   await output.end(result.ok ? 'done' : 'failed');
   const texts = output.formatAnswer(answer);
   // One transaction: the agent session id, the transcript entry, the answer in the outbox and the
   // inbox rows closed — a crash leaves either all of it (answer delivered later) or none (re-run).
   store.transaction(() => {
     if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
+    if (seed && result.ok) {
+      store.conversations.update(conversationId, { seededAt: Date.now() });
+      store.entries.append({ conversationId, role: 'system', author: 'agentbridge', text: seedRecord(seed), agent, model: model ?? null, usage: null, costUsd: null });
+    }
     const entry = store.entries.append({
       conversationId,
       role: result.ok ? 'assistant' : 'system',
@@ -129,22 +155,36 @@ function finish(deps: TurnDeps, conversationId: string, target: Parameters<Outbo
   deps.outbox.enqueue(conversationId, target, texts, entryId, () => (state === 'done' ? deps.store.inbox.markDone(keys) : deps.store.inbox.markFailed(keys)));
 }
 
-async function runAgent(deps: TurnDeps, runner: Runner, conv: ConversationRow, agent: AgentName, model: string | undefined, prompt: string, signal: AbortSignal, onEvent: Parameters<Runner['run']>[1]): Promise<RunResult> {
-  const resume = conv.agentSessionAgent === agent && conv.agentSessionId ? conv.agentSessionId : undefined;
+async function runAgent(
+  deps: TurnDeps,
+  runner: Runner,
+  conv: ConversationRow,
+  turn: { agent: AgentName; model?: string; prompt: string; resume?: { id: string; fork: boolean } },
+  signal: AbortSignal,
+  onEvent: Parameters<Runner['run']>[1],
+  access?: { url: string; token: string },
+): Promise<RunResult> {
   return runner.run(
     {
-      prompt,
+      prompt: turn.prompt,
       cwd: conv.workdir ?? deps.defaults.workdir,
-      resumeSessionId: resume,
-      model,
+      resumeSessionId: turn.resume?.id,
+      forkSession: turn.resume?.fork,
+      model: turn.model,
       permissionMode: deps.defaults.permissionMode,
       signal,
       timeoutMs: deps.defaults.turnTimeoutMs,
       env: deps.env,
       systemPrompt: SYSTEM_PROMPT,
+      mcp: access ? { url: access.url, token: access.token } : undefined,
     },
     onEvent,
   );
+}
+
+/** The stored agent session to resume: only one that belongs to the same agent. */
+function sameAgentSession(conv: ConversationRow, agent: AgentName): { id: string; fork: boolean } | undefined {
+  return conv.agentSessionAgent === agent && conv.agentSessionId ? { id: conv.agentSessionId, fork: false } : undefined;
 }
 
 const SYSTEM_PROMPT =

@@ -34,6 +34,12 @@ export interface RunRequest {
   env: NodeJS.ProcessEnv;
   /** Extra text appended to the agent's system prompt, when the CLI supports it. */
   systemPrompt?: string;
+  /**
+   * agentbridge's MCP server for this turn (Streamable HTTP), registered in the agent as the
+   * server named `agentbridge` (tools appear to Claude as `mcp__agentbridge__<tool>`). `token` is
+   * the turn's bearer token; it must not appear in argv (other local users can read argv).
+   */
+  mcp?: { url: string; token: string };
 }
 
 /** Events a runner emits while a turn runs, in order. */

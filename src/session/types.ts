@@ -20,6 +20,8 @@ export interface ConversationRow {
   workdir: string | null;
   /** What this conversation was seeded from (e.g. a checkpoint key), once, if it was. */
   seededFrom: string | null;
+  /** When the seeding was applied (its first turn ran with the origin's context); null = not yet. */
+  seededAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -92,7 +94,7 @@ export interface ConversationsRepo {
   /** Creates the row if missing (fields from `init`), returns the stored row. */
   ensure(init: { id: string; platform: PlatformName; channel: string; thread?: string | null; workdir?: string | null }): ConversationRow;
   setAgentSession(id: string, agent: AgentName | null, agentSessionId: string | null): void;
-  update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom'>>): void;
+  update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom' | 'seededAt'>>): void;
   list(opts?: { limit?: number }): ConversationRow[];
   /** Deletes the conversation and its entries, checkpoints, inbox and outbox rows. Returns true if it existed. */
   delete(id: string): boolean;

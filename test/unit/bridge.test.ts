@@ -243,6 +243,53 @@ describe('bridge and router', () => {
     expect(w.store.inbox.countByState().failed).toBe(2);
   });
 
+  it('seeds a thread started on the latest answer by forking the agent session, once', async () => {
+    const w = world();
+    w.runner.auto = (req) => ({ text: `answer to ${req.prompt.slice(-20)}`, sessionId: req.resumeSessionId && !req.forkSession ? req.resumeSessionId : `s-${w.runner.runs.length}` });
+    await w.router.accept(msg('main', 'design the cache'));
+    await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
+    const answerRef = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'main')!.ref!;
+    const key = `local:general:${answerRef}`;
+    expect(w.store.checkpoints.get(key)?.sessionEntryId).not.toBeNull();
+
+    await w.router.accept({ ...msg('th', 'go deeper'), seedFrom: key });
+    await waitFor(() => w.runner.runs.length === 2 && w.store.inbox.unfinished().length === 0);
+    expect(w.runner.runs[1]!.req).toMatchObject({ resumeSessionId: 's-1', forkSession: true, prompt: 'go deeper' });
+    const conv = w.store.conversations.get('local:general:th')!;
+    expect(conv.seededFrom).toBe(key);
+    expect(conv.seededAt).not.toBeNull();
+    expect(conv.agentSessionId).toBe('s-2'); // the fork's own session, not the origin's
+    expect(w.store.entries.list(conv.id).some((e) => e.role === 'system' && e.text.includes('forked agent session s-1'))).toBe(true);
+
+    await waitFor(() => w.store.outbox.pending().length === 0);
+    await w.router.accept(msg('th', 'and then?'));
+    await waitFor(() => w.runner.runs.length === 3);
+    expect(w.runner.runs[2]!.req).toMatchObject({ resumeSessionId: 's-2' });
+    expect(w.runner.runs[2]!.req.forkSession).toBeFalsy();
+    expect(w.store.conversations.get('local:general:main')!.agentSessionId).toBe('s-1');
+  });
+
+  it('seeds a thread on an older answer with the transcript up to that answer', async () => {
+    const w = world();
+    w.runner.auto = (req) => ({ text: `answer ${w.runner.runs.length}`, sessionId: 'main-session' });
+    await w.router.accept(msg('m2', 'first question'));
+    await waitFor(() => w.store.outbox.pending().length === 0 && w.runner.runs.length === 1 && w.store.inbox.unfinished().length === 0);
+    const firstAnswerRef = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'm2')!.ref!;
+    await w.router.accept(msg('m2', 'second question'));
+    await waitFor(() => w.store.outbox.pending().length === 0 && w.runner.runs.length === 2 && w.store.inbox.unfinished().length === 0);
+
+    await w.router.accept({ ...msg('t2', 'about the first one', 'bob'), seedFrom: `local:general:${firstAnswerRef}` });
+    await waitFor(() => w.runner.runs.length === 3);
+    const req = w.runner.runs[2]!.req;
+    expect(req.resumeSessionId).toBeUndefined();
+    expect(req.forkSession).toBeFalsy();
+    expect(req.prompt).toContain('<earlier-conversation>');
+    expect(req.prompt).toContain('[ann]: first question');
+    expect(req.prompt).toContain('[assistant]: answer 1');
+    expect(req.prompt).not.toContain('second question');
+    expect(req.prompt.trimEnd().endsWith('about the first one')).toBe(true);
+  });
+
   it('drops idle bridges from memory and recreates them on demand', async () => {
     const w = world();
     w.runner.auto = () => ({ text: 'ok' });

@@ -15,6 +15,7 @@ interface ConversationSql {
   agent_session_agent: string | null;
   workdir: string | null;
   seeded_from: string | null;
+  seeded_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -32,6 +33,7 @@ export function toConversation(r: ConversationSql): ConversationRow {
     agentSessionAgent: r.agent_session_agent as AgentName | null,
     workdir: r.workdir,
     seededFrom: r.seeded_from,
+    seededAt: r.seeded_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -61,6 +63,7 @@ export function createConversationsRepo(db: Db): ConversationsRepo {
        model       = CASE WHEN @setModel THEN @model ELSE model END,
        workdir     = CASE WHEN @setWorkdir THEN @workdir ELSE workdir END,
        seeded_from = CASE WHEN @setSeededFrom THEN @seededFrom ELSE seeded_from END,
+       seeded_at   = CASE WHEN @setSeededAt THEN @seededAt ELSE seeded_at END,
        updated_at  = @now
      WHERE id = @id`,
   );
@@ -104,6 +107,8 @@ export function createConversationsRepo(db: Db): ConversationsRepo {
         workdir: patch.workdir ?? null,
         setSeededFrom: has('seededFrom'),
         seededFrom: patch.seededFrom ?? null,
+        setSeededAt: has('seededAt'),
+        seededAt: patch.seededAt ?? null,
       });
     },
     list(opts = {}) {

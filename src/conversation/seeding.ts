@@ -1,0 +1,96 @@
+/**
+ * Thread seeding: a thread started on a message the bot posted (an answer in a Discord chat
+ * channel, a cron post) begins from that message's context instead of from nothing.
+ *
+ * - `fork`: the message is the latest answer of its conversation, both use the same agent, and
+ *   the agent can fork sessions (Claude Code: `--resume <id> --fork-session`) → the thread's
+ *   first turn forks the origin's agent session as it was at that answer.
+ * - `transcript`: otherwise → the origin's transcript up to and including that message is given
+ *   as context, bounded to {@link SEED_CONTEXT_CHARS} characters (oldest entries are cut, and the
+ *   answer tells the user how many).
+ *
+ * Seeding applies once per thread: `seededAt` is set when the seeded turn ran.
+ */
+import type { AgentName } from '../runners/types.js';
+import type { ConversationRow, SessionEntryRow, Store } from '../session/types.js';
+
+/** Upper bound of the transcript given as seed context, in characters. */
+export const SEED_CONTEXT_CHARS = 24_000;
+
+/** Agents whose CLI can fork a session (verified for Claude Code 2.1.197). */
+const FORKABLE: ReadonlySet<AgentName> = new Set(['claude']);
+
+export type SeedPlan =
+  | { mode: 'fork'; from: string; sessionId: string }
+  | { mode: 'transcript'; from: string; context: string; included: number; cut: number };
+
+/**
+ * What the first turn of `conv` starts from, or undefined when it has no (pending) seed or
+ * the origin is unknown (e.g. pruned).
+ */
+export function planSeed(store: Store, conv: ConversationRow, agent: AgentName): SeedPlan | undefined {
+  if (!conv.seededFrom || conv.seededAt !== null) return undefined;
+  const checkpoint = store.checkpoints.get(conv.seededFrom);
+  if (!checkpoint || checkpoint.conversationId === conv.id) return undefined;
+  const origin = store.conversations.get(checkpoint.conversationId);
+  if (!origin) return undefined;
+
+  const entries = store.entries.list(origin.id, { limit: 200 });
+  const atIndex = checkpoint.sessionEntryId === null ? -1 : entries.findIndex((e) => e.id === checkpoint.sessionEntryId);
+  const upTo = atIndex >= 0 ? entries.slice(0, atIndex + 1) : entries;
+  const lastAnswer = [...entries].reverse().find((e) => e.role === 'assistant');
+  const isLatest = checkpoint.sessionEntryId !== null && lastAnswer?.id === checkpoint.sessionEntryId;
+
+  if (isLatest && FORKABLE.has(agent) && origin.agentSessionId && origin.agentSessionAgent === agent) {
+    return { mode: 'fork', from: conv.seededFrom, sessionId: origin.agentSessionId };
+  }
+  const { text, included } = boundedTranscript(upTo, checkpoint.assistantText, SEED_CONTEXT_CHARS);
+  return { mode: 'transcript', from: conv.seededFrom, context: text, included, cut: Math.max(0, upTo.length - included) };
+}
+
+/**
+ * Renders transcript entries newest-first into at most `maxChars` characters (then restores
+ * chronological order). When the origin message is not among the entries (e.g. a post whose
+ * entry was pruned), its text is used alone.
+ */
+export function boundedTranscript(entries: SessionEntryRow[], originText: string, maxChars: number): { text: string; included: number } {
+  const lines: string[] = [];
+  let used = 0;
+  let included = 0;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i]!;
+    const who = e.role === 'user' ? (e.author ?? 'user') : e.role === 'assistant' ? 'assistant' : 'agentbridge';
+    const line = `[${who}]: ${e.text}`;
+    if (used + line.length > maxChars && included > 0) break;
+    lines.push(line.length > maxChars ? `${line.slice(0, maxChars)}…` : line);
+    used += Math.min(line.length, maxChars);
+    included++;
+  }
+  if (included === 0) return { text: `[assistant]: ${originText.slice(0, maxChars)}`, included: 0 };
+  return { text: lines.reverse().join('\n\n'), included };
+}
+
+/** The prompt of a transcript-seeded first turn. */
+export function seededPrompt(plan: Extract<SeedPlan, { mode: 'transcript' }>, prompt: string): string {
+  return [
+    'This conversation continues from an earlier one. Here is what was said there, up to the message this thread started from:',
+    '<earlier-conversation>',
+    plan.context,
+    '</earlier-conversation>',
+    '',
+    prompt,
+  ].join('\n');
+}
+
+/** A short note for the user when older turns did not fit into the seed context. */
+export function seedNotice(plan: SeedPlan): string | undefined {
+  if (plan.mode !== 'transcript' || plan.cut === 0) return undefined;
+  return `ℹ️ This thread starts from the earlier conversation; its ${plan.cut} oldest ${plan.cut === 1 ? 'entry was' : 'entries were'} left out to fit.`;
+}
+
+/** Describes the applied seed, for the transcript (visible in `agentbridge sessions show`). */
+export function seedRecord(plan: SeedPlan): string {
+  return plan.mode === 'fork'
+    ? `Thread seeded from ${plan.from}: forked agent session ${plan.sessionId}.`
+    : `Thread seeded from ${plan.from}: ${plan.included} earlier ${plan.included === 1 ? 'entry' : 'entries'} given as context${plan.cut ? `, ${plan.cut} older left out` : ''}.`;
+}
