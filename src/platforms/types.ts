@@ -55,6 +55,11 @@ export interface InboundMessage {
    * ref)`). The bridge records it as the conversation's `seededFrom` (thread seeding).
    */
   seedFrom?: string;
+  /**
+   * True when the message explicitly addressed the bot (an @-mention, a DM, or the local chat's
+   * `/agent` prefix). Only addressed messages are read as commands (`@agentbridge stop`).
+   */
+  addressed?: boolean;
   /** Receive time, ms since the epoch. */
   receivedAt: number;
 }
@@ -86,6 +91,26 @@ export interface PlatformLimits {
   minEditIntervalMs: number;
 }
 
+/** A slash command or interaction from a platform, for the command service. */
+export interface CommandRequest {
+  platform: Exclude<PlatformName, 'scheduler'>;
+  /** Platform user id (not qualified), e.g. `U123`. */
+  userId: string;
+  userName: string;
+  channel: string;
+  /** The conversation the command is about, when the platform gives one (thread or chat channel). */
+  conversationId?: string;
+  /** Subcommand and arguments, e.g. `stop`, `model claude-sonnet-4-5`, `cron list`. */
+  text: string;
+  replyTarget: ReplyTarget;
+}
+
+/** The command service's answer; `ephemeral` = only the caller should see it. */
+export interface CommandReply {
+  text: string;
+  ephemeral: boolean;
+}
+
 /** What the core offers an adapter besides the inbound sink. */
 export interface AdapterContext {
   /** True when the core already has a conversation with this id (e.g. "the bot is part of this thread"). */
@@ -94,6 +119,10 @@ export interface AdapterContext {
   isBotMessage(checkpointKey: string): boolean;
   /** Small durable state for the adapter, e.g. the last message id seen per channel. Keys: `<platform>:…`. */
   state: { get(key: string): string | undefined; set(key: string, value: string): void };
+  /** Runs a platform slash command (Slack `/agent`, Discord `/agent`); absent when commands are off. */
+  runCommand?(req: CommandRequest): Promise<CommandReply>;
+  /** Reports a failed platform API call for metrics (`kind`: 'rate_limited' for 429s, else 'error'). */
+  reportApiError?(kind: 'rate_limited' | 'error', method: string): void;
 }
 
 /** A platform adapter. Every method may throw on a platform error; the core retries via the outbox. */
