@@ -14,7 +14,7 @@
  * ({@link parseConversationId} round-trips with the builders). Dots are fine (Slack `ts`
  * values look like `1700000000.000100`).
  */
-import type { PlatformName } from '../platforms/types.js';
+import type { InboundMessage, PlatformName } from '../platforms/types.js';
 
 /** Guild part used for Discord direct messages (the same `@me` Discord uses in its URLs). */
 export const DISCORD_DM_GUILD = '@me';
@@ -136,4 +136,9 @@ export function parseConversationId(id: string): ParsedConversationId {
  */
 export function checkpointKey(platform: PlatformName, channel: string, messageRef: string): string {
   return `${part('platform', platform)}:${part('channel', channel)}:${part('message ref', messageRef)}`;
+}
+
+/** The platform a message's conversation lives on: where answers go (a scheduler message answers on its target platform). */
+export function conversationPlatform(m: Pick<InboundMessage, 'platform' | 'replyTarget'>): PlatformName {
+  return m.platform === 'scheduler' ? m.replyTarget.platform : m.platform;
 }

@@ -4,6 +4,7 @@
  * conversation's bridge, created on demand and dropped from memory when idle.
  */
 import type { InboundMessage, InboundSink } from '../platforms/types.js';
+import { conversationPlatform } from './ids.js';
 import type { Store } from '../session/types.js';
 import { Bridge, type BridgeDeps, type BridgeStatus } from './bridge.js';
 
@@ -20,7 +21,7 @@ export function acceptIntoStore(store: Store, message: InboundMessage): boolean 
       existing ??
       store.conversations.ensure({
         id: message.conversationId,
-        platform: message.platform === 'scheduler' ? target.platform : message.platform,
+        platform: conversationPlatform(message),
         channel: target.channel,
         thread: target.thread ?? null,
         workdir: null,

@@ -6,12 +6,13 @@
  * its stored answer — never both, never neither.
  */
 import type { Logger } from '../logger.js';
-import type { InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
+import type { InboundMessage, ReplyTarget } from '../platforms/types.js';
 import { describeRunError } from '../runners/errors.js';
 import type { AgentName, PermissionMode, Runner, RunResult } from '../runners/types.js';
 import type { ConversationRow, Store } from '../session/types.js';
 import type { AdapterLookup, OutboxDelivery } from './outbox.js';
 import { combineMessages } from './prompt.js';
+import { conversationPlatform } from './ids.js';
 import { planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
 import { TurnOutput } from './turn-output.js';
 
@@ -195,11 +196,6 @@ function answerText(agent: AgentName, result: RunResult, timeoutMs: number): str
   if (result.ok) return result.text.trim() ? result.text : '(the agent finished without a text answer)';
   const why = describeRunError(agent, result.error ?? { kind: 'crashed', message: '' }, Math.round(timeoutMs / 1000));
   return result.text.trim() ? `${result.text}\n\n${why}` : why;
-}
-
-/** The conversation's platform: where answers go (a scheduler message answers on its target platform). */
-function conversationPlatform(m: InboundMessage): PlatformName {
-  return m.platform === 'scheduler' ? m.replyTarget.platform : m.platform;
 }
 
 /** True when more than one person has written in this conversation (history or this batch). */
