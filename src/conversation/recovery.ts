@@ -13,6 +13,20 @@ import type { Router } from './router.js';
 export const INTERRUPTED_NOTICE =
   '🔄 agentbridge restarted while working on your message. Nothing is lost: it is being answered again now.';
 
+/** What an interrupted turn's progress message is edited to. */
+export const STALE_PROGRESS_TEXT = '⏹️ Interrupted by a restart; the answer follows below.';
+
+/**
+ * Progress messages of a conversation that never became an answer: checkpoints without a
+ * session entry whose text is still the progress view's (it starts with "⏳").
+ */
+function staleProgressRefs(store: Store, conversationId: string): string[] {
+  return store.checkpoints
+    .listForConversation(conversationId)
+    .filter((c) => c.sessionEntryId === null && c.assistantText.startsWith('⏳'))
+    .map((c) => c.platformMessageRef);
+}
+
 export interface RecoveryReport {
   /** Messages queued again. */
   requeued: number;
@@ -31,7 +45,13 @@ export async function recoverInbox(store: Store, router: Router, outbox: OutboxD
 
   for (const [conversationId, row] of interrupted) {
     const running = rows.filter((r) => r.conversationId === conversationId && r.state === 'running').map((r) => r.eventKey);
-    outbox.enqueue(conversationId, row.message.replyTarget, [INTERRUPTED_NOTICE], null, () => store.inbox.requeue(running));
+    outbox.enqueue(conversationId, row.message.replyTarget, [INTERRUPTED_NOTICE], null, () => {
+      store.inbox.requeue(running);
+      // The cut turn's progress message would say "Working…" forever: mark it as interrupted.
+      for (const ref of staleProgressRefs(store, conversationId)) {
+        outbox.enqueue(conversationId, { ...row.message.replyTarget, editRef: ref }, [STALE_PROGRESS_TEXT], null);
+      }
+    });
     await outbox.deliver(conversationId);
   }
   // Messages accepted while the notices were delivered are in the inbox too: read again.

@@ -44,7 +44,7 @@ export class TurnOutput {
   async begin(): Promise<void> {
     const { adapter, target, store, conversationId } = this.o;
     await Promise.all([this.react('working'), this.safe('setStatus', () => adapter.setStatus?.(target, 'is working…'))]);
-    const text = this.view.render();
+    const text = this.progressText();
     try {
       const posted = await adapter.post(target, text);
       this.progressRef = posted.ref;
@@ -68,7 +68,13 @@ export class TurnOutput {
 
   /** Feeds a runner event into the progress view; schedules a throttled edit when it changed. */
   onEvent(event: RunEvent): void {
-    if (this.view.apply(event)) this.throttle?.update(this.view.render());
+    if (this.view.apply(event)) this.throttle?.update(this.progressText());
+  }
+
+  /** The progress text with mentions neutralised: it shows the agent's streamed text (invariant 6). */
+  private progressText(): string {
+    const text = this.view.render();
+    return this.o.adapter.neutraliseMentions ? this.o.adapter.neutraliseMentions(text) : text;
   }
 
   /** Stops progress edits (waits for an in-flight edit) before the final answer replaces it. */

@@ -60,6 +60,9 @@ export interface AdapterCall {
   state?: ReactionState;
 }
 
+/** Message refs are unique across adapters, like a platform's (a restarted process sees old refs). */
+let refCounter = 0;
+
 /** Records every call; `failPosts` makes the next N posts throw. */
 export class RecordingAdapter implements PlatformAdapter {
   readonly name = 'local' as const;
@@ -69,7 +72,6 @@ export class RecordingAdapter implements PlatformAdapter {
   readonly messages = new Map<string, string>();
   failPosts = 0;
   failEdits = 0;
-  private n = 0;
 
   async start() {}
   async stop() {}
@@ -78,7 +80,7 @@ export class RecordingAdapter implements PlatformAdapter {
       this.failPosts--;
       throw new Error('platform unavailable (test)');
     }
-    const ref = `b${++this.n}`;
+    const ref = `b${++refCounter}`;
     this.calls.push({ op: 'post', target, ref, text });
     this.messages.set(ref, text);
     return { ref, channel: target.channel };

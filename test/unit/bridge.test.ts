@@ -5,7 +5,7 @@ import PQueue from 'p-queue';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutboxDelivery } from '../../src/conversation/outbox.js';
-import { INTERRUPTED_NOTICE, recoverInbox } from '../../src/conversation/recovery.js';
+import { INTERRUPTED_NOTICE, recoverInbox, STALE_PROGRESS_TEXT } from '../../src/conversation/recovery.js';
 import { Router } from '../../src/conversation/router.js';
 import type { InboundMessage } from '../../src/platforms/types.js';
 import { openStore } from '../../src/session/store.js';
@@ -208,6 +208,9 @@ describe('bridge and router', () => {
     await waitFor(() => w2.adapter.texts('x').length >= 2);
     const xs = w2.adapter.texts('x');
     expect(xs[0]).toBe(INTERRUPTED_NOTICE);
+    // The cut turn's progress message no longer says "Working…".
+    const oldProgress = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'x')!.ref;
+    expect(w2.adapter.calls).toContainEqual(expect.objectContaining({ op: 'edit', ref: oldProgress, text: STALE_PROGRESS_TEXT }));
     const prompts = w2.runner.runs.filter((r) => r.req.prompt.includes('was running')).map((r) => r.req.prompt);
     expect(prompts).toHaveLength(1);
     const p = prompts[0]!;

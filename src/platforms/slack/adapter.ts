@@ -1,21 +1,304 @@
-/** Placeholder until the Slack adapter lands: fails clearly at start. */
+/**
+ * The Slack platform adapter, on @slack/bolt.
+ *
+ * Transport (one of):
+ * - Socket Mode when `appToken` is set: Bolt's SocketModeReceiver; `apps.connections.open` and
+ *   every Web API call go to `apiUrl`. Bolt's reconnect logic is kept (on `disconnect`
+ *   messages and dropped sockets it opens a new connection after ~5 s).
+ * - else the Events API over HTTP: `POST /slack/events` on agentbridge's shared server
+ *   (`http-events.ts`: signature check, url_verification), feeding `app.processEvent`.
+ *
+ * Inbound: every `app_mention` / `message` envelope goes through {@link AckAfterListenersApp}
+ * (acked only after the listener resolved) to {@link SlackAdapter.onEvent}: events of one
+ * channel are handled strictly one after another (so a thread reply sees the conversation its
+ * mention just created, and bursts keep their order), normalised (`events.ts`), user names
+ * resolved (`users.ts`), and handed to the sink. A sink failure propagates: no ack, Slack
+ * redelivers; the inbox's unique event key (`slack:<team>:<channel>:<ts>`) drops duplicates.
+ *
+ * Outbound: `chat.postMessage` in the thread (ref = `ts`), `chat.update`, `chat.delete`,
+ * reactions 👀 → ✅/❌, `assistant.threads.setStatus` (best effort). The Web API client waits
+ * out a 429's `Retry-After` and retries a few times ({@link RETRY_CONFIG}); after that the
+ * call fails and the core's outbox retries later, also across restarts.
+ */
+import { SocketModeReceiver, webApi, type App } from '@slack/bolt';
 import type { SlackConfig } from '../../config.js';
 import type { HttpServer } from '../../http/server.js';
 import type { Logger } from '../../logger.js';
-import type { PlatformAdapter, PostedMessage } from '../types.js';
+import type {
+  AdapterContext,
+  InboundSink,
+  PlatformAdapter,
+  PlatformLimits,
+  PostedMessage,
+  ReactionState,
+  ReplyTarget,
+} from '../types.js';
+import { AckAfterListenersApp, boltLogger, PassiveReceiver } from './bolt.js';
+import { mentionedUserIds, normaliseSlackEvent, renderInboundText, toInboundMessage, type SlackEventEnvelope, type SlackSelf } from './events.js';
+import { formatSlackMarkdown, neutraliseSlackMentions } from './format.js';
+import { registerSlackEventsRoute } from './http-events.js';
+import { errorCode, UserDirectory } from './users.js';
+
+export interface SlackAdapterOptions {
+  config: SlackConfig;
+  /** The shared server; required for the Events API over HTTP (no app token). */
+  http?: HttpServer;
+  logger: Logger;
+  /** How long `start()` waits for the first Socket Mode connection before going on, ms (default 30 s). */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Web API retries: a 429 is waited out (`Retry-After`) and retried, as are network errors and
+ * 5xx, at most 4 times with 0.5–10 s backoff. Beyond that the call throws (outbox retries).
+ */
+export const RETRY_CONFIG = { retries: 4, factor: 2, minTimeout: 500, maxTimeout: 10_000, randomize: true };
+/** Per-request timeout of the Web API client, ms. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Reaction names per state (Slack emoji short names). */
+export const REACTIONS: Record<ReactionState, string> = { working: 'eyes', done: 'white_check_mark', failed: 'x' };
+/** setStatus errors after which the adapter stops calling it (the app lacks the feature). */
+const STATUS_DISABLING_ERRORS = new Set(['missing_scope', 'not_allowed_token_type', 'unknown_method', 'no_permission', 'invalid_auth']);
+/** Most messages whose reaction state is remembered. */
+const MAX_REACTION_STATES = 2_000;
+
+type WebClient = InstanceType<typeof webApi.WebClient>;
 
 export class SlackAdapter implements PlatformAdapter {
   readonly name = 'slack' as const;
-  readonly limits = { maxMessageChars: 2000, minEditIntervalMs: 1500 };
-  constructor(_opts: { config: SlackConfig; http?: HttpServer; logger: Logger }) {}
-  async start(): Promise<void> {
-    throw new Error('the Slack adapter is not available in this build');
+  readonly limits: PlatformLimits = { maxMessageChars: 3900, minEditIntervalMs: 1000 };
+
+  private readonly config: SlackConfig;
+  private readonly logger: Logger;
+  private readonly connectTimeoutMs: number;
+  private readonly mode: 'socket' | 'http';
+  private app?: App;
+  private socket?: SocketModeReceiver;
+  private client?: WebClient;
+  private self?: SlackSelf & { teamId?: string };
+  private users?: UserDirectory;
+  private sink?: InboundSink;
+  private context?: AdapterContext;
+  private accepting = false;
+  /** Tail of the per-channel handling chain. */
+  private readonly chains = new Map<string, Promise<void>>();
+  /** Last reaction state per `<channel>:<ts>`. */
+  private readonly reactionStates = new Map<string, ReactionState>();
+  private statusDisabled = false;
+
+  constructor(opts: SlackAdapterOptions) {
+    this.config = opts.config;
+    this.logger = opts.logger;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 30_000;
+    this.mode = opts.config.appToken ? 'socket' : 'http';
+    if (this.mode === 'http') {
+      if (!opts.http || !opts.config.signingSecret) throw new Error('Slack Events API over HTTP needs the HTTP server and SLACK_SIGNING_SECRET');
+      registerSlackEventsRoute(opts.http, {
+        signingSecret: opts.config.signingSecret,
+        logger: this.logger,
+        ready: () => this.accepting && this.app !== undefined,
+        handle: (body, retry) => this.app!.processEvent({ body, ack: async () => {}, retryNum: retry.num, retryReason: retry.reason }),
+      });
+    }
   }
-  async stop(): Promise<void> {}
-  async post(): Promise<PostedMessage> {
-    throw new Error('not available');
+
+  /**
+   * Checks the bot token (`auth.test`), then connects (Socket Mode) or starts accepting
+   * `POST /slack/events`. @throws when the token is rejected or Slack cannot be reached.
+   */
+  async start(sink: InboundSink, context?: AdapterContext): Promise<void> {
+    if (!context) throw new Error('the Slack adapter needs the adapter context');
+    const log = boltLogger(this.logger);
+    const apiUrl = this.config.apiUrl ? { slackApiUrl: this.config.apiUrl } : {};
+    const clientOptions = { ...apiUrl, retryConfig: RETRY_CONFIG, timeout: REQUEST_TIMEOUT_MS };
+
+    const probe = new webApi.WebClient(this.config.botToken, { ...clientOptions, logger: log });
+    let auth: Awaited<ReturnType<WebClient['auth']['test']>>;
+    try {
+      auth = await probe.auth.test();
+    } catch (err) {
+      throw new Error(`Slack rejected the bot token or is unreachable (auth.test: ${errorCode(err)}); check SLACK_BOT_TOKEN and SLACK_API_URL`);
+    }
+    if (!auth.user_id) throw new Error('Slack auth.test returned no user_id; is SLACK_BOT_TOKEN a bot token?');
+    this.self = { userId: auth.user_id, botId: auth.bot_id, teamId: auth.team_id };
+
+    if (this.mode === 'socket') {
+      // Its own client options: without retryConfig the Socket Mode client keeps retrying
+      // apps.connections.open (its default), so an outage does not end reconnecting.
+      this.socket = new SocketModeReceiver({ appToken: this.config.appToken!, logger: log, installerOptions: { clientOptions: { ...apiUrl, timeout: REQUEST_TIMEOUT_MS } } });
+      for (const state of ['connected', 'reconnecting', 'disconnected'] as const) {
+        this.socket.client.on(state, () => this.logger.info(`slack: Socket Mode ${state}`));
+      }
+    }
+    const app = new AckAfterListenersApp({
+      token: this.config.botToken,
+      botId: auth.bot_id,
+      botUserId: auth.user_id,
+      // auth.test already ran: no second, unawaited call at construction.
+      tokenVerificationEnabled: false,
+      clientOptions,
+      logger: log,
+      convoStore: false,
+      receiver: this.socket ?? new PassiveReceiver(),
+    });
+    app.event('app_mention', async ({ body }) => this.onEvent(body as SlackEventEnvelope));
+    app.event('message', async ({ body }) => this.onEvent(body as SlackEventEnvelope));
+    app.error(async (err) => {
+      throw err;
+    });
+    this.app = app;
+    this.client = app.client;
+    this.users = new UserDirectory({ client: app.client, logger: this.logger });
+    this.sink = sink;
+    this.context = context;
+    this.accepting = true;
+
+    if (this.mode === 'socket') await this.connect(app);
+    this.logger.info({ mode: this.mode, team: auth.team_id, botUser: auth.user_id }, 'slack: started');
   }
-  async edit(): Promise<void> {
-    throw new Error('not available');
+
+  /** Stops taking events and disconnects Socket Mode. */
+  async stop(): Promise<void> {
+    this.accepting = false;
+    if (this.socket) {
+      const closed = this.socket.client.disconnect().catch(() => {});
+      await Promise.race([closed, delay(3_000)]);
+    }
+    await Promise.allSettled([...this.chains.values()]);
   }
+
+  /** Posts `text` in the target's thread. @returns the message's `ts` as ref. */
+  async post(target: ReplyTarget, text: string): Promise<PostedMessage> {
+    const channel = this.check(target);
+    const res = await this.web().chat.postMessage({
+      channel,
+      text: this.neutraliseMentions(text),
+      ...(target.thread ? { thread_ts: target.thread } : {}),
+      unfurl_links: false,
+      unfurl_media: false,
+    });
+    if (!res.ts) throw new Error('Slack chat.postMessage returned no ts');
+    return { ref: res.ts, channel };
+  }
+
+  async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
+    await this.web().chat.update({ channel: this.check(target), ts: ref, text: this.neutraliseMentions(text) });
+  }
+
+  async delete(target: ReplyTarget, ref: string): Promise<void> {
+    await this.web().chat.delete({ channel: this.check(target), ts: ref });
+  }
+
+  /** 👀 while working; ✅ or ❌ at the end, replacing the previous reaction. */
+  async react(target: ReplyTarget, messageRef: string, state: ReactionState): Promise<void> {
+    const channel = this.check(target);
+    const key = `${channel}:${messageRef}`;
+    const previous = this.reactionStates.get(key);
+    const stale = new Set<string>();
+    if (previous && previous !== state) stale.add(REACTIONS[previous]);
+    if (state !== 'working') stale.add(REACTIONS.working); // also after a restart, when nothing is remembered
+    for (const name of stale) await this.reaction('remove', channel, messageRef, name);
+    await this.reaction('add', channel, messageRef, REACTIONS[state]);
+    this.reactionStates.delete(key);
+    this.reactionStates.set(key, state);
+    if (this.reactionStates.size > MAX_REACTION_STATES) this.reactionStates.delete(this.reactionStates.keys().next().value!);
+  }
+
+  /** The thread's "is working…" status (`assistant.threads.setStatus`); best effort, errors logged at debug. */
+  async setStatus(target: ReplyTarget, status: string | null): Promise<void> {
+    if (!target.thread || this.statusDisabled) return;
+    try {
+      await this.web().assistant.threads.setStatus({ channel_id: this.check(target), thread_ts: target.thread, status: status ?? '' });
+    } catch (err) {
+      const code = errorCode(err);
+      if (STATUS_DISABLING_ERRORS.has(code)) this.statusDisabled = true;
+      this.logger.debug({ err: code, disabled: this.statusDisabled }, 'slack: assistant.threads.setStatus failed');
+    }
+  }
+
+  formatMarkdown(markdown: string): string {
+    return formatSlackMarkdown(markdown);
+  }
+
+  neutraliseMentions(text: string): string {
+    return neutraliseSlackMentions(text, (id) => this.users?.cached(id));
+  }
+
+  /** Waits for the first connection (bounded); connection errors after that are Bolt's to retry. */
+  private async connect(app: App): Promise<void> {
+    const started = app.start().then(
+      () => 'connected' as const,
+      (err: unknown) => {
+        throw new Error(`Slack Socket Mode could not connect (${errorCode(err)}); check SLACK_APP_TOKEN (xapp-…, scope connections:write) and SLACK_API_URL`);
+      },
+    );
+    const outcome = await Promise.race([started, delay(this.connectTimeoutMs).then(() => 'timeout' as const)]);
+    if (outcome === 'timeout') {
+      started.catch((err: unknown) => this.logger.error({ err: String(err) }, 'slack: Socket Mode failed'));
+      this.logger.warn({ waitedMs: this.connectTimeoutMs }, 'slack: Socket Mode not connected yet; still trying in the background');
+    }
+  }
+
+  /** Bolt listener: queue the envelope behind earlier events of its channel. Rejects when the sink did. */
+  private onEvent(body: SlackEventEnvelope): Promise<void> {
+    const event = body?.event;
+    const key = typeof event?.channel === 'string' ? event.channel : '';
+    // Start name lookups now, in parallel with earlier events of the channel (they never reject).
+    if (this.users && typeof event?.user === 'string' && event.user !== this.self?.userId) {
+      void this.users.names([event.user, ...mentionedUserIds(event.text ?? '')].filter((id) => id !== this.self?.userId));
+    }
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const run = previous.then(() => this.handle(body));
+    const tail = run.catch(() => {});
+    this.chains.set(key, tail);
+    void tail.then(() => {
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    });
+    return run;
+  }
+
+  private async handle(body: SlackEventEnvelope): Promise<void> {
+    const { sink, context, self, users } = this;
+    if (!this.accepting || !sink || !context || !self || !users) throw new Error('the Slack adapter is not accepting events');
+    const receivedAt = Date.now();
+    const result = normaliseSlackEvent(body, { self, allowBots: this.config.allowBots, hasConversation: (id) => context.hasConversation(id), isBotMessage: (key) => context.isBotMessage(key) });
+    if (result.kind === 'ignore') {
+      this.logger.debug({ eventId: body?.event_id, reason: result.reason }, 'slack: event ignored');
+      return;
+    }
+    const draft = result.draft;
+    const ids = mentionedUserIds(draft.rawText).filter((id) => id !== self.userId);
+    if (draft.botName === undefined) ids.push(draft.authorId);
+    const names = await users.names(ids);
+    const text = renderInboundText(draft.rawText, self.userId, names);
+    const message = toInboundMessage(draft, text, draft.botName ?? names.get(draft.authorId) ?? draft.authorId, receivedAt);
+    const outcome = await sink(message);
+    this.logger.debug({ eventId: body.event_id, eventKey: message.eventKey, conversationId: message.conversationId, outcome }, 'slack: message handed to the core');
+  }
+
+  private async reaction(op: 'add' | 'remove', channel: string, timestamp: string, name: string): Promise<void> {
+    try {
+      if (op === 'add') await this.web().reactions.add({ channel, timestamp, name });
+      else await this.web().reactions.remove({ channel, timestamp, name });
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'already_reacted' || code === 'no_reaction') return;
+      throw err;
+    }
+  }
+
+  private web(): WebClient {
+    if (!this.client) throw new Error('the Slack adapter is not started');
+    return this.client;
+  }
+
+  private check(target: ReplyTarget): string {
+    if (target.platform !== 'slack') throw new Error(`the Slack adapter cannot deliver to platform ${target.platform}`);
+    return target.channel;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

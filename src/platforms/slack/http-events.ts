@@ -1,0 +1,137 @@
+/**
+ * The Events API over HTTP: `POST /slack/events` on agentbridge's shared HTTP server.
+ *
+ * Slack rules (shared/reference/platforms.md "Events API over HTTP"):
+ * - each request is signed (see `signature.ts`); a missing, wrong or more than 5 minutes old
+ *   signature → 401, nothing else is read or done;
+ * - `{type: "url_verification", challenge}` (sent when the Request URL is saved in the app
+ *   settings) → 200 `{challenge}`;
+ * - `{type: "event_callback", event_id, event, …}` → handled, then 200 with an empty body;
+ *   Slack expects the answer within 3 seconds and otherwise retries with the same `event_id`
+ *   (`X-Slack-Retry-Num`, `X-Slack-Retry-Reason`);
+ * - other envelope types (e.g. `app_rate_limited`) → 200, ignored.
+ * A signed body that is not a JSON object (or an event_callback without an event) → 400.
+ * When handling fails (the inbox could not take the message) → 500, so Slack retries.
+ * Rejections are logged at warn with the reason only — never the body, headers or secret.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpServer } from '../../http/server.js';
+import { sendJson } from '../../http/json.js';
+import type { Logger } from '../../logger.js';
+import { verifySlackSignature } from './signature.js';
+
+/** Path of the endpoint; the Request URL in the app settings is `https://<host><path>`. */
+export const SLACK_EVENTS_PATH = '/slack/events';
+
+/** Largest accepted request body, bytes (Slack's event payloads are a few KB). */
+export const MAX_EVENT_BODY_BYTES = 1024 * 1024;
+
+export interface SlackEventsRouteOptions {
+  signingSecret: string;
+  logger: Logger;
+  /** False before the adapter started and after it stopped: requests get 503 (Slack retries). */
+  ready(): boolean;
+  /** Handles a verified `event_callback` envelope; resolves once it is safely accepted (or ignored). */
+  handle(body: Record<string, unknown>, retry: { num?: number; reason?: string }): Promise<void>;
+  /** Clock for the timestamp check, ms (tests). */
+  now?: () => number;
+}
+
+/** Registers `POST /slack/events` on the shared server. */
+export function registerSlackEventsRoute(http: HttpServer, opts: SlackEventsRouteOptions): void {
+  http.route('POST', SLACK_EVENTS_PATH, (req, res) => handleRequest(req, res, opts));
+}
+
+async function handleRequest(req: IncomingMessage, res: ServerResponse, opts: SlackEventsRouteOptions): Promise<void> {
+  const { logger } = opts;
+  const reject = (status: number, reason: string) => {
+    logger.warn({ status, reason }, 'slack: Events API request rejected');
+    sendJson(res, status, { error: reason }, status === 413 ? { connection: 'close' } : {});
+  };
+  if (!opts.ready()) return reject(503, 'not accepting events right now');
+
+  const raw = await readRaw(req, MAX_EVENT_BODY_BYTES);
+  if (raw === 'too large') return reject(413, 'request body too large');
+  if (raw === 'aborted') return reject(400, 'request body could not be read');
+
+  const check = verifySlackSignature({
+    signingSecret: opts.signingSecret,
+    timestamp: header(req, 'x-slack-request-timestamp'),
+    signature: header(req, 'x-slack-signature'),
+    rawBody: raw,
+    now: opts.now?.(),
+  });
+  if (!check.ok) return reject(401, `invalid request signature (${check.reason})`);
+
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+  } catch {
+    return reject(400, 'body is not JSON');
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return reject(400, 'body is not a JSON object');
+  const envelope = body as Record<string, unknown>;
+
+  if (envelope.type === 'url_verification') {
+    if (typeof envelope.challenge !== 'string') return reject(400, 'url_verification without a challenge');
+    sendJson(res, 200, { challenge: envelope.challenge });
+    return;
+  }
+  if (envelope.type !== 'event_callback') {
+    logger.debug({ type: String(envelope.type) }, 'slack: Events API envelope ignored');
+    res.writeHead(200).end();
+    return;
+  }
+  const event = envelope.event;
+  if (!event || typeof event !== 'object' || Array.isArray(event)) return reject(400, 'event_callback without an event');
+
+  const retryNum = Number(header(req, 'x-slack-retry-num'));
+  try {
+    await opts.handle(envelope, { num: Number.isFinite(retryNum) ? retryNum : undefined, reason: header(req, 'x-slack-retry-reason') });
+  } catch (err) {
+    logger.error({ err: err instanceof Error ? err.message : String(err), eventId: String(envelope.event_id) }, 'slack: event not accepted; Slack will retry');
+    sendJson(res, 500, { error: 'event not accepted, retry later' });
+    return;
+  }
+  res.writeHead(200).end();
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Reads the whole body as bytes, up to `limit`. */
+function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | 'too large' | 'aborted'> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.resolve('too large');
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (v: Buffer | 'too large' | 'aborted') => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onError);
+      resolve(v);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        finish('too large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => finish(Buffer.concat(chunks, size));
+    const onError = () => finish('aborted');
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onError);
+  });
+}

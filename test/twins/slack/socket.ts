@@ -1,0 +1,153 @@
+/**
+ * The Slack twin's Socket Mode endpoint (WebSocket, `ws` library).
+ *
+ * Wire facts (shared/reference/platforms.md "Socket Mode", verified with @slack/socket-mode):
+ * - the client gets a one-time URL from `apps.connections.open` and connects; the server sends
+ *   `{"type":"hello",…}` and from then on envelopes `{envelope_id, type:"events_api", payload,
+ *   accepts_response_payload, retry_attempt, retry_reason}`;
+ * - the client acknowledges with `{"envelope_id": id, "payload": {…}}`;
+ * - `{"type":"disconnect","reason":"refresh_requested"}` asks the client to reconnect (it calls
+ *   apps.connections.open again); a dropped TCP connection makes it reconnect too.
+ * Slack redelivers events that were not acknowledged: here, when a new connection says hello,
+ * every event whose deliveries were all unacknowledged is sent again (`retry_attempt` + 1,
+ * `retry_reason: "timeout"`), then events that arrived while nobody was connected.
+ * Events go to the newest open connection.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+/** One envelope as sent. */
+export interface SentEnvelope {
+  envelope_id: string;
+  event_id: string;
+  payload: Record<string, unknown>;
+  retry_attempt: number;
+  retry_reason: string;
+  /** 1-based number of the connection it was sent on. */
+  connection: number;
+  sentAt: number;
+  acked: boolean;
+}
+
+export interface ReceivedAck {
+  envelope_id: string;
+  payload: unknown;
+  at: number;
+}
+
+interface Queued {
+  payload: Record<string, unknown>;
+  retry_attempt: number;
+  retry_reason: string;
+}
+
+export class SocketHub {
+  readonly envelopes: SentEnvelope[] = [];
+  readonly acks: ReceivedAck[] = [];
+  /** Connections that completed the hello, ever. */
+  connectionsOpened = 0;
+  private readonly wss = new WebSocketServer({ noServer: true });
+  private readonly sockets = new Set<WebSocket>();
+  private current?: { ws: WebSocket; n: number };
+  private readonly queue: Queued[] = [];
+  private readonly tickets = new Set<string>();
+  private envelopeCounter = 0;
+  private ticketCounter = 0;
+
+  /** A one-time socket URL for `apps.connections.open`. */
+  newUrl(base: string): string {
+    const ticket = `t${++this.ticketCounter}-${Math.random().toString(36).slice(2, 10)}`;
+    this.tickets.add(ticket);
+    return `${base.replace(/^http/, 'ws')}/socket?ticket=${ticket}`;
+  }
+
+  /** True while a client is connected (hello sent). */
+  get connected(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** Handles an HTTP upgrade to `/socket?ticket=…`; other upgrades are refused. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://twin');
+    const ticket = url.searchParams.get('ticket') ?? '';
+    if (url.pathname !== '/socket' || !this.tickets.delete(ticket)) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+  }
+
+  /** Sends an Events API payload now, or when a client connects. */
+  send(payload: Record<string, unknown>, retry_attempt = 0, retry_reason = ''): void {
+    if (!this.current) {
+      this.queue.push({ payload, retry_attempt, retry_reason });
+      return;
+    }
+    this.write(this.current, payload, retry_attempt, retry_reason);
+  }
+
+  /** Sends an event again as a retry (by envelope id or event id; latest delivery wins). */
+  redeliver(id: string): SentEnvelope | undefined {
+    const last = [...this.envelopes].reverse().find((e) => e.envelope_id === id || e.event_id === id);
+    if (!last) throw new Error(`no envelope or event ${id} was sent`);
+    const retries = this.envelopes.filter((e) => e.event_id === last.event_id).length;
+    this.send(last.payload, retries, 'timeout');
+    return this.envelopes.at(-1)?.event_id === last.event_id ? this.envelopes.at(-1) : undefined;
+  }
+
+  /** Closes every connection abruptly (no close frame), as a network failure would. */
+  drop(): void {
+    for (const ws of this.sockets) ws.terminate();
+  }
+
+  /** Asks the connected client to reconnect (`disconnect`, `refresh_requested`). */
+  requestRefresh(): void {
+    this.current?.ws.send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested', debug_info: { host: 'twin' } }));
+  }
+
+  close(): void {
+    this.drop();
+    this.wss.close();
+  }
+
+  private onConnection(ws: WebSocket): void {
+    this.sockets.add(ws);
+    const n = ++this.connectionsOpened;
+    ws.on('message', (data) => this.onMessage(data.toString()));
+    ws.on('close', () => {
+      this.sockets.delete(ws);
+      if (this.current?.ws === ws) this.current = undefined;
+    });
+    ws.on('error', () => {});
+    ws.send(JSON.stringify({ type: 'hello', num_connections: this.sockets.size, debug_info: { host: 'twin', approximate_connection_time: 18060 }, connection_info: { app_id: 'A0TWIN' } }));
+    this.current = { ws, n };
+    // Slack retries unacknowledged events; then what arrived while nobody was connected.
+    const byEvent = new Map<string, SentEnvelope[]>();
+    for (const e of this.envelopes) byEvent.set(e.event_id, [...(byEvent.get(e.event_id) ?? []), e]);
+    for (const sent of byEvent.values()) {
+      const last = sent[sent.length - 1]!;
+      if (sent.every((e) => !e.acked) && last.connection < n) this.write(this.current, last.payload, sent.length, 'timeout');
+    }
+    for (const q of this.queue.splice(0)) this.write(this.current, q.payload, q.retry_attempt, q.retry_reason);
+  }
+
+  private write(to: { ws: WebSocket; n: number }, payload: Record<string, unknown>, retry_attempt: number, retry_reason: string): void {
+    const envelope_id = `env-${++this.envelopeCounter}`;
+    this.envelopes.push({ envelope_id, event_id: String(payload.event_id), payload, retry_attempt, retry_reason, connection: to.n, sentAt: Date.now(), acked: false });
+    to.ws.send(JSON.stringify({ envelope_id, type: 'events_api', payload, accepts_response_payload: false, retry_attempt, retry_reason }));
+  }
+
+  private onMessage(text: string): void {
+    let msg: { envelope_id?: unknown; payload?: unknown };
+    try {
+      msg = JSON.parse(text) as typeof msg;
+    } catch {
+      return;
+    }
+    if (typeof msg.envelope_id !== 'string') return;
+    this.acks.push({ envelope_id: msg.envelope_id, payload: msg.payload, at: Date.now() });
+    const e = this.envelopes.find((x) => x.envelope_id === msg.envelope_id);
+    if (e) e.acked = true;
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * A Slack twin: a local server on 127.0.0.1 (random port) speaking enough of Slack's Web API,
+ * Socket Mode and Events API over HTTP for the real @slack/bolt to run against it
+ * (`SLACK_API_URL=<twin.apiUrl>`).
+ *
+ * - Web API: `POST /api/<method>` (form or JSON body, Bearer token) — see `web-api.ts`; every
+ *   call is recorded in {@link SlackTwin.calls}; {@link SlackTwin.failNext} injects 429s
+ *   (with `Retry-After`), HTTP errors or Slack error codes.
+ * - Socket Mode: `ws://…/socket?ticket=…` from `apps.connections.open` — see `socket.ts`.
+ * - Events API over HTTP: set {@link SlackTwin.eventsUrl} and events are POSTed there, signed
+ *   with the signing secret (`events.ts`); {@link SlackTwin.sendHttp} sends anything (forged,
+ *   stale, malformed).
+ * - People: {@link SlackTwin.userPosts} stores a user's message and delivers the events Slack
+ *   would (`app_mention` for a mention in a channel, `message` for channel messages and DMs).
+ *   The bot's own posts, edits and deletions are echoed back as `message` events too
+ *   (plain, `message_changed`, `message_deleted`), as Slack does for an app subscribed to
+ *   `message.*`, so the adapter must ignore them.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { botEchoEvent, eventEnvelope, postSigned, type BotChange, type HttpDelivery, type Signing } from './events.js';
+import { SocketHub } from './socket.js';
+import { channelType, TwinStore, type TwinMessage, type TwinUser } from './store.js';
+import { callWebApi, parseParams, type ApiResult, type Params } from './web-api.js';
+
+export type { TwinMessage, TwinUser } from './store.js';
+
+export interface SlackTwinOptions {
+  teamId?: string;
+  botUserId?: string;
+  botId?: string;
+  botName?: string;
+  botToken?: string;
+  appToken?: string;
+  signingSecret?: string;
+  users?: TwinUser[];
+  /** Echo the bot's own posts/edits/deletions as events (default true). */
+  echoBotMessages?: boolean;
+}
+
+/** One Web API call as received and answered (the token itself is not kept). */
+export interface ApiCall {
+  method: string;
+  params: Params;
+  /** Which token was used. */
+  auth: 'bot' | 'app' | 'none' | 'unknown';
+  status: number;
+  response: Record<string, unknown>;
+  at: number;
+}
+
+/** A fault for the next call(s) of a method. */
+export interface Fault {
+  /** HTTP status (429 sends `Retry-After: retryAfter`). */
+  status?: number;
+  /** Seconds for `Retry-After` (429 only; default 1). */
+  retryAfter?: number;
+  /** A Slack error code answered with HTTP 200 `{ok:false, error}`. */
+  error?: string;
+}
+
+export interface UserPostInput {
+  user: string;
+  channel: string;
+  text: string;
+  thread_ts?: string;
+  /** Prefix the text with the bot's mention and send `app_mention` (channels only). */
+  mention?: boolean;
+  /** For a mention: also send the `message` event (default false; non-mentions always get it). */
+  also_as_message?: boolean;
+  /** Post as another bot (`bot_id`, subtype `bot_message`). */
+  bot_id?: string;
+}
+
+export interface UserPost {
+  channel: string;
+  ts: string;
+  /** The thread the message is in (its parent's ts), if it is a reply. */
+  thread_ts?: string;
+  text: string;
+  /** Event ids delivered for it, in order (`app_mention` first). */
+  eventIds: string[];
+  /** HTTP mode: the responses agentbridge gave. */
+  http: HttpDelivery[];
+}
+
+export class SlackTwin {
+  readonly teamId: string;
+  readonly botUserId: string;
+  readonly botId: string;
+  readonly botName: string;
+  readonly botToken: string;
+  readonly appToken: string;
+  readonly signingSecret: string;
+  readonly store = new TwinStore();
+  readonly socket = new SocketHub();
+  readonly calls: ApiCall[] = [];
+  /** HTTP deliveries made (events and raw sends). */
+  readonly httpDeliveries: Array<{ event_id?: string; status: number; retryNum?: number }> = [];
+  /** When set, events are POSTed here (Events API over HTTP) instead of Socket Mode. */
+  eventsUrl?: string;
+  url = '';
+  private readonly server: http.Server;
+  private readonly faults = new Map<string, Fault[]>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly echo: boolean;
+  private eventCounter = 0;
+
+  private constructor(o: SlackTwinOptions) {
+    this.teamId = o.teamId ?? 'T0TWIN';
+    this.botUserId = o.botUserId ?? 'U0BOT';
+    this.botId = o.botId ?? 'B0BOT';
+    this.botName = o.botName ?? 'agentbridge';
+    this.botToken = o.botToken ?? 'xoxb-twin-bot-token';
+    this.appToken = o.appToken ?? 'xapp-twin-app-token';
+    this.signingSecret = o.signingSecret ?? 'twin-signing-secret';
+    this.echo = o.echoBotMessages ?? true;
+    for (const u of o.users ?? []) this.addUser(u);
+    this.server = http.createServer((req, res) => this.onRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.socket.handleUpgrade(req, socket, head));
+  }
+
+  static async start(o: SlackTwinOptions = {}): Promise<SlackTwin> {
+    const twin = new SlackTwin(o);
+    await new Promise<void>((resolve, reject) => {
+      twin.server.once('error', reject);
+      twin.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    twin.url = `http://127.0.0.1:${(twin.server.address() as AddressInfo).port}`;
+    return twin;
+  }
+
+  /** Base URL for SLACK_API_URL. */
+  get apiUrl(): string {
+    return `${this.url}/api/`;
+  }
+
+  addUser(u: TwinUser): void {
+    this.store.users.set(u.id, u);
+  }
+
+  /** Stores a user's message and delivers its events; resolves once they were sent (HTTP: answered). */
+  async userPosts(p: UserPostInput): Promise<UserPost> {
+    const text = p.mention ? `<@${this.botUserId}> ${p.text}` : p.text;
+    const m = this.store.add({ channel: p.channel, text, user: p.user, bot_id: p.bot_id, thread_ts: p.thread_ts });
+    const reply = m.thread_ts && m.thread_ts !== m.ts ? m.thread_ts : undefined;
+    const parent = reply ? this.store.get(p.channel, reply) : undefined;
+    const base: Record<string, unknown> = {
+      user: p.user,
+      text,
+      ts: m.ts,
+      event_ts: m.ts,
+      channel: p.channel,
+      team: this.teamId,
+      client_msg_id: `cm-${m.ts}`,
+      ...(reply ? { thread_ts: reply, parent_user_id: parent?.user ?? parent?.bot_id } : {}),
+      ...(p.bot_id ? { bot_id: p.bot_id, subtype: 'bot_message', username: `bot ${p.bot_id}` } : {}),
+    };
+    const type = channelType(p.channel);
+    const events: Array<Record<string, unknown>> = [];
+    if (p.mention && type !== 'im') events.push({ type: 'app_mention', ...base });
+    if (type === 'im' || !p.mention || p.also_as_message) events.push({ type: 'message', ...base, channel_type: type });
+    const eventIds: string[] = [];
+    const httpResults: HttpDelivery[] = [];
+    for (const e of events) {
+      const { eventId, http: res } = await this.deliver(e);
+      eventIds.push(eventId);
+      if (res) httpResults.push(res);
+    }
+    return { channel: p.channel, ts: m.ts, ...(reply ? { thread_ts: reply } : {}), text, eventIds, http: httpResults };
+  }
+
+  /** Parent and replies of a thread, oldest first. */
+  threadMessages(channel: string, ts: string): TwinMessage[] {
+    return this.store.thread(channel, ts);
+  }
+
+  /** The bot's messages in a thread (current texts), oldest first. */
+  botTexts(channel: string, ts: string): string[] {
+    return this.threadMessages(channel, ts)
+      .filter((m) => m.bot_id === this.botId)
+      .map((m) => m.text);
+  }
+
+  message(channel: string, ts: string): TwinMessage | undefined {
+    return this.store.get(channel, ts);
+  }
+
+  /** Recorded calls of one method. */
+  callsOf(method: string): ApiCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  /** The next `times` calls of `method` get `fault` instead of their answer. */
+  failNext(method: string, fault: Fault, times = 1): void {
+    const list = this.faults.get(method) ?? [];
+    for (let i = 0; i < times; i++) list.push(fault);
+    this.faults.set(method, list);
+  }
+
+  /** Drops every Socket Mode connection abruptly. */
+  dropConnection(): void {
+    this.socket.drop();
+  }
+
+  /** Sends `disconnect` (`refresh_requested`) to the connected client. */
+  requestRefresh(): void {
+    this.socket.requestRefresh();
+  }
+
+  /** Delivers an event again as Slack's retry would (Socket Mode: by envelope or event id; HTTP: by event id). */
+  async redeliver(id: string): Promise<HttpDelivery | undefined> {
+    if (!this.eventsUrl) {
+      this.socket.redeliver(id);
+      return undefined;
+    }
+    const previous = this.httpDeliveries.filter((d) => d.event_id === id);
+    const payload = this.sentPayloads.get(id);
+    if (!payload) throw new Error(`no event ${id} was delivered`);
+    return this.postEvent(payload, previous.length);
+  }
+
+  /** POSTs a raw body to {@link eventsUrl}, signed as asked (for forged, stale and malformed requests). */
+  async sendHttp(body: string | Record<string, unknown>, signing: Signing = 'valid'): Promise<HttpDelivery> {
+    if (!this.eventsUrl) throw new Error('eventsUrl is not set');
+    const raw = typeof body === 'string' ? body : JSON.stringify(body);
+    const res = await postSigned(this.eventsUrl, raw, { secret: this.signingSecret, signing });
+    this.httpDeliveries.push({ status: res.status });
+    return res;
+  }
+
+  /** Builds an `event_callback` envelope (for {@link sendHttp}). */
+  envelope(event: Record<string, unknown>): Record<string, unknown> {
+    return eventEnvelope({ teamId: this.teamId, appId: 'A0TWIN', botUserId: this.botUserId }, event, `Ev${String(++this.eventCounter).padStart(8, '0')}`);
+  }
+
+  async close(): Promise<void> {
+    this.socket.close();
+    await Promise.allSettled([...this.inflight]);
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private readonly sentPayloads = new Map<string, Record<string, unknown>>();
+
+  private async deliver(event: Record<string, unknown>): Promise<{ eventId: string; http?: HttpDelivery }> {
+    const payload = this.envelope(event);
+    const eventId = String(payload.event_id);
+    this.sentPayloads.set(eventId, payload);
+    if (!this.eventsUrl) {
+      this.socket.send(payload);
+      return { eventId };
+    }
+    return { eventId, http: await this.postEvent(payload, 0) };
+  }
+
+  private async postEvent(payload: Record<string, unknown>, retryNum: number): Promise<HttpDelivery> {
+    const eventId = String(payload.event_id);
+    let res: HttpDelivery;
+    try {
+      res = await postSigned(this.eventsUrl!, JSON.stringify(payload), { secret: this.signingSecret, retryNum });
+    } catch (err) {
+      res = { status: 0, body: String(err) };
+    }
+    this.httpDeliveries.push({ event_id: eventId, status: res.status, retryNum });
+    return res;
+  }
+
+  /** Echoes the bot's own changes as `message` events (see the module doc). */
+  private onBotChange(kind: BotChange, m: TwinMessage, previousText?: string): void {
+    if (!this.echo) return;
+    const event = botEchoEvent(kind, m, { teamId: this.teamId, botUserId: this.botUserId, botId: this.botId, botName: this.botName, eventTs: this.store.nextTs() }, previousText);
+    const p = this.deliver(event).catch(() => {});
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://twin');
+      const match = /^\/api\/([\w.]+)$/.exec(url.pathname);
+      if (req.method !== 'POST' || !match) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: 'not_found' }));
+        return;
+      }
+      const method = match[1]!;
+      const params = parseParams(Buffer.concat(chunks).toString('utf8'), req.headers['content-type']);
+      for (const [k, v] of url.searchParams) params[k] ??= v;
+      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const token = bearer ?? params.token;
+      delete params.token;
+      const result = this.answer(method, params, token);
+      const auth = !token ? 'none' : token === this.botToken ? 'bot' : token === this.appToken ? 'app' : 'unknown';
+      this.calls.push({ method, params, auth, status: result.status, response: result.body, at: Date.now() });
+      const text = JSON.stringify(result.body);
+      res.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...result.headers });
+      res.end(text);
+    });
+  }
+
+  private answer(method: string, params: Params, token: string | undefined): ApiResult {
+    const fault = this.faults.get(method)?.shift();
+    if (fault) {
+      if (fault.status === 429) {
+        const after = fault.retryAfter ?? 1;
+        return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(after) } };
+      }
+      if (fault.status) return { status: fault.status, body: { ok: false, error: 'internal_error' } };
+      return { status: 200, body: { ok: false, error: fault.error ?? 'internal_error' } };
+    }
+    return callWebApi(method, params, token, {
+      store: this.store,
+      teamId: this.teamId,
+      botUserId: this.botUserId,
+      botId: this.botId,
+      botName: this.botName,
+      botToken: this.botToken,
+      appToken: this.appToken,
+      socketUrl: () => this.socket.newUrl(this.url),
+      onBotChange: (kind, m, prev) => this.onBotChange(kind, m, prev),
+    });
+  }
+}
+
+/** Starts a twin (see {@link SlackTwin}). */
+export function startSlackTwin(o: SlackTwinOptions = {}): Promise<SlackTwin> {
+  return SlackTwin.start(o);
+}

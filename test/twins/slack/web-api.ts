@@ -1,0 +1,144 @@
+/**
+ * The Slack twin's Web API methods (`POST /api/<method>`), answering like Slack: HTTP 200 with
+ * `{ ok: true, … }` or `{ ok: false, error: "<code>" }`. Tokens: the bot token for everything but
+ * `apps.connections.open`, which takes the app-level token (else `not_allowed_token_type`);
+ * a missing token → `not_authed`, an unknown one → `invalid_auth`.
+ *
+ * Methods: auth.test, apps.connections.open, chat.postMessage, chat.update, chat.delete,
+ * reactions.add, reactions.remove, conversations.replies, users.info,
+ * assistant.threads.setStatus. Anything else → `unknown_method`.
+ */
+import { TwinStore, wireUser, type TwinMessage } from './store.js';
+
+export type Params = Record<string, string>;
+
+export interface WebApiDeps {
+  store: TwinStore;
+  teamId: string;
+  botUserId: string;
+  botId: string;
+  botName: string;
+  botToken: string;
+  appToken: string;
+  /** A new Socket Mode URL (one per `apps.connections.open`). */
+  socketUrl(): string;
+  /** Called after a bot message was posted / updated / deleted (the twin echoes it as an event). */
+  onBotChange(kind: 'posted' | 'updated' | 'deleted', message: TwinMessage, previousText?: string): void;
+}
+
+export interface ApiResult {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+const ok = (body: Record<string, unknown> = {}): ApiResult => ({ status: 200, body: { ok: true, ...body } });
+const fail = (error: string): ApiResult => ({ status: 200, body: { ok: false, error } });
+
+/** Runs one Web API method. `token` is the Bearer token (or the `token` parameter). */
+export function callWebApi(method: string, params: Params, token: string | undefined, d: WebApiDeps): ApiResult {
+  if (!token) return fail('not_authed');
+  if (token !== d.botToken && token !== d.appToken) return fail('invalid_auth');
+  if (method === 'apps.connections.open') {
+    return token === d.appToken ? ok({ url: d.socketUrl() }) : fail('not_allowed_token_type');
+  }
+  if (token !== d.botToken) return fail('not_allowed_token_type');
+  const { store } = d;
+  switch (method) {
+    case 'auth.test':
+      return ok({ url: 'https://twin.slack.test/', team: 'Twin Team', user: d.botName, team_id: d.teamId, user_id: d.botUserId, bot_id: d.botId, is_enterprise_install: false });
+
+    case 'chat.postMessage': {
+      const channel = params.channel;
+      if (!channel) return fail('channel_not_found');
+      const text = params.text ?? '';
+      if (!text.trim() && !params.blocks) return fail('no_text');
+      const thread = params.thread_ts || undefined;
+      if (thread && !store.get(channel, thread)) return fail('thread_not_found');
+      const m = store.add({ channel, text, user: d.botUserId, bot_id: d.botId, thread_ts: thread });
+      d.onBotChange('posted', m);
+      return ok({ channel, ts: m.ts, message: TwinStore.wire(m, d.botUserId) });
+    }
+
+    case 'chat.update': {
+      const m = params.channel && params.ts ? store.get(params.channel, params.ts) : undefined;
+      if (!m || m.deleted) return fail('message_not_found');
+      if (m.bot_id !== d.botId) return fail('cant_update_message');
+      const text = params.text ?? '';
+      if (!text.trim() && !params.blocks) return fail('no_text');
+      const previous = m.text;
+      m.text = text;
+      m.edits++;
+      m.history.push(text);
+      d.onBotChange('updated', m, previous);
+      return ok({ channel: m.channel, ts: m.ts, text });
+    }
+
+    case 'chat.delete': {
+      const m = params.channel && params.ts ? store.get(params.channel, params.ts) : undefined;
+      if (!m || m.deleted) return fail('message_not_found');
+      if (m.bot_id !== d.botId) return fail('cant_delete_message');
+      m.deleted = true;
+      d.onBotChange('deleted', m);
+      return ok({ channel: m.channel, ts: m.ts });
+    }
+
+    case 'reactions.add':
+    case 'reactions.remove': {
+      const m = params.channel && params.timestamp ? store.get(params.channel, params.timestamp) : undefined;
+      if (!m || m.deleted) return fail('message_not_found');
+      const name = params.name;
+      if (!name) return fail('invalid_name');
+      const users = m.reactions[name] ?? [];
+      if (method === 'reactions.add') {
+        if (users.includes(d.botUserId)) return fail('already_reacted');
+        m.reactions[name] = [...users, d.botUserId];
+      } else {
+        if (!users.includes(d.botUserId)) return fail('no_reaction');
+        const rest = users.filter((u) => u !== d.botUserId);
+        if (rest.length) m.reactions[name] = rest;
+        else delete m.reactions[name];
+      }
+      return ok();
+    }
+
+    case 'conversations.replies': {
+      if (!params.channel || !params.ts) return fail('invalid_arguments');
+      const parent = store.get(params.channel, params.ts);
+      if (!parent || parent.deleted) return fail('thread_not_found');
+      const root = parent.thread_ts ?? parent.ts;
+      const messages = store.thread(params.channel, root).map((m) => TwinStore.wire(m, d.botUserId));
+      return ok({ messages, has_more: false, response_metadata: { next_cursor: '' } });
+    }
+
+    case 'users.info': {
+      const u = params.user ? store.users.get(params.user) : undefined;
+      return u ? ok({ user: wireUser(u, d.teamId) }) : fail('user_not_found');
+    }
+
+    case 'assistant.threads.setStatus': {
+      if (!params.channel_id || !params.thread_ts || params.status === undefined) return fail('invalid_arguments');
+      store.statuses.push({ channel: params.channel_id, thread_ts: params.thread_ts, status: params.status, at: Date.now() });
+      return ok();
+    }
+
+    default:
+      return fail('unknown_method');
+  }
+}
+
+/** Parses a Web API request body: form-encoded (what @slack/web-api sends) or JSON. */
+export function parseParams(raw: string, contentType: string | undefined): Params {
+  const out: Params = {};
+  if ((contentType ?? '').includes('application/json')) {
+    try {
+      const obj = JSON.parse(raw || '{}') as Record<string, unknown>;
+      for (const [k, v] of Object.entries(obj)) out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    } catch {
+      /* empty params */
+    }
+    return out;
+  }
+  for (const [k, v] of new URLSearchParams(raw)) out[k] = v;
+  return out;
+}
