@@ -17,8 +17,15 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY migrations ./migrations
-ENV AGENTBRIDGE_DATA_DIR=/data AGENTBRIDGE_WORKDIR=/workspaces/default AGENTBRIDGE_HTTP_HOST=0.0.0.0 AGENTBRIDGE_HTTP_PORT=8080
+# /agent restart exits (code 75) and the container's restart policy starts it again: a process
+# spawned inside the container would die with it. `/agent workdir` stays inside /workspaces.
+ENV AGENTBRIDGE_DATA_DIR=/data AGENTBRIDGE_WORKDIR=/workspaces/default AGENTBRIDGE_WORKSPACES_ROOT=/workspaces \
+    AGENTBRIDGE_HTTP_HOST=0.0.0.0 AGENTBRIDGE_HTTP_PORT=8080 AGENTBRIDGE_RESTART_MODE=exit
 VOLUME ["/data", "/workspaces"]
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+# /healthz is 503 while starting and while draining for a shutdown.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+# SIGTERM starts the graceful shutdown: give it AGENTBRIDGE_SHUTDOWN_GRACE_S (60) plus a margin,
+# e.g. `docker stop -t 90` (compose: stop_grace_period).
+STOPSIGNAL SIGTERM
 CMD ["node", "dist/cli.js", "start"]

@@ -7,19 +7,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import type { Config } from './config.js';
+import { AccessPolicy } from './conversation/access.js';
+import { CommandService } from './conversation/commands/index.js';
+import { announceRestart } from './conversation/commands/restart.js';
 import { OutboxDelivery } from './conversation/outbox.js';
 import { recoverInbox } from './conversation/recovery.js';
 import { Router } from './conversation/router.js';
 import type { TurnOutcome } from './conversation/turn.js';
+import { apiErrorKind, createMetrics, registerMetricsRoute, type Metrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import type { Logger } from './logger.js';
 import { createAdapters } from './platforms/index.js';
-import type { PlatformAdapter, PlatformName } from './platforms/types.js';
+import type { AdapterContext, PlatformAdapter, PlatformName } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
 import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
 import type { AgentName } from './runners/types.js';
 import { acquireOwnerLock } from './session/lock.js';
 import { openStore } from './session/store.js';
+import { Scheduler } from './scheduler/scheduler.js'; // scheduler (issue 5)
+import { ToolAccess, ToolTokens, mcpEndpointUrl, registerMcpRoutes } from './tools/index.js'; // agent tools (issue 5)
 import type { Store } from './session/types.js';
 
 export interface RunningApp {
@@ -28,8 +34,20 @@ export interface RunningApp {
   store: Store;
   router: Router;
   defaultAgent?: AgentName;
-  /** Graceful stop; idempotent. */
+  /** Prometheus metrics (also served as GET /metrics); `metrics.cronRun` is for the scheduler. */
+  metrics: Metrics;
+  /** Graceful stop (running turns get AGENTBRIDGE_SHUTDOWN_GRACE_S to finish); idempotent. */
   stop(): Promise<void>;
+}
+
+export interface AppHooks {
+  onTurnEnd?: (id: string, outcome: TurnOutcome, ms: number) => void;
+  /**
+   * Called when an admin asked for `/agent restart` (after the reply went out). The owner of the
+   * process stops the app and starts a new one (src/cli/start.ts); without it the command says
+   * a restart is not available.
+   */
+  onRestartRequested?: () => void;
 }
 
 /**
@@ -37,7 +55,7 @@ export interface RunningApp {
  * @throws StoreLockedError when another agentbridge owns the data directory;
  *   SchemaTooNewError when the database is newer than this code; errors from binding the port.
  */
-export async function startApp(config: Config, logger: Logger, hooks: { onTurnEnd?: (id: string, outcome: TurnOutcome, ms: number) => void } = {}): Promise<RunningApp> {
+export async function startApp(config: Config, logger: Logger, hooks: AppHooks = {}): Promise<RunningApp> {
   fs.mkdirSync(config.dataDir, { recursive: true });
   fs.mkdirSync(config.workdir, { recursive: true });
   const lock = acquireOwnerLock(config.dataDir);
@@ -61,7 +79,17 @@ export async function startApp(config: Config, logger: Logger, hooks: { onTurnEn
     for (const a of await createAdapters(config, { http, logger, localMessages: store.localMessages })) adapters.set(a.name, a);
 
     const slots = new PQueue({ concurrency: config.maxConcurrentTurns });
-    const outbox = new OutboxDelivery({ store, adapters: (p) => adapters.get(p), logger });
+    const metrics = createMetrics();
+    const outbox = new OutboxDelivery({ store, adapters: (p) => adapters.get(p), logger, onDeliveryError: (p, err) => metrics.apiError(p, apiErrorKind(err)) });
+    // --- agent tools over MCP (issue 5): per-turn tokens (secret in <dataDir>/mcp-secret); the
+    // routes are registered once the scheduler exists; the URL is known once the server listens ---
+    const toolTokens = ToolTokens.open(config.dataDir);
+    let mcpUrl = '';
+    const tools = new ToolAccess({ tokens: toolTokens, url: () => mcpUrl });
+    // --- end agent tools ---
+    // --- scheduler (issue 5): constructed below; the router reports turn ends to it ---
+    let scheduler: Scheduler | undefined;
+    // --- end scheduler ---
     const router = new Router(
       {
         store,
@@ -72,10 +100,63 @@ export async function startApp(config: Config, logger: Logger, hooks: { onTurnEn
         defaults: { agent: defaultAgent, model: config.model, workdir: config.workdir, permissionMode: config.permissionMode, turnTimeoutMs: config.turnTimeoutMs },
         env: config.agentEnv,
         logger,
-        onTurnEnd: hooks.onTurnEnd,
+        tools, // agent tools (issue 5)
+        // scheduler (issue 5): completes cron runs when their turn ends
+        onTurnEnd: (id, outcome, ms, info) => {
+          metrics.turnEnded(info.platform, info.agent, outcome, ms);
+          hooks.onTurnEnd?.(id, outcome, ms);
+          scheduler?.onTurnEnd(id, outcome);
+        },
       },
       { idleEvictMs: config.idleEvictMs },
     );
+    // --- scheduler (issue 5): cron jobs and scheduled messages enter through router.accept ---
+    scheduler = new Scheduler({
+      store,
+      submit: router.accept,
+      notify: async (target, text, conversationId) => {
+        store.conversations.ensure({ id: conversationId, platform: target.platform, channel: target.channel, thread: target.thread ?? null });
+        outbox.enqueue(conversationId, target, [text], null);
+        await outbox.deliver(conversationId);
+      },
+      logger,
+      platforms: [...adapters.keys()],
+      onRunEnd: (run) => metrics.cronRun(run.status),
+      // graceMs: config.cronGraceMs — once config has AGENTBRIDGE_CRON_GRACE_S (default 10 min)
+    });
+    const cronScheduler = scheduler;
+    cleanups.unshift(() => cronScheduler.stop());
+    // --- end scheduler ---
+    // --- agent tools over MCP (issue 5): POST|GET|DELETE /mcp, scoped by the turn token ---
+    registerMcpRoutes(http, { tokens: toolTokens, outbox, adapters: (p) => adapters.get(p), scheduled: scheduler.messages, logger });
+    // --- end agent tools ---
+
+    // Commands and access control (issue 6): every new message passes the command service first.
+    let stopping: Promise<void> | undefined;
+    const availableAgents = probes.filter((p) => p.installed && p.authenticated !== false).map((p) => p.agent);
+    if (defaultAgent && !availableAgents.includes(defaultAgent)) availableAgents.push(defaultAgent);
+    const commands = new CommandService({
+      deps: {
+        store,
+        router,
+        defaults: { agent: defaultAgent, model: config.model, workdir: config.workdir },
+        availableAgents,
+        workspacesRoot: config.workspacesRoot,
+        shutdownGraceMs: config.shutdownGraceMs,
+        cron: scheduler.cron,
+        scheduled: scheduler.messages,
+        restart: hooks.onRestartRequested,
+        stopping: () => stopping !== undefined || router.stopping,
+        logger: logger.child({ part: 'commands' }),
+      },
+      access: new AccessPolicy(config.access, logger.child({ part: 'access' })),
+      outbox,
+      adapters: (p) => adapters.get(p),
+      onApiError: (p, err) => metrics.apiError(p, apiErrorKind(err)),
+    });
+    router.setGate(commands);
+    metrics.observe({ queue: () => router.queueStats(), inboxBacklog: () => ((c) => c.queued + c.running)(store.inbox.countByState()) });
+    registerMetricsRoute(http, metrics);
 
     let ready = false;
     const startedAt = Date.now();
@@ -84,34 +165,43 @@ export async function startApp(config: Config, logger: Logger, hooks: { onTurnEn
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
     const { url } = await http.listen();
+    mcpUrl = mcpEndpointUrl(url); // agent tools (issue 5)
     cleanups.unshift(() => http.close());
 
-    const context = {
-      hasConversation: (id: string) => store.conversations.get(id) !== undefined,
-      isBotMessage: (key: string) => store.checkpoints.get(key) !== undefined,
-      state: store.platformState,
-    };
     for (const adapter of adapters.values()) {
+      const context: AdapterContext = {
+        hasConversation: (id: string) => store.conversations.get(id) !== undefined,
+        isBotMessage: (key: string) => store.checkpoints.get(key) !== undefined,
+        state: store.platformState,
+        runCommand: (req) => commands.runCommand(req),
+        reportApiError: (kind) => metrics.apiError(adapter.name, kind),
+      };
       await adapter.start(router.accept, context);
       cleanups.unshift(() => adapter.stop());
     }
     await outbox.deliverAll();
+    await announceRestart({ store, outbox, adapters: (p) => adapters.get(p), logger });
     await recoverInbox(store, router, outbox, logger);
+    await cronScheduler.start(); // scheduler (issue 5): after recovery — runs late due times within the grace window once
     router.startSweeping();
     ready = true;
     logger.info({ url, platforms: [...adapters.keys()] }, 'agentbridge is ready');
 
-    let stopping: Promise<void> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
         ready = false;
-        logger.info('shutting down: running turns are stopped and will be retried after the next start');
-        await router.shutdown();
+        const running = router.queueStats().running;
+        logger.info(
+          { running, graceS: config.shutdownGraceMs / 1000 },
+          'shutting down: no new turns; running turns may finish within the grace period, the rest are retried after the next start; new messages are kept for then',
+        );
+        await cronScheduler.stop(); // scheduler (issue 5): nothing new is submitted while the router shuts down
+        await router.shutdown(config.shutdownGraceMs);
         await outbox.stop();
         for (const c of cleanups) await c();
         logger.info('stopped');
       })());
-    return { url, store, router, defaultAgent, stop };
+    return { url, store, router, defaultAgent, metrics, stop };
   } catch (err) {
     for (const c of cleanups) await c();
     throw err;

@@ -5,6 +5,7 @@
  * 2 invalid configuration or usage.
  */
 import { Command } from 'commander';
+import { registerCronCommands } from './cli/cron.js';
 import { registerDbCommands } from './cli/db.js';
 import { runDoctor } from './cli/doctor.js';
 import { registerSessionCommands } from './cli/sessions.js';
@@ -31,5 +32,6 @@ program
 
 registerDbCommands(program);
 registerSessionCommands(program);
+registerCronCommands(program);
 
 await program.parseAsync(process.argv);

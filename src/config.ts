@@ -22,6 +22,38 @@ const positiveInt = (def: number) =>
       return n;
     });
 
+/** A whole number ≥ 0 (0 allowed, e.g. "no grace period"). */
+const nonNegativeInt = (def: number) =>
+  z
+    .string()
+    .default(String(def))
+    .transform((v, ctx) => {
+      const n = Number(v);
+      if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number ≥ 0 (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+/** A comma-separated list of platform-qualified ids (`slack:U123,discord:456,local:alice`). */
+const qualifiedIds = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const items = (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const item of items) {
+      if (!/^(slack|discord|local):\S+$/.test(item)) {
+        ctx.addIssue({ code: 'custom', message: `"${item}" is not a platform-qualified id like slack:U123, discord:456 or local:alice` });
+        return z.NEVER;
+      }
+    }
+    return items;
+  });
+
 const optionalString = z
   .string()
   .optional()
@@ -50,6 +82,13 @@ export const envSchema = z.object({
   AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
   AGENTBRIDGE_IDLE_EVICT_S: positiveInt(600),
   AGENTBRIDGE_LOCAL_CHAT: z.enum(['auto', 'on', 'off']).default('auto'),
+  // Access control and operations (see .env.example).
+  AGENTBRIDGE_ADMINS: qualifiedIds,
+  AGENTBRIDGE_ALLOWED_USERS: qualifiedIds,
+  AGENTBRIDGE_ALLOWED_CHANNELS: qualifiedIds,
+  AGENTBRIDGE_WORKSPACES_ROOT: optionalString,
+  AGENTBRIDGE_SHUTDOWN_GRACE_S: nonNegativeInt(60),
+  AGENTBRIDGE_RESTART_MODE: z.enum(['auto', 'spawn', 'exit']).default('auto'),
   CLAUDE_BIN: optionalString,
   CODEX_BIN: optionalString,
   GEMINI_BIN: optionalString,
@@ -84,6 +123,14 @@ export interface Config {
   /** A bridge idle this long (ms) is dropped from memory. */
   idleEvictMs: number;
   localChat: 'auto' | 'on' | 'off';
+  /** Who may use agentbridge; ids are platform-qualified (`slack:U123`). Empty lists = everyone. */
+  access: AccessConfig;
+  /** `/agent workdir` paths must resolve inside this directory (default: the workdir). */
+  workspacesRoot: string;
+  /** How long running turns may finish on SIGTERM/SIGINT/restart before they are stopped (ms). */
+  shutdownGraceMs: number;
+  /** How `/agent restart` starts the new process: spawn it, exit for a supervisor, or auto (exit when pid 1). */
+  restartMode: 'auto' | 'spawn' | 'exit';
   bins: { claude?: string; codex?: string; gemini?: string };
   logLevel: string;
   /** The full environment, passed unchanged to agent processes. */
@@ -92,6 +139,15 @@ export interface Config {
   slack?: SlackConfig;
   /** Discord, when DISCORD_BOT_TOKEN is set. */
   discord?: DiscordConfig;
+}
+
+export interface AccessConfig {
+  /** Platform-qualified user ids of admins (they may also use every admin command). */
+  admins: string[];
+  /** Platform-qualified user ids allowed to talk to the agent; empty = everyone. Admins are always allowed. */
+  allowedUsers: string[];
+  /** Platform-qualified channel ids where agentbridge works; empty = every channel it is in. */
+  allowedChannels: string[];
 }
 
 export interface SlackConfig {
@@ -146,18 +202,23 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const dataDir = path.resolve(cwd, e.AGENTBRIDGE_DATA_DIR);
+  const workdir = path.resolve(cwd, e.AGENTBRIDGE_WORKDIR);
   return {
     dataDir,
     dbPath: path.join(dataDir, 'agentbridge.db'),
     http: { host: e.AGENTBRIDGE_HTTP_HOST, port: e.AGENTBRIDGE_HTTP_PORT },
     agent: e.AGENTBRIDGE_AGENT,
     model: e.AGENTBRIDGE_MODEL,
-    workdir: path.resolve(cwd, e.AGENTBRIDGE_WORKDIR),
+    workdir,
     permissionMode: e.AGENTBRIDGE_PERMISSION_MODE,
     maxConcurrentTurns: e.AGENTBRIDGE_MAX_CONCURRENT_TURNS,
     turnTimeoutMs: e.AGENTBRIDGE_TURN_TIMEOUT_S * 1000,
     idleEvictMs: e.AGENTBRIDGE_IDLE_EVICT_S * 1000,
     localChat: e.AGENTBRIDGE_LOCAL_CHAT,
+    access: { admins: e.AGENTBRIDGE_ADMINS, allowedUsers: e.AGENTBRIDGE_ALLOWED_USERS, allowedChannels: e.AGENTBRIDGE_ALLOWED_CHANNELS },
+    workspacesRoot: e.AGENTBRIDGE_WORKSPACES_ROOT ? path.resolve(cwd, e.AGENTBRIDGE_WORKSPACES_ROOT) : workdir,
+    shutdownGraceMs: e.AGENTBRIDGE_SHUTDOWN_GRACE_S * 1000,
+    restartMode: e.AGENTBRIDGE_RESTART_MODE,
     bins: { claude: e.CLAUDE_BIN, codex: e.CODEX_BIN, gemini: e.GEMINI_BIN },
     logLevel: e.LOG_LEVEL,
     agentEnv: { ...env },

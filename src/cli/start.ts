@@ -1,34 +1,97 @@
 /**
- * `agentbridge start`: runs the service until SIGTERM/SIGINT, then shuts down gracefully
- * (a second signal exits at once).
+ * `agentbridge start`: runs the service until SIGTERM/SIGINT, then shuts down gracefully:
+ * no new turns, running turns get AGENTBRIDGE_SHUTDOWN_GRACE_S to finish, the rest are stopped
+ * and re-run after the next start (a second signal exits at once).
+ *
+ * `/agent restart` does the same graceful stop, then brings agentbridge back
+ * (AGENTBRIDGE_RESTART_MODE):
+ * - `spawn`: starts a new process — same executable, arguments, environment and working
+ *   directory, detached, stdio inherited — and exits 0. The new process takes the data
+ *   directory's lock once this one released it.
+ * - `exit`: exits with code 75 so a supervisor starts it again (Docker `restart: unless-stopped`,
+ *   systemd `Restart=always`/`on-failure`, Kubernetes). Use this in containers: a process spawned
+ *   by the container's main process dies with the container.
+ * - `auto` (default): `exit` when running as pid 1 (a container's main process), else `spawn`.
+ * A signal that arrives during a restart turns it into a plain shutdown.
  */
+import { spawn } from 'node:child_process';
+import type { RunningApp } from '../app.js';
 import { startApp } from '../app.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
 import { fail, setup } from './env.js';
+
+/** Exit code of a restart left to a supervisor (EX_TEMPFAIL). */
+export const RESTART_EXIT_CODE = 75;
 
 export async function runStart(): Promise<void> {
   const { config, logger } = setup();
-  let app;
-  try {
-    app = await startApp(config, logger);
-  } catch (err) {
-    const e = err as Error;
-    logger.fatal({ err: e.message }, 'agentbridge could not start');
-    fail(e.message, 1);
-  }
-  process.stdout.isTTY && process.stdout.write(`\nagentbridge is running: open ${app.url}/ in your browser.\n\n`);
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) process.exit(130);
-    logger.info({ signal: sig }, 'signal received');
-    void app.stop().then(
-      () => process.exit(0),
+  let app: RunningApp | undefined;
+  let shuttingDown = false;
+  let relaunchAfterStop = false;
+  let restartAsked = false;
+
+  const shutdown = () => {
+    if (shuttingDown || !app) return;
+    shuttingDown = true;
+    const running = app;
+    void running.stop().then(
+      () => (relaunchAfterStop ? relaunch(config, logger) : process.exit(0)),
       (err) => {
         logger.error({ err: String(err) }, 'error during shutdown');
         process.exit(1);
       },
     );
   };
+  const onRestartRequested = () => {
+    if (shuttingDown) return;
+    logger.info('restart requested: stopping gracefully, then starting again');
+    relaunchAfterStop = true;
+    restartAsked = true;
+    shutdown();
+  };
+
+  try {
+    app = await startApp(config, logger, { onRestartRequested });
+  } catch (err) {
+    const e = err as Error;
+    logger.fatal({ err: e.message }, 'agentbridge could not start');
+    fail(e.message, 1);
+  }
+  process.stdout.isTTY && process.stdout.write(`\nagentbridge is running: open ${app.url}/ in your browser.\n\n`);
+  if (restartAsked) shutdown(); // asked for while starting up
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    logger.info({ signal: sig }, relaunchAfterStop ? 'signal received during a restart: shutting down instead' : 'signal received');
+    relaunchAfterStop = false;
+    shutdown();
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** After a graceful stop for `/agent restart`: starts the new process or leaves it to the supervisor. Never returns. */
+function relaunch(config: Config, logger: Logger): never {
+  const mode = config.restartMode === 'auto' ? (process.pid === 1 ? 'exit' : 'spawn') : config.restartMode;
+  if (mode === 'exit') {
+    logger.info({ code: RESTART_EXIT_CODE }, 'restart: exiting so the supervisor starts agentbridge again');
+    process.exit(RESTART_EXIT_CODE);
+  }
+  try {
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      cwd: process.cwd(),
+      env: process.env,
+      detached: true,
+      stdio: 'inherit',
+    });
+    child.unref();
+    logger.info({ pid: child.pid }, 'restart: the new agentbridge process is starting');
+    process.exit(0);
+  } catch (err) {
+    logger.error({ err: String(err) }, 'restart: could not start the new process; start agentbridge again by hand');
+    process.exit(1);
+  }
 }

@@ -5,7 +5,7 @@
  * p-queue (FIFO), so conversations waiting for a slot keep their order.
  */
 import type PQueue from 'p-queue';
-import type { InboundMessage } from '../platforms/types.js';
+import type { InboundMessage, PlatformName } from '../platforms/types.js';
 import { executeTurn, SHUTDOWN, type TurnDeps, type TurnOutcome } from './turn.js';
 
 /** A snapshot of a bridge, for status commands and metrics. */
@@ -17,11 +17,19 @@ export interface BridgeStatus {
   queued: number;
 }
 
+/** What a finished turn was, for metrics. */
+export interface TurnEndInfo {
+  /** Platform of the turn's last message (`scheduler` for cron runs and scheduled messages). */
+  platform: PlatformName;
+  /** Agent the turn ran with (as chosen when it started); `none` when no agent is usable. */
+  agent: string;
+}
+
 export interface BridgeDeps extends TurnDeps {
   /** Shared slot queue bounding concurrent turns (AGENTBRIDGE_MAX_CONCURRENT_TURNS). */
   slots: PQueue;
   /** Called after every turn (metrics, tests). */
-  onTurnEnd?: (conversationId: string, outcome: TurnOutcome, ms: number) => void;
+  onTurnEnd?: (conversationId: string, outcome: TurnOutcome, ms: number, info: TurnEndInfo) => void;
   /** Runs a turn; defaults to {@link executeTurn} (the benchmark substitutes nothing else). */
   turn?: typeof executeTurn;
 }
@@ -67,6 +75,12 @@ export class Bridge {
     return true;
   }
 
+  /** Takes no new turns; resolves when the running turn (if any) has ended. */
+  drain(): Promise<void> {
+    this.closed = true;
+    return this.current ?? Promise.resolve();
+  }
+
   /** Ends the running turn for shutdown (left for retry after restart) and takes no new turns. */
   async shutdown(): Promise<void> {
     this.closed = true;
@@ -91,6 +105,8 @@ export class Bridge {
     const controller = new AbortController();
     this.controller = controller;
     this.runningSince = Date.now();
+    const last = batch[batch.length - 1]!;
+    const info: TurnEndInfo = { platform: last.platform, agent: this.deps.store.conversations.get(this.conversationId)?.agent ?? this.deps.defaults.agent ?? 'none' };
     const turn = this.deps.turn ?? executeTurn;
     let outcome: TurnOutcome = 'failed';
     this.current = (async () => {
@@ -102,7 +118,7 @@ export class Bridge {
       }
     })();
     await this.current;
-    this.deps.onTurnEnd?.(this.conversationId, outcome, Date.now() - this.runningSince);
+    this.deps.onTurnEnd?.(this.conversationId, outcome, Date.now() - this.runningSince, info);
     this.controller = undefined;
     this.runningSince = undefined;
     this.lastActive = Date.now();

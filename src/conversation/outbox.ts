@@ -19,6 +19,8 @@ export interface OutboxOptions {
   store: Store;
   adapters: AdapterLookup;
   logger: Logger;
+  /** A delivery attempt failed (metrics: platform API errors). */
+  onDeliveryError?: (platform: PlatformName, err: unknown) => void;
   /** Delays between delivery attempts, ms; the last one repeats (default 1 s, 5 s, 15 s, 60 s, 5 min). */
   retryDelaysMs?: number[];
 }
@@ -119,6 +121,7 @@ export class OutboxDelivery {
       ref = await postOrEdit(adapter, row, logger);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      this.opts.onDeliveryError?.(row.target.platform, err);
       store.outbox.markAttemptFailed(row.id, message);
       logger.warn({ outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 }, 'outbox: delivery failed; will retry');
       return false;

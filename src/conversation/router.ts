@@ -3,7 +3,7 @@
  * the inbox (a known event key is a duplicate and is dropped — invariant 2), then hands it to the
  * conversation's bridge, created on demand and dropped from memory when idle.
  */
-import type { InboundMessage, InboundSink } from '../platforms/types.js';
+import type { AcceptResult, InboundMessage, InboundSink } from '../platforms/types.js';
 import { conversationPlatform } from './ids.js';
 import type { Store } from '../session/types.js';
 import { Bridge, type BridgeDeps, type BridgeStatus } from './bridge.js';
@@ -31,6 +31,27 @@ export function acceptIntoStore(store: Store, message: InboundMessage): boolean 
   });
 }
 
+/**
+ * Screens new messages before they become turns (access control and chat commands, see
+ * `./commands/index.ts`). `screen` returns the accept result when it handled the message itself,
+ * undefined for an ordinary prompt.
+ */
+export interface InboundGate {
+  screen(message: InboundMessage): Promise<AcceptResult | undefined>;
+  /** Start-up recovery: true for an unfinished inbox row that is a command, not a prompt (closed, not run). */
+  isCommand?(message: InboundMessage): boolean;
+}
+
+/** Sizes for metrics. */
+export interface QueueStats {
+  /** Messages queued in bridges (including conversations waiting for a turn slot). */
+  queued: number;
+  /** Conversations waiting for a global turn slot. */
+  waitingForSlot: number;
+  /** Turns running. */
+  running: number;
+}
+
 export interface RouterOptions {
   /** A bridge idle this long (ms) is dropped from memory by {@link Router.sweep}. */
   idleEvictMs: number;
@@ -45,6 +66,9 @@ export class Router {
    * written to the inbox (recovery picks them up in order), so a restart never reorders.
    */
   private recovering = true;
+  /** Shutting down: new messages are only written to the inbox (answered after the next start). */
+  private draining = false;
+  private gate?: InboundGate;
 
   constructor(
     private readonly deps: BridgeDeps,
@@ -58,13 +82,25 @@ export class Router {
    */
   readonly accept: InboundSink = async (message: InboundMessage) => {
     if (this.closed) throw new Error('agentbridge is shutting down; the message was not accepted');
+    const screened = this.gate ? await this.gate.screen(message) : undefined;
+    if (screened) return screened;
     if (!acceptIntoStore(this.deps.store, message)) {
       this.deps.logger.info({ eventKey: message.eventKey, conversationId: message.conversationId }, 'duplicate delivery ignored');
       return 'duplicate';
     }
-    if (!this.recovering) this.bridge(message.conversationId).enqueue(message);
+    if (!this.recovering && !this.draining) this.bridge(message.conversationId).enqueue(message);
     return 'accepted';
   };
+
+  /** Installs the gate every new message passes first (access control, commands). */
+  setGate(gate: InboundGate): void {
+    this.gate = gate;
+  }
+
+  /** True once {@link shutdown} began. */
+  get stopping(): boolean {
+    return this.draining || this.closed;
+  }
 
   /** Ends the recovery phase: from now on accepted messages are queued at once. */
   recovered(): void {
@@ -73,6 +109,12 @@ export class Router {
 
   /** Queues a message that is already in the inbox (recovery after a restart). */
   resume(message: InboundMessage): void {
+    if (this.gate?.isCommand?.(message)) {
+      // A command whose reply was never recorded (stopped mid-way): not a prompt, and not re-run.
+      this.deps.store.inbox.markFailed([message.eventKey]);
+      this.deps.logger.warn({ eventKey: message.eventKey, conversationId: message.conversationId }, 'unfinished command from before the restart dropped');
+      return;
+    }
     this.bridge(message.conversationId).enqueue(message);
   }
 
@@ -125,10 +167,38 @@ export class Router {
     this.sweeper.unref();
   }
 
-  /** Accepts nothing more, ends running turns (kept for retry after restart), waits for them. */
-  async shutdown(): Promise<void> {
-    this.closed = true;
+  /** Queue sizes across conversations (for metrics). */
+  queueStats(): QueueStats {
+    let queued = 0;
+    let running = 0;
+    for (const b of this.bridges.values()) {
+      const s = b.status();
+      queued += s.queued;
+      if (s.running) running++;
+    }
+    return { queued, waitingForSlot: this.deps.slots.size, running };
+  }
+
+  /**
+   * Graceful stop: starts no new turns (messages accepted meanwhile stay in the inbox for the next
+   * start), lets running turns finish for up to `graceMs`, then ends the rest with the SHUTDOWN
+   * reason (left `running` in the inbox: announced and re-run after the next start). Afterwards
+   * nothing more is accepted.
+   */
+  async shutdown(graceMs = 0): Promise<void> {
+    this.draining = true;
     if (this.sweeper) clearInterval(this.sweeper);
-    await Promise.all([...this.bridges.values()].map((b) => b.shutdown()));
+    const bridges = [...this.bridges.values()];
+    const drained = Promise.all(bridges.map((b) => b.drain()));
+    const running = bridges.filter((b) => b.status().running).length;
+    if (graceMs > 0 && running > 0) {
+      this.deps.logger.info({ running, graceS: Math.round(graceMs / 1000) }, 'waiting for running turns to finish');
+      let timer: NodeJS.Timeout | undefined;
+      const expired = await Promise.race([drained.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+      clearTimeout(timer);
+      if (expired) this.deps.logger.info({ running: bridges.filter((b) => b.status().running).length }, 'grace period over: stopping the remaining turns for retry after the restart');
+    }
+    await Promise.all(bridges.map((b) => b.shutdown()));
+    this.closed = true;
   }
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { resolveBin } from './bin.js';
 import { ClaudeEventParser } from './claude-events.js';
 import { classifyErrorText, runError } from './errors.js';
+import { claudeMcpArgs, withMcpToken } from './mcp-config.js';
 import { drive, type DriveResult } from './process.js';
 import type { PermissionMode, Runner, RunEvent, RunnerProbe, RunRequest, RunResult } from './types.js';
 
@@ -34,9 +35,10 @@ export interface ClaudeRunnerOptions {
 /**
  * Builds the argv (after the executable) for one turn:
  * `-p --output-format stream-json --verbose [--model M] --permission-mode <mapped>
- * [--resume ID] [--fork-session] [--append-system-prompt S] -- <prompt>`.
- * `--verbose` is required with stream-json in `-p` mode; `--fork-session` is only passed
- * together with `--resume`; the prompt comes after `--` so a leading `-` is not read as a flag.
+ * [--resume ID] [--fork-session] [--mcp-config JSON --allowedTools mcp__agentbridge]
+ * [--append-system-prompt S] -- <prompt>`. The MCP flags come with `req.mcp` (./mcp-config.ts;
+ * the token is read from the child env, never argv). `--verbose` is required with stream-json
+ * in `-p` mode; `--fork-session` is only passed together with `--resume`; the prompt comes after `--` so a leading `-` is not read as a flag.
  */
 export function claudeArgs(req: RunRequest): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--verbose'];
@@ -46,6 +48,7 @@ export function claudeArgs(req: RunRequest): string[] {
     args.push('--resume', req.resumeSessionId);
     if (req.forkSession) args.push('--fork-session');
   }
+  if (req.mcp) args.push(...claudeMcpArgs(req.mcp));
   if (req.systemPrompt) args.push('--append-system-prompt', req.systemPrompt);
   args.push('--', req.prompt);
   return args;
@@ -55,11 +58,13 @@ export function claudeArgs(req: RunRequest): string[] {
  * The child environment: `req.env`, plus `IS_SANDBOX=1` for `full` when running as root —
  * `bypassPermissions` (like `--dangerously-skip-permissions`) otherwise refuses to start as
  * root (verified: exit 1, no stdout, stderr "--dangerously-skip-permissions cannot be used
- * with root/sudo privileges for security reasons").
+ * with root/sudo privileges for security reasons") — and, with `req.mcp`, the turn's MCP token
+ * as AGENTBRIDGE_MCP_TOKEN.
  */
 export function claudeEnv(req: RunRequest): NodeJS.ProcessEnv {
-  if (req.permissionMode === 'full' && process.getuid?.() === 0) return { ...req.env, IS_SANDBOX: '1' };
-  return req.env;
+  const env = withMcpToken(req.env, req.mcp);
+  if (req.permissionMode === 'full' && process.getuid?.() === 0) return { ...env, IS_SANDBOX: '1' };
+  return env;
 }
 
 /**

@@ -4,7 +4,10 @@
  *
  * argv (verified with @openai/codex 0.169.0):
  *   codex exec --json --skip-git-repo-check [-m MODEL] -s <sandbox> -C <cwd>
- *         [-c developer_instructions="…"] [-c k=v …] [resume <THREAD_ID>] -- <prompt>
+ *         [-c developer_instructions="…"] [-c mcp_servers.agentbridge.…] [-c k=v …]
+ *         [resume <THREAD_ID>] -- <prompt>
+ * The `mcp_servers.agentbridge.*` overrides come with `req.mcp` (./mcp-config.ts); the token goes
+ * in the child env as AGENTBRIDGE_MCP_TOKEN (`bearer_token_env_var`), never in argv.
  * Root flags (`-s`, `-C`, `-c`, `-m`) go before `resume`: `codex exec resume` itself accepts
  * `-c`/`-m` but not `-s`/`-C`, and the root ones apply to the resumed thread. `--` keeps a prompt
  * that starts with `-` from being read as a flag. With stdin not a TTY codex notes "Reading
@@ -23,6 +26,7 @@ import path from 'node:path';
 import { resolveBin } from './bin.js';
 import { CodexEventParser } from './codex-events.js';
 import { classifyErrorText, runError } from './errors.js';
+import { codexMcpOverrides, withMcpToken } from './mcp-config.js';
 import { drive } from './process.js';
 import type { PermissionMode, RunEvent, RunRequest, RunResult, Runner, RunnerProbe } from './types.js';
 
@@ -61,11 +65,12 @@ export class CodexRunner implements Runner {
   }
 
   /** The argv after the executable for one turn. */
-  buildArgs(req: Pick<RunRequest, 'prompt' | 'cwd' | 'resumeSessionId' | 'model' | 'permissionMode' | 'systemPrompt'>): string[] {
+  buildArgs(req: Pick<RunRequest, 'prompt' | 'cwd' | 'resumeSessionId' | 'model' | 'permissionMode' | 'systemPrompt' | 'mcp'>): string[] {
     const args = ['exec', '--json', '--skip-git-repo-check'];
     if (req.model) args.push('-m', req.model);
     args.push('-s', CODEX_SANDBOX[req.permissionMode], '-C', req.cwd);
     if (req.systemPrompt) args.push('-c', `developer_instructions=${tomlString(req.systemPrompt)}`);
+    if (req.mcp) for (const kv of codexMcpOverrides(req.mcp)) args.push('-c', kv);
     for (const kv of this.configOverrides) args.push('-c', kv);
     if (req.resumeSessionId) args.push('resume', req.resumeSessionId);
     args.push('--', req.prompt);
@@ -91,7 +96,7 @@ export class CodexRunner implements Runner {
       bin,
       args: this.buildArgs(req),
       cwd: req.cwd,
-      env: req.env,
+      env: withMcpToken(req.env, req.mcp),
       timeoutMs: req.timeoutMs,
       signal: req.signal,
       killGraceMs: this.killGraceMs,

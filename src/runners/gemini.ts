@@ -16,6 +16,9 @@
  *   52 config, 53 turn limit, 55 untrusted folder.
  * - There is no flag to append to the system prompt (`GEMINI_SYSTEM_MD` replaces it wholesale),
  *   so `RunRequest.systemPrompt` is not used.
+ * - Agent tools (`req.mcp`): gemini has no MCP flag; the turn runs with an overlay Gemini home
+ *   (`GEMINI_CLI_HOME`) whose settings.json adds the `agentbridge` server — see
+ *   ./mcp-config.ts ({@link prepareGeminiMcpHome}) for why and how.
  * - API retries: up to `general.maxAttempts` (settings.json, default 10, max 10) attempts with
  *   5 s → 30 s backoff for 429/5xx, so a failing provider can take minutes; the turn timeout bounds it.
  */
@@ -25,6 +28,7 @@ import { drive } from './process.js';
 import { resolveBin } from './bin.js';
 import { classifyErrorText, runError } from './errors.js';
 import { GeminiEventParser, providerMessage, stderrTail } from './gemini-events.js';
+import { prepareGeminiMcpHome } from './mcp-config.js';
 import type { PermissionMode, RunError, RunEvent, RunRequest, RunResult, Runner, RunnerProbe } from './types.js';
 
 /** Model used when the request names none (gemini's own default is "auto", which adds a routing call). */
@@ -98,17 +102,24 @@ export class GeminiRunner implements Runner {
         /* a listener bug must not break the turn */
       }
     };
-    const r = await drive({
-      bin,
-      args: geminiArgs(req),
-      cwd: req.cwd,
-      env: geminiEnv(req.env),
-      timeoutMs: req.timeoutMs,
-      ...(req.signal ? { signal: req.signal } : {}),
-      onLine: (line) => {
-        for (const ev of parser.feed(line)) emit(ev);
-      },
-    });
+    const mcpHome = req.mcp ? prepareGeminiMcpHome(geminiEnv(req.env), req.mcp) : undefined;
+    if (req.mcp && !mcpHome) emit({ type: 'warning', message: 'agentbridge tools are not available in this turn: the Gemini settings.json could not be read' });
+    let r: Awaited<ReturnType<typeof drive>>;
+    try {
+      r = await drive({
+        bin,
+        args: geminiArgs(req),
+        cwd: req.cwd,
+        env: mcpHome?.env ?? geminiEnv(req.env),
+        timeoutMs: req.timeoutMs,
+        ...(req.signal ? { signal: req.signal } : {}),
+        onLine: (line) => {
+          for (const ev of parser.feed(line)) emit(ev);
+        },
+      });
+    } finally {
+      mcpHome?.finish();
+    }
 
     const base = {
       text: parser.text,

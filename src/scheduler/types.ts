@@ -50,7 +50,16 @@ export interface CronJob {
   updatedAt: number;
 }
 
-export type CronRunStatus = 'running' | 'ok' | 'failed' | 'skipped';
+/**
+ * `queued`: waiting for its `dueAt` (a retry, or a run-now request — also one made with the CLI
+ * while agentbridge is stopped); `running`: submitted, its turn has not ended; `skipped`: a due
+ * time that did not run (missed beyond the grace window, the previous run still running, or a
+ * queued retry superseded by the next scheduled run).
+ */
+export type CronRunStatus = 'queued' | 'running' | 'ok' | 'failed' | 'skipped';
+
+/** Why a run exists: its schedule, a retry after a failure, or a run-now request. */
+export type CronRunKind = 'schedule' | 'retry' | 'manual';
 
 export interface CronRun {
   id: number;
@@ -65,6 +74,15 @@ export interface CronRun {
   postedKey: string | null;
   /** 1 for the first attempt, then retries. */
   attempt: number;
+  // The fields below are always present on runs read from the store (optional for older fakes).
+  /** Why the run exists (default `schedule`). */
+  kind?: CronRunKind;
+  /** When a `queued` run becomes due; null otherwise. */
+  dueAt?: number | null;
+  /** The conversation the run was submitted to (null until submitted). */
+  conversationId?: string | null;
+  /** The inbox event key of the submitted message: `cron:<jobId>:<scheduledFor>:<attempt>`. */
+  eventKey?: string | null;
 }
 
 /** A prompt that runs later as a turn of one conversation. */
@@ -128,7 +146,11 @@ export interface CronService {
   pause(idOrName: string): CronJob;
   resume(idOrName: string): CronJob;
   remove(idOrName: string): boolean;
-  /** Starts a run now (unless one is running); returns the run. */
+  /**
+   * Starts a run now: queues a run due now (status `queued`, kind `manual`; a running scheduler
+   * submits it at once, else it runs after the next start) and returns it.
+   * @throws ScheduleError for an unknown job, or while a run of the job is running.
+   */
   runNow(idOrName: string): CronRun;
   runs(idOrName: string, limit?: number): CronRun[];
 }

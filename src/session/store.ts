@@ -13,6 +13,9 @@ import { createInboxRepo } from './repos/inbox.js';
 import { createPlatformStateRepo } from './repos/platform-state.js';
 import { createLocalMessagesRepo } from './repos/local-messages.js';
 import { createOutboxRepo } from './repos/outbox.js';
+import { createCronJobsRepo } from './repos/cron-jobs.js';
+import { createCronRunsRepo } from './repos/cron-runs.js';
+import { createScheduledMessagesRepo } from './repos/scheduled-messages.js';
 import type { Store } from './types.js';
 
 /** Options of {@link openStore}. */
@@ -69,6 +72,9 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       outbox: createOutboxRepo(db),
       localMessages: createLocalMessagesRepo(db),
       platformState: createPlatformStateRepo(db),
+      cronJobs: createCronJobsRepo(db),
+      cronRuns: createCronRunsRepo(db),
+      scheduledMessages: createScheduledMessagesRepo(db),
       transaction<T>(fn: () => T): T {
         return db.transaction(fn)();
       },

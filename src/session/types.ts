@@ -4,6 +4,7 @@
  */
 import type { InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
 import type { AgentName, Usage } from '../runners/types.js';
+import type { CronJob, CronRun, ScheduledMessage } from '../scheduler/types.js';
 
 export interface ConversationRow {
   id: string;
@@ -185,6 +186,79 @@ export interface PlatformStateRepo {
   set(key: string, value: string): void;
 }
 
+/** Fields of a cron job that {@link CronJobsRepo.update} changes. */
+export type CronJobPatch = Partial<Pick<CronJob, 'enabled' | 'consecutiveFailures' | 'nextRunAt' | 'lastRunAt'>>;
+
+/** The `cron_jobs` table (scheduler). */
+export interface CronJobsRepo {
+  /** Inserts a job; throws `SqliteError` (SQLITE_CONSTRAINT_UNIQUE) for a known id or name. */
+  insert(job: Omit<CronJob, 'createdAt' | 'updatedAt'>): CronJob;
+  get(id: string): CronJob | undefined;
+  getByName(name: string): CronJob | undefined;
+  /** All jobs by name. */
+  list(): CronJob[];
+  /** Changes the given fields (and `updatedAt`); returns the updated job, undefined for an unknown id. */
+  update(id: string, patch: CronJobPatch): CronJob | undefined;
+  /** Deletes the job and its runs; false for an unknown id. */
+  delete(id: string): boolean;
+  /** Enabled jobs whose `nextRunAt` ≤ `now`, earliest first. */
+  due(now: number): CronJob[];
+  /** The earliest `nextRunAt` of enabled jobs, or null. */
+  nextDue(): number | null;
+}
+
+/** Fields of a run that {@link CronRunsRepo.update} changes. */
+export type CronRunPatch = Partial<Pick<CronRun, 'status' | 'dueAt' | 'conversationId' | 'eventKey' | 'startedAt' | 'endedAt' | 'error' | 'postedKey'>>;
+
+/** The `cron_runs` table: run history, queued retries and run-now requests. */
+export interface CronRunsRepo {
+  /**
+   * Inserts a run; returns undefined (and changes nothing) when a run with the same
+   * (jobId, scheduledFor, attempt) exists — a due time never runs twice.
+   */
+  insert(run: Omit<CronRun, 'id'>): CronRun | undefined;
+  get(id: number): CronRun | undefined;
+  /** Runs of a job, newest first, at most `limit` (default 50). */
+  listForJob(jobId: string, limit?: number): CronRun[];
+  /** Changes the given fields; returns the updated run, undefined for an unknown id. */
+  update(id: number, patch: CronRunPatch): CronRun | undefined;
+  /**
+   * Compare-and-set of the status: changes `patch` only if the run's status is `from`.
+   * Returns false when it was not (another instance got there first).
+   */
+  transition(id: number, from: CronRun['status'], patch: CronRunPatch): boolean;
+  /** Runs in a status, oldest first; optionally of one job. */
+  withStatus(status: CronRun['status'], jobId?: string): CronRun[];
+  /** `running` runs submitted to a conversation. */
+  runningIn(conversationId: string): CronRun[];
+  /** `queued` runs whose `dueAt` ≤ `now`, earliest first. */
+  dueQueued(now: number): CronRun[];
+  /** The earliest `dueAt` of queued runs, or null. */
+  nextQueuedDue(): number | null;
+}
+
+/** The `scheduled_messages` table. Rows are deleted with their conversation. */
+export interface ScheduledMessagesRepo {
+  /** The conversation must exist (foreign key; throws `SqliteError`). */
+  insert(m: ScheduledMessage): ScheduledMessage;
+  get(id: string): ScheduledMessage | undefined;
+  /** Messages of a conversation, earliest due first. */
+  listForConversation(conversationId: string): ScheduledMessage[];
+  countForConversation(conversationId: string): number;
+  /** Deletes one message of that conversation; false when `id` is not one of its messages. */
+  delete(conversationId: string, id: string): boolean;
+  /** Deletes every message of the conversation; returns how many. */
+  deleteForConversation(conversationId: string): number;
+  /** Deletes the message only if it is still due at `dueAt` (compare-and-set). */
+  deleteIfDue(id: string, dueAt: number): boolean;
+  /** Moves `dueAt` from `from` to `to` (compare-and-set); false when it was not at `from`. */
+  reschedule(id: string, from: number, to: number): boolean;
+  /** Messages with `dueAt` ≤ `now`, earliest first. */
+  due(now: number): ScheduledMessage[];
+  /** The earliest `dueAt`, or null. */
+  nextDue(): number | null;
+}
+
 /** Counts of rows removed by `prune`, per table. */
 export type PruneReport = Record<string, number>;
 
@@ -196,6 +270,9 @@ export interface Store {
   readonly outbox: OutboxRepo;
   readonly localMessages: LocalMessagesRepo;
   readonly platformState: PlatformStateRepo;
+  readonly cronJobs: CronJobsRepo;
+  readonly cronRuns: CronRunsRepo;
+  readonly scheduledMessages: ScheduledMessagesRepo;
   /** Runs `fn` in one SQLite transaction. */
   transaction<T>(fn: () => T): T;
   close(): void;

@@ -47,7 +47,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, cwd: string, time
 
 /** Starts `agentbridge start` and resolves once it is ready (or rejects with its output). */
 export function startAgentbridge(env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 30_000): Promise<AgentbridgeProcess> {
-  const child = spawnCli(['start'], { AGENTBRIDGE_HTTP_PORT: '0', ...env }, cwd);
+  // Tests stop running turns at once on SIGTERM unless they set a grace period themselves.
+  const child = spawnCli(['start'], { AGENTBRIDGE_HTTP_PORT: '0', AGENTBRIDGE_SHUTDOWN_GRACE_S: '0', ...env }, cwd);
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));

@@ -106,6 +106,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
       eventKey: `local:${id}`,
       replyTarget: { platform: 'local', channel: row.channel, thread },
       messageRef: id,
+      // The local chat's way to address the bot: `/agent <command>` (every message reaches the agent anyway).
+      addressed: /^\/agent(\s|$)/i.test(row.text.trimStart()),
       receivedAt: row.ts,
     };
     try {

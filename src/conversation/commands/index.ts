@@ -1,0 +1,218 @@
+/**
+ * The command service: the same chat commands on every platform.
+ *
+ * Where commands come from:
+ * - a message that addressed the bot (`InboundMessage.addressed`: an @-mention, a DM, the local
+ *   chat's `/agent` prefix) and reads as a command — `/agent <command> [args]`, or a text that
+ *   starts with a command name whose arguments fit its grammar (`@agentbridge stop`,
+ *   `@agentbridge model gpt-5`; but `@agentbridge help me fix the build` stays a prompt). The
+ *   router hands every new message to {@link CommandService.screen} first; a command is
+ *   deduplicated through the inbox (accepted, then marked done with its reply in the outbox), so a
+ *   platform's redelivery never runs it twice, and its reply is posted in the conversation;
+ * - a platform slash command (Slack `/agent`, Discord's `/agent` application command), through
+ *   `AdapterContext.runCommand` → {@link CommandService.runCommand}; the adapter shows the reply
+ *   (ephemeral when `ephemeral`).
+ *
+ * Access control runs first for both (see ../access.ts): a person who is not allowed gets one
+ * polite refusal per conversation and nothing reaches the agent; admin commands need an admin.
+ */
+import type { Logger } from '../../logger.js';
+import type { AcceptResult, CommandReply, CommandRequest, InboundMessage, PlatformAdapter, PlatformName } from '../../platforms/types.js';
+import type { Store } from '../../session/types.js';
+import { chunkMarkdown } from '../chunk.js';
+import { qualify, refusalText, type AccessPolicy } from '../access.js';
+import type { AdapterLookup, OutboxDelivery } from '../outbox.js';
+import { acceptIntoStore, type InboundGate } from '../router.js';
+import { agent } from './agent.js';
+import { cron } from './cron.js';
+import { makeHelp, usageLine } from './help.js';
+import { model } from './model.js';
+import { reset } from './reset.js';
+import { restart } from './restart.js';
+import { sessions } from './sessions.js';
+import { status } from './status.js';
+import { stop } from './stop.js';
+import { reply, type Caller, type Command, type CommandDeps, type CommandPlace, type CommandResult } from './types.js';
+import { workdir } from './workdir.js';
+
+export type { CommandDeps, CommandResult, Caller, CommandPlace } from './types.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyCommand = Command<any>;
+
+/** Every command, in the order `help` lists them. */
+export const COMMANDS: AnyCommand[] = [];
+COMMANDS.push(status, stop, reset, agent, model, makeHelp(() => COMMANDS), workdir, cron, sessions, restart);
+
+const byName = (name: string): AnyCommand | undefined => COMMANDS.find((c) => c.name === name.toLowerCase());
+
+/** A text read as a command: ready to run, or a usage message for a malformed `/agent …`. */
+export type ParsedCommand = { kind: 'command'; command: AnyCommand; args: unknown } | { kind: 'usage'; text: string };
+
+const PREFIX = /^\/agent(?:\s+([\s\S]*))?$/i;
+/** A command name (letters and `-`), then its arguments: `stop`, `Stop!`, `model gpt-5`. */
+const NAME_AND_ARGS = /^([a-z][a-z-]*)((?=[\s.!?]|$)[\s\S]*)$/i;
+
+/**
+ * Reads `text` as a command.
+ * - `mode: 'message'` (an addressed chat message): `/agent <command> …` is always a command
+ *   (unknown names and bad arguments → usage); otherwise the text is a command only when it
+ *   starts with a command name and the rest fits that command's grammar — else undefined (a prompt).
+ * - `mode: 'explicit'` (slash-command text, e.g. `model gpt-5`): always a command or a usage message.
+ */
+export function parseCommand(text: string, mode: 'message' | 'explicit' = 'message'): ParsedCommand | undefined {
+  const trimmed = text.trim();
+  const prefixed = PREFIX.exec(trimmed);
+  if (prefixed) return parseExplicit(prefixed[1] ?? '');
+  if (mode === 'explicit') return parseExplicit(trimmed);
+  const m = NAME_AND_ARGS.exec(trimmed);
+  if (!m) return undefined;
+  const command = byName(m[1]!);
+  if (!command) return undefined;
+  const args = command.parse((m[2] ?? '').trim());
+  return args === undefined ? undefined : { kind: 'command', command, args };
+}
+
+function parseExplicit(rest: string): ParsedCommand {
+  const m = /^(\S+?)([.!?]*)(?:\s+([\s\S]*))?$/.exec(rest.trim());
+  if (!m) return { kind: 'command', command: byName('help')!, args: true };
+  const command = byName(m[1]!);
+  if (!command) {
+    return { kind: 'usage', text: `Unknown command \`${m[1]!.slice(0, 40)}\`. Commands: ${COMMANDS.map((c) => c.name).join(', ')} — \`/agent help\` explains them.` };
+  }
+  const args = command.parse(`${m[2] ?? ''} ${m[3] ?? ''}`.trim());
+  if (args === undefined) return { kind: 'usage', text: usageOf(command) };
+  return { kind: 'command', command, args };
+}
+
+/** The usage message of one command. */
+export function usageOf(c: AnyCommand): string {
+  return [`Usage: ${usageLine(c)} — ${c.summary}`, ...(c.details ? c.details.split('\n').map((l) => `    ${l}`) : [])].join('\n');
+}
+
+export interface CommandServiceOptions {
+  deps: CommandDeps;
+  access: AccessPolicy;
+  outbox: OutboxDelivery;
+  adapters: AdapterLookup;
+  /** A platform call failed (the refusal post): for metrics. */
+  onApiError?: (platform: PlatformName, err: unknown) => void;
+}
+
+/** Platform-state key remembering that a conversation's disallowed writer was told so. */
+export function refusedKey(conversationId: string): string {
+  return `agentbridge:refused:${conversationId}`;
+}
+
+export class CommandService implements InboundGate {
+  private readonly store: Store;
+  private readonly logger: Logger;
+
+  constructor(private readonly o: CommandServiceOptions) {
+    this.store = o.deps.store;
+    this.logger = o.deps.logger;
+  }
+
+  /**
+   * The router's gate for every new inbound message: access control, then commands. Returns the
+   * accept result when the message was handled here (refused, or run as a command), undefined
+   * when it is an ordinary prompt for the agent.
+   */
+  async screen(m: InboundMessage): Promise<AcceptResult | undefined> {
+    if (m.platform === 'scheduler') return undefined; // set up by an allowed user or an admin
+    const platform = m.platform;
+    const decision = this.o.access.check({ platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] }, 'message', {
+      conversationId: m.conversationId,
+      eventKey: m.eventKey,
+    });
+    if (!decision.allowed) {
+      this.refuseOnce(m, decision.reason);
+      return 'accepted';
+    }
+    if (!m.addressed) return undefined;
+    const parsed = parseCommand(m.text, 'message');
+    if (!parsed) return undefined;
+    if (!acceptIntoStore(this.store, m)) {
+      this.logger.info({ eventKey: m.eventKey, conversationId: m.conversationId }, 'duplicate delivery of a command ignored');
+      return 'duplicate';
+    }
+    const caller: Caller = { platform, userId: m.author.id, userName: m.author.name, qualifiedId: qualify(platform, m.author.id), admin: decision.admin };
+    const result = await this.execute(caller, { conversationId: m.conversationId, channel: m.channel, replyTarget: m.replyTarget }, parsed);
+    const adapter = this.o.adapters(m.replyTarget.platform);
+    this.o.outbox.enqueue(m.conversationId, m.replyTarget, formatFor(adapter, result.text), null, () => this.store.inbox.markDone([m.eventKey]));
+    void this.o.outbox
+      .deliver(m.conversationId)
+      .catch((err: unknown) => this.logger.error({ err, conversationId: m.conversationId }, 'delivering a command reply failed'))
+      .finally(() => result.after?.());
+    return 'accepted';
+  }
+
+  /** Recovery: an unfinished inbox row that is a command (cut by a stop before its reply was recorded) is not run as a turn. */
+  isCommand(m: InboundMessage): boolean {
+    return m.platform !== 'scheduler' && m.addressed === true && parseCommand(m.text, 'message') !== undefined;
+  }
+
+  /** Runs a platform slash command; the adapter shows the reply. Never rejects. */
+  async runCommand(req: CommandRequest): Promise<CommandReply> {
+    const name = req.text.trim().replace(PREFIX, '$1').trim().split(/\s+/)[0] ?? '';
+    const decision = this.o.access.check({ platform: req.platform, userId: req.userId, channel: req.channel, alsoChannels: [req.replyTarget.channel] }, 'slash command', {
+      command: name.slice(0, 40),
+      conversationId: req.conversationId,
+    });
+    if (!decision.allowed) return { text: refusalText(decision.reason), ephemeral: true };
+    const caller: Caller = { platform: req.platform, userId: req.userId, userName: req.userName, qualifiedId: qualify(req.platform, req.userId), admin: decision.admin };
+    const parsed = parseCommand(req.text, 'explicit')!;
+    const result = await this.execute(caller, { conversationId: req.conversationId, channel: req.channel, replyTarget: req.replyTarget }, parsed);
+    if (result.after) setImmediate(result.after);
+    return { text: result.text, ephemeral: result.ephemeral };
+  }
+
+  /** Checks permissions and runs a parsed command. Never rejects: a failure becomes the reply. */
+  async execute(caller: Caller, place: CommandPlace, parsed: ParsedCommand): Promise<CommandResult> {
+    if (parsed.kind === 'usage') return reply(parsed.text, true);
+    const c = parsed.command;
+    const fields = { command: c.name, userId: caller.qualifiedId, channel: place.channel, conversationId: place.conversationId };
+    if (c.admin && !caller.admin) {
+      this.logger.info(fields, 'admin command refused: not an admin');
+      return reply(`🔒 \`/agent ${c.name}\` is only for agentbridge admins.`, true);
+    }
+    if (c.needsConversation && !place.conversationId) {
+      return reply(`\`/agent ${c.name}\` works on a conversation: use it in the conversation's thread, e.g. \`@agentbridge ${c.name}\`.`, true);
+    }
+    if (c.admin) this.logger.info(fields, 'admin command allowed');
+    else this.logger.debug(fields, 'command');
+    try {
+      return await c.run({ caller, place, deps: this.o.deps }, parsed.args);
+    } catch (err) {
+      this.logger.error({ ...fields, err }, 'command failed');
+      return reply(`⚠️ \`/agent ${c.name}\` failed: ${err instanceof Error ? err.message : String(err)}`, true);
+    }
+  }
+
+  /** Tells a disallowed writer once per conversation (remembered durably); never reaches the agent. */
+  private refuseOnce(m: InboundMessage, reason: 'user' | 'channel'): void {
+    const key = refusedKey(m.conversationId);
+    if (this.store.platformState.get(key)) return;
+    this.store.platformState.set(key, String(Date.now()));
+    const adapter = this.o.adapters(m.replyTarget.platform);
+    if (!adapter) return;
+    const fail = (err: unknown) => {
+      this.logger.warn({ conversationId: m.conversationId, err: err instanceof Error ? err.message : String(err) }, 'could not post the access refusal');
+      this.o.onApiError?.(m.replyTarget.platform, err);
+    };
+    try {
+      adapter.post(m.replyTarget, formatFor(adapter, refusalText(reason))[0]!).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+}
+
+/** Formats a reply for a platform like an agent answer: Markdown conversion, mentions neutralised, chunked. */
+export function formatFor(adapter: PlatformAdapter | undefined, markdown: string): string[] {
+  if (!adapter) return [markdown];
+  let text = adapter.formatMarkdown ? adapter.formatMarkdown(markdown) : markdown;
+  if (adapter.neutraliseMentions) text = adapter.neutraliseMentions(text);
+  const chunks = chunkMarkdown(text, adapter.limits.maxMessageChars);
+  return chunks.length ? chunks : [markdown];
+}

@@ -1,0 +1,27 @@
+/**
+ * `reset`: the next turn starts a new agent session. The stored agent session id is cleared; the
+ * transcript stays. Scheduled messages of the conversation are cancelled. Refused while a turn
+ * runs (its end would store its session id again): stop it first.
+ */
+import { ensureConversation, noArgs, reply, type Command } from './types.js';
+
+export const reset: Command<true> = {
+  name: 'reset',
+  admin: false,
+  needsConversation: true,
+  args: '',
+  summary: 'start a new agent session (the transcript is kept; scheduled messages are cancelled)',
+  parse: noArgs,
+  run(ctx) {
+    const { store, router, scheduled, logger } = ctx.deps;
+    const id = ctx.place.conversationId!;
+    if (router.status(id).running) return reply('A turn is running. Stop it first with `/agent stop`, then reset.', true);
+    ensureConversation(ctx);
+    store.conversations.setAgentSession(id, null, null);
+    const cancelled = scheduled?.reset(id) ?? 0;
+    logger.info({ conversationId: id, by: ctx.caller.qualifiedId, cancelled }, 'conversation reset');
+    return reply(
+      `🆕 New agent session: the next message starts fresh (the transcript is kept).${cancelled ? ` Cancelled ${cancelled} scheduled message${cancelled === 1 ? '' : 's'}.` : ''}`,
+    );
+  },
+};

@@ -1,0 +1,138 @@
+/**
+ * Types of the command service: what a command is, what it gets to work with, what it answers.
+ * One command per file in this folder; `index.ts` holds the registry, parsing and dispatch.
+ */
+import type { Logger } from '../../logger.js';
+import type { PlatformName, ReplyTarget } from '../../platforms/types.js';
+import type { AgentName } from '../../runners/types.js';
+import type { CronService, ScheduledMessagesService } from '../../scheduler/types.js';
+import type { Store } from '../../session/types.js';
+import type { BridgeStatus } from '../bridge.js';
+
+/** The person running a command. */
+export interface Caller {
+  platform: Exclude<PlatformName, 'scheduler'>;
+  /** Platform user id (not qualified). */
+  userId: string;
+  userName: string;
+  /** `platform:userId`, as in AGENTBRIDGE_ADMINS. */
+  qualifiedId: string;
+  admin: boolean;
+}
+
+/** Where the command was given. */
+export interface CommandPlace {
+  /** The conversation the command is about; absent for a slash command outside any conversation. */
+  conversationId?: string;
+  /** Platform channel id (for a thread: its parent channel where the platform has one). */
+  channel: string;
+  /** Where answers and notices for this place go. */
+  replyTarget: ReplyTarget;
+}
+
+/** What the router offers commands. */
+export interface RouterControl {
+  stop(conversationId: string): boolean;
+  status(conversationId: string): BridgeStatus;
+  active(): BridgeStatus[];
+}
+
+/** A request to restart, recorded so the new process can report back. */
+export interface RestartRequest {
+  conversationId?: string;
+  replyTarget: ReplyTarget;
+  /** Display name of who asked. */
+  requestedBy: string;
+  /** Platform-qualified id of who asked. */
+  requestedById: string;
+  at: number;
+}
+
+/** Everything commands may use. Optional parts are absent when that part of agentbridge is not running. */
+export interface CommandDeps {
+  store: Store;
+  router: RouterControl;
+  defaults: { agent?: AgentName; model?: string; workdir: string };
+  /** Agents installed and logged in on this host. */
+  availableAgents: AgentName[];
+  /** `workdir` paths must resolve inside this directory. */
+  workspacesRoot: string;
+  /** Shutdown grace, for the restart message (ms). */
+  shutdownGraceMs: number;
+  cron?: CronService;
+  scheduled?: ScheduledMessagesService;
+  /** Starts a graceful restart (after the reply went out); absent when this process cannot restart itself. */
+  restart?: () => void;
+  /** True while agentbridge is shutting down or restarting. */
+  stopping?: () => boolean;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** What a command hands to its `run`. */
+export interface CommandContext {
+  caller: Caller;
+  place: CommandPlace;
+  deps: CommandDeps;
+}
+
+/** A command's answer. */
+export interface CommandResult {
+  /** Markdown. */
+  text: string;
+  /** Only the caller should see it (slash commands); messages in a conversation are always visible. */
+  ephemeral: boolean;
+  /** Runs after the answer went out (e.g. the restart itself). */
+  after?: () => void;
+}
+
+/** One chat command (`/agent <name> <args>`). */
+export interface Command<A = unknown> {
+  name: string;
+  /** Only admins may run it. */
+  admin: boolean;
+  /** Works on the current conversation (refused where there is none). */
+  needsConversation: boolean;
+  /** Argument grammar for usage messages, e.g. `<claude|codex|gemini>`; '' for none. */
+  args: string;
+  /** One line for `help`. */
+  summary: string;
+  /** More lines for the usage message (optional). */
+  details?: string;
+  /**
+   * Parses the argument text (everything after the command name, trimmed). Returns undefined
+   * when the arguments do not fit the grammar — then an `@agentbridge …` message stays a prompt,
+   * and `/agent …` gets the usage message.
+   */
+  parse(args: string): A | undefined;
+  run(ctx: CommandContext, args: A): CommandResult | Promise<CommandResult>;
+}
+
+/** Builds a result. */
+export function reply(text: string, ephemeral = false, after?: () => void): CommandResult {
+  return after ? { text, ephemeral, after } : { text, ephemeral };
+}
+
+/** `<name>` with no arguments: accepts '' (and trailing punctuation like "stop!"). */
+export function noArgs(args: string): true | undefined {
+  return /^[.!?]*$/.test(args) ? true : undefined;
+}
+
+/** Ensures the conversation row exists (a slash command may name a conversation the store has not seen yet). */
+export function ensureConversation(ctx: CommandContext): string {
+  const id = ctx.place.conversationId!;
+  const t = ctx.place.replyTarget;
+  ctx.deps.store.conversations.ensure({ id, platform: t.platform, channel: t.channel, thread: t.thread ?? null, workdir: null });
+  return id;
+}
+
+/** "1h 02m", "3m 05s", "12s". */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  if (h) return `${h}h ${String(m).padStart(2, '0')}m`;
+  if (m) return `${m}m ${String(sec).padStart(2, '0')}s`;
+  return `${sec}s`;
+}

@@ -1,0 +1,181 @@
+/**
+ * The scheduler: one timer for the earliest due item (cron job, queued cron run, scheduled
+ * message), re-armed whenever something changes. When it fires, everything due is submitted
+ * to the router as InboundMessages from the `scheduler` platform (see `cron-runner.ts` and
+ * `messages.ts`); cron runs are completed from {@link Scheduler.onTurnEnd}.
+ *
+ * Wiring (src/app.ts): `submit` = `router.accept`; `notify` posts through the outbox; the Router
+ * deps' `onTurnEnd` calls `scheduler.onTurnEnd`; `start()` after inbox recovery; `stop()` before
+ * the router shuts down. The clock and timers are injectable so tests run on fake time.
+ */
+import type { TurnOutcome } from '../conversation/turn.js';
+import type { Logger } from '../logger.js';
+import type { AcceptResult, InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
+import type { Store } from '../session/types.js';
+import { CronRunner, CRON_MAX_FAILURES, CRON_RETRY_BACKOFF_MS } from './cron-runner.js';
+import { CronJobService } from './cron-service.js';
+import { ScheduledMessageService } from './messages.js';
+import type { CronRun, CronService, ScheduledMessagesService } from './types.js';
+
+/** Default grace window for late due times, ms (AGENTBRIDGE_CRON_GRACE_S). */
+export const DEFAULT_GRACE_MS = 10 * 60_000;
+/** The timer never sleeps longer than this (ms), so a jump of the wall clock is noticed. */
+const MAX_SLEEP_MS = 10 * 60_000;
+/** After a tick that threw, the next one waits at least this long (ms). */
+const ERROR_BACKOFF_MS = 5_000;
+
+export interface SchedulerOptions {
+  store: Store;
+  /** Hands a message to the core; `router.accept`. */
+  submit: (message: InboundMessage) => Promise<AcceptResult>;
+  /**
+   * Posts a notice from agentbridge (a job paused after repeated failures) to `target`.
+   * `conversationId` names an existing conversation the notice belongs to (the run's).
+   */
+  notify: (target: ReplyTarget, text: string, conversationId: string) => Promise<void>;
+  logger: Logger;
+  /** How late a due time may still run, ms (default 10 min). */
+  graceMs?: number;
+  /** Clock, ms since the epoch (default `Date.now`). */
+  now?: () => number;
+  /** Timer functions (default setTimeout/clearTimeout, unref'd). */
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+  /** Platforms that run here; cron targets on others are refused (default: any). */
+  platforms?: readonly PlatformName[];
+  /** Shortest interval of cron schedules, ms (default 60 s). */
+  minIntervalMs?: number;
+  /** Consecutive failures that pause a job (default 5). */
+  maxFailures?: number;
+  /** Retry delays after the 1st, 2nd, … consecutive failure, ms (default 30 s, 1 m, 5 m, 15 m, 60 m). */
+  retryBackoffMs?: number[];
+  /** Called when a cron run ends (`ok`/`failed`) or a due time is recorded `skipped` (metrics). */
+  onRunEnd?: (run: CronRun) => void;
+}
+
+export class Scheduler {
+  readonly cron: CronService;
+  readonly messages: ScheduledMessagesService;
+  private readonly messageService: ScheduledMessageService;
+  private readonly runner: CronRunner;
+  private readonly now: () => number;
+  private readonly graceMs: number;
+  private timer: unknown;
+  private started = false;
+  private stopped = false;
+  private ticking?: Promise<void>;
+  private again = false;
+
+  constructor(private readonly o: SchedulerOptions) {
+    this.now = o.now ?? Date.now;
+    this.graceMs = o.graceMs ?? DEFAULT_GRACE_MS;
+    const onChange = () => this.arm();
+    this.cron = new CronJobService({ store: o.store, now: this.now, onChange, platforms: o.platforms, minIntervalMs: o.minIntervalMs });
+    this.messageService = new ScheduledMessageService({ store: o.store, now: this.now, onChange });
+    this.messages = this.messageService;
+    this.runner = new CronRunner({
+      store: o.store,
+      submit: o.submit,
+      notify: o.notify,
+      logger: o.logger.child({ component: 'scheduler' }),
+      now: this.now,
+      graceMs: this.graceMs,
+      maxFailures: o.maxFailures ?? CRON_MAX_FAILURES,
+      backoffMs: o.retryBackoffMs ?? CRON_RETRY_BACKOFF_MS,
+      onRunEnd: o.onRunEnd,
+    });
+  }
+
+  /**
+   * Settles runs left running by the previous process, runs what is due (late due times within
+   * the grace window once, older ones recorded as skipped), then arms the timer. Resolves when
+   * the due items have been submitted.
+   */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    try {
+      await this.runner.reconcile();
+    } catch (err) {
+      this.o.logger.error({ err }, 'scheduler: could not settle the runs of the previous start');
+    }
+    await this.tick();
+  }
+
+  /** Stops the timer (nothing new is submitted) and waits for a tick in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.clear();
+    await this.ticking;
+  }
+
+  /**
+   * Router hook: a turn of `conversationId` ended (completes the cron runs it handled). Works
+   * after `stop()` too, so turns finishing during the shutdown grace period are recorded.
+   */
+  onTurnEnd(conversationId: string, outcome: TurnOutcome): void {
+    try {
+      this.runner.onTurnEnd(conversationId, outcome);
+    } catch (err) {
+      this.o.logger.error({ err, conversationId }, 'scheduler: could not record the end of a cron run');
+    }
+    this.arm();
+  }
+
+  /** Fires everything due; repeats while changes arrived during the tick; then re-arms. */
+  private tick(): Promise<void> {
+    if (this.ticking) {
+      this.again = true;
+      return this.ticking;
+    }
+    let failed = false;
+    this.ticking = (async () => {
+      try {
+        do {
+          this.again = false;
+          const now = this.now();
+          await this.runner.fireDue(now);
+          await this.messageService.fireDue(now, { submit: this.o.submit, logger: this.o.logger, graceMs: this.graceMs });
+        } while (this.again && !this.stopped);
+      } catch (err) {
+        failed = true;
+        this.o.logger.error({ err }, 'scheduler: tick failed');
+      }
+    })();
+    return this.ticking.finally(() => {
+      this.ticking = undefined;
+      this.arm(failed ? ERROR_BACKOFF_MS : 0);
+    });
+  }
+
+  /** (Re)arms the one timer for the earliest due item, at least `minDelay` ms from now. */
+  private arm(minDelay = 0): void {
+    if (!this.started || this.stopped) return;
+    if (this.ticking) {
+      this.again = true; // the tick re-arms when it ends
+      return;
+    }
+    this.clear();
+    const { store } = this.o;
+    const times = [store.cronJobs.nextDue(), store.cronRuns.nextQueuedDue(), store.scheduledMessages.nextDue()].filter((t): t is number => t !== null);
+    if (times.length === 0) return;
+    const delay = Math.min(Math.max(minDelay, Math.min(...times) - this.now()), MAX_SLEEP_MS);
+    const fire = () => {
+      this.timer = undefined;
+      void this.tick();
+    };
+    if (this.o.setTimer) this.timer = this.o.setTimer(fire, delay);
+    else {
+      const t = setTimeout(fire, delay);
+      t.unref();
+      this.timer = t;
+    }
+  }
+
+  private clear(): void {
+    if (this.timer === undefined) return;
+    if (this.o.clearTimer) this.o.clearTimer(this.timer);
+    else clearTimeout(this.timer as NodeJS.Timeout);
+    this.timer = undefined;
+  }
+}

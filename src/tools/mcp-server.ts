@@ -1,0 +1,272 @@
+/**
+ * agentbridge's MCP server: the tools a running agent turn can call, served over Streamable HTTP
+ * (MCP spec 2025-03-26+) at `/mcp` on agentbridge's own HTTP server.
+ *
+ * Every request must carry `Authorization: Bearer <turn token>` (see ./tokens.ts). The token
+ * decides everything: the conversation the tools act on and where `post_message` posts. No tool
+ * takes a conversation argument, so a token of conversation A can never touch conversation B
+ * (unknown arguments are dropped by the input schemas).
+ *
+ * Transport: stateless — each `POST /mcp` gets a fresh McpServer + StreamableHTTPServerTransport
+ * (`sessionIdGenerator: undefined`, JSON responses instead of SSE). `GET /mcp` (server-initiated
+ * stream) and `DELETE /mcp` (session end) answer 405 with `Allow: POST`, as the spec allows for a
+ * server without such streams or sessions — after the token check, so without a valid token
+ * every method is 401.
+ *
+ * HTTP outcomes:
+ * - 401 `{error}` + `WWW-Authenticate: Bearer error="invalid_token"`: no/forged/expired/revoked token;
+ * - 405 JSON-RPC error: GET/DELETE; 415/400: body not `application/json` / not JSON / > 1 MiB;
+ * - 200: JSON-RPC responses. A tool that fails (e.g. a ScheduleError for a bad schedule) answers a
+ *   tool result with `isError: true` and the message — never an HTTP error.
+ *
+ * Tools (all scoped to the token's conversation; scheduled messages are created by `agent`):
+ * - `post_message {text}` → posts `text` (formatted and chunked for the platform, mentions
+ *   neutralised) to the turn's reply target through the outbox;
+ * - `schedule_message {text, delay_seconds? | at? | every?}` → a prompt that runs later as a turn
+ *   of this conversation; exactly one timing field;
+ * - `list_scheduled_messages {}`, `cancel_scheduled_message {id}`, `reset_scheduled_messages {}`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { chunkMarkdown } from '../conversation/chunk.js';
+import type { AdapterLookup, OutboxDelivery } from '../conversation/outbox.js';
+import { HttpError, readJsonBody } from '../http/json.js';
+import type { HttpServer } from '../http/server.js';
+import type { Logger } from '../logger.js';
+import { ScheduleError, type ScheduledMessage, type ScheduledMessagesService } from '../scheduler/types.js';
+import { TokenError, type ToolTokenClaims, type ToolTokens } from './tokens.js';
+
+/** Path of the MCP endpoint on the shared HTTP server. */
+export const MCP_PATH = '/mcp';
+/** Name the agents know the server by (Claude: `mcp__agentbridge__<tool>`). */
+export const MCP_SERVER_NAME = 'agentbridge';
+/** Tool names, in the order they are listed. */
+export const TOOL_NAMES = ['post_message', 'schedule_message', 'list_scheduled_messages', 'cancel_scheduled_message', 'reset_scheduled_messages'] as const;
+
+/** Longest `post_message` text accepted, characters (chunked to the platform limit). */
+export const MAX_POST_CHARS = 20_000;
+/** Longest scheduled prompt, characters. */
+export const MAX_SCHEDULED_TEXT_CHARS = 4_000;
+/** post_message calls allowed per turn (a looping agent must not flood a channel). */
+export const MAX_POSTS_PER_TURN = 20;
+
+export interface McpToolDeps {
+  tokens: Pick<ToolTokens, 'verify'>;
+  /** Durable posting: `enqueue(conversationId, target, texts, null)` then `deliver(conversationId)`. */
+  outbox: Pick<OutboxDelivery, 'enqueue' | 'deliver'>;
+  /** The running adapters (formatting, mention neutralising and length limit of a platform). */
+  adapters: AdapterLookup;
+  scheduled: ScheduledMessagesService;
+  logger: Logger;
+}
+
+/** Registers `POST|GET|DELETE /mcp` on the shared HTTP server. */
+export function registerMcpRoutes(http: Pick<HttpServer, 'route'>, deps: McpToolDeps): void {
+  const handler = createMcpHandler(deps);
+  http.route('POST', MCP_PATH, handler);
+  http.route('GET', MCP_PATH, handler);
+  http.route('DELETE', MCP_PATH, handler);
+}
+
+/** The request handler behind {@link registerMcpRoutes} (usable with any node:http server). */
+export function createMcpHandler(deps: McpToolDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const posts = new Map<string, number>();
+  const log = deps.logger.child({ component: 'mcp' });
+  return async (req, res) => {
+    const claims = await authenticate(deps.tokens, req, log);
+    if (req.method !== 'POST') {
+      jsonRpcError(res, 405, -32000, 'Method not allowed: this server is stateless; use POST.', { allow: 'POST' });
+      return;
+    }
+    const body = await readJsonBody(req);
+    const server = buildToolServer(claims, deps, {
+      allowPost: () => {
+        const n = (posts.get(claims.turnId) ?? 0) + 1;
+        posts.set(claims.turnId, n);
+        if (posts.size > 1000) posts.delete(posts.keys().next().value!);
+        return n <= MAX_POSTS_PER_TURN;
+      },
+      log: log.child({ conversationId: claims.conversationId, turnId: claims.turnId }),
+    });
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  };
+}
+
+/** Checks the bearer token; throws HttpError 401 (reason in the message, never the token). */
+async function authenticate(tokens: McpToolDeps['tokens'], req: IncomingMessage, log: Logger): Promise<ToolTokenClaims> {
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  try {
+    return await tokens.verify(match?.[1]);
+  } catch (err) {
+    const message = err instanceof TokenError ? err.message : 'unauthorized';
+    log.warn({ reason: err instanceof TokenError ? err.reason : String(err), method: req.method }, 'MCP request refused');
+    throw new HttpError(401, message, { 'www-authenticate': 'Bearer realm="agentbridge", error="invalid_token"' });
+  }
+}
+
+function jsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** One McpServer whose tools act on the conversation named by `claims`. */
+export function buildToolServer(
+  claims: ToolTokenClaims,
+  deps: McpToolDeps,
+  opts: { allowPost?: () => boolean; log?: Logger } = {},
+): McpServer {
+  const { conversationId, target } = claims;
+  const log = opts.log ?? deps.logger;
+  const server = new McpServer(
+    { name: MCP_SERVER_NAME, version: '1.0.0' },
+    {
+      instructions:
+        'agentbridge tools for the chat conversation this turn belongs to: post a message to the people in it, and schedule prompts that come back to you later as new turns of this conversation.',
+    },
+  );
+
+  /** Runs a tool body; ScheduleError and other failures become tool errors. */
+  const run = async (tool: string, body: () => Promise<string> | string): Promise<CallToolResult> => {
+    try {
+      const text = await body();
+      log.info({ tool }, 'MCP tool call');
+      return { content: [{ type: 'text', text }] };
+    } catch (err) {
+      if (err instanceof ScheduleError || err instanceof ToolInputError) {
+        log.info({ tool, err: err.message }, 'MCP tool call refused');
+        return { content: [{ type: 'text', text: err.message }], isError: true };
+      }
+      log.error({ tool, err }, 'MCP tool call failed');
+      return { content: [{ type: 'text', text: `${tool} failed: internal error` }], isError: true };
+    }
+  };
+
+  server.registerTool(
+    'post_message',
+    {
+      title: 'Post a message',
+      description:
+        'Posts a message (Markdown) into this chat conversation right away, visible to the people in it — e.g. a progress note during a long task. Your final answer is posted anyway; do not repeat it here.',
+      inputSchema: { text: z.string().min(1).max(MAX_POST_CHARS).describe('The message, Markdown.') },
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    ({ text }) =>
+      run('post_message', async () => {
+        if (!text.trim()) throw new ToolInputError('text is empty');
+        if (opts.allowPost && !opts.allowPost()) throw new ToolInputError(`at most ${MAX_POSTS_PER_TURN} messages can be posted per turn`);
+        const adapter = deps.adapters(target.platform);
+        let formatted = adapter?.formatMarkdown ? adapter.formatMarkdown(text) : text;
+        if (adapter?.neutraliseMentions) formatted = adapter.neutraliseMentions(formatted);
+        const chunks = adapter ? chunkMarkdown(formatted, adapter.limits.maxMessageChars) : [formatted];
+        deps.outbox.enqueue(conversationId, { ...target }, chunks.length ? chunks : [formatted], null);
+        await deps.outbox.deliver(conversationId);
+        return adapter ? 'Posted.' : 'Queued; it is posted when the platform is reachable again.';
+      }),
+  );
+
+  server.registerTool(
+    'schedule_message',
+    {
+      title: 'Schedule a message',
+      description:
+        'Schedules a prompt that comes back to you later as a new turn of this same conversation (your answer to it is posted there). Give exactly one of delay_seconds, at or every.',
+      inputSchema: {
+        text: z.string().min(1).max(MAX_SCHEDULED_TEXT_CHARS).describe('The prompt you will receive when it is due.'),
+        delay_seconds: z.number().int().positive().optional().describe('Run once, this many seconds from now.'),
+        at: z.string().optional().describe('Run once at this time: ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+01:00.'),
+        every: z.string().optional().describe('Run repeatedly at this interval, e.g. "15m", "2h", "1d".'),
+      },
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    ({ text, delay_seconds, at, every }) =>
+      run('schedule_message', () => {
+        const given = [delay_seconds !== undefined, at !== undefined, every !== undefined].filter(Boolean).length;
+        if (given !== 1) throw new ToolInputError('give exactly one of delay_seconds, at, every');
+        const m = deps.scheduled.add(conversationId, {
+          text,
+          createdBy: 'agent',
+          ...(delay_seconds !== undefined ? { delaySeconds: delay_seconds } : {}),
+          ...(at !== undefined ? { at } : {}),
+          ...(every !== undefined ? { every } : {}),
+        });
+        return `Scheduled ${m.id}: ${describe(m)}`;
+      }),
+  );
+
+  server.registerTool(
+    'list_scheduled_messages',
+    {
+      title: 'List scheduled messages',
+      description: 'Lists the scheduled prompts of this conversation (id, next due time, interval, text).',
+      inputSchema: {},
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    () =>
+      run('list_scheduled_messages', () => {
+        const items = deps.scheduled.list(conversationId);
+        if (!items.length) return 'No scheduled messages.';
+        return items.map((m) => `- ${m.id}: ${describe(m)}`).join('\n');
+      }),
+  );
+
+  server.registerTool(
+    'cancel_scheduled_message',
+    {
+      title: 'Cancel a scheduled message',
+      description: 'Cancels one scheduled prompt of this conversation by its id.',
+      inputSchema: { id: z.string().min(1).describe('The id from schedule_message or list_scheduled_messages.') },
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    ({ id }) =>
+      run('cancel_scheduled_message', () => {
+        if (!deps.scheduled.cancel(conversationId, id)) throw new ToolInputError(`no scheduled message ${id} in this conversation`);
+        return `Cancelled ${id}.`;
+      }),
+  );
+
+  server.registerTool(
+    'reset_scheduled_messages',
+    {
+      title: 'Cancel all scheduled messages',
+      description: 'Cancels every scheduled prompt of this conversation.',
+      inputSchema: {},
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    () =>
+      run('reset_scheduled_messages', () => {
+        const n = deps.scheduled.reset(conversationId);
+        return n === 1 ? 'Cancelled 1 scheduled message.' : `Cancelled ${n} scheduled messages.`;
+      }),
+  );
+
+  return server;
+}
+
+/** A tool call the tool itself refuses (shown to the agent as a tool error). */
+class ToolInputError extends Error {
+  override readonly name = 'ToolInputError';
+}
+
+/** `due 2026-01-01T09:00:00.000Z, every 15m: "text"` */
+function describe(m: ScheduledMessage): string {
+  const every = m.everyMs ? `, every ${formatInterval(m.everyMs)}` : '';
+  return `due ${new Date(m.dueAt).toISOString()}${every}: ${JSON.stringify(m.text)}`;
+}
+
+function formatInterval(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}

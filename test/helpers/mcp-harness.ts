@@ -1,0 +1,78 @@
+/**
+ * agentbridge's MCP endpoint in-process for runner tests: the shared HTTP server with the `/mcp`
+ * routes, real tokens and turn access, an in-memory scheduled-messages service and a recording
+ * outbox. `seen` records every MCP request: method and whether its bearer token verified (the
+ * token itself is kept so tests can compare it with the one they granted).
+ */
+import { createHttpServer } from '../../src/http/server.js';
+import { createLogger } from '../../src/logger.js';
+import type { OutboxTarget } from '../../src/session/types.js';
+import { ToolAccess } from '../../src/tools/access.js';
+import { registerMcpRoutes } from '../../src/tools/mcp-server.js';
+import { ToolTokens, type ToolTokenClaims } from '../../src/tools/tokens.js';
+import { MemoryScheduledMessages } from './memory-scheduled.js';
+
+export interface McpSeen {
+  method: string;
+  token?: string;
+  /** The verified claims, or the refusal reason. */
+  result: ToolTokenClaims | { refused: string };
+}
+
+export interface McpHarness {
+  url: string;
+  tokens: ToolTokens;
+  access: ToolAccess;
+  scheduled: MemoryScheduledMessages;
+  posted: Array<{ conversationId: string; target: OutboxTarget; texts: string[] }>;
+  seen: McpSeen[];
+  close(): Promise<void>;
+}
+
+export async function startMcpHarness(): Promise<McpHarness> {
+  const logger = createLogger('silent');
+  const http = createHttpServer({ host: '127.0.0.1', port: 0, logger });
+  const tokens = new ToolTokens(new Uint8Array(32).fill(5));
+  const scheduled = new MemoryScheduledMessages();
+  const posted: McpHarness['posted'] = [];
+  const seen: McpSeen[] = [];
+  let method = '';
+  const recordingTokens = {
+    verify: async (token: string | undefined) => {
+      const entry: McpSeen = { method, ...(token ? { token } : {}), result: { refused: '' } };
+      seen.push(entry);
+      try {
+        entry.result = await tokens.verify(token);
+        return entry.result;
+      } catch (err) {
+        entry.result = { refused: (err as { reason?: string }).reason ?? String(err) };
+        throw err;
+      }
+    },
+  };
+  registerMcpRoutes(
+    {
+      route: (m, p, handler) =>
+        http.route(m, p, (req, res, params, u) => {
+          method = req.method ?? '';
+          return handler(req, res, params, u);
+        }),
+    },
+    {
+      tokens: recordingTokens,
+      outbox: {
+        enqueue: (conversationId, target, texts) => {
+          posted.push({ conversationId, target, texts });
+          return [];
+        },
+        deliver: async () => {},
+      },
+      adapters: () => undefined,
+      scheduled,
+      logger,
+    },
+  );
+  const { url: base } = await http.listen();
+  const url = `${base}/mcp`;
+  return { url, tokens, access: new ToolAccess({ tokens, url }), scheduled, posted, seen, close: () => http.close() };
+}

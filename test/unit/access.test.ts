@@ -1,0 +1,178 @@
+/**
+ * Access control: the policy, and the router refusing people who are not allowed — once per
+ * conversation (remembered across restarts), never reaching the agent, every decision logged.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import PQueue from 'p-queue';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AccessPolicy, refusalText } from '../../src/conversation/access.js';
+import { CommandService } from '../../src/conversation/commands/index.js';
+import { OutboxDelivery } from '../../src/conversation/outbox.js';
+import { Router } from '../../src/conversation/router.js';
+import { ConfigError, loadConfig, type AccessConfig } from '../../src/config.js';
+import type { InboundMessage } from '../../src/platforms/types.js';
+import { openStore } from '../../src/session/store.js';
+import type { Store } from '../../src/session/types.js';
+import { ManualRunner, RecordingAdapter } from '../helpers/fakes.js';
+import { waitFor } from '../helpers/sandbox.js';
+
+const silent = pino({ level: 'silent' });
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const policy = (c: Partial<AccessConfig>) => new AccessPolicy({ admins: [], allowedUsers: [], allowedChannels: [], ...c }, silent);
+
+describe('configuration of access and operations', () => {
+  it('reads platform-qualified id lists, the workspaces root, the shutdown grace and the restart mode', () => {
+    const c = loadConfig(
+      {
+        AGENTBRIDGE_ADMINS: 'slack:U123, discord:456,local:alice',
+        AGENTBRIDGE_ALLOWED_USERS: 'local:bob',
+        AGENTBRIDGE_ALLOWED_CHANNELS: 'slack:C1',
+        AGENTBRIDGE_WORKSPACES_ROOT: 'ws',
+        AGENTBRIDGE_SHUTDOWN_GRACE_S: '0',
+        AGENTBRIDGE_RESTART_MODE: 'exit',
+      },
+      '/srv',
+    );
+    expect(c.access).toEqual({ admins: ['slack:U123', 'discord:456', 'local:alice'], allowedUsers: ['local:bob'], allowedChannels: ['slack:C1'] });
+    expect(c.workspacesRoot).toBe('/srv/ws');
+    expect(c.shutdownGraceMs).toBe(0);
+    expect(c.restartMode).toBe('exit');
+    const d = loadConfig({ AGENTBRIDGE_WORKDIR: '/w' }, '/srv');
+    expect(d.access).toEqual({ admins: [], allowedUsers: [], allowedChannels: [] });
+    expect(d.workspacesRoot).toBe('/w');
+    expect(d.shutdownGraceMs).toBe(60_000);
+    expect(d.restartMode).toBe('auto');
+  });
+
+  it('rejects unqualified ids and bad values, naming the variable', () => {
+    expect(() => loadConfig({ AGENTBRIDGE_ADMINS: 'U123' })).toThrow(ConfigError);
+    expect(() => loadConfig({ AGENTBRIDGE_ADMINS: 'U123' })).toThrow(/AGENTBRIDGE_ADMINS: "U123" is not a platform-qualified id/);
+    expect(() => loadConfig({ AGENTBRIDGE_ALLOWED_CHANNELS: 'teams:x' })).toThrow(/AGENTBRIDGE_ALLOWED_CHANNELS/);
+    expect(() => loadConfig({ AGENTBRIDGE_SHUTDOWN_GRACE_S: '-1' })).toThrow(/AGENTBRIDGE_SHUTDOWN_GRACE_S: must be a whole number ≥ 0/);
+    expect(() => loadConfig({ AGENTBRIDGE_RESTART_MODE: 'reboot' })).toThrow(/AGENTBRIDGE_RESTART_MODE/);
+  });
+});
+
+describe('access policy', () => {
+  it('empty lists allow everyone everywhere', () => {
+    expect(policy({}).decide({ platform: 'slack', userId: 'U1', channel: 'C1' })).toEqual({ allowed: true, admin: false });
+  });
+
+  it('allowed users are platform-qualified; admins are always allowed as users', () => {
+    const p = policy({ admins: ['discord:9'], allowedUsers: ['slack:U1', 'local:alice'] });
+    expect(p.decide({ platform: 'slack', userId: 'U1', channel: 'C' }).allowed).toBe(true);
+    expect(p.decide({ platform: 'discord', userId: 'U1', channel: 'C' })).toEqual({ allowed: false, admin: false, reason: 'user' });
+    expect(p.decide({ platform: 'local', userId: 'alice', channel: 'general' }).allowed).toBe(true);
+    expect(p.decide({ platform: 'local', userId: 'mallory', channel: 'general' }).allowed).toBe(false);
+    expect(p.decide({ platform: 'discord', userId: '9', channel: 'C' })).toEqual({ allowed: true, admin: true });
+    expect(p.isAdmin('slack', '9')).toBe(false);
+  });
+
+  it('allowed channels apply to everyone; a thread matches by its parent or its own id', () => {
+    const p = policy({ admins: ['slack:UA'], allowedChannels: ['slack:C1', 'discord:T5'] });
+    expect(p.decide({ platform: 'slack', userId: 'U1', channel: 'C1' }).allowed).toBe(true);
+    expect(p.decide({ platform: 'slack', userId: 'UA', channel: 'C2' })).toEqual({ allowed: false, admin: true, reason: 'channel' });
+    expect(p.decide({ platform: 'discord', userId: 'x', channel: 'C9', alsoChannels: ['T5'] }).allowed).toBe(true);
+    expect(p.decide({ platform: 'discord', userId: 'x', channel: 'C1' }).allowed).toBe(false);
+  });
+
+  it('scheduler messages are trusted', () => {
+    expect(policy({ allowedUsers: ['slack:U1'], allowedChannels: ['slack:C1'] }).decide({ platform: 'scheduler', userId: 'cron', channel: 'C2' }).allowed).toBe(true);
+  });
+});
+
+function world(db: string, access: Partial<AccessConfig>) {
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    }),
+  );
+  const store: Store = openStore({ dbPath: db, logger: silent });
+  const adapter = new RecordingAdapter();
+  const runner = new ManualRunner('claude');
+  runner.auto = (req) => ({ text: `echo: ${req.prompt}` });
+  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger: silent, retryDelaysMs: [20] });
+  const router = new Router(
+    { store, runners: { claude: runner, codex: runner, gemini: runner }, adapters: () => adapter, outbox, slots: new PQueue({ concurrency: 2 }), defaults: { agent: 'claude', workdir: os.tmpdir(), permissionMode: 'edit', turnTimeoutMs: 60_000 }, env: {}, logger: silent },
+    { idleEvictMs: 60_000 },
+  );
+  router.setGate(
+    new CommandService({
+      deps: { store, router, defaults: { agent: 'claude', workdir: os.tmpdir() }, availableAgents: ['claude'], workspacesRoot: os.tmpdir(), shutdownGraceMs: 0, logger },
+      access: new AccessPolicy({ admins: [], allowedUsers: [], allowedChannels: [], ...access }, logger),
+      outbox,
+      adapters: () => adapter,
+    }),
+  );
+  router.recovered();
+  cleanups.push(async () => {
+    await router.shutdown();
+    await outbox.stop();
+    store.close();
+  });
+  return { store, adapter, runner, router, logs };
+}
+
+let n = 0;
+function msg(thread: string, user: string, text: string, channel = 'general'): InboundMessage {
+  const key = `a${++n}`;
+  return { platform: 'local', conversationId: `local:${channel}:${thread}`, channel, thread, author: { id: user, name: user }, text, eventKey: `local:${key}`, replyTarget: { platform: 'local', channel, thread }, messageRef: key, receivedAt: Date.now() };
+}
+
+describe('refusing people who are not allowed', () => {
+  it('tells a disallowed writer once per conversation, across restarts; nothing reaches the agent', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access-test-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const db = path.join(dir, 'agentbridge.db');
+    const w = world(db, { allowedUsers: ['local:alice'] });
+    expect(await w.router.accept(msg('t1', 'mallory', 'run rm -rf /'))).toBe('accepted');
+    expect(await w.router.accept({ ...msg('t1', 'mallory', '/agent status'), addressed: true })).toBe('accepted');
+    expect(w.adapter.texts('t1')).toEqual([refusalText('user')]);
+    await w.router.accept(msg('t2', 'mallory', 'another thread'));
+    expect(w.adapter.texts('t2')).toEqual([refusalText('user')]);
+    expect(w.runner.runs).toHaveLength(0);
+    // nothing was queued for the agent, no conversation was created
+    expect(w.store.inbox.unfinished()).toHaveLength(0);
+    expect(w.store.conversations.get('local:general:t1')).toBeUndefined();
+    // the allowed user in the same thread is answered
+    await w.router.accept(msg('t1', 'alice', 'hello'));
+    await waitFor(() => w.adapter.texts('t1').includes('echo: hello'));
+    expect(w.runner.runs).toHaveLength(1);
+
+    const refusals = w.logs.filter((l) => l.msg === 'access refused: user not allowed');
+    expect(refusals).toHaveLength(3);
+    expect(refusals[0]).toMatchObject({ level: 30, platform: 'local', userId: 'mallory', channel: 'general', conversationId: 'local:general:t1' });
+    expect(w.logs.find((l) => l.msg === 'access allowed')).toMatchObject({ level: 20, userId: 'alice', channel: 'general' });
+
+    // after a restart the refusal is still remembered
+    await cleanups.splice(1, 1)[0]!();
+    const w2 = world(db, { allowedUsers: ['local:alice'] });
+    await w2.router.accept(msg('t1', 'mallory', 'still me'));
+    expect(w2.adapter.texts('t1')).toEqual([]);
+    expect(w2.runner.runs).toHaveLength(0);
+  });
+
+  it('refuses in channels that are not allowed, with the channel wording', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access-test-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const w = world(path.join(dir, 'agentbridge.db'), { allowedChannels: ['local:general'] });
+    await w.router.accept(msg('x', 'alice', 'hi', 'random'));
+    expect(w.adapter.texts('x')).toEqual([refusalText('channel')]);
+    await w.router.accept(msg('y', 'alice', 'hi'));
+    await waitFor(() => w.adapter.texts('y').includes('echo: hi'));
+    expect(w.runner.runs).toHaveLength(1);
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * Test harness of the scheduler unit tests: a file-backed store, a Scheduler on vitest's fake
+ * clock whose `submit` records every message and writes it to the inbox like `router.accept`,
+ * a recording `notify`, captured log lines, and `finishTurn` to end a turn as the bridge would.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { vi } from 'vitest';
+import { checkpointKey } from '../../src/conversation/ids.js';
+import { acceptIntoStore } from '../../src/conversation/router.js';
+import type { TurnOutcome } from '../../src/conversation/turn.js';
+import type { InboundMessage, ReplyTarget } from '../../src/platforms/types.js';
+import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
+import { openStore, type SqliteStore } from '../../src/session/store.js';
+
+export interface Harness {
+  dir: string;
+  dbPath: string;
+  store: SqliteStore;
+  /** Every message submitted by any scheduler of this harness, in order. */
+  submitted: InboundMessage[];
+  notices: Array<{ target: ReplyTarget; text: string; conversationId: string }>;
+  logs: Array<Record<string, unknown>>;
+  /** A scheduler on the harness store (not started). */
+  scheduler(opts?: Partial<SchedulerOptions>): Scheduler;
+  /**
+   * Ends the turn of `conversationId` like the bridge: marks its unfinished inbox rows done
+   * (ok) or failed, records a posted message (checkpoint) unless `post` is false, and calls
+   * `onTurnEnd` of `scheduler`. Returns the checkpoint key.
+   */
+  finishTurn(scheduler: Scheduler, conversationId: string, outcome: TurnOutcome, post?: boolean): string | undefined;
+  /** Advances the fake clock by `ms`, running timers and settling promises. */
+  advance(ms: number): Promise<void>;
+  cleanup(): void;
+}
+
+export function makeHarness(startAt: number): Harness {
+  vi.useFakeTimers({ now: startAt });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentbridge-sched-'));
+  const dbPath = path.join(dir, 'agentbridge.db');
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const store = openStore({ dbPath, logger });
+  const submitted: InboundMessage[] = [];
+  const notices: Harness['notices'] = [];
+  const schedulers: Scheduler[] = [];
+  let posts = 0;
+
+  return {
+    dir,
+    dbPath,
+    store,
+    submitted,
+    notices,
+    logs,
+    scheduler(opts = {}) {
+      const s = new Scheduler({
+        store,
+        logger,
+        submit: async (m) => {
+          submitted.push(m);
+          return acceptIntoStore(store, m) ? 'accepted' : 'duplicate';
+        },
+        notify: async (target, text, conversationId) => void notices.push({ target, text, conversationId }),
+        ...opts,
+      });
+      schedulers.push(s);
+      return s;
+    },
+    finishTurn(scheduler, conversationId, outcome, post = true) {
+      const keys = store.inbox.unfinished().filter((r) => r.conversationId === conversationId).map((r) => r.eventKey);
+      if (outcome === 'ok') store.inbox.markDone(keys);
+      else if (outcome !== 'interrupted' && outcome !== 'undeliverable') store.inbox.markFailed(keys);
+      let key: string | undefined;
+      if (post) {
+        const conv = store.conversations.get(conversationId)!;
+        const ref = `m${++posts}`;
+        key = checkpointKey(conv.platform, conv.channel, ref);
+        store.checkpoints.record({ key, conversationId, sessionEntryId: null, platformMessageRef: ref, assistantText: 'answer' });
+      }
+      scheduler.onTurnEnd(conversationId, outcome);
+      return key;
+    },
+    async advance(ms) {
+      await vi.advanceTimersByTimeAsync(ms);
+    },
+    cleanup() {
+      for (const s of schedulers) void s.stop();
+      vi.useRealTimers();
+      store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * Graceful shutdown of the router: no new turns, running turns finish within the grace period,
+ * the rest are stopped for retry (inbox rows left running), messages arriving meanwhile are kept.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import PQueue from 'p-queue';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { OutboxDelivery } from '../../src/conversation/outbox.js';
+import { Router } from '../../src/conversation/router.js';
+import type { TurnOutcome } from '../../src/conversation/turn.js';
+import type { InboundMessage } from '../../src/platforms/types.js';
+import { openStore } from '../../src/session/store.js';
+import { ManualRunner, RecordingAdapter } from '../helpers/fakes.js';
+import { waitFor } from '../helpers/sandbox.js';
+
+const logger = pino({ level: 'silent' });
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function world() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shutdown-test-'));
+  const store = openStore({ dbPath: path.join(dir, 'agentbridge.db'), logger });
+  const adapter = new RecordingAdapter();
+  const runner = new ManualRunner('claude');
+  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger, retryDelaysMs: [20] });
+  const outcomes: TurnOutcome[] = [];
+  const router = new Router(
+    {
+      store,
+      runners: { claude: runner, codex: runner, gemini: runner },
+      adapters: () => adapter,
+      outbox,
+      slots: new PQueue({ concurrency: 1 }),
+      defaults: { agent: 'claude', workdir: dir, permissionMode: 'edit', turnTimeoutMs: 60_000 },
+      env: {},
+      logger,
+      onTurnEnd: (_id, o) => outcomes.push(o),
+    },
+    { idleEvictMs: 60_000 },
+  );
+  router.recovered();
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }), () => store.close(), () => outbox.stop());
+  return { store, adapter, runner, router, outcomes };
+}
+
+let n = 0;
+function msg(thread: string, text: string): InboundMessage {
+  const key = `s${++n}`;
+  return { platform: 'local', conversationId: `local:general:${thread}`, channel: 'general', thread, author: { id: 'ann', name: 'ann' }, text, eventKey: `local:${key}`, replyTarget: { platform: 'local', channel: 'general', thread }, receivedAt: Date.now() };
+}
+
+describe('graceful shutdown', () => {
+  it('lets a running turn finish within the grace period and starts nothing new; later messages stay in the inbox', async () => {
+    const w = world();
+    await w.router.accept(msg('a', 'working'));
+    await w.runner.waitRuns(1);
+    await w.router.accept(msg('b', 'waiting for the slot'));
+    let done = false;
+    const stopped = w.router.shutdown(30_000).then(() => (done = true));
+    expect(w.router.stopping).toBe(true);
+    const during = msg('c', 'arrived while draining');
+    expect(await w.router.accept(during)).toBe('accepted');
+    expect(done).toBe(false);
+    w.runner.runs[0]!.finish({ text: 'finished in time' });
+    await stopped;
+    expect(w.adapter.texts('a')).toContain('finished in time');
+    expect(w.outcomes).toEqual(['ok']);
+    expect(w.runner.runs).toHaveLength(1); // nothing new started
+    expect(w.store.inbox.unfinished().map((r) => [r.message.text, r.state])).toEqual([
+      ['waiting for the slot', 'queued'],
+      ['arrived while draining', 'queued'],
+    ]);
+    await expect(w.router.accept(msg('d', 'after'))).rejects.toThrow(/shutting down/);
+  });
+
+  it('stops turns still running when the grace period ends; they stay running in the inbox for the restart', async () => {
+    const w = world();
+    await w.router.accept(msg('a', 'slow'));
+    await w.runner.waitRuns(1);
+    const t0 = Date.now();
+    await w.router.shutdown(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    expect(w.runner.runs[0]!.req.signal?.aborted).toBe(true);
+    await waitFor(() => w.outcomes.length === 1);
+    expect(w.outcomes).toEqual(['interrupted']);
+    expect(w.store.inbox.unfinished().map((r) => r.state)).toEqual(['running']);
+    expect(w.adapter.texts('a').some((t) => t.includes('slow'))).toBe(false);
+  });
+
+  it('without a grace period stops at once', async () => {
+    const w = world();
+    await w.router.accept(msg('a', 'slow'));
+    await w.runner.waitRuns(1);
+    await w.router.shutdown(0);
+    expect(w.outcomes).toEqual(['interrupted']);
+  });
+});
