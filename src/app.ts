@@ -24,8 +24,8 @@ import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
 import type { AgentName } from './runners/types.js';
 import { acquireOwnerLock } from './session/lock.js';
 import { openStore } from './session/store.js';
-import { Scheduler } from './scheduler/scheduler.js'; // scheduler (issue 5)
-import { ToolAccess, ToolTokens, mcpEndpointUrl, registerMcpRoutes } from './tools/index.js'; // agent tools (issue 5)
+import { Scheduler } from './scheduler/scheduler.js';
+import { ToolAccess, ToolTokens, mcpEndpointUrl, registerMcpRoutes } from './tools/index.js';
 import type { Store } from './session/types.js';
 
 export interface RunningApp {
@@ -81,15 +81,13 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     const slots = new PQueue({ concurrency: config.maxConcurrentTurns });
     const metrics = createMetrics();
     const outbox = new OutboxDelivery({ store, adapters: (p) => adapters.get(p), logger, onDeliveryError: (p, err) => metrics.apiError(p, apiErrorKind(err)) });
-    // --- agent tools over MCP (issue 5): per-turn tokens (secret in <dataDir>/mcp-secret); the
-    // routes are registered once the scheduler exists; the URL is known once the server listens ---
+    // Agent tools over MCP: per-turn tokens (secret in <dataDir>/mcp-secret); the routes are
+    // registered once the scheduler exists; the URL is known once the server listens.
     const toolTokens = ToolTokens.open(config.dataDir);
     let mcpUrl = '';
     const tools = new ToolAccess({ tokens: toolTokens, url: () => mcpUrl });
-    // --- end agent tools ---
-    // --- scheduler (issue 5): constructed below; the router reports turn ends to it ---
+    // The scheduler is constructed after the router (it submits through it); the router reports turn ends to it.
     let scheduler: Scheduler | undefined;
-    // --- end scheduler ---
     const router = new Router(
       {
         store,
@@ -100,8 +98,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
         defaults: { agent: defaultAgent, model: config.model, workdir: config.workdir, permissionMode: config.permissionMode, turnTimeoutMs: config.turnTimeoutMs },
         env: config.agentEnv,
         logger,
-        tools, // agent tools (issue 5)
-        // scheduler (issue 5): completes cron runs when their turn ends
+        tools,
         onTurnEnd: (id, outcome, ms, info) => {
           metrics.turnEnded(info.platform, info.agent, outcome, ms);
           hooks.onTurnEnd?.(id, outcome, ms);
@@ -110,7 +107,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       },
       { idleEvictMs: config.idleEvictMs },
     );
-    // --- scheduler (issue 5): cron jobs and scheduled messages enter through router.accept ---
+    // Cron jobs and scheduled messages enter through router.accept like any message.
     scheduler = new Scheduler({
       store,
       submit: router.accept,
@@ -122,16 +119,13 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       logger,
       platforms: [...adapters.keys()],
       onRunEnd: (run) => metrics.cronRun(run.status),
-      // graceMs: config.cronGraceMs — once config has AGENTBRIDGE_CRON_GRACE_S (default 10 min)
+      graceMs: config.cronGraceMs,
     });
     const cronScheduler = scheduler;
     cleanups.unshift(() => cronScheduler.stop());
-    // --- end scheduler ---
-    // --- agent tools over MCP (issue 5): POST|GET|DELETE /mcp, scoped by the turn token ---
     registerMcpRoutes(http, { tokens: toolTokens, outbox, adapters: (p) => adapters.get(p), scheduled: scheduler.messages, logger });
-    // --- end agent tools ---
 
-    // Commands and access control (issue 6): every new message passes the command service first.
+    // Commands and access control: every new message passes the command service first.
     let stopping: Promise<void> | undefined;
     const availableAgents = probes.filter((p) => p.installed && p.authenticated !== false).map((p) => p.agent);
     if (defaultAgent && !availableAgents.includes(defaultAgent)) availableAgents.push(defaultAgent);
@@ -165,7 +159,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
     const { url } = await http.listen();
-    mcpUrl = mcpEndpointUrl(url); // agent tools (issue 5)
+    mcpUrl = mcpEndpointUrl(url);
     cleanups.unshift(() => http.close());
 
     for (const adapter of adapters.values()) {
@@ -182,7 +176,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     await outbox.deliverAll();
     await announceRestart({ store, outbox, adapters: (p) => adapters.get(p), logger });
     await recoverInbox(store, router, outbox, logger);
-    await cronScheduler.start(); // scheduler (issue 5): after recovery — runs late due times within the grace window once
+    await cronScheduler.start(); // after recovery: late due times within the grace window run once
     router.startSweeping();
     ready = true;
     logger.info({ url, platforms: [...adapters.keys()] }, 'agentbridge is ready');
@@ -195,7 +189,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
           { running, graceS: config.shutdownGraceMs / 1000 },
           'shutting down: no new turns; running turns may finish within the grace period, the rest are retried after the next start; new messages are kept for then',
         );
-        await cronScheduler.stop(); // scheduler (issue 5): nothing new is submitted while the router shuts down
+        await cronScheduler.stop(); // nothing new is submitted while the router shuts down
         await router.shutdown(config.shutdownGraceMs);
         await outbox.stop();
         for (const c of cleanups) await c();

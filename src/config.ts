@@ -88,6 +88,7 @@ export const envSchema = z.object({
   AGENTBRIDGE_ALLOWED_CHANNELS: qualifiedIds,
   AGENTBRIDGE_WORKSPACES_ROOT: optionalString,
   AGENTBRIDGE_SHUTDOWN_GRACE_S: nonNegativeInt(60),
+  AGENTBRIDGE_CRON_GRACE_S: nonNegativeInt(600),
   AGENTBRIDGE_RESTART_MODE: z.enum(['auto', 'spawn', 'exit']).default('auto'),
   CLAUDE_BIN: optionalString,
   CODEX_BIN: optionalString,
@@ -129,6 +130,8 @@ export interface Config {
   workspacesRoot: string;
   /** How long running turns may finish on SIGTERM/SIGINT/restart before they are stopped (ms). */
   shutdownGraceMs: number;
+  /** A cron run missed (agentbridge down) by less than this (ms) still runs once after start; older ones are skipped. */
+  cronGraceMs: number;
   /** How `/agent restart` starts the new process: spawn it, exit for a supervisor, or auto (exit when pid 1). */
   restartMode: 'auto' | 'spawn' | 'exit';
   bins: { claude?: string; codex?: string; gemini?: string };
@@ -218,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     access: { admins: e.AGENTBRIDGE_ADMINS, allowedUsers: e.AGENTBRIDGE_ALLOWED_USERS, allowedChannels: e.AGENTBRIDGE_ALLOWED_CHANNELS },
     workspacesRoot: e.AGENTBRIDGE_WORKSPACES_ROOT ? path.resolve(cwd, e.AGENTBRIDGE_WORKSPACES_ROOT) : workdir,
     shutdownGraceMs: e.AGENTBRIDGE_SHUTDOWN_GRACE_S * 1000,
+    cronGraceMs: e.AGENTBRIDGE_CRON_GRACE_S * 1000,
     restartMode: e.AGENTBRIDGE_RESTART_MODE,
     bins: { claude: e.CLAUDE_BIN, codex: e.CODEX_BIN, gemini: e.GEMINI_BIN },
     logLevel: e.LOG_LEVEL,

@@ -71,6 +71,11 @@ export async function runStart(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // A library promise nobody handles (e.g. a platform client's background reconnect) must not
+  // take the service down: log it; the affected part recovers or reports on its own.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled promise rejection (kept running)');
+  });
 }
 
 /** After a graceful stop for `/agent restart`: starts the new process or leaves it to the supervisor. Never returns. */
