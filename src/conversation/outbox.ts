@@ -55,8 +55,9 @@ export class OutboxDelivery {
       const rows = texts.map((text, i) =>
         store.outbox.enqueue({
           conversationId,
-          // Only the first chunk replaces the progress message; the rest are new messages.
-          target: i === 0 ? target : withoutEdit(target),
+          // Only the first chunk replaces the progress message and replies to the user's
+          // message; the rest are plain follow-ups (no repeated reply header).
+          target: i === 0 ? target : followUp(target),
           text,
           sessionEntryId,
         }),
@@ -166,6 +167,11 @@ async function postOrEdit(adapter: PlatformAdapter, row: OutboxRow, logger: Logg
   }
   const posted = await adapter.post(withoutEdit(row.target), row.text);
   return posted.ref;
+}
+
+function followUp(target: OutboxTarget): OutboxTarget {
+  const { editRef: _edit, replyTo: _reply, ...rest } = target;
+  return rest;
 }
 
 function withoutEdit(target: OutboxTarget): OutboxTarget {

@@ -22,6 +22,8 @@
  *   `[attachment: name](url)` lines. A message with no text left is skipped.
  * - Reply target: the channel or thread it was written in, replying to the message itself
  *   (`replyTo` = message id → `message_reference`).
+ * - `addressed`: the message mentions the bot or is a DM (the core reads such messages as
+ *   commands when they look like one: `@bot stop`).
  */
 import { checkpointKey, discordConversationId } from '../../conversation/ids.js';
 import type { InboundMessage } from '../types.js';
@@ -131,7 +133,8 @@ export function normaliseMessage(f: DiscordMessageFacts, policy: NormalisePolicy
   if (f.webhookId) return { ok: false, reason: 'webhook' };
   if (f.author.bot && !policy.allowBots) return { ok: false, reason: 'bot author' };
   if (f.type !== 0 && f.type !== 19) return { ok: false, reason: 'system message' };
-  if (!takesPartIn(f, policy) && !mentionsBot(f, policy.botUserId)) return { ok: false, reason: 'not addressed to the bot' };
+  const mentioned = mentionsBot(f, policy.botUserId);
+  if (!takesPartIn(f, policy) && !mentioned) return { ok: false, reason: 'not addressed to the bot' };
   const text = cleanText(f, policy.botUserId);
   if (!text) return { ok: false, reason: 'empty text' };
 
@@ -149,6 +152,8 @@ export function normaliseMessage(f: DiscordMessageFacts, policy: NormalisePolicy
     // Output goes to where the message was written: the thread's own id for a thread.
     replyTarget: { platform: 'discord', channel: f.channelId, ...(thread ? { thread } : {}), replyTo: f.id },
     messageRef: f.id,
+    // Spoken to directly: a mention or a DM (such a message may be a command, e.g. "@bot stop").
+    addressed: mentioned || f.guildId === null,
     receivedAt,
   };
   if (f.threadParentId && !policy.hasConversation(conversationId)) {

@@ -13,14 +13,18 @@
  *   (s > seq) are replayed, then RESUMED; a session that cannot resume gets op 9 Invalid
  *   Session `d:false` (discord.js then re-identifies: a new session, READY again);
  * - op 7 Reconnect asks the client to reconnect and resume.
- * Close code 4004 = authentication failed (discord.js does not retry); 4000 = unknown error
- * (discord.js resumes).
+ * Close code 4004 = authentication failed, 4014 = a privileged intent (Message Content,
+ * 1 << 15) not enabled for the application (discord.js does not retry either); 4000 = unknown
+ * error (discord.js resumes).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { TwinWorld } from './state.js';
+
+/** The privileged Message Content intent bit. */
+const MESSAGE_CONTENT = 1 << 15;
 
 /** One recorded gateway frame. `dir` is from the twin's point of view. */
 export interface GatewayFrame {
@@ -54,7 +58,7 @@ export class TwinGateway {
 
   constructor(
     private readonly world: TwinWorld,
-    private readonly opts: { token: string; heartbeatIntervalMs: number; baseWsUrl: () => string },
+    private readonly opts: { token: string; heartbeatIntervalMs: number; baseWsUrl: () => string; messageContentIntent: boolean },
   ) {}
 
   /** Handles an HTTP upgrade for `/gateway` and `/gateway-resume`; false for other paths. */
@@ -145,9 +149,13 @@ export class TwinGateway {
         this.send(ws, { op: 11, d: null });
         return;
       case 2: {
-        const d = frame.d as { token?: string };
+        const d = frame.d as { token?: string; intents?: number };
         if (d.token !== this.opts.token) {
           ws.close(4004, 'Authentication failed.');
+          return;
+        }
+        if (!this.opts.messageContentIntent && ((d.intents ?? 0) & MESSAGE_CONTENT) !== 0) {
+          ws.close(4014, 'Disallowed intent(s).');
           return;
         }
         if (this.session?.ws && this.session.ws !== ws) this.session.ws.close(4000, 'twin: replaced by a new session');

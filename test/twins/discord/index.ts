@@ -28,6 +28,8 @@ export interface DiscordTwinOptions {
   botName?: string;
   /** Gateway heartbeat interval, ms (default 5,000). */
   heartbeatIntervalMs?: number;
+  /** Whether the application has the privileged Message Content intent enabled (default true; false → close 4014). */
+  messageContentIntent?: boolean;
 }
 
 /** A message as the API returns it (snake_case), for assertions. */
@@ -95,6 +97,8 @@ export interface DiscordTwin {
   callsTo(route: string): RestCall[];
   /** The next `times` (default 1) calls matching `route` fail with `status` (429: with `retryAfter` s, default 0.2). */
   failNext(route: string, fault: { status: number; retryAfter?: number; times?: number }): void;
+  /** Drops the faults not used up yet. */
+  clearFaults(): void;
   /** Drops the Gateway connection; `resumable: false` makes the resume fail (op 9), forcing a new session. */
   disconnect(opts: { resumable: boolean }): void;
   /** Sends op 7 Reconnect. */
@@ -107,7 +111,7 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
   const token = options.token ?? `twin.${randomBytes(12).toString('hex')}`;
   const world = new TwinWorld({ guildName: 'agentbridge twin', botName: options.botName ?? 'agentbridge', channelNames: options.channels ?? ['agent-chat', 'general'] });
   let base = '';
-  const gateway = new TwinGateway(world, { token, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000, baseWsUrl: () => base.replace(/^http/, 'ws') });
+  const gateway = new TwinGateway(world, { token, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000, baseWsUrl: () => base.replace(/^http/, 'ws'), messageContentIntent: options.messageContentIntent ?? true });
   const rest = new TwinRest(world, gateway, { token, wsUrl: () => base.replace(/^http/, 'ws') });
 
   const server = http.createServer((req, res) => {
@@ -163,7 +167,7 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
       const mentionIds = [...content.matchAll(/<@!?(\d+)>/g)].map((x) => x[1]!).filter((id) => world.users.has(id));
       if (replied) mentionIds.push(replied.authorId);
       const msg = world.addMessage({ channelId: channel.id, authorId: author.id, content, type: m.type ?? (replied ? 19 : 0), replyTo: replied?.id, mentionIds });
-      const payload = world.apiMessage(msg);
+      const payload = world.apiMessage(msg, { gateway: true });
       gateway.dispatch('MESSAGE_CREATE', channel.kind === 'dm' ? { ...payload, channel_type: 1 } : payload);
       return payload as unknown as ApiMessage;
     },
@@ -211,6 +215,7 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     botReactions: (messageId) => [...(world.findMessage(messageId)?.reactions ?? new Map<string, Set<string>>())].filter(([, who]) => who.has(world.bot.id)).map(([e]) => e),
     callsTo: (route) => rest.calls.filter((c) => routeMatches(route, c.method, c.path)),
     failNext: (route, f) => void rest.faults.push({ route, status: f.status, retryAfter: f.retryAfter, times: f.times ?? 1 }),
+    clearFaults: () => void rest.faults.splice(0),
     disconnect: (o) => gateway.disconnect(o),
     requestReconnect: () => gateway.requestReconnect(),
     close: async () => {

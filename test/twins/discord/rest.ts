@@ -13,16 +13,18 @@
  * - `GET /channels/{id}/messages?after=X&limit=N` returns the N messages right after X,
  *   newest first (like Discord); `before` the N right before; default limit 50, max 100.
  * - `POST /channels/{c}/messages/{m}/threads` creates a thread whose id is `m`, dispatches
- *   THREAD_CREATE.
- * - Interaction callbacks must come within 3 s of INTERACTION_CREATE (else 404 code 10062).
+ *   THREAD_CREATE. Bot creates/edits/deletes dispatch MESSAGE_CREATE/UPDATE/DELETE (Discord
+ *   sends a bot its own messages too).
+ * - Application commands, interaction callbacks and webhooks: ./interactions.ts.
  * - Rate limits: a 429 carries `Retry-After` (s), `X-RateLimit-*` headers and the body
  *   `{message, retry_after, global}`; @discordjs/rest waits `Retry-After` and retries.
  */
 import type http from 'node:http';
 import type { TwinGateway } from './gateway.js';
+import { registerInteractionRoutes } from './interactions.js';
 import { USER_MENTION, type TwinMessage, type TwinWorld } from './state.js';
 
-/** One recorded REST call. `path` is relative to `/api/v10`, without the query. */
+/** One recorded REST call. `path` is relative to `/api/v10`, without the query, URL-decoded (`%40original` → `@original`, emoji as text). */
 export interface RestCall {
   method: string;
   path: string;
@@ -81,7 +83,7 @@ export function pingsOf(content: string, allowed: unknown, repliedAuthor?: strin
   };
 }
 
-type Handler = (p: Record<string, string>, body: Record<string, unknown>, q: URLSearchParams) => { status: number; json?: unknown };
+export type Handler = (p: Record<string, string>, body: Record<string, unknown>, q: URLSearchParams) => { status: number; json?: unknown };
 
 export class TwinRest {
   readonly calls: RestCall[] = [];
@@ -101,9 +103,15 @@ export class TwinRest {
     this.define();
   }
 
-  /** Serves one request under `/api/v10`; `rawPath` excludes that prefix. */
-  handle(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, query: URLSearchParams, rawBody: string): void {
+  /** Serves one request under `/api/v10`; `rawPath` excludes that prefix (segments are URL-decoded here). */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, encodedPath: string, query: URLSearchParams, rawBody: string): void {
     const method = req.method ?? 'GET';
+    let rawPath: string;
+    try {
+      rawPath = encodedPath.split('/').map(decodeURIComponent).join('/');
+    } catch {
+      rawPath = encodedPath;
+    }
     let body: Record<string, unknown> = {};
     try {
       body = rawBody ? (JSON.parse(rawBody) as Record<string, unknown>) : {};
@@ -140,7 +148,7 @@ export class TwinRest {
       if (r.method !== method) continue;
       const m = r.pattern.exec(rawPath);
       if (!m) continue;
-      const params = Object.fromEntries(r.keys.map((k, i) => [k, decodeURIComponent(m[i + 1]!)]));
+      const params = Object.fromEntries(r.keys.map((k, i) => [k, m[i + 1]!]));
       try {
         const out = r.handler(params, body, query);
         return reply(out.status, out.json);
@@ -152,7 +160,8 @@ export class TwinRest {
     return reply(404, { message: '404: Not Found', code: 0 });
   }
 
-  private on(method: string, route: string, handler: Handler): void {
+  /** Adds a route: `:name` segments become params. */
+  on(method: string, route: string, handler: Handler): void {
     const keys: string[] = [];
     const pattern = new RegExp(`^${route.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
     this.routes.push({ method, pattern, keys, handler });
@@ -197,28 +206,7 @@ export class TwinRest {
       if (w.channels.has(m.id)) throw new ApiError(400, { message: 'A thread has already been created for this message', code: 160004 });
       return { status: 201, json: w.apiChannel(this.openThread(p.c!, m.id, String(b.name ?? 'thread'), w.bot.id)) };
     });
-    this.on('PUT', '/applications/:app/guilds/:g/commands', (p, b) => ({ status: 200, json: this.overwriteCommands(p.app!, p.g!, b) }));
-    this.on('PUT', '/applications/:app/commands', (p, b) => ({ status: 200, json: this.overwriteCommands(p.app!, 'global', b) }));
-    this.on('GET', '/applications/:app/guilds/:g/commands', (p) => ({ status: 200, json: this.commands.get(p.g!) ?? [] }));
-    this.on('POST', '/interactions/:id/:token/callback', (p, b) => this.interactionCallback(p.id!, p.token!, b));
-    this.on('PATCH', '/webhooks/:app/:token/messages/@original', (p, b) => {
-      const i = this.interactionByToken(p.app!, p.token!);
-      const existing = i.originalMessageId ? w.findMessage(i.originalMessageId) : undefined;
-      const m = existing ? this.editBotMessage(existing, b) : this.createBotMessage(i.channelId, b, { webhookId: w.applicationId, type: 20 });
-      i.originalMessageId = m.id;
-      m.flags &= ~128; // no longer "thinking"
-      return { status: 200, json: w.apiMessage(m) };
-    });
-    this.on('GET', '/webhooks/:app/:token/messages/@original', (p) => {
-      const i = this.interactionByToken(p.app!, p.token!);
-      const m = i.originalMessageId ? w.findMessage(i.originalMessageId) : undefined;
-      if (!m) throw new ApiError(404, { message: 'Unknown Message', code: 10008 });
-      return { status: 200, json: w.apiMessage(m) };
-    });
-    this.on('POST', '/webhooks/:app/:token', (p, b) => {
-      const i = this.interactionByToken(p.app!, p.token!);
-      return { status: 200, json: w.apiMessage(this.createBotMessage(i.channelId, b, { webhookId: w.applicationId })) };
-    });
+    registerInteractionRoutes(this, w);
   }
 
   /** Creates a thread with id `id` in `parent` and announces it (THREAD_CREATE). */
@@ -270,7 +258,8 @@ export class TwinRest {
     return content;
   }
 
-  private createBotMessage(channelId: string, b: Record<string, unknown>, extra: Partial<TwinMessage> = {}): TwinMessage {
+  /** A message by the bot (REST create, interaction response, webhook): validated, recorded pings, MESSAGE_CREATE. */
+  createBotMessage(channelId: string, b: Record<string, unknown>, extra: Partial<TwinMessage> = {}): TwinMessage {
     this.channel(channelId);
     const content = this.validateContent(b, extra.type !== 20) ?? '';
     const ref = b.message_reference as { message_id?: string; fail_if_not_exists?: boolean } | undefined;
@@ -294,11 +283,11 @@ export class TwinRest {
       ...extra,
     });
     this.pings.set(m.id, pings);
-    this.gateway.dispatch('MESSAGE_CREATE', this.world.apiMessage(m));
+    this.gateway.dispatch('MESSAGE_CREATE', this.world.apiMessage(m, { gateway: true }));
     return m;
   }
 
-  private editBotMessage(m: TwinMessage, b: Record<string, unknown>): TwinMessage {
+  editBotMessage(m: TwinMessage, b: Record<string, unknown>): TwinMessage {
     if (m.authorId !== this.world.bot.id) throw new ApiError(403, { message: 'Cannot edit a message authored by another user', code: 50005 });
     const content = this.validateContent(b, false);
     if (content !== undefined) m.content = content;
@@ -307,45 +296,8 @@ export class TwinRest {
     // An edit without allowed_mentions keeps the stored mentions on Discord; with it, re-parses.
     const pings = 'allowed_mentions' in b || content !== undefined ? pingsOf(m.content, b.allowed_mentions, replied?.authorId) : this.pings.get(m.id)!;
     this.pings.set(m.id, pings);
-    this.gateway.dispatch('MESSAGE_UPDATE', this.world.apiMessage(m));
+    this.gateway.dispatch('MESSAGE_UPDATE', this.world.apiMessage(m, { gateway: true }));
     return m;
-  }
-
-  private overwriteCommands(app: string, scope: string, b: unknown): Array<Record<string, unknown>> {
-    if (app !== this.world.applicationId) throw new ApiError(403, { message: 'Missing Access', code: 50001 });
-    if (!Array.isArray(b)) throw new ApiError(400, { message: 'Invalid Form Body', code: 50035 });
-    const out = (b as Array<Record<string, unknown>>).map((c) => ({
-      id: this.world.nextId(),
-      application_id: app,
-      version: this.world.nextId(),
-      type: 1,
-      description: '',
-      default_member_permissions: null,
-      dm_permission: true,
-      nsfw: false,
-      ...c,
-      ...(scope === 'global' ? {} : { guild_id: scope }),
-    }));
-    this.commands.set(scope, out);
-    return out;
-  }
-
-  private interactionCallback(id: string, token: string, b: Record<string, unknown>): { status: number; json?: unknown } {
-    const i = this.interactions.get(id);
-    if (!i || i.token !== token || Date.now() - i.createdAt > 3_000) throw new ApiError(404, { message: 'Unknown interaction', code: 10062 });
-    if (i.responded) throw new ApiError(400, { message: 'Interaction has already been acknowledged.', code: 40060 });
-    i.responded = true;
-    const type = Number(b.type);
-    const data = (b.data ?? {}) as Record<string, unknown>;
-    if (type === 4) i.originalMessageId = this.createBotMessage(i.channelId, data, { webhookId: this.world.applicationId, type: 20 }).id;
-    else if (type === 5) i.originalMessageId = this.createBotMessage(i.channelId, { content: '' }, { webhookId: this.world.applicationId, type: 20, flags: 128 }).id;
-    return { status: 204 };
-  }
-
-  private interactionByToken(app: string, token: string): Interaction {
-    if (app !== this.world.applicationId) throw new ApiError(404, { message: 'Unknown Webhook', code: 10015 });
-    for (const i of this.interactions.values()) if (i.token === token) return i;
-    throw new ApiError(404, { message: 'Unknown Webhook', code: 10015 });
   }
 }
 

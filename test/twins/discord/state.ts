@@ -183,10 +183,16 @@ export class TwinWorld {
     return { ...base, type: 0, guild_id: this.guildId, name: c.name, position: 0, parent_id: null, topic: null, nsfw: false, rate_limit_per_user: 0, permission_overwrites: [] };
   }
 
-  apiMessage(m: TwinMessage): Record<string, unknown> {
+  /**
+   * A message object. Gateway MESSAGE_CREATE/UPDATE events (`gateway: true`) carry the author's
+   * guild `member` and `guild_id`; REST message objects have neither (Discord docs: "Message
+   * Create: … extra fields member, guild_id").
+   */
+  apiMessage(m: TwinMessage, opts: { gateway?: boolean } = {}): Record<string, unknown> {
     const channel = this.channels.get(m.channelId)!;
     const author = this.users.get(m.authorId)!;
-    const inGuild = channel.kind !== 'dm';
+    const guildChannel = channel.kind !== 'dm';
+    const inGuild = guildChannel && opts.gateway === true;
     const replied = m.replyTo ? this.findMessage(m.replyTo) : undefined;
     return {
       id: m.id,
@@ -207,7 +213,7 @@ export class TwinWorld {
       flags: m.flags,
       components: [],
       ...(m.webhookId ? { webhook_id: m.webhookId, application_id: this.applicationId } : {}),
-      ...(m.replyTo ? { message_reference: { type: 0, message_id: m.replyTo, channel_id: replied?.channelId ?? m.channelId, ...(inGuild ? { guild_id: this.guildId } : {}) } } : {}),
+      ...(m.replyTo ? { message_reference: { type: 0, message_id: m.replyTo, channel_id: replied?.channelId ?? m.channelId, ...(guildChannel ? { guild_id: this.guildId } : {}) } } : {}),
       ...(replied ? { referenced_message: { ...this.apiMessageShallow(replied) } } : {}),
       ...(m.reactions.size
         ? { reactions: [...m.reactions].map(([emoji, who]) => ({ emoji: { id: null, name: emoji }, count: who.size, me: who.has(this.bot.id), burst_colors: [], count_details: { burst: 0, normal: who.size }, me_burst: false, burst_me: false, burst_count: 0 })) }

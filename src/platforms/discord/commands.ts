@@ -1,0 +1,94 @@
+/**
+ * Discord's `/agent` application command: registered per guild, run through the core's
+ * command service (`AdapterContext.runCommand`), answered through the interaction.
+ *
+ * Discord rules encoded:
+ * - Guild commands are set with a bulk overwrite, `PUT /applications/{app}/guilds/{guild}/commands`
+ *   (effective at once; global commands take up to an hour). It needs the bot to have been
+ *   invited with the `applications.commands` scope.
+ * - An interaction must be answered within 3 s (`POST /interactions/{id}/{token}/callback`):
+ *   type 4 with the message, or type 5 "thinking…" and later
+ *   `PATCH /webhooks/{app}/{token}/messages/@original`; more messages are follow-ups
+ *   (`POST /webhooks/{app}/{token}`). Flag 64 makes a reply ephemeral (only the caller sees it).
+ *   A command that takes longer than {@link DEFER_AFTER_MS} is deferred (ephemeral).
+ * - Content ≤ 2,000 characters per message; no pings (`allowed_mentions.parse: []`).
+ */
+import { ApplicationCommandOptionType, Events, MessageFlags, type ChatInputApplicationCommandData, type ChatInputCommandInteraction, type Client } from 'discord.js';
+import { chunkMarkdown } from '../../conversation/chunk.js';
+import type { Logger } from '../../logger.js';
+import type { CommandReply, CommandRequest, ReplyTarget } from '../types.js';
+import { NO_MENTIONS, neutraliseMentions } from './format.js';
+
+/** The `/agent [command]` application command. */
+export const AGENT_COMMAND: ChatInputApplicationCommandData = {
+  name: 'agent',
+  description: 'Talk to agentbridge: status, stop, model, help, …',
+  options: [{ type: ApplicationCommandOptionType.String, name: 'command', description: 'e.g. "status", "stop", "model <name>", "help"', required: false }],
+};
+
+/** Answer directly when the command is done within this long, ms; else defer (Discord's limit is 3 s). */
+export const DEFER_AFTER_MS = 2_000;
+
+/** Bulk-overwrites `/agent` in every guild the client is in. Failures are logged, not thrown. */
+export async function registerAgentCommand(client: Client, guildIds: Iterable<string>, logger: Logger): Promise<void> {
+  const app = client.application;
+  if (!app) return;
+  for (const guildId of guildIds) {
+    try {
+      await app.commands.set([AGENT_COMMAND], guildId);
+    } catch (err) {
+      logger.warn({ guild: guildId, err: err instanceof Error ? err.message : String(err) }, 'discord: could not register /agent (was the bot invited with the applications.commands scope?)');
+    }
+  }
+}
+
+export interface InteractionDeps {
+  runCommand(req: CommandRequest): Promise<CommandReply>;
+  /** False once the adapter stops: interactions are then ignored. */
+  active(): boolean;
+  /** The conversation a command in this place is about, if any (chat channel, thread, DM). */
+  conversationFor(place: { guildId: string | null; channelId: string; threadParentId?: string }): string | undefined;
+  logger: Logger;
+}
+
+/** Runs `/agent …` and shows the reply (first message as the response, the rest as follow-ups). */
+export async function handleAgentCommand(interaction: ChatInputCommandInteraction, deps: InteractionDeps): Promise<void> {
+  const channel = interaction.channel;
+  const threadParentId = channel?.isThread() ? (channel.parentId ?? undefined) : undefined;
+  const place = { guildId: interaction.guildId ?? null, channelId: interaction.channelId, ...(threadParentId ? { threadParentId } : {}) };
+  const replyTarget: ReplyTarget = { platform: 'discord', channel: interaction.channelId, ...(threadParentId ? { thread: interaction.channelId } : {}) };
+  const member = interaction.member && 'displayName' in interaction.member ? interaction.member.displayName : undefined;
+  const req: CommandRequest = {
+    platform: 'discord',
+    userId: interaction.user.id,
+    userName: member ?? interaction.user.displayName,
+    channel: threadParentId ?? interaction.channelId,
+    conversationId: deps.conversationFor(place),
+    text: interaction.options.getString('command') ?? '',
+    replyTarget,
+  };
+  const running = deps.runCommand(req);
+  let timer: NodeJS.Timeout | undefined;
+  const quick = await Promise.race([running, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), DEFER_AFTER_MS)))]);
+  clearTimeout(timer);
+  if (!quick) await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  const result = quick ?? (await running);
+  const chunks = chunkMarkdown(neutraliseMentions(result.text), 2000);
+  const [first = '(no reply)', ...rest] = chunks;
+  const flags = result.ephemeral ? MessageFlags.Ephemeral : undefined;
+  if (quick) await interaction.reply({ content: first, allowedMentions: NO_MENTIONS, ...(flags ? { flags } : {}) });
+  else await interaction.editReply({ content: first, allowedMentions: NO_MENTIONS });
+  for (const more of rest) await interaction.followUp({ content: more, allowedMentions: NO_MENTIONS, ...(flags ? { flags } : {}) });
+}
+
+/** Registers `/agent` at ready (and in guilds joined later) and answers its interactions. */
+export function attachAgentCommand(client: Client, deps: InteractionDeps): void {
+  client.once(Events.ClientReady, (c) => void registerAgentCommand(c, c.guilds.cache.keys(), deps.logger));
+  client.on(Events.GuildCreate, (g) => {
+    if (client.isReady()) void registerAgentCommand(client, [g.id], deps.logger);
+  });
+  client.on(Events.InteractionCreate, (interaction) => {
+    if (!deps.active() || !interaction.isChatInputCommand() || interaction.commandName !== AGENT_COMMAND.name) return;
+    handleAgentCommand(interaction, deps).catch((err: unknown) => deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'discord: /agent reply failed'));
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * What the bot does on Discord for the core: post, edit, delete, reactions and the typing
+ * indicator, through discord.js (whose REST client waits out 429s using `Retry-After` and
+ * retries; an error that still escapes is thrown, and the core's outbox retries later).
+ *
+ * Discord rules encoded:
+ * - Every create and edit carries `allowed_mentions: {parse: [], replied_user: false}`
+ *   ({@link NO_MENTIONS}): no user, role, @everyone/@here or reply ping.
+ * - A reply is `message_reference: {message_id, fail_if_not_exists: false}`, so an answer to a
+ *   deleted message is still posted (as a plain message).
+ * - Reactions: `PUT`/`DELETE /channels/{c}/messages/{m}/reactions/{emoji}/@me` with the emoji
+ *   URL-encoded; 👀 while working, ✅ done, ❌ failed, the previous own reaction removed.
+ * - Typing: `POST /channels/{id}/typing` shows "<bot> is typing…" for about 10 s or until the
+ *   bot posts; it is repeated every {@link TYPING_REPEAT_MS} while a status is set.
+ */
+import { Routes, type Client, type SendableChannels } from 'discord.js';
+import type { Logger } from '../../logger.js';
+import type { PostedMessage, ReactionState, ReplyTarget } from '../types.js';
+import { NO_MENTIONS } from './format.js';
+
+/** Interval between typing requests while a status is set, ms (Discord shows typing ~10 s). */
+export const TYPING_REPEAT_MS = 8_000;
+/** A typing indicator left on (no `setStatus(null)`) stops by itself after this long, ms. */
+const TYPING_MAX_MS = 60 * 60_000;
+/** Reaction per state. */
+export const REACTION: Record<ReactionState, string> = { working: '👀', done: '✅', failed: '❌' };
+/** Most remembered own reactions (per message); the oldest are forgotten first. */
+const MAX_REACTIONS = 1_000;
+
+export class DiscordOutput {
+  /** Own reaction per `<channel>:<message>`. */
+  private readonly reactions = new Map<string, string>();
+  /** Typing per channel: the repeat timer and a token so a late start can tell it was cleared. */
+  private readonly typing = new Map<string, { timer?: NodeJS.Timeout; since: number }>();
+
+  constructor(
+    private readonly client: () => Client,
+    private readonly logger: Logger,
+    private readonly typingRepeatMs = TYPING_REPEAT_MS,
+  ) {}
+
+  /** Sends `text` into the target channel or thread, replying to `target.replyTo` when set. */
+  async post(target: ReplyTarget, text: string): Promise<PostedMessage> {
+    const channel = await this.channel(target);
+    const sent = await channel.send({
+      content: text,
+      allowedMentions: NO_MENTIONS,
+      ...(target.replyTo ? { reply: { messageReference: target.replyTo, failIfNotExists: false } } : {}),
+    });
+    return { ref: sent.id, channel: channel.id };
+  }
+
+  async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
+    const channel = await this.channel(target);
+    await channel.messages.edit(ref, { content: text, allowedMentions: NO_MENTIONS });
+  }
+
+  async delete(target: ReplyTarget, ref: string): Promise<void> {
+    const channel = await this.channel(target);
+    await channel.messages.delete(ref);
+  }
+
+  /** Shows `state`'s emoji on the user's message and removes the bot's previous one. */
+  async react(target: ReplyTarget, messageRef: string, state: ReactionState): Promise<void> {
+    const channel = await this.channel(target);
+    const key = `${channel.id}:${messageRef}`;
+    const emoji = REACTION[state];
+    // After a restart the map is empty: a finished message most likely still shows 👀.
+    const previous = this.reactions.get(key) ?? (state === 'working' ? undefined : REACTION.working);
+    if (previous === emoji) return;
+    await channel.messages.react(messageRef, emoji);
+    this.reactions.delete(key);
+    this.reactions.set(key, emoji);
+    if (this.reactions.size > MAX_REACTIONS) this.reactions.delete(this.reactions.keys().next().value!);
+    if (previous) await this.client().rest.delete(Routes.channelMessageOwnReaction(channel.id, messageRef, encodeURIComponent(previous)));
+  }
+
+  /** Typing indicator in the target channel while `status` is set; `null` stops it. */
+  async setStatus(target: ReplyTarget, status: string | null): Promise<void> {
+    const id = target.channel;
+    this.stopTyping(id);
+    if (status === null) return;
+    const entry: { timer?: NodeJS.Timeout; since: number } = { since: Date.now() };
+    this.typing.set(id, entry);
+    const channel = await this.channel(target);
+    if (this.typing.get(id) !== entry) return; // cleared while the channel was looked up
+    await channel.sendTyping();
+    if (this.typing.get(id) !== entry) return;
+    entry.timer = setInterval(() => {
+      if (Date.now() - entry.since > TYPING_MAX_MS) return this.stopTyping(id);
+      channel.sendTyping().catch((err: unknown) => this.logger.debug({ err: String(err), channel: id }, 'discord: typing failed'));
+    }, this.typingRepeatMs);
+    entry.timer.unref();
+  }
+
+  /** Stops every typing indicator (adapter stop). */
+  stopAll(): void {
+    for (const id of [...this.typing.keys()]) this.stopTyping(id);
+  }
+
+  private stopTyping(id: string): void {
+    const entry = this.typing.get(id);
+    if (entry?.timer) clearInterval(entry.timer);
+    this.typing.delete(id);
+  }
+
+  /** The channel or thread a target names (cache first, else `GET /channels/{id}`). */
+  private async channel(target: ReplyTarget): Promise<SendableChannels> {
+    if (target.platform !== 'discord') throw new Error(`discord: cannot deliver to platform ${target.platform}`);
+    const client = this.client();
+    const channel = client.channels.cache.get(target.channel) ?? (await client.channels.fetch(target.channel));
+    if (!channel || !channel.isSendable()) throw new Error(`discord: channel ${target.channel} cannot take messages`);
+    return channel;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * End-to-end helpers for Discord: the environment that points agentbridge (its own process,
+ * the real `claude` CLI, the scripted Anthropic model) at a {@link DiscordTwin}, and waits on
+ * what the twin sees.
+ */
+import path from 'node:path';
+import type { AnthropicModel } from '../../models/anthropic.js';
+import type { Sandbox } from '../../helpers/sandbox.js';
+import { waitFor } from '../../helpers/sandbox.js';
+import type { ApiMessage, DiscordTwin } from './index.js';
+
+/** Environment for `agentbridge start` with Discord on the twin; `chatChannels` are ids. */
+export function discordEnv(sb: Sandbox, model: AnthropicModel, twin: DiscordTwin, chatChannels: string[]): NodeJS.ProcessEnv {
+  return {
+    ...sb.env,
+    AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
+    AGENTBRIDGE_WORKDIR: sb.workdir,
+    AGENTBRIDGE_AGENT: 'claude',
+    ANTHROPIC_BASE_URL: model.url,
+    ANTHROPIC_API_KEY: 'test-key',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    CLAUDE_CODE_MAX_RETRIES: '0',
+    DISABLE_AUTOUPDATER: '1',
+    LOG_LEVEL: 'debug',
+    DISCORD_BOT_TOKEN: twin.token,
+    DISCORD_API_URL: twin.apiUrl,
+    DISCORD_CHANNELS: chatChannels.join(','),
+  };
+}
+
+/** The bot's final messages in a channel or thread (progress messages, `⏳ Working…`, left out). */
+export function botAnswers(twin: DiscordTwin, channel: string): ApiMessage[] {
+  return twin.botMessages(channel).filter((m) => !m.content.startsWith('⏳'));
+}
+
+/** Waits for a bot message in `channel` whose text starts with `prefix`; returns it. */
+export function answer(twin: DiscordTwin, channel: string, prefix: string, timeoutMs = 45_000): Promise<ApiMessage> {
+  return waitFor(() => botAnswers(twin, channel).find((m) => m.content.startsWith(prefix)), timeoutMs, `a bot message starting "${prefix.slice(0, 60)}" in ${channel}`);
+}
+
+/** How many bot messages in `channel` contain `text`. */
+export function countAnswers(twin: DiscordTwin, channel: string, text: string): number {
+  return twin.botMessages(channel).filter((m) => m.content.includes(text) && !m.content.startsWith('⏳')).length;
+}
+
+/** Every message create and edit the bot sent (REST calls with a body), for mention checks. */
+export function botWrites(twin: DiscordTwin): Array<{ path: string; body: { content?: string; allowed_mentions?: { parse?: unknown[]; replied_user?: boolean } } }> {
+  return twin.calls
+    .filter((c) => (c.method === 'POST' && /^\/channels\/\d+\/messages$/.test(c.path)) || (c.method === 'PATCH' && /^\/channels\/\d+\/messages\/\d+$/.test(c.path)))
+    .map((c) => ({ path: c.path, body: c.body as { content?: string; allowed_mentions?: { parse?: unknown[] } } }));
+}

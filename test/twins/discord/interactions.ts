@@ -1,0 +1,88 @@
+/**
+ * The Discord twin's application commands and interactions (REST side; INTERACTION_CREATE is
+ * dispatched by `DiscordTwin.slashCommand`).
+ *
+ * Discord rules encoded:
+ * - `PUT /applications/{app}/guilds/{guild}/commands` (and `/applications/{app}/commands`) is a
+ *   bulk overwrite: the body array replaces the scope's commands; ids are assigned.
+ * - `POST /interactions/{id}/{token}/callback` must come within 3 s of INTERACTION_CREATE and
+ *   only once (else 404 code 10062 / 400 code 40060); type 4 posts the response message, type 5
+ *   shows "thinking…" (message flag 128) until `PATCH /webhooks/{app}/{token}/messages/@original`;
+ *   `POST /webhooks/{app}/{token}` adds a follow-up. `?with_response=true` returns the callback
+ *   response object, else 204. Webhook routes need no bot token (the interaction token is the
+ *   credential).
+ */
+import type { Interaction, TwinRest } from './rest.js';
+import { ApiError } from './rest.js';
+import type { TwinWorld } from './state.js';
+
+/** Adds the application-command, interaction-callback and webhook routes to `rest`. */
+export function registerInteractionRoutes(rest: TwinRest, w: TwinWorld): void {
+  rest.on('PUT', '/applications/:app/guilds/:g/commands', (p, b) => ({ status: 200, json: overwriteCommands(rest, w, p.app!, p.g!, b) }));
+  rest.on('PUT', '/applications/:app/commands', (p, b) => ({ status: 200, json: overwriteCommands(rest, w, p.app!, 'global', b) }));
+  rest.on('GET', '/applications/:app/guilds/:g/commands', (p) => ({ status: 200, json: rest.commands.get(p.g!) ?? [] }));
+  rest.on('POST', '/interactions/:id/:token/callback', (p, b, q) => interactionCallback(rest, w, p.id!, p.token!, b, q.get('with_response') === 'true'));
+  rest.on('PATCH', '/webhooks/:app/:token/messages/@original', (p, b) => {
+    const i = interactionByToken(rest, w, p.app!, p.token!);
+    const existing = i.originalMessageId ? w.findMessage(i.originalMessageId) : undefined;
+    const m = existing ? rest.editBotMessage(existing, b) : rest.createBotMessage(i.channelId, b, { webhookId: w.applicationId, type: 20 });
+    i.originalMessageId = m.id;
+    m.flags &= ~128; // no longer "thinking"
+    return { status: 200, json: w.apiMessage(m) };
+  });
+  rest.on('GET', '/webhooks/:app/:token/messages/@original', (p) => {
+    const i = interactionByToken(rest, w, p.app!, p.token!);
+    const m = i.originalMessageId ? w.findMessage(i.originalMessageId) : undefined;
+    if (!m) throw new ApiError(404, { message: 'Unknown Message', code: 10008 });
+    return { status: 200, json: w.apiMessage(m) };
+  });
+  rest.on('POST', '/webhooks/:app/:token', (p, b) => {
+    const i = interactionByToken(rest, w, p.app!, p.token!);
+    return { status: 200, json: w.apiMessage(rest.createBotMessage(i.channelId, b, { webhookId: w.applicationId })) };
+  });
+}
+
+function overwriteCommands(rest: TwinRest, world: TwinWorld, app: string, scope: string, b: unknown): Array<Record<string, unknown>> {
+  if (app !== world.applicationId) throw new ApiError(403, { message: 'Missing Access', code: 50001 });
+  if (!Array.isArray(b)) throw new ApiError(400, { message: 'Invalid Form Body', code: 50035 });
+  const out = (b as Array<Record<string, unknown>>).map((c) => ({
+    id: world.nextId(),
+    application_id: app,
+    version: world.nextId(),
+    type: 1,
+    description: '',
+    default_member_permissions: null,
+    dm_permission: true,
+    nsfw: false,
+    ...c,
+    ...(scope === 'global' ? {} : { guild_id: scope }),
+  }));
+  rest.commands.set(scope, out);
+  return out;
+}
+
+function interactionCallback(rest: TwinRest, world: TwinWorld, id: string, token: string, b: Record<string, unknown>, withResponse: boolean): { status: number; json?: unknown } {
+  const i = rest.interactions.get(id);
+  if (!i || i.token !== token || Date.now() - i.createdAt > 3_000) throw new ApiError(404, { message: 'Unknown interaction', code: 10062 });
+  if (i.responded) throw new ApiError(400, { message: 'Interaction has already been acknowledged.', code: 40060 });
+  i.responded = true;
+  const type = Number(b.type);
+  const data = (b.data ?? {}) as Record<string, unknown>;
+  if (type === 4) i.originalMessageId = rest.createBotMessage(i.channelId, data, { webhookId: world.applicationId, type: 20 }).id;
+  else if (type === 5) i.originalMessageId = rest.createBotMessage(i.channelId, { content: '' }, { webhookId: world.applicationId, type: 20, flags: 128 }).id;
+  if (!withResponse) return { status: 204 };
+  const original = i.originalMessageId ? world.findMessage(i.originalMessageId) : undefined;
+  return {
+    status: 200,
+    json: {
+      interaction: { id: i.id, type: 2, activity_instance_id: null, response_message_id: i.originalMessageId ?? null, response_message_loading: type === 5, response_message_ephemeral: false },
+      resource: { type, ...(original ? { message: world.apiMessage(original) } : {}) },
+    },
+  };
+}
+
+function interactionByToken(rest: TwinRest, world: TwinWorld, app: string, token: string): Interaction {
+  if (app !== world.applicationId) throw new ApiError(404, { message: 'Unknown Webhook', code: 10015 });
+  for (const i of rest.interactions.values()) if (i.token === token) return i;
+  throw new ApiError(404, { message: 'Unknown Webhook', code: 10015 });
+}
