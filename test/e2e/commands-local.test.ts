@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
-import { LocalChat, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
+import { LocalChat, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
@@ -29,22 +29,13 @@ function alive(pid: number): boolean {
 }
 
 function env(dataDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {
-    ...sb.env,
+  return claudeServiceEnv(sb, model.url, {
     AGENTBRIDGE_DATA_DIR: dataDir,
-    AGENTBRIDGE_WORKDIR: sb.workdir,
     AGENTBRIDGE_WORKSPACES_ROOT: path.join(sb.root, 'workspaces'),
-    AGENTBRIDGE_AGENT: 'claude',
     AGENTBRIDGE_ADMINS: 'local:root',
     AGENTBRIDGE_ALLOWED_USERS: 'local:alice,local:bob',
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    CLAUDE_CODE_MAX_RETRIES: '0',
-    DISABLE_AUTOUPDATER: '1',
-    LOG_LEVEL: 'info',
     ...extra,
-  };
+  });
 }
 
 /** Starts agentbridge on a fresh data directory (or `dataDir`). */

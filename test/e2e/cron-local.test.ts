@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
-import { LocalChat, runCli, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
+import { LocalChat, runCli, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
@@ -18,18 +18,7 @@ let ab: AgentbridgeProcess | undefined;
 const PROMPT = 'summarise the ops status of PINEAPPLE';
 
 function env(): NodeJS.ProcessEnv {
-  return {
-    ...sb.env,
-    AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
-    AGENTBRIDGE_WORKDIR: sb.workdir,
-    AGENTBRIDGE_AGENT: 'claude',
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    CLAUDE_CODE_MAX_RETRIES: '0',
-    DISABLE_AUTOUPDATER: '1',
-    LOG_LEVEL: 'info',
-  };
+  return claudeServiceEnv(sb, model.url);
 }
 
 const cli = (...args: string[]) => runCli(['cron', ...args], env(), sb.root);

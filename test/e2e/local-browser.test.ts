@@ -3,11 +3,10 @@
  * a message typed and sent, the real claude CLI answering through the scripted model.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
-import { startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
+import { startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
 
@@ -24,17 +23,7 @@ describe.skipIf(!hasChromium)('local chat page with the real agent (Chromium)', 
     model = await startAnthropicModel();
     sb = makeSandbox();
     ab = await startAgentbridge(
-      {
-        ...sb.env,
-        AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
-        AGENTBRIDGE_WORKDIR: sb.workdir,
-        AGENTBRIDGE_AGENT: 'claude',
-        ANTHROPIC_BASE_URL: model.url,
-        ANTHROPIC_API_KEY: 'test-key',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        CLAUDE_CODE_MAX_RETRIES: '0',
-        DISABLE_AUTOUPDATER: '1',
-      },
+      claudeServiceEnv(sb, model.url),
       sb.root,
     );
     browser = await chromium.launch({

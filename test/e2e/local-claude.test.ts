@@ -2,10 +2,9 @@
  * End to end: agentbridge as its own process, the local chat HTTP API, the real `claude` CLI and
  * the scripted Anthropic model server.
  */
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
-import { LocalChat, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
+import { LocalChat, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
@@ -14,18 +13,7 @@ let sb: Sandbox;
 const running: AgentbridgeProcess[] = [];
 
 function env(): NodeJS.ProcessEnv {
-  return {
-    ...sb.env,
-    AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
-    AGENTBRIDGE_WORKDIR: sb.workdir,
-    AGENTBRIDGE_AGENT: 'claude',
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    CLAUDE_CODE_MAX_RETRIES: '0',
-    DISABLE_AUTOUPDATER: '1',
-    LOG_LEVEL: 'info',
-  };
+  return claudeServiceEnv(sb, model.url);
 }
 
 async function start(): Promise<AgentbridgeProcess> {

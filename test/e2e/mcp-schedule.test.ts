@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LocalChat, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
+import { LocalChat, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { lastUserText, startAnthropicModel, toolResults, type AnthropicModel, type Responder } from '../models/anthropic.js';
@@ -21,18 +21,7 @@ const running: AgentbridgeProcess[] = [];
 const dataDir = () => path.join(sb.root, 'data');
 
 function env(): NodeJS.ProcessEnv {
-  return {
-    ...sb.env,
-    AGENTBRIDGE_DATA_DIR: dataDir(),
-    AGENTBRIDGE_WORKDIR: sb.workdir,
-    AGENTBRIDGE_AGENT: 'claude',
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    CLAUDE_CODE_MAX_RETRIES: '0',
-    DISABLE_AUTOUPDATER: '1',
-    LOG_LEVEL: 'info',
-  };
+  return claudeServiceEnv(sb, model.url);
 }
 
 /** Schedules on "remind me", answers the tool result, and answers the follow-up turn. */

@@ -127,3 +127,25 @@ export class LocalChat {
     return (await this.messages(channel, thread)).filter((m) => m.bot).map((m) => m.text);
   }
 }
+
+/**
+ * The environment of an agentbridge process that runs the real `claude` CLI against a scripted
+ * Anthropic model at `modelUrl`, with its data and workdir inside the sandbox. `extra` is merged
+ * last (e.g. platform tokens, admins).
+ */
+export function claudeServiceEnv(sb: { env: NodeJS.ProcessEnv; root: string; workdir: string }, modelUrl: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...sb.env,
+    AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
+    AGENTBRIDGE_WORKDIR: sb.workdir,
+    AGENTBRIDGE_AGENT: 'claude',
+    ANTHROPIC_BASE_URL: modelUrl,
+    ANTHROPIC_API_KEY: 'test-key',
+    // Keep the CLI offline and fast: no telemetry/update traffic, no retries of scripted errors.
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    CLAUDE_CODE_MAX_RETRIES: '0',
+    DISABLE_AUTOUPDATER: '1',
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
