@@ -103,10 +103,17 @@ describe('local chat API', () => {
         eventKey: `local:${message}`,
         replyTarget: { platform: 'local', channel: 'general', thread },
         messageRef: message,
+        addressed: false,
         receivedAt: expect.any(Number),
       },
     ]);
     expect(repo.get(message)).toMatchObject({ channel: 'general', thread, user: 'ada', text: 'hello agent', bot: false });
+  });
+
+  it('a message starting with /agent addresses the bot (read as a command by the core)', async () => {
+    const r = await postJson({ channel: 'general', text: '/agent status', user: 'ada' });
+    expect(r.status).toBe(202);
+    expect(received.at(-1)).toMatchObject({ text: '/agent status', addressed: true });
   });
 
   it('a reply in a thread keeps the conversation id; user defaults to "you"', async () => {
