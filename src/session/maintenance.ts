@@ -29,16 +29,18 @@ export function vacuum(db: Db): void {
 }
 
 /** Tables `prune` reports on, in this order. */
-export const PRUNE_TABLES = ['conversations', 'session_entries', 'response_checkpoints', 'inbox', 'outbox', 'local_messages'] as const;
+export const PRUNE_TABLES = ['conversations', 'session_entries', 'response_checkpoints', 'inbox', 'outbox', 'local_messages', 'cron_runs'] as const;
 
 /**
  * Removes, in one transaction, everything older than `before`:
  * - conversations whose `updated_at` is before it and that have no activity since (no session entry,
  *   checkpoint, inbox or outbox row at or after it) and no unfinished work (no queued/running inbox
- *   row, no pending outbox row) — together with their entries, checkpoints, inbox and outbox rows;
+ *   row, no pending outbox row, no scheduled message still to run, no cron run in flight) — together
+ *   with their entries, checkpoints, inbox and outbox rows;
  * - inbox rows `done`/`failed` received before it (queued/running rows are never removed);
  * - outbox rows `posted`/`failed` created before it (pending rows are never removed);
- * - local chat threads whose every message is older than it (whole threads, so none loses its first message).
+ * - local chat threads whose every message is older than it (whole threads, so none loses its first message);
+ * - finished cron runs (ok/failed/skipped) that ended (or were due) before it.
  *
  * `target` is a connection or anything holding one (the `SqliteStore` of `openStore`).
  * Returns rows removed per table (every table of {@link PRUNE_TABLES}, 0 included).
@@ -64,7 +66,9 @@ export function prune(target: Db | { readonly db: Db }, before: Date): PruneRepo
          AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.conversation_id = c.id
                          AND (i.received_at >= @t OR i.state IN ('queued', 'running')))
          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = c.id
-                         AND (o.created_at >= @t OR o.state = 'pending'))`,
+                         AND (o.created_at >= @t OR o.state = 'pending'))
+         AND NOT EXISTS (SELECT 1 FROM scheduled_messages s WHERE s.conversation_id = c.id)
+         AND NOT EXISTS (SELECT 1 FROM cron_runs r WHERE r.conversation_id = c.id AND r.status IN ('queued', 'running'))`,
     ).run({ t });
     for (const table of ['response_checkpoints', 'session_entries', 'inbox', 'outbox'] as const) {
       add(table, db.prepare(`DELETE FROM ${table} WHERE conversation_id IN (SELECT id FROM temp.prune_conversations)`).run().changes);
@@ -83,6 +87,7 @@ export function prune(target: Db | { readonly db: Db }, before: Date): PruneRepo
         )
         .run(t).changes,
     );
+    add('cron_runs', db.prepare("DELETE FROM cron_runs WHERE status IN ('ok', 'failed', 'skipped') AND COALESCE(ended_at, scheduled_for) < ?").run(t).changes);
   }).immediate();
   return report;
 }

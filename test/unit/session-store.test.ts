@@ -165,6 +165,9 @@ describe('maintenance', () => {
     // Old but with a queued message: kept (never lose an accepted message).
     s.conversations.ensure({ id: 'waiting', platform: 'local', channel: 'x' });
     s.inbox.accept(message('waiting-1', 'waiting', now - 60 * DAY));
+    // Old and idle, but with a scheduled message still to run: kept (it would be lost with it).
+    s.conversations.ensure({ id: 'scheduled', platform: 'local', channel: 'x' });
+    s.scheduledMessages.insert({ id: 'sm1', conversationId: 'scheduled', text: 'check again', dueAt: now + DAY, everyMs: null, createdBy: 'agent', createdAt: now - 60 * DAY });
     // Old conversation row but recent entries: kept.
     s.conversations.ensure({ id: 'chatty', platform: 'local', channel: 'x' });
     // Old finished inbox/outbox rows of a live conversation: removed; old pending outbox: kept.
@@ -186,8 +189,9 @@ describe('maintenance', () => {
     s.localMessages.insert({ id: 'a2', channel: 'general', thread: 'a1', user: 'ann', text: 'recent', bot: false, ts: now });
 
     const report = prune(s, cutoff);
-    expect(report).toEqual({ conversations: 1, session_entries: 2, response_checkpoints: 1, inbox: 2, outbox: 2, local_messages: 2 });
-    expect(s.conversations.list().map((c) => c.id).sort()).toEqual(['chatty', 'live', 'waiting']);
+    expect(report).toEqual({ conversations: 1, session_entries: 2, response_checkpoints: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 });
+    expect(s.conversations.list().map((c) => c.id).sort()).toEqual(['chatty', 'live', 'scheduled', 'waiting']);
+    expect(s.scheduledMessages.get('sm1')).toBeDefined();
     expect(s.inbox.get('waiting-1')?.state).toBe('queued');
     expect(s.inbox.get('live-old-done')).toBeUndefined();
     expect(s.inbox.get('live-new')).toBeDefined();
