@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiscordAdapter } from '../../src/platforms/discord/adapter.js';
+import { DEFER_AFTER_MS, deferDelay } from '../../src/platforms/discord/commands.js';
 import { createLogger } from '../../src/logger.js';
 import type { AdapterContext, CommandReply, CommandRequest, InboundMessage } from '../../src/platforms/types.js';
 import { checkpointKey } from '../../src/conversation/ids.js';
@@ -201,6 +202,38 @@ describe('Discord adapter: /agent slash command', () => {
     finish({ text: 'switched @everyone', ephemeral: true });
     await waitFor(() => twin.callsTo('PATCH /webhooks/:app/:token/messages/@original').length === 1, 5_000, 'the edited reply');
     expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')[0]!.body).toMatchObject({ content: 'switched @\u200Beveryone', allowed_mentions: { parse: [] } });
+  });
+});
+
+describe('Discord adapter: /agent answer deadline', () => {
+  it('waits for the command until 2 s after the interaction was created, not after it arrived', () => {
+    const created = 1_000_000;
+    expect(deferDelay(created, created)).toBe(DEFER_AFTER_MS);
+    expect(deferDelay(created, created + 500)).toBe(1_500);
+    expect(deferDelay(created, created + DEFER_AFTER_MS)).toBe(0);
+    expect(deferDelay(created, created + 5_000)).toBe(0);
+    expect(deferDelay(created, created - 3_000)).toBe(DEFER_AFTER_MS); // a clock behind Discord's
+  });
+
+  it('an interaction that arrives late is deferred before the command runs, and the answer edited in', async () => {
+    await startAdapter();
+    await waitFor(() => twin.callsTo('PUT /applications/:app/guilds/:g/commands').length === 1, 5_000, 'the command registration');
+    const order: string[] = [];
+    core.commandReply = async (req) => {
+      order.push(`command (${twin.callsTo('POST /interactions/:id/:token/callback').length} callbacks)`);
+      return { text: `ran ${req.text}`, ephemeral: false };
+    };
+    twin.slashCommand({ user: 'Alice', channel: twin.channels['agent-chat']!, name: 'agent', options: [{ name: 'command', type: 3, value: 'status' }], lateByMs: 2_200 });
+    await waitFor(() => twin.callsTo('PATCH /webhooks/:app/:token/messages/@original').length === 1, 5_000, 'the edited answer');
+    expect(order).toEqual(['command (1 callbacks)']);
+    expect(twin.callsTo('POST /interactions/:id/:token/callback').map((c) => [c.status, (c.body as { type: number }).type])).toEqual([[204, 5]]);
+    expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')[0]!.body).toMatchObject({ content: 'ran status' });
+
+    // Past its 3 s: the deferral is refused (10062), the command still runs; nothing else is sent.
+    twin.slashCommand({ user: 'Alice', channel: twin.channels['agent-chat']!, name: 'agent', options: [{ name: 'command', type: 3, value: 'stop' }], lateByMs: 3_500 });
+    await waitFor(() => core.commands.some((c) => c.text === 'stop'), 5_000, 'the late command run');
+    expect(twin.callsTo('POST /interactions/:id/:token/callback').map((c) => c.status)).toEqual([204, 404]);
+    expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')).toHaveLength(1);
   });
 });
 

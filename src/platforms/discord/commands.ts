@@ -10,7 +10,11 @@
  *   type 4 with the message, or type 5 "thinking…" and later
  *   `PATCH /webhooks/{app}/{token}/messages/@original`; more messages are follow-ups
  *   (`POST /webhooks/{app}/{token}`). Flag 64 makes a reply ephemeral (only the caller sees it).
- *   A command that takes longer than {@link DEFER_AFTER_MS} is deferred (ephemeral).
+ *   The 3 s run from the interaction's creation (its snowflake), not from when the bot got
+ *   it: a command not done {@link DEFER_AFTER_MS} after the creation is deferred (ephemeral);
+ *   an interaction that arrives that late (Gateway or event-loop lag, under 1 s left) is
+ *   deferred at once — the small acknowledgement first, the answer without time pressure
+ *   ({@link deferDelay}).
  * - Content ≤ 2,000 characters per message; no pings (`allowed_mentions.parse: []`).
  */
 import { ApplicationCommandOptionType, Events, MessageFlags, type ChatInputApplicationCommandData, type ChatInputCommandInteraction, type Client } from 'discord.js';
@@ -26,8 +30,17 @@ export const AGENT_COMMAND: ChatInputApplicationCommandData = {
   options: [{ type: ApplicationCommandOptionType.String, name: 'command', description: 'e.g. "status", "stop", "model <name>", "help"', required: false }],
 };
 
-/** Answer directly when the command is done within this long, ms; else defer (Discord's limit is 3 s). */
+/** Answer directly when the command is done this long after the interaction was created, ms; else defer (Discord's limit is 3 s). */
 export const DEFER_AFTER_MS = 2_000;
+
+/**
+ * How long to wait for the command before deferring, ms: what is left of {@link DEFER_AFTER_MS}
+ * since the interaction was created (`createdTimestamp`, from its id), between 0 and
+ * DEFER_AFTER_MS (a clock behind Discord's never waits longer than that).
+ */
+export function deferDelay(createdTimestamp: number, now = Date.now()): number {
+  return Math.min(DEFER_AFTER_MS, Math.max(0, DEFER_AFTER_MS - (now - createdTimestamp)));
+}
 
 /** Bulk-overwrites `/agent` in every guild the client is in. Failures are logged, not thrown. */
 export async function registerAgentCommand(client: Client, guildIds: Iterable<string>, logger: Logger): Promise<void> {
@@ -67,11 +80,25 @@ export async function handleAgentCommand(interaction: ChatInputCommandInteractio
     text: interaction.options.getString('command') ?? '',
     replyTarget,
   };
+  const wait = deferDelay(interaction.createdTimestamp);
+  // An interaction that arrived late (wait 0) is acknowledged before the command runs. Should that
+  // fail (past its 3 s), the command still runs; only its answer cannot be shown.
+  let acknowledged = true;
+  if (wait === 0) {
+    acknowledged = await interaction.deferReply({ flags: MessageFlags.Ephemeral }).then(
+      () => true,
+      (err: unknown) => {
+        deps.logger.warn({ err: err instanceof Error ? err.message : String(err), command: req.text.slice(0, 40) }, 'discord: /agent arrived too late to be answered; running it anyway');
+        return false;
+      },
+    );
+  }
   const running = deps.runCommand(req);
+  if (!acknowledged) return void (await running);
   let timer: NodeJS.Timeout | undefined;
-  const quick = await Promise.race([running, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), DEFER_AFTER_MS)))]);
+  const quick = wait === 0 ? undefined : await Promise.race([running, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), wait)))]);
   clearTimeout(timer);
-  if (!quick) await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  if (!quick && !interaction.deferred) await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   const result = quick ?? (await running);
   const chunks = chunkMarkdown(neutraliseMentions(result.text), 2000);
   const [first = '(no reply)', ...rest] = chunks;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { AnthropicModel } from '../../models/anthropic.js';
 import type { Sandbox } from '../../helpers/sandbox.js';
 import { waitFor } from '../../helpers/sandbox.js';
-import type { ApiMessage, DiscordTwin } from './index.js';
+import type { ApiMessage, DiscordTwin, Interaction } from './index.js';
 
 /** Environment for `agentbridge start` with Discord on the twin; `chatChannels` are ids. */
 export function discordEnv(sb: Sandbox, model: AnthropicModel, twin: DiscordTwin, chatChannels: string[]): NodeJS.ProcessEnv {
@@ -48,4 +48,37 @@ export function botWrites(twin: DiscordTwin): Array<{ path: string; body: { cont
   return twin.calls
     .filter((c) => (c.method === 'POST' && /^\/channels\/\d+\/messages$/.test(c.path)) || (c.method === 'PATCH' && /^\/channels\/\d+\/messages\/\d+$/.test(c.path)))
     .map((c) => ({ path: c.path, body: c.body as { content?: string; allowed_mentions?: { parse?: unknown[] } } }));
+}
+
+/** How agentbridge answered a slash command: at once (type 4) or deferred (type 5) and then edited. */
+export interface SlashReply {
+  /** Callback type: 4 answered at once, 5 deferred ("thinking…"). */
+  type: number;
+  /** Flags of the answer (64 = ephemeral; for a deferred answer, those of the deferral). */
+  flags: number;
+  /** The answer's text (for a deferred one, the `@original` edit). */
+  content: string;
+}
+
+/** Waits for agentbridge's answer to `interaction` (run with `twin.slashCommand`). */
+export function slashReply(twin: DiscordTwin, interaction: Interaction, timeoutMs = 10_000): Promise<SlashReply> {
+  return waitFor(
+    () => {
+      const cb = twin.calls.find((c) => c.method === 'POST' && c.path === `/interactions/${interaction.id}/${interaction.token}/callback` && c.status < 300);
+      if (!cb) return undefined;
+      const body = cb.body as { type: number; data?: { content?: string; flags?: number } };
+      const flags = body.data?.flags ?? 0;
+      if (body.type !== 5) return { type: body.type, flags, content: body.data?.content ?? '' };
+      const edit = twin.calls.find((c) => c.method === 'PATCH' && c.path === `/webhooks/${twin.applicationId}/${interaction.token}/messages/@original` && c.status < 300);
+      return edit ? { type: 5, flags, content: (edit.body as { content?: string }).content ?? '' } : undefined;
+    },
+    timeoutMs,
+    `the answer to interaction ${interaction.id}`,
+  );
+}
+
+/** Runs `/agent <text>` as `user` in `channel` and waits for the answer. */
+export function agentCommand(twin: DiscordTwin, user: string, channel: string, text: string, opts: { lateByMs?: number } = {}): Promise<SlashReply> {
+  const i = twin.slashCommand({ user, channel, name: 'agent', options: [{ name: 'command', type: 3, value: text }], ...opts });
+  return slashReply(twin, i);
 }

@@ -15,9 +15,9 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TwinGateway, type GatewayFrame } from './gateway.js';
 import { pingsOf, routeMatches, TwinRest, type Interaction, type Pings, type RestCall } from './rest.js';
-import { TwinWorld, type TwinMessage, type TwinUser } from './state.js';
+import { snowflakeAt, TwinWorld, type TwinMessage, type TwinUser } from './state.js';
 
-export type { GatewayFrame, Pings, RestCall, TwinMessage, TwinUser };
+export type { GatewayFrame, Interaction, Pings, RestCall, TwinMessage, TwinUser };
 export { pingsOf };
 
 export interface DiscordTwinOptions {
@@ -83,8 +83,12 @@ export interface DiscordTwin {
   createThread(channel: string, messageId: string, name: string, by?: string | TwinUser): string;
   /** The DM channel between the bot and `user` (created on first use). */
   dmChannel(user: string | TwinUser): string;
-  /** A user runs a slash command: dispatches INTERACTION_CREATE; returns the interaction. */
-  slashCommand(opts: { user: string | TwinUser; channel: string; name: string; options?: Array<{ name: string; type: number; value: unknown }> }): Interaction;
+  /**
+   * A user runs a slash command: dispatches INTERACTION_CREATE; returns the interaction.
+   * `lateByMs`: the interaction was created that long ago (its id and the 3 s answer window
+   * count from then), as when the Gateway delivers it late.
+   */
+  slashCommand(opts: { user: string | TwinUser; channel: string; name: string; options?: Array<{ name: string; type: number; value: unknown }>; lateByMs?: number }): Interaction;
   /** The channel's messages, oldest first (API shape). */
   channelMessages(channel: string): ApiMessage[];
   /** The bot's messages in `channel` (all channels when omitted), oldest first. */
@@ -177,10 +181,12 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
       for (const c of world.channels.values()) if (c.kind === 'dm' && c.recipientId === user.id) return c.id;
       return world.addChannel({ kind: 'dm', name: `dm-${user.username}`, recipientId: user.id }).id;
     },
-    slashCommand: ({ user, channel, name, options: opts }) => {
+    slashCommand: ({ user, channel, name, options: opts, lateByMs }) => {
       const u = userOf(user);
       const c = channelOf(channel);
-      const i: Interaction = { id: world.nextId(), token: `itoken.${randomBytes(16).toString('hex')}`, channelId: c.id, userId: u.id, createdAt: Date.now(), responded: false };
+      const createdAt = Date.now() - (lateByMs ?? 0);
+      const id = lateByMs ? snowflakeAt(createdAt) : world.nextId();
+      const i: Interaction = { id, token: `itoken.${randomBytes(16).toString('hex')}`, channelId: c.id, userId: u.id, createdAt, responded: false };
       rest.interactions.set(i.id, i);
       const cmd = (rest.commands.get(world.guildId) ?? rest.commands.get('global') ?? []).find((x) => x.name === name);
       gateway.dispatch('INTERACTION_CREATE', {

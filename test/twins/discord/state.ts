@@ -27,6 +27,11 @@ export function snowflakeGenerator(): () => string {
   };
 }
 
+/** A snowflake for time `ms` (ms since the Unix epoch) with random low bits, e.g. for an object created in the past. */
+export function snowflakeAt(ms: number): string {
+  return (((BigInt(Math.floor(ms)) - DISCORD_EPOCH) << 22n) | BigInt(Math.floor(Math.random() * 0x3fffff))).toString();
+}
+
 /** The timestamp (ms since the Unix epoch) inside a snowflake. */
 export function snowflakeTime(id: string): number {
   return Number((BigInt(id) >> 22n) + DISCORD_EPOCH);
