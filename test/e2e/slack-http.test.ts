@@ -72,4 +72,28 @@ describe('Slack over the Events API (HTTP), end to end', () => {
     await waitFor(() => ab.logs.filter((l) => l.msg === 'slack: Events API request rejected').length >= 6, 5_000, 'the rejections to be logged');
     expect(ab.child.exitCode).toBeNull();
   });
+
+  it('/agent slash commands arrive as signed form bodies and are answered in the HTTP response; forged ones are refused', async () => {
+    const help = await twin.slashCommand({ user: 'U0ALICE', channel: CHANNEL, text: 'help' });
+    expect(help.status).toBe(200);
+    expect(help.ackedAt! - help.sentAt).toBeLessThan(3_000);
+    expect(help.ack).toMatchObject({ response_type: 'ephemeral' });
+    expect(String(help.ack!.text)).toContain('/agent status');
+    // the same at /slack/events (form bodies there are commands too)
+    twin.commandsUrl = `${ab.url}/slack/events`;
+    const status = await twin.slashCommand({ user: 'U0ALICE', channel: CHANNEL, text: 'status' });
+    twin.commandsUrl = undefined;
+    expect(status.status).toBe(200);
+    expect(String(status.ack!.text)).toContain('`@agentbridge status`');
+
+    const rejectedBefore = ab.logs.filter((l) => l.msg === 'slack: Events API request rejected').length;
+    for (const signing of ['bad', 'stale', 'none'] as const) {
+      const forged = await twin.slashCommand({ user: 'U0ALICE', channel: CHANNEL, text: 'help', signing });
+      expect(forged.status).toBe(401);
+      expect(forged.responses).toEqual([]);
+    }
+    await waitFor(() => ab.logs.filter((l) => l.msg === 'slack: Events API request rejected').length === rejectedBefore + 3, 5_000, 'the rejections to be logged');
+    // Only the two signed commands reached the command service.
+    expect(ab.logs.filter((l) => l.msg === 'access allowed' && l.what === 'slash command').map((l) => l.command)).toEqual(['help', 'status']);
+  });
 });

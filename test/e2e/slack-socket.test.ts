@@ -165,6 +165,9 @@ describe('Slack over Socket Mode, end to end', () => {
     expect(calls.map((c) => c.status)).toEqual([200, 429, 200]);
     expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(1_000);
     expect(botMessages(twin, CHANNEL, post.ts).map((m) => m.text)).toEqual([part1, part2]);
+    // The 429 that was waited out is counted in /metrics.
+    const metrics = await (await fetch(`${ab.url}/metrics`)).text();
+    expect(metrics).toContain('agentbridge_platform_api_errors_total{platform="slack",kind="rate_limited"} 1');
   });
 
   it('a 10,000-character answer with code blocks arrives complete, in order, every code block intact', async () => {

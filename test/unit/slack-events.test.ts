@@ -135,7 +135,27 @@ describe('toInboundMessage', () => {
       replyTarget: { platform: 'slack', channel: 'C1', thread: '100.000001' },
       messageRef: '100.000009',
       seedFrom: 'slack:C1:100.000001',
+      addressed: true,
       receivedAt: 42,
     });
+  });
+
+  it('marks mentions and DMs as addressed (read as commands), thread replies without a mention not', () => {
+    const addressed = (ev: SlackMessageEvent, c = ctx()) => {
+      const r = normaliseSlackEvent(env(ev), c);
+      if (r.kind !== 'message') throw new Error(`expected a message, got ${r.reason}`);
+      return toInboundMessage(r.draft, 'stop', 'Alice', 1).addressed;
+    };
+    expect(addressed(mention({ text: `<@${BOT}> stop`, thread_ts: '100.000000' }))).toBe(true);
+    // the message twin of a mention
+    expect(addressed(message({ text: `<@${BOT}> stop`, thread_ts: '100.000000' }))).toBe(true);
+    expect(addressed(message({ text: `<@${BOT}|agentbridge> stop` }))).toBe(true);
+    // DMs: top-level and in a thread
+    expect(addressed(message({ channel: 'D1', channel_type: 'im', text: 'stop' }))).toBe(true);
+    expect(addressed(message({ channel: 'D1', channel_type: 'im', text: 'stop', ts: '100.000005', thread_ts: '100.000002' }))).toBe(true);
+    // a thread reply in a conversation the bot has, without a mention: a prompt
+    expect(addressed(message({ text: 'stop', ts: '100.000003', thread_ts: '100.000001' }), ctx({ conversations: ['slack:T1:C1:100.000001'] }))).toBeUndefined();
+    // a reply under a bot post (seeded), without a mention
+    expect(addressed(message({ text: 'stop', ts: '100.000004', thread_ts: '100.000001' }), ctx({ botMessages: ['slack:C1:100.000001'] }))).toBeUndefined();
   });
 });

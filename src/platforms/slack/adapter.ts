@@ -15,6 +15,12 @@
  * resolved (`users.ts`), and handed to the sink. A sink failure propagates: no ack, Slack
  * redelivers; the inbox's unique event key (`slack:<team>:<channel>:<ts>`) drops duplicates.
  *
+ * Slash command `/agent <subcommand>` (`commands.ts`): Bolt's `app.command('/agent')` listener,
+ * fed by Socket Mode `slash_commands` envelopes or, over HTTP, by form-encoded requests at
+ * `POST /slack/commands` (or `/slack/events`); run through `AdapterContext.runCommand` and
+ * answered in the acknowledgement within 3 s (later replies go to `response_url`). Commands in
+ * a DM are about the DM conversation the person used last (remembered in the adapter state).
+ *
  * Outbound: `chat.postMessage` in the thread (ref = `ts`), `chat.update`, `chat.delete`,
  * reactions 👀 → ✅/❌, `assistant.threads.setStatus` (best effort). The Web API client waits
  * out a 429's `Retry-After` and retries a few times ({@link RETRY_CONFIG}); after that the
@@ -34,7 +40,8 @@ import type {
   ReplyTarget,
 } from '../types.js';
 import { AckAfterListenersApp, boltLogger, PassiveReceiver } from './bolt.js';
-import { mentionedUserIds, normaliseSlackEvent, renderInboundText, toInboundMessage, type SlackEventEnvelope, type SlackSelf } from './events.js';
+import { handleSlashCommand, postToResponseUrl, type SlashCommandPayload, type SlashResponse } from './commands.js';
+import { isDmChannel, mentionedUserIds, normaliseSlackEvent, renderInboundText, toInboundMessage, type SlackEventEnvelope, type SlackSelf } from './events.js';
 import { formatSlackMarkdown, neutraliseSlackMentions } from './format.js';
 import { registerSlackEventsRoute } from './http-events.js';
 import { errorCode, UserDirectory } from './users.js';
@@ -62,6 +69,12 @@ export const REACTIONS: Record<ReactionState, string> = { working: 'eyes', done:
 const STATUS_DISABLING_ERRORS = new Set(['missing_scope', 'not_allowed_token_type', 'unknown_method', 'no_permission', 'invalid_auth']);
 /** Most messages whose reaction state is remembered. */
 const MAX_REACTION_STATES = 2_000;
+/** The slash command agentbridge answers (slack/manifest.yml). */
+export const SLASH_COMMAND = '/agent';
+/** Adapter-state key of the DM conversation a person used last (`/agent …` in a DM is about it). */
+export function dmConversationKey(team: string, channel: string): string {
+  return `slack:dm-conversation:${team}:${channel}`;
+}
 
 type WebClient = InstanceType<typeof webApi.WebClient>;
 
@@ -86,6 +99,8 @@ export class SlackAdapter implements PlatformAdapter {
   /** Last reaction state per `<channel>:<ts>`. */
   private readonly reactionStates = new Map<string, ReactionState>();
   private statusDisabled = false;
+  /** Slash command replies still being posted to `response_url` (awaited, bounded, by stop()). */
+  private readonly followUps = new Set<Promise<void>>();
 
   constructor(opts: SlackAdapterOptions) {
     this.config = opts.config;
@@ -99,6 +114,7 @@ export class SlackAdapter implements PlatformAdapter {
         logger: this.logger,
         ready: () => this.accepting && this.app !== undefined,
         handle: (body, retry) => this.app!.processEvent({ body, ack: async () => {}, retryNum: retry.num, retryReason: retry.reason }),
+        handleCommand: (fields) => this.commandOverHttp(fields),
       });
     }
   }
@@ -144,11 +160,14 @@ export class SlackAdapter implements PlatformAdapter {
     });
     app.event('app_mention', async ({ body }) => this.onEvent(body as SlackEventEnvelope));
     app.event('message', async ({ body }) => this.onEvent(body as SlackEventEnvelope));
+    app.command(SLASH_COMMAND, async ({ command, ack }) => this.onSlashCommand(command, (r) => ack(r)));
     app.error(async (err) => {
       throw err;
     });
     this.app = app;
     this.client = app.client;
+    // Every 429 the Web API client waits out counts for /metrics (method from the URL).
+    app.client.on(webApi.WebClientEvent.RATE_LIMITED, (_retryAfter: number, info?: { url?: string }) => context.reportApiError?.('rate_limited', String(info?.url ?? '').replace(/^.*\//, '') || 'unknown'));
     this.users = new UserDirectory({ client: app.client, logger: this.logger });
     this.sink = sink;
     this.context = context;
@@ -166,6 +185,8 @@ export class SlackAdapter implements PlatformAdapter {
       await Promise.race([closed, delay(3_000)]);
     }
     await Promise.allSettled([...this.chains.values()]);
+    // Replies of slash commands (e.g. `/agent restart`'s) still on their way to response_url.
+    if (this.followUps.size) await Promise.race([Promise.allSettled([...this.followUps]), delay(5_000)]);
   }
 
   /** Posts `text` in the target's thread. @returns the message's `ts` as ref. */
@@ -258,6 +279,61 @@ export class SlackAdapter implements PlatformAdapter {
     return run;
   }
 
+  /**
+   * Bolt listener of `/agent`: runs the command (commands.ts), acknowledges with the reply or
+   * "working on it", then posts a late reply to `response_url`. Never throws.
+   */
+  private async onSlashCommand(payload: SlashCommandPayload, ack: (response: SlashResponse) => Promise<void>): Promise<void> {
+    const context = this.context;
+    const users = this.users;
+    if (!this.accepting || !context?.runCommand || !users) {
+      await ack({ response_type: 'ephemeral', text: 'agentbridge is not taking commands right now (starting or shutting down). Try again in a moment.' }).catch(() => {});
+      return;
+    }
+    let result: Awaited<ReturnType<typeof handleSlashCommand>>;
+    try {
+      result = await handleSlashCommand(payload, {
+        runCommand: (req) => context.runCommand!(req),
+        displayName: (id) => users.name(id),
+        dmConversation: (team, channel) => {
+          const id = context.state.get(dmConversationKey(team, channel));
+          return id && context.hasConversation(id) ? id : undefined;
+        },
+        isDm: isDmChannel,
+        format: (markdown) => this.neutraliseMentions(this.formatMarkdown(markdown)),
+        respond: (url, body) => postToResponseUrl(url, body, { onError: (kind) => context.reportApiError?.(kind, 'response_url') }),
+        logger: this.logger,
+      });
+    } catch (err) {
+      this.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'slack: slash command failed');
+      result = { ack: { response_type: 'ephemeral', text: '⚠️ agentbridge could not run this command; see its log.' } };
+    }
+    try {
+      await ack(result.ack);
+    } catch (err) {
+      this.logger.warn({ err: errorCode(err) }, 'slack: could not acknowledge a slash command');
+    }
+    if (result.followUp) {
+      const p = result.followUp();
+      this.followUps.add(p);
+      void p.finally(() => this.followUps.delete(p));
+    }
+  }
+
+  /** A verified slash command over HTTP: through Bolt like Socket Mode; resolves with what the listener acknowledged. */
+  private async commandOverHttp(fields: Record<string, string>): Promise<Record<string, unknown> | undefined> {
+    const app = this.app;
+    if (!app) throw new Error('the Slack adapter is not started');
+    let acknowledge!: (response: unknown) => void;
+    const acked = new Promise<unknown>((resolve) => (acknowledge = resolve));
+    const processed = app.processEvent({ body: fields, ack: async (response?: unknown) => acknowledge(response) });
+    const NOT_ACKED = Symbol('not acked');
+    const first = await Promise.race([acked, processed.then(() => NOT_ACKED)]);
+    processed.catch((err: unknown) => this.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'slack: slash command listener failed'));
+    if (first === NOT_ACKED || first === undefined || first === null) return undefined;
+    return typeof first === 'string' ? { text: first } : (first as Record<string, unknown>);
+  }
+
   private async handle(body: SlackEventEnvelope): Promise<void> {
     const { sink, context, self, users } = this;
     if (!this.accepting || !sink || !context || !self || !users) throw new Error('the Slack adapter is not accepting events');
@@ -274,6 +350,13 @@ export class SlackAdapter implements PlatformAdapter {
     const text = renderInboundText(draft.rawText, self.userId, names);
     const message = toInboundMessage(draft, text, draft.botName ?? names.get(draft.authorId) ?? draft.authorId, receivedAt);
     const outcome = await sink(message);
+    if (draft.isDm) {
+      try {
+        context.state.set(dmConversationKey(draft.team, draft.channel), message.conversationId);
+      } catch (err) {
+        this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'slack: could not remember the DM conversation');
+      }
+    }
     this.logger.debug({ eventId: body.event_id, eventKey: message.eventKey, conversationId: message.conversationId, outcome }, 'slack: message handed to the core');
   }
 

@@ -8,6 +8,8 @@
  *   they all resolved. A listener that throws (the inbox write failed, or the service is
  *   shutting down) leaves the envelope unacknowledged, so Slack delivers it again (Socket Mode:
  *   on this or the next connection; HTTP: the adapter answers 500 and Slack retries).
+ *   Slash commands are not events: their listener acknowledges with the response itself (Bolt's
+ *   `ack`), so they pass through unchanged.
  * - {@link PassiveReceiver}: for the Events API over HTTP the requests arrive on agentbridge's own
  *   HTTP server (route `POST /slack/events`, see `http-events.ts`), which verifies them and calls
  *   `app.processEvent`; Bolt needs a receiver object but it has nothing to listen on.
@@ -18,12 +20,21 @@
 import { App, LogLevel, type Logger as BoltLogger, type Receiver, type ReceiverEvent } from '@slack/bolt';
 import type { Logger } from '../../logger.js';
 
-/** A Bolt App whose Events API acks wait for the listeners (see the module doc). */
+/**
+ * A Bolt App whose Events API acks wait for the listeners (see the module doc). Everything else
+ * (slash commands) keeps Bolt's own `ack`, which the listener calls with its response.
+ */
 export class AckAfterListenersApp extends App {
   override async processEvent(event: ReceiverEvent): Promise<void> {
+    if (!isEventsApiBody(event.body)) return super.processEvent(event);
     await super.processEvent({ ...event, ack: async () => {} });
     await event.ack();
   }
+}
+
+/** True for an Events API envelope (`event_callback` with an `event`), as Bolt tells them apart. */
+export function isEventsApiBody(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && (body as { event?: unknown }).event !== undefined;
 }
 
 /** A receiver that receives nothing by itself: the adapter feeds `app.processEvent`. */

@@ -22,6 +22,9 @@
  *   events; other bots' messages (`bot_id` or subtype `bot_message`) unless `allowBots`.
  * - event key `slack:<team>:<channel>:<ts>`: Slack's retries (same `event_id`), the `message`
  *   twin of an `app_mention`, and redeliveries after a reconnect all map to one key.
+ * - `addressed` (the core reads only addressed messages as commands, `@agentbridge stop`): an
+ *   `app_mention`, a message that mentions the bot, and every DM. A thread reply without a
+ *   mention is a prompt even when it reads "stop".
  */
 import { checkpointKey, slackConversationId } from '../../conversation/ids.js';
 import type { InboundMessage } from '../types.js';
@@ -84,6 +87,10 @@ export interface SlackDraft {
   /** Set for bot authors (allowBots): the bot's display name. */
   botName?: string;
   seedFrom?: string;
+  /** The message mentions the bot or is a DM (see the module doc). */
+  addressed: boolean;
+  /** The message is in a DM with the bot (`channel_type: "im"`). */
+  isDm: boolean;
 }
 
 export type NormaliseResult = { kind: 'message'; draft: SlackDraft } | { kind: 'ignore'; reason: string };
@@ -114,7 +121,7 @@ export function normaliseSlackEvent(body: SlackEventEnvelope, ctx: NormaliseCont
   const rootTs = threadTs ?? ts;
   const conversationId = slackConversationId(team, channel, rootTs);
   const rawText = typeof ev.text === 'string' ? ev.text : '';
-  const isDm = ev.channel_type === 'im' || (ev.type === 'message' && ev.channel_type === undefined && channel.startsWith('D'));
+  const isDm = ev.channel_type === 'im' || (ev.type === 'message' && ev.channel_type === undefined && isDmChannel(channel));
   const mentioned = ev.type === 'app_mention' || mentionsUser(rawText, ctx.self.userId);
   const known = ctx.hasConversation(conversationId);
   const parentKey = threadTs ? checkpointKey('slack', channel, threadTs) : undefined;
@@ -131,6 +138,8 @@ export function normaliseSlackEvent(body: SlackEventEnvelope, ctx: NormaliseCont
     eventKey: `slack:${team}:${channel}:${ts}`,
     rawText: withFiles(rawText, ev.files),
     authorId,
+    addressed: mentioned || isDm,
+    isDm,
   };
   if (isBotAuthor) draft.botName = ev.bot_profile?.name || ev.username || authorId;
   if (parentIsBot) draft.seedFrom = parentKey;
@@ -152,7 +161,13 @@ export function toInboundMessage(draft: SlackDraft, text: string, authorName: st
     receivedAt,
   };
   if (draft.seedFrom) message.seedFrom = draft.seedFrom;
+  if (draft.addressed) message.addressed = true;
   return message;
+}
+
+/** True for a direct-message channel id (`D…`); Slack's DM ids start with D. */
+export function isDmChannel(channel: string): boolean {
+  return channel.startsWith('D');
 }
 
 /** True when the Slack text mentions `userId` (`<@U123>` or `<@U123|label>`). */

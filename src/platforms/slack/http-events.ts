@@ -13,6 +13,13 @@
  * A signed body that is not a JSON object (or an event_callback without an event) → 400.
  * When handling fails (the inbox could not take the message) → 500, so Slack retries.
  * Rejections are logged at warn with the reason only — never the body, headers or secret.
+ *
+ * Slash commands (`/agent …`) arrive as form-encoded bodies (`application/x-www-form-urlencoded`,
+ * fields `command, text, user_id, channel_id, team_id, response_url, …`), signed the same way,
+ * at the command's Request URL: `POST /slack/commands`, or `POST /slack/events` (a form body there
+ * is read as a command, as Bolt's receiver does). The answer is 200 with the JSON response
+ * `{response_type, text}` (Slack shows it; it must come within 3 seconds), or 200 empty.
+ * A form body without `command` (e.g. an interactivity `payload`) → 200, ignored.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpServer } from '../../http/server.js';
@@ -22,6 +29,8 @@ import { verifySlackSignature } from './signature.js';
 
 /** Path of the endpoint; the Request URL in the app settings is `https://<host><path>`. */
 export const SLACK_EVENTS_PATH = '/slack/events';
+/** Request URL for slash commands (form bodies are also taken at {@link SLACK_EVENTS_PATH}). */
+export const SLACK_COMMANDS_PATH = '/slack/commands';
 
 /** Largest accepted request body, bytes (Slack's event payloads are a few KB). */
 export const MAX_EVENT_BODY_BYTES = 1024 * 1024;
@@ -33,13 +42,19 @@ export interface SlackEventsRouteOptions {
   ready(): boolean;
   /** Handles a verified `event_callback` envelope; resolves once it is safely accepted (or ignored). */
   handle(body: Record<string, unknown>, retry: { num?: number; reason?: string }): Promise<void>;
+  /**
+   * Handles a verified slash command (the form fields); resolves with the response body to send
+   * (or undefined for an empty 200). Must resolve within Slack's 3 seconds.
+   */
+  handleCommand?(fields: Record<string, string>): Promise<Record<string, unknown> | undefined>;
   /** Clock for the timestamp check, ms (tests). */
   now?: () => number;
 }
 
-/** Registers `POST /slack/events` on the shared server. */
+/** Registers `POST /slack/events` and `POST /slack/commands` on the shared server. */
 export function registerSlackEventsRoute(http: HttpServer, opts: SlackEventsRouteOptions): void {
   http.route('POST', SLACK_EVENTS_PATH, (req, res) => handleRequest(req, res, opts));
+  http.route('POST', SLACK_COMMANDS_PATH, (req, res) => handleRequest(req, res, opts));
 }
 
 async function handleRequest(req: IncomingMessage, res: ServerResponse, opts: SlackEventsRouteOptions): Promise<void> {
@@ -62,6 +77,8 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, opts: Sl
     now: opts.now?.(),
   });
   if (!check.ok) return reject(401, `invalid request signature (${check.reason})`);
+
+  if (/^application\/x-www-form-urlencoded\b/i.test(header(req, 'content-type') ?? '')) return handleForm(raw, res, opts, reject);
 
   let body: unknown;
   try {
@@ -94,6 +111,32 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, opts: Sl
     return;
   }
   res.writeHead(200).end();
+}
+
+/** A verified form-encoded body: a slash command (or something agentbridge does not use). */
+async function handleForm(raw: Buffer, res: ServerResponse, opts: SlackEventsRouteOptions, reject: (status: number, reason: string) => void): Promise<void> {
+  let fields: Record<string, string>;
+  try {
+    fields = Object.fromEntries(new URLSearchParams(new TextDecoder('utf-8', { fatal: true }).decode(raw)));
+  } catch {
+    return reject(400, 'body is not form-encoded text');
+  }
+  if (typeof fields.command !== 'string' || !fields.command.startsWith('/')) {
+    opts.logger.debug('slack: form request without a slash command ignored');
+    res.writeHead(200).end();
+    return;
+  }
+  if (!opts.handleCommand) return reject(404, 'slash commands are not handled here');
+  let answer: Record<string, unknown> | undefined;
+  try {
+    answer = await opts.handleCommand(fields);
+  } catch (err) {
+    opts.logger.error({ err: err instanceof Error ? err.message : String(err), command: fields.command }, 'slack: slash command not handled');
+    sendJson(res, 200, { response_type: 'ephemeral', text: '⚠️ agentbridge could not run this command; see its log.' });
+    return;
+  }
+  if (answer === undefined) res.writeHead(200).end();
+  else sendJson(res, 200, answer);
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -3,29 +3,20 @@
  * the real `claude` CLI, the scripted Anthropic model) at a {@link DiscordTwin}, and waits on
  * what the twin sees.
  */
-import path from 'node:path';
 import type { AnthropicModel } from '../../models/anthropic.js';
+import { claudeServiceEnv } from '../../helpers/agentbridge.js';
 import type { Sandbox } from '../../helpers/sandbox.js';
 import { waitFor } from '../../helpers/sandbox.js';
 import type { ApiMessage, DiscordTwin, Interaction } from './index.js';
 
 /** Environment for `agentbridge start` with Discord on the twin; `chatChannels` are ids. */
 export function discordEnv(sb: Sandbox, model: AnthropicModel, twin: DiscordTwin, chatChannels: string[]): NodeJS.ProcessEnv {
-  return {
-    ...sb.env,
-    AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
-    AGENTBRIDGE_WORKDIR: sb.workdir,
-    AGENTBRIDGE_AGENT: 'claude',
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    CLAUDE_CODE_MAX_RETRIES: '0',
-    DISABLE_AUTOUPDATER: '1',
+  return claudeServiceEnv(sb, model.url, {
     LOG_LEVEL: 'debug',
     DISCORD_BOT_TOKEN: twin.token,
     DISCORD_API_URL: twin.apiUrl,
     DISCORD_CHANNELS: chatChannels.join(','),
-  };
+  });
 }
 
 /** The bot's final messages in a channel or thread (progress messages, `⏳ Working…`, left out). */

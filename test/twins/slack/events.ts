@@ -8,6 +8,8 @@
  * `X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:<ts>:<body>"))` and
  * `X-Slack-Request-Timestamp: <unix seconds>`; retries add `X-Slack-Retry-Num` and
  * `X-Slack-Retry-Reason`. The HMAC is computed here independently of agentbridge's code.
+ * Slash commands over HTTP are form-encoded (`application/x-www-form-urlencoded`) and signed the
+ * same way (over the raw form body).
  */
 import { createHmac } from 'node:crypto';
 import { channelType, type TwinMessage } from './store.js';
@@ -51,12 +53,12 @@ export function slackSignature(secret: string, timestamp: string, raw: string): 
 export async function postSigned(
   url: string,
   raw: string,
-  opts: { secret: string; signing?: Signing; retryNum?: number; retryReason?: string; timeoutMs?: number },
+  opts: { secret: string; signing?: Signing; retryNum?: number; retryReason?: string; timeoutMs?: number; contentType?: string },
 ): Promise<HttpDelivery> {
   const signing = opts.signing ?? 'valid';
   const now = Math.floor(Date.now() / 1000);
   const timestamp = String(signing === 'stale' ? now - 600 : now);
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)' };
+  const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/json', 'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)' };
   if (signing !== 'none') {
     headers['x-slack-request-timestamp'] = timestamp;
     headers['x-slack-signature'] = slackSignature(signing === 'bad' ? `${opts.secret}-wrong` : opts.secret, timestamp, raw);

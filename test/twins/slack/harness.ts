@@ -3,7 +3,7 @@
  * process), the real `claude` CLI and @slack/bolt at the scripted model and the Slack twin, and
  * waits on what the twin saw.
  */
-import path from 'node:path';
+import { claudeServiceEnv } from '../../helpers/agentbridge.js';
 import type { AnthropicModel } from '../../models/anthropic.js';
 import type { Sandbox } from '../../helpers/sandbox.js';
 import { waitFor } from '../../helpers/sandbox.js';
@@ -22,22 +22,13 @@ export const USERS = [
  * Slack against the twin (Socket Mode, or the Events API over HTTP with the signing secret).
  */
 export function slackEnv(sb: Sandbox, model: AnthropicModel, twin: SlackTwin, mode: 'socket' | 'http'): NodeJS.ProcessEnv {
-  return {
-    ...sb.env,
-    AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
-    AGENTBRIDGE_WORKDIR: sb.workdir,
-    AGENTBRIDGE_AGENT: 'claude',
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    CLAUDE_CODE_MAX_RETRIES: '0',
-    DISABLE_AUTOUPDATER: '1',
+  return claudeServiceEnv(sb, model.url, {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'debug',
     SLACK_BOT_TOKEN: twin.botToken,
     // Without the trailing "/api/": agentbridge normalises the base URL.
     SLACK_API_URL: `${twin.url}/api`,
     ...(mode === 'socket' ? { SLACK_APP_TOKEN: twin.appToken } : { SLACK_SIGNING_SECRET: twin.signingSecret }),
-  };
+  });
 }
 
 /** The bot's messages in a thread (current state), oldest first. */

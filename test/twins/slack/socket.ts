@@ -12,6 +12,11 @@
  * every event whose deliveries were all unacknowledged is sent again (`retry_attempt` + 1,
  * `retry_reason: "timeout"`), then events that arrived while nobody was connected.
  * Events go to the newest open connection.
+ *
+ * Slash commands: `{envelope_id, type: "slash_commands", payload: {command, text, user_id, …},
+ * accepts_response_payload: true}`; the client's ack `{envelope_id, payload: {response_type,
+ * text}}` is the response Slack shows. They are never redelivered (Slack does not retry slash
+ * commands; the user sees an error when no ack came within 3 s).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -36,6 +41,19 @@ export interface ReceivedAck {
   at: number;
 }
 
+/** A slash command envelope as sent, with its acknowledgement once it came. */
+export interface SentCommand {
+  envelope_id: string;
+  payload: Record<string, unknown>;
+  connection: number;
+  sentAt: number;
+  /** The ack's `payload` (the response), once acknowledged. */
+  ack?: unknown;
+  ackedAt?: number;
+  /** Resolves once the command is acknowledged. */
+  acked: Promise<void>;
+}
+
 interface Queued {
   payload: Record<string, unknown>;
   retry_attempt: number;
@@ -45,6 +63,8 @@ interface Queued {
 export class SocketHub {
   readonly envelopes: SentEnvelope[] = [];
   readonly acks: ReceivedAck[] = [];
+  readonly commands: SentCommand[] = [];
+  private readonly ackWaiters = new Map<string, () => void>();
   /** Connections that completed the hello, ever. */
   connectionsOpened = 0;
   private readonly wss = new WebSocketServer({ noServer: true });
@@ -85,6 +105,19 @@ export class SocketHub {
       return;
     }
     this.write(this.current, payload, retry_attempt, retry_reason);
+  }
+
+  /** Sends a `slash_commands` envelope to the connected client. @throws when nobody is connected. */
+  sendCommand(payload: Record<string, unknown>): SentCommand {
+    if (!this.current) throw new Error('no Socket Mode client is connected');
+    const envelope_id = `env-${++this.envelopeCounter}`;
+    let resolve!: () => void;
+    const acked = new Promise<void>((r) => (resolve = r));
+    const sent: SentCommand = { envelope_id, payload, connection: this.current.n, sentAt: Date.now(), acked };
+    this.ackWaiters.set(envelope_id, resolve);
+    this.commands.push(sent);
+    this.current.ws.send(JSON.stringify({ envelope_id, type: 'slash_commands', payload, accepts_response_payload: true }));
+    return sent;
   }
 
   /** Sends an event again as a retry (by envelope id or event id; latest delivery wins). */
@@ -149,5 +182,12 @@ export class SocketHub {
     this.acks.push({ envelope_id: msg.envelope_id, payload: msg.payload, at: Date.now() });
     const e = this.envelopes.find((x) => x.envelope_id === msg.envelope_id);
     if (e) e.acked = true;
+    const c = this.commands.find((x) => x.envelope_id === msg.envelope_id);
+    if (c && c.ackedAt === undefined) {
+      c.ack = msg.payload;
+      c.ackedAt = Date.now();
+      this.ackWaiters.get(c.envelope_id)?.();
+      this.ackWaiters.delete(c.envelope_id);
+    }
   }
 }

@@ -15,11 +15,16 @@
  *   The bot's own posts, edits and deletions are echoed back as `message` events too
  *   (plain, `message_changed`, `message_deleted`), as Slack does for an app subscribed to
  *   `message.*`, so the adapter must ignore them.
+ * - Slash commands: {@link SlackTwin.slashCommand} sends `/agent …` as a person would — over
+ *   Socket Mode a `slash_commands` envelope (the ack's payload is the response), over HTTP a
+ *   signed form-encoded POST to {@link SlackTwin.commandsUrl} (the HTTP answer is the response).
+ *   Each command gets a `response_url` on the twin (`POST /response/<id>`); posts to it are
+ *   recorded on the command ({@link SlashCommandCall.responses}).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { botEchoEvent, eventEnvelope, postSigned, type BotChange, type HttpDelivery, type Signing } from './events.js';
-import { SocketHub } from './socket.js';
+import { SocketHub, type SentCommand } from './socket.js';
 import { channelType, TwinStore, type TwinMessage, type TwinUser } from './store.js';
 import { callWebApi, parseParams, type ApiResult, type Params } from './web-api.js';
 
@@ -84,6 +89,38 @@ export interface UserPost {
   http: HttpDelivery[];
 }
 
+export interface SlashCommandInput {
+  user: string;
+  channel: string;
+  /** Everything after the command name, e.g. `status` or `cron list`. */
+  text: string;
+  /** Default `/agent`. */
+  command?: string;
+  /** HTTP only: how the request is signed (default valid). */
+  signing?: Signing;
+}
+
+/** A post to a command's `response_url`. */
+export interface ResponsePost {
+  body: Record<string, unknown>;
+  at: number;
+}
+
+/** One slash command as sent, its acknowledgement (the response shown at once) and later responses. */
+export interface SlashCommandCall {
+  id: string;
+  payload: Record<string, string>;
+  sentAt: number;
+  /** The acknowledgement's payload (Socket Mode) or the parsed HTTP answer; undefined when empty or not (yet) acknowledged. */
+  ack?: Record<string, unknown>;
+  /** When the acknowledgement arrived (ms since the epoch). */
+  ackedAt?: number;
+  /** HTTP mode: the status agentbridge answered. */
+  status?: number;
+  /** Posts to the command's response_url, in arrival order. */
+  responses: ResponsePost[];
+}
+
 export class SlackTwin {
   readonly teamId: string;
   readonly botUserId: string;
@@ -99,6 +136,10 @@ export class SlackTwin {
   readonly httpDeliveries: Array<{ event_id?: string; status: number; retryNum?: number }> = [];
   /** When set, events are POSTed here (Events API over HTTP) instead of Socket Mode. */
   eventsUrl?: string;
+  /** HTTP mode: where slash commands are POSTed (default: {@link eventsUrl} with `/slack/commands`). */
+  commandsUrl?: string;
+  /** Slash commands sent, oldest first. */
+  readonly slashCommands: SlashCommandCall[] = [];
   url = '';
   private readonly server: http.Server;
   private readonly faults = new Map<string, Fault[]>();
@@ -168,6 +209,59 @@ export class SlackTwin {
       if (res) httpResults.push(res);
     }
     return { channel: p.channel, ts: m.ts, ...(reply ? { thread_ts: reply } : {}), text, eventIds, http: httpResults };
+  }
+
+  /**
+   * Sends a slash command as `user` in `channel`; resolves once it was acknowledged (Socket Mode)
+   * or answered (HTTP) — or after `timeoutMs` without (then `ack`/`ackedAt` stay unset).
+   */
+  async slashCommand(p: SlashCommandInput, timeoutMs = 5_000): Promise<SlashCommandCall> {
+    const id = `cmd${this.slashCommands.length + 1}`;
+    const user = this.store.users.get(p.user);
+    const payload: Record<string, string> = {
+      token: 'twin-verification-token',
+      team_id: this.teamId,
+      team_domain: 'twin',
+      channel_id: p.channel,
+      channel_name: channelType(p.channel) === 'im' ? 'directmessage' : p.channel.toLowerCase(),
+      user_id: p.user,
+      user_name: user?.name ?? p.user.toLowerCase(),
+      command: p.command ?? '/agent',
+      text: p.text,
+      api_app_id: 'A0TWIN',
+      is_enterprise_install: 'false',
+      response_url: `${this.url}/response/${id}`,
+      trigger_id: `${Date.now()}.${id}.twintrigger`,
+    };
+    const call: SlashCommandCall = { id, payload, sentAt: Date.now(), responses: [] };
+    this.slashCommands.push(call);
+    if (!this.eventsUrl && !this.commandsUrl) {
+      const sent: SentCommand = this.socket.sendCommand(payload);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([sent.acked, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]).finally(() => clearTimeout(timer));
+      if (sent.ackedAt !== undefined) {
+        call.ackedAt = sent.ackedAt;
+        if (sent.ack && typeof sent.ack === 'object' && Object.keys(sent.ack).length) call.ack = sent.ack as Record<string, unknown>;
+      }
+      return call;
+    }
+    const url = this.commandsUrl ?? this.eventsUrl!.replace(/\/slack\/events$/, '/slack/commands');
+    const res = await postSigned(url, new URLSearchParams(payload).toString(), {
+      secret: this.signingSecret,
+      signing: p.signing ?? 'valid',
+      contentType: 'application/x-www-form-urlencoded',
+      timeoutMs,
+    });
+    call.status = res.status;
+    call.ackedAt = Date.now();
+    if (res.body) {
+      try {
+        call.ack = JSON.parse(res.body) as Record<string, unknown>;
+      } catch {
+        call.ack = { text: res.body };
+      }
+    }
+    return call;
   }
 
   /** Parent and replies of a thread, oldest first. */
@@ -282,6 +376,8 @@ export class SlackTwin {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://twin');
+      const response = /^\/response\/([\w-]+)$/.exec(url.pathname);
+      if (req.method === 'POST' && response) return this.onResponseUrl(response[1]!, Buffer.concat(chunks).toString('utf8'), res);
       const match = /^\/api\/([\w.]+)$/.exec(url.pathname);
       if (req.method !== 'POST' || !match) {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: 'not_found' }));
@@ -300,6 +396,27 @@ export class SlackTwin {
       res.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...result.headers });
       res.end(text);
     });
+  }
+
+  /** `POST /response/<id>`: a command's response_url (JSON body, as @slack/bolt's respond() and agentbridge send). */
+  private onResponseUrl(id: string, raw: string, res: http.ServerResponse): void {
+    const call = this.slashCommands.find((c) => c.id === id);
+    let body: Record<string, unknown> | undefined;
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      body = undefined;
+    }
+    if (!call || !body) {
+      res.writeHead(call ? 400 : 404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: call ? 'invalid_payload' : 'expired_url' }));
+      return;
+    }
+    if (call.responses.length >= 5) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: 'used_url' }));
+      return;
+    }
+    call.responses.push({ body, at: Date.now() });
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
   }
 
   private answer(method: string, params: Params, token: string | undefined): ApiResult {
