@@ -77,6 +77,9 @@ describe('agentbridge CLI', () => {
     const vac = await runCli(['db', 'vacuum'], env(), sb.root);
     expect(vac.code).toBe(1);
     expect(vac.stderr).toContain('only while agentbridge is stopped');
+    const prn = await runCli(['db', 'prune', '--before', '30d'], env(), sb.root);
+    expect(prn.code).toBe(1);
+    expect(prn.stderr).toContain('only while agentbridge is stopped');
 
     // Put a conversation in through the local chat, then stop and prune.
     const res = await fetch(`${ab.url}/api/local/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'general', text: 'hi' }) });
@@ -85,6 +88,11 @@ describe('agentbridge CLI', () => {
     const chat = new LocalChat(ab.url);
     const failure = await waitFor(async () => (await chat.botTexts('general', thread)).find((t) => t.startsWith('⚠️')), 30_000, 'the error answer');
     expect(failure).toContain('Claude Code');
+    const del = await runCli(['sessions', 'delete', id], env(), sb.root);
+    expect(del.code).toBe(1);
+    expect(del.stderr).toContain('only while agentbridge is stopped');
+    const listed = await runCli(['sessions', 'list'], env(), sb.root);
+    expect(listed.stdout).toContain(id);
     expect(await ab.stop()).toBe(0);
 
     const show = await runCli(['sessions', 'show', id], env(), sb.root);
