@@ -22,6 +22,7 @@ import { Router } from '../src/conversation/router.js';
 import { executeTurn } from '../src/conversation/turn.js';
 import type { InboundMessage, PlatformAdapter, PostedMessage, ReplyTarget } from '../src/platforms/types.js';
 import type { AgentName, Runner, RunRequest, RunResult } from '../src/runners/types.js';
+import { startCheckpointer } from '../src/session/checkpointer.js';
 import { openStore } from '../src/session/store.js';
 
 const logger = pino({ level: 'silent' });
@@ -82,6 +83,8 @@ class MemoryAdapter implements PlatformAdapter {
 function setup(concurrency: number) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentbridge-bench-'));
   const store = openStore({ dbPath: path.join(dir, 'bench.db'), logger });
+  // As in the service: WAL checkpoints in a worker thread, not inside a turn's commit.
+  const checkpointer = startCheckpointer(store, logger);
   const adapter = new MemoryAdapter();
   const runner = new InstantRunner('claude');
   const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger });
@@ -110,6 +113,7 @@ function setup(concurrency: number) {
   const done = async () => {
     await router.shutdown();
     await outbox.stop();
+    await checkpointer.stop();
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   };

@@ -23,6 +23,7 @@ import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js
 import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
 import type { AgentName } from './runners/types.js';
 import { acquireOwnerLock } from './session/lock.js';
+import { startCheckpointer } from './session/checkpointer.js';
 import { openStore } from './session/store.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { ToolAccess, ToolTokens, mcpEndpointUrl, registerMcpRoutes } from './tools/index.js';
@@ -63,6 +64,8 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
   try {
     const store = openStore({ dbPath: config.dbPath, logger });
     cleanups.unshift(() => store.close());
+    const checkpointer = startCheckpointer(store, logger);
+    cleanups.unshift(() => checkpointer.stop());
     const agentsDir = path.join(config.dataDir, 'agents');
     reapOrphans(agentsDir, logger);
     trackAgentProcesses(agentsDir);
