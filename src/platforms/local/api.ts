@@ -16,34 +16,18 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import type { LocalMessageRow, LocalMessagesRepo } from '../../session/types.js';
+import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../session/types.js';
 import { HttpError, readJsonBody, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
 import type { LocalEventHub } from './events.js';
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL } from './ids.js';
 import { LOCAL_PAGE_CSP, LOCAL_PAGE_HTML } from './page.js';
 
-/** A message as the API and the event stream show it. Times in ms since the epoch. */
-export interface LocalApiMessage {
-  id: string;
-  channel: string;
-  thread: string;
-  user: string;
-  text: string;
-  bot: boolean;
-  ts: number;
-  /** Last change (equals `ts` until the bot edits the message). */
-  updatedAt: number;
-}
+/** A message as the API and the event stream show it: the stored row (times in ms since the epoch). */
+export type LocalApiMessage = LocalMessageRow;
 
-/** A thread summary: the first message's author and text (≤ 200 chars), reply count, activity. */
-export interface LocalApiThread {
-  thread: string;
-  user: string;
-  text: string;
-  ts: number;
-  replies: number;
-  lastTs: number;
+/** A thread summary as the API shows it: the stored summary plus the bot's current status. */
+export interface LocalApiThread extends LocalThreadSummary {
   /** Current bot status in the thread (e.g. "working…"), or null. */
   status: string | null;
 }
