@@ -34,7 +34,7 @@ export async function createAdapters(config: Config, deps: PlatformDeps): Promis
     adapters.push(new DiscordAdapter({ config: config.discord, logger: deps.logger.child({ platform: 'discord' }) }));
   }
   if (localChatEnabled(config)) {
-    adapters.push(new LocalAdapter({ repo: deps.localMessages, http: deps.http, logger: deps.logger.child({ platform: 'local' }) }));
+    adapters.push(new LocalAdapter({ repo: deps.localMessages, http: deps.http, logger: deps.logger }));
   }
   return adapters;
 }
