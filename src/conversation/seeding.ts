@@ -28,7 +28,7 @@ export type SeedPlan =
  * What the first turn of `conv` starts from, or undefined when it has no (pending) seed or
  * the origin is unknown (e.g. pruned).
  */
-export function planSeed(store: Store, conv: ConversationRow, agent: AgentName): SeedPlan | undefined {
+export function planSeed(store: Store, conv: ConversationRow, agent: AgentName, opts: { allowFork?: boolean } = {}): SeedPlan | undefined {
   if (!conv.seededFrom || conv.seededAt !== null) return undefined;
   const checkpoint = store.checkpoints.get(conv.seededFrom);
   if (!checkpoint || checkpoint.conversationId === conv.id) return undefined;
@@ -41,7 +41,7 @@ export function planSeed(store: Store, conv: ConversationRow, agent: AgentName):
   const lastAnswer = [...entries].reverse().find((e) => e.role === 'assistant');
   const isLatest = checkpoint.sessionEntryId !== null && lastAnswer?.id === checkpoint.sessionEntryId;
 
-  if (isLatest && FORKABLE.has(agent) && origin.agentSessionId && origin.agentSessionAgent === agent) {
+  if ((opts.allowFork ?? true) && isLatest && FORKABLE.has(agent) && origin.agentSessionId && origin.agentSessionAgent === agent) {
     return { mode: 'fork', from: conv.seededFrom, sessionId: origin.agentSessionId };
   }
   const { text, included } = boundedTranscript(upTo, checkpoint.assistantText, SEED_CONTEXT_CHARS);
@@ -94,3 +94,24 @@ export function seedRecord(plan: SeedPlan): string {
     ? `Thread seeded from ${plan.from}: forked agent session ${plan.sessionId}.`
     : `Thread seeded from ${plan.from}: ${plan.included} earlier ${plan.included === 1 ? 'entry' : 'entries'} given as context${plan.cut ? `, ${plan.cut} older left out` : ''}.`;
 }
+
+/**
+ * The prompt of a turn whose agent session could not be resumed: the conversation's own
+ * transcript (before this turn, bounded to {@link SEED_CONTEXT_CHARS}) as context, then `prompt`.
+ */
+export function continuationPrompt(earlier: SessionEntryRow[], prompt: string): string {
+  const relevant = earlier.filter((e) => e.role !== 'system');
+  if (relevant.length === 0) return prompt;
+  const { text } = boundedTranscript(relevant, '', SEED_CONTEXT_CHARS);
+  return [
+    'This conversation continues an earlier one whose session could not be restored. Here is what was said so far:',
+    '<earlier-conversation>',
+    text,
+    '</earlier-conversation>',
+    '',
+    prompt,
+  ].join('\n');
+}
+
+/** Told to the user when a turn continued from the transcript instead of the agent's own session. */
+export const LOST_SESSION_NOTICE = "ℹ️ The agent's earlier session could not be restored, so it continued from this conversation's transcript.";

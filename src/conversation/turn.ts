@@ -7,13 +7,13 @@
  */
 import type { Logger } from '../logger.js';
 import type { InboundMessage, ReplyTarget } from '../platforms/types.js';
-import { describeRunError } from '../runners/errors.js';
+import { describeRunError, isMissingSessionError } from '../runners/errors.js';
 import type { AgentName, PermissionMode, Runner, RunResult } from '../runners/types.js';
 import type { ConversationRow, Store } from '../session/types.js';
 import type { AdapterLookup, OutboxDelivery } from './outbox.js';
 import { combineMessages } from './prompt.js';
 import { conversationPlatform } from './ids.js';
-import { planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
+import { continuationPrompt, LOST_SESSION_NOTICE, planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
 import { TurnOutput } from './turn-output.js';
 
 /** Abort reasons the bridge uses; any other reason counts as a user stop. */
@@ -78,10 +78,11 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const model = conversation.model ?? deps.defaults.model;
   const multiUser = isMultiUser(store, conversationId, batch);
 
+  const batchEntryIds = new Set<number>();
   store.transaction(() => {
     store.inbox.markRunning(keys);
     for (const m of batch) {
-      store.entries.append({ conversationId, role: 'user', author: m.author.name, text: m.text, agent: agent ?? null, model: model ?? null, usage: null, costUsd: null });
+      batchEntryIds.add(store.entries.append({ conversationId, role: 'user', author: m.author.name, text: m.text, agent: agent ?? null, model: model ?? null, usage: null, costUsd: null }).id);
     }
   });
 
@@ -102,14 +103,29 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
 
   await output.begin();
   const started = (deps.now ?? Date.now)();
-  const seed = planSeed(store, conversation, agent);
-  let prompt = combineMessages(batch, { multiUser });
-  if (seed?.mode === 'transcript') prompt = seededPrompt(seed, prompt);
+  let seed = planSeed(store, conversation, agent);
+  const messages = combineMessages(batch, { multiUser });
+  const prompt = seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages;
   const resume = seed?.mode === 'fork' ? { id: seed.sessionId, fork: true } : sameAgentSession(conversation, agent);
   const access = deps.tools?.grant({ conversationId, replyTarget: target, ttlMs: deps.defaults.turnTimeoutMs + 60_000 });
+  const run = (p: string, r?: { id: string; fork: boolean }) => runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), access);
   let result: RunResult;
+  let lostSession = false;
   try {
-    result = await runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt, resume }, signal, (e) => output.onEvent(e), access);
+    result = await run(prompt, resume);
+    if (!result.ok && resume && !signal.aborted && isMissingSessionError(result.error)) {
+      // The agent's own session is gone (e.g. its files were lost): continue once from our transcript.
+      log.warn({ agent, sessionId: resume.id, err: result.error?.message }, 'agent session could not be resumed; continuing from the transcript');
+      lostSession = true;
+      if (resume.fork) {
+        seed = planSeed(store, conversation, agent, { allowFork: false });
+        result = await run(seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages);
+      } else {
+        store.conversations.setAgentSession(conversationId, null, null);
+        const earlier = store.entries.list(conversationId, { limit: 200 }).filter((e) => !batchEntryIds.has(e.id));
+        result = await run(continuationPrompt(earlier, messages));
+      }
+    }
   } finally {
     access?.revoke();
   }
@@ -122,7 +138,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     return 'interrupted';
   }
 
-  const notice = seed && result.ok ? seedNotice(seed) : undefined;
+  const notice = !result.ok ? undefined : lostSession && !seed ? LOST_SESSION_NOTICE : seed ? seedNotice(seed) : undefined;
   const answer = (notice ? `${notice}\n\n` : '') + answerText(agent, result, deps.defaults.turnTimeoutMs);
   await output.end(result.ok ? 'done' : 'failed');
   const texts = output.formatAnswer(answer);

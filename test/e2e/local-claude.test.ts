@@ -2,6 +2,8 @@
  * End to end: agentbridge as its own process, the local chat HTTP API, the real `claude` CLI and
  * the scripted Anthropic model server.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { LocalChat, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
@@ -101,6 +103,29 @@ describe('local chat with Claude Code, end to end', () => {
     await answer(chat, thread, 'echo: a long task');
     const bot = await chat.botTexts('general', thread);
     expect(bot.filter((t) => t.includes('echo: a long task'))).toHaveLength(1);
+    await ab.stop();
+  });
+
+  it("keeps the context when the agent's own session files are lost (continues from the transcript)", async () => {
+    let ab = await start();
+    let chat = new LocalChat(ab.url);
+    const { thread } = await chat.send('general', 'the code word is HERON', { user: 'carol' });
+    await answer(chat, thread, 'echo: the code word is HERON');
+    expect(await ab.stop()).toBe(0);
+    // As if the agent's home were not kept (e.g. a container recreated without its volume).
+    const projects = path.join(sb.env.CLAUDE_CONFIG_DIR!, 'projects');
+    expect(fs.existsSync(projects)).toBe(true);
+    fs.rmSync(projects, { recursive: true, force: true });
+
+    ab = await start();
+    chat = new LocalChat(ab.url);
+    const mark = model.mainRequests().length;
+    await chat.send('general', 'which word?', { thread, user: 'carol' });
+    const text = await answer(chat, thread, "ℹ️ The agent's earlier session could not be restored");
+    expect(text).toContain('echo: ');
+    const retried = model.mainRequests().slice(mark).at(-1)!;
+    expect(allText(retried)).toContain('the code word is HERON');
+    expect(allText(retried)).toContain('which word?');
     await ab.stop();
   });
 });

@@ -293,6 +293,31 @@ describe('bridge and router', () => {
     expect(req.prompt.trimEnd().endsWith('about the first one')).toBe(true);
   });
 
+  it("continues from the transcript when the agent's stored session is gone, once, and tells the user", async () => {
+    const w = world();
+    const missing = { ok: false, text: '', error: { kind: 'api_error' as const, message: 'No conversation found with session ID: s-old' }, exitCode: 1 };
+    w.runner.auto = (req) => (req.resumeSessionId === 's-old' ? missing : { text: `answer to ${req.prompt.slice(-12)}`, sessionId: 's-new' });
+    w.store.conversations.ensure({ id: 'local:general:lost', platform: 'local', channel: 'general', thread: 'lost' });
+    w.store.entries.append({ conversationId: 'local:general:lost', role: 'user', author: 'ann', text: 'remember PELICAN', agent: 'claude', model: null, usage: null, costUsd: null });
+    w.store.entries.append({ conversationId: 'local:general:lost', role: 'assistant', author: null, text: 'noted', agent: 'claude', model: null, usage: null, costUsd: null });
+    w.store.conversations.setAgentSession('local:general:lost', 'claude', 's-old');
+
+    await w.router.accept(msg('lost', 'what was the word?'));
+    await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
+    expect(w.runner.runs).toHaveLength(2);
+    const retry = w.runner.runs[1]!.req;
+    expect(retry.resumeSessionId).toBeUndefined();
+    expect(retry.prompt).toContain('[ann]: remember PELICAN');
+    expect(retry.prompt).toContain('[assistant]: noted');
+    expect(retry.prompt.match(/what was the word\?/g)).toHaveLength(1); // the new message once, not also as history
+    expect(w.adapter.texts('lost')[0]).toMatch(/^ℹ️ The agent's earlier session could not be restored/);
+    expect(w.store.conversations.get('local:general:lost')!.agentSessionId).toBe('s-new');
+
+    await w.router.accept(msg('lost', 'and now?'));
+    await waitFor(() => w.runner.runs.length === 3);
+    expect(w.runner.runs[2]!.req.resumeSessionId).toBe('s-new');
+  });
+
   it('drops idle bridges from memory and recreates them on demand', async () => {
     const w = world();
     w.runner.auto = () => ({ text: 'ok' });
