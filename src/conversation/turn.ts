@@ -78,6 +78,12 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const model = conversation.model ?? deps.defaults.model;
   const multiUser = isMultiUser(store, conversationId, batch);
 
+  const adapter = deps.adapters(target.platform);
+  if (!adapter) {
+    log.error({ platform: target.platform }, 'no adapter for the reply platform; turn skipped and kept for retry');
+    // Nothing recorded yet: the messages stay queued in the inbox for when the platform runs again.
+    return 'undeliverable';
+  }
   const batchEntryIds = new Set<number>();
   store.transaction(() => {
     store.inbox.markRunning(keys);
@@ -86,12 +92,6 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     }
   });
 
-  const adapter = deps.adapters(target.platform);
-  if (!adapter) {
-    log.error({ platform: target.platform }, 'no adapter for the reply platform; turn skipped and kept for retry');
-    store.inbox.requeue(keys);
-    return 'undeliverable';
-  }
   const output = new TurnOutput({ adapter, target, conversationId, store, logger: log, messageRefs: batch.flatMap((m) => (m.messageRef ? [m.messageRef] : [])), now: deps.now });
 
   if (!agent) {
