@@ -6,6 +6,10 @@
  *
  * Every delivered message becomes a response checkpoint (platform + channel + message id →
  * conversation, session entry, text).
+ *
+ * Every post of a row carries the same idempotency key ({@link idempotencyKeyOf}), so an
+ * adapter that supports one (Discord: message nonce) shows the row once even when an earlier
+ * attempt created the message but its answer was lost, or the process died before `markPosted`.
  */
 import type { Logger } from '../logger.js';
 import type { PlatformAdapter, PlatformName } from '../platforms/types.js';
@@ -165,8 +169,19 @@ async function postOrEdit(adapter: PlatformAdapter, row: OutboxRow, logger: Logg
       logger.warn({ outboxId: row.id, err: err instanceof Error ? err.message : String(err) }, 'outbox: editing the progress message failed; posting instead');
     }
   }
-  const posted = await adapter.post(withoutEdit(row.target), row.text);
+  const posted = await adapter.post(withoutEdit(row.target), row.text, { idempotencyKey: idempotencyKeyOf(row) });
   return posted.ref;
+}
+
+/**
+ * The idempotency key of an outbox row's post: `ab-o<row id>-<created at, ms, base 36>`, e.g.
+ * `ab-o42-mbx3k9q1` (14 characters plus the id's digits: within Discord's 25 up to 11-digit ids).
+ * Row ids never repeat within a database (`AUTOINCREMENT`); the creation time keeps a new
+ * database's row 1 (the old one deleted and started again within minutes) from matching the old
+ * row 1 — which Discord would answer with the old message instead of posting the new one.
+ */
+export function idempotencyKeyOf(row: Pick<OutboxRow, 'id' | 'createdAt'>): string {
+  return `ab-o${row.id}-${row.createdAt.toString(36)}`;
 }
 
 function followUp(target: OutboxTarget): OutboxTarget {

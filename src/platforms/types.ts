@@ -80,6 +80,28 @@ export interface PostedMessage {
   channel: string;
 }
 
+/** Options of {@link PlatformAdapter.post}. */
+export interface PostOptions {
+  /**
+   * A stable key of this message (the same for every attempt to post it), at most
+   * {@link MAX_IDEMPOTENCY_KEY_CHARS} characters of `[A-Za-z0-9._-]`, e.g. the outbox's
+   * `ab-o<row id>-<created at, base 36>`. An adapter that supports it makes a repeated post with
+   * the same key return the message the first one created instead of creating another: a post
+   * retried after "created, but the answer was lost" (a 5xx, a dropped connection, a crash
+   * before the outbox marked it posted) then shows once.
+   *
+   * - Discord: sent as the message `nonce` with `enforce_nonce: true` (Discord API docs,
+   *   "Create Message": a nonce is at most 25 characters; with `enforce_nonce` "if another
+   *   message was created by the same author with the same nonce, that message will be returned
+   *   and no new message will be created" — checked for the past few minutes only).
+   * - Slack (`chat.postMessage`) and the local chat have no equivalent and ignore it.
+   */
+  idempotencyKey?: string;
+}
+
+/** Longest {@link PostOptions.idempotencyKey}: Discord's limit for a message nonce. */
+export const MAX_IDEMPOTENCY_KEY_CHARS = 25;
+
 /** Reaction states shown on the user's message while it is being worked on. */
 export type ReactionState = 'working' | 'done' | 'failed';
 
@@ -133,8 +155,12 @@ export interface PlatformAdapter {
   start(sink: InboundSink, context?: AdapterContext): Promise<void>;
   /** Disconnects; no more messages are delivered after it resolves. */
   stop(): Promise<void>;
-  /** Posts a new message; returns its platform id. */
-  post(target: ReplyTarget, text: string): Promise<PostedMessage>;
+  /**
+   * Posts a new message; returns its platform id. With `opts.idempotencyKey` (see
+   * {@link PostOptions}), an adapter that supports it returns the first message for a repeated
+   * post with the same key instead of creating a second one; the others ignore the key.
+   */
+  post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage>;
   /** Replaces the text of a message the bot posted. */
   edit(target: ReplyTarget, ref: string, text: string): Promise<void>;
   /** Optional: deletes a message the bot posted (e.g. the progress message). */

@@ -78,7 +78,7 @@ function accepted(id: string): boolean {
 const callbacks = () => twin.callsTo('POST /interactions/:id/:token/callback');
 
 describe('chat commands on Discord, end to end', () => {
-  it('/agent is registered by bulk overwrite at start and answered through the interaction: status, help, model, agent, stop, usage; deferred and edited when late', async () => {
+  it('/agent is registered by bulk overwrite at start and answered through the interaction: status, help, model, agent, stop, usage; deferred and edited when late (an answer for everyone then posted in the channel)', async () => {
     const puts = twin.callsTo('PUT /applications/:app/guilds/:g/commands');
     expect(puts.map((c) => [c.path, c.status])).toEqual([[`/applications/${twin.applicationId}/guilds/${twin.guildId}/commands`, 200]]);
     expect(puts[0]!.body).toEqual([expect.objectContaining({ name: 'agent', options: [expect.objectContaining({ name: 'command', type: 3 })] })]);
@@ -127,6 +127,15 @@ describe('chat commands on Discord, end to end', () => {
     expect(late).toMatchObject({ type: 5, flags: 64 });
     expect(late.content).toContain('Status of this conversation');
     expect(late.content).toContain('turns answered: 3');
+    // A late answer meant for everyone: a deferral is ephemeral, so it is posted in the channel
+    // as a bot message (no pings) and the deferred response only points to it.
+    const lateModel = await agentCommand(twin, 'Alice', ch, 'model claude-scripted-test', { lateByMs: 2_000 });
+    expect(lateModel).toMatchObject({ type: 5, flags: 64, content: 'Done — posted in the channel.' });
+    expect(lateModel.posted).toContain('`claude-scripted-test`');
+    const post = twin.callsTo(`POST /channels/${ch}/messages`).find((c) => /^i\d+-0$/.test(String((c.body as { nonce?: unknown }).nonce)));
+    expect(post?.body).toMatchObject({ content: lateModel.posted, allowed_mentions: { parse: [], replied_user: false }, enforce_nonce: true });
+    expect(botAnswers(twin, ch).filter((m) => m.content === lateModel.posted && !m.webhook_id && m.flags === 0)).toHaveLength(1);
+    expect((await agentCommand(twin, 'Alice', ch, 'model default')).content).toContain('Model reset');
     // Every interaction was acknowledged within its 3 s, once.
     expect(callbacks().filter((c) => c.status >= 300)).toEqual([]);
     expect(new Set(callbacks().map((c) => c.path)).size).toBe(callbacks().length);

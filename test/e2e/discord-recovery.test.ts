@@ -1,6 +1,7 @@
 /**
  * End to end on Discord, when things break: a Gateway drop (resumed, then one whose resume
- * fails) while users write, and agentbridge killed (SIGKILL) during a turn and started again.
+ * fails) while users write, agentbridge killed (SIGKILL) during a turn and started again, and
+ * answers Discord created without agentbridge learning it (a 500, a dropped connection).
  * agentbridge runs as its own process with the real `claude` CLI and the scripted model.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,13 +12,14 @@ import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { startDiscordTwin, type DiscordTwin } from '../twins/discord/index.js';
 import { answer, countAnswers, discordEnv } from '../twins/discord/harness.js';
 
+const CHANNELS = ['chat-gateway', 'chat-crash', 'chat-outbox', 'chat-nonce'];
 let model: AnthropicModel;
 let sb: Sandbox;
 let twin: DiscordTwin;
 const running: AgentbridgeProcess[] = [];
 
 async function start(): Promise<AgentbridgeProcess> {
-  const chat = ['chat-gateway', 'chat-crash', 'chat-outbox'].map((c) => twin.channels[c]!);
+  const chat = CHANNELS.map((c) => twin.channels[c]!);
   const ab = await startAgentbridge(discordEnv(sb, model, twin, chat), sb.root);
   running.push(ab);
   await waitFor(() => twin.connected(), 10_000, 'agentbridge on the Gateway');
@@ -27,7 +29,7 @@ async function start(): Promise<AgentbridgeProcess> {
 beforeAll(async () => {
   model = await startAnthropicModel();
   sb = makeSandbox();
-  twin = await startDiscordTwin({ channels: ['chat-gateway', 'chat-crash', 'chat-outbox'] });
+  twin = await startDiscordTwin({ channels: CHANNELS });
 });
 
 afterEach(async () => {
@@ -121,5 +123,49 @@ describe('Discord recovery, end to end', () => {
     twin.userSays({ user: 'Alice', channel: ch, content: 'still there?' });
     await answer(twin, ch, 'echo: still there?');
     expect(countAnswers(twin, ch, 'echo: keep this answer safe')).toBe(1);
+  });
+
+  it('an answer Discord created but answered 500 for, or whose connection dropped, is seen once (message nonce)', async () => {
+    const ab = await start();
+    const ch = twin.channels['chat-nonce']!;
+    const route = `POST /channels/${ch}/messages`;
+    const startsWith = (prefix: string) => (b: Record<string, unknown>) => String(b.content ?? '').startsWith(prefix);
+    // No progress message here, so each answer is a create of its own (not an edit of the progress message).
+    twin.failNext(route, { status: 403, times: 10_000, match: startsWith('⏳') });
+    const creates = () => twin.callsTo(route).filter((c) => !String((c.body as { content?: string }).content).startsWith('⏳'));
+
+    // A 500 after the create: @discordjs/rest retries the same request at once.
+    twin.failAfterCreate(route, { match: startsWith('echo: created, then a 500') });
+    twin.userSays({ user: 'Alice', channel: ch, content: 'created, then a 500' });
+    await answer(twin, ch, 'echo: created, then a 500');
+    await waitFor(() => creates().length === 2, 15_000, 'the retried create');
+
+    // A dropped connection after the create: the delivery fails, the outbox retries the row later.
+    twin.failAfterCreate(route, { drop: true, match: startsWith('echo: created, then the connection dropped') });
+    twin.userSays({ user: 'Alice', channel: ch, content: 'created, then the connection dropped' });
+    await answer(twin, ch, 'echo: created, then the connection dropped');
+    await waitFor(() => creates().length === 4, 30_000, 'the outbox retry');
+    expect(ab.logs.some((l) => l.msg === 'outbox: delivery failed; will retry')).toBe(true);
+
+    twin.userSays({ user: 'Alice', channel: ch, content: 'and after that' });
+    await answer(twin, ch, 'echo: and after that');
+    for (const t of ['created, then a 500', 'created, then the connection dropped', 'and after that']) expect(countAnswers(twin, ch, `echo: ${t}`)).toBe(1);
+    expect(creates().map((c) => [c.status, c.outcome])).toEqual([
+      [500, 'failed-after-create'],
+      [200, 'nonce-replay'],
+      [0, 'failed-after-create'],
+      [200, 'nonce-replay'],
+      [200, undefined],
+    ]);
+    // Each answer's attempts carried one nonce (its outbox row's key), with enforce_nonce.
+    const nonces = creates().map((c) => (c.body as { nonce?: string }).nonce);
+    expect(creates().every((c) => (c.body as { enforce_nonce?: boolean }).enforce_nonce === true)).toBe(true);
+    expect(nonces[1]).toBe(nonces[0]);
+    expect(nonces[3]).toBe(nonces[2]);
+    expect(new Set(nonces).size).toBe(3);
+    for (const n of nonces) expect(n).toMatch(/^ab-o\d+-[0-9a-z]+$/);
+    // The retry got back the message created the first time (the ref the outbox then records).
+    const [first] = twin.botMessages(ch).filter((m) => m.content.startsWith('echo: created, then the connection dropped'));
+    expect(twin.nonceReplays[1]!.messageId).toBe(first!.id);
   });
 });

@@ -2,7 +2,7 @@
  * In-process stand-ins for unit tests of the core: a runner whose turns the test finishes by
  * hand, and a platform adapter that records every call and can be told to fail.
  */
-import type { PlatformAdapter, PostedMessage, ReactionState, ReplyTarget } from '../../src/platforms/types.js';
+import type { PlatformAdapter, PostOptions, PostedMessage, ReactionState, ReplyTarget } from '../../src/platforms/types.js';
 import type { AgentName, Runner, RunEvent, RunRequest, RunResult } from '../../src/runners/types.js';
 
 export interface PendingRun {
@@ -63,26 +63,44 @@ export interface AdapterCall {
 /** Message refs are unique across adapters, like a platform's (a restarted process sees old refs). */
 let refCounter = 0;
 
-/** Records every call; `failPosts` makes the next N posts throw. */
+/**
+ * Records every call; `failPosts` makes the next N posts throw, `failAfterPosts` the next N
+ * posts throw after posting (the platform did it, the caller did not learn it). Honours
+ * idempotency keys like Discord's nonce: a repeated key returns the first message.
+ */
 export class RecordingAdapter implements PlatformAdapter {
   readonly name = 'local' as const;
   readonly limits = { maxMessageChars: 200, minEditIntervalMs: 0 };
   readonly calls: AdapterCall[] = [];
   /** Current text of every message, by ref. */
   readonly messages = new Map<string, string>();
+  /** Every post attempt (also failed ones): its text and idempotency key. */
+  readonly postAttempts: Array<{ text: string; key?: string }> = [];
+  /** Idempotency key → ref of the message posted with it. */
+  readonly keys = new Map<string, string>();
   failPosts = 0;
+  failAfterPosts = 0;
   failEdits = 0;
 
   async start() {}
   async stop() {}
-  async post(target: ReplyTarget, text: string): Promise<PostedMessage> {
+  async post(target: ReplyTarget, text: string, opts: PostOptions = {}): Promise<PostedMessage> {
+    const key = opts.idempotencyKey;
+    this.postAttempts.push({ text, ...(key ? { key } : {}) });
     if (this.failPosts > 0) {
       this.failPosts--;
       throw new Error('platform unavailable (test)');
     }
+    const known = key ? this.keys.get(key) : undefined;
+    if (known) return { ref: known, channel: target.channel };
     const ref = `b${++refCounter}`;
     this.calls.push({ op: 'post', target, ref, text });
     this.messages.set(ref, text);
+    if (key) this.keys.set(key, ref);
+    if (this.failAfterPosts > 0) {
+      this.failAfterPosts--;
+      throw new Error('posted, but the answer was lost (test)');
+    }
     return { ref, channel: target.channel };
   }
   async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {

@@ -4,10 +4,10 @@ import path from 'node:path';
 import PQueue from 'p-queue';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutboxDelivery } from '../../src/conversation/outbox.js';
+import { idempotencyKeyOf, OutboxDelivery } from '../../src/conversation/outbox.js';
 import { INTERRUPTED_NOTICE, recoverInbox, STALE_PROGRESS_TEXT } from '../../src/conversation/recovery.js';
 import { Router } from '../../src/conversation/router.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import { MAX_IDEMPOTENCY_KEY_CHARS, type InboundMessage } from '../../src/platforms/types.js';
 import { openStore } from '../../src/session/store.js';
 import type { Store } from '../../src/session/types.js';
 import { ManualRunner, RecordingAdapter } from '../helpers/fakes.js';
@@ -185,6 +185,36 @@ describe('bridge and router', () => {
     expect(w2.adapter.texts('o')).toEqual(['durable answer']);
     expect(w2.store.outbox.pending()).toHaveLength(0);
     expect(w2.runner.runs).toHaveLength(0); // answered once: not re-run
+    // Every attempt, before and after the restart, carried the row's one idempotency key.
+    const keys = [...w.adapter.postAttempts, ...w2.adapter.postAttempts].filter((a) => a.text === 'durable answer').map((a) => a.key);
+    expect(keys.length).toBeGreaterThan(1);
+    expect(new Set(keys)).toEqual(new Set([keys[0]]));
+    expect(keys[0]).toMatch(/^ab-o\d+-[0-9a-z]+$/);
+    expect(keys[0]!.length).toBeLessThanOrEqual(MAX_IDEMPOTENCY_KEY_CHARS);
+  });
+
+  it('an answer posted whose confirmation was lost is retried with the same key: shown once', async () => {
+    const w = world();
+    await w.router.accept(msg('once', 'hello'));
+    await w.runner.waitRuns(1); // the progress message is out
+    w.adapter.failEdits = 100; // it cannot become the answer: the answer is posted
+    w.adapter.failAfterPosts = 1;
+    w.runner.runs[0]!.finish({ text: 'said once' });
+    await waitFor(() => w.store.outbox.pending().length === 0 && w.store.inbox.unfinished().length === 0);
+    const attempts = w.adapter.postAttempts.filter((a) => a.text === 'said once');
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1]!.key).toBe(attempts[0]!.key);
+    expect(w.adapter.texts('once').filter((t) => t === 'said once')).toHaveLength(1);
+    // The posted row and its checkpoint name the message that was created the first time.
+    const ref = w.adapter.keys.get(attempts[0]!.key!)!;
+    expect(w.store.checkpoints.get(`local:general:${ref}`)?.assistantText).toBe('said once');
+  });
+
+  it('keys differ between rows, and from the rows of a new database with the same ids', () => {
+    expect(idempotencyKeyOf({ id: 1, createdAt: 1_700_000_000_000 })).toBe('ab-o1-loyw3v28');
+    expect(idempotencyKeyOf({ id: 2, createdAt: 1_700_000_000_000 })).not.toBe(idempotencyKeyOf({ id: 1, createdAt: 1_700_000_000_000 }));
+    expect(idempotencyKeyOf({ id: 1, createdAt: 1_700_000_000_001 })).not.toBe(idempotencyKeyOf({ id: 1, createdAt: 1_700_000_000_000 }));
+    expect(idempotencyKeyOf({ id: 99_999_999_999, createdAt: Date.UTC(2100, 0, 1) }).length).toBeLessThanOrEqual(MAX_IDEMPOTENCY_KEY_CHARS);
   });
 
   it('after a crash, re-runs accepted messages in order and tells interrupted conversations', async () => {

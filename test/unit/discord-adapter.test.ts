@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiscordAdapter } from '../../src/platforms/discord/adapter.js';
-import { DEFER_AFTER_MS, deferDelay } from '../../src/platforms/discord/commands.js';
+import { DEFER_AFTER_MS, deferDelay, POSTED_IN_CHANNEL } from '../../src/platforms/discord/commands.js';
 import { createLogger } from '../../src/logger.js';
 import type { AdapterContext, CommandReply, CommandRequest, InboundMessage } from '../../src/platforms/types.js';
 import { checkpointKey } from '../../src/conversation/ids.js';
@@ -182,6 +182,54 @@ describe('Discord adapter: output', () => {
   });
 });
 
+describe('Discord adapter: idempotent posts (nonce)', () => {
+  const creates = () => twin.callsTo('POST /channels/:c/messages');
+  const frames = (content: string) => twin.frames.filter((f) => f.dir === 'out' && f.t === 'MESSAGE_CREATE' && (f.d as { content?: string }).content === content);
+
+  it('a create Discord carried out but answered 500 for is retried by discord.js: with the key as nonce, one message', async () => {
+    const a = await startAdapter();
+    const chat = twin.channels['agent-chat']!;
+    const target = { platform: 'discord' as const, channel: chat };
+
+    // Sanity: without a key (no nonce) the retry of the same request creates a second message.
+    twin.failAfterCreate('POST /channels/:c/messages');
+    await a.post(target, 'no key');
+    expect(creates().map((c) => [c.status, (c.body as { nonce?: unknown }).nonce])).toEqual([[500, undefined], [200, undefined]]);
+    expect(twin.botMessages(chat).map((m) => m.content)).toEqual(['no key', 'no key']);
+
+    twin.failAfterCreate('POST /channels/:c/messages');
+    const posted = await a.post(target, 'with a key', { idempotencyKey: 'ab-o7-m0abcdef' });
+    const keyed = creates().slice(2);
+    expect(keyed.map((c) => [c.status, c.outcome])).toEqual([[500, 'failed-after-create'], [200, 'nonce-replay']]);
+    for (const c of keyed) expect(c.body).toMatchObject({ content: 'with a key', nonce: 'ab-o7-m0abcdef', enforce_nonce: true, allowed_mentions: { parse: [] } });
+    expect(twin.botMessages(chat).filter((m) => m.content === 'with a key').map((m) => m.id)).toEqual([posted.ref]);
+    expect(twin.nonceReplays).toEqual([{ channelId: chat, nonce: 'ab-o7-m0abcdef', messageId: posted.ref, at: expect.any(Number) }]);
+    expect(frames('with a key')).toHaveLength(1); // MESSAGE_CREATE dispatched once
+
+    // A key longer than Discord's 25 characters is not sent (Discord would refuse the message).
+    await a.post(target, 'long key', { idempotencyKey: 'x'.repeat(26) });
+    expect(creates().at(-1)!.body).not.toHaveProperty('nonce');
+  });
+
+  it('a dropped connection after the create fails the post; the retry with the same key gets that message back', async () => {
+    const a = await startAdapter();
+    const chat = twin.channels['agent-chat']!;
+    const target = { platform: 'discord' as const, channel: chat };
+    twin.failAfterCreate('POST /channels/:c/messages', { drop: true });
+    await expect(a.post(target, 'dropped', { idempotencyKey: 'ab-o8-m0abcdef' })).rejects.toThrow();
+    const created = twin.botMessages(chat).filter((m) => m.content === 'dropped');
+    expect(created).toHaveLength(1);
+    // What the outbox does next: the same post again.
+    const again = await a.post(target, 'dropped', { idempotencyKey: 'ab-o8-m0abcdef' });
+    expect(again.ref).toBe(created[0]!.id);
+    expect(twin.botMessages(chat).filter((m) => m.content === 'dropped')).toHaveLength(1);
+    expect(frames('dropped')).toHaveLength(1);
+    // Another key is another message.
+    await a.post(target, 'dropped', { idempotencyKey: 'ab-o9-m0abcdef' });
+    expect(twin.botMessages(chat).filter((m) => m.content === 'dropped')).toHaveLength(2);
+  });
+});
+
 describe('Discord adapter: /agent slash command', () => {
   it('registers /agent in the guild and answers through the interaction: at once, or deferred when slow', async () => {
     await startAdapter();
@@ -221,7 +269,7 @@ describe('Discord adapter: /agent answer deadline', () => {
     const order: string[] = [];
     core.commandReply = async (req) => {
       order.push(`command (${twin.callsTo('POST /interactions/:id/:token/callback').length} callbacks)`);
-      return { text: `ran ${req.text}`, ephemeral: false };
+      return { text: `ran ${req.text}`, ephemeral: true };
     };
     twin.slashCommand({ user: 'Alice', channel: twin.channels['agent-chat']!, name: 'agent', options: [{ name: 'command', type: 3, value: 'status' }], lateByMs: 2_200 });
     await waitFor(() => twin.callsTo('PATCH /webhooks/:app/:token/messages/@original').length === 1, 5_000, 'the edited answer');
@@ -234,6 +282,38 @@ describe('Discord adapter: /agent answer deadline', () => {
     await waitFor(() => core.commands.some((c) => c.text === 'stop'), 5_000, 'the late command run');
     expect(twin.callsTo('POST /interactions/:id/:token/callback').map((c) => c.status)).toEqual([204, 404]);
     expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')).toHaveLength(1);
+  });
+});
+
+describe('Discord adapter: /agent late answers for everyone', () => {
+  it('a deferred (so ephemeral) answer meant for everyone is posted in the channel, the response points to it', async () => {
+    await startAdapter();
+    await waitFor(() => twin.callsTo('PUT /applications/:app/guilds/:g/commands').length === 1, 5_000, 'the command registration');
+    const chat = twin.channels['agent-chat']!;
+    core.commandReply = async (req) => ({ text: `⏹️ Stopping (asked by <@${twin.user('Alice').id}>) @everyone, ${req.text}`, ephemeral: false });
+    const i = twin.slashCommand({ user: 'Alice', channel: chat, name: 'agent', options: [{ name: 'command', type: 3, value: 'stop' }], lateByMs: 2_200 });
+    await waitFor(() => twin.callsTo('PATCH /webhooks/:app/:token/messages/@original').length === 1, 5_000, 'the edited response');
+    expect(twin.callsTo('POST /interactions/:id/:token/callback').map((c) => c.body)).toEqual([expect.objectContaining({ type: 5, data: expect.objectContaining({ flags: 64 }) })]);
+    expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')[0]!.body).toMatchObject({ content: POSTED_IN_CHANNEL, allowed_mentions: { parse: [] } });
+    const original = twin.botMessages(chat).find((m) => m.webhook_id);
+    expect(original).toMatchObject({ content: POSTED_IN_CHANNEL, flags: 64 }); // ephemeral: fixed at the deferral
+    // The answer: a normal bot message in the channel, pinging no one, with a nonce of the interaction.
+    const posted = twin.botMessages(chat).filter((m) => !m.webhook_id);
+    expect(posted.map((m) => [m.content, m.flags, m.nonce])).toEqual([[`⏹️ Stopping (asked by <@${twin.user('Alice').id}>) @\u200Beveryone, stop`, 0, `i${i.id}-0`]]);
+    expect(twin.pings.get(posted[0]!.id)).toEqual({ everyone: false, users: [], repliedUser: false });
+    expect(twin.callsTo('POST /channels/:c/messages')[0]!.body).toMatchObject({ allowed_mentions: { parse: [], replied_user: false }, enforce_nonce: true });
+  });
+
+  it('when the bot may not post in the channel, the answer goes into the deferred response (the caller sees it)', async () => {
+    await startAdapter();
+    await waitFor(() => twin.callsTo('PUT /applications/:app/guilds/:g/commands').length === 1, 5_000, 'the command registration');
+    const general = twin.channels.general!;
+    twin.failNext('POST /channels/:c/messages', { status: 403 }); // Missing Permissions
+    core.commandReply = async () => ({ text: 'Model set to `x`.', ephemeral: false });
+    twin.slashCommand({ user: 'Alice', channel: general, name: 'agent', options: [{ name: 'command', type: 3, value: 'model x' }], lateByMs: 2_200 });
+    await waitFor(() => twin.callsTo('PATCH /webhooks/:app/:token/messages/@original').length === 1, 5_000, 'the edited response');
+    expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')[0]!.body).toMatchObject({ content: 'Model set to `x`.' });
+    expect(twin.botMessages(general).map((m) => [m.content, m.flags])).toEqual([['Model set to `x`.', 64]]);
   });
 });
 

@@ -90,6 +90,21 @@ describe('Discord twin with discord.js', () => {
     expect(twin.botMessages(chat).map((m) => m.content)).toEqual(['after the limit']);
   });
 
+  it('message nonce: with enforce_nonce a repeated nonce returns the first message; without it, a new one', async () => {
+    const chat = twin.channels['agent-chat']!;
+    const channel = client.channels.cache.get(chat)!;
+    if (!channel.isSendable()) throw new Error('not sendable');
+    const a = await channel.send({ content: 'once', nonce: 'n-1', enforceNonce: true });
+    const b = await channel.send({ content: 'once', nonce: 'n-1', enforceNonce: true });
+    expect(b.id).toBe(a.id);
+    expect(a.nonce).toBe('n-1');
+    await channel.send({ content: 'not enforced', nonce: 'n-2' });
+    await channel.send({ content: 'not enforced', nonce: 'n-2' });
+    expect(twin.botMessages(chat).map((m) => m.content)).toEqual(['once', 'not enforced', 'not enforced']);
+    expect(twin.nonceReplays).toEqual([{ channelId: chat, nonce: 'n-1', messageId: a.id, at: expect.any(Number) }]);
+    await expect(channel.send({ content: 'x', nonce: 'n'.repeat(26), enforceNonce: true })).rejects.toMatchObject({ status: 400, code: 50035 });
+  });
+
   it('creates threads (id = message id) and announces them with THREAD_CREATE', async () => {
     const chat = twin.channels['agent-chat']!;
     const said = twin.userSays({ user: 'Alice', channel: chat, content: 'start here' });

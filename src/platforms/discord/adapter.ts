@@ -14,7 +14,7 @@
 import { Client, Events, GatewayDispatchEvents, GatewayIntentBits, Partials } from 'discord.js';
 import type { DiscordConfig } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage, ReactionState, ReplyTarget } from '../types.js';
+import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState, ReplyTarget } from '../types.js';
 import { attachAgentCommand } from './commands.js';
 import { neutraliseMentions } from './format.js';
 import { DiscordInbound } from './inbound.js';
@@ -95,6 +95,7 @@ export class DiscordAdapter implements PlatformAdapter {
         runCommand,
         logger: this.logger,
         active: () => !this.stopped,
+        post: (target, text, opts) => this.output.post(target, text, opts),
         conversationFor: (place) => {
           const id = conversationIdOf(place);
           return takesPartIn(place, this.policy()) || this.context.hasConversation(id) ? id : undefined;
@@ -121,8 +122,8 @@ export class DiscordAdapter implements PlatformAdapter {
     await this.inbound?.stop();
   }
 
-  post(target: ReplyTarget, text: string): Promise<PostedMessage> {
-    return this.output.post(target, text);
+  post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage> {
+    return this.output.post(target, text, opts);
   }
   edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
     return this.output.edit(target, ref, text);

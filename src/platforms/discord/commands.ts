@@ -15,12 +15,17 @@
  *   an interaction that arrives that late (Gateway or event-loop lag, under 1 s left) is
  *   deferred at once — the small acknowledgement first, the answer without time pressure
  *   ({@link deferDelay}).
+ * - A deferred response keeps the visibility chosen at defer time (the edit cannot change it),
+ *   and it is deferred ephemeral. So a late answer meant for everyone (stop, reset, model,
+ *   cron add, …) is posted as a normal bot message in the channel (or thread) and the deferred
+ *   response edited to {@link POSTED_IN_CHANNEL}; should that post fail (e.g. the bot may not
+ *   send messages there), the answer goes into the deferred response, seen by the caller only.
  * - Content ≤ 2,000 characters per message; no pings (`allowed_mentions.parse: []`).
  */
 import { ApplicationCommandOptionType, Events, MessageFlags, type ChatInputApplicationCommandData, type ChatInputCommandInteraction, type Client } from 'discord.js';
 import { chunkMarkdown } from '../../conversation/chunk.js';
 import type { Logger } from '../../logger.js';
-import type { CommandReply, CommandRequest, ReplyTarget } from '../types.js';
+import type { CommandReply, CommandRequest, PostOptions, PostedMessage, ReplyTarget } from '../types.js';
 import { NO_MENTIONS, neutraliseMentions } from './format.js';
 
 /** The `/agent [command]` application command. */
@@ -29,6 +34,9 @@ export const AGENT_COMMAND: ChatInputApplicationCommandData = {
   description: 'Talk to agentbridge: status, stop, model, help, …',
   options: [{ type: ApplicationCommandOptionType.String, name: 'command', description: 'e.g. "status", "stop", "model <name>", "help"', required: false }],
 };
+
+/** The deferred (ephemeral) response once a late answer for everyone was posted in the channel. */
+export const POSTED_IN_CHANNEL = 'Done — posted in the channel.';
 
 /** Answer directly when the command is done this long after the interaction was created, ms; else defer (Discord's limit is 3 s). */
 export const DEFER_AFTER_MS = 2_000;
@@ -61,6 +69,8 @@ export interface InteractionDeps {
   active(): boolean;
   /** The conversation a command in this place is about, if any (chat channel, thread, DM). */
   conversationFor(place: { guildId: string | null; channelId: string; threadParentId?: string }): string | undefined;
+  /** Posts a bot message (no pings), for late answers meant for everyone; absent: they stay in the ephemeral response. */
+  post?(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage>;
   logger: Logger;
 }
 
@@ -102,10 +112,34 @@ export async function handleAgentCommand(interaction: ChatInputCommandInteractio
   const result = quick ?? (await running);
   const chunks = chunkMarkdown(neutraliseMentions(result.text), 2000);
   const [first = '(no reply)', ...rest] = chunks;
+  if (!quick && !result.ephemeral && deps.post) {
+    // Deferred, so ephemeral: the answer for everyone goes into the channel instead.
+    const posted = await postInChannel(interaction.id, replyTarget, [first, ...rest], deps);
+    if (posted === rest.length + 1) return void (await interaction.editReply({ content: POSTED_IN_CHANNEL, allowedMentions: NO_MENTIONS }));
+    const [left = '(no reply)', ...more] = [first, ...rest].slice(posted);
+    await interaction.editReply({ content: left, allowedMentions: NO_MENTIONS });
+    for (const m of more) await interaction.followUp({ content: m, allowedMentions: NO_MENTIONS, flags: MessageFlags.Ephemeral });
+    return;
+  }
   const flags = result.ephemeral ? MessageFlags.Ephemeral : undefined;
   if (quick) await interaction.reply({ content: first, allowedMentions: NO_MENTIONS, ...(flags ? { flags } : {}) });
   else await interaction.editReply({ content: first, allowedMentions: NO_MENTIONS });
   for (const more of rest) await interaction.followUp({ content: more, allowedMentions: NO_MENTIONS, ...(flags ? { flags } : {}) });
+}
+
+/**
+ * Posts `chunks` in order as bot messages; returns how many were posted (all, or up to the first
+ * failure, which is logged). Chunk n's idempotency key is `i<interaction id>-<n>`, so a
+ * @discordjs/rest retry of a create that Discord did carry out shows it once.
+ */
+async function postInChannel(interactionId: string, target: ReplyTarget, chunks: string[], deps: InteractionDeps): Promise<number> {
+  let n = 0;
+  try {
+    for (; n < chunks.length; n++) await deps.post!(target, chunks[n]!, { idempotencyKey: `i${interactionId}-${n}` });
+  } catch (err) {
+    deps.logger.warn({ err: err instanceof Error ? err.message : String(err), channel: target.channel, posted: n }, 'discord: could not post the /agent answer in the channel; showing it to the caller only');
+  }
+  return n;
 }
 
 /** Registers `/agent` at ready (and in guilds joined later) and answers its interactions. */

@@ -12,10 +12,14 @@
  *   URL-encoded; 👀 while working, ✅ done, ❌ failed, the previous own reaction removed.
  * - Typing: `POST /channels/{id}/typing` shows "<bot> is typing…" for about 10 s or until the
  *   bot posts; it is repeated every {@link TYPING_REPEAT_MS} while a status is set.
+ * - Idempotent posts: a post with `idempotencyKey` sends it as `nonce` (≤ 25 characters) with
+ *   `enforce_nonce: true`; Discord then answers a create repeating a nonce of the same author
+ *   (within a few minutes) with the message already created, and creates none. This covers
+ *   @discordjs/rest's own retries of a 5xx (up to 3, same body) and the outbox's later retries.
  */
 import { Routes, type Client, type SendableChannels } from 'discord.js';
 import type { Logger } from '../../logger.js';
-import type { PostedMessage, ReactionState, ReplyTarget } from '../types.js';
+import { MAX_IDEMPOTENCY_KEY_CHARS, type PostOptions, type PostedMessage, type ReactionState, type ReplyTarget } from '../types.js';
 import { NO_MENTIONS } from './format.js';
 
 /** Interval between typing requests while a status is set, ms (Discord shows typing ~10 s). */
@@ -39,13 +43,21 @@ export class DiscordOutput {
     private readonly typingRepeatMs = TYPING_REPEAT_MS,
   ) {}
 
-  /** Sends `text` into the target channel or thread, replying to `target.replyTo` when set. */
-  async post(target: ReplyTarget, text: string): Promise<PostedMessage> {
+  /**
+   * Sends `text` into the target channel or thread, replying to `target.replyTo` when set; with
+   * `opts.idempotencyKey`, as nonce with `enforceNonce` (a key over 25 characters is not sent:
+   * Discord would refuse the message).
+   */
+  async post(target: ReplyTarget, text: string, opts: PostOptions = {}): Promise<PostedMessage> {
     const channel = await this.channel(target);
+    const key = opts.idempotencyKey;
+    const nonce = key && key.length <= MAX_IDEMPOTENCY_KEY_CHARS ? key : undefined;
+    if (key && !nonce) this.logger.warn({ key }, 'discord: idempotency key too long for a nonce; posting without it');
     const sent = await channel.send({
       content: text,
       allowedMentions: NO_MENTIONS,
       ...(target.replyTo ? { reply: { messageReference: target.replyTo, failIfNotExists: false } } : {}),
+      ...(nonce ? { nonce, enforceNonce: true } : {}),
     });
     return { ref: sent.id, channel: channel.id };
   }

@@ -122,6 +122,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
 
   /**
    * Posts a bot message into `target.thread` (or starts a new thread when there is none).
+   * `PostOptions.idempotencyKey` is ignored (the local chat has no equivalent).
    * @throws Error for a target of another platform, a bad channel name, or an unknown thread.
    */
   async post(target: ReplyTarget, text: string): Promise<PostedMessage> {

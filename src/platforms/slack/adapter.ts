@@ -189,7 +189,11 @@ export class SlackAdapter implements PlatformAdapter {
     if (this.followUps.size) await Promise.race([Promise.allSettled([...this.followUps]), delay(5_000)]);
   }
 
-  /** Posts `text` in the target's thread. @returns the message's `ts` as ref. */
+  /**
+   * Posts `text` in the target's thread. @returns the message's `ts` as ref.
+   * `PostOptions.idempotencyKey` is not taken: `chat.postMessage` has no idempotency key or
+   * nonce (a post retried after a lost response can show twice).
+   */
   async post(target: ReplyTarget, text: string): Promise<PostedMessage> {
     const channel = this.check(target);
     const res = await this.web().chat.postMessage({

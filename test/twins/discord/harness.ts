@@ -49,6 +49,12 @@ export interface SlashReply {
   flags: number;
   /** The answer's text (for a deferred one, the `@original` edit). */
   content: string;
+  /**
+   * A deferred answer for everyone is posted in the channel instead (the deferred response,
+   * ephemeral, only points to it): the text of those bot messages (found by their nonce
+   * `i<interaction id>-<n>`), joined by a blank line; absent when none.
+   */
+  posted?: string;
 }
 
 /** Waits for agentbridge's answer to `interaction` (run with `twin.slashCommand`). */
@@ -61,7 +67,9 @@ export function slashReply(twin: DiscordTwin, interaction: Interaction, timeoutM
       const flags = body.data?.flags ?? 0;
       if (body.type !== 5) return { type: body.type, flags, content: body.data?.content ?? '' };
       const edit = twin.calls.find((c) => c.method === 'PATCH' && c.path === `/webhooks/${twin.applicationId}/${interaction.token}/messages/@original` && c.status < 300);
-      return edit ? { type: 5, flags, content: (edit.body as { content?: string }).content ?? '' } : undefined;
+      if (!edit) return undefined;
+      const posts = twin.botMessages(interaction.channelId).filter((m) => typeof m.nonce === 'string' && m.nonce.startsWith(`i${interaction.id}-`));
+      return { type: 5, flags, content: (edit.body as { content?: string }).content ?? '', ...(posts.length ? { posted: posts.map((m) => m.content).join('\n\n') } : {}) };
     },
     timeoutMs,
     `the answer to interaction ${interaction.id}`,

@@ -7,17 +7,19 @@
  *
  * It records every REST call ({@link DiscordTwin.calls}) and Gateway frame
  * ({@link DiscordTwin.frames}), computes who each bot message would ping
- * ({@link DiscordTwin.pings}), and injects faults: {@link DiscordTwin.failNext} (e.g. 429s)
- * and {@link DiscordTwin.disconnect} (with or without a resumable session).
+ * ({@link DiscordTwin.pings}), and injects faults: {@link DiscordTwin.failNext} (e.g. 429s),
+ * {@link DiscordTwin.failAfterCreate} (the message is created, the answer lost) and
+ * {@link DiscordTwin.disconnect} (with or without a resumable session). Message creates honour
+ * `nonce` + `enforce_nonce` ({@link DiscordTwin.nonceReplays}).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TwinGateway, type GatewayFrame } from './gateway.js';
-import { pingsOf, routeMatches, TwinRest, type Interaction, type Pings, type RestCall } from './rest.js';
+import { pingsOf, routeMatches, TwinRest, type Interaction, type NonceReplay, type Pings, type RestCall } from './rest.js';
 import { snowflakeAt, TwinWorld, type TwinMessage, type TwinUser } from './state.js';
 
-export type { GatewayFrame, Interaction, Pings, RestCall, TwinMessage, TwinUser };
+export type { GatewayFrame, Interaction, NonceReplay, Pings, RestCall, TwinMessage, TwinUser };
 export { pingsOf };
 
 export interface DiscordTwinOptions {
@@ -99,8 +101,20 @@ export interface DiscordTwin {
   pings: Map<string, Pings>;
   /** Calls of `METHOD /path-pattern` (`:param` / `*` segments). */
   callsTo(route: string): RestCall[];
-  /** The next `times` (default 1) calls matching `route` fail with `status` (429: with `retryAfter` s, default 0.2). */
-  failNext(route: string, fault: { status: number; retryAfter?: number; times?: number }): void;
+  /**
+   * The next `times` (default 1) calls matching `route` (and `match`, given the JSON body) fail
+   * with `status` (429: with `retryAfter` s, default 0.2), doing nothing.
+   */
+  failNext(route: string, fault: { status: number; retryAfter?: number; times?: number; match?: (body: Record<string, unknown>) => boolean }): void;
+  /**
+   * The next `times` (default 1) calls matching `route` (and `match`) do their work — e.g.
+   * `POST /channels/:c/messages` creates the message and dispatches MESSAGE_CREATE — and are then
+   * answered `status` (default 500; @discordjs/rest retries a 5xx itself) or, with `drop`, get
+   * the connection closed without an answer: created, but the client did not learn it.
+   */
+  failAfterCreate(route: string, fault?: { status?: number; drop?: boolean; times?: number; match?: (body: Record<string, unknown>) => boolean }): void;
+  /** Creates answered with the earlier message of a repeated nonce (`enforce_nonce`), in order. */
+  nonceReplays: NonceReplay[];
   /** Drops the faults not used up yet. */
   clearFaults(): void;
   /** Drops the Gateway connection; `resumable: false` makes the resume fail (op 9), forcing a new session. */
@@ -220,7 +234,9 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     },
     botReactions: (messageId) => [...(world.findMessage(messageId)?.reactions ?? new Map<string, Set<string>>())].filter(([, who]) => who.has(world.bot.id)).map(([e]) => e),
     callsTo: (route) => rest.calls.filter((c) => routeMatches(route, c.method, c.path)),
-    failNext: (route, f) => void rest.faults.push({ route, status: f.status, retryAfter: f.retryAfter, times: f.times ?? 1 }),
+    failNext: (route, f) => void rest.faults.push({ route, status: f.status, retryAfter: f.retryAfter, times: f.times ?? 1, match: f.match }),
+    failAfterCreate: (route, f = {}) => void rest.faults.push({ route, status: f.status ?? 500, times: f.times ?? 1, match: f.match, after: f.drop ? 'drop' : 'status' }),
+    nonceReplays: rest.nonceReplays,
     clearFaults: () => void rest.faults.splice(0),
     disconnect: (o) => gateway.disconnect(o),
     requestReconnect: () => gateway.requestReconnect(),

@@ -7,7 +7,8 @@
  *   bulk overwrite: the body array replaces the scope's commands; ids are assigned.
  * - `POST /interactions/{id}/{token}/callback` must come within 3 s of INTERACTION_CREATE and
  *   only once (else 404 code 10062 / 400 code 40060); type 4 posts the response message, type 5
- *   shows "thinking…" (message flag 128) until `PATCH /webhooks/{app}/{token}/messages/@original`;
+ *   shows "thinking…" (message flag 128) until `PATCH /webhooks/{app}/{token}/messages/@original`
+ *   (a deferral with flag 64 keeps the response ephemeral: the edit cannot change that);
  *   `POST /webhooks/{app}/{token}` adds a follow-up. `?with_response=true` returns the callback
  *   response object, else 204. Webhook routes need no bot token (the interaction token is the
  *   credential).
@@ -69,13 +70,14 @@ function interactionCallback(rest: TwinRest, world: TwinWorld, id: string, token
   const type = Number(b.type);
   const data = (b.data ?? {}) as Record<string, unknown>;
   if (type === 4) i.originalMessageId = rest.createBotMessage(i.channelId, data, { webhookId: world.applicationId, type: 20 }).id;
-  else if (type === 5) i.originalMessageId = rest.createBotMessage(i.channelId, { content: '' }, { webhookId: world.applicationId, type: 20, flags: 128 }).id;
+  // A deferral fixes the response's visibility: flag 64 in its data makes the later edit ephemeral too.
+  else if (type === 5) i.originalMessageId = rest.createBotMessage(i.channelId, { content: '' }, { webhookId: world.applicationId, type: 20, flags: 128 | (Number(data.flags ?? 0) & 64) }).id;
   if (!withResponse) return { status: 204 };
   const original = i.originalMessageId ? world.findMessage(i.originalMessageId) : undefined;
   return {
     status: 200,
     json: {
-      interaction: { id: i.id, type: 2, activity_instance_id: null, response_message_id: i.originalMessageId ?? null, response_message_loading: type === 5, response_message_ephemeral: false },
+      interaction: { id: i.id, type: 2, activity_instance_id: null, response_message_id: i.originalMessageId ?? null, response_message_loading: type === 5, response_message_ephemeral: ((original?.flags ?? 0) & 64) !== 0 },
       resource: { type, ...(original ? { message: world.apiMessage(original) } : {}) },
     },
   };

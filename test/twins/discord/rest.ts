@@ -18,6 +18,14 @@
  * - Application commands, interaction callbacks and webhooks: ./interactions.ts.
  * - Rate limits: a 429 carries `Retry-After` (s), `X-RateLimit-*` headers and the body
  *   `{message, retry_after, global}`; @discordjs/rest waits `Retry-After` and retries.
+ * - Message nonce (`POST /channels/{c}/messages`): `nonce` is an integer or a string of at most
+ *   25 characters (else 400, code 50035). With `enforce_nonce: true`, a nonce the same author
+ *   already used in that channel within {@link NONCE_WINDOW_MS} returns the message created
+ *   then (200), and nothing is created or dispatched (Discord: "that message will be returned
+ *   and no new message will be created"); recorded in {@link TwinRest.nonceReplays}. (Twin
+ *   choice: a since deleted message is not returned; a new one is created.)
+ * - Faults: {@link Fault} — a status instead of the handler's answer, or (`after`) the handler's
+ *   work done and then a 5xx or a dropped connection, so the client does not learn of it.
  */
 import type http from 'node:http';
 import type { TwinGateway } from './gateway.js';
@@ -30,9 +38,23 @@ export interface RestCall {
   path: string;
   query: Record<string, string>;
   body: unknown;
+  /** 0 when the connection was dropped without an answer (a `drop` fault). */
   status: number;
   at: number;
+  /** `nonce-replay`: answered with the message an earlier create with this nonce made; `failed-after-create`: an `after` fault hid the result. */
+  outcome?: 'nonce-replay' | 'failed-after-create';
 }
+
+/** A create answered with the message an earlier create with the same nonce made. */
+export interface NonceReplay {
+  channelId: string;
+  nonce: string | number;
+  messageId: string;
+  at: number;
+}
+
+/** How long a nonce is remembered for `enforce_nonce`, ms (Discord: "the past few minutes"). */
+export const NONCE_WINDOW_MS = 5 * 60_000;
 
 /** Who a bot message pings, per {@link pingsOf}. */
 export interface Pings {
@@ -49,6 +71,13 @@ export interface Fault {
   retryAfter?: number;
   /** How many matching calls fail; default 1. */
   times: number;
+  /** Only calls whose JSON body this accepts match (default: every call of the route). */
+  match?: (body: Record<string, unknown>) => boolean;
+  /**
+   * Do the call's work first (create the message, …), then answer `status` (`'status'`) or
+   * drop the connection without an answer (`'drop'`): it happened, but the client cannot know.
+   */
+  after?: 'status' | 'drop';
 }
 
 export interface Interaction {
@@ -90,6 +119,10 @@ export class TwinRest {
   /** Per bot message id: who its latest create/edit pinged. */
   readonly pings = new Map<string, Pings>();
   readonly faults: Fault[] = [];
+  /** Creates answered with an earlier message because of `enforce_nonce`. */
+  readonly nonceReplays: NonceReplay[] = [];
+  /** `<channel>:<author>:<nonce>` → the message created with it and when. */
+  private readonly nonces = new Map<string, { messageId: string; at: number }>();
   readonly interactions = new Map<string, Interaction>();
   /** Application commands per scope (`global` or a guild id). */
   readonly commands = new Map<string, Array<Record<string, unknown>>>();
@@ -120,16 +153,22 @@ export class TwinRest {
     }
     const call: RestCall = { method, path: rawPath, query: Object.fromEntries(query), body: rawBody ? body : null, status: 0, at: Date.now() };
     this.calls.push(call);
+    const fault = this.faults.find((f) => f.times > 0 && routeMatches(f.route, method, rawPath) && (!f.match || f.match(body)));
+    if (fault) fault.times--;
+    const hideResult = fault?.after ? fault : undefined;
     const reply = (status: number, json?: unknown, headers: Record<string, string> = {}) => {
+      if (hideResult) {
+        call.outcome = 'failed-after-create';
+        if (hideResult.after === 'drop') return void res.socket?.destroy();
+        [status, json, headers] = [hideResult.status, { message: `twin: injected ${hideResult.status} after the work was done`, code: 0 }, {}];
+      }
       call.status = status;
       const text = json === undefined ? '' : JSON.stringify(json);
       res.writeHead(status, { ...(text ? { 'content-type': 'application/json' } : {}), ...headers });
       res.end(text);
     };
 
-    const fault = this.faults.find((f) => f.times > 0 && routeMatches(f.route, method, rawPath));
-    if (fault) {
-      fault.times--;
+    if (fault && !hideResult) {
       if (fault.status === 429) {
         const after = fault.retryAfter ?? 0.2;
         return reply(
@@ -178,7 +217,7 @@ export class TwinRest {
     this.on('GET', '/channels/:c', (p) => ({ status: 200, json: w.apiChannel(this.channel(p.c!)) }));
     this.on('GET', '/channels/:c/messages', (p, _b, q) => ({ status: 200, json: this.history(p.c!, q).map((m) => w.apiMessage(m)) }));
     this.on('GET', '/channels/:c/messages/:m', (p) => ({ status: 200, json: w.apiMessage(this.message(p.c!, p.m!)) }));
-    this.on('POST', '/channels/:c/messages', (p, b) => ({ status: 200, json: w.apiMessage(this.createBotMessage(p.c!, b)) }));
+    this.on('POST', '/channels/:c/messages', (p, b) => ({ status: 200, json: w.apiMessage(this.createWithNonce(p.c!, b)) }));
     this.on('PATCH', '/channels/:c/messages/:m', (p, b) => ({ status: 200, json: w.apiMessage(this.editBotMessage(this.message(p.c!, p.m!), b)) }));
     this.on('DELETE', '/channels/:c/messages/:m', (p) => {
       const m = this.message(p.c!, p.m!);
@@ -256,6 +295,29 @@ export class TwinRest {
     const hasEmbeds = Array.isArray(b.embeds) && b.embeds.length > 0;
     if (requireSomething && !content && !hasEmbeds) throw new ApiError(400, { message: 'Cannot send an empty message', code: 50006 });
     return content;
+  }
+
+  /** `POST /channels/{c}/messages`: a bot message, or with `enforce_nonce` and a known nonce the earlier one. */
+  private createWithNonce(channelId: string, b: Record<string, unknown>): TwinMessage {
+    this.channel(channelId);
+    const nonce = b.nonce as unknown;
+    if (nonce !== undefined && nonce !== null) {
+      const valid = typeof nonce === 'number' ? Number.isInteger(nonce) : typeof nonce === 'string' && nonce.length <= 25;
+      if (!valid) throw new ApiError(400, { message: 'Invalid Form Body', code: 50035, errors: { nonce: { _errors: [{ code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 25 in length.' }] } } });
+    }
+    if (nonce === undefined || nonce === null) return this.createBotMessage(channelId, b);
+    const key = `${channelId}:${this.world.bot.id}:${String(nonce)}`;
+    const seen = this.nonces.get(key);
+    const earlier = seen && Date.now() - seen.at <= NONCE_WINDOW_MS ? this.world.messages.get(channelId)!.find((m) => m.id === seen.messageId) : undefined;
+    if (b.enforce_nonce === true && earlier) {
+      this.nonceReplays.push({ channelId, nonce: nonce as string | number, messageId: earlier.id, at: Date.now() });
+      const call = this.calls.at(-1);
+      if (call) call.outcome = 'nonce-replay';
+      return earlier;
+    }
+    const m = this.createBotMessage(channelId, b, { nonce: nonce as string | number });
+    this.nonces.set(key, { messageId: m.id, at: Date.now() });
+    return m;
   }
 
   /** A message by the bot (REST create, interaction response, webhook): validated, recorded pings, MESSAGE_CREATE. */

@@ -81,6 +81,8 @@ export interface TwinMessage {
   webhookId?: string;
   /** Discord message flags (64 ephemeral, 128 loading). */
   flags: number;
+  /** The `nonce` the bot sent with the create, if any (echoed in the message object, like Discord). */
+  nonce?: string | number;
 }
 
 /** Mentions of users in message content: `<@123>` or `<@!123>`. */
@@ -217,6 +219,7 @@ export class TwinWorld {
       type: m.type,
       flags: m.flags,
       components: [],
+      ...(m.nonce !== undefined ? { nonce: m.nonce } : {}),
       ...(m.webhookId ? { webhook_id: m.webhookId, application_id: this.applicationId } : {}),
       ...(m.replyTo ? { message_reference: { type: 0, message_id: m.replyTo, channel_id: replied?.channelId ?? m.channelId, ...(guildChannel ? { guild_id: this.guildId } : {}) } } : {}),
       ...(replied ? { referenced_message: { ...this.apiMessageShallow(replied) } } : {}),
