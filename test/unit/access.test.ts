@@ -5,19 +5,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import PQueue from 'p-queue';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AccessPolicy, refusalText } from '../../src/conversation/access.js';
 import { CommandService } from '../../src/conversation/commands/index.js';
-import { OutboxDelivery } from '../../src/conversation/outbox.js';
-import { Router } from '../../src/conversation/router.js';
 import { ConfigError, loadConfig, type AccessConfig } from '../../src/config.js';
 import type { InboundMessage } from '../../src/platforms/types.js';
-import { openStore } from '../../src/session/store.js';
-import type { Store } from '../../src/session/types.js';
-import { ManualRunner, RecordingAdapter } from '../helpers/fakes.js';
+import { collectingLogger, startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 
 const silent = pino({ level: 'silent' });
@@ -90,25 +84,10 @@ describe('access policy', () => {
 });
 
 function world(db: string, access: Partial<AccessConfig>) {
-  const logs: Array<Record<string, unknown>> = [];
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        for (const l of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(l) as Record<string, unknown>);
-        cb();
-      },
-    }),
-  );
-  const store: Store = openStore({ dbPath: db, logger: silent });
-  const adapter = new RecordingAdapter();
-  const runner = new ManualRunner('claude');
+  const { logger, lines: logs } = collectingLogger();
+  const core = startCore({ dbPath: db, concurrency: 2, logger: silent });
+  const { store, adapter, runner, router, outbox } = core;
   runner.auto = (req) => ({ text: `echo: ${req.prompt}` });
-  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger: silent, retryDelaysMs: [20] });
-  const router = new Router(
-    { store, runners: { claude: runner, codex: runner, gemini: runner }, adapters: () => adapter, outbox, slots: new PQueue({ concurrency: 2 }), defaults: { agent: 'claude', workdir: os.tmpdir(), permissionMode: 'edit', turnTimeoutMs: 60_000 }, env: {}, logger: silent },
-    { idleEvictMs: 60_000 },
-  );
   router.setGate(
     new CommandService({
       deps: { store, router, defaults: { agent: 'claude', workdir: os.tmpdir() }, availableAgents: ['claude'], workspacesRoot: os.tmpdir(), shutdownGraceMs: 0, logger },
@@ -117,12 +96,7 @@ function world(db: string, access: Partial<AccessConfig>) {
       adapters: () => adapter,
     }),
   );
-  router.recovered();
-  cleanups.push(async () => {
-    await router.shutdown();
-    await outbox.stop();
-    store.close();
-  });
+  cleanups.push(() => core.close());
   return { store, adapter, runner, router, logs };
 }
 

@@ -1,16 +1,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import PQueue from 'p-queue';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { idempotencyKeyOf, OutboxDelivery } from '../../src/conversation/outbox.js';
+import { idempotencyKeyOf } from '../../src/conversation/outbox.js';
 import { INTERRUPTED_NOTICE, recoverInbox, STALE_PROGRESS_TEXT } from '../../src/conversation/recovery.js';
-import { Router } from '../../src/conversation/router.js';
 import { MAX_IDEMPOTENCY_KEY_CHARS, type InboundMessage } from '../../src/platforms/types.js';
-import { openStore } from '../../src/session/store.js';
 import type { Store } from '../../src/session/types.js';
-import { ManualRunner, RecordingAdapter } from '../helpers/fakes.js';
+import { startCore } from '../helpers/core.js';
+import { ManualRunner } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
 
 const logger = pino({ level: 'silent' });
@@ -28,27 +26,11 @@ function dbPath(): string {
 }
 
 function world(opts: { concurrency?: number; db?: string; recover?: boolean } = {}) {
-  const store = openStore({ dbPath: opts.db ?? dbPath(), logger });
-  stores.push(store);
-  const adapter = new RecordingAdapter();
-  const runner = new ManualRunner('claude');
   const codex = new ManualRunner('codex');
-  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger, retryDelaysMs: [20] });
-  const router = new Router(
-    {
-      store,
-      runners: { claude: runner, codex, gemini: runner },
-      adapters: () => adapter,
-      outbox,
-      slots: new PQueue({ concurrency: opts.concurrency ?? 4 }),
-      defaults: { agent: 'claude', workdir: os.tmpdir(), permissionMode: 'edit', turnTimeoutMs: 60_000 },
-      env: {},
-      logger,
-    },
-    { idleEvictMs: 10 },
-  );
-  if (opts.recover !== false) router.recovered();
-  return { store, adapter, runner, codex, outbox, router };
+  const core = startCore({ dbPath: opts.db ?? dbPath(), concurrency: opts.concurrency, runners: { codex }, idleEvictMs: 10, recovering: opts.recover === false });
+  // Only the store is closed after each test: crash tests drop a world without shutting it down.
+  stores.push(core.store);
+  return { ...core, codex };
 }
 
 let seq = 0;

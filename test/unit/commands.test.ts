@@ -5,8 +5,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import PQueue from 'p-queue';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AccessPolicy } from '../../src/conversation/access.js';
@@ -14,23 +12,18 @@ import { COMMANDS, CommandService, parseCommand } from '../../src/conversation/c
 import { parseCronArgs } from '../../src/conversation/commands/cron.js';
 import { announceRestart, RESTART_KEY } from '../../src/conversation/commands/restart.js';
 import { resolveWorkdir, WorkdirError } from '../../src/conversation/commands/workdir.js';
-import { OutboxDelivery } from '../../src/conversation/outbox.js';
 import { recoverInbox } from '../../src/conversation/recovery.js';
-import { Router } from '../../src/conversation/router.js';
 import type { AccessConfig } from '../../src/config.js';
 import type { CommandRequest, InboundMessage } from '../../src/platforms/types.js';
 import { ScheduleError, type CronJob, type CronJobInput, type CronRun, type CronService, type ScheduledMessagesService } from '../../src/scheduler/types.js';
-import { openStore } from '../../src/session/store.js';
-import type { Store } from '../../src/session/types.js';
-import { ManualRunner, RecordingAdapter } from '../helpers/fakes.js';
+import { collectingLogger, startCore } from '../helpers/core.js';
+import { ManualRunner } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
 
 const dirs: string[] = [];
-const stores: Store[] = [];
 const teardowns: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const t of teardowns.splice(0)) await t();
-  for (const s of stores.splice(0)) s.close();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -118,36 +111,15 @@ class FakeScheduled implements ScheduledMessagesService {
 }
 
 function world(opts: { access?: Partial<AccessConfig>; restart?: () => void; db?: string; recover?: boolean } = {}) {
-  const dir = tmp();
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
-        cb();
-      },
-    }),
-  );
-  const store = openStore({ dbPath: opts.db ?? path.join(dir, 'agentbridge.db'), logger });
-  stores.push(store);
-  const adapter = new RecordingAdapter();
+  const { logger, lines } = collectingLogger();
+  const core = startCore({
+    dbPath: opts.db,
+    logger,
+    runners: { codex: new ManualRunner('codex'), gemini: new ManualRunner('gemini') },
+    recovering: opts.recover === false,
+  });
+  const { dir, store, adapter, runner, outbox, router } = core;
   (adapter.limits as { maxMessageChars: number }).maxMessageChars = 4000;
-  const runner = new ManualRunner('claude');
-  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger, retryDelaysMs: [20] });
-  const router = new Router(
-    {
-      store,
-      runners: { claude: runner, codex: new ManualRunner('codex'), gemini: new ManualRunner('gemini') },
-      adapters: () => adapter,
-      outbox,
-      slots: new PQueue({ concurrency: 4 }),
-      defaults: { agent: 'claude', workdir: dir, permissionMode: 'edit', turnTimeoutMs: 60_000 },
-      env: {},
-      logger,
-    },
-    { idleEvictMs: 60_000 },
-  );
   const cron = new FakeCron();
   const scheduled = new FakeScheduled();
   const root = path.join(dir, 'workspaces');
@@ -170,10 +142,9 @@ function world(opts: { access?: Partial<AccessConfig>; restart?: () => void; db?
   });
   router.setGate(commands);
   teardowns.push(async () => {
-    await router.shutdown();
-    await outbox.stop();
+    await core.close();
+    core.removeDir();
   });
-  if (opts.recover !== false) router.recovered();
   return { dir, root, store, adapter, runner, outbox, router, cron, scheduled, commands, logs: lines };
 }
 

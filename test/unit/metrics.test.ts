@@ -1,17 +1,10 @@
 /** Prometheus metrics: counters after a few turns, gauges read at scrape time, GET /metrics. */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import PQueue from 'p-queue';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutboxDelivery } from '../../src/conversation/outbox.js';
-import { Router } from '../../src/conversation/router.js';
 import { apiErrorKind, createMetrics, registerMetricsRoute } from '../../src/http/metrics.js';
 import { createHttpServer } from '../../src/http/server.js';
 import type { InboundMessage } from '../../src/platforms/types.js';
-import { openStore } from '../../src/session/store.js';
-import { ManualRunner, RecordingAdapter } from '../helpers/fakes.js';
+import { startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 
 const logger = pino({ level: 'silent' });
@@ -34,29 +27,15 @@ function sample(text: string, series: string): number | undefined {
 
 describe('metrics', () => {
   it('counts turns by platform, agent and outcome, with durations, queue depth, inbox backlog, API errors and cron runs', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metrics-test-'));
-    const store = openStore({ dbPath: path.join(dir, 'agentbridge.db'), logger });
-    const adapter = new RecordingAdapter();
-    const runner = new ManualRunner('claude');
     const metrics = createMetrics({ defaultMetrics: false });
-    const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger, retryDelaysMs: [10], onDeliveryError: (p, err) => metrics.apiError(p, apiErrorKind(err)) });
-    const router = new Router(
-      {
-        store,
-        runners: { claude: runner, codex: runner, gemini: runner },
-        adapters: () => adapter,
-        outbox,
-        slots: new PQueue({ concurrency: 1 }),
-        defaults: { agent: 'claude', workdir: dir, permissionMode: 'edit', turnTimeoutMs: 60_000 },
-        env: {},
-        logger,
-        onTurnEnd: (_id, outcome, ms, info) => metrics.turnEnded(info.platform, info.agent, outcome, ms),
-      },
-      { idleEvictMs: 60_000 },
-    );
-    router.recovered();
+    const { store, adapter, runner, router, ...core } = startCore({
+      concurrency: 1,
+      retryDelaysMs: [10],
+      onDeliveryError: (p, err) => metrics.apiError(p, apiErrorKind(err)),
+      onTurnEnd: (_id, outcome, ms, info) => metrics.turnEnded(info.platform, info.agent, outcome, ms),
+    });
     metrics.observe({ queue: () => router.queueStats(), inboxBacklog: () => ((c) => c.queued + c.running)(store.inbox.countByState()) });
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }), () => store.close(), () => outbox.stop(), () => router.shutdown());
+    cleanups.push(() => core.removeDir(), () => core.close());
 
     await router.accept(msg('a', 'one'));
     await runner.waitRuns(1);

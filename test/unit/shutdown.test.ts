@@ -2,50 +2,22 @@
  * Graceful shutdown of the router: no new turns, running turns finish within the grace period,
  * the rest are stopped for retry (inbox rows left running), messages arriving meanwhile are kept.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import PQueue from 'p-queue';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutboxDelivery } from '../../src/conversation/outbox.js';
-import { Router } from '../../src/conversation/router.js';
 import type { TurnOutcome } from '../../src/conversation/turn.js';
 import type { InboundMessage } from '../../src/platforms/types.js';
-import { openStore } from '../../src/session/store.js';
-import { ManualRunner, RecordingAdapter } from '../helpers/fakes.js';
+import { startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 
-const logger = pino({ level: 'silent' });
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 function world() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shutdown-test-'));
-  const store = openStore({ dbPath: path.join(dir, 'agentbridge.db'), logger });
-  const adapter = new RecordingAdapter();
-  const runner = new ManualRunner('claude');
-  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger, retryDelaysMs: [20] });
   const outcomes: TurnOutcome[] = [];
-  const router = new Router(
-    {
-      store,
-      runners: { claude: runner, codex: runner, gemini: runner },
-      adapters: () => adapter,
-      outbox,
-      slots: new PQueue({ concurrency: 1 }),
-      defaults: { agent: 'claude', workdir: dir, permissionMode: 'edit', turnTimeoutMs: 60_000 },
-      env: {},
-      logger,
-      onTurnEnd: (_id, o) => outcomes.push(o),
-    },
-    { idleEvictMs: 60_000 },
-  );
-  router.recovered();
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }), () => store.close(), () => outbox.stop());
-  return { store, adapter, runner, router, outcomes };
+  const core = startCore({ concurrency: 1, onTurnEnd: (_id, o) => outcomes.push(o) });
+  cleanups.push(() => core.removeDir(), () => core.close());
+  return { ...core, outcomes };
 }
 
 let n = 0;
