@@ -15,9 +15,10 @@ import { recoverInbox } from './conversation/recovery.js';
 import { Router } from './conversation/router.js';
 import type { TurnOutcome } from './conversation/turn.js';
 import { apiErrorKind, createMetrics, registerMetricsRoute, type Metrics } from './http/metrics.js';
+import { HostAllowList, isLoopbackBind } from './http/hosts.js';
 import { createHttpServer } from './http/server.js';
 import type { Logger } from './logger.js';
-import { createAdapters } from './platforms/index.js';
+import { createAdapters, localChatEnabled } from './platforms/index.js';
 import type { AdapterContext, PlatformAdapter, PlatformName } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
 import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
@@ -51,9 +52,29 @@ export interface AppHooks {
   onRestartRequested?: () => void;
 }
 
+/** agentbridge must not start: the configuration is unsafe as it stands (exit code 2, like invalid configuration). */
+export class StartRefusedError extends Error {
+  override readonly name = 'StartRefusedError';
+  readonly exitCode = 2;
+}
+
+/**
+ * Refuses a local chat on a non-loopback address while nobody can log in: anyone who reaches the
+ * port could otherwise drive the agent.
+ * @throws StartRefusedError
+ */
+export function assertLocalLoginPossible(config: Config, localUsers: number): void {
+  if (!localChatEnabled(config) || isLoopbackBind(config.http.host) || localUsers > 0) return;
+  throw new StartRefusedError(
+    `the local web chat would listen on ${config.http.host} (AGENTBRIDGE_HTTP_HOST), reachable from other machines, but no local user exists to log in. ` +
+      'Add one first: `agentbridge users add NAME --admin` (it prints a login link), or bind 127.0.0.1, or turn the local chat off (AGENTBRIDGE_LOCAL_CHAT=off).',
+  );
+}
+
 /**
  * Starts agentbridge.
- * @throws StoreLockedError when another agentbridge owns the data directory;
+ * @throws StoreLockedError when another agentbridge owns the data directory; StartRefusedError
+ *   (exit 2) for a local chat on a non-loopback address without any local user;
  *   SchemaTooNewError when the database is newer than this code; errors from binding the port.
  */
 export async function startApp(config: Config, logger: Logger, hooks: AppHooks = {}): Promise<RunningApp> {
@@ -77,9 +98,10 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     if (!defaultAgent) logger.warn('no agent CLI is installed and authenticated; messages will be answered with instructions (see `agentbridge doctor`)');
     else logger.info({ agent: defaultAgent, model: config.model }, 'default agent');
 
-    const http = createHttpServer({ host: config.http.host, port: config.http.port, logger });
+    assertLocalLoginPossible(config, store.localUsers.count());
+    const http = createHttpServer({ host: config.http.host, port: config.http.port, logger, hosts: new HostAllowList(config.publicUrl) });
     const adapters = new Map<PlatformName, PlatformAdapter>();
-    for (const a of await createAdapters(config, { http, logger, localMessages: store.localMessages })) adapters.set(a.name, a);
+    for (const a of await createAdapters(config, { http, logger, localMessages: store.localMessages, localUsers: store.localUsers })) adapters.set(a.name, a);
 
     const slots = new PQueue({ concurrency: config.maxConcurrentTurns });
     const metrics = createMetrics();
@@ -146,7 +168,8 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
         stopping: () => stopping !== undefined || router.stopping,
         logger: logger.child({ part: 'commands' }),
       },
-      access: new AccessPolicy(config.access, logger.child({ part: 'access' })),
+      // Local users added with `agentbridge users add NAME --admin` are admins too (they log in).
+      access: new AccessPolicy(config.access, logger.child({ part: 'access' }), (id) => id.startsWith('local:') && store.localUsers.get(id.slice('local:'.length))?.admin === true),
       outbox,
       adapters: (p) => adapters.get(p),
       onApiError: (p, err) => metrics.apiError(p, apiErrorKind(err)),

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `agentbridge` command (commander): start, doctor, db, sessions.
+ * The `agentbridge` command (commander): start, doctor, db, sessions, cron, users.
  * Exit codes: 0 ok; 1 runtime failure (e.g. the data directory is owned by another process);
  * 2 invalid configuration or usage.
  */
@@ -10,6 +10,7 @@ import { registerDbCommands } from './cli/db.js';
 import { runDoctor } from './cli/doctor.js';
 import { registerSessionCommands } from './cli/sessions.js';
 import { runStart } from './cli/start.js';
+import { registerUserCommands } from './cli/users.js';
 
 const program = new Command();
 program
@@ -33,5 +34,6 @@ program
 registerDbCommands(program);
 registerSessionCommands(program);
 registerCronCommands(program);
+registerUserCommands(program);
 
 await program.parseAsync(process.argv);

@@ -82,6 +82,8 @@ export const envSchema = z.object({
   AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
   AGENTBRIDGE_IDLE_EVICT_S: positiveInt(600),
   AGENTBRIDGE_LOCAL_CHAT: z.enum(['auto', 'on', 'off']).default('auto'),
+  // Local chat security (README "Local chat security"): the address people open; its host is served besides loopback.
+  AGENTBRIDGE_PUBLIC_URL: optionalString.refine((v) => v === undefined || isPublicUrl(v), 'must be an http(s) URL without query or fragment, e.g. https://chat.example.com'),
   // Access control and operations (see .env.example).
   AGENTBRIDGE_ADMINS: qualifiedIds,
   AGENTBRIDGE_ALLOWED_USERS: qualifiedIds,
@@ -124,6 +126,11 @@ export interface Config {
   /** A bridge idle this long (ms) is dropped from memory. */
   idleEvictMs: number;
   localChat: 'auto' | 'on' | 'off';
+  /**
+   * AGENTBRIDGE_PUBLIC_URL without a trailing slash (e.g. `https://chat.example.com`): its host
+   * name is served besides loopback names, and login links start with it. Undefined when unset.
+   */
+  publicUrl?: string;
   /** Who may use agentbridge; ids are platform-qualified (`slack:U123`). Empty lists = everyone. */
   access: AccessConfig;
   /** `/agent workdir` paths must resolve inside this directory (default: the workdir). */
@@ -218,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     turnTimeoutMs: e.AGENTBRIDGE_TURN_TIMEOUT_S * 1000,
     idleEvictMs: e.AGENTBRIDGE_IDLE_EVICT_S * 1000,
     localChat: e.AGENTBRIDGE_LOCAL_CHAT,
+    publicUrl: e.AGENTBRIDGE_PUBLIC_URL?.replace(/\/+$/, ''),
     access: { admins: e.AGENTBRIDGE_ADMINS, allowedUsers: e.AGENTBRIDGE_ALLOWED_USERS, allowedChannels: e.AGENTBRIDGE_ALLOWED_CHANNELS },
     workspacesRoot: e.AGENTBRIDGE_WORKSPACES_ROOT ? path.resolve(cwd, e.AGENTBRIDGE_WORKSPACES_ROOT) : workdir,
     shutdownGraceMs: e.AGENTBRIDGE_SHUTDOWN_GRACE_S * 1000,
@@ -233,6 +241,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
       ? { botToken: e.DISCORD_BOT_TOKEN, apiUrl: e.DISCORD_API_URL?.replace(/\/+$/, ''), channels: e.DISCORD_CHANNELS ? e.DISCORD_CHANNELS.split(',').map((c) => c.trim()) : [], allowBots: e.DISCORD_ALLOW_BOTS ?? false }
       : undefined,
   };
+}
+
+/** An absolute http(s) URL with a host and no query, fragment or credentials. */
+function isPublicUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && !u.search && !u.hash && !u.username && !u.password;
+  } catch {
+    return false;
+  }
 }
 
 /** Slack's Web API client wants a base ending in `/api/`; accept the host or `/api` too. */

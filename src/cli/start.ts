@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { RunningApp } from '../app.js';
-import { startApp } from '../app.js';
+import { StartRefusedError, startApp } from '../app.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { fail, setup } from './env.js';
@@ -56,7 +56,7 @@ export async function runStart(): Promise<void> {
   } catch (err) {
     const e = err as Error;
     logger.fatal({ err: e.message }, 'agentbridge could not start');
-    fail(e.message, 1);
+    fail(e.message, e instanceof StartRefusedError ? e.exitCode : 1);
   }
   process.stdout.isTTY && process.stdout.write(`\nagentbridge is running: open ${app.url}/ in your browser.\n\n`);
   if (restartAsked) shutdown(); // asked for while starting up

@@ -44,18 +44,24 @@ export class AccessPolicy {
   private readonly users: Set<string>;
   private readonly channels: Set<string>;
 
+  /**
+   * @param isExtraAdmin admins besides `config.admins`, asked with a qualified id (agentbridge
+   *   passes local users added with `agentbridge users add NAME --admin`, who log in).
+   */
   constructor(
     config: AccessConfig,
     private readonly logger: Logger,
+    private readonly isExtraAdmin: (qualifiedId: string) => boolean = () => false,
   ) {
     this.admins = new Set(config.admins);
     this.users = new Set(config.allowedUsers);
     this.channels = new Set(config.allowedChannels);
   }
 
-  /** True when the user is an admin. */
+  /** True when the user is an admin (AGENTBRIDGE_ADMINS, or an extra admin such as a local `--admin` user). */
   isAdmin(platform: PlatformName, userId: string): boolean {
-    return this.admins.has(qualify(platform, userId));
+    const id = qualify(platform, userId);
+    return this.admins.has(id) || this.isExtraAdmin(id);
   }
 
   /** Decides without logging. */

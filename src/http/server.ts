@@ -10,10 +10,15 @@
  * - a handler throws anything else → 500 "internal error" (logged with the error; the server keeps serving).
  *
  * Long-lived responses (Server-Sent Events: headers sent, body still open) are ended by `close()`.
+ *
+ * Before routing, every request passes the Host allow-list (`./hosts.ts`, DNS-rebinding defence):
+ * a Host — or, when present, an Origin — outside it gets 403 `{error}` and is logged at warn;
+ * the exempt paths (Slack, /mcp, /healthz, /metrics) are served whatever the Host.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
+import { HostAllowList } from './hosts.js';
 import { HttpError, sendJson } from './json.js';
 
 /** Path parameters by name, already percent-decoded. */
@@ -33,6 +38,8 @@ export interface HttpServerOptions {
   /** Port to bind; 0 picks a free one. */
   port: number;
   logger: Logger;
+  /** Host names served (default: loopback names only). */
+  hosts?: HostAllowList;
 }
 
 export interface ListenResult {
@@ -71,6 +78,7 @@ const CLOSE_GRACE_MS = 2_000;
 /** Creates the server (not yet listening). */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
   const { logger } = options;
+  const hosts = options.hosts ?? new HostAllowList();
   const routes: Route[] = [];
   /** Responses still open, so `close()` can end event streams. */
   const open = new Set<ServerResponse>();
@@ -96,6 +104,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       url = new URL(`http://localhost${req.url}`);
     } catch {
       sendJson(res, 400, { error: 'bad request target' });
+      return;
+    }
+    const refusal = hosts.refusal(req, url.pathname);
+    if (refusal) {
+      logger.warn({ host: req.headers.host, origin: req.headers.origin, method, path: url.pathname }, `HTTP request refused: ${refusal}`);
+      sendJson(res, 403, { error: refusal });
       return;
     }
     try {

@@ -5,14 +5,18 @@
 import type { Config } from '../config.js';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
+import type { LocalUsersRepo } from '../session/repos/local-users.js';
 import type { LocalMessagesRepo } from '../session/types.js';
 import { LocalAdapter } from './local/adapter.js';
+import { LocalAuth, loginRequiredByConfig } from './local/auth.js';
 import type { PlatformAdapter } from './types.js';
 
 export interface PlatformDeps {
   http: HttpServer;
   logger: Logger;
   localMessages: LocalMessagesRepo;
+  /** Local chat logins (`agentbridge users …`). */
+  localUsers: LocalUsersRepo;
 }
 
 /** Whether the local web chat runs: `on`/`off`, or with `auto` only when no platform is configured. */
@@ -34,7 +38,13 @@ export async function createAdapters(config: Config, deps: PlatformDeps): Promis
     adapters.push(new DiscordAdapter({ config: config.discord, logger: deps.logger.child({ platform: 'discord' }) }));
   }
   if (localChatEnabled(config)) {
-    adapters.push(new LocalAdapter({ repo: deps.localMessages, http: deps.http, logger: deps.logger }));
+    const auth = new LocalAuth({
+      users: deps.localUsers,
+      requiredByConfig: loginRequiredByConfig(config),
+      secureCookie: config.publicUrl?.startsWith('https:') ?? false,
+      logger: deps.logger.child({ platform: 'local' }),
+    });
+    adapters.push(new LocalAdapter({ repo: deps.localMessages, http: deps.http, logger: deps.logger, auth }));
   }
   return adapters;
 }

@@ -12,6 +12,7 @@ import { createEntriesRepo } from './repos/entries.js';
 import { createInboxRepo } from './repos/inbox.js';
 import { createPlatformStateRepo } from './repos/platform-state.js';
 import { createLocalMessagesRepo } from './repos/local-messages.js';
+import { createLocalUsersRepo } from './repos/local-users.js';
 import { createOutboxRepo } from './repos/outbox.js';
 import { createCronJobsRepo } from './repos/cron-jobs.js';
 import { createCronRunsRepo } from './repos/cron-runs.js';
@@ -75,6 +76,7 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       cronJobs: createCronJobsRepo(db),
       cronRuns: createCronRunsRepo(db),
       scheduledMessages: createScheduledMessagesRepo(db),
+      localUsers: createLocalUsersRepo(db),
       transaction<T>(fn: () => T): T {
         return db.transaction(fn)();
       },

@@ -5,6 +5,7 @@
 import type { InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
 import type { AgentName, Usage } from '../runners/types.js';
 import type { CronJob, CronRun, ScheduledMessage } from '../scheduler/types.js';
+import type { LocalUsersRepo } from './repos/local-users.js';
 
 export interface ConversationRow {
   id: string;
@@ -273,6 +274,8 @@ export interface Store {
   readonly cronJobs: CronJobsRepo;
   readonly cronRuns: CronRunsRepo;
   readonly scheduledMessages: ScheduledMessagesRepo;
+  /** Local chat logins (migration 006). */
+  readonly localUsers: LocalUsersRepo;
   /** Runs `fn` in one SQLite transaction. */
   transaction<T>(fn: () => T): T;
   close(): void;

@@ -20,6 +20,7 @@ import type {
   ReplyTarget,
 } from '../types.js';
 import { registerLocalRoutes, toApiMessage, type LocalApiBackend, type LocalPostInput } from './api.js';
+import type { LocalAuth } from './auth.js';
 import { LocalEventHub } from './events.js';
 import { localConversationId } from '../../conversation/ids.js';
 import { CHANNEL_PATTERN, createMessageIdGenerator } from './ids.js';
@@ -33,6 +34,8 @@ export interface LocalAdapterOptions {
   botName?: string;
   /** Interval of the SSE comment heartbeat, in ms (default 15,000). */
   heartbeatMs?: number;
+  /** The login (`./auth.ts`); without it the body's `user` names the author and nobody logs in. */
+  auth?: LocalAuth;
 }
 
 /** Most thread statuses remembered (for page loads); the oldest are forgotten first. */
@@ -44,6 +47,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   readonly repo: LocalMessagesRepo;
   readonly events: LocalEventHub;
   readonly botName: string;
+  readonly auth?: LocalAuth;
 
   private readonly logger: Logger;
   private readonly nextId = createMessageIdGenerator();
@@ -55,6 +59,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     this.repo = options.repo;
     this.logger = options.logger.child({ platform: 'local' });
     this.botName = options.botName ?? 'agentbridge';
+    this.auth = options.auth;
     this.events = new LocalEventHub(this.logger, options.heartbeatMs);
     registerLocalRoutes(options.http, this);
   }

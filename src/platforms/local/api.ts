@@ -10,15 +10,24 @@
  * | `GET /api/local/channels`               | `200 {channels: string[], botName}` (`general` first, always there) |
  * | `GET /api/local/events[?channel]`       | Server-Sent Events: `message.created`, `message.updated` (data: LocalApiMessage), `thread.status` (data: `{channel, thread, status}`) |
  *
- * Client errors are JSON `{error}`: 400 invalid input (nothing is stored), 403 a cross-origin
- * POST, 404 unknown thread on GET, 415 a POST that is not `application/json`,
- * 503 not started / the message could not be queued.
+ * | `GET /api/local/me`, `GET /login`, `POST /logout` | the login (`./auth.ts`) |
+ *
+ * Identity: when login is required (`LocalAuth.loginRequired`) every `/api/local/*` route needs
+ * the session cookie or `Authorization: Bearer` (else 401), and a POST's author is the logged-in
+ * user — the body's `user` field is ignored. Otherwise (the default: loopback, no `local:` ids in
+ * the access lists, no users) the author is the body's `user`, or "you".
+ *
+ * Client errors are JSON `{error}`: 400 invalid input (nothing is stored; `text` with a C0 control
+ * character other than tab, LF and CR included), 401 no valid login, 403 a Host or Origin outside
+ * the allow-list (checked by the server, `src/http/hosts.ts`), 404 unknown thread on GET, 415 a
+ * POST that is not `application/json`, 503 not started / the message could not be queued.
  */
-import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../session/types.js';
 import { HttpError, readJsonBody, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
+import { findControlChar } from '../control-chars.js';
+import type { LocalAuth } from './auth.js';
 import type { LocalEventHub } from './events.js';
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL } from './ids.js';
 import { LOCAL_PAGE_CSP, LOCAL_PAGE_HTML } from './page.js';
@@ -47,6 +56,8 @@ export interface LocalApiBackend {
   readonly repo: LocalMessagesRepo;
   readonly events: LocalEventHub;
   readonly botName: string;
+  /** The login; without it nobody logs in and the body's `user` names the author (tests of the page and API). */
+  readonly auth?: LocalAuth;
   /**
    * Stores a user's message and hands it to the core.
    * @throws HttpError 400 (unknown thread), 503 (not started, or the core refused it).
@@ -77,7 +88,14 @@ const postSchema = z.object(
     text: z
       .string({ error: required('text') })
       .max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters`)
-      .refine((t) => t.trim().length > 0, 'text must not be empty'),
+      .refine((t) => t.trim().length > 0, 'text must not be empty')
+      .superRefine((t, ctx) => {
+        const i = findControlChar(t);
+        if (i >= 0) {
+          const code = `U+${t.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
+          ctx.addIssue({ code: 'custom', message: `text contains the control character ${code} at position ${i}; only tab, line feed and carriage return are allowed` });
+        }
+      }),
     user: z.string({ error: required('user') }).max(80, 'user must be at most 80 characters').optional(),
     thread: threadSchema.optional(),
   },
@@ -98,23 +116,6 @@ function query<T>(url: URL, name: string, schema: z.ZodType<T>): T {
   return parse(schema, value ?? undefined);
 }
 
-/**
- * Refuses a browser POST from another origin (a web page must not be able to make the agent
- * run). Requests without an Origin header (curl, tests, other services) pass.
- * @throws HttpError 403
- */
-function assertSameOrigin(req: IncomingMessage): void {
-  const origin = req.headers.origin;
-  if (origin === undefined) return;
-  let host: string | undefined;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    host = undefined;
-  }
-  if (!host || host !== req.headers.host) throw new HttpError(403, 'cross-origin requests are not allowed');
-}
-
 /** The API form of a stored row. */
 export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
   return {
@@ -132,6 +133,12 @@ export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
 /** Registers the local chat routes on `http`. */
 export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend): void {
   const { repo } = backend;
+  /** The logged-in user (null: anonymous, allowed when login is not required). @throws HttpError 401 */
+  const identify = (req: Parameters<LocalAuth['identify']>[0]) => backend.auth?.identify(req) ?? null;
+  backend.auth?.registerRoutes(http);
+  if (!backend.auth) {
+    http.route('GET', '/api/local/me', (_req, res) => sendJson(res, 200, { user: null, admin: false, loginRequired: false }));
+  }
 
   http.route('GET', '/', (_req, res) => {
     res.writeHead(200, {
@@ -147,14 +154,16 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
   });
 
   http.route('POST', '/api/local/messages', async (req, res) => {
-    assertSameOrigin(req);
+    const who = identify(req);
     const body = parse(postSchema, await readJsonBody(req));
-    const user = (body.user ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').trim() || 'you';
+    // A logged-in author is the server's; the body's `user` only names anonymous writers.
+    const user = who?.name ?? ((body.user ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').trim() || 'you');
     const result = await backend.receive({ channel: body.channel, text: body.text, user, thread: body.thread });
     sendJson(res, 202, result);
   });
 
-  http.route('GET', '/api/local/messages', (_req, res, _params, url) => {
+  http.route('GET', '/api/local/messages', (req, res, _params, url) => {
+    identify(req);
     const channel = query(url, 'channel', channelSchema);
     const thread = query(url, 'thread', threadSchema);
     const root = repo.get(thread);
@@ -164,7 +173,8 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
     sendJson(res, 200, { messages: repo.list(channel, thread).map(toApiMessage) });
   });
 
-  http.route('GET', '/api/local/threads', (_req, res, _params, url) => {
+  http.route('GET', '/api/local/threads', (req, res, _params, url) => {
+    identify(req);
     const channel = query(url, 'channel', channelSchema);
     const limitText = url.searchParams.get('limit');
     let limit = 100;
@@ -179,12 +189,14 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
     sendJson(res, 200, { threads });
   });
 
-  http.route('GET', '/api/local/channels', (_req, res) => {
+  http.route('GET', '/api/local/channels', (req, res) => {
+    identify(req);
     const channels = [DEFAULT_CHANNEL, ...repo.channels().filter((c) => c !== DEFAULT_CHANNEL)];
     sendJson(res, 200, { channels, botName: backend.botName });
   });
 
   http.route('GET', '/api/local/events', (req, res, _params, url) => {
+    identify(req);
     const channel = url.searchParams.has('channel') ? query(url, 'channel', channelSchema) : undefined;
     backend.events.subscribe(req, res, channel);
   });

@@ -1,0 +1,127 @@
+/**
+ * `agentbridge users add|list|remove|link|token|revoke`: the people who log in to the local web
+ * chat (README "Local chat security"). Every command is safe while agentbridge runs: SQLite in WAL
+ * mode lets this process write beside the service, and the service reads users and tokens from
+ * the database on every request, so a user added now can log in at once. `add` creates the
+ * database when there is none yet (so a user can exist before the first start).
+ *
+ * Links start with AGENTBRIDGE_PUBLIC_URL, else `http://127.0.0.1:<AGENTBRIDGE_HTTP_PORT>`.
+ * Exit codes: 0 ok; 1 unknown user / no database; 2 invalid name or configuration.
+ */
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import type { Config } from '../config.js';
+import { createLogger } from '../logger.js';
+import { LOGIN_LINK_TTL_MS, USER_NAME_PATTERN, hashToken, loginLink, newToken } from '../platforms/local/login-tokens.js';
+import { openStore, type SqliteStore } from '../session/store.js';
+import { configOrExit, fail } from './env.js';
+
+/** Opens the store (writable unless `readonly`; no owner lock: these commands run beside the service). */
+function withStore<T>(opts: { readonly: boolean; create: boolean }, fn: (store: SqliteStore, config: Config) => T): T {
+  const config = configOrExit();
+  if (!opts.create && !fs.existsSync(config.dbPath)) fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir}); add a user first: agentbridge users add NAME`);
+  const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr), readonly: opts.readonly });
+  try {
+    return fn(store, config);
+  } finally {
+    store.close();
+  }
+}
+
+function checkName(name: string): void {
+  if (!USER_NAME_PATTERN.test(name)) fail(`"${name}" is not a user name: use 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit`, 2);
+}
+
+function requireUser(store: SqliteStore, name: string): void {
+  if (!store.localUsers.get(name)) fail(`no user "${name}" (see: agentbridge users list)`);
+}
+
+/** Creates a login link for `name` and returns the lines that show it. */
+function linkLines(store: SqliteStore, config: Config, name: string): string[] {
+  const token = newToken();
+  store.localUsers.purgeExpired();
+  store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'link', expiresAt: Date.now() + LOGIN_LINK_TTL_MS });
+  const base = config.publicUrl ?? `http://127.0.0.1:${config.http.port}`;
+  return [`login link for ${name} (works once, for 24 hours; open it in the browser ${name} uses):`, `  ${loginLink(base, token)}`];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export function registerUserCommands(program: Command): void {
+  const users = program.command('users').description('people who log in to the local web chat (safe while agentbridge runs)');
+
+  users
+    .command('add <name>')
+    .description('add a user and print a one-time login link')
+    .option('--admin', 'may use the admin chat commands (as local:<name> in AGENTBRIDGE_ADMINS)')
+    .action((name: string, opts: { admin?: boolean }) => {
+      checkName(name);
+      withStore({ readonly: false, create: true }, (store, config) => {
+        if (!store.localUsers.add(name, opts.admin === true)) fail(`user "${name}" already exists (new link: agentbridge users link ${name}; or remove it first)`);
+        const out = [`added ${name}${opts.admin ? ' (admin)' : ''}: chat id local:${name}`, ...linkLines(store, config, name)];
+        out.push(`for scripts: agentbridge users token ${name} prints a token for Authorization: Bearer`);
+        process.stdout.write(out.join('\n') + '\n');
+      });
+    });
+
+  users
+    .command('list')
+    .description('list users, their role and live logins')
+    .action(() => {
+      const config = configOrExit();
+      if (!fs.existsSync(config.dbPath)) {
+        process.stdout.write('no users (login is not required unless the configuration asks for it)\n');
+        return;
+      }
+      withStore({ readonly: true, create: false }, (store) => {
+        const rows = store.localUsers.list();
+        if (!rows.length) process.stdout.write('no users\n');
+        for (const u of rows) {
+          process.stdout.write(`${u.name}  ${u.admin ? 'admin' : 'user'}  sessions=${u.sessions}  api-tokens=${u.apiTokens}  open-links=${u.links}  added=${iso(u.createdAt)}\n`);
+        }
+      });
+    });
+
+  users
+    .command('remove <name>')
+    .description('remove a user; their sessions, tokens and links stop working at once')
+    .action((name: string) => {
+      withStore({ readonly: false, create: false }, (store) => {
+        if (!store.localUsers.remove(name)) fail(`no user "${name}" (see: agentbridge users list)`);
+        process.stdout.write(`removed ${name}\n`);
+      });
+    });
+
+  users
+    .command('link <name>')
+    .description('print a new one-time login link for a user')
+    .action((name: string) => {
+      withStore({ readonly: false, create: false }, (store, config) => {
+        requireUser(store, name);
+        process.stdout.write(linkLines(store, config, name).join('\n') + '\n');
+      });
+    });
+
+  users
+    .command('token <name>')
+    .description('print a new API token (Authorization: Bearer <token>); it stays valid until revoked')
+    .action((name: string) => {
+      withStore({ readonly: false, create: false }, (store) => {
+        requireUser(store, name);
+        const token = newToken();
+        store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'api', expiresAt: null });
+        process.stdout.write(`API token for ${name} (shown once; send it as Authorization: Bearer <token>):\n  ${token}\n`);
+      });
+    });
+
+  users
+    .command('revoke <name>')
+    .description("end a user's browser sessions and revoke their API tokens and open links")
+    .action((name: string) => {
+      withStore({ readonly: false, create: false }, (store) => {
+        requireUser(store, name);
+        const n = store.localUsers.revoke(name, ['session', 'api', 'link']);
+        process.stdout.write(`revoked ${n} token${n === 1 ? '' : 's'} of ${name}\n`);
+      });
+    });
+}
