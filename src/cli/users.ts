@@ -45,6 +45,13 @@ function linkLines(store: SqliteStore, config: Config, name: string): string[] {
   return [`login link for ${name} (works once, for 24 hours; open it in the browser ${name} uses):`, `  ${loginLink(base, token)}`];
 }
 
+/** Creates an API token for `name` and returns the lines that show it. */
+function apiTokenLines(store: SqliteStore, name: string): string[] {
+  const token = newToken();
+  store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'api', expiresAt: null });
+  return [`API token for ${name} (shown once; send it as Authorization: Bearer <token>):`, `  ${token}`];
+}
+
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export function registerUserCommands(program: Command): void {
@@ -54,12 +61,14 @@ export function registerUserCommands(program: Command): void {
     .command('add <name>')
     .description('add a user and print a one-time login link')
     .option('--admin', 'may use the admin chat commands (as local:<name> in AGENTBRIDGE_ADMINS)')
-    .action((name: string, opts: { admin?: boolean }) => {
+    .option('--token', 'also print an API token (as `users token NAME` does)')
+    .action((name: string, opts: { admin?: boolean; token?: boolean }) => {
       checkName(name);
       withStore({ readonly: false, create: true }, (store, config) => {
         if (!store.localUsers.add(name, opts.admin === true)) fail(`user "${name}" already exists (new link: agentbridge users link ${name}; or remove it first)`);
         const out = [`added ${name}${opts.admin ? ' (admin)' : ''}: chat id local:${name}`, ...linkLines(store, config, name)];
-        out.push(`for scripts: agentbridge users token ${name} prints a token for Authorization: Bearer`);
+        if (opts.token) out.push(...apiTokenLines(store, name));
+        else out.push(`for scripts: agentbridge users token ${name} prints a token for Authorization: Bearer`);
         process.stdout.write(out.join('\n') + '\n');
       });
     });
@@ -73,7 +82,8 @@ export function registerUserCommands(program: Command): void {
         process.stdout.write('no users (login is not required unless the configuration asks for it)\n');
         return;
       }
-      withStore({ readonly: true, create: false }, (store) => {
+      // Writable: a database of an older schema gets its migrations (the users table) first.
+      withStore({ readonly: false, create: false }, (store) => {
         const rows = store.localUsers.list();
         if (!rows.length) process.stdout.write('no users\n');
         for (const u of rows) {
@@ -108,9 +118,7 @@ export function registerUserCommands(program: Command): void {
     .action((name: string) => {
       withStore({ readonly: false, create: false }, (store) => {
         requireUser(store, name);
-        const token = newToken();
-        store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'api', expiresAt: null });
-        process.stdout.write(`API token for ${name} (shown once; send it as Authorization: Bearer <token>):\n  ${token}\n`);
+        process.stdout.write(apiTokenLines(store, name).join('\n') + '\n');
       });
     });
 

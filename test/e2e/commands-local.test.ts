@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { allText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
-import { LocalChat, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
+import { LocalChat, addLocalUsers, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
@@ -18,6 +18,8 @@ const running: AgentbridgeProcess[] = [];
 const restarted: number[] = [];
 let dataN = 0;
 const dataDirs: string[] = [];
+/** API tokens of the local users (alice, bob, root, mallory) per data directory. */
+const tokensByDir = new Map<string, Record<string, string>>();
 
 function alive(pid: number): boolean {
   try {
@@ -38,12 +40,21 @@ function env(dataDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv 
   });
 }
 
-/** Starts agentbridge on a fresh data directory (or `dataDir`). */
+/**
+ * Starts agentbridge on a fresh data directory (or `dataDir`). The access lists name `local:`
+ * users, so login is required: a fresh directory gets the users alice, bob, root and mallory
+ * (`agentbridge users add --token`), and the chat sends each one's bearer token.
+ */
 async function start(extra: NodeJS.ProcessEnv = {}, dataDir = path.join(sb.root, `data-${++dataN}`)): Promise<{ ab: AgentbridgeProcess; chat: LocalChat; dataDir: string }> {
   dataDirs.push(dataDir);
+  let tokens = tokensByDir.get(dataDir);
+  if (!tokens) {
+    tokens = await addLocalUsers(env(dataDir, extra), sb.root, [{ name: 'alice' }, { name: 'bob' }, { name: 'root' }, { name: 'mallory' }]);
+    tokensByDir.set(dataDir, tokens);
+  }
   const ab = await startAgentbridge(env(dataDir, extra), sb.root);
   running.push(ab);
-  return { ab, chat: new LocalChat(ab.url), dataDir };
+  return { ab, chat: new LocalChat(ab.url, tokens), dataDir };
 }
 
 /** Waits for a bot message in the thread that starts with `prefix`. */
@@ -289,7 +300,7 @@ describe('graceful shutdown and restart', () => {
       const ready = ab.logs.filter((l) => l.msg === 'agentbridge is ready');
       return ready.length >= 2 ? (ready.at(-1)!.url as string) : undefined;
     }, 30_000, 'the new process to be ready');
-    const chat2 = new LocalChat(url);
+    const chat2 = new LocalChat(url, tokensByDir.get(dataDir));
     await botMessage(chat2, thread, '✅ agentbridge restarted (requested by root)');
     const texts = await chat2.botTexts('general', thread);
     expect(texts.findIndex((t) => t.startsWith('♻️ Restarting agentbridge'))).toBeGreaterThan(-1);

@@ -102,14 +102,26 @@ export interface LocalMessage {
   ts: number;
 }
 
-/** The local chat HTTP API of a running agentbridge. */
+/**
+ * The local chat HTTP API of a running agentbridge. With `tokens` (user name → API token from
+ * `agentbridge users token`), `send(…, { user })` sends that user's `Authorization: Bearer`
+ * (when login is required the server takes the author from it); reads use the first token.
+ */
 export class LocalChat {
-  constructor(private readonly url: string) {}
+  constructor(
+    private readonly url: string,
+    private readonly tokens: Record<string, string> = {},
+  ) {}
+
+  private auth(user?: string): Record<string, string> {
+    const token = user !== undefined && user in this.tokens ? this.tokens[user] : Object.values(this.tokens)[0];
+    return token ? { authorization: `Bearer ${token}` } : {};
+  }
 
   async send(channel: string, text: string, opts: { thread?: string; user?: string } = {}): Promise<{ message: string; thread: string }> {
     const res = await fetch(`${this.url}/api/local/messages`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...this.auth(opts.user) },
       body: JSON.stringify({ channel, text, ...opts }),
     });
     if (res.status !== 202) throw new Error(`POST /api/local/messages → ${res.status}: ${await res.text()}`);
@@ -117,7 +129,7 @@ export class LocalChat {
   }
 
   async messages(channel: string, thread: string): Promise<LocalMessage[]> {
-    const res = await fetch(`${this.url}/api/local/messages?channel=${encodeURIComponent(channel)}&thread=${encodeURIComponent(thread)}`);
+    const res = await fetch(`${this.url}/api/local/messages?channel=${encodeURIComponent(channel)}&thread=${encodeURIComponent(thread)}`, { headers: this.auth() });
     if (res.status !== 200) throw new Error(`GET /api/local/messages → ${res.status}`);
     return ((await res.json()) as { messages: LocalMessage[] }).messages;
   }
@@ -148,4 +160,20 @@ export function claudeServiceEnv(sb: { env: NodeJS.ProcessEnv; root: string; wor
     LOG_LEVEL: 'info',
     ...extra,
   };
+}
+
+/**
+ * Adds local chat users to the database of the environment's AGENTBRIDGE_DATA_DIR with
+ * `agentbridge users add NAME [--admin] --token` (the real CLI; safe while agentbridge runs).
+ * Returns user name → API token.
+ */
+export async function addLocalUsers(env: NodeJS.ProcessEnv, cwd: string, users: Array<{ name: string; admin?: boolean }>): Promise<Record<string, string>> {
+  const tokens: Record<string, string> = {};
+  for (const u of users) {
+    const add = await runCli(['users', 'add', u.name, '--token', ...(u.admin ? ['--admin'] : [])], env, cwd);
+    const token = /^API token for .*\n\s+([A-Za-z0-9_-]{43})$/m.exec(add.stdout)?.[1];
+    if (add.code !== 0 || !token) throw new Error(`users add ${u.name} → ${add.code}: ${add.stdout}${add.stderr}`);
+    tokens[u.name] = token;
+  }
+  return tokens;
 }

@@ -10,8 +10,12 @@
  * Safety: user and bot text is only ever placed with `textContent`/text nodes; the CSP only
  * allows this exact inline script and style (by hash) and same-origin fetches.
  *
+ * Login (`./auth.ts`): the page asks `GET /api/local/me` first; a logged-in user's name is shown
+ * with a "Log out" button, and any 401 shows how to log in (`agentbridge users link NAME`) instead
+ * of failing silently. A logged-in page sends no `user` (the server knows who writes).
+ *
  * Test hooks: `data-testid` = composer, send, message (with `data-bot`), thread-item,
- * thread-status, channel-input, connection.
+ * thread-status, channel-input, connection, account, me, logout, login-notice.
  */
 import { createHash } from 'node:crypto';
 
@@ -80,6 +84,15 @@ button:disabled { opacity: .6; cursor: default; }
 .composer textarea { flex: 1; min-width: 0; resize: vertical; min-height: 64px; max-height: 40vh; padding: 8px 10px; border: 1px solid #aeb6c3; border-radius: 8px; font: inherit; }
 .hint { font-size: 12px; color: var(--muted); margin: 0 18px 2px; }
 .error { color: var(--danger); font-size: 13px; margin: 0 18px 8px; min-height: 1em; }
+.account { padding: 8px 14px; border-top: 1px solid #323c4e; font-size: 13px; color: #c9d1de; display: flex; gap: 8px; align-items: center; }
+.account[hidden] { display: none; }
+.account strong { color: #fff; flex: 1; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.account button { padding: 2px 8px; font-size: 12px; }
+.login-notice { position: fixed; inset: 0; background: rgba(20, 26, 36, .72); display: flex; align-items: center; justify-content: center; padding: 16px; z-index: 10; }
+.login-notice[hidden] { display: none; }
+.login-notice > div { background: var(--panel); color: var(--text); max-width: 34rem; padding: 20px 24px; border-radius: 10px; box-shadow: 0 8px 30px rgba(0,0,0,.3); }
+.login-notice h2 { margin: 0 0 8px; font-size: 18px; }
+.login-notice pre { background: #eef1f6; padding: 8px 12px; border-radius: 6px; overflow-x: auto; }
 @media (max-width: 800px) {
   .app { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto minmax(0, 1fr); }
   .channels > header { min-height: 44px; padding: 8px 12px; }
@@ -103,7 +116,7 @@ const SCRIPT = String.raw`
   var INLINE = new RegExp(BT + '([^' + BT + '\\n]+)' + BT + '|\\*\\*([^*\\n]+)\\*\\*|(https?://[^\\s<>"]*[^\\s<>".,;:!?)\\]])', 'g');
   var CHANNEL = /^[a-z0-9][a-z0-9_-]{0,79}$/;
   var state = { channel: 'general', thread: null, view: 'list', channels: ['general'], threads: [],
-    messages: new Map(), statuses: new Map(), botName: 'agentbridge', user: 'you', sending: false };
+    messages: new Map(), statuses: new Map(), botName: 'agentbridge', user: 'you', me: null, sending: false };
   var loadToken = 0, threadsToken = 0, threadsTimer = null, everConnected = false;
   function $(id) { return document.getElementById(id); }
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
@@ -111,10 +124,23 @@ const SCRIPT = String.raw`
   function api(path, opts) {
     return fetch(path, opts).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (body) {
-        if (!r.ok) throw new Error(body && body.error ? body.error : 'HTTP ' + r.status);
+        if (r.status === 401) showLogin();
+        if (!r.ok) throw new Error(r.status === 401 ? 'not logged in' : body && body.error ? body.error : 'HTTP ' + r.status);
         return body;
       });
     });
+  }
+
+  /* ---- login ---- */
+  function showLogin() { $('login-notice').hidden = false; $('account').hidden = true; }
+  function showAccount(me) {
+    state.me = me.user;
+    if (!me.user) return;
+    $('account-name').textContent = me.user + (me.admin ? ' (admin)' : '');
+    $('account').hidden = false;
+  }
+  function logout() {
+    fetch('/logout', { method: 'POST' }).then(function () { location.reload(); }, function () { location.reload(); });
   }
   function fmtTime(ts) {
     var d = new Date(ts), now = new Date();
@@ -303,7 +329,8 @@ const SCRIPT = String.raw`
   function send() {
     var composer = $('composer'), text = composer.value;
     if (!text.trim() || state.sending) return;
-    var channel = state.channel, thread = state.thread, body = { channel: channel, text: text, user: state.user };
+    var channel = state.channel, thread = state.thread, body = { channel: channel, text: text };
+    if (!state.me) body.user = state.user; /* logged in: the server knows who writes */
     if (thread) body.thread = thread;
     state.sending = true; $('send').disabled = true; showError('');
     api('/api/local/messages', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
@@ -341,6 +368,7 @@ const SCRIPT = String.raw`
   }
 
   /* ---- wiring ---- */
+  $('logout').addEventListener('click', logout);
   $('composer').addEventListener('keydown', function (e) {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) { e.preventDefault(); send(); }
   });
@@ -359,8 +387,11 @@ const SCRIPT = String.raw`
     body.channels.forEach(addChannel); renderChannels();
   }).catch(function () { /* shown on first send */ });
   if (!location.hash) history.replaceState(null, '', '#/general');
-  state.channel = ''; applyLocation();
-  connect();
+  api('/api/local/me').then(function (me) {
+    showAccount(me);
+    state.channel = ''; applyLocation();
+    connect();
+  }).catch(function () { /* 401: the login notice is shown */ });
   if (!window.matchMedia('(max-width: 800px)').matches) $('composer').focus();
 })();
 `;
@@ -371,6 +402,7 @@ const BODY = String.raw`
     <header><p class="brand">agentbridge</p><span class="conn" id="connection" data-testid="connection" role="status">connecting…</span></header>
     <h2 class="section-title" id="channels-title">Channels</h2>
     <ul class="channel-list" id="channel-list" aria-labelledby="channels-title"></ul>
+    <div class="account" id="account" data-testid="account" hidden><span>Logged in as</span> <strong id="account-name" data-testid="me"></strong><button type="button" class="secondary" id="logout" data-testid="logout">Log out</button></div>
     <form class="channel-form" id="channel-form" autocomplete="off">
       <label for="channel-input">Open or create a channel</label>
       <div class="row">
@@ -398,6 +430,14 @@ const BODY = String.raw`
     <p class="hint" id="composer-hint">Enter to send · Shift+Enter for a new line</p>
     <p class="error" id="composer-error" role="alert"></p>
   </main>
+</div>
+<div class="login-notice" id="login-notice" data-testid="login-notice" role="alertdialog" aria-labelledby="login-title" hidden>
+  <div>
+    <h2 id="login-title">Log in to use this chat</h2>
+    <p>This agentbridge requires a login. On the machine where agentbridge runs, run</p>
+    <pre>agentbridge users link NAME</pre>
+    <p>with your user name (a new user: <code>agentbridge users add NAME</code>) and open the link it prints in this browser. Links work once, for 24 hours.</p>
+  </div>
 </div>
 `;
 
