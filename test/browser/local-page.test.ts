@@ -10,6 +10,11 @@ import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
 import type { InboundMessage } from '../../src/platforms/types.js';
 import { MemoryLocalMessages } from '../helpers/memory-local-messages.js';
+import os from 'node:os';
+import path from 'node:path';
+import { LocalAuth } from '../../src/platforms/local/auth.js';
+import { LOGIN_LINK_TTL_MS, hashToken, newToken } from '../../src/platforms/local/login-tokens.js';
+import { openStore, type SqliteStore } from '../../src/session/store.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = fs.existsSync(CHROMIUM);
@@ -157,5 +162,71 @@ describe.skipIf(!hasChromium)('local chat page (Chromium)', () => {
     await narrow.screenshot({ path: '/tmp/local-page-narrow.png' });
     await narrow.close();
     expect(pageErrors).toEqual([]);
+  });
+});
+
+describe.skipIf(!hasChromium)('local chat page with login (Chromium)', () => {
+  let http: HttpServer;
+  let adapter: LocalAdapter;
+  let store: SqliteStore;
+  let dir: string;
+  let base: string;
+  let browser: Browser;
+  const inbound: InboundMessage[] = [];
+
+  beforeAll(async () => {
+    const logger = createLogger('silent');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ab-page-login-'));
+    store = openStore({ dbPath: path.join(dir, 'agentbridge.db'), logger });
+    store.localUsers.add('alice', true);
+    http = createHttpServer({ host: '127.0.0.1', port: 0, logger });
+    const auth = new LocalAuth({ users: store.localUsers, requiredByConfig: false, secureCookie: false, logger });
+    adapter = new LocalAdapter({ repo: store.localMessages, http, logger, auth });
+    await adapter.start(async (msg) => {
+      inbound.push(msg);
+      setTimeout(() => void adapter.post(msg.replyTarget, `echo: ${msg.text}`), 20);
+      return 'accepted';
+    });
+    base = (await http.listen()).url;
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await adapter?.stop();
+    await http?.close();
+    store?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows how to log in on 401, logs in with a link, shows who is logged in, sends as that user, logs out', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(base);
+    await expect.poll(() => page.getByTestId('login-notice').isVisible()).toBe(true);
+    expect(await page.getByTestId('login-notice').textContent()).toContain('agentbridge users link NAME');
+    expect(await page.getByTestId('account').isVisible()).toBe(false);
+    await page.screenshot({ path: '/tmp/local-page-login-needed.png' });
+
+    const token = newToken();
+    store.localUsers.addToken({ hash: hashToken(token), user: 'alice', kind: 'link', expiresAt: Date.now() + LOGIN_LINK_TTL_MS });
+    await page.goto(`${base}/login?token=${token}`);
+    await expect.poll(() => page.getByTestId('me').textContent()).toBe('alice (admin)');
+    expect(new URL(page.url()).pathname).toBe('/');
+    expect(await page.getByTestId('login-notice').isVisible()).toBe(false);
+    expect(await page.evaluate('document.cookie')).toBe(''); // HttpOnly: invisible to scripts
+    await expect.poll(() => page.getByTestId('connection').textContent()).toBe('live');
+
+    await page.getByTestId('composer').fill('hello as alice');
+    await page.getByTestId('composer').press('Enter');
+    await expect.poll(() => page.getByTestId('message').allTextContents(), { timeout: 10_000 }).toEqual([
+      expect.stringContaining('alice'),
+      expect.stringContaining('echo: hello as alice'),
+    ]);
+    expect(inbound.map((m) => m.author.id)).toEqual(['alice']);
+
+    await page.getByTestId('logout').click();
+    await expect.poll(() => page.getByTestId('login-notice').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(store.localUsers.list()[0]!.sessions).toBe(0);
+    await page.close();
   });
 });

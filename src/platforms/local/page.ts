@@ -132,7 +132,7 @@ const SCRIPT = String.raw`
   }
 
   /* ---- login ---- */
-  function showLogin() { $('login-notice').hidden = false; $('account').hidden = true; }
+  function showLogin() { $('login-notice').hidden = false; $('account').hidden = true; $('connection').textContent = 'not logged in'; }
   function showAccount(me) {
     state.me = me.user;
     if (!me.user) return;
