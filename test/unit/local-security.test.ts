@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { StartRefusedError, assertLocalLoginPossible } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { AccessPolicy } from '../../src/conversation/access.js';
-import { HostAllowList, hostnameOf, isLoopbackBind } from '../../src/http/hosts.js';
+import { HOST_CHECK_EXEMPT_PATHS, HostAllowList, hostnameOf, isLoopbackBind } from '../../src/http/hosts.js';
+import { SLACK_COMMANDS_PATH, SLACK_EVENTS_PATH } from '../../src/platforms/slack/http-events.js';
+import { MCP_PATH } from '../../src/tools/mcp-server.js';
 import { readCookie } from '../../src/platforms/local/auth.js';
 import { hashToken, loginLink, looksLikeToken, newToken } from '../../src/platforms/local/login-tokens.js';
 
@@ -35,6 +37,10 @@ describe('host names', () => {
     expect(pub.allowsHost('chat.example.com')).toBe(true);
     expect(pub.allowsOrigin('https://chat.example.com')).toBe(true);
     expect(pub.allowsHost('example.com')).toBe(false);
+  });
+
+  it('exempts exactly the routes that authenticate otherwise (Slack signature, MCP bearer) and the probes', () => {
+    expect([...HOST_CHECK_EXEMPT_PATHS].sort()).toEqual([SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, MCP_PATH, '/healthz', '/metrics'].sort());
   });
 
   it('knows loopback binds', () => {

@@ -75,24 +75,24 @@ export function createLocalUsersRepo(db: Db): LocalUsersRepo {
     insertUser: db.prepare<[string, number, number]>('INSERT OR IGNORE INTO local_users (name, admin, created_at) VALUES (?, ?, ?)'),
     getUser: db.prepare<[string], UserSql>('SELECT name, admin, created_at FROM local_users WHERE name = ?'),
     listUsers: db.prepare<[{ now: number }], UserSql & { sessions: number; api: number; links: number }>(
-    `SELECT u.name, u.admin, u.created_at,
+      `SELECT u.name, u.admin, u.created_at,
        (SELECT COUNT(*) FROM local_user_tokens t WHERE t.user_name = u.name AND t.kind = 'session' AND (t.expires_at IS NULL OR t.expires_at > $now)) AS sessions,
        (SELECT COUNT(*) FROM local_user_tokens t WHERE t.user_name = u.name AND t.kind = 'api') AS api,
        (SELECT COUNT(*) FROM local_user_tokens t WHERE t.user_name = u.name AND t.kind = 'link' AND t.expires_at > $now) AS links
-     FROM local_users u ORDER BY u.name`,
-  ),
+       FROM local_users u ORDER BY u.name`,
+    ),
     deleteUser: db.prepare<[string]>('DELETE FROM local_users WHERE name = ?'),
     countUsers: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM local_users'),
     insertToken: db.prepare<[string, string, string, number, number | null]>(
-    'INSERT INTO local_user_tokens (hash, user_name, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
-  ),
+      'INSERT INTO local_user_tokens (hash, user_name, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+    ),
     consume: db.prepare<[string, number], { user_name: string }>(
-    "DELETE FROM local_user_tokens WHERE hash = ? AND kind = 'link' AND expires_at > ? RETURNING user_name",
-  ),
+      "DELETE FROM local_user_tokens WHERE hash = ? AND kind = 'link' AND expires_at > ? RETURNING user_name",
+    ),
     find: db.prepare<[string, number], UserSql & { kind: LocalTokenKind }>(
-    `SELECT u.name, u.admin, u.created_at, t.kind FROM local_user_tokens t JOIN local_users u ON u.name = t.user_name
-     WHERE t.hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?)`,
-  ),
+      `SELECT u.name, u.admin, u.created_at, t.kind FROM local_user_tokens t JOIN local_users u ON u.name = t.user_name
+       WHERE t.hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?)`,
+    ),
     deleteToken: db.prepare<[string]>('DELETE FROM local_user_tokens WHERE hash = ?'),
     revokeKind: db.prepare<[string, string]>('DELETE FROM local_user_tokens WHERE user_name = ? AND kind = ?'),
     purge: db.prepare<[number]>('DELETE FROM local_user_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?'),
