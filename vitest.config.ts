@@ -1,12 +1,36 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two projects (see docs of `test.projects` and `sequence.groupOrder`):
+ * - `unit`: pure and in-process tests (unit, platform API) — parallel, short timeouts;
+ * - `e2e`: everything that starts real processes (agentbridge itself, the agent CLIs, Chromium) —
+ *   one file at a time, after the unit project, with timeouts sized for a loaded 2-core machine
+ *   (a real CLI turn there can take 10–20 s; an e2e test runs several turns and restarts).
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
     pool: 'forks',
-    maxWorkers: 2,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts', 'test/platforms/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts', 'test/runners/**/*.test.ts', 'test/browser/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });
