@@ -354,7 +354,10 @@ export class SlackTwin {
     const eventId = String(payload.event_id);
     let res: HttpDelivery;
     try {
-      res = await postSigned(this.eventsUrl!, JSON.stringify(payload), { secret: this.signingSecret, retryNum });
+      // Slack's retry comes seconds later with a new timestamp (so a new signature); the twin
+      // redelivers at once, so it dates a retry `retryNum` seconds ahead (well within the window).
+      const timestampS = retryNum ? Math.floor(Date.now() / 1000) + retryNum : undefined;
+      res = await postSigned(this.eventsUrl!, JSON.stringify(payload), { secret: this.signingSecret, retryNum, timestampS });
     } catch (err) {
       res = { status: 0, body: String(err) };
     }
