@@ -192,6 +192,26 @@ describe('Slack adapter over Socket Mode (in-process, twin)', () => {
   });
 });
 
+describe('Socket Mode liveness', () => {
+  it('replaces a connection that stays open but goes silent (no pongs, pings or events); an event sent afterwards arrives', async () => {
+    reset();
+    twin.socket.pingIntervalMs = 200;
+    try {
+      adapter = new SlackAdapter({ config: { botToken: twin.botToken, appToken: twin.appToken, apiUrl: twin.apiUrl, allowBots: false, socketIdleMs: 1_000 }, logger });
+      await adapter.start(sink, context);
+      const opened = twin.socket.connectionsOpened;
+      const opens = twin.callsOf('apps.connections.open').length;
+      await waitFor(() => twin.socket.pingsReceived > 0 || undefined, 10_000, 'the heartbeat');
+      twin.socket.silence();
+      await waitFor(() => (twin.callsOf('apps.connections.open').length > opens && twin.socket.connectionsOpened > opened) || undefined, 30_000, 'a new connection');
+      const post = await twin.userPosts({ user: 'U0ALICE', channel: 'C0LIVE', text: 'still there?', mention: true });
+      await waitFor(() => received.find((r) => r.messageRef === post.ts), 15_000, 'the event after the reconnect');
+    } finally {
+      twin.socket.pingIntervalMs = undefined;
+    }
+  }, 60_000);
+});
+
 describe('Slack posts land once (metadata key, lookup after ambiguous failures)', () => {
   const postsIn = (channel: string) => twin.callsOf('chat.postMessage').filter((c) => c.params.channel === channel);
 

@@ -4,7 +4,9 @@
  * Transport (one of):
  * - Socket Mode when `appToken` is set: Bolt's SocketModeReceiver; `apps.connections.open` and
  *   every Web API call go to `apiUrl`. Bolt's reconnect logic is kept (on `disconnect`
- *   messages and dropped sockets it opens a new connection after ~5 s).
+ *   messages and dropped sockets it opens a new connection after ~5 s), and so is its
+ *   heartbeat: no pong for 5 s, or Slack's pings stopping for `socketIdleMs` (60 s), reconnects
+ *   a connection that stayed open but went silent.
  * - else the Events API over HTTP: `POST /slack/events` on agentbridge's shared server
  *   (`http-events.ts`: signature check, url_verification), feeding `app.processEvent`.
  *
@@ -70,6 +72,10 @@ export const RETRY_CONFIG = { retries: 4, factor: 2, minTimeout: 500, maxTimeout
 const POST_ATTEMPTS = 5;
 /** Delay before the n-th repeat of a post after an ambiguous failure, ms (0.5, 1, 2, 4 s…, at most 10 s). */
 const postBackoffMs = (n: number) => Math.min(10_000, 500 * 2 ** n);
+/** Socket Mode: reconnect when Slack's pings stop for this long, ms (default of AGENTBRIDGE_SLACK_SOCKET_IDLE_S). */
+export const SOCKET_IDLE_MS = 60_000;
+/** Socket Mode: reconnect when a ping of ours got no pong for this long, ms (@slack/socket-mode's default). */
+const PONG_TIMEOUT_MS = 5_000;
 /** Per-request timeout of the Web API client, ms. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -154,7 +160,18 @@ export class SlackAdapter implements PlatformAdapter {
     if (this.mode === 'socket') {
       // Its own client options: without retryConfig the Socket Mode client keeps retrying
       // apps.connections.open (its default), so an outage does not end reconnecting.
-      this.socket = new SocketModeReceiver({ appToken: this.config.appToken!, logger: log, installerOptions: { clientOptions: { ...apiUrl, timeout: REQUEST_TIMEOUT_MS } } });
+      // Liveness (@slack/socket-mode's own heartbeat): it pings Slack every clientPingTimeout/3
+      // and reconnects when no pong came for clientPingTimeout; it also reconnects when Slack's
+      // pings, once seen, stop for serverPingTimeout. A connection that stays open but goes silent
+      // is so replaced. clientPingTimeout is also the library's delay before reconnecting.
+      const idleMs = this.config.socketIdleMs ?? SOCKET_IDLE_MS;
+      this.socket = new SocketModeReceiver({
+        appToken: this.config.appToken!,
+        logger: log,
+        clientPingTimeout: Math.min(PONG_TIMEOUT_MS, idleMs),
+        serverPingTimeout: idleMs,
+        installerOptions: { clientOptions: { ...apiUrl, timeout: REQUEST_TIMEOUT_MS } },
+      });
       for (const state of ['connected', 'reconnecting', 'disconnected'] as const) {
         this.socket.client.on(state, () => this.logger.info(`slack: Socket Mode ${state}`));
       }
