@@ -298,6 +298,11 @@ export class SlackTwin {
     this.faults.set(method, list);
   }
 
+  /** Removes every fault not yet used. */
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
   /** Drops every Socket Mode connection abruptly. */
   dropConnection(): void {
     this.socket.drop();
