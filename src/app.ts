@@ -196,7 +196,8 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
         runCommand: (req) => commands.runCommand(req),
         reportApiError: (kind) => metrics.apiError(adapter.name, kind),
       };
-      await adapter.start(router.accept, context);
+      metrics.platformStarted(adapter.name);
+      await adapter.start((message) => (metrics.inboundEvent(adapter.name), router.accept(message)), context);
       cleanups.unshift(() => adapter.stop());
     }
     await outbox.deliverAll();

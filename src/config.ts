@@ -102,6 +102,7 @@ export const envSchema = z.object({
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_API_URL: optionalString.refine((v) => v === undefined || /^https?:\/\//.test(v), 'must be an http(s) URL'),
   SLACK_ALLOW_BOTS: onOff.optional(),
+  AGENTBRIDGE_SLACK_SOCKET_IDLE_S: positiveInt(60),
   // Discord (see README "Discord").
   DISCORD_BOT_TOKEN: optionalString,
   DISCORD_API_URL: optionalString.refine((v) => v === undefined || /^https?:\/\//.test(v), 'must be an http(s) URL'),
@@ -169,6 +170,8 @@ export interface SlackConfig {
   /** Web API base URL ending in `/api/` (default Slack's own). */
   apiUrl?: string;
   allowBots: boolean;
+  /** Socket Mode: reconnect when Slack's pings stop for this long, ms (AGENTBRIDGE_SLACK_SOCKET_IDLE_S; default 60 s). */
+  socketIdleMs?: number;
 }
 
 export interface DiscordConfig {
@@ -235,7 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     logLevel: e.LOG_LEVEL,
     agentEnv: { ...env },
     slack: e.SLACK_BOT_TOKEN
-      ? { botToken: e.SLACK_BOT_TOKEN, appToken: e.SLACK_APP_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET, apiUrl: slackApiBase(e.SLACK_API_URL), allowBots: e.SLACK_ALLOW_BOTS ?? false }
+      ? { botToken: e.SLACK_BOT_TOKEN, appToken: e.SLACK_APP_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET, apiUrl: slackApiBase(e.SLACK_API_URL), allowBots: e.SLACK_ALLOW_BOTS ?? false, socketIdleMs: e.AGENTBRIDGE_SLACK_SOCKET_IDLE_S * 1000 }
       : undefined,
     discord: e.DISCORD_BOT_TOKEN
       ? { botToken: e.DISCORD_BOT_TOKEN, apiUrl: e.DISCORD_API_URL?.replace(/\/+$/, ''), channels: e.DISCORD_CHANNELS ? e.DISCORD_CHANNELS.split(',').map((c) => c.trim()) : [], allowBots: e.DISCORD_ALLOW_BOTS ?? false }

@@ -8,8 +8,17 @@
  * conversation, session entry, text).
  *
  * Every post of a row carries the same idempotency key ({@link idempotencyKeyOf}), so an
- * adapter that supports one (Discord: message nonce) shows the row once even when an earlier
- * attempt created the message but its answer was lost, or the process died before `markPosted`.
+ * adapter that supports one (Discord: message nonce; Slack: message metadata looked up) shows
+ * the row once even when an earlier attempt created the message but its answer was lost, or the
+ * process died before `markPosted`. A row that may have been posted before (it failed before, or
+ * was left pending by an earlier process) is posted with `maybePostedSince` = its creation time.
+ *
+ * No stale progress message: when the first chunk of an answer cannot be edited into the turn's
+ * progress message and is posted as a new message instead, a retire row (`target.retireRef`) is
+ * enqueued in the same transaction as `markPosted`; delivering it deletes the progress message
+ * (or edits it to {@link PROGRESS_RETIRED_TEXT} when the adapter cannot delete). It is retried
+ * with backoff like any row, also after a restart, but a failing retire row does not hold up
+ * later answers; after {@link MAX_RETIRE_ATTEMPTS} failed attempts it is given up (`failed`).
  */
 import type { Logger } from '../logger.js';
 import type { PlatformAdapter, PlatformName } from '../platforms/types.js';
@@ -31,6 +40,11 @@ export interface OutboxOptions {
 
 const DEFAULT_RETRY_MS = [1_000, 5_000, 15_000, 60_000, 300_000];
 
+/** Text of a retire row: what a progress message shows when it can only be edited, not deleted. */
+export const PROGRESS_RETIRED_TEXT = '✅ Answered below.';
+/** Failed attempts after which a retire row is given up (about 45 min with the default delays). */
+export const MAX_RETIRE_ATTEMPTS = 12;
+
 /** Delivers outbox rows through platform adapters. */
 export class OutboxDelivery {
   private readonly chains = new Map<string, Promise<void>>();
@@ -38,6 +52,8 @@ export class OutboxDelivery {
   private readonly failures = new Map<string, number>();
   private stopped = false;
   private readonly retryDelaysMs: number[];
+  /** Rows enqueued by this process and not attempted yet: their first post needs no lookup. */
+  private readonly fresh = new Set<number>();
 
   constructor(private readonly opts: OutboxOptions) {
     this.retryDelaysMs = opts.retryDelaysMs ?? DEFAULT_RETRY_MS;
@@ -55,7 +71,7 @@ export class OutboxDelivery {
     alsoInTx?: () => void,
   ): OutboxRow[] {
     const { store } = this.opts;
-    return store.transaction(() => {
+    const rows = store.transaction(() => {
       const rows = texts.map((text, i) =>
         store.outbox.enqueue({
           conversationId,
@@ -69,6 +85,8 @@ export class OutboxDelivery {
       alsoInTx?.();
       return rows;
     });
+    for (const row of rows) this.fresh.add(row.id);
+    return rows;
   }
 
   /** Delivers the pending rows of `conversationId` in order; resolves when done or deferred for retry. */
@@ -104,14 +122,23 @@ export class OutboxDelivery {
   private async drain(conversationId: string): Promise<void> {
     if (this.stopped) return;
     const rows = this.opts.store.outbox.pendingFor(conversationId);
+    let retireFailed = false;
     for (const row of rows) {
       const ok = await this.deliverRow(row);
-      if (!ok) {
-        this.scheduleRetry(conversationId);
-        return; // keep order: later rows wait for this one
+      if (ok) continue;
+      if (row.target.retireRef) {
+        retireFailed = true; // a progress message to clean up: later answers need not wait for it
+        continue;
       }
+      this.scheduleRetry(conversationId);
+      return; // keep order: later rows wait for this one
     }
-    this.failures.delete(conversationId);
+    // Retire rows enqueued while draining (an answer posted instead of edited) go out now.
+    if (!retireFailed && this.opts.store.outbox.pendingFor(conversationId).some((r) => r.target.retireRef && !rows.some((x) => x.id === r.id))) {
+      return this.drain(conversationId);
+    }
+    if (retireFailed) this.scheduleRetry(conversationId);
+    else this.failures.delete(conversationId);
   }
 
   private async deliverRow(row: OutboxRow): Promise<boolean> {
@@ -121,17 +148,31 @@ export class OutboxDelivery {
       logger.warn({ outboxId: row.id, platform: row.target.platform }, 'outbox: platform not running; answer kept for later');
       return false;
     }
-    let ref: string;
+    const maybePosted = row.attempts > 0 || !this.fresh.has(row.id);
+    this.fresh.delete(row.id);
+    let delivered: Delivered;
     try {
-      ref = await postOrEdit(adapter, row, logger);
+      delivered = row.target.retireRef ? await retire(adapter, row, row.target.retireRef) : await postOrEdit(adapter, row, maybePosted, logger);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.opts.onDeliveryError?.(row.target.platform, err);
-      store.outbox.markAttemptFailed(row.id, message);
-      logger.warn({ outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 }, 'outbox: delivery failed; will retry');
+      const giveUp = row.target.retireRef !== undefined && row.attempts + 1 >= MAX_RETIRE_ATTEMPTS;
+      store.outbox.markAttemptFailed(row.id, message, giveUp);
+      if (giveUp) logger.error({ outboxId: row.id, conversationId: row.conversationId, err: message }, 'outbox: could not retire the progress message; giving up');
+      else logger.warn({ outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 }, 'outbox: delivery failed; will retry');
       return false;
     }
+    const { ref } = delivered;
+    if (row.target.retireRef) {
+      store.outbox.markPosted(row.id, ref);
+      logger.info({ outboxId: row.id, conversationId: row.conversationId, ref, how: delivered.how }, 'outbox: stale progress message retired');
+      return true;
+    }
     store.transaction(() => {
+      if (delivered.unedited) {
+        // The progress message still shows "Working…" (or an old text): retire it, durably.
+        store.outbox.enqueue({ conversationId: row.conversationId, target: { ...followUp(row.target), retireRef: delivered.unedited }, text: PROGRESS_RETIRED_TEXT, sessionEntryId: null });
+      }
       store.checkpoints.record({
         key: checkpointKey(row.target.platform, row.target.channel, ref),
         conversationId: row.conversationId,
@@ -158,19 +199,56 @@ export class OutboxDelivery {
   }
 }
 
-/** Edits the progress message when the row names one (falling back to a new post), else posts. */
-async function postOrEdit(adapter: PlatformAdapter, row: OutboxRow, logger: Logger): Promise<string> {
+/** What one delivery did: the message id; for a post made instead of an edit, the message left unedited. */
+interface Delivered {
+  ref: string;
+  unedited?: string;
+  how?: 'deleted' | 'edited';
+}
+
+/**
+ * Edits the progress message when the row names one, else (or when the edit fails) posts. With
+ * `maybePosted`, the post asks the adapter to look for an earlier attempt first.
+ */
+async function postOrEdit(adapter: PlatformAdapter, row: OutboxRow, maybePosted: boolean, logger: Logger): Promise<Delivered> {
   const { editRef } = row.target;
   if (editRef) {
     try {
       await adapter.edit(withoutEdit(row.target), editRef, row.text);
-      return editRef;
+      return { ref: editRef };
     } catch (err) {
       logger.warn({ outboxId: row.id, err: err instanceof Error ? err.message : String(err) }, 'outbox: editing the progress message failed; posting instead');
     }
   }
-  const posted = await adapter.post(withoutEdit(row.target), row.text, { idempotencyKey: idempotencyKeyOf(row) });
-  return posted.ref;
+  const posted = await adapter.post(withoutEdit(row.target), row.text, {
+    idempotencyKey: idempotencyKeyOf(row),
+    ...(maybePosted ? { maybePostedSince: row.createdAt } : {}),
+  });
+  return { ref: posted.ref, ...(editRef ? { unedited: editRef } : {}) };
+}
+
+/**
+ * Retires a progress message: deletes it, or — when the adapter cannot delete or the delete
+ * fails — edits it to the row's text. @throws the delete's (or edit's) error when neither worked.
+ */
+async function retire(adapter: PlatformAdapter, row: OutboxRow, ref: string): Promise<Delivered> {
+  const target = withoutEdit(row.target);
+  const { retireRef: _r, ...plain } = target;
+  let deleteError: unknown;
+  if (adapter.delete) {
+    try {
+      await adapter.delete(plain, ref);
+      return { ref, how: 'deleted' };
+    } catch (err) {
+      deleteError = err;
+    }
+  }
+  try {
+    await adapter.edit(plain, ref, row.text);
+    return { ref, how: 'edited' };
+  } catch (err) {
+    throw deleteError ?? err;
+  }
 }
 
 /**

@@ -12,6 +12,7 @@
  * | `agentbridge_inbox_backlog` | gauge | — unfinished inbox rows (queued + running) |
  * | `agentbridge_platform_api_errors_total` | counter | platform, kind (rate_limited, error) |
  * | `agentbridge_cron_runs_total` | counter | outcome |
+ * | `agentbridge_seconds_since_last_inbound_event` | gauge | platform (slack, discord, local: each running one) — seconds since the platform last delivered a message, or since its adapter started when none came yet |
  *
  * `platform` of a turn is the platform of its last message (`scheduler` for cron runs and
  * scheduled messages). Gauges are read from their sources at scrape time.
@@ -36,6 +37,10 @@ export interface Metrics {
   apiError(platform: string, kind: ApiErrorKind): void;
   /** A cron run ended; for the scheduler (`outcome`: ok, failed, skipped, …). */
   cronRun(outcome: string): void;
+  /** A platform adapter started: its inbound-event gauge counts from now until the first event. */
+  platformStarted(platform: string): void;
+  /** A platform delivered an inbound message (the adapter handed it to the core). */
+  inboundEvent(platform: string): void;
   /** Connects the gauges to their sources. */
   observe(sources: MetricSources): void;
   /** The text exposition. */
@@ -47,8 +52,11 @@ export interface Metrics {
 const TURN_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 
 /** Creates the registry and every metric. `defaultMetrics: false` leaves out the process metrics (tests). */
-export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+export function createMetrics(opts: { defaultMetrics?: boolean; now?: () => number } = {}): Metrics {
+  const now = opts.now ?? Date.now;
   const registry = new Registry();
+  /** Platform → time of its last inbound event (or of its start), ms since the epoch. */
+  const lastInbound = new Map<string, number>();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   let sources: MetricSources | undefined;
 
@@ -98,6 +106,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     labelNames: ['platform', 'kind'] as const,
     registers: [registry],
   });
+  new Gauge({
+    name: 'agentbridge_seconds_since_last_inbound_event',
+    help: 'Seconds since each running platform last delivered a message (since its start when none came yet).',
+    labelNames: ['platform'] as const,
+    registers: [registry],
+    collect() {
+      const t = now();
+      for (const [platform, at] of lastInbound) this.set({ platform }, Math.max(0, (t - at) / 1000));
+    },
+  });
   const cronRuns = new Counter({ name: 'agentbridge_cron_runs_total', help: 'Cron job runs by outcome.', labelNames: ['outcome'] as const, registers: [registry] });
 
   return {
@@ -112,6 +130,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     },
     cronRun(outcome) {
       cronRuns.inc({ outcome });
+    },
+    platformStarted(platform) {
+      if (!lastInbound.has(platform)) lastInbound.set(platform, now());
+    },
+    inboundEvent(platform) {
+      lastInbound.set(platform, now());
     },
     observe(s) {
       sources = s;

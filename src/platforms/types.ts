@@ -94,9 +94,20 @@ export interface PostOptions {
    *   "Create Message": a nonce is at most 25 characters; with `enforce_nonce` "if another
    *   message was created by the same author with the same nonce, that message will be returned
    *   and no new message will be created" — checked for the past few minutes only).
-   * - Slack (`chat.postMessage`) and the local chat have no equivalent and ignore it.
+   * - Slack: sent as message metadata (`event_type: "agentbridge_post"`, `event_payload.key`);
+   *   after an ambiguous failure (5xx, timeout, reset connection), or when
+   *   {@link maybePostedSince} is set, the bot's messages are searched for the key first
+   *   (`slack/idempotent-post.ts`).
+   * - The local chat has no equivalent and ignores it.
    */
   idempotencyKey?: string;
+  /**
+   * Set when an earlier attempt with the same key may already have created the message (a
+   * retried outbox row, or one left pending by an earlier process): the earliest time such an
+   * attempt can have been made, ms since the epoch (the outbox row's creation time). An adapter
+   * that can look messages up by key (Slack) does so before posting; others ignore it.
+   */
+  maybePostedSince?: number;
 }
 
 /** Longest {@link PostOptions.idempotencyKey}: Discord's limit for a message nonce. */

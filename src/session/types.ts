@@ -75,6 +75,12 @@ export type OutboxState = 'pending' | 'posted' | 'failed';
  */
 export interface OutboxTarget extends ReplyTarget {
   editRef?: string;
+  /**
+   * A progress message this row retires: delivery deletes it (or, when the adapter cannot
+   * delete, edits it to the row's text) instead of posting. Enqueued when a first answer chunk
+   * could not be edited into the progress message and was posted as a new message.
+   */
+  retireRef?: string;
 }
 
 export interface OutboxRow {

@@ -53,7 +53,7 @@ export class ManualRunner implements Runner {
 }
 
 export interface AdapterCall {
-  op: 'post' | 'edit' | 'react' | 'status';
+  op: 'post' | 'edit' | 'delete' | 'react' | 'status';
   target: ReplyTarget;
   ref?: string;
   text?: string;
@@ -65,7 +65,8 @@ let refCounter = 0;
 
 /**
  * Records every call; `failPosts` makes the next N posts throw, `failAfterPosts` the next N
- * posts throw after posting (the platform did it, the caller did not learn it). Honours
+ * posts throw after posting (the platform did it, the caller did not learn it); `failEdits` and
+ * `failDeletes` the next N edits / deletes. Honours
  * idempotency keys like Discord's nonce: a repeated key returns the first message.
  */
 export class RecordingAdapter implements PlatformAdapter {
@@ -81,6 +82,9 @@ export class RecordingAdapter implements PlatformAdapter {
   failPosts = 0;
   failAfterPosts = 0;
   failEdits = 0;
+  failDeletes = 0;
+  /** Refs of deleted messages. */
+  readonly deleted = new Set<string>();
 
   async start() {}
   async stop() {}
@@ -111,11 +115,20 @@ export class RecordingAdapter implements PlatformAdapter {
     this.calls.push({ op: 'edit', target, ref, text });
     this.messages.set(ref, text);
   }
+  async delete(target: ReplyTarget, ref: string): Promise<void> {
+    if (this.failDeletes > 0) {
+      this.failDeletes--;
+      throw new Error('delete failed (test)');
+    }
+    this.calls.push({ op: 'delete', target, ref });
+    this.messages.delete(ref);
+    this.deleted.add(ref);
+  }
   async react(target: ReplyTarget, ref: string, state: ReactionState): Promise<void> {
     this.calls.push({ op: 'react', target, ref, state });
   }
-  /** Texts of all bot messages in a thread, by current text, in post order. */
+  /** Texts of all bot messages in a thread (deleted ones left out), by current text, in post order. */
   texts(thread?: string): string[] {
-    return this.calls.filter((c) => c.op === 'post' && (thread === undefined || c.target.thread === thread)).map((c) => this.messages.get(c.ref!)!);
+    return this.calls.filter((c) => c.op === 'post' && !this.deleted.has(c.ref!) && (thread === undefined || c.target.thread === thread)).map((c) => this.messages.get(c.ref!)!);
   }
 }

@@ -79,6 +79,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ DISCORD_BOT_TOKEN: 't', DISCORD_CHANNELS: 'general' })).toThrow(/DISCORD_CHANNELS/);
   });
 
+  it('reads the Socket Mode idle timeout (default 60 s) and refuses a non-positive one', () => {
+    const slack = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' };
+    expect(loadConfig(slack).slack?.socketIdleMs).toBe(60_000);
+    expect(loadConfig({ ...slack, AGENTBRIDGE_SLACK_SOCKET_IDLE_S: '5' }).slack?.socketIdleMs).toBe(5_000);
+    expect(() => loadConfig({ ...slack, AGENTBRIDGE_SLACK_SOCKET_IDLE_S: '0' })).toThrow(/AGENTBRIDGE_SLACK_SOCKET_IDLE_S/);
+    expect(() => loadConfig({ ...slack, AGENTBRIDGE_SLACK_SOCKET_IDLE_S: 'soon' })).toThrow(/AGENTBRIDGE_SLACK_SOCKET_IDLE_S/);
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ AGENTBRIDGE_MODEL: '', AGENTBRIDGE_HTTP_PORT: '' }).http.port).toBe(8080);
   });

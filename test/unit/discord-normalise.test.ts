@@ -118,3 +118,13 @@ describe('cleanText', () => {
     expect(cleanText(f, BOT)).toBe('fix this\n```\n  indented   code\n```\n[attachment: log.txt](https://cdn.example/log.txt)');
   });
 });
+
+describe('control characters in Discord text', () => {
+  it('strips C0 control characters other than tab, LF and CR', () => {
+    expect(cleanText(facts({ content: `<@${BOT}> a\u0000b\u0008c\u001bd\te\r\nf\u000cg` }), BOT)).toBe('abcd\te\r\nfg');
+  });
+  it('a message of control characters only is skipped as empty', () => {
+    const r = normaliseMessage(facts({ content: '\u0000\u0001' }), policy());
+    expect(r).toMatchObject({ ok: false, reason: 'empty text' });
+  });
+});

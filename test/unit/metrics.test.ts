@@ -95,6 +95,29 @@ describe('metrics', () => {
     expect(text).toContain('nodejs_heap_size_used_bytes');
   });
 
+  it('shows seconds since the last inbound event per running platform', async () => {
+    let t = 1_700_000_000_000;
+    const metrics = createMetrics({ defaultMetrics: false, now: () => t });
+    let text = await metrics.render();
+    expect(text).not.toContain('agentbridge_seconds_since_last_inbound_event{');
+    metrics.platformStarted('slack');
+    metrics.platformStarted('discord');
+    metrics.platformStarted('local');
+    t += 30_000;
+    metrics.inboundEvent('slack');
+    t += 12_500;
+    metrics.platformStarted('slack'); // a restart of the adapter does not reset it
+    text = await metrics.render();
+    expect(sample(text, 'agentbridge_seconds_since_last_inbound_event{platform="slack"}')).toBe(12.5);
+    expect(sample(text, 'agentbridge_seconds_since_last_inbound_event{platform="discord"}')).toBe(42.5);
+    expect(sample(text, 'agentbridge_seconds_since_last_inbound_event{platform="local"}')).toBe(42.5);
+    metrics.inboundEvent('local');
+    t += 1_000;
+    text = await metrics.render();
+    expect(sample(text, 'agentbridge_seconds_since_last_inbound_event{platform="local"}')).toBe(1);
+    expect(sample(text, 'agentbridge_seconds_since_last_inbound_event{platform="slack"}')).toBe(13.5);
+  });
+
   it('classifies platform errors: 429 / rate limits vs other errors', () => {
     expect(apiErrorKind(Object.assign(new Error('x'), { status: 429 }))).toBe('rate_limited');
     expect(apiErrorKind(Object.assign(new Error('A rate-limit error occurred'), { code: 'slack_webapi_rate_limited_error' }))).toBe('rate_limited');

@@ -192,6 +192,101 @@ describe('Slack adapter over Socket Mode (in-process, twin)', () => {
   });
 });
 
+describe('Socket Mode liveness', () => {
+  it('replaces a connection that stays open but goes silent (no pongs, pings or events); an event sent afterwards arrives', async () => {
+    reset();
+    twin.socket.pingIntervalMs = 200;
+    try {
+      adapter = new SlackAdapter({ config: { botToken: twin.botToken, appToken: twin.appToken, apiUrl: twin.apiUrl, allowBots: false, socketIdleMs: 1_000 }, logger });
+      await adapter.start(sink, context);
+      const opened = twin.socket.connectionsOpened;
+      const opens = twin.callsOf('apps.connections.open').length;
+      await waitFor(() => twin.socket.pingsReceived > 0 || undefined, 10_000, 'the heartbeat');
+      twin.socket.silence();
+      await waitFor(() => (twin.callsOf('apps.connections.open').length > opens && twin.socket.connectionsOpened > opened) || undefined, 30_000, 'a new connection');
+      const post = await twin.userPosts({ user: 'U0ALICE', channel: 'C0LIVE', text: 'still there?', mention: true });
+      await waitFor(() => received.find((r) => r.messageRef === post.ts), 15_000, 'the event after the reconnect');
+    } finally {
+      twin.socket.pingIntervalMs = undefined;
+    }
+  }, 60_000);
+});
+
+describe('Slack posts land once (metadata key, lookup after ambiguous failures)', () => {
+  const postsIn = (channel: string) => twin.callsOf('chat.postMessage').filter((c) => c.params.channel === channel);
+
+  it('a reply created but answered 500 is found by its key in the thread: one message, no second post', async () => {
+    reset();
+    const a = await startSocketAdapter();
+    const root = await twin.userPosts({ user: 'U0ALICE', channel: 'C0IDEM', text: 'hi', mention: true });
+    twin.failNext('chat.postMessage', { status: 500, applied: true });
+    const posted = await a.post({ platform: 'slack', channel: 'C0IDEM', thread: root.ts }, 'the answer', { idempotencyKey: 'ab-o7-abc' });
+    expect(twin.botTexts('C0IDEM', root.ts)).toEqual(['the answer']);
+    expect(postsIn('C0IDEM').map((c) => c.status)).toEqual([500]);
+    const stored = twin.message('C0IDEM', posted.ref)!;
+    expect(stored.text).toBe('the answer');
+    expect(stored.metadata).toEqual({ event_type: 'agentbridge_post', event_payload: { key: 'ab-o7-abc' } });
+    const lookup = twin.callsOf('conversations.replies').at(-1)!;
+    expect(lookup.params).toMatchObject({ channel: 'C0IDEM', ts: root.ts, include_all_metadata: 'true' });
+  });
+
+  it('a 500 that created nothing is posted again once', async () => {
+    reset();
+    const a = await startSocketAdapter();
+    const root = await twin.userPosts({ user: 'U0ALICE', channel: 'C0IDEM2', text: 'hi', mention: true });
+    twin.failNext('chat.postMessage', { status: 503 });
+    await a.post({ platform: 'slack', channel: 'C0IDEM2', thread: root.ts }, 'answer two', { idempotencyKey: 'ab-o8-abc' });
+    expect(postsIn('C0IDEM2').map((c) => c.status)).toEqual([503, 200]);
+    expect(twin.botTexts('C0IDEM2', root.ts)).toEqual(['answer two']);
+  });
+
+  it('a top-level post (a cron post) is looked up with conversations.history', async () => {
+    reset();
+    const a = await startSocketAdapter();
+    twin.failNext('chat.postMessage', { status: 500, applied: true });
+    const posted = await a.post({ platform: 'slack', channel: 'C0CRONIDEM' }, 'cron output', { idempotencyKey: 'ab-o9-abc' });
+    const top = twin.store.channelMessages('C0CRONIDEM').filter((m) => m.bot_id === twin.botId);
+    expect(top.map((m) => m.ts)).toEqual([posted.ref]);
+    expect(twin.callsOf('conversations.history').at(-1)!.params).toMatchObject({ channel: 'C0CRONIDEM', include_all_metadata: 'true' });
+  });
+
+  it('with maybePostedSince a post already made (before a restart) is returned instead of posted again', async () => {
+    reset();
+    const a = await startSocketAdapter();
+    const root = await twin.userPosts({ user: 'U0ALICE', channel: 'C0IDEM3', text: 'hi', mention: true });
+    const target = { platform: 'slack' as const, channel: 'C0IDEM3', thread: root.ts };
+    const since = Date.now();
+    const first = await a.post(target, 'posted before the crash', { idempotencyKey: 'ab-o10-abc' });
+    const again = await a.post(target, 'posted before the crash', { idempotencyKey: 'ab-o10-abc', maybePostedSince: since });
+    expect(again.ref).toBe(first.ref);
+    expect(postsIn('C0IDEM3')).toHaveLength(1);
+    // another key is posted
+    await a.post(target, 'a different message', { idempotencyKey: 'ab-o11-abc', maybePostedSince: since });
+    expect(twin.botTexts('C0IDEM3', root.ts)).toEqual(['posted before the crash', 'a different message']);
+  });
+
+  it('a definite error (4xx, ok:false) is thrown at once, without a lookup', async () => {
+    reset();
+    const a = await startSocketAdapter();
+    const lookups = twin.callsOf('conversations.replies').length;
+    twin.failNext('chat.postMessage', { error: 'not_in_channel' });
+    await expect(a.post({ platform: 'slack', channel: 'C0NOPE', thread: '1.000001' }, 'x', { idempotencyKey: 'ab-o12-abc' })).rejects.toThrow(/not_in_channel/);
+    expect(postsIn('C0NOPE')).toHaveLength(1);
+    expect(twin.callsOf('conversations.replies')).toHaveLength(lookups);
+  });
+
+  it('the twin returns metadata only with include_all_metadata', async () => {
+    reset();
+    const a = await startSocketAdapter();
+    const root = await twin.userPosts({ user: 'U0ALICE', channel: 'C0META', text: 'hi', mention: true });
+    await a.post({ platform: 'slack', channel: 'C0META', thread: root.ts }, 'with metadata', { idempotencyKey: 'ab-o13-abc' });
+    const call = (extra: Record<string, string>) =>
+      fetch(`${twin.apiUrl}conversations.replies`, { method: 'POST', headers: { authorization: `Bearer ${twin.botToken}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ channel: 'C0META', ts: root.ts, ...extra }) }).then((r) => r.json() as Promise<{ messages: Array<Record<string, unknown>> }>);
+    expect((await call({})).messages.some((m) => 'metadata' in m)).toBe(false);
+    expect((await call({ include_all_metadata: 'true' })).messages.find((m) => m.text === 'with metadata')?.metadata).toEqual({ event_type: 'agentbridge_post', event_payload: { key: 'ab-o13-abc' } });
+  });
+});
+
 describe('Slack adapter over the Events API (HTTP, in-process)', () => {
   it('accepts signed events, answers url_verification, rejects forged, stale and malformed requests', async () => {
     reset();

@@ -159,3 +159,13 @@ describe('toInboundMessage', () => {
     expect(addressed(message({ text: 'stop', ts: '100.000004', thread_ts: '100.000001' }), ctx({ botMessages: ['slack:C1:100.000001'] }))).toBeUndefined();
   });
 });
+
+describe('control characters in Slack text', () => {
+  it('strips C0 control characters other than tab, LF and CR before the text reaches the agent', () => {
+    const raw = `<@${BOT}> a\u0000b\u0007c\u001bd\te\r\nf\u000bg\u001f`;
+    expect(renderInboundText(raw, BOT, new Map())).toBe('abcd\te\r\nfg');
+  });
+  it('a message of control characters only becomes the empty-message placeholder', () => {
+    expect(renderInboundText('\u0000\u0001\u0002', BOT, new Map())).toBe('(empty message)');
+  });
+});

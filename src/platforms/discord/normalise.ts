@@ -25,6 +25,7 @@
  * - `addressed`: the message mentions the bot or is a DM (the core reads such messages as
  *   commands when they look like one: `@bot stop`).
  */
+import { stripControlChars } from '../control-chars.js';
 import { checkpointKey, discordConversationId } from '../../conversation/ids.js';
 import type { InboundMessage } from '../types.js';
 
@@ -103,12 +104,16 @@ export function takesPartIn(f: Pick<DiscordMessageFacts, 'guildId' | 'channelId'
   return policy.hasConversation(conversationIdOf(f)) || policy.isBotMessage(threadSeedKey(f.threadParentId, f.channelId));
 }
 
-/** The text for the agent: bot mention removed, user/channel mentions resolved, attachments listed. */
+/**
+ * The text for the agent: bot mention removed, user/channel mentions resolved, attachments listed;
+ * C0 control characters other than tab, LF and CR stripped (`control-chars.ts`).
+ */
 export function cleanText(f: DiscordMessageFacts, botUserId: string): string {
   // The bot's mention goes with the blank space before it ("ask <@bot> about x" → "ask about x").
   const bot = botUserId.replace(/\D/g, '');
-  const ledByMention = new RegExp(`^\\s*<@!?${bot}>`).test(f.content);
-  let text = f.content.replace(new RegExp(`[ \\t]*<@!?${bot}>`, 'g'), '');
+  const content = stripControlChars(f.content);
+  const ledByMention = new RegExp(`^\\s*<@!?${bot}>`).test(content);
+  let text = content.replace(new RegExp(`[ \\t]*<@!?${bot}>`, 'g'), '');
   text = text.replace(USER_MENTION, (whole, id: string) => {
     const name = f.userNames[id];
     return name ? `@${name}` : whole;

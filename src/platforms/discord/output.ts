@@ -67,9 +67,15 @@ export class DiscordOutput {
     await channel.messages.edit(ref, { content: text, allowedMentions: NO_MENTIONS });
   }
 
+  /** Deletes a bot message; one already gone (Discord error 10008 "Unknown Message") counts as deleted. */
   async delete(target: ReplyTarget, ref: string): Promise<void> {
     const channel = await this.channel(target);
-    await channel.messages.delete(ref);
+    try {
+      await channel.messages.delete(ref);
+    } catch (err) {
+      if ((err as { code?: unknown })?.code === 10008) return;
+      throw err;
+    }
   }
 
   /** Shows `state`'s emoji on the user's message and removes the bot's previous one. */

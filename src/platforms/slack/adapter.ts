@@ -4,7 +4,9 @@
  * Transport (one of):
  * - Socket Mode when `appToken` is set: Bolt's SocketModeReceiver; `apps.connections.open` and
  *   every Web API call go to `apiUrl`. Bolt's reconnect logic is kept (on `disconnect`
- *   messages and dropped sockets it opens a new connection after ~5 s).
+ *   messages and dropped sockets it opens a new connection after ~5 s), and so is its
+ *   heartbeat: no pong for 5 s, or Slack's pings stopping for `socketIdleMs` (60 s), reconnects
+ *   a connection that stayed open but went silent.
  * - else the Events API over HTTP: `POST /slack/events` on agentbridge's shared server
  *   (`http-events.ts`: signature check, url_verification), feeding `app.processEvent`.
  *
@@ -25,7 +27,11 @@
  * reactions 👀 → ✅/❌, `assistant.threads.setStatus` (best effort). The Web API client waits
  * out a 429's `Retry-After` and retries a few times ({@link RETRY_CONFIG}); after that the
  * call fails and the core's outbox retries later, also across restarts.
+ * `chat.postMessage` is the exception: it is not idempotent, so it goes through a client that
+ * never retries by itself, and {@link SlackAdapter.post} retries it with a metadata key lookup
+ * after ambiguous failures (`idempotent-post.ts`), so a post shows once.
  */
+import { randomUUID } from 'node:crypto';
 import { SocketModeReceiver, webApi, type App } from '@slack/bolt';
 import type { SlackConfig } from '../../config.js';
 import type { HttpServer } from '../../http/server.js';
@@ -36,6 +42,7 @@ import type {
   PlatformAdapter,
   PlatformLimits,
   PostedMessage,
+  PostOptions,
   ReactionState,
   ReplyTarget,
 } from '../types.js';
@@ -44,6 +51,7 @@ import { handleSlashCommand, postToResponseUrl, type SlashCommandPayload, type S
 import { isDmChannel, mentionedUserIds, normaliseSlackEvent, renderInboundText, toInboundMessage, type SlackEventEnvelope, type SlackSelf } from './events.js';
 import { formatSlackMarkdown, neutraliseSlackMentions } from './format.js';
 import { registerSlackEventsRoute } from './http-events.js';
+import { classifyPostFailure, findPostByKey, oldestTs, postMetadata } from './idempotent-post.js';
 import { errorCode, UserDirectory } from './users.js';
 
 export interface SlackAdapterOptions {
@@ -60,6 +68,14 @@ export interface SlackAdapterOptions {
  * 5xx, at most 4 times with 0.5–10 s backoff. Beyond that the call throws (outbox retries).
  */
 export const RETRY_CONFIG = { retries: 4, factor: 2, minTimeout: 500, maxTimeout: 10_000, randomize: true };
+/** Attempts of one {@link SlackAdapter.post} call (429s waited out, ambiguous failures looked up) before it throws. */
+const POST_ATTEMPTS = 5;
+/** Delay before the n-th repeat of a post after an ambiguous failure, ms (0.5, 1, 2, 4 s…, at most 10 s). */
+const postBackoffMs = (n: number) => Math.min(10_000, 500 * 2 ** n);
+/** Socket Mode: reconnect when Slack's pings stop for this long, ms (default of AGENTBRIDGE_SLACK_SOCKET_IDLE_S). */
+export const SOCKET_IDLE_MS = 60_000;
+/** Socket Mode: reconnect when a ping of ours got no pong for this long, ms (@slack/socket-mode's default). */
+const PONG_TIMEOUT_MS = 5_000;
 /** Per-request timeout of the Web API client, ms. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -89,6 +105,8 @@ export class SlackAdapter implements PlatformAdapter {
   private app?: App;
   private socket?: SocketModeReceiver;
   private client?: WebClient;
+  /** `chat.postMessage` only: no retries of its own (a retry after a lost answer would post twice). */
+  private postClient?: WebClient;
   private self?: SlackSelf & { teamId?: string };
   private users?: UserDirectory;
   private sink?: InboundSink;
@@ -142,7 +160,18 @@ export class SlackAdapter implements PlatformAdapter {
     if (this.mode === 'socket') {
       // Its own client options: without retryConfig the Socket Mode client keeps retrying
       // apps.connections.open (its default), so an outage does not end reconnecting.
-      this.socket = new SocketModeReceiver({ appToken: this.config.appToken!, logger: log, installerOptions: { clientOptions: { ...apiUrl, timeout: REQUEST_TIMEOUT_MS } } });
+      // Liveness (@slack/socket-mode's own heartbeat): it pings Slack every clientPingTimeout/3
+      // and reconnects when no pong came for clientPingTimeout; it also reconnects when Slack's
+      // pings, once seen, stop for serverPingTimeout. A connection that stays open but goes silent
+      // is so replaced. clientPingTimeout is also the library's delay before reconnecting.
+      const idleMs = this.config.socketIdleMs ?? SOCKET_IDLE_MS;
+      this.socket = new SocketModeReceiver({
+        appToken: this.config.appToken!,
+        logger: log,
+        clientPingTimeout: Math.min(PONG_TIMEOUT_MS, idleMs),
+        serverPingTimeout: idleMs,
+        installerOptions: { clientOptions: { ...apiUrl, timeout: REQUEST_TIMEOUT_MS } },
+      });
       for (const state of ['connected', 'reconnecting', 'disconnected'] as const) {
         this.socket.client.on(state, () => this.logger.info(`slack: Socket Mode ${state}`));
       }
@@ -166,8 +195,11 @@ export class SlackAdapter implements PlatformAdapter {
     });
     this.app = app;
     this.client = app.client;
-    // Every 429 the Web API client waits out counts for /metrics (method from the URL).
-    app.client.on(webApi.WebClientEvent.RATE_LIMITED, (_retryAfter: number, info?: { url?: string }) => context.reportApiError?.('rate_limited', String(info?.url ?? '').replace(/^.*\//, '') || 'unknown'));
+    this.postClient = new webApi.WebClient(this.config.botToken, { ...apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: REQUEST_TIMEOUT_MS, logger: log });
+    // Every 429 the Web API clients see counts for /metrics (method from the URL).
+    for (const client of [app.client, this.postClient]) {
+      client.on(webApi.WebClientEvent.RATE_LIMITED, (_retryAfter: number, info?: { url?: string }) => context.reportApiError?.('rate_limited', String(info?.url ?? '').replace(/^.*\//, '') || 'unknown'));
+    }
     this.users = new UserDirectory({ client: app.client, logger: this.logger });
     this.sink = sink;
     this.context = context;
@@ -190,29 +222,82 @@ export class SlackAdapter implements PlatformAdapter {
   }
 
   /**
-   * Posts `text` in the target's thread. @returns the message's `ts` as ref.
-   * `PostOptions.idempotencyKey` is not taken: `chat.postMessage` has no idempotency key or
-   * nonce (a post retried after a lost response can show twice).
+   * Posts `text` in the target's thread (or as a new channel message without `thread`).
+   * @returns the message's `ts` as ref.
+   *
+   * Lands once: the post carries `opts.idempotencyKey` (or a random key for this call) as
+   * message metadata. A 429 is waited out (`Retry-After`) and posted again; after an ambiguous
+   * failure (5xx, timeout, connection error) — and first of all when `opts.maybePostedSince` is
+   * set — the bot's messages since then are searched for the key, and a message found is the
+   * result. At most {@link POST_ATTEMPTS} attempts. @throws the last error (the outbox retries).
    */
-  async post(target: ReplyTarget, text: string): Promise<PostedMessage> {
+  async post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage> {
     const channel = this.check(target);
-    const res = await this.web().chat.postMessage({
+    const key = opts?.idempotencyKey ?? `ab-r${randomUUID()}`;
+    const args = {
       channel,
       text: this.neutraliseMentions(text),
       ...(target.thread ? { thread_ts: target.thread } : {}),
       unfurl_links: false,
       unfurl_media: false,
+      metadata: postMetadata(key),
+    };
+    let since = opts?.maybePostedSince;
+    let ambiguous = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (since !== undefined) {
+        const found = await this.findPost(channel, target.thread, key, since);
+        if (found) {
+          this.logger.info({ channel, thread: target.thread, key, ts: found }, 'slack: post found by its key; not posting again');
+          return { ref: found, channel };
+        }
+      }
+      const startedAt = Date.now();
+      try {
+        const res = await this.postWeb().chat.postMessage(args);
+        if (!res.ts) throw new Error('Slack chat.postMessage returned no ts');
+        return { ref: res.ts, channel };
+      } catch (err) {
+        const failure = classifyPostFailure(err);
+        if (failure.kind === 'definite' || attempt >= POST_ATTEMPTS) throw err;
+        if (failure.kind === 'rate_limited') {
+          this.logger.info({ channel, retryAfterS: failure.retryAfterS }, 'slack: chat.postMessage rate limited; waiting');
+          await delay(failure.retryAfterS * 1000);
+          continue;
+        }
+        this.logger.warn({ channel, key, err: errorCode(err) }, 'slack: chat.postMessage failed ambiguously; looking for the post before posting again');
+        since ??= startedAt;
+        await delay(postBackoffMs(ambiguous++));
+      }
+    }
+  }
+
+  /** The ts of the bot's message with `key` in the thread (or, without one, the channel) posted since `sinceMs`, or undefined. */
+  private findPost(channel: string, thread: string | undefined, key: string, sinceMs: number): Promise<string | undefined> {
+    const web = this.web();
+    const oldest = oldestTs(sinceMs);
+    return findPostByKey({
+      key,
+      self: { userId: this.self!.userId, botId: this.self!.botId },
+      page: (cursor) =>
+        thread
+          ? web.conversations.replies({ channel, ts: thread, oldest, include_all_metadata: true, limit: 200, ...(cursor ? { cursor } : {}) })
+          : web.conversations.history({ channel, oldest, include_all_metadata: true, limit: 200, ...(cursor ? { cursor } : {}) }),
     });
-    if (!res.ts) throw new Error('Slack chat.postMessage returned no ts');
-    return { ref: res.ts, channel };
   }
 
   async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
     await this.web().chat.update({ channel: this.check(target), ts: ref, text: this.neutraliseMentions(text) });
   }
 
+  /** Deletes a bot message; one that is already gone (`message_not_found`) counts as deleted. */
   async delete(target: ReplyTarget, ref: string): Promise<void> {
-    await this.web().chat.delete({ channel: this.check(target), ts: ref });
+    try {
+      await this.web().chat.delete({ channel: this.check(target), ts: ref });
+    } catch (err) {
+      if (errorCode(err) === 'message_not_found') return;
+      throw err;
+    }
   }
 
   /** 👀 while working; ✅ or ❌ at the end, replacing the previous reaction. */
@@ -373,6 +458,11 @@ export class SlackAdapter implements PlatformAdapter {
       if (code === 'already_reacted' || code === 'no_reaction') return;
       throw err;
     }
+  }
+
+  private postWeb(): WebClient {
+    if (!this.postClient) throw new Error('the Slack adapter is not started');
+    return this.postClient;
   }
 
   private web(): WebClient {

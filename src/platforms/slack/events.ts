@@ -26,6 +26,7 @@
  *   `app_mention`, a message that mentions the bot, and every DM. A thread reply without a
  *   mention is a prompt even when it reads "stop".
  */
+import { stripControlChars } from '../control-chars.js';
 import { checkpointKey, slackConversationId } from '../../conversation/ids.js';
 import type { InboundMessage } from '../types.js';
 
@@ -186,11 +187,12 @@ export function mentionedUserIds(text: string): string[] {
  * The text for the agent: the bot's own mention removed (with a `:`/`,` right after it), other
  * user mentions as `@Name` (from `names`, else the label, else the id), channels as `#name`,
  * special mentions as `@here`, links as `label (url)` or `url`, and `&lt; &gt; &amp;` decoded.
- * Empty text becomes `(empty message)`.
+ * C0 control characters other than tab, LF and CR are stripped (`control-chars.ts`), so none
+ * reaches the agent. Empty text becomes `(empty message)`.
  */
 export function renderInboundText(raw: string, botUserId: string, names: ReadonlyMap<string, string>): string {
   const bot = new RegExp(`[ \\t]*<@${escapeRe(botUserId)}(?:\\|[^>]*)?>[:,]?[ \\t]*`, 'g');
-  const text = raw
+  const text = stripControlChars(raw)
     .replace(bot, ' ')
     .replace(/<@([UW][A-Za-z0-9]+)(?:\|([^>]*))?>/g, (_m, id: string, label?: string) => `@${names.get(id) ?? (label || id)}`)
     .replace(/<#([CGD][A-Za-z0-9]+)(?:\|([^>]*))?>/g, (_m, id: string, label?: string) => `#${label || id}`)

@@ -13,6 +13,8 @@
  * A signed body that is not a JSON object (or an event_callback without an event) → 400.
  * When handling fails (the inbox could not take the message) → 500, so Slack retries.
  * Rejections are logged at warn with the reason only — never the body, headers or secret.
+ * A request whose signature was accepted before (a replay within the 5-minute window) → 401,
+ * logged, nothing done (`replay-cache.ts`; Slack's own retries carry a new signature).
  *
  * Slash commands (`/agent …`) arrive as form-encoded bodies (`application/x-www-form-urlencoded`,
  * fields `command, text, user_id, channel_id, team_id, response_url, …`), signed the same way,
@@ -25,6 +27,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpServer } from '../../http/server.js';
 import { sendJson } from '../../http/json.js';
 import type { Logger } from '../../logger.js';
+import { ReplayCache } from './replay-cache.js';
 import { verifySlackSignature } from './signature.js';
 
 /** Path of the endpoint; the Request URL in the app settings is `https://<host><path>`. */
@@ -49,15 +52,18 @@ export interface SlackEventsRouteOptions {
   handleCommand?(fields: Record<string, string>): Promise<Record<string, unknown> | undefined>;
   /** Clock for the timestamp check, ms (tests). */
   now?: () => number;
+  /** Signatures already accepted (default: a new {@link ReplayCache} per registration). */
+  replayCache?: ReplayCache;
 }
 
 /** Registers `POST /slack/events` and `POST /slack/commands` on the shared server. */
-export function registerSlackEventsRoute(http: HttpServer, opts: SlackEventsRouteOptions): void {
+export function registerSlackEventsRoute(http: HttpServer, options: SlackEventsRouteOptions): void {
+  const opts = { ...options, replayCache: options.replayCache ?? new ReplayCache({ now: options.now }) };
   http.route('POST', SLACK_EVENTS_PATH, (req, res) => handleRequest(req, res, opts));
   http.route('POST', SLACK_COMMANDS_PATH, (req, res) => handleRequest(req, res, opts));
 }
 
-async function handleRequest(req: IncomingMessage, res: ServerResponse, opts: SlackEventsRouteOptions): Promise<void> {
+async function handleRequest(req: IncomingMessage, res: ServerResponse, opts: SlackEventsRouteOptions & { replayCache: ReplayCache }): Promise<void> {
   const { logger } = opts;
   const reject = (status: number, reason: string) => {
     logger.warn({ status, reason }, 'slack: Events API request rejected');
@@ -77,6 +83,10 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, opts: Sl
     now: opts.now?.(),
   });
   if (!check.ok) return reject(401, `invalid request signature (${check.reason})`);
+  // Verified: the signature and timestamp headers are present and well-formed.
+  if (!opts.replayCache.accept(header(req, 'x-slack-signature')!, Number(header(req, 'x-slack-request-timestamp')!.trim()))) {
+    return reject(401, 'replayed request (this signature was already accepted)');
+  }
 
   if (/^application\/x-www-form-urlencoded\b/i.test(header(req, 'content-type') ?? '')) return handleForm(raw, res, opts, reject);
 

@@ -53,10 +53,10 @@ export function slackSignature(secret: string, timestamp: string, raw: string): 
 export async function postSigned(
   url: string,
   raw: string,
-  opts: { secret: string; signing?: Signing; retryNum?: number; retryReason?: string; timeoutMs?: number; contentType?: string },
+  opts: { secret: string; signing?: Signing; retryNum?: number; retryReason?: string; timeoutMs?: number; contentType?: string; timestampS?: number },
 ): Promise<HttpDelivery> {
   const signing = opts.signing ?? 'valid';
-  const now = Math.floor(Date.now() / 1000);
+  const now = opts.timestampS ?? Math.floor(Date.now() / 1000);
   const timestamp = String(signing === 'stale' ? now - 600 : now);
   const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/json', 'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)' };
   if (signing !== 'none') {

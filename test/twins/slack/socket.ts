@@ -67,7 +67,12 @@ export class SocketHub {
   private readonly ackWaiters = new Map<string, () => void>();
   /** Connections that completed the hello, ever. */
   connectionsOpened = 0;
-  private readonly wss = new WebSocketServer({ noServer: true });
+  /** When set, the twin pings each connection this often, ms (Slack's server pings). */
+  pingIntervalMs?: number;
+  /** Pings received from clients. */
+  pingsReceived = 0;
+  private readonly wss = new WebSocketServer({ noServer: true, autoPong: false });
+  private readonly silent = new Set<WebSocket>();
   private readonly sockets = new Set<WebSocket>();
   private current?: { ws: WebSocket; n: number };
   private readonly queue: Queued[] = [];
@@ -98,9 +103,17 @@ export class SocketHub {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
   }
 
+  /**
+   * The current connection goes silent but stays open: no pongs, no pings, no events (they wait
+   * for the next connection). New connections are not silent.
+   */
+  silence(): void {
+    if (this.current) this.silent.add(this.current.ws);
+  }
+
   /** Sends an Events API payload now, or when a client connects. */
   send(payload: Record<string, unknown>, retry_attempt = 0, retry_reason = ''): void {
-    if (!this.current) {
+    if (!this.current || this.silent.has(this.current.ws)) {
       this.queue.push({ payload, retry_attempt, retry_reason });
       return;
     }
@@ -148,8 +161,17 @@ export class SocketHub {
     this.sockets.add(ws);
     const n = ++this.connectionsOpened;
     ws.on('message', (data) => this.onMessage(data.toString()));
+    ws.on('ping', (data) => {
+      this.pingsReceived++;
+      if (!this.silent.has(ws)) ws.pong(data);
+    });
+    const pinger = this.pingIntervalMs ? setInterval(() => {
+          if (!this.silent.has(ws) && ws.readyState === ws.OPEN) ws.ping(Buffer.from('twin ping'));
+        }, this.pingIntervalMs) : undefined;
     ws.on('close', () => {
+      clearInterval(pinger);
       this.sockets.delete(ws);
+      this.silent.delete(ws);
       if (this.current?.ws === ws) this.current = undefined;
     });
     ws.on('error', () => {});

@@ -33,6 +33,8 @@ export interface TwinMessage {
   history: string[];
   deleted: boolean;
   reply_count: number;
+  /** Message metadata as posted (`{event_type, event_payload}`), if any. */
+  metadata?: Record<string, unknown>;
 }
 
 /** `thread_ts`-style status set with `assistant.threads.setStatus`. */
@@ -47,12 +49,16 @@ export class TwinStore {
   readonly users = new Map<string, TwinUser>();
   private readonly messages = new Map<string, TwinMessage>();
   readonly statuses: TwinStatus[] = [];
-  private counter = 0;
+  /** Last `ts` handed out, in microseconds. */
+  private lastMicros = 0;
 
-  /** A fresh, increasing `ts`. */
+  /**
+   * A fresh, increasing `ts` from the wall clock (`"<Unix seconds>.<micro>"`, as Slack's), so
+   * `oldest`-bounded lookups work as against Slack; strictly increasing within the twin.
+   */
   nextTs(): string {
-    this.counter++;
-    return `${1700000000 + Math.floor(this.counter / 1_000_000)}.${String(this.counter % 1_000_000).padStart(6, '0')}`;
+    this.lastMicros = Math.max(this.lastMicros + 1, Date.now() * 1000);
+    return `${Math.floor(this.lastMicros / 1_000_000)}.${String(this.lastMicros % 1_000_000).padStart(6, '0')}`;
   }
 
   get(channel: string, ts: string): TwinMessage | undefined {
@@ -63,7 +69,7 @@ export class TwinStore {
    * Stores a new message. A `thread_ts` naming a reply is moved to that reply's parent; an
    * unknown `thread_ts` is kept as given (the parent may predate the twin).
    */
-  add(m: { channel: string; text: string; user?: string; bot_id?: string; thread_ts?: string }): TwinMessage {
+  add(m: { channel: string; text: string; user?: string; bot_id?: string; thread_ts?: string; metadata?: Record<string, unknown> }): TwinMessage {
     let thread = m.thread_ts;
     if (thread) {
       const parent = this.get(m.channel, thread);
@@ -82,6 +88,7 @@ export class TwinStore {
       history: [m.text],
       deleted: false,
       reply_count: 0,
+      ...(m.metadata ? { metadata: m.metadata } : {}),
     };
     this.messages.set(`${m.channel}/${ts}`, msg);
     if (thread) {
@@ -106,8 +113,8 @@ export class TwinStore {
     return [...this.messages.values()].filter((m) => m.channel === channel).sort((a, b) => (a.ts < b.ts ? -1 : 1));
   }
 
-  /** Public shape of a message, as the Web API returns it. */
-  static wire(m: TwinMessage, botUserId?: string): Record<string, unknown> {
+  /** Public shape of a message, as the Web API returns it; `metadata` only with `withMetadata` (Slack: `include_all_metadata`). */
+  static wire(m: TwinMessage, botUserId?: string, withMetadata = false): Record<string, unknown> {
     const reactions = Object.entries(m.reactions).map(([name, users]) => ({ name, users, count: users.length }));
     return {
       type: 'message',
@@ -119,6 +126,7 @@ export class TwinStore {
       ...(m.reply_count ? { reply_count: m.reply_count } : {}),
       ...(m.edits ? { edited: { user: m.user, ts: m.ts } } : {}),
       ...(reactions.length ? { reactions } : {}),
+      ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
     };
   }
 }

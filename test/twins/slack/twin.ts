@@ -5,7 +5,8 @@
  *
  * - Web API: `POST /api/<method>` (form or JSON body, Bearer token) — see `web-api.ts`; every
  *   call is recorded in {@link SlackTwin.calls}; {@link SlackTwin.failNext} injects 429s
- *   (with `Retry-After`), HTTP errors or Slack error codes.
+ *   (with `Retry-After`), HTTP errors or Slack error codes — also after carrying the call out
+ *   (`applied`: "created, but the answer was lost").
  * - Socket Mode: `ws://…/socket?ticket=…` from `apps.connections.open` — see `socket.ts`.
  * - Events API over HTTP: set {@link SlackTwin.eventsUrl} and events are POSTed there, signed
  *   with the signing secret (`events.ts`); {@link SlackTwin.sendHttp} sends anything (forged,
@@ -62,6 +63,11 @@ export interface Fault {
   retryAfter?: number;
   /** A Slack error code answered with HTTP 200 `{ok:false, error}`. */
   error?: string;
+  /**
+   * Carry the call out first, then answer with the fault anyway (e.g. `{status: 500, applied:
+   * true}`: the message is created or updated, but the caller sees a 500 — a lost answer).
+   */
+  applied?: boolean;
 }
 
 export interface UserPostInput {
@@ -292,6 +298,11 @@ export class SlackTwin {
     this.faults.set(method, list);
   }
 
+  /** Removes every fault not yet used. */
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
   /** Drops every Socket Mode connection abruptly. */
   dropConnection(): void {
     this.socket.drop();
@@ -354,7 +365,10 @@ export class SlackTwin {
     const eventId = String(payload.event_id);
     let res: HttpDelivery;
     try {
-      res = await postSigned(this.eventsUrl!, JSON.stringify(payload), { secret: this.signingSecret, retryNum });
+      // Slack's retry comes seconds later with a new timestamp (so a new signature); the twin
+      // redelivers at once, so it dates a retry `retryNum` seconds ahead (well within the window).
+      const timestampS = retryNum ? Math.floor(Date.now() / 1000) + retryNum : undefined;
+      res = await postSigned(this.eventsUrl!, JSON.stringify(payload), { secret: this.signingSecret, retryNum, timestampS });
     } catch (err) {
       res = { status: 0, body: String(err) };
     }
@@ -422,6 +436,7 @@ export class SlackTwin {
   private answer(method: string, params: Params, token: string | undefined): ApiResult {
     const fault = this.faults.get(method)?.shift();
     if (fault) {
+      if (fault.applied) this.callMethod(method, params, token);
       if (fault.status === 429) {
         const after = fault.retryAfter ?? 1;
         return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(after) } };
@@ -429,6 +444,10 @@ export class SlackTwin {
       if (fault.status) return { status: fault.status, body: { ok: false, error: 'internal_error' } };
       return { status: 200, body: { ok: false, error: fault.error ?? 'internal_error' } };
     }
+    return this.callMethod(method, params, token);
+  }
+
+  private callMethod(method: string, params: Params, token: string | undefined): ApiResult {
     return callWebApi(method, params, token, {
       store: this.store,
       teamId: this.teamId,

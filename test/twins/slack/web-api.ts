@@ -5,8 +5,13 @@
  * a missing token → `not_authed`, an unknown one → `invalid_auth`.
  *
  * Methods: auth.test, apps.connections.open, chat.postMessage, chat.update, chat.delete,
- * reactions.add, reactions.remove, conversations.replies, users.info,
+ * reactions.add, reactions.remove, conversations.replies, conversations.history, users.info,
  * assistant.threads.setStatus. Anything else → `unknown_method`.
+ *
+ * Message metadata (`chat.postMessage`'s `metadata`, a JSON object with `event_type` and
+ * `event_payload`) is stored and returned by conversations.replies/history only with
+ * `include_all_metadata=true`, as Slack does; both honour `oldest` (ts, exclusive as Slack's
+ * default `inclusive=false`) — the parent of a thread is always included by replies.
  */
 import { TwinStore, wireUser, type TwinMessage } from './store.js';
 
@@ -55,7 +60,16 @@ export function callWebApi(method: string, params: Params, token: string | undef
       if (!text.trim() && !params.blocks) return fail('no_text');
       const thread = params.thread_ts || undefined;
       if (thread && !store.get(channel, thread)) return fail('thread_not_found');
-      const m = store.add({ channel, text, user: d.botUserId, bot_id: d.botId, thread_ts: thread });
+      let metadata: Record<string, unknown> | undefined;
+      if (params.metadata) {
+        try {
+          metadata = JSON.parse(params.metadata) as Record<string, unknown>;
+        } catch {
+          return fail('invalid_metadata_format');
+        }
+        if (!metadata || typeof metadata.event_type !== 'string' || typeof metadata.event_payload !== 'object') return fail('invalid_metadata_schema');
+      }
+      const m = store.add({ channel, text, user: d.botUserId, bot_id: d.botId, thread_ts: thread, metadata });
       d.onBotChange('posted', m);
       return ok({ channel, ts: m.ts, message: TwinStore.wire(m, d.botUserId) });
     }
@@ -107,7 +121,23 @@ export function callWebApi(method: string, params: Params, token: string | undef
       const parent = store.get(params.channel, params.ts);
       if (!parent || parent.deleted) return fail('thread_not_found');
       const root = parent.thread_ts ?? parent.ts;
-      const messages = store.thread(params.channel, root).map((m) => TwinStore.wire(m, d.botUserId));
+      const withMetadata = params.include_all_metadata === 'true' || params.include_all_metadata === '1';
+      const messages = store
+        .thread(params.channel, root)
+        .filter((m) => m.ts === root || !params.oldest || m.ts > params.oldest)
+        .map((m) => TwinStore.wire(m, d.botUserId, withMetadata));
+      return ok({ messages, has_more: false, response_metadata: { next_cursor: '' } });
+    }
+
+    case 'conversations.history': {
+      if (!params.channel) return fail('channel_not_found');
+      const withMetadata = params.include_all_metadata === 'true' || params.include_all_metadata === '1';
+      // Top-level messages (and thread parents), newest first, as Slack lists them.
+      const messages = store
+        .channelMessages(params.channel)
+        .filter((m) => !m.deleted && (!m.thread_ts || m.thread_ts === m.ts) && (!params.oldest || m.ts > params.oldest))
+        .reverse()
+        .map((m) => TwinStore.wire(m, d.botUserId, withMetadata));
       return ok({ messages, has_more: false, response_metadata: { next_cursor: '' } });
     }
 

@@ -1,0 +1,121 @@
+/**
+ * No stale progress message: when the answer cannot be edited into the progress message and is
+ * posted as a new message, the progress message is deleted (or edited to a final text) by an
+ * outbox delivery once the platform recovers — retried with backoff, also after a restart.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PROGRESS_RETIRED_TEXT } from '../../src/conversation/outbox.js';
+import type { InboundMessage } from '../../src/platforms/types.js';
+import type { Store } from '../../src/session/types.js';
+import { startCore } from '../helpers/core.js';
+import { waitFor } from '../helpers/sandbox.js';
+
+const dirs: string[] = [];
+const stores: Store[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function dbPath(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stale-progress-'));
+  dirs.push(dir);
+  return path.join(dir, 'agentbridge.db');
+}
+
+function world(db = dbPath()) {
+  const core = startCore({ dbPath: db, retryDelaysMs: [20] });
+  stores.push(core.store);
+  return core;
+}
+
+let seq = 0;
+function msg(thread: string, text: string): InboundMessage {
+  const key = `sp${++seq}`;
+  return {
+    platform: 'local',
+    conversationId: `local:general:${thread}`,
+    channel: 'general',
+    thread,
+    author: { id: 'ann', name: 'ann' },
+    text,
+    eventKey: `local:${key}`,
+    replyTarget: { platform: 'local', channel: 'general', thread },
+    messageRef: key,
+    receivedAt: Date.now(),
+  };
+}
+
+/** Starts a turn, waits for its progress message, returns its ref. */
+async function progressOf(w: ReturnType<typeof world>, thread: string): Promise<string> {
+  await w.router.accept(msg(thread, 'hello'));
+  await w.runner.waitRuns(w.runner.runs.length + 1);
+  return waitFor(() => w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === thread && c.text?.startsWith('⏳'))?.ref, 5_000, 'the progress message');
+}
+
+describe('stale progress messages', () => {
+  it('edits fail, the answer is posted; the progress message is deleted once the platform recovers', async () => {
+    const w = world();
+    const ref = await progressOf(w, 's1');
+    w.adapter.failEdits = 1_000; // the progress message cannot become the answer
+    w.adapter.failDeletes = 3; // nor be deleted, at first
+    w.runner.runs.at(-1)!.finish({ text: 'the answer' });
+    await waitFor(() => w.adapter.deleted.has(ref) || undefined, 10_000, 'the progress message deleted');
+    expect(w.adapter.texts('s1')).toEqual(['the answer']);
+    expect(w.adapter.messages.has(ref)).toBe(false);
+    await waitFor(() => w.store.outbox.pending().length === 0 || undefined, 5_000, 'an empty outbox');
+    await w.close();
+  });
+
+  it('an adapter that cannot delete edits the progress message to a final text when edits recover', async () => {
+    const w = world();
+    (w.adapter as { delete?: unknown }).delete = undefined;
+    const ref = await progressOf(w, 's2');
+    w.adapter.failEdits = 4; // the final edit (with the client's retries) fails; later edits work
+    w.runner.runs.at(-1)!.finish({ text: 'answer two' });
+    await waitFor(() => (w.adapter.messages.get(ref) === PROGRESS_RETIRED_TEXT ? true : undefined), 10_000, 'the progress message retired');
+    expect(w.adapter.texts('s2')).toEqual([PROGRESS_RETIRED_TEXT, 'answer two']);
+    expect(w.adapter.texts('s2').filter((t) => t.startsWith('⏳'))).toEqual([]);
+    await w.close();
+  });
+
+  it('the clean-up is durable: after a restart it still happens', async () => {
+    const db = dbPath();
+    const w = world(db);
+    const ref = await progressOf(w, 's3');
+    w.adapter.failEdits = 1_000;
+    w.adapter.failDeletes = 1_000;
+    w.runner.runs.at(-1)!.finish({ text: 'answer three' });
+    await waitFor(() => w.store.outbox.pending().find((r) => r.target.retireRef === ref && r.attempts > 0), 5_000, 'a failed retire attempt');
+    await w.outbox.stop();
+    await w.router.shutdown();
+    w.store.close();
+    stores.splice(stores.indexOf(w.store), 1);
+
+    const w2 = world(db);
+    await w2.outbox.deliverAll();
+    expect(w2.adapter.deleted.has(ref)).toBe(true);
+    expect(w2.store.outbox.pending()).toHaveLength(0);
+    expect(w2.adapter.calls.filter((c) => c.op === 'post')).toHaveLength(0); // the answer is not posted again
+    await w2.close();
+  });
+
+  it('a progress message that cannot be retired does not hold up later answers, and is given up in the end', async () => {
+    const w = world();
+    const ref = await progressOf(w, 's4');
+    w.adapter.failEdits = 1_000;
+    w.adapter.failDeletes = 1_000;
+    w.runner.runs.at(-1)!.finish({ text: 'first answer' });
+    await waitFor(() => w.store.outbox.pending().find((r) => r.target.retireRef === ref), 5_000, 'the retire row');
+    await w.router.accept(msg('s4', 'next'));
+    await w.runner.waitRuns(2);
+    w.runner.runs.at(-1)!.finish({ text: 'second answer' });
+    await waitFor(() => (w.adapter.texts('s4').includes('second answer') ? true : undefined), 5_000, 'the second answer');
+    // retried with backoff until given up: then the outbox is empty (the row is `failed`)
+    await waitFor(() => (w.store.outbox.pending().some((r) => r.target.retireRef === ref) ? undefined : true), 10_000, 'the retire row given up');
+    await w.close();
+  });
+});
