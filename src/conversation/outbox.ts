@@ -7,12 +7,19 @@
  * Every delivered message becomes a response checkpoint (platform + channel + message id →
  * conversation, session entry, text).
  *
+ * A delivery that fails on a storage fault (the database cannot be written: the local chat's post,
+ * or recording the posted message) is reported to the store health and retried once the store is
+ * healthy again, after a short backoff (0.5 s doubling to 5 s) — not the platform backoff. A
+ * message that was posted but could not be marked posted is remembered in memory, so the retry
+ * only records it instead of posting it again.
+ *
  * Every post of a row carries the same idempotency key ({@link idempotencyKeyOf}), so an
  * adapter that supports one (Discord: message nonce) shows the row once even when an earlier
  * attempt created the message but its answer was lost, or the process died before `markPosted`.
  */
 import type { Logger } from '../logger.js';
 import type { PlatformAdapter, PlatformName } from '../platforms/types.js';
+import { backoffDelay, isStorageFault, type StoreHealth } from '../session/health.js';
 import type { OutboxRow, OutboxTarget, Store } from '../session/types.js';
 import { checkpointKey } from './ids.js';
 
@@ -27,6 +34,10 @@ export interface OutboxOptions {
   onDeliveryError?: (platform: PlatformName, err: unknown) => void;
   /** Delays between delivery attempts, ms; the last one repeats (default 1 s, 5 s, 15 s, 60 s, 5 min). */
   retryDelaysMs?: number[];
+  /** Store health: storage faults are reported here, and their retries wait until it is healthy. */
+  health?: StoreHealth;
+  /** Backoff of storage-fault retries, ms (default 500 doubling to 5,000). */
+  storageRetry?: { initialMs: number; maxMs: number };
 }
 
 const DEFAULT_RETRY_MS = [1_000, 5_000, 15_000, 60_000, 300_000];
@@ -36,6 +47,10 @@ export class OutboxDelivery {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private readonly failures = new Map<string, number>();
+  /** Storage-fault retries in a row, per conversation. */
+  private readonly storageFailures = new Map<string, number>();
+  /** Rows posted whose `markPosted` failed on a storage fault: row id → platform message ref. */
+  private readonly postedUnrecorded = new Map<number, string>();
   private stopped = false;
   private readonly retryDelaysMs: number[];
 
@@ -103,44 +118,64 @@ export class OutboxDelivery {
 
   private async drain(conversationId: string): Promise<void> {
     if (this.stopped) return;
-    const rows = this.opts.store.outbox.pendingFor(conversationId);
-    for (const row of rows) {
-      const ok = await this.deliverRow(row);
-      if (!ok) {
-        this.scheduleRetry(conversationId);
-        return; // keep order: later rows wait for this one
+    try {
+      const rows = this.opts.store.outbox.pendingFor(conversationId);
+      for (const row of rows) {
+        const ok = await this.deliverRow(row);
+        if (!ok) {
+          this.scheduleRetry(conversationId);
+          return; // keep order: later rows wait for this one
+        }
       }
+    } catch (err) {
+      if (!isStorageFault(err)) throw err;
+      this.opts.health?.report(err, 'outbox');
+      this.opts.logger.warn({ conversationId, err: err instanceof Error ? err.message : String(err) }, 'outbox: storage fault; delivery retried once the database can be written');
+      this.scheduleStorageRetry(conversationId);
+      return;
     }
     this.failures.delete(conversationId);
+    this.storageFailures.delete(conversationId);
   }
 
+  /** Delivers one row. False: a platform failure (retried with the platform backoff). Throws storage faults. */
   private async deliverRow(row: OutboxRow): Promise<boolean> {
     const { store, adapters, logger } = this.opts;
-    const adapter = adapters(row.target.platform);
-    if (!adapter) {
-      logger.warn({ outboxId: row.id, platform: row.target.platform }, 'outbox: platform not running; answer kept for later');
-      return false;
+    let ref = this.postedUnrecorded.get(row.id);
+    if (ref === undefined) {
+      const adapter = adapters(row.target.platform);
+      if (!adapter) {
+        logger.warn({ outboxId: row.id, platform: row.target.platform }, 'outbox: platform not running; answer kept for later');
+        return false;
+      }
+      try {
+        ref = await postOrEdit(adapter, row, logger);
+      } catch (err) {
+        if (isStorageFault(err)) throw err; // e.g. the local chat could not store the message
+        const message = err instanceof Error ? err.message : String(err);
+        this.opts.onDeliveryError?.(row.target.platform, err);
+        store.outbox.markAttemptFailed(row.id, message);
+        logger.warn({ outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 }, 'outbox: delivery failed; will retry');
+        return false;
+      }
     }
-    let ref: string;
+    const posted = ref;
     try {
-      ref = await postOrEdit(adapter, row, logger);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.opts.onDeliveryError?.(row.target.platform, err);
-      store.outbox.markAttemptFailed(row.id, message);
-      logger.warn({ outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 }, 'outbox: delivery failed; will retry');
-      return false;
-    }
-    store.transaction(() => {
-      store.checkpoints.record({
-        key: checkpointKey(row.target.platform, row.target.channel, ref),
-        conversationId: row.conversationId,
-        sessionEntryId: row.sessionEntryId,
-        platformMessageRef: ref,
-        assistantText: row.text,
+      store.transaction(() => {
+        store.checkpoints.record({
+          key: checkpointKey(row.target.platform, row.target.channel, posted),
+          conversationId: row.conversationId,
+          sessionEntryId: row.sessionEntryId,
+          platformMessageRef: posted,
+          assistantText: row.text,
+        });
+        store.outbox.markPosted(row.id, posted);
       });
-      store.outbox.markPosted(row.id, ref);
-    });
+    } catch (err) {
+      if (isStorageFault(err)) this.postedUnrecorded.set(row.id, posted);
+      throw err;
+    }
+    this.postedUnrecorded.delete(row.id);
     return true;
   }
 
@@ -153,6 +188,23 @@ export class OutboxDelivery {
       this.retryTimers.delete(conversationId);
       void this.deliver(conversationId);
     }, delay);
+    timer.unref();
+    this.retryTimers.set(conversationId, timer);
+  }
+
+  /** After a storage fault: a short backoff, then once the store is healthy, delivers again. */
+  private scheduleStorageRetry(conversationId: string): void {
+    if (this.stopped || this.retryTimers.has(conversationId)) return;
+    const n = this.storageFailures.get(conversationId) ?? 0;
+    this.storageFailures.set(conversationId, n + 1);
+    const { initialMs, maxMs } = this.opts.storageRetry ?? { initialMs: 500, maxMs: 5_000 };
+    const timer = setTimeout(() => {
+      void (this.opts.health?.whenHealthy() ?? Promise.resolve()).then(() => {
+        if (this.retryTimers.get(conversationId) !== timer) return; // stopped meanwhile
+        this.retryTimers.delete(conversationId);
+        void this.deliver(conversationId);
+      });
+    }, backoffDelay(n, initialMs, maxMs));
     timer.unref();
     this.retryTimers.set(conversationId, timer);
   }

@@ -17,7 +17,7 @@
  * polite refusal per conversation and nothing reaches the agent; admin commands need an admin.
  */
 import type { Logger } from '../../logger.js';
-import type { AcceptResult, CommandReply, CommandRequest, InboundMessage, PlatformAdapter, PlatformName } from '../../platforms/types.js';
+import type { AcceptHooks, AcceptResult, CommandReply, CommandRequest, InboundMessage, PlatformAdapter, PlatformName } from '../../platforms/types.js';
 import type { Store } from '../../session/types.js';
 import { chunkMarkdown } from '../chunk.js';
 import { qualify, refusalText, type AccessPolicy } from '../access.js';
@@ -116,9 +116,10 @@ export class CommandService implements InboundGate {
   /**
    * The router's gate for every new inbound message: access control, then commands. Returns the
    * accept result when the message was handled here (refused, or run as a command), undefined
-   * when it is an ordinary prompt for the agent.
+   * when it is an ordinary prompt for the agent. `hooks` run with what is stored for a handled
+   * message (the command's inbox row, or the refusal record).
    */
-  async screen(m: InboundMessage): Promise<AcceptResult | undefined> {
+  async screen(m: InboundMessage, hooks?: AcceptHooks): Promise<AcceptResult | undefined> {
     if (m.platform === 'scheduler') return undefined; // set up by an allowed user or an admin
     const platform = m.platform;
     const decision = this.o.access.check({ platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] }, 'message', {
@@ -126,13 +127,18 @@ export class CommandService implements InboundGate {
       eventKey: m.eventKey,
     });
     if (!decision.allowed) {
-      this.refuseOnce(m, decision.reason);
+      const first = this.store.transaction(() => {
+        hooks?.inTransaction?.();
+        return this.recordRefusal(m);
+      });
+      hooks?.afterCommit?.();
+      if (first) this.postRefusal(m, decision.reason);
       return 'accepted';
     }
     if (!m.addressed) return undefined;
     const parsed = parseCommand(m.text, 'message');
     if (!parsed) return undefined;
-    if (!acceptIntoStore(this.store, m)) {
+    if (!acceptIntoStore(this.store, m, hooks)) {
       this.logger.info({ eventKey: m.eventKey, conversationId: m.conversationId }, 'duplicate delivery of a command ignored');
       return 'duplicate';
     }
@@ -189,11 +195,16 @@ export class CommandService implements InboundGate {
     }
   }
 
-  /** Tells a disallowed writer once per conversation (remembered durably); never reaches the agent. */
-  private refuseOnce(m: InboundMessage, reason: 'user' | 'channel'): void {
+  /** Records that a conversation's disallowed writer is being told (once per conversation, durably); true the first time. */
+  private recordRefusal(m: InboundMessage): boolean {
     const key = refusedKey(m.conversationId);
-    if (this.store.platformState.get(key)) return;
+    if (this.store.platformState.get(key)) return false;
     this.store.platformState.set(key, String(Date.now()));
+    return true;
+  }
+
+  /** Tells a disallowed writer (best effort); nothing they write reaches the agent. */
+  private postRefusal(m: InboundMessage, reason: 'user' | 'channel'): void {
     const adapter = this.o.adapters(m.replyTarget.platform);
     if (!adapter) return;
     const fail = (err: unknown) => {
