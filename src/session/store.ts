@@ -76,9 +76,9 @@ export class CorruptDatabaseError extends Error {
 export function openStore(opts: OpenStoreOptions): SqliteStore {
   const db = opts.readonly ? openReadonly(opts.dbPath) : openWritable(opts.dbPath, opts.logger);
   try {
-    let probe: Database.Statement<[string]> | undefined;
+    let probe: Database.Statement<[string, number]> | undefined;
     const probeSql =
-      `INSERT INTO platform_state (key, value, updated_at) VALUES ('agentbridge:store-probe', ?1, CAST(?1 AS INTEGER))
+      `INSERT INTO platform_state (key, value, updated_at) VALUES ('agentbridge:store-probe', ?, ?)
        ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
     return {
       db,
@@ -95,8 +95,9 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       cronRuns: createCronRunsRepo(db),
       scheduledMessages: createScheduledMessagesRepo(db),
       probeWrite() {
-        probe ??= db.prepare<[string]>(probeSql);
-        probe.run(`${Date.now()}`);
+        probe ??= db.prepare<[string, number]>(probeSql);
+        const now = Date.now();
+        probe.run(String(now), now);
       },
       transaction<T>(fn: () => T): T {
         return db.transaction(fn)();
