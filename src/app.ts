@@ -157,6 +157,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       outbox,
       adapters: (p) => adapters.get(p),
       onApiError: (p, err) => metrics.apiError(p, apiErrorKind(err)),
+      health,
     });
     router.setGate(commands);
     metrics.observe({ queue: () => router.queueStats(), inboxBacklog: () => ((c) => c.queued + c.running)(store.inbox.countByState()) });

@@ -7,6 +7,9 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccessPolicy } from '../../src/conversation/access.js';
+import { CommandService } from '../../src/conversation/commands/index.js';
+import type { CommandDeps } from '../../src/conversation/commands/types.js';
 import { createHttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
 import type { InboundMessage } from '../../src/platforms/types.js';
@@ -165,5 +168,38 @@ describe('a full disk, in process', () => {
       await local.stop();
       await http.close();
     }
+  });
+
+  it('a command taken just before the fault is still answered: its reply is stored once the store is healthy', async () => {
+    const { logger } = collectingLogger('silent');
+    const core = startCore({ dbPath: path.join(fs_.dir, 'command', 'agentbridge.db'), health: true, logger });
+    cores.push(core);
+    const { store, outbox, adapter, router, health } = core;
+    (adapter.limits as { maxMessageChars: number }).maxMessageChars = 4000; // the reply in one message
+    const commands = new CommandService({
+      deps: { store, router, defaults: { agent: 'claude', workdir: core.dir }, availableAgents: ['claude'], workspacesRoot: core.dir, shutdownGraceMs: 0, logger } as unknown as CommandDeps,
+      access: new AccessPolicy({ admins: [], allowedUsers: [], allowedChannels: [] }, logger),
+      outbox,
+      adapters: () => adapter,
+      health,
+    });
+    router.setGate(commands);
+    // The fault starts between taking the command and storing its reply.
+    const enqueue = outbox.enqueue.bind(outbox);
+    let failNext = true;
+    outbox.enqueue = (...args: Parameters<typeof enqueue>) => {
+      if (failNext) {
+        failNext = false;
+        throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      }
+      return enqueue(...args);
+    };
+    const m = { ...msg('c1', '/agent help'), addressed: true };
+    await expect(router.accept(m)).resolves.toBe('accepted');
+    expect(health!.healthy).toBe(false);
+    await waitFor(() => health!.healthy, 10_000, 'healthy again');
+    await waitFor(() => adapter.texts('c1').some((t) => t.includes('status')), 10_000, 'the help reply');
+    expect(adapter.texts('c1')).toHaveLength(1);
+    expect(store.inbox.get(m.eventKey)!.state).toBe('done');
   });
 });

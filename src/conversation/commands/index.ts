@@ -23,6 +23,7 @@ import { chunkMarkdown } from '../chunk.js';
 import { qualify, refusalText, type AccessPolicy } from '../access.js';
 import type { AdapterLookup, OutboxDelivery } from '../outbox.js';
 import { acceptIntoStore, type InboundGate } from '../router.js';
+import { backoffDelay, type StoreHealth } from '../../session/health.js';
 import { agent } from './agent.js';
 import { cron } from './cron.js';
 import { makeHelp, usageLine } from './help.js';
@@ -97,6 +98,12 @@ export interface CommandServiceOptions {
   adapters: AdapterLookup;
   /** A platform call failed (the refusal post): for metrics. */
   onApiError?: (platform: PlatformName, err: unknown) => void;
+  /**
+   * Store health: when a command's reply cannot be written to the outbox (a storage fault after
+   * the command was taken), the fault is reported here and the reply is written once the store
+   * is healthy again, so the accepted command is still answered.
+   */
+  health?: StoreHealth;
 }
 
 /** Platform-state key remembering that a conversation's disallowed writer was told so. */
@@ -145,12 +152,40 @@ export class CommandService implements InboundGate {
     const caller: Caller = { platform, userId: m.author.id, userName: m.author.name, qualifiedId: qualify(platform, m.author.id), admin: decision.admin };
     const result = await this.execute(caller, { conversationId: m.conversationId, channel: m.channel, replyTarget: m.replyTarget }, parsed);
     const adapter = this.o.adapters(m.replyTarget.platform);
-    this.o.outbox.enqueue(m.conversationId, m.replyTarget, formatFor(adapter, result.text), null, () => this.store.inbox.markDone([m.eventKey]));
-    void this.o.outbox
-      .deliver(m.conversationId)
-      .catch((err: unknown) => this.logger.error({ err, conversationId: m.conversationId }, 'delivering a command reply failed'))
-      .finally(() => result.after?.());
+    const texts = formatFor(adapter, result.text);
+    const deliver = () =>
+      void this.o.outbox
+        .deliver(m.conversationId)
+        .catch((err: unknown) => this.logger.error({ err, conversationId: m.conversationId }, 'delivering a command reply failed'))
+        .finally(() => result.after?.());
+    try {
+      this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.store.inbox.markDone([m.eventKey]));
+    } catch (err) {
+      // The command was taken (its inbox row is stored): its reply must not be lost to a storage fault.
+      if (!this.o.health?.report(err, 'command reply')) throw err;
+      void this.storeReplyLater(m, texts).then(deliver);
+      return 'accepted';
+    }
+    deliver();
     return 'accepted';
+  }
+
+  /** Writes a command's reply to the outbox once the store is healthy (backoff 0.5 s doubling to 5 s between tries). */
+  private async storeReplyLater(m: InboundMessage, texts: string[]): Promise<void> {
+    const health = this.o.health!;
+    for (let attempt = 0; ; attempt++) {
+      await new Promise((r) => setTimeout(r, backoffDelay(attempt)));
+      await health.whenHealthy();
+      try {
+        this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.store.inbox.markDone([m.eventKey]));
+        return;
+      } catch (err) {
+        if (!health.report(err, 'command reply')) {
+          this.logger.error({ err, conversationId: m.conversationId }, 'storing a command reply failed');
+          return;
+        }
+      }
+    }
   }
 
   /** Recovery: an unfinished inbox row that is a command (cut by a stop before its reply was recorded) is not run as a turn. */
