@@ -7,6 +7,11 @@
  * most 5 s — until it succeeds; then the store is healthy again and listeners are told. Turns,
  * outbox deliveries and the inbox wait for {@link StoreHealth.whenHealthy} instead of needing a
  * restart; `/healthz` answers 503 with {@link StoreHealth.reason} meanwhile.
+ *
+ * On a nearly full disk a tiny probe can succeed while larger writes still fail (SQLite reuses
+ * space inside its WAL file), so the state may flap while the fault starts. A fault reported
+ * within 10 s of the last recovery therefore continues the backoff where it was instead of
+ * starting again at 0.5 s.
  */
 import type { Logger } from '../logger.js';
 
@@ -65,6 +70,9 @@ export interface StoreHealthOptions {
   maxDelayMs?: number;
 }
 
+/** A fault within this long after a recovery continues the earlier backoff, ms. */
+const FLAP_WINDOW_MS = 10_000;
+
 /** Backoff delay before retry number `attempt` (0-based): `initialMs · 2^attempt`, at most `maxMs`. */
 export function backoffDelay(attempt: number, initialMs = 500, maxMs = 5_000): number {
   return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
@@ -75,6 +83,7 @@ export class StoreHealth {
   private fault?: string;
   private since?: number;
   private attempt = 0;
+  private clearedAt = 0;
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private waiters: Array<() => void> = [];
@@ -107,7 +116,7 @@ export class StoreHealth {
     if (this.fault === undefined) {
       this.fault = reason;
       this.since = Date.now();
-      this.attempt = 0;
+      if (Date.now() - this.clearedAt > FLAP_WINDOW_MS) this.attempt = 0; // else: keep backing off
       this.o.logger.error({ reason, where }, 'storage fault: the database cannot be written; retrying until it can (no restart needed)');
       this.emit(false, reason);
       this.scheduleProbe();
@@ -143,6 +152,7 @@ export class StoreHealth {
     this.o.logger.info({ downMs, reason: this.fault }, 'storage fault cleared: the database can be written again');
     this.fault = undefined;
     this.since = undefined;
+    this.clearedAt = Date.now();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const waiters = this.waiters.splice(0);

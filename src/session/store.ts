@@ -41,11 +41,26 @@ export interface SqliteStore extends Store {
   readonly dbPath: string;
   readonly readonly: boolean;
   /**
-   * The store-health probe (see health.ts): one tiny real write — an upsert of the
+   * The store-health probe (see health.ts): the database's file system has at least
+   * {@link PROBE_MIN_FREE_BYTES} free (statfs), then one tiny real write — an upsert of the
    * `platform_state` row `agentbridge:store-probe`. Throws `SqliteError` (e.g. SQLITE_FULL) when
-   * the database cannot be written.
+   * the database cannot be written, and an `Error` with code `ENOSPC` when too little space is
+   * free (on a nearly full disk a tiny write can succeed in space SQLite already holds while
+   * larger ones still fail).
    */
   probeWrite(): void;
+}
+
+/** Free space the store probe asks for on the database's file system, in bytes (256 KiB). */
+export const PROBE_MIN_FREE_BYTES = 256 * 1024;
+
+/** Throws an `Error` with code `ENOSPC` when `dir`'s file system has fewer than `minBytes` available to this user. */
+function assertFreeSpace(dir: string, minBytes: number): void {
+  const st = fs.statfsSync(dir);
+  const free = st.bavail * st.bsize;
+  if (free < minBytes) {
+    throw Object.assign(new Error(`only ${free} bytes free on the file system of ${dir} (at least ${minBytes} wanted)`), { code: 'ENOSPC' });
+  }
 }
 
 /** `PRAGMA quick_check` did not report "ok". */
@@ -95,6 +110,7 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       cronRuns: createCronRunsRepo(db),
       scheduledMessages: createScheduledMessagesRepo(db),
       probeWrite() {
+        if (opts.dbPath !== ':memory:') assertFreeSpace(path.dirname(path.resolve(opts.dbPath)), PROBE_MIN_FREE_BYTES);
         probe ??= db.prepare<[string, number]>(probeSql);
         const now = Date.now();
         probe.run(String(now), now);

@@ -17,6 +17,8 @@ export interface Tmpfs {
   fill(): number;
   /** Removes the filler file. */
   unfill(): void;
+  /** Shrinks the filler file by `bytes` (frees that much space). */
+  release(bytes: number): void;
   /** Free bytes (statfs). */
   free(): number;
   unmount(): void;
@@ -68,6 +70,9 @@ export function mountTmpfs(sizeBytes: number): Tmpfs {
     },
     unfill() {
       fs.rmSync(filler, { force: true });
+    },
+    release(bytes) {
+      fs.truncateSync(filler, Math.max(0, fs.statSync(filler).size - bytes));
     },
     free() {
       const s = fs.statfsSync(dir);

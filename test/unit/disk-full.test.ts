@@ -108,6 +108,21 @@ describe('a full disk, in process', () => {
     await waitFor(() => adapter.texts('t2').length > 0, 10_000, 'the new conversation to be answered');
   });
 
+  it('the store stays unhealthy while only a little space is free, even if a tiny write would fit', async () => {
+    const core = startCore({ dbPath: path.join(fs_.dir, 'probe', 'agentbridge.db'), health: true });
+    cores.push(core);
+    const health = core.health!;
+    diskFull(core);
+    expect(() => core.store.probeWrite()).toThrow(/SQLITE_FULL|bytes free/);
+    health.report(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+    fs_.release(64 * 1024); // room for a tiny write, not for a turn's commit
+    expect(health.probeNow()).toBe(false);
+    expect(health.reason).toMatch(/^ENOSPC: only \d+ bytes free/);
+    fs_.unfill();
+    expect(health.probeNow()).toBe(true);
+    expect(health.healthy).toBe(true);
+  });
+
   it('an answer posted while the disk is full is recorded after space returns and not posted twice', async () => {
     const core = startCore({ dbPath: path.join(fs_.dir, 'outbox', 'agentbridge.db'), health: true });
     cores.push(core);
