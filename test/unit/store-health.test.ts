@@ -70,4 +70,17 @@ describe('StoreHealth', () => {
     await expect(health.whenHealthy()).resolves.toBeUndefined();
     health.stop();
   });
+
+  it('a fault soon after a recovery continues the backoff instead of starting again at the first delay', async () => {
+    const probes: number[] = [];
+    const health = new StoreHealth({ logger: collectingLogger('silent').logger, initialDelayMs: 20, maxDelayMs: 1_000, probe: () => void probes.push(Date.now()) });
+    health.report(sqlite('SQLITE_FULL'));
+    await health.whenHealthy();
+    const again = Date.now();
+    health.report(sqlite('SQLITE_FULL')); // flapping: the disk is still nearly full
+    await health.whenHealthy();
+    expect(probes).toHaveLength(2);
+    expect(probes[1]! - again).toBeGreaterThanOrEqual(38); // the second delay (40 ms), not the first (20 ms)
+    health.stop();
+  });
 });
