@@ -151,7 +151,12 @@ function openWritable(dbPath: string, logger: Logger): Db {
     );
     createPrivateFile(dbPath, logger);
     const fresh = openChecked(dbPath);
-    writeMarker(dbPath, { replaces: movedTo });
+    try {
+      writeMarker(dbPath, { replaces: movedTo });
+    } catch (e) {
+      fresh.close();
+      throw e;
+    }
     return fresh;
   };
   // Checked before SQLite touches the file: opening a non-database deletes its -wal/-shm on close,
