@@ -23,6 +23,8 @@ import type { AdapterContext, PlatformAdapter, PlatformName } from './platforms/
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
 import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
 import type { AgentName } from './runners/types.js';
+import { ensurePrivateDir } from './session/files.js';
+import { StoreHealth } from './session/health.js';
 import { acquireOwnerLock } from './session/lock.js';
 import { startCheckpointer } from './session/checkpointer.js';
 import { openStore } from './session/store.js';
@@ -78,13 +80,17 @@ export function assertLocalLoginPossible(config: Config, localUsers: number): vo
  *   SchemaTooNewError when the database is newer than this code; errors from binding the port.
  */
 export async function startApp(config: Config, logger: Logger, hooks: AppHooks = {}): Promise<RunningApp> {
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  ensurePrivateDir(config.dataDir, logger); // 0700: transcripts and secrets are this user's only
   fs.mkdirSync(config.workdir, { recursive: true });
   const lock = acquireOwnerLock(config.dataDir);
   const cleanups: Array<() => void | Promise<void>> = [() => lock.release()];
   try {
     const store = openStore({ dbPath: config.dbPath, logger });
     cleanups.unshift(() => store.close());
+    // Storage faults (e.g. a full disk) reported by the inbox, turns and the outbox make the store
+    // unhealthy until a probe write succeeds; /healthz says so meanwhile.
+    const health = new StoreHealth({ probe: () => store.probeWrite(), logger });
+    cleanups.unshift(() => health.stop());
     const checkpointer = startCheckpointer(store, logger);
     cleanups.unshift(() => checkpointer.stop());
     const agentsDir = path.join(config.dataDir, 'agents');
@@ -105,7 +111,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
 
     const slots = new PQueue({ concurrency: config.maxConcurrentTurns });
     const metrics = createMetrics();
-    const outbox = new OutboxDelivery({ store, adapters: (p) => adapters.get(p), logger, onDeliveryError: (p, err) => metrics.apiError(p, apiErrorKind(err)) });
+    const outbox = new OutboxDelivery({ store, adapters: (p) => adapters.get(p), logger, health, onDeliveryError: (p, err) => metrics.apiError(p, apiErrorKind(err)) });
     // Agent tools over MCP: per-turn tokens (secret in <dataDir>/mcp-secret); the routes are
     // registered once the scheduler exists; the URL is known once the server listens.
     const toolTokens = ToolTokens.open(config.dataDir);
@@ -124,6 +130,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
         env: config.agentEnv,
         logger,
         tools,
+        health,
         onTurnEnd: (id, outcome, ms, info) => {
           metrics.turnEnded(info.platform, info.agent, outcome, ms);
           hooks.onTurnEnd?.(id, outcome, ms);
@@ -173,6 +180,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       outbox,
       adapters: (p) => adapters.get(p),
       onApiError: (p, err) => metrics.apiError(p, apiErrorKind(err)),
+      health,
     });
     router.setGate(commands);
     metrics.observe({ queue: () => router.queueStats(), inboxBacklog: () => ((c) => c.queued + c.running)(store.inbox.countByState()) });
@@ -180,9 +188,19 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
 
     let ready = false;
     const startedAt = Date.now();
+    // 200 when ready and the database can be written; 503 with `reason` while starting, stopping,
+    // or while a storage fault lasts (e.g. "SQLITE_FULL: database or disk is full").
     http.route('GET', '/healthz', (_req, res) => {
-      const body = { ok: ready, agent: defaultAgent ?? null, platforms: [...adapters.keys()], uptimeS: Math.round((Date.now() - startedAt) / 1000), inbox: store.inbox.countByState(), outboxPending: outbox.pendingCount() };
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      let counts: { inbox: ReturnType<Store['inbox']['countByState']> | null; outboxPending: number | null } = { inbox: null, outboxPending: null };
+      try {
+        counts = { inbox: store.inbox.countByState(), outboxPending: outbox.pendingCount() };
+      } catch (err) {
+        health.report(err, 'healthz');
+      }
+      const ok = ready && health.healthy;
+      const reason = !health.healthy ? `the database cannot be written: ${health.reason}` : !ready ? (stopping ? 'shutting down' : 'starting') : undefined;
+      const body = { ok, ...(reason ? { reason } : {}), agent: defaultAgent ?? null, platforms: [...adapters.keys()], uptimeS: Math.round((Date.now() - startedAt) / 1000), ...counts };
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
     const { url } = await http.listen();
     mcpUrl = mcpEndpointUrl(url);

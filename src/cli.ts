@@ -2,7 +2,7 @@
 /**
  * The `agentbridge` command (commander): start, doctor, db, sessions, cron, users.
  * Exit codes: 0 ok; 1 runtime failure (e.g. the data directory is owned by another process);
- * 2 invalid configuration or usage.
+ * 2 invalid configuration or usage, or a database that disappeared (its marker is there; see `db init`).
  */
 import { Command } from 'commander';
 import { registerCronCommands } from './cli/cron.js';

@@ -1,5 +1,7 @@
 /**
- * `agentbridge db checkpoint|vacuum|prune --before <date>`: maintenance of the session store.
+ * `agentbridge db init [--force]|checkpoint|vacuum|prune --before <date>`: maintenance of the session store.
+ * `init` creates an empty database (refusing while agentbridge runs; `--force` when its marker says
+ * a database disappeared, or to move an existing one aside).
  * `checkpoint` is safe while the service runs (SQLite coordinates WAL checkpoints); `vacuum`
  * and `prune` rewrite or delete data and refuse while a running agentbridge owns the data
  * directory (they take the owner lock themselves).
@@ -9,7 +11,8 @@ import type { Command } from 'commander';
 import { createLogger } from '../logger.js';
 import { acquireOwnerLock, StoreLockedError } from '../session/lock.js';
 import { prune, vacuum, walCheckpoint } from '../session/maintenance.js';
-import { openStore, type SqliteStore } from '../session/store.js';
+import { DatabaseMissingError } from '../session/marker.js';
+import { initDatabase, openStore, type SqliteStore } from '../session/store.js';
 import { configOrExit, fail } from './env.js';
 
 /** Opens the store for a maintenance command; `exclusive` takes the owner lock first. */
@@ -48,6 +51,29 @@ export function parseBefore(value: string, now = Date.now()): Date {
 
 export function registerDbCommands(program: Command): void {
   const db = program.command('db').description('maintain the session store (data directory database)');
+  db.command('init')
+    .description('create an empty database (agentbridge must be stopped)')
+    .option('--force', 'also when the marker says a database disappeared; an existing database is moved aside, never deleted')
+    .action((opts: { force?: boolean }) => {
+      const config = configOrExit();
+      let lock;
+      try {
+        lock = acquireOwnerLock(config.dataDir);
+      } catch (err) {
+        if (err instanceof StoreLockedError) fail(`${err.message}\nThis command replaces the database, so it runs only while agentbridge is stopped.`);
+        throw err;
+      }
+      try {
+        const r = initDatabase(config.dbPath, { force: opts.force === true, logger: createLogger('warn', process.stderr) });
+        if (r.movedTo) process.stdout.write(`db init: moved the previous database files to ${r.movedTo}\n`);
+        process.stdout.write(`db init: created an empty database ${config.dbPath} (id ${r.marker.id})\n`);
+      } catch (err) {
+        if (err instanceof DatabaseMissingError) fail(`${err.dbPath} is missing but its marker says a database was created there; run \`agentbridge db init --force\` to start with an empty one (or restore it from a backup)`);
+        fail((err as Error).message);
+      } finally {
+        lock.release();
+      }
+    });
   db.command('checkpoint')
     .description('write the WAL into the database file (safe while agentbridge runs)')
     .action(() =>

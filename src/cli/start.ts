@@ -19,6 +19,7 @@ import type { RunningApp } from '../app.js';
 import { StartRefusedError, startApp } from '../app.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { DatabaseMissingError } from '../session/marker.js';
 import { fail, setup } from './env.js';
 
 /** Exit code of a restart left to a supervisor (EX_TEMPFAIL). */
@@ -56,7 +57,9 @@ export async function runStart(): Promise<void> {
   } catch (err) {
     const e = err as Error;
     logger.fatal({ err: e.message }, 'agentbridge could not start');
-    fail(e.message, e instanceof StartRefusedError ? e.exitCode : 1);
+    // A refused start (non-loopback bind without users) or a database that disappeared (its
+    // marker is there) is a setup problem the operator must decide on: exit 2.
+    fail(e.message, e instanceof StartRefusedError ? e.exitCode : err instanceof DatabaseMissingError ? 2 : 1);
   }
   process.stdout.isTTY && process.stdout.write(`\nagentbridge is running: open ${app.url}/ in your browser.\n\n`);
   if (restartAsked) shutdown(); // asked for while starting up

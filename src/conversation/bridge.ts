@@ -3,10 +3,17 @@
  * arrive while a turn runs, or while the conversation waits for a global turn slot, are queued
  * and combined into the next turn in arrival order. Global concurrency comes from a shared
  * p-queue (FIFO), so conversations waiting for a slot keep their order.
+ *
+ * A turn that fails on a storage fault (the database cannot be written, e.g. a full disk) is
+ * retried in the process: its batch is kept at the front (messages that arrive meanwhile wait
+ * behind it, in order), the fault is reported to the store health, and the same batch runs again
+ * after a backoff (0.5 s doubling to 5 s) once the store is healthy — continuing from where the
+ * failed attempt got to ({@link TurnAttempt}: an agent that already answered is not run again).
  */
 import type PQueue from 'p-queue';
 import type { InboundMessage, PlatformName } from '../platforms/types.js';
-import { executeTurn, SHUTDOWN, type TurnDeps, type TurnOutcome } from './turn.js';
+import { backoffDelay, isStorageFault, type StoreHealth } from '../session/health.js';
+import { executeTurn, SHUTDOWN, type TurnAttempt, type TurnDeps, type TurnOutcome } from './turn.js';
 
 /** A snapshot of a bridge, for status commands and metrics. */
 export interface BridgeStatus {
@@ -32,6 +39,10 @@ export interface BridgeDeps extends TurnDeps {
   onTurnEnd?: (conversationId: string, outcome: TurnOutcome, ms: number, info: TurnEndInfo) => void;
   /** Runs a turn; defaults to {@link executeTurn} (the benchmark substitutes nothing else). */
   turn?: typeof executeTurn;
+  /** Store health: storage faults of turns are reported here, and a retry waits until it is healthy. */
+  health?: StoreHealth;
+  /** Backoff of storage-fault retries, ms: first delay, doubling up to `maxMs` (default 500 → 5,000). */
+  storageRetry?: { initialMs: number; maxMs: number };
 }
 
 /** Per-conversation turn queue. Cheap when idle: two small fields and no timers. */
@@ -42,6 +53,11 @@ export class Bridge {
   private waitingForSlot = false;
   private closed = false;
   private current?: Promise<void>;
+  /** A batch whose turn failed on a storage fault: runs again before anything queued after it. */
+  private retry?: { batch: InboundMessage[]; attempt: TurnAttempt; failures: number };
+  /** Waiting for the backoff and the store's health before the retry is scheduled. */
+  private retryWaiting = false;
+  private retryTimer?: NodeJS.Timeout;
   /** Last time something happened here, ms since the epoch (for idle eviction). */
   lastActive: number;
 
@@ -61,11 +77,11 @@ export class Bridge {
 
   /** True when no turn runs or waits and nothing is queued. */
   get idle(): boolean {
-    return !this.controller && !this.waitingForSlot && this.queue.length === 0;
+    return !this.controller && !this.waitingForSlot && this.queue.length === 0 && !this.retry;
   }
 
   status(): BridgeStatus {
-    return { conversationId: this.conversationId, running: !!this.controller, runningSince: this.runningSince, queued: this.queue.length };
+    return { conversationId: this.conversationId, running: !!this.controller, runningSince: this.runningSince, queued: this.queue.length + (this.retry?.batch.length ?? 0) };
   }
 
   /** Stops the running turn (its process group is ended); queued messages stay queued. Returns false if none runs. */
@@ -78,18 +94,21 @@ export class Bridge {
   /** Takes no new turns; resolves when the running turn (if any) has ended. */
   drain(): Promise<void> {
     this.closed = true;
+    this.cancelRetryWait();
     return this.current ?? Promise.resolve();
   }
 
   /** Ends the running turn for shutdown (left for retry after restart) and takes no new turns. */
   async shutdown(): Promise<void> {
     this.closed = true;
+    this.cancelRetryWait();
     this.controller?.abort(SHUTDOWN);
     await this.current;
   }
 
   private schedule(): void {
-    if (this.closed || this.controller || this.waitingForSlot || this.queue.length === 0) return;
+    if (this.closed || this.controller || this.waitingForSlot || this.retryWaiting) return;
+    if (!this.retry && this.queue.length === 0) return;
     this.waitingForSlot = true;
     void this.deps.slots.add(() => this.runTurn());
   }
@@ -100,28 +119,72 @@ export class Bridge {
     await null;
     this.waitingForSlot = false;
     if (this.closed) return;
-    const batch = this.queue.splice(0);
+    let batch: InboundMessage[];
+    let attempt: TurnAttempt;
+    let failures = 0;
+    if (this.retry) {
+      ({ batch, attempt, failures } = this.retry);
+      this.retry = undefined;
+    } else {
+      batch = this.queue.splice(0);
+      attempt = {};
+    }
     if (batch.length === 0) return;
     const controller = new AbortController();
     this.controller = controller;
     this.runningSince = Date.now();
     const last = batch[batch.length - 1]!;
-    const info: TurnEndInfo = { platform: last.platform, agent: this.deps.store.conversations.get(this.conversationId)?.agent ?? this.deps.defaults.agent ?? 'none' };
+    let info: TurnEndInfo = { platform: last.platform, agent: this.deps.defaults.agent ?? 'none' };
     const turn = this.deps.turn ?? executeTurn;
     let outcome: TurnOutcome = 'failed';
+    let retrying = false;
     this.current = (async () => {
       try {
-        outcome = await turn(this.deps, batch, controller.signal);
+        info = { platform: last.platform, agent: this.deps.store.conversations.get(this.conversationId)?.agent ?? this.deps.defaults.agent ?? 'none' };
+        outcome = await turn(this.deps, batch, controller.signal, attempt);
       } catch (err) {
-        // A bug or a database error: the inbox rows stay running and are retried after restart.
-        this.deps.logger.error({ err, conversationId: this.conversationId }, 'turn crashed');
+        if (isStorageFault(err) && !(controller.signal.aborted && controller.signal.reason === SHUTDOWN)) {
+          this.deps.health?.report(err, 'turn');
+          this.retry = { batch, attempt, failures: failures + 1 };
+          retrying = true;
+          this.deps.logger.warn(
+            { err: err instanceof Error ? err.message : String(err), code: (err as { code?: unknown }).code, conversationId: this.conversationId, messages: batch.length, failures: failures + 1 },
+            'turn failed on a storage fault; it runs again once the database can be written',
+          );
+        } else {
+          // A bug, or a storage fault during shutdown: the inbox rows stay running and are retried after restart.
+          this.deps.logger.error({ err, conversationId: this.conversationId }, 'turn crashed');
+        }
       }
     })();
     await this.current;
-    this.deps.onTurnEnd?.(this.conversationId, outcome, Date.now() - this.runningSince, info);
+    if (!retrying) this.deps.onTurnEnd?.(this.conversationId, outcome, Date.now() - this.runningSince, info);
     this.controller = undefined;
     this.runningSince = undefined;
     this.lastActive = Date.now();
-    this.schedule();
+    if (retrying) this.waitToRetry(failures);
+    else this.schedule();
+  }
+
+  /** After a storage fault: waits the backoff, then for the store to be healthy, then schedules the retry. */
+  private waitToRetry(failures: number): void {
+    if (this.closed) return;
+    this.retryWaiting = true;
+    const { initialMs, maxMs } = this.deps.storageRetry ?? { initialMs: 500, maxMs: 5_000 };
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void (this.deps.health?.whenHealthy() ?? Promise.resolve()).then(() => {
+        if (!this.retryWaiting) return; // cancelled by a shutdown
+        this.retryWaiting = false;
+        this.lastActive = Date.now();
+        this.schedule();
+      });
+    }, backoffDelay(failures, initialMs, maxMs));
+  }
+
+  private cancelRetryWait(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryWaiting = false;
   }
 }

@@ -7,6 +7,12 @@
  * Every delivered message becomes a response checkpoint (platform + channel + message id →
  * conversation, session entry, text).
  *
+ * A delivery that fails on a storage fault (the database cannot be written: the local chat's post,
+ * or recording the posted message) is reported to the store health and retried once the store is
+ * healthy again, after a short backoff (0.5 s doubling to 5 s) — not the platform backoff. A
+ * message that was posted but could not be marked posted is remembered in memory, so the retry
+ * only records it instead of posting it again.
+ *
  * Every post of a row carries the same idempotency key ({@link idempotencyKeyOf}), so an
  * adapter that supports one (Discord: message nonce; Slack: message metadata looked up) shows
  * the row once even when an earlier attempt created the message but its answer was lost, or the
@@ -22,6 +28,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { PlatformAdapter, PlatformName } from '../platforms/types.js';
+import { backoffDelay, isStorageFault, type StoreHealth } from '../session/health.js';
 import type { OutboxRow, OutboxTarget, Store } from '../session/types.js';
 import { checkpointKey } from './ids.js';
 
@@ -36,6 +43,10 @@ export interface OutboxOptions {
   onDeliveryError?: (platform: PlatformName, err: unknown) => void;
   /** Delays between delivery attempts, ms; the last one repeats (default 1 s, 5 s, 15 s, 60 s, 5 min). */
   retryDelaysMs?: number[];
+  /** Store health: storage faults are reported here, and their retries wait until it is healthy. */
+  health?: StoreHealth;
+  /** Backoff of storage-fault retries, ms (default 500 doubling to 5,000). */
+  storageRetry?: { initialMs: number; maxMs: number };
 }
 
 const DEFAULT_RETRY_MS = [1_000, 5_000, 15_000, 60_000, 300_000];
@@ -50,6 +61,10 @@ export class OutboxDelivery {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private readonly failures = new Map<string, number>();
+  /** Storage-fault retries in a row, per conversation. */
+  private readonly storageFailures = new Map<string, number>();
+  /** Rows posted whose `markPosted` failed on a storage fault: row id → platform message ref. */
+  private readonly postedUnrecorded = new Map<number, Delivered>();
   private stopped = false;
   private readonly retryDelaysMs: number[];
   /** Rows enqueued by this process and not attempted yet: their first post needs no lookup. */
@@ -121,67 +136,89 @@ export class OutboxDelivery {
 
   private async drain(conversationId: string): Promise<void> {
     if (this.stopped) return;
-    const rows = this.opts.store.outbox.pendingFor(conversationId);
-    let retireFailed = false;
-    for (const row of rows) {
-      const ok = await this.deliverRow(row);
-      if (ok) continue;
-      if (row.target.retireRef) {
-        retireFailed = true; // a progress message to clean up: later answers need not wait for it
-        continue;
+    try {
+      const rows = this.opts.store.outbox.pendingFor(conversationId);
+      let retireFailed = false;
+      for (const row of rows) {
+        const ok = await this.deliverRow(row);
+        if (ok) continue;
+        if (row.target.retireRef) {
+          retireFailed = true; // a progress message to clean up: later answers need not wait for it
+          continue;
+        }
+        this.scheduleRetry(conversationId);
+        return; // keep order: later rows wait for this one
       }
-      this.scheduleRetry(conversationId);
-      return; // keep order: later rows wait for this one
+      // Retire rows enqueued while draining (an answer posted instead of edited) go out now.
+      if (!retireFailed && this.opts.store.outbox.pendingFor(conversationId).some((r) => r.target.retireRef && !rows.some((x) => x.id === r.id))) {
+        return await this.drain(conversationId);
+      }
+      if (retireFailed) this.scheduleRetry(conversationId);
+      else this.failures.delete(conversationId);
+    } catch (err) {
+      if (!isStorageFault(err)) throw err;
+      this.opts.health?.report(err, 'outbox');
+      this.opts.logger.warn({ conversationId, err: err instanceof Error ? err.message : String(err) }, 'outbox: storage fault; delivery retried once the database can be written');
+      this.scheduleStorageRetry(conversationId);
+      return;
     }
-    // Retire rows enqueued while draining (an answer posted instead of edited) go out now.
-    if (!retireFailed && this.opts.store.outbox.pendingFor(conversationId).some((r) => r.target.retireRef && !rows.some((x) => x.id === r.id))) {
-      return this.drain(conversationId);
-    }
-    if (retireFailed) this.scheduleRetry(conversationId);
-    else this.failures.delete(conversationId);
+    this.storageFailures.delete(conversationId);
   }
 
+  /**
+   * Delivers one row. False: a platform failure (retried with the platform backoff). Throws
+   * storage faults; a message posted but not recorded is remembered and recorded on the retry.
+   */
   private async deliverRow(row: OutboxRow): Promise<boolean> {
     const { store, adapters, logger } = this.opts;
-    const adapter = adapters(row.target.platform);
-    if (!adapter) {
-      logger.warn({ outboxId: row.id, platform: row.target.platform }, 'outbox: platform not running; answer kept for later');
-      return false;
-    }
-    const maybePosted = row.attempts > 0 || !this.fresh.has(row.id);
-    this.fresh.delete(row.id);
-    let delivered: Delivered;
-    try {
-      delivered = row.target.retireRef ? await retire(adapter, row, row.target.retireRef) : await postOrEdit(adapter, row, maybePosted, logger);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.opts.onDeliveryError?.(row.target.platform, err);
-      const giveUp = row.target.retireRef !== undefined && row.attempts + 1 >= MAX_RETIRE_ATTEMPTS;
-      store.outbox.markAttemptFailed(row.id, message, giveUp);
-      if (giveUp) logger.error({ outboxId: row.id, conversationId: row.conversationId, err: message }, 'outbox: could not retire the progress message; giving up');
-      else logger.warn({ outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 }, 'outbox: delivery failed; will retry');
-      return false;
-    }
-    const { ref } = delivered;
-    if (row.target.retireRef) {
-      store.outbox.markPosted(row.id, ref);
-      logger.info({ outboxId: row.id, conversationId: row.conversationId, ref, how: delivered.how }, 'outbox: stale progress message retired');
-      return true;
-    }
-    store.transaction(() => {
-      if (delivered.unedited) {
-        // The progress message still shows "Working…" (or an old text): retire it, durably.
-        store.outbox.enqueue({ conversationId: row.conversationId, target: { ...followUp(row.target), retireRef: delivered.unedited }, text: PROGRESS_RETIRED_TEXT, sessionEntryId: null });
+    let delivered = this.postedUnrecorded.get(row.id);
+    if (delivered === undefined) {
+      const adapter = adapters(row.target.platform);
+      if (!adapter) {
+        logger.warn({ outboxId: row.id, platform: row.target.platform }, 'outbox: platform not running; answer kept for later');
+        return false;
       }
-      store.checkpoints.record({
-        key: checkpointKey(row.target.platform, row.target.channel, ref),
-        conversationId: row.conversationId,
-        sessionEntryId: row.sessionEntryId,
-        platformMessageRef: ref,
-        assistantText: row.text,
+      const maybePosted = row.attempts > 0 || !this.fresh.has(row.id);
+      this.fresh.delete(row.id);
+      try {
+        delivered = row.target.retireRef ? await retire(adapter, row, row.target.retireRef) : await postOrEdit(adapter, row, maybePosted, logger);
+      } catch (err) {
+        if (isStorageFault(err)) throw err; // e.g. the local chat could not store the message
+        const message = err instanceof Error ? err.message : String(err);
+        this.opts.onDeliveryError?.(row.target.platform, err);
+        const giveUp = row.target.retireRef !== undefined && row.attempts + 1 >= MAX_RETIRE_ATTEMPTS;
+        store.outbox.markAttemptFailed(row.id, message, giveUp);
+        if (giveUp) logger.error({ outboxId: row.id, conversationId: row.conversationId, err: message }, 'outbox: could not retire the progress message; giving up');
+        else logger.warn({ outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 }, 'outbox: delivery failed; will retry');
+        return false;
+      }
+    }
+    const done = delivered;
+    try {
+      store.transaction(() => {
+        if (row.target.retireRef) {
+          store.outbox.markPosted(row.id, done.ref);
+          return;
+        }
+        if (done.unedited) {
+          // The progress message still shows "Working…" (or an old text): retire it, durably.
+          store.outbox.enqueue({ conversationId: row.conversationId, target: { ...followUp(row.target), retireRef: done.unedited }, text: PROGRESS_RETIRED_TEXT, sessionEntryId: null });
+        }
+        store.checkpoints.record({
+          key: checkpointKey(row.target.platform, row.target.channel, done.ref),
+          conversationId: row.conversationId,
+          sessionEntryId: row.sessionEntryId,
+          platformMessageRef: done.ref,
+          assistantText: row.text,
+        });
+        store.outbox.markPosted(row.id, done.ref);
       });
-      store.outbox.markPosted(row.id, ref);
-    });
+    } catch (err) {
+      if (isStorageFault(err)) this.postedUnrecorded.set(row.id, done);
+      throw err;
+    }
+    this.postedUnrecorded.delete(row.id);
+    if (row.target.retireRef) logger.info({ outboxId: row.id, conversationId: row.conversationId, ref: done.ref, how: done.how }, 'outbox: stale progress message retired');
     return true;
   }
 
@@ -194,6 +231,23 @@ export class OutboxDelivery {
       this.retryTimers.delete(conversationId);
       void this.deliver(conversationId);
     }, delay);
+    timer.unref();
+    this.retryTimers.set(conversationId, timer);
+  }
+
+  /** After a storage fault: a short backoff, then once the store is healthy, delivers again. */
+  private scheduleStorageRetry(conversationId: string): void {
+    if (this.stopped || this.retryTimers.has(conversationId)) return;
+    const n = this.storageFailures.get(conversationId) ?? 0;
+    this.storageFailures.set(conversationId, n + 1);
+    const { initialMs, maxMs } = this.opts.storageRetry ?? { initialMs: 500, maxMs: 5_000 };
+    const timer = setTimeout(() => {
+      void (this.opts.health?.whenHealthy() ?? Promise.resolve()).then(() => {
+        if (this.retryTimers.get(conversationId) !== timer) return; // stopped meanwhile
+        this.retryTimers.delete(conversationId);
+        void this.deliver(conversationId);
+      });
+    }, backoffDelay(n, initialMs, maxMs));
     timer.unref();
     this.retryTimers.set(conversationId, timer);
   }

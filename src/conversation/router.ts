@@ -3,18 +3,22 @@
  * the inbox (a known event key is a duplicate and is dropped — invariant 2), then hands it to the
  * conversation's bridge, created on demand and dropped from memory when idle.
  */
-import type { AcceptResult, InboundMessage, InboundSink } from '../platforms/types.js';
+import type { AcceptHooks, AcceptResult, InboundMessage, InboundSink } from '../platforms/types.js';
+import { StoreUnavailableError } from '../session/health.js';
 import { conversationPlatform } from './ids.js';
 import type { Store } from '../session/types.js';
 import { Bridge, type BridgeDeps, type BridgeStatus } from './bridge.js';
 
 /**
  * Writes the message to the inbox and makes sure its conversation exists (recording the thread's
- * seed origin the first time), in one transaction. Returns false for a duplicate event key.
+ * seed origin the first time), in one transaction with `hooks.inTransaction`; then runs
+ * `hooks.afterCommit`. Returns false for a duplicate event key (no hook runs). Throws the store's
+ * error (nothing written) when the transaction fails.
  */
-export function acceptIntoStore(store: Store, message: InboundMessage): boolean {
-  return store.transaction(() => {
+export function acceptIntoStore(store: Store, message: InboundMessage, hooks?: AcceptHooks): boolean {
+  const taken = store.transaction(() => {
     if (!store.inbox.accept(message)) return false;
+    hooks?.inTransaction?.();
     const target = message.replyTarget;
     const existing = store.conversations.get(message.conversationId);
     const conv =
@@ -29,6 +33,8 @@ export function acceptIntoStore(store: Store, message: InboundMessage): boolean 
     if (message.seedFrom && !conv.seededFrom && !existing) store.conversations.update(conv.id, { seededFrom: message.seedFrom });
     return true;
   });
+  if (taken) hooks?.afterCommit?.();
+  return taken;
 }
 
 /**
@@ -37,7 +43,8 @@ export function acceptIntoStore(store: Store, message: InboundMessage): boolean 
  * undefined for an ordinary prompt.
  */
 export interface InboundGate {
-  screen(message: InboundMessage): Promise<AcceptResult | undefined>;
+  /** `hooks` must run with whatever the gate stores for a message it handles (see {@link AcceptHooks}). */
+  screen(message: InboundMessage, hooks?: AcceptHooks): Promise<AcceptResult | undefined>;
   /** Start-up recovery: true for an unfinished inbox row that is a command, not a prompt (closed, not run). */
   isCommand?(message: InboundMessage): boolean;
 }
@@ -77,20 +84,33 @@ export class Router {
 
   /**
    * The sink adapters call. Resolves once the message is in the inbox (then the adapter may
-   * acknowledge the platform). Rejects only when the database write fails — the adapter must
-   * then not acknowledge, so the platform redelivers.
+   * acknowledge the platform). Rejects only when the database write fails, or at once with
+   * `StoreUnavailableError` while the store health says the database cannot be written (nothing
+   * is stored, not even by the gate) — the adapter must then not acknowledge, so the platform
+   * redelivers. A storage fault of the write is reported to the store health.
    */
-  readonly accept: InboundSink = async (message: InboundMessage) => {
+  readonly accept: InboundSink = async (message: InboundMessage, hooks?: AcceptHooks) => {
     if (this.closed) throw new Error('agentbridge is shutting down; the message was not accepted');
-    const screened = this.gate ? await this.gate.screen(message) : undefined;
+    const health = this.deps.health;
+    if (health && !health.healthy) throw new StoreUnavailableError(health.reason ?? 'storage fault');
+    try {
+      return await this.take(message, hooks);
+    } catch (err) {
+      if (health?.report(err, 'inbox')) throw new StoreUnavailableError(health.reason ?? 'storage fault');
+      throw err;
+    }
+  };
+
+  private async take(message: InboundMessage, hooks?: AcceptHooks): Promise<AcceptResult> {
+    const screened = this.gate ? await this.gate.screen(message, hooks) : undefined;
     if (screened) return screened;
-    if (!acceptIntoStore(this.deps.store, message)) {
+    if (!acceptIntoStore(this.deps.store, message, hooks)) {
       this.deps.logger.info({ eventKey: message.eventKey, conversationId: message.conversationId }, 'duplicate delivery ignored');
       return 'duplicate';
     }
     if (!this.recovering && !this.draining) this.bridge(message.conversationId).enqueue(message);
     return 'accepted';
-  };
+  }
 
   /** Installs the gate every new message passes first (access control, commands). */
   setGate(gate: InboundGate): void {

@@ -21,6 +21,8 @@ export interface TurnOutputOptions {
   /** Platform message ids of the users' messages (for reactions). */
   messageRefs: string[];
   now?: () => number;
+  /** Progress message of an earlier attempt of the same turn: edited by `begin()` instead of posting a new one. */
+  progressRef?: string;
 }
 
 /** Progress and indicators of one turn. All platform calls are best effort: failures are logged. */
@@ -32,6 +34,7 @@ export class TurnOutput {
 
   constructor(private readonly o: TurnOutputOptions) {
     this.now = o.now ?? Date.now;
+    this.progressRef = o.progressRef;
     this.view = new ProgressView({ now: this.now, maxChars: Math.min(1500, o.adapter.limits.maxMessageChars) });
   }
 
@@ -40,29 +43,43 @@ export class TurnOutput {
     return this.progressRef;
   }
 
-  /** Posts the progress message and sets the working indicators. */
+  /** Posts the progress message (or edits the one of an earlier attempt) and sets the working indicators. */
   async begin(): Promise<void> {
     const { adapter, target, store, conversationId } = this.o;
     await Promise.all([this.react('working'), this.safe('setStatus', () => adapter.setStatus?.(target, 'is working…'))]);
     const text = this.progressText();
+    const reused = this.o.progressRef;
+    let ref: string;
     try {
-      const posted = await adapter.post(target, text);
-      this.progressRef = posted.ref;
-      store.checkpoints.record({
-        key: checkpointKey(target.platform, target.channel, posted.ref),
-        conversationId,
-        sessionEntryId: null,
-        platformMessageRef: posted.ref,
-        assistantText: text,
-      });
-      this.throttle = new EditThrottle({
-        minIntervalMs: adapter.limits.minEditIntervalMs,
-        send: (t: string) => adapter.edit(target, posted.ref, t),
-        onError: (err: unknown) => this.o.logger.warn({ err: String(err), conversationId }, 'progress edit failed'),
-      });
+      if (reused) {
+        await adapter.edit(target, reused, text);
+        ref = reused;
+      } else {
+        ref = (await adapter.post(target, text)).ref;
+      }
     } catch (err) {
       // No progress message: the answer is still delivered as new messages.
       this.o.logger.warn({ err: String(err), conversationId }, 'could not post the progress message');
+      this.progressRef = reused; // an earlier attempt's message is still the one to replace
+      return;
+    }
+    this.progressRef = ref;
+    this.throttle = new EditThrottle({
+      minIntervalMs: adapter.limits.minEditIntervalMs,
+      send: (t: string) => adapter.edit(target, ref, t),
+      onError: (err: unknown) => this.o.logger.warn({ err: String(err), conversationId }, 'progress edit failed'),
+    });
+    if (reused) return; // recorded by the earlier attempt
+    try {
+      store.checkpoints.record({
+        key: checkpointKey(target.platform, target.channel, ref),
+        conversationId,
+        sessionEntryId: null,
+        platformMessageRef: ref,
+        assistantText: text,
+      });
+    } catch (err) {
+      this.o.logger.warn({ err: String(err), conversationId }, 'could not record the progress message');
     }
   }
 

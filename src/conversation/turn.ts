@@ -55,10 +55,29 @@ export interface TurnDeps {
 export type TurnOutcome = 'ok' | 'failed' | 'stopped' | 'timeout' | 'interrupted' | 'undeliverable';
 
 /**
- * Runs one turn for `batch` (≥ 1 messages of one conversation, in arrival order).
- * Never throws for agent or platform failures.
+ * What an attempt of a turn already did, carried to the retry of the same batch after a storage
+ * fault (the bridge keeps it; see bridge.ts): the retry records the users' messages once, reuses
+ * the progress message, does not run the agent again when its answer is known, and does not
+ * write the answer twice. Filled in by {@link executeTurn} as it goes.
  */
-export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signal: AbortSignal): Promise<TurnOutcome> {
+export interface TurnAttempt {
+  /** Ids of the user transcript entries recorded for the batch (the inbox rows are `running`). */
+  entryIds?: number[];
+  /** The progress message posted by an earlier attempt (edited, not posted again). */
+  progressRef?: string;
+  /** The agent's finished run, kept until the answer is committed. */
+  ran?: { agent: AgentName; model?: string; result: RunResult; seed: ReturnType<typeof planSeed>; lostSession: boolean };
+  /** The answer is in the outbox and the inbox rows are closed: only delivery is left. */
+  committed?: TurnOutcome;
+}
+
+/**
+ * Runs one turn for `batch` (≥ 1 messages of one conversation, in arrival order).
+ * Never throws for agent or platform failures; throws the store's error (e.g. `SqliteError`
+ * SQLITE_FULL) when the database cannot be written — `attempt` then says how far it got, and
+ * calling again with the same `attempt` continues from there.
+ */
+export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signal: AbortSignal, attempt: TurnAttempt = {}): Promise<TurnOutcome> {
   const { store, logger } = deps;
   const last = batch[batch.length - 1]!;
   const conversationId = last.conversationId;
@@ -66,6 +85,10 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const target = last.replyTarget;
   const log = logger.child({ conversationId });
 
+  if (attempt.committed) {
+    await deps.outbox.deliver(conversationId);
+    return attempt.committed;
+  }
   // Created when the first message was accepted (router); ensure() covers older inbox rows.
   const conversation = store.conversations.ensure({
     id: conversationId,
@@ -74,8 +97,8 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     thread: target.thread ?? null,
     workdir: null,
   });
-  const agent = conversation.agent ?? deps.defaults.agent;
-  const model = conversation.model ?? deps.defaults.model;
+  const agent = attempt.ran?.agent ?? conversation.agent ?? deps.defaults.agent;
+  const model = attempt.ran ? attempt.ran.model : (conversation.model ?? deps.defaults.model);
   const multiUser = isMultiUser(store, conversationId, batch);
 
   const adapter = deps.adapters(target.platform);
@@ -84,59 +107,69 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     // Nothing recorded yet: the messages stay queued in the inbox for when the platform runs again.
     return 'undeliverable';
   }
-  const batchEntryIds = new Set<number>();
-  store.transaction(() => {
-    store.inbox.markRunning(keys);
-    for (const m of batch) {
-      batchEntryIds.add(store.entries.append({ conversationId, role: 'user', author: m.author.name, text: m.text, agent: agent ?? null, model: model ?? null, usage: null, costUsd: null }).id);
-    }
-  });
+  if (!attempt.entryIds) {
+    attempt.entryIds = store.transaction(() => {
+      store.inbox.markRunning(keys);
+      return batch.map((m) => store.entries.append({ conversationId, role: 'user', author: m.author.name, text: m.text, agent: agent ?? null, model: model ?? null, usage: null, costUsd: null }).id);
+    });
+  }
+  const batchEntryIds = new Set(attempt.entryIds);
 
-  const output = new TurnOutput({ adapter, target, conversationId, store, logger: log, messageRefs: batch.flatMap((m) => (m.messageRef ? [m.messageRef] : [])), now: deps.now });
+  const output = new TurnOutput({ adapter, target, conversationId, store, logger: log, messageRefs: batch.flatMap((m) => (m.messageRef ? [m.messageRef] : [])), now: deps.now, progressRef: attempt.progressRef });
 
   if (!agent) {
     const text = '⚠️ No agent CLI is available on the agentbridge host (none of claude, codex, gemini is installed and logged in). An admin can run `agentbridge doctor` to see what is missing.';
     finish(deps, conversationId, target, [text], null, keys, 'failed');
+    attempt.committed = 'failed';
     await deps.outbox.deliver(conversationId);
     return 'failed';
   }
 
-  await output.begin();
-  const started = (deps.now ?? Date.now)();
-  let seed = planSeed(store, conversation, agent);
-  const messages = combineMessages(batch, { multiUser });
-  const prompt = seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages;
-  const resume = seed?.mode === 'fork' ? { id: seed.sessionId, fork: true } : sameAgentSession(conversation, agent);
-  const access = deps.tools?.grant({ conversationId, replyTarget: target, ttlMs: deps.defaults.turnTimeoutMs + 60_000 });
-  const run = (p: string, r?: { id: string; fork: boolean }) => runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), access);
-  let result: RunResult;
-  let lostSession = false;
-  try {
-    result = await run(prompt, resume);
-    if (!result.ok && resume && !signal.aborted && isMissingSessionError(result.error)) {
-      // The agent's own session is gone (e.g. its files were lost): continue once from our transcript.
-      log.warn({ agent, sessionId: resume.id, err: result.error?.message }, 'agent session could not be resumed; continuing from the transcript');
-      lostSession = true;
-      if (resume.fork) {
-        seed = planSeed(store, conversation, agent, { allowFork: false });
-        result = await run(seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages);
-      } else {
-        store.conversations.setAgentSession(conversationId, null, null);
-        const earlier = store.entries.list(conversationId, { limit: 200 }).filter((e) => !batchEntryIds.has(e.id));
-        result = await run(continuationPrompt(earlier, messages));
+  let ran = attempt.ran;
+  if (!ran) {
+    await output.begin();
+    attempt.progressRef = output.ref;
+    const started = (deps.now ?? Date.now)();
+    let seed = planSeed(store, conversation, agent);
+    const messages = combineMessages(batch, { multiUser });
+    const prompt = seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages;
+    const resume = seed?.mode === 'fork' ? { id: seed.sessionId, fork: true } : sameAgentSession(conversation, agent);
+    const access = deps.tools?.grant({ conversationId, replyTarget: target, ttlMs: deps.defaults.turnTimeoutMs + 60_000 });
+    const run = (p: string, r?: { id: string; fork: boolean }) => runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), access);
+    let result: RunResult;
+    let lostSession = false;
+    try {
+      result = await run(prompt, resume);
+      if (!result.ok && resume && !signal.aborted && isMissingSessionError(result.error)) {
+        // The agent's own session is gone (e.g. its files were lost): continue once from our transcript.
+        log.warn({ agent, sessionId: resume.id, err: result.error?.message }, 'agent session could not be resumed; continuing from the transcript');
+        lostSession = true;
+        if (resume.fork) {
+          seed = planSeed(store, conversation, agent, { allowFork: false });
+          result = await run(seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages);
+        } else {
+          store.conversations.setAgentSession(conversationId, null, null);
+          const earlier = store.entries.list(conversationId, { limit: 200 }).filter((e) => !batchEntryIds.has(e.id));
+          result = await run(continuationPrompt(earlier, messages));
+        }
       }
+    } finally {
+      access?.revoke();
     }
-  } finally {
-    access?.revoke();
-  }
-  log.info({ agent, ok: result.ok, error: result.error?.kind, ms: (deps.now ?? Date.now)() - started }, 'turn finished');
+    log.info({ agent, ok: result.ok, error: result.error?.kind, ms: (deps.now ?? Date.now)() - started }, 'turn finished');
 
-  if (signal.aborted && signal.reason === SHUTDOWN) {
-    // Left as `running`: after the restart the users are told and the turn runs again.
-    await output.end('failed');
-    if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
-    return 'interrupted';
+    if (signal.aborted && signal.reason === SHUTDOWN) {
+      // Left as `running`: after the restart the users are told and the turn runs again.
+      await output.end('failed');
+      if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
+      return 'interrupted';
+    }
+    ran = { agent, model, result, seed, lostSession };
+    attempt.ran = ran;
+  } else {
+    log.info({ agent }, 'committing the answer of an earlier attempt (the agent is not run again)');
   }
+  const { result, seed, lostSession } = ran;
 
   const notice = !result.ok ? undefined : lostSession && !seed ? LOST_SESSION_NOTICE : seed ? seedNotice(seed) : undefined;
   const answer = (notice ? `${notice}\n\n` : '') + answerText(agent, result, deps.defaults.turnTimeoutMs);
@@ -162,9 +195,11 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     });
     finish(deps, conversationId, { ...target, editRef: output.ref }, texts, entry.id, keys, result.ok ? 'done' : 'failed');
   });
+  const outcome: TurnOutcome = result.ok ? 'ok' : result.error?.kind === 'stopped' ? 'stopped' : result.error?.kind === 'timeout' ? 'timeout' : 'failed';
+  attempt.committed = outcome;
+  attempt.ran = undefined;
   await deps.outbox.deliver(conversationId);
-  if (result.ok) return 'ok';
-  return result.error?.kind === 'stopped' ? 'stopped' : result.error?.kind === 'timeout' ? 'timeout' : 'failed';
+  return outcome;
 }
 
 /** Writes the answer to the outbox and closes the inbox rows, atomically. */

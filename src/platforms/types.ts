@@ -68,10 +68,28 @@ export interface InboundMessage {
 export type AcceptResult = 'accepted' | 'duplicate';
 
 /**
- * The core's entry point for adapters. Resolves once the message is durable in the inbox;
- * the adapter acknowledges the platform only after that.
+ * Work an adapter needs done atomically with the core's acceptance of a message (the local chat
+ * stores its own history row this way, so a refused message leaves no trace and an accepted one
+ * is never missing from the history).
  */
-export type InboundSink = (message: InboundMessage) => Promise<AcceptResult>;
+export interface AcceptHooks {
+  /**
+   * Runs inside the store transaction that takes the message (the inbox row; for a command also
+   * its inbox row; for a refused writer the refusal record). A throw rolls the whole transaction
+   * back and the sink rejects. Not called for a duplicate.
+   */
+  inTransaction?: () => void;
+  /** Runs right after that transaction committed, before any turn or reply can start (e.g. announce the message). */
+  afterCommit?: () => void;
+}
+
+/**
+ * The core's entry point for adapters. Resolves once the message is durable in the inbox;
+ * the adapter acknowledges the platform only after that. Rejects when it could not be stored
+ * (e.g. `StoreUnavailableError` while the database cannot be written): then nothing was stored,
+ * and the adapter must not acknowledge (the platform redelivers) or must answer 503.
+ */
+export type InboundSink = (message: InboundMessage, hooks?: AcceptHooks) => Promise<AcceptResult>;
 
 /** A message the bot posted. */
 export interface PostedMessage {

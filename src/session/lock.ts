@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir, FILE_MODE } from './files.js';
 
 /** Name of the lock file inside the data directory. */
 export const LOCK_FILE = 'agentbridge.lock';
@@ -42,20 +43,20 @@ const held = new Map<string, string>();
 const WRITE_GRACE_MS = 2000;
 
 /**
- * Takes the lock of `dataDir` (created if missing) for this process.
+ * Takes the lock of `dataDir` (created 0700 if missing) for this process; the lock file is 0600.
  * Throws {@link StoreLockedError} when a live process holds it (also when this process already
  * does), and the `fs` error for anything else (e.g. EACCES).
  */
 export function acquireOwnerLock(dataDir: string): OwnerLock {
   const dir = path.resolve(dataDir);
-  fs.mkdirSync(dir, { recursive: true });
+  ensurePrivateDir(dir);
   const lockPath = path.join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 5; attempt++) {
     const startedAt = Date.now();
     const content = JSON.stringify({ pid: process.pid, startedAt });
     let fd: number;
     try {
-      fd = fs.openSync(lockPath, 'wx', 0o644);
+      fd = fs.openSync(lockPath, 'wx', FILE_MODE);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const seen = readLockFile(lockPath);

@@ -3,8 +3,12 @@
  * and wires up one repository per table.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger } from '../logger.js';
+import type Database from 'better-sqlite3';
 import { openDatabase, type Db } from './db.js';
+import { createPrivateFile, ensurePrivateDir, tightenFile } from './files.js';
+import { checkMarker, databaseExists, DatabaseMissingError, markerPath, readMarker, writeMarker, type DatabaseMarker } from './marker.js';
 import { assertSchemaNotTooNew, migrate } from './migrate.js';
 import { createCheckpointsRepo } from './repos/checkpoints.js';
 import { createConversationsRepo } from './repos/conversations.js';
@@ -37,6 +41,27 @@ export interface SqliteStore extends Store {
   readonly db: Db;
   readonly dbPath: string;
   readonly readonly: boolean;
+  /**
+   * The store-health probe (see health.ts): the database's file system has at least
+   * {@link PROBE_MIN_FREE_BYTES} free (statfs), then one tiny real write — an upsert of the
+   * `platform_state` row `agentbridge:store-probe`. Throws `SqliteError` (e.g. SQLITE_FULL) when
+   * the database cannot be written, and an `Error` with code `ENOSPC` when too little space is
+   * free (on a nearly full disk a tiny write can succeed in space SQLite already holds while
+   * larger ones still fail).
+   */
+  probeWrite(): void;
+}
+
+/** Free space the store probe asks for on the database's file system, in bytes (256 KiB). */
+export const PROBE_MIN_FREE_BYTES = 256 * 1024;
+
+/** Throws an `Error` with code `ENOSPC` when `dir`'s file system has fewer than `minBytes` available to this user. */
+function assertFreeSpace(dir: string, minBytes: number): void {
+  const st = fs.statfsSync(dir);
+  const free = st.bavail * st.bsize;
+  if (free < minBytes) {
+    throw Object.assign(new Error(`only ${free} bytes free on the file system of ${dir} (at least ${minBytes} wanted)`), { code: 'ENOSPC' });
+  }
 }
 
 /** `PRAGMA quick_check` did not report "ok". */
@@ -52,16 +77,25 @@ export class CorruptDatabaseError extends Error {
  * Writable mode: creates the file (and directory), applies pending migrations, and checks integrity
  * (`PRAGMA quick_check`). A corrupt file (SQLITE_NOTADB, SQLITE_CORRUPT*, or a failing quick check)
  * is moved aside with its -wal/-shm to `<dbPath>.corrupt-<ISO time, ':' → '-'>`, a fresh database is
- * created, and `logger.error` names both paths.
+ * created (with a new marker naming the old path in `replaces`), and `logger.error` names both paths.
+ * File modes (files.ts): the directory is created 0700 (an existing one tightened), the database
+ * file is created 0600 before SQLite opens it (so its -wal/-shm get 0600 too), existing ones are
+ * tightened. The marker (marker.ts): a new database gets `<dbPath>.id`; a marker whose database is
+ * missing or empty throws `DatabaseMissingError`; an existing database without one gets one.
  *
  * Readonly mode: see {@link OpenStoreOptions.readonly}.
  *
  * Throws `SchemaTooNewError` (both modes) when the database is newer than this agentbridge; in readonly
- * mode the `SqliteError` of a missing or unreadable file; in writable mode any non-corruption error.
+ * mode the `SqliteError` of a missing or unreadable file; in writable mode `DatabaseMissingError`
+ * and any non-corruption error.
  */
 export function openStore(opts: OpenStoreOptions): SqliteStore {
   const db = opts.readonly ? openReadonly(opts.dbPath) : openWritable(opts.dbPath, opts.logger);
   try {
+    let probe: Database.Statement<[string, number]> | undefined;
+    const probeSql =
+      `INSERT INTO platform_state (key, value, updated_at) VALUES ('agentbridge:store-probe', ?, ?)
+       ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
     return {
       db,
       dbPath: opts.dbPath,
@@ -77,6 +111,12 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       cronRuns: createCronRunsRepo(db),
       scheduledMessages: createScheduledMessagesRepo(db),
       localUsers: createLocalUsersRepo(db),
+      probeWrite() {
+        if (opts.dbPath !== ':memory:') assertFreeSpace(path.dirname(path.resolve(opts.dbPath)), PROBE_MIN_FREE_BYTES);
+        probe ??= db.prepare<[string, number]>(probeSql);
+        const now = Date.now();
+        probe.run(String(now), now);
+      },
       transaction<T>(fn: () => T): T {
         return db.transaction(fn)();
       },
@@ -102,26 +142,48 @@ function openReadonly(dbPath: string): Db {
 }
 
 function openWritable(dbPath: string, logger: Logger): Db {
+  if (dbPath === ':memory:') return openChecked(dbPath);
+  ensurePrivateDir(path.dirname(path.resolve(dbPath)), logger);
+  const { needsMarker } = checkMarker(dbPath);
   const replace = (err: unknown): Db => {
     const movedTo = moveAside(dbPath);
     logger.error(
       { err, dbPath, movedTo },
       `database ${dbPath} is corrupt; moved it to ${movedTo} and created a fresh one`,
     );
-    return openChecked(dbPath);
+    createPrivateFile(dbPath, logger);
+    const fresh = openChecked(dbPath);
+    try {
+      writeMarker(dbPath, { replaces: movedTo });
+    } catch (e) {
+      fresh.close();
+      throw e;
+    }
+    return fresh;
   };
-  if (dbPath === ':memory:') return openChecked(dbPath);
   // Checked before SQLite touches the file: opening a non-database deletes its -wal/-shm on close,
   // and those must be kept for inspection.
   if (!hasSqliteHeader(dbPath)) {
     return replace(new CorruptDatabaseError(`${dbPath} does not start with the SQLite header`));
   }
+  createPrivateFile(dbPath, logger);
+  for (const suffix of ['-wal', '-shm']) tightenFile(dbPath + suffix, logger);
+  let db: Db;
   try {
-    return openChecked(dbPath);
+    db = openChecked(dbPath);
   } catch (err) {
     if (!isCorruption(err)) throw err;
     return replace(err);
   }
+  if (needsMarker) {
+    try {
+      writeMarker(dbPath);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+  return db;
 }
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -165,13 +227,43 @@ function isCorruption(err: unknown): boolean {
   return typeof code === 'string' && (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'));
 }
 
-/** Renames the database and its -wal/-shm to `<dbPath>.corrupt-<time>[-wal|-shm]`; returns the new main path. */
-function moveAside(dbPath: string): string {
+/** Renames the database and its -wal/-shm to `<dbPath>.<label>-<time>[-wal|-shm]`; returns the new main path. */
+function moveAside(dbPath: string, label = 'corrupt'): string {
   const stamp = new Date().toISOString().replace(/:/g, '-');
-  let target = `${dbPath}.corrupt-${stamp}`;
-  for (let n = 1; fs.existsSync(target); n++) target = `${dbPath}.corrupt-${stamp}-${n}`;
+  let target = `${dbPath}.${label}-${stamp}`;
+  for (let n = 1; fs.existsSync(target); n++) target = `${dbPath}.${label}-${stamp}-${n}`;
   for (const suffix of ['', '-wal', '-shm']) {
     if (fs.existsSync(dbPath + suffix)) fs.renameSync(dbPath + suffix, target + suffix);
   }
   return target;
+}
+
+/** Result of {@link initDatabase}. */
+export interface InitDatabaseResult {
+  /** The new database's marker. */
+  marker: DatabaseMarker;
+  /** Where an existing database (or leftover -wal/-shm files) was moved, if any. */
+  movedTo?: string;
+}
+
+/**
+ * `agentbridge db init [--force]`: creates a new, empty database at `dbPath` with a new marker.
+ * Without `force` it refuses (throws `Error`) when a database exists, and throws
+ * {@link DatabaseMissingError} when the marker says one disappeared. With `force`, an existing
+ * database and any leftover -wal/-shm are moved aside to `<dbPath>.replaced-<time>` (never
+ * deleted), and a stale marker is replaced. The caller holds the owner lock.
+ */
+export function initDatabase(dbPath: string, opts: { force: boolean; logger: Logger }): InitDatabaseResult {
+  const exists = databaseExists(dbPath);
+  if (exists && !opts.force) {
+    throw new Error(`a database already exists at ${dbPath}; use --force to move it aside and start with an empty one`);
+  }
+  const marker = readMarker(dbPath);
+  if (!exists && marker && !opts.force) throw new DatabaseMissingError(dbPath, marker);
+  let movedTo: string | undefined;
+  if (['', '-wal', '-shm'].some((suffix) => fs.existsSync(dbPath + suffix))) movedTo = moveAside(dbPath, 'replaced');
+  fs.rmSync(markerPath(dbPath), { force: true });
+  const store = openStore({ dbPath, logger: opts.logger });
+  store.close();
+  return { marker: readMarker(dbPath)!, movedTo };
 }

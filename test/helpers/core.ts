@@ -13,6 +13,7 @@ import type { BridgeDeps } from '../../src/conversation/bridge.js';
 import { OutboxDelivery, type OutboxOptions } from '../../src/conversation/outbox.js';
 import { Router } from '../../src/conversation/router.js';
 import type { AgentName, Runner } from '../../src/runners/types.js';
+import { StoreHealth } from '../../src/session/health.js';
 import { openStore, type SqliteStore } from '../../src/session/store.js';
 import { ManualRunner, RecordingAdapter } from './fakes.js';
 
@@ -33,6 +34,11 @@ export interface CoreOptions {
   idleEvictMs?: number;
   /** Leave the router in its start-up recovery phase (for recovery tests); default false. */
   recovering?: boolean;
+  /**
+   * Wire a {@link StoreHealth} (probe: the store's probe write) into the router, bridges and
+   * outbox, as src/app.ts does; probe and retry backoff 20 ms doubling to 200 ms. Default false.
+   */
+  health?: boolean;
 }
 
 export interface Core {
@@ -42,6 +48,8 @@ export interface Core {
   runner: ManualRunner;
   outbox: OutboxDelivery;
   router: Router;
+  /** The store health, when `health` was asked for. */
+  health?: StoreHealth;
   /** Shuts the router and outbox down and closes the store (idempotent). The temp dir stays: see `removeDir`. */
   close(): Promise<void>;
   /** Removes the temp directory (only when this core created it). */
@@ -55,7 +63,9 @@ export function startCore(opts: CoreOptions = {}): Core {
   const store = openStore({ dbPath: opts.dbPath ?? path.join(dir, 'agentbridge.db'), logger });
   const adapter = new RecordingAdapter();
   const runner = new ManualRunner('claude');
-  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger, retryDelaysMs: opts.retryDelaysMs ?? [20], onDeliveryError: opts.onDeliveryError });
+  const storageRetry = { initialMs: 20, maxMs: 200 };
+  const health = opts.health ? new StoreHealth({ probe: () => store.probeWrite(), logger, initialDelayMs: storageRetry.initialMs, maxDelayMs: storageRetry.maxMs }) : undefined;
+  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger, retryDelaysMs: opts.retryDelaysMs ?? [20], onDeliveryError: opts.onDeliveryError, health, storageRetry });
   const router = new Router(
     {
       store,
@@ -67,6 +77,8 @@ export function startCore(opts: CoreOptions = {}): Core {
       env: {},
       logger,
       onTurnEnd: opts.onTurnEnd,
+      health,
+      storageRetry,
     },
     { idleEvictMs: opts.idleEvictMs ?? 60_000 },
   );
@@ -79,9 +91,11 @@ export function startCore(opts: CoreOptions = {}): Core {
     runner,
     outbox,
     router,
+    health,
     async close() {
       if (closed) return;
       closed = true;
+      health?.stop();
       await router.shutdown();
       await outbox.stop();
       store.close();

@@ -265,14 +265,22 @@ describe('local chat API', () => {
     });
   });
 
-  it('answers 503 when the sink throws; the stored message stays and the error says so', async () => {
+  it('answers 503 when the sink throws; nothing is stored or announced, and the error says so', async () => {
+    const sse = await openEvents(`${base}/api/local/events`);
+    await waitFor(() => adapter.events.size === 1, 5000, 'subscription');
     sinkError = new Error('inbox is on fire');
     const r = await postJson({ channel: 'general', text: 'lost?' });
     expect(r.status).toBe(503);
     const { error } = (await r.json()) as { error: string };
-    expect(error).toMatch(/saved but could not be queued/);
+    expect(error).toMatch(/nothing was stored.*send it again/);
     expect(error).not.toMatch(/fire/);
-    expect([...repo.rows.values()].map((m) => m.text)).toEqual(['lost?']);
+    expect(repo.rows.size).toBe(0);
+    // The next message is announced; the refused one never was.
+    sinkError = undefined;
+    expect((await postJson({ channel: 'general', text: 'second' })).status).toBe(202);
+    await waitFor(() => sse.events.length === 1, 5000, 'the accepted message event');
+    expect(sse.events.map((e) => (e.data as { text: string }).text)).toEqual(['second']);
+    sse.close();
   });
 
   it('answers 503 after stop() and ends open event streams', async () => {

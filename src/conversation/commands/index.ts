@@ -17,12 +17,13 @@
  * polite refusal per conversation and nothing reaches the agent; admin commands need an admin.
  */
 import type { Logger } from '../../logger.js';
-import type { AcceptResult, CommandReply, CommandRequest, InboundMessage, PlatformAdapter, PlatformName } from '../../platforms/types.js';
+import type { AcceptHooks, AcceptResult, CommandReply, CommandRequest, InboundMessage, PlatformAdapter, PlatformName } from '../../platforms/types.js';
 import type { Store } from '../../session/types.js';
 import { chunkMarkdown } from '../chunk.js';
 import { qualify, refusalText, type AccessPolicy } from '../access.js';
 import type { AdapterLookup, OutboxDelivery } from '../outbox.js';
 import { acceptIntoStore, type InboundGate } from '../router.js';
+import { backoffDelay, type StoreHealth } from '../../session/health.js';
 import { agent } from './agent.js';
 import { cron } from './cron.js';
 import { makeHelp, usageLine } from './help.js';
@@ -97,6 +98,12 @@ export interface CommandServiceOptions {
   adapters: AdapterLookup;
   /** A platform call failed (the refusal post): for metrics. */
   onApiError?: (platform: PlatformName, err: unknown) => void;
+  /**
+   * Store health: when a command's reply cannot be written to the outbox (a storage fault after
+   * the command was taken), the fault is reported here and the reply is written once the store
+   * is healthy again, so the accepted command is still answered.
+   */
+  health?: StoreHealth;
 }
 
 /** Platform-state key remembering that a conversation's disallowed writer was told so. */
@@ -116,9 +123,10 @@ export class CommandService implements InboundGate {
   /**
    * The router's gate for every new inbound message: access control, then commands. Returns the
    * accept result when the message was handled here (refused, or run as a command), undefined
-   * when it is an ordinary prompt for the agent.
+   * when it is an ordinary prompt for the agent. `hooks` run with what is stored for a handled
+   * message (the command's inbox row, or the refusal record).
    */
-  async screen(m: InboundMessage): Promise<AcceptResult | undefined> {
+  async screen(m: InboundMessage, hooks?: AcceptHooks): Promise<AcceptResult | undefined> {
     if (m.platform === 'scheduler') return undefined; // set up by an allowed user or an admin
     const platform = m.platform;
     const decision = this.o.access.check({ platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] }, 'message', {
@@ -126,25 +134,58 @@ export class CommandService implements InboundGate {
       eventKey: m.eventKey,
     });
     if (!decision.allowed) {
-      this.refuseOnce(m, decision.reason);
+      const first = this.store.transaction(() => {
+        hooks?.inTransaction?.();
+        return this.recordRefusal(m);
+      });
+      hooks?.afterCommit?.();
+      if (first) this.postRefusal(m, decision.reason);
       return 'accepted';
     }
     if (!m.addressed) return undefined;
     const parsed = parseCommand(m.text, 'message');
     if (!parsed) return undefined;
-    if (!acceptIntoStore(this.store, m)) {
+    if (!acceptIntoStore(this.store, m, hooks)) {
       this.logger.info({ eventKey: m.eventKey, conversationId: m.conversationId }, 'duplicate delivery of a command ignored');
       return 'duplicate';
     }
     const caller: Caller = { platform, userId: m.author.id, userName: m.author.name, qualifiedId: qualify(platform, m.author.id), admin: decision.admin };
     const result = await this.execute(caller, { conversationId: m.conversationId, channel: m.channel, replyTarget: m.replyTarget }, parsed);
     const adapter = this.o.adapters(m.replyTarget.platform);
-    this.o.outbox.enqueue(m.conversationId, m.replyTarget, formatFor(adapter, result.text), null, () => this.store.inbox.markDone([m.eventKey]));
-    void this.o.outbox
-      .deliver(m.conversationId)
-      .catch((err: unknown) => this.logger.error({ err, conversationId: m.conversationId }, 'delivering a command reply failed'))
-      .finally(() => result.after?.());
+    const texts = formatFor(adapter, result.text);
+    const deliver = () =>
+      void this.o.outbox
+        .deliver(m.conversationId)
+        .catch((err: unknown) => this.logger.error({ err, conversationId: m.conversationId }, 'delivering a command reply failed'))
+        .finally(() => result.after?.());
+    try {
+      this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.store.inbox.markDone([m.eventKey]));
+    } catch (err) {
+      // The command was taken (its inbox row is stored): its reply must not be lost to a storage fault.
+      if (!this.o.health?.report(err, 'command reply')) throw err;
+      void this.storeReplyLater(m, texts).then(deliver);
+      return 'accepted';
+    }
+    deliver();
     return 'accepted';
+  }
+
+  /** Writes a command's reply to the outbox once the store is healthy (backoff 0.5 s doubling to 5 s between tries). */
+  private async storeReplyLater(m: InboundMessage, texts: string[]): Promise<void> {
+    const health = this.o.health!;
+    for (let attempt = 0; ; attempt++) {
+      await new Promise((r) => setTimeout(r, backoffDelay(attempt)));
+      await health.whenHealthy();
+      try {
+        this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.store.inbox.markDone([m.eventKey]));
+        return;
+      } catch (err) {
+        if (!health.report(err, 'command reply')) {
+          this.logger.error({ err, conversationId: m.conversationId }, 'storing a command reply failed');
+          return;
+        }
+      }
+    }
   }
 
   /** Recovery: an unfinished inbox row that is a command (cut by a stop before its reply was recorded) is not run as a turn. */
@@ -189,11 +230,16 @@ export class CommandService implements InboundGate {
     }
   }
 
-  /** Tells a disallowed writer once per conversation (remembered durably); never reaches the agent. */
-  private refuseOnce(m: InboundMessage, reason: 'user' | 'channel'): void {
+  /** Records that a conversation's disallowed writer is being told (once per conversation, durably); true the first time. */
+  private recordRefusal(m: InboundMessage): boolean {
     const key = refusedKey(m.conversationId);
-    if (this.store.platformState.get(key)) return;
+    if (this.store.platformState.get(key)) return false;
     this.store.platformState.set(key, String(Date.now()));
+    return true;
+  }
+
+  /** Tells a disallowed writer (best effort); nothing they write reaches the agent. */
+  private postRefusal(m: InboundMessage, reason: 'user' | 'channel'): void {
     const adapter = this.o.adapters(m.replyTarget.platform);
     if (!adapter) return;
     const fail = (err: unknown) => {

@@ -11,7 +11,9 @@ import type { Logger } from '../../logger.js';
 import type { HttpServer } from '../../http/server.js';
 import { HttpError } from '../../http/json.js';
 import type { LocalMessageRow, LocalMessagesRepo } from '../../session/types.js';
+import { StoreUnavailableError } from '../../session/health.js';
 import type {
+  AcceptHooks,
   InboundMessage,
   InboundSink,
   PlatformAdapter,
@@ -77,10 +79,14 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   }
 
   /**
-   * Stores a user's message, announces it to the page, and hands it to the core.
+   * Hands a user's message to the core, which stores it in the inbox together with its row in the
+   * local history (one transaction, {@link AcceptHooks}); the page is told only after that commit.
+   * So a message is in the history exactly when the core took it, and a refused one leaves no
+   * trace (no history row, no inbox row, no event).
    * @returns the new message's id and its thread id.
    * @throws HttpError 400 when `input.thread` is not a thread of `input.channel`;
-   *   503 when not started, or when the sink throws (the stored message then stays).
+   *   503 when not started, or when the core refused the message (e.g. the database cannot be
+   *   written): nothing was stored, the sender should send it again later.
    */
   async receive(input: LocalPostInput): Promise<{ message: string; thread: string }> {
     const sink = this.sink;
@@ -90,36 +96,48 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     }
     const id = this.nextId();
     const thread = input.thread ?? id;
-    const row = this.repo.insert({
-      id,
-      channel: input.channel,
-      thread,
-      user: input.user,
-      text: input.text,
-      bot: false,
-      ts: Date.now(),
-    });
-    this.events.emit('message.created', row.channel, toApiMessage(row));
-
+    const ts = Date.now();
+    let row: LocalMessageRow | undefined;
+    let committed = false;
     const message: InboundMessage = {
       platform: 'local',
-      conversationId: localConversationId(row.channel, thread),
-      channel: row.channel,
+      conversationId: localConversationId(input.channel, thread),
+      channel: input.channel,
       thread,
-      author: { id: row.user, name: row.user },
-      text: row.text,
+      author: { id: input.user, name: input.user },
+      text: input.text,
       eventKey: `local:${id}`,
-      replyTarget: { platform: 'local', channel: row.channel, thread },
+      replyTarget: { platform: 'local', channel: input.channel, thread },
       messageRef: id,
       // The local chat's way to address the bot: `/agent <command>` (every message reaches the agent anyway).
-      addressed: /^\/agent(\s|$)/i.test(row.text.trimStart()),
-      receivedAt: row.ts,
+      addressed: /^\/agent(\s|$)/i.test(input.text.trimStart()),
+      receivedAt: ts,
+    };
+    const hooks: AcceptHooks = {
+      inTransaction: () => {
+        row = this.repo.insert({ id, channel: input.channel, thread, user: input.user, text: input.text, bot: false, ts });
+      },
+      afterCommit: () => {
+        committed = true;
+        if (row) this.events.emit('message.created', row.channel, toApiMessage(row));
+      },
     };
     try {
-      await sink(message);
+      await sink(message, hooks);
     } catch (err) {
-      this.logger.error({ err, eventKey: message.eventKey }, 'local chat: the core did not accept a message');
-      throw new HttpError(503, `message ${id} was saved but could not be queued for the agent; please send it again later`);
+      if (committed) {
+        // Stored and announced, but something after the commit failed: the core has the message.
+        this.logger.error({ err, eventKey: message.eventKey }, 'local chat: the core failed after storing a message');
+        return { message: id, thread };
+      }
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err), eventKey: message.eventKey }, 'local chat: message refused; nothing stored');
+      const why = err instanceof StoreUnavailableError ? err.message : 'the message could not be accepted; nothing was stored — please send it again later';
+      throw new HttpError(503, why);
+    }
+    if (!committed) {
+      // A sink that does not run hooks (test doubles): store and announce after the accept.
+      hooks.inTransaction!();
+      hooks.afterCommit!();
     }
     this.logger.debug({ eventKey: message.eventKey, conversationId: message.conversationId }, 'local chat: message accepted');
     return { message: id, thread };
