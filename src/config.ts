@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { agentEnvironment, isEnvDenyPattern, parseEnvDenyList } from './runners/agent-env.js';
 
 const onOff = z
   .enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'])
@@ -92,6 +93,19 @@ export const envSchema = z.object({
   AGENTBRIDGE_SHUTDOWN_GRACE_S: nonNegativeInt(60),
   AGENTBRIDGE_CRON_GRACE_S: nonNegativeInt(600),
   AGENTBRIDGE_RESTART_MODE: z.enum(['auto', 'spawn', 'exit']).default('auto'),
+  // Extra variables kept from the agent (see src/runners/agent-env.ts): names or PREFIX_* globs.
+  AGENTBRIDGE_AGENT_ENV_DENY: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const items = parseEnvDenyList(v);
+      const bad = items.filter((i) => !isEnvDenyPattern(i));
+      if (bad.length) {
+        ctx.addIssue({ code: 'custom', message: `${bad.map((b) => `"${b}"`).join(', ')}: each item must be a variable name (e.g. AWS_SECRET_ACCESS_KEY) or a prefix ending in * (e.g. AWS_*)` });
+        return z.NEVER;
+      }
+      return items;
+    }),
   CLAUDE_BIN: optionalString,
   CODEX_BIN: optionalString,
   GEMINI_BIN: optionalString,
@@ -144,7 +158,10 @@ export interface Config {
   restartMode: 'auto' | 'spawn' | 'exit';
   bins: { claude?: string; codex?: string; gemini?: string };
   logLevel: string;
-  /** The full environment, passed unchanged to agent processes. */
+  /**
+   * The agent processes' environment: the full environment minus agentbridge's own variables,
+   * platform credentials and `AGENTBRIDGE_AGENT_ENV_DENY` (src/runners/agent-env.ts).
+   */
   agentEnv: NodeJS.ProcessEnv;
   /** Slack, when SLACK_BOT_TOKEN and either SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (Events API) are set. */
   slack?: SlackConfig;
@@ -236,7 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     restartMode: e.AGENTBRIDGE_RESTART_MODE,
     bins: { claude: e.CLAUDE_BIN, codex: e.CODEX_BIN, gemini: e.GEMINI_BIN },
     logLevel: e.LOG_LEVEL,
-    agentEnv: { ...env },
+    agentEnv: agentEnvironment(env, e.AGENTBRIDGE_AGENT_ENV_DENY),
     slack: e.SLACK_BOT_TOKEN
       ? { botToken: e.SLACK_BOT_TOKEN, appToken: e.SLACK_APP_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET, apiUrl: slackApiBase(e.SLACK_API_URL), allowBots: e.SLACK_ALLOW_BOTS ?? false, socketIdleMs: e.AGENTBRIDGE_SLACK_SOCKET_IDLE_S * 1000 }
       : undefined,

@@ -4,6 +4,12 @@
  * the outbox. The inbox rows of the turn are marked done/failed in the same transaction that
  * writes the answer to the outbox, so a crash at any point either re-runs the turn or delivers
  * its stored answer — never both, never neither.
+ *
+ * A turn whose inbox rows were started before (a re-run after a crash or shutdown, ./rerun.ts)
+ * resumes the agent at the last point agentbridge committed — not where the CLI's own session
+ * file ended — and its prompt starts with a note that the previous attempt may have partly run.
+ * That point (Claude: the last assistant message's uuid) is stored with the agent session id in
+ * the committing transaction; an interrupted run stores nothing.
  */
 import type { Logger } from '../logger.js';
 import type { InboundMessage, ReplyTarget } from '../platforms/types.js';
@@ -13,6 +19,7 @@ import type { ConversationRow, Store } from '../session/types.js';
 import type { AdapterLookup, OutboxDelivery } from './outbox.js';
 import { combineMessages } from './prompt.js';
 import { conversationPlatform } from './ids.js';
+import { committedPoint, isRerun, planRerun, rerunPrompt } from './rerun.js';
 import { continuationPrompt, LOST_SESSION_NOTICE, planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
 import { TurnOutput } from './turn-output.js';
 
@@ -63,6 +70,8 @@ export type TurnOutcome = 'ok' | 'failed' | 'stopped' | 'timeout' | 'interrupted
 export interface TurnAttempt {
   /** Ids of the user transcript entries recorded for the batch (the inbox rows are `running`). */
   entryIds?: number[];
+  /** Whether the batch is a re-run of a turn cut by a crash or shutdown (./rerun.ts), decided once. */
+  rerun?: boolean;
   /** The progress message posted by an earlier attempt (edited, not posted again). */
   progressRef?: string;
   /** The agent's finished run, kept until the answer is committed. */
@@ -109,18 +118,22 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   }
   if (!attempt.entryIds) {
     attempt.entryIds = store.transaction(() => {
+      // Read before markRunning increments the attempts: was any of these messages started before?
+      attempt.rerun = isRerun(keys.map((k) => store.inbox.get(k)));
+      // The cut attempt recorded these messages already but never committed: record them once.
+      if (attempt.rerun) store.entries.removeUncommitted(conversationId);
       store.inbox.markRunning(keys);
       return batch.map((m) => store.entries.append({ conversationId, role: 'user', author: m.author.name, text: m.text, agent: agent ?? null, model: model ?? null, usage: null, costUsd: null }).id);
     });
   }
   const batchEntryIds = new Set(attempt.entryIds);
+  const rerun = attempt.rerun ?? false;
 
   const output = new TurnOutput({ adapter, target, conversationId, store, logger: log, messageRefs: batch.flatMap((m) => (m.messageRef ? [m.messageRef] : [])), now: deps.now, progressRef: attempt.progressRef });
 
   if (!agent) {
     const text = '⚠️ No agent CLI is available on the agentbridge host (none of claude, codex, gemini is installed and logged in). An admin can run `agentbridge doctor` to see what is missing.';
     finish(deps, conversationId, target, [text], null, keys, 'failed');
-    attempt.committed = 'failed';
     await deps.outbox.deliver(conversationId);
     return 'failed';
   }
@@ -131,11 +144,22 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     attempt.progressRef = output.ref;
     const started = (deps.now ?? Date.now)();
     let seed = planSeed(store, conversation, agent);
-    const messages = combineMessages(batch, { multiUser });
-    const prompt = seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages;
-    const resume = seed?.mode === 'fork' ? { id: seed.sessionId, fork: true } : sameAgentSession(conversation, agent);
+    const combined = combineMessages(batch, { multiUser });
+    const messages = rerun ? rerunPrompt(combined) : combined;
+    let prompt = seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages;
+    let resume: Resume | undefined = seed?.mode === 'fork' ? { id: seed.sessionId, fork: true } : sameAgentSession(conversation, agent);
+    if (rerun && !seed) {
+      const plan = planRerun(conversation, agent);
+      log.info({ agent, mode: plan.mode }, 'interrupted turn runs again from the last committed point');
+      if (plan.mode === 'resume-at') {
+        resume = { id: plan.sessionId, fork: false, at: plan.at };
+      } else {
+        resume = undefined;
+        if (plan.mode === 'transcript') prompt = continuationPrompt(committedEntries(store, conversationId, batchEntryIds), messages);
+      }
+    }
     const access = deps.tools?.grant({ conversationId, replyTarget: target, ttlMs: deps.defaults.turnTimeoutMs + 60_000 });
-    const run = (p: string, r?: { id: string; fork: boolean }) => runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), access);
+    const run = (p: string, r?: Resume) => runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), access);
     let result: RunResult;
     let lostSession = false;
     try {
@@ -149,8 +173,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
           result = await run(seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages);
         } else {
           store.conversations.setAgentSession(conversationId, null, null);
-          const earlier = store.entries.list(conversationId, { limit: 200 }).filter((e) => !batchEntryIds.has(e.id));
-          result = await run(continuationPrompt(earlier, messages));
+          result = await run(continuationPrompt(committedEntries(store, conversationId, batchEntryIds), messages));
         }
       }
     } finally {
@@ -159,9 +182,9 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     log.info({ agent, ok: result.ok, error: result.error?.kind, ms: (deps.now ?? Date.now)() - started }, 'turn finished');
 
     if (signal.aborted && signal.reason === SHUTDOWN) {
-      // Left as `running`: after the restart the users are told and the turn runs again.
+      // Left as `running`: after the restart the users are told and the turn runs again. Its agent
+      // session is NOT stored: the re-run resumes at the last committed point (./rerun.ts).
       await output.end('failed');
-      if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
       return 'interrupted';
     }
     ran = { agent, model, result, seed, lostSession };
@@ -178,7 +201,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   // One transaction: the agent session id, the transcript entry, the answer in the outbox and the
   // inbox rows closed — a crash leaves either all of it (answer delivered later) or none (re-run).
   store.transaction(() => {
-    if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId);
+    if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId, committedPoint(conversation, agent, result));
     if (seed && result.ok) {
       store.conversations.update(conversationId, { seededAt: Date.now() });
       store.entries.append({ conversationId, role: 'system', author: 'agentbridge', text: seedRecord(seed), agent, model: model ?? null, usage: null, costUsd: null });
@@ -211,7 +234,7 @@ async function runAgent(
   deps: TurnDeps,
   runner: Runner,
   conv: ConversationRow,
-  turn: { agent: AgentName; model?: string; prompt: string; resume?: { id: string; fork: boolean } },
+  turn: { agent: AgentName; model?: string; prompt: string; resume?: Resume },
   signal: AbortSignal,
   onEvent: Parameters<Runner['run']>[1],
   access?: { url: string; token: string },
@@ -222,6 +245,7 @@ async function runAgent(
       cwd: conv.workdir ?? deps.defaults.workdir,
       resumeSessionId: turn.resume?.id,
       forkSession: turn.resume?.fork,
+      resumeAt: turn.resume?.at,
       model: turn.model,
       permissionMode: deps.defaults.permissionMode,
       signal,
@@ -234,8 +258,20 @@ async function runAgent(
   );
 }
 
+/** Which agent session a run resumes: `fork` into a new one (Claude), or only up to message `at` (Claude). */
+interface Resume {
+  id: string;
+  fork: boolean;
+  at?: string;
+}
+
+/** The conversation's committed transcript before this turn (its own entries excluded), newest 200. */
+function committedEntries(store: Store, conversationId: string, batchEntryIds: ReadonlySet<number>) {
+  return store.entries.list(conversationId, { limit: 200 }).filter((e) => !batchEntryIds.has(e.id));
+}
+
 /** The stored agent session to resume: only one that belongs to the same agent. */
-function sameAgentSession(conv: ConversationRow, agent: AgentName): { id: string; fork: boolean } | undefined {
+function sameAgentSession(conv: ConversationRow, agent: AgentName): Resume | undefined {
   return conv.agentSessionAgent === agent && conv.agentSessionId ? { id: conv.agentSessionId, fork: false } : undefined;
 }
 

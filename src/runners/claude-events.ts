@@ -102,6 +102,11 @@ export class ClaudeEventParser {
   usage?: Usage;
   /** The last error text the CLI printed as a synthetic assistant message. */
   lastErrorText?: string;
+  /**
+   * `uuid` of the last assistant line of the main agent (not a sub-agent's, not a synthetic
+   * `<synthetic>` error notice): the point `--resume-session-at` can resume at after this turn.
+   */
+  lastAssistantUuid?: string;
   private readonly chunks: string[] = [];
   private readonly toolNames = new Map<string, string>();
 
@@ -152,6 +157,8 @@ export class ClaudeEventParser {
     const content = Array.isArray(message?.content) ? message.content : [];
     const synthetic = message?.model === '<synthetic>';
     const subAgent = msg.parent_tool_use_id !== null && msg.parent_tool_use_id !== undefined;
+    const uuid = str(msg.uuid);
+    if (uuid && !synthetic && !subAgent) this.lastAssistantUuid = uuid;
     for (const block of content) {
       if (!isObj(block)) continue;
       if (block.type === 'text') {

@@ -36,9 +36,19 @@ export interface ClaudeRunnerOptions {
  * Builds the argv (after the executable) for one turn:
  * `-p --output-format stream-json --verbose [--model M] --permission-mode <mapped>
  * [--resume ID] [--fork-session] [--mcp-config JSON --allowedTools mcp__agentbridge]
- * [--append-system-prompt S] -- <prompt>`. The MCP flags come with `req.mcp` (./mcp-config.ts;
- * the token is read from the child env, never argv). `--verbose` is required with stream-json
- * in `-p` mode; `--fork-session` is only passed together with `--resume`; the prompt comes after `--` so a leading `-` is not read as a flag.
+ * [--resume-session-at UUID] [--append-system-prompt S]`. The MCP flags come with `req.mcp`
+ * (./mcp-config.ts; the token is read from the child env, never argv). `--verbose` is required
+ * with stream-json in `-p` mode; `--fork-session` and `--resume-session-at` are only passed
+ * together with `--resume`. The prompt is NOT in argv: the runner writes it to stdin, which
+ * `claude -p` reads when no prompt argument is given (verified with 2.1.197, also for a 200 KB
+ * prompt and one starting with "-").
+ *
+ * `--resume-session-at <assistant message uuid>` (hidden from `--help` in 2.1.197; its help text:
+ * "When resuming, only messages up to and including the assistant message with <message.id>
+ * (use with --resume in print mode)") takes the `uuid` of an `assistant` stream-json line.
+ * Verified: the resumed turn's model request holds the session up to that message only, the
+ * session id stays the same (no `--fork-session` needed), and the next plain `--resume` of that
+ * id continues from the new branch, not from the messages after the cut.
  */
 export function claudeArgs(req: RunRequest): string[] {
   const args = ['-p', '--output-format', 'stream-json', '--verbose'];
@@ -47,10 +57,10 @@ export function claudeArgs(req: RunRequest): string[] {
   if (req.resumeSessionId) {
     args.push('--resume', req.resumeSessionId);
     if (req.forkSession) args.push('--fork-session');
+    if (req.resumeAt) args.push('--resume-session-at', req.resumeAt);
   }
   if (req.mcp) args.push(...claudeMcpArgs(req.mcp));
   if (req.systemPrompt) args.push('--append-system-prompt', req.systemPrompt);
-  args.push('--', req.prompt);
   return args;
 }
 
@@ -117,6 +127,7 @@ export class ClaudeRunner implements Runner {
       const done = await drive({
         bin,
         args: claudeArgs(req),
+        stdin: req.prompt,
         cwd: req.cwd,
         env: claudeEnv(req),
         timeoutMs: req.timeoutMs,
@@ -198,6 +209,7 @@ function decide(parser: ClaudeEventParser, done: DriveResult, bin: string): RunR
     text: parser.text,
     exitCode: done.exitCode,
     ...(parser.sessionId ? { sessionId: parser.sessionId } : {}),
+    ...(parser.lastAssistantUuid ? { resumeAt: parser.lastAssistantUuid } : {}),
     ...(parser.usage ? { usage: parser.usage } : {}),
   };
   const result = parser.result;

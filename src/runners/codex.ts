@@ -1,17 +1,18 @@
 /**
  * The Codex CLI runner: one `codex exec --json` process per turn, driven by the shared process
- * driver (own process group, stdin closed, SIGINT → SIGTERM → SIGKILL on stop/timeout).
+ * driver (own process group, the prompt written to stdin, SIGINT → SIGTERM → SIGKILL on stop/timeout).
  *
  * argv (verified with @openai/codex 0.169.0):
  *   codex exec --json --skip-git-repo-check [-m MODEL] -s <sandbox> -C <cwd>
  *         [-c developer_instructions="…"] [-c mcp_servers.agentbridge.…] [-c k=v …]
- *         [resume <THREAD_ID>] -- <prompt>
+ *         [resume <THREAD_ID>] -
  * The `mcp_servers.agentbridge.*` overrides come with `req.mcp` (./mcp-config.ts); the token goes
  * in the child env as AGENTBRIDGE_MCP_TOKEN (`bearer_token_env_var`), never in argv.
  * Root flags (`-s`, `-C`, `-c`, `-m`) go before `resume`: `codex exec resume` itself accepts
- * `-c`/`-m` but not `-s`/`-C`, and the root ones apply to the resumed thread. `--` keeps a prompt
- * that starts with `-` from being read as a flag. With stdin not a TTY codex notes "Reading
- * additional input from stdin..." on stderr and reads the (empty, closed) stdin.
+ * `-c`/`-m` but not `-s`/`-C`, and the root ones apply to the resumed thread. The prompt is never
+ * in argv (a NUL or 128 KiB+ argument fails): the last positional is `-`, which makes both
+ * `codex exec` and `codex exec resume <ID>` read the prompt from stdin (their help: "If `-` is
+ * used, read from stdin"); codex notes "Reading prompt from stdin..." on stderr.
  *
  * Sandbox (Linux, checked in this container as root): `read-only` and `workspace-write` are
  * enforced — a write outside the allowed roots fails with "Read-only file system";
@@ -73,7 +74,7 @@ export class CodexRunner implements Runner {
     if (req.mcp) for (const kv of codexMcpOverrides(req.mcp)) args.push('-c', kv);
     for (const kv of this.configOverrides) args.push('-c', kv);
     if (req.resumeSessionId) args.push('resume', req.resumeSessionId);
-    args.push('--', req.prompt);
+    args.push('-');
     return args;
   }
 
@@ -95,6 +96,7 @@ export class CodexRunner implements Runner {
     const res = await drive({
       bin,
       args: this.buildArgs(req),
+      stdin: req.prompt,
       cwd: req.cwd,
       env: withMcpToken(req.env, req.mcp),
       timeoutMs: req.timeoutMs,

@@ -64,11 +64,13 @@ export function describeRunError(agent: AgentName, err: RunError, timeoutS?: num
 /**
  * True when a turn failed because the agent's stored session no longer exists (its files were
  * lost, e.g. a container recreated without the agent's home, or the working directory changed).
- * Messages verified on these machines: claude 2.1.197 "No conversation found with session ID: …";
+ * Messages verified on these machines: claude 2.1.197 "No conversation found with session ID: …"
+ * (and, resuming at a message the session file does not hold, `--resume-session-at`:
+ * "No message found with message.uuid of: …");
  * gemini 0.61.0 (exit 42) "Error resuming session: No previous sessions found for this project.";
  * codex 0.169.0 "thread/resume failed: no rollout found for thread id …".
  */
 export function isMissingSessionError(err: RunError | undefined): boolean {
   if (!err || err.kind === 'stopped' || err.kind === 'timeout') return false;
-  return /no conversation found with session id|no previous sessions found|error resuming session|no rollout found for thread|thread\/resume failed|session .{0,40}not found/i.test(err.message);
+  return /no conversation found with session id|no message found with message\.uuid|no previous sessions found|error resuming session|no rollout found for thread|thread\/resume failed|session .{0,40}not found/i.test(err.message);
 }

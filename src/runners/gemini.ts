@@ -1,10 +1,13 @@
 /**
  * The Gemini CLI runner (`gemini`, verified with @google/gemini-cli 0.61.0).
  *
- * One turn: `gemini --prompt=<prompt> --output-format stream-json -m <model> --approval-mode <mode>
- * [--resume <session-id>]`, spawned through the shared driver (own process group, stdin closed —
- * gemini would otherwise read and prepend a non-TTY stdin) with cwd = the conversation's workdir
- * (gemini keeps sessions per project directory, so resume needs the same cwd).
+ * One turn: `gemini --prompt= --output-format stream-json -m <model> --approval-mode <mode>
+ * [--resume <session-id>]` with the prompt written to stdin, spawned through the shared driver
+ * (own process group) with cwd = the conversation's workdir (gemini keeps sessions per project
+ * directory, so resume needs the same cwd). gemini reads a non-TTY stdin (up to 8 MiB) and
+ * prepends it to the `--prompt` text; with an empty `--prompt=` the stdin text is the whole
+ * prompt (verified with 0.61.0). The prompt is never in argv: an argv element cannot hold a NUL
+ * and Linux limits one to 128 KiB.
  *
  * Facts this relies on (see ../shared/reference/agent-clis.md):
  * - Headless mode refuses untrusted folders (exit 55); the child env gets
@@ -51,11 +54,13 @@ export function chatPrompt(prompt: string): string {
   return /^\s*\//.test(prompt) ? `Message: ${prompt}` : prompt;
 }
 
-/** The argv for one turn (without the executable). */
-export function geminiArgs(req: Pick<RunRequest, 'prompt' | 'model' | 'permissionMode' | 'resumeSessionId'>): string[] {
-  // `--prompt=<text>` rather than `-p <text>`: a prompt starting with "-" must not parse as a flag.
+/**
+ * The argv for one turn (without the executable). `--prompt=` is empty: it selects headless mode,
+ * and the prompt itself ({@link chatPrompt} of `req.prompt`) goes to stdin.
+ */
+export function geminiArgs(req: Pick<RunRequest, 'model' | 'permissionMode' | 'resumeSessionId'>): string[] {
   const args = [
-    `--prompt=${chatPrompt(req.prompt)}`,
+    '--prompt=',
     '--output-format',
     'stream-json',
     '-m',
@@ -109,6 +114,7 @@ export class GeminiRunner implements Runner {
       r = await drive({
         bin,
         args: geminiArgs(req),
+        stdin: chatPrompt(req.prompt),
         cwd: req.cwd,
         env: mcpHome?.env ?? geminiEnv(req.env),
         timeoutMs: req.timeoutMs,

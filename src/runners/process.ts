@@ -1,6 +1,7 @@
 /**
  * The process driver shared by all runners: spawns an agent CLI in its own process group with
- * stdin closed, hands stdout to the caller line by line, keeps stderr (bounded) for error
+ * stdin closed (or, with `stdin`, fed that text and then closed — prompts go this way, never
+ * argv: an argv element may not hold a NUL and is limited to 128 KiB by Linux), hands stdout to the caller line by line, keeps stderr (bounded) for error
  * messages, enforces a timeout, and stops the whole group on abort/timeout with
  * SIGINT → SIGTERM → SIGKILL (Gemini relaunches a child and ignores signals itself, so the
  * group — not the pid — is signalled; see ../shared/reference/agent-clis.md).
@@ -21,6 +22,12 @@ export interface DriveOptions {
   signal?: AbortSignal;
   /** Called for every non-empty stdout line, in order. Exceptions are caught and ignored. */
   onLine: (line: string) => void;
+  /**
+   * Text written to the child's stdin (UTF-8), which is then closed. Omitted: stdin is closed
+   * at once (`ignore`). A child that exits or closes stdin early (EPIPE) is not an error here;
+   * its exit code and output decide the outcome.
+   */
+  stdin?: string;
   /** Delays between SIGINT→SIGTERM and SIGTERM→SIGKILL, ms (default 3000 each). */
   killGraceMs?: number;
 }
@@ -82,7 +89,7 @@ export function drive(opts: DriveOptions): Promise<DriveResult> {
     const child = spawn(opts.bin, opts.args, {
       cwd: opts.cwd,
       env: opts.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
     });
 
@@ -105,6 +112,12 @@ export function drive(opts: DriveOptions): Promise<DriveResult> {
     const onAbort = () => stop('stopped');
 
     if (child.pid !== undefined) processHooks.onSpawn?.(child.pid);
+
+    if (opts.stdin !== undefined && child.stdin) {
+      // EPIPE/ECONNRESET when the child stops reading early: ignored (the exit decides).
+      child.stdin.on('error', () => {});
+      child.stdin.end(opts.stdin, 'utf8');
+    }
 
     child.on('error', (err: NodeJS.ErrnoException) => {
       finish({ exitCode: null, exitSignal: null, spawnError: err });

@@ -24,6 +24,12 @@ export interface RunRequest {
   resumeSessionId?: string;
   /** Claude only: resume from `resumeSessionId` into a new session (`--fork-session`). */
   forkSession?: boolean;
+  /**
+   * Claude only, with `resumeSessionId`: resume the session only up to and including this
+   * assistant message (its stream-json `uuid`; `--resume-session-at`), dropping whatever the
+   * CLI wrote after it — used to rerun an interrupted turn from the last committed point.
+   */
+  resumeAt?: string;
   model?: string;
   permissionMode: PermissionMode;
   /** Aborting it stops the turn (process group: SIGINT → SIGTERM → SIGKILL). */
@@ -83,6 +89,11 @@ export interface RunResult {
   text: string;
   /** The agent's session id to resume next time (latest seen). */
   sessionId?: string;
+  /**
+   * Claude only: the `uuid` of the turn's last assistant message (main agent, not synthetic
+   * error notices) — the point {@link RunRequest.resumeAt} can resume at after this turn.
+   */
+  resumeAt?: string;
   usage?: Usage;
   error?: RunError;
   /** Process exit code, or null when killed by a signal. */

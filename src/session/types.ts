@@ -19,6 +19,12 @@ export interface ConversationRow {
   agentSessionId: string | null;
   /** Which agent the stored session id belongs to (a session id is only valid for its agent). */
   agentSessionAgent: AgentName | null;
+  /**
+   * The last point of the agent session that agentbridge committed (written in the transaction
+   * that commits a turn): for Claude the `uuid` of the last assistant message of that turn; null
+   * when unknown (other agents, or no assistant message yet). A re-run resumes here.
+   */
+  agentSessionAt: string | null;
   workdir: string | null;
   /** What this conversation was seeded from (e.g. a checkpoint key), once, if it was. */
   seededFrom: string | null;
@@ -101,7 +107,8 @@ export interface ConversationsRepo {
   get(id: string): ConversationRow | undefined;
   /** Creates the row if missing (fields from `init`), returns the stored row. */
   ensure(init: { id: string; platform: PlatformName; channel: string; thread?: string | null; workdir?: string | null }): ConversationRow;
-  setAgentSession(id: string, agent: AgentName | null, agentSessionId: string | null): void;
+  /** Stores the agent session (and its committed point `at`, default null); all null = none. */
+  setAgentSession(id: string, agent: AgentName | null, agentSessionId: string | null, at?: string | null): void;
   update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom' | 'seededAt'>>): void;
   list(opts?: { limit?: number }): ConversationRow[];
   /** Deletes the conversation and its entries, checkpoints, inbox and outbox rows. Returns true if it existed. */
@@ -112,6 +119,12 @@ export interface EntriesRepo {
   append(e: Omit<SessionEntryRow, 'id' | 'createdAt'> & { createdAt?: number }): SessionEntryRow;
   list(conversationId: string, opts?: { limit?: number; beforeId?: number }): SessionEntryRow[];
   get(id: number): SessionEntryRow | undefined;
+  /**
+   * Deletes the conversation's `user` entries that come after its last non-user entry — the
+   * messages of a turn that was cut (recorded when it started, never committed), about to be
+   * recorded again by the re-run. Returns how many were deleted.
+   */
+  removeUncommitted(conversationId: string): number;
   /** Distinct author names of user entries, at most `limit` (default 2) — "has more than one person written here?". */
   authors(conversationId: string, limit?: number): string[];
 }

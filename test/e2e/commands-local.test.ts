@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { allText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
+import { RERUN_NOTE } from '../../src/conversation/rerun.js';
+import { allText, lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { LocalChat, addLocalUsers, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
@@ -266,11 +267,13 @@ describe('graceful shutdown and restart', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     expect(agentProcesses(ab)).toEqual([]);
 
-    model.setResponder(undefined);
+    // The re-run's prompt starts with the interruption note; echo the message without it.
+    model.setResponder((req) => ({ text: `echo: ${lastUserText(req).replace(`${RERUN_NOTE}\n\n`, '')}` }));
     ({ ab, chat } = await start({}, dataDir));
     await botMessage(chat, thread, '🔄 agentbridge restarted while working');
     await botMessage(chat, thread, 'echo: an endless task');
     expect((await chat.botTexts('general', thread)).filter((t) => t.includes('echo: an endless task'))).toHaveLength(1);
+    expect(lastUserText(model.mainRequests().at(-1)!)).toBe(`${RERUN_NOTE}\n\nan endless task`);
   });
 
   it('/agent restart restarts gracefully and reports back in the conversation once the new process is up', async () => {

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { allText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
+import { RERUN_NOTE } from '../../src/conversation/rerun.js';
+import { allText, lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { LocalChat, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
@@ -96,13 +97,15 @@ describe('local chat with Claude Code, end to end', () => {
     expect(await ab.stop('SIGTERM')).toBe(0);
     expect(processesMentioning(sb.root)).toEqual([]);
 
-    model.setResponder(undefined);
+    // The re-run's prompt starts with the interruption note; echo the message without it.
+    model.setResponder((req) => ({ text: `echo: ${lastUserText(req).replace(`${RERUN_NOTE}\n\n`, '')}` }));
     ab = await start();
     chat = new LocalChat(ab.url);
     await answer(chat, thread, '🔄 agentbridge restarted while working');
     await answer(chat, thread, 'echo: a long task');
     const bot = await chat.botTexts('general', thread);
     expect(bot.filter((t) => t.includes('echo: a long task'))).toHaveLength(1);
+    expect(lastUserText(model.mainRequests().at(-1)!)).toBe(`${RERUN_NOTE}\n\na long task`);
     await ab.stop();
   });
 

@@ -4,6 +4,7 @@
  * its own process with the real `claude` CLI and the scripted model; the tests share one data dir.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RERUN_NOTE } from '../../src/conversation/rerun.js';
 import { echo, lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
@@ -86,7 +87,8 @@ describe('Slack end to end: disconnects and crashes', () => {
 
     ab.child.kill('SIGKILL');
     await ab.exited;
-    model.setResponder(undefined);
+    // The re-run's prompt starts with the interruption note; echo the message without it.
+    model.setResponder((req) => ({ text: `echo: ${lastUserText(req).replace(`${RERUN_NOTE}\n\n`, '')}` }));
     const connections = twin.socket.connectionsOpened;
     await start(); // ends the orphaned claude of the killed run, tells the thread, runs the turn again
     expect(twin.socket.connectionsOpened).toBeGreaterThan(connections);
@@ -96,6 +98,7 @@ describe('Slack end to end: disconnects and crashes', () => {
     expect(texts.filter((t) => t.startsWith('echo: KILL-TEST'))).toHaveLength(1);
     expect(texts.filter((t) => t.startsWith('🔄 agentbridge restarted'))).toHaveLength(1);
     expect(requestsWith('KILL-TEST')).toHaveLength(2);
+    expect(lastUserText(requestsWith('KILL-TEST')[1]!)).toBe(`${RERUN_NOTE}\n\nKILL-TEST long job`);
     // The answer went out in exactly one successful call (the edit of the new run's progress message or a post).
     const answerCalls = twin.calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && c.status === 200 && c.response.ok && c.params.text?.startsWith('echo: KILL-TEST'));
     expect(answerCalls).toHaveLength(1);

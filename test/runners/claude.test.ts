@@ -54,6 +54,14 @@ async function runTurn(runner: ClaudeRunner, req: RunRequest) {
   return { result, events, ms: Date.now() - started };
 }
 
+
+/** A ~200 KB prompt (over Linux's 128 KiB per-argument limit) that starts with "-" and spans many lines. */
+function bigPrompt(): string {
+  const lines = ['--version -p starts like a flag'];
+  for (let i = 0; lines.join('\n').length < 200_000; i++) lines.push(`line ${i}: the quick brown fox jumps over the lazy dog — ü ✓`);
+  return lines.join('\n');
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe('ClaudeRunner with the real claude CLI', () => {
@@ -237,18 +245,42 @@ describe('ClaudeRunner with the real claude CLI', () => {
   });
 });
 
+describe('ClaudeRunner prompt over stdin (real claude CLI)', () => {
+  it('delivers a prompt starting with "-" and a ~200 KB prompt intact', async () => {
+    const sb = sandbox();
+    const runner = new ClaudeRunner();
+    const dash = await runTurn(runner, request(sb, { prompt: '-x --help is not a flag' }));
+    expect(dash.result.ok).toBe(true);
+    expect(lastUserText(model.mainRequests().at(-1)!)).toBe('-x --help is not a flag');
+
+    const prompt = bigPrompt();
+    expect(prompt.length).toBeGreaterThan(200_000);
+    model.setResponder(sequence({ text: 'got the big one' }));
+    const big = await runTurn(runner, request(sb, { prompt }));
+    expect(big.result.error).toBeUndefined();
+    expect(big.result.text).toBe('got the big one');
+    expect(lastUserText(model.mainRequests().at(-1)!)).toBe(prompt);
+    // The assistant message's uuid is reported as the point to resume at.
+    expect(big.result.resumeAt).toMatch(UUID);
+  });
+});
+
 describe('claudeArgs', () => {
-  it('maps the request to flags, prompt after --', () => {
+  it('maps the request to flags; the prompt is never in argv (it goes to stdin)', () => {
     const base: RunRequest = { prompt: '-x hi', cwd: '/w', env: {}, permissionMode: 'read-only', timeoutMs: 1 };
-    expect(claudeArgs(base)).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'plan', '--', '-x hi']);
+    expect(claudeArgs(base)).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'plan']);
     expect(
       claudeArgs({ ...base, permissionMode: 'full', model: 'sonnet', resumeSessionId: 'abc', forkSession: true, systemPrompt: 'be brief' }),
     ).toEqual([
       '-p', '--output-format', 'stream-json', '--verbose', '--model', 'sonnet', '--permission-mode', 'bypassPermissions',
-      '--resume', 'abc', '--fork-session', '--append-system-prompt', 'be brief', '--', '-x hi',
+      '--resume', 'abc', '--fork-session', '--append-system-prompt', 'be brief',
+    ]);
+    expect(claudeArgs({ ...base, resumeSessionId: 'abc', resumeAt: 'u-1' })).toEqual([
+      '-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'plan', '--resume', 'abc', '--resume-session-at', 'u-1',
     ]);
     expect(claudeArgs({ ...base, permissionMode: 'edit', forkSession: true })).toContain('acceptEdits');
     expect(claudeArgs({ ...base, forkSession: true })).not.toContain('--fork-session');
+    expect(claudeArgs({ ...base, resumeAt: 'u-1' })).not.toContain('--resume-session-at');
   });
 });
 

@@ -54,12 +54,34 @@ async function setup(respond?: Responder): Promise<Setup> {
   return { model, sandbox, runner, req };
 }
 
+
+/** A ~200 KB prompt (over Linux's 128 KiB per-argument limit) that starts with "-" and spans many lines. */
+function bigPrompt(): string {
+  const lines = ['--version -p starts like a flag'];
+  for (let i = 0; lines.join('\n').length < 200_000; i++) lines.push(`line ${i}: the quick brown fox jumps over the lazy dog — ü ✓`);
+  return lines.join('\n');
+}
+
 function collect(): { events: RunEvent[]; on: (e: RunEvent) => void } {
   const events: RunEvent[] = [];
   return { events, on: (e) => events.push(e) };
 }
 
 describe('CodexRunner with the real codex CLI', () => {
+  it('delivers a prompt starting with "-" and a ~200 KB prompt intact (over stdin), also on resume', async () => {
+    const { model, runner, req } = await setup(sequence({ text: 'ok dash' }, { text: 'ok big' }));
+    const dash = await runner.run(req('-x --help is not a flag'), () => {});
+    expect(dash.error).toBeUndefined();
+    expect(lastUserText(model.mainRequests().at(-1)!)).toBe('-x --help is not a flag');
+
+    const prompt = bigPrompt();
+    const big = await runner.run(req(prompt, { resumeSessionId: dash.sessionId }), () => {});
+    expect(big.error).toBeUndefined();
+    expect(big.text).toBe('ok big');
+    expect(big.sessionId).toBe(dash.sessionId);
+    expect(lastUserText(model.mainRequests().at(-1)!)).toBe(prompt);
+  });
+
   it('runs a plain text turn: ok, answer text, thread id as session', async () => {
     const { model, runner, req } = await setup();
     const { events, on } = collect();

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GeminiRunner, DEFAULT_GEMINI_MODEL, geminiArgs, geminiAuth } from '../../src/runners/gemini.js';
+import { GeminiRunner, DEFAULT_GEMINI_MODEL, chatPrompt, geminiArgs, geminiAuth } from '../../src/runners/gemini.js';
 import { GeminiEventParser, providerMessage } from '../../src/runners/gemini-events.js';
 import type { RunEvent, RunRequest } from '../../src/runners/types.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
@@ -66,12 +66,39 @@ async function setup(settings: Record<string, unknown> = {}): Promise<Setup> {
   };
 }
 
+
+/** A ~200 KB prompt (over Linux's 128 KiB per-argument limit) that starts with "-" and spans many lines. */
+function bigPrompt(): string {
+  const lines = ['--version -p starts like a flag'];
+  for (let i = 0; lines.join('\n').length < 200_000; i++) lines.push(`line ${i}: the quick brown fox jumps over the lazy dog — ü ✓`);
+  return lines.join('\n');
+}
+
 function collect(): { events: RunEvent[]; onEvent: (e: RunEvent) => void } {
   const events: RunEvent[] = [];
   return { events, onEvent: (e) => events.push(e) };
 }
 
 describe('GeminiRunner with the real gemini CLI', () => {
+  it('delivers a prompt starting with "-" or "/" and a ~200 KB prompt intact (over stdin)', async () => {
+    const { model, runner, req } = await setup();
+    const dash = await runner.run(req({ prompt: '-x --help is not a flag' }), () => {});
+    expect(dash.error).toBeUndefined();
+    expect(lastUserText(model.mainRequests().at(-1)!)).toBe('-x --help is not a flag');
+
+    const slash = await runner.run(req({ prompt: '/quit now' }), () => {});
+    expect(slash.ok).toBe(true);
+    expect(lastUserText(model.mainRequests().at(-1)!)).toBe('Message: /quit now');
+
+    const prompt = bigPrompt();
+    // A short answer: echoing 200 KB back makes gemini's loop detection slow on a loaded machine.
+    model.setResponder(sequence({ text: 'got the big one' }));
+    const big = await runner.run(req({ prompt, resumeSessionId: dash.sessionId }), () => {});
+    expect(big.error).toBeUndefined();
+    expect(big.text).toBe('got the big one');
+    expect(lastUserText(model.mainRequests().at(-1)!)).toBe(prompt);
+  });
+
   it('(a) plain text turn: ok, streamed text, session id; side calls answered and kept out of mainRequests', async () => {
     // Turn the next-speaker check on (off by default in 0.61.0) so a JSON side call happens.
     const { model, runner, req } = await setup({ model: { skipNextSpeakerCheck: false } });
@@ -221,15 +248,16 @@ describe('GeminiRunner with the real gemini CLI', () => {
 });
 
 describe('gemini argv and event parsing', () => {
-  it('builds argv with model default, approval mapping and resume', () => {
-    expect(geminiArgs({ prompt: '/quit now', permissionMode: 'edit' })[0]).toBe('--prompt=Message: /quit now');
-    expect(geminiArgs({ prompt: '-x', permissionMode: 'read-only' })).toEqual([
-      '--prompt=-x', '--output-format', 'stream-json', '-m', DEFAULT_GEMINI_MODEL, '--approval-mode', 'default',
+  it('builds argv with model default, approval mapping and resume; the prompt is never in argv', () => {
+    expect(chatPrompt('/quit now')).toBe('Message: /quit now');
+    expect(chatPrompt('-x')).toBe('-x');
+    expect(geminiArgs({ permissionMode: 'read-only' })).toEqual([
+      '--prompt=', '--output-format', 'stream-json', '-m', DEFAULT_GEMINI_MODEL, '--approval-mode', 'default',
     ]);
-    expect(geminiArgs({ prompt: 'p', permissionMode: 'edit', model: 'gemini-2.5-flash', resumeSessionId: 'abc' })).toEqual([
-      '--prompt=p', '--output-format', 'stream-json', '-m', 'gemini-2.5-flash', '--approval-mode', 'auto_edit', '--resume', 'abc',
+    expect(geminiArgs({ permissionMode: 'edit', model: 'gemini-2.5-flash', resumeSessionId: 'abc' })).toEqual([
+      '--prompt=', '--output-format', 'stream-json', '-m', 'gemini-2.5-flash', '--approval-mode', 'auto_edit', '--resume', 'abc',
     ]);
-    expect(geminiArgs({ prompt: 'p', permissionMode: 'full' })).toContain('yolo');
+    expect(geminiArgs({ permissionMode: 'full' })).toContain('yolo');
   });
 
   it('parses results with status error and unknown lines tolerantly', () => {

@@ -67,8 +67,8 @@ export interface LocalApiBackend {
   statusOf(channel: string, thread: string): string | null;
 }
 
-/** Longest accepted user message, in characters. */
-export const MAX_TEXT_CHARS = 100_000;
+/** Longest accepted user message, in characters (256 Ki: a 200 KB message works end to end — prompts go to the agent over stdin). */
+export const MAX_TEXT_CHARS = 262_144;
 
 const required = (name: string) => (iss: { input?: unknown }) =>
   iss.input === undefined ? `${name} is required` : `${name} must be a string`;

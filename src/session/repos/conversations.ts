@@ -13,6 +13,7 @@ interface ConversationSql {
   model: string | null;
   agent_session_id: string | null;
   agent_session_agent: string | null;
+  agent_session_at: string | null;
   workdir: string | null;
   seeded_from: string | null;
   seeded_at: number | null;
@@ -31,6 +32,7 @@ export function toConversation(r: ConversationSql): ConversationRow {
     model: r.model,
     agentSessionId: r.agent_session_id,
     agentSessionAgent: r.agent_session_agent as AgentName | null,
+    agentSessionAt: r.agent_session_at ?? null,
     workdir: r.workdir,
     seededFrom: r.seeded_from,
     seededAt: r.seeded_at,
@@ -53,8 +55,8 @@ export function createConversationsRepo(db: Db): ConversationsRepo {
     `INSERT OR IGNORE INTO conversations (id, platform, channel, thread, workdir, created_at, updated_at)
      VALUES (@id, @platform, @channel, @thread, @workdir, @now, @now)`,
   );
-  const setSession = db.prepare<[string | null, string | null, number, string]>(
-    'UPDATE conversations SET agent_session_agent = ?, agent_session_id = ?, updated_at = ? WHERE id = ?',
+  const setSession = db.prepare<[string | null, string | null, string | null, number, string]>(
+    'UPDATE conversations SET agent_session_agent = ?, agent_session_id = ?, agent_session_at = ?, updated_at = ? WHERE id = ?',
   );
   // One statement for every patch shape: each column changes only when its flag is set.
   const update = db.prepare<[Record<string, string | number | null>]>(
@@ -91,8 +93,8 @@ export function createConversationsRepo(db: Db): ConversationsRepo {
       });
       return toConversation(get.get(init.id)!);
     },
-    setAgentSession(id, agent, agentSessionId) {
-      setSession.run(agent, agentSessionId, Date.now(), id);
+    setAgentSession(id, agent, agentSessionId, at = null) {
+      setSession.run(agent, agentSessionId, agentSessionId === null ? null : at, Date.now(), id);
     },
     update(id, patch) {
       const has = (k: keyof typeof patch): number => (Object.hasOwn(patch, k) && patch[k] !== undefined ? 1 : 0);

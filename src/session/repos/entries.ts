@@ -50,6 +50,10 @@ export function createEntriesRepo(db: Db): EntriesRepo {
      ) ORDER BY id`,
   );
   const get = db.prepare<[number], EntrySql>('SELECT * FROM session_entries WHERE id = ?');
+  const removeUncommitted = db.prepare<[string, string]>(
+    `DELETE FROM session_entries WHERE conversation_id = ? AND role = 'user' AND id > COALESCE(
+       (SELECT MAX(id) FROM session_entries WHERE conversation_id = ? AND role <> 'user'), 0)`,
+  );
   const authors = db.prepare<[string, number], { author: string }>(
     "SELECT DISTINCT author FROM session_entries WHERE conversation_id = ? AND role = 'user' AND author IS NOT NULL LIMIT ?",
   );
@@ -71,6 +75,9 @@ export function createEntriesRepo(db: Db): EntriesRepo {
     },
     list(conversationId, opts = {}) {
       return list.all(conversationId, opts.beforeId ?? Number.MAX_SAFE_INTEGER, opts.limit ?? -1).map(toEntry);
+    },
+    removeUncommitted(conversationId) {
+      return removeUncommitted.run(conversationId, conversationId).changes;
     },
     authors(conversationId, limit = 2) {
       return authors.all(conversationId, limit).map((r) => r.author);

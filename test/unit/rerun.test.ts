@@ -1,0 +1,217 @@
+/**
+ * Re-runs of interrupted turns (src/conversation/rerun.ts): detection from the inbox attempts,
+ * where the agent resumes (Claude at the committed message, Codex/Gemini from the committed
+ * transcript), the note in the prompt, the committed point stored with the turn, and nothing
+ * stored by an interrupted run.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { recoverInbox } from '../../src/conversation/recovery.js';
+import { committedPoint, isRerun, planRerun, RERUN_NOTE, rerunPrompt } from '../../src/conversation/rerun.js';
+import type { InboundMessage } from '../../src/platforms/types.js';
+import type { Store } from '../../src/session/types.js';
+import { startCore } from '../helpers/core.js';
+import { ManualRunner } from '../helpers/fakes.js';
+import { waitFor } from '../helpers/sandbox.js';
+
+const logger = pino({ level: 'silent' });
+const dirs: string[] = [];
+const stores: Store[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function dbPath(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rerun-test-'));
+  dirs.push(dir);
+  return path.join(dir, 'agentbridge.db');
+}
+
+function world(db: string, recovering = false) {
+  const codex = new ManualRunner('codex');
+  const gemini = new ManualRunner('gemini');
+  const core = startCore({ dbPath: db, runners: { codex, gemini }, recovering });
+  stores.push(core.store);
+  return { ...core, codex, gemini };
+}
+
+/** Drops a world as a SIGKILL would: no shutdown, only the database handle closed. */
+function crash(w: ReturnType<typeof world>): void {
+  w.store.close();
+  stores.splice(stores.indexOf(w.store), 1);
+}
+
+let seq = 0;
+function msg(thread: string, text: string): InboundMessage {
+  const key = `m${++seq}`;
+  return {
+    platform: 'local',
+    conversationId: `local:general:${thread}`,
+    channel: 'general',
+    thread,
+    author: { id: 'ann', name: 'ann' },
+    text,
+    eventKey: `local:${key}`,
+    replyTarget: { platform: 'local', channel: 'general', thread },
+    messageRef: key,
+    receivedAt: Date.now(),
+  };
+}
+
+const count = (hay: string, needle: string) => hay.split(needle).length - 1;
+
+describe('rerun rules (pure)', () => {
+  it('a batch is a re-run when one of its inbox rows was started before', () => {
+    expect(isRerun([])).toBe(false);
+    expect(isRerun([{ attempts: 0 }, undefined])).toBe(false);
+    expect(isRerun([{ attempts: 0 }, { attempts: 1 }])).toBe(true);
+    expect(isRerun([{ attempts: 3 }])).toBe(true);
+  });
+
+  it('Claude resumes at the committed message; Codex and Gemini fall back to the transcript; nothing committed → fresh', () => {
+    const conv = { agentSessionId: 's1', agentSessionAgent: 'claude' as const, agentSessionAt: 'u1' };
+    expect(planRerun(conv, 'claude')).toEqual({ mode: 'resume-at', sessionId: 's1', at: 'u1' });
+    expect(planRerun({ ...conv, agentSessionAt: null }, 'claude')).toEqual({ mode: 'transcript' });
+    expect(planRerun({ ...conv, agentSessionAgent: 'codex', agentSessionAt: null }, 'codex')).toEqual({ mode: 'transcript' });
+    expect(planRerun({ ...conv, agentSessionAgent: 'gemini', agentSessionAt: 'x' }, 'gemini')).toEqual({ mode: 'transcript' });
+    expect(planRerun({ agentSessionId: null, agentSessionAgent: null, agentSessionAt: null }, 'claude')).toEqual({ mode: 'fresh' });
+    // A session of another agent is no session for this one.
+    expect(planRerun(conv, 'codex')).toEqual({ mode: 'fresh' });
+  });
+
+  it('the committed point: the run’s own, else the stored one while the session is the same, else none', () => {
+    const conv = { agentSessionId: 's1', agentSessionAgent: 'claude' as const, agentSessionAt: 'u1' };
+    expect(committedPoint(conv, 'claude', { sessionId: 's1', resumeAt: 'u2' })).toBe('u2');
+    expect(committedPoint(conv, 'claude', { sessionId: 's1' })).toBe('u1');
+    expect(committedPoint(conv, 'claude', { sessionId: 's2' })).toBeNull();
+    expect(committedPoint(conv, 'codex', { sessionId: 's1' })).toBeNull();
+  });
+
+  it('the prompt of a re-run starts with the note', () => {
+    expect(rerunPrompt('hello')).toBe(`${RERUN_NOTE}\n\nhello`);
+    expect(RERUN_NOTE).toMatch(/interrupted/);
+    expect(RERUN_NOTE).toMatch(/side effects/);
+  });
+});
+
+describe('re-running an interrupted turn (core, real SQLite store)', () => {
+  it('Claude: resumes at the committed assistant message with the note, the message once; stores the new point', async () => {
+    const db = dbPath();
+    const w = world(db);
+    await w.router.accept(msg('c', 'first message'));
+    await w.runner.waitRuns(1);
+    w.runner.runs[0]!.finish({ text: 'first answer', sessionId: 's1', resumeAt: 'u1' });
+    await waitFor(() => w.store.inbox.unfinished().length === 0);
+    expect(w.store.conversations.get('local:general:c')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u1' });
+    // Message 2's turn starts (a plain resume, no note), then the process dies.
+    await w.router.accept(msg('c', 'second message'));
+    await w.runner.waitRuns(2);
+    expect(w.runner.runs[1]!.req).toMatchObject({ resumeSessionId: 's1', prompt: 'second message' });
+    expect(w.runner.runs[1]!.req.resumeAt).toBeUndefined();
+    crash(w);
+
+    const w2 = world(db, true);
+    w2.runner.auto = () => ({ text: 'second answer', sessionId: 's1', resumeAt: 'u2' });
+    await recoverInbox(w2.store, w2.router, w2.outbox, logger);
+    await waitFor(() => w2.store.inbox.unfinished().length === 0);
+    expect(w2.runner.runs).toHaveLength(1);
+    const req = w2.runner.runs[0]!.req;
+    expect(req.resumeSessionId).toBe('s1');
+    expect(req.resumeAt).toBe('u1');
+    expect(req.forkSession).toBeFalsy();
+    expect(req.prompt).toBe(rerunPrompt('second message'));
+    expect(w2.store.conversations.get('local:general:c')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u2' });
+    // The transcript holds message 2 once (the cut attempt's copy was replaced).
+    const texts = w2.store.entries.list('local:general:c').map((e) => `${e.role}:${e.text}`);
+    expect(texts).toEqual(['user:first message', 'assistant:first answer', 'user:second message', 'assistant:second answer']);
+    // The next turn is a normal one again: no note, plain resume.
+    await w2.router.accept(msg('c', 'third message'));
+    await w2.runner.waitRuns(2);
+    expect(w2.runner.runs[1]!.req).toMatchObject({ resumeSessionId: 's1', prompt: 'third message' });
+    expect(w2.runner.runs[1]!.req.resumeAt).toBeUndefined();
+  });
+
+  for (const agent of ['codex', 'gemini'] as const) {
+    it(`${agent}: starts a new agent session from the committed transcript, with the note and each message once`, async () => {
+      const db = dbPath();
+      const w = world(db);
+      const runner = w[agent];
+      w.store.conversations.ensure({ id: 'local:general:x', platform: 'local', channel: 'general', thread: 'x' });
+      w.store.conversations.update('local:general:x', { agent });
+      await w.router.accept(msg('x', 'first message'));
+      await runner.waitRuns(1);
+      runner.runs[0]!.finish({ text: 'first answer', sessionId: 'thread-1' });
+      await waitFor(() => w.store.inbox.unfinished().length === 0);
+      await w.router.accept(msg('x', 'second message'));
+      await runner.waitRuns(2);
+      crash(w);
+
+      const w2 = world(db, true);
+      w2[agent].auto = () => ({ text: 'second answer', sessionId: 'thread-2' });
+      await recoverInbox(w2.store, w2.router, w2.outbox, logger);
+      await waitFor(() => w2.store.inbox.unfinished().length === 0);
+      const req = w2[agent].runs[0]!.req;
+      expect(req.resumeSessionId).toBeUndefined();
+      expect(count(req.prompt, 'first message')).toBe(1);
+      expect(count(req.prompt, 'first answer')).toBe(1);
+      expect(count(req.prompt, 'second message')).toBe(1);
+      expect(count(req.prompt, RERUN_NOTE)).toBe(1);
+      expect(req.prompt.indexOf('first answer')).toBeLessThan(req.prompt.indexOf(RERUN_NOTE));
+      expect(w2.store.conversations.get('local:general:x')).toMatchObject({ agentSessionId: 'thread-2', agentSessionAgent: agent, agentSessionAt: null });
+    });
+  }
+
+  it('the first turn cut: the re-run starts a fresh agent session with the plain prompt and the note', async () => {
+    const db = dbPath();
+    const w = world(db);
+    await w.router.accept(msg('f', 'only message'));
+    await w.runner.waitRuns(1);
+    crash(w);
+    const w2 = world(db, true);
+    w2.runner.auto = () => ({ text: 'answer', sessionId: 's9', resumeAt: 'u9' });
+    await recoverInbox(w2.store, w2.router, w2.outbox, logger);
+    await waitFor(() => w2.store.inbox.unfinished().length === 0);
+    expect(w2.runner.runs[0]!.req.resumeSessionId).toBeUndefined();
+    expect(w2.runner.runs[0]!.req.prompt).toBe(rerunPrompt('only message'));
+  });
+
+  it('a turn cut by shutdown stores no agent session: the committed one stays', async () => {
+    const db = dbPath();
+    const w = world(db);
+    await w.router.accept(msg('s', 'first'));
+    await w.runner.waitRuns(1);
+    w.runner.runs[0]!.finish({ text: 'a1', sessionId: 's1', resumeAt: 'u1' });
+    await waitFor(() => w.store.inbox.unfinished().length === 0);
+    await w.router.accept(msg('s', 'second'));
+    await w.runner.waitRuns(2);
+    // The stopped run reports a (new) session id and a later message: neither may be stored.
+    const run = w.runner.runs[1]!;
+    run.req.signal!.addEventListener('abort', () => run.finish({ ok: false, sessionId: 's-cut', resumeAt: 'u-cut', error: { kind: 'stopped', message: '' } }));
+    await w.router.shutdown();
+    expect(w.store.inbox.unfinished().map((r) => r.state)).toEqual(['running']);
+    expect(w.store.conversations.get('local:general:s')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u1' });
+  });
+});
+
+describe('entries.removeUncommitted', () => {
+  it('deletes only the user entries after the last non-user entry', () => {
+    const w = world(dbPath());
+    const id = 'local:general:e';
+    w.store.conversations.ensure({ id, platform: 'local', channel: 'general', thread: 'e' });
+    const add = (role: 'user' | 'assistant' | 'system', text: string) =>
+      w.store.entries.append({ conversationId: id, role, author: role === 'user' ? 'ann' : null, text, agent: null, model: null, usage: null, costUsd: null });
+    expect(w.store.entries.removeUncommitted(id)).toBe(0);
+    add('user', 'u1');
+    expect(w.store.entries.removeUncommitted(id)).toBe(1); // nothing committed yet
+    add('user', 'u1');
+    add('assistant', 'a1');
+    add('user', 'u2');
+    add('user', 'u3');
+    expect(w.store.entries.removeUncommitted(id)).toBe(2);
+    expect(w.store.entries.list(id).map((e) => e.text)).toEqual(['u1', 'a1']);
+  });
+});
