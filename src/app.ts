@@ -215,7 +215,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
         reportApiError: (kind) => metrics.apiError(adapter.name, kind),
       };
       metrics.platformStarted(adapter.name);
-      await adapter.start((message) => (metrics.inboundEvent(adapter.name), router.accept(message)), context);
+      await adapter.start((message, hooks) => (metrics.inboundEvent(adapter.name), router.accept(message, hooks)), context);
       cleanups.unshift(() => adapter.stop());
     }
     await outbox.deliverAll();

@@ -186,7 +186,8 @@ describe('chat commands in the local chat', () => {
     const { chat } = await start();
     const before = model.requests.length;
     const { thread } = await chat.send('general', 'please run this for me', { user: 'mallory' });
-    // the refusal is posted while the message is accepted
+    // the refusal is recorded with the message and posted through the outbox
+    await waitFor(async () => (await chat.botTexts('general', thread)).some((t) => t.startsWith('Sorry')), 30_000, 'the refusal');
     expect((await chat.botTexts('general', thread)).filter((t) => t.startsWith('Sorry'))).toHaveLength(1);
     await chat.send('general', 'hello? anyone?', { thread, user: 'mallory' });
     await chat.send('general', '/agent status', { thread, user: 'mallory' });

@@ -12,16 +12,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { recoverInbox } from '../../src/conversation/recovery.js';
 import { committedPoint, isRerun, planRerun, RERUN_NOTE, rerunPrompt } from '../../src/conversation/rerun.js';
 import type { InboundMessage } from '../../src/platforms/types.js';
-import type { Store } from '../../src/session/types.js';
 import { startCore } from '../helpers/core.js';
 import { ManualRunner } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
 
 const logger = pino({ level: 'silent' });
 const dirs: string[] = [];
-const stores: Store[] = [];
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
+const cores: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  for (const c of cores.splice(0)) await c.close();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -35,14 +34,19 @@ function world(db: string, recovering = false) {
   const codex = new ManualRunner('codex');
   const gemini = new ManualRunner('gemini');
   const core = startCore({ dbPath: db, runners: { codex, gemini }, recovering });
-  stores.push(core.store);
-  return { ...core, codex, gemini };
+  const w = { ...core, codex, gemini };
+  cores.push(w);
+  return w;
 }
 
-/** Drops a world as a SIGKILL would: no shutdown, only the database handle closed. */
-function crash(w: ReturnType<typeof world>): void {
+/**
+ * Drops a world as a SIGKILL would: nothing of it runs on (its outbox stops, no turn is ended or
+ * recorded), and the database handle is closed.
+ */
+async function crash(w: ReturnType<typeof world>): Promise<void> {
+  cores.splice(cores.indexOf(w), 1);
+  await w.outbox.stop();
   w.store.close();
-  stores.splice(stores.indexOf(w.store), 1);
 }
 
 let seq = 0;
@@ -112,7 +116,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
     await w.runner.waitRuns(2);
     expect(w.runner.runs[1]!.req).toMatchObject({ resumeSessionId: 's1', prompt: 'second message' });
     expect(w.runner.runs[1]!.req.resumeAt).toBeUndefined();
-    crash(w);
+    await crash(w);
 
     const w2 = world(db, true);
     w2.runner.auto = () => ({ text: 'second answer', sessionId: 's1', resumeAt: 'u2' });
@@ -148,7 +152,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
       await waitFor(() => w.store.inbox.unfinished().length === 0);
       await w.router.accept(msg('x', 'second message'));
       await runner.waitRuns(2);
-      crash(w);
+      await crash(w);
 
       const w2 = world(db, true);
       w2[agent].auto = () => ({ text: 'second answer', sessionId: 'thread-2' });
@@ -170,7 +174,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
     const w = world(db);
     await w.router.accept(msg('f', 'only message'));
     await w.runner.waitRuns(1);
-    crash(w);
+    await crash(w);
     const w2 = world(db, true);
     w2.runner.auto = () => ({ text: 'answer', sessionId: 's9', resumeAt: 'u9' });
     await recoverInbox(w2.store, w2.router, w2.outbox, logger);
