@@ -24,7 +24,7 @@ import { LocalChat, claudeServiceEnv, type AgentbridgeProcess } from '../helpers
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { auditAnswers, isProgressText, threadOf, tokenFor, tokensIn } from './audit.js';
-import { agentProcesses, Fleet, healthz, isSettled, pollUntil, tokenEcho, type Health } from './harness.js';
+import { agentProcesses, Fleet, reapLeftovers, healthz, isSettled, pollUntil, tokenEcho, type Health } from './harness.js';
 import { makePrng } from './prng.js';
 import { announce, writeResults } from './results.js';
 import { bySize, SEED } from './scale.js';
@@ -32,7 +32,7 @@ import { bySize, SEED } from './scale.js';
 const SCENARIO = 'disk-full';
 const SIZE = bySize({
   full: { before: 10, during: 30, afterHealth503: 5, healthTimeoutMs: 60_000, answerTimeoutMs: 5 * 60_000 },
-  ci: { before: 3, during: 8, afterHealth503: 3, healthTimeoutMs: 15_000, answerTimeoutMs: 90_000 },
+  ci: { before: 3, during: 8, afterHealth503: 3, healthTimeoutMs: 15_000, answerTimeoutMs: 60_000 },
 });
 const CHANNEL = 'diskfull';
 const TMPFS_SIZE = '8m';
@@ -110,6 +110,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fleet?.stopAll();
+  if (sb) reapLeftovers(sb.root);
   await model?.close();
   if (dataDir) unmountTmpfs(dataDir);
   sb?.cleanup();
@@ -198,11 +199,11 @@ describe('chaos: disk full (data directory on a small tmpfs)', () => {
     const afterToken = tokenFor(threadNo++, n++);
     const after = await post(ab.url, `please note ${afterToken}`);
     if (after.status === 202 && after.body.thread) accept(after.body.thread, afterToken);
-    const afterAnswered = await pollUntil(async () => after.body.thread !== undefined && (await chat.botTexts(CHANNEL, after.body.thread)).some((x) => x.includes(afterToken)), 60_000, 'the answer to a message sent after recovery').then(
+    const afterAnswered = await pollUntil(async () => after.body.thread !== undefined && (await chat.botTexts(CHANNEL, after.body.thread)).some((x) => x.includes(afterToken)), 45_000, 'the answer to a message sent after recovery').then(
       () => true,
       () => false,
     );
-    await pollUntil(() => isSettled(ab.url), 30_000, 'the inbox and outbox to drain').catch(() => undefined);
+    await pollUntil(() => isSettled(ab.url), 20_000, 'the inbox and outbox to drain').catch(() => undefined);
 
     // The record.
     const texts = await threadTexts();

@@ -111,3 +111,20 @@ export async function pollUntil<T>(check: () => Promise<T> | T, timeoutMs: numbe
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Cleanup after a scenario (also a failed one): SIGKILLs, by pid, every process still
+ * mentioning `marker` (agent CLIs orphaned by a SIGKILLed agentbridge that was not started
+ * again). Returns what it found; the scenarios assert on leftovers before this runs.
+ */
+export function reapLeftovers(marker: string): FoundProcess[] {
+  const found = processesMentioning(marker);
+  for (const p of found) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  return found;
+}

@@ -17,7 +17,7 @@ import { LocalChat, claudeServiceEnv, type AgentbridgeProcess } from '../helpers
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { auditAnswers, auditContext, isProgressText, tokenFor, tokensIn } from './audit.js';
-import { agentProcesses, Fleet, isSettled, pollUntil, tokenEcho } from './harness.js';
+import { agentProcesses, Fleet, reapLeftovers, isSettled, pollUntil, tokenEcho } from './harness.js';
 import { makePrng } from './prng.js';
 import { announce, writeResults } from './results.js';
 import { bySize, SEED } from './scale.js';
@@ -39,6 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fleet?.stopAll();
+  if (sb) reapLeftovers(sb.root);
   await model?.close();
   sb?.cleanup();
 });

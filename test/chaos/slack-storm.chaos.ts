@@ -26,7 +26,7 @@ import { lastUserText, startAnthropicModel, type AnthropicModel } from '../model
 import { botMessages, CHANNEL, slackEnv, USERS } from '../twins/slack/harness.js';
 import { SlackTwin } from '../twins/slack/twin.js';
 import { auditAnswers, isProgressText, tokenFor, tokensIn } from './audit.js';
-import { agentProcesses, Fleet, isSettled, pollUntil, tokenEcho } from './harness.js';
+import { agentProcesses, Fleet, reapLeftovers, isSettled, pollUntil, tokenEcho } from './harness.js';
 import { makePrng } from './prng.js';
 import { announce, writeResults } from './results.js';
 import { bySize, SEED } from './scale.js';
@@ -52,6 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fleet?.stopAll();
+  if (sb) reapLeftovers(sb.root);
   await Promise.all([model?.close(), twin?.close()]);
   sb?.cleanup();
 });
