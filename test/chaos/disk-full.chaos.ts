@@ -6,8 +6,8 @@
  *
  * 1. Some messages are answered normally.
  * 2. A filler file takes every free byte of the tmpfs; messages keep coming (new threads and
- *    replies). Each must get 202 (accepted) or 503 (refused); `/healthz` must turn 503; once it
- *    is 503, every message must be refused with 503.
+ *    replies). Each must get 202 (accepted) or 503 (refused); `/healthz` must turn 503; every
+ *    message sent while `/healthz` says 503 must be refused with 503.
  * 3. The filler is deleted: `/healthz` must be 200 again and every accepted (202) message
  *    answered exactly once by the SAME process (no restart); refused messages leave no trace
  *    (not in the local chat history, not in the inbox); no progress message left "⏳ Working…";
@@ -143,13 +143,15 @@ describe('chaos: disk full (data directory on a small tmpfs)', () => {
     const filler = path.join(dataDir, 'filler.bin');
     const fillerBytes = fill(filler);
     const filledAt = Date.now();
-    const sent: Array<{ token: string; status: number; phase: 'full' | 'after-healthz-503'; thread?: string; error?: string }> = [];
+    const sent: Array<{ token: string; status: number; phase: 'full' | 'after-healthz-503'; healthzBefore: number; thread?: string; error?: string }> = [];
     const healthWhileFull: Health[] = [];
     const sendOne = async (phase: 'full' | 'after-healthz-503') => {
       const existing = rng.chance(0.5) ? rng.pick(threadsBefore) : undefined;
       const token = tokenFor(existing ? threadOf(accepted.get(existing)![0]!) : threadNo++, n++);
+      const before = await healthz(ab.url);
+      healthWhileFull.push(before);
       const res = await post(ab.url, `please note ${token}`, existing);
-      sent.push({ token, status: res.status, phase, thread: res.body.thread ?? existing, error: res.body.error });
+      sent.push({ token, status: res.status, phase, healthzBefore: before.status, thread: res.body.thread ?? existing, error: res.body.error });
       if (res.status === 202 && res.body.thread) accept(res.body.thread, token);
       healthWhileFull.push(await healthz(ab.url));
     };
@@ -234,6 +236,8 @@ describe('chaos: disk full (data directory on a small tmpfs)', () => {
       refusedWhileFull: count(sent.map((s) => s.status), 503),
       otherStatusesWhileFull: sent.filter((s) => s.status !== 202 && s.status !== 503).map((s) => ({ status: s.status, error: s.error })),
       statusesAfterHealthz503: statuses('after-healthz-503'),
+      // Messages sent right after /healthz said 503 (while still full): each must be refused.
+      statusesWhileHealthz503: sent.filter((s) => s.healthzBefore === 503).map((s) => s.status),
       healthz503Seen: health503 !== undefined,
       healthz503Reason: health503?.reason ?? null,
       healthzStatusesWhileFull: [...new Set(healthWhileFull.map((h) => h.status))],
@@ -266,7 +270,8 @@ describe('chaos: disk full (data directory on a small tmpfs)', () => {
 
     expect(figures.otherStatusesWhileFull, 'answers other than 202/503 while the disk was full').toEqual([]);
     expect(figures.healthz503Seen, '/healthz answered 503 while the disk was full').toBe(true);
-    expect(figures.statusesAfterHealthz503.filter((s) => s !== 503), 'messages not refused with 503 after /healthz said 503').toEqual([]);
+    expect(figures.statusesWhileHealthz503.length, 'messages sent while /healthz said 503').toBeGreaterThan(0);
+    expect(figures.statusesWhileHealthz503.filter((s) => s !== 503), 'messages not refused with 503 while /healthz said 503').toEqual([]);
     expect(refusedTraces, 'refused messages that left a trace in the local chat history').toEqual([]);
     expect(healthBack, '/healthz back to 200 after space returned').toBeDefined();
     expect(answerError, 'every accepted message answered after space returned').toBeUndefined();
