@@ -6,7 +6,8 @@
  * - Web API: `POST /api/<method>` (form or JSON body, Bearer token) — see `web-api.ts`; every
  *   call is recorded in {@link SlackTwin.calls}; {@link SlackTwin.failNext} injects 429s
  *   (with `Retry-After`), HTTP errors or Slack error codes — also after carrying the call out
- *   (`applied`: "created, but the answer was lost").
+ *   (`applied`: "created, but the answer was lost"); {@link SlackTwin.faultRules}
+ *   (`fault-rules.ts`) fails only matching calls, also after they took effect (500 after create).
  * - Socket Mode: `ws://…/socket?ticket=…` from `apps.connections.open` — see `socket.ts`.
  * - Events API over HTTP: set {@link SlackTwin.eventsUrl} and events are POSTed there, signed
  *   with the signing secret (`events.ts`); {@link SlackTwin.sendHttp} sends anything (forged,
@@ -28,6 +29,7 @@ import { botEchoEvent, eventEnvelope, postSigned, type BotChange, type HttpDeliv
 import { SocketHub, type SentCommand } from './socket.js';
 import { channelType, TwinStore, type TwinMessage, type TwinUser } from './store.js';
 import { callWebApi, parseParams, type ApiResult, type Params } from './web-api.js';
+import { FaultRules } from './fault-rules.js';
 
 export type { TwinMessage, TwinUser } from './store.js';
 
@@ -138,6 +140,8 @@ export class SlackTwin {
   readonly store = new TwinStore();
   readonly socket = new SocketHub();
   readonly calls: ApiCall[] = [];
+  /** Targeted faults, including failures after the call took effect (see `fault-rules.ts`). */
+  readonly faultRules = new FaultRules();
   /** HTTP deliveries made (events and raw sends). */
   readonly httpDeliveries: Array<{ event_id?: string; status: number; retryNum?: number }> = [];
   /** When set, events are POSTed here (Events API over HTTP) instead of Socket Mode. */
@@ -434,6 +438,14 @@ export class SlackTwin {
   }
 
   private answer(method: string, params: Params, token: string | undefined): ApiResult {
+    const before = this.faultRules.take(method, params, 'before');
+    if (before) return before;
+    const result = this.answerWithQueuedFaults(method, params, token);
+    // A rule for "after": the call took effect (e.g. the message was created), then the answer is lost.
+    return (result.body.ok === true && this.faultRules.take(method, params, 'after')) || result;
+  }
+
+  private answerWithQueuedFaults(method: string, params: Params, token: string | undefined): ApiResult {
     const fault = this.faults.get(method)?.shift();
     if (fault) {
       if (fault.applied) this.callMethod(method, params, token);
