@@ -119,7 +119,7 @@ function pageFile(body: Buffer, contentType: string): LocalPageFile {
   return { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url')}"` };
 }
 
-/** The client module at `file` as JavaScript, with the output settings of `./public/tsconfig.json`. */
+/** The client module at `file` as JavaScript: an ES module for the target of `./public/tsconfig.json` (ES2020). */
 function transpile(file: string): Buffer {
   let ts: typeof import('typescript');
   try {
