@@ -6,9 +6,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
-# Build with the dev tools, then keep only what runs (better-sqlite3 is compiled for this image).
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+# Build with the dev tools (server, the local page's client code and its static files, all into
+# dist/), then keep only what runs (better-sqlite3 is compiled for this image).
+RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
 WORKDIR /app

@@ -3,7 +3,7 @@
  *
  * | Route                                   | Answer |
  * |-----------------------------------------|--------|
- * | `GET /`                                 | the chat page (HTML) |
+ * | `GET /`, `GET /assets/<name>`           | the chat page: index.html, its style and client code (`./page.ts`, files of `./public/`) |
  * | `POST /api/local/messages`              | body `{channel, text, user?, thread?}` → `202 {message, thread}` |
  * | `GET /api/local/messages?channel&thread`| `200 {messages: LocalApiMessage[]}` oldest first |
  * | `GET /api/local/threads?channel[&limit]`| `200 {threads: LocalApiThread[]}` newest activity first |
@@ -30,7 +30,7 @@ import { findControlChar } from '../control-chars.js';
 import type { LocalAuth } from './auth.js';
 import type { LocalEventHub } from './events.js';
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL } from './ids.js';
-import { LOCAL_PAGE_CSP, LOCAL_PAGE_HTML } from './page.js';
+import { loadLocalPage, registerLocalPage } from './page.js';
 
 /** A message as the API and the event stream show it: the stored row (times in ms since the epoch). */
 export type LocalApiMessage = LocalMessageRow;
@@ -130,7 +130,10 @@ export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
   };
 }
 
-/** Registers the local chat routes on `http`. */
+/**
+ * Registers the local chat routes on `http`; reads the page's files (`./page.ts`).
+ * @throws Error when the page's files are missing (an incomplete build).
+ */
 export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend): void {
   const { repo } = backend;
   /** The logged-in user (null: anonymous, allowed when login is not required). @throws HttpError 401 */
@@ -140,18 +143,7 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
     http.route('GET', '/api/local/me', (_req, res) => sendJson(res, 200, { user: null, admin: false, loginRequired: false }));
   }
 
-  http.route('GET', '/', (_req, res) => {
-    res.writeHead(200, {
-      'content-type': 'text/html; charset=utf-8',
-      'content-length': Buffer.byteLength(LOCAL_PAGE_HTML),
-      'content-security-policy': LOCAL_PAGE_CSP,
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
-      'x-frame-options': 'DENY',
-    });
-    res.end(LOCAL_PAGE_HTML);
-  });
+  registerLocalPage(http, loadLocalPage());
 
   http.route('POST', '/api/local/messages', async (req, res) => {
     const who = identify(req);
