@@ -19,8 +19,8 @@ import type { AgentName } from '../runners/types.js';
 import { CronJobService } from '../scheduler/cron-service.js';
 import { describeSchedule } from '../scheduler/schedule.js';
 import { ScheduleError, type CronJob, type CronRun, type CronSessionMode, type CronTarget } from '../scheduler/types.js';
-import { acquireOwnerLock, StoreLockedError } from '../session/lock.js';
-import { openStore, type SqliteStore } from '../session/store.js';
+import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
+import { openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
 
 /** Platforms this configuration runs (cron targets elsewhere are refused). */

@@ -12,7 +12,7 @@
  */
 import type PQueue from 'p-queue';
 import type { InboundMessage, PlatformName } from '../platforms/types.js';
-import { backoffDelay, isStorageFault, type StoreHealth } from '../session/health.js';
+import { backoffDelay, isStorageFault, type StoreHealth } from '../store/health.js';
 import { executeTurn, SHUTDOWN, type TurnAttempt, type TurnDeps, type TurnOutcome } from './turn.js';
 
 /** A snapshot of a bridge, for status commands and metrics. */

@@ -1,5 +1,5 @@
 /**
- * Stable ids for conversations and response checkpoints. Pure functions, no I/O.
+ * Stable ids for conversations and posted messages. Pure functions, no I/O.
  *
  * A conversation id names one thread of talk with the agent, and is the key of the
  * `conversations` table, the router and the per-conversation bridge (DESIGN.md):
@@ -128,13 +128,13 @@ export function parseConversationId(id: string): ParsedConversationId {
 }
 
 /**
- * Key of a response checkpoint ("platform + channel + message id", DESIGN.md data model):
+ * Key of a posted message ("platform + channel + message id", DESIGN.md data model):
  * `<platform>:<channel>:<messageRef>`, e.g. `slack:C02:1700000000.000200`.
  * @param platform platform the bot's message was posted on
  * @param channel platform channel id the message is in (Discord: the thread's id for a thread)
  * @param messageRef platform message id (Slack `ts`, Discord message id, local message id)
  */
-export function checkpointKey(platform: PlatformName, channel: string, messageRef: string): string {
+export function postedMessageKey(platform: PlatformName, channel: string, messageRef: string): string {
   return `${part('platform', platform)}:${part('channel', channel)}:${part('message ref', messageRef)}`;
 }
 

@@ -4,7 +4,7 @@
  * (invariant 2). Rows of one conversation are delivered strictly in order; a failed delivery is
  * retried with backoff, and rows still pending at start are delivered then.
  *
- * Every delivered message becomes a response checkpoint (platform + channel + message id →
+ * Every delivered message becomes a posted message (platform + channel + message id →
  * conversation, session entry, text).
  *
  * A delivery that fails on a storage fault (the database cannot be written: the local chat's post,
@@ -28,9 +28,9 @@
  */
 import type { Logger } from '../logger.js';
 import type { PlatformAdapter, PlatformName } from '../platforms/types.js';
-import { backoffDelay, isStorageFault, type StoreHealth } from '../session/health.js';
-import type { OutboxRow, OutboxTarget, Store } from '../session/types.js';
-import { checkpointKey } from './ids.js';
+import { backoffDelay, isStorageFault, type StoreHealth } from '../store/health.js';
+import type { OutboxRow, OutboxTarget, Store } from '../store/types.js';
+import { postedMessageKey } from './ids.js';
 
 /** Looks up the adapter that delivers to a platform; undefined when it is not running. */
 export type AdapterLookup = (platform: PlatformName) => PlatformAdapter | undefined;
@@ -204,8 +204,8 @@ export class OutboxDelivery {
           // The progress message still shows "Working…" (or an old text): retire it, durably.
           store.outbox.enqueue({ conversationId: row.conversationId, target: { ...followUp(row.target), retireRef: done.unedited }, text: PROGRESS_RETIRED_TEXT, sessionEntryId: null });
         }
-        store.checkpoints.record({
-          key: checkpointKey(row.target.platform, row.target.channel, done.ref),
+        store.postedMessages.record({
+          key: postedMessageKey(row.target.platform, row.target.channel, done.ref),
           conversationId: row.conversationId,
           sessionEntryId: row.sessionEntryId,
           platformMessageRef: done.ref,

@@ -5,7 +5,7 @@
  * still in the outbox are delivered by {@link OutboxDelivery.deliverAll}.
  */
 import type { Logger } from '../logger.js';
-import type { Store } from '../session/types.js';
+import type { Store } from '../store/types.js';
 import type { OutboxDelivery } from './outbox.js';
 import type { Router } from './router.js';
 
@@ -17,11 +17,11 @@ export const INTERRUPTED_NOTICE =
 export const STALE_PROGRESS_TEXT = '⏹️ Interrupted by a restart; the answer follows below.';
 
 /**
- * Progress messages of a conversation that never became an answer: checkpoints without a
+ * Progress messages of a conversation that never became an answer: posted messages without a
  * session entry whose text is still the progress view's (it starts with "⏳").
  */
 function staleProgressRefs(store: Store, conversationId: string): string[] {
-  return store.checkpoints
+  return store.postedMessages
     .listForConversation(conversationId)
     .filter((c) => c.sessionEntryId === null && c.assistantText.startsWith('⏳'))
     .map((c) => c.platformMessageRef);

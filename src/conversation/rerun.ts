@@ -19,7 +19,7 @@
  *     session with the plain prompt.
  */
 import type { AgentName } from '../runners/types.js';
-import type { ConversationRow, InboxRow } from '../session/types.js';
+import type { ConversationRow, InboxRow } from '../store/types.js';
 
 /** Prepended (with a blank line) to the prompt of a re-run turn. */
 export const RERUN_NOTE =

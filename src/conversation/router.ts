@@ -4,9 +4,9 @@
  * conversation's bridge, created on demand and dropped from memory when idle.
  */
 import type { AcceptHooks, AcceptResult, InboundMessage, InboundSink } from '../platforms/types.js';
-import { StoreUnavailableError } from '../session/health.js';
+import { StoreUnavailableError } from '../store/health.js';
 import { conversationPlatform } from './ids.js';
-import type { Store } from '../session/types.js';
+import type { Store } from '../store/types.js';
 import { Bridge, type BridgeDeps, type BridgeStatus } from './bridge.js';
 
 /**

@@ -6,9 +6,9 @@
 import type { Logger } from '../logger.js';
 import type { PlatformAdapter, ReactionState, ReplyTarget } from '../platforms/types.js';
 import type { RunEvent } from '../runners/types.js';
-import type { Store } from '../session/types.js';
+import type { Store } from '../store/types.js';
 import { chunkMarkdown } from './chunk.js';
-import { checkpointKey } from './ids.js';
+import { postedMessageKey } from './ids.js';
 import { ProgressView } from './progress.js';
 import { EditThrottle } from './throttle.js';
 
@@ -71,8 +71,8 @@ export class TurnOutput {
     });
     if (reused) return; // recorded by the earlier attempt
     try {
-      store.checkpoints.record({
-        key: checkpointKey(target.platform, target.channel, ref),
+      store.postedMessages.record({
+        key: postedMessageKey(target.platform, target.channel, ref),
         conversationId,
         sessionEntryId: null,
         platformMessageRef: ref,

@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 import type { InboundMessage, ReplyTarget } from '../platforms/types.js';
 import { describeRunError, isMissingSessionError } from '../runners/errors.js';
 import type { AgentName, PermissionMode, Runner, RunResult } from '../runners/types.js';
-import type { ConversationRow, Store } from '../session/types.js';
+import type { ConversationRow, Store } from '../store/types.js';
 import type { AdapterLookup, OutboxDelivery } from './outbox.js';
 import { combineMessages } from './prompt.js';
 import { conversationPlatform } from './ids.js';

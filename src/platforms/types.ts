@@ -51,7 +51,7 @@ export interface InboundMessage {
   messageRef?: string;
   /**
    * For the first message of a thread that starts on a message the bot posted (an answer or a
-   * cron post): the response-checkpoint key of that message (`checkpointKey(platform, channel,
+   * cron post): the posted-message key of that message (`postedMessageKey(platform, channel,
    * ref)`). The bridge records it as the conversation's `seededFrom` (thread seeding).
    */
   seedFrom?: string;
@@ -166,8 +166,8 @@ export interface CommandReply {
 export interface AdapterContext {
   /** True when the core already has a conversation with this id (e.g. "the bot is part of this thread"). */
   hasConversation(conversationId: string): boolean;
-  /** True when the bot posted the message with this checkpoint key (a response checkpoint exists). */
-  isBotMessage(checkpointKey: string): boolean;
+  /** True when the bot posted the message with this posted-message key (a posted-message row exists). */
+  isBotMessage(postedKey: string): boolean;
   /** Small durable state for the adapter, e.g. the last message id seen per channel. Keys: `<platform>:…`. */
   state: { get(key: string): string | undefined; set(key: string, value: string): void };
   /** Runs a platform slash command (Slack `/agent`, Discord `/agent`); absent when commands are off. */

@@ -13,7 +13,7 @@
 import type { TurnOutcome } from '../conversation/turn.js';
 import type { Logger } from '../logger.js';
 import type { AcceptResult, InboundMessage, ReplyTarget } from '../platforms/types.js';
-import type { Store } from '../session/types.js';
+import type { Store } from '../store/types.js';
 import { missedRuns, nextRun } from './schedule.js';
 import type { CronJob, CronRun } from './types.js';
 
@@ -289,10 +289,10 @@ export class CronRunner {
 }
 
 /**
- * The message a run posted: the first response checkpoint of its conversation created at or
+ * The message a run posted: the first posted message of its conversation created at or
  * after the run started (the start of its thread), else the conversation's latest one.
  */
 function postedKeyOf(store: Store, conversationId: string, startedAt: number): string | null {
-  const checkpoints = store.checkpoints.listForConversation(conversationId);
-  return (checkpoints.find((c) => c.createdAt >= startedAt) ?? checkpoints.at(-1))?.key ?? null;
+  const posted = store.postedMessages.listForConversation(conversationId);
+  return (posted.find((p) => p.createdAt >= startedAt) ?? posted.at(-1))?.key ?? null;
 }

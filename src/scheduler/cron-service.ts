@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { PlatformName } from '../platforms/types.js';
 import { CHANNEL_PATTERN } from '../platforms/local/ids.js';
 import { AGENT_NAMES } from '../runners/types.js';
-import type { Store } from '../session/types.js';
+import type { Store } from '../store/types.js';
 import { nextRun, parseSchedule } from './schedule.js';
 import { ScheduleError, type CronJob, type CronJobInput, type CronRun, type CronService, type CronTarget } from './types.js';
 

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { AcceptResult, InboundMessage, ReplyTarget } from '../platforms/types.js';
-import type { Store } from '../session/types.js';
+import type { Store } from '../store/types.js';
 import { formatInterval, missedRuns, parseInterval } from './schedule.js';
 import { ScheduleError, type ScheduledMessage, type ScheduledMessagesService, type ScheduleMessageInput } from './types.js';
 

@@ -11,7 +11,7 @@
 import type { TurnOutcome } from '../conversation/turn.js';
 import type { Logger } from '../logger.js';
 import type { AcceptResult, InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
-import type { Store } from '../session/types.js';
+import type { Store } from '../store/types.js';
 import { CronRunner, CRON_MAX_FAILURES, CRON_RETRY_BACKOFF_MS } from './cron-runner.js';
 import { CronJobService } from './cron-service.js';
 import { ScheduledMessageService } from './messages.js';

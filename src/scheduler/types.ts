@@ -70,7 +70,7 @@ export interface CronRun {
   endedAt: number | null;
   status: CronRunStatus;
   error: string | null;
-  /** Checkpoint key of the message the run posted (the start of its thread). */
+  /** Posted-message key of the message the run posted (the start of its thread). */
   postedKey: string | null;
   /** 1 for the first attempt, then retries. */
   attempt: number;

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LocalAuth } from '../../src/platforms/local/auth.js';
 import { LOGIN_LINK_TTL_MS, hashToken, newToken } from '../../src/platforms/local/login-tokens.js';
-import { openStore, type SqliteStore } from '../../src/session/store.js';
+import { openStore, type SqliteStore } from '../../src/store/store.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = fs.existsSync(CHROMIUM);

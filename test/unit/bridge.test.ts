@@ -7,7 +7,7 @@ import { idempotencyKeyOf } from '../../src/conversation/outbox.js';
 import { INTERRUPTED_NOTICE, recoverInbox, STALE_PROGRESS_TEXT } from '../../src/conversation/recovery.js';
 import { rerunPrompt } from '../../src/conversation/rerun.js';
 import { MAX_IDEMPOTENCY_KEY_CHARS, type InboundMessage } from '../../src/platforms/types.js';
-import type { Store } from '../../src/session/types.js';
+import type { Store } from '../../src/store/types.js';
 import { startCore } from '../helpers/core.js';
 import { ManualRunner } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
@@ -145,7 +145,7 @@ describe('bridge and router', () => {
     expect(texts.join('\n\n').replace(/\s+/g, ' ')).toBe(long.replace(/\s+/g, ' '));
     expect(w.adapter.calls.some((c) => c.op === 'react' && c.state === 'done')).toBe(true);
     const progressRef = w.adapter.calls.find((c) => c.op === 'post')!.ref!;
-    const cp = w.store.checkpoints.get(`local:general:${progressRef}`);
+    const cp = w.store.postedMessages.get(`local:general:${progressRef}`);
     expect(cp?.assistantText).toBe(texts[0]);
     expect(cp?.sessionEntryId).not.toBeNull();
   });
@@ -188,9 +188,9 @@ describe('bridge and router', () => {
     expect(attempts).toHaveLength(2);
     expect(attempts[1]!.key).toBe(attempts[0]!.key);
     expect(w.adapter.texts('once').filter((t) => t === 'said once')).toHaveLength(1);
-    // The posted row and its checkpoint name the message that was created the first time.
+    // The posted row and its posted-message row name the message that was created the first time.
     const ref = w.adapter.keys.get(attempts[0]!.key!)!;
-    expect(w.store.checkpoints.get(`local:general:${ref}`)?.assistantText).toBe('said once');
+    expect(w.store.postedMessages.get(`local:general:${ref}`)?.assistantText).toBe('said once');
   });
 
   it('keys differ between rows, and from the rows of a new database with the same ids', () => {
@@ -268,7 +268,7 @@ describe('bridge and router', () => {
     await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
     const answerRef = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'main')!.ref!;
     const key = `local:general:${answerRef}`;
-    expect(w.store.checkpoints.get(key)?.sessionEntryId).not.toBeNull();
+    expect(w.store.postedMessages.get(key)?.sessionEntryId).not.toBeNull();
 
     await w.router.accept({ ...msg('th', 'go deeper'), seedFrom: key });
     await waitFor(() => w.runner.runs.length === 2 && w.store.inbox.unfinished().length === 0);

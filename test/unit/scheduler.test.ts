@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CronJobService } from '../../src/scheduler/cron-service.js';
 import { ScheduleError, type CronJobInput } from '../../src/scheduler/types.js';
-import { openStore } from '../../src/session/store.js';
+import { openStore } from '../../src/store/store.js';
 import { makeHarness, type Harness } from './scheduler-harness.js';
 
 const T = (iso: string) => Date.parse(iso);

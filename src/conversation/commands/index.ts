@@ -18,12 +18,12 @@
  */
 import type { Logger } from '../../logger.js';
 import type { AcceptHooks, AcceptResult, CommandReply, CommandRequest, InboundMessage, PlatformAdapter, PlatformName } from '../../platforms/types.js';
-import type { Store } from '../../session/types.js';
+import type { Store } from '../../store/types.js';
 import { chunkMarkdown } from '../chunk.js';
 import { qualify, refusalText, type AccessPolicy } from '../access.js';
 import type { AdapterLookup, OutboxDelivery } from '../outbox.js';
 import { acceptIntoStore, type InboundGate } from '../router.js';
-import { backoffDelay, type StoreHealth } from '../../session/health.js';
+import { backoffDelay, type StoreHealth } from '../../store/health.js';
 import { agent } from './agent.js';
 import { cron } from './cron.js';
 import { makeHelp, usageLine } from './help.js';

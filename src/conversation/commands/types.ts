@@ -6,7 +6,7 @@ import type { Logger } from '../../logger.js';
 import type { PlatformName, ReplyTarget } from '../../platforms/types.js';
 import type { AgentName } from '../../runners/types.js';
 import type { CronService, ScheduledMessagesService } from '../../scheduler/types.js';
-import type { Store } from '../../session/types.js';
+import type { Store } from '../../store/types.js';
 import type { BridgeStatus } from '../bridge.js';
 
 /** The person running a command. */

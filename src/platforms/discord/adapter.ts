@@ -185,7 +185,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-/** Context for a start() without one (tests): no conversations, no checkpoints, state in memory. */
+/** Context for a start() without one (tests): no conversations, no posted messages, state in memory. */
 function memoryContext(): AdapterContext {
   const map = new Map<string, string>();
   return { hasConversation: () => false, isBotMessage: () => false, state: { get: (k) => map.get(k), set: (k, v) => void map.set(k, v) } };

@@ -10,8 +10,8 @@
 import type { Logger } from '../../logger.js';
 import type { HttpServer } from '../../http/server.js';
 import { HttpError } from '../../http/json.js';
-import type { LocalMessageRow, LocalMessagesRepo } from '../../session/types.js';
-import { StoreUnavailableError } from '../../session/health.js';
+import type { LocalMessageRow, LocalMessagesRepo } from '../../store/types.js';
+import { StoreUnavailableError } from '../../store/health.js';
 import type {
   AcceptHooks,
   InboundMessage,

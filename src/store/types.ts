@@ -1,5 +1,5 @@
 /**
- * Row types and the repository contract of the session store. Only `src/session/` writes SQL;
+ * Row types and the repository contract of the session store. Only `src/store/` writes SQL;
  * everything else uses these typed repositories. All times are ms since the epoch.
  */
 import type { InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
@@ -26,7 +26,7 @@ export interface ConversationRow {
    */
   agentSessionAt: string | null;
   workdir: string | null;
-  /** What this conversation was seeded from (e.g. a checkpoint key), once, if it was. */
+  /** What this conversation was seeded from (e.g. a posted-message key), once, if it was. */
   seededFrom: string | null;
   /** When the seeding was applied (its first turn ran with the origin's context); null = not yet. */
   seededAt: number | null;
@@ -50,8 +50,8 @@ export interface SessionEntryRow {
   createdAt: number;
 }
 
-export interface CheckpointRow {
-  /** `checkpointKey(platform, channel, messageRef)` from src/conversation/ids.ts. */
+export interface PostedMessageRow {
+  /** `postedMessageKey(platform, channel, messageRef)` from src/conversation/ids.ts. */
   key: string;
   conversationId: string;
   sessionEntryId: number | null;
@@ -94,7 +94,7 @@ export interface OutboxRow {
   conversationId: string;
   target: OutboxTarget;
   text: string;
-  /** Session entry the text belongs to (for the response checkpoint), if any. */
+  /** Session entry the text belongs to (for the posted message), if any. */
   sessionEntryId: number | null;
   state: OutboxState;
   attempts: number;
@@ -111,7 +111,7 @@ export interface ConversationsRepo {
   setAgentSession(id: string, agent: AgentName | null, agentSessionId: string | null, at?: string | null): void;
   update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom' | 'seededAt'>>): void;
   list(opts?: { limit?: number }): ConversationRow[];
-  /** Deletes the conversation and its entries, checkpoints, inbox and outbox rows. Returns true if it existed. */
+  /** Deletes the conversation and its entries, posted messages, inbox and outbox rows. Returns true if it existed. */
   delete(id: string): boolean;
 }
 
@@ -129,10 +129,10 @@ export interface EntriesRepo {
   authors(conversationId: string, limit?: number): string[];
 }
 
-export interface CheckpointsRepo {
-  record(c: Omit<CheckpointRow, 'createdAt'>): void;
-  get(key: string): CheckpointRow | undefined;
-  listForConversation(conversationId: string): CheckpointRow[];
+export interface PostedMessagesRepo {
+  record(c: Omit<PostedMessageRow, 'createdAt'>): void;
+  get(key: string): PostedMessageRow | undefined;
+  listForConversation(conversationId: string): PostedMessageRow[];
 }
 
 export interface InboxRepo {
@@ -285,7 +285,7 @@ export type PruneReport = Record<string, number>;
 export interface Store {
   readonly conversations: ConversationsRepo;
   readonly entries: EntriesRepo;
-  readonly checkpoints: CheckpointsRepo;
+  readonly postedMessages: PostedMessagesRepo;
   readonly inbox: InboxRepo;
   readonly outbox: OutboxRepo;
   readonly localMessages: LocalMessagesRepo;

@@ -6,9 +6,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import type { Logger } from '../../src/logger.js';
 import type { InboundMessage } from '../../src/platforms/types.js';
-import { openDatabase } from '../../src/session/db.js';
-import { prune, vacuum, walCheckpoint } from '../../src/session/maintenance.js';
-import { openStore, type SqliteStore } from '../../src/session/store.js';
+import { openDatabase } from '../../src/store/db.js';
+import { prune, vacuum, walCheckpoint } from '../../src/store/maintenance.js';
+import { openStore, type SqliteStore } from '../../src/store/store.js';
 
 let dir: string;
 let dbPath: string;
@@ -158,7 +158,7 @@ describe('maintenance', () => {
     s.conversations.ensure({ id: 'idle', platform: 'local', channel: 'x' });
     const e = s.entries.append({ conversationId: 'idle', role: 'assistant', author: null, text: 'a', agent: null, model: null, usage: null, costUsd: null });
     s.entries.append({ conversationId: 'idle', role: 'user', author: 'Ann', text: 'q', agent: null, model: null, usage: null, costUsd: null });
-    s.checkpoints.record({ key: 'k-idle', conversationId: 'idle', sessionEntryId: e.id, platformMessageRef: 'r', assistantText: 'a' });
+    s.postedMessages.record({ key: 'k-idle', conversationId: 'idle', sessionEntryId: e.id, platformMessageRef: 'r', assistantText: 'a' });
     s.inbox.accept(message('idle-1', 'idle', now - 60 * DAY));
     s.inbox.markDone(['idle-1']);
     s.outbox.markPosted(s.outbox.enqueue({ conversationId: 'idle', target: { platform: 'local', channel: 'x' }, text: 'a' }).id, 'r');

@@ -34,9 +34,9 @@ export const PRUNE_TABLES = ['conversations', 'session_entries', 'response_check
 /**
  * Removes, in one transaction, everything older than `before`:
  * - conversations whose `updated_at` is before it and that have no activity since (no session entry,
- *   checkpoint, inbox or outbox row at or after it) and no unfinished work (no queued/running inbox
+ *   posted message, inbox or outbox row at or after it) and no unfinished work (no queued/running inbox
  *   row, no pending outbox row, no scheduled message still to run, no cron run in flight) — together
- *   with their entries, checkpoints, inbox and outbox rows;
+ *   with their entries, posted messages, inbox and outbox rows;
  * - inbox rows `done`/`failed` received before it (queued/running rows are never removed);
  * - outbox rows `posted`/`failed` created before it (pending rows are never removed);
  * - local chat threads whose every message is older than it (whole threads, so none loses its first message);

@@ -1,8 +1,8 @@
 /** The `response_checkpoints` table: every message the bot posted, keyed by platform message, for thread seeding. */
 import type { Db } from '../db.js';
-import type { CheckpointRow, CheckpointsRepo } from '../types.js';
+import type { PostedMessageRow, PostedMessagesRepo } from '../types.js';
 
-interface CheckpointSql {
+interface PostedMessageSql {
   key: string;
   conversation_id: string;
   session_entry_id: number | null;
@@ -11,7 +11,7 @@ interface CheckpointSql {
   created_at: number;
 }
 
-function toCheckpoint(r: CheckpointSql): CheckpointRow {
+function toPostedMessage(r: PostedMessageSql): PostedMessageRow {
   return {
     key: r.key,
     conversationId: r.conversation_id,
@@ -23,12 +23,12 @@ function toCheckpoint(r: CheckpointSql): CheckpointRow {
 }
 
 /**
- * Creates the checkpoints repository on `db` (statements prepared once).
+ * Creates the posted-messages repository on `db` (statements prepared once).
  * - `record` upserts: recording a known key replaces its fields but keeps the first `createdAt`.
  *   The conversation must exist (foreign key; throws `SqliteError` SQLITE_CONSTRAINT_FOREIGNKEY).
  * - `listForConversation` returns oldest first.
  */
-export function createCheckpointsRepo(db: Db): CheckpointsRepo {
+export function createPostedMessagesRepo(db: Db): PostedMessagesRepo {
   const record = db.prepare<[Record<string, string | number | null>]>(
     `INSERT INTO response_checkpoints (key, conversation_id, session_entry_id, platform_message_ref, assistant_text, created_at)
      VALUES (@key, @conversationId, @sessionEntryId, @platformMessageRef, @assistantText, @now)
@@ -38,8 +38,8 @@ export function createCheckpointsRepo(db: Db): CheckpointsRepo {
        platform_message_ref = excluded.platform_message_ref,
        assistant_text = excluded.assistant_text`,
   );
-  const get = db.prepare<[string], CheckpointSql>('SELECT * FROM response_checkpoints WHERE key = ?');
-  const list = db.prepare<[string], CheckpointSql>(
+  const get = db.prepare<[string], PostedMessageSql>('SELECT * FROM response_checkpoints WHERE key = ?');
+  const list = db.prepare<[string], PostedMessageSql>(
     'SELECT * FROM response_checkpoints WHERE conversation_id = ? ORDER BY created_at, rowid',
   );
 
@@ -56,10 +56,10 @@ export function createCheckpointsRepo(db: Db): CheckpointsRepo {
     },
     get(key) {
       const r = get.get(key);
-      return r && toCheckpoint(r);
+      return r && toPostedMessage(r);
     },
     listForConversation(conversationId) {
-      return list.all(conversationId).map(toCheckpoint);
+      return list.all(conversationId).map(toPostedMessage);
     },
   };
 }
