@@ -27,10 +27,11 @@
  * later answers; after {@link MAX_RETIRE_ATTEMPTS} failed attempts it is given up (`failed`).
  */
 import type { Logger } from '../logger.js';
-import type { PlatformAdapter, PlatformName } from '../platforms/types.js';
+import type { PlatformName } from '../core/messages.js';
+import type { PlatformAdapter } from '../platforms/types.js';
 import { backoffDelay, isStorageFault, type StoreHealth } from '../store/health.js';
 import type { OutboxRow, OutboxTarget, Store } from '../store/types.js';
-import { postedMessageKey } from './ids.js';
+import { postedMessageKey } from '../core/ids.js';
 
 /** Looks up the adapter that delivers to a platform; undefined when it is not running. */
 export type AdapterLookup = (platform: PlatformName) => PlatformAdapter | undefined;

@@ -11,7 +11,7 @@
  *
  * Seeding applies once per thread: `seededAt` is set when the seeded turn ran.
  */
-import type { AgentName } from '../runners/types.js';
+import type { AgentName } from '../core/agents.js';
 import type { ConversationRow, SessionEntryRow, Store } from '../store/types.js';
 
 /** Upper bound of the transcript given as seed context, in characters. */

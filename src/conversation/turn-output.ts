@@ -4,11 +4,12 @@
  * status indicators, and at the end the formatted, chunked final answer.
  */
 import type { Logger } from '../logger.js';
-import type { PlatformAdapter, ReactionState, ReplyTarget } from '../platforms/types.js';
+import type { ReplyTarget } from '../core/messages.js';
+import type { PlatformAdapter, ReactionState } from '../platforms/types.js';
 import type { RunEvent } from '../runners/types.js';
 import type { Store } from '../store/types.js';
-import { chunkMarkdown } from './chunk.js';
-import { postedMessageKey } from './ids.js';
+import { chunkMarkdown } from '../core/chunk.js';
+import { postedMessageKey } from '../core/ids.js';
 import { ProgressView } from './progress.js';
 import { EditThrottle } from './throttle.js';
 

@@ -2,7 +2,7 @@
  * Which platform adapters run, from the configuration. Slack and Discord are loaded only when
  * configured; the local web chat runs when neither is (or with AGENTBRIDGE_LOCAL_CHAT=on).
  */
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
 import type { LocalUsersRepo } from '../store/repos/local-users.js';

@@ -2,9 +2,9 @@
  * Row types and the repository contract of the session store. Only `src/store/` writes SQL;
  * everything else uses these typed repositories. All times are ms since the epoch.
  */
-import type { InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
-import type { AgentName, Usage } from '../runners/types.js';
-import type { CronJob, CronRun, ScheduledMessage } from '../scheduler/types.js';
+import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
+import type { AgentName, Usage } from '../core/agents.js';
+import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
 import type { LocalUsersRepo } from './repos/local-users.js';
 
 export interface ConversationRow {
@@ -51,7 +51,7 @@ export interface SessionEntryRow {
 }
 
 export interface PostedMessageRow {
-  /** `postedMessageKey(platform, channel, messageRef)` from src/conversation/ids.ts. */
+  /** `postedMessageKey(platform, channel, messageRef)` from src/core/ids.ts. */
   key: string;
   conversationId: string;
   sessionEntryId: number | null;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { MemoryLocalMessages } from '../helpers/memory-local-messages.js';
 import os from 'node:os';
 import path from 'node:path';

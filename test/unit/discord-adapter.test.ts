@@ -7,8 +7,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiscordAdapter } from '../../src/platforms/discord/adapter.js';
 import { DEFER_AFTER_MS, deferDelay, POSTED_IN_CHANNEL } from '../../src/platforms/discord/commands.js';
 import { createLogger } from '../../src/logger.js';
-import type { AdapterContext, CommandReply, CommandRequest, InboundMessage } from '../../src/platforms/types.js';
-import { postedMessageKey } from '../../src/conversation/ids.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import type { AdapterContext, CommandReply, CommandRequest } from '../../src/platforms/types.js';
+import { postedMessageKey } from '../../src/core/ids.js';
 import { startDiscordTwin, type DiscordTwin } from '../twins/discord/index.js';
 import { waitFor } from '../helpers/sandbox.js';
 

@@ -1,6 +1,6 @@
 /** Discord message normalisation (pure): where the bot takes part, ids, text clean-up, seeding. */
 import { describe, expect, it } from 'vitest';
-import { postedMessageKey } from '../../src/conversation/ids.js';
+import { postedMessageKey } from '../../src/core/ids.js';
 import { cleanText, normaliseMessage, type DiscordMessageFacts, type NormalisePolicy } from '../../src/platforms/discord/normalise.js';
 
 const BOT = '900000000000000001';

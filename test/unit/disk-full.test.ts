@@ -12,7 +12,7 @@ import { CommandService } from '../../src/conversation/commands/index.js';
 import type { CommandDeps } from '../../src/conversation/commands/types.js';
 import { createHttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { StoreUnavailableError } from '../../src/store/health.js';
 import { walCheckpoint } from '../../src/store/maintenance.js';
 import { collectingLogger, startCore, type Core } from '../helpers/core.js';

@@ -7,7 +7,7 @@ import {
   localConversationId,
   parseConversationId,
   slackConversationId,
-} from '../../src/conversation/ids.js';
+} from '../../src/core/ids.js';
 
 describe('conversation ids', () => {
   it('builds the documented formats', () => {

@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { vi } from 'vitest';
-import { postedMessageKey } from '../../src/conversation/ids.js';
+import { postedMessageKey } from '../../src/core/ids.js';
 import { acceptIntoStore } from '../../src/conversation/router.js';
-import type { TurnOutcome } from '../../src/conversation/turn.js';
-import type { InboundMessage, ReplyTarget } from '../../src/platforms/types.js';
+import type { TurnOutcome } from '../../src/core/turn.js';
+import type { InboundMessage, ReplyTarget } from '../../src/core/messages.js';
 import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';
 

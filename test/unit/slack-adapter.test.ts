@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import { SlackAdapter } from '../../src/platforms/slack/adapter.js';
-import type { AdapterContext, InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import type { AdapterContext } from '../../src/platforms/types.js';
 import { waitFor } from '../helpers/sandbox.js';
 import { SlackTwin } from '../twins/slack/twin.js';
 

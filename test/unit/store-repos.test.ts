@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';
 
 let dir: string;

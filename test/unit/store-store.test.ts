@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import type { Logger } from '../../src/logger.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { openDatabase } from '../../src/store/db.js';
 import { prune, vacuum, walCheckpoint } from '../../src/store/maintenance.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';

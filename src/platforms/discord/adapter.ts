@@ -12,9 +12,10 @@
  * failed resume, not RESUMED). The `/agent` slash command: ./commands.ts.
  */
 import { Client, Events, GatewayDispatchEvents, GatewayIntentBits, Partials } from 'discord.js';
-import type { DiscordConfig } from '../../config.js';
+import type { DiscordConfig } from '../../core/config.js';
 import type { Logger } from '../../logger.js';
-import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState, ReplyTarget } from '../types.js';
+import type { ReplyTarget } from '../../core/messages.js';
+import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState } from '../types.js';
 import { attachAgentCommand } from './commands.js';
 import { neutraliseMentions } from './format.js';
 import { DiscordInbound } from './inbound.js';

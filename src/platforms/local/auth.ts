@@ -17,7 +17,7 @@
  * | `GET /api/local/me` | 200 `{user: name \| null, admin, loginRequired}`; 401 `{error}` when login is required and there is none |
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AccessConfig } from '../../config.js';
+import type { AccessConfig } from '../../core/config.js';
 import { isLoopbackBind } from '../../http/hosts.js';
 import { HttpError, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';

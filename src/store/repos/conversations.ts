@@ -1,6 +1,6 @@
 /** The `conversations` table: one row per conversation (channel or thread) with its agent settings and session id. */
-import type { PlatformName } from '../../platforms/types.js';
-import type { AgentName } from '../../runners/types.js';
+import type { PlatformName } from '../../core/messages.js';
+import type { AgentName } from '../../core/agents.js';
 import type { Db } from '../db.js';
 import type { ConversationRow, ConversationsRepo } from '../types.js';
 

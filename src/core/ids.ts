@@ -14,7 +14,7 @@
  * ({@link parseConversationId} round-trips with the builders). Dots are fine (Slack `ts`
  * values look like `1700000000.000100`).
  */
-import type { InboundMessage, PlatformName } from '../platforms/types.js';
+import type { PlatformName } from './messages.js';
 
 /** Guild part used for Discord direct messages (the same `@me` Discord uses in its URLs). */
 export const DISCORD_DM_GUILD = '@me';
@@ -138,7 +138,16 @@ export function postedMessageKey(platform: PlatformName, channel: string, messag
   return `${part('platform', platform)}:${part('channel', channel)}:${part('message ref', messageRef)}`;
 }
 
-/** The platform a message's conversation lives on: where answers go (a scheduler message answers on its target platform). */
-export function conversationPlatform(m: Pick<InboundMessage, 'platform' | 'replyTarget'>): PlatformName {
-  return m.platform === 'scheduler' ? m.replyTarget.platform : m.platform;
-}
+/** Local chat channel names: lowercase letters, digits, `_` and `-`, 1–80 characters, not starting with `_`/`-`. */
+export const LOCAL_CHANNEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,79}$/;
+
+/**
+ * The shape of a channel id on each platform, with how to describe it to a person (cron job
+ * targets): Slack channel ids start with `C` (public), `G` (private) or `D` (DM); Discord ids
+ * are snowflakes (decimal numbers); local channels are names ({@link LOCAL_CHANNEL_PATTERN}).
+ */
+export const CHANNEL_ID_SHAPES: Readonly<Record<PlatformName, readonly [RegExp, string]>> = {
+  slack: [/^[CGD][A-Z0-9]{2,}$/, 'a Slack channel id such as C0123ABCD'],
+  discord: [/^\d{5,25}$/, 'a Discord channel id (a number such as 112233445566778899)'],
+  local: [LOCAL_CHANNEL_PATTERN, 'a local chat channel name (lowercase letters, digits, "_" and "-")'],
+};
