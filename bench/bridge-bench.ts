@@ -20,8 +20,10 @@ import { pino } from 'pino';
 import { OutboxDelivery } from '../src/conversation/outbox.js';
 import { Router } from '../src/conversation/router.js';
 import { executeTurn } from '../src/conversation/turn.js';
-import type { InboundMessage, PlatformAdapter, PostedMessage, ReplyTarget } from '../src/platforms/types.js';
-import type { AgentName, Runner, RunRequest, RunResult } from '../src/runners/types.js';
+import type { InboundMessage, ReplyTarget } from '../src/core/messages.js';
+import type { PlatformAdapter, PostedMessage } from '../src/platforms/types.js';
+import type { AgentName } from '../src/core/agents.js';
+import type { Runner, RunRequest, RunResult } from '../src/runners/types.js';
 import { startCheckpointer } from '../src/store/checkpointer.js';
 import { openStore } from '../src/store/store.js';
 
