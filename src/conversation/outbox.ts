@@ -31,7 +31,7 @@ import type { PlatformName } from '../core/messages.js';
 import type { PlatformAdapter } from '../platforms/types.js';
 import { backoffDelay, isStorageFault, type StoreHealth } from '../store/health.js';
 import type { OutboxRow, OutboxTarget, Store } from '../store/types.js';
-import { postedMessageKey } from '../core/ids.js';
+import { postedMessageKey, type PostedMessageKind } from '../core/ids.js';
 
 /** Looks up the adapter that delivers to a platform; undefined when it is not running. */
 export type AdapterLookup = (platform: PlatformName) => PlatformAdapter | undefined;
@@ -87,13 +87,14 @@ export class OutboxDelivery {
     alsoInTx?: () => void,
   ): OutboxRow[] {
     const { store } = this.opts;
+    const kinded: OutboxTarget = { ...target, kind: target.kind ?? postedKind(target, sessionEntryId) };
     const rows = store.transaction(() => {
       const rows = texts.map((text, i) =>
         store.outbox.enqueue({
           conversationId,
           // Only the first chunk replaces the progress message and replies to the user's
           // message; the rest are plain follow-ups (no repeated reply header).
-          target: i === 0 ? target : followUp(target),
+          target: i === 0 ? kinded : followUp(kinded),
           text,
           sessionEntryId,
         }),
@@ -211,6 +212,7 @@ export class OutboxDelivery {
           sessionEntryId: row.sessionEntryId,
           platformMessageRef: done.ref,
           assistantText: row.text,
+          kind: postedKind(row.target, row.sessionEntryId),
         });
         store.outbox.markPosted(row.id, done.ref);
       });
@@ -315,6 +317,11 @@ async function retire(adapter: PlatformAdapter, row: OutboxRow, ref: string): Pr
  */
 export function idempotencyKeyOf(row: Pick<OutboxRow, 'id' | 'createdAt'>): string {
   return `ab-o${row.id}-${row.createdAt.toString(36)}`;
+}
+
+/** The kind a delivered row is recorded with: its target's, else `answer` for a turn's answer (it has a session entry), else `notice`. */
+function postedKind(target: OutboxTarget, sessionEntryId: number | null): Exclude<PostedMessageKind, 'progress'> {
+  return target.kind ?? (sessionEntryId !== null ? 'answer' : 'notice');
 }
 
 function followUp(target: OutboxTarget): OutboxTarget {

@@ -78,6 +78,7 @@ export class TurnOutput {
         sessionEntryId: null,
         platformMessageRef: ref,
         assistantText: text,
+        kind: 'progress',
       });
     } catch (err) {
       this.o.logger.warn({ err: String(err), conversationId }, 'could not record the progress message');

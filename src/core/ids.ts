@@ -128,13 +128,32 @@ export function parseConversationId(id: string): ParsedConversationId {
 }
 
 /**
+ * A conversation id as built by {@link slackConversationId}, {@link discordConversationId} or
+ * {@link localConversationId} (scheduler conversations of cron jobs use `cron:<job>:<run>`).
+ */
+export type ConversationId = string;
+
+/** A posted-message key as built by {@link postedMessageKey}: `<platform>:<channel>:<messageRef>`. */
+export type PostedMessageKey = string;
+
+/**
+ * What a message the bot posted is (the `kind` of a posted-message row):
+ * - `progress`: a turn's progress message ("⏳ Working…"), edited in place while the agent works;
+ * - `answer`: a chunk of a turn's answer (linked to its transcript entry);
+ * - `notice`: anything else — command replies, restart and interruption notices, the agent's
+ *   `post_message`.
+ * A progress message that is edited into the answer becomes an `answer`.
+ */
+export type PostedMessageKind = 'progress' | 'answer' | 'notice';
+
+/**
  * Key of a posted message ("platform + channel + message id", DESIGN.md data model):
  * `<platform>:<channel>:<messageRef>`, e.g. `slack:C02:1700000000.000200`.
  * @param platform platform the bot's message was posted on
  * @param channel platform channel id the message is in (Discord: the thread's id for a thread)
  * @param messageRef platform message id (Slack `ts`, Discord message id, local message id)
  */
-export function postedMessageKey(platform: PlatformName, channel: string, messageRef: string): string {
+export function postedMessageKey(platform: PlatformName, channel: string, messageRef: string): PostedMessageKey {
   return `${part('platform', platform)}:${part('channel', channel)}:${part('message ref', messageRef)}`;
 }
 

@@ -5,6 +5,7 @@
 import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
 import type { AgentName, Usage } from '../core/agents.js';
 import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
+import type { PostedMessageKey, PostedMessageKind } from '../core/ids.js';
 import type { LocalUsersRepo } from './repos/local-users.js';
 
 export interface ConversationRow {
@@ -52,11 +53,13 @@ export interface SessionEntryRow {
 
 export interface PostedMessageRow {
   /** `postedMessageKey(platform, channel, messageRef)` from src/core/ids.ts. */
-  key: string;
+  key: PostedMessageKey;
   conversationId: string;
   sessionEntryId: number | null;
   platformMessageRef: string;
+  /** The text as posted (a progress message keeps its first text: its edits are not recorded). */
   assistantText: string;
+  kind: PostedMessageKind;
   createdAt: number;
 }
 
@@ -87,6 +90,12 @@ export interface OutboxTarget extends ReplyTarget {
    * could not be edited into the progress message and was posted as a new message.
    */
   retireRef?: string;
+  /**
+   * What the delivered message is, recorded with its posted-message row: set by
+   * `OutboxDelivery.enqueue` (`answer` for a turn's answer, else `notice`). Rows enqueued before
+   * it existed have none: `answer` when they have a session entry, else `notice`.
+   */
+  kind?: Exclude<PostedMessageKind, 'progress'>;
 }
 
 export interface OutboxRow {
@@ -132,7 +141,8 @@ export interface EntriesRepo {
 export interface PostedMessagesRepo {
   record(c: Omit<PostedMessageRow, 'createdAt'>): void;
   get(key: string): PostedMessageRow | undefined;
-  listForConversation(conversationId: string): PostedMessageRow[];
+  /** The conversation's posted messages, oldest first; only those of `kind` when given. */
+  listForConversation(conversationId: string, kind?: PostedMessageKind): PostedMessageRow[];
 }
 
 export interface InboxRepo {

@@ -137,6 +137,8 @@ describe('bridge and router', () => {
     const run = w.runner.runs[0]!;
     run.emit({ type: 'tool_start', id: 't1', name: 'Bash', summary: 'Bash: ls' });
     await waitFor(() => w.adapter.calls.some((c) => c.op === 'edit' && c.text?.includes('Bash: ls')));
+    const progress = w.store.postedMessages.listForConversation('local:general:p');
+    expect(progress.map((p) => p.kind)).toEqual(['progress']);
     const long = Array.from({ length: 12 }, (_, i) => `Paragraph ${i} ${'x'.repeat(40)}`).join('\n\n');
     run.finish({ text: long });
     await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
@@ -149,6 +151,11 @@ describe('bridge and router', () => {
     const cp = w.store.postedMessages.get(`local:general:${progressRef}`);
     expect(cp?.assistantText).toBe(texts[0]);
     expect(cp?.sessionEntryId).not.toBeNull();
+    // The progress message became the answer's first chunk; every chunk is recorded as an answer.
+    expect(cp?.kind).toBe('answer');
+    const posted = w.store.postedMessages.listForConversation('local:general:p');
+    expect(posted).toHaveLength(texts.length);
+    expect(posted.every((p) => p.kind === 'answer')).toBe(true);
   });
 
   it('keeps an answer that could not be posted and delivers it later, also after a restart', async () => {
@@ -225,6 +232,9 @@ describe('bridge and router', () => {
     // The cut turn's progress message no longer says "Working…".
     const oldProgress = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'x')!.ref;
     expect(w2.adapter.calls).toContainEqual(expect.objectContaining({ op: 'edit', ref: oldProgress, text: STALE_PROGRESS_TEXT }));
+    // Recorded by kind: the interruption notice and the retired progress message are notices now.
+    expect(w2.store.postedMessages.get(`local:general:${oldProgress}`)?.kind).toBe('notice');
+    expect(w2.store.postedMessages.listForConversation('local:general:x').find((p) => p.assistantText === INTERRUPTED_NOTICE)?.kind).toBe('notice');
     const prompts = w2.runner.runs.filter((r) => r.req.prompt.includes('was running')).map((r) => r.req.prompt);
     expect(prompts).toHaveLength(1);
     const p = prompts[0]!;

@@ -78,7 +78,7 @@ export function makeHarness(startAt: number): Harness {
         const conv = store.conversations.get(conversationId)!;
         const ref = `m${++posts}`;
         key = postedMessageKey(conv.platform, conv.channel, ref);
-        store.postedMessages.record({ key, conversationId, sessionEntryId: null, platformMessageRef: ref, assistantText: 'answer' });
+        store.postedMessages.record({ key, conversationId, sessionEntryId: null, platformMessageRef: ref, assistantText: 'answer', kind: 'answer' });
       }
       scheduler.onTurnEnd(conversationId, outcome);
       return key;

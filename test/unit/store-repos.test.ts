@@ -140,7 +140,7 @@ describe('conversations', () => {
     for (const id of ['gone', 'kept']) {
       store.conversations.ensure({ id, platform: 'local', channel: id });
       const e = store.entries.append({ conversationId: id, role: 'assistant', author: null, text: 'hi', agent: null, model: null, usage: null, costUsd: null });
-      store.postedMessages.record({ key: `k-${id}`, conversationId: id, sessionEntryId: e.id, platformMessageRef: 'm', assistantText: 'hi' });
+      store.postedMessages.record({ key: `k-${id}`, conversationId: id, sessionEntryId: e.id, platformMessageRef: 'm', assistantText: 'hi', kind: 'answer' });
       store.inbox.accept(message(`ev-${id}`, 'x', 1, id));
       store.outbox.enqueue({ conversationId: id, target: { platform: 'local', channel: id }, text: 'hi' });
     }
@@ -182,15 +182,18 @@ describe('entries', () => {
 });
 
 describe('posted messages', () => {
-  it('records, gets and lists; re-recording a key updates it', () => {
+  it('records, gets and lists (all, or of one kind); re-recording a key updates it, its kind too', () => {
     store.conversations.ensure({ id: 'c', platform: 'discord', channel: '123' });
-    store.postedMessages.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'part 1' });
-    store.postedMessages.record({ key: 'discord:123:m2', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm2', assistantText: 'part 2' });
+    store.postedMessages.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: '⏳ Working…', kind: 'progress' });
+    store.postedMessages.record({ key: 'discord:123:m2', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm2', assistantText: 'part 2', kind: 'notice' });
     const first = store.postedMessages.get('discord:123:m1')!;
-    expect(first).toMatchObject({ conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'part 1' });
-    store.postedMessages.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'edited' });
-    expect(store.postedMessages.get('discord:123:m1')).toEqual({ ...first, assistantText: 'edited' });
+    expect(first).toMatchObject({ conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: '⏳ Working…', kind: 'progress' });
+    expect(store.postedMessages.listForConversation('c', 'progress').map((c) => c.key)).toEqual(['discord:123:m1']);
+    store.postedMessages.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'part 1', kind: 'answer' });
+    expect(store.postedMessages.get('discord:123:m1')).toEqual({ ...first, assistantText: 'part 1', kind: 'answer' });
     expect(store.postedMessages.listForConversation('c').map((c) => c.key)).toEqual(['discord:123:m1', 'discord:123:m2']);
+    expect(store.postedMessages.listForConversation('c', 'progress')).toEqual([]);
+    expect(store.postedMessages.listForConversation('c', 'answer').map((c) => c.key)).toEqual(['discord:123:m1']);
     expect(store.postedMessages.get('missing')).toBeUndefined();
   });
 });

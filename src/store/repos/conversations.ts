@@ -42,7 +42,7 @@ export function toConversation(r: ConversationSql): ConversationRow {
 }
 
 /** Tables holding rows of a conversation, deleted with it (children before the parent). */
-export const CONVERSATION_CHILD_TABLES = ['response_checkpoints', 'session_entries', 'inbox', 'outbox'] as const;
+export const CONVERSATION_CHILD_TABLES = ['posted_messages', 'session_entries', 'inbox', 'outbox'] as const;
 
 /**
  * Creates the conversations repository on `db` (statements prepared once).
