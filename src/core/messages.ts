@@ -7,9 +7,6 @@
 /** The chat platforms agentbridge talks on. */
 export type PlatformName = 'local' | 'slack' | 'discord';
 
-/** Every {@link PlatformName}, in the order config and help texts list them. */
-export const PLATFORM_NAMES: readonly PlatformName[] = ['local', 'slack', 'discord'];
-
 /**
  * Who produced an inbound message: a person on a platform (`platform`, the default when absent)
  * or agentbridge's scheduler (`scheduler`: a cron job run or a scheduled message). A scheduler
