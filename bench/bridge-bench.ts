@@ -9,7 +9,7 @@
  *   real turn, then left idle in memory; the database is on disk).
  *
  * Overhead = wall time of a turn (inbox → progress message → runner → answer in the outbox →
- * posted → checkpoint) minus the runner's own time. Slot waiting is excluded.
+ * posted → posted-message row) minus the runner's own time. Slot waiting is excluded.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,10 +20,12 @@ import { pino } from 'pino';
 import { OutboxDelivery } from '../src/conversation/outbox.js';
 import { Router } from '../src/conversation/router.js';
 import { executeTurn } from '../src/conversation/turn.js';
-import type { InboundMessage, PlatformAdapter, PostedMessage, ReplyTarget } from '../src/platforms/types.js';
-import type { AgentName, Runner, RunRequest, RunResult } from '../src/runners/types.js';
-import { startCheckpointer } from '../src/session/checkpointer.js';
-import { openStore } from '../src/session/store.js';
+import type { InboundMessage, ReplyTarget } from '../src/core/messages.js';
+import type { PlatformAdapter, PostedMessage } from '../src/platforms/types.js';
+import type { AgentName } from '../src/core/agents.js';
+import type { Runner, RunRequest, RunResult } from '../src/runners/types.js';
+import { startCheckpointer } from '../src/store/checkpointer.js';
+import { openStore } from '../src/store/store.js';
 
 const logger = pino({ level: 'silent' });
 const MESSAGES_PER_CONVERSATION = 10;

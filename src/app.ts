@@ -6,31 +6,32 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import PQueue from 'p-queue';
-import type { Config } from './config.js';
+import type { Config } from './core/config.js';
 import { AccessPolicy } from './conversation/access.js';
 import { CommandService } from './conversation/commands/index.js';
 import { announceRestart } from './conversation/commands/restart.js';
 import { OutboxDelivery } from './conversation/outbox.js';
 import { recoverInbox } from './conversation/recovery.js';
 import { Router } from './conversation/router.js';
-import type { TurnOutcome } from './conversation/turn.js';
+import type { TurnOutcome } from './core/turn.js';
 import { apiErrorKind, createMetrics, registerMetricsRoute, type Metrics } from './http/metrics.js';
 import { HostAllowList, isLoopbackBind } from './http/hosts.js';
 import { createHttpServer } from './http/server.js';
 import type { Logger } from './logger.js';
 import { createAdapters, localChatEnabled } from './platforms/index.js';
-import type { AdapterContext, PlatformAdapter, PlatformName } from './platforms/types.js';
+import type { PlatformName } from './core/messages.js';
+import type { AdapterContext, PlatformAdapter } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
 import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
-import type { AgentName } from './runners/types.js';
-import { ensurePrivateDir } from './session/files.js';
-import { StoreHealth } from './session/health.js';
-import { acquireOwnerLock } from './session/lock.js';
-import { startCheckpointer } from './session/checkpointer.js';
-import { openStore } from './session/store.js';
+import type { AgentName } from './core/agents.js';
+import { ensurePrivateDir } from './store/files.js';
+import { StoreHealth } from './store/health.js';
+import { acquireOwnerLock } from './store/lock.js';
+import { startCheckpointer } from './store/checkpointer.js';
+import { openStore } from './store/store.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { ToolAccess, ToolTokens, mcpEndpointUrl, registerMcpRoutes } from './tools/index.js';
-import type { Store } from './session/types.js';
+import type { Store } from './store/types.js';
 
 export interface RunningApp {
   /** Base URL of the HTTP server, e.g. `http://127.0.0.1:8080`. */
@@ -209,7 +210,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     for (const adapter of adapters.values()) {
       const context: AdapterContext = {
         hasConversation: (id: string) => store.conversations.get(id) !== undefined,
-        isBotMessage: (key: string) => store.checkpoints.get(key) !== undefined,
+        isBotMessage: (key: string) => store.postedMessages.get(key) !== undefined,
         state: store.platformState,
         runCommand: (req) => commands.runCommand(req),
         reportApiError: (kind) => metrics.apiError(adapter.name, kind),

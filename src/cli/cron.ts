@@ -11,16 +11,17 @@
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 import { createLogger } from '../logger.js';
 import { localChatEnabled } from '../platforms/index.js';
-import type { PlatformName } from '../platforms/types.js';
-import type { AgentName } from '../runners/types.js';
+import type { PlatformName } from '../core/messages.js';
+import type { AgentName } from '../core/agents.js';
 import { CronJobService } from '../scheduler/cron-service.js';
 import { describeSchedule } from '../scheduler/schedule.js';
-import { ScheduleError, type CronJob, type CronRun, type CronSessionMode, type CronTarget } from '../scheduler/types.js';
-import { acquireOwnerLock, StoreLockedError } from '../session/lock.js';
-import { openStore, type SqliteStore } from '../session/store.js';
+import type { CronJob, CronRun, CronSessionMode, CronTarget } from '../core/schedule.js';
+import { ScheduleError } from '../scheduler/types.js';
+import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
+import { openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
 
 /** Platforms this configuration runs (cron targets elsewhere are refused). */

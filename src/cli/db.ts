@@ -1,5 +1,5 @@
 /**
- * `agentbridge db init [--force]|checkpoint|vacuum|prune --before <date>`: maintenance of the session store.
+ * `agentbridge db init [--force]|checkpoint|vacuum|prune --before <date>`: maintenance of the store.
  * `init` creates an empty database (refusing while agentbridge runs; `--force` when its marker says
  * a database disappeared, or to move an existing one aside).
  * `checkpoint` is safe while the service runs (SQLite coordinates WAL checkpoints); `vacuum`
@@ -9,10 +9,10 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../logger.js';
-import { acquireOwnerLock, StoreLockedError } from '../session/lock.js';
-import { prune, vacuum, walCheckpoint } from '../session/maintenance.js';
-import { DatabaseMissingError } from '../session/marker.js';
-import { initDatabase, openStore, type SqliteStore } from '../session/store.js';
+import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
+import { prune, vacuum, walCheckpoint } from '../store/maintenance.js';
+import { DatabaseMissingError } from '../store/marker.js';
+import { initDatabase, openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
 
 /** Opens the store for a maintenance command; `exclusive` takes the owner lock first. */

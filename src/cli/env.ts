@@ -4,7 +4,8 @@
  * problem and exits with code 2.
  */
 import dotenv from 'dotenv';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import type { Config } from '../core/config.js';
+import { ConfigError, loadConfig } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 
 /** Loads `.env` and the config; exits 2 with every problem listed when it is invalid. */

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../logger.js';
-import { acquireOwnerLock, StoreLockedError } from '../session/lock.js';
-import { openStore, type SqliteStore } from '../session/store.js';
+import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
+import { openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
 
 function open(readonly: boolean): { store: SqliteStore; release: () => void } {

@@ -17,9 +17,9 @@
 import { spawn } from 'node:child_process';
 import type { RunningApp } from '../app.js';
 import { StartRefusedError, startApp } from '../app.js';
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 import type { Logger } from '../logger.js';
-import { DatabaseMissingError } from '../session/marker.js';
+import { DatabaseMissingError } from '../store/marker.js';
 import { fail, setup } from './env.js';
 
 /** Exit code of a restart left to a supervisor (EX_TEMPFAIL). */

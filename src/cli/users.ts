@@ -10,10 +10,10 @@
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 import { createLogger } from '../logger.js';
 import { LOGIN_LINK_TTL_MS, USER_NAME_PATTERN, hashToken, loginLink, newToken } from '../platforms/local/login-tokens.js';
-import { openStore, type SqliteStore } from '../session/store.js';
+import { openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
 
 /** Opens the store (writable unless `readonly`; no owner lock: these commands run beside the service). */

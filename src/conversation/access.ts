@@ -4,15 +4,15 @@
  * Ids are platform-qualified (`slack:U123`, `discord:456`, `local:alice`) so the same raw id on
  * two platforms never grants access by accident. Empty allow-lists mean "everyone" / "every
  * channel the bot is in". Admins are always allowed as users (the channel list still applies).
- * Messages from the scheduler (`platform: 'scheduler'`) are trusted: they were set up by an
- * allowed user or an admin.
+ * Messages from the scheduler (`origin: 'scheduler'`) are trusted — set up by an allowed user or
+ * an admin — and never reach this policy (the command service lets them through first).
  *
  * Every decision is logged with the user and channel ids: refusals at info, ordinary allows at
  * debug (allowed admin commands are logged at info by the command service).
  */
-import type { AccessConfig } from '../config.js';
+import type { AccessConfig } from '../core/config.js';
 import type { Logger } from '../logger.js';
-import type { PlatformName } from '../platforms/types.js';
+import type { PlatformName } from '../core/messages.js';
 
 /** Who is asking, where. `userId`/`channel` are the platform's own ids (not qualified). */
 export interface AccessSubject {
@@ -66,7 +66,6 @@ export class AccessPolicy {
 
   /** Decides without logging. */
   decide(s: AccessSubject): AccessDecision {
-    if (s.platform === 'scheduler') return { allowed: true, admin: false };
     const admin = this.isAdmin(s.platform, s.userId);
     if (this.channels.size > 0 && ![s.channel, ...(s.alsoChannels ?? [])].some((c) => this.channels.has(qualify(s.platform, c)))) {
       return { allowed: false, admin, reason: 'channel' };

@@ -11,9 +11,10 @@
  * failed attempt got to ({@link TurnAttempt}: an agent that already answered is not run again).
  */
 import type PQueue from 'p-queue';
-import type { InboundMessage, PlatformName } from '../platforms/types.js';
-import { backoffDelay, isStorageFault, type StoreHealth } from '../session/health.js';
-import { executeTurn, SHUTDOWN, type TurnAttempt, type TurnDeps, type TurnOutcome } from './turn.js';
+import { messageSource, type InboundMessage, type PlatformName } from '../core/messages.js';
+import { backoffDelay, isStorageFault, type StoreHealth } from '../store/health.js';
+import type { TurnOutcome } from '../core/turn.js';
+import { executeTurn, SHUTDOWN, type TurnAttempt, type TurnDeps } from './turn.js';
 
 /** A snapshot of a bridge, for status commands and metrics. */
 export interface BridgeStatus {
@@ -26,8 +27,8 @@ export interface BridgeStatus {
 
 /** What a finished turn was, for metrics. */
 export interface TurnEndInfo {
-  /** Platform of the turn's last message (`scheduler` for cron runs and scheduled messages). */
-  platform: PlatformName;
+  /** Source of the turn's last message, the metrics label: its platform, or `scheduler` for cron runs and scheduled messages ({@link messageSource}). */
+  platform: PlatformName | 'scheduler';
   /** Agent the turn ran with (as chosen when it started); `none` when no agent is usable. */
   agent: string;
 }
@@ -134,13 +135,13 @@ export class Bridge {
     this.controller = controller;
     this.runningSince = Date.now();
     const last = batch[batch.length - 1]!;
-    let info: TurnEndInfo = { platform: last.platform, agent: this.deps.defaults.agent ?? 'none' };
+    let info: TurnEndInfo = { platform: messageSource(last), agent: this.deps.defaults.agent ?? 'none' };
     const turn = this.deps.turn ?? executeTurn;
     let outcome: TurnOutcome = 'failed';
     let retrying = false;
     this.current = (async () => {
       try {
-        info = { platform: last.platform, agent: this.deps.store.conversations.get(this.conversationId)?.agent ?? this.deps.defaults.agent ?? 'none' };
+        info = { platform: messageSource(last), agent: this.deps.store.conversations.get(this.conversationId)?.agent ?? this.deps.defaults.agent ?? 'none' };
         outcome = await turn(this.deps, batch, controller.signal, attempt);
       } catch (err) {
         if (isStorageFault(err) && !(controller.signal.aborted && controller.signal.reason === SHUTDOWN)) {

@@ -4,7 +4,7 @@
  * (invariant 2). Rows of one conversation are delivered strictly in order; a failed delivery is
  * retried with backoff, and rows still pending at start are delivered then.
  *
- * Every delivered message becomes a response checkpoint (platform + channel + message id →
+ * Every delivered message becomes a posted message (platform + channel + message id →
  * conversation, session entry, text).
  *
  * A delivery that fails on a storage fault (the database cannot be written: the local chat's post,
@@ -27,10 +27,11 @@
  * later answers; after {@link MAX_RETIRE_ATTEMPTS} failed attempts it is given up (`failed`).
  */
 import type { Logger } from '../logger.js';
-import type { PlatformAdapter, PlatformName } from '../platforms/types.js';
-import { backoffDelay, isStorageFault, type StoreHealth } from '../session/health.js';
-import type { OutboxRow, OutboxTarget, Store } from '../session/types.js';
-import { checkpointKey } from './ids.js';
+import type { PlatformName } from '../core/messages.js';
+import type { PlatformAdapter } from '../platforms/types.js';
+import { backoffDelay, isStorageFault, type StoreHealth } from '../store/health.js';
+import type { OutboxRow, OutboxTarget, Store } from '../store/types.js';
+import { postedMessageKey, type PostedMessageKind } from '../core/ids.js';
 
 /** Looks up the adapter that delivers to a platform; undefined when it is not running. */
 export type AdapterLookup = (platform: PlatformName) => PlatformAdapter | undefined;
@@ -86,13 +87,14 @@ export class OutboxDelivery {
     alsoInTx?: () => void,
   ): OutboxRow[] {
     const { store } = this.opts;
+    const kinded: OutboxTarget = { ...target, kind: target.kind ?? postedKind(target, sessionEntryId) };
     const rows = store.transaction(() => {
       const rows = texts.map((text, i) =>
         store.outbox.enqueue({
           conversationId,
           // Only the first chunk replaces the progress message and replies to the user's
           // message; the rest are plain follow-ups (no repeated reply header).
-          target: i === 0 ? target : followUp(target),
+          target: i === 0 ? kinded : followUp(kinded),
           text,
           sessionEntryId,
         }),
@@ -204,12 +206,13 @@ export class OutboxDelivery {
           // The progress message still shows "Working…" (or an old text): retire it, durably.
           store.outbox.enqueue({ conversationId: row.conversationId, target: { ...followUp(row.target), retireRef: done.unedited }, text: PROGRESS_RETIRED_TEXT, sessionEntryId: null });
         }
-        store.checkpoints.record({
-          key: checkpointKey(row.target.platform, row.target.channel, done.ref),
+        store.postedMessages.record({
+          key: postedMessageKey(row.target.platform, row.target.channel, done.ref),
           conversationId: row.conversationId,
           sessionEntryId: row.sessionEntryId,
           platformMessageRef: done.ref,
           assistantText: row.text,
+          kind: postedKind(row.target, row.sessionEntryId),
         });
         store.outbox.markPosted(row.id, done.ref);
       });
@@ -314,6 +317,11 @@ async function retire(adapter: PlatformAdapter, row: OutboxRow, ref: string): Pr
  */
 export function idempotencyKeyOf(row: Pick<OutboxRow, 'id' | 'createdAt'>): string {
   return `ab-o${row.id}-${row.createdAt.toString(36)}`;
+}
+
+/** The kind a delivered row is recorded with: its target's, else `answer` for a turn's answer (it has a session entry), else `notice`. */
+function postedKind(target: OutboxTarget, sessionEntryId: number | null): Exclude<PostedMessageKind, 'progress'> {
+  return target.kind ?? (sessionEntryId !== null ? 'answer' : 'notice');
 }
 
 function followUp(target: OutboxTarget): OutboxTarget {

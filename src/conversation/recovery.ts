@@ -5,7 +5,7 @@
  * still in the outbox are delivered by {@link OutboxDelivery.deliverAll}.
  */
 import type { Logger } from '../logger.js';
-import type { Store } from '../session/types.js';
+import type { Store } from '../store/types.js';
 import type { OutboxDelivery } from './outbox.js';
 import type { Router } from './router.js';
 
@@ -17,14 +17,11 @@ export const INTERRUPTED_NOTICE =
 export const STALE_PROGRESS_TEXT = '⏹️ Interrupted by a restart; the answer follows below.';
 
 /**
- * Progress messages of a conversation that never became an answer: checkpoints without a
- * session entry whose text is still the progress view's (it starts with "⏳").
+ * Progress messages of a conversation that never became an answer: posted messages still of kind
+ * `progress` (one edited into the answer, or into a notice, was recorded again with that kind).
  */
 function staleProgressRefs(store: Store, conversationId: string): string[] {
-  return store.checkpoints
-    .listForConversation(conversationId)
-    .filter((c) => c.sessionEntryId === null && c.assistantText.startsWith('⏳'))
-    .map((c) => c.platformMessageRef);
+  return store.postedMessages.listForConversation(conversationId, 'progress').map((c) => c.platformMessageRef);
 }
 
 export interface RecoveryReport {

@@ -18,8 +18,8 @@
  *   - No committed agent session for this agent yet (the cut turn was the first): a new agent
  *     session with the plain prompt.
  */
-import type { AgentName } from '../runners/types.js';
-import type { ConversationRow, InboxRow } from '../session/types.js';
+import type { AgentName } from '../core/agents.js';
+import type { ConversationRow, InboxRow } from '../store/types.js';
 
 /** Prepended (with a blank line) to the prompt of a re-run turn. */
 export const RERUN_NOTE =

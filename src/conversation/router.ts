@@ -3,10 +3,10 @@
  * the inbox (a known event key is a duplicate and is dropped — invariant 2), then hands it to the
  * conversation's bridge, created on demand and dropped from memory when idle.
  */
-import type { AcceptHooks, AcceptResult, InboundMessage, InboundSink } from '../platforms/types.js';
-import { StoreUnavailableError } from '../session/health.js';
-import { conversationPlatform } from './ids.js';
-import type { Store } from '../session/types.js';
+import type { InboundMessage } from '../core/messages.js';
+import type { AcceptHooks, AcceptResult, InboundSink } from '../platforms/types.js';
+import { StoreUnavailableError } from '../store/health.js';
+import type { Store } from '../store/types.js';
 import { Bridge, type BridgeDeps, type BridgeStatus } from './bridge.js';
 
 /**
@@ -25,7 +25,7 @@ export function acceptIntoStore(store: Store, message: InboundMessage, hooks?: A
       existing ??
       store.conversations.ensure({
         id: message.conversationId,
-        platform: conversationPlatform(message),
+        platform: message.platform,
         channel: target.channel,
         thread: target.thread ?? null,
         workdir: null,

@@ -11,8 +11,8 @@
  *
  * Seeding applies once per thread: `seededAt` is set when the seeded turn ran.
  */
-import type { AgentName } from '../runners/types.js';
-import type { ConversationRow, SessionEntryRow, Store } from '../session/types.js';
+import type { AgentName } from '../core/agents.js';
+import type { ConversationRow, SessionEntryRow, Store } from '../store/types.js';
 
 /** Upper bound of the transcript given as seed context, in characters. */
 export const SEED_CONTEXT_CHARS = 24_000;
@@ -30,21 +30,21 @@ export type SeedPlan =
  */
 export function planSeed(store: Store, conv: ConversationRow, agent: AgentName, opts: { allowFork?: boolean } = {}): SeedPlan | undefined {
   if (!conv.seededFrom || conv.seededAt !== null) return undefined;
-  const checkpoint = store.checkpoints.get(conv.seededFrom);
-  if (!checkpoint || checkpoint.conversationId === conv.id) return undefined;
-  const origin = store.conversations.get(checkpoint.conversationId);
+  const posted = store.postedMessages.get(conv.seededFrom);
+  if (!posted || posted.conversationId === conv.id) return undefined;
+  const origin = store.conversations.get(posted.conversationId);
   if (!origin) return undefined;
 
   const entries = store.entries.list(origin.id, { limit: 200 });
-  const atIndex = checkpoint.sessionEntryId === null ? -1 : entries.findIndex((e) => e.id === checkpoint.sessionEntryId);
+  const atIndex = posted.sessionEntryId === null ? -1 : entries.findIndex((e) => e.id === posted.sessionEntryId);
   const upTo = atIndex >= 0 ? entries.slice(0, atIndex + 1) : entries;
   const lastAnswer = [...entries].reverse().find((e) => e.role === 'assistant');
-  const isLatest = checkpoint.sessionEntryId !== null && lastAnswer?.id === checkpoint.sessionEntryId;
+  const isLatest = posted.sessionEntryId !== null && lastAnswer?.id === posted.sessionEntryId;
 
   if ((opts.allowFork ?? true) && isLatest && FORKABLE.has(agent) && origin.agentSessionId && origin.agentSessionAgent === agent) {
     return { mode: 'fork', from: conv.seededFrom, sessionId: origin.agentSessionId };
   }
-  const { text, included } = boundedTranscript(upTo, checkpoint.assistantText, SEED_CONTEXT_CHARS);
+  const { text, included } = boundedTranscript(upTo, posted.assistantText, SEED_CONTEXT_CHARS);
   return { mode: 'transcript', from: conv.seededFrom, context: text, included, cut: Math.max(0, upTo.length - included) };
 }
 

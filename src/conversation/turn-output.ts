@@ -4,11 +4,12 @@
  * status indicators, and at the end the formatted, chunked final answer.
  */
 import type { Logger } from '../logger.js';
-import type { PlatformAdapter, ReactionState, ReplyTarget } from '../platforms/types.js';
+import type { ReplyTarget } from '../core/messages.js';
+import type { PlatformAdapter, ReactionState } from '../platforms/types.js';
 import type { RunEvent } from '../runners/types.js';
-import type { Store } from '../session/types.js';
-import { chunkMarkdown } from './chunk.js';
-import { checkpointKey } from './ids.js';
+import type { Store } from '../store/types.js';
+import { chunkMarkdown } from '../core/chunk.js';
+import { postedMessageKey } from '../core/ids.js';
 import { ProgressView } from './progress.js';
 import { EditThrottle } from './throttle.js';
 
@@ -71,12 +72,13 @@ export class TurnOutput {
     });
     if (reused) return; // recorded by the earlier attempt
     try {
-      store.checkpoints.record({
-        key: checkpointKey(target.platform, target.channel, ref),
+      store.postedMessages.record({
+        key: postedMessageKey(target.platform, target.channel, ref),
         conversationId,
         sessionEntryId: null,
         platformMessageRef: ref,
         assistantText: text,
+        kind: 'progress',
       });
     } catch (err) {
       this.o.logger.warn({ err: String(err), conversationId }, 'could not record the progress message');

@@ -12,13 +12,14 @@
  * the committing transaction; an interrupted run stores nothing.
  */
 import type { Logger } from '../logger.js';
-import type { InboundMessage, ReplyTarget } from '../platforms/types.js';
+import type { InboundMessage, ReplyTarget } from '../core/messages.js';
+import type { TurnOutcome } from '../core/turn.js';
 import { describeRunError, isMissingSessionError } from '../runners/errors.js';
-import type { AgentName, PermissionMode, Runner, RunResult } from '../runners/types.js';
-import type { ConversationRow, Store } from '../session/types.js';
+import type { AgentName, PermissionMode } from '../core/agents.js';
+import type { Runner, RunResult } from '../runners/types.js';
+import type { ConversationRow, Store } from '../store/types.js';
 import type { AdapterLookup, OutboxDelivery } from './outbox.js';
 import { combineMessages } from './prompt.js';
-import { conversationPlatform } from './ids.js';
 import { committedPoint, isRerun, planRerun, rerunPrompt } from './rerun.js';
 import { continuationPrompt, LOST_SESSION_NOTICE, planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
 import { TurnOutput } from './turn-output.js';
@@ -57,9 +58,6 @@ export interface TurnDeps {
   tools?: TurnToolAccess;
   now?: () => number;
 }
-
-/** What happened to a turn, for the caller's bookkeeping and metrics. */
-export type TurnOutcome = 'ok' | 'failed' | 'stopped' | 'timeout' | 'interrupted' | 'undeliverable';
 
 /**
  * What an attempt of a turn already did, carried to the retry of the same batch after a storage
@@ -101,7 +99,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   // Created when the first message was accepted (router); ensure() covers older inbox rows.
   const conversation = store.conversations.ensure({
     id: conversationId,
-    platform: conversationPlatform(last),
+    platform: last.platform,
     channel: target.channel,
     thread: target.thread ?? null,
     workdir: null,

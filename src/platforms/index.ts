@@ -2,11 +2,11 @@
  * Which platform adapters run, from the configuration. Slack and Discord are loaded only when
  * configured; the local web chat runs when neither is (or with AGENTBRIDGE_LOCAL_CHAT=on).
  */
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
-import type { LocalUsersRepo } from '../session/repos/local-users.js';
-import type { LocalMessagesRepo } from '../session/types.js';
+import type { LocalUsersRepo } from '../store/repos/local-users.js';
+import type { LocalMessagesRepo } from '../store/types.js';
 import { LocalAdapter } from './local/adapter.js';
 import { LocalAuth, loginRequiredByConfig } from './local/auth.js';
 import type { PlatformAdapter } from './types.js';

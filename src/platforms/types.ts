@@ -3,66 +3,10 @@
  *
  * An adapter turns platform events into {@link InboundMessage}s and hands them to an
  * {@link InboundSink}; it carries out output (post, edit, react, status) for the core.
- * It knows nothing about agents or the database.
+ * It knows nothing about agents or the database. The message types themselves are core types
+ * (`src/core/messages.ts`).
  */
-
-/** Where a message came from. `scheduler` is used by cron jobs and scheduled prompts. */
-export type PlatformName = 'local' | 'slack' | 'discord' | 'scheduler';
-
-/** The person (or bot) who wrote a message. */
-export interface Author {
-  /** Platform user id, e.g. Slack `U123`, Discord snowflake, local free-form name. */
-  id: string;
-  /** Display name shown to the agent ("who wrote this"). */
-  name: string;
-  isBot?: boolean;
-}
-
-/** Where the bot's answer goes: a channel, optionally a thread in it, optionally replying to a message. */
-export interface ReplyTarget {
-  platform: PlatformName;
-  /** Platform channel id (Slack `C…`, Discord snowflake, local channel name). */
-  channel: string;
-  /** Thread id: Slack parent `ts`, Discord thread channel id, local thread id. */
-  thread?: string;
-  /** Platform message id the answer replies to (Discord `message_reference`). */
-  replyTo?: string;
-}
-
-/**
- * One normalised inbound message. Serialised as JSON into the inbox, so it must stay plain data.
- */
-export interface InboundMessage {
-  platform: PlatformName;
-  /** Stable conversation id, from `src/conversation/ids.ts`. */
-  conversationId: string;
-  channel: string;
-  thread?: string;
-  author: Author;
-  /** Text for the agent: bot mention removed, user mentions resolved to names. */
-  text: string;
-  /**
-   * Unique key of this delivery's underlying message, used to recognise duplicates
-   * (e.g. `slack:<team>:<channel>:<ts>`, `discord:<messageId>`, `local:<messageId>`).
-   */
-  eventKey: string;
-  replyTarget: ReplyTarget;
-  /** Platform message id of the user's message (for reactions), when there is one. */
-  messageRef?: string;
-  /**
-   * For the first message of a thread that starts on a message the bot posted (an answer or a
-   * cron post): the response-checkpoint key of that message (`checkpointKey(platform, channel,
-   * ref)`). The bridge records it as the conversation's `seededFrom` (thread seeding).
-   */
-  seedFrom?: string;
-  /**
-   * True when the message explicitly addressed the bot (an @-mention, a DM, or the local chat's
-   * `/agent` prefix). Only addressed messages are read as commands (`@agentbridge stop`).
-   */
-  addressed?: boolean;
-  /** Receive time, ms since the epoch. */
-  receivedAt: number;
-}
+import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
 
 /** Result of handing an inbound message to the core. */
 export type AcceptResult = 'accepted' | 'duplicate';
@@ -144,7 +88,7 @@ export interface PlatformLimits {
 
 /** A slash command or interaction from a platform, for the command service. */
 export interface CommandRequest {
-  platform: Exclude<PlatformName, 'scheduler'>;
+  platform: PlatformName;
   /** Platform user id (not qualified), e.g. `U123`. */
   userId: string;
   userName: string;
@@ -166,8 +110,8 @@ export interface CommandReply {
 export interface AdapterContext {
   /** True when the core already has a conversation with this id (e.g. "the bot is part of this thread"). */
   hasConversation(conversationId: string): boolean;
-  /** True when the bot posted the message with this checkpoint key (a response checkpoint exists). */
-  isBotMessage(checkpointKey: string): boolean;
+  /** True when the bot posted the message with this posted-message key (a posted-message row exists). */
+  isBotMessage(postedKey: string): boolean;
   /** Small durable state for the adapter, e.g. the last message id seen per channel. Keys: `<platform>:…`. */
   state: { get(key: string): string | undefined; set(key: string, value: string): void };
   /** Runs a platform slash command (Slack `/agent`, Discord `/agent`); absent when commands are off. */

@@ -11,7 +11,8 @@ import { ClaudeEventParser } from './claude-events.js';
 import { classifyErrorText, runError } from './errors.js';
 import { claudeMcpArgs, withMcpToken } from './mcp-config.js';
 import { drive, type DriveResult } from './process.js';
-import type { PermissionMode, Runner, RunEvent, RunnerProbe, RunRequest, RunResult } from './types.js';
+import type { PermissionMode } from '../core/agents.js';
+import type { Runner, RunEvent, RunnerProbe, RunRequest, RunResult } from './types.js';
 
 /** agentbridge permission level → `--permission-mode` value. */
 export const CLAUDE_PERMISSION_MODES: Record<PermissionMode, string> = {

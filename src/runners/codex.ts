@@ -29,7 +29,8 @@ import { CodexEventParser } from './codex-events.js';
 import { classifyErrorText, runError } from './errors.js';
 import { codexMcpOverrides, withMcpToken } from './mcp-config.js';
 import { drive } from './process.js';
-import type { PermissionMode, RunEvent, RunRequest, RunResult, Runner, RunnerProbe } from './types.js';
+import type { PermissionMode } from '../core/agents.js';
+import type { RunEvent, RunRequest, RunResult, Runner, RunnerProbe } from './types.js';
 
 /** agentbridge permission level → `codex exec -s` value. */
 export const CODEX_SANDBOX: Record<PermissionMode, string> = {

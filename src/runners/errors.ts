@@ -1,7 +1,8 @@
 /**
  * Turning agent failures into {@link RunError}s and into text a person can act on.
  */
-import type { AgentName, RunError, RunErrorKind } from './types.js';
+import type { AgentName } from '../core/agents.js';
+import type { RunError, RunErrorKind } from './types.js';
 
 const AGENT_LABEL: Record<AgentName, string> = {
   claude: 'Claude Code',

@@ -9,7 +9,8 @@
  * - `{"type":"result","status":"success"|"error","error"?:{type,message},"stats":{input_tokens,output_tokens,…}}`
  * Unknown types and fields are ignored.
  */
-import type { RunEvent, Usage } from './types.js';
+import type { Usage } from '../core/agents.js';
+import type { RunEvent } from './types.js';
 
 const SUMMARY_MAX = 200;
 

@@ -32,7 +32,8 @@ import { resolveBin } from './bin.js';
 import { classifyErrorText, runError } from './errors.js';
 import { GeminiEventParser, providerMessage, stderrTail } from './gemini-events.js';
 import { prepareGeminiMcpHome } from './mcp-config.js';
-import type { PermissionMode, RunError, RunEvent, RunRequest, RunResult, Runner, RunnerProbe } from './types.js';
+import type { PermissionMode } from '../core/agents.js';
+import type { RunError, RunEvent, RunRequest, RunResult, Runner, RunnerProbe } from './types.js';
 
 /** Model used when the request names none (gemini's own default is "auto", which adds a routing call). */
 export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-pro';

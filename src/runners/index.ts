@@ -2,11 +2,12 @@
  * The runner registry: one Runner per agent, and the resolution of `AGENTBRIDGE_AGENT=auto`
  * (the first of claude, codex, gemini that is installed and authenticated).
  */
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 import { ClaudeRunner } from './claude.js';
 import { CodexRunner } from './codex.js';
 import { GeminiRunner } from './gemini.js';
-import { AGENT_NAMES, type AgentName, type Runner, type RunnerProbe } from './types.js';
+import { AGENT_NAMES, type AgentName } from '../core/agents.js';
+import type { Runner, RunnerProbe } from './types.js';
 
 export type RunnerSet = Record<AgentName, Runner>;
 

@@ -4,16 +4,7 @@
  * {@link RunEvent}s and returns a {@link RunResult}. Facts: ../shared/reference/agent-clis.md.
  */
 
-export type AgentName = 'claude' | 'codex' | 'gemini';
-export const AGENT_NAMES: readonly AgentName[] = ['claude', 'codex', 'gemini'];
-
-/**
- * agentbridge's permission level, mapped per agent:
- * - `read-only`: claude `--permission-mode plan`, codex `-s read-only`, gemini `--approval-mode default`
- * - `edit`:      claude `--permission-mode acceptEdits`, codex `-s workspace-write`, gemini `--approval-mode auto_edit`
- * - `full`:      claude `--permission-mode bypassPermissions`, codex `-s danger-full-access`, gemini `--approval-mode yolo`
- */
-export type PermissionMode = 'read-only' | 'edit' | 'full';
+import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
 
 /** One turn's input. */
 export interface RunRequest {
@@ -58,13 +49,6 @@ export type RunEvent =
   | { type: 'usage'; usage: Usage }
   /** A non-fatal warning (e.g. "Reconnecting…"); fatal errors come in the result. */
   | { type: 'warning'; message: string };
-
-export interface Usage {
-  inputTokens?: number;
-  outputTokens?: number;
-  /** US dollars, when the CLI reports it. */
-  costUsd?: number;
-}
 
 /** Why a turn failed; each kind has a user-facing explanation in `src/runners/errors.ts`. */
 export type RunErrorKind =

@@ -10,12 +10,13 @@
  * - late due times (agentbridge stopped, host asleep): the latest missed one runs if it is at
  *   most `graceMs` late; older ones are recorded as one `skipped` run and logged.
  */
-import type { TurnOutcome } from '../conversation/turn.js';
+import type { TurnOutcome } from '../core/turn.js';
 import type { Logger } from '../logger.js';
-import type { AcceptResult, InboundMessage, ReplyTarget } from '../platforms/types.js';
-import type { Store } from '../session/types.js';
+import type { InboundMessage, ReplyTarget } from '../core/messages.js';
+import type { AcceptResult } from '../platforms/types.js';
+import type { Store } from '../store/types.js';
 import { missedRuns, nextRun } from './schedule.js';
-import type { CronJob, CronRun } from './types.js';
+import type { CronJob, CronRun } from '../core/schedule.js';
 
 /** Retry delays after the 1st, 2nd, … consecutive failure, ms (the last one repeats). */
 export const CRON_RETRY_BACKOFF_MS = [30_000, 60_000, 300_000, 900_000, 3_600_000];
@@ -208,7 +209,8 @@ export class CronRunner {
       store.conversations.update(conversationId, { ...(job.agent ? { agent: job.agent } : {}), ...(job.model ? { model: job.model } : {}) });
     }
     const message: InboundMessage = {
-      platform: 'scheduler',
+      platform: replyTarget.platform,
+      origin: 'scheduler',
       conversationId,
       channel: replyTarget.channel,
       ...(replyTarget.thread ? { thread: replyTarget.thread } : {}),
@@ -289,10 +291,10 @@ export class CronRunner {
 }
 
 /**
- * The message a run posted: the first response checkpoint of its conversation created at or
+ * The message a run posted: the first posted message of its conversation created at or
  * after the run started (the start of its thread), else the conversation's latest one.
  */
 function postedKeyOf(store: Store, conversationId: string, startedAt: number): string | null {
-  const checkpoints = store.checkpoints.listForConversation(conversationId);
-  return (checkpoints.find((c) => c.createdAt >= startedAt) ?? checkpoints.at(-1))?.key ?? null;
+  const posted = store.postedMessages.listForConversation(conversationId);
+  return (posted.find((p) => p.createdAt >= startedAt) ?? posted.at(-1))?.key ?? null;
 }

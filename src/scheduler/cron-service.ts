@@ -6,12 +6,13 @@
  * (without one — the CLI while agentbridge is stopped — they run after the next start).
  */
 import { randomBytes } from 'node:crypto';
-import type { PlatformName } from '../platforms/types.js';
-import { CHANNEL_PATTERN } from '../platforms/local/ids.js';
-import { AGENT_NAMES } from '../runners/types.js';
-import type { Store } from '../session/types.js';
+import type { PlatformName } from '../core/messages.js';
+import { CHANNEL_ID_SHAPES } from '../core/ids.js';
+import { AGENT_NAMES } from '../core/agents.js';
+import type { Store } from '../store/types.js';
 import { nextRun, parseSchedule } from './schedule.js';
-import { ScheduleError, type CronJob, type CronJobInput, type CronRun, type CronService, type CronTarget } from './types.js';
+import type { CronJob, CronRun, CronTarget } from '../core/schedule.js';
+import { ScheduleError, type CronJobInput, type CronService } from './types.js';
 
 export interface CronServiceOptions {
   store: Store;
@@ -202,12 +203,7 @@ export class CronJobService implements CronService {
     }
     channel = (channel ?? '').trim();
     if (!channel) throw new ScheduleError(`a channel is required for platform ${platform}`);
-    const shapes: Record<CronTarget['platform'], [RegExp, string]> = {
-      slack: [/^[CGD][A-Z0-9]{2,}$/, 'a Slack channel id such as C0123ABCD'],
-      discord: [/^\d{5,25}$/, 'a Discord channel id (a number such as 112233445566778899)'],
-      local: [CHANNEL_PATTERN, 'a local chat channel name (lowercase letters, digits, "_" and "-")'],
-    };
-    const [shape, what] = shapes[platform];
+    const [shape, what] = CHANNEL_ID_SHAPES[platform];
     if (!shape.test(channel)) throw new ScheduleError(`invalid channel "${channel}" for ${platform}: expected ${what}`);
     return conversationId ? { platform, channel, conversationId } : { platform, channel };
   }

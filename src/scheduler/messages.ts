@@ -13,10 +13,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
-import type { AcceptResult, InboundMessage, ReplyTarget } from '../platforms/types.js';
-import type { Store } from '../session/types.js';
+import type { InboundMessage, ReplyTarget } from '../core/messages.js';
+import type { AcceptResult } from '../platforms/types.js';
+import type { Store } from '../store/types.js';
 import { formatInterval, missedRuns, parseInterval } from './schedule.js';
-import { ScheduleError, type ScheduledMessage, type ScheduledMessagesService, type ScheduleMessageInput } from './types.js';
+import type { ScheduledMessage } from '../core/schedule.js';
+import { ScheduleError, type ScheduledMessagesService, type ScheduleMessageInput } from './types.js';
 
 /** Limits of scheduled messages. Times in ms. */
 export const MESSAGE_LIMITS = {
@@ -164,7 +166,8 @@ export class ScheduledMessageService implements ScheduledMessagesService {
     }
     const replyTarget: ReplyTarget = { platform: conv.platform, channel: conv.channel, ...(conv.thread ? { thread: conv.thread } : {}) };
     const message: InboundMessage = {
-      platform: 'scheduler',
+      platform: conv.platform,
+      origin: 'scheduler',
       conversationId: m.conversationId,
       channel: conv.channel,
       ...(conv.thread ? { thread: conv.thread } : {}),

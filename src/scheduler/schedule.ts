@@ -18,7 +18,8 @@
  * occurrences of a repeated hour.
  */
 import { Cron } from 'croner';
-import { ScheduleError, type Schedule } from './types.js';
+import type { Schedule } from '../core/schedule.js';
+import { ScheduleError } from './types.js';
 
 /** Shortest interval (and shortest gap between two cron times) of a cron job, in ms. */
 export const MIN_CRON_INTERVAL_MS = 60_000;

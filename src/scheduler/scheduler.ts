@@ -8,14 +8,16 @@
  * deps' `onTurnEnd` calls `scheduler.onTurnEnd`; `start()` after inbox recovery; `stop()` before
  * the router shuts down. The clock and timers are injectable so tests run on fake time.
  */
-import type { TurnOutcome } from '../conversation/turn.js';
+import type { TurnOutcome } from '../core/turn.js';
 import type { Logger } from '../logger.js';
-import type { AcceptResult, InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
-import type { Store } from '../session/types.js';
+import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
+import type { AcceptResult } from '../platforms/types.js';
+import type { Store } from '../store/types.js';
 import { CronRunner, CRON_MAX_FAILURES, CRON_RETRY_BACKOFF_MS } from './cron-runner.js';
 import { CronJobService } from './cron-service.js';
 import { ScheduledMessageService } from './messages.js';
-import type { CronRun, CronService, ScheduledMessagesService } from './types.js';
+import type { CronRun } from '../core/schedule.js';
+import type { CronService, ScheduledMessagesService } from './types.js';
 
 /** Default grace window for late due times, ms (AGENTBRIDGE_CRON_GRACE_S). */
 export const DEFAULT_GRACE_MS = 10 * 60_000;

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TurnToolAccess } from '../conversation/turn.js';
-import type { ReplyTarget } from '../platforms/types.js';
+import type { ReplyTarget } from '../core/messages.js';
 import type { ToolTokens } from './tokens.js';
 
 export interface ToolAccessOptions {

@@ -31,12 +31,13 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { chunkMarkdown } from '../conversation/chunk.js';
+import { chunkMarkdown } from '../core/chunk.js';
 import type { AdapterLookup, OutboxDelivery } from '../conversation/outbox.js';
 import { HttpError, readJsonBody } from '../http/json.js';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
-import { ScheduleError, type ScheduledMessage, type ScheduledMessagesService } from '../scheduler/types.js';
+import type { ScheduledMessage } from '../core/schedule.js';
+import { ScheduleError, type ScheduledMessagesService } from '../scheduler/types.js';
 import { TokenError, type ToolTokenClaims, type ToolTokens } from './tokens.js';
 
 /** Path of the MCP endpoint on the shared HTTP server. */

@@ -21,7 +21,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { errors as joseErrors, jwtVerify } from 'jose';
-import type { ReplyTarget } from '../platforms/types.js';
+import type { ReplyTarget } from '../core/messages.js';
 
 /** File name of the signing secret inside the data directory. */
 export const SECRET_FILE = 'mcp-secret';

@@ -8,13 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { MemoryLocalMessages } from '../helpers/memory-local-messages.js';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalAuth } from '../../src/platforms/local/auth.js';
 import { LOGIN_LINK_TTL_MS, hashToken, newToken } from '../../src/platforms/local/login-tokens.js';
-import { openStore, type SqliteStore } from '../../src/session/store.js';
+import { openStore, type SqliteStore } from '../../src/store/store.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = fs.existsSync(CHROMIUM);

@@ -12,9 +12,10 @@ import { pino, type Logger } from 'pino';
 import type { BridgeDeps } from '../../src/conversation/bridge.js';
 import { OutboxDelivery, type OutboxOptions } from '../../src/conversation/outbox.js';
 import { Router } from '../../src/conversation/router.js';
-import type { AgentName, Runner } from '../../src/runners/types.js';
-import { StoreHealth } from '../../src/session/health.js';
-import { openStore, type SqliteStore } from '../../src/session/store.js';
+import type { AgentName } from '../../src/core/agents.js';
+import type { Runner } from '../../src/runners/types.js';
+import { StoreHealth } from '../../src/store/health.js';
+import { openStore, type SqliteStore } from '../../src/store/store.js';
 import { ManualRunner, RecordingAdapter } from './fakes.js';
 
 export interface CoreOptions {

@@ -2,8 +2,10 @@
  * In-process stand-ins for unit tests of the core: a runner whose turns the test finishes by
  * hand, and a platform adapter that records every call and can be told to fail.
  */
-import type { PlatformAdapter, PostOptions, PostedMessage, ReactionState, ReplyTarget } from '../../src/platforms/types.js';
-import type { AgentName, Runner, RunEvent, RunRequest, RunResult } from '../../src/runners/types.js';
+import type { ReplyTarget } from '../../src/core/messages.js';
+import type { PlatformAdapter, PostOptions, PostedMessage, ReactionState } from '../../src/platforms/types.js';
+import type { AgentName } from '../../src/core/agents.js';
+import type { Runner, RunEvent, RunRequest, RunResult } from '../../src/runners/types.js';
 
 export interface PendingRun {
   req: RunRequest;

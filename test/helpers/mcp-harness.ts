@@ -6,7 +6,7 @@
  */
 import { createHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
-import type { OutboxTarget } from '../../src/session/types.js';
+import type { OutboxTarget } from '../../src/store/types.js';
 import { ToolAccess } from '../../src/tools/access.js';
 import { registerMcpRoutes } from '../../src/tools/mcp-server.js';
 import { ToolTokens, type ToolTokenClaims } from '../../src/tools/tokens.js';

@@ -1,8 +1,8 @@
 /**
  * In-memory {@link LocalMessagesRepo} for tests of the local chat (same contract as the
- * SQLite repository in src/session/): ids unique, lists oldest first, threads newest activity first.
+ * SQLite repository in src/store/): ids unique, lists oldest first, threads newest activity first.
  */
-import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../src/session/types.js';
+import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../src/store/types.js';
 
 export class MemoryLocalMessages implements LocalMessagesRepo {
   /** Rows in insertion order (exposed for assertions). */

@@ -3,7 +3,8 @@
  * src/scheduler/messages.ts). Validation follows the contract: exactly one of delaySeconds, at,
  * every, else ScheduleError.
  */
-import { ScheduleError, type ScheduledMessage, type ScheduledMessagesService, type ScheduleMessageInput } from '../../src/scheduler/types.js';
+import type { ScheduledMessage } from '../../src/core/schedule.js';
+import { ScheduleError, type ScheduledMessagesService, type ScheduleMessageInput } from '../../src/scheduler/types.js';
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

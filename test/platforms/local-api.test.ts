@@ -3,7 +3,7 @@ import { createLogger } from '../../src/logger.js';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
 import { MESSAGE_ID_PATTERN } from '../../src/platforms/local/ids.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { MemoryLocalMessages } from '../helpers/memory-local-messages.js';
 import { waitFor } from '../helpers/sandbox.js';
 

@@ -14,8 +14,8 @@ import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
 import { LocalAuth, loginRequiredByConfig } from '../../src/platforms/local/auth.js';
 import { LOGIN_LINK_TTL_MS, hashToken, newToken } from '../../src/platforms/local/login-tokens.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
-import { openStore, type SqliteStore } from '../../src/session/store.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import { openStore, type SqliteStore } from '../../src/store/store.js';
 import { collectingLogger } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 

@@ -9,8 +9,9 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AccessPolicy, refusalText } from '../../src/conversation/access.js';
 import { CommandService } from '../../src/conversation/commands/index.js';
-import { ConfigError, loadConfig, type AccessConfig } from '../../src/config.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { AccessConfig } from '../../src/core/config.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { collectingLogger, startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 
@@ -78,9 +79,6 @@ describe('access policy', () => {
     expect(p.decide({ platform: 'discord', userId: 'x', channel: 'C1' }).allowed).toBe(false);
   });
 
-  it('scheduler messages are trusted', () => {
-    expect(policy({ allowedUsers: ['slack:U1'], allowedChannels: ['slack:C1'] }).decide({ platform: 'scheduler', userId: 'cron', channel: 'C2' }).allowed).toBe(true);
-  });
 });
 
 function world(db: string, access: Partial<AccessConfig>) {
@@ -107,6 +105,19 @@ function msg(thread: string, user: string, text: string, channel = 'general'): I
 }
 
 describe('refusing people who are not allowed', () => {
+  it('trusts scheduler messages (origin scheduler): run as turns whatever the lists say', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access-test-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const w = world(path.join(dir, 'agentbridge.db'), { allowedUsers: ['local:alice'], allowedChannels: ['local:other'] });
+    const cron = { ...msg('ts', 'scheduler', 'nightly summary'), origin: 'scheduler' as const, author: { id: 'scheduler', name: 'cron job "nightly"' } };
+    expect(await w.router.accept(cron)).toBe('accepted');
+    await waitFor(() => w.adapter.texts('ts').includes('echo: nightly summary'));
+    expect(w.adapter.texts('ts')).not.toContain(refusalText('channel'));
+    // the same text from a person there is refused
+    await w.router.accept(msg('tp', 'mallory', 'nightly summary'));
+    expect(w.adapter.texts('tp')).toEqual([refusalText('channel')]);
+  });
+
   it('tells a disallowed writer once per conversation, across restarts; nothing reaches the agent', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access-test-'));
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -6,8 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { idempotencyKeyOf } from '../../src/conversation/outbox.js';
 import { INTERRUPTED_NOTICE, recoverInbox, STALE_PROGRESS_TEXT } from '../../src/conversation/recovery.js';
 import { rerunPrompt } from '../../src/conversation/rerun.js';
-import { MAX_IDEMPOTENCY_KEY_CHARS, type InboundMessage } from '../../src/platforms/types.js';
-import type { Store } from '../../src/session/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import { MAX_IDEMPOTENCY_KEY_CHARS } from '../../src/platforms/types.js';
+import type { Store } from '../../src/store/types.js';
 import { startCore } from '../helpers/core.js';
 import { ManualRunner } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
@@ -136,6 +137,8 @@ describe('bridge and router', () => {
     const run = w.runner.runs[0]!;
     run.emit({ type: 'tool_start', id: 't1', name: 'Bash', summary: 'Bash: ls' });
     await waitFor(() => w.adapter.calls.some((c) => c.op === 'edit' && c.text?.includes('Bash: ls')));
+    const progress = w.store.postedMessages.listForConversation('local:general:p');
+    expect(progress.map((p) => p.kind)).toEqual(['progress']);
     const long = Array.from({ length: 12 }, (_, i) => `Paragraph ${i} ${'x'.repeat(40)}`).join('\n\n');
     run.finish({ text: long });
     await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
@@ -145,9 +148,14 @@ describe('bridge and router', () => {
     expect(texts.join('\n\n').replace(/\s+/g, ' ')).toBe(long.replace(/\s+/g, ' '));
     expect(w.adapter.calls.some((c) => c.op === 'react' && c.state === 'done')).toBe(true);
     const progressRef = w.adapter.calls.find((c) => c.op === 'post')!.ref!;
-    const cp = w.store.checkpoints.get(`local:general:${progressRef}`);
+    const cp = w.store.postedMessages.get(`local:general:${progressRef}`);
     expect(cp?.assistantText).toBe(texts[0]);
     expect(cp?.sessionEntryId).not.toBeNull();
+    // The progress message became the answer's first chunk; every chunk is recorded as an answer.
+    expect(cp?.kind).toBe('answer');
+    const posted = w.store.postedMessages.listForConversation('local:general:p');
+    expect(posted).toHaveLength(texts.length);
+    expect(posted.every((p) => p.kind === 'answer')).toBe(true);
   });
 
   it('keeps an answer that could not be posted and delivers it later, also after a restart', async () => {
@@ -188,9 +196,9 @@ describe('bridge and router', () => {
     expect(attempts).toHaveLength(2);
     expect(attempts[1]!.key).toBe(attempts[0]!.key);
     expect(w.adapter.texts('once').filter((t) => t === 'said once')).toHaveLength(1);
-    // The posted row and its checkpoint name the message that was created the first time.
+    // The posted row and its posted-message row name the message that was created the first time.
     const ref = w.adapter.keys.get(attempts[0]!.key!)!;
-    expect(w.store.checkpoints.get(`local:general:${ref}`)?.assistantText).toBe('said once');
+    expect(w.store.postedMessages.get(`local:general:${ref}`)?.assistantText).toBe('said once');
   });
 
   it('keys differ between rows, and from the rows of a new database with the same ids', () => {
@@ -224,6 +232,9 @@ describe('bridge and router', () => {
     // The cut turn's progress message no longer says "Working…".
     const oldProgress = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'x')!.ref;
     expect(w2.adapter.calls).toContainEqual(expect.objectContaining({ op: 'edit', ref: oldProgress, text: STALE_PROGRESS_TEXT }));
+    // Recorded by kind: the interruption notice and the retired progress message are notices now.
+    expect(w2.store.postedMessages.get(`local:general:${oldProgress}`)?.kind).toBe('notice');
+    expect(w2.store.postedMessages.listForConversation('local:general:x').find((p) => p.assistantText === INTERRUPTED_NOTICE)?.kind).toBe('notice');
     const prompts = w2.runner.runs.filter((r) => r.req.prompt.includes('was running')).map((r) => r.req.prompt);
     expect(prompts).toHaveLength(1);
     const p = prompts[0]!;
@@ -268,7 +279,7 @@ describe('bridge and router', () => {
     await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
     const answerRef = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'main')!.ref!;
     const key = `local:general:${answerRef}`;
-    expect(w.store.checkpoints.get(key)?.sessionEntryId).not.toBeNull();
+    expect(w.store.postedMessages.get(key)?.sessionEntryId).not.toBeNull();
 
     await w.router.accept({ ...msg('th', 'go deeper'), seedFrom: key });
     await waitFor(() => w.runner.runs.length === 2 && w.store.inbox.unfinished().length === 0);

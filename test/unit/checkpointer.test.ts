@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCheckpointer } from '../../src/session/checkpointer.js';
-import { openStore } from '../../src/session/store.js';
+import { startCheckpointer } from '../../src/store/checkpointer.js';
+import { openStore } from '../../src/store/store.js';
 import { waitFor } from '../helpers/sandbox.js';
 
 const logger = pino({ level: 'silent' });

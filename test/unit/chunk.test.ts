@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { chunkMarkdown, chunkMarkdownDetailed, type MarkdownChunk } from '../../src/conversation/chunk.js';
+import { chunkMarkdown, chunkMarkdownDetailed, type MarkdownChunk } from '../../src/core/chunk.js';
 
 // ---- An independent CommonMark-style fence reader, used to check the chunker. ----
 

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { acquireOwnerLock } from '../../src/session/lock.js';
-import { DatabaseMissingError, markerPath, readMarker } from '../../src/session/marker.js';
-import { initDatabase, openStore } from '../../src/session/store.js';
+import { acquireOwnerLock } from '../../src/store/lock.js';
+import { DatabaseMissingError, markerPath, readMarker } from '../../src/store/marker.js';
+import { initDatabase, openStore } from '../../src/store/store.js';
 import { collectingLogger } from '../helpers/core.js';
 
 const dirs: string[] = [];

@@ -7,17 +7,18 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiscordAdapter } from '../../src/platforms/discord/adapter.js';
 import { DEFER_AFTER_MS, deferDelay, POSTED_IN_CHANNEL } from '../../src/platforms/discord/commands.js';
 import { createLogger } from '../../src/logger.js';
-import type { AdapterContext, CommandReply, CommandRequest, InboundMessage } from '../../src/platforms/types.js';
-import { checkpointKey } from '../../src/conversation/ids.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import type { AdapterContext, CommandReply, CommandRequest } from '../../src/platforms/types.js';
+import { postedMessageKey } from '../../src/core/ids.js';
 import { startDiscordTwin, type DiscordTwin } from '../twins/discord/index.js';
 import { waitFor } from '../helpers/sandbox.js';
 
-/** What the core would be: an inbox deduplicating by event key, conversations, checkpoints, state. */
+/** What the core would be: an inbox deduplicating by event key, conversations, posted messages, state. */
 class FakeCore {
   readonly received: InboundMessage[] = [];
   readonly keys = new Set<string>();
   readonly conversations = new Set<string>();
-  readonly checkpoints = new Set<string>();
+  readonly postedKeys = new Set<string>();
   readonly state = new Map<string, string>();
   /** When set, the sink throws for these event keys (once each). */
   readonly refuse = new Set<string>();
@@ -35,7 +36,7 @@ class FakeCore {
   };
   readonly context: AdapterContext = {
     hasConversation: (id) => this.conversations.has(id),
-    isBotMessage: (key) => this.checkpoints.has(key),
+    isBotMessage: (key) => this.postedKeys.has(key),
     state: { get: (k) => this.state.get(k), set: (k, v) => void this.state.set(k, v) },
     runCommand: (req) => (this.commands.push(req), this.commandReply(req)),
     reportApiError: (kind, method) => void this.apiErrors.push(`${kind} ${method}`),
@@ -127,14 +128,14 @@ describe('Discord adapter: inbound', () => {
     const q = twin.userSays({ user: 'Bob', channel: general, content: 'question', mentionsBot: true });
     await waitFor(() => core.received.length === 3, 5_000, 'three messages');
     const answer = await a.post({ platform: 'discord', channel: general, replyTo: q.id }, 'the answer');
-    core.checkpoints.add(checkpointKey('discord', general, answer.ref)); // what the outbox records
+    core.postedKeys.add(postedMessageKey('discord', general, answer.ref)); // what the outbox records
     const t2 = twin.createThread(general, answer.ref, 'about the answer');
     twin.userSays({ user: 'Bob', channel: t2, content: 'follow-up without mention' });
     twin.userSays({ user: 'Bob', channel: t2, content: 'and another' });
     await waitFor(() => core.received.length === 5, 5_000, 'the thread messages');
     expect(core.received[1]).toMatchObject({ conversationId: `discord:${twin.guildId}:${chat}:${t1}`, channel: chat, thread: t1, replyTarget: { channel: t1, thread: t1 } });
     expect(core.received[1]!.seedFrom).toBeUndefined();
-    expect(core.received[3]).toMatchObject({ conversationId: `discord:${twin.guildId}:${general}:${t2}`, seedFrom: checkpointKey('discord', general, t2) });
+    expect(core.received[3]).toMatchObject({ conversationId: `discord:${twin.guildId}:${general}:${t2}`, seedFrom: postedMessageKey('discord', general, t2) });
     expect(core.received[4]!.seedFrom).toBeUndefined(); // the conversation exists by then
   });
 });

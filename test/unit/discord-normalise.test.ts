@@ -1,6 +1,6 @@
 /** Discord message normalisation (pure): where the bot takes part, ids, text clean-up, seeding. */
 import { describe, expect, it } from 'vitest';
-import { checkpointKey } from '../../src/conversation/ids.js';
+import { postedMessageKey } from '../../src/core/ids.js';
 import { cleanText, normaliseMessage, type DiscordMessageFacts, type NormalisePolicy } from '../../src/platforms/discord/normalise.js';
 
 const BOT = '900000000000000001';
@@ -90,7 +90,7 @@ describe('normaliseMessage', () => {
 
   it('a thread on one of the bot messages carries seedFrom (thread id = message id) until its conversation exists', () => {
     const T = '500000000000000888';
-    const key = checkpointKey('discord', OTHER, T);
+    const key = postedMessageKey('discord', OTHER, T);
     const f = facts({ channelId: T, threadParentId: OTHER });
     const first = normaliseMessage(f, policy({ isBotMessage: (k) => k === key }));
     expect(first.ok && first.message.seedFrom).toBe(key); // and it takes part without a mention

@@ -12,9 +12,9 @@ import { CommandService } from '../../src/conversation/commands/index.js';
 import type { CommandDeps } from '../../src/conversation/commands/types.js';
 import { createHttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
-import { StoreUnavailableError } from '../../src/session/health.js';
-import { walCheckpoint } from '../../src/session/maintenance.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import { StoreUnavailableError } from '../../src/store/health.js';
+import { walCheckpoint } from '../../src/store/maintenance.js';
 import { collectingLogger, startCore, type Core } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
@@ -140,7 +140,7 @@ describe('a full disk, in process', () => {
     fs_.unfill();
     await waitFor(() => store.outbox.pendingCount() === 0, 10_000, 'the outbox row to be marked posted');
     expect(adapter.postAttempts).toHaveLength(1);
-    expect(store.checkpoints.listForConversation('local:general:o1').map((c) => c.assistantText)).toEqual(['stored answer']);
+    expect(store.postedMessages.listForConversation('local:general:o1').map((c) => c.assistantText)).toEqual(['stored answer']);
     expect(row!.text).toBe('stored answer');
   });
 

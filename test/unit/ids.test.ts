@@ -1,13 +1,13 @@
 import { describe, it, expect } from 'vitest';
 import {
-  checkpointKey,
+  postedMessageKey,
   discordConversationId,
   InvalidConversationIdError,
   InvalidIdComponentError,
   localConversationId,
   parseConversationId,
   slackConversationId,
-} from '../../src/conversation/ids.js';
+} from '../../src/core/ids.js';
 
 describe('conversation ids', () => {
   it('builds the documented formats', () => {
@@ -71,11 +71,11 @@ describe('conversation ids', () => {
     expect(() => parseConversationId('teams:a:b')).toThrow(/unknown platform "teams"/);
   });
 
-  it('builds checkpoint keys as platform:channel:messageRef', () => {
-    expect(checkpointKey('slack', 'C02', '1700000000.000200')).toBe('slack:C02:1700000000.000200');
-    expect(checkpointKey('discord', '222', '999')).toBe('discord:222:999');
-    expect(checkpointKey('local', 'general', 'm-1')).toBe('local:general:m-1');
-    expect(() => checkpointKey('slack', 'C02', '')).toThrow(/message ref/);
-    expect(() => checkpointKey('slack', 'C:2', '1.2')).toThrow(InvalidIdComponentError);
+  it('builds posted-message keys as platform:channel:messageRef', () => {
+    expect(postedMessageKey('slack', 'C02', '1700000000.000200')).toBe('slack:C02:1700000000.000200');
+    expect(postedMessageKey('discord', '222', '999')).toBe('discord:222:999');
+    expect(postedMessageKey('local', 'general', 'm-1')).toBe('local:general:m-1');
+    expect(() => postedMessageKey('slack', 'C02', '')).toThrow(/message ref/);
+    expect(() => postedMessageKey('slack', 'C:2', '1.2')).toThrow(InvalidIdComponentError);
   });
 });

@@ -8,8 +8,9 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
-import type { PlatformAdapter, ReplyTarget } from '../../src/platforms/types.js';
-import type { OutboxTarget } from '../../src/session/types.js';
+import type { ReplyTarget } from '../../src/core/messages.js';
+import type { PlatformAdapter } from '../../src/platforms/types.js';
+import type { OutboxTarget } from '../../src/store/types.js';
 import { ToolAccess } from '../../src/tools/access.js';
 import { MAX_POSTS_PER_TURN, TOOL_NAMES, registerMcpRoutes } from '../../src/tools/mcp-server.js';
 import { ToolTokens } from '../../src/tools/tokens.js';

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { apiErrorKind, createMetrics, registerMetricsRoute } from '../../src/http/metrics.js';
 import { createHttpServer } from '../../src/http/server.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 
@@ -14,9 +14,9 @@ afterEach(async () => {
 });
 
 let n = 0;
-function msg(thread: string, text: string, platform: 'local' | 'scheduler' = 'local'): InboundMessage {
+function msg(thread: string, text: string, origin: 'platform' | 'scheduler' = 'platform'): InboundMessage {
   const key = `m${++n}`;
-  return { platform, conversationId: `local:general:${thread}`, channel: 'general', thread, author: { id: 'ann', name: 'ann' }, text, eventKey: `${platform}:${key}`, replyTarget: { platform: 'local', channel: 'general', thread }, receivedAt: Date.now() };
+  return { platform: 'local', origin, conversationId: `local:general:${thread}`, channel: 'general', thread, author: { id: 'ann', name: 'ann' }, text, eventKey: `${origin}:${key}`, replyTarget: { platform: 'local', channel: 'general', thread }, receivedAt: Date.now() };
 }
 
 /** The value of one sample line, e.g. `agentbridge_turns_total{platform="local",agent="claude",outcome="ok"}`. */

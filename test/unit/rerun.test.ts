@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { recoverInbox } from '../../src/conversation/recovery.js';
 import { committedPoint, isRerun, planRerun, RERUN_NOTE, rerunPrompt } from '../../src/conversation/rerun.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { startCore } from '../helpers/core.js';
 import { ManualRunner } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';

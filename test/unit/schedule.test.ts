@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { describeSchedule, missedRuns, nextRun, parseInterval, parseSchedule } from '../../src/scheduler/schedule.js';
-import { ScheduleError, type Schedule } from '../../src/scheduler/types.js';
+import type { Schedule } from '../../src/core/schedule.js';
+import { ScheduleError } from '../../src/scheduler/types.js';
 
 const T = (iso: string) => Date.parse(iso);
 const utc = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

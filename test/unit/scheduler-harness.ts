@@ -8,12 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { vi } from 'vitest';
-import { checkpointKey } from '../../src/conversation/ids.js';
+import { postedMessageKey } from '../../src/core/ids.js';
 import { acceptIntoStore } from '../../src/conversation/router.js';
-import type { TurnOutcome } from '../../src/conversation/turn.js';
-import type { InboundMessage, ReplyTarget } from '../../src/platforms/types.js';
+import type { TurnOutcome } from '../../src/core/turn.js';
+import type { InboundMessage, ReplyTarget } from '../../src/core/messages.js';
 import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
-import { openStore, type SqliteStore } from '../../src/session/store.js';
+import { openStore, type SqliteStore } from '../../src/store/store.js';
 
 export interface Harness {
   dir: string;
@@ -27,8 +27,8 @@ export interface Harness {
   scheduler(opts?: Partial<SchedulerOptions>): Scheduler;
   /**
    * Ends the turn of `conversationId` like the bridge: marks its unfinished inbox rows done
-   * (ok) or failed, records a posted message (checkpoint) unless `post` is false, and calls
-   * `onTurnEnd` of `scheduler`. Returns the checkpoint key.
+   * (ok) or failed, records a posted message unless `post` is false, and calls
+   * `onTurnEnd` of `scheduler`. Returns the posted-message key.
    */
   finishTurn(scheduler: Scheduler, conversationId: string, outcome: TurnOutcome, post?: boolean): string | undefined;
   /** Advances the fake clock by `ms`, running timers and settling promises. */
@@ -77,8 +77,8 @@ export function makeHarness(startAt: number): Harness {
       if (post) {
         const conv = store.conversations.get(conversationId)!;
         const ref = `m${++posts}`;
-        key = checkpointKey(conv.platform, conv.channel, ref);
-        store.checkpoints.record({ key, conversationId, sessionEntryId: null, platformMessageRef: ref, assistantText: 'answer' });
+        key = postedMessageKey(conv.platform, conv.channel, ref);
+        store.postedMessages.record({ key, conversationId, sessionEntryId: null, platformMessageRef: ref, assistantText: 'answer', kind: 'answer' });
       }
       scheduler.onTurnEnd(conversationId, outcome);
       return key;

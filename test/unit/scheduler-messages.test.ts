@@ -33,7 +33,8 @@ describe('scheduled messages run as turns of their conversation', () => {
     await h.advance(1);
     expect(h.submitted).toEqual([
       {
-        platform: 'scheduler',
+        platform: 'local',
+        origin: 'scheduler',
         conversationId: A,
         channel: 'general',
         thread: 'ta',

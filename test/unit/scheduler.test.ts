@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CronJobService } from '../../src/scheduler/cron-service.js';
 import { ScheduleError, type CronJobInput } from '../../src/scheduler/types.js';
-import { openStore } from '../../src/session/store.js';
+import { openStore } from '../../src/store/store.js';
 import { makeHarness, type Harness } from './scheduler-harness.js';
 
 const T = (iso: string) => Date.parse(iso);
@@ -43,7 +43,8 @@ describe('a due cron job', () => {
     const [run] = s.cron.runs(j.id);
     expect(run).toMatchObject({ status: 'running', attempt: 1, kind: 'schedule', scheduledFor: T('2026-03-02T08:00:00Z'), startedAt: T('2026-03-02T08:00:00Z') });
     expect(h.submitted[0]).toEqual({
-      platform: 'scheduler',
+      platform: 'local',
+      origin: 'scheduler',
       conversationId: `cron:${j.id}:${run!.id}`,
       channel: 'ops',
       author: { id: 'scheduler', name: 'cron job "standup"' },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { boundedTranscript, seedNotice, seedRecord } from '../../src/conversation/seeding.js';
-import type { SessionEntryRow } from '../../src/session/types.js';
+import type { SessionEntryRow } from '../../src/store/types.js';
 
 const entry = (id: number, role: SessionEntryRow['role'], text: string, author: string | null = null): SessionEntryRow => ({
   id,

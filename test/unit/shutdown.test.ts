@@ -3,8 +3,8 @@
  * the rest are stopped for retry (inbox rows left running), messages arriving meanwhile are kept.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TurnOutcome } from '../../src/conversation/turn.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
+import type { TurnOutcome } from '../../src/core/turn.js';
+import type { InboundMessage } from '../../src/core/messages.js';
 import { startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 

@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import { SlackAdapter } from '../../src/platforms/slack/adapter.js';
-import type { AdapterContext, InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import type { AdapterContext } from '../../src/platforms/types.js';
 import { waitFor } from '../helpers/sandbox.js';
 import { SlackTwin } from '../twins/slack/twin.js';
 
@@ -21,11 +22,11 @@ let sinkError: Error | undefined;
 let sinkDelayMs: number;
 let sinkDoneAt: Map<string, number>;
 const conversations = new Set<string>();
-const checkpoints = new Set<string>();
+const postedKeys = new Set<string>();
 
 const context: AdapterContext = {
   hasConversation: (id) => conversations.has(id),
-  isBotMessage: (key) => checkpoints.has(key),
+  isBotMessage: (key) => postedKeys.has(key),
   state: { get: () => undefined, set: () => {} },
 };
 
@@ -132,7 +133,7 @@ describe('Slack adapter over Socket Mode (in-process, twin)', () => {
     expect(received[1]).toMatchObject({ conversationId: `slack:T0TWIN:C0GEN:${root.ts}`, text: 'follow-up without mention', author: { name: 'Bob Builder' }, messageRef: follow.ts });
     // The bot's own post is echoed as an event; a reply under it is a seeded conversation.
     const own = await adapter!.post({ platform: 'slack', channel: 'C0GEN' }, 'a cron post by the bot');
-    checkpoints.add(`slack:C0GEN:${own.ref}`);
+    postedKeys.add(`slack:C0GEN:${own.ref}`);
     const seeded = await twin.userPosts({ user: 'U0ALICE', channel: 'C0GEN', text: 'replying to the cron post', thread_ts: own.ref });
     await waitFor(() => received.length === 3, 5_000, 'the seeded reply');
     expect(received[2]).toMatchObject({ conversationId: `slack:T0TWIN:C0GEN:${own.ref}`, seedFrom: `slack:C0GEN:${own.ref}`, messageRef: seeded.ts });

@@ -12,7 +12,8 @@ import { createLogger } from '../../src/logger.js';
 import { SlackAdapter } from '../../src/platforms/slack/adapter.js';
 import { formatSlackMarkdown } from '../../src/platforms/slack/format.js';
 import { handleSlashCommand, postToResponseUrl, slashCommandText, subcommandOf, type SlashCommandDeps, type SlashResponse } from '../../src/platforms/slack/commands.js';
-import type { AdapterContext, CommandReply, CommandRequest, InboundMessage } from '../../src/platforms/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import type { AdapterContext, CommandReply, CommandRequest } from '../../src/platforms/types.js';
 import { waitFor } from '../helpers/sandbox.js';
 import { SlackTwin } from '../twins/slack/twin.js';
 

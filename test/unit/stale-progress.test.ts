@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PROGRESS_RETIRED_TEXT } from '../../src/conversation/outbox.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
-import type { Store } from '../../src/session/types.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import type { Store } from '../../src/store/types.js';
 import { startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 

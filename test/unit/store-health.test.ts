@@ -1,10 +1,10 @@
 /**
- * The store health (src/session/health.ts): which errors are storage faults, and the probe loop —
+ * The store health (src/store/health.ts): which errors are storage faults, and the probe loop —
  * unhealthy on a reported fault, probing with backoff until a write succeeds, then healthy again
  * with listeners and waiters told.
  */
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, isStorageFault, StoreHealth } from '../../src/session/health.js';
+import { backoffDelay, isStorageFault, StoreHealth } from '../../src/store/health.js';
 import { collectingLogger } from '../helpers/core.js';
 
 const sqlite = (code: string) => Object.assign(new Error(`${code} (test)`), { code });

@@ -1,5 +1,5 @@
 /** `agent <claude|codex|gemini>`: the agent of this conversation (its next turn starts a session of that agent). */
-import type { AgentName } from '../../runners/types.js';
+import type { AgentName } from '../../core/agents.js';
 import { ensureConversation, reply, type Command } from './types.js';
 
 const AGENTS: readonly AgentName[] = ['claude', 'codex', 'gemini'];

@@ -13,8 +13,9 @@
  *   /agent cron add standup "0 9 * * 1-5" --tz Europe/Berlin Summarise yesterday's commits
  *   /agent cron add ping "every 2h" Check that the build is green
  */
-import type { AgentName } from '../../runners/types.js';
-import { ScheduleError, type CronJob, type CronJobInput } from '../../scheduler/types.js';
+import type { AgentName } from '../../core/agents.js';
+import type { CronJob } from '../../core/schedule.js';
+import { ScheduleError, type CronJobInput } from '../../scheduler/types.js';
 import { reply, type Command, type CommandContext, type CommandResult } from './types.js';
 
 type Args =

@@ -17,13 +17,14 @@
  * polite refusal per conversation and nothing reaches the agent; admin commands need an admin.
  */
 import type { Logger } from '../../logger.js';
-import type { AcceptHooks, AcceptResult, CommandReply, CommandRequest, InboundMessage, PlatformAdapter, PlatformName } from '../../platforms/types.js';
-import type { Store } from '../../session/types.js';
-import { chunkMarkdown } from '../chunk.js';
+import { fromScheduler, type InboundMessage, type PlatformName } from '../../core/messages.js';
+import type { AcceptHooks, AcceptResult, CommandReply, CommandRequest, PlatformAdapter } from '../../platforms/types.js';
+import type { Store } from '../../store/types.js';
+import { chunkMarkdown } from '../../core/chunk.js';
 import { qualify, refusalText, type AccessPolicy } from '../access.js';
 import type { AdapterLookup, OutboxDelivery } from '../outbox.js';
 import { acceptIntoStore, type InboundGate } from '../router.js';
-import { backoffDelay, type StoreHealth } from '../../session/health.js';
+import { backoffDelay, type StoreHealth } from '../../store/health.js';
 import { agent } from './agent.js';
 import { cron } from './cron.js';
 import { makeHelp, usageLine } from './help.js';
@@ -127,7 +128,7 @@ export class CommandService implements InboundGate {
    * message (the command's inbox row, or the refusal record).
    */
   async screen(m: InboundMessage, hooks?: AcceptHooks): Promise<AcceptResult | undefined> {
-    if (m.platform === 'scheduler') return undefined; // set up by an allowed user or an admin
+    if (fromScheduler(m)) return undefined; // set up by an allowed user or an admin
     const platform = m.platform;
     const decision = this.o.access.check({ platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] }, 'message', {
       conversationId: m.conversationId,
@@ -190,7 +191,7 @@ export class CommandService implements InboundGate {
 
   /** Recovery: an unfinished inbox row that is a command (cut by a stop before its reply was recorded) is not run as a turn. */
   isCommand(m: InboundMessage): boolean {
-    return m.platform !== 'scheduler' && m.addressed === true && parseCommand(m.text, 'message') !== undefined;
+    return !fromScheduler(m) && m.addressed === true && parseCommand(m.text, 'message') !== undefined;
   }
 
   /** Runs a platform slash command; the adapter shows the reply. Never rejects. */

@@ -7,8 +7,9 @@
  * clears the record.
  */
 import type { Logger } from '../../logger.js';
-import type { PlatformAdapter, PlatformName } from '../../platforms/types.js';
-import type { Store } from '../../session/types.js';
+import type { PlatformName } from '../../core/messages.js';
+import type { PlatformAdapter } from '../../platforms/types.js';
+import type { Store } from '../../store/types.js';
 import type { OutboxDelivery } from '../outbox.js';
 import { noArgs, reply, type Command, type RestartRequest } from './types.js';
 

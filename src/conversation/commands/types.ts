@@ -3,15 +3,15 @@
  * One command per file in this folder; `index.ts` holds the registry, parsing and dispatch.
  */
 import type { Logger } from '../../logger.js';
-import type { PlatformName, ReplyTarget } from '../../platforms/types.js';
-import type { AgentName } from '../../runners/types.js';
+import type { PlatformName, ReplyTarget } from '../../core/messages.js';
+import type { AgentName } from '../../core/agents.js';
 import type { CronService, ScheduledMessagesService } from '../../scheduler/types.js';
-import type { Store } from '../../session/types.js';
+import type { Store } from '../../store/types.js';
 import type { BridgeStatus } from '../bridge.js';
 
 /** The person running a command. */
 export interface Caller {
-  platform: Exclude<PlatformName, 'scheduler'>;
+  platform: PlatformName;
   /** Platform user id (not qualified). */
   userId: string;
   userName: string;

@@ -12,9 +12,10 @@
  * failed resume, not RESUMED). The `/agent` slash command: ./commands.ts.
  */
 import { Client, Events, GatewayDispatchEvents, GatewayIntentBits, Partials } from 'discord.js';
-import type { DiscordConfig } from '../../config.js';
+import type { DiscordConfig } from '../../core/config.js';
 import type { Logger } from '../../logger.js';
-import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState, ReplyTarget } from '../types.js';
+import type { ReplyTarget } from '../../core/messages.js';
+import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState } from '../types.js';
 import { attachAgentCommand } from './commands.js';
 import { neutraliseMentions } from './format.js';
 import { DiscordInbound } from './inbound.js';
@@ -185,7 +186,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-/** Context for a start() without one (tests): no conversations, no checkpoints, state in memory. */
+/** Context for a start() without one (tests): no conversations, no posted messages, state in memory. */
 function memoryContext(): AdapterContext {
   const map = new Map<string, string>();
   return { hasConversation: () => false, isBotMessage: () => false, state: { get: (k) => map.get(k), set: (k, v) => void map.set(k, v) } };

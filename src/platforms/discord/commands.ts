@@ -23,9 +23,10 @@
  * - Content ≤ 2,000 characters per message; no pings (`allowed_mentions.parse: []`).
  */
 import { ApplicationCommandOptionType, Events, MessageFlags, type ChatInputApplicationCommandData, type ChatInputCommandInteraction, type Client } from 'discord.js';
-import { chunkMarkdown } from '../../conversation/chunk.js';
+import { chunkMarkdown } from '../../core/chunk.js';
 import type { Logger } from '../../logger.js';
-import type { CommandReply, CommandRequest, PostOptions, PostedMessage, ReplyTarget } from '../types.js';
+import type { ReplyTarget } from '../../core/messages.js';
+import type { CommandReply, CommandRequest, PostOptions, PostedMessage } from '../types.js';
 import { NO_MENTIONS, neutraliseMentions } from './format.js';
 
 /** The `/agent [command]` application command. */

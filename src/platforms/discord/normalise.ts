@@ -11,11 +11,11 @@
  *   every message; elsewhere a message that mentions the bot (`<@bot>` in the text, or a reply
  *   pinging the bot); in other threads also every message once the bot has the thread's
  *   conversation, or when the thread was started on one of the bot's messages.
- * - Conversation ids (`src/conversation/ids.ts`): a channel is `discord:<guild>:<channel>`, a
+ * - Conversation ids (`src/core/ids.ts`): a channel is `discord:<guild>:<channel>`, a
  *   thread `discord:<guild>:<parent>:<thread>`, a DM `discord:@me:<dmChannel>`.
  * - Thread seeding: a thread started on a message has the message's id as its own id
  *   (Discord), so a thread whose id is a bot message of the parent channel
- *   (`checkpointKey('discord', parent, threadId)` is a response checkpoint) gets `seedFrom`
+ *   (`postedMessageKey('discord', parent, threadId)` is a posted message) gets `seedFrom`
  *   = that key while its conversation does not exist yet.
  * - Text: mentions of the bot (`<@id>`/`<@!id>`) are removed; other user mentions become
  *   `@Display Name`; known channel mentions `<#id>` become `#name`; attachments are appended as
@@ -26,8 +26,8 @@
  *   commands when they look like one: `@bot stop`).
  */
 import { stripControlChars } from '../control-chars.js';
-import { checkpointKey, discordConversationId } from '../../conversation/ids.js';
-import type { InboundMessage } from '../types.js';
+import { postedMessageKey, discordConversationId } from '../../core/ids.js';
+import type { InboundMessage } from '../../core/messages.js';
 
 /** The parts of a Discord message normalisation needs (plain data). */
 export interface DiscordMessageFacts {
@@ -63,7 +63,7 @@ export interface NormalisePolicy {
   chatChannels: ReadonlySet<string>;
   allowBots: boolean;
   hasConversation(conversationId: string): boolean;
-  isBotMessage(checkpointKey: string): boolean;
+  isBotMessage(postedKey: string): boolean;
 }
 
 export type SkipReason = 'own message' | 'bot author' | 'webhook' | 'system message' | 'not addressed to the bot' | 'empty text';
@@ -80,9 +80,9 @@ export function conversationIdOf(f: Pick<DiscordMessageFacts, 'guildId' | 'chann
   return discordConversationId(f.guildId, f.channelId);
 }
 
-/** Response-checkpoint key of the message a thread was started on (thread id = message id). */
+/** posted-message key of the message a thread was started on (thread id = message id). */
 export function threadSeedKey(parentId: string, threadId: string): string {
-  return checkpointKey('discord', parentId, threadId);
+  return postedMessageKey('discord', parentId, threadId);
 }
 
 /** True when the message mentions the bot (`<@bot>` in the text, or the bot in `mentions`). */

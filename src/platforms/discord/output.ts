@@ -19,7 +19,8 @@
  */
 import { Routes, type Client, type SendableChannels } from 'discord.js';
 import type { Logger } from '../../logger.js';
-import { MAX_IDEMPOTENCY_KEY_CHARS, type PostOptions, type PostedMessage, type ReactionState, type ReplyTarget } from '../types.js';
+import type { ReplyTarget } from '../../core/messages.js';
+import { MAX_IDEMPOTENCY_KEY_CHARS, type PostOptions, type PostedMessage, type ReactionState } from '../types.js';
 import { NO_MENTIONS } from './format.js';
 
 /** Interval between typing requests while a status is set, ms (Discord shows typing ~10 s). */

@@ -10,21 +10,14 @@
 import type { Logger } from '../../logger.js';
 import type { HttpServer } from '../../http/server.js';
 import { HttpError } from '../../http/json.js';
-import type { LocalMessageRow, LocalMessagesRepo } from '../../session/types.js';
-import { StoreUnavailableError } from '../../session/health.js';
-import type {
-  AcceptHooks,
-  InboundMessage,
-  InboundSink,
-  PlatformAdapter,
-  PlatformLimits,
-  PostedMessage,
-  ReplyTarget,
-} from '../types.js';
+import type { LocalMessageRow, LocalMessagesRepo } from '../../store/types.js';
+import { StoreUnavailableError } from '../../store/health.js';
+import type { InboundMessage, ReplyTarget } from '../../core/messages.js';
+import type { AcceptHooks, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage } from '../types.js';
 import { registerLocalRoutes, toApiMessage, type LocalApiBackend, type LocalPostInput } from './api.js';
 import type { LocalAuth } from './auth.js';
 import { LocalEventHub } from './events.js';
-import { localConversationId } from '../../conversation/ids.js';
+import { localConversationId } from '../../core/ids.js';
 import { CHANNEL_PATTERN, createMessageIdGenerator } from './ids.js';
 
 export interface LocalAdapterOptions {

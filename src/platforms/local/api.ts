@@ -23,7 +23,7 @@
  * POST that is not `application/json`, 503 not started / the message could not be queued.
  */
 import { z } from 'zod';
-import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../session/types.js';
+import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../store/types.js';
 import { HttpError, readJsonBody, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
 import { findControlChar } from '../control-chars.js';

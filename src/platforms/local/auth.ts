@@ -17,12 +17,12 @@
  * | `GET /api/local/me` | 200 `{user: name \| null, admin, loginRequired}`; 401 `{error}` when login is required and there is none |
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AccessConfig } from '../../config.js';
+import type { AccessConfig } from '../../core/config.js';
 import { isLoopbackBind } from '../../http/hosts.js';
 import { HttpError, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
 import type { Logger } from '../../logger.js';
-import type { LocalUserRow, LocalUsersRepo } from '../../session/repos/local-users.js';
+import type { LocalUserRow, LocalUsersRepo } from '../../store/repos/local-users.js';
 import { SESSION_COOKIE, SESSION_TTL_MS, hashToken, looksLikeToken, newToken } from './login-tokens.js';
 
 /** What a 401 tells the client to do. */

@@ -7,9 +7,10 @@
  * same millisecond) never collide. A message that starts a thread has the thread's id.
  */
 import { randomInt } from 'node:crypto';
+import { LOCAL_CHANNEL_PATTERN } from '../../core/ids.js';
 
-/** Local channel names: lowercase letters, digits, `_` and `-`, 1–80 characters, not starting with `_`/`-`. */
-export const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,79}$/;
+/** Local channel names: lowercase letters, digits, `_` and `-`, 1–80 characters, not starting with `_`/`-` (a core id rule). */
+export const CHANNEL_PATTERN = LOCAL_CHANNEL_PATTERN;
 
 /** Shape of the ids this module creates (and the only thread ids the API accepts). */
 export const MESSAGE_ID_PATTERN = /^\d{13}-\d{4}-[0-9a-z]{4}$/;

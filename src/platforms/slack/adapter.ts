@@ -33,19 +33,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SocketModeReceiver, webApi, type App } from '@slack/bolt';
-import type { SlackConfig } from '../../config.js';
+import type { SlackConfig } from '../../core/config.js';
 import type { HttpServer } from '../../http/server.js';
 import type { Logger } from '../../logger.js';
-import type {
-  AdapterContext,
-  InboundSink,
-  PlatformAdapter,
-  PlatformLimits,
-  PostedMessage,
-  PostOptions,
-  ReactionState,
-  ReplyTarget,
-} from '../types.js';
+import type { ReplyTarget } from '../../core/messages.js';
+import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage, PostOptions, ReactionState } from '../types.js';
 import { AckAfterListenersApp, boltLogger, PassiveReceiver } from './bolt.js';
 import { handleSlashCommand, postToResponseUrl, type SlashCommandPayload, type SlashResponse } from './commands.js';
 import { isDmChannel, mentionedUserIds, normaliseSlackEvent, renderInboundText, toInboundMessage, type SlackEventEnvelope, type SlackSelf } from './events.js';

@@ -23,7 +23,7 @@
  * `response_url` when it is ready. `restart` and `cron` (they change the service) are
  * acknowledged with "working on it" at once and run only after that acknowledgement went out.
  */
-import { parseConversationId } from '../../conversation/ids.js';
+import { parseConversationId } from '../../core/ids.js';
 import type { Logger } from '../../logger.js';
 import type { CommandReply, CommandRequest } from '../types.js';
 

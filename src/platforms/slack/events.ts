@@ -15,7 +15,7 @@
  * - `message` elsewhere: taken when it mentions the bot (the same message also arrives as
  *   `app_mention`; both give the same event key, so the inbox keeps one), or when it is a
  *   thread reply (`thread_ts` ≠ `ts`) in a thread where the bot has a conversation or whose
- *   parent is a message the bot posted (then `seedFrom` names that message's checkpoint);
+ *   parent is a message the bot posted (then `seedFrom` names that message's posted-message key);
  *   everything else is ignored;
  * - ignored always: the bot's own messages, subtypes other than `thread_broadcast`/`file_share`
  *   (edits `message_changed`, deletions `message_deleted`, joins `channel_join`, …), hidden
@@ -27,8 +27,8 @@
  *   mention is a prompt even when it reads "stop".
  */
 import { stripControlChars } from '../control-chars.js';
-import { checkpointKey, slackConversationId } from '../../conversation/ids.js';
-import type { InboundMessage } from '../types.js';
+import { postedMessageKey, slackConversationId } from '../../core/ids.js';
+import type { InboundMessage } from '../../core/messages.js';
 
 /** The fields of a Slack `message` / `app_mention` event this module reads. */
 export interface SlackMessageEvent {
@@ -69,7 +69,7 @@ export interface NormaliseContext {
   self: SlackSelf;
   allowBots: boolean;
   hasConversation(conversationId: string): boolean;
-  isBotMessage(checkpointKey: string): boolean;
+  isBotMessage(postedKey: string): boolean;
 }
 
 /** A message the bot takes part in, before user names are resolved. */
@@ -125,7 +125,7 @@ export function normaliseSlackEvent(body: SlackEventEnvelope, ctx: NormaliseCont
   const isDm = ev.channel_type === 'im' || (ev.type === 'message' && ev.channel_type === undefined && isDmChannel(channel));
   const mentioned = ev.type === 'app_mention' || mentionsUser(rawText, ctx.self.userId);
   const known = ctx.hasConversation(conversationId);
-  const parentKey = threadTs ? checkpointKey('slack', channel, threadTs) : undefined;
+  const parentKey = threadTs ? postedMessageKey('slack', channel, threadTs) : undefined;
   const parentIsBot = parentKey !== undefined && !known && ctx.isBotMessage(parentKey);
   if (!isDm && !mentioned && !known && !parentIsBot) {
     return ignore(threadTs ? 'thread without the bot' : 'channel message without a mention');

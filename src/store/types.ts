@@ -1,10 +1,11 @@
 /**
- * Row types and the repository contract of the session store. Only `src/session/` writes SQL;
+ * Row types and the repository contract of the session store. Only `src/store/` writes SQL;
  * everything else uses these typed repositories. All times are ms since the epoch.
  */
-import type { InboundMessage, PlatformName, ReplyTarget } from '../platforms/types.js';
-import type { AgentName, Usage } from '../runners/types.js';
-import type { CronJob, CronRun, ScheduledMessage } from '../scheduler/types.js';
+import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
+import type { AgentName, Usage } from '../core/agents.js';
+import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
+import type { PostedMessageKey, PostedMessageKind } from '../core/ids.js';
 import type { LocalUsersRepo } from './repos/local-users.js';
 
 export interface ConversationRow {
@@ -26,7 +27,7 @@ export interface ConversationRow {
    */
   agentSessionAt: string | null;
   workdir: string | null;
-  /** What this conversation was seeded from (e.g. a checkpoint key), once, if it was. */
+  /** What this conversation was seeded from (e.g. a posted-message key), once, if it was. */
   seededFrom: string | null;
   /** When the seeding was applied (its first turn ran with the origin's context); null = not yet. */
   seededAt: number | null;
@@ -50,13 +51,15 @@ export interface SessionEntryRow {
   createdAt: number;
 }
 
-export interface CheckpointRow {
-  /** `checkpointKey(platform, channel, messageRef)` from src/conversation/ids.ts. */
-  key: string;
+export interface PostedMessageRow {
+  /** `postedMessageKey(platform, channel, messageRef)` from src/core/ids.ts. */
+  key: PostedMessageKey;
   conversationId: string;
   sessionEntryId: number | null;
   platformMessageRef: string;
+  /** The text as posted (a progress message keeps its first text: its edits are not recorded). */
   assistantText: string;
+  kind: PostedMessageKind;
   createdAt: number;
 }
 
@@ -87,6 +90,12 @@ export interface OutboxTarget extends ReplyTarget {
    * could not be edited into the progress message and was posted as a new message.
    */
   retireRef?: string;
+  /**
+   * What the delivered message is, recorded with its posted-message row: set by
+   * `OutboxDelivery.enqueue` (`answer` for a turn's answer, else `notice`). Rows enqueued before
+   * it existed have none: `answer` when they have a session entry, else `notice`.
+   */
+  kind?: Exclude<PostedMessageKind, 'progress'>;
 }
 
 export interface OutboxRow {
@@ -94,7 +103,7 @@ export interface OutboxRow {
   conversationId: string;
   target: OutboxTarget;
   text: string;
-  /** Session entry the text belongs to (for the response checkpoint), if any. */
+  /** Session entry the text belongs to (for the posted message), if any. */
   sessionEntryId: number | null;
   state: OutboxState;
   attempts: number;
@@ -111,7 +120,7 @@ export interface ConversationsRepo {
   setAgentSession(id: string, agent: AgentName | null, agentSessionId: string | null, at?: string | null): void;
   update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom' | 'seededAt'>>): void;
   list(opts?: { limit?: number }): ConversationRow[];
-  /** Deletes the conversation and its entries, checkpoints, inbox and outbox rows. Returns true if it existed. */
+  /** Deletes the conversation and its entries, posted messages, inbox and outbox rows. Returns true if it existed. */
   delete(id: string): boolean;
 }
 
@@ -129,10 +138,11 @@ export interface EntriesRepo {
   authors(conversationId: string, limit?: number): string[];
 }
 
-export interface CheckpointsRepo {
-  record(c: Omit<CheckpointRow, 'createdAt'>): void;
-  get(key: string): CheckpointRow | undefined;
-  listForConversation(conversationId: string): CheckpointRow[];
+export interface PostedMessagesRepo {
+  record(c: Omit<PostedMessageRow, 'createdAt'>): void;
+  get(key: string): PostedMessageRow | undefined;
+  /** The conversation's posted messages, oldest first; only those of `kind` when given. */
+  listForConversation(conversationId: string, kind?: PostedMessageKind): PostedMessageRow[];
 }
 
 export interface InboxRepo {
@@ -285,7 +295,7 @@ export type PruneReport = Record<string, number>;
 export interface Store {
   readonly conversations: ConversationsRepo;
   readonly entries: EntriesRepo;
-  readonly checkpoints: CheckpointsRepo;
+  readonly postedMessages: PostedMessagesRepo;
   readonly inbox: InboxRepo;
   readonly outbox: OutboxRepo;
   readonly localMessages: LocalMessagesRepo;

@@ -1,5 +1,5 @@
 /**
- * Stable ids for conversations and response checkpoints. Pure functions, no I/O.
+ * Stable ids for conversations and posted messages. Pure functions, no I/O.
  *
  * A conversation id names one thread of talk with the agent, and is the key of the
  * `conversations` table, the router and the per-conversation bridge (DESIGN.md):
@@ -14,7 +14,7 @@
  * ({@link parseConversationId} round-trips with the builders). Dots are fine (Slack `ts`
  * values look like `1700000000.000100`).
  */
-import type { InboundMessage, PlatformName } from '../platforms/types.js';
+import type { PlatformName } from './messages.js';
 
 /** Guild part used for Discord direct messages (the same `@me` Discord uses in its URLs). */
 export const DISCORD_DM_GUILD = '@me';
@@ -128,17 +128,45 @@ export function parseConversationId(id: string): ParsedConversationId {
 }
 
 /**
- * Key of a response checkpoint ("platform + channel + message id", DESIGN.md data model):
+ * A conversation id as built by {@link slackConversationId}, {@link discordConversationId} or
+ * {@link localConversationId} (scheduler conversations of cron jobs use `cron:<job>:<run>`).
+ */
+export type ConversationId = string;
+
+/** A posted-message key as built by {@link postedMessageKey}: `<platform>:<channel>:<messageRef>`. */
+export type PostedMessageKey = string;
+
+/**
+ * What a message the bot posted is (the `kind` of a posted-message row):
+ * - `progress`: a turn's progress message ("⏳ Working…"), edited in place while the agent works;
+ * - `answer`: a chunk of a turn's answer (linked to its transcript entry);
+ * - `notice`: anything else — command replies, restart and interruption notices, the agent's
+ *   `post_message`.
+ * A progress message that is edited into the answer becomes an `answer`.
+ */
+export type PostedMessageKind = 'progress' | 'answer' | 'notice';
+
+/**
+ * Key of a posted message ("platform + channel + message id", DESIGN.md data model):
  * `<platform>:<channel>:<messageRef>`, e.g. `slack:C02:1700000000.000200`.
  * @param platform platform the bot's message was posted on
  * @param channel platform channel id the message is in (Discord: the thread's id for a thread)
  * @param messageRef platform message id (Slack `ts`, Discord message id, local message id)
  */
-export function checkpointKey(platform: PlatformName, channel: string, messageRef: string): string {
+export function postedMessageKey(platform: PlatformName, channel: string, messageRef: string): PostedMessageKey {
   return `${part('platform', platform)}:${part('channel', channel)}:${part('message ref', messageRef)}`;
 }
 
-/** The platform a message's conversation lives on: where answers go (a scheduler message answers on its target platform). */
-export function conversationPlatform(m: Pick<InboundMessage, 'platform' | 'replyTarget'>): PlatformName {
-  return m.platform === 'scheduler' ? m.replyTarget.platform : m.platform;
-}
+/** Local chat channel names: lowercase letters, digits, `_` and `-`, 1–80 characters, not starting with `_`/`-`. */
+export const LOCAL_CHANNEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,79}$/;
+
+/**
+ * The shape of a channel id on each platform, with how to describe it to a person (cron job
+ * targets): Slack channel ids start with `C` (public), `G` (private) or `D` (DM); Discord ids
+ * are snowflakes (decimal numbers); local channels are names ({@link LOCAL_CHANNEL_PATTERN}).
+ */
+export const CHANNEL_ID_SHAPES: Readonly<Record<PlatformName, readonly [RegExp, string]>> = {
+  slack: [/^[CGD][A-Z0-9]{2,}$/, 'a Slack channel id such as C0123ABCD'],
+  discord: [/^\d{5,25}$/, 'a Discord channel id (a number such as 112233445566778899)'],
+  local: [LOCAL_CHANNEL_PATTERN, 'a local chat channel name (lowercase letters, digits, "_" and "-")'],
+};

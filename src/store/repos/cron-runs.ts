@@ -1,5 +1,5 @@
 /** The `cron_runs` table: run history of cron jobs, queued retries and run-now requests (migration 003). */
-import type { CronRun, CronRunKind, CronRunStatus } from '../../scheduler/types.js';
+import type { CronRun, CronRunKind, CronRunStatus } from '../../core/schedule.js';
 import type { Db } from '../db.js';
 import type { CronRunPatch, CronRunsRepo } from '../types.js';
 import { lazy } from './cron-jobs.js';

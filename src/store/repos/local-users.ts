@@ -6,7 +6,7 @@
  * Token kinds: `link` (one-time login link, expires; consumed on use), `session` (the browser's
  * cookie, expires), `api` (an `Authorization: Bearer` token for scripts, no expiry). Removing a
  * user removes their tokens (foreign key with ON DELETE CASCADE; `foreign_keys` is on in
- * `src/session/db.ts`). All times are ms since the epoch.
+ * `src/store/db.ts`). All times are ms since the epoch.
  */
 import type { Db } from '../db.js';
 

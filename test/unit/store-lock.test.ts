@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { acquireOwnerLock, LOCK_FILE, readOwner, StoreLockedError } from '../../src/session/lock.js';
+import { acquireOwnerLock, LOCK_FILE, readOwner, StoreLockedError } from '../../src/store/lock.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -102,7 +102,7 @@ describe('owner lock', () => {
 
   it('is released when the process exits', () => {
     const tsx = path.resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
-    const lockModule = path.resolve(import.meta.dirname, '../../src/session/lock.ts');
+    const lockModule = path.resolve(import.meta.dirname, '../../src/store/lock.ts');
     const script = `import { acquireOwnerLock } from ${JSON.stringify(lockModule)};
       const l = acquireOwnerLock(${JSON.stringify(dir)}); console.log(l.pid); process.exit(0);`;
     const r = spawnSync(tsx, ['--eval', script], { encoding: 'utf8' });

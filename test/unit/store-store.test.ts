@@ -5,10 +5,10 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import type { Logger } from '../../src/logger.js';
-import type { InboundMessage } from '../../src/platforms/types.js';
-import { openDatabase } from '../../src/session/db.js';
-import { prune, vacuum, walCheckpoint } from '../../src/session/maintenance.js';
-import { openStore, type SqliteStore } from '../../src/session/store.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import { openDatabase } from '../../src/store/db.js';
+import { prune, vacuum, walCheckpoint } from '../../src/store/maintenance.js';
+import { openStore, type SqliteStore } from '../../src/store/store.js';
 
 let dir: string;
 let dbPath: string;
@@ -158,7 +158,7 @@ describe('maintenance', () => {
     s.conversations.ensure({ id: 'idle', platform: 'local', channel: 'x' });
     const e = s.entries.append({ conversationId: 'idle', role: 'assistant', author: null, text: 'a', agent: null, model: null, usage: null, costUsd: null });
     s.entries.append({ conversationId: 'idle', role: 'user', author: 'Ann', text: 'q', agent: null, model: null, usage: null, costUsd: null });
-    s.checkpoints.record({ key: 'k-idle', conversationId: 'idle', sessionEntryId: e.id, platformMessageRef: 'r', assistantText: 'a' });
+    s.postedMessages.record({ key: 'k-idle', conversationId: 'idle', sessionEntryId: e.id, platformMessageRef: 'r', assistantText: 'a', kind: 'answer' });
     s.inbox.accept(message('idle-1', 'idle', now - 60 * DAY));
     s.inbox.markDone(['idle-1']);
     s.outbox.markPosted(s.outbox.enqueue({ conversationId: 'idle', target: { platform: 'local', channel: 'x' }, text: 'a' }).id, 'r');
@@ -189,7 +189,7 @@ describe('maintenance', () => {
     s.localMessages.insert({ id: 'a2', channel: 'general', thread: 'a1', user: 'ann', text: 'recent', bot: false, ts: now });
 
     const report = prune(s, cutoff);
-    expect(report).toEqual({ conversations: 1, session_entries: 2, response_checkpoints: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 });
+    expect(report).toEqual({ conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 });
     expect(s.conversations.list().map((c) => c.id).sort()).toEqual(['chatty', 'live', 'scheduled', 'waiting']);
     expect(s.scheduledMessages.get('sm1')).toBeDefined();
     expect(s.inbox.get('waiting-1')?.state).toBe('queued');

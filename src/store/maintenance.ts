@@ -29,14 +29,14 @@ export function vacuum(db: Db): void {
 }
 
 /** Tables `prune` reports on, in this order. */
-export const PRUNE_TABLES = ['conversations', 'session_entries', 'response_checkpoints', 'inbox', 'outbox', 'local_messages', 'cron_runs'] as const;
+export const PRUNE_TABLES = ['conversations', 'session_entries', 'posted_messages', 'inbox', 'outbox', 'local_messages', 'cron_runs'] as const;
 
 /**
  * Removes, in one transaction, everything older than `before`:
  * - conversations whose `updated_at` is before it and that have no activity since (no session entry,
- *   checkpoint, inbox or outbox row at or after it) and no unfinished work (no queued/running inbox
+ *   posted message, inbox or outbox row at or after it) and no unfinished work (no queued/running inbox
  *   row, no pending outbox row, no scheduled message still to run, no cron run in flight) — together
- *   with their entries, checkpoints, inbox and outbox rows;
+ *   with their entries, posted messages, inbox and outbox rows;
  * - inbox rows `done`/`failed` received before it (queued/running rows are never removed);
  * - outbox rows `posted`/`failed` created before it (pending rows are never removed);
  * - local chat threads whose every message is older than it (whole threads, so none loses its first message);
@@ -62,7 +62,7 @@ export function prune(target: Db | { readonly db: Db }, before: Date): PruneRepo
        SELECT c.id FROM conversations AS c
        WHERE c.updated_at < @t
          AND NOT EXISTS (SELECT 1 FROM session_entries e WHERE e.conversation_id = c.id AND e.created_at >= @t)
-         AND NOT EXISTS (SELECT 1 FROM response_checkpoints r WHERE r.conversation_id = c.id AND r.created_at >= @t)
+         AND NOT EXISTS (SELECT 1 FROM posted_messages r WHERE r.conversation_id = c.id AND r.created_at >= @t)
          AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.conversation_id = c.id
                          AND (i.received_at >= @t OR i.state IN ('queued', 'running')))
          AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = c.id
@@ -70,7 +70,7 @@ export function prune(target: Db | { readonly db: Db }, before: Date): PruneRepo
          AND NOT EXISTS (SELECT 1 FROM scheduled_messages s WHERE s.conversation_id = c.id)
          AND NOT EXISTS (SELECT 1 FROM cron_runs r WHERE r.conversation_id = c.id AND r.status IN ('queued', 'running'))`,
     ).run({ t });
-    for (const table of ['response_checkpoints', 'session_entries', 'inbox', 'outbox'] as const) {
+    for (const table of ['posted_messages', 'session_entries', 'inbox', 'outbox'] as const) {
       add(table, db.prepare(`DELETE FROM ${table} WHERE conversation_id IN (SELECT id FROM temp.prune_conversations)`).run().changes);
     }
     add('conversations', db.prepare('DELETE FROM conversations WHERE id IN (SELECT id FROM temp.prune_conversations)').run().changes);

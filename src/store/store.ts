@@ -10,7 +10,7 @@ import { openDatabase, type Db } from './db.js';
 import { createPrivateFile, ensurePrivateDir, tightenFile } from './files.js';
 import { checkMarker, databaseExists, DatabaseMissingError, markerPath, readMarker, writeMarker, type DatabaseMarker } from './marker.js';
 import { assertSchemaNotTooNew, migrate } from './migrate.js';
-import { createCheckpointsRepo } from './repos/checkpoints.js';
+import { createPostedMessagesRepo } from './repos/posted-messages.js';
 import { createConversationsRepo } from './repos/conversations.js';
 import { createEntriesRepo } from './repos/entries.js';
 import { createInboxRepo } from './repos/inbox.js';
@@ -37,7 +37,7 @@ export interface OpenStoreOptions {
 
 /** A {@link Store} backed by SQLite, with access to the connection for maintenance (`src/session` only). */
 export interface SqliteStore extends Store {
-  /** The connection; for `maintenance.ts` and tests — SQL stays inside `src/session/`. */
+  /** The connection; for `maintenance.ts` and tests — SQL stays inside `src/store/`. */
   readonly db: Db;
   readonly dbPath: string;
   readonly readonly: boolean;
@@ -102,7 +102,7 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       readonly: opts.readonly ?? false,
       conversations: createConversationsRepo(db),
       entries: createEntriesRepo(db),
-      checkpoints: createCheckpointsRepo(db),
+      postedMessages: createPostedMessagesRepo(db),
       inbox: createInboxRepo(db),
       outbox: createOutboxRepo(db),
       localMessages: createLocalMessagesRepo(db),

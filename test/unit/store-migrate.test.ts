@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { openDatabase, type Db } from '../../src/session/db.js';
-import { loadMigrations, migrate, MIGRATIONS_DIR, SchemaTooNewError, schemaVersion } from '../../src/session/migrate.js';
-import { openStore } from '../../src/session/store.js';
+import { openDatabase, type Db } from '../../src/store/db.js';
+import { loadMigrations, migrate, MIGRATIONS_DIR, SchemaTooNewError, schemaVersion } from '../../src/store/migrate.js';
+import { openStore } from '../../src/store/store.js';
 
 let dir: string;
 let db: Db | undefined;

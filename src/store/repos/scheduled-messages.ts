@@ -1,5 +1,5 @@
 /** The `scheduled_messages` table: prompts that run later as turns of a conversation (migration 003). */
-import type { ScheduledMessage } from '../../scheduler/types.js';
+import type { ScheduledMessage } from '../../core/schedule.js';
 import type { Db } from '../db.js';
 import type { ScheduledMessagesRepo } from '../types.js';
 import { lazy } from './cron-jobs.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from './db.js';
 
-/** The migrations folder; resolves the same from `src/session` and the compiled `dist/session`. */
+/** The migrations folder; resolves the same from `src/store` and the compiled `dist/store`. */
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../migrations');
 
 /** One migration file. */

@@ -1,5 +1,5 @@
 /** The `session_entries` table: the transcript of a conversation (user, assistant and system rows). */
-import type { AgentName, Usage } from '../../runners/types.js';
+import type { AgentName, Usage } from '../../core/agents.js';
 import type { Db } from '../db.js';
 import type { EntriesRepo, EntryRole, SessionEntryRow } from '../types.js';
 

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type { InboundMessage } from '../../src/platforms/types.js';
-import { openStore, type SqliteStore } from '../../src/session/store.js';
+import type { InboundMessage } from '../../src/core/messages.js';
+import { openStore, type SqliteStore } from '../../src/store/store.js';
 
 let dir: string;
 let store: SqliteStore;
@@ -136,11 +136,11 @@ describe('conversations', () => {
     expect(store.conversations.list({ limit: 1 }).map((c) => c.id)).toEqual(['a']);
   });
 
-  it('delete removes the conversation with its entries, checkpoints, inbox and outbox rows only', () => {
+  it('delete removes the conversation with its entries, posted messages, inbox and outbox rows only', () => {
     for (const id of ['gone', 'kept']) {
       store.conversations.ensure({ id, platform: 'local', channel: id });
       const e = store.entries.append({ conversationId: id, role: 'assistant', author: null, text: 'hi', agent: null, model: null, usage: null, costUsd: null });
-      store.checkpoints.record({ key: `k-${id}`, conversationId: id, sessionEntryId: e.id, platformMessageRef: 'm', assistantText: 'hi' });
+      store.postedMessages.record({ key: `k-${id}`, conversationId: id, sessionEntryId: e.id, platformMessageRef: 'm', assistantText: 'hi', kind: 'answer' });
       store.inbox.accept(message(`ev-${id}`, 'x', 1, id));
       store.outbox.enqueue({ conversationId: id, target: { platform: 'local', channel: id }, text: 'hi' });
     }
@@ -148,11 +148,11 @@ describe('conversations', () => {
     expect(store.conversations.delete('gone')).toBe(false);
     expect(store.conversations.get('gone')).toBeUndefined();
     expect(store.entries.list('gone')).toEqual([]);
-    expect(store.checkpoints.get('k-gone')).toBeUndefined();
+    expect(store.postedMessages.get('k-gone')).toBeUndefined();
     expect(store.inbox.get('ev-gone')).toBeUndefined();
     expect(store.outbox.pending().map((o) => o.conversationId)).toEqual(['kept']);
     expect(store.entries.list('kept')).toHaveLength(1);
-    expect(store.checkpoints.get('k-kept')).toBeDefined();
+    expect(store.postedMessages.get('k-kept')).toBeDefined();
     expect(store.inbox.get('ev-kept')).toBeDefined();
   });
 });
@@ -181,17 +181,20 @@ describe('entries', () => {
   });
 });
 
-describe('checkpoints', () => {
-  it('records, gets and lists; re-recording a key updates it', () => {
+describe('posted messages', () => {
+  it('records, gets and lists (all, or of one kind); re-recording a key updates it, its kind too', () => {
     store.conversations.ensure({ id: 'c', platform: 'discord', channel: '123' });
-    store.checkpoints.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'part 1' });
-    store.checkpoints.record({ key: 'discord:123:m2', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm2', assistantText: 'part 2' });
-    const first = store.checkpoints.get('discord:123:m1')!;
-    expect(first).toMatchObject({ conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'part 1' });
-    store.checkpoints.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'edited' });
-    expect(store.checkpoints.get('discord:123:m1')).toEqual({ ...first, assistantText: 'edited' });
-    expect(store.checkpoints.listForConversation('c').map((c) => c.key)).toEqual(['discord:123:m1', 'discord:123:m2']);
-    expect(store.checkpoints.get('missing')).toBeUndefined();
+    store.postedMessages.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: '⏳ Working…', kind: 'progress' });
+    store.postedMessages.record({ key: 'discord:123:m2', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm2', assistantText: 'part 2', kind: 'notice' });
+    const first = store.postedMessages.get('discord:123:m1')!;
+    expect(first).toMatchObject({ conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: '⏳ Working…', kind: 'progress' });
+    expect(store.postedMessages.listForConversation('c', 'progress').map((c) => c.key)).toEqual(['discord:123:m1']);
+    store.postedMessages.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'part 1', kind: 'answer' });
+    expect(store.postedMessages.get('discord:123:m1')).toEqual({ ...first, assistantText: 'part 1', kind: 'answer' });
+    expect(store.postedMessages.listForConversation('c').map((c) => c.key)).toEqual(['discord:123:m1', 'discord:123:m2']);
+    expect(store.postedMessages.listForConversation('c', 'progress')).toEqual([]);
+    expect(store.postedMessages.listForConversation('c', 'answer').map((c) => c.key)).toEqual(['discord:123:m1']);
+    expect(store.postedMessages.get('missing')).toBeUndefined();
   });
 });
 

@@ -1,6 +1,6 @@
 /** The `conversations` table: one row per conversation (channel or thread) with its agent settings and session id. */
-import type { PlatformName } from '../../platforms/types.js';
-import type { AgentName } from '../../runners/types.js';
+import type { PlatformName } from '../../core/messages.js';
+import type { AgentName } from '../../core/agents.js';
 import type { Db } from '../db.js';
 import type { ConversationRow, ConversationsRepo } from '../types.js';
 
@@ -42,7 +42,7 @@ export function toConversation(r: ConversationSql): ConversationRow {
 }
 
 /** Tables holding rows of a conversation, deleted with it (children before the parent). */
-export const CONVERSATION_CHILD_TABLES = ['response_checkpoints', 'session_entries', 'inbox', 'outbox'] as const;
+export const CONVERSATION_CHILD_TABLES = ['posted_messages', 'session_entries', 'inbox', 'outbox'] as const;
 
 /**
  * Creates the conversations repository on `db` (statements prepared once).

@@ -2,7 +2,7 @@
  * The `inbox` table: every accepted inbound message, durable before the platform is acknowledged
  * (invariant 1); the unique event key recognises duplicate deliveries (invariant 2).
  */
-import type { InboundMessage } from '../../platforms/types.js';
+import type { InboundMessage } from '../../core/messages.js';
 import type { Db } from '../db.js';
 import type { InboxRepo, InboxRow, InboxState } from '../types.js';
 

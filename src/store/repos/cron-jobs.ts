@@ -1,6 +1,6 @@
 /** The `cron_jobs` table: recurring prompts of the scheduler (migration 003). */
-import type { AgentName } from '../../runners/types.js';
-import type { CronJob, CronSessionMode, CronTarget, Schedule } from '../../scheduler/types.js';
+import type { AgentName } from '../../core/agents.js';
+import type { CronJob, CronSessionMode, CronTarget, Schedule } from '../../core/schedule.js';
 import type { Db } from '../db.js';
 import type { CronJobsRepo } from '../types.js';
 

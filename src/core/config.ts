@@ -1,0 +1,83 @@
+/**
+ * The typed configuration every layer may receive (platform adapters their part, runners the
+ * binaries, the access policy its lists). Only its TYPES live here; reading and validating the
+ * environment is `src/config.ts` (`loadConfig`), used by the app and the CLI alone.
+ */
+import type { PermissionMode } from './agents.js';
+
+/** AGENTBRIDGE_PERMISSION_MODE: the same levels as {@link PermissionMode}. */
+export type PermissionModeSetting = PermissionMode;
+
+/** Typed configuration. Paths are absolute; durations in the unit their name says. */
+export interface Config {
+  dataDir: string;
+  /** `<dataDir>/agentbridge.db` */
+  dbPath: string;
+  http: { host: string; port: number };
+  agent: 'auto' | 'claude' | 'codex' | 'gemini';
+  model?: string;
+  workdir: string;
+  permissionMode: PermissionModeSetting;
+  maxConcurrentTurns: number;
+  turnTimeoutMs: number;
+  /** A bridge idle this long (ms) is dropped from memory. */
+  idleEvictMs: number;
+  localChat: 'auto' | 'on' | 'off';
+  /**
+   * AGENTBRIDGE_PUBLIC_URL without a trailing slash (e.g. `https://chat.example.com`): its host
+   * name is served besides loopback names, and login links start with it. Undefined when unset.
+   */
+  publicUrl?: string;
+  /** Who may use agentbridge; ids are platform-qualified (`slack:U123`). Empty lists = everyone. */
+  access: AccessConfig;
+  /** `/agent workdir` paths must resolve inside this directory (default: the workdir). */
+  workspacesRoot: string;
+  /** How long running turns may finish on SIGTERM/SIGINT/restart before they are stopped (ms). */
+  shutdownGraceMs: number;
+  /** A cron run missed (agentbridge down) by less than this (ms) still runs once after start; older ones are skipped. */
+  cronGraceMs: number;
+  /** How `/agent restart` starts the new process: spawn it, exit for a supervisor, or auto (exit when pid 1). */
+  restartMode: 'auto' | 'spawn' | 'exit';
+  bins: { claude?: string; codex?: string; gemini?: string };
+  logLevel: string;
+  /**
+   * The agent processes' environment: the full environment minus agentbridge's own variables,
+   * platform credentials and `AGENTBRIDGE_AGENT_ENV_DENY` (src/runners/agent-env.ts).
+   */
+  agentEnv: NodeJS.ProcessEnv;
+  /** Slack, when SLACK_BOT_TOKEN and either SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (Events API) are set. */
+  slack?: SlackConfig;
+  /** Discord, when DISCORD_BOT_TOKEN is set. */
+  discord?: DiscordConfig;
+}
+
+export interface AccessConfig {
+  /** Platform-qualified user ids of admins (they may also use every admin command). */
+  admins: string[];
+  /** Platform-qualified user ids allowed to talk to the agent; empty = everyone. Admins are always allowed. */
+  allowedUsers: string[];
+  /** Platform-qualified channel ids where agentbridge works; empty = every channel it is in. */
+  allowedChannels: string[];
+}
+
+export interface SlackConfig {
+  botToken: string;
+  /** Socket Mode when set. */
+  appToken?: string;
+  /** Events API over HTTP (POST /slack/events) when set and no app token. */
+  signingSecret?: string;
+  /** Web API base URL ending in `/api/` (default Slack's own). */
+  apiUrl?: string;
+  allowBots: boolean;
+  /** Socket Mode: reconnect when Slack's pings stop for this long, ms (AGENTBRIDGE_SLACK_SOCKET_IDLE_S; default 60 s). */
+  socketIdleMs?: number;
+}
+
+export interface DiscordConfig {
+  botToken: string;
+  /** REST base URL, e.g. `http://127.0.0.1:PORT/api` (default Discord's own). */
+  apiUrl?: string;
+  /** Channels where the bot takes part in every message. */
+  channels: string[];
+  allowBots: boolean;
+}
