@@ -91,7 +91,6 @@ function world(db: string, access: Partial<AccessConfig>) {
       deps: { store, router, defaults: { agent: 'claude', workdir: os.tmpdir() }, availableAgents: ['claude'], workspacesRoot: os.tmpdir(), shutdownGraceMs: 0, logger },
       access: new AccessPolicy({ admins: [], allowedUsers: [], allowedChannels: [], ...access }, logger),
       outbox,
-      adapters: () => adapter,
     }),
   );
   cleanups.push(() => core.close());

@@ -140,7 +140,6 @@ function world(opts: { access?: Partial<AccessConfig>; restart?: () => void; db?
     },
     access: new AccessPolicy({ admins: ['local:root'], allowedUsers: [], allowedChannels: [], ...opts.access }, logger),
     outbox,
-    adapters: () => adapter,
   });
   router.setGate(commands);
   teardowns.push(async () => {
@@ -448,9 +447,9 @@ describe('commands in a conversation (message path)', () => {
     expect(text).toContain('Restarting agentbridge');
     await waitFor(() => restarts === 1);
     expect(JSON.parse(w.store.platformState.get(RESTART_KEY)!)).toMatchObject({ conversationId: 'local:general:rs', requestedBy: 'root', requestedById: 'local:root', replyTarget: { channel: 'general', thread: 'rs' } });
-    expect(await announceRestart({ store: w.store, outbox: w.outbox, adapters: () => w.adapter, logger: pino({ level: 'silent' }) })).toBe(true);
+    expect(await announceRestart({ store: w.store, outbox: w.outbox, logger: pino({ level: 'silent' }) })).toBe(true);
     expect(w.adapter.texts('rs').at(-1)).toBe('✅ agentbridge restarted (requested by root).');
-    expect(await announceRestart({ store: w.store, outbox: w.outbox, adapters: () => w.adapter, logger: pino({ level: 'silent' }) })).toBe(false);
+    expect(await announceRestart({ store: w.store, outbox: w.outbox, logger: pino({ level: 'silent' }) })).toBe(false);
     // not available without a restart hook
     const w2 = world();
     expect(await command(w2, 'rs', '/agent restart', 'root')).toContain('cannot restart itself');
