@@ -21,7 +21,7 @@
  *
  * Tools (all scoped to the token's conversation; scheduled messages are created by `agent`):
  * - `post_message {text}` → posts `text` (formatted and chunked for the platform, mentions
- *   neutralised) to the turn's reply target through the outbox;
+ *   neutralised) to the turn's reply target through the outbound path (`conversation/outbound.ts`);
  * - `schedule_message {text, delay_seconds? | at? | every?}` → a prompt that runs later as a turn
  *   of this conversation; exactly one timing field;
  * - `list_scheduled_messages {}`, `cancel_scheduled_message {id}`, `reset_scheduled_messages {}`.
