@@ -60,6 +60,12 @@ class MemoryAdapter implements PlatformAdapter {
   async post(target: ReplyTarget): Promise<PostedMessage> {
     return { ref: `m${++this.n}`, channel: target.channel };
   }
+  render(markdown: string): string {
+    return markdown;
+  }
+  neutraliseMentions(text: string): string {
+    return text;
+  }
   async edit(target: ReplyTarget, _ref: string, text: string): Promise<void> {
     if (!text.startsWith('answer to')) return; // progress edits
     this.answered++;

@@ -11,6 +11,7 @@ import { AccessPolicy } from './conversation/access.js';
 import { CommandService } from './conversation/commands/index.js';
 import { announceRestart } from './conversation/commands/restart.js';
 import { OutboxDelivery } from './conversation/outbox.js';
+import { Outbound } from './conversation/outbound.js';
 import { recoverInbox } from './conversation/recovery.js';
 import { Router } from './conversation/router.js';
 import type { TurnOutcome } from './core/turn.js';
@@ -146,8 +147,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       submit: router.accept,
       notify: async (target, text, conversationId) => {
         store.conversations.ensure({ id: conversationId, platform: target.platform, channel: target.channel, thread: target.thread ?? null });
-        outbox.enqueue(conversationId, target, [text], null);
-        await outbox.deliver(conversationId);
+        await new Outbound(outbox).say({ conversationId, replyTarget: target }, text);
       },
       logger,
       platforms: [...adapters.keys()],
@@ -156,7 +156,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     });
     const cronScheduler = scheduler;
     cleanups.unshift(() => cronScheduler.stop());
-    registerMcpRoutes(http, { tokens: toolTokens, outbox, adapters: (p) => adapters.get(p), scheduled: scheduler.messages, logger });
+    registerMcpRoutes(http, { tokens: toolTokens, outbox, scheduled: scheduler.messages, logger });
 
     // Commands and access control: every new message passes the command service first.
     let stopping: Promise<void> | undefined;
@@ -179,8 +179,6 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       // Local users added with `agentbridge users add NAME --admin` are admins too (they log in).
       access: new AccessPolicy(config.access, logger.child({ part: 'access' }), (id) => id.startsWith('local:') && store.localUsers.get(id.slice('local:'.length))?.admin === true),
       outbox,
-      adapters: (p) => adapters.get(p),
-      onApiError: (p, err) => metrics.apiError(p, apiErrorKind(err)),
       health,
     });
     router.setGate(commands);
@@ -220,7 +218,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       cleanups.unshift(() => adapter.stop());
     }
     await outbox.deliverAll();
-    await announceRestart({ store, outbox, adapters: (p) => adapters.get(p), logger });
+    await announceRestart({ store, outbox, logger });
     await recoverInbox(store, router, outbox, logger);
     await cronScheduler.start(); // after recovery: late due times within the grace window run once
     router.startSweeping();

@@ -4,8 +4,11 @@
  * (invariant 2). Rows of one conversation are delivered strictly in order; a failed delivery is
  * retried with backoff, and rows still pending at start are delivered then.
  *
- * Every delivered message becomes a posted message (platform + channel + message id →
- * conversation, session entry, text).
+ * Rows are written by the outbound path (`./outbound.ts`: rendered and chunked for the platform);
+ * this module delivers them as they are. Every delivered message becomes a posted message
+ * (platform + channel + message id → conversation, session entry, text, kind) — when its
+ * conversation has a row: a notice outside any conversation (an access refusal before the first
+ * accepted message, a restart notice for a channel) is delivered but not recorded.
  *
  * A delivery that fails on a storage fault (the database cannot be written: the local chat's post,
  * or recording the posted message) is reported to the store health and retried once the store is
@@ -123,6 +126,11 @@ export class OutboxDelivery {
     await Promise.all([...ids].map((id) => this.deliver(id)));
   }
 
+  /** The adapter that delivers to `platform`; undefined when it is not running. */
+  adapter(platform: PlatformName): PlatformAdapter | undefined {
+    return this.opts.adapters(platform);
+  }
+
   /** Number of rows waiting to be delivered. */
   pendingCount(): number {
     return this.opts.store.outbox.pendingCount();
@@ -206,7 +214,7 @@ export class OutboxDelivery {
           // The progress message still shows "Working…" (or an old text): retire it, durably.
           store.outbox.enqueue({ conversationId: row.conversationId, target: { ...followUp(row.target), retireRef: done.unedited }, text: PROGRESS_RETIRED_TEXT, sessionEntryId: null });
         }
-        store.postedMessages.record({
+        if (store.conversations.get(row.conversationId)) store.postedMessages.record({
           key: postedMessageKey(row.target.platform, row.target.channel, done.ref),
           conversationId: row.conversationId,
           sessionEntryId: row.sessionEntryId,

@@ -7,6 +7,7 @@
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/types.js';
 import type { OutboxDelivery } from './outbox.js';
+import { Outbound } from './outbound.js';
 import type { Router } from './router.js';
 
 /** The notice posted in a conversation whose turn was cut by a stop or crash. */
@@ -36,20 +37,21 @@ export interface RecoveryReport {
  * the router to queue new messages directly. Returns what it did.
  */
 export async function recoverInbox(store: Store, router: Router, outbox: OutboxDelivery, logger: Logger): Promise<RecoveryReport> {
+  const outbound = new Outbound(outbox);
   const rows = store.inbox.unfinished();
   const interrupted = new Map<string, (typeof rows)[number]>();
   for (const row of rows) if (row.state === 'running') interrupted.set(row.conversationId, row);
 
   for (const [conversationId, row] of interrupted) {
     const running = rows.filter((r) => r.conversationId === conversationId && r.state === 'running').map((r) => r.eventKey);
-    outbox.enqueue(conversationId, row.message.replyTarget, [INTERRUPTED_NOTICE], null, () => {
-      store.inbox.requeue(running);
-      // The cut turn's progress message would say "Working…" forever: mark it as interrupted.
-      for (const ref of staleProgressRefs(store, conversationId)) {
-        outbox.enqueue(conversationId, { ...row.message.replyTarget, editRef: ref }, [STALE_PROGRESS_TEXT], null);
-      }
+    const to = { conversationId, replyTarget: row.message.replyTarget };
+    await outbound.say(to, INTERRUPTED_NOTICE, {
+      alsoInTx: () => {
+        store.inbox.requeue(running);
+        // The cut turn's progress message would say "Working…" forever: mark it as interrupted.
+        for (const ref of staleProgressRefs(store, conversationId)) outbound.enqueue(to, STALE_PROGRESS_TEXT, { editRef: ref });
+      },
     });
-    await outbox.deliver(conversationId);
   }
   // Messages accepted while the notices were delivered are in the inbox too: read again.
   const all = store.inbox.unfinished();

@@ -1,14 +1,14 @@
 /**
  * What a person sees while one turn runs: a progress message posted at the start of the turn
  * and edited in place (throttled to the platform's edit rate), the platform's reaction and
- * status indicators, and at the end the formatted, chunked final answer.
+ * status indicators. The final answer replaces the progress message through the outbound path
+ * (`./outbound.ts`, `editRef` = {@link TurnOutput.ref}).
  */
 import type { Logger } from '../logger.js';
 import type { ReplyTarget } from '../core/messages.js';
 import type { PlatformAdapter, ReactionState } from '../platforms/types.js';
 import type { RunEvent } from '../runners/types.js';
 import type { Store } from '../store/types.js';
-import { chunkMarkdown } from '../core/chunk.js';
 import { postedMessageKey } from '../core/ids.js';
 import { ProgressView } from './progress.js';
 import { EditThrottle } from './throttle.js';
@@ -93,7 +93,7 @@ export class TurnOutput {
   /** The progress text with mentions neutralised: it shows the agent's streamed text (invariant 6). */
   private progressText(): string {
     const text = this.view.render();
-    return this.o.adapter.neutraliseMentions ? this.o.adapter.neutraliseMentions(text) : text;
+    return this.o.adapter.neutraliseMentions(text);
   }
 
   /** Stops progress edits (waits for an in-flight edit) before the final answer replaces it. */
@@ -101,18 +101,6 @@ export class TurnOutput {
     await this.throttle?.close();
     const { adapter, target } = this.o;
     await Promise.all([this.react(outcome), this.safe('setStatus', () => adapter.setStatus?.(target, null))]);
-  }
-
-  /**
-   * Formats the answer for the platform (its Markdown dialect, mentions neutralised) and splits
-   * it into messages of at most the platform's `maxMessageChars` characters.
-   */
-  formatAnswer(markdown: string): string[] {
-    const { adapter } = this.o;
-    let text = adapter.formatMarkdown ? adapter.formatMarkdown(markdown) : markdown;
-    if (adapter.neutraliseMentions) text = adapter.neutraliseMentions(text);
-    const chunks = chunkMarkdown(text, adapter.limits.maxMessageChars);
-    return chunks.length ? chunks : ['(the agent returned an empty answer)'];
   }
 
   private async react(state: ReactionState): Promise<void> {

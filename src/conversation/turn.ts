@@ -19,6 +19,7 @@ import type { AgentName, PermissionMode } from '../core/agents.js';
 import type { Runner, RunResult } from '../runners/types.js';
 import type { ConversationRow, Store } from '../store/types.js';
 import type { AdapterLookup, OutboxDelivery } from './outbox.js';
+import { Outbound, type SayOptions } from './outbound.js';
 import { combineMessages } from './prompt.js';
 import { committedPoint, isRerun, planRerun, rerunPrompt } from './rerun.js';
 import { continuationPrompt, LOST_SESSION_NOTICE, planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
@@ -131,7 +132,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
 
   if (!agent) {
     const text = '⚠️ No agent CLI is available on the agentbridge host (none of claude, codex, gemini is installed and logged in). An admin can run `agentbridge doctor` to see what is missing.';
-    finish(deps, conversationId, target, [text], null, keys, 'failed');
+    finish(deps, { conversationId, replyTarget: target }, text, { kind: 'notice' }, keys, 'failed');
     await deps.outbox.deliver(conversationId);
     return 'failed';
   }
@@ -195,7 +196,6 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const notice = !result.ok ? undefined : lostSession && !seed ? LOST_SESSION_NOTICE : seed ? seedNotice(seed) : undefined;
   const answer = (notice ? `${notice}\n\n` : '') + answerText(agent, result, deps.defaults.turnTimeoutMs);
   await output.end(result.ok ? 'done' : 'failed');
-  const texts = output.formatAnswer(answer);
   // One transaction: the agent session id, the transcript entry, the answer in the outbox and the
   // inbox rows closed — a crash leaves either all of it (answer delivered later) or none (re-run).
   store.transaction(() => {
@@ -214,7 +214,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
       usage: result.usage ?? null,
       costUsd: result.usage?.costUsd ?? null,
     });
-    finish(deps, conversationId, { ...target, editRef: output.ref }, texts, entry.id, keys, result.ok ? 'done' : 'failed');
+    finish(deps, { conversationId, replyTarget: target }, answer, { kind: 'answer', sessionEntryId: entry.id, editRef: output.ref, emptyText: EMPTY_ANSWER }, keys, result.ok ? 'done' : 'failed');
   });
   const outcome: TurnOutcome = result.ok ? 'ok' : result.error?.kind === 'stopped' ? 'stopped' : result.error?.kind === 'timeout' ? 'timeout' : 'failed';
   attempt.committed = outcome;
@@ -223,9 +223,16 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   return outcome;
 }
 
-/** Writes the answer to the outbox and closes the inbox rows, atomically. */
-function finish(deps: TurnDeps, conversationId: string, target: Parameters<OutboxDelivery['enqueue']>[1], texts: string[], entryId: number | null, keys: string[], state: 'done' | 'failed'): void {
-  deps.outbox.enqueue(conversationId, target, texts, entryId, () => (state === 'done' ? deps.store.inbox.markDone(keys) : deps.store.inbox.markFailed(keys)));
+/** What is posted for an answer that renders to nothing. */
+const EMPTY_ANSWER = '(the agent returned an empty answer)';
+
+/**
+ * Writes the answer (rendered and chunked by the outbound path) to the outbox and closes the
+ * inbox rows, atomically. Delivery follows once the caller noted the turn as committed.
+ */
+function finish(deps: TurnDeps, to: { conversationId: string; replyTarget: ReplyTarget }, markdown: string, options: SayOptions, keys: string[], state: 'done' | 'failed'): void {
+  const closeInbox = () => (state === 'done' ? deps.store.inbox.markDone(keys) : deps.store.inbox.markFailed(keys));
+  new Outbound(deps.outbox).enqueue(to, markdown, { ...options, alsoInTx: closeInbox });
 }
 
 async function runAgent(

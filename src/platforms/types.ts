@@ -142,8 +142,24 @@ export interface PlatformAdapter {
   react?(target: ReplyTarget, messageRef: string, state: ReactionState): Promise<void>;
   /** Optional: platform-native typing/status indicator; `null` clears it. */
   setStatus?(target: ReplyTarget, status: string | null): Promise<void>;
-  /** Optional: converts the agent's Markdown into the platform's format before chunking. */
-  formatMarkdown?(markdown: string): string;
-  /** Optional: neutralises mentions so agent output pings no one (invariant 6). */
-  neutraliseMentions?(text: string): string;
+  /**
+   * The text to post for `markdown` (the agent's GitHub-flavoured Markdown, or one of
+   * agentbridge's notices): converted to the platform's format and with every mention
+   * neutralised, so it pings no one (invariant 6). Pure; the result is chunked to
+   * `limits.maxMessageChars` afterwards (`./render.ts`), so a conversion must keep fenced code
+   * blocks as fences. Every post and notice goes through it (`src/conversation/outbound.ts`;
+   * slash-command responses through `./render.ts`); `post` and `edit` send their text as given.
+   * - Slack: mrkdwn (slackify-markdown), then `<!here>`, `<!channel>`, `<!everyone>`,
+   *   `<!subteam^…>`, `<@U…>` and plain `@here`/`@channel`/`@everyone` made inert;
+   * - Discord: Markdown kept (Discord renders it), `@everyone`/`@here` broken outside code (every
+   *   message is also sent with `allowed_mentions: { parse: [] }`);
+   * - local chat: unchanged (the page renders Markdown and nothing in it can ping).
+   */
+  render(markdown: string): string;
+  /**
+   * Neutralises mentions in text that is already in the platform's format (the progress
+   * message, which shows the agent's streamed text as is): the mention part of {@link render}
+   * without the conversion. Pure and idempotent.
+   */
+  neutraliseMentions(text: string): string;
 }

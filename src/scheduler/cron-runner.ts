@@ -28,7 +28,7 @@ const OVERLAP_DEFER_MS = 30_000;
 export interface CronRunnerDeps {
   store: Store;
   submit: (message: InboundMessage) => Promise<AcceptResult>;
-  /** Tells people in a channel (the admins, when a job is paused); `conversationId` is the run's conversation (it exists). */
+  /** Tells people in a channel (the admins, when a job is paused): `text` is Markdown, posted as a notice through the outbound path; `conversationId` is the run's conversation (it exists). */
   notify: (target: ReplyTarget, text: string, conversationId: string) => Promise<void>;
   logger: Logger;
   now: () => number;

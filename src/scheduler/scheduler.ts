@@ -4,7 +4,7 @@
  * to the router as InboundMessages from the `scheduler` platform (see `cron-runner.ts` and
  * `messages.ts`); cron runs are completed from {@link Scheduler.onTurnEnd}.
  *
- * Wiring (src/app.ts): `submit` = `router.accept`; `notify` posts through the outbox; the Router
+ * Wiring (src/app.ts): `submit` = `router.accept`; `notify` posts through the outbound path (`conversation/outbound.ts`); the Router
  * deps' `onTurnEnd` calls `scheduler.onTurnEnd`; `start()` after inbox recovery; `stop()` before
  * the router shuts down. The clock and timers are injectable so tests run on fake time.
  */

@@ -21,7 +21,7 @@
  *
  * Tools (all scoped to the token's conversation; scheduled messages are created by `agent`):
  * - `post_message {text}` → posts `text` (formatted and chunked for the platform, mentions
- *   neutralised) to the turn's reply target through the outbox;
+ *   neutralised) to the turn's reply target through the outbound path (`conversation/outbound.ts`);
  * - `schedule_message {text, delay_seconds? | at? | every?}` → a prompt that runs later as a turn
  *   of this conversation; exactly one timing field;
  * - `list_scheduled_messages {}`, `cancel_scheduled_message {id}`, `reset_scheduled_messages {}`.
@@ -31,8 +31,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { chunkMarkdown } from '../core/chunk.js';
-import type { AdapterLookup, OutboxDelivery } from '../conversation/outbox.js';
+import { Outbound, type OutboundOutbox } from '../conversation/outbound.js';
 import { HttpError, readJsonBody } from '../http/json.js';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
@@ -56,10 +55,8 @@ export const MAX_POSTS_PER_TURN = 20;
 
 export interface McpToolDeps {
   tokens: Pick<ToolTokens, 'verify'>;
-  /** Durable posting: `enqueue(conversationId, target, texts, null)` then `deliver(conversationId)`. */
-  outbox: Pick<OutboxDelivery, 'enqueue' | 'deliver'>;
-  /** The running adapters (formatting, mention neutralising and length limit of a platform). */
-  adapters: AdapterLookup;
+  /** Durable posting through the outbound path (`conversation/outbound.ts`: rendered, chunked, outbox). */
+  outbox: OutboundOutbox;
   scheduled: ScheduledMessagesService;
   logger: Logger;
 }
@@ -166,13 +163,8 @@ export function buildToolServer(
       run('post_message', async () => {
         if (!text.trim()) throw new ToolInputError('text is empty');
         if (opts.allowPost && !opts.allowPost()) throw new ToolInputError(`at most ${MAX_POSTS_PER_TURN} messages can be posted per turn`);
-        const adapter = deps.adapters(target.platform);
-        let formatted = adapter?.formatMarkdown ? adapter.formatMarkdown(text) : text;
-        if (adapter?.neutraliseMentions) formatted = adapter.neutraliseMentions(formatted);
-        const chunks = adapter ? chunkMarkdown(formatted, adapter.limits.maxMessageChars) : [formatted];
-        deps.outbox.enqueue(conversationId, { ...target }, chunks.length ? chunks : [formatted], null);
-        await deps.outbox.deliver(conversationId);
-        return adapter ? 'Posted.' : 'Queued; it is posted when the platform is reachable again.';
+        await new Outbound(deps.outbox).say({ conversationId, replyTarget: target }, text);
+        return deps.outbox.adapter(target.platform) ? 'Posted.' : 'Queued; it is posted when the platform is reachable again.';
       }),
   );
 

@@ -129,6 +129,13 @@ export class RecordingAdapter implements PlatformAdapter {
   async react(target: ReplyTarget, ref: string, state: ReactionState): Promise<void> {
     this.calls.push({ op: 'react', target, ref, state });
   }
+  /** Like the local chat: Markdown kept, nothing to neutralise. */
+  render(markdown: string): string {
+    return markdown;
+  }
+  neutraliseMentions(text: string): string {
+    return text;
+  }
   /** Texts of all bot messages in a thread (deleted ones left out), by current text, in post order. */
   texts(thread?: string): string[] {
     return this.calls.filter((c) => c.op === 'post' && !this.deleted.has(c.ref!) && (thread === undefined || c.target.thread === thread)).map((c) => this.messages.get(c.ref!)!);

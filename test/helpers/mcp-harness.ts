@@ -66,8 +66,8 @@ export async function startMcpHarness(): Promise<McpHarness> {
           return [];
         },
         deliver: async () => {},
+        adapter: () => undefined,
       },
-      adapters: () => undefined,
       scheduled,
       logger,
     },

@@ -91,7 +91,6 @@ function world(db: string, access: Partial<AccessConfig>) {
       deps: { store, router, defaults: { agent: 'claude', workdir: os.tmpdir() }, availableAgents: ['claude'], workspacesRoot: os.tmpdir(), shutdownGraceMs: 0, logger },
       access: new AccessPolicy({ admins: [], allowedUsers: [], allowedChannels: [], ...access }, logger),
       outbox,
-      adapters: () => adapter,
     }),
   );
   cleanups.push(() => core.close());
@@ -148,6 +147,20 @@ describe('refusing people who are not allowed', () => {
     await w2.router.accept(msg('t1', 'mallory', 'still me'));
     expect(w2.adapter.texts('t1')).toEqual([]);
     expect(w2.runner.runs).toHaveLength(0);
+  });
+
+  it('the refusal is a durable outbox notice: a failed post is retried and shows once', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access-test-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const w = world(path.join(dir, 'agentbridge.db'), { allowedUsers: ['local:alice'] });
+    w.adapter.failPosts = 1;
+    expect(await w.router.accept(msg('f1', 'mallory', 'hello?'))).toBe('accepted');
+    await waitFor(() => w.adapter.texts('f1').length === 1, 5_000, 'the refusal after the retry');
+    expect(w.adapter.texts('f1')).toEqual([refusalText('user')]);
+    expect(w.adapter.postAttempts.filter((p) => p.text === refusalText('user'))).toHaveLength(2);
+    expect(w.store.outbox.pendingCount()).toBe(0);
+    await w.router.accept(msg('f1', 'mallory', 'hello again'));
+    expect(w.adapter.texts('f1')).toEqual([refusalText('user')]);
   });
 
   it('refuses in channels that are not allowed, with the channel wording', async () => {

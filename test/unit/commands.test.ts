@@ -140,7 +140,6 @@ function world(opts: { access?: Partial<AccessConfig>; restart?: () => void; db?
     },
     access: new AccessPolicy({ admins: ['local:root'], allowedUsers: [], allowedChannels: [], ...opts.access }, logger),
     outbox,
-    adapters: () => adapter,
   });
   router.setGate(commands);
   teardowns.push(async () => {
@@ -448,12 +447,24 @@ describe('commands in a conversation (message path)', () => {
     expect(text).toContain('Restarting agentbridge');
     await waitFor(() => restarts === 1);
     expect(JSON.parse(w.store.platformState.get(RESTART_KEY)!)).toMatchObject({ conversationId: 'local:general:rs', requestedBy: 'root', requestedById: 'local:root', replyTarget: { channel: 'general', thread: 'rs' } });
-    expect(await announceRestart({ store: w.store, outbox: w.outbox, adapters: () => w.adapter, logger: pino({ level: 'silent' }) })).toBe(true);
+    expect(await announceRestart({ store: w.store, outbox: w.outbox, logger: pino({ level: 'silent' }) })).toBe(true);
     expect(w.adapter.texts('rs').at(-1)).toBe('✅ agentbridge restarted (requested by root).');
-    expect(await announceRestart({ store: w.store, outbox: w.outbox, adapters: () => w.adapter, logger: pino({ level: 'silent' }) })).toBe(false);
+    expect(await announceRestart({ store: w.store, outbox: w.outbox, logger: pino({ level: 'silent' }) })).toBe(false);
     // not available without a restart hook
     const w2 = world();
     expect(await command(w2, 'rs', '/agent restart', 'root')).toContain('cannot restart itself');
+  });
+
+  it('a restart asked for outside any conversation is announced through the outbox too: durable, retried, shown once', async () => {
+    const w = world();
+    const request = { replyTarget: { platform: 'local', channel: 'general', thread: 'nc' }, requestedBy: 'root', requestedById: 'local:root', at: Date.now() };
+    w.store.platformState.set(RESTART_KEY, JSON.stringify(request));
+    w.adapter.failPosts = 1; // the platform fails once: the outbox retries, no direct post
+    expect(await announceRestart({ store: w.store, outbox: w.outbox, logger: pino({ level: 'silent' }) })).toBe(true);
+    expect(w.store.platformState.get(RESTART_KEY)).toBe('');
+    await waitFor(() => w.adapter.texts('nc').length === 1, 5_000, 'the restart notice after the retry');
+    expect(w.adapter.texts('nc')).toEqual(['✅ agentbridge restarted (requested by root).']);
+    expect(w.store.outbox.pendingCount()).toBe(0);
   });
 
   it('a command cut short by a stop is not run as a prompt after the restart', async () => {

@@ -151,6 +151,8 @@ describe('Discord adapter: output', () => {
     const create = twin.callsTo('POST /channels/:c/messages')[0]!;
     expect(create.body).toMatchObject({ allowed_mentions: { parse: [], replied_user: false }, message_reference: { message_id: said.id, fail_if_not_exists: false } });
     expect(twin.pings.get(posted.ref)).toEqual({ everyone: false, users: [], repliedUser: false });
+    // render() (the outbound path's pass) also breaks @everyone/@here in the text; code is left alone
+    expect(a.render('**hello** @everyone, @here and <@123456789012345678> `@here`')).toBe('**hello** @\u200Beveryone, @\u200Bhere and <@123456789012345678> `@here`');
     await a.edit(target, posted.ref, 'edited');
     expect(twin.callsTo('PATCH /channels/:c/messages/:m')[0]!.body).toMatchObject({ content: 'edited', allowed_mentions: { parse: [] } });
     await a.delete(target, posted.ref);

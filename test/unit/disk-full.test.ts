@@ -195,7 +195,6 @@ describe('a full disk, in process', () => {
       deps: { store, router, defaults: { agent: 'claude', workdir: core.dir }, availableAgents: ['claude'], workspacesRoot: core.dir, shutdownGraceMs: 0, logger } as unknown as CommandDeps,
       access: new AccessPolicy({ admins: [], allowedUsers: [], allowedChannels: [] }, logger),
       outbox,
-      adapters: () => adapter,
       health,
     });
     router.setGate(commands);

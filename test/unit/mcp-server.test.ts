@@ -30,10 +30,11 @@ let enqueued: Array<{ conversationId: string; target: OutboxTarget; texts: strin
 let delivered: string[];
 const clients: Client[] = [];
 
-/** Local-platform stand-in: 100-character messages, "@" mentions neutralised. */
+/** Local-platform stand-in: 100-character messages, "@" mentions neutralised by render(). */
 const adapter = {
   name: 'local',
   limits: { maxMessageChars: 100, minEditIntervalMs: 0 },
+  render: (t: string) => t.replace(/@/g, '@\u200b'),
   neutraliseMentions: (t: string) => t.replace(/@/g, '@\u200b'),
 } as unknown as PlatformAdapter;
 
@@ -55,8 +56,8 @@ beforeEach(async () => {
       deliver: async (conversationId) => {
         delivered.push(conversationId);
       },
+      adapter: (p) => (p === 'local' ? adapter : undefined),
     },
-    adapters: (p) => (p === 'local' ? adapter : undefined),
     scheduled,
     logger,
   });
@@ -112,11 +113,11 @@ describe('MCP server: tools', () => {
     expect(tools.find((t) => t.name === 'cancel_scheduled_message')!.inputSchema.required).toEqual(['id']);
   });
 
-  it("post_message posts into the token's conversation target via the outbox (formatted and chunked)", async () => {
+  it("post_message posts into the token's conversation target via the outbound path (rendered, chunked, a notice)", async () => {
     const client = await connect(access.grant({ conversationId: 'cA', replyTarget: A, ttlMs: 60_000 }).token);
     const r = await call(client, 'post_message', { text: 'progress: step 1 done, ping @here' });
     expect(r).toEqual({ text: 'Posted.', isError: false });
-    expect(enqueued).toEqual([{ conversationId: 'cA', target: A, texts: ['progress: step 1 done, ping @\u200bhere'], entryId: null }]);
+    expect(enqueued).toEqual([{ conversationId: 'cA', target: { ...A, kind: 'notice' }, texts: ['progress: step 1 done, ping @\u200bhere'], entryId: null }]);
     expect(delivered).toEqual(['cA']);
 
     const long = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');

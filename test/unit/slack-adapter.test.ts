@@ -155,14 +155,18 @@ describe('Slack adapter over Socket Mode (in-process, twin)', () => {
     await waitFor(() => sinkDoneAt.size === 4 && allAcked(mark), 5_000, 'all acks');
   });
 
-  it('posts in the thread, edits, swaps reactions, tolerates setStatus errors and neutralises mentions', async () => {
+  it('posts in the thread, edits, swaps reactions, tolerates setStatus errors; rendered text pings no one', async () => {
     reset();
     const a = await startSocketAdapter();
     const root = await twin.userPosts({ user: 'U0ALICE', channel: 'C0OUT', text: 'hi', mention: true });
     const target = { platform: 'slack' as const, channel: 'C0OUT', thread: root.ts };
-    const posted = await a.post(target, 'hello <!channel> and @here, <@U0ALICE>');
+    // render() is the one mention pass (the outbound path calls it); post sends what it is given.
+    const rendered = a.render('hello <!channel> and @here, <@U0ALICE>, <!here|here>, <!everyone>, <!subteam^S1|@devs> and `<@U0BOB>`');
+    const posted = await a.post(target, rendered);
     expect(twin.message('C0OUT', posted.ref)).toMatchObject({ thread_ts: root.ts, bot_id: twin.botId });
-    expect(twin.message('C0OUT', posted.ref)!.text).not.toMatch(/<!channel>|(^|\s)@here|<@U0ALICE>/);
+    expect(twin.message('C0OUT', posted.ref)!.text).toBe(rendered);
+    expect(rendered).not.toMatch(/<[!@]|(^|\s)@(here|channel|everyone)\b/);
+    expect(rendered).toContain('hello');
     await a.edit(target, posted.ref, 'edited');
     expect(twin.message('C0OUT', posted.ref)!.text).toBe('edited');
     await a.react(target, root.ts, 'working');

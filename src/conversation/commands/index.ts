@@ -8,21 +8,23 @@
  *   `@agentbridge model gpt-5`; but `@agentbridge help me fix the build` stays a prompt). The
  *   router hands every new message to {@link CommandService.screen} first; a command is
  *   deduplicated through the inbox (accepted, then marked done with its reply in the outbox), so a
- *   platform's redelivery never runs it twice, and its reply is posted in the conversation;
+ *   platform's redelivery never runs it twice, and its reply is posted in the conversation
+ *   through the outbound path (../outbound.ts);
  * - a platform slash command (Slack `/agent`, Discord's `/agent` application command), through
  *   `AdapterContext.runCommand` → {@link CommandService.runCommand}; the adapter shows the reply
  *   (ephemeral when `ephemeral`).
  *
  * Access control runs first for both (see ../access.ts): a person who is not allowed gets one
- * polite refusal per conversation and nothing reaches the agent; admin commands need an admin.
+ * polite refusal per conversation (a notice in the outbox, written with the refusal record) and
+ * nothing reaches the agent; admin commands need an admin.
  */
 import type { Logger } from '../../logger.js';
-import { fromScheduler, type InboundMessage, type PlatformName } from '../../core/messages.js';
-import type { AcceptHooks, AcceptResult, CommandReply, CommandRequest, PlatformAdapter } from '../../platforms/types.js';
+import { fromScheduler, type InboundMessage } from '../../core/messages.js';
+import type { AcceptHooks, AcceptResult, CommandReply, CommandRequest } from '../../platforms/types.js';
 import type { Store } from '../../store/types.js';
-import { chunkMarkdown } from '../../core/chunk.js';
 import { qualify, refusalText, type AccessPolicy } from '../access.js';
-import type { AdapterLookup, OutboxDelivery } from '../outbox.js';
+import type { OutboxDelivery } from '../outbox.js';
+import { Outbound } from '../outbound.js';
 import { acceptIntoStore, type InboundGate } from '../router.js';
 import { backoffDelay, type StoreHealth } from '../../store/health.js';
 import { agent } from './agent.js';
@@ -95,10 +97,8 @@ export function usageOf(c: AnyCommand): string {
 export interface CommandServiceOptions {
   deps: CommandDeps;
   access: AccessPolicy;
+  /** Where replies and refusals go, through the outbound path (failed deliveries are the outbox's to report). */
   outbox: OutboxDelivery;
-  adapters: AdapterLookup;
-  /** A platform call failed (the refusal post): for metrics. */
-  onApiError?: (platform: PlatformName, err: unknown) => void;
   /**
    * Store health: when a command's reply cannot be written to the outbox (a storage fault after
    * the command was taken), the fault is reported here and the reply is written once the store
@@ -115,10 +115,12 @@ export function refusedKey(conversationId: string): string {
 export class CommandService implements InboundGate {
   private readonly store: Store;
   private readonly logger: Logger;
+  private readonly outbound: Outbound;
 
   constructor(private readonly o: CommandServiceOptions) {
     this.store = o.deps.store;
     this.logger = o.deps.logger;
+    this.outbound = new Outbound(o.outbox);
   }
 
   /**
@@ -137,10 +139,13 @@ export class CommandService implements InboundGate {
     if (!decision.allowed) {
       const first = this.store.transaction(() => {
         hooks?.inTransaction?.();
-        return this.recordRefusal(m);
+        // The refusal record and the refusal notice commit together: told once, durably.
+        const firstTime = this.recordRefusal(m);
+        if (firstTime) this.outbound.enqueue(m, refusalText(decision.reason));
+        return firstTime;
       });
       hooks?.afterCommit?.();
-      if (first) this.postRefusal(m, decision.reason);
+      if (first) this.deliverInBackground(m.conversationId, 'delivering an access refusal failed');
       return 'accepted';
     }
     if (!m.addressed) return undefined;
@@ -152,33 +157,40 @@ export class CommandService implements InboundGate {
     }
     const caller: Caller = { platform, userId: m.author.id, userName: m.author.name, qualifiedId: qualify(platform, m.author.id), admin: decision.admin };
     const result = await this.execute(caller, { conversationId: m.conversationId, channel: m.channel, replyTarget: m.replyTarget }, parsed);
-    const adapter = this.o.adapters(m.replyTarget.platform);
-    const texts = formatFor(adapter, result.text);
-    const deliver = () =>
-      void this.o.outbox
-        .deliver(m.conversationId)
-        .catch((err: unknown) => this.logger.error({ err, conversationId: m.conversationId }, 'delivering a command reply failed'))
-        .finally(() => result.after?.());
+    const deliver = () => this.deliverInBackground(m.conversationId, 'delivering a command reply failed', result.after);
     try {
-      this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.store.inbox.markDone([m.eventKey]));
+      this.enqueueReply(m, result.text);
     } catch (err) {
       // The command was taken (its inbox row is stored): its reply must not be lost to a storage fault.
       if (!this.o.health?.report(err, 'command reply')) throw err;
-      void this.storeReplyLater(m, texts).then(deliver);
+      void this.storeReplyLater(m, result.text).then(deliver);
       return 'accepted';
     }
     deliver();
     return 'accepted';
   }
 
+  /** Writes a command's reply (a notice) to the outbox, in one transaction with closing its inbox row. */
+  private enqueueReply(m: InboundMessage, markdown: string): void {
+    this.outbound.enqueue(m, markdown, { alsoInTx: () => this.store.inbox.markDone([m.eventKey]) });
+  }
+
+  /** Delivers a conversation's pending rows without waiting; failures are logged; `after` runs once done. */
+  private deliverInBackground(conversationId: string, failure: string, after?: () => void): void {
+    void this.outbound
+      .deliver(conversationId)
+      .catch((err: unknown) => this.logger.error({ err, conversationId }, failure))
+      .finally(() => after?.());
+  }
+
   /** Writes a command's reply to the outbox once the store is healthy (backoff 0.5 s doubling to 5 s between tries). */
-  private async storeReplyLater(m: InboundMessage, texts: string[]): Promise<void> {
+  private async storeReplyLater(m: InboundMessage, markdown: string): Promise<void> {
     const health = this.o.health!;
     for (let attempt = 0; ; attempt++) {
       await new Promise((r) => setTimeout(r, backoffDelay(attempt)));
       await health.whenHealthy();
       try {
-        this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.store.inbox.markDone([m.eventKey]));
+        this.enqueueReply(m, markdown);
         return;
       } catch (err) {
         if (!health.report(err, 'command reply')) {
@@ -238,28 +250,4 @@ export class CommandService implements InboundGate {
     this.store.platformState.set(key, String(Date.now()));
     return true;
   }
-
-  /** Tells a disallowed writer (best effort); nothing they write reaches the agent. */
-  private postRefusal(m: InboundMessage, reason: 'user' | 'channel'): void {
-    const adapter = this.o.adapters(m.replyTarget.platform);
-    if (!adapter) return;
-    const fail = (err: unknown) => {
-      this.logger.warn({ conversationId: m.conversationId, err: err instanceof Error ? err.message : String(err) }, 'could not post the access refusal');
-      this.o.onApiError?.(m.replyTarget.platform, err);
-    };
-    try {
-      adapter.post(m.replyTarget, formatFor(adapter, refusalText(reason))[0]!).catch(fail);
-    } catch (err) {
-      fail(err);
-    }
-  }
-}
-
-/** Formats a reply for a platform like an agent answer: Markdown conversion, mentions neutralised, chunked. */
-export function formatFor(adapter: PlatformAdapter | undefined, markdown: string): string[] {
-  if (!adapter) return [markdown];
-  let text = adapter.formatMarkdown ? adapter.formatMarkdown(markdown) : markdown;
-  if (adapter.neutraliseMentions) text = adapter.neutraliseMentions(text);
-  const chunks = chunkMarkdown(text, adapter.limits.maxMessageChars);
-  return chunks.length ? chunks : [markdown];
 }

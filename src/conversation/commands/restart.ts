@@ -7,10 +7,9 @@
  * clears the record.
  */
 import type { Logger } from '../../logger.js';
-import type { PlatformName } from '../../core/messages.js';
-import type { PlatformAdapter } from '../../platforms/types.js';
 import type { Store } from '../../store/types.js';
 import type { OutboxDelivery } from '../outbox.js';
+import { Outbound, placeKey } from '../outbound.js';
 import { noArgs, reply, type Command, type RestartRequest } from './types.js';
 
 /** Platform-state key of the pending restart request (JSON {@link RestartRequest}; '' = none). */
@@ -53,12 +52,14 @@ export function pendingRestart(store: Store): RestartRequest | undefined {
 }
 
 /**
- * After a start: posts "✅ agentbridge restarted (requested by …)" where the restart was asked and
- * clears the record. Through the outbox (durable, in one transaction with clearing the record)
- * when the conversation is known, else straight through the adapter.
+ * After a start: posts "✅ agentbridge restarted (requested by …)" where the restart was asked,
+ * through the outbound path: one outbox row written in one transaction with clearing the
+ * record (durable: a crash before it is posted posts it after the next start), then delivered.
+ * In the conversation it was asked in, else (a slash command in a channel) in that channel
+ * ({@link placeKey}). Returns whether a restart was announced.
  */
-export async function announceRestart(deps: { store: Store; outbox: OutboxDelivery; adapters: (p: PlatformName) => PlatformAdapter | undefined; logger: Logger }): Promise<boolean> {
-  const { store, outbox, adapters, logger } = deps;
+export async function announceRestart(deps: { store: Store; outbox: OutboxDelivery; logger: Logger }): Promise<boolean> {
+  const { store, outbox, logger } = deps;
   const raw = store.platformState.get(RESTART_KEY);
   if (!raw) return false;
   const req = pendingRestart(store);
@@ -67,19 +68,8 @@ export async function announceRestart(deps: { store: Store; outbox: OutboxDelive
     return false;
   }
   const text = `✅ agentbridge restarted (requested by ${req.requestedBy}).`;
-  const adapter = adapters(req.replyTarget.platform);
-  if (req.conversationId && store.conversations.get(req.conversationId)) {
-    outbox.enqueue(req.conversationId, req.replyTarget, [adapter?.neutraliseMentions ? adapter.neutraliseMentions(text) : text], null, () => store.platformState.set(RESTART_KEY, ''));
-    await outbox.deliver(req.conversationId);
-  } else {
-    store.platformState.set(RESTART_KEY, '');
-    try {
-      if (!adapter) throw new Error(`platform ${req.replyTarget.platform} is not running`);
-      await adapter.post(req.replyTarget, adapter.neutraliseMentions ? adapter.neutraliseMentions(text) : text);
-    } catch (err) {
-      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not post the restart notice');
-    }
-  }
+  const to = { conversationId: req.conversationId ?? placeKey(req.replyTarget), replyTarget: req.replyTarget };
+  await new Outbound(outbox).say(to, text, { alsoInTx: () => store.platformState.set(RESTART_KEY, '') });
   logger.info({ requestedBy: req.requestedById, conversationId: req.conversationId, askedAt: req.at }, 'restart announced');
   return true;
 }

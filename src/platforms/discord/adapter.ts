@@ -21,6 +21,7 @@ import { neutraliseMentions } from './format.js';
 import { DiscordInbound } from './inbound.js';
 import { conversationIdOf, takesPartIn, type NormalisePolicy } from './normalise.js';
 import { DiscordOutput, TYPING_REPEAT_MS } from './output.js';
+import { renderMessages } from '../render.js';
 
 /** Gateway intents: Guilds (1<<0), GuildMessages (1<<9), DirectMessages (1<<12), MessageContent (1<<15). */
 export const DISCORD_INTENTS = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent];
@@ -97,6 +98,7 @@ export class DiscordAdapter implements PlatformAdapter {
         logger: this.logger,
         active: () => !this.stopped,
         post: (target, text, opts) => this.output.post(target, text, opts),
+        render: (markdown) => renderMessages(this, markdown),
         conversationFor: (place) => {
           const id = conversationIdOf(place);
           return takesPartIn(place, this.policy()) || this.context.hasConversation(id) ? id : undefined;
@@ -137,6 +139,10 @@ export class DiscordAdapter implements PlatformAdapter {
   }
   setStatus(target: ReplyTarget, status: string | null): Promise<void> {
     return this.output.setStatus(target, status);
+  }
+  /** Markdown as is (Discord renders it), `@everyone`/`@here` broken outside code; every message also goes out with `allowed_mentions: { parse: [] }`. */
+  render(markdown: string): string {
+    return neutraliseMentions(markdown);
   }
   neutraliseMentions(text: string): string {
     return neutraliseMentions(text);

@@ -21,13 +21,17 @@
  *   response edited to {@link POSTED_IN_CHANNEL}; should that post fail (e.g. the bot may not
  *   send messages there), the answer goes into the deferred response, seen by the caller only.
  * - Content ≤ 2,000 characters per message; no pings (`allowed_mentions.parse: []`).
+ *
+ * The interaction responses are a transport detail of Discord (they must come within 3 s and
+ * can be ephemeral), so they are sent here rather than through the outbox; their text is the
+ * adapter's `render()` chunked to its limit (`InteractionDeps.render` = `platforms/render.ts`),
+ * the same rendering as every post of the outbound path.
  */
 import { ApplicationCommandOptionType, Events, MessageFlags, type ChatInputApplicationCommandData, type ChatInputCommandInteraction, type Client } from 'discord.js';
-import { chunkMarkdown } from '../../core/chunk.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
 import type { CommandReply, CommandRequest, PostOptions, PostedMessage } from '../types.js';
-import { NO_MENTIONS, neutraliseMentions } from './format.js';
+import { NO_MENTIONS } from './format.js';
 
 /** The `/agent [command]` application command. */
 export const AGENT_COMMAND: ChatInputApplicationCommandData = {
@@ -72,6 +76,8 @@ export interface InteractionDeps {
   conversationFor(place: { guildId: string | null; channelId: string; threadParentId?: string }): string | undefined;
   /** Posts a bot message (no pings), for late answers meant for everyone; absent: they stay in the ephemeral response. */
   post?(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage>;
+  /** The reply's Markdown rendered for Discord (mentions neutralised) and chunked to 2,000 characters: `renderMessages(adapter, …)`. */
+  render(markdown: string): string[];
   logger: Logger;
 }
 
@@ -111,7 +117,7 @@ export async function handleAgentCommand(interaction: ChatInputCommandInteractio
   clearTimeout(timer);
   if (!quick && !interaction.deferred) await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   const result = quick ?? (await running);
-  const chunks = chunkMarkdown(neutraliseMentions(result.text), 2000);
+  const chunks = deps.render(result.text);
   const [first = '(no reply)', ...rest] = chunks;
   if (!quick && !result.ephemeral && deps.post) {
     // Deferred, so ephemeral: the answer for everyone goes into the channel instead.

@@ -179,6 +179,16 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    * `{channel, thread, status}` the page shows as "agentbridge is working…". Targets without a
    * thread are ignored.
    */
+  /** The page renders the Markdown itself (as text, never as HTML) and has no mentions that notify: unchanged. */
+  render(markdown: string): string {
+    return markdown;
+  }
+
+  /** Nothing in the local chat pings anyone: unchanged. */
+  neutraliseMentions(text: string): string {
+    return text;
+  }
+
   async setStatus(target: ReplyTarget, status: string | null): Promise<void> {
     const channel = this.checkTarget(target);
     const thread = target.thread;

@@ -29,7 +29,9 @@
  * call fails and the core's outbox retries later, also across restarts.
  * `chat.postMessage` is the exception: it is not idempotent, so it goes through a client that
  * never retries by itself, and {@link SlackAdapter.post} retries it with a metadata key lookup
- * after ambiguous failures (`idempotent-post.ts`), so a post shows once.
+ * after ambiguous failures (`idempotent-post.ts`), so a post shows once. Texts are sent as
+ * given: the core renders them first ({@link SlackAdapter.render}: mrkdwn, mentions neutralised;
+ * the progress message through {@link SlackAdapter.neutraliseMentions}).
  */
 import { randomUUID } from 'node:crypto';
 import { SocketModeReceiver, webApi, type App } from '@slack/bolt';
@@ -228,7 +230,7 @@ export class SlackAdapter implements PlatformAdapter {
     const key = opts?.idempotencyKey ?? `ab-r${randomUUID()}`;
     const args = {
       channel,
-      text: this.neutraliseMentions(text),
+      text,
       ...(target.thread ? { thread_ts: target.thread } : {}),
       unfurl_links: false,
       unfurl_media: false,
@@ -279,7 +281,7 @@ export class SlackAdapter implements PlatformAdapter {
   }
 
   async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
-    await this.web().chat.update({ channel: this.check(target), ts: ref, text: this.neutraliseMentions(text) });
+    await this.web().chat.update({ channel: this.check(target), ts: ref, text });
   }
 
   /** Deletes a bot message; one that is already gone (`message_not_found`) counts as deleted. */
@@ -319,8 +321,9 @@ export class SlackAdapter implements PlatformAdapter {
     }
   }
 
-  formatMarkdown(markdown: string): string {
-    return formatSlackMarkdown(markdown);
+  /** Slack mrkdwn (`format.ts`), mentions neutralised with the cached display names. */
+  render(markdown: string): string {
+    return this.neutraliseMentions(formatSlackMarkdown(markdown));
   }
 
   neutraliseMentions(text: string): string {
@@ -381,7 +384,7 @@ export class SlackAdapter implements PlatformAdapter {
           return id && context.hasConversation(id) ? id : undefined;
         },
         isDm: isDmChannel,
-        format: (markdown) => this.neutraliseMentions(this.formatMarkdown(markdown)),
+        format: (markdown) => this.render(markdown),
         respond: (url, body) => postToResponseUrl(url, body, { onError: (kind) => context.reportApiError?.(kind, 'response_url') }),
         logger: this.logger,
       });

@@ -22,6 +22,11 @@
  * that takes longer is acknowledged with a short "working on it" and its reply is POSTed to
  * `response_url` when it is ready. `restart` and `cron` (they change the service) are
  * acknowledged with "working on it" at once and run only after that acknowledgement went out.
+ *
+ * These responses are a transport detail of Slack (due within 3 s, possibly ephemeral, one
+ * message each), so they are sent here rather than through the outbox; their text is the
+ * adapter's `render()` (`SlashCommandDeps.format`), the same rendering as every post of the
+ * outbound path, cut at {@link MAX_RESPONSE_CHARS} instead of chunked.
  */
 import { parseConversationId } from '../../core/ids.js';
 import type { Logger } from '../../logger.js';
@@ -63,7 +68,7 @@ export interface SlashCommandDeps {
   dmConversation(team: string, channel: string): string | undefined;
   /** True for a DM channel id. */
   isDm(channel: string): boolean;
-  /** The reply's Markdown in Slack's format, mentions neutralised. */
+  /** The reply's Markdown in Slack's format, mentions neutralised: the adapter's `render()`. */
   format(markdown: string): string;
   /** POSTs a later response to the command's `response_url`. */
   respond(url: string, body: SlashResponse): Promise<void>;

@@ -1,0 +1,113 @@
+/**
+ * The one outbound path: every message agentbridge posts in a conversation — a turn's answer,
+ * command replies, access refusals, restart and interruption notices, the agent's
+ * `post_message`, scheduler notices — goes through {@link Outbound.say} (or
+ * {@link Outbound.enqueue} plus {@link Outbound.deliver} when the caller must note that the rows
+ * are stored before delivering them, like a turn).
+ *
+ * `say` renders the Markdown with the platform adapter (`PlatformAdapter.render`: the platform's
+ * format, mentions neutralised — invariant 6), chunks it to the platform's message limit (fenced
+ * code blocks closed and reopened across chunks; `platforms/render.ts`), writes the chunks to the
+ * outbox in one transaction (with the caller's own bookkeeping, `alsoInTx`), and delivers them:
+ * durable, in order per conversation, each posted once (invariant 2; `./outbox.ts`). Each
+ * delivered chunk becomes a posted message of the given kind.
+ *
+ * Not through here: the progress message (posted and edited in place by `./turn-output.ts`, its
+ * text neutralised with `PlatformAdapter.neutraliseMentions`), and slash-command responses
+ * Slack and Discord require within 3 s (possibly ephemeral; sent by the adapters, rendered by
+ * the same `render()` through `platforms/render.ts`). Posts here are never ephemeral: a reply to
+ * a command written as a message is posted in its conversation for everyone.
+ */
+import type { ReplyTarget } from '../core/messages.js';
+import type { PostedMessageKind } from '../core/ids.js';
+import { renderMessages } from '../platforms/render.js';
+import type { OutboxRow } from '../store/types.js';
+import type { OutboxDelivery } from './outbox.js';
+
+/** Where a message goes: the conversation it belongs to (outbox order) and its reply target. An `InboundMessage` is one. */
+export interface OutboundTarget {
+  /** Conversation id; rows of one conversation are delivered in order. Need not have a conversation row (see outbox.ts). */
+  conversationId: string;
+  replyTarget: ReplyTarget;
+}
+
+/**
+ * The outbox key of a notice that belongs to no conversation (e.g. a restart asked for with a
+ * slash command in a channel): `notice:<platform>:<channel>[:<thread>]`. It only orders the
+ * outbox rows of that place; no conversation row has it, so the post is not recorded as a
+ * posted message.
+ */
+export function placeKey(target: ReplyTarget): string {
+  return `notice:${target.platform}:${target.channel}${target.thread ? `:${target.thread}` : ''}`;
+}
+
+/** Options of {@link Outbound.say} and {@link Outbound.enqueue}. */
+export interface SayOptions {
+  /** The posted-message kind: `answer` (a turn's answer) or `notice` (default: `answer` with a `sessionEntryId`, else `notice`). */
+  kind?: Exclude<PostedMessageKind, 'progress'>;
+  /** The transcript entry an answer belongs to (thread seeding, posted messages); null/absent for notices. */
+  sessionEntryId?: number | null;
+  /** A message the bot posted (the turn's progress message) that the first chunk replaces by an edit. */
+  editRef?: string;
+  /**
+   * Runs inside the transaction that writes the rows (after them): bookkeeping that must commit
+   * with the message or not at all (closing inbox rows, clearing a restart request, more rows).
+   * A throw rolls the rows back and is rethrown.
+   */
+  alsoInTx?: () => void;
+  /** Posted when the Markdown renders to nothing (default {@link EMPTY_TEXT}). */
+  emptyText?: string;
+}
+
+/** What is posted for a message that renders to nothing (empty or whitespace only). */
+export const EMPTY_TEXT = '(empty message)';
+
+/** What the outbound path needs of the outbox: writing rows, delivering them, and the platform adapters. */
+export type OutboundOutbox = Pick<OutboxDelivery, 'enqueue' | 'deliver' | 'adapter'>;
+
+/** The outbound path on top of an {@link OutboxDelivery} (stateless; make one per outbox, or several). */
+export class Outbound {
+  constructor(private readonly outbox: OutboundOutbox) {}
+
+  /**
+   * The messages `markdown` becomes on `platform`: rendered by its adapter and chunked to its
+   * limit; `[emptyText]` when nothing is left. While the platform is not running (no adapter),
+   * the Markdown unchanged as one message — kept in the outbox until it runs again.
+   */
+  messages(platform: ReplyTarget['platform'], markdown: string, emptyText = EMPTY_TEXT): string[] {
+    const adapter = this.outbox.adapter(platform);
+    if (!adapter) return [markdown];
+    const chunks = renderMessages(adapter, markdown);
+    return chunks.length ? chunks : [emptyText];
+  }
+
+  /**
+   * Renders and writes `markdown` to the outbox (one row per chunk, one transaction with
+   * `options.alsoInTx`) without delivering it; returns the rows. Call {@link deliver} after.
+   * @throws the store's error (e.g. `SqliteError` SQLITE_FULL) when the rows cannot be written;
+   *   nothing was written then.
+   */
+  enqueue(target: OutboundTarget, markdown: string, options: SayOptions = {}): OutboxRow[] {
+    const sessionEntryId = options.sessionEntryId ?? null;
+    const kind = options.kind ?? (sessionEntryId !== null ? 'answer' : 'notice');
+    const texts = this.messages(target.replyTarget.platform, markdown, options.emptyText);
+    return this.outbox.enqueue(target.conversationId, { ...target.replyTarget, kind, ...(options.editRef ? { editRef: options.editRef } : {}) }, texts, sessionEntryId, options.alsoInTx);
+  }
+
+  /**
+   * Posts `markdown` in the conversation: {@link enqueue}, then {@link deliver}. Resolves once
+   * delivered or deferred for a retry (a platform failure is retried by the outbox, also after
+   * a restart); returns the rows written.
+   * @throws like {@link enqueue} when the rows cannot be written (then nothing is posted).
+   */
+  async say(target: OutboundTarget, markdown: string, options: SayOptions = {}): Promise<OutboxRow[]> {
+    const rows = this.enqueue(target, markdown, options);
+    await this.outbox.deliver(target.conversationId);
+    return rows;
+  }
+
+  /** Delivers the conversation's pending rows in order (see {@link OutboxDelivery.deliver}). */
+  deliver(conversationId: string): Promise<void> {
+    return this.outbox.deliver(conversationId);
+  }
+}
