@@ -4,8 +4,10 @@
  * ({@link ReplyTarget}). Plain data only — an inbound message is stored as JSON in the inbox.
  */
 
-/** The chat platforms agentbridge talks on. */
-export type PlatformName = 'local' | 'slack' | 'discord';
+import type { PlatformName } from './platforms.js';
+
+/** The chat platforms agentbridge talks on (registered by the platform modules: `./platforms.ts`). */
+export type { PlatformName };
 
 /**
  * Who produced an inbound message: a person on a platform (`platform`, the default when absent)

@@ -26,7 +26,8 @@
  *   commands when they look like one: `@bot stop`).
  */
 import { stripControlChars } from '../control-chars.js';
-import { postedMessageKey, discordConversationId } from '../../core/ids.js';
+import { postedMessageKey } from '../../core/ids.js';
+import { discordConversationId } from './ids.js';
 import type { InboundMessage } from '../../core/messages.js';
 
 /** The parts of a Discord message normalisation needs (plain data). */

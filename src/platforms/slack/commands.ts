@@ -23,7 +23,8 @@
  * `response_url` when it is ready. `restart` and `cron` (they change the service) are
  * acknowledged with "working on it" at once and run only after that acknowledgement went out.
  */
-import { parseConversationId } from '../../core/ids.js';
+import { splitConversationId } from '../../core/ids.js';
+import { parseSlackConversationId } from './ids.js';
 import type { Logger } from '../../logger.js';
 import type { CommandReply, CommandRequest } from '../types.js';
 
@@ -207,8 +208,8 @@ export async function postToResponseUrl(url: string, body: SlashResponse, opts: 
 /** The thread `ts` of a Slack conversation id. */
 function threadOf(conversationId: string): string | undefined {
   try {
-    const parsed = parseConversationId(conversationId);
-    return parsed.platform === 'slack' ? parsed.thread : undefined;
+    const { platform, parts } = splitConversationId(conversationId);
+    return platform === 'slack' ? parseSlackConversationId(conversationId, parts).thread : undefined;
   } catch {
     return undefined;
   }
