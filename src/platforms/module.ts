@@ -88,8 +88,11 @@ export interface PlatformCapabilities {
   idempotentPosts: boolean;
 }
 
-/** One chat platform: see the file header. `N` is its registered {@link PlatformName}. */
-export interface PlatformModule<N extends PlatformName = PlatformName> {
+/**
+ * One chat platform: see the file header. `N` is its registered {@link PlatformName}, `R` what
+ * its conversation ids parse into.
+ */
+export interface PlatformModule<N extends PlatformName = PlatformName, R extends ParsedConversationIdBase<N> = ParsedConversationIdBase<N>> {
   /** The platform's name: conversation-id prefix, `platform` of messages, `--platform` of the cron CLI. */
   readonly name: N;
   /** How people call it in help texts, e.g. `Slack`. */
@@ -105,7 +108,7 @@ export interface PlatformModule<N extends PlatformName = PlatformName> {
      * what its builder was given.
      * @throws InvalidConversationIdError when the parts do not fit the format
      */
-    parse(id: string, parts: readonly string[]): ParsedConversationIdBase<N>;
+    parse(id: string, parts: readonly string[]): R;
   };
   /** Its channel ids (cron job targets, `--channel`). */
   readonly channel: {
@@ -134,6 +137,6 @@ export interface PlatformModule<N extends PlatformName = PlatformName> {
 export type AnyPlatformModule = { [N in PlatformName]: PlatformModule<N> }[PlatformName];
 
 /** Declares a platform module with its types checked (identity). */
-export function definePlatform<N extends PlatformName>(module: PlatformModule<N>): PlatformModule<N> {
+export function definePlatform<N extends PlatformName, R extends ParsedConversationIdBase<N>>(module: PlatformModule<N, R>): PlatformModule<N, R> {
   return module;
 }

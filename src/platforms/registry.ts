@@ -17,18 +17,21 @@ import type { AnyPlatformModule, PlatformDeps, PlatformModule } from './module.j
 import { slackPlatform } from './slack/index.js';
 import type { PlatformAdapter } from './types.js';
 
-/** The registered platforms. */
-export const PLATFORMS: readonly AnyPlatformModule[] = [
+/** The registered platforms, one line each. */
+const REGISTERED = [
   slackPlatform,
   discordPlatform,
   localPlatform,
-];
+] as const;
+
+/** The registered platforms. */
+export const PLATFORMS: readonly AnyPlatformModule[] = REGISTERED;
 
 /** A list of platform modules: {@link PLATFORMS}, or (in tests) another list given in its place. */
 export type PlatformRegistry = readonly AnyPlatformModule[];
 
-/** The parts of a conversation id of any registered platform. */
-export type ParsedConversationId = ReturnType<AnyPlatformModule['ids']['parse']>;
+/** The parts of a conversation id of any registered platform (a union over their `ids.parse`). */
+export type ParsedConversationId = ReturnType<(typeof REGISTERED)[number]['ids']['parse']>;
 
 /** The module of `name`, or undefined when no such platform is registered. */
 export function platformModule(name: string, registry: PlatformRegistry = PLATFORMS): AnyPlatformModule | undefined {
@@ -50,7 +53,7 @@ export function parseConversationId(id: string, registry: PlatformRegistry = PLA
   const { platform, parts } = splitConversationId(id);
   const module = platformModule(platform, registry);
   if (!module) throw new InvalidConversationIdError(id, `unknown platform ${JSON.stringify(platform)}`);
-  return module.ids.parse(id, parts);
+  return module.ids.parse(id, parts) as ParsedConversationId;
 }
 
 /** Whether `module`'s adapter runs with `config` (its `enabled`, else: its settings are present). */
