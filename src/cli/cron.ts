@@ -21,6 +21,7 @@ import { ScheduleError } from '../scheduler/types.js';
 import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
 import { openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
+import { listText } from './text.js';
 
 /**
  * Runs `fn` with the cron service. `write` takes the owner lock first (refused while agentbridge
@@ -60,8 +61,6 @@ function withCron(write: boolean, fn: (cron: CronJobService, store: SqliteStore)
   if (problem !== undefined) fail(problem, 2);
 }
 
-/** `a, b or c`. */
-const orList = (items: readonly string[]) => (items.length > 1 ? `${items.slice(0, -1).join(', ')} or ${items.at(-1)}` : (items[0] ?? ''));
 const iso = (ms: number | null | undefined) => (ms == null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'));
 const out = (lines: string[]) => process.stdout.write(lines.join('\n') + '\n');
 
@@ -101,7 +100,7 @@ export function registerCronCommands(program: Command): void {
     .requiredOption('--name <name>', 'unique name, e.g. ci-summary')
     .requiredOption('--schedule <schedule>', 'cron expression ("0 9 * * MON-FRI"), "every 15m", or "at 2026-12-01T09:00:00+01:00"')
     .option('--tz <zone>', 'IANA time zone of a cron expression, e.g. Europe/Berlin (default UTC)')
-    .option('--platform <platform>', orList(PLATFORMS.map((m) => m.name)))
+    .option('--platform <platform>', listText(PLATFORMS.map((m) => m.name), 'or'))
     .option('--channel <channel>', `channel to post to (${PLATFORMS.map((m) => m.channel.label).join(', ')})`)
     .option('--conversation <id>', 'post into this existing conversation (its thread) instead')
     .requiredOption('--prompt <text>', 'what the agent should do on each run')
