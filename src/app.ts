@@ -18,7 +18,7 @@ import { apiErrorKind, createMetrics, registerMetricsRoute, type Metrics } from 
 import { HostAllowList, isLoopbackBind } from './http/hosts.js';
 import { createHttpServer } from './http/server.js';
 import type { Logger } from './logger.js';
-import { createAdapters, isPlatformEnabled } from './platforms/registry.js';
+import { createAdapters, hostCheckExemptPaths, isPlatformEnabled } from './platforms/registry.js';
 import type { PlatformName } from './core/messages.js';
 import type { AdapterContext, PlatformAdapter } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
@@ -106,7 +106,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     else logger.info({ agent: defaultAgent, model: config.model }, 'default agent');
 
     assertLocalLoginPossible(config, store.localUsers.count());
-    const http = createHttpServer({ host: config.http.host, port: config.http.port, logger, hosts: new HostAllowList(config.publicUrl) });
+    const http = createHttpServer({ host: config.http.host, port: config.http.port, logger, hosts: new HostAllowList(config.publicUrl, hostCheckExemptPaths()) });
     const adapters = new Map<PlatformName, PlatformAdapter>();
     for (const a of await createAdapters({ config, http, logger, localMessages: store.localMessages, localUsers: store.localUsers })) adapters.set(a.name, a);
 

@@ -123,6 +123,11 @@ export interface PlatformModule<N extends PlatformName = PlatformName, R extends
   readonly limits: PlatformLimits;
   readonly capabilities: PlatformCapabilities;
   /**
+   * HTTP paths the adapter serves on agentbridge's server and authenticates every request of
+   * itself (e.g. Slack's signed Events API): served whatever the Host header (`src/http/hosts.ts`).
+   */
+  readonly hostCheckExemptPaths?: readonly string[];
+  /**
    * Whether the adapter runs (default: when its settings are present).
    * @param settings the module's settings (`config[name]`)
    * @param othersConfigured the other registered platforms that run because their settings are

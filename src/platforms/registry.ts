@@ -75,6 +75,11 @@ export function enabledPlatforms(config: Config, registry: PlatformRegistry = PL
   return registry.filter((m) => isEnabled(m, config, registry)).map((m) => m.name);
 }
 
+/** The HTTP paths every registered platform authenticates itself (for the Host allow-list: `src/http/hosts.ts`). */
+export function hostCheckExemptPaths(registry: PlatformRegistry = PLATFORMS): string[] {
+  return registry.flatMap((m) => m.hostCheckExemptPaths ?? []);
+}
+
 /** Creates the adapters of the enabled platforms (not started), in registry order. */
 export async function createAdapters(deps: PlatformDeps, registry: PlatformRegistry = PLATFORMS): Promise<PlatformAdapter[]> {
   const adapters: PlatformAdapter[] = [];

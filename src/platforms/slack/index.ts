@@ -5,6 +5,7 @@
  */
 import { definePlatform } from '../module.js';
 import { slackConfig, type SlackConfig } from './config.js';
+import { SLACK_COMMANDS_PATH, SLACK_EVENTS_PATH } from './http-events.js';
 import { parseSlackConversationId, SLACK_CHANNEL_PATTERN, SLACK_CONVERSATION_ID_FORMAT } from './ids.js';
 import { SLACK_LIMITS } from './limits.js';
 
@@ -23,6 +24,8 @@ export const slackPlatform = definePlatform({
   userIdExample: 'slack:U123',
   limits: SLACK_LIMITS,
   capabilities: { edit: true, delete: true, threads: true, reactions: true, status: true, ephemeralReplies: true, slashCommands: true, idempotentPosts: true },
+  // Signed with the signing secret, reached at the public name Slack was given.
+  hostCheckExemptPaths: [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH],
   async create(settings, deps) {
     const { SlackAdapter } = await import('./adapter.js');
     return new SlackAdapter({ config: settings, http: deps.http, logger: deps.logger.child({ platform: 'slack' }) });
