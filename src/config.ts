@@ -1,6 +1,9 @@
 /**
- * agentbridge's configuration: one zod schema over the environment (after `.env` is loaded
- * by dotenv in the CLI). The rest of the code receives a typed {@link Config}, never process.env.
+ * agentbridge's configuration: zod schemas over the environment (after `.env` is loaded by
+ * dotenv in the CLI) — agentbridge's own variables here, each platform's in its module
+ * (`src/platforms/<name>/config.ts`, composed through `src/platforms/registry.ts`), validated
+ * together so one error names every problem. The rest of the code receives a typed
+ * {@link Config}, never process.env.
  */
 import path from 'node:path';
 import { z } from 'zod';
@@ -103,7 +106,10 @@ export class ConfigError extends Error {
 }
 
 /**
- * Validates `env` and returns the typed config.
+ * Validates `env` and returns the typed config; each registered platform's settings are under
+ * its name (`config.slack`, …; see `PlatformConfigSpec.read`).
+ * @param cwd the directory relative paths are resolved against
+ * @param registry the platform modules (default: the registry; tests pass another list)
  * @throws ConfigError naming every invalid variable and why (values are never echoed for
  *   variables whose name suggests a secret).
  */

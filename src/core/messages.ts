@@ -44,7 +44,7 @@ export interface InboundMessage {
   platform: PlatformName;
   /** Who produced it; absent = `platform` (a person on the platform). */
   origin?: MessageOrigin;
-  /** Stable conversation id, from `src/core/ids.ts`. */
+  /** Stable conversation id, built by the platform's `src/platforms/<name>/ids.ts` (rules shared in `src/core/ids.ts`). */
   conversationId: string;
   channel: string;
   thread?: string;

@@ -4,7 +4,7 @@
  * loader, the cron service, the cron CLI and the app derive their platform lists, variables,
  * validation and help texts from the registry; no other file names a platform.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Config } from '../core/config.js';
 import type { PlatformConfigs, PlatformName } from '../core/platforms.js';
 import type { HttpServer } from '../http/server.js';
