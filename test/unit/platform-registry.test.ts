@@ -44,6 +44,16 @@ describe('the platform registry', () => {
     expect(platformNames(WITH_FAKE)).toEqual(['slack', 'discord', 'local', 'fakechat']);
   });
 
+  it('runs the configured platforms, and the local chat when no other is configured (AGENTBRIDGE_LOCAL_CHAT=auto)', () => {
+    const slack = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' };
+    expect(enabledPlatforms(loadConfig({}, '/srv'))).toEqual(['local']);
+    expect(enabledPlatforms(loadConfig({ AGENTBRIDGE_LOCAL_CHAT: 'off' }, '/srv'))).toEqual([]);
+    expect(enabledPlatforms(loadConfig(slack, '/srv'))).toEqual(['slack']);
+    expect(enabledPlatforms(loadConfig({ ...slack, DISCORD_BOT_TOKEN: 'd' }, '/srv'))).toEqual(['slack', 'discord']);
+    expect(enabledPlatforms(loadConfig({ ...slack, AGENTBRIDGE_LOCAL_CHAT: 'on' }, '/srv'))).toEqual(['slack', 'local']);
+    expect(loadConfig({}, '/srv').local).toEqual({ chat: 'auto' });
+  });
+
   it("makes the configuration read a registered platform's variables, and only then", () => {
     const env = { FAKECHAT_TOKEN: 'fc-secret', FAKECHAT_ROOMS: 'room-1,room-2', AGENTBRIDGE_ADMINS: 'fakechat:u1' };
     const c = loadConfig(env, '/srv', WITH_FAKE);
