@@ -19,7 +19,7 @@ import { apiErrorKind, createMetrics, registerMetricsRoute, type Metrics } from 
 import { HostAllowList, isLoopbackBind } from './http/hosts.js';
 import { createHttpServer } from './http/server.js';
 import type { Logger } from './logger.js';
-import { createAdapters, localChatEnabled } from './platforms/index.js';
+import { createAdapters, hostCheckExemptPaths, isPlatformEnabled } from './platforms/registry.js';
 import type { PlatformName } from './core/messages.js';
 import type { AdapterContext, PlatformAdapter } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
@@ -68,7 +68,7 @@ export class StartRefusedError extends Error {
  * @throws StartRefusedError
  */
 export function assertLocalLoginPossible(config: Config, localUsers: number): void {
-  if (!localChatEnabled(config) || isLoopbackBind(config.http.host) || localUsers > 0) return;
+  if (!isPlatformEnabled(config, 'local') || isLoopbackBind(config.http.host) || localUsers > 0) return;
   throw new StartRefusedError(
     `the local web chat would listen on ${config.http.host} (AGENTBRIDGE_HTTP_HOST), reachable from other machines, but no local user exists to log in. ` +
       'Add one first: `agentbridge users add NAME --admin` (it prints a login link), or bind 127.0.0.1, or turn the local chat off (AGENTBRIDGE_LOCAL_CHAT=off).',
@@ -107,9 +107,9 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     else logger.info({ agent: defaultAgent, model: config.model }, 'default agent');
 
     assertLocalLoginPossible(config, store.localUsers.count());
-    const http = createHttpServer({ host: config.http.host, port: config.http.port, logger, hosts: new HostAllowList(config.publicUrl) });
+    const http = createHttpServer({ host: config.http.host, port: config.http.port, logger, hosts: new HostAllowList(config.publicUrl, hostCheckExemptPaths()) });
     const adapters = new Map<PlatformName, PlatformAdapter>();
-    for (const a of await createAdapters(config, { http, logger, localMessages: store.localMessages, localUsers: store.localUsers })) adapters.set(a.name, a);
+    for (const a of await createAdapters({ config, http, logger, localMessages: store.localMessages, localUsers: store.localUsers })) adapters.set(a.name, a);
 
     const slots = new PQueue({ concurrency: config.maxConcurrentTurns });
     const metrics = createMetrics();

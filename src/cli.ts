@@ -10,12 +10,14 @@ import { registerDbCommands } from './cli/db.js';
 import { runDoctor } from './cli/doctor.js';
 import { registerSessionCommands } from './cli/sessions.js';
 import { runStart } from './cli/start.js';
+import { listText } from './cli/text.js';
 import { registerUserCommands } from './cli/users.js';
+import { PLATFORMS } from './platforms/registry.js';
 
 const program = new Command();
 program
   .name('agentbridge')
-  .description('Work with coding agents (Claude Code, Codex CLI, Gemini CLI) from Slack, Discord and a local web chat.')
+  .description(`Work with coding agents (Claude Code, Codex CLI, Gemini CLI) from ${listText(PLATFORMS.map((m) => m.title), 'and')}.`)
   .showHelpAfterError()
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);
@@ -23,7 +25,7 @@ program
 
 program
   .command('start', { isDefault: true })
-  .description('run agentbridge (the local web chat when no Slack/Discord credentials are set)')
+  .description(`run agentbridge on the platforms configured (${listText(PLATFORMS.map((m) => m.title), 'or')}; see README "Configuration")`)
   .action(runStart);
 
 program

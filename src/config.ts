@@ -1,68 +1,52 @@
 /**
- * agentbridge's configuration: one zod schema over the environment (after `.env` is loaded
- * by dotenv in the CLI). The rest of the code receives a typed {@link Config}, never process.env.
+ * agentbridge's configuration: zod schemas over the environment (after `.env` is loaded by
+ * dotenv in the CLI) — agentbridge's own variables here, each platform's in its module
+ * (`src/platforms/<name>/config.ts`, composed through `src/platforms/registry.ts`), validated
+ * together so one error names every problem. The rest of the code receives a typed
+ * {@link Config}, never process.env.
  */
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from './core/config.js';
+import { nonNegativeInt, optionalString, positiveInt } from './core/env-schema.js';
+import { PLATFORMS, type PlatformRegistry } from './platforms/registry.js';
 import { agentEnvironment, isEnvDenyPattern, parseEnvDenyList } from './runners/agent-env.js';
 
-const onOff = z
-  .enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => ['on', 'true', '1', 'yes'].includes(v));
-
-const positiveInt = (def: number) =>
-  z
+/** A comma-separated list of ids qualified by a registered platform (`slack:U123,discord:456,local:alice`). */
+function qualifiedIds(registry: PlatformRegistry) {
+  const prefix = new RegExp(`^(${registry.map((m) => m.name).join('|')}):\\S+$`);
+  const examples = registry.map((m) => m.userIdExample);
+  const like = examples.length > 1 ? `${examples.slice(0, -1).join(', ')} or ${examples.at(-1)}` : (examples[0] ?? '');
+  return z
     .string()
-    .default(String(def))
+    .optional()
     .transform((v, ctx) => {
-      const n = Number(v);
-      if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number ≥ 1 (got "${v}")` });
-        return z.NEVER;
+      const items = (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      for (const item of items) {
+        if (!prefix.test(item)) {
+          ctx.addIssue({ code: 'custom', message: `"${item}" is not a platform-qualified id like ${like}` });
+          return z.NEVER;
+        }
       }
-      return n;
+      return items;
     });
+}
 
-/** A whole number ≥ 0 (0 allowed, e.g. "no grace period"). */
-const nonNegativeInt = (def: number) =>
-  z
-    .string()
-    .default(String(def))
-    .transform((v, ctx) => {
-      const n = Number(v);
-      if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number ≥ 0 (got "${v}")` });
-        return z.NEVER;
-      }
-      return n;
-    });
+/**
+ * The schema of agentbridge's own environment variables, with their defaults; each platform's
+ * variables are its module's (`config.env` in `src/platforms/<name>/`).
+ * @param registry the platforms whose names qualify ids in the access lists
+ */
+export function baseEnvSchema(registry: PlatformRegistry = PLATFORMS) {
+  return z.object(baseShape(qualifiedIds(registry)));
+}
 
-/** A comma-separated list of platform-qualified ids (`slack:U123,discord:456,local:alice`). */
-const qualifiedIds = z
-  .string()
-  .optional()
-  .transform((v, ctx) => {
-    const items = (v ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-    for (const item of items) {
-      if (!/^(slack|discord|local):\S+$/.test(item)) {
-        ctx.addIssue({ code: 'custom', message: `"${item}" is not a platform-qualified id like slack:U123, discord:456 or local:alice` });
-        return z.NEVER;
-      }
-    }
-    return items;
-  });
-
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v && v.trim() ? v.trim() : undefined));
-
-/** The environment variables agentbridge reads, with their defaults. */
-export const envSchema = z.object({
+/** agentbridge's own variables (platform-independent). */
+function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
+  return {
   AGENTBRIDGE_DATA_DIR: z.string().min(1).default('./data'),
   AGENTBRIDGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   AGENTBRIDGE_HTTP_PORT: z
@@ -83,13 +67,12 @@ export const envSchema = z.object({
   AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(4),
   AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
   AGENTBRIDGE_IDLE_EVICT_S: positiveInt(600),
-  AGENTBRIDGE_LOCAL_CHAT: z.enum(['auto', 'on', 'off']).default('auto'),
   // Local chat security (README "Local chat security"): the address people open; its host is served besides loopback.
   AGENTBRIDGE_PUBLIC_URL: optionalString.refine((v) => v === undefined || isPublicUrl(v), 'must be an http(s) URL without query or fragment, e.g. https://chat.example.com'),
   // Access control and operations (see .env.example).
-  AGENTBRIDGE_ADMINS: qualifiedIds,
-  AGENTBRIDGE_ALLOWED_USERS: qualifiedIds,
-  AGENTBRIDGE_ALLOWED_CHANNELS: qualifiedIds,
+  AGENTBRIDGE_ADMINS: qualified,
+  AGENTBRIDGE_ALLOWED_USERS: qualified,
+  AGENTBRIDGE_ALLOWED_CHANNELS: qualified,
   AGENTBRIDGE_WORKSPACES_ROOT: optionalString,
   AGENTBRIDGE_SHUTDOWN_GRACE_S: nonNegativeInt(60),
   AGENTBRIDGE_CRON_GRACE_S: nonNegativeInt(600),
@@ -111,19 +94,8 @@ export const envSchema = z.object({
   CODEX_BIN: optionalString,
   GEMINI_BIN: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // Slack (see README "Slack"): Socket Mode with an app token, else the Events API over HTTP.
-  SLACK_BOT_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xoxb-'), 'must be a bot token starting with "xoxb-"'),
-  SLACK_APP_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xapp-'), 'must be an app-level token starting with "xapp-"'),
-  SLACK_SIGNING_SECRET: optionalString,
-  SLACK_API_URL: optionalString.refine((v) => v === undefined || /^https?:\/\//.test(v), 'must be an http(s) URL'),
-  SLACK_ALLOW_BOTS: onOff.optional(),
-  AGENTBRIDGE_SLACK_SOCKET_IDLE_S: positiveInt(60),
-  // Discord (see README "Discord").
-  DISCORD_BOT_TOKEN: optionalString,
-  DISCORD_API_URL: optionalString.refine((v) => v === undefined || /^https?:\/\//.test(v), 'must be an http(s) URL'),
-  DISCORD_CHANNELS: optionalString.refine((v) => v === undefined || /^\d+(\s*,\s*\d+)*$/.test(v), 'must be a comma-separated list of channel ids (digits)'),
-  DISCORD_ALLOW_BOTS: onOff.optional(),
-});
+  };
+}
 
 /** Thrown by {@link loadConfig}; `message` lists every problem, one per line, without values of secrets. */
 export class ConfigError extends Error {
@@ -134,31 +106,34 @@ export class ConfigError extends Error {
 }
 
 /**
- * Validates `env` and returns the typed config.
+ * Validates `env` and returns the typed config; each registered platform's settings are under
+ * its name (`config.slack`, …; see `PlatformConfigSpec.read`).
+ * @param cwd the directory relative paths are resolved against
+ * @param registry the platform modules (default: the registry; tests pass another list)
  * @throws ConfigError naming every invalid variable and why (values are never echoed for
  *   variables whose name suggests a secret).
  */
-export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
-  const raw = pickKnown(env);
-  const parsed = envSchema.safeParse(raw);
-  const problems = parsed.success
-    ? []
-    : parsed.error.issues.map((i) => {
-        const name = String(i.path[0] ?? '?');
-        // Messages of secret variables never echo the value (zod's refine messages don't).
-        return `${name}: ${i.message}`;
-      });
-  if (raw.SLACK_BOT_TOKEN && !raw.SLACK_APP_TOKEN && !raw.SLACK_SIGNING_SECRET) {
-    problems.push('SLACK_BOT_TOKEN: set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (Events API over HTTP) too');
-  }
-  if (!raw.SLACK_BOT_TOKEN && (raw.SLACK_APP_TOKEN || raw.SLACK_SIGNING_SECRET)) {
-    problems.push('SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set');
-  }
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry: PlatformRegistry = PLATFORMS): Config {
+  const base = baseEnvSchema(registry);
+  const platforms = registry.map((m) => ({ module: m, schema: z.object(m.config.env) }));
+  assertDistinctVariables([Object.keys(base.shape), ...platforms.map((p) => Object.keys(p.schema.shape))], registry);
+  const problems: string[] = [];
+  // Messages of secret variables never echo the value (zod's refine messages don't).
+  const issues = (error: z.ZodError) => error.issues.map((i) => `${String(i.path[0] ?? '?')}: ${i.message}`);
+  const parsed = base.safeParse(pickKnown(env, Object.keys(base.shape)));
+  if (!parsed.success) problems.push(...issues(parsed.error));
+  const values = platforms.map(({ module, schema }) => {
+    const raw = pickKnown(env, Object.keys(schema.shape));
+    const result = schema.safeParse(raw);
+    if (!result.success) problems.push(...issues(result.error));
+    problems.push(...(module.config.check?.(raw) ?? []));
+    return { module, values: result.success ? result.data : undefined };
+  });
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const dataDir = path.resolve(cwd, e.AGENTBRIDGE_DATA_DIR);
   const workdir = path.resolve(cwd, e.AGENTBRIDGE_WORKDIR);
-  return {
+  const config: Config = {
     dataDir,
     dbPath: path.join(dataDir, 'agentbridge.db'),
     http: { host: e.AGENTBRIDGE_HTTP_HOST, port: e.AGENTBRIDGE_HTTP_PORT },
@@ -169,7 +144,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     maxConcurrentTurns: e.AGENTBRIDGE_MAX_CONCURRENT_TURNS,
     turnTimeoutMs: e.AGENTBRIDGE_TURN_TIMEOUT_S * 1000,
     idleEvictMs: e.AGENTBRIDGE_IDLE_EVICT_S * 1000,
-    localChat: e.AGENTBRIDGE_LOCAL_CHAT,
     publicUrl: e.AGENTBRIDGE_PUBLIC_URL?.replace(/\/+$/, ''),
     access: { admins: e.AGENTBRIDGE_ADMINS, allowedUsers: e.AGENTBRIDGE_ALLOWED_USERS, allowedChannels: e.AGENTBRIDGE_ALLOWED_CHANNELS },
     workspacesRoot: e.AGENTBRIDGE_WORKSPACES_ROOT ? path.resolve(cwd, e.AGENTBRIDGE_WORKSPACES_ROOT) : workdir,
@@ -178,14 +152,24 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     restartMode: e.AGENTBRIDGE_RESTART_MODE,
     bins: { claude: e.CLAUDE_BIN, codex: e.CODEX_BIN, gemini: e.GEMINI_BIN },
     logLevel: e.LOG_LEVEL,
-    agentEnv: agentEnvironment(env, e.AGENTBRIDGE_AGENT_ENV_DENY),
-    slack: e.SLACK_BOT_TOKEN
-      ? { botToken: e.SLACK_BOT_TOKEN, appToken: e.SLACK_APP_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET, apiUrl: slackApiBase(e.SLACK_API_URL), allowBots: e.SLACK_ALLOW_BOTS ?? false, socketIdleMs: e.AGENTBRIDGE_SLACK_SOCKET_IDLE_S * 1000 }
-      : undefined,
-    discord: e.DISCORD_BOT_TOKEN
-      ? { botToken: e.DISCORD_BOT_TOKEN, apiUrl: e.DISCORD_API_URL?.replace(/\/+$/, ''), channels: e.DISCORD_CHANNELS ? e.DISCORD_CHANNELS.split(',').map((c) => c.trim()) : [], allowBots: e.DISCORD_ALLOW_BOTS ?? false }
-      : undefined,
+    // A platform's variables never reach the agent, nor what its module lists (e.g. SLACK_*).
+    agentEnv: agentEnvironment(env, [...e.AGENTBRIDGE_AGENT_ENV_DENY, ...platforms.flatMap((p) => [...Object.keys(p.schema.shape), ...(p.module.config.agentEnvDeny ?? [])])]),
   };
+  const settings = config as unknown as Record<string, unknown>;
+  for (const { module, values: v } of values) settings[module.name] = module.config.read(v ?? {});
+  return config;
+}
+
+/**
+ * Programming-error guard: every variable belongs to one owner (agentbridge or one platform).
+ * @throws Error naming the variable declared twice
+ */
+function assertDistinctVariables(lists: string[][], registry: PlatformRegistry): void {
+  const seen = new Set<string>();
+  for (const name of lists.flat()) {
+    if (seen.has(name)) throw new Error(`environment variable ${name} is declared twice (platforms: ${registry.map((m) => m.name).join(', ')})`);
+    seen.add(name);
+  }
 }
 
 /** An absolute http(s) URL with a host and no query, fragment or credentials. */
@@ -198,17 +182,10 @@ function isPublicUrl(v: string): boolean {
   }
 }
 
-/** Slack's Web API client wants a base ending in `/api/`; accept the host or `/api` too. */
-function slackApiBase(url: string | undefined): string | undefined {
-  if (!url) return undefined;
-  const trimmed = url.replace(/\/+$/, '');
-  return trimmed.endsWith('/api') ? `${trimmed}/` : `${trimmed}/api/`;
-}
-
 /** Empty strings count as unset, so `FOO=` in .env falls back to the default. */
-function pickKnown(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+function pickKnown(env: NodeJS.ProcessEnv, names: readonly string[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
-  for (const key of Object.keys(envSchema.shape)) {
+  for (const key of names) {
     const v = env[key];
     out[key] = v === undefined || v === '' ? undefined : v;
   }

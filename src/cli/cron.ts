@@ -11,10 +11,8 @@
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import type { Config } from '../core/config.js';
 import { createLogger } from '../logger.js';
-import { localChatEnabled } from '../platforms/index.js';
-import type { PlatformName } from '../core/messages.js';
+import { enabledPlatforms, PLATFORMS } from '../platforms/registry.js';
 import type { AgentName } from '../core/agents.js';
 import { CronJobService } from '../scheduler/cron-service.js';
 import { describeSchedule } from '../scheduler/schedule.js';
@@ -23,15 +21,7 @@ import { ScheduleError } from '../scheduler/types.js';
 import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
 import { openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
-
-/** Platforms this configuration runs (cron targets elsewhere are refused). */
-function enabledPlatforms(config: Config): PlatformName[] {
-  const out: PlatformName[] = [];
-  if (config.slack) out.push('slack');
-  if (config.discord) out.push('discord');
-  if (localChatEnabled(config)) out.push('local');
-  return out;
-}
+import { listText } from './text.js';
 
 /**
  * Runs `fn` with the cron service. `write` takes the owner lock first (refused while agentbridge
@@ -110,8 +100,8 @@ export function registerCronCommands(program: Command): void {
     .requiredOption('--name <name>', 'unique name, e.g. ci-summary')
     .requiredOption('--schedule <schedule>', 'cron expression ("0 9 * * MON-FRI"), "every 15m", or "at 2026-12-01T09:00:00+01:00"')
     .option('--tz <zone>', 'IANA time zone of a cron expression, e.g. Europe/Berlin (default UTC)')
-    .option('--platform <platform>', 'slack, discord or local')
-    .option('--channel <channel>', 'channel to post to (Slack/Discord channel id, local channel name)')
+    .option('--platform <platform>', listText(PLATFORMS.map((m) => m.name), 'or'))
+    .option('--channel <channel>', `channel to post to (${PLATFORMS.map((m) => m.channel.label).join(', ')})`)
     .option('--conversation <id>', 'post into this existing conversation (its thread) instead')
     .requiredOption('--prompt <text>', 'what the agent should do on each run')
     .option('--agent <agent>', 'claude, codex or gemini (default: the configured agent)')

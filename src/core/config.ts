@@ -4,12 +4,17 @@
  * environment is `src/config.ts` (`loadConfig`), used by the app and the CLI alone.
  */
 import type { PermissionMode } from './agents.js';
+import type { PlatformSettings } from './platforms.js';
 
 /** AGENTBRIDGE_PERMISSION_MODE: the same levels as {@link PermissionMode}. */
 export type PermissionModeSetting = PermissionMode;
 
-/** Typed configuration. Paths are absolute; durations in the unit their name says. */
-export interface Config {
+/**
+ * Typed configuration. Paths are absolute; durations in the unit their name says. Each
+ * platform's settings are under the platform's name ({@link PlatformSettings}: `config.slack`,
+ * `config.discord`, `config.local`), typed by the platform module (`src/platforms/<name>/`).
+ */
+export interface Config extends PlatformSettings {
   dataDir: string;
   /** `<dataDir>/agentbridge.db` */
   dbPath: string;
@@ -22,7 +27,6 @@ export interface Config {
   turnTimeoutMs: number;
   /** A bridge idle this long (ms) is dropped from memory. */
   idleEvictMs: number;
-  localChat: 'auto' | 'on' | 'off';
   /**
    * AGENTBRIDGE_PUBLIC_URL without a trailing slash (e.g. `https://chat.example.com`): its host
    * name is served besides loopback names, and login links start with it. Undefined when unset.
@@ -45,10 +49,6 @@ export interface Config {
    * platform credentials and `AGENTBRIDGE_AGENT_ENV_DENY` (src/runners/agent-env.ts).
    */
   agentEnv: NodeJS.ProcessEnv;
-  /** Slack, when SLACK_BOT_TOKEN and either SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (Events API) are set. */
-  slack?: SlackConfig;
-  /** Discord, when DISCORD_BOT_TOKEN is set. */
-  discord?: DiscordConfig;
 }
 
 export interface AccessConfig {
@@ -58,26 +58,4 @@ export interface AccessConfig {
   allowedUsers: string[];
   /** Platform-qualified channel ids where agentbridge works; empty = every channel it is in. */
   allowedChannels: string[];
-}
-
-export interface SlackConfig {
-  botToken: string;
-  /** Socket Mode when set. */
-  appToken?: string;
-  /** Events API over HTTP (POST /slack/events) when set and no app token. */
-  signingSecret?: string;
-  /** Web API base URL ending in `/api/` (default Slack's own). */
-  apiUrl?: string;
-  allowBots: boolean;
-  /** Socket Mode: reconnect when Slack's pings stop for this long, ms (AGENTBRIDGE_SLACK_SOCKET_IDLE_S; default 60 s). */
-  socketIdleMs?: number;
-}
-
-export interface DiscordConfig {
-  botToken: string;
-  /** REST base URL, e.g. `http://127.0.0.1:PORT/api` (default Discord's own). */
-  apiUrl?: string;
-  /** Channels where the bot takes part in every message. */
-  channels: string[];
-  allowBots: boolean;
 }

@@ -4,8 +4,10 @@
  * ({@link ReplyTarget}). Plain data only — an inbound message is stored as JSON in the inbox.
  */
 
-/** The chat platforms agentbridge talks on. */
-export type PlatformName = 'local' | 'slack' | 'discord';
+import type { PlatformName } from './platforms.js';
+
+/** The chat platforms agentbridge talks on (registered by the platform modules: `./platforms.ts`). */
+export type { PlatformName };
 
 /**
  * Who produced an inbound message: a person on a platform (`platform`, the default when absent)
@@ -42,7 +44,7 @@ export interface InboundMessage {
   platform: PlatformName;
   /** Who produced it; absent = `platform` (a person on the platform). */
   origin?: MessageOrigin;
-  /** Stable conversation id, from `src/core/ids.ts`. */
+  /** Stable conversation id, built by the platform's `src/platforms/<name>/ids.ts` (rules shared in `src/core/ids.ts`). */
   conversationId: string;
   channel: string;
   thread?: string;

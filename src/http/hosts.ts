@@ -7,9 +7,10 @@
  * of `AGENTBRIDGE_PUBLIC_URL` when set (any port). Names compare case-insensitively; ports are
  * not compared (an attacker controls the name, not the port of a loopback server).
  *
- * Exempt ({@link HOST_CHECK_EXEMPT_PATHS}) are routes that authenticate every request another way
- * and are reached under other names: Slack's Events API and slash commands (signed with the
- * signing secret, reached at the public name Slack was given), `/mcp` (a per-turn bearer JWT;
+ * Exempt ({@link HOST_CHECK_EXEMPT_PATHS}, and the paths platforms declare) are routes that
+ * authenticate every request another way and are reached under other names: Slack's Events API
+ * and slash commands (signed with the signing secret, reached at the public name Slack was given;
+ * declared by the Slack platform module), `/mcp` (a per-turn bearer JWT;
  * agents may reach it under another name), and the monitoring probes `/healthz` and `/metrics`
  * (container health checks and Prometheus address the container by IP; they show no chat data).
  */
@@ -19,10 +20,10 @@ import type { IncomingMessage } from 'node:http';
 export const LOOPBACK_HOSTNAMES: readonly string[] = ['127.0.0.1', 'localhost', '[::1]'];
 
 /**
- * Paths served whatever the Host header: each authenticates requests itself (see the module
- * comment). Exact paths.
+ * agentbridge's own paths served whatever the Host header: each authenticates requests itself
+ * (see the module comment). Exact paths. Platforms add theirs (`new HostAllowList(url, paths)`).
  */
-export const HOST_CHECK_EXEMPT_PATHS: readonly string[] = ['/slack/events', '/slack/commands', '/mcp', '/healthz', '/metrics'];
+export const HOST_CHECK_EXEMPT_PATHS: readonly string[] = ['/mcp', '/healthz', '/metrics'];
 
 /** The host-name part of a Host header value (`name:port`, `[v6]:port`), lower-case; undefined when malformed. Pure. */
 export function hostnameOf(hostHeader: string): string | undefined {
@@ -38,9 +39,15 @@ export function hostnameOf(hostHeader: string): string | undefined {
 /** The allow-list: loopback names plus the public URL's host name. */
 export class HostAllowList {
   private readonly names: Set<string>;
+  private readonly exempt: Set<string>;
 
-  /** @param publicUrl AGENTBRIDGE_PUBLIC_URL (validated by config), or undefined. */
-  constructor(publicUrl?: string) {
+  /**
+   * @param publicUrl AGENTBRIDGE_PUBLIC_URL (validated by config), or undefined.
+   * @param exemptPaths exact paths served whatever the Host, besides {@link HOST_CHECK_EXEMPT_PATHS}:
+   *   the platforms' routes that authenticate every request themselves (e.g. Slack's signed events)
+   */
+  constructor(publicUrl?: string, exemptPaths: readonly string[] = []) {
+    this.exempt = new Set([...HOST_CHECK_EXEMPT_PATHS, ...exemptPaths]);
     this.names = new Set(LOOPBACK_HOSTNAMES);
     if (publicUrl) this.names.add(new URL(publicUrl).hostname.toLowerCase());
   }
@@ -67,7 +74,7 @@ export class HostAllowList {
    * Origin header (when present, on any method) outside the list. Exempt paths always pass.
    */
   refusal(req: IncomingMessage, pathname: string): string | undefined {
-    if (HOST_CHECK_EXEMPT_PATHS.includes(pathname)) return undefined;
+    if (this.exempt.has(pathname)) return undefined;
     if (!this.allowsHost(req.headers.host)) return 'this host name is not served here (see AGENTBRIDGE_PUBLIC_URL)';
     const origin = req.headers.origin;
     if (origin !== undefined && !this.allowsOrigin(origin)) return 'cross-origin requests are not allowed';

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { PlatformName } from '../core/messages.js';
-import { CHANNEL_ID_SHAPES } from '../core/ids.js';
+import { PLATFORMS, platformModule, type PlatformRegistry } from '../platforms/registry.js';
 import { AGENT_NAMES } from '../core/agents.js';
 import type { Store } from '../store/types.js';
 import { nextRun, parseSchedule } from './schedule.js';
@@ -20,8 +20,10 @@ export interface CronServiceOptions {
   now?: () => number;
   /** Called after every change of jobs or queued runs. */
   onChange?: () => void;
-  /** Platforms that run in this agentbridge; a target on another one is refused. Default: any. */
+  /** Platforms that run in this agentbridge; a target on another one is refused. Default: any registered. */
   platforms?: readonly PlatformName[];
+  /** The platform modules whose names and channel-id patterns targets are checked against (default: the registry). */
+  registry?: PlatformRegistry;
   /** Shortest interval of a schedule, ms (default 60 s). */
   minIntervalMs?: number;
 }
@@ -29,7 +31,6 @@ export interface CronServiceOptions {
 /** Longest prompt of a cron job, in characters. */
 export const MAX_PROMPT_CHARS = 8_000;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const TARGET_PLATFORMS = ['slack', 'discord', 'local'] as const;
 
 /** {@link CronService} over the session store. Methods are synchronous (SQLite). */
 export class CronJobService implements CronService {
@@ -195,16 +196,17 @@ export class CronJobService implements CronService {
       platform = conv.platform as CronTarget['platform'];
       channel = conv.channel;
     }
-    if (!(TARGET_PLATFORMS as readonly string[]).includes(platform)) {
-      throw new ScheduleError(`unknown platform "${String(platform)}": use ${TARGET_PLATFORMS.join(', ')}`);
+    const registry = this.o.registry ?? PLATFORMS;
+    const module = platformModule(String(platform), registry);
+    if (!module) {
+      throw new ScheduleError(`unknown platform "${String(platform)}": use ${registry.map((m) => m.name).join(', ')}`);
     }
     if (this.o.platforms && !this.o.platforms.includes(platform)) {
       throw new ScheduleError(`platform ${platform} is not enabled in this agentbridge (enabled: ${this.o.platforms.join(', ') || 'none'})`);
     }
     channel = (channel ?? '').trim();
     if (!channel) throw new ScheduleError(`a channel is required for platform ${platform}`);
-    const [shape, what] = CHANNEL_ID_SHAPES[platform];
-    if (!shape.test(channel)) throw new ScheduleError(`invalid channel "${channel}" for ${platform}: expected ${what}`);
+    if (!module.channel.pattern.test(channel)) throw new ScheduleError(`invalid channel "${channel}" for ${platform}: expected ${module.channel.description}`);
     return conversationId ? { platform, channel, conversationId } : { platform, channel };
   }
 }

@@ -1,13 +1,9 @@
 import { describe, it, expect } from 'vitest';
-import {
-  postedMessageKey,
-  discordConversationId,
-  InvalidConversationIdError,
-  InvalidIdComponentError,
-  localConversationId,
-  parseConversationId,
-  slackConversationId,
-} from '../../src/core/ids.js';
+import { postedMessageKey, InvalidConversationIdError, InvalidIdComponentError } from '../../src/core/ids.js';
+import { discordConversationId } from '../../src/platforms/discord/ids.js';
+import { localConversationId } from '../../src/platforms/local/ids.js';
+import { parseConversationId } from '../../src/platforms/registry.js';
+import { slackConversationId } from '../../src/platforms/slack/ids.js';
 
 describe('conversation ids', () => {
   it('builds the documented formats', () => {

@@ -12,7 +12,8 @@
  * failed resume, not RESUMED). The `/agent` slash command: ./commands.ts.
  */
 import { Client, Events, GatewayDispatchEvents, GatewayIntentBits, Partials } from 'discord.js';
-import type { DiscordConfig } from '../../core/config.js';
+import type { DiscordConfig } from './config.js';
+import { DISCORD_LIMITS } from './limits.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
 import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState } from '../types.js';
@@ -38,7 +39,7 @@ export interface DiscordAdapterOptions {
 export class DiscordAdapter implements PlatformAdapter {
   readonly name = 'discord' as const;
   /** Discord: `content` ≤ 2,000 characters; about 5 edits per 5 s per channel. */
-  readonly limits: PlatformLimits = { maxMessageChars: 2000, minEditIntervalMs: 1500 };
+  readonly limits: PlatformLimits = DISCORD_LIMITS;
 
   private readonly config: DiscordConfig;
   private readonly logger: Logger;

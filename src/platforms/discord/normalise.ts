@@ -11,7 +11,7 @@
  *   every message; elsewhere a message that mentions the bot (`<@bot>` in the text, or a reply
  *   pinging the bot); in other threads also every message once the bot has the thread's
  *   conversation, or when the thread was started on one of the bot's messages.
- * - Conversation ids (`src/core/ids.ts`): a channel is `discord:<guild>:<channel>`, a
+ * - Conversation ids (`./ids.ts`): a channel is `discord:<guild>:<channel>`, a
  *   thread `discord:<guild>:<parent>:<thread>`, a DM `discord:@me:<dmChannel>`.
  * - Thread seeding: a thread started on a message has the message's id as its own id
  *   (Discord), so a thread whose id is a bot message of the parent channel
@@ -26,7 +26,8 @@
  *   commands when they look like one: `@bot stop`).
  */
 import { stripControlChars } from '../control-chars.js';
-import { postedMessageKey, discordConversationId } from '../../core/ids.js';
+import { postedMessageKey } from '../../core/ids.js';
+import { discordConversationId } from './ids.js';
 import type { InboundMessage } from '../../core/messages.js';
 
 /** The parts of a Discord message normalisation needs (plain data). */

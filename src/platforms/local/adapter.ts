@@ -17,8 +17,8 @@ import type { AcceptHooks, InboundSink, PlatformAdapter, PlatformLimits, PostedM
 import { registerLocalRoutes, toApiMessage, type LocalApiBackend, type LocalPostInput } from './api.js';
 import type { LocalAuth } from './auth.js';
 import { LocalEventHub } from './events.js';
-import { localConversationId } from '../../core/ids.js';
-import { CHANNEL_PATTERN, createMessageIdGenerator } from './ids.js';
+import { CHANNEL_PATTERN, createMessageIdGenerator, localConversationId } from './ids.js';
+import { LOCAL_LIMITS } from './limits.js';
 
 export interface LocalAdapterOptions {
   repo: LocalMessagesRepo;
@@ -38,7 +38,7 @@ const MAX_STATUSES = 1_000;
 
 export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   readonly name = 'local' as const;
-  readonly limits: PlatformLimits = { maxMessageChars: 8000, minEditIntervalMs: 250 };
+  readonly limits: PlatformLimits = LOCAL_LIMITS;
   readonly repo: LocalMessagesRepo;
   readonly events: LocalEventHub;
   readonly botName: string;

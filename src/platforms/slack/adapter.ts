@@ -35,7 +35,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SocketModeReceiver, webApi, type App } from '@slack/bolt';
-import type { SlackConfig } from '../../core/config.js';
+import type { SlackConfig } from './config.js';
+import { SLACK_LIMITS } from './limits.js';
 import type { HttpServer } from '../../http/server.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
@@ -90,7 +91,7 @@ type WebClient = InstanceType<typeof webApi.WebClient>;
 
 export class SlackAdapter implements PlatformAdapter {
   readonly name = 'slack' as const;
-  readonly limits: PlatformLimits = { maxMessageChars: 3900, minEditIntervalMs: 1000 };
+  readonly limits: PlatformLimits = SLACK_LIMITS;
 
   private readonly config: SlackConfig;
   private readonly logger: Logger;

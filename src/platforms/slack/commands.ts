@@ -28,7 +28,8 @@
  * adapter's `render()` (`SlashCommandDeps.format`), the same rendering as every post of the
  * outbound path, cut at {@link MAX_RESPONSE_CHARS} instead of chunked.
  */
-import { parseConversationId } from '../../core/ids.js';
+import { splitConversationId } from '../../core/ids.js';
+import { parseSlackConversationId } from './ids.js';
 import type { Logger } from '../../logger.js';
 import type { CommandReply, CommandRequest } from '../types.js';
 
@@ -212,8 +213,8 @@ export async function postToResponseUrl(url: string, body: SlashResponse, opts: 
 /** The thread `ts` of a Slack conversation id. */
 function threadOf(conversationId: string): string | undefined {
   try {
-    const parsed = parseConversationId(conversationId);
-    return parsed.platform === 'slack' ? parsed.thread : undefined;
+    const { platform, parts } = splitConversationId(conversationId);
+    return platform === 'slack' ? parseSlackConversationId(conversationId, parts).thread : undefined;
   } catch {
     return undefined;
   }

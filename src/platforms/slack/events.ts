@@ -27,7 +27,8 @@
  *   mention is a prompt even when it reads "stop".
  */
 import { stripControlChars } from '../control-chars.js';
-import { postedMessageKey, slackConversationId } from '../../core/ids.js';
+import { postedMessageKey } from '../../core/ids.js';
+import { slackConversationId } from './ids.js';
 import type { InboundMessage } from '../../core/messages.js';
 
 /** The fields of a Slack `message` / `app_mention` event this module reads. */
