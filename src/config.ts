@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from './core/config.js';
 import { agentEnvironment, isEnvDenyPattern, parseEnvDenyList } from './runners/agent-env.js';
+import { runnerDefinitions } from './runners/registry.js';
 
 const onOff = z
   .enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'])
@@ -61,7 +62,10 @@ const optionalString = z
   .optional()
   .transform((v) => (v && v.trim() ? v.trim() : undefined));
 
-/** The environment variables agentbridge reads, with their defaults. */
+/**
+ * The environment variables agentbridge reads, with their defaults — except the runners' ones
+ * (AGENTBRIDGE_AGENT and each `*_BIN`), which come from the runner registry: {@link runnerEnvShape}.
+ */
 export const envSchema = z.object({
   AGENTBRIDGE_DATA_DIR: z.string().min(1).default('./data'),
   AGENTBRIDGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
@@ -76,7 +80,6 @@ export const envSchema = z.object({
       }
       return n;
     }),
-  AGENTBRIDGE_AGENT: z.enum(['auto', 'claude', 'codex', 'gemini']).default('auto'),
   AGENTBRIDGE_MODEL: optionalString,
   AGENTBRIDGE_WORKDIR: z.string().min(1).default('./workspace'),
   AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'edit', 'full']).default('edit'),
@@ -107,9 +110,6 @@ export const envSchema = z.object({
       }
       return items;
     }),
-  CLAUDE_BIN: optionalString,
-  CODEX_BIN: optionalString,
-  GEMINI_BIN: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Slack (see README "Slack"): Socket Mode with an app token, else the Events API over HTTP.
   SLACK_BOT_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xoxb-'), 'must be a bot token starting with "xoxb-"'),
@@ -125,6 +125,17 @@ export const envSchema = z.object({
   DISCORD_ALLOW_BOTS: onOff.optional(),
 });
 
+/**
+ * The runner registry's variables (src/runners/registry.ts): `AGENTBRIDGE_AGENT` (`auto` or a
+ * registered agent name, default `auto`) and each runner's bin variable (CLAUDE_BIN, …; optional).
+ * Read when the configuration is loaded, so runners registered before that count.
+ */
+export function runnerEnvShape() {
+  const defs = runnerDefinitions();
+  const bins: Record<string, typeof optionalString> = Object.fromEntries(defs.map((d) => [d.binVariable, optionalString]));
+  return { AGENTBRIDGE_AGENT: z.enum(['auto', ...defs.map((d) => d.name)]).default('auto'), ...bins };
+}
+
 /** Thrown by {@link loadConfig}; `message` lists every problem, one per line, without values of secrets. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -139,8 +150,9 @@ export class ConfigError extends Error {
  *   variables whose name suggests a secret).
  */
 export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
-  const raw = pickKnown(env);
-  const parsed = envSchema.safeParse(raw);
+  const schema = envSchema.extend(runnerEnvShape());
+  const raw = pickKnown(env, Object.keys(schema.shape));
+  const parsed = schema.safeParse(raw);
   const problems = parsed.success
     ? []
     : parsed.error.issues.map((i) => {
@@ -176,7 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config 
     shutdownGraceMs: e.AGENTBRIDGE_SHUTDOWN_GRACE_S * 1000,
     cronGraceMs: e.AGENTBRIDGE_CRON_GRACE_S * 1000,
     restartMode: e.AGENTBRIDGE_RESTART_MODE,
-    bins: { claude: e.CLAUDE_BIN, codex: e.CODEX_BIN, gemini: e.GEMINI_BIN },
+    bins: Object.fromEntries(runnerDefinitions().map((d) => [d.name, (e as Record<string, unknown>)[d.binVariable] as string | undefined])),
     logLevel: e.LOG_LEVEL,
     agentEnv: agentEnvironment(env, e.AGENTBRIDGE_AGENT_ENV_DENY),
     slack: e.SLACK_BOT_TOKEN
@@ -206,9 +218,9 @@ function slackApiBase(url: string | undefined): string | undefined {
 }
 
 /** Empty strings count as unset, so `FOO=` in .env falls back to the default. */
-function pickKnown(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+function pickKnown(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
-  for (const key of Object.keys(envSchema.shape)) {
+  for (const key of keys) {
     const v = env[key];
     out[key] = v === undefined || v === '' ? undefined : v;
   }

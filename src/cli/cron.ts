@@ -16,6 +16,7 @@ import { createLogger } from '../logger.js';
 import { localChatEnabled } from '../platforms/index.js';
 import type { PlatformName } from '../core/messages.js';
 import type { AgentName } from '../core/agents.js';
+import { agentNames } from '../runners/registry.js';
 import { CronJobService } from '../scheduler/cron-service.js';
 import { describeSchedule } from '../scheduler/schedule.js';
 import type { CronJob, CronRun, CronSessionMode, CronTarget } from '../core/schedule.js';
@@ -114,7 +115,7 @@ export function registerCronCommands(program: Command): void {
     .option('--channel <channel>', 'channel to post to (Slack/Discord channel id, local channel name)')
     .option('--conversation <id>', 'post into this existing conversation (its thread) instead')
     .requiredOption('--prompt <text>', 'what the agent should do on each run')
-    .option('--agent <agent>', 'claude, codex or gemini (default: the configured agent)')
+    .option('--agent <agent>', `${agentNames().join(', ')} (default: the configured agent)`)
     .option('--model <model>', 'model for the agent')
     .option('--session <mode>', 'isolated (fresh agent session per run) or persistent (one session carried run to run)', 'isolated')
     .action((o: AddOptions) =>
