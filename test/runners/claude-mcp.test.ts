@@ -4,7 +4,8 @@
  * arrives at the in-process MCP endpoint with the turn's token (never in argv).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ClaudeRunner, claudeArgs, claudeEnv } from '../../src/runners/claude.js';
+import { createRunner } from '../../src/runners/define.js';
+import { claude, claudeArgs, claudeEnv } from '../../src/runners/claude/index.js';
 import type { RunEvent, RunRequest } from '../../src/runners/types.js';
 import { startMcpHarness, type McpHarness } from '../helpers/mcp-harness.js';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
@@ -40,7 +41,7 @@ function request(over: Partial<RunRequest>): RunRequest {
 
 async function run(req: RunRequest) {
   const events: RunEvent[] = [];
-  const result = await new ClaudeRunner().run(req, (e) => events.push(e));
+  const result = await createRunner(claude).run(req, (e) => events.push(e));
   return { result, events };
 }
 
