@@ -1,6 +1,6 @@
 /**
  * The real `claude` CLI reaching agentbridge's MCP server: the scripted Anthropic model answers
- * with `tool_use` of `mcp__agentbridge__…`, the ClaudeRunner passes `req.mcp`, and the tool call
+ * with `tool_use` of `mcp__agentbridge__…`, the claude runner passes `req.mcp`, and the tool call
  * arrives at the in-process MCP endpoint with the turn's token (never in argv).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,7 +45,7 @@ async function run(req: RunRequest) {
   return { result, events };
 }
 
-describe('ClaudeRunner with agentbridge tools (real claude CLI)', () => {
+describe('the claude runner with agentbridge tools (real claude CLI)', () => {
   it('registers the server from argv + env without putting the token in argv', () => {
     const req = request({ mcp: { url: 'http://127.0.0.1:9/mcp', token: 'secret.token.value' } });
     const args = claudeArgs(req);

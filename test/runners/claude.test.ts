@@ -65,7 +65,7 @@ function bigPrompt(): string {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-describe('ClaudeRunner with the real claude CLI', () => {
+describe('the claude runner with the real claude CLI', () => {
   it('returns the model text, the session id and usage for a plain turn', async () => {
     const sb = sandbox();
     model.setResponder(sequence({ text: 'Hello from the scripted model.' }));
@@ -246,7 +246,7 @@ describe('ClaudeRunner with the real claude CLI', () => {
   });
 });
 
-describe('ClaudeRunner prompt over stdin (real claude CLI)', () => {
+describe('the claude runner prompt over stdin (real claude CLI)', () => {
   it('delivers a prompt starting with "-" and a ~200 KB prompt intact', async () => {
     const sb = sandbox();
     const runner = createRunner(claude);

@@ -87,7 +87,7 @@ async function run(req: RunRequest) {
   return { result, events, runner };
 }
 
-describe('CodexRunner with agentbridge tools (real codex CLI)', () => {
+describe('the codex runner with agentbridge tools (real codex CLI)', () => {
   it('passes the server as -c overrides and the token only in the env', () => {
     const args = codexArgs(request({ mcp: { url: 'http://127.0.0.1:9/mcp', token: 'secret.token.value' } }));
     expect(args.join(' ')).not.toContain('secret.token.value');

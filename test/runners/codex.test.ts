@@ -68,7 +68,7 @@ function collect(): { events: RunEvent[]; on: (e: RunEvent) => void } {
   return { events, on: (e) => events.push(e) };
 }
 
-describe('CodexRunner with the real codex CLI', () => {
+describe('the codex runner with the real codex CLI', () => {
   it('delivers a prompt starting with "-" and a ~200 KB prompt intact (over stdin), also on resume', async () => {
     const { model, runner, req } = await setup(sequence({ text: 'ok dash' }, { text: 'ok big' }));
     const dash = await runner.run(req('-x --help is not a flag'), () => {});

@@ -88,7 +88,7 @@ describe('the overlay Gemini home', () => {
   });
 });
 
-describe('GeminiRunner with agentbridge tools (real gemini CLI)', () => {
+describe('the gemini runner with agentbridge tools (real gemini CLI)', () => {
   it('schedules and posts with the turn token in default approval mode; sessions still resume', async () => {
     model.setResponder(
       sequence(

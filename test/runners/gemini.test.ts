@@ -80,7 +80,7 @@ function collect(): { events: RunEvent[]; onEvent: (e: RunEvent) => void } {
   return { events, onEvent: (e) => events.push(e) };
 }
 
-describe('GeminiRunner with the real gemini CLI', () => {
+describe('the gemini runner with the real gemini CLI', () => {
   it('delivers a prompt starting with "-" or "/" and a ~200 KB prompt intact (over stdin)', async () => {
     const { model, runner, req } = await setup();
     const dash = await runner.run(req({ prompt: '-x --help is not a flag' }), () => {});
