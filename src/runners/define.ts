@@ -138,11 +138,12 @@ const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 
 /**
  * Declares a runner. Returns `def` unchanged (typed, with its literal name).
- * @throws Error when the name or the bin variable is malformed.
+ * @throws Error when the name or the bin variable is malformed, or `capabilities.mcp` disagrees with `mcp`.
  */
 export function defineRunner<const N extends string, P extends EventParser>(def: RunnerDefinition<N, P>): RunnerDefinition<N, P> {
   if (!NAME.test(def.name)) throw new Error(`runner name "${def.name}": use lower-case letters, digits and "-", starting with a letter`);
   if (!ENV_NAME.test(def.binVariable)) throw new Error(`runner ${def.name}: binVariable "${def.binVariable}" is not an environment variable name`);
+  if (def.capabilities.mcp !== (def.mcp !== undefined)) throw new Error(`runner ${def.name}: capabilities.mcp must be true exactly when \`mcp\` says how the tools are wired`);
   return def;
 }
 

@@ -56,6 +56,7 @@ describe('the runner registry', () => {
     expect(() => registerRunner({ ...echo, name: 'other' })).toThrow(/ECHO_AGENT_BIN/);
     expect(() => defineRunner({ ...echo, name: 'Bad Name' })).toThrow(/runner name/);
     expect(() => defineRunner({ ...echo, binVariable: 'echo-bin' })).toThrow(/binVariable/);
+    expect(() => defineRunner({ ...echo, capabilities: { ...echo.capabilities, mcp: true } })).toThrow(/capabilities.mcp/);
   });
 
   it('derives the configuration: AGENTBRIDGE_AGENT values, the bin variable, the agent environment', () => {
