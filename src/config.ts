@@ -11,6 +11,7 @@ import type { Config } from './core/config.js';
 import { nonNegativeInt, optionalString, positiveInt } from './core/env-schema.js';
 import { PLATFORMS, type PlatformRegistry } from './platforms/registry.js';
 import { agentEnvironment, isEnvDenyPattern, parseEnvDenyList } from './runners/agent-env.js';
+import { runnerDefinitions } from './runners/registry.js';
 
 /** A comma-separated list of ids qualified by a registered platform (`slack:U123,discord:456,local:alice`). */
 function qualifiedIds(registry: PlatformRegistry) {
@@ -41,7 +42,7 @@ function qualifiedIds(registry: PlatformRegistry) {
  * @param registry the platforms whose names qualify ids in the access lists
  */
 export function baseEnvSchema(registry: PlatformRegistry = PLATFORMS) {
-  return z.object(baseShape(qualifiedIds(registry)));
+  return z.object({ ...baseShape(qualifiedIds(registry)), ...runnerEnvShape() });
 }
 
 /** agentbridge's own variables (platform-independent). */
@@ -60,7 +61,6 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
       }
       return n;
     }),
-  AGENTBRIDGE_AGENT: z.enum(['auto', 'claude', 'codex', 'gemini']).default('auto'),
   AGENTBRIDGE_MODEL: optionalString,
   AGENTBRIDGE_WORKDIR: z.string().min(1).default('./workspace'),
   AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'edit', 'full']).default('edit'),
@@ -90,11 +90,19 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
       }
       return items;
     }),
-  CLAUDE_BIN: optionalString,
-  CODEX_BIN: optionalString,
-  GEMINI_BIN: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   };
+}
+
+/**
+ * The runner registry's variables (src/runners/registry.ts): `AGENTBRIDGE_AGENT` (`auto` or a
+ * registered agent name, default `auto`) and each runner's bin variable (CLAUDE_BIN, …; optional).
+ * Read when the configuration is loaded, so runners registered before that count.
+ */
+export function runnerEnvShape() {
+  const defs = runnerDefinitions();
+  const bins: Record<string, typeof optionalString> = Object.fromEntries(defs.map((d) => [d.binVariable, optionalString]));
+  return { AGENTBRIDGE_AGENT: z.enum(['auto', ...defs.map((d) => d.name)]).default('auto'), ...bins };
 }
 
 /** Thrown by {@link loadConfig}; `message` lists every problem, one per line, without values of secrets. */
@@ -150,7 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry
     shutdownGraceMs: e.AGENTBRIDGE_SHUTDOWN_GRACE_S * 1000,
     cronGraceMs: e.AGENTBRIDGE_CRON_GRACE_S * 1000,
     restartMode: e.AGENTBRIDGE_RESTART_MODE,
-    bins: { claude: e.CLAUDE_BIN, codex: e.CODEX_BIN, gemini: e.GEMINI_BIN },
+    bins: Object.fromEntries(runnerDefinitions().map((d) => [d.name, (e as Record<string, unknown>)[d.binVariable] as string | undefined])),
     logLevel: e.LOG_LEVEL,
     // A platform's variables never reach the agent, nor what its module lists (e.g. SLACK_*).
     agentEnv: agentEnvironment(env, [...e.AGENTBRIDGE_AGENT_ENV_DENY, ...platforms.flatMap((p) => [...Object.keys(p.schema.shape), ...(p.module.config.agentEnvDeny ?? [])])]),

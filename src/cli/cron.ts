@@ -14,6 +14,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../logger.js';
 import { enabledPlatforms, PLATFORMS } from '../platforms/registry.js';
 import type { AgentName } from '../core/agents.js';
+import { agentNames } from '../runners/registry.js';
 import { CronJobService } from '../scheduler/cron-service.js';
 import { describeSchedule } from '../scheduler/schedule.js';
 import type { CronJob, CronRun, CronSessionMode, CronTarget } from '../core/schedule.js';
@@ -104,7 +105,7 @@ export function registerCronCommands(program: Command): void {
     .option('--channel <channel>', `channel to post to (${PLATFORMS.map((m) => m.channel.label).join(', ')})`)
     .option('--conversation <id>', 'post into this existing conversation (its thread) instead')
     .requiredOption('--prompt <text>', 'what the agent should do on each run')
-    .option('--agent <agent>', 'claude, codex or gemini (default: the configured agent)')
+    .option('--agent <agent>', `${agentNames().join(', ')} (default: the configured agent)`)
     .option('--model <model>', 'model for the agent')
     .option('--session <mode>', 'isolated (fresh agent session per run) or persistent (one session carried run to run)', 'isolated')
     .action((o: AddOptions) =>

@@ -1,29 +1,41 @@
 /**
- * `agentbridge doctor`: for each agent CLI, whether it is installed, its version and whether it
- * is authenticated, then the agent agentbridge will use. Exits 1 when no agent is usable.
+ * `agentbridge doctor`: for each registered agent CLI (src/runners/registry.ts), whether it is
+ * installed, its version and whether it is authenticated — one line per agent in one format, plus
+ * the probe's detail — then the agent agentbridge will use. Exits 1 when no agent is usable.
  */
 import { createRunners, probeAll, resolveDefaultAgent } from '../runners/index.js';
-import { agentLabel } from '../runners/errors.js';
+import { agentLabel, runnerDefinitions } from '../runners/registry.js';
+import type { RunnerProbe } from '../runners/types.js';
 import { configOrExit } from './env.js';
 
-export async function runDoctor(): Promise<void> {
-  const config = configOrExit();
-  const probes = await probeAll(createRunners(config), config.agentEnv);
-  const out: string[] = ['agentbridge doctor', ''];
+/** The report lines of `probes` (pure): `  <label>  installed  <version>  <auth>  <bin>` or `  <label>  not installed`, then the detail. */
+export function doctorLines(probes: RunnerProbe[]): string[] {
+  const width = Math.max(12, ...probes.map((p) => agentLabel(p.agent).length));
+  const out: string[] = [];
   for (const p of probes) {
     const auth = p.authenticated === true ? 'authenticated' : p.authenticated === false ? 'NOT authenticated' : 'authentication unknown';
     out.push(
       p.installed
-        ? `  ${agentLabel(p.agent).padEnd(12)} installed  ${p.version ?? '(version unknown)'}  ${auth}  ${p.bin ?? ''}`
-        : `  ${agentLabel(p.agent).padEnd(12)} not installed`,
+        ? `  ${agentLabel(p.agent).padEnd(width)} installed  ${p.version ?? '(version unknown)'}  ${auth}  ${p.bin ?? ''}`
+        : `  ${agentLabel(p.agent).padEnd(width)} not installed`,
     );
-    if (p.detail) out.push(`  ${''.padEnd(12)} ${p.detail}`);
+    if (p.detail) out.push(`  ${''.padEnd(width)} ${p.detail}`);
   }
+  return out;
+}
+
+export async function runDoctor(): Promise<void> {
+  const config = configOrExit();
+  const probes = await probeAll(createRunners(config), config.agentEnv);
+  const out: string[] = ['agentbridge doctor', '', ...doctorLines(probes)];
   const agent = resolveDefaultAgent(config.agent, probes);
   const chosen = agent ? probes.find((p) => p.agent === agent) : undefined;
   out.push('');
   if (!agent || !chosen?.installed) {
-    out.push(`No usable agent (AGENTBRIDGE_AGENT=${config.agent}). Install and log in one of: claude, codex, gemini — or set CLAUDE_BIN/CODEX_BIN/GEMINI_BIN.`);
+    const defs = runnerDefinitions();
+    out.push(
+      `No usable agent (AGENTBRIDGE_AGENT=${config.agent}). Install and log in one of: ${defs.map((d) => d.name).join(', ')} — or set ${defs.map((d) => d.binVariable).join('/')}.`,
+    );
     process.stdout.write(out.join('\n') + '\n');
     process.exit(1);
   }

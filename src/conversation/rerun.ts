@@ -8,7 +8,7 @@
  *
  * - Detection ({@link isRerun}): a batch is a re-run when one of its inbox rows was started
  *   before (`attempts` > 0 before this turn marks it running).
- * - Where to resume ({@link planRerun}):
+ * - Where to resume ({@link planRerun}), by the runner's `resumeAt` capability (src/runners/define.ts):
  *   - Claude Code: `--resume <id> --resume-session-at <uuid of the last committed assistant
  *     message>` (verified with 2.1.197: the session up to that message only, same session id).
  *   - Codex CLI 0.169.0 and Gemini CLI 0.61.0 have no way to resume a session at an earlier
@@ -19,14 +19,13 @@
  *     session with the plain prompt.
  */
 import type { AgentName } from '../core/agents.js';
+import { capabilitiesOf } from '../runners/registry.js';
 import type { ConversationRow, InboxRow } from '../store/types.js';
 
 /** Prepended (with a blank line) to the prompt of a re-run turn. */
 export const RERUN_NOTE =
   '[agentbridge: your previous attempt at the following message was interrupted (agentbridge stopped or restarted) and may have partly run. Check the current state (files, commands already run, messages already posted) before repeating anything with side effects.]';
 
-/** Agents whose CLI can resume a session at a given message (verified for Claude Code 2.1.197). */
-export const RESUME_AT_AGENTS: ReadonlySet<AgentName> = new Set(['claude']);
 
 /**
  * True when the batch re-runs an interrupted turn: one of its inbox rows (as read BEFORE this
@@ -52,7 +51,7 @@ export type RerunPlan =
  */
 export function planRerun(conv: Pick<ConversationRow, 'agentSessionId' | 'agentSessionAgent' | 'agentSessionAt'>, agent: AgentName): RerunPlan {
   if (!conv.agentSessionId || conv.agentSessionAgent !== agent) return { mode: 'fresh' };
-  if (RESUME_AT_AGENTS.has(agent) && conv.agentSessionAt) return { mode: 'resume-at', sessionId: conv.agentSessionId, at: conv.agentSessionAt };
+  if (capabilitiesOf(agent).resumeAt && conv.agentSessionAt) return { mode: 'resume-at', sessionId: conv.agentSessionId, at: conv.agentSessionAt };
   return { mode: 'transcript' };
 }
 

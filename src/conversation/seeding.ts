@@ -3,7 +3,7 @@
  * channel, a cron post) begins from that message's context instead of from nothing.
  *
  * - `fork`: the message is the latest answer of its conversation, both use the same agent, and
- *   the agent can fork sessions (Claude Code: `--resume <id> --fork-session`) → the thread's
+ *   the agent can fork sessions (the runner's `fork` capability; Claude Code: `--resume <id> --fork-session`) → the thread's
  *   first turn forks the origin's agent session as it was at that answer.
  * - `transcript`: otherwise → the origin's transcript up to and including that message is given
  *   as context, bounded to {@link SEED_CONTEXT_CHARS} characters (oldest entries are cut, and the
@@ -12,13 +12,12 @@
  * Seeding applies once per thread: `seededAt` is set when the seeded turn ran.
  */
 import type { AgentName } from '../core/agents.js';
+import { capabilitiesOf } from '../runners/registry.js';
 import type { ConversationRow, SessionEntryRow, Store } from '../store/types.js';
 
 /** Upper bound of the transcript given as seed context, in characters. */
 export const SEED_CONTEXT_CHARS = 24_000;
 
-/** Agents whose CLI can fork a session (verified for Claude Code 2.1.197). */
-const FORKABLE: ReadonlySet<AgentName> = new Set(['claude']);
 
 export type SeedPlan =
   | { mode: 'fork'; from: string; sessionId: string }
@@ -41,7 +40,7 @@ export function planSeed(store: Store, conv: ConversationRow, agent: AgentName, 
   const lastAnswer = [...entries].reverse().find((e) => e.role === 'assistant');
   const isLatest = posted.sessionEntryId !== null && lastAnswer?.id === posted.sessionEntryId;
 
-  if ((opts.allowFork ?? true) && isLatest && FORKABLE.has(agent) && origin.agentSessionId && origin.agentSessionAgent === agent) {
+  if ((opts.allowFork ?? true) && isLatest && capabilitiesOf(agent).fork && origin.agentSessionId && origin.agentSessionAgent === agent) {
     return { mode: 'fork', from: conv.seededFrom, sessionId: origin.agentSessionId };
   }
   const { text, included } = boundedTranscript(upTo, posted.assistantText, SEED_CONTEXT_CHARS);

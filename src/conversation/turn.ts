@@ -14,7 +14,8 @@
 import type { Logger } from '../logger.js';
 import type { InboundMessage, ReplyTarget } from '../core/messages.js';
 import type { TurnOutcome } from '../core/turn.js';
-import { describeRunError, isMissingSessionError } from '../runners/errors.js';
+import { agentNames, describeRunError, isMissingSessionError } from '../runners/registry.js';
+import { runError } from '../runners/errors.js';
 import type { AgentName, PermissionMode } from '../core/agents.js';
 import type { Runner, RunResult } from '../runners/types.js';
 import type { ConversationRow, Store } from '../store/types.js';
@@ -48,7 +49,8 @@ export interface TurnToolAccess {
 
 export interface TurnDeps {
   store: Store;
-  runners: Record<AgentName, Runner>;
+  /** The runners by agent name (src/runners/index.ts `createRunners`). */
+  runners: Readonly<Record<AgentName, Runner>>;
   adapters: AdapterLookup;
   outbox: OutboxDelivery;
   defaults: TurnDefaults;
@@ -131,7 +133,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const output = new TurnOutput({ adapter, target, conversationId, store, logger: log, messageRefs: batch.flatMap((m) => (m.messageRef ? [m.messageRef] : [])), now: deps.now, progressRef: attempt.progressRef });
 
   if (!agent) {
-    const text = '⚠️ No agent CLI is available on the agentbridge host (none of claude, codex, gemini is installed and logged in). An admin can run `agentbridge doctor` to see what is missing.';
+    const text = `⚠️ No agent CLI is available on the agentbridge host (none of ${agentNames().join(', ')} is installed and logged in). An admin can run \`agentbridge doctor\` to see what is missing.`;
     finish(deps, { conversationId, replyTarget: target }, text, { kind: 'notice' }, keys, 'failed');
     await deps.outbox.deliver(conversationId);
     return 'failed';
@@ -163,7 +165,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     let lostSession = false;
     try {
       result = await run(prompt, resume);
-      if (!result.ok && resume && !signal.aborted && isMissingSessionError(result.error)) {
+      if (!result.ok && resume && !signal.aborted && isMissingSessionError(result.error, agent)) {
         // The agent's own session is gone (e.g. its files were lost): continue once from our transcript.
         log.warn({ agent, sessionId: resume.id, err: result.error?.message }, 'agent session could not be resumed; continuing from the transcript');
         lostSession = true;
@@ -237,13 +239,15 @@ function finish(deps: TurnDeps, to: { conversationId: string; replyTarget: Reply
 
 async function runAgent(
   deps: TurnDeps,
-  runner: Runner,
+  runner: Runner | undefined,
   conv: ConversationRow,
   turn: { agent: AgentName; model?: string; prompt: string; resume?: Resume },
   signal: AbortSignal,
   onEvent: Parameters<Runner['run']>[1],
   access?: { url: string; token: string },
 ): Promise<RunResult> {
+  // A conversation may name an agent no runner has any more (e.g. one removed from the registry).
+  if (!runner) return { ok: false, text: '', exitCode: null, error: runError('not_installed', `agentbridge has no runner named "${turn.agent}"`) };
   return runner.run(
     {
       prompt: turn.prompt,

@@ -1,10 +1,15 @@
 /**
- * Core agent types shared by every layer: which agent CLIs exist, the permission levels and the
- * token usage a turn reports. The runner contract itself is in `src/runners/types.ts`.
+ * Core agent types shared by every layer: agent names, the permission levels and the token usage
+ * a turn reports. The runner contract itself is in `src/runners/types.ts`.
  */
 
-export type AgentName = 'claude' | 'codex' | 'gemini';
-export const AGENT_NAMES: readonly AgentName[] = ['claude', 'codex', 'gemini'];
+/**
+ * The name of an agent CLI, as used in configuration (AGENTBRIDGE_AGENT), commands and the
+ * database: the `name` of a runner in the runner registry (src/runners/registry.ts; built in:
+ * `claude`, `codex`, `gemini`). A string, not a union: runners are registered at run time (the
+ * registry can be extended), so which names exist is decided there — `isAgentName` checks one.
+ */
+export type AgentName = string;
 
 /**
  * agentbridge's permission level, mapped per agent:

@@ -3,7 +3,7 @@
  * binaries, the access policy its lists). Only its TYPES live here; reading and validating the
  * environment is `src/config.ts` (`loadConfig`), used by the app and the CLI alone.
  */
-import type { PermissionMode } from './agents.js';
+import type { AgentName, PermissionMode } from './agents.js';
 import type { PlatformSettings } from './platforms.js';
 
 /** AGENTBRIDGE_PERMISSION_MODE: the same levels as {@link PermissionMode}. */
@@ -19,7 +19,8 @@ export interface Config extends PlatformSettings {
   /** `<dataDir>/agentbridge.db` */
   dbPath: string;
   http: { host: string; port: number };
-  agent: 'auto' | 'claude' | 'codex' | 'gemini';
+  /** AGENTBRIDGE_AGENT: a registered agent, or `auto` (the first usable one in registry order). */
+  agent: 'auto' | AgentName;
   model?: string;
   workdir: string;
   permissionMode: PermissionModeSetting;
@@ -42,7 +43,8 @@ export interface Config extends PlatformSettings {
   cronGraceMs: number;
   /** How `/agent restart` starts the new process: spawn it, exit for a supervisor, or auto (exit when pid 1). */
   restartMode: 'auto' | 'spawn' | 'exit';
-  bins: { claude?: string; codex?: string; gemini?: string };
+  /** Each runner's `*_BIN` setting (e.g. CLAUDE_BIN), by agent name; absent = its command on PATH. */
+  bins: Readonly<Record<AgentName, string | undefined>>;
   logLevel: string;
   /**
    * The agent processes' environment: the full environment minus agentbridge's own variables,

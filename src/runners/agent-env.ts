@@ -6,8 +6,9 @@
  * Removed (see {@link agentEnvironment}):
  * - every `AGENTBRIDGE_*` variable (agentbridge's configuration; the turn's own MCP token,
  *   `AGENTBRIDGE_MCP_TOKEN`, is added back per turn by the runner, after this filter);
- * - `CLAUDE_BIN`, `CODEX_BIN`, `GEMINI_BIN` and `LOG_LEVEL`: agentbridge's settings (which CLI
- *   to start, its own log level), not the CLIs' — none of the three CLIs reads them;
+ * - every runner's bin variable (`CLAUDE_BIN`, `CODEX_BIN`, `GEMINI_BIN`, … — from the runner
+ *   registry, ./registry.ts) and `LOG_LEVEL`: agentbridge's settings (which CLI to start, its own
+ *   log level), not the CLIs' — none of the CLIs reads them;
  * - every `SLACK_*` and `DISCORD_*` variable: platform credentials and settings (bot/app tokens,
  *   signing secret, API URLs);
  * - the names the operator lists in `AGENTBRIDGE_AGENT_ENV_DENY` (exact names or `PREFIX_*`).
@@ -20,12 +21,18 @@
  * The MCP signing secret is not in the environment: it is read from `<dataDir>/mcp-secret`
  * (src/tools/tokens.ts), so there is nothing to remove for it here.
  */
+import { runnerDefinitions } from './registry.js';
 
 /** Prefixes whose variables never reach the agent (agentbridge's own, and platform credentials). */
 export const AGENT_ENV_DENIED_PREFIXES: readonly string[] = ['AGENTBRIDGE_', 'SLACK_', 'DISCORD_'];
 
-/** Exact names of agentbridge settings outside the `AGENTBRIDGE_` prefix that never reach the agent. */
-export const AGENT_ENV_DENIED_NAMES: readonly string[] = ['CLAUDE_BIN', 'CODEX_BIN', 'GEMINI_BIN', 'LOG_LEVEL'];
+/**
+ * Exact names of agentbridge settings outside the `AGENTBRIDGE_` prefix that never reach the
+ * agent: every registered runner's bin variable, and `LOG_LEVEL`.
+ */
+export function agentEnvDeniedNames(): string[] {
+  return [...runnerDefinitions().map((d) => d.binVariable), 'LOG_LEVEL'];
+}
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const GLOB = /^[A-Za-z_][A-Za-z0-9_]*\*$/;
@@ -56,7 +63,7 @@ export function parseEnvDenyList(value: string | undefined): string[] {
  */
 export function isDeniedForAgent(name: string, deny: readonly string[] = []): boolean {
   if (AGENT_ENV_DENIED_PREFIXES.some((p) => name.startsWith(p))) return true;
-  if (AGENT_ENV_DENIED_NAMES.includes(name)) return true;
+  if (agentEnvDeniedNames().includes(name)) return true;
   return deny.some((d) => (d.endsWith('*') ? name.startsWith(d.slice(0, -1)) : name === d));
 }
 

@@ -1,7 +1,8 @@
 /**
- * The Runner contract: one implementation per agent CLI (Claude Code, Codex CLI, Gemini CLI).
- * A runner spawns the CLI non-interactively for one turn, parses its JSON lines into
- * {@link RunEvent}s and returns a {@link RunResult}. Facts: ../shared/reference/agent-clis.md.
+ * The Runner contract. A runner spawns an agent CLI non-interactively for one turn, parses its
+ * JSON lines into {@link RunEvent}s and returns a {@link RunResult}. Every runner is a
+ * `defineRunner` definition (./define.ts: run and probe are implemented once there) listed in the
+ * registry (./registry.ts). Facts about the CLIs: ../shared/reference/agent-clis.md.
  */
 
 import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
@@ -13,10 +14,10 @@ export interface RunRequest {
   cwd: string;
   /** The agent's own session id from the previous turn, to resume. */
   resumeSessionId?: string;
-  /** Claude only: resume from `resumeSessionId` into a new session (`--fork-session`). */
+  /** Runners with the `fork` capability (Claude): resume from `resumeSessionId` into a new session (`--fork-session`). */
   forkSession?: boolean;
   /**
-   * Claude only, with `resumeSessionId`: resume the session only up to and including this
+   * Runners with the `resumeAt` capability (Claude), with `resumeSessionId`: resume the session only up to and including this
    * assistant message (its stream-json `uuid`; `--resume-session-at`), dropping whatever the
    * CLI wrote after it — used to rerun an interrupted turn from the last committed point.
    */
@@ -50,7 +51,7 @@ export type RunEvent =
   /** A non-fatal warning (e.g. "Reconnecting…"); fatal errors come in the result. */
   | { type: 'warning'; message: string };
 
-/** Why a turn failed; each kind has a user-facing explanation in `src/runners/errors.ts`. */
+/** Why a turn failed; each kind has a user-facing explanation (`describeRunError`, src/runners/registry.ts). */
 export type RunErrorKind =
   | 'not_installed'
   | 'not_authenticated'
@@ -74,7 +75,7 @@ export interface RunResult {
   /** The agent's session id to resume next time (latest seen). */
   sessionId?: string;
   /**
-   * Claude only: the `uuid` of the turn's last assistant message (main agent, not synthetic
+   * Runners with the `resumeAt` capability (Claude): the `uuid` of the turn's last assistant message (main agent, not synthetic
    * error notices) — the point {@link RunRequest.resumeAt} can resume at after this turn.
    */
   resumeAt?: string;
@@ -84,7 +85,7 @@ export interface RunResult {
   exitCode: number | null;
 }
 
-/** What `agentbridge doctor` reports for one agent. */
+/** What `agentbridge doctor` reports for one agent; the same shape for every runner (./define.ts `probe`). */
 export interface RunnerProbe {
   agent: AgentName;
   installed: boolean;
@@ -93,9 +94,11 @@ export interface RunnerProbe {
   version?: string;
   /** true/false when it could be determined from env/config files; 'unknown' otherwise. */
   authenticated: boolean | 'unknown';
+  /** One line for people: `<command> <version> at <bin>; <auth detail>`, or why it is not installed. */
   detail: string;
 }
 
+/** One agent CLI, ready to run turns: made from its definition by `createRunner` (./define.ts). */
 export interface Runner {
   readonly agent: AgentName;
   /** Runs one turn. Never throws for agent failures: they come back as `RunResult.error`. */

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PlatformName } from '../core/messages.js';
 import { PLATFORMS, platformModule, type PlatformRegistry } from '../platforms/registry.js';
-import { AGENT_NAMES } from '../core/agents.js';
+import { agentNames, isAgentName } from '../runners/registry.js';
 import type { Store } from '../store/types.js';
 import { nextRun, parseSchedule } from './schedule.js';
 import type { CronJob, CronRun, CronTarget } from '../core/schedule.js';
@@ -57,8 +57,8 @@ export class CronJobService implements CronService {
     const prompt = (input.prompt ?? '').trim();
     if (!prompt) throw new ScheduleError('the prompt is empty: say what the agent should do on each run');
     if (prompt.length > MAX_PROMPT_CHARS) throw new ScheduleError(`the prompt is ${prompt.length} characters; at most ${MAX_PROMPT_CHARS} are allowed`);
-    if (input.agent !== undefined && !AGENT_NAMES.includes(input.agent)) {
-      throw new ScheduleError(`unknown agent "${String(input.agent)}": use one of ${AGENT_NAMES.join(', ')}`);
+    if (input.agent !== undefined && !isAgentName(input.agent)) {
+      throw new ScheduleError(`unknown agent "${String(input.agent)}": use one of ${agentNames().join(', ')}`);
     }
     const mode = input.sessionMode ?? 'isolated';
     if (mode !== 'isolated' && mode !== 'persistent') throw new ScheduleError(`unknown session mode "${String(mode)}": use isolated or persistent`);

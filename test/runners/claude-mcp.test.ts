@@ -1,10 +1,11 @@
 /**
  * The real `claude` CLI reaching agentbridge's MCP server: the scripted Anthropic model answers
- * with `tool_use` of `mcp__agentbridge__…`, the ClaudeRunner passes `req.mcp`, and the tool call
+ * with `tool_use` of `mcp__agentbridge__…`, the claude runner passes `req.mcp`, and the tool call
  * arrives at the in-process MCP endpoint with the turn's token (never in argv).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ClaudeRunner, claudeArgs, claudeEnv } from '../../src/runners/claude.js';
+import { createRunner } from '../../src/runners/define.js';
+import { claude, claudeArgs, claudeEnv } from '../../src/runners/claude/index.js';
 import type { RunEvent, RunRequest } from '../../src/runners/types.js';
 import { startMcpHarness, type McpHarness } from '../helpers/mcp-harness.js';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
@@ -40,11 +41,11 @@ function request(over: Partial<RunRequest>): RunRequest {
 
 async function run(req: RunRequest) {
   const events: RunEvent[] = [];
-  const result = await new ClaudeRunner().run(req, (e) => events.push(e));
+  const result = await createRunner(claude).run(req, (e) => events.push(e));
   return { result, events };
 }
 
-describe('ClaudeRunner with agentbridge tools (real claude CLI)', () => {
+describe('the claude runner with agentbridge tools (real claude CLI)', () => {
   it('registers the server from argv + env without putting the token in argv', () => {
     const req = request({ mcp: { url: 'http://127.0.0.1:9/mcp', token: 'secret.token.value' } });
     const args = claudeArgs(req);

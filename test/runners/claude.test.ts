@@ -10,9 +10,10 @@
  * - DISABLE_AUTOUPDATER=1: never try to update the pinned CLI.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ClaudeEventParser, summarizeToolUse } from '../../src/runners/claude-events.js';
-import { ClaudeRunner, claudeArgs } from '../../src/runners/claude.js';
-import type { RunEvent, RunRequest } from '../../src/runners/types.js';
+import { createRunner } from '../../src/runners/define.js';
+import { ClaudeEventParser, summarizeToolUse } from '../../src/runners/claude/events.js';
+import { claude, claudeArgs } from '../../src/runners/claude/index.js';
+import type { Runner, RunEvent, RunRequest } from '../../src/runners/types.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { allText, lastUserText, sequence, startAnthropicModel, toolResults, type AnthropicModel } from '../models/anthropic.js';
@@ -47,7 +48,7 @@ function request(sb: Sandbox, over: Partial<RunRequest> = {}): RunRequest {
   return { prompt: 'hello', cwd: sb.workdir, env: sb.env, permissionMode: 'edit', timeoutMs: 45_000, ...over };
 }
 
-async function runTurn(runner: ClaudeRunner, req: RunRequest) {
+async function runTurn(runner: Runner, req: RunRequest) {
   const events: RunEvent[] = [];
   const started = Date.now();
   const result = await runner.run(req, (e) => events.push(e));
@@ -64,11 +65,11 @@ function bigPrompt(): string {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-describe('ClaudeRunner with the real claude CLI', () => {
+describe('the claude runner with the real claude CLI', () => {
   it('returns the model text, the session id and usage for a plain turn', async () => {
     const sb = sandbox();
     model.setResponder(sequence({ text: 'Hello from the scripted model.' }));
-    const { result, events } = await runTurn(new ClaudeRunner(), request(sb, { prompt: 'say hello please' }));
+    const { result, events } = await runTurn(createRunner(claude), request(sb, { prompt: 'say hello please' }));
 
     expect(result.error).toBeUndefined();
     expect(result.ok).toBe(true);
@@ -98,7 +99,7 @@ describe('ClaudeRunner with the real claude CLI', () => {
         { text: 'The command printed the marker.' },
       ),
     );
-    const { result, events } = await runTurn(new ClaudeRunner(), request(sb, { prompt: 'run the marker command', permissionMode: 'full' }));
+    const { result, events } = await runTurn(createRunner(claude), request(sb, { prompt: 'run the marker command', permissionMode: 'full' }));
 
     expect(result.error).toBeUndefined();
     expect(result.ok).toBe(true);
@@ -121,7 +122,7 @@ describe('ClaudeRunner with the real claude CLI', () => {
 
   it('resumes the session: the second turn carries the first turn to the model', async () => {
     const sb = sandbox();
-    const runner = new ClaudeRunner();
+    const runner = createRunner(claude);
     const first = await runTurn(runner, request(sb, { prompt: 'remember the word pelican' }));
     expect(first.result.ok).toBe(true);
     expect(first.result.text).toBe('echo: remember the word pelican');
@@ -144,7 +145,7 @@ describe('ClaudeRunner with the real claude CLI', () => {
 
   it('forks a resumed session into a new session id', async () => {
     const sb = sandbox();
-    const runner = new ClaudeRunner();
+    const runner = createRunner(claude);
     const first = await runTurn(runner, request(sb, { prompt: 'fork base turn' }));
     expect(first.result.ok).toBe(true);
     const forked = await runTurn(runner, request(sb, { prompt: 'forked turn', resumeSessionId: first.result.sessionId!, forkSession: true }));
@@ -161,7 +162,7 @@ describe('ClaudeRunner with the real claude CLI', () => {
   ])('reports a model HTTP $status as $kind with the provider message', async ({ status, message, kind }) => {
     const sb = sandbox();
     model.setResponder(sequence({ error: { status, message } }));
-    const { result, events } = await runTurn(new ClaudeRunner(), request(sb));
+    const { result, events } = await runTurn(createRunner(claude), request(sb));
 
     expect(result.ok).toBe(false);
     expect(result.error?.kind).toBe(kind);
@@ -178,7 +179,7 @@ describe('ClaudeRunner with the real claude CLI', () => {
     model.setResponder(() => ({ hang: true }));
     const ac = new AbortController();
     const events: RunEvent[] = [];
-    const running = new ClaudeRunner().run(request(sb, { signal: ac.signal }), (e) => events.push(e));
+    const running = createRunner(claude).run(request(sb, { signal: ac.signal }), (e) => events.push(e));
 
     await waitFor(() => model.mainRequests().length >= 1, 30_000, 'the model to receive the request');
     const abortedAt = Date.now();
@@ -198,7 +199,7 @@ describe('ClaudeRunner with the real claude CLI', () => {
     model.setResponder(sequence({ toolUse: { name: 'Bash', input: { command: 'sleep 120', description: 'Wait' } } }, { text: 'unreachable' }));
     const ac = new AbortController();
     const events: RunEvent[] = [];
-    const running = new ClaudeRunner().run(request(sb, { signal: ac.signal, permissionMode: 'full' }), (e) => events.push(e));
+    const running = createRunner(claude).run(request(sb, { signal: ac.signal, permissionMode: 'full' }), (e) => events.push(e));
 
     await waitFor(() => events.some((e) => e.type === 'tool_start'), 30_000, 'the Bash tool to start');
     await waitFor(() => processesMentioning(sb.root).some((p) => p.cmd.includes('sleep')), 10_000, 'the sleep command to run');
@@ -215,7 +216,7 @@ describe('ClaudeRunner with the real claude CLI', () => {
   it('reports a timeout when the turn exceeds timeoutMs', async () => {
     const sb = sandbox();
     model.setResponder(() => ({ hang: true }));
-    const { result, ms } = await runTurn(new ClaudeRunner(), request(sb, { timeoutMs: 4_000 }));
+    const { result, ms } = await runTurn(createRunner(claude), request(sb, { timeoutMs: 4_000 }));
     expect(result.ok).toBe(false);
     expect(result.error?.kind).toBe('timeout');
     expect(ms).toBeLessThan(15_000);
@@ -224,7 +225,7 @@ describe('ClaudeRunner with the real claude CLI', () => {
 
   it('reports not_installed for a missing executable', async () => {
     const sb = sandbox();
-    const { result } = await runTurn(new ClaudeRunner({ bin: '/nonexistent/claude' }), request(sb));
+    const { result } = await runTurn(createRunner(claude, { bin: '/nonexistent/claude' }), request(sb));
     expect(result.ok).toBe(false);
     expect(result.error?.kind).toBe('not_installed');
     expect(model.requests).toHaveLength(0);
@@ -232,23 +233,23 @@ describe('ClaudeRunner with the real claude CLI', () => {
 
   it('probes installation, version and authentication without calling a model', async () => {
     const sb = sandbox();
-    const probe = await new ClaudeRunner().probe(sb.env);
+    const probe = await createRunner(claude).probe(sb.env);
     expect(probe).toMatchObject({ agent: 'claude', installed: true, version: '2.1.197', authenticated: true });
     expect(probe.bin).toMatch(/claude/);
 
     const noKey = { ...sb.env, ANTHROPIC_API_KEY: undefined };
-    expect((await new ClaudeRunner().probe(noKey)).authenticated).toBe(false);
+    expect((await createRunner(claude).probe(noKey)).authenticated).toBe(false);
 
-    const missing = await new ClaudeRunner({ bin: '/nonexistent/claude' }).probe(sb.env);
+    const missing = await createRunner(claude, { bin: '/nonexistent/claude' }).probe(sb.env);
     expect(missing).toMatchObject({ installed: false, authenticated: true });
     expect(model.allCalls).toHaveLength(0);
   });
 });
 
-describe('ClaudeRunner prompt over stdin (real claude CLI)', () => {
+describe('the claude runner prompt over stdin (real claude CLI)', () => {
   it('delivers a prompt starting with "-" and a ~200 KB prompt intact', async () => {
     const sb = sandbox();
-    const runner = new ClaudeRunner();
+    const runner = createRunner(claude);
     const dash = await runTurn(runner, request(sb, { prompt: '-x --help is not a flag' }));
     expect(dash.result.ok).toBe(true);
     expect(lastUserText(model.mainRequests().at(-1)!)).toBe('-x --help is not a flag');

@@ -11,7 +11,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CodexRunner } from '../../src/runners/codex.js';
+import { createRunner } from '../../src/runners/define.js';
+import { codex, codexArgs } from '../../src/runners/codex/index.js';
 import type { RunEvent, RunRequest } from '../../src/runners/types.js';
 import { startMcpHarness, type McpHarness } from '../helpers/mcp-harness.js';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
@@ -81,15 +82,14 @@ function request(over: Partial<RunRequest>): RunRequest {
 
 async function run(req: RunRequest) {
   const events: RunEvent[] = [];
-  const runner = new CodexRunner({ configOverrides: codexMockProviderArgs(proxy.url), killGraceMs: 1000 });
+  const runner = createRunner(codex, { configOverrides: codexMockProviderArgs(proxy.url), killGraceMs: 1000 });
   const result = await runner.run(req, (e) => events.push(e));
   return { result, events, runner };
 }
 
-describe('CodexRunner with agentbridge tools (real codex CLI)', () => {
+describe('the codex runner with agentbridge tools (real codex CLI)', () => {
   it('passes the server as -c overrides and the token only in the env', () => {
-    const runner = new CodexRunner();
-    const args = runner.buildArgs(request({ mcp: { url: 'http://127.0.0.1:9/mcp', token: 'secret.token.value' } }));
+    const args = codexArgs(request({ mcp: { url: 'http://127.0.0.1:9/mcp', token: 'secret.token.value' } }));
     expect(args.join(' ')).not.toContain('secret.token.value');
     const overrides = args.flatMap((a, i) => (args[i - 1] === '-c' ? [a] : []));
     expect(overrides).toEqual(
@@ -99,7 +99,7 @@ describe('CodexRunner with agentbridge tools (real codex CLI)', () => {
         'mcp_servers.agentbridge.default_tools_approval_mode="approve"',
       ]),
     );
-    expect(runner.buildArgs(request({})).join(' ')).not.toContain('mcp_servers');
+    expect(codexArgs(request({})).join(' ')).not.toContain('mcp_servers');
   });
 
   it('schedules, resets (a destructive tool, no approval prompt) and posts with the turn token', async () => {

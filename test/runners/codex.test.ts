@@ -7,9 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CodexRunner } from '../../src/runners/codex.js';
-import { CodexEventParser, unwrapShell } from '../../src/runners/codex-events.js';
-import type { RunEvent, RunRequest } from '../../src/runners/types.js';
+import { createRunner } from '../../src/runners/define.js';
+import { codex } from '../../src/runners/codex/index.js';
+import { CodexEventParser, unwrapShell } from '../../src/runners/codex/events.js';
+import type { Runner, RunEvent, RunRequest } from '../../src/runners/types.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import {
@@ -32,7 +33,7 @@ afterEach(async () => {
 interface Setup {
   model: OpenAIModel;
   sandbox: Sandbox;
-  runner: CodexRunner;
+  runner: Runner;
   req: (prompt: string, extra?: Partial<RunRequest>) => RunRequest;
 }
 
@@ -41,7 +42,7 @@ async function setup(respond?: Responder): Promise<Setup> {
   cleanups.push(() => model.close());
   const sandbox = makeSandbox({ MOCK_KEY: 'mock-key' });
   cleanups.push(() => sandbox.cleanup());
-  const runner = new CodexRunner({ configOverrides: codexMockProviderArgs(model.url), killGraceMs: 1000 });
+  const runner = createRunner(codex, { configOverrides: codexMockProviderArgs(model.url), killGraceMs: 1000 });
   const req = (prompt: string, extra: Partial<RunRequest> = {}): RunRequest => ({
     prompt,
     cwd: sandbox.workdir,
@@ -67,7 +68,7 @@ function collect(): { events: RunEvent[]; on: (e: RunEvent) => void } {
   return { events, on: (e) => events.push(e) };
 }
 
-describe('CodexRunner with the real codex CLI', () => {
+describe('the codex runner with the real codex CLI', () => {
   it('delivers a prompt starting with "-" and a ~200 KB prompt intact (over stdin), also on resume', async () => {
     const { model, runner, req } = await setup(sequence({ text: 'ok dash' }, { text: 'ok big' }));
     const dash = await runner.run(req('-x --help is not a flag'), () => {});
@@ -217,7 +218,7 @@ describe('CodexRunner with the real codex CLI', () => {
     const req: RunRequest = { prompt: 'hi', cwd: sandbox.workdir, permissionMode: 'read-only', timeoutMs: 10_000, env: sandbox.env };
 
     for (const bin of [path.join(sandbox.root, 'no-such-dir/codex'), 'codex-not-installed-anywhere']) {
-      const runner = new CodexRunner({ bin });
+      const runner = createRunner(codex, { bin });
       const result = await runner.run(req, () => {});
       expect(result.ok).toBe(false);
       expect(result.error?.kind).toBe('not_installed');
@@ -228,7 +229,7 @@ describe('CodexRunner with the real codex CLI', () => {
     // so simulate with an executable whose interpreter is missing.
     const broken = path.join(sandbox.root, 'codex-broken');
     fs.writeFileSync(broken, '#!/no/such/interpreter\n', { mode: 0o755 });
-    const result = await new CodexRunner({ bin: broken }).run(req, () => {});
+    const result = await createRunner(codex, { bin: broken }).run(req, () => {});
     expect(result.error?.kind).toBe('not_installed');
   });
 

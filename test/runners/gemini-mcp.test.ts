@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GeminiRunner } from '../../src/runners/gemini.js';
+import { createRunner } from '../../src/runners/define.js';
+import { gemini } from '../../src/runners/gemini/index.js';
 import { prepareGeminiMcpHome } from '../../src/runners/mcp-config.js';
 import type { RunEvent, RunRequest } from '../../src/runners/types.js';
 import { startMcpHarness, type McpHarness } from '../helpers/mcp-harness.js';
@@ -49,7 +50,7 @@ function request(over: Partial<RunRequest>): RunRequest {
 
 async function run(req: RunRequest) {
   const events: RunEvent[] = [];
-  const result = await new GeminiRunner().run(req, (e) => events.push(e));
+  const result = await createRunner(gemini).run(req, (e) => events.push(e));
   return { result, events };
 }
 
@@ -87,7 +88,7 @@ describe('the overlay Gemini home', () => {
   });
 });
 
-describe('GeminiRunner with agentbridge tools (real gemini CLI)', () => {
+describe('the gemini runner with agentbridge tools (real gemini CLI)', () => {
   it('schedules and posts with the turn token in default approval mode; sessions still resume', async () => {
     model.setResponder(
       sequence(

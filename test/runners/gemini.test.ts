@@ -9,9 +9,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GeminiRunner, DEFAULT_GEMINI_MODEL, chatPrompt, geminiArgs, geminiAuth } from '../../src/runners/gemini.js';
-import { GeminiEventParser, providerMessage } from '../../src/runners/gemini-events.js';
-import type { RunEvent, RunRequest } from '../../src/runners/types.js';
+import { createRunner } from '../../src/runners/define.js';
+import { gemini, DEFAULT_GEMINI_MODEL, chatPrompt, geminiArgs, geminiAuth } from '../../src/runners/gemini/index.js';
+import { GeminiEventParser, providerMessage } from '../../src/runners/gemini/events.js';
+import type { Runner, RunEvent, RunRequest } from '../../src/runners/types.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { GEMINI_SHELL_TOOL, allText, lastUserText, sequence, startGeminiModel, type GeminiModel } from '../models/gemini.js';
@@ -24,7 +25,7 @@ afterEach(async () => {
 interface Setup {
   sandbox: Sandbox;
   model: GeminiModel;
-  runner: GeminiRunner;
+  runner: Runner;
   req(overrides?: Partial<RunRequest>): RunRequest;
 }
 
@@ -54,7 +55,7 @@ async function setup(settings: Record<string, unknown> = {}): Promise<Setup> {
   return {
     sandbox,
     model,
-    runner: new GeminiRunner(),
+    runner: createRunner(gemini),
     req: (overrides = {}) => ({
       prompt: 'hello',
       cwd: sandbox.workdir,
@@ -79,7 +80,7 @@ function collect(): { events: RunEvent[]; onEvent: (e: RunEvent) => void } {
   return { events, onEvent: (e) => events.push(e) };
 }
 
-describe('GeminiRunner with the real gemini CLI', () => {
+describe('the gemini runner with the real gemini CLI', () => {
   it('delivers a prompt starting with "-" or "/" and a ~200 KB prompt intact (over stdin)', async () => {
     const { model, runner, req } = await setup();
     const dash = await runner.run(req({ prompt: '-x --help is not a flag' }), () => {});
@@ -220,13 +221,13 @@ describe('GeminiRunner with the real gemini CLI', () => {
     cleanups.push(() => sandbox.cleanup());
     const base: RunRequest = { prompt: 'hi', cwd: sandbox.workdir, permissionMode: 'read-only', timeoutMs: 10_000, env: sandbox.env };
 
-    const byPath = await new GeminiRunner({ bin: path.join(sandbox.root, 'no-such-gemini') }).run(base, () => {});
+    const byPath = await createRunner(gemini, { bin: path.join(sandbox.root, 'no-such-gemini') }).run(base, () => {});
     expect(byPath).toMatchObject({ ok: false, exitCode: null, error: { kind: 'not_installed' } });
 
-    const onPath = await new GeminiRunner().run({ ...base, env: { ...sandbox.env, PATH: path.join(sandbox.root, 'empty') } }, () => {});
+    const onPath = await createRunner(gemini).run({ ...base, env: { ...sandbox.env, PATH: path.join(sandbox.root, 'empty') } }, () => {});
     expect(onPath.error?.kind).toBe('not_installed');
 
-    const probe = await new GeminiRunner({ bin: path.join(sandbox.root, 'no-such-gemini') }).probe(sandbox.env);
+    const probe = await createRunner(gemini, { bin: path.join(sandbox.root, 'no-such-gemini') }).probe(sandbox.env);
     expect(probe).toMatchObject({ agent: 'gemini', installed: false });
   });
 
@@ -262,10 +263,10 @@ describe('gemini argv and event parsing', () => {
 
   it('parses results with status error and unknown lines tolerantly', () => {
     const p = new GeminiEventParser();
-    expect(p.feed('not json')).toEqual([]);
-    expect(p.feed('{"type":"something_new","x":1}')).toEqual([]);
-    expect(p.feed('{"type":"error","severity":"error","message":"empty response"}')).toEqual([{ type: 'warning', message: 'empty response' }]);
-    p.feed('{"type":"result","status":"error","stats":{"input_tokens":3,"output_tokens":4}}');
+    expect(p.push('not json')).toEqual([]);
+    expect(p.push('{"type":"something_new","x":1}')).toEqual([]);
+    expect(p.push('{"type":"error","severity":"error","message":"empty response"}')).toEqual([{ type: 'warning', message: 'empty response' }]);
+    p.push('{"type":"result","status":"error","stats":{"input_tokens":3,"output_tokens":4}}');
     expect(p.result).toEqual({ status: 'error' });
     expect(p.usage).toEqual({ inputTokens: 3, outputTokens: 4 });
     expect(p.lastError).toBe('empty response');

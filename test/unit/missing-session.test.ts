@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isMissingSessionError } from '../../src/runners/errors.js';
+import { isMissingSessionError } from '../../src/runners/registry.js';
 
 describe('missing agent session errors', () => {
   it('recognises what each CLI says when the session to resume is gone (verified messages)', () => {

@@ -1,18 +1,23 @@
-/** `agent <claude|codex|gemini>`: the agent of this conversation (its next turn starts a session of that agent). */
+/**
+ * `agent <name>`: the agent of this conversation (its next turn starts a session of that agent).
+ * The names are the runner registry's (src/runners/registry.ts: claude, codex, gemini, …).
+ */
 import type { AgentName } from '../../core/agents.js';
+import { agentNames, isAgentName } from '../../runners/registry.js';
 import { ensureConversation, reply, type Command } from './types.js';
-
-const AGENTS: readonly AgentName[] = ['claude', 'codex', 'gemini'];
 
 export const agent: Command<AgentName> = {
   name: 'agent',
   admin: false,
   needsConversation: true,
-  args: '<claude|codex|gemini>',
+  // A getter: read from the registry when help or a usage message is shown (`<claude|codex|gemini>`).
+  get args() {
+    return `<${agentNames().join('|')}>`;
+  },
   summary: 'switch this conversation to another agent',
   parse(args) {
     const a = args.toLowerCase();
-    return (AGENTS as readonly string[]).includes(a) ? (a as AgentName) : undefined;
+    return isAgentName(a) ? a : undefined;
   },
   run(ctx, name) {
     const { store, availableAgents, logger } = ctx.deps;

@@ -1,7 +1,7 @@
 /**
  * `cron …` (admin): recurring prompts posted to a channel, through the scheduler's CronService.
  *
- *   /agent cron add <name> "<schedule>" [--tz <zone>] [--agent <claude|codex|gemini>] [--model <m>] [--persistent] <prompt…>
+ *   /agent cron add <name> "<schedule>" [--tz <zone>] [--agent <a registered agent: claude|codex|gemini|…>] [--model <m>] [--persistent] <prompt…>
  *   /agent cron list
  *   /agent cron pause|resume|remove|run-now <name>
  *
@@ -14,6 +14,7 @@
  *   /agent cron add ping "every 2h" Check that the build is green
  */
 import type { AgentName } from '../../core/agents.js';
+import { agentNames, isAgentName } from '../../runners/registry.js';
 import type { CronJob } from '../../core/schedule.js';
 import { ScheduleError, type CronJobInput } from '../../scheduler/types.js';
 import { reply, type Command, type CommandContext, type CommandResult } from './types.js';
@@ -88,8 +89,8 @@ export function parseCronArgs(args: string): Args | undefined {
         else out.model = value.value;
         break;
       case '--agent':
-        if (!value || !['claude', 'codex', 'gemini'].includes(value.value)) return undefined;
-        out.agent = value.value as AgentName;
+        if (!value || !isAgentName(value.value)) return undefined;
+        out.agent = value.value;
         break;
       default:
         return undefined;
@@ -172,11 +173,14 @@ export const cron: Command<Args> = {
   needsConversation: false,
   args: 'add|list|pause|resume|remove|run-now …',
   summary: 'recurring prompts posted to this channel',
-  details: [
-    'cron add <name> "<schedule>" [--tz <zone>] [--agent <claude|codex|gemini>] [--model <m>] [--persistent] <prompt…>',
-    '  schedule: a cron expression ("0 9 * * 1-5", UTC unless --tz), "every 15m" (s/m/h/d) or "at 2026-12-01T09:00:00+01:00"',
-    'cron list · cron pause <name> · cron resume <name> · cron remove <name> · cron run-now <name>',
-  ].join('\n'),
+  // A getter: the agent names come from the runner registry when the help is shown.
+  get details() {
+    return [
+      `cron add <name> "<schedule>" [--tz <zone>] [--agent <${agentNames().join('|')}>] [--model <m>] [--persistent] <prompt…>`,
+      '  schedule: a cron expression ("0 9 * * 1-5", UTC unless --tz), "every 15m" (s/m/h/d) or "at 2026-12-01T09:00:00+01:00"',
+      'cron list · cron pause <name> · cron resume <name> · cron remove <name> · cron run-now <name>',
+    ].join('\n');
+  },
   parse: parseCronArgs,
   run,
 };

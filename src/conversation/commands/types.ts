@@ -93,7 +93,7 @@ export interface Command<A = unknown> {
   admin: boolean;
   /** Works on the current conversation (refused where there is none). */
   needsConversation: boolean;
-  /** Argument grammar for usage messages, e.g. `<claude|codex|gemini>`; '' for none. */
+  /** Argument grammar for usage messages, e.g. `<claude|codex|gemini>` (a getter where it depends on a registry); '' for none. */
   args: string;
   /** One line for `help`. */
   summary: string;

@@ -20,8 +20,8 @@
  *   `terminal_reason:"aborted_streaming"`, then exits 0.
  */
 import path from 'node:path';
-import type { Usage } from '../core/agents.js';
-import type { RunEvent } from './types.js';
+import type { Usage } from '../../core/agents.js';
+import type { RunEvent } from '../types.js';
 
 /** Maximum length of a tool summary (one line). */
 export const SUMMARY_MAX = 200;

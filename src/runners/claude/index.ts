@@ -1,18 +1,17 @@
 /**
- * The Claude Code runner: runs one turn of `claude -p --output-format stream-json --verbose`
- * through the shared process driver and turns its JSON lines into RunEvents
- * (parser: ./claude-events.ts). Facts: ../shared/reference/agent-clis.md.
+ * The Claude Code runner definition: one turn is `claude -p --output-format stream-json --verbose`
+ * run by the shared runner (../define.ts); its JSON lines become RunEvents
+ * (parser: ./events.ts). Facts: ../shared/reference/agent-clis.md.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveBin } from './bin.js';
-import { ClaudeEventParser } from './claude-events.js';
-import { classifyErrorText, runError } from './errors.js';
-import { claudeMcpArgs, withMcpToken } from './mcp-config.js';
-import { drive, type DriveResult } from './process.js';
-import type { PermissionMode } from '../core/agents.js';
-import type { Runner, RunEvent, RunnerProbe, RunRequest, RunResult } from './types.js';
+import { ClaudeEventParser } from './events.js';
+import { defineRunner, howEnded, stoppedError, type OutcomeContext } from '../define.js';
+import { classifyErrorText, runError } from '../errors.js';
+import { claudeMcpArgs, withMcpToken } from '../mcp-config.js';
+import type { PermissionMode } from '../../core/agents.js';
+import type { RunRequest, RunResult } from '../types.js';
 
 /** agentbridge permission level → `--permission-mode` value. */
 export const CLAUDE_PERMISSION_MODES: Record<PermissionMode, string> = {
@@ -25,13 +24,6 @@ export const CLAUDE_PERMISSION_MODES: Record<PermissionMode, string> = {
 const AUTH_ENV = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'] as const;
 /** Env flags that route Claude to a cloud provider whose credentials we cannot check. */
 const CLOUD_ENV = ['CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX', 'CLAUDE_CODE_USE_FOUNDRY'] as const;
-
-const VERSION_TIMEOUT_MS = 10_000;
-
-export interface ClaudeRunnerOptions {
-  /** CLAUDE_BIN: an explicit path, or a command name looked up on the request's PATH. */
-  bin?: string;
-}
 
 /**
  * Builds the argv (after the executable) for one turn:
@@ -73,15 +65,20 @@ export function claudeArgs(req: RunRequest): string[] {
  * as AGENTBRIDGE_MCP_TOKEN.
  */
 export function claudeEnv(req: RunRequest): NodeJS.ProcessEnv {
-  const env = withMcpToken(req.env, req.mcp);
-  if (req.permissionMode === 'full' && process.getuid?.() === 0) return { ...env, IS_SANDBOX: '1' };
-  return env;
+  return withMcpToken(sandboxEnv(req.env, req), req.mcp);
+}
+
+/** `base` plus `IS_SANDBOX=1` for a `full` turn run as root (see {@link claudeEnv}). */
+function sandboxEnv(base: NodeJS.ProcessEnv, req?: RunRequest): NodeJS.ProcessEnv {
+  return req?.permissionMode === 'full' && process.getuid?.() === 0 ? { ...base, IS_SANDBOX: '1' } : base;
 }
 
 /**
- * Claude Code (`claude`) as a {@link Runner}.
+ * Claude Code (`claude`) as a runner definition (../define.ts runs it).
  *
- * Outcome of {@link run} (never throws):
+ * installed/version: `claude --version` ("2.1.197 (Claude Code)"); authenticated: {@link claudeAuth}.
+ *
+ * Outcome of a turn:
  * - ok iff a `result` line arrived with `is_error: false`; `text` is then `result.result`
  *   (the last assistant message) or, when that is empty, all streamed text. On failure `text`
  *   is the streamed answer text so far (never the CLI's error notice).
@@ -98,97 +95,24 @@ export function claudeEnv(req: RunRequest): NodeJS.ProcessEnv {
  *   classified; with neither, or with exit 0, `crashed`.
  * - `sessionId` is the latest seen (init, messages, result); `--fork-session` gives a new one.
  */
-export class ClaudeRunner implements Runner {
-  readonly agent = 'claude' as const;
-  private readonly bin?: string;
-
-  constructor(opts: ClaudeRunnerOptions = {}) {
-    this.bin = opts.bin;
-  }
-
-  async run(req: RunRequest, onEvent: (event: RunEvent) => void): Promise<RunResult> {
-    const emit = (e: RunEvent) => {
-      try {
-        onEvent(e);
-      } catch {
-        /* a listener bug must not break the turn */
-      }
-    };
-    try {
-      const bin = resolveBin('claude', this.bin, req.env.PATH);
-      if (!bin) {
-        return {
-          ok: false,
-          text: '',
-          exitCode: null,
-          error: runError('not_installed', `claude executable not found (${this.bin ?? 'claude on PATH'})`),
-        };
-      }
-      const parser = new ClaudeEventParser(req.cwd);
-      const done = await drive({
-        bin,
-        args: claudeArgs(req),
-        stdin: req.prompt,
-        cwd: req.cwd,
-        env: claudeEnv(req),
-        timeoutMs: req.timeoutMs,
-        signal: req.signal,
-        onLine: (line) => {
-          for (const e of parser.push(line)) emit(e);
-        },
-      });
-      return decide(parser, done, bin);
-    } catch (err) {
-      return { ok: false, text: '', exitCode: null, error: runError('crashed', `runner failure: ${String(err)}`) };
-    }
-  }
-
+export const claude = defineRunner({
+  name: 'claude',
+  displayName: 'Claude Code',
+  command: 'claude',
+  binVariable: 'CLAUDE_BIN',
+  capabilities: { fork: true, resumeAt: true, systemPrompt: true, mcp: true },
+  args: (req) => claudeArgs(req),
+  env: sandboxEnv,
+  mcp: 'argv',
+  parser: (req) => new ClaudeEventParser(req.cwd),
+  outcome: decide,
+  auth: claudeAuth,
   /**
-   * installed: the executable resolves on `env.PATH` (or CLAUDE_BIN); version: first
-   * `x.y.z` of `claude --version` ("2.1.197 (Claude Code)"), 10 s limit; authenticated:
-   * true when ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN / CLAUDE_CODE_OAUTH_TOKEN is set or a
-   * credentials file exists (`$CLAUDE_CONFIG_DIR/.credentials.json`, `~/.claude/.credentials.json`),
-   * 'unknown' for Bedrock/Vertex/Foundry routing or on macOS (Keychain), false otherwise.
-   * Never calls a model.
+   * Verified with 2.1.197: "No conversation found with session ID: …", and resuming at a message
+   * the session file does not hold (`--resume-session-at`): "No message found with message.uuid of: …".
    */
-  async probe(env: NodeJS.ProcessEnv): Promise<RunnerProbe> {
-    const bin = resolveBin('claude', this.bin, env.PATH);
-    const auth = claudeAuth(env);
-    if (!bin) {
-      return { agent: 'claude', installed: false, authenticated: auth.authenticated, detail: `claude not found (${this.bin ?? 'PATH'}); ${auth.detail}` };
-    }
-    let version: string | undefined;
-    let versionNote = '';
-    try {
-      const lines: string[] = [];
-      const r = await drive({
-        bin,
-        args: ['--version'],
-        cwd: env.HOME && fs.existsSync(env.HOME) ? env.HOME : os.tmpdir(),
-        env,
-        timeoutMs: VERSION_TIMEOUT_MS,
-        killGraceMs: 500,
-        onLine: (l) => lines.push(l),
-      });
-      if (r.spawnError) {
-        return { agent: 'claude', installed: false, bin, authenticated: auth.authenticated, detail: `cannot run ${bin}: ${r.spawnError.code ?? r.spawnError.message}` };
-      }
-      const first = lines.find((l) => l.trim())?.trim();
-      version = first?.match(/\d+\.\d+\.\d+\S*/)?.[0] ?? first;
-      if (!version) versionNote = r.stoppedBy === 'timeout' ? ' (--version timed out)' : ' (no version output)';
-    } catch (err) {
-      versionNote = ` (--version failed: ${String(err)})`;
-    }
-    return {
-      agent: 'claude',
-      installed: true,
-      bin,
-      ...(version ? { version } : {}),
-      authenticated: auth.authenticated,
-      detail: `claude ${version ?? 'unknown version'}${versionNote} at ${bin}; ${auth.detail}`,
-    };
-  }
-}
+  isMissingSession: (message) => /no conversation found with session id|no message found with message\.uuid/i.test(message),
+});
 
 /** Whether the environment/config files hold Claude credentials; never calls a model. */
 export function claudeAuth(env: NodeJS.ProcessEnv): { authenticated: boolean | 'unknown'; detail: string } {
@@ -204,8 +128,8 @@ export function claudeAuth(env: NodeJS.ProcessEnv): { authenticated: boolean | '
   return { authenticated: false, detail: 'not logged in: set ANTHROPIC_API_KEY or run `claude` and /login' };
 }
 
-/** Turns the parsed lines and the process outcome into the RunResult (see {@link ClaudeRunner}). */
-function decide(parser: ClaudeEventParser, done: DriveResult, bin: string): RunResult {
+/** Turns the parsed lines and the process outcome into the RunResult (see {@link claude}). */
+function decide(parser: ClaudeEventParser, { done, req }: OutcomeContext): RunResult {
   const base = {
     text: parser.text,
     exitCode: done.exitCode,
@@ -214,17 +138,11 @@ function decide(parser: ClaudeEventParser, done: DriveResult, bin: string): RunR
     ...(parser.usage ? { usage: parser.usage } : {}),
   };
   const result = parser.result;
-  if (done.spawnError) {
-    const code = done.spawnError.code ?? '';
-    const kind = code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR' ? 'not_installed' : 'crashed';
-    return { ...base, ok: false, error: runError(kind, `cannot start ${bin}: ${code || done.spawnError.message}`) };
-  }
   if (result && !result.isError) {
     return { ...base, ok: true, text: result.text?.trim() ? result.text : parser.text };
   }
-  if (done.stoppedBy) {
-    return { ...base, ok: false, error: runError(done.stoppedBy, done.stoppedBy === 'timeout' ? 'turn time limit reached' : 'stopped by request') };
-  }
+  const stopped = stoppedError(done, req.timeoutMs);
+  if (stopped) return { ...base, ok: false, error: stopped };
   if (result) {
     const text =
       result.text?.trim() ||
@@ -238,8 +156,7 @@ function decide(parser: ClaudeEventParser, done: DriveResult, bin: string): RunR
   if (done.exitCode !== 0 && detail) {
     return { ...base, ok: false, error: runError(classifyErrorText(detail), detail) };
   }
-  const how = done.exitCode === null ? `killed by ${done.exitSignal ?? 'a signal'}` : `exit code ${done.exitCode}`;
-  return { ...base, ok: false, error: runError('crashed', `claude ended without a result (${how})${detail ? `: ${detail}` : ''}`) };
+  return { ...base, ok: false, error: runError('crashed', `claude ended without a result (${howEnded(done)})${detail ? `: ${detail}` : ''}`) };
 }
 
 /** The last few non-empty lines of stderr (the error is usually at the end). */

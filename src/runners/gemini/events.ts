@@ -9,8 +9,8 @@
  * - `{"type":"result","status":"success"|"error","error"?:{type,message},"stats":{input_tokens,output_tokens,…}}`
  * Unknown types and fields are ignored.
  */
-import type { Usage } from '../core/agents.js';
-import type { RunEvent } from './types.js';
+import type { Usage } from '../../core/agents.js';
+import type { RunEvent } from '../types.js';
 
 const SUMMARY_MAX = 200;
 
@@ -68,7 +68,7 @@ export class GeminiEventParser {
   private readonly tools = new Map<string, string>();
 
   /** Parses one stdout line; returns the events it produces (none for non-JSON or unknown lines). */
-  feed(line: string): RunEvent[] {
+  push(line: string): RunEvent[] {
     const trimmed = line.trim();
     if (!trimmed.startsWith('{')) return [];
     let ev: unknown;

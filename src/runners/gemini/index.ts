@@ -1,9 +1,9 @@
 /**
- * The Gemini CLI runner (`gemini`, verified with @google/gemini-cli 0.61.0).
+ * The Gemini CLI runner definition (`gemini`, verified with @google/gemini-cli 0.61.0).
  *
  * One turn: `gemini --prompt= --output-format stream-json -m <model> --approval-mode <mode>
  * [--resume <session-id>]` with the prompt written to stdin, spawned through the shared driver
- * (own process group) with cwd = the conversation's workdir (gemini keeps sessions per project
+ * (../define.ts; own process group) with cwd = the conversation's workdir (gemini keeps sessions per project
  * directory, so resume needs the same cwd). gemini reads a non-TTY stdin (up to 8 MiB) and
  * prepends it to the `--prompt` text; with an empty `--prompt=` the stdin text is the whole
  * prompt (verified with 0.61.0). The prompt is never in argv: an argv element cannot hold a NUL
@@ -21,19 +21,18 @@
  *   so `RunRequest.systemPrompt` is not used.
  * - Agent tools (`req.mcp`): gemini has no MCP flag; the turn runs with an overlay Gemini home
  *   (`GEMINI_CLI_HOME`) whose settings.json adds the `agentbridge` server — see
- *   ./mcp-config.ts ({@link prepareGeminiMcpHome}) for why and how.
+ *   ../mcp-config.ts ({@link prepareGeminiMcpHome}) for why and how.
  * - API retries: up to `general.maxAttempts` (settings.json, default 10, max 10) attempts with
  *   5 s → 30 s backoff for 429/5xx, so a failing provider can take minutes; the turn timeout bounds it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { drive } from './process.js';
-import { resolveBin } from './bin.js';
-import { classifyErrorText, runError } from './errors.js';
-import { GeminiEventParser, providerMessage, stderrTail } from './gemini-events.js';
-import { prepareGeminiMcpHome } from './mcp-config.js';
-import type { PermissionMode } from '../core/agents.js';
-import type { RunError, RunEvent, RunRequest, RunResult, Runner, RunnerProbe } from './types.js';
+import { defineRunner, stoppedError, type OutcomeContext } from '../define.js';
+import { classifyErrorText, runError } from '../errors.js';
+import { GeminiEventParser, providerMessage, stderrTail } from './events.js';
+import { prepareGeminiMcpHome } from '../mcp-config.js';
+import type { PermissionMode } from '../../core/agents.js';
+import type { RunError, RunRequest, RunResult } from '../types.js';
 
 /** Model used when the request names none (gemini's own default is "auto", which adds a routing call). */
 export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-pro';
@@ -44,8 +43,6 @@ export const GEMINI_APPROVAL_MODE: Record<PermissionMode, string> = {
   edit: 'auto_edit',
   full: 'yolo',
 };
-
-const VERSION_TIMEOUT_MS = 15_000;
 
 /**
  * Chat text as a Gemini prompt: in headless mode a prompt starting with "/" runs as a CLI slash
@@ -87,104 +84,40 @@ const EXIT_CODES: Record<number, { kind: RunError['kind']; what: string }> = {
   55: { kind: 'api_error', what: 'Gemini CLI refused to run in an untrusted folder' },
 };
 
-export class GeminiRunner implements Runner {
-  readonly agent = 'gemini' as const;
-  private readonly binOverride: string | undefined;
+/**
+ * Gemini CLI (`gemini`) as a runner definition (../define.ts runs it). Success: a `result` line
+ * with `status: "success"` and exit code 0. installed/version: `gemini --version` ("0.61.0");
+ * authenticated: {@link geminiAuth}.
+ */
+export const gemini = defineRunner({
+  name: 'gemini',
+  displayName: 'Gemini CLI',
+  command: 'gemini',
+  binVariable: 'GEMINI_BIN',
+  // No fork, no resume at a message (`--resume` takes the whole session), no system prompt flag (module doc).
+  capabilities: { fork: false, resumeAt: false, systemPrompt: false, mcp: true },
+  args: (req) => geminiArgs(req),
+  env: (base) => geminiEnv(base),
+  stdin: chatPrompt,
+  mcp: (env, mcp) => prepareGeminiMcpHome(env, mcp),
+  parser: () => new GeminiEventParser(),
+  outcome: decide,
+  auth: geminiAuth,
+  /** Verified with 0.61.0 (exit 42): "Error resuming session: No previous sessions found for this project." */
+  isMissingSession: (message) => /no previous sessions found|error resuming session/i.test(message),
+});
 
-  constructor(opts: { bin?: string } = {}) {
-    this.binOverride = opts.bin;
-  }
-
-  async run(req: RunRequest, onEvent: (event: RunEvent) => void): Promise<RunResult> {
-    const bin = resolveBin('gemini', this.binOverride, req.env['PATH']);
-    if (!bin) {
-      return { ok: false, text: '', exitCode: null, error: runError('not_installed', `${this.binOverride ?? 'gemini'} not found`) };
-    }
-    const parser = new GeminiEventParser();
-    const emit = (ev: RunEvent) => {
-      try {
-        onEvent(ev);
-      } catch {
-        /* a listener bug must not break the turn */
-      }
-    };
-    const mcpHome = req.mcp ? prepareGeminiMcpHome(geminiEnv(req.env), req.mcp) : undefined;
-    if (req.mcp && !mcpHome) emit({ type: 'warning', message: 'agentbridge tools are not available in this turn: the Gemini settings.json could not be read' });
-    let r: Awaited<ReturnType<typeof drive>>;
-    try {
-      r = await drive({
-        bin,
-        args: geminiArgs(req),
-        stdin: chatPrompt(req.prompt),
-        cwd: req.cwd,
-        env: mcpHome?.env ?? geminiEnv(req.env),
-        timeoutMs: req.timeoutMs,
-        ...(req.signal ? { signal: req.signal } : {}),
-        onLine: (line) => {
-          for (const ev of parser.feed(line)) emit(ev);
-        },
-      });
-    } finally {
-      mcpHome?.finish();
-    }
-
-    const base = {
-      text: parser.text,
-      exitCode: r.exitCode,
-      ...(parser.sessionId ? { sessionId: parser.sessionId } : {}),
-      ...(parser.usage ? { usage: parser.usage } : {}),
-    };
-
-    if (r.spawnError) {
-      const kind = r.spawnError.code === 'ENOENT' || r.spawnError.code === 'EACCES' ? 'not_installed' : 'crashed';
-      return { ...base, ok: false, error: runError(kind, `${bin}: ${r.spawnError.message}`) };
-    }
-    if (r.stoppedBy) {
-      return {
-        ...base,
-        ok: false,
-        error: runError(r.stoppedBy, r.stoppedBy === 'timeout' ? `no answer within ${Math.round(req.timeoutMs / 1000)} s` : 'stopped on request'),
-      };
-    }
-    if (parser.result?.status === 'success' && r.exitCode === 0) return { ...base, ok: true };
-    return { ...base, ok: false, error: failure(parser, r.exitCode, r.exitSignal, r.stderr) };
-  }
-
-  async probe(env: NodeJS.ProcessEnv): Promise<RunnerProbe> {
-    const bin = resolveBin('gemini', this.binOverride, env['PATH']);
-    const auth = geminiAuth(env);
-    if (!bin) {
-      return { agent: 'gemini', installed: false, authenticated: auth.authenticated, detail: `gemini not found (${this.binOverride ?? 'PATH'}); ${auth.detail}` };
-    }
-    let version: string | undefined;
-    let out = '';
-    const r = await drive({
-      bin,
-      args: ['--version'],
-      cwd: env['HOME'] && fs.existsSync(env['HOME']) ? env['HOME'] : process.cwd(),
-      env: geminiEnv(env),
-      timeoutMs: VERSION_TIMEOUT_MS,
-      killGraceMs: 1000,
-      onLine: (line) => {
-        out += `${line}\n`;
-      },
-    });
-    const m = /\d+\.\d+\.\d+[\w.+-]*/.exec(out);
-    if (m) version = m[0];
-    const versionNote = version
-      ? `version ${version}`
-      : r.spawnError
-        ? `could not start: ${r.spawnError.message}`
-        : `\`gemini --version\` failed${r.stoppedBy === 'timeout' ? ' (timed out)' : ''}`;
-    return {
-      agent: 'gemini',
-      installed: !r.spawnError,
-      bin,
-      ...(version ? { version } : {}),
-      authenticated: auth.authenticated,
-      detail: `${versionNote}; ${auth.detail}`,
-    };
-  }
+function decide(parser: GeminiEventParser, { done: r, req }: OutcomeContext): RunResult {
+  const base = {
+    text: parser.text,
+    exitCode: r.exitCode,
+    ...(parser.sessionId ? { sessionId: parser.sessionId } : {}),
+    ...(parser.usage ? { usage: parser.usage } : {}),
+  };
+  const stopped = stoppedError(r, req.timeoutMs);
+  if (stopped) return { ...base, ok: false, error: stopped };
+  if (parser.result?.status === 'success' && r.exitCode === 0) return { ...base, ok: true };
+  return { ...base, ok: false, error: failure(parser, r.exitCode, r.exitSignal, r.stderr) };
 }
 
 /** Builds the RunError for a turn that did not succeed (not stopped, spawned fine). */

@@ -24,8 +24,8 @@
  * Unknown event types and fields are ignored.
  */
 import path from 'node:path';
-import type { Usage } from '../core/agents.js';
-import type { RunEvent } from './types.js';
+import type { Usage } from '../../core/agents.js';
+import type { RunEvent } from '../types.js';
 
 /** What the parser learned about the turn so far. */
 export interface CodexTurnState {

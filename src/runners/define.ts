@@ -1,0 +1,255 @@
+/**
+ * `defineRunner`: what one agent CLI is, declared once — and the ONE implementation of `run` and
+ * `probe` on top of the shared process driver (./process.ts) that every runner uses.
+ *
+ * A {@link RunnerDefinition} says how to start the CLI for a turn (argv, environment, the prompt
+ * on stdin, how agentbridge's MCP server is wired), how to read its JSON lines (an
+ * {@link EventParser}) and decide the outcome, how to probe it (version flag, credentials) and what
+ * it can do ({@link RunnerCapabilities}). {@link createRunner} turns a definition into a
+ * {@link Runner}. Each runner lives in its own folder (`src/runners/<name>/index.ts` exports its
+ * definition) and is listed once in ./registry.ts.
+ *
+ * What is the same for every runner (so it is decided here, not per runner):
+ * - the executable: `<BIN variable>` (an explicit path or a name looked up on PATH) or the
+ *   definition's `command` on the request's PATH (./bin.ts); none → `not_installed`;
+ * - the prompt goes to stdin, never argv (see ./process.ts);
+ * - a spawn failure (ENOENT/EACCES/ENOTDIR → `not_installed`, else `crashed`), and a runner bug
+ *   (an exception) → `crashed`; `run` never throws;
+ * - the MCP token in the child env as AGENTBRIDGE_MCP_TOKEN (./mcp-config.ts), never argv;
+ * - the probe: `<bin> --version` in {@link PROBE_CWD} with {@link VERSION_TIMEOUT_MS} and
+ *   {@link PROBE_KILL_GRACE_MS}, the first `x.y.z` of its output, and one {@link RunnerProbe} shape.
+ */
+import os from 'node:os';
+import { resolveBin } from './bin.js';
+import { runError } from './errors.js';
+import { withMcpToken } from './mcp-config.js';
+import { drive, type DriveResult } from './process.js';
+import type { RunError, Runner, RunEvent, RunnerProbe, RunRequest, RunResult } from './types.js';
+
+/** Limit for `<bin> --version` in a probe, ms (the slowest CLI, a Node program, starts in a few seconds on a loaded machine). */
+export const VERSION_TIMEOUT_MS = 15_000;
+/** Kill grace (SIGINT→SIGTERM→SIGKILL steps) for a probe that overruns, ms. */
+export const PROBE_KILL_GRACE_MS = 1000;
+/** Working directory of a probe: neutral, always present, holds no project settings. */
+export const PROBE_CWD = os.tmpdir();
+
+/** Turns stdout lines of one turn into {@link RunEvent}s; one instance per turn. */
+export interface EventParser {
+  /** Parses one non-empty stdout line; unknown or malformed lines give []. */
+  push(line: string): RunEvent[];
+  /** Called once after the process ended (flushes pending events). */
+  finish?(): RunEvent[];
+}
+
+/** What the CLI can do beyond a plain turn; agentbridge's features check these, never agent names. */
+export interface RunnerCapabilities {
+  /** Resume a session into a new one (`RunRequest.forkSession`): thread seeding forks the origin's session. */
+  fork: boolean;
+  /** Resume a session only up to a given message (`RunRequest.resumeAt`, `RunResult.resumeAt`): re-runs of cut turns. */
+  resumeAt: boolean;
+  /** `RunRequest.systemPrompt` is passed to the agent. */
+  systemPrompt: boolean;
+  /** agentbridge's tools (`RunRequest.mcp`) reach the agent. */
+  mcp: boolean;
+}
+
+/** Options of one runner instance (from the configuration, or a test). */
+export interface RunnerOptions {
+  /** The `<binVariable>` setting: an explicit path, or a command name looked up on the request's PATH. */
+  bin?: string;
+  /** Delay between SIGINT→SIGTERM→SIGKILL when a turn is stopped, ms (default: the definition's, else the driver's 3000). */
+  killGraceMs?: number;
+  /** Runner-specific extra settings, e.g. codex `-c key=value` overrides; runners without such settings ignore them. */
+  configOverrides?: string[];
+}
+
+/** The child environment for a turn's MCP server when argv cannot carry it (Gemini: an overlay home). */
+export interface McpEnvironment {
+  env: NodeJS.ProcessEnv;
+  /** Called after the process ended; never throws. */
+  finish(): void;
+}
+
+/** Everything {@link RunnerDefinition.outcome} may use besides the parser. */
+export interface OutcomeContext {
+  req: RunRequest;
+  /** The resolved executable. */
+  bin: string;
+  /** The driver's result; never has `spawnError` here (handled before). */
+  done: DriveResult;
+}
+
+/**
+ * One agent CLI, declared. `P` is the runner's event parser (its state feeds `outcome`).
+ * Only `name`, `displayName`, `command`, `binVariable`, `capabilities`, `args`, `parser`,
+ * `outcome` and `auth` are required.
+ */
+export interface RunnerDefinition<N extends string = string, P extends EventParser = EventParser> {
+  /** The agent name in configuration, commands and the database: lower case letters, digits, `-`. */
+  readonly name: N;
+  /** For people: "Claude Code". */
+  readonly displayName: string;
+  /** The executable's default name, looked up on PATH ("claude"). */
+  readonly command: string;
+  /** The environment variable that overrides the executable ("CLAUDE_BIN"); never passed to agents. */
+  readonly binVariable: string;
+  readonly capabilities: RunnerCapabilities;
+  /**
+   * argv (after the executable) for one turn. With `mcp: 'argv'` it also carries the MCP server
+   * (`req.mcp`; the token only as an env reference — see ./mcp-config.ts).
+   */
+  args(req: RunRequest, opts: RunnerOptions): string[];
+  /**
+   * The child environment from `base` (the request's env for a turn; the caller's env for a probe,
+   * `req` undefined then). Default: `base` unchanged.
+   */
+  env?(base: NodeJS.ProcessEnv, req?: RunRequest): NodeJS.ProcessEnv;
+  /** The text written to stdin for `prompt` (default the prompt itself). */
+  stdin?(prompt: string): string;
+  /**
+   * How the turn's MCP server reaches the CLI: `'argv'` (args() adds it; the token is added to
+   * the env here), or a function preparing the child env (it receives the env with the token;
+   * undefined → the turn runs without tools and a warning event says so). Absent: no tools.
+   */
+  mcp?: 'argv' | ((env: NodeJS.ProcessEnv, mcp: NonNullable<RunRequest['mcp']>) => McpEnvironment | undefined);
+  /** A new parser for one turn. */
+  parser(req: RunRequest): P;
+  /** The turn's result from the parsed lines and the process outcome (process started fine). */
+  outcome(parser: P, ctx: OutcomeContext): RunResult;
+  /** Whether credentials are present, from env and files only (never calls a model). */
+  auth(env: NodeJS.ProcessEnv): { authenticated: boolean | 'unknown'; detail: string };
+  /** argv of the version check (default `['--version']`). */
+  versionArgs?: readonly string[];
+  /** Kill grace of a stopped turn, ms (default the driver's 3000). */
+  killGraceMs?: number;
+  /**
+   * True when a failed resume means the agent's stored session is gone (its files lost, or the
+   * workdir changed): the turn then continues from agentbridge's transcript. Gets `RunError.message`.
+   */
+  isMissingSession?(message: string): boolean;
+}
+
+/** A definition of any runner (the registry's element type). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyRunnerDefinition = RunnerDefinition<string, any>;
+
+const NAME = /^[a-z][a-z0-9-]*$/;
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+/**
+ * Declares a runner. Returns `def` unchanged (typed, with its literal name).
+ * @throws Error when the name or the bin variable is malformed, or `capabilities.mcp` disagrees with `mcp`.
+ */
+export function defineRunner<const N extends string, P extends EventParser>(def: RunnerDefinition<N, P>): RunnerDefinition<N, P> {
+  if (!NAME.test(def.name)) throw new Error(`runner name "${def.name}": use lower-case letters, digits and "-", starting with a letter`);
+  if (!ENV_NAME.test(def.binVariable)) throw new Error(`runner ${def.name}: binVariable "${def.binVariable}" is not an environment variable name`);
+  if (def.capabilities.mcp !== (def.mcp !== undefined)) throw new Error(`runner ${def.name}: capabilities.mcp must be true exactly when \`mcp\` says how the tools are wired`);
+  return def;
+}
+
+/** The {@link Runner} of a definition: `run` and `probe` as described in the module doc. */
+export function createRunner(def: AnyRunnerDefinition, opts: RunnerOptions = {}): Runner {
+  return {
+    agent: def.name,
+    run: (req, onEvent) => runTurn(def, opts, req, onEvent),
+    probe: (env) => probe(def, opts, env),
+  };
+}
+
+async function runTurn(def: AnyRunnerDefinition, opts: RunnerOptions, req: RunRequest, onEvent: (event: RunEvent) => void): Promise<RunResult> {
+  const emit = (events: RunEvent[]) => {
+    for (const e of events) {
+      try {
+        onEvent(e);
+      } catch {
+        /* a listener bug must not break the turn */
+      }
+    }
+  };
+  try {
+    const bin = resolveBin(def.command, opts.bin, req.env['PATH']);
+    if (!bin) {
+      return { ok: false, text: '', exitCode: null, error: runError('not_installed', `${def.command} executable not found (${opts.bin ?? `${def.command} on PATH`})`) };
+    }
+    let env = def.env ? def.env(req.env, req) : req.env;
+    let wiring: McpEnvironment | undefined;
+    if (req.mcp && def.mcp) {
+      env = withMcpToken(env, req.mcp);
+      if (def.mcp !== 'argv') {
+        wiring = def.mcp(env, req.mcp);
+        if (wiring) env = wiring.env;
+        else emit([{ type: 'warning', message: `agentbridge tools are not available in this turn: the ${def.displayName} settings could not be prepared` }]);
+      }
+    }
+    const parser = def.parser(req);
+    const killGraceMs = opts.killGraceMs ?? def.killGraceMs;
+    let done: DriveResult;
+    try {
+      done = await drive({
+        bin,
+        args: def.args(req, opts),
+        stdin: def.stdin ? def.stdin(req.prompt) : req.prompt,
+        cwd: req.cwd,
+        env,
+        timeoutMs: req.timeoutMs,
+        ...(req.signal ? { signal: req.signal } : {}),
+        ...(killGraceMs !== undefined ? { killGraceMs } : {}),
+        onLine: (line) => emit(parser.push(line)),
+      });
+    } finally {
+      wiring?.finish();
+    }
+    if (parser.finish) emit(parser.finish());
+    if (done.spawnError) {
+      const code = done.spawnError.code ?? '';
+      const kind = code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR' ? 'not_installed' : 'crashed';
+      return { ok: false, text: '', exitCode: done.exitCode, error: runError(kind, `cannot start ${bin}: ${code || done.spawnError.message}`) };
+    }
+    return def.outcome(parser, { req, bin, done });
+  } catch (err) {
+    return { ok: false, text: '', exitCode: null, error: runError('crashed', `runner failure: ${String(err)}`) };
+  }
+}
+
+/**
+ * installed: the executable resolves (BIN variable or PATH) and starts; version: the first
+ * `x.y.z…` of `<bin> --version`; authenticated/detail: the definition's `auth`. Never calls a model.
+ */
+async function probe(def: AnyRunnerDefinition, opts: RunnerOptions, callerEnv: NodeJS.ProcessEnv): Promise<RunnerProbe> {
+  const auth = def.auth(callerEnv);
+  const base = { agent: def.name, authenticated: auth.authenticated };
+  const bin = resolveBin(def.command, opts.bin, callerEnv['PATH']);
+  if (!bin) return { ...base, installed: false, detail: `${def.command} not found (${opts.bin ?? 'PATH'}); ${auth.detail}` };
+  let out = '';
+  let r: DriveResult;
+  try {
+    r = await drive({
+      bin,
+      args: [...(def.versionArgs ?? ['--version'])],
+      cwd: PROBE_CWD,
+      env: def.env ? def.env(callerEnv) : callerEnv,
+      timeoutMs: VERSION_TIMEOUT_MS,
+      killGraceMs: PROBE_KILL_GRACE_MS,
+      onLine: (line) => {
+        out += `${line}\n`;
+      },
+    });
+  } catch (err) {
+    return { ...base, installed: true, bin, detail: `${def.command} (version unknown: ${String(err)}) at ${bin}; ${auth.detail}` };
+  }
+  if (r.spawnError) return { ...base, installed: false, bin, detail: `cannot run ${bin}: ${r.spawnError.code ?? r.spawnError.message}; ${auth.detail}` };
+  const version = /\d+\.\d+\.\d+[\w.+-]*/.exec(out)?.[0];
+  const note = version ? '' : r.stoppedBy === 'timeout' ? ' (--version timed out)' : ` (no version in the output of ${[...(def.versionArgs ?? ['--version'])].join(' ')})`;
+  return { ...base, installed: true, bin, ...(version ? { version } : {}), detail: `${def.command} ${version ?? 'unknown version'}${note} at ${bin}; ${auth.detail}` };
+}
+
+/** The error of a turn the driver stopped (abort → `stopped`, time limit → `timeout`). */
+export function stoppedError(done: DriveResult, timeoutMs: number): RunError | undefined {
+  if (!done.stoppedBy) return undefined;
+  return runError(done.stoppedBy, done.stoppedBy === 'timeout' ? `no answer within ${Math.round(timeoutMs / 1000)} s` : 'stopped on request');
+}
+
+/** "exit code N" or "killed by SIG…", for error messages. */
+export function howEnded(done: Pick<DriveResult, 'exitCode' | 'exitSignal'>): string {
+  return done.exitCode === null ? `killed by ${done.exitSignal ?? 'a signal'}` : `exit code ${done.exitCode}`;
+}
