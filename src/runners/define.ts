@@ -84,6 +84,9 @@ export interface OutcomeContext {
  * Only `name`, `displayName`, `command`, `binVariable`, `capabilities`, `args`, `parser`,
  * `outcome` and `auth` are required.
  */
+/** How often a run whose CLI missed its prompt ({@link RunnerDefinition.promptMissed}) is started again. */
+export const PROMPT_MISSED_RETRIES = 2;
+
 export interface RunnerDefinition<N extends string = string, P extends EventParser = EventParser> {
   /** The agent name in configuration, commands and the database: lower case letters, digits, `-`. */
   readonly name: N;
@@ -127,6 +130,13 @@ export interface RunnerDefinition<N extends string = string, P extends EventPars
    * workdir changed): the turn then continues from agentbridge's transcript. Gets `RunError.message`.
    */
   isMissingSession?(message: string): boolean;
+  /**
+   * True when the CLI ended without having read the prompt, so nothing ran (Gemini CLI waits
+   * only 500 ms for piped input and then exits 42 "No input provided via stdin" — on a CPU-starved
+   * machine its own start-up can outlast that). Such a run is started again, at most
+   * {@link PROMPT_MISSED_RETRIES} times. Absent: never.
+   */
+  promptMissed?(done: DriveResult): boolean;
 }
 
 /** A definition of any runner (the registry's element type). */
@@ -181,21 +191,26 @@ async function runTurn(def: AnyRunnerDefinition, opts: RunnerOptions, req: RunRe
         else emit([{ type: 'warning', message: `agentbridge tools are not available in this turn: the ${def.displayName} settings could not be prepared` }]);
       }
     }
-    const parser = def.parser(req);
     const killGraceMs = opts.killGraceMs ?? def.killGraceMs;
+    let parser = def.parser(req);
     let done: DriveResult;
     try {
-      done = await drive({
-        bin,
-        args: def.args(req, opts),
-        stdin: def.stdin ? def.stdin(req.prompt) : req.prompt,
-        cwd: req.cwd,
-        env,
-        timeoutMs: req.timeoutMs,
-        ...(req.signal ? { signal: req.signal } : {}),
-        ...(killGraceMs !== undefined ? { killGraceMs } : {}),
-        onLine: (line) => emit(parser.push(line)),
-      });
+      for (let attempt = 0; ; attempt++) {
+        const current = parser;
+        done = await drive({
+          bin,
+          args: def.args(req, opts),
+          stdin: def.stdin ? def.stdin(req.prompt) : req.prompt,
+          cwd: req.cwd,
+          env,
+          timeoutMs: req.timeoutMs,
+          ...(req.signal ? { signal: req.signal } : {}),
+          ...(killGraceMs !== undefined ? { killGraceMs } : {}),
+          onLine: (line) => emit(current.push(line)),
+        });
+        if (attempt >= PROMPT_MISSED_RETRIES || req.signal?.aborted || done.spawnError || !def.promptMissed?.(done)) break;
+        parser = def.parser(req);
+      }
     } finally {
       wiring?.finish();
     }

@@ -105,6 +105,11 @@ export const gemini = defineRunner({
   auth: geminiAuth,
   /** Verified with 0.61.0 (exit 42): "Error resuming session: No previous sessions found for this project." */
   isMissingSession: (message) => /no previous sessions found|error resuming session/i.test(message),
+  /**
+   * Verified with 0.61.0: when piped input arrives after its 500 ms wait (a CPU-starved start),
+   * it exits 42 with "No input provided via stdin" before doing anything.
+   */
+  promptMissed: (done) => done.exitCode === 42 && /no input provided via stdin/i.test(done.stderr),
 });
 
 function decide(parser: GeminiEventParser, { done: r, req }: OutcomeContext): RunResult {
