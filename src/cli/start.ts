@@ -61,7 +61,7 @@ export async function runStart(): Promise<void> {
     // marker is there) is a setup problem the operator must decide on: exit 2.
     fail(e.message, e instanceof StartRefusedError ? e.exitCode : err instanceof DatabaseMissingError ? 2 : 1);
   }
-  process.stdout.isTTY && process.stdout.write(`\nagentbridge is running: open ${app.url}/ in your browser.\n\n`);
+  if (process.stdout.isTTY) process.stdout.write(`\nagentbridge is running: open ${app.url}/ in your browser.\n\n`);
   if (restartAsked) shutdown(); // asked for while starting up
 
   let signals = 0;

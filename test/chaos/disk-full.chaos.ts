@@ -50,7 +50,7 @@ function mountTmpfs(dir: string): void {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE},mode=0700`, 'tmpfs', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new Error(`disk-full scenario: could not mount a ${TMPFS_SIZE} tmpfs on ${dir} (needs root or CAP_SYS_ADMIN): ${stderr || String(err)}`);
+    throw new Error(`disk-full scenario: could not mount a ${TMPFS_SIZE} tmpfs on ${dir} (needs root or CAP_SYS_ADMIN): ${stderr || String(err)}`, { cause: err });
   }
   mounted = true;
 }

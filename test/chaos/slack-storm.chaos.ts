@@ -116,7 +116,7 @@ describe('chaos: Slack fault storm (Socket Mode, real Bolt, the Slack twin)', ()
       }
 
       for (const kind of plan.get(i) ?? []) {
-        let detail = '';
+        let detail: string;
         if (kind === 'drop') {
           const midTurn = await pollUntil(() => echo.inFlight() > 0, 15_000, 'a model request in flight', 20).then(() => true, () => false);
           twin.dropConnection();

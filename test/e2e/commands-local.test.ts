@@ -237,7 +237,9 @@ describe('chat commands in the local chat', () => {
 
 describe('graceful shutdown and restart', () => {
   it('SIGTERM lets a running turn finish within the grace period; messages sent meanwhile are answered after the restart', async () => {
-    let { ab, chat, dataDir } = await start({ AGENTBRIDGE_SHUTDOWN_GRACE_S: '30' });
+    const started = await start({ AGENTBRIDGE_SHUTDOWN_GRACE_S: '30' });
+    const { dataDir } = started;
+    let { ab, chat } = started;
     model.setResponder(() => ({ text: 'finished during the drain', delayMs: 2_500 }));
     const mark = model.mainRequests().length;
     const { thread } = await chat.send('general', 'a task that takes a moment', { user: 'alice' });
@@ -258,7 +260,9 @@ describe('graceful shutdown and restart', () => {
   });
 
   it('SIGTERM during a turn that outlasts the grace period: stopped, then announced and answered after the restart', async () => {
-    let { ab, chat, dataDir } = await start({ AGENTBRIDGE_SHUTDOWN_GRACE_S: '1' });
+    const started = await start({ AGENTBRIDGE_SHUTDOWN_GRACE_S: '1' });
+    const { ab, dataDir } = started;
+    let { chat } = started;
     model.setResponder(() => ({ hang: true }));
     const mark = model.mainRequests().length;
     const { thread } = await chat.send('general', 'an endless task', { user: 'alice' });
@@ -270,7 +274,7 @@ describe('graceful shutdown and restart', () => {
 
     // The re-run's prompt starts with the interruption note; echo the message without it.
     model.setResponder((req) => ({ text: `echo: ${lastUserText(req).replace(`${RERUN_NOTE}\n\n`, '')}` }));
-    ({ ab, chat } = await start({}, dataDir));
+    ({ chat } = await start({}, dataDir));
     await botMessage(chat, thread, '🔄 agentbridge restarted while working');
     await botMessage(chat, thread, 'echo: an endless task');
     expect((await chat.botTexts('general', thread)).filter((t) => t.includes('echo: an endless task'))).toHaveLength(1);

@@ -4,7 +4,6 @@
  * agentbridge then runs it with the real `claude` CLI against the scripted model, posts the
  * output as a new top-level message (a new thread) in channel `ops`, and records the run.
  */
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { LocalChat, runCli, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';

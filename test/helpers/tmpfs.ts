@@ -35,6 +35,7 @@ export function mountTmpfs(sizeBytes: number): Tmpfs {
     throw new Error(
       `could not mount a ${sizeBytes}-byte tmpfs on ${dir} (${stderr || (err as Error).message}). ` +
         'The storage-fault tests need `mount -t tmpfs`, i.e. root (or CAP_SYS_ADMIN), as in CI.',
+      { cause: err },
     );
   }
   const filler = path.join(dir, 'filler');

@@ -300,7 +300,7 @@ describe('bridge and router', () => {
 
   it('seeds a thread on an older answer with the transcript up to that answer', async () => {
     const w = world();
-    w.runner.auto = (req) => ({ text: `answer ${w.runner.runs.length}`, sessionId: 'main-session' });
+    w.runner.auto = (_req) => ({ text: `answer ${w.runner.runs.length}`, sessionId: 'main-session' });
     await w.router.accept(msg('m2', 'first question'));
     await waitFor(() => w.store.outbox.pending().length === 0 && w.runner.runs.length === 1 && w.store.inbox.unfinished().length === 0);
     const firstAnswerRef = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'm2')!.ref!;

@@ -354,7 +354,7 @@ describe('Discord adapter: catch-up', () => {
   it('catches up across a restart from the stored cursors, including a thread opened meanwhile; old history is not answered', async () => {
     const chat = twin.channels['agent-chat']!;
     twin.userSays({ user: 'Alice', channel: chat, content: 'ancient history' });
-    let a = await startAdapter();
+    const a = await startAdapter();
     const first = twin.userSays({ user: 'Alice', channel: chat, content: 'first' });
     await waitFor(() => core.received.length === 1, 5_000, 'the first message');
     await a.stop();
@@ -362,7 +362,7 @@ describe('Discord adapter: catch-up', () => {
     twin.userSays({ user: 'Alice', channel: chat, content: 'while down' });
     const thread = twin.createThread(chat, first.id, 'new thread');
     twin.userSays({ user: 'Bob', channel: thread, content: 'thread while down' });
-    a = await startAdapter();
+    await startAdapter();
     await waitFor(() => core.received.length === 3, 10_000, 'the caught-up messages');
     expect(core.texts()).toEqual(['first', 'while down', 'thread while down']);
     expect(core.received[2]!.conversationId).toBe(`discord:${twin.guildId}:${chat}:${thread}`);

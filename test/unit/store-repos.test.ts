@@ -165,6 +165,7 @@ describe('entries', () => {
     const a = store.entries.append({ conversationId: 'c', role: 'assistant', author: null, text: 'a', agent: 'gemini', model: 'g-2', usage, costUsd: 0.0123 });
     const s = store.entries.append({ conversationId: 'c', role: 'system', author: null, text: 's', agent: null, model: null, usage: null, costUsd: null });
     expect(u.createdAt).toBe(42);
+    expect(s.role).toBe('system');
     expect(a.createdAt).toBeGreaterThan(Date.now() - 60_000);
     expect(store.entries.get(a.id)).toEqual({ ...a, usage });
     expect(store.entries.get(a.id)!.usage).toEqual(usage);

@@ -21,7 +21,7 @@ import { attachAgentCommand } from './commands.js';
 import { neutraliseMentions } from './format.js';
 import { DiscordInbound } from './inbound.js';
 import { conversationIdOf, takesPartIn, type NormalisePolicy } from './normalise.js';
-import { DiscordOutput, TYPING_REPEAT_MS } from './output.js';
+import { DiscordOutput } from './output.js';
 import { renderMessages } from '../render.js';
 
 /** Gateway intents: Guilds (1<<0), GuildMessages (1<<9), DirectMessages (1<<12), MessageContent (1<<15). */
@@ -32,7 +32,7 @@ const GUILDS_WAIT_MS = 20_000;
 export interface DiscordAdapterOptions {
   config: DiscordConfig;
   logger: Logger;
-  /** Interval between typing requests while a status is set, ms (default {@link TYPING_REPEAT_MS}; tests). */
+  /** Interval between typing requests while a status is set, ms (default `TYPING_REPEAT_MS` of ./output.ts; tests). */
   typingRepeatMs?: number;
 }
 

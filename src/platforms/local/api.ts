@@ -149,6 +149,7 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
     const who = identify(req);
     const body = parse(postSchema, await readJsonBody(req));
     // A logged-in author is the server's; the body's `user` only names anonymous writers.
+    // eslint-disable-next-line no-control-regex -- control characters in a display name become spaces
     const user = who?.name ?? ((body.user ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').trim() || 'you');
     const result = await backend.receive({ channel: body.channel, text: body.text, user, thread: body.thread });
     sendJson(res, 202, result);

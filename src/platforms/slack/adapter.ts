@@ -147,7 +147,7 @@ export class SlackAdapter implements PlatformAdapter {
     try {
       auth = await probe.auth.test();
     } catch (err) {
-      throw new Error(`Slack rejected the bot token or is unreachable (auth.test: ${errorCode(err)}); check SLACK_BOT_TOKEN and SLACK_API_URL`);
+      throw new Error(`Slack rejected the bot token or is unreachable (auth.test: ${errorCode(err)}); check SLACK_BOT_TOKEN and SLACK_API_URL`, { cause: err });
     }
     if (!auth.user_id) throw new Error('Slack auth.test returned no user_id; is SLACK_BOT_TOKEN a bot token?');
     this.self = { userId: auth.user_id, botId: auth.bot_id, teamId: auth.team_id };

@@ -284,7 +284,7 @@ function renderStatus(): void {
 /* ---- navigation ---- */
 function parseHash(): { channel: string; thread: string | null; view: View } {
   const parts = location.hash.replace(/^#\/?/, '').split('/');
-  let channel = '';
+  let channel: string;
   let thread: string | null = null;
   let view: View = 'list';
   try {
