@@ -20,7 +20,7 @@ export const STALE_PROGRESS_TEXT = '⏹️ Interrupted by a restart; the answer 
  * Progress messages of a conversation that never became an answer: posted messages still of kind
  * `progress` (one edited into the answer, or into a notice, was recorded again with that kind).
  */
-function staleProgressRefs(store: Store, conversationId: string): string[] {
+function staleProgressRefs(store: Pick<Store, 'postedMessages'>, conversationId: string): string[] {
   return store.postedMessages.listForConversation(conversationId, 'progress').map((c) => c.platformMessageRef);
 }
 
@@ -35,15 +35,16 @@ export interface RecoveryReport {
  * Re-queues unfinished inbox messages (including any accepted during recovery), then switches
  * the router to queue new messages directly. Returns what it did.
  */
-export async function recoverInbox(store: Store, router: Router, outbox: OutboxDelivery, logger: Logger): Promise<RecoveryReport> {
-  const rows = store.inbox.unfinished();
+export async function recoverInbox(store: Pick<Store, 'postedMessages'>, router: Router, outbox: OutboxDelivery, logger: Logger): Promise<RecoveryReport> {
+  const { inbox } = router;
+  const rows = inbox.unfinished();
   const interrupted = new Map<string, (typeof rows)[number]>();
   for (const row of rows) if (row.state === 'running') interrupted.set(row.conversationId, row);
 
   for (const [conversationId, row] of interrupted) {
     const running = rows.filter((r) => r.conversationId === conversationId && r.state === 'running').map((r) => r.eventKey);
     outbox.enqueue(conversationId, row.message.replyTarget, [INTERRUPTED_NOTICE], null, () => {
-      store.inbox.requeue(running);
+      inbox.requeue(running);
       // The cut turn's progress message would say "Working…" forever: mark it as interrupted.
       for (const ref of staleProgressRefs(store, conversationId)) {
         outbox.enqueue(conversationId, { ...row.message.replyTarget, editRef: ref }, [STALE_PROGRESS_TEXT], null);
@@ -52,7 +53,7 @@ export async function recoverInbox(store: Store, router: Router, outbox: OutboxD
     await outbox.deliver(conversationId);
   }
   // Messages accepted while the notices were delivered are in the inbox too: read again.
-  const all = store.inbox.unfinished();
+  const all = inbox.unfinished();
   for (const row of all) router.resume(row.message);
   router.recovered();
   if (all.length) logger.info({ requeued: all.length, interrupted: [...interrupted.keys()] }, 'recovered unfinished messages');

@@ -20,7 +20,8 @@ import type { Runner, RunResult } from '../runners/types.js';
 import type { ConversationRow, Store } from '../store/types.js';
 import type { AdapterLookup, OutboxDelivery } from './outbox.js';
 import { combineMessages } from './prompt.js';
-import { committedPoint, isRerun, planRerun, rerunPrompt } from './rerun.js';
+import type { Inbox } from './inbox.js';
+import { committedPoint, planRerun, rerunPrompt } from './rerun.js';
 import { continuationPrompt, LOST_SESSION_NOTICE, planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
 import { TurnOutput } from './turn-output.js';
 
@@ -47,6 +48,8 @@ export interface TurnToolAccess {
 
 export interface TurnDeps {
   store: Store;
+  /** The inbox owner: the turn starts and finishes its rows there (and ensures the conversation row). */
+  inbox: Inbox;
   runners: Record<AgentName, Runner>;
   adapters: AdapterLookup;
   outbox: OutboxDelivery;
@@ -97,7 +100,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     return attempt.committed;
   }
   // Created when the first message was accepted (router); ensure() covers older inbox rows.
-  const conversation = store.conversations.ensure({
+  const conversation = deps.inbox.ensureConversation({
     id: conversationId,
     platform: last.platform,
     channel: target.channel,
@@ -116,11 +119,10 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   }
   if (!attempt.entryIds) {
     attempt.entryIds = store.transaction(() => {
-      // Read before markRunning increments the attempts: was any of these messages started before?
-      attempt.rerun = isRerun(keys.map((k) => store.inbox.get(k)));
+      // Marks the rows running; true when one of them was started before (a re-run).
+      attempt.rerun = deps.inbox.start(keys);
       // The cut attempt recorded these messages already but never committed: record them once.
       if (attempt.rerun) store.entries.removeUncommitted(conversationId);
-      store.inbox.markRunning(keys);
       return batch.map((m) => store.entries.append({ conversationId, role: 'user', author: m.author.name, text: m.text, agent: agent ?? null, model: model ?? null, usage: null, costUsd: null }).id);
     });
   }
@@ -225,7 +227,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
 
 /** Writes the answer to the outbox and closes the inbox rows, atomically. */
 function finish(deps: TurnDeps, conversationId: string, target: Parameters<OutboxDelivery['enqueue']>[1], texts: string[], entryId: number | null, keys: string[], state: 'done' | 'failed'): void {
-  deps.outbox.enqueue(conversationId, target, texts, entryId, () => (state === 'done' ? deps.store.inbox.markDone(keys) : deps.store.inbox.markFailed(keys)));
+  deps.outbox.enqueue(conversationId, target, texts, entryId, () => deps.inbox.finish(keys, state));
 }
 
 async function runAgent(

@@ -12,7 +12,7 @@
  */
 import type { TurnOutcome } from '../core/turn.js';
 import type { Logger } from '../logger.js';
-import type { InboundMessage, ReplyTarget } from '../core/messages.js';
+import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
 import type { AcceptResult } from '../platforms/types.js';
 import type { Store } from '../store/types.js';
 import { missedRuns, nextRun } from './schedule.js';
@@ -27,6 +27,8 @@ const OVERLAP_DEFER_MS = 30_000;
 
 export interface CronRunnerDeps {
   store: Store;
+  /** Creates the conversation row of a run that sets its agent or model (the inbox owner's, src/conversation/inbox.ts). */
+  ensureConversation: (init: { id: string; platform: PlatformName; channel: string; thread: null }) => unknown;
   submit: (message: InboundMessage) => Promise<AcceptResult>;
   /** Tells people in a channel (the admins, when a job is paused); `conversationId` is the run's conversation (it exists). */
   notify: (target: ReplyTarget, text: string, conversationId: string) => Promise<void>;
@@ -205,7 +207,7 @@ export class CronRunner {
       if (!conv) return this.complete(run, `the target conversation ${job.target.conversationId} no longer exists`);
       replyTarget = { platform: conv.platform, channel: conv.channel, ...(conv.thread ? { thread: conv.thread } : {}) };
     } else if (job.agent || job.model) {
-      store.conversations.ensure({ id: conversationId, platform: job.target.platform, channel: job.target.channel, thread: null });
+      this.d.ensureConversation({ id: conversationId, platform: job.target.platform, channel: job.target.channel, thread: null });
       store.conversations.update(conversationId, { ...(job.agent ? { agent: job.agent } : {}), ...(job.model ? { model: job.model } : {}) });
     }
     const message: InboundMessage = {

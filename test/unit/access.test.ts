@@ -83,17 +83,9 @@ describe('access policy', () => {
 
 function world(db: string, access: Partial<AccessConfig>) {
   const { logger, lines: logs } = collectingLogger();
-  const core = startCore({ dbPath: db, concurrency: 2, logger: silent });
-  const { store, adapter, runner, router, outbox } = core;
+  const core = startCore({ dbPath: db, concurrency: 2, logger, config: { access: { admins: [], allowedUsers: [], allowedChannels: [], ...access }, workdir: os.tmpdir(), workspacesRoot: os.tmpdir() } });
+  const { store, adapter, runner, router } = core;
   runner.auto = (req) => ({ text: `echo: ${req.prompt}` });
-  router.setGate(
-    new CommandService({
-      deps: { store, router, defaults: { agent: 'claude', workdir: os.tmpdir() }, availableAgents: ['claude'], workspacesRoot: os.tmpdir(), shutdownGraceMs: 0, logger },
-      access: new AccessPolicy({ admins: [], allowedUsers: [], allowedChannels: [], ...access }, logger),
-      outbox,
-      adapters: () => adapter,
-    }),
-  );
   cleanups.push(() => core.close());
   return { store, adapter, runner, router, logs };
 }

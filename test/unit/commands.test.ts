@@ -114,40 +114,30 @@ class FakeScheduled implements ScheduledMessagesService {
 
 function world(opts: { access?: Partial<AccessConfig>; restart?: () => void; db?: string; recover?: boolean } = {}) {
   const { logger, lines } = collectingLogger();
+  const cron = new FakeCron();
+  const scheduled = new FakeScheduled();
   const core = startCore({
     dbPath: opts.db,
     logger,
     runners: { codex: new ManualRunner('codex'), gemini: new ManualRunner('gemini') },
     recovering: opts.recover === false,
-  });
-  const { dir, store, adapter, runner, outbox, router } = core;
-  (adapter.limits as { maxMessageChars: number }).maxMessageChars = 4000;
-  const cron = new FakeCron();
-  const scheduled = new FakeScheduled();
-  const root = path.join(dir, 'workspaces');
-  const commands = new CommandService({
-    deps: {
-      store,
-      router,
-      defaults: { agent: 'claude', workdir: dir },
-      availableAgents: ['claude', 'codex'],
-      workspacesRoot: root,
+    config: (dir) => ({
+      access: { admins: ['local:root'], allowedUsers: [], allowedChannels: [], ...opts.access },
+      workspacesRoot: path.join(dir, 'workspaces'),
       shutdownGraceMs: 60_000,
-      cron,
-      scheduled,
-      restart: opts.restart,
-      logger,
-    },
-    access: new AccessPolicy({ admins: ['local:root'], allowedUsers: [], allowedChannels: [], ...opts.access }, logger),
-    outbox,
-    adapters: () => adapter,
+    }),
+    availableAgents: ['claude', 'codex'],
+    commandServices: { cron, scheduled },
+    onRestartRequested: opts.restart,
   });
-  router.setGate(commands);
+  const { dir, store, adapter, runner, outbox, router, commands } = core;
+  (adapter.limits as { maxMessageChars: number }).maxMessageChars = 4000;
+  const root = path.join(dir, 'workspaces');
   teardowns.push(async () => {
     await core.close();
     core.removeDir();
   });
-  return { dir, root, store, adapter, runner, outbox, router, cron, scheduled, commands, logs: lines };
+  return { dir, root, store, adapter, runner, outbox, router, bridges: core.bridges, cron, scheduled, commands, logs: lines };
 }
 
 let seq = 0;
@@ -398,7 +388,7 @@ describe('commands in a conversation (message path)', () => {
     await w.router.accept(msg('w', 'again'));
     await w.runner.waitRuns(2);
     expect(w.runner.runs[1]!.req.cwd).toBe(dir);
-    await waitFor(() => w.adapter.texts('w').filter((t) => t === 'ok').length === 2 && !w.router.status('local:general:w').running);
+    await waitFor(() => w.adapter.texts('w').filter((t) => t === 'ok').length === 2 && !w.bridges.status('local:general:w').running);
 
     fs.symlinkSync(os.tmpdir(), path.join(w.root, 'out'));
     for (const bad of ['../escape', '/etc', 'out/x', `${w.root}/../x`]) {

@@ -195,7 +195,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
     // The stopped run reports a (new) session id and a later message: neither may be stored.
     const run = w.runner.runs[1]!;
     run.req.signal!.addEventListener('abort', () => run.finish({ ok: false, sessionId: 's-cut', resumeAt: 'u-cut', error: { kind: 'stopped', message: '' } }));
-    await w.router.shutdown();
+    await w.bridges.shutdown();
     expect(w.store.inbox.unfinished().map((r) => r.state)).toEqual(['running']);
     expect(w.store.conversations.get('local:general:s')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u1' });
   });

@@ -6,7 +6,8 @@
  *   chat's `/agent` prefix) and reads as a command — `/agent <command> [args]`, or a text that
  *   starts with a command name whose arguments fit its grammar (`@agentbridge stop`,
  *   `@agentbridge model gpt-5`; but `@agentbridge help me fix the build` stays a prompt). The
- *   router hands every new message to {@link CommandService.screen} first; a command is
+ *   router passes every new message through {@link CommandService.checkAccess} and
+ *   {@link CommandService.takeCommand} before the inbox; a command is
  *   deduplicated through the inbox (accepted, then marked done with its reply in the outbox), so a
  *   platform's redelivery never runs it twice, and its reply is posted in the conversation;
  * - a platform slash command (Slack `/agent`, Discord's `/agent` application command), through
@@ -23,7 +24,8 @@ import type { Store } from '../../store/types.js';
 import { chunkMarkdown } from '../../core/chunk.js';
 import { qualify, refusalText, type AccessPolicy } from '../access.js';
 import type { AdapterLookup, OutboxDelivery } from '../outbox.js';
-import { acceptIntoStore, type InboundGate } from '../router.js';
+import type { Inbox } from '../inbox.js';
+import type { AccessStage, CommandStage } from '../router.js';
 import { backoffDelay, type StoreHealth } from '../../store/health.js';
 import { agent } from './agent.js';
 import { cron } from './cron.js';
@@ -97,6 +99,8 @@ export interface CommandServiceOptions {
   access: AccessPolicy;
   outbox: OutboxDelivery;
   adapters: AdapterLookup;
+  /** The inbox owner: commands are taken and closed there, refusals recorded without an inbox row. */
+  inbox: Inbox;
   /** A platform call failed (the refusal post): for metrics. */
   onApiError?: (platform: PlatformName, err: unknown) => void;
   /**
@@ -112,8 +116,8 @@ export function refusedKey(conversationId: string): string {
   return `agentbridge:refused:${conversationId}`;
 }
 
-export class CommandService implements InboundGate {
-  private readonly store: Store;
+export class CommandService implements AccessStage, CommandStage {
+  private readonly store: Pick<Store, 'platformState'>;
   private readonly logger: Logger;
 
   constructor(private readonly o: CommandServiceOptions) {
@@ -122,35 +126,41 @@ export class CommandService implements InboundGate {
   }
 
   /**
-   * The router's gate for every new inbound message: access control, then commands. Returns the
-   * accept result when the message was handled here (refused, or run as a command), undefined
-   * when it is an ordinary prompt for the agent. `hooks` run with what is stored for a handled
-   * message (the command's inbox row, or the refusal record).
+   * The router's first stage for every new inbound message: access control. A writer who is not
+   * allowed is told once per conversation (remembered durably, with `hooks`, through
+   * {@link Inbox.refuse}: no inbox row, nothing reaches the agent) → `{ handled: 'accepted' }`;
+   * otherwise whether the writer is an admin. Scheduler messages are trusted (set up by an
+   * allowed user or an admin).
    */
-  async screen(m: InboundMessage, hooks?: AcceptHooks): Promise<AcceptResult | undefined> {
-    if (fromScheduler(m)) return undefined; // set up by an allowed user or an admin
-    const platform = m.platform;
-    const decision = this.o.access.check({ platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] }, 'message', {
+  checkAccess(m: InboundMessage, hooks?: AcceptHooks): { handled: AcceptResult } | { admin: boolean } {
+    if (fromScheduler(m)) return { admin: false };
+    const decision = this.o.access.check({ platform: m.platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] }, 'message', {
       conversationId: m.conversationId,
       eventKey: m.eventKey,
     });
     if (!decision.allowed) {
-      const first = this.store.transaction(() => {
-        hooks?.inTransaction?.();
-        return this.recordRefusal(m);
-      });
-      hooks?.afterCommit?.();
+      const first = this.o.inbox.refuse(() => this.recordRefusal(m), hooks);
       if (first) this.postRefusal(m, decision.reason);
-      return 'accepted';
+      return { handled: 'accepted' };
     }
-    if (!m.addressed) return undefined;
+    return { admin: decision.admin };
+  }
+
+  /**
+   * The router's second stage: a message that addressed the bot and reads as a command is taken
+   * into the inbox (with `hooks`; a known event key → 'duplicate', not run again), run, and its
+   * reply written to the outbox with the inbox row closed. Undefined for an ordinary prompt.
+   */
+  async takeCommand(m: InboundMessage, admin: boolean, hooks?: AcceptHooks): Promise<AcceptResult | undefined> {
+    if (fromScheduler(m) || !m.addressed) return undefined;
+    const platform = m.platform;
     const parsed = parseCommand(m.text, 'message');
     if (!parsed) return undefined;
-    if (!acceptIntoStore(this.store, m, hooks)) {
+    if (!this.o.inbox.accept(m, hooks)) {
       this.logger.info({ eventKey: m.eventKey, conversationId: m.conversationId }, 'duplicate delivery of a command ignored');
       return 'duplicate';
     }
-    const caller: Caller = { platform, userId: m.author.id, userName: m.author.name, qualifiedId: qualify(platform, m.author.id), admin: decision.admin };
+    const caller: Caller = { platform, userId: m.author.id, userName: m.author.name, qualifiedId: qualify(platform, m.author.id), admin };
     const result = await this.execute(caller, { conversationId: m.conversationId, channel: m.channel, replyTarget: m.replyTarget }, parsed);
     const adapter = this.o.adapters(m.replyTarget.platform);
     const texts = formatFor(adapter, result.text);
@@ -160,7 +170,7 @@ export class CommandService implements InboundGate {
         .catch((err: unknown) => this.logger.error({ err, conversationId: m.conversationId }, 'delivering a command reply failed'))
         .finally(() => result.after?.());
     try {
-      this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.store.inbox.markDone([m.eventKey]));
+      this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.o.inbox.finish([m.eventKey], 'done'));
     } catch (err) {
       // The command was taken (its inbox row is stored): its reply must not be lost to a storage fault.
       if (!this.o.health?.report(err, 'command reply')) throw err;
@@ -178,7 +188,7 @@ export class CommandService implements InboundGate {
       await new Promise((r) => setTimeout(r, backoffDelay(attempt)));
       await health.whenHealthy();
       try {
-        this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.store.inbox.markDone([m.eventKey]));
+        this.o.outbox.enqueue(m.conversationId, m.replyTarget, texts, null, () => this.o.inbox.finish([m.eventKey], 'done'));
         return;
       } catch (err) {
         if (!health.report(err, 'command reply')) {
