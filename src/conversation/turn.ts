@@ -46,8 +46,11 @@ export interface TurnToolAccess {
   grant(turn: { conversationId: string; replyTarget: ReplyTarget; ttlMs: number }): { url: string; token: string; revoke(): void };
 }
 
+/** The store parts a turn uses (its inbox rows and a missing conversation row go through {@link Inbox}). */
+export type TurnStore = Pick<Store, 'entries' | 'postedMessages' | 'transaction'> & { conversations: Omit<Store['conversations'], 'ensure'> };
+
 export interface TurnDeps {
-  store: Store;
+  store: TurnStore;
   /** The inbox owner: the turn starts and finishes its rows there (and ensures the conversation row). */
   inbox: Inbox;
   runners: Record<AgentName, Runner>;
@@ -266,7 +269,7 @@ interface Resume {
 }
 
 /** The conversation's committed transcript before this turn (its own entries excluded), newest 200. */
-function committedEntries(store: Store, conversationId: string, batchEntryIds: ReadonlySet<number>) {
+function committedEntries(store: Pick<Store, 'entries'>, conversationId: string, batchEntryIds: ReadonlySet<number>) {
   return store.entries.list(conversationId, { limit: 200 }).filter((e) => !batchEntryIds.has(e.id));
 }
 
@@ -286,7 +289,7 @@ function answerText(agent: AgentName, result: RunResult, timeoutMs: number): str
 }
 
 /** True when more than one person has written in this conversation (history or this batch). */
-function isMultiUser(store: Store, conversationId: string, batch: InboundMessage[]): boolean {
+function isMultiUser(store: Pick<Store, 'entries'>, conversationId: string, batch: InboundMessage[]): boolean {
   const authors = new Set(batch.map((m) => m.author.name));
   for (const a of store.entries.authors(conversationId, 2)) authors.add(a);
   return authors.size > 1;

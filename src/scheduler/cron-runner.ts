@@ -25,8 +25,15 @@ export const CRON_MAX_FAILURES = 5;
 /** A queued run (retry/run-now) that finds a run in progress waits this long, ms. */
 const OVERLAP_DEFER_MS = 30_000;
 
+/** The store parts the cron runner uses: its jobs and runs; conversations, inbox rows and posted messages are only read. */
+export type CronRunnerStore = Pick<Store, 'cronJobs' | 'cronRuns' | 'transaction'> & {
+  conversations: Pick<Store['conversations'], 'get' | 'update'>;
+  inbox: Pick<Store['inbox'], 'get'>;
+  postedMessages: Pick<Store['postedMessages'], 'listForConversation'>;
+};
+
 export interface CronRunnerDeps {
-  store: Store;
+  store: CronRunnerStore;
   /** Creates the conversation row of a run that sets its agent or model (the inbox owner's, src/conversation/inbox.ts). */
   ensureConversation: (init: { id: string; platform: PlatformName; channel: string; thread: null }) => unknown;
   submit: (message: InboundMessage) => Promise<AcceptResult>;
@@ -296,7 +303,7 @@ export class CronRunner {
  * The message a run posted: the first posted message of its conversation created at or
  * after the run started (the start of its thread), else the conversation's latest one.
  */
-function postedKeyOf(store: Store, conversationId: string, startedAt: number): string | null {
+function postedKeyOf(store: Pick<CronRunnerStore, 'postedMessages'>, conversationId: string, startedAt: number): string | null {
   const posted = store.postedMessages.listForConversation(conversationId);
   return (posted.find((p) => p.createdAt >= startedAt) ?? posted.at(-1))?.key ?? null;
 }

@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
 import type { AcceptResult } from '../platforms/types.js';
 import type { Store } from '../store/types.js';
-import { CronRunner, CRON_MAX_FAILURES, CRON_RETRY_BACKOFF_MS, type CronRunnerDeps } from './cron-runner.js';
+import { CronRunner, CRON_MAX_FAILURES, CRON_RETRY_BACKOFF_MS, type CronRunnerDeps, type CronRunnerStore } from './cron-runner.js';
 import { CronJobService } from './cron-service.js';
 import { ScheduledMessageService } from './messages.js';
 import type { CronRun } from '../core/schedule.js';
@@ -33,8 +33,11 @@ export interface TurnEndedSource {
   on(event: 'turnEnded', listener: (e: { conversationId: string; outcome: TurnOutcome }) => void): () => void;
 }
 
+/** The store parts the scheduler uses (conversations and inbox rows are read only; rows are created through `ensureConversation`). */
+export type SchedulerStore = CronRunnerStore & Pick<Store, 'scheduledMessages'>;
+
 export interface SchedulerOptions {
-  store: Store;
+  store: SchedulerStore;
   /** Creates a conversation row (the inbox owner's `ensureConversation`, src/conversation/inbox.ts). */
   ensureConversation: CronRunnerDeps['ensureConversation'];
   /** Turn ends complete the cron runs they handled ({@link Scheduler.onTurnEnd}); absent: call `onTurnEnd` yourself. */

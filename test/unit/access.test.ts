@@ -8,7 +8,6 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AccessPolicy, refusalText } from '../../src/conversation/access.js';
-import { CommandService } from '../../src/conversation/commands/index.js';
 import type { AccessConfig } from '../../src/core/config.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import type { InboundMessage } from '../../src/core/messages.js';

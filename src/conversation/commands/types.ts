@@ -50,8 +50,11 @@ export interface RestartRequest {
 }
 
 /** Everything commands may use. Optional parts are absent when that part of agentbridge is not running. */
+/** The store parts commands use (conversation settings, transcripts, remembered platform state). */
+export type CommandStore = Pick<Store, 'entries' | 'platformState' | 'transaction'> & { conversations: Omit<Store['conversations'], 'ensure'> };
+
 export interface CommandDeps {
-  store: Store;
+  store: CommandStore;
   /** Creates conversation rows (a slash command may name a conversation the store has not seen yet). */
   inbox: Pick<Inbox, 'ensureConversation'>;
   router: RouterControl;
