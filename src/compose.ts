@@ -81,7 +81,7 @@ export interface CoreDeps {
   metrics?: Metrics;
   /** A delivery attempt of the outbox failed (besides metrics). */
   onDeliveryError?: (platform: PlatformName, err: unknown) => void;
-  /** Subscribed to `turnEnded` before anything else (tests, AppHooks.onTurnEnd). */
+  /** Subscribed to `turnEnded` after the metrics, before the scheduler (tests, AppHooks.onTurnEnd). */
   onTurnEnd?: TurnEndedListener;
   /** `/agent restart` was asked for (after the reply went out); absent: the command says it is not available. */
   onRestartRequested?: () => void;
@@ -170,18 +170,19 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     },
     { idleEvictMs: config.idleEvictMs },
   );
-  if (deps.onTurnEnd) bridges.on('turnEnded', deps.onTurnEnd);
+  // Subscribed in this order, as before the event existed: metrics, the caller's hook, then the scheduler (below).
   if (metrics) bridges.on('turnEnded', (e) => metrics.turnEnded(e.info.platform, e.info.agent, e.outcome, e.ms));
+  if (deps.onTurnEnd) bridges.on('turnEnded', deps.onTurnEnd);
 
   let stopping: Promise<void> | undefined;
   // Cron jobs and scheduled messages enter the same path — inbox, then bridge — as messages of
   // origin `scheduler`: set up by an allowed user or an admin, they pass no access control and are
   // never commands, so their pipeline has neither stage.
-  const scheduled = new Router({ inbox, bridges, logger });
+  const schedulerIntake = new Router({ inbox, bridges, logger });
   const scheduler = new Scheduler({
     store,
     ensureConversation: (init) => inbox.ensureConversation(init),
-    submit: scheduled.accept,
+    submit: schedulerIntake.accept,
     notify: async (target, text, conversationId) => {
       inbox.ensureConversation({ id: conversationId, platform: target.platform, channel: target.channel, thread: target.thread ?? null });
       outbox.enqueue(conversationId, target, [text], null);
