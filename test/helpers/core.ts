@@ -1,6 +1,7 @@
 /**
- * The core wired in-process for unit tests: a real SQLite store (temp file), the recording
- * adapter, manual runners, the outbox and the router — the same wiring as src/app.ts without
+ * The core wired in-process for unit tests by the service's own composition root (`createCore`,
+ * src/compose.ts): a real SQLite store (temp file), the recording adapter, manual runners — the
+ * outbox, inbox, bridges, command service, router and scheduler as in src/app.ts, without
  * platforms, HTTP or processes. Options cover what individual tests vary.
  */
 import fs from 'node:fs';
