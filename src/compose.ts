@@ -1,11 +1,14 @@
 /**
  * The composition root of agentbridge's core: {@link createCore} builds, in this order, the
- * store health, the WAL checkpointer, the outbox, the inbox, the bridges, the command service
- * (access control and chat commands), the router's pipeline (access → commands → inbox →
- * bridge), the scheduler (subscribed to the bridges' `turnEnded` event), the agents' MCP tool
- * access and the metrics hooks. It is used by src/app.ts (the service), test/helpers/core.ts
- * (in-process tests) and bench/bridge-bench.ts; their differences are `deps`: the runners, the
- * platform adapters, the clock, the logger, which optional parts run.
+ * store health, the WAL checkpointer, the outbox, the one outbound path on it (turn answers,
+ * command replies, refusals, restart, interruption and scheduler notices; the caller hands
+ * `outbound` to the MCP routes), the inbox, the bridges, the command service (access control
+ * and chat commands), the router's pipeline (access → commands → inbox → bridge), the scheduler
+ * (subscribed to the bridges' `turnEnded` event), the agents' MCP tool access and the metrics
+ * hooks. It is used by src/app.ts (the service), test/helpers/core.ts (in-process tests) and
+ * bench/bridge-bench.ts; their differences are `deps`: the runners (src/runners/registry.ts),
+ * the platform adapters (src/platforms/registry.ts `createAdapters`), the clock, the logger,
+ * which optional parts run.
  *
  * What stays with the caller: the owner lock and opening the store, the HTTP server and its
  * routes (/healthz, /metrics, MCP), creating and starting the platform adapters.
