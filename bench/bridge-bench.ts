@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: the bridge's own cost, with an in-process runner that answers at once and an
- * in-memory platform adapter, over the real SQLite session store (a temp file, WAL).
+ * in-memory platform adapter, over the real SQLite store (a temp file, WAL), wired by the
+ * service's own composition root (`createCore`, src/compose.ts: access control and commands
+ * included; no store health probe).
  *
  * - Throughput and per-turn overhead (p50/p99, ms) at 1, 100 and 1,000 concurrent
  *   conversations, 10 messages each, each sent after the previous answer arrived; checks that
@@ -15,16 +17,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import PQueue from 'p-queue';
 import { pino } from 'pino';
-import { OutboxDelivery } from '../src/conversation/outbox.js';
-import { Router } from '../src/conversation/router.js';
+import { createCore, type CoreConfig } from '../src/compose.js';
 import { executeTurn } from '../src/conversation/turn.js';
 import type { InboundMessage, ReplyTarget } from '../src/core/messages.js';
 import type { PlatformAdapter, PostedMessage } from '../src/platforms/types.js';
 import type { AgentName } from '../src/core/agents.js';
 import type { Runner, RunRequest, RunResult } from '../src/runners/types.js';
-import { startCheckpointer } from '../src/store/checkpointer.js';
 import { openStore } from '../src/store/store.js';
 
 const logger = pino({ level: 'silent' });
@@ -91,41 +90,51 @@ class MemoryAdapter implements PlatformAdapter {
 function setup(concurrency: number) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentbridge-bench-'));
   const store = openStore({ dbPath: path.join(dir, 'bench.db'), logger });
-  // As in the service: WAL checkpoints in a worker thread, not inside a turn's commit.
-  const checkpointer = startCheckpointer(store, logger);
   const adapter = new MemoryAdapter();
   const runner = new InstantRunner('claude');
-  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger });
   const overheads: number[] = [];
-  const router = new Router(
-    {
-      store,
-      runners: { claude: runner, codex: runner, gemini: runner },
-      adapters: () => adapter,
-      outbox,
-      slots: new PQueue({ concurrency }),
-      defaults: { agent: 'claude', workdir: dir, permissionMode: 'edit', turnTimeoutMs: 60_000 },
-      env: {},
-      logger,
-      turn: async (deps, batch, signal) => {
-        const before = runner.runnerMs;
-        const t0 = performance.now();
-        const outcome = await executeTurn(deps, batch, signal);
-        overheads.push(performance.now() - t0 - (runner.runnerMs - before));
-        return outcome;
-      },
+  const config: CoreConfig = {
+    dataDir: dir,
+    workdir: dir,
+    permissionMode: 'edit',
+    maxConcurrentTurns: concurrency,
+    turnTimeoutMs: 60_000,
+    idleEvictMs: 3_600_000,
+    access: { admins: [], allowedUsers: [], allowedChannels: [] },
+    workspacesRoot: dir,
+    shutdownGraceMs: 0,
+    cronGraceMs: 10 * 60_000,
+    agentEnv: {},
+  };
+  // The service's core (src/compose.ts) with an in-process runner and an in-memory adapter; as in
+  // the service, WAL checkpoints run in a worker thread, not inside a turn's commit.
+  const core = createCore(config, {
+    store,
+    logger,
+    runners: { claude: runner, codex: runner, gemini: runner },
+    adapters: () => adapter,
+    platforms: ['local'],
+    defaultAgent: 'claude',
+    availableAgents: ['claude'],
+    health: false,
+    walCheckpointer: true,
+    turn: async (deps, batch, signal) => {
+      const before = runner.runnerMs;
+      const t0 = performance.now();
+      const outcome = await executeTurn(deps, batch, signal);
+      overheads.push(performance.now() - t0 - (runner.runnerMs - before));
+      return outcome;
     },
-    { idleEvictMs: 3_600_000 },
-  );
+  });
+  const { router, bridges } = core;
   router.recovered();
   const done = async () => {
-    await router.shutdown();
-    await outbox.stop();
-    await checkpointer.stop();
+    await core.shutdown();
+    await core.close();
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  return { store, adapter, router, overheads, done };
+  return { store, adapter, router, bridges, overheads, done };
 }
 
 function message(conv: number, i: number): InboundMessage {
@@ -176,7 +185,7 @@ async function throughput(conversations: number) {
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  await b.router.shutdown(); // lets the last turns finish their bookkeeping
+  await b.bridges.shutdown(); // lets the last turns finish their bookkeeping
   let lost = 0;
   let reordered = 0;
   for (let c = 0; c < conversations; c++) {
@@ -214,7 +223,7 @@ async function idleMemory(conversations: number) {
   settle();
   const after = process.memoryUsage();
   const row = {
-    conversations: b.router.size - 500,
+    conversations: b.bridges.size - 500,
     rssPerConvBytes: (after.rss - before.rss) / conversations,
     heapPerConvBytes: (after.heapUsed - before.heapUsed) / conversations,
     gc: !!gc,

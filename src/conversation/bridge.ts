@@ -36,9 +36,9 @@ export interface TurnEndInfo {
 export interface BridgeDeps extends TurnDeps {
   /** Shared slot queue bounding concurrent turns (AGENTBRIDGE_MAX_CONCURRENT_TURNS). */
   slots: PQueue;
-  /** Called after every turn (metrics, tests). */
+  /** Called after every turn; {@link Bridges} (./bridges.ts) turns it into its `turnEnded` event. */
   onTurnEnd?: (conversationId: string, outcome: TurnOutcome, ms: number, info: TurnEndInfo) => void;
-  /** Runs a turn; defaults to {@link executeTurn} (the benchmark substitutes nothing else). */
+  /** Runs a turn; defaults to {@link executeTurn} (the benchmark wraps it to measure). */
   turn?: typeof executeTurn;
   /** Store health: storage faults of turns are reported here, and a retry waits until it is healthy. */
   health?: StoreHealth;

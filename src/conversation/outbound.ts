@@ -106,6 +106,11 @@ export class Outbound {
     return rows;
   }
 
+  /** True when `platform`'s adapter runs here (a post is delivered now, not kept until it runs again). */
+  reachable(platform: ReplyTarget['platform']): boolean {
+    return this.outbox.adapter(platform) !== undefined;
+  }
+
   /** Delivers the conversation's pending rows in order (see {@link OutboxDelivery.deliver}). */
   deliver(conversationId: string): Promise<void> {
     return this.outbox.deliver(conversationId);

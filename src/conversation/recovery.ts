@@ -2,12 +2,11 @@
  * Start-up recovery (invariants 1 and 2): messages accepted but not answered before the last
  * stop are queued again in their original order; conversations whose turn was running when the
  * process stopped are first told that the turn was interrupted and is being retried. Answers
- * still in the outbox are delivered by {@link OutboxDelivery.deliverAll}.
+ * still in the outbox are delivered by `OutboxDelivery.deliverAll` (./outbox.ts).
  */
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/types.js';
-import type { OutboxDelivery } from './outbox.js';
-import { Outbound } from './outbound.js';
+import type { Outbound } from './outbound.js';
 import type { Router } from './router.js';
 
 /** The notice posted in a conversation whose turn was cut by a stop or crash. */
@@ -21,7 +20,7 @@ export const STALE_PROGRESS_TEXT = '⏹️ Interrupted by a restart; the answer 
  * Progress messages of a conversation that never became an answer: posted messages still of kind
  * `progress` (one edited into the answer, or into a notice, was recorded again with that kind).
  */
-function staleProgressRefs(store: Store, conversationId: string): string[] {
+function staleProgressRefs(store: Pick<Store, 'postedMessages'>, conversationId: string): string[] {
   return store.postedMessages.listForConversation(conversationId, 'progress').map((c) => c.platformMessageRef);
 }
 
@@ -36,9 +35,9 @@ export interface RecoveryReport {
  * Re-queues unfinished inbox messages (including any accepted during recovery), then switches
  * the router to queue new messages directly. Returns what it did.
  */
-export async function recoverInbox(store: Store, router: Router, outbox: OutboxDelivery, logger: Logger): Promise<RecoveryReport> {
-  const outbound = new Outbound(outbox);
-  const rows = store.inbox.unfinished();
+export async function recoverInbox(store: Pick<Store, 'postedMessages'>, router: Router, outbound: Pick<Outbound, 'say' | 'enqueue'>, logger: Logger): Promise<RecoveryReport> {
+  const { inbox } = router;
+  const rows = inbox.unfinished();
   const interrupted = new Map<string, (typeof rows)[number]>();
   for (const row of rows) if (row.state === 'running') interrupted.set(row.conversationId, row);
 
@@ -47,14 +46,14 @@ export async function recoverInbox(store: Store, router: Router, outbox: OutboxD
     const to = { conversationId, replyTarget: row.message.replyTarget };
     await outbound.say(to, INTERRUPTED_NOTICE, {
       alsoInTx: () => {
-        store.inbox.requeue(running);
+        inbox.requeue(running);
         // The cut turn's progress message would say "Working…" forever: mark it as interrupted.
         for (const ref of staleProgressRefs(store, conversationId)) outbound.enqueue(to, STALE_PROGRESS_TEXT, { editRef: ref });
       },
     });
   }
   // Messages accepted while the notices were delivered are in the inbox too: read again.
-  const all = store.inbox.unfinished();
+  const all = inbox.unfinished();
   for (const row of all) router.resume(row.message);
   router.recovered();
   if (all.length) logger.info({ requeued: all.length, interrupted: [...interrupted.keys()] }, 'recovered unfinished messages');

@@ -27,7 +27,7 @@ export type SeedPlan =
  * What the first turn of `conv` starts from, or undefined when it has no (pending) seed or
  * the origin is unknown (e.g. pruned).
  */
-export function planSeed(store: Store, conv: ConversationRow, agent: AgentName, opts: { allowFork?: boolean } = {}): SeedPlan | undefined {
+export function planSeed(store: Pick<Store, 'entries' | 'postedMessages'> & { conversations: Pick<Store['conversations'], 'get'> }, conv: ConversationRow, agent: AgentName, opts: { allowFork?: boolean } = {}): SeedPlan | undefined {
   if (!conv.seededFrom || conv.seededAt !== null) return undefined;
   const posted = store.postedMessages.get(conv.seededFrom);
   if (!posted || posted.conversationId === conv.id) return undefined;

@@ -17,7 +17,7 @@ export interface TurnOutputOptions {
   adapter: PlatformAdapter;
   target: ReplyTarget;
   conversationId: string;
-  store: Store;
+  store: Pick<Store, 'postedMessages'>;
   logger: Logger;
   /** Platform message ids of the users' messages (for reactions). */
   messageRefs: string[];

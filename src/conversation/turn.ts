@@ -19,10 +19,11 @@ import { runError } from '../runners/errors.js';
 import type { AgentName, PermissionMode } from '../core/agents.js';
 import type { Runner, RunResult } from '../runners/types.js';
 import type { ConversationRow, Store } from '../store/types.js';
-import type { AdapterLookup, OutboxDelivery } from './outbox.js';
-import { Outbound, type SayOptions } from './outbound.js';
+import type { AdapterLookup } from './outbox.js';
+import type { Outbound, SayOptions } from './outbound.js';
 import { combineMessages } from './prompt.js';
-import { committedPoint, isRerun, planRerun, rerunPrompt } from './rerun.js';
+import type { Inbox } from './inbox.js';
+import { committedPoint, planRerun, rerunPrompt } from './rerun.js';
 import { continuationPrompt, LOST_SESSION_NOTICE, planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
 import { TurnOutput } from './turn-output.js';
 
@@ -47,12 +48,18 @@ export interface TurnToolAccess {
   grant(turn: { conversationId: string; replyTarget: ReplyTarget; ttlMs: number }): { url: string; token: string; revoke(): void };
 }
 
+/** The store parts a turn uses (its inbox rows and a missing conversation row go through {@link Inbox}). */
+export type TurnStore = Pick<Store, 'entries' | 'postedMessages' | 'transaction'> & { conversations: Omit<Store['conversations'], 'ensure'> };
+
 export interface TurnDeps {
-  store: Store;
+  store: TurnStore;
+  /** The inbox owner: the turn starts and finishes its rows there (and ensures the conversation row). */
+  inbox: Inbox;
   /** The runners by agent name (src/runners/index.ts `createRunners`). */
   runners: Readonly<Record<AgentName, Runner>>;
   adapters: AdapterLookup;
-  outbox: OutboxDelivery;
+  /** The outbound path: the answer is rendered, chunked and written to the outbox there, then delivered. */
+  outbound: Pick<Outbound, 'enqueue' | 'deliver'>;
   defaults: TurnDefaults;
   /** Environment for agent processes. */
   env: NodeJS.ProcessEnv;
@@ -96,11 +103,11 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const log = logger.child({ conversationId });
 
   if (attempt.committed) {
-    await deps.outbox.deliver(conversationId);
+    await deps.outbound.deliver(conversationId);
     return attempt.committed;
   }
   // Created when the first message was accepted (router); ensure() covers older inbox rows.
-  const conversation = store.conversations.ensure({
+  const conversation = deps.inbox.ensureConversation({
     id: conversationId,
     platform: last.platform,
     channel: target.channel,
@@ -119,11 +126,10 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   }
   if (!attempt.entryIds) {
     attempt.entryIds = store.transaction(() => {
-      // Read before markRunning increments the attempts: was any of these messages started before?
-      attempt.rerun = isRerun(keys.map((k) => store.inbox.get(k)));
+      // Marks the rows running; true when one of them was started before (a re-run).
+      attempt.rerun = deps.inbox.start(keys);
       // The cut attempt recorded these messages already but never committed: record them once.
       if (attempt.rerun) store.entries.removeUncommitted(conversationId);
-      store.inbox.markRunning(keys);
       return batch.map((m) => store.entries.append({ conversationId, role: 'user', author: m.author.name, text: m.text, agent: agent ?? null, model: model ?? null, usage: null, costUsd: null }).id);
     });
   }
@@ -135,7 +141,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   if (!agent) {
     const text = `⚠️ No agent CLI is available on the agentbridge host (none of ${agentNames().join(', ')} is installed and logged in). An admin can run \`agentbridge doctor\` to see what is missing.`;
     finish(deps, { conversationId, replyTarget: target }, text, { kind: 'notice' }, keys, 'failed');
-    await deps.outbox.deliver(conversationId);
+    await deps.outbound.deliver(conversationId);
     return 'failed';
   }
 
@@ -221,7 +227,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const outcome: TurnOutcome = result.ok ? 'ok' : result.error?.kind === 'stopped' ? 'stopped' : result.error?.kind === 'timeout' ? 'timeout' : 'failed';
   attempt.committed = outcome;
   attempt.ran = undefined;
-  await deps.outbox.deliver(conversationId);
+  await deps.outbound.deliver(conversationId);
   return outcome;
 }
 
@@ -233,8 +239,7 @@ const EMPTY_ANSWER = '(the agent returned an empty answer)';
  * inbox rows, atomically. Delivery follows once the caller noted the turn as committed.
  */
 function finish(deps: TurnDeps, to: { conversationId: string; replyTarget: ReplyTarget }, markdown: string, options: SayOptions, keys: string[], state: 'done' | 'failed'): void {
-  const closeInbox = () => (state === 'done' ? deps.store.inbox.markDone(keys) : deps.store.inbox.markFailed(keys));
-  new Outbound(deps.outbox).enqueue(to, markdown, { ...options, alsoInTx: closeInbox });
+  deps.outbound.enqueue(to, markdown, { ...options, alsoInTx: () => deps.inbox.finish(keys, state) });
 }
 
 async function runAgent(
@@ -275,7 +280,7 @@ interface Resume {
 }
 
 /** The conversation's committed transcript before this turn (its own entries excluded), newest 200. */
-function committedEntries(store: Store, conversationId: string, batchEntryIds: ReadonlySet<number>) {
+function committedEntries(store: Pick<Store, 'entries'>, conversationId: string, batchEntryIds: ReadonlySet<number>) {
   return store.entries.list(conversationId, { limit: 200 }).filter((e) => !batchEntryIds.has(e.id));
 }
 
@@ -295,7 +300,7 @@ function answerText(agent: AgentName, result: RunResult, timeoutMs: number): str
 }
 
 /** True when more than one person has written in this conversation (history or this batch). */
-function isMultiUser(store: Store, conversationId: string, batch: InboundMessage[]): boolean {
+function isMultiUser(store: Pick<Store, 'entries'>, conversationId: string, batch: InboundMessage[]): boolean {
   const authors = new Set(batch.map((m) => m.author.name));
   for (const a of store.entries.authors(conversationId, 2)) authors.add(a);
   return authors.size > 1;

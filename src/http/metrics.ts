@@ -31,7 +31,7 @@ export interface MetricSources {
 
 export interface Metrics {
   readonly registry: Registry;
-  /** A turn ended (the Router's onTurnEnd). */
+  /** A turn ended (the bridges' `turnEnded` event). */
   turnEnded(platform: string, agent: string, outcome: string, ms: number): void;
   /** A platform API call failed (AdapterContext.reportApiError, outbox delivery failures). */
   apiError(platform: string, kind: ApiErrorKind): void;

@@ -12,7 +12,7 @@
  */
 import type { TurnOutcome } from '../core/turn.js';
 import type { Logger } from '../logger.js';
-import type { InboundMessage, ReplyTarget } from '../core/messages.js';
+import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
 import type { AcceptResult } from '../platforms/types.js';
 import type { Store } from '../store/types.js';
 import { missedRuns, nextRun } from './schedule.js';
@@ -25,8 +25,17 @@ export const CRON_MAX_FAILURES = 5;
 /** A queued run (retry/run-now) that finds a run in progress waits this long, ms. */
 const OVERLAP_DEFER_MS = 30_000;
 
+/** The store parts the cron runner uses: its jobs and runs; conversations, inbox rows and posted messages are only read. */
+export type CronRunnerStore = Pick<Store, 'cronJobs' | 'cronRuns' | 'transaction'> & {
+  conversations: Pick<Store['conversations'], 'get' | 'update'>;
+  inbox: Pick<Store['inbox'], 'get'>;
+  postedMessages: Pick<Store['postedMessages'], 'listForConversation'>;
+};
+
 export interface CronRunnerDeps {
-  store: Store;
+  store: CronRunnerStore;
+  /** Creates the conversation row of a run that sets its agent or model (the inbox owner's, src/conversation/inbox.ts). */
+  ensureConversation: (init: { id: string; platform: PlatformName; channel: string; thread: null }) => unknown;
   submit: (message: InboundMessage) => Promise<AcceptResult>;
   /** Tells people in a channel (the admins, when a job is paused): `text` is Markdown, posted as a notice through the outbound path; `conversationId` is the run's conversation (it exists). */
   notify: (target: ReplyTarget, text: string, conversationId: string) => Promise<void>;
@@ -205,7 +214,7 @@ export class CronRunner {
       if (!conv) return this.complete(run, `the target conversation ${job.target.conversationId} no longer exists`);
       replyTarget = { platform: conv.platform, channel: conv.channel, ...(conv.thread ? { thread: conv.thread } : {}) };
     } else if (job.agent || job.model) {
-      store.conversations.ensure({ id: conversationId, platform: job.target.platform, channel: job.target.channel, thread: null });
+      this.d.ensureConversation({ id: conversationId, platform: job.target.platform, channel: job.target.channel, thread: null });
       store.conversations.update(conversationId, { ...(job.agent ? { agent: job.agent } : {}), ...(job.model ? { model: job.model } : {}) });
     }
     const message: InboundMessage = {
@@ -294,7 +303,7 @@ export class CronRunner {
  * The message a run posted: the first posted message of its conversation created at or
  * after the run started (the start of its thread), else the conversation's latest one.
  */
-function postedKeyOf(store: Store, conversationId: string, startedAt: number): string | null {
+function postedKeyOf(store: Pick<CronRunnerStore, 'postedMessages'>, conversationId: string, startedAt: number): string | null {
   const posted = store.postedMessages.listForConversation(conversationId);
   return (posted.find((p) => p.createdAt >= startedAt) ?? posted.at(-1))?.key ?? null;
 }

@@ -15,7 +15,7 @@ import type { CronJob, CronRun, CronTarget } from '../core/schedule.js';
 import { ScheduleError, type CronJobInput, type CronService } from './types.js';
 
 export interface CronServiceOptions {
-  store: Store;
+  store: Pick<Store, 'cronJobs' | 'cronRuns' | 'transaction'> & { conversations: Pick<Store['conversations'], 'get'> };
   /** Clock, ms since the epoch (default `Date.now`). */
   now?: () => number;
   /** Called after every change of jobs or queued runs. */

@@ -31,7 +31,7 @@ export const MESSAGE_LIMITS = {
 const SUBMIT_RETRY_MS = 30_000;
 
 export interface ScheduledMessageServiceOptions {
-  store: Store;
+  store: Pick<Store, 'scheduledMessages' | 'transaction'> & { conversations: Pick<Store['conversations'], 'get'> };
   now?: () => number;
   /** Called after every change (so a running scheduler re-arms its timer). */
   onChange?: () => void;

@@ -4,16 +4,18 @@
  * to the router as InboundMessages from the `scheduler` platform (see `cron-runner.ts` and
  * `messages.ts`); cron runs are completed from {@link Scheduler.onTurnEnd}.
  *
- * Wiring (src/app.ts): `submit` = `router.accept`; `notify` posts through the outbound path (`conversation/outbound.ts`); the Router
- * deps' `onTurnEnd` calls `scheduler.onTurnEnd`; `start()` after inbox recovery; `stop()` before
- * the router shuts down. The clock and timers are injectable so tests run on fake time.
+ * Wiring (src/compose.ts): `submit` = the `accept` of a router pipeline without access and
+ * command stages (scheduler messages pass neither); `notify` posts through the outbound path
+ * (`conversation/outbound.ts`); the scheduler subscribes to the bridges' `turnEnded` event
+ * ({@link SchedulerOptions.turnEnded}); `start()` after inbox recovery; `stop()` before the
+ * bridges shut down. The clock and timers are injectable so tests run on fake time.
  */
 import type { TurnOutcome } from '../core/turn.js';
 import type { Logger } from '../logger.js';
 import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
 import type { AcceptResult } from '../platforms/types.js';
 import type { Store } from '../store/types.js';
-import { CronRunner, CRON_MAX_FAILURES, CRON_RETRY_BACKOFF_MS } from './cron-runner.js';
+import { CronRunner, CRON_MAX_FAILURES, CRON_RETRY_BACKOFF_MS, type CronRunnerDeps, type CronRunnerStore } from './cron-runner.js';
 import { CronJobService } from './cron-service.js';
 import { ScheduledMessageService } from './messages.js';
 import type { CronRun } from '../core/schedule.js';
@@ -26,9 +28,21 @@ const MAX_SLEEP_MS = 10 * 60_000;
 /** After a tick that threw, the next one waits at least this long (ms). */
 const ERROR_BACKOFF_MS = 5_000;
 
+/** A source of `turnEnded` events (the bridges, src/conversation/bridges.ts). */
+export interface TurnEndedSource {
+  on(event: 'turnEnded', listener: (e: { conversationId: string; outcome: TurnOutcome }) => void): () => void;
+}
+
+/** The store parts the scheduler uses (conversations and inbox rows are read only; rows are created through `ensureConversation`). */
+export type SchedulerStore = CronRunnerStore & Pick<Store, 'scheduledMessages'>;
+
 export interface SchedulerOptions {
-  store: Store;
-  /** Hands a message to the core; `router.accept`. */
+  store: SchedulerStore;
+  /** Creates a conversation row (the inbox owner's `ensureConversation`, src/conversation/inbox.ts). */
+  ensureConversation: CronRunnerDeps['ensureConversation'];
+  /** Turn ends complete the cron runs they handled ({@link Scheduler.onTurnEnd}); absent: call `onTurnEnd` yourself. */
+  turnEnded?: TurnEndedSource;
+  /** Hands a message to the core (a router pipeline's `accept`). */
   submit: (message: InboundMessage) => Promise<AcceptResult>;
   /**
    * Posts a notice from agentbridge (a job paused after repeated failures) to `target`.
@@ -77,6 +91,7 @@ export class Scheduler {
     this.messages = this.messageService;
     this.runner = new CronRunner({
       store: o.store,
+      ensureConversation: o.ensureConversation,
       submit: o.submit,
       notify: o.notify,
       logger: o.logger.child({ component: 'scheduler' }),
@@ -86,6 +101,7 @@ export class Scheduler {
       backoffMs: o.retryBackoffMs ?? CRON_RETRY_BACKOFF_MS,
       onRunEnd: o.onRunEnd,
     });
+    o.turnEnded?.on('turnEnded', (e) => this.onTurnEnd(e.conversationId, e.outcome));
   }
 
   /**
@@ -112,7 +128,7 @@ export class Scheduler {
   }
 
   /**
-   * Router hook: a turn of `conversationId` ended (completes the cron runs it handled). Works
+   * A turn of `conversationId` ended (the `turnEnded` event) (completes the cron runs it handled). Works
    * after `stop()` too, so turns finishing during the shutdown grace period are recorded.
    */
   onTurnEnd(conversationId: string, outcome: TurnOutcome): void {

@@ -1,8 +1,8 @@
 /**
  * Agent tools over MCP: the per-turn tokens (./tokens.ts), the MCP server on the shared HTTP server
- * (./mcp-server.ts) and the {@link ToolAccess} the router gives every turn (./access.ts).
- * Wiring (src/app.ts): `ToolTokens.open(dataDir)` → `new ToolAccess({tokens, url})` as the Router's
- * `tools` → `registerMcpRoutes(http, {tokens, outbox, scheduled, logger})`.
+ * (./mcp-server.ts) and the {@link ToolAccess} the bridges give every turn (./access.ts).
+ * Wiring: src/compose.ts `ToolTokens.open(dataDir)` → `new ToolAccess({tokens, url})` as the
+ * bridges' `tools`; src/app.ts `registerMcpRoutes(http, {tokens, outbound, scheduled, logger})`.
  */
 import { MCP_PATH } from './mcp-server.js';
 

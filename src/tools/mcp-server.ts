@@ -31,7 +31,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { Outbound, type OutboundOutbox } from '../conversation/outbound.js';
+import type { Outbound } from '../conversation/outbound.js';
 import { HttpError, readJsonBody } from '../http/json.js';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
@@ -55,8 +55,8 @@ export const MAX_POSTS_PER_TURN = 20;
 
 export interface McpToolDeps {
   tokens: Pick<ToolTokens, 'verify'>;
-  /** Durable posting through the outbound path (`conversation/outbound.ts`: rendered, chunked, outbox). */
-  outbox: OutboundOutbox;
+  /** Durable posting: the outbound path (`conversation/outbound.ts`: rendered, chunked, outbox). */
+  outbound: Pick<Outbound, 'say' | 'reachable'>;
   scheduled: ScheduledMessagesService;
   logger: Logger;
 }
@@ -163,8 +163,8 @@ export function buildToolServer(
       run('post_message', async () => {
         if (!text.trim()) throw new ToolInputError('text is empty');
         if (opts.allowPost && !opts.allowPost()) throw new ToolInputError(`at most ${MAX_POSTS_PER_TURN} messages can be posted per turn`);
-        await new Outbound(deps.outbox).say({ conversationId, replyTarget: target }, text);
-        return deps.outbox.adapter(target.platform) ? 'Posted.' : 'Queued; it is posted when the platform is reachable again.';
+        await deps.outbound.say({ conversationId, replyTarget: target }, text);
+        return deps.outbound.reachable(target.platform) ? 'Posted.' : 'Queued; it is posted when the platform is reachable again.';
       }),
   );
 

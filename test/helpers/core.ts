@@ -1,20 +1,26 @@
 /**
- * The core wired in-process for unit tests: a real SQLite store (temp file), the recording
- * adapter, manual runners, the outbox and the router — the same wiring as src/app.ts without
+ * The core wired in-process for unit tests by the service's own composition root (`createCore`,
+ * src/compose.ts): a real SQLite store (temp file), the recording adapter, manual runners — the
+ * outbox, inbox, bridges, command service, router and scheduler as in src/app.ts, without
  * platforms, HTTP or processes. Options cover what individual tests vary.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import PQueue from 'p-queue';
 import { pino, type Logger } from 'pino';
-import type { BridgeDeps } from '../../src/conversation/bridge.js';
-import { OutboxDelivery, type OutboxOptions } from '../../src/conversation/outbox.js';
-import { Router } from '../../src/conversation/router.js';
+import { createCore, type CoreConfig, type CoreDeps } from '../../src/compose.js';
+import type { Bridges, TurnEndedListener } from '../../src/conversation/bridges.js';
+import type { CommandService } from '../../src/conversation/commands/index.js';
+import type { Inbox } from '../../src/conversation/inbox.js';
+import type { OutboxDelivery, OutboxOptions } from '../../src/conversation/outbox.js';
+import type { Outbound } from '../../src/conversation/outbound.js';
+import type { Router } from '../../src/conversation/router.js';
 import type { AgentName } from '../../src/core/agents.js';
+import type { TurnOutcome } from '../../src/core/turn.js';
 import type { Runner } from '../../src/runners/types.js';
-import { StoreHealth } from '../../src/store/health.js';
+import type { Scheduler } from '../../src/scheduler/scheduler.js';
+import type { StoreHealth } from '../../src/store/health.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';
 import { ManualRunner, RecordingAdapter } from './fakes.js';
 
@@ -29,18 +35,33 @@ export interface CoreOptions {
   logger?: Logger;
   /** Runners for codex/gemini (claude is always `runner`); default: `runner` for all three. */
   runners?: Partial<Record<Exclude<AgentName, 'claude'>, Runner>>;
-  onTurnEnd?: BridgeDeps['onTurnEnd'];
+  /** Subscribed to the bridges' `turnEnded` event (first). */
+  onTurnEnd?: (conversationId: string, outcome: TurnOutcome, ms: number, info: Parameters<TurnEndedListener>[0]['info']) => void;
   onDeliveryError?: OutboxOptions['onDeliveryError'];
   /** ms; default 60,000. */
   idleEvictMs?: number;
   /** Leave the router in its start-up recovery phase (for recovery tests); default false. */
   recovering?: boolean;
   /**
-   * Wire a {@link StoreHealth} (probe: the store's probe write) into the router, bridges and
-   * outbox, as src/app.ts does; probe and retry backoff 20 ms doubling to 200 ms. Default false.
+   * Wire a {@link StoreHealth} (probe: the store's probe write) into the inbox, bridges, commands
+   * and outbox, as src/app.ts does; probe and retry backoff 20 ms doubling to 200 ms. Default false.
    */
   health?: boolean;
+  /**
+   * Configuration the commands read (access lists, workspaces root, shutdown grace, default
+   * workdir), or a function of the core's directory giving it; defaults: everyone allowed, the
+   * directory, 0, the directory.
+   */
+  config?: TestConfig | ((dir: string) => TestConfig);
+  /** `/agent agent` choices; default claude. */
+  availableAgents?: AgentName[];
+  /** Fake cron and scheduled-message services for commands; default the core's scheduler's. */
+  commandServices?: CoreDeps['commandServices'];
+  /** `/agent restart` hook. */
+  onRestartRequested?: () => void;
 }
+
+type TestConfig = Partial<Pick<CoreConfig, 'access' | 'workspacesRoot' | 'shutdownGraceMs' | 'workdir'>>;
 
 export interface Core {
   dir: string;
@@ -48,16 +69,24 @@ export interface Core {
   adapter: RecordingAdapter;
   runner: ManualRunner;
   outbox: OutboxDelivery;
+  /** The one outbound path on {@link outbox}. */
+  outbound: Outbound;
+  inbox: Inbox;
+  /** The inbound pipeline: access → commands → inbox → bridge. */
   router: Router;
+  bridges: Bridges;
+  commands: CommandService;
+  /** Built, not started. */
+  scheduler: Scheduler;
   /** The store health, when `health` was asked for. */
   health?: StoreHealth;
-  /** Shuts the router and outbox down and closes the store (idempotent). The temp dir stays: see `removeDir`. */
+  /** Shuts the bridges and outbox down and closes the store (idempotent). The temp dir stays: see `removeDir`. */
   close(): Promise<void>;
   /** Removes the temp directory (only when this core created it). */
   removeDir(): void;
 }
 
-/** Wires the core; see {@link CoreOptions} for the defaults. */
+/** Wires the core with src/compose.ts's createCore; see {@link CoreOptions} for the defaults. */
 export function startCore(opts: CoreOptions = {}): Core {
   const dir = opts.dbPath ? path.dirname(opts.dbPath) : fs.mkdtempSync(path.join(os.tmpdir(), 'core-test-'));
   const logger = opts.logger ?? pino({ level: 'silent' });
@@ -65,40 +94,57 @@ export function startCore(opts: CoreOptions = {}): Core {
   const adapter = new RecordingAdapter();
   const runner = new ManualRunner('claude');
   const storageRetry = { initialMs: 20, maxMs: 200 };
-  const health = opts.health ? new StoreHealth({ probe: () => store.probeWrite(), logger, initialDelayMs: storageRetry.initialMs, maxDelayMs: storageRetry.maxMs }) : undefined;
-  const outbox = new OutboxDelivery({ store, adapters: () => adapter, logger, retryDelaysMs: opts.retryDelaysMs ?? [20], onDeliveryError: opts.onDeliveryError, health, storageRetry });
-  const router = new Router(
-    {
-      store,
-      runners: { claude: runner, codex: opts.runners?.codex ?? runner, gemini: opts.runners?.gemini ?? runner },
-      adapters: () => adapter,
-      outbox,
-      slots: new PQueue({ concurrency: opts.concurrency ?? 4 }),
-      defaults: { agent: 'claude', workdir: dir, permissionMode: 'edit', turnTimeoutMs: 60_000 },
-      env: {},
-      logger,
-      onTurnEnd: opts.onTurnEnd,
-      health,
-      storageRetry,
-    },
-    { idleEvictMs: opts.idleEvictMs ?? 60_000 },
-  );
-  if (!opts.recovering) router.recovered();
+  const config: CoreConfig = {
+    dataDir: dir,
+    workdir: dir,
+    permissionMode: 'edit',
+    maxConcurrentTurns: opts.concurrency ?? 4,
+    turnTimeoutMs: 60_000,
+    idleEvictMs: opts.idleEvictMs ?? 60_000,
+    access: { admins: [], allowedUsers: [], allowedChannels: [] },
+    workspacesRoot: dir,
+    shutdownGraceMs: 0,
+    cronGraceMs: 10 * 60_000,
+    agentEnv: {},
+    ...(typeof opts.config === 'function' ? opts.config(dir) : opts.config),
+  };
+  const core = createCore(config, {
+    store,
+    logger,
+    runners: { claude: runner, codex: opts.runners?.codex ?? runner, gemini: opts.runners?.gemini ?? runner },
+    adapters: () => adapter,
+    platforms: ['local', 'slack', 'discord'],
+    defaultAgent: 'claude',
+    availableAgents: opts.availableAgents ?? ['claude'],
+    health: opts.health ? { initialDelayMs: storageRetry.initialMs, maxDelayMs: storageRetry.maxMs } : false,
+    storageRetry,
+    outboxRetryDelaysMs: opts.retryDelaysMs ?? [20],
+    onDeliveryError: opts.onDeliveryError,
+    onTurnEnd: opts.onTurnEnd && ((e) => opts.onTurnEnd!(e.conversationId, e.outcome, e.ms, e.info)),
+    onRestartRequested: opts.onRestartRequested,
+    commandServices: opts.commandServices,
+  });
+  if (!opts.recovering) core.router.recovered();
   let closed = false;
   return {
     dir,
     store,
     adapter,
     runner,
-    outbox,
-    router,
-    health,
+    outbox: core.outbox,
+    outbound: core.outbound,
+    inbox: core.inbox,
+    router: core.router,
+    bridges: core.bridges,
+    commands: core.commands,
+    scheduler: core.scheduler,
+    health: core.health,
     async close() {
       if (closed) return;
       closed = true;
-      health?.stop();
-      await router.shutdown();
-      await outbox.stop();
+      core.health?.stop();
+      await core.shutdown();
+      await core.close();
       store.close();
     },
     removeDir() {

@@ -4,6 +4,7 @@
  * outbox. `seen` records every MCP request: method and whether its bearer token verified (the
  * token itself is kept so tests can compare it with the one they granted).
  */
+import { Outbound } from '../../src/conversation/outbound.js';
 import { createHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import type { OutboxTarget } from '../../src/store/types.js';
@@ -60,14 +61,14 @@ export async function startMcpHarness(): Promise<McpHarness> {
     },
     {
       tokens: recordingTokens,
-      outbox: {
+      outbound: new Outbound({
         enqueue: (conversationId, target, texts) => {
           posted.push({ conversationId, target, texts });
           return [];
         },
         deliver: async () => {},
         adapter: () => undefined,
-      },
+      }),
       scheduled,
       logger,
     },

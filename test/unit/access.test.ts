@@ -8,7 +8,6 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AccessPolicy, refusalText } from '../../src/conversation/access.js';
-import { CommandService } from '../../src/conversation/commands/index.js';
 import type { AccessConfig } from '../../src/core/config.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import type { InboundMessage } from '../../src/core/messages.js';
@@ -83,16 +82,9 @@ describe('access policy', () => {
 
 function world(db: string, access: Partial<AccessConfig>) {
   const { logger, lines: logs } = collectingLogger();
-  const core = startCore({ dbPath: db, concurrency: 2, logger: silent });
-  const { store, adapter, runner, router, outbox } = core;
+  const core = startCore({ dbPath: db, concurrency: 2, logger, config: { access: { admins: [], allowedUsers: [], allowedChannels: [], ...access }, workdir: os.tmpdir(), workspacesRoot: os.tmpdir() } });
+  const { store, adapter, runner, router } = core;
   runner.auto = (req) => ({ text: `echo: ${req.prompt}` });
-  router.setGate(
-    new CommandService({
-      deps: { store, router, defaults: { agent: 'claude', workdir: os.tmpdir() }, availableAgents: ['claude'], workspacesRoot: os.tmpdir(), shutdownGraceMs: 0, logger },
-      access: new AccessPolicy({ admins: [], allowedUsers: [], allowedChannels: [], ...access }, logger),
-      outbox,
-    }),
-  );
   cleanups.push(() => core.close());
   return { store, adapter, runner, router, logs };
 }

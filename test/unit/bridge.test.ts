@@ -121,13 +121,13 @@ describe('bridge and router', () => {
     await w.router.accept(msg('s', 'long job'));
     await w.runner.waitRuns(1);
     await w.router.accept(msg('s', 'queued meanwhile'));
-    expect(w.router.stop('local:general:s')).toBe(true);
+    expect(w.bridges.stop('local:general:s')).toBe(true);
     await w.runner.waitRuns(2);
     expect(w.runner.runs[1]!.req.prompt).toContain('queued meanwhile');
     await waitFor(() => w.adapter.texts('s').some((t) => t.includes('stopped')));
     w.runner.runs[1]!.finish({ text: 'second answer' });
     await waitFor(() => w.adapter.texts('s').includes('second answer'));
-    expect(w.router.stop('local:general:s')).toBe(false);
+    expect(w.bridges.stop('local:general:s')).toBe(false);
   });
 
   it('shows progress in one message that becomes the answer; long answers are chunked', async () => {
@@ -167,7 +167,7 @@ describe('bridge and router', () => {
     await w.router.accept(msg('o', 'hello'));
     await waitFor(() => w.store.outbox.pending().length === 1);
     await w.outbox.stop();
-    await w.router.shutdown();
+    await w.bridges.shutdown();
     w.store.close();
     stores.splice(stores.indexOf(w.store), 1);
 
@@ -223,7 +223,7 @@ describe('bridge and router', () => {
     const w2 = world({ db, recover: false });
     w2.runner.auto = (req) => ({ text: `answer to ${req.prompt}` });
     await w2.router.accept(msg('x', 'arrived during recovery'));
-    const report = await recoverInbox(w2.store, w2.router, w2.outbox, logger);
+    const report = await recoverInbox(w2.store, w2.router, w2.outbound, logger);
     expect(report.interrupted.sort()).toEqual(['local:general:x', 'local:general:y']);
     await waitFor(() => w2.store.inbox.unfinished().length === 0);
     await waitFor(() => w2.adapter.texts('x').length >= 2);
@@ -349,10 +349,10 @@ describe('bridge and router', () => {
     w.runner.auto = () => ({ text: 'ok' });
     await w.router.accept(msg('e', 'hi'));
     await waitFor(() => w.adapter.texts('e').length === 1);
-    await waitFor(() => w.router.sweep(Date.now() + 1000) === 1 || w.router.size === 0);
-    expect(w.router.size).toBe(0);
+    await waitFor(() => w.bridges.sweep(Date.now() + 1000) === 1 || w.bridges.size === 0);
+    expect(w.bridges.size).toBe(0);
     await w.router.accept(msg('e', 'again'));
-    expect(w.router.size).toBe(1);
+    expect(w.bridges.size).toBe(1);
     await waitFor(() => w.adapter.texts('e').length === 2);
   });
 });

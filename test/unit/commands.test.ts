@@ -7,8 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AccessPolicy } from '../../src/conversation/access.js';
-import { COMMANDS, CommandService, parseCommand } from '../../src/conversation/commands/index.js';
+import { COMMANDS, parseCommand } from '../../src/conversation/commands/index.js';
 import { parseCronArgs } from '../../src/conversation/commands/cron.js';
 import { announceRestart, RESTART_KEY } from '../../src/conversation/commands/restart.js';
 import { resolveWorkdir, WorkdirError } from '../../src/conversation/commands/workdir.js';
@@ -114,39 +113,30 @@ class FakeScheduled implements ScheduledMessagesService {
 
 function world(opts: { access?: Partial<AccessConfig>; restart?: () => void; db?: string; recover?: boolean } = {}) {
   const { logger, lines } = collectingLogger();
+  const cron = new FakeCron();
+  const scheduled = new FakeScheduled();
   const core = startCore({
     dbPath: opts.db,
     logger,
     runners: { codex: new ManualRunner('codex'), gemini: new ManualRunner('gemini') },
     recovering: opts.recover === false,
-  });
-  const { dir, store, adapter, runner, outbox, router } = core;
-  (adapter.limits as { maxMessageChars: number }).maxMessageChars = 4000;
-  const cron = new FakeCron();
-  const scheduled = new FakeScheduled();
-  const root = path.join(dir, 'workspaces');
-  const commands = new CommandService({
-    deps: {
-      store,
-      router,
-      defaults: { agent: 'claude', workdir: dir },
-      availableAgents: ['claude', 'codex'],
-      workspacesRoot: root,
+    config: (dir) => ({
+      access: { admins: ['local:root'], allowedUsers: [], allowedChannels: [], ...opts.access },
+      workspacesRoot: path.join(dir, 'workspaces'),
       shutdownGraceMs: 60_000,
-      cron,
-      scheduled,
-      restart: opts.restart,
-      logger,
-    },
-    access: new AccessPolicy({ admins: ['local:root'], allowedUsers: [], allowedChannels: [], ...opts.access }, logger),
-    outbox,
+    }),
+    availableAgents: ['claude', 'codex'],
+    commandServices: { cron, scheduled },
+    onRestartRequested: opts.restart,
   });
-  router.setGate(commands);
+  const { dir, store, adapter, runner, outbox, router, commands } = core;
+  (adapter.limits as { maxMessageChars: number }).maxMessageChars = 4000;
+  const root = path.join(dir, 'workspaces');
   teardowns.push(async () => {
     await core.close();
     core.removeDir();
   });
-  return { dir, root, store, adapter, runner, outbox, router, cron, scheduled, commands, logs: lines };
+  return { dir, root, store, adapter, runner, outbox, outbound: core.outbound, router, bridges: core.bridges, cron, scheduled, commands, logs: lines };
 }
 
 let seq = 0;
@@ -397,7 +387,7 @@ describe('commands in a conversation (message path)', () => {
     await w.router.accept(msg('w', 'again'));
     await w.runner.waitRuns(2);
     expect(w.runner.runs[1]!.req.cwd).toBe(dir);
-    await waitFor(() => w.adapter.texts('w').filter((t) => t === 'ok').length === 2 && !w.router.status('local:general:w').running);
+    await waitFor(() => w.adapter.texts('w').filter((t) => t === 'ok').length === 2 && !w.bridges.status('local:general:w').running);
 
     fs.symlinkSync(os.tmpdir(), path.join(w.root, 'out'));
     for (const bad of ['../escape', '/etc', 'out/x', `${w.root}/../x`]) {
@@ -447,9 +437,9 @@ describe('commands in a conversation (message path)', () => {
     expect(text).toContain('Restarting agentbridge');
     await waitFor(() => restarts === 1);
     expect(JSON.parse(w.store.platformState.get(RESTART_KEY)!)).toMatchObject({ conversationId: 'local:general:rs', requestedBy: 'root', requestedById: 'local:root', replyTarget: { channel: 'general', thread: 'rs' } });
-    expect(await announceRestart({ store: w.store, outbox: w.outbox, logger: pino({ level: 'silent' }) })).toBe(true);
+    expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(true);
     expect(w.adapter.texts('rs').at(-1)).toBe('✅ agentbridge restarted (requested by root).');
-    expect(await announceRestart({ store: w.store, outbox: w.outbox, logger: pino({ level: 'silent' }) })).toBe(false);
+    expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(false);
     // not available without a restart hook
     const w2 = world();
     expect(await command(w2, 'rs', '/agent restart', 'root')).toContain('cannot restart itself');
@@ -460,7 +450,7 @@ describe('commands in a conversation (message path)', () => {
     const request = { replyTarget: { platform: 'local', channel: 'general', thread: 'nc' }, requestedBy: 'root', requestedById: 'local:root', at: Date.now() };
     w.store.platformState.set(RESTART_KEY, JSON.stringify(request));
     w.adapter.failPosts = 1; // the platform fails once: the outbox retries, no direct post
-    expect(await announceRestart({ store: w.store, outbox: w.outbox, logger: pino({ level: 'silent' }) })).toBe(true);
+    expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(true);
     expect(w.store.platformState.get(RESTART_KEY)).toBe('');
     await waitFor(() => w.adapter.texts('nc').length === 1, 5_000, 'the restart notice after the retry');
     expect(w.adapter.texts('nc')).toEqual(['✅ agentbridge restarted (requested by root).']);
@@ -473,7 +463,7 @@ describe('commands in a conversation (message path)', () => {
     const m = msg('k', '/agent status');
     w.store.inbox.accept(m); // accepted, but the process stopped before it ran
     const w2 = world({ db, recover: false });
-    await recoverInbox(w2.store, w2.router, w2.outbox, pino({ level: 'silent' }));
+    await recoverInbox(w2.store, w2.router, w2.outbound, pino({ level: 'silent' }));
     expect(w2.runner.runs).toHaveLength(0);
     expect(w2.store.inbox.get(m.eventKey)?.state).toBe('failed');
   });

@@ -7,9 +7,6 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessPolicy } from '../../src/conversation/access.js';
-import { CommandService } from '../../src/conversation/commands/index.js';
-import type { CommandDeps } from '../../src/conversation/commands/types.js';
 import { createHttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
 import type { InboundMessage } from '../../src/core/messages.js';
@@ -78,14 +75,14 @@ describe('a full disk, in process', () => {
     await expect(router.accept(refused)).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(health!.healthy).toBe(false);
     expect(health!.reason).toMatch(/SQLITE_FULL/);
-    // Refused at once while unhealthy (the gate and the inbox are not even tried).
+    // Refused at once while unhealthy (access control, commands and the inbox are not even tried).
     await expect(router.accept(msg('t2', 'also refused'))).rejects.toThrow(/cannot write its database/);
 
     // The agent answers the running turn: its commit fails on the full disk and is kept for retry.
     runner.runs[0]!.finish({ text: 'answer to first' });
     await waitFor(() => lines.some((l) => l.msg === 'turn failed on a storage fault; it runs again once the database can be written'), 10_000, 'the turn to fail on the full disk');
     expect(adapter.texts('t1').filter((t) => t === 'answer to first')).toHaveLength(0);
-    expect(router.status(a.conversationId).queued).toBe(2); // the failed batch and the message behind it
+    expect(core.bridges.status(a.conversationId).queued).toBe(2); // the failed batch and the message behind it
 
     runner.auto = (req) => ({ text: `answer to ${req.prompt.includes('second') ? 'second' : '?'}` });
     fs_.unfill();
@@ -191,13 +188,6 @@ describe('a full disk, in process', () => {
     cores.push(core);
     const { store, outbox, adapter, router, health } = core;
     (adapter.limits as { maxMessageChars: number }).maxMessageChars = 4000; // the reply in one message
-    const commands = new CommandService({
-      deps: { store, router, defaults: { agent: 'claude', workdir: core.dir }, availableAgents: ['claude'], workspacesRoot: core.dir, shutdownGraceMs: 0, logger } as unknown as CommandDeps,
-      access: new AccessPolicy({ admins: [], allowedUsers: [], allowedChannels: [] }, logger),
-      outbox,
-      health,
-    });
-    router.setGate(commands);
     // The fault starts between taking the command and storing its reply.
     const enqueue = outbox.enqueue.bind(outbox);
     let failNext = true;

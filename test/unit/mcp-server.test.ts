@@ -6,6 +6,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Outbound } from '../../src/conversation/outbound.js';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import type { ReplyTarget } from '../../src/core/messages.js';
@@ -48,7 +49,7 @@ beforeEach(async () => {
   http = createHttpServer({ host: '127.0.0.1', port: 0, logger });
   registerMcpRoutes(http, {
     tokens,
-    outbox: {
+    outbound: new Outbound({
       enqueue: (conversationId, target, texts, entryId) => {
         enqueued.push({ conversationId, target, texts, entryId });
         return [];
@@ -57,7 +58,7 @@ beforeEach(async () => {
         delivered.push(conversationId);
       },
       adapter: (p) => (p === 'local' ? adapter : undefined),
-    },
+    }),
     scheduled,
     logger,
   });

@@ -120,7 +120,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
 
     const w2 = world(db, true);
     w2.runner.auto = () => ({ text: 'second answer', sessionId: 's1', resumeAt: 'u2' });
-    await recoverInbox(w2.store, w2.router, w2.outbox, logger);
+    await recoverInbox(w2.store, w2.router, w2.outbound, logger);
     await waitFor(() => w2.store.inbox.unfinished().length === 0);
     expect(w2.runner.runs).toHaveLength(1);
     const req = w2.runner.runs[0]!.req;
@@ -156,7 +156,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
 
       const w2 = world(db, true);
       w2[agent].auto = () => ({ text: 'second answer', sessionId: 'thread-2' });
-      await recoverInbox(w2.store, w2.router, w2.outbox, logger);
+      await recoverInbox(w2.store, w2.router, w2.outbound, logger);
       await waitFor(() => w2.store.inbox.unfinished().length === 0);
       const req = w2[agent].runs[0]!.req;
       expect(req.resumeSessionId).toBeUndefined();
@@ -177,7 +177,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
     await crash(w);
     const w2 = world(db, true);
     w2.runner.auto = () => ({ text: 'answer', sessionId: 's9', resumeAt: 'u9' });
-    await recoverInbox(w2.store, w2.router, w2.outbox, logger);
+    await recoverInbox(w2.store, w2.router, w2.outbound, logger);
     await waitFor(() => w2.store.inbox.unfinished().length === 0);
     expect(w2.runner.runs[0]!.req.resumeSessionId).toBeUndefined();
     expect(w2.runner.runs[0]!.req.prompt).toBe(rerunPrompt('only message'));
@@ -195,7 +195,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
     // The stopped run reports a (new) session id and a later message: neither may be stored.
     const run = w.runner.runs[1]!;
     run.req.signal!.addEventListener('abort', () => run.finish({ ok: false, sessionId: 's-cut', resumeAt: 'u-cut', error: { kind: 'stopped', message: '' } }));
-    await w.router.shutdown();
+    await w.bridges.shutdown();
     expect(w.store.inbox.unfinished().map((r) => r.state)).toEqual(['running']);
     expect(w.store.conversations.get('local:general:s')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u1' });
   });

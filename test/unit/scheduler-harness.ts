@@ -1,6 +1,6 @@
 /**
  * Test harness of the scheduler unit tests: a file-backed store, a Scheduler on vitest's fake
- * clock whose `submit` records every message and writes it to the inbox like `router.accept`,
+ * clock whose `submit` records every message and writes it to the inbox (src/conversation/inbox.ts) like `router.accept`,
  * a recording `notify`, captured log lines, and `finishTurn` to end a turn as the bridge would.
  */
 import fs from 'node:fs';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { vi } from 'vitest';
 import { postedMessageKey } from '../../src/core/ids.js';
-import { acceptIntoStore } from '../../src/conversation/router.js';
+import { Inbox } from '../../src/conversation/inbox.js';
 import type { TurnOutcome } from '../../src/core/turn.js';
 import type { InboundMessage, ReplyTarget } from '../../src/core/messages.js';
 import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
@@ -46,6 +46,7 @@ export function makeHarness(startAt: number): Harness {
   const submitted: InboundMessage[] = [];
   const notices: Harness['notices'] = [];
   const schedulers: Scheduler[] = [];
+  const inbox = new Inbox(store);
   let posts = 0;
 
   return {
@@ -59,9 +60,10 @@ export function makeHarness(startAt: number): Harness {
       const s = new Scheduler({
         store,
         logger,
+        ensureConversation: (init) => inbox.ensureConversation(init),
         submit: async (m) => {
           submitted.push(m);
-          return acceptIntoStore(store, m) ? 'accepted' : 'duplicate';
+          return inbox.accept(m) ? 'accepted' : 'duplicate';
         },
         notify: async (target, text, conversationId) => void notices.push({ target, text, conversationId }),
         ...opts,
@@ -71,8 +73,8 @@ export function makeHarness(startAt: number): Harness {
     },
     finishTurn(scheduler, conversationId, outcome, post = true) {
       const keys = store.inbox.unfinished().filter((r) => r.conversationId === conversationId).map((r) => r.eventKey);
-      if (outcome === 'ok') store.inbox.markDone(keys);
-      else if (outcome !== 'interrupted' && outcome !== 'undeliverable') store.inbox.markFailed(keys);
+      if (outcome === 'ok') inbox.finish(keys, 'done');
+      else if (outcome !== 'interrupted' && outcome !== 'undeliverable') inbox.finish(keys, 'failed');
       let key: string | undefined;
       if (post) {
         const conv = store.conversations.get(conversationId)!;

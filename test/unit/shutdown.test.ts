@@ -33,7 +33,7 @@ describe('graceful shutdown', () => {
     await w.runner.waitRuns(1);
     await w.router.accept(msg('b', 'waiting for the slot'));
     let done = false;
-    const stopped = w.router.shutdown(30_000).then(() => (done = true));
+    const stopped = w.bridges.shutdown(30_000).then(() => (done = true));
     expect(w.router.stopping).toBe(true);
     const during = msg('c', 'arrived while draining');
     expect(await w.router.accept(during)).toBe('accepted');
@@ -55,7 +55,7 @@ describe('graceful shutdown', () => {
     await w.router.accept(msg('a', 'slow'));
     await w.runner.waitRuns(1);
     const t0 = Date.now();
-    await w.router.shutdown(200);
+    await w.bridges.shutdown(200);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
     expect(w.runner.runs[0]!.req.signal?.aborted).toBe(true);
     await waitFor(() => w.outcomes.length === 1);
@@ -68,7 +68,7 @@ describe('graceful shutdown', () => {
     const w = world();
     await w.router.accept(msg('a', 'slow'));
     await w.runner.waitRuns(1);
-    await w.router.shutdown(0);
+    await w.bridges.shutdown(0);
     expect(w.outcomes).toEqual(['interrupted']);
   });
 });

@@ -91,7 +91,7 @@ describe('stale progress messages', () => {
     w.runner.runs.at(-1)!.finish({ text: 'answer three' });
     await waitFor(() => w.store.outbox.pending().find((r) => r.target.retireRef === ref && r.attempts > 0), 5_000, 'a failed retire attempt');
     await w.outbox.stop();
-    await w.router.shutdown();
+    await w.bridges.shutdown();
     w.store.close();
     stores.splice(stores.indexOf(w.store), 1);
 

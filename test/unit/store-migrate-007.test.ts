@@ -70,7 +70,7 @@ describe('migration 007', () => {
     expect(row?.message).toEqual({ ...legacy, platform: 'local', origin: 'scheduler' });
 
     core.runner.auto = (req) => ({ text: `answer to ${req.prompt}` });
-    await recoverInbox(core.store, core.router, core.outbox, logger);
+    await recoverInbox(core.store, core.router, core.outbound, logger);
     await waitFor(() => core.store.inbox.unfinished().length === 0);
     await waitFor(() => core.adapter.texts('t1').includes('answer to check the deploy again'));
     expect(core.store.inbox.get('sched:s1:1')?.state).toBe('done');
@@ -128,7 +128,7 @@ describe('migration 007', () => {
     expect(core.store.db.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'response_checkpoints%'").all()).toEqual([]);
 
     core.runner.auto = () => ({ text: 'done now' });
-    await recoverInbox(core.store, core.router, core.outbox, logger);
+    await recoverInbox(core.store, core.router, core.outbound, logger);
     await waitFor(() => core.adapter.texts('t2').includes('done now'));
     expect(core.adapter.calls).toContainEqual(expect.objectContaining({ op: 'edit', ref: 'm2', text: STALE_PROGRESS_TEXT }));
     expect(core.adapter.calls.filter((c) => c.op === 'edit' && (c.ref === 'm1' || c.ref === 'm3'))).toEqual([]);
@@ -162,7 +162,7 @@ describe('recovery finds progress messages by kind', () => {
     record('n1', '⏳ a notice that happens to start like a progress message', 'notice');
 
     core.runner.auto = () => ({ text: 'answered' });
-    await recoverInbox(core.store, core.router, core.outbox, logger);
+    await recoverInbox(core.store, core.router, core.outbound, logger);
     await waitFor(() => core.adapter.texts('t3').includes('answered'));
     expect(core.adapter.calls).toContainEqual(expect.objectContaining({ op: 'edit', ref: 'p1', text: STALE_PROGRESS_TEXT }));
     expect(core.adapter.calls.filter((c) => c.op === 'edit' && c.ref === 'n1')).toEqual([]);

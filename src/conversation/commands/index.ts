@@ -6,7 +6,8 @@
  *   chat's `/agent` prefix) and reads as a command — `/agent <command> [args]`, or a text that
  *   starts with a command name whose arguments fit its grammar (`@agentbridge stop`,
  *   `@agentbridge model gpt-5`; but `@agentbridge help me fix the build` stays a prompt). The
- *   router hands every new message to {@link CommandService.screen} first; a command is
+ *   router passes every new message through {@link CommandService.checkAccess} and
+ *   {@link CommandService.takeCommand} before the inbox; a command is
  *   deduplicated through the inbox (accepted, then marked done with its reply in the outbox), so a
  *   platform's redelivery never runs it twice, and its reply is posted in the conversation
  *   through the outbound path (../outbound.ts);
@@ -23,9 +24,9 @@ import { fromScheduler, type InboundMessage } from '../../core/messages.js';
 import type { AcceptHooks, AcceptResult, CommandReply, CommandRequest } from '../../platforms/types.js';
 import type { Store } from '../../store/types.js';
 import { qualify, refusalText, type AccessPolicy } from '../access.js';
-import type { OutboxDelivery } from '../outbox.js';
-import { Outbound } from '../outbound.js';
-import { acceptIntoStore, type InboundGate } from '../router.js';
+import type { Outbound } from '../outbound.js';
+import type { Inbox } from '../inbox.js';
+import type { AccessStage, CommandStage } from '../router.js';
 import { backoffDelay, type StoreHealth } from '../../store/health.js';
 import { agent } from './agent.js';
 import { cron } from './cron.js';
@@ -97,8 +98,10 @@ export function usageOf(c: AnyCommand): string {
 export interface CommandServiceOptions {
   deps: CommandDeps;
   access: AccessPolicy;
-  /** Where replies and refusals go, through the outbound path (failed deliveries are the outbox's to report). */
-  outbox: OutboxDelivery;
+  /** Where replies and refusals go: the outbound path (failed deliveries are the outbox's to report). */
+  outbound: Outbound;
+  /** The inbox owner: commands are taken and closed there, refusals recorded without an inbox row. */
+  inbox: Inbox;
   /**
    * Store health: when a command's reply cannot be written to the outbox (a storage fault after
    * the command was taken), the fault is reported here and the reply is written once the store
@@ -112,50 +115,58 @@ export function refusedKey(conversationId: string): string {
   return `agentbridge:refused:${conversationId}`;
 }
 
-export class CommandService implements InboundGate {
-  private readonly store: Store;
+export class CommandService implements AccessStage, CommandStage {
+  private readonly store: Pick<Store, 'platformState'>;
   private readonly logger: Logger;
   private readonly outbound: Outbound;
 
   constructor(private readonly o: CommandServiceOptions) {
     this.store = o.deps.store;
     this.logger = o.deps.logger;
-    this.outbound = new Outbound(o.outbox);
+    this.outbound = o.outbound;
   }
 
   /**
-   * The router's gate for every new inbound message: access control, then commands. Returns the
-   * accept result when the message was handled here (refused, or run as a command), undefined
-   * when it is an ordinary prompt for the agent. `hooks` run with what is stored for a handled
-   * message (the command's inbox row, or the refusal record).
+   * The router's first stage for every new inbound message: access control. A writer who is not
+   * allowed is told once per conversation (remembered durably, with `hooks`, through
+   * {@link Inbox.refuse}: no inbox row, nothing reaches the agent) → `{ handled: 'accepted' }`;
+   * otherwise whether the writer is an admin. Scheduler messages are trusted (set up by an
+   * allowed user or an admin).
    */
-  async screen(m: InboundMessage, hooks?: AcceptHooks): Promise<AcceptResult | undefined> {
-    if (fromScheduler(m)) return undefined; // set up by an allowed user or an admin
-    const platform = m.platform;
-    const decision = this.o.access.check({ platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] }, 'message', {
+  checkAccess(m: InboundMessage, hooks?: AcceptHooks): { handled: AcceptResult } | { admin: boolean } {
+    if (fromScheduler(m)) return { admin: false };
+    const decision = this.o.access.check({ platform: m.platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] }, 'message', {
       conversationId: m.conversationId,
       eventKey: m.eventKey,
     });
     if (!decision.allowed) {
-      const first = this.store.transaction(() => {
-        hooks?.inTransaction?.();
-        // The refusal record and the refusal notice commit together: told once, durably.
+      // The refusal record and the refusal notice commit together (no inbox row): told once, durably.
+      const first = this.o.inbox.refuse(() => {
         const firstTime = this.recordRefusal(m);
         if (firstTime) this.outbound.enqueue(m, refusalText(decision.reason));
         return firstTime;
-      });
-      hooks?.afterCommit?.();
+      }, hooks);
       if (first) this.deliverInBackground(m.conversationId, 'delivering an access refusal failed');
-      return 'accepted';
+      return { handled: 'accepted' };
     }
-    if (!m.addressed) return undefined;
+    return { admin: decision.admin };
+  }
+
+  /**
+   * The router's second stage: a message that addressed the bot and reads as a command is taken
+   * into the inbox (with `hooks`; a known event key → 'duplicate', not run again), run, and its
+   * reply written to the outbox with the inbox row closed. Undefined for an ordinary prompt.
+   */
+  async takeCommand(m: InboundMessage, admin: boolean, hooks?: AcceptHooks): Promise<AcceptResult | undefined> {
+    if (fromScheduler(m) || !m.addressed) return undefined;
+    const platform = m.platform;
     const parsed = parseCommand(m.text, 'message');
     if (!parsed) return undefined;
-    if (!acceptIntoStore(this.store, m, hooks)) {
+    if (!this.o.inbox.accept(m, hooks)) {
       this.logger.info({ eventKey: m.eventKey, conversationId: m.conversationId }, 'duplicate delivery of a command ignored');
       return 'duplicate';
     }
-    const caller: Caller = { platform, userId: m.author.id, userName: m.author.name, qualifiedId: qualify(platform, m.author.id), admin: decision.admin };
+    const caller: Caller = { platform, userId: m.author.id, userName: m.author.name, qualifiedId: qualify(platform, m.author.id), admin };
     const result = await this.execute(caller, { conversationId: m.conversationId, channel: m.channel, replyTarget: m.replyTarget }, parsed);
     const deliver = () => this.deliverInBackground(m.conversationId, 'delivering a command reply failed', result.after);
     try {
@@ -172,7 +183,7 @@ export class CommandService implements InboundGate {
 
   /** Writes a command's reply (a notice) to the outbox, in one transaction with closing its inbox row. */
   private enqueueReply(m: InboundMessage, markdown: string): void {
-    this.outbound.enqueue(m, markdown, { alsoInTx: () => this.store.inbox.markDone([m.eventKey]) });
+    this.outbound.enqueue(m, markdown, { alsoInTx: () => this.o.inbox.finish([m.eventKey], 'done') });
   }
 
   /** Delivers a conversation's pending rows without waiting; failures are logged; `after` runs once done. */

@@ -8,8 +8,7 @@
  */
 import type { Logger } from '../../logger.js';
 import type { Store } from '../../store/types.js';
-import type { OutboxDelivery } from '../outbox.js';
-import { Outbound, placeKey } from '../outbound.js';
+import { placeKey, type Outbound } from '../outbound.js';
 import { noArgs, reply, type Command, type RestartRequest } from './types.js';
 
 /** Platform-state key of the pending restart request (JSON {@link RestartRequest}; '' = none). */
@@ -41,7 +40,7 @@ export const restart: Command<true> = {
 };
 
 /** The pending restart request, if any. */
-export function pendingRestart(store: Store): RestartRequest | undefined {
+export function pendingRestart(store: Pick<Store, 'platformState'>): RestartRequest | undefined {
   const raw = store.platformState.get(RESTART_KEY);
   if (!raw) return undefined;
   try {
@@ -58,8 +57,8 @@ export function pendingRestart(store: Store): RestartRequest | undefined {
  * In the conversation it was asked in, else (a slash command in a channel) in that channel
  * ({@link placeKey}). Returns whether a restart was announced.
  */
-export async function announceRestart(deps: { store: Store; outbox: OutboxDelivery; logger: Logger }): Promise<boolean> {
-  const { store, outbox, logger } = deps;
+export async function announceRestart(deps: { store: Pick<Store, 'platformState'>; outbound: Pick<Outbound, 'say'>; logger: Logger }): Promise<boolean> {
+  const { store, outbound, logger } = deps;
   const raw = store.platformState.get(RESTART_KEY);
   if (!raw) return false;
   const req = pendingRestart(store);
@@ -69,7 +68,7 @@ export async function announceRestart(deps: { store: Store; outbox: OutboxDelive
   }
   const text = `✅ agentbridge restarted (requested by ${req.requestedBy}).`;
   const to = { conversationId: req.conversationId ?? placeKey(req.replyTarget), replyTarget: req.replyTarget };
-  await new Outbound(outbox).say(to, text, { alsoInTx: () => store.platformState.set(RESTART_KEY, '') });
+  await outbound.say(to, text, { alsoInTx: () => store.platformState.set(RESTART_KEY, '') });
   logger.info({ requestedBy: req.requestedById, conversationId: req.conversationId, askedAt: req.at }, 'restart announced');
   return true;
 }

@@ -8,6 +8,7 @@ import type { AgentName } from '../../core/agents.js';
 import type { CronService, ScheduledMessagesService } from '../../scheduler/types.js';
 import type { Store } from '../../store/types.js';
 import type { BridgeStatus } from '../bridge.js';
+import type { Inbox } from '../inbox.js';
 
 /** The person running a command. */
 export interface Caller {
@@ -49,8 +50,13 @@ export interface RestartRequest {
 }
 
 /** Everything commands may use. Optional parts are absent when that part of agentbridge is not running. */
+/** The store parts commands use (conversation settings, transcripts, remembered platform state). */
+export type CommandStore = Pick<Store, 'entries' | 'platformState' | 'transaction'> & { conversations: Omit<Store['conversations'], 'ensure'> };
+
 export interface CommandDeps {
-  store: Store;
+  store: CommandStore;
+  /** Creates conversation rows (a slash command may name a conversation the store has not seen yet). */
+  inbox: Pick<Inbox, 'ensureConversation'>;
   router: RouterControl;
   defaults: { agent?: AgentName; model?: string; workdir: string };
   /** Agents installed and logged in on this host. */
@@ -122,7 +128,7 @@ export function noArgs(args: string): true | undefined {
 export function ensureConversation(ctx: CommandContext): string {
   const id = ctx.place.conversationId!;
   const t = ctx.place.replyTarget;
-  ctx.deps.store.conversations.ensure({ id, platform: t.platform, channel: t.channel, thread: t.thread ?? null, workdir: null });
+  ctx.deps.inbox.ensureConversation({ id, platform: t.platform, channel: t.channel, thread: t.thread ?? null, workdir: null });
   return id;
 }
 

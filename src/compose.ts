@@ -1,0 +1,269 @@
+/**
+ * The composition root of agentbridge's core: {@link createCore} builds, in this order, the
+ * store health, the WAL checkpointer, the outbox, the one outbound path on it (turn answers,
+ * command replies, refusals, restart, interruption and scheduler notices; the caller hands
+ * `outbound` to the MCP routes), the inbox, the bridges, the command service (access control
+ * and chat commands), the router's pipeline (access → commands → inbox → bridge), the scheduler
+ * (subscribed to the bridges' `turnEnded` event), the agents' MCP tool access and the metrics
+ * hooks. It is used by src/app.ts (the service), test/helpers/core.ts (in-process tests) and
+ * bench/bridge-bench.ts; their differences are `deps`: the runners (src/runners/registry.ts),
+ * the platform adapters (src/platforms/registry.ts `createAdapters`), the clock, the logger,
+ * which optional parts run.
+ *
+ * What stays with the caller: the owner lock and opening the store, the HTTP server and its
+ * routes (/healthz, /metrics, MCP), creating and starting the platform adapters.
+ */
+import PQueue from 'p-queue';
+import type { Config } from './core/config.js';
+import type { AgentName } from './core/agents.js';
+import type { PlatformName } from './core/messages.js';
+import { AccessPolicy } from './conversation/access.js';
+import type { BridgeDeps } from './conversation/bridge.js';
+import { Bridges, type TurnEndedListener } from './conversation/bridges.js';
+import { CommandService, type CommandDeps } from './conversation/commands/index.js';
+import { announceRestart } from './conversation/commands/restart.js';
+import { Inbox } from './conversation/inbox.js';
+import { OutboxDelivery, type AdapterLookup } from './conversation/outbox.js';
+import { Outbound } from './conversation/outbound.js';
+import { recoverInbox } from './conversation/recovery.js';
+import { Router } from './conversation/router.js';
+import { apiErrorKind, type Metrics } from './http/metrics.js';
+import type { Logger } from './logger.js';
+import type { Runner } from './runners/types.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { startCheckpointer } from './store/checkpointer.js';
+import { StoreHealth } from './store/health.js';
+import type { SqliteStore } from './store/store.js';
+import { ToolAccess, ToolTokens } from './tools/index.js';
+
+/** The configuration the core reads (a full {@link Config} fits). */
+export type CoreConfig = Pick<
+  Config,
+  | 'dataDir'
+  | 'model'
+  | 'workdir'
+  | 'permissionMode'
+  | 'maxConcurrentTurns'
+  | 'turnTimeoutMs'
+  | 'idleEvictMs'
+  | 'access'
+  | 'workspacesRoot'
+  | 'shutdownGraceMs'
+  | 'cronGraceMs'
+  | 'agentEnv'
+>;
+
+/** What the core is built from besides the configuration; tests and the bench substitute these. */
+export interface CoreDeps {
+  /** The open store (the caller took the owner lock, opened it, and closes it after {@link Core.close}). */
+  store: SqliteStore;
+  logger: Logger;
+  /** One runner per agent. */
+  runners: Record<AgentName, Runner>;
+  /** The platform adapter of a platform (undefined when it does not run here). */
+  adapters: AdapterLookup;
+  /** Platforms that run here: cron targets on others are refused. */
+  platforms: readonly PlatformName[];
+  /** Agent of conversations that chose none; undefined when no agent is usable. */
+  defaultAgent?: AgentName;
+  /** Agents installed and logged in on this host (`/agent agent`). */
+  availableAgents: AgentName[];
+  /**
+   * Store health (storage faults make it unhealthy until a probe write succeeds): probe delays
+   * in ms (default 500 doubling to 5,000); `false` for none (bare unit tests, the bench).
+   */
+  health?: { initialDelayMs?: number; maxDelayMs?: number } | false;
+  /** Backoff of storage-fault retries of turns and outbox deliveries, ms (default 500 → 5,000). */
+  storageRetry?: { initialMs: number; maxMs: number };
+  /** Outbox delivery retry delays, ms (default 1 s, 5 s, 15 s, 60 s, 5 min). */
+  outboxRetryDelaysMs?: number[];
+  /** WAL checkpoints in a worker thread (src/store/checkpointer.ts); default false. */
+  walCheckpointer?: boolean;
+  /** The MCP endpoint URL once the HTTP server listens; absent: turns run without agentbridge's tools. */
+  mcpUrl?: () => string;
+  /** Prometheus metrics to feed (turns, API errors, cron runs, queue sizes). */
+  metrics?: Metrics;
+  /** A delivery attempt of the outbox failed (besides metrics). */
+  onDeliveryError?: (platform: PlatformName, err: unknown) => void;
+  /** Subscribed to `turnEnded` after the metrics, before the scheduler (tests, AppHooks.onTurnEnd). */
+  onTurnEnd?: TurnEndedListener;
+  /** `/agent restart` was asked for (after the reply went out); absent: the command says it is not available. */
+  onRestartRequested?: () => void;
+  /** Clock of turns and the scheduler, ms since the epoch (default `Date.now`). */
+  now?: () => number;
+  /** Runs a turn (the bench measures around the real one). */
+  turn?: BridgeDeps['turn'];
+  /** Replaces the scheduler's cron and scheduled-message services in commands (tests). */
+  commandServices?: Partial<Pick<CommandDeps, 'cron' | 'scheduled'>>;
+}
+
+/** The wired core. */
+export interface Core {
+  store: SqliteStore;
+  health?: StoreHealth;
+  outbox: OutboxDelivery;
+  /** The one outbound path (answers, command replies, refusals, notices) on {@link outbox}. */
+  outbound: Outbound;
+  inbox: Inbox;
+  bridges: Bridges;
+  /** The inbound pipeline; `router.accept` is the sink adapters call. */
+  router: Router;
+  commands: CommandService;
+  scheduler: Scheduler;
+  /** Per-turn MCP tokens, when `mcpUrl` was given (the caller registers the MCP routes). */
+  toolTokens?: ToolTokens;
+  /** True once {@link shutdown} began. */
+  readonly stopping: boolean;
+  /**
+   * After the adapters started: delivers what is left in the outbox, reports a finished restart,
+   * recovers the inbox (cut turns announced and re-run, in order), starts the scheduler (late due
+   * times within the grace window run once) and the idle sweep.
+   */
+  start(): Promise<void>;
+  /**
+   * Stops taking work: the scheduler, then the bridges (running turns get `graceMs` to finish;
+   * the rest are left for retry after the next start), then the outbox. Idempotent.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+  /** After {@link shutdown} and after the adapters stopped (or when starting failed): stops the scheduler's timer, the health probe and the checkpointer. The store stays open. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Builds the core; see the module comment. Throws what opening the tool secret throws (`mcpUrl` given). */
+export function createCore(config: CoreConfig, deps: CoreDeps): Core {
+  const { store, logger, adapters } = deps;
+  const health =
+    deps.health === false
+      ? undefined
+      : new StoreHealth({ probe: () => store.probeWrite(), logger, initialDelayMs: deps.health?.initialDelayMs, maxDelayMs: deps.health?.maxDelayMs });
+  const checkpointer = deps.walCheckpointer ? startCheckpointer(store, logger) : undefined;
+  const metrics = deps.metrics;
+  const outbox = new OutboxDelivery({
+    store,
+    adapters,
+    logger,
+    health,
+    retryDelaysMs: deps.outboxRetryDelaysMs,
+    storageRetry: deps.storageRetry,
+    onDeliveryError: (p, err) => {
+      metrics?.apiError(p, apiErrorKind(err));
+      deps.onDeliveryError?.(p, err);
+    },
+  });
+  // Everything agentbridge posts goes through this one outbound path (rendered, chunked, outbox).
+  const outbound = new Outbound(outbox);
+  const inbox = new Inbox(store, health);
+
+  // Agent tools over MCP: per-turn tokens (secret in <dataDir>/mcp-secret); the URL is known once the server listens.
+  const mcpUrl = deps.mcpUrl;
+  const toolTokens = mcpUrl ? ToolTokens.open(config.dataDir) : undefined;
+  const tools = toolTokens && mcpUrl ? new ToolAccess({ tokens: toolTokens, url: mcpUrl }) : undefined;
+
+  const bridges = new Bridges(
+    {
+      store,
+      inbox,
+      runners: deps.runners,
+      adapters,
+      outbound,
+      slots: new PQueue({ concurrency: config.maxConcurrentTurns }),
+      defaults: { agent: deps.defaultAgent, model: config.model, workdir: config.workdir, permissionMode: config.permissionMode, turnTimeoutMs: config.turnTimeoutMs },
+      env: config.agentEnv,
+      logger,
+      tools,
+      health,
+      storageRetry: deps.storageRetry,
+      turn: deps.turn,
+      now: deps.now,
+    },
+    { idleEvictMs: config.idleEvictMs },
+  );
+  // Subscribed in this order, as before the event existed: metrics, the caller's hook, then the scheduler (below).
+  if (metrics) bridges.on('turnEnded', (e) => metrics.turnEnded(e.info.platform, e.info.agent, e.outcome, e.ms));
+  if (deps.onTurnEnd) bridges.on('turnEnded', deps.onTurnEnd);
+
+  let stopping: Promise<void> | undefined;
+  // Cron jobs and scheduled messages enter the same path — inbox, then bridge — as messages of
+  // origin `scheduler`: set up by an allowed user or an admin, they pass no access control and are
+  // never commands, so their pipeline has neither stage.
+  const schedulerIntake = new Router({ inbox, bridges, logger });
+  const scheduler = new Scheduler({
+    store,
+    ensureConversation: (init) => inbox.ensureConversation(init),
+    submit: schedulerIntake.accept,
+    notify: async (target, text, conversationId) => {
+      inbox.ensureConversation({ id: conversationId, platform: target.platform, channel: target.channel, thread: target.thread ?? null });
+      await outbound.say({ conversationId, replyTarget: target }, text);
+    },
+    turnEnded: bridges,
+    logger,
+    platforms: deps.platforms,
+    onRunEnd: (run) => metrics?.cronRun(run.status),
+    graceMs: config.cronGraceMs,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+
+  const commands = new CommandService({
+    deps: {
+      store,
+      inbox,
+      router: bridges,
+      defaults: { agent: deps.defaultAgent, model: config.model, workdir: config.workdir },
+      availableAgents: deps.availableAgents,
+      workspacesRoot: config.workspacesRoot,
+      shutdownGraceMs: config.shutdownGraceMs,
+      cron: scheduler.cron,
+      scheduled: scheduler.messages,
+      ...deps.commandServices,
+      restart: deps.onRestartRequested,
+      stopping: () => stopping !== undefined || bridges.stopping,
+      logger: logger.child({ part: 'commands' }),
+    },
+    // Local users added with `agentbridge users add NAME --admin` are admins too (they log in).
+    access: new AccessPolicy(config.access, logger.child({ part: 'access' }), (id) => id.startsWith('local:') && store.localUsers.get(id.slice('local:'.length))?.admin === true),
+    inbox,
+    outbound,
+    health,
+  });
+  // Commands see the bridges (stop, status), never the router: nothing calls back into the pipeline.
+  const router = new Router({ inbox, bridges, access: commands, commands, logger });
+  metrics?.observe({ queue: () => bridges.queueStats(), inboxBacklog: () => ((c) => c.queued + c.running)(inbox.countByState()) });
+
+  let closed: Promise<void> | undefined;
+  return {
+    store,
+    health,
+    outbox,
+    outbound,
+    inbox,
+    bridges,
+    router,
+    commands,
+    scheduler,
+    toolTokens,
+    get stopping() {
+      return stopping !== undefined;
+    },
+    async start() {
+      await outbox.deliverAll();
+      await announceRestart({ store, outbound, logger });
+      await recoverInbox(store, router, outbound, logger);
+      await scheduler.start(); // after recovery: late due times within the grace window run once
+      bridges.startSweeping();
+    },
+    shutdown(graceMs = 0) {
+      return (stopping ??= (async () => {
+        await scheduler.stop(); // nothing new is submitted while the bridges shut down
+        await bridges.shutdown(graceMs);
+        await outbox.stop();
+      })());
+    },
+    close() {
+      return (closed ??= (async () => {
+        await scheduler.stop();
+        health?.stop();
+        await checkpointer?.stop();
+      })());
+    },
+  };
+}
