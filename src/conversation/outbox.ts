@@ -76,6 +76,26 @@ export class OutboxDelivery {
 
   constructor(private readonly opts: OutboxOptions) {
     this.retryDelaysMs = opts.retryDelaysMs ?? DEFAULT_RETRY_MS;
+    // A storage fault also fails deliveries in ways the platform backoff counts (the local chat
+    // stores every bot message): once the database can be written again, retry at once.
+    this.unsubscribeHealth = opts.health?.onChange((healthy) => {
+      if (healthy) this.retryNow();
+    });
+  }
+
+  private readonly unsubscribeHealth?: () => void;
+
+  /**
+   * Cancels every scheduled retry, forgets the backoff, and delivers all pending rows now (the
+   * store became healthy again). Rows of one conversation stay in order (one chain each).
+   */
+  retryNow(): void {
+    if (this.stopped) return;
+    for (const t of this.retryTimers.values()) clearTimeout(t);
+    this.retryTimers.clear();
+    this.failures.clear();
+    this.storageFailures.clear();
+    void this.deliverAll().catch((err: unknown) => this.opts.logger.error({ err }, 'outbox: retrying pending deliveries failed'));
   }
 
   /**
@@ -139,6 +159,7 @@ export class OutboxDelivery {
   /** Stops retry timers; in-flight deliveries finish. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribeHealth?.();
     for (const t of this.retryTimers.values()) clearTimeout(t);
     this.retryTimers.clear();
     await Promise.allSettled([...this.chains.values()]);
