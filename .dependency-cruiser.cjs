@@ -36,14 +36,35 @@ function only(name, from, allowed, comment) {
 
 module.exports = {
   forbidden: [
-    { name: 'no-cycles', comment: 'Import cycles hide layering; break them with a type in core or an injected dependency.', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'no-cycles',
+      comment: 'Import cycles hide layering; break them with a type in core or an injected dependency.',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
     only('core-is-the-bottom', layer.core, [layer.core], 'src/core imports nothing else from src/.'),
     only('logger-is-a-leaf', layer.logger, [], 'src/logger.ts imports nothing from src/.'),
     only('store-depends-on-core', layer.store, [layer.core, layer.logger, layer.store], 'The store sees core types only (and the logger).'),
     only('http-depends-on-core', layer.http, [layer.core, layer.logger, layer.http], 'The HTTP server is infrastructure at the store level.'),
-    only('runners-below-conversation', layer.runners, [layer.core, layer.logger, layer.store, layer.http, layer.runners], 'Runners know core, store and http; not platforms or anything above.'),
-    only('platforms-below-conversation', layer.platforms, [layer.core, layer.logger, layer.store, layer.http, layer.platforms], 'Platforms know core, store and http; not runners or anything above.'),
-    only('conversation-scheduler-tools-below-app', layer.upper, [layer.core, layer.logger, layer.store, layer.http, layer.runners, layer.platforms, layer.upper], 'Layer 3 never imports the app, the CLI or the config loader.'),
+    only(
+      'runners-below-conversation',
+      layer.runners,
+      [layer.core, layer.logger, layer.store, layer.http, layer.runners],
+      'Runners know core, store and http; not platforms or anything above.',
+    ),
+    only(
+      'platforms-below-conversation',
+      layer.platforms,
+      [layer.core, layer.logger, layer.store, layer.http, layer.platforms],
+      'Platforms know core, store and http; not runners or anything above.',
+    ),
+    only(
+      'conversation-scheduler-tools-below-app',
+      layer.upper,
+      [layer.core, layer.logger, layer.store, layer.http, layer.runners, layer.platforms, layer.upper],
+      'Layer 3 never imports the app, the CLI or the config loader.',
+    ),
     { name: 'not-to-unresolvable', severity: 'error', from: { path: '^src/' }, to: { couldNotResolve: true } },
   ],
   options: {

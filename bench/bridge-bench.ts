@@ -166,7 +166,12 @@ async function throughput(conversations: number) {
   // Warm up (JIT, statement caches) on other conversations; not measured.
   for (let i = 0; i < 50; i++) {
     const answered = b.adapter.waitAnswer('bench/t-warm');
-    await b.router.accept({ ...message(-1, i), conversationId: 'local:bench:t-warm', thread: 't-warm', replyTarget: { platform: 'local', channel: 'bench', thread: 't-warm' } });
+    await b.router.accept({
+      ...message(-1, i),
+      conversationId: 'local:bench:t-warm',
+      thread: 't-warm',
+      replyTarget: { platform: 'local', channel: 'bench', thread: 't-warm' },
+    });
     await answered;
   }
   while (b.overheads.length < 50) await new Promise((r) => setImmediate(r));
@@ -196,7 +201,17 @@ async function throughput(conversations: number) {
     });
   }
   const turns = b.overheads.length;
-  const row = { conversations, turns, turnsPerS: turns / seconds, p50: pct(b.overheads, 50), p99: pct(b.overheads, 99), e2e50: pct(latencies, 50), e2e99: pct(latencies, 99), lost, reordered };
+  const row = {
+    conversations,
+    turns,
+    turnsPerS: turns / seconds,
+    p50: pct(b.overheads, 50),
+    p99: pct(b.overheads, 99),
+    e2e50: pct(latencies, 50),
+    e2e99: pct(latencies, 99),
+    lost,
+    reordered,
+  };
   await b.done();
   return row;
 }
@@ -240,11 +255,20 @@ const f = (x: number, d = 2) => x.toFixed(d);
 console.log('\nagentbridge bridge benchmark (in-process runner, SQLite WAL store, in-memory adapter)');
 console.log(`node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'})\n`);
 console.log(`${SLOTS} turn slots (the default AGENTBRIDGE_MAX_CONCURRENT_TURNS); overhead excludes waiting for a slot, message→answer includes it\n`);
-console.log('| conversations | turns | turns/s | overhead p50 (ms) | overhead p99 (ms) | message→answer p50 (ms) | message→answer p99 (ms) | lost | reordered |');
+console.log(
+  '| conversations | turns | turns/s | overhead p50 (ms) | overhead p99 (ms) | message→answer p50 (ms) | message→answer p99 (ms) | lost | reordered |',
+);
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-for (const r of rows) console.log(`| ${r.conversations} | ${r.turns} | ${f(r.turnsPerS, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.e2e50)} | ${f(r.e2e99)} | ${r.lost} | ${r.reordered} |`);
-console.log(`\nidle conversations: ${mem.conversations}; resident memory per idle conversation: ${f(mem.rssPerConvBytes / 1024)} KB (heap ${f(mem.heapPerConvBytes / 1024)} KB)${mem.gc ? '' : ' — run with --expose-gc for stable figures'}`);
+for (const r of rows)
+  console.log(
+    `| ${r.conversations} | ${r.turns} | ${f(r.turnsPerS, 0)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.e2e50)} | ${f(r.e2e99)} | ${r.lost} | ${r.reordered} |`,
+  );
+console.log(
+  `\nidle conversations: ${mem.conversations}; resident memory per idle conversation: ${f(mem.rssPerConvBytes / 1024)} KB (heap ${f(mem.heapPerConvBytes / 1024)} KB)${mem.gc ? '' : ' — run with --expose-gc for stable figures'}`,
+);
 const failed = rows.some((r) => r.lost || r.reordered);
 const p99at100 = rows.find((r) => r.conversations === 100)?.p99 ?? Infinity;
-console.log(`\ntargets: overhead p99 < 5 ms at 100 conversations: ${p99at100 < 5 ? 'met' : 'MISSED'}; no lost or reordered messages: ${failed ? 'MISSED' : 'met'}; < 10 KB per idle conversation: ${mem.rssPerConvBytes < 10240 ? 'met' : 'MISSED'}`);
+console.log(
+  `\ntargets: overhead p99 < 5 ms at 100 conversations: ${p99at100 < 5 ? 'met' : 'MISSED'}; no lost or reordered messages: ${failed ? 'MISSED' : 'met'}; < 10 KB per idle conversation: ${mem.rssPerConvBytes < 10240 ? 'met' : 'MISSED'}`,
+);
 if (failed) process.exitCode = 1;

@@ -97,7 +97,12 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     else logger.info({ agent: defaultAgent, model: config.model }, 'default agent');
 
     assertLocalLoginPossible(config, store.localUsers.count());
-    const http = createHttpServer({ host: config.http.host, port: config.http.port, logger, hosts: new HostAllowList(config.publicUrl, hostCheckExemptPaths()) });
+    const http = createHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      logger,
+      hosts: new HostAllowList(config.publicUrl, hostCheckExemptPaths()),
+    });
     const adapters = new Map<PlatformName, PlatformAdapter>();
     for (const a of await createAdapters({ config, http, logger, localMessages: store.localMessages, localUsers: store.localUsers })) adapters.set(a.name, a);
 
@@ -140,8 +145,21 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
         health!.report(err, 'healthz');
       }
       const ok = ready && health!.healthy;
-      const reason = !health!.healthy ? `the database cannot be written: ${health!.reason}` : !ready ? (core.stopping ? 'shutting down' : 'starting') : undefined;
-      const body = { ok, ...(reason ? { reason } : {}), agent: defaultAgent ?? null, platforms: [...adapters.keys()], uptimeS: Math.round((Date.now() - startedAt) / 1000), ...counts };
+      const reason = !health!.healthy
+        ? `the database cannot be written: ${health!.reason}`
+        : !ready
+          ? core.stopping
+            ? 'shutting down'
+            : 'starting'
+          : undefined;
+      const body = {
+        ok,
+        ...(reason ? { reason } : {}),
+        agent: defaultAgent ?? null,
+        platforms: [...adapters.keys()],
+        uptimeS: Math.round((Date.now() - startedAt) / 1000),
+        ...counts,
+      };
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
     const { url } = await http.listen();

@@ -17,7 +17,12 @@ import { PLATFORMS } from './platforms/registry.js';
 const program = new Command();
 program
   .name('agentbridge')
-  .description(`Work with coding agents (Claude Code, Codex CLI, Gemini CLI) from ${listText(PLATFORMS.map((m) => m.title), 'and')}.`)
+  .description(
+    `Work with coding agents (Claude Code, Codex CLI, Gemini CLI) from ${listText(
+      PLATFORMS.map((m) => m.title),
+      'and',
+    )}.`,
+  )
   .showHelpAfterError()
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);
@@ -25,13 +30,15 @@ program
 
 program
   .command('start', { isDefault: true })
-  .description(`run agentbridge on the platforms configured (${listText(PLATFORMS.map((m) => m.title), 'or')}; see README "Configuration")`)
+  .description(
+    `run agentbridge on the platforms configured (${listText(
+      PLATFORMS.map((m) => m.title),
+      'or',
+    )}; see README "Configuration")`,
+  )
   .action(runStart);
 
-program
-  .command('doctor')
-  .description('check which agent CLIs are installed and logged in, and which one agentbridge will use')
-  .action(runDoctor);
+program.command('doctor').description('check which agent CLIs are installed and logged in, and which one agentbridge will use').action(runDoctor);
 
 registerDbCommands(program);
 registerSessionCommands(program);

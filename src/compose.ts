@@ -167,7 +167,13 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       adapters,
       outbound,
       slots: new PQueue({ concurrency: config.maxConcurrentTurns }),
-      defaults: { agent: deps.defaultAgent, model: config.model, workdir: config.workdir, permissionMode: config.permissionMode, turnTimeoutMs: config.turnTimeoutMs },
+      defaults: {
+        agent: deps.defaultAgent,
+        model: config.model,
+        workdir: config.workdir,
+        permissionMode: config.permissionMode,
+        turnTimeoutMs: config.turnTimeoutMs,
+      },
       env: config.agentEnv,
       logger,
       tools,
@@ -220,7 +226,11 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       logger: logger.child({ part: 'commands' }),
     },
     // Local users added with `agentbridge users add NAME --admin` are admins too (they log in).
-    access: new AccessPolicy(config.access, logger.child({ part: 'access' }), (id) => id.startsWith('local:') && store.localUsers.get(id.slice('local:'.length))?.admin === true),
+    access: new AccessPolicy(
+      config.access,
+      logger.child({ part: 'access' }),
+      (id) => id.startsWith('local:') && store.localUsers.get(id.slice('local:'.length))?.admin === true,
+    ),
     inbox,
     outbound,
     health,

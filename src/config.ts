@@ -48,49 +48,55 @@ export function baseEnvSchema(registry: PlatformRegistry = PLATFORMS) {
 /** agentbridge's own variables (platform-independent). */
 function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
   return {
-  AGENTBRIDGE_DATA_DIR: z.string().min(1).default('./data'),
-  AGENTBRIDGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-  AGENTBRIDGE_HTTP_PORT: z
-    .string()
-    .default('8080')
-    .transform((v, ctx) => {
-      const n = Number(v);
-      if (!/^\d+$/.test(v.trim()) || n > 65535) {
-        ctx.addIssue({ code: 'custom', message: `must be a port number 0–65535 (got "${v}")` });
-        return z.NEVER;
-      }
-      return n;
-    }),
-  AGENTBRIDGE_MODEL: optionalString,
-  AGENTBRIDGE_WORKDIR: z.string().min(1).default('./workspace'),
-  AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'edit', 'full']).default('edit'),
-  AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(4),
-  AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
-  AGENTBRIDGE_IDLE_EVICT_S: positiveInt(600),
-  // Local chat security (README "Local chat security"): the address people open; its host is served besides loopback.
-  AGENTBRIDGE_PUBLIC_URL: optionalString.refine((v) => v === undefined || isPublicUrl(v), 'must be an http(s) URL without query or fragment, e.g. https://chat.example.com'),
-  // Access control and operations (see .env.example).
-  AGENTBRIDGE_ADMINS: qualified,
-  AGENTBRIDGE_ALLOWED_USERS: qualified,
-  AGENTBRIDGE_ALLOWED_CHANNELS: qualified,
-  AGENTBRIDGE_WORKSPACES_ROOT: optionalString,
-  AGENTBRIDGE_SHUTDOWN_GRACE_S: nonNegativeInt(60),
-  AGENTBRIDGE_CRON_GRACE_S: nonNegativeInt(600),
-  AGENTBRIDGE_RESTART_MODE: z.enum(['auto', 'spawn', 'exit']).default('auto'),
-  // Extra variables kept from the agent (see src/runners/agent-env.ts): names or PREFIX_* globs.
-  AGENTBRIDGE_AGENT_ENV_DENY: z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      const items = parseEnvDenyList(v);
-      const bad = items.filter((i) => !isEnvDenyPattern(i));
-      if (bad.length) {
-        ctx.addIssue({ code: 'custom', message: `${bad.map((b) => `"${b}"`).join(', ')}: each item must be a variable name (e.g. AWS_SECRET_ACCESS_KEY) or a prefix ending in * (e.g. AWS_*)` });
-        return z.NEVER;
-      }
-      return items;
-    }),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    AGENTBRIDGE_DATA_DIR: z.string().min(1).default('./data'),
+    AGENTBRIDGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+    AGENTBRIDGE_HTTP_PORT: z
+      .string()
+      .default('8080')
+      .transform((v, ctx) => {
+        const n = Number(v);
+        if (!/^\d+$/.test(v.trim()) || n > 65535) {
+          ctx.addIssue({ code: 'custom', message: `must be a port number 0–65535 (got "${v}")` });
+          return z.NEVER;
+        }
+        return n;
+      }),
+    AGENTBRIDGE_MODEL: optionalString,
+    AGENTBRIDGE_WORKDIR: z.string().min(1).default('./workspace'),
+    AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'edit', 'full']).default('edit'),
+    AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(4),
+    AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
+    AGENTBRIDGE_IDLE_EVICT_S: positiveInt(600),
+    // Local chat security (README "Local chat security"): the address people open; its host is served besides loopback.
+    AGENTBRIDGE_PUBLIC_URL: optionalString.refine(
+      (v) => v === undefined || isPublicUrl(v),
+      'must be an http(s) URL without query or fragment, e.g. https://chat.example.com',
+    ),
+    // Access control and operations (see .env.example).
+    AGENTBRIDGE_ADMINS: qualified,
+    AGENTBRIDGE_ALLOWED_USERS: qualified,
+    AGENTBRIDGE_ALLOWED_CHANNELS: qualified,
+    AGENTBRIDGE_WORKSPACES_ROOT: optionalString,
+    AGENTBRIDGE_SHUTDOWN_GRACE_S: nonNegativeInt(60),
+    AGENTBRIDGE_CRON_GRACE_S: nonNegativeInt(600),
+    AGENTBRIDGE_RESTART_MODE: z.enum(['auto', 'spawn', 'exit']).default('auto'),
+    // Extra variables kept from the agent (see src/runners/agent-env.ts): names or PREFIX_* globs.
+    AGENTBRIDGE_AGENT_ENV_DENY: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        const items = parseEnvDenyList(v);
+        const bad = items.filter((i) => !isEnvDenyPattern(i));
+        if (bad.length) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `${bad.map((b) => `"${b}"`).join(', ')}: each item must be a variable name (e.g. AWS_SECRET_ACCESS_KEY) or a prefix ending in * (e.g. AWS_*)`,
+          });
+          return z.NEVER;
+        }
+        return items;
+      }),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   };
 }
 
@@ -161,7 +167,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry
     bins: Object.fromEntries(runnerDefinitions().map((d) => [d.name, (e as Record<string, unknown>)[d.binVariable] as string | undefined])),
     logLevel: e.LOG_LEVEL,
     // A platform's variables never reach the agent, nor what its module lists (e.g. SLACK_*).
-    agentEnv: agentEnvironment(env, [...e.AGENTBRIDGE_AGENT_ENV_DENY, ...platforms.flatMap((p) => [...Object.keys(p.schema.shape), ...(p.module.config.agentEnvDeny ?? [])])]),
+    agentEnv: agentEnvironment(env, [
+      ...e.AGENTBRIDGE_AGENT_ENV_DENY,
+      ...platforms.flatMap((p) => [...Object.keys(p.schema.shape), ...(p.module.config.agentEnvDeny ?? [])]),
+    ]),
   };
   const settings = config as unknown as Record<string, unknown>;
   for (const { module, values: v } of values) settings[module.name] = module.config.read(v ?? {});

@@ -44,7 +44,10 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     hooks: {
       logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? maskSecrets(a) : a)));
+        method.apply(
+          this,
+          args.map((a) => (typeof a === 'string' ? maskSecrets(a) : a)),
+        );
       },
     },
     base: { name: 'agentbridge' },

@@ -101,7 +101,13 @@ export function registerCronCommands(program: Command): void {
     .requiredOption('--name <name>', 'unique name, e.g. ci-summary')
     .requiredOption('--schedule <schedule>', 'cron expression ("0 9 * * MON-FRI"), "every 15m", or "at 2026-12-01T09:00:00+01:00"')
     .option('--tz <zone>', 'IANA time zone of a cron expression, e.g. Europe/Berlin (default UTC)')
-    .option('--platform <platform>', listText(PLATFORMS.map((m) => m.name), 'or'))
+    .option(
+      '--platform <platform>',
+      listText(
+        PLATFORMS.map((m) => m.name),
+        'or',
+      ),
+    )
     .option('--channel <channel>', `channel to post to (${PLATFORMS.map((m) => m.channel.label).join(', ')})`)
     .option('--conversation <id>', 'post into this existing conversation (its thread) instead')
     .requiredOption('--prompt <text>', 'what the agent should do on each run')
@@ -136,10 +142,14 @@ export function registerCronCommands(program: Command): void {
     .command('list')
     .description('list cron jobs (safe while agentbridge runs)')
     .action(() =>
-      withCron(false, (service) => {
-        const jobs = service.list();
-        out(jobs.length ? jobs.map(jobLine) : ['no cron jobs']);
-      }, 'no cron jobs'),
+      withCron(
+        false,
+        (service) => {
+          const jobs = service.list();
+          out(jobs.length ? jobs.map(jobLine) : ['no cron jobs']);
+        },
+        'no cron jobs',
+      ),
     );
 
   cron

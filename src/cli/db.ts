@@ -68,7 +68,10 @@ export function registerDbCommands(program: Command): void {
         if (r.movedTo) process.stdout.write(`db init: moved the previous database files to ${r.movedTo}\n`);
         process.stdout.write(`db init: created an empty database ${config.dbPath} (id ${r.marker.id})\n`);
       } catch (err) {
-        if (err instanceof DatabaseMissingError) fail(`${err.dbPath} is missing but its marker says a database was created there; run \`agentbridge db init --force\` to start with an empty one (or restore it from a backup)`);
+        if (err instanceof DatabaseMissingError)
+          fail(
+            `${err.dbPath} is missing but its marker says a database was created there; run \`agentbridge db init --force\` to start with an empty one (or restore it from a backup)`,
+          );
         fail((err as Error).message);
       } finally {
         lock.release();

@@ -39,6 +39,8 @@ export async function runDoctor(): Promise<void> {
     process.stdout.write(out.join('\n') + '\n');
     process.exit(1);
   }
-  out.push(`agentbridge will use: ${agentLabel(agent)}${config.agent === 'auto' ? ' (AGENTBRIDGE_AGENT=auto)' : ''}${config.model ? `, model ${config.model}` : ''}`);
+  out.push(
+    `agentbridge will use: ${agentLabel(agent)}${config.agent === 'auto' ? ' (AGENTBRIDGE_AGENT=auto)' : ''}${config.model ? `, model ${config.model}` : ''}`,
+  );
   process.stdout.write(out.join('\n') + '\n');
 }

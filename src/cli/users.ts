@@ -19,7 +19,8 @@ import { configOrExit, fail } from './env.js';
 /** Opens the store (writable unless `readonly`; no owner lock: these commands run beside the service). */
 function withStore<T>(opts: { readonly: boolean; create: boolean }, fn: (store: SqliteStore, config: Config) => T): T {
   const config = configOrExit();
-  if (!opts.create && !fs.existsSync(config.dbPath)) fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir}); add a user first: agentbridge users add NAME`);
+  if (!opts.create && !fs.existsSync(config.dbPath))
+    fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir}); add a user first: agentbridge users add NAME`);
   const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr), readonly: opts.readonly });
   try {
     return fn(store, config);
@@ -65,7 +66,8 @@ export function registerUserCommands(program: Command): void {
     .action((name: string, opts: { admin?: boolean; token?: boolean }) => {
       checkName(name);
       withStore({ readonly: false, create: true }, (store, config) => {
-        if (!store.localUsers.add(name, opts.admin === true)) fail(`user "${name}" already exists (new link: agentbridge users link ${name}; or remove it first)`);
+        if (!store.localUsers.add(name, opts.admin === true))
+          fail(`user "${name}" already exists (new link: agentbridge users link ${name}; or remove it first)`);
         const out = [`added ${name}${opts.admin ? ' (admin)' : ''}: chat id local:${name}`, ...linkLines(store, config, name)];
         if (opts.token) out.push(...apiTokenLines(store, name));
         else out.push(`for scripts: agentbridge users token ${name} prints a token for Authorization: Bearer`);
@@ -87,7 +89,9 @@ export function registerUserCommands(program: Command): void {
         const rows = store.localUsers.list();
         if (!rows.length) process.stdout.write('no users\n');
         for (const u of rows) {
-          process.stdout.write(`${u.name}  ${u.admin ? 'admin' : 'user'}  sessions=${u.sessions}  api-tokens=${u.apiTokens}  open-links=${u.links}  added=${iso(u.createdAt)}\n`);
+          process.stdout.write(
+            `${u.name}  ${u.admin ? 'admin' : 'user'}  sessions=${u.sessions}  api-tokens=${u.apiTokens}  open-links=${u.links}  added=${iso(u.createdAt)}\n`,
+          );
         }
       });
     });

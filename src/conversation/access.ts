@@ -23,9 +23,7 @@ export interface AccessSubject {
   alsoChannels?: string[];
 }
 
-export type AccessDecision =
-  | { allowed: true; admin: boolean }
-  | { allowed: false; admin: boolean; reason: 'user' | 'channel' };
+export type AccessDecision = { allowed: true; admin: boolean } | { allowed: false; admin: boolean; reason: 'user' | 'channel' };
 
 /** `platform:id`. */
 export function qualify(platform: PlatformName, id: string): string {

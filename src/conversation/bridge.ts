@@ -82,7 +82,12 @@ export class Bridge {
   }
 
   status(): BridgeStatus {
-    return { conversationId: this.conversationId, running: !!this.controller, runningSince: this.runningSince, queued: this.queue.length + (this.retry?.batch.length ?? 0) };
+    return {
+      conversationId: this.conversationId,
+      running: !!this.controller,
+      runningSince: this.runningSince,
+      queued: this.queue.length + (this.retry?.batch.length ?? 0),
+    };
   }
 
   /** Stops the running turn (its process group is ended); queued messages stay queued. Returns false if none runs. */
@@ -149,7 +154,13 @@ export class Bridge {
           this.retry = { batch, attempt, failures: failures + 1 };
           retrying = true;
           this.deps.logger.warn(
-            { err: err instanceof Error ? err.message : String(err), code: (err as { code?: unknown }).code, conversationId: this.conversationId, messages: batch.length, failures: failures + 1 },
+            {
+              err: err instanceof Error ? err.message : String(err),
+              code: (err as { code?: unknown }).code,
+              conversationId: this.conversationId,
+              messages: batch.length,
+              failures: failures + 1,
+            },
             'turn failed on a storage fault; it runs again once the database can be written',
           );
         } else {
@@ -172,15 +183,18 @@ export class Bridge {
     if (this.closed) return;
     this.retryWaiting = true;
     const { initialMs, maxMs } = this.deps.storageRetry ?? { initialMs: 500, maxMs: 5_000 };
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void (this.deps.health?.whenHealthy() ?? Promise.resolve()).then(() => {
-        if (!this.retryWaiting) return; // cancelled by a shutdown
-        this.retryWaiting = false;
-        this.lastActive = Date.now();
-        this.schedule();
-      });
-    }, backoffDelay(failures, initialMs, maxMs));
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        void (this.deps.health?.whenHealthy() ?? Promise.resolve()).then(() => {
+          if (!this.retryWaiting) return; // cancelled by a shutdown
+          this.retryWaiting = false;
+          this.lastActive = Date.now();
+          this.schedule();
+        });
+      },
+      backoffDelay(failures, initialMs, maxMs),
+    );
   }
 
   private cancelRetryWait(): void {

@@ -171,7 +171,11 @@ export class Bridges {
       let timer: NodeJS.Timeout | undefined;
       const expired = await Promise.race([drained.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
       clearTimeout(timer);
-      if (expired) this.deps.logger.info({ running: bridges.filter((b) => b.status().running).length }, 'grace period over: stopping the remaining turns for retry after the restart');
+      if (expired)
+        this.deps.logger.info(
+          { running: bridges.filter((b) => b.status().running).length },
+          'grace period over: stopping the remaining turns for retry after the restart',
+        );
     }
     await Promise.all(bridges.map((b) => b.shutdown()));
     this.closed = true;

@@ -64,7 +64,15 @@ export class Inbox {
       hooks?.inTransaction?.();
       const target = message.replyTarget;
       const existing = store.conversations.get(message.conversationId);
-      const conv = existing ?? this.ensureConversation({ id: message.conversationId, platform: message.platform, channel: target.channel, thread: target.thread ?? null, workdir: null });
+      const conv =
+        existing ??
+        this.ensureConversation({
+          id: message.conversationId,
+          platform: message.platform,
+          channel: target.channel,
+          thread: target.thread ?? null,
+          workdir: null,
+        });
       if (message.seedFrom && !conv.seededFrom && !existing) store.conversations.update(conv.id, { seededFrom: message.seedFrom });
       return true;
     });

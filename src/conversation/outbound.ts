@@ -91,7 +91,13 @@ export class Outbound {
     const sessionEntryId = options.sessionEntryId ?? null;
     const kind = options.kind ?? (sessionEntryId !== null ? 'answer' : 'notice');
     const texts = this.messages(target.replyTarget.platform, markdown, options.emptyText);
-    return this.outbox.enqueue(target.conversationId, { ...target.replyTarget, kind, ...(options.editRef ? { editRef: options.editRef } : {}) }, texts, sessionEntryId, options.alsoInTx);
+    return this.outbox.enqueue(
+      target.conversationId,
+      { ...target.replyTarget, kind, ...(options.editRef ? { editRef: options.editRef } : {}) },
+      texts,
+      sessionEntryId,
+      options.alsoInTx,
+    );
   }
 
   /**

@@ -102,13 +102,7 @@ export class OutboxDelivery {
    * Writes the messages of one answer to the outbox (in one transaction with `alsoInTx`, e.g.
    * marking the inbox rows done) and returns the rows. Nothing is posted yet: call {@link deliver}.
    */
-  enqueue(
-    conversationId: string,
-    target: OutboxTarget,
-    texts: string[],
-    sessionEntryId: number | null,
-    alsoInTx?: () => void,
-  ): OutboxRow[] {
+  enqueue(conversationId: string, target: OutboxTarget, texts: string[], sessionEntryId: number | null, alsoInTx?: () => void): OutboxRow[] {
     const { store } = this.opts;
     const kinded: OutboxTarget = { ...target, kind: target.kind ?? postedKind(target, sessionEntryId) };
     const rows = store.transaction(() => {
@@ -189,7 +183,10 @@ export class OutboxDelivery {
     } catch (err) {
       if (!isStorageFault(err)) throw err;
       this.opts.health?.report(err, 'outbox');
-      this.opts.logger.warn({ conversationId, err: err instanceof Error ? err.message : String(err) }, 'outbox: storage fault; delivery retried once the database can be written');
+      this.opts.logger.warn(
+        { conversationId, err: err instanceof Error ? err.message : String(err) },
+        'outbox: storage fault; delivery retried once the database can be written',
+      );
       this.scheduleStorageRetry(conversationId);
       return;
     }
@@ -219,8 +216,13 @@ export class OutboxDelivery {
         this.opts.onDeliveryError?.(row.target.platform, err);
         const giveUp = row.target.retireRef !== undefined && row.attempts + 1 >= MAX_RETIRE_ATTEMPTS;
         store.outbox.markAttemptFailed(row.id, message, giveUp);
-        if (giveUp) logger.error({ outboxId: row.id, conversationId: row.conversationId, err: message }, 'outbox: could not retire the progress message; giving up');
-        else logger.warn({ outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 }, 'outbox: delivery failed; will retry');
+        if (giveUp)
+          logger.error({ outboxId: row.id, conversationId: row.conversationId, err: message }, 'outbox: could not retire the progress message; giving up');
+        else
+          logger.warn(
+            { outboxId: row.id, conversationId: row.conversationId, err: message, attempts: row.attempts + 1 },
+            'outbox: delivery failed; will retry',
+          );
         return false;
       }
     }
@@ -233,16 +235,22 @@ export class OutboxDelivery {
         }
         if (done.unedited) {
           // The progress message still shows "Working…" (or an old text): retire it, durably.
-          store.outbox.enqueue({ conversationId: row.conversationId, target: { ...followUp(row.target), retireRef: done.unedited }, text: PROGRESS_RETIRED_TEXT, sessionEntryId: null });
+          store.outbox.enqueue({
+            conversationId: row.conversationId,
+            target: { ...followUp(row.target), retireRef: done.unedited },
+            text: PROGRESS_RETIRED_TEXT,
+            sessionEntryId: null,
+          });
         }
-        if (store.conversations.get(row.conversationId)) store.postedMessages.record({
-          key: postedMessageKey(row.target.platform, row.target.channel, done.ref),
-          conversationId: row.conversationId,
-          sessionEntryId: row.sessionEntryId,
-          platformMessageRef: done.ref,
-          assistantText: row.text,
-          kind: postedKind(row.target, row.sessionEntryId),
-        });
+        if (store.conversations.get(row.conversationId))
+          store.postedMessages.record({
+            key: postedMessageKey(row.target.platform, row.target.channel, done.ref),
+            conversationId: row.conversationId,
+            sessionEntryId: row.sessionEntryId,
+            platformMessageRef: done.ref,
+            assistantText: row.text,
+            kind: postedKind(row.target, row.sessionEntryId),
+          });
         store.outbox.markPosted(row.id, done.ref);
       });
     } catch (err) {
@@ -250,7 +258,8 @@ export class OutboxDelivery {
       throw err;
     }
     this.postedUnrecorded.delete(row.id);
-    if (row.target.retireRef) logger.info({ outboxId: row.id, conversationId: row.conversationId, ref: done.ref, how: done.how }, 'outbox: stale progress message retired');
+    if (row.target.retireRef)
+      logger.info({ outboxId: row.id, conversationId: row.conversationId, ref: done.ref, how: done.how }, 'outbox: stale progress message retired');
     return true;
   }
 
@@ -273,13 +282,16 @@ export class OutboxDelivery {
     const n = this.storageFailures.get(conversationId) ?? 0;
     this.storageFailures.set(conversationId, n + 1);
     const { initialMs, maxMs } = this.opts.storageRetry ?? { initialMs: 500, maxMs: 5_000 };
-    const timer = setTimeout(() => {
-      void (this.opts.health?.whenHealthy() ?? Promise.resolve()).then(() => {
-        if (this.retryTimers.get(conversationId) !== timer) return; // stopped meanwhile
-        this.retryTimers.delete(conversationId);
-        void this.deliver(conversationId);
-      });
-    }, backoffDelay(n, initialMs, maxMs));
+    const timer = setTimeout(
+      () => {
+        void (this.opts.health?.whenHealthy() ?? Promise.resolve()).then(() => {
+          if (this.retryTimers.get(conversationId) !== timer) return; // stopped meanwhile
+          this.retryTimers.delete(conversationId);
+          void this.deliver(conversationId);
+        });
+      },
+      backoffDelay(n, initialMs, maxMs),
+    );
     timer.unref();
     this.retryTimers.set(conversationId, timer);
   }

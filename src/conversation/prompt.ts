@@ -48,7 +48,5 @@ export function combineMessages(messages: readonly PromptMessage[], opts: Combin
   const [first] = messages;
   if (first === undefined) return '';
   if (messages.length === 1 && !opts.multiUser) return first.text;
-  return messages
-    .map((m) => `${authorLabel(m.author.name)}: ${m.text.trim().replace(PREFIX_LIKE, '$1\\$2')}`)
-    .join('\n\n');
+  return messages.map((m) => `${authorLabel(m.author.name)}: ${m.text.trim().replace(PREFIX_LIKE, '$1\\$2')}`).join('\n\n');
 }

@@ -10,8 +10,7 @@ import type { Outbound } from './outbound.js';
 import type { Router } from './router.js';
 
 /** The notice posted in a conversation whose turn was cut by a stop or crash. */
-export const INTERRUPTED_NOTICE =
-  '🔄 agentbridge restarted while working on your message. Nothing is lost: it is being answered again now.';
+export const INTERRUPTED_NOTICE = '🔄 agentbridge restarted while working on your message. Nothing is lost: it is being answered again now.';
 
 /** What an interrupted turn's progress message is edited to. */
 export const STALE_PROGRESS_TEXT = '⏹️ Interrupted by a restart; the answer follows below.';
@@ -35,7 +34,12 @@ export interface RecoveryReport {
  * Re-queues unfinished inbox messages (including any accepted during recovery), then switches
  * the router to queue new messages directly. Returns what it did.
  */
-export async function recoverInbox(store: Pick<Store, 'postedMessages'>, router: Router, outbound: Pick<Outbound, 'say' | 'enqueue'>, logger: Logger): Promise<RecoveryReport> {
+export async function recoverInbox(
+  store: Pick<Store, 'postedMessages'>,
+  router: Router,
+  outbound: Pick<Outbound, 'say' | 'enqueue'>,
+  logger: Logger,
+): Promise<RecoveryReport> {
   const { inbox } = router;
   const rows = inbox.unfinished();
   const interrupted = new Map<string, (typeof rows)[number]>();

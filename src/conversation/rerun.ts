@@ -26,7 +26,6 @@ import type { ConversationRow, InboxRow } from '../store/types.js';
 export const RERUN_NOTE =
   '[agentbridge: your previous attempt at the following message was interrupted (agentbridge stopped or restarted) and may have partly run. Check the current state (files, commands already run, messages already posted) before repeating anything with side effects.]';
 
-
 /**
  * True when the batch re-runs an interrupted turn: one of its inbox rows (as read BEFORE this
  * turn's `markRunning`) was already started once (`attempts` > 0). Unknown rows (undefined) count

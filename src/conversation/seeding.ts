@@ -18,16 +18,18 @@ import type { ConversationRow, SessionEntryRow, Store } from '../store/types.js'
 /** Upper bound of the transcript given as seed context, in characters. */
 export const SEED_CONTEXT_CHARS = 24_000;
 
-
-export type SeedPlan =
-  | { mode: 'fork'; from: string; sessionId: string }
-  | { mode: 'transcript'; from: string; context: string; included: number; cut: number };
+export type SeedPlan = { mode: 'fork'; from: string; sessionId: string } | { mode: 'transcript'; from: string; context: string; included: number; cut: number };
 
 /**
  * What the first turn of `conv` starts from, or undefined when it has no (pending) seed or
  * the origin is unknown (e.g. pruned).
  */
-export function planSeed(store: Pick<Store, 'entries' | 'postedMessages'> & { conversations: Pick<Store['conversations'], 'get'> }, conv: ConversationRow, agent: AgentName, opts: { allowFork?: boolean } = {}): SeedPlan | undefined {
+export function planSeed(
+  store: Pick<Store, 'entries' | 'postedMessages'> & { conversations: Pick<Store['conversations'], 'get'> },
+  conv: ConversationRow,
+  agent: AgentName,
+  opts: { allowFork?: boolean } = {},
+): SeedPlan | undefined {
   if (!conv.seededFrom || conv.seededAt !== null) return undefined;
   const posted = store.postedMessages.get(conv.seededFrom);
   if (!posted || posted.conversationId === conv.id) return undefined;

@@ -130,13 +130,34 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
       attempt.rerun = deps.inbox.start(keys);
       // The cut attempt recorded these messages already but never committed: record them once.
       if (attempt.rerun) store.entries.removeUncommitted(conversationId);
-      return batch.map((m) => store.entries.append({ conversationId, role: 'user', author: m.author.name, text: m.text, agent: agent ?? null, model: model ?? null, usage: null, costUsd: null }).id);
+      return batch.map(
+        (m) =>
+          store.entries.append({
+            conversationId,
+            role: 'user',
+            author: m.author.name,
+            text: m.text,
+            agent: agent ?? null,
+            model: model ?? null,
+            usage: null,
+            costUsd: null,
+          }).id,
+      );
     });
   }
   const batchEntryIds = new Set(attempt.entryIds);
   const rerun = attempt.rerun ?? false;
 
-  const output = new TurnOutput({ adapter, target, conversationId, store, logger: log, messageRefs: batch.flatMap((m) => (m.messageRef ? [m.messageRef] : [])), now: deps.now, progressRef: attempt.progressRef });
+  const output = new TurnOutput({
+    adapter,
+    target,
+    conversationId,
+    store,
+    logger: log,
+    messageRefs: batch.flatMap((m) => (m.messageRef ? [m.messageRef] : [])),
+    now: deps.now,
+    progressRef: attempt.progressRef,
+  });
 
   if (!agent) {
     const text = `⚠️ No agent CLI is available on the agentbridge host (none of ${agentNames().join(', ')} is installed and logged in). An admin can run \`agentbridge doctor\` to see what is missing.`;
@@ -166,7 +187,8 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
       }
     }
     const access = deps.tools?.grant({ conversationId, replyTarget: target, ttlMs: deps.defaults.turnTimeoutMs + 60_000 });
-    const run = (p: string, r?: Resume) => runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), access);
+    const run = (p: string, r?: Resume) =>
+      runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), access);
     let result: RunResult;
     let lostSession = false;
     try {
@@ -210,7 +232,16 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId, committedPoint(conversation, agent, result));
     if (seed && result.ok) {
       store.conversations.update(conversationId, { seededAt: Date.now() });
-      store.entries.append({ conversationId, role: 'system', author: 'agentbridge', text: seedRecord(seed), agent, model: model ?? null, usage: null, costUsd: null });
+      store.entries.append({
+        conversationId,
+        role: 'system',
+        author: 'agentbridge',
+        text: seedRecord(seed),
+        agent,
+        model: model ?? null,
+        usage: null,
+        costUsd: null,
+      });
     }
     const entry = store.entries.append({
       conversationId,
@@ -222,7 +253,14 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
       usage: result.usage ?? null,
       costUsd: result.usage?.costUsd ?? null,
     });
-    finish(deps, { conversationId, replyTarget: target }, answer, { kind: 'answer', sessionEntryId: entry.id, editRef: output.ref, emptyText: EMPTY_ANSWER }, keys, result.ok ? 'done' : 'failed');
+    finish(
+      deps,
+      { conversationId, replyTarget: target },
+      answer,
+      { kind: 'answer', sessionEntryId: entry.id, editRef: output.ref, emptyText: EMPTY_ANSWER },
+      keys,
+      result.ok ? 'done' : 'failed',
+    );
   });
   const outcome: TurnOutcome = result.ok ? 'ok' : result.error?.kind === 'stopped' ? 'stopped' : result.error?.kind === 'timeout' ? 'timeout' : 'failed';
   attempt.committed = outcome;
@@ -238,7 +276,14 @@ const EMPTY_ANSWER = '(the agent returned an empty answer)';
  * Writes the answer (rendered and chunked by the outbound path) to the outbox and closes the
  * inbox rows, atomically. Delivery follows once the caller noted the turn as committed.
  */
-function finish(deps: TurnDeps, to: { conversationId: string; replyTarget: ReplyTarget }, markdown: string, options: SayOptions, keys: string[], state: 'done' | 'failed'): void {
+function finish(
+  deps: TurnDeps,
+  to: { conversationId: string; replyTarget: ReplyTarget },
+  markdown: string,
+  options: SayOptions,
+  keys: string[],
+  state: 'done' | 'failed',
+): void {
   deps.outbound.enqueue(to, markdown, { ...options, alsoInTx: () => deps.inbox.finish(keys, state) });
 }
 

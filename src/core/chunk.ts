@@ -73,7 +73,7 @@ function isLowSurrogate(code: number): boolean {
 function scan(text: string, maxChars: number): { lines: Line[]; end: Fence | null } {
   const lines: Line[] = [];
   let fence: { f: Fence; ch: string; len: number } | null = null;
-  for (let pos = 0; ; ) {
+  for (let pos = 0; ;) {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = text.length;
     let contentEnd = nl;
@@ -162,9 +162,11 @@ export function chunkMarkdownDetailed(text: string, maxChars: number): MarkdownC
       }
       const cur = lines[j] as Line;
       const pri =
-        g && (cur.fence || prev.fence) ? 1 // right after an opening / before a closing fence
-        : prev.blank || cur.blank || (!g && (prev.fence || cur.fence)) ? 3 // paragraph / block edge
-        : 2;
+        g && (cur.fence || prev.fence)
+          ? 1 // right after an opening / before a closing fence
+          : prev.blank || cur.blank || (!g && (prev.fence || cur.fence))
+            ? 3 // paragraph / block edge
+            : 2;
       if (pri >= bestPri) [bestPri, bodyEnd, next, nextLi, cut] = [pri, lastEnd, cur.start, j, g];
     }
 

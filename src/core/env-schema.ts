@@ -8,9 +8,7 @@
 import { z } from 'zod';
 
 /** A switch: `on|true|1|yes` → true, `off|false|0|no` → false. */
-export const onOff = z
-  .enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => ['on', 'true', '1', 'yes'].includes(v));
+export const onOff = z.enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['on', 'true', '1', 'yes'].includes(v));
 
 /** A whole number ≥ 1, `def` when unset. */
 export const positiveInt = (def: number) =>

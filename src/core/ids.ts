@@ -20,10 +20,7 @@ export class InvalidIdComponentError extends Error {
     readonly component: string,
     readonly value: string,
   ) {
-    super(
-      `invalid ${component} ${JSON.stringify(value)} for an id: ` +
-        (value === '' ? 'it is empty' : 'it contains ":"'),
-    );
+    super(`invalid ${component} ${JSON.stringify(value)} for an id: ` + (value === '' ? 'it is empty' : 'it contains ":"'));
     this.name = 'InvalidIdComponentError';
   }
 }

@@ -12,10 +12,7 @@ import type { PlatformName } from './messages.js';
  * - `every`: an interval such as `every 15m`, `every 2h`, `every 90s`, `every 1d`;
  * - `at`: one time, ISO 8601 with an offset (`at 2026-12-01T09:00:00+01:00`).
  */
-export type Schedule =
-  | { kind: 'cron'; expr: string; tz: string }
-  | { kind: 'every'; everyMs: number }
-  | { kind: 'at'; at: number };
+export type Schedule = { kind: 'cron'; expr: string; tz: string } | { kind: 'every'; everyMs: number } | { kind: 'at'; at: number };
 
 /** Where a cron job posts: a channel, or an existing conversation (its thread). */
 export interface CronTarget {

@@ -87,6 +87,9 @@ export class HostAllowList {
  * address in 127.0.0.0/8. `0.0.0.0`, `::` and every other address or name count as non-loopback. Pure.
  */
 export function isLoopbackBind(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }

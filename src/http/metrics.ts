@@ -60,7 +60,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean; now?: () => numb
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   let sources: MetricSources | undefined;
 
-  const turns = new Counter({ name: 'agentbridge_turns_total', help: 'Agent turns by platform, agent and outcome.', labelNames: ['platform', 'agent', 'outcome'] as const, registers: [registry] });
+  const turns = new Counter({
+    name: 'agentbridge_turns_total',
+    help: 'Agent turns by platform, agent and outcome.',
+    labelNames: ['platform', 'agent', 'outcome'] as const,
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'agentbridge_turn_duration_seconds',
     help: 'Duration of agent turns, seconds.',
@@ -116,7 +121,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean; now?: () => numb
       for (const [platform, at] of lastInbound) this.set({ platform }, Math.max(0, (t - at) / 1000));
     },
   });
-  const cronRuns = new Counter({ name: 'agentbridge_cron_runs_total', help: 'Cron job runs by outcome.', labelNames: ['outcome'] as const, registers: [registry] });
+  const cronRuns = new Counter({
+    name: 'agentbridge_cron_runs_total',
+    help: 'Cron job runs by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
 
   return {
     registry,

@@ -130,10 +130,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     }
   }
 
-  type Match =
-    | { kind: 'ok'; route: Route; params: RouteParams }
-    | { kind: 'method'; allowed: string[] }
-    | { kind: 'none' };
+  type Match = { kind: 'ok'; route: Route; params: RouteParams } | { kind: 'method'; allowed: string[] } | { kind: 'none' };
 
   function findRoute(pathname: string, method: string): Match {
     const parts = pathname.split('/').slice(1);

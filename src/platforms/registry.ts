@@ -18,11 +18,7 @@ import { slackPlatform } from './slack/index.js';
 import type { PlatformAdapter } from './types.js';
 
 /** The registered platforms, one line each. */
-const REGISTERED = [
-  slackPlatform,
-  discordPlatform,
-  localPlatform,
-] as const;
+const REGISTERED = [slackPlatform, discordPlatform, localPlatform] as const;
 
 /** The registered platforms. */
 export const PLATFORMS: readonly AnyPlatformModule[] = REGISTERED;

@@ -153,7 +153,8 @@ const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 export function defineRunner<const N extends string, P extends EventParser>(def: RunnerDefinition<N, P>): RunnerDefinition<N, P> {
   if (!NAME.test(def.name)) throw new Error(`runner name "${def.name}": use lower-case letters, digits and "-", starting with a letter`);
   if (!ENV_NAME.test(def.binVariable)) throw new Error(`runner ${def.name}: binVariable "${def.binVariable}" is not an environment variable name`);
-  if (def.capabilities.mcp !== (def.mcp !== undefined)) throw new Error(`runner ${def.name}: capabilities.mcp must be true exactly when \`mcp\` says how the tools are wired`);
+  if (def.capabilities.mcp !== (def.mcp !== undefined))
+    throw new Error(`runner ${def.name}: capabilities.mcp must be true exactly when \`mcp\` says how the tools are wired`);
   return def;
 }
 
@@ -179,7 +180,12 @@ async function runTurn(def: AnyRunnerDefinition, opts: RunnerOptions, req: RunRe
   try {
     const bin = resolveBin(def.command, opts.bin, req.env['PATH']);
     if (!bin) {
-      return { ok: false, text: '', exitCode: null, error: runError('not_installed', `${def.command} executable not found (${opts.bin ?? `${def.command} on PATH`})`) };
+      return {
+        ok: false,
+        text: '',
+        exitCode: null,
+        error: runError('not_installed', `${def.command} executable not found (${opts.bin ?? `${def.command} on PATH`})`),
+      };
     }
     let env = def.env ? def.env(req.env, req) : req.env;
     let wiring: McpEnvironment | undefined;
@@ -254,8 +260,18 @@ async function probe(def: AnyRunnerDefinition, opts: RunnerOptions, callerEnv: N
   }
   if (r.spawnError) return { ...base, installed: false, bin, detail: `cannot run ${bin}: ${r.spawnError.code ?? r.spawnError.message}; ${auth.detail}` };
   const version = /\d+\.\d+\.\d+[\w.+-]*/.exec(out)?.[0];
-  const note = version ? '' : r.stoppedBy === 'timeout' ? ' (--version timed out)' : ` (no version in the output of ${[...(def.versionArgs ?? ['--version'])].join(' ')})`;
-  return { ...base, installed: true, bin, ...(version ? { version } : {}), detail: `${def.command} ${version ?? 'unknown version'}${note} at ${bin}; ${auth.detail}` };
+  const note = version
+    ? ''
+    : r.stoppedBy === 'timeout'
+      ? ' (--version timed out)'
+      : ` (no version in the output of ${[...(def.versionArgs ?? ['--version'])].join(' ')})`;
+  return {
+    ...base,
+    installed: true,
+    bin,
+    ...(version ? { version } : {}),
+    detail: `${def.command} ${version ?? 'unknown version'}${note} at ${bin}; ${auth.detail}`,
+  };
 }
 
 /** The error of a turn the driver stopped (abort → `stopped`, time limit → `timeout`). */

@@ -11,7 +11,11 @@ import type { RunError, RunErrorKind } from './types.js';
  */
 export function classifyErrorText(text: string): RunErrorKind {
   const t = text.toLowerCase();
-  if (/\b(401|403)\b|unauthori[sz]ed|authenticat|invalid (x-)?api[ -]?key|api key not valid|not logged in|please run \/login|login required|permission_error/.test(t)) {
+  if (
+    /\b(401|403)\b|unauthori[sz]ed|authenticat|invalid (x-)?api[ -]?key|api key not valid|not logged in|please run \/login|login required|permission_error/.test(
+      t,
+    )
+  ) {
     return 'not_authenticated';
   }
   if (/\b429\b|rate[ _-]?limit|usage limit|quota|resource_exhausted|too many requests|credit balance|insufficient_quota|limit reached/.test(t)) {

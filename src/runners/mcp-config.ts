@@ -57,7 +57,11 @@ export function claudeMcpArgs(mcp: Mcp): string[] {
 /** codex `-c key=value` overrides (values are TOML). */
 export function codexMcpOverrides(mcp: Mcp): string[] {
   const key = `mcp_servers.${MCP_SERVER_NAME}`;
-  return [`${key}.url=${JSON.stringify(mcp.url)}`, `${key}.bearer_token_env_var=${JSON.stringify(MCP_TOKEN_ENV)}`, `${key}.default_tools_approval_mode="approve"`];
+  return [
+    `${key}.url=${JSON.stringify(mcp.url)}`,
+    `${key}.bearer_token_env_var=${JSON.stringify(MCP_TOKEN_ENV)}`,
+    `${key}.default_tools_approval_mode="approve"`,
+  ];
 }
 
 export interface GeminiMcpHome {

@@ -52,14 +52,7 @@ export type RunEvent =
   | { type: 'warning'; message: string };
 
 /** Why a turn failed; each kind has a user-facing explanation (`describeRunError`, src/runners/registry.ts). */
-export type RunErrorKind =
-  | 'not_installed'
-  | 'not_authenticated'
-  | 'usage_limit'
-  | 'api_error'
-  | 'timeout'
-  | 'stopped'
-  | 'crashed';
+export type RunErrorKind = 'not_installed' | 'not_authenticated' | 'usage_limit' | 'api_error' | 'timeout' | 'stopped' | 'crashed';
 
 export interface RunError {
   kind: RunErrorKind;

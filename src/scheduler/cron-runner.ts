@@ -87,7 +87,8 @@ export class CronRunner {
       else if (row?.state === 'failed') this.complete(run, 'failed');
       else if (!row) {
         const job = store.cronJobs.get(run.jobId);
-        if (job) await this.submit(job, run); // crashed between claim and submit
+        if (job)
+          await this.submit(job, run); // crashed between claim and submit
         else store.cronRuns.transition(run.id, 'running', { status: 'failed', endedAt: this.d.now(), error: 'the job was removed' });
       }
       // queued/running in the inbox: start-up recovery runs the turn; onTurnEnd completes it.
@@ -135,7 +136,8 @@ export class CronRunner {
         return undefined;
       }
       for (const q of store.cronRuns.withStatus('queued', job.id)) {
-        if (q.kind === 'retry') store.cronRuns.transition(q.id, 'queued', { status: 'skipped', dueAt: null, error: `superseded by the run due at ${iso(latest)}` });
+        if (q.kind === 'retry')
+          store.cronRuns.transition(q.id, 'queued', { status: 'skipped', dueAt: null, error: `superseded by the run due at ${iso(latest)}` });
       }
       const run = this.insertRun(job, latest, 1, 'schedule', 'running', now, null);
       if (!run) return undefined; // this due time ran already
@@ -165,7 +167,15 @@ export class CronRunner {
     });
   }
 
-  private insertRun(job: CronJob, scheduledFor: number, attempt: number, kind: CronRun['kind'], status: CronRun['status'], now: number, error: string | null): CronRun | undefined {
+  private insertRun(
+    job: CronJob,
+    scheduledFor: number,
+    attempt: number,
+    kind: CronRun['kind'],
+    status: CronRun['status'],
+    now: number,
+    error: string | null,
+  ): CronRun | undefined {
     const active = status === 'running';
     return this.d.store.cronRuns.insert({
       jobId: job.id,
@@ -264,15 +274,26 @@ export class CronRunner {
       const failures = job.consecutiveFailures + 1;
       if (failures >= maxFailures) {
         paused = store.cronJobs.update(job.id, { consecutiveFailures: failures, enabled: false, nextRunAt: null });
-        for (const q of store.cronRuns.withStatus('queued', job.id)) store.cronRuns.transition(q.id, 'queued', { status: 'skipped', dueAt: null, error: 'the job was paused' });
+        for (const q of store.cronRuns.withStatus('queued', job.id))
+          store.cronRuns.transition(q.id, 'queued', { status: 'skipped', dueAt: null, error: 'the job was paused' });
         return;
       }
       store.cronJobs.update(job.id, { consecutiveFailures: failures });
       if (!job.enabled) return;
       const delay = backoffMs[Math.min(failures - 1, backoffMs.length - 1)]!;
       store.cronRuns.insert({
-        jobId: job.id, scheduledFor: run.scheduledFor, attempt: run.attempt + 1, kind: 'retry', status: 'queued', dueAt: now + delay,
-        conversationId: null, eventKey: null, startedAt: null, endedAt: null, error: null, postedKey: null,
+        jobId: job.id,
+        scheduledFor: run.scheduledFor,
+        attempt: run.attempt + 1,
+        kind: 'retry',
+        status: 'queued',
+        dueAt: now + delay,
+        conversationId: null,
+        eventKey: null,
+        startedAt: null,
+        endedAt: null,
+        error: null,
+        postedKey: null,
       });
       logger.warn({ jobId: job.id, job: job.name, runId: run.id, error: outcome, failures, retryInMs: delay }, 'cron: run failed; retrying');
     });

@@ -160,7 +160,10 @@ export class ScheduledMessageService implements ScheduledMessagesService {
       next = latest + m.everyMs;
       if (now - latest > deps.graceMs) {
         store.scheduledMessages.reschedule(m.id, m.dueAt, next);
-        deps.logger.warn({ id: m.id, conversationId: m.conversationId, missedSince: m.dueAt }, 'scheduled message: missed intervals beyond the grace window were skipped');
+        deps.logger.warn(
+          { id: m.id, conversationId: m.conversationId, missedSince: m.dueAt },
+          'scheduled message: missed intervals beyond the grace window were skipped',
+        );
         return;
       }
     }

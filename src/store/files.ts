@@ -55,6 +55,9 @@ function tighten(p: string, mode: number, logger?: Pick<Logger, 'warn' | 'info'>
     fs.chmodSync(p, current & mode);
     logger?.info({ path: p, from: current.toString(8), to: (current & mode).toString(8) }, 'tightened file mode (data directory is private to this user)');
   } catch (err) {
-    logger?.warn({ path: p, mode: current.toString(8), err: (err as Error).message }, `could not tighten the mode of ${p} to ${mode.toString(8)}; its contents may be readable by other users`);
+    logger?.warn(
+      { path: p, mode: current.toString(8), err: (err as Error).message },
+      `could not tighten the mode of ${p} to ${mode.toString(8)}; its contents may be readable by other users`,
+    );
   }
 }

@@ -28,7 +28,16 @@ import type { Logger } from '../logger.js';
  *   file aside, see store.ts).
  * Source: https://www.sqlite.org/rescode.html
  */
-const SQLITE_FAULT_PREFIXES = ['SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_CORRUPT', 'SQLITE_NOTADB'];
+const SQLITE_FAULT_PREFIXES = [
+  'SQLITE_FULL',
+  'SQLITE_IOERR',
+  'SQLITE_READONLY',
+  'SQLITE_CANTOPEN',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_CORRUPT',
+  'SQLITE_NOTADB',
+];
 
 /** Node `fs` error codes of the same kind (e.g. writing the marker or lock file): no space, quota, I/O, read-only. */
 const FS_FAULT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);

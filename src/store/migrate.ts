@@ -38,10 +38,7 @@ export class SchemaTooNewError extends Error {
     /** Newest migration version this agentbridge knows. */
     readonly knownVersion: number,
   ) {
-    super(
-      `database schema version ${dbVersion} is newer than this agentbridge (knows up to ${knownVersion}): ` +
-        'upgrade agentbridge or restore a backup',
-    );
+    super(`database schema version ${dbVersion} is newer than this agentbridge (knows up to ${knownVersion}): ` + 'upgrade agentbridge or restore a backup');
   }
 }
 

@@ -93,8 +93,7 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
   const db = opts.readonly ? openReadonly(opts.dbPath) : openWritable(opts.dbPath, opts.logger);
   try {
     let probe: Database.Statement<[string, number]> | undefined;
-    const probeSql =
-      `INSERT INTO platform_state (key, value, updated_at) VALUES ('agentbridge:store-probe', ?, ?)
+    const probeSql = `INSERT INTO platform_state (key, value, updated_at) VALUES ('agentbridge:store-probe', ?, ?)
        ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
     return {
       db,
@@ -147,10 +146,7 @@ function openWritable(dbPath: string, logger: Logger): Db {
   const { needsMarker } = checkMarker(dbPath);
   const replace = (err: unknown): Db => {
     const movedTo = moveAside(dbPath);
-    logger.error(
-      { err, dbPath, movedTo },
-      `database ${dbPath} is corrupt; moved it to ${movedTo} and created a fresh one`,
-    );
+    logger.error({ err, dbPath, movedTo }, `database ${dbPath} is corrupt; moved it to ${movedTo} and created a fresh one`);
     createPrivateFile(dbPath, logger);
     const fresh = openChecked(dbPath);
     try {

@@ -119,11 +119,7 @@ function jsonRpcError(res: ServerResponse, status: number, code: number, message
 }
 
 /** One McpServer whose tools act on the conversation named by `claims`. */
-export function buildToolServer(
-  claims: ToolTokenClaims,
-  deps: McpToolDeps,
-  opts: { allowPost?: () => boolean; log?: Logger } = {},
-): McpServer {
+export function buildToolServer(claims: ToolTokenClaims, deps: McpToolDeps, opts: { allowPost?: () => boolean; log?: Logger } = {}): McpServer {
   const { conversationId, target } = claims;
   const log = opts.log ?? deps.logger;
   const server = new McpServer(
@@ -258,7 +254,12 @@ function describe(m: ScheduledMessage): string {
 }
 
 function formatInterval(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;

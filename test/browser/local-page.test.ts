@@ -51,7 +51,15 @@ describe.skipIf(!hasChromium)('local chat page (Chromium)', () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -76,10 +84,9 @@ describe.skipIf(!hasChromium)('local chat page (Chromium)', () => {
     await composer.press('Enter');
 
     const messages = page.getByTestId('message');
-    await expect.poll(() => messages.allTextContents(), { timeout: 10_000 }).toEqual([
-      expect.stringContaining('hello from the browser'),
-      expect.stringContaining('echo: hello from the browser'),
-    ]);
+    await expect
+      .poll(() => messages.allTextContents(), { timeout: 10_000 })
+      .toEqual([expect.stringContaining('hello from the browser'), expect.stringContaining('echo: hello from the browser')]);
     expect(await messages.nth(0).getAttribute('data-bot')).toBe('false');
     expect(await messages.nth(1).getAttribute('data-bot')).toBe('true');
     await expect.poll(() => page.getByTestId('thread-status').textContent()).toBe('');
@@ -95,12 +102,14 @@ describe.skipIf(!hasChromium)('local chat page (Chromium)', () => {
     expect(await composer.inputValue()).toBe('second line one\nline two');
     await page.getByTestId('send').click();
 
-    await expect.poll(() => messages.allTextContents(), { timeout: 10_000 }).toEqual([
-      expect.stringContaining('hello from the browser'),
-      expect.stringContaining('echo: hello from the browser'),
-      expect.stringContaining('second line one\nline two'),
-      expect.stringContaining('echo: second line one\nline two'),
-    ]);
+    await expect
+      .poll(() => messages.allTextContents(), { timeout: 10_000 })
+      .toEqual([
+        expect.stringContaining('hello from the browser'),
+        expect.stringContaining('echo: hello from the browser'),
+        expect.stringContaining('second line one\nline two'),
+        expect.stringContaining('echo: second line one\nline two'),
+      ]);
     expect(inbound.map((m) => m.conversationId)).toEqual([`local:general:${thread}`, `local:general:${thread}`]);
 
     // The thread list shows the thread with its replies.
@@ -135,10 +144,9 @@ describe.skipIf(!hasChromium)('local chat page (Chromium)', () => {
     const composer = page.getByTestId('composer');
     await composer.fill('another topic');
     await composer.press('Enter');
-    await expect.poll(() => page.getByTestId('message').allTextContents(), { timeout: 10_000 }).toEqual([
-      expect.stringContaining('another topic'),
-      expect.stringContaining('echo: another topic'),
-    ]);
+    await expect
+      .poll(() => page.getByTestId('message').allTextContents(), { timeout: 10_000 })
+      .toEqual([expect.stringContaining('another topic'), expect.stringContaining('echo: another topic')]);
     await expect.poll(() => page.getByTestId('thread-item').count()).toBe(2);
     expect(await page.getByTestId('thread-item').first().textContent()).toContain('another topic');
 
@@ -188,7 +196,11 @@ describe.skipIf(!hasChromium)('local chat page with login (Chromium)', () => {
       return 'accepted';
     });
     base = (await http.listen()).url;
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
   });
 
   afterAll(async () => {
@@ -218,10 +230,9 @@ describe.skipIf(!hasChromium)('local chat page with login (Chromium)', () => {
 
     await page.getByTestId('composer').fill('hello as alice');
     await page.getByTestId('composer').press('Enter');
-    await expect.poll(() => page.getByTestId('message').allTextContents(), { timeout: 10_000 }).toEqual([
-      expect.stringContaining('alice'),
-      expect.stringContaining('echo: hello as alice'),
-    ]);
+    await expect
+      .poll(() => page.getByTestId('message').allTextContents(), { timeout: 10_000 })
+      .toEqual([expect.stringContaining('alice'), expect.stringContaining('echo: hello as alice')]);
     expect(inbound.map((m) => m.author.id)).toEqual(['alice']);
 
     await page.getByTestId('logout').click();

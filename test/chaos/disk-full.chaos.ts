@@ -50,7 +50,9 @@ function mountTmpfs(dir: string): void {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE},mode=0700`, 'tmpfs', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new Error(`disk-full scenario: could not mount a ${TMPFS_SIZE} tmpfs on ${dir} (needs root or CAP_SYS_ADMIN): ${stderr || String(err)}`, { cause: err });
+    throw new Error(`disk-full scenario: could not mount a ${TMPFS_SIZE} tmpfs on ${dir} (needs root or CAP_SYS_ADMIN): ${stderr || String(err)}`, {
+      cause: err,
+    });
   }
   mounted = true;
 }
@@ -118,7 +120,10 @@ afterAll(async () => {
 
 describe('chaos: disk full (data directory on a small tmpfs)', () => {
   it('refuses cleanly while full (503, /healthz 503, no trace) and answers every accepted message once space returns, without a restart', async () => {
-    announce(SCENARIO, `${TMPFS_SIZE} tmpfs data dir; ${SIZE.before} messages before, ${SIZE.during} while full (+${SIZE.afterHealth503} after /healthz turned 503)`);
+    announce(
+      SCENARIO,
+      `${TMPFS_SIZE} tmpfs data dir; ${SIZE.before} messages before, ${SIZE.during} while full (+${SIZE.afterHealth503} after /healthz turned 503)`,
+    );
     mountTmpfs(dataDir);
     const echo = tokenEcho(rng, 200, 800);
     model.setResponder(echo.responder);
@@ -174,21 +179,36 @@ describe('chaos: disk full (data directory on a small tmpfs)', () => {
     // 3. Space returns (no restart).
     fs.unlinkSync(filler);
     const freedAt = Date.now();
-    const healthBack = await pollUntil(async () => (await healthz(ab.url)).status === 200, SIZE.healthTimeoutMs, '/healthz to answer 200 after space returned').then(
+    const healthBack = await pollUntil(
+      async () => (await healthz(ab.url)).status === 200,
+      SIZE.healthTimeoutMs,
+      '/healthz to answer 200 after space returned',
+    ).then(
       () => Date.now() - freedAt,
       () => undefined,
     );
     const acceptedTokens = () => [...accepted.values()].flat();
     const threadTexts = async () => {
-      const threads = ((await (await fetch(`${ab.url}/api/local/threads?channel=${CHANNEL}&limit=500`)).json()) as { threads: Array<{ thread: string }> }).threads.map((t) => t.thread);
+      const threads = (
+        (await (await fetch(`${ab.url}/api/local/threads?channel=${CHANNEL}&limit=500`)).json()) as { threads: Array<{ thread: string }> }
+      ).threads.map((t) => t.thread);
       const out = new Map<string, Array<{ bot: boolean; text: string }>>();
-      for (const th of threads) out.set(th, (await chat.messages(CHANNEL, th)).map((m) => ({ bot: m.bot, text: m.text })));
+      for (const th of threads)
+        out.set(
+          th,
+          (await chat.messages(CHANNEL, th)).map((m) => ({ bot: m.bot, text: m.text })),
+        );
       return out;
     };
     let answerError: unknown;
     await pollUntil(
       async () => {
-        const seen = new Set([...(await threadTexts()).values()].flat().filter((m) => m.bot && !isProgressText(m.text)).flatMap((m) => tokensIn(m.text)));
+        const seen = new Set(
+          [...(await threadTexts()).values()]
+            .flat()
+            .filter((m) => m.bot && !isProgressText(m.text))
+            .flatMap((m) => tokensIn(m.text)),
+        );
         return acceptedTokens().every((tk) => seen.has(tk)) && (await isSettled(ab.url));
       },
       SIZE.answerTimeoutMs,
@@ -201,7 +221,11 @@ describe('chaos: disk full (data directory on a small tmpfs)', () => {
     const afterToken = tokenFor(threadNo++, n++);
     const after = await post(ab.url, `please note ${afterToken}`);
     if (after.status === 202 && after.body.thread) accept(after.body.thread, afterToken);
-    const afterAnswered = await pollUntil(async () => after.body.thread !== undefined && (await chat.botTexts(CHANNEL, after.body.thread)).some((x) => x.includes(afterToken)), 45_000, 'the answer to a message sent after recovery').then(
+    const afterAnswered = await pollUntil(
+      async () => after.body.thread !== undefined && (await chat.botTexts(CHANNEL, after.body.thread)).some((x) => x.includes(afterToken)),
+      45_000,
+      'the answer to a message sent after recovery',
+    ).then(
       () => true,
       () => false,
     );
@@ -210,9 +234,15 @@ describe('chaos: disk full (data directory on a small tmpfs)', () => {
     // The record.
     const texts = await threadTexts();
     const answers = new Map([...texts].map(([th, ms]) => [th, ms.filter((m) => m.bot && !isProgressText(m.text)).map((m) => m.text)]));
-    const stale = [...texts.values()].flat().filter((m) => m.bot && isProgressText(m.text)).map((m) => m.text);
+    const stale = [...texts.values()]
+      .flat()
+      .filter((m) => m.bot && isProgressText(m.text))
+      .map((m) => m.text);
     const refused = sent.filter((s) => s.status !== 202).map((s) => s.token);
-    const allText = [...texts.values()].flat().map((m) => m.text).join('\n');
+    const allText = [...texts.values()]
+      .flat()
+      .map((m) => m.text)
+      .join('\n');
     const refusedTraces = refused.filter((tk) => allText.includes(tk));
     const userCopies = acceptedTokens().filter((tk) => [...texts.values()].flat().filter((m) => !m.bot && m.text.includes(tk)).length !== 1);
     const audit = auditAnswers(accepted, answers);
@@ -232,8 +262,14 @@ describe('chaos: disk full (data directory on a small tmpfs)', () => {
       fillerBytes,
       messagesBefore: SIZE.before,
       sentWhileFull: sent.length,
-      acceptedWhileFull: count(sent.map((s) => s.status), 202),
-      refusedWhileFull: count(sent.map((s) => s.status), 503),
+      acceptedWhileFull: count(
+        sent.map((s) => s.status),
+        202,
+      ),
+      refusedWhileFull: count(
+        sent.map((s) => s.status),
+        503,
+      ),
       otherStatusesWhileFull: sent.filter((s) => s.status !== 202 && s.status !== 503).map((s) => ({ status: s.status, error: s.error })),
       statusesAfterHealthz503: statuses('after-healthz-503'),
       // Messages sent right after /healthz said 503 (while still full): each must be refused.
@@ -271,7 +307,10 @@ describe('chaos: disk full (data directory on a small tmpfs)', () => {
     expect(figures.otherStatusesWhileFull, 'answers other than 202/503 while the disk was full').toEqual([]);
     expect(figures.healthz503Seen, '/healthz answered 503 while the disk was full').toBe(true);
     expect(figures.statusesWhileHealthz503.length, 'messages sent while /healthz said 503').toBeGreaterThan(0);
-    expect(figures.statusesWhileHealthz503.filter((s) => s !== 503), 'messages not refused with 503 while /healthz said 503').toEqual([]);
+    expect(
+      figures.statusesWhileHealthz503.filter((s) => s !== 503),
+      'messages not refused with 503 while /healthz said 503',
+    ).toEqual([]);
     expect(refusedTraces, 'refused messages that left a trace in the local chat history').toEqual([]);
     expect(healthBack, '/healthz back to 200 after space returned').toBeDefined();
     expect(answerError, 'every accepted message answered after space returned').toBeUndefined();

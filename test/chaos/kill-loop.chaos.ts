@@ -23,7 +23,10 @@ import { announce, writeResults } from './results.js';
 import { bySize, SEED } from './scale.js';
 
 const SCENARIO = 'kill-loop';
-const SIZE = bySize({ full: { messages: 200, threads: 50, kills: 8, answerTimeoutMs: 20 * 60_000 }, ci: { messages: 40, threads: 10, kills: 3, answerTimeoutMs: 150_000 } });
+const SIZE = bySize({
+  full: { messages: 200, threads: 50, kills: 8, answerTimeoutMs: 20 * 60_000 },
+  ci: { messages: 40, threads: 10, kills: 3, answerTimeoutMs: 150_000 },
+});
 const CHANNEL = 'chaos';
 
 const rng = makePrng(SEED, SCENARIO);
@@ -103,7 +106,11 @@ describe('chaos: kill loop (local chat, SIGKILL at random moments)', () => {
     const threads = [...accepted.keys()];
     const answersOf = async (): Promise<Map<string, string[]>> => {
       const out = new Map<string, string[]>();
-      for (const th of threads) out.set(th, (await chat.messages(CHANNEL, th)).filter((m) => m.bot).map((m) => m.text));
+      for (const th of threads)
+        out.set(
+          th,
+          (await chat.messages(CHANNEL, th)).filter((m) => m.bot).map((m) => m.text),
+        );
       return out;
     };
     const allTokens = [...accepted.values()].flat();
@@ -150,7 +157,17 @@ describe('chaos: kill loop (local chat, SIGKILL at random moments)', () => {
       sendPhaseMs: sentMs,
       totalMs: answeredMs,
       timedOut: waitError !== undefined,
-      details: { lost: audit.lost, duplicated: audit.duplicated, reordered: audit.reordered, misplaced: audit.misplaced, stale, context: context.lastRequestWrong.slice(0, 50), repeated: context.repeatedInSomeRequest.slice(0, 50), leftRunning, leftAfterStop },
+      details: {
+        lost: audit.lost,
+        duplicated: audit.duplicated,
+        reordered: audit.reordered,
+        misplaced: audit.misplaced,
+        stale,
+        context: context.lastRequestWrong.slice(0, 50),
+        repeated: context.repeatedInSomeRequest.slice(0, 50),
+        leftRunning,
+        leftAfterStop,
+      },
     };
     writeResults(
       SCENARIO,
@@ -171,6 +188,6 @@ describe('chaos: kill loop (local chat, SIGKILL at random moments)', () => {
     expect(leftRunning, 'agent processes left while idle').toEqual([]);
     expect(leftAfterStop, 'agent processes left after the stop').toEqual([]);
     expect(context.repeatedInSomeRequest, 'prompts that appear more than once in one model request').toEqual([]);
-    expect(context.lastRequestWrong, "prompts not exactly once in the last model request of their thread").toEqual([]);
+    expect(context.lastRequestWrong, 'prompts not exactly once in the last model request of their thread').toEqual([]);
   });
 });

@@ -78,7 +78,10 @@ function faultPlan(): Map<number, FaultKind[]> {
 
 describe('chaos: Slack fault storm (Socket Mode, real Bolt, the Slack twin)', () => {
   it(`${SIZE.messages} messages across ${SIZE.threads} threads through redeliveries, drops, 429s and 500s: one answer each, no stale progress`, async () => {
-    announce(SCENARIO, `${SIZE.messages} messages, ${SIZE.threads} threads, faults: ${SIZE.drops} drops, ${SIZE.redeliveries} redeliveries, ${SIZE.rateLimits}×429, ${SIZE.errors}×500, ${SIZE.afterCreate}×500-after-create, then the probe`);
+    announce(
+      SCENARIO,
+      `${SIZE.messages} messages, ${SIZE.threads} threads, faults: ${SIZE.drops} drops, ${SIZE.redeliveries} redeliveries, ${SIZE.rateLimits}×429, ${SIZE.errors}×500, ${SIZE.afterCreate}×500-after-create, then the probe`,
+    );
     const echo = tokenEcho(rng, 200, 800);
     model.setResponder(echo.responder);
     const plan = faultPlan();
@@ -118,7 +121,10 @@ describe('chaos: Slack fault storm (Socket Mode, real Bolt, the Slack twin)', ()
       for (const kind of plan.get(i) ?? []) {
         let detail: string;
         if (kind === 'drop') {
-          const midTurn = await pollUntil(() => echo.inFlight() > 0, 15_000, 'a model request in flight', 20).then(() => true, () => false);
+          const midTurn = await pollUntil(() => echo.inFlight() > 0, 15_000, 'a model request in flight', 20).then(
+            () => true,
+            () => false,
+          );
           twin.dropConnection();
           detail = midTurn ? 'mid-turn' : 'no turn was running';
         } else if (kind === 'redeliver') {
@@ -141,11 +147,19 @@ describe('chaos: Slack fault storm (Socket Mode, real Bolt, the Slack twin)', ()
 
     const allTokens = () => [...accepted.values()].flat();
     const answeredAll = async () => {
-      const seen = new Set([...accepted.keys()].flatMap((ts) => botMessages(twin, CHANNEL, ts).filter((m) => !isProgressText(m.text)).flatMap((m) => tokensIn(m.text))));
+      const seen = new Set(
+        [...accepted.keys()].flatMap((ts) =>
+          botMessages(twin, CHANNEL, ts)
+            .filter((m) => !isProgressText(m.text))
+            .flatMap((m) => tokensIn(m.text)),
+        ),
+      );
       return allTokens().every((tk) => seen.has(tk)) && (await isSettled(fleet.all.at(-1)!.url));
     };
     let stormError: unknown;
-    await pollUntil(answeredAll, SIZE.settleTimeoutMs, 'every storm message to be answered and the outbox drained', 500).catch((err: unknown) => (stormError = err));
+    await pollUntil(answeredAll, SIZE.settleTimeoutMs, 'every storm message to be answered and the outbox drained', 500).catch(
+      (err: unknown) => (stormError = err),
+    );
     const stormMs = Date.now() - started;
     // Faults armed so late that no call came to take them are dropped before the probe.
     const unusedFaults = twin.faultRules.pending;
@@ -163,8 +177,19 @@ describe('chaos: Slack fault storm (Socket Mode, real Bolt, the Slack twin)', ()
     await pollUntil(answeredAll, SIZE.settleTimeoutMs, 'the probe to be answered and the outbox drained', 500).catch((err: unknown) => (probeError = err));
     const totalMs = Date.now() - started;
 
-    const answers = new Map([...accepted.keys()].map((ts) => [ts, botMessages(twin, CHANNEL, ts).filter((m) => !isProgressText(m.text)).map((m) => m.text)]));
-    const stale = [...accepted.keys()].flatMap((ts) => botMessages(twin, CHANNEL, ts).filter((m) => isProgressText(m.text)).map((m) => ({ thread: ts, ts: m.ts, text: m.text })));
+    const answers = new Map(
+      [...accepted.keys()].map((ts) => [
+        ts,
+        botMessages(twin, CHANNEL, ts)
+          .filter((m) => !isProgressText(m.text))
+          .map((m) => m.text),
+      ]),
+    );
+    const stale = [...accepted.keys()].flatMap((ts) =>
+      botMessages(twin, CHANNEL, ts)
+        .filter((m) => isProgressText(m.text))
+        .map((m) => ({ thread: ts, ts: m.ts, text: m.text })),
+    );
     const audit = auditAnswers(accepted, answers);
     const probeAnswers = answers.get(probe.ts)!.filter((x) => x.includes(probeToken)).length;
     const requestsPerToken = new Map<string, number>();
@@ -198,7 +223,17 @@ describe('chaos: Slack fault storm (Socket Mode, real Bolt, the Slack twin)', ()
       stormMs,
       totalMs,
       timedOut: stormError !== undefined || probeError !== undefined,
-      details: { injected, applied, lost: audit.lost, duplicated: audit.duplicated, reordered: audit.reordered, misplaced: audit.misplaced, stale, leftRunning, leftAfterStop },
+      details: {
+        injected,
+        applied,
+        lost: audit.lost,
+        duplicated: audit.duplicated,
+        reordered: audit.reordered,
+        misplaced: audit.misplaced,
+        stale,
+        leftRunning,
+        leftAfterStop,
+      },
     };
     writeResults(
       SCENARIO,

@@ -36,7 +36,11 @@ afterAll(() => {
 
 describe('agentbridge CLI', () => {
   it('refuses invalid configuration with one message naming every problem, exit 2', async () => {
-    const r = await runCli(['start'], env({ AGENTBRIDGE_HTTP_PORT: 'eighty', AGENTBRIDGE_AGENT: 'gpt', AGENTBRIDGE_TURN_TIMEOUT_S: '0', SLACK_BOT_TOKEN: 'oops-secret-value' }), sb.root);
+    const r = await runCli(
+      ['start'],
+      env({ AGENTBRIDGE_HTTP_PORT: 'eighty', AGENTBRIDGE_AGENT: 'gpt', AGENTBRIDGE_TURN_TIMEOUT_S: '0', SLACK_BOT_TOKEN: 'oops-secret-value' }),
+      sb.root,
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Invalid configuration');
     for (const name of ['AGENTBRIDGE_HTTP_PORT', 'AGENTBRIDGE_AGENT', 'AGENTBRIDGE_TURN_TIMEOUT_S', 'SLACK_BOT_TOKEN']) expect(r.stderr).toContain(name);
@@ -82,7 +86,11 @@ describe('agentbridge CLI', () => {
     expect(prn.stderr).toContain('only while agentbridge is stopped');
 
     // Put a conversation in through the local chat, then stop and prune.
-    const res = await fetch(`${ab.url}/api/local/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'general', text: 'hi' }) });
+    const res = await fetch(`${ab.url}/api/local/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'general', text: 'hi' }),
+    });
     const { thread } = (await res.json()) as { thread: string };
     const id = `local:general:${thread}`;
     const chat = new LocalChat(ab.url);

@@ -46,7 +46,10 @@ function env(dataDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv 
  * users, so login is required: a fresh directory gets the users alice, bob, root and mallory
  * (`agentbridge users add --token`), and the chat sends each one's bearer token.
  */
-async function start(extra: NodeJS.ProcessEnv = {}, dataDir = path.join(sb.root, `data-${++dataN}`)): Promise<{ ab: AgentbridgeProcess; chat: LocalChat; dataDir: string }> {
+async function start(
+  extra: NodeJS.ProcessEnv = {},
+  dataDir = path.join(sb.root, `data-${++dataN}`),
+): Promise<{ ab: AgentbridgeProcess; chat: LocalChat; dataDir: string }> {
   dataDirs.push(dataDir);
   let tokens = tokensByDir.get(dataDir);
   if (!tokens) {
@@ -128,7 +131,11 @@ describe('chat commands in the local chat', () => {
       expect(await command(chat, thread, `/agent ${c}`)).toContain('only for agentbridge admins');
     }
     expect(fs.existsSync(path.join(sb.root, 'workspaces', 'proj'))).toBe(false);
-    await waitFor(() => ab.logs.filter((l) => l.msg === 'admin command refused: not an admin' && l.userId === 'local:alice').length === 4, 5_000, 'refusals logged');
+    await waitFor(
+      () => ab.logs.filter((l) => l.msg === 'admin command refused: not an admin' && l.userId === 'local:alice').length === 4,
+      5_000,
+      'refusals logged',
+    );
 
     // model: the next turn asks the model server for that model
     expect(await command(chat, thread, '/agent model claude-scripted-test')).toContain('`claude-scripted-test`');
@@ -207,7 +214,11 @@ describe('chat commands in the local chat', () => {
     await chat.send('general', 'queued meanwhile', { thread, user: 'bob' });
     model.setResponder(undefined);
     expect(await command(chat, thread, '/agent stop')).toContain('1 queued message will be answered next');
-    await waitFor(async () => (await chat.botTexts('general', thread)).some((t) => /stopped/i.test(t) && !t.startsWith('⏹️ Stopping')), 30_000, 'the stopped notice');
+    await waitFor(
+      async () => (await chat.botTexts('general', thread)).some((t) => /stopped/i.test(t) && !t.startsWith('⏹️ Stopping')),
+      30_000,
+      'the stopped notice',
+    );
     await botMessage(chat, thread, 'echo: ');
     expect((await chat.botTexts('general', thread)).find((t) => t.startsWith('echo: '))).toContain('queued meanwhile');
     await waitFor(() => agentProcesses(ab).length === 0, 15_000, 'no agent process left');
@@ -304,10 +315,14 @@ describe('graceful shutdown and restart', () => {
     );
     restarted.push(newPid);
     // the new process logs to the same stdout: its URL is in the last "ready" line
-    const url = await waitFor(() => {
-      const ready = ab.logs.filter((l) => l.msg === 'agentbridge is ready');
-      return ready.length >= 2 ? (ready.at(-1)!.url as string) : undefined;
-    }, 30_000, 'the new process to be ready');
+    const url = await waitFor(
+      () => {
+        const ready = ab.logs.filter((l) => l.msg === 'agentbridge is ready');
+        return ready.length >= 2 ? (ready.at(-1)!.url as string) : undefined;
+      },
+      30_000,
+      'the new process to be ready',
+    );
     const chat2 = new LocalChat(url, tokensByDir.get(dataDir));
     await botMessage(chat2, thread, '✅ agentbridge restarted (requested by root)');
     const texts = await chat2.botTexts('general', thread);

@@ -52,7 +52,21 @@ describe('cron job on the local chat, end to end', () => {
     const bad = await cli('add', '--name', 'ops-digest', '--schedule', 'every 10s', '--platform', 'local', '--channel', 'ops', '--prompt', PROMPT);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('"every 10s" is too frequent: the shortest interval is 1m');
-    const tz = await cli('add', '--name', 'ops-digest', '--schedule', '0 9 * * *', '--tz', 'Europe/Berlln', '--platform', 'local', '--channel', 'ops', '--prompt', PROMPT);
+    const tz = await cli(
+      'add',
+      '--name',
+      'ops-digest',
+      '--schedule',
+      '0 9 * * *',
+      '--tz',
+      'Europe/Berlln',
+      '--platform',
+      'local',
+      '--channel',
+      'ops',
+      '--prompt',
+      PROMPT,
+    );
     expect(tz.code).toBe(2);
     expect(tz.stderr).toContain('unknown time zone "Europe/Berlln"');
     const platform = await cli('add', '--name', 'ops-digest', '--schedule', 'every 1h', '--platform', 'slack', '--channel', 'C0123', '--prompt', PROMPT);
@@ -71,11 +85,7 @@ describe('cron job on the local chat, end to end', () => {
 
     ab = await startAgentbridge(env(), sb.root);
     const chat = new LocalChat(ab.url);
-    const thread = await waitFor(
-      async () => (await threads(ab!.url, 'ops')).find((t) => t.text === `echo: ${PROMPT}`),
-      45_000,
-      'the job output in #ops',
-    );
+    const thread = await waitFor(async () => (await threads(ab!.url, 'ops')).find((t) => t.text === `echo: ${PROMPT}`), 45_000, 'the job output in #ops');
     expect(thread.user).toBe('agentbridge');
     const messages = await chat.messages('ops', thread.thread);
     expect(messages.map((m) => [m.bot, m.text])).toEqual([[true, `echo: ${PROMPT}`]]); // top-level, the start of its own thread
@@ -85,10 +95,14 @@ describe('cron job on the local chat, end to end', () => {
     expect(model.mainRequests().some((r) => allText(r).includes(PROMPT))).toBe(true);
 
     // The run history (read-only while agentbridge runs) shows an ok run with the posted message's key.
-    const runs = await waitFor(async () => {
-      const r = await cli('runs', 'ops-digest');
-      return r.code === 0 && /#\d+ {2}ok /.test(r.stdout) ? r.stdout : undefined;
-    }, 20_000, 'an ok run in `cron runs`');
+    const runs = await waitFor(
+      async () => {
+        const r = await cli('runs', 'ops-digest');
+        return r.code === 0 && /#\d+ {2}ok /.test(r.stdout) ? r.stdout : undefined;
+      },
+      20_000,
+      'an ok run in `cron runs`',
+    );
     expect(runs).toContain(`posted=local:ops:${thread.thread}`);
     expect(runs).toMatch(/start=\S+Z {2}end=\S+Z/);
     expect(runs).toContain('(manual)');

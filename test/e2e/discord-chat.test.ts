@@ -23,7 +23,15 @@ beforeAll(async () => {
   model = await startAnthropicModel();
   sb = makeSandbox();
   twin = await startDiscordTwin({ channels: [...CHAT, 'general'] });
-  ab = await startAgentbridge(discordEnv(sb, model, twin, CHAT.map((c) => twin.channels[c]!)), sb.root);
+  ab = await startAgentbridge(
+    discordEnv(
+      sb,
+      model,
+      twin,
+      CHAT.map((c) => twin.channels[c]!),
+    ),
+    sb.root,
+  );
   await waitFor(() => twin.connected(), 10_000, 'agentbridge on the Gateway');
 });
 
@@ -78,7 +86,15 @@ describe('Discord with Claude Code, end to end', () => {
     });
     const mark = model.mainRequests().length;
     twin.userSays({ user: 'Alice', channel: ch, content: 'start the long job' });
-    await waitFor(() => model.mainRequests().slice(mark).some((r) => lastUserText(r).includes('long job')), 30_000, 'the first turn at the model');
+    await waitFor(
+      () =>
+        model
+          .mainRequests()
+          .slice(mark)
+          .some((r) => lastUserText(r).includes('long job')),
+      30_000,
+      'the first turn at the model',
+    );
     const bob = twin.userSays({ user: 'Bob', channel: ch, content: 'also check the tests' });
     const carol = twin.userSays({ user: 'Carol', channel: ch, content: 'and the docs' });
     // Both are in agentbridge's inbox before the first turn is let go.
@@ -115,7 +131,9 @@ describe('Discord with Claude Code, end to end', () => {
     await answer(twin, seeded, 'echo: ');
     const db = new Database(path.join(sb.root, 'data', 'agentbridge.db'), { readonly: true, fileMustExist: true });
     try {
-      const row = db.prepare('SELECT seeded_from FROM conversations WHERE id = ?').get(`discord:${twin.guildId}:${ch}:${seeded}`) as { seeded_from: string | null };
+      const row = db.prepare('SELECT seeded_from FROM conversations WHERE id = ?').get(`discord:${twin.guildId}:${ch}:${seeded}`) as {
+        seeded_from: string | null;
+      };
       expect(row.seeded_from).toBe(`discord:${ch}:${rootAnswer.id}`);
     } finally {
       db.close();
@@ -124,7 +142,9 @@ describe('Discord with Claude Code, end to end', () => {
 
   it('a 2,000+ character answer with code blocks arrives complete, every block intact, no message over 2,000', async () => {
     const ch = twin.channels['chat-long']!;
-    const blocks = [1, 2, 3].map((n) => '```ts\n' + Array.from({ length: 30 }, (_, i) => `const v${n}_${i} = ${i} * ${n}; // line ${i} of block ${n}`).join('\n') + '\n```');
+    const blocks = [1, 2, 3].map(
+      (n) => '```ts\n' + Array.from({ length: 30 }, (_, i) => `const v${n}_${i} = ${i} * ${n}; // line ${i} of block ${n}`).join('\n') + '\n```',
+    );
     const prose = [1, 2, 3, 4].map((n) => `Paragraph ${n}: ` + 'lorem ipsum dolor sit amet '.repeat(6).trim() + '.');
     const long = [prose[0], blocks[0], prose[1], blocks[1], prose[2], blocks[2], prose[3]].join('\n\n');
     expect(long.length).toBeGreaterThan(4000);

@@ -28,7 +28,12 @@ beforeAll(async () => {
   twin = await startDiscordTwin({ channels: [...CHAT, 'general'] });
   const [alice, bob, root] = ['Alice', 'Bob', 'Root'].map((n) => twin.user(n));
   env = {
-    ...discordEnv(sb, model, twin, CHAT.map((c) => twin.channels[c]!)),
+    ...discordEnv(
+      sb,
+      model,
+      twin,
+      CHAT.map((c) => twin.channels[c]!),
+    ),
     AGENTBRIDGE_ADMINS: `discord:${root!.id}`,
     AGENTBRIDGE_ALLOWED_USERS: `discord:${alice!.id},discord:${bob!.id}`,
     AGENTBRIDGE_WORKSPACES_ROOT: path.join(sb.root, 'workspaces'),
@@ -53,12 +58,19 @@ afterAll(async () => {
 /** `user` writes `@agentbridge <text>` in `channel`; resolves with the bot's reply to that message. */
 async function mention(user: string, channel: string, text: string): Promise<ApiMessage> {
   const m = twin.userSays({ user, channel, content: text, mentionsBot: true });
-  return waitFor(() => twin.botMessages(channel).find((b) => b.message_reference?.message_id === m.id && !b.content.startsWith('⏳')), 15_000, `the reply to "@agentbridge ${text}"`);
+  return waitFor(
+    () => twin.botMessages(channel).find((b) => b.message_reference?.message_id === m.id && !b.content.startsWith('⏳')),
+    15_000,
+    `the reply to "@agentbridge ${text}"`,
+  );
 }
 
 /** The main request of the turn whose user text contains `text` (after `mark`). */
 function requestFor(mark: number, text: string): RecordedRequest {
-  const r = model.mainRequests().slice(mark).find((x) => lastUserText(x).includes(text));
+  const r = model
+    .mainRequests()
+    .slice(mark)
+    .find((x) => lastUserText(x).includes(text));
   if (!r) throw new Error(`no model request for "${text}"`);
   return r;
 }
@@ -187,7 +199,13 @@ describe('chat commands on Discord, end to end', () => {
     expect(fs.existsSync(path.join(sb.root, 'workspaces', 'proj'))).toBe(false);
     const alice = twin.user('Alice').id;
     const bob = twin.user('Bob').id;
-    await waitFor(() => ab.logs.filter((l) => l.msg === 'admin command refused: not an admin' && (l.userId === `discord:${alice}` || l.userId === `discord:${bob}`)).length === 4, 5_000, 'the refusals logged');
+    await waitFor(
+      () =>
+        ab.logs.filter((l) => l.msg === 'admin command refused: not an admin' && (l.userId === `discord:${alice}` || l.userId === `discord:${bob}`)).length ===
+        4,
+      5_000,
+      'the refusals logged',
+    );
     expect(ab.child.exitCode).toBeNull(); // no restart happened
 
     // The admin may.
@@ -219,8 +237,16 @@ describe('chat commands on Discord, end to end', () => {
     await answer(twin, ch, 'echo: hi from Alice'); // Mallory's messages are not in the conversation: one author
     expect(sorry(ch)).toHaveLength(1);
     expect(sorry(thread)).toHaveLength(1);
-    expect(model.requests.slice(before).filter((r) => allText(r).includes('Mallory') || allText(r).includes('SECRET-MALLORY') || allText(r).includes('anyone?'))).toEqual([]);
-    expect(model.mainRequests().slice(0).filter((r) => r.index >= before).map((r) => lastUserText(r))).toEqual(['hi from Alice']);
+    expect(
+      model.requests.slice(before).filter((r) => allText(r).includes('Mallory') || allText(r).includes('SECRET-MALLORY') || allText(r).includes('anyone?')),
+    ).toEqual([]);
+    expect(
+      model
+        .mainRequests()
+        .slice(0)
+        .filter((r) => r.index >= before)
+        .map((r) => lastUserText(r)),
+    ).toEqual(['hi from Alice']);
     const mallory = twin.user('Mallory').id;
     expect(ab.logs.filter((l) => l.msg === 'access refused: user not allowed' && l.userId === mallory).length).toBeGreaterThanOrEqual(6);
   });
@@ -274,7 +300,8 @@ describe('chat commands on Discord, end to end', () => {
 
   it('/metrics counts the turns by platform, agent and outcome', async () => {
     const metrics = async () => (await fetch(`${ab.url}/metrics`)).text();
-    const count = (text: string, outcome: string) => Number(new RegExp(`agentbridge_turns_total\\{platform="discord",agent="claude",outcome="${outcome}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    const count = (text: string, outcome: string) =>
+      Number(new RegExp(`agentbridge_turns_total\\{platform="discord",agent="claude",outcome="${outcome}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
     const durations = (text: string) => Number(/agentbridge_turn_duration_seconds_count\{platform="discord",agent="claude"\} (\d+)/.exec(text)?.[1] ?? 0);
     const before = await metrics();
     // The turns of the tests above (at least the stopped one and a few answered ones).
@@ -284,10 +311,14 @@ describe('chat commands on Discord, end to end', () => {
     const ch = twin.channels['chat-metrics']!;
     twin.userSays({ user: 'Alice', channel: ch, content: 'count me' });
     await answer(twin, ch, 'echo: count me');
-    const after = await waitFor(async () => {
-      const text = await metrics();
-      return count(text, 'ok') === count(before, 'ok') + 1 ? text : undefined;
-    }, 10_000, 'the turn counted');
+    const after = await waitFor(
+      async () => {
+        const text = await metrics();
+        return count(text, 'ok') === count(before, 'ok') + 1 ? text : undefined;
+      },
+      10_000,
+      'the turn counted',
+    );
     expect(durations(after)).toBe(durations(before) + 1);
     expect(count(after, 'stopped')).toBe(1);
     expect(after).toContain('agentbridge_queue_depth 0');

@@ -64,10 +64,14 @@ describe('cron job on Discord, end to end', () => {
     expect(model.mainRequests().filter((r) => lastUserText(r) === PROMPT)).toHaveLength(1);
 
     // The run history shows an ok run that posted that message.
-    const runs = await waitFor(async () => {
-      const r = await cli('cron', 'runs', 'ci-digest');
-      return r.code === 0 && /#\d+ {2}ok /.test(r.stdout) ? r.stdout : undefined;
-    }, 20_000, 'an ok run in `cron runs`');
+    const runs = await waitFor(
+      async () => {
+        const r = await cli('cron', 'runs', 'ci-digest');
+        return r.code === 0 && /#\d+ {2}ok /.test(r.stdout) ? r.stdout : undefined;
+      },
+      20_000,
+      'an ok run in `cron runs`',
+    );
     expect(runs).toContain(`posted=discord:${ops}:${post.id}`);
     expect(runs).toContain('(manual)');
 
@@ -80,7 +84,10 @@ describe('cron job on Discord, end to end', () => {
     expect(reply.channel_id).toBe(thread);
 
     // The model saw the job's prompt and the posted output as the conversation so far, then Dana.
-    const req = model.mainRequests().slice(mark).find((r) => lastUserText(r).includes('which suite should we fix first?'))!;
+    const req = model
+      .mainRequests()
+      .slice(mark)
+      .find((r) => lastUserText(r).includes('which suite should we fix first?'))!;
     expect(req).toBeDefined();
     const seen = allText(req);
     expect(seen).toContain(PROMPT);

@@ -101,9 +101,20 @@ describe('Discord recovery, end to end', () => {
     expect(countAnswers(twin, ch, 'run the long task')).toBe(1);
     expect(countAnswers(twin, ch, 'anyone there?')).toBe(1);
     expect(countAnswers(twin, ch, '🔄 agentbridge restarted')).toBe(1);
-    const answers = twin.botMessages(ch).map((m) => m.content).filter((c) => !c.startsWith('⏳'));
+    const answers = twin
+      .botMessages(ch)
+      .map((m) => m.content)
+      .filter((c) => !c.startsWith('⏳'));
     expect(new Set(answers).size).toBe(answers.length);
-    const code = await ab.stop(); if (code !== 0) console.log(ab.logs.slice(-15).map((l) => JSON.stringify(l).slice(0, 400)).join('\n'), ab.stderr());
+    const code = await ab.stop();
+    if (code !== 0)
+      console.log(
+        ab.logs
+          .slice(-15)
+          .map((l) => JSON.stringify(l).slice(0, 400))
+          .join('\n'),
+        ab.stderr(),
+      );
     expect(code).toBe(0);
     expect(processesMentioning(sb.root)).toEqual([]);
   });

@@ -46,14 +46,22 @@ function agentSession(conversationId: string): { agent_session_id: string | null
 
 /** Main requests since `mark` whose last user text contains `text`. */
 function requestsFor(mark: number, text: string): RecordedRequest[] {
-  return model.mainRequests().slice(mark).filter((r) => lastUserText(r).includes(text));
+  return model
+    .mainRequests()
+    .slice(mark)
+    .filter((r) => lastUserText(r).includes(text));
 }
 
 beforeAll(async () => {
   model = await startAnthropicModel();
   sb = makeSandbox();
   twin = await startDiscordTwin({ channels: CHAT });
-  env = discordEnv(sb, model, twin, CHAT.map((c) => twin.channels[c]!));
+  env = discordEnv(
+    sb,
+    model,
+    twin,
+    CHAT.map((c) => twin.channels[c]!),
+  );
   ab = await startAgentbridge(env, sb.root);
   await waitFor(() => twin.connected(), 10_000, 'agentbridge on the Gateway');
 });

@@ -60,8 +60,7 @@ describe('a full disk, end to end', () => {
     const ab = await startAgentbridge(env, sb.root);
     running.push(ab);
     const chat = new LocalChat(ab.url);
-    const answer = (thread: string, text: string) =>
-      waitFor(async () => (await chat.botTexts('general', thread)).includes(text), 60_000, `answer "${text}"`);
+    const answer = (thread: string, text: string) => waitFor(async () => (await chat.botTexts('general', thread)).includes(text), 60_000, `answer "${text}"`);
 
     const warm = await chat.send('general', 'warm up', { user: 'ann' });
     await answer(warm.thread, 'echo: warm up');
@@ -98,7 +97,11 @@ describe('a full disk, end to end', () => {
 
     // The agent answers now: the turn's commit fails on the full disk and waits to run again.
     release();
-    await waitFor(() => ab.logs.some((l) => l.msg === 'turn failed on a storage fault; it runs again once the database can be written'), 60_000, 'the held turn to fail on the full disk');
+    await waitFor(
+      () => ab.logs.some((l) => l.msg === 'turn failed on a storage fault; it runs again once the database can be written'),
+      60_000,
+      'the held turn to fail on the full disk',
+    );
     expect((await health(ab.url)).status).toBe(503);
 
     disk!.unfill();

@@ -22,14 +22,19 @@ describe.skipIf(!hasChromium)('local chat page with the real agent (Chromium)', 
   beforeAll(async () => {
     model = await startAnthropicModel();
     sb = makeSandbox();
-    ab = await startAgentbridge(
-      claudeServiceEnv(sb, model.url),
-      sb.root,
-    );
+    ab = await startAgentbridge(claudeServiceEnv(sb, model.url), sb.root);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
 

@@ -40,12 +40,21 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 /** A raw request with any Host/Origin (node:http). */
-function request(url: string, opts: { method?: string; path: string; headers?: Record<string, string>; body?: unknown }): Promise<{ status: number; headers: nodeHttp.IncomingHttpHeaders; text: string }> {
+function request(
+  url: string,
+  opts: { method?: string; path: string; headers?: Record<string, string>; body?: unknown },
+): Promise<{ status: number; headers: nodeHttp.IncomingHttpHeaders; text: string }> {
   const { port } = new URL(url);
   return new Promise((resolve, reject) => {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const req = nodeHttp.request(
-      { host: '127.0.0.1', port: Number(port), method: opts.method ?? 'GET', path: opts.path, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...opts.headers } },
+      {
+        host: '127.0.0.1',
+        port: Number(port),
+        method: opts.method ?? 'GET',
+        path: opts.path,
+        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -69,9 +78,19 @@ describe('local chat security (agentbridge as its own process)', () => {
     const port = new URL(ab.url).port;
     const before = model.requests.length;
     const evil = `evil.example:${port}`;
-    const r = await request(ab.url, { method: 'POST', path: '/api/local/messages', headers: { host: evil, origin: `http://${evil}` }, body: { channel: 'general', text: 'say REBOUND' } });
+    const r = await request(ab.url, {
+      method: 'POST',
+      path: '/api/local/messages',
+      headers: { host: evil, origin: `http://${evil}` },
+      body: { channel: 'general', text: 'say REBOUND' },
+    });
     expect(r.status).toBe(403);
-    const o = await request(ab.url, { method: 'POST', path: '/api/local/messages', headers: { host: `127.0.0.1:${port}`, origin: `http://${evil}` }, body: { channel: 'general', text: 'say REBOUND' } });
+    const o = await request(ab.url, {
+      method: 'POST',
+      path: '/api/local/messages',
+      headers: { host: `127.0.0.1:${port}`, origin: `http://${evil}` },
+      body: { channel: 'general', text: 'say REBOUND' },
+    });
     expect(o.status).toBe(403);
     expect((await request(ab.url, { path: '/api/local/events', headers: { host: evil } })).status).toBe(403);
     // probes stay reachable by any name (a container is probed by IP)
@@ -79,7 +98,12 @@ describe('local chat security (agentbridge as its own process)', () => {
     expect(ab.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('HTTP request refused')).length).toBeGreaterThanOrEqual(3);
 
     // loopback names work, and a message sent that way is answered
-    const ok = await request(ab.url, { method: 'POST', path: '/api/local/messages', headers: { host: `localhost:${port}`, origin: `http://localhost:${port}` }, body: { channel: 'general', text: 'hello via localhost' } });
+    const ok = await request(ab.url, {
+      method: 'POST',
+      path: '/api/local/messages',
+      headers: { host: `localhost:${port}`, origin: `http://localhost:${port}` },
+      body: { channel: 'general', text: 'hello via localhost' },
+    });
     expect(ok.status).toBe(202);
     const { thread } = JSON.parse(ok.text) as { thread: string };
     const chat = new LocalChat(ab.url);
@@ -98,7 +122,12 @@ describe('local chat security (agentbridge as its own process)', () => {
     expect(login.status).toBe(303);
     expect(login.headers['set-cookie']![0]).toMatch(/HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
     const cookie = login.headers['set-cookie']![0]!.split(';')[0]!;
-    const r = await request(ab.url, { method: 'POST', path: '/api/local/messages', headers: { host: 'chat.example.test', origin: 'https://chat.example.test', cookie }, body: { channel: 'general', text: 'hi from the public name' } });
+    const r = await request(ab.url, {
+      method: 'POST',
+      path: '/api/local/messages',
+      headers: { host: 'chat.example.test', origin: 'https://chat.example.test', cookie },
+      body: { channel: 'general', text: 'hi from the public name' },
+    });
     expect(r.status).toBe(202);
     expect((await request(ab.url, { path: '/', headers: { host: 'other.example.test' } })).status).toBe(403);
   });
@@ -111,7 +140,11 @@ describe('local chat security (agentbridge as its own process)', () => {
     const workdir = path.join(sb.root, 'workspaces', 'pwned');
 
     // nobody is logged in: the body's "alice" is not believed
-    const imp = await request(ab.url, { method: 'POST', path: '/api/local/messages', body: { channel: 'general', text: '/agent workdir pwned', user: 'alice' } });
+    const imp = await request(ab.url, {
+      method: 'POST',
+      path: '/api/local/messages',
+      body: { channel: 'general', text: '/agent workdir pwned', user: 'alice' },
+    });
     expect(imp.status).toBe(401);
     expect(JSON.parse(imp.text).error).toContain('agentbridge users link NAME');
     expect((await request(ab.url, { path: '/api/local/channels' })).status).toBe(401);
@@ -138,18 +171,36 @@ describe('local chat security (agentbridge as its own process)', () => {
     // eve, logged in, claiming to be alice in the body: she is eve, and not an admin
     const eveLogin = await request(ab.url, { path: `/login?token=${linkToken(addEve.stdout)}` });
     const eveCookie = eveLogin.headers['set-cookie']![0]!.split(';')[0]!;
-    const asEve = await request(ab.url, { method: 'POST', path: '/api/local/messages', headers: { cookie: eveCookie }, body: { channel: 'general', text: '/agent workdir pwned', user: 'alice' } });
+    const asEve = await request(ab.url, {
+      method: 'POST',
+      path: '/api/local/messages',
+      headers: { cookie: eveCookie },
+      body: { channel: 'general', text: '/agent workdir pwned', user: 'alice' },
+    });
     expect(asEve.status).toBe(202);
     const eveThread = (JSON.parse(asEve.text) as { thread: string }).thread;
     const chat = new LocalChat(ab.url, { reader: apiToken(addBob.stdout)! });
-    await waitFor(async () => (await chat.botTexts('general', eveThread)).find((t) => t.includes('only for agentbridge admins')), 20_000, 'the refusal for eve');
+    await waitFor(
+      async () => (await chat.botTexts('general', eveThread)).find((t) => t.includes('only for agentbridge admins')),
+      20_000,
+      'the refusal for eve',
+    );
     expect((await chat.messages('general', eveThread))[0]!.user).toBe('eve');
     expect(fs.existsSync(workdir)).toBe(false);
 
-    const asAlice = await request(ab.url, { method: 'POST', path: '/api/local/messages', headers: { cookie }, body: { channel: 'general', text: '/agent workdir pwned' } });
+    const asAlice = await request(ab.url, {
+      method: 'POST',
+      path: '/api/local/messages',
+      headers: { cookie },
+      body: { channel: 'general', text: '/agent workdir pwned' },
+    });
     expect(asAlice.status).toBe(202);
     const thread = (JSON.parse(asAlice.text) as { thread: string }).thread;
-    await waitFor(async () => (await chat.botTexts('general', thread)).find((t) => t.includes(fs.realpathSync(path.join(sb.root, 'workspaces')))), 20_000, 'the workdir answer');
+    await waitFor(
+      async () => (await chat.botTexts('general', thread)).find((t) => t.includes(fs.realpathSync(path.join(sb.root, 'workspaces')))),
+      20_000,
+      'the workdir answer',
+    );
     expect(fs.existsSync(workdir)).toBe(true);
 
     // the SSE stream with the cookie
@@ -166,10 +217,16 @@ describe('local chat security (agentbridge as its own process)', () => {
     });
     expect(asBob.status).toBe(202);
     const bobThread = ((await asBob.json()) as { thread: string }).thread;
-    await waitFor(async () => (await chat.botTexts('general', bobThread)).find((t) => !t.includes('only for agentbridge admins') && t.length > 0), 20_000, 'the sessions answer');
+    await waitFor(
+      async () => (await chat.botTexts('general', bobThread)).find((t) => !t.includes('only for agentbridge admins') && t.length > 0),
+      20_000,
+      'the sessions answer',
+    );
     expect((await chat.botTexts('general', bobThread)).some((t) => t.includes('only for agentbridge admins'))).toBe(false);
     // a wrong token: 401
-    expect((await request(ab.url, { path: '/api/local/me', headers: { authorization: 'Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } })).status).toBe(401);
+    expect((await request(ab.url, { path: '/api/local/me', headers: { authorization: 'Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } })).status).toBe(
+      401,
+    );
 
     // removed while running: bob's token stops working at once
     const rm = await runCli(['users', 'remove', 'bob'], e, sb.root);

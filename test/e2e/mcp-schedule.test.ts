@@ -61,7 +61,11 @@ describe('agent tools over MCP, end to end', () => {
     expect(first).toMatch(/^Noted\. Scheduled \S+: due .*"follow-up check"/);
 
     // The scheduled message comes back as a turn of the same conversation, in the same thread.
-    const followUp = await waitFor(async () => (await chat.botTexts('general', thread)).find((t) => t.startsWith('follow-up done')), 30_000, 'the follow-up answer');
+    const followUp = await waitFor(
+      async () => (await chat.botTexts('general', thread)).find((t) => t.startsWith('follow-up done')),
+      30_000,
+      'the follow-up answer',
+    );
     expect(followUp).toBe('follow-up done: the build is green');
     const followUpRequest = model.mainRequests().find((r) => lastUserText(r).includes('follow-up check'))!;
     expect(followUpRequest).toBeDefined();

@@ -148,7 +148,11 @@ describe('/agent slash commands on Slack', () => {
     expect((await slash('U0ROOT', CHANNEL, 'cron resume puffin')).text).toContain('resumed');
     expect((await slash('U0ROOT', CHANNEL, 'cron run-now puffin')).text).toContain('Started a run of `puffin`');
     // The run posts its output as a new top-level message in the channel.
-    await waitFor(() => twin.store.channelMessages(CHANNEL).find((m) => m.bot_id === twin.botId && !m.thread_ts && m.text === 'echo: Summarise the day for PUFFIN'), 30_000, 'the run output in the channel');
+    await waitFor(
+      () => twin.store.channelMessages(CHANNEL).find((m) => m.bot_id === twin.botId && !m.thread_ts && m.text === 'echo: Summarise the day for PUFFIN'),
+      30_000,
+      'the run output in the channel',
+    );
     expect((await slash('U0ROOT', CHANNEL, 'cron remove puffin')).text).toContain('removed');
     expect((await slash('U0ROOT', CHANNEL, 'cron list')).text).toContain('No cron jobs yet');
     const bad = await slash('U0ROOT', CHANNEL, 'cron add broken "every banana" x');
@@ -232,14 +236,19 @@ describe('@agentbridge <subcommand> in a thread', () => {
     expect(await mention('U0ALICE', t, 'status')).toContain('agent session: none yet');
     const mark = model.mainRequests().length;
     await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'fresh start in the thread', thread_ts: t });
-    await waitFor(() => botMessages(twin, CHANNEL, t).find((m) => m.text.startsWith('echo:') && m.text.includes('fresh start in the thread')), 45_000, 'the answer after the reset');
+    await waitFor(
+      () => botMessages(twin, CHANNEL, t).find((m) => m.text.startsWith('echo:') && m.text.includes('fresh start in the thread')),
+      45_000,
+      'the answer after the reset',
+    );
     const fresh = model.mainRequests().slice(mark);
     expect(fresh.length).toBeGreaterThan(0);
     for (const r of fresh) expect(allText(r)).not.toContain('PELICAN');
 
     // admin commands: refused for Alice (logged), done for Root
     const refusedBefore = refusalsLogged('slack:U0ALICE');
-    for (const c of ['workdir projects/alpha', 'cron list', 'sessions', 'restart']) expect(await mention('U0ALICE', t, c)).toContain('only for agentbridge admins');
+    for (const c of ['workdir projects/alpha', 'cron list', 'sessions', 'restart'])
+      expect(await mention('U0ALICE', t, c)).toContain('only for agentbridge admins');
     await waitFor(() => refusalsLogged('slack:U0ALICE') === refusedBefore + 4, 5_000, 'the refusals in the log');
     expect(fs.existsSync(path.join(sb.root, 'workspaces', 'projects'))).toBe(false);
 
@@ -249,14 +258,22 @@ describe('@agentbridge <subcommand> in a thread', () => {
     expect(await mention('U0ROOT', t, 'workdir ../../etc')).toContain('outside the workspaces root');
     expect(await mention('U0ROOT', t, 'workdir')).toContain(fs.realpathSync(alpha));
     await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'where are you working?', thread_ts: t });
-    await waitFor(() => botMessages(twin, CHANNEL, t).find((m) => m.text.startsWith('echo:') && m.text.includes('where are you working?')), 45_000, 'the answer in the new workdir');
+    await waitFor(
+      () => botMessages(twin, CHANNEL, t).find((m) => m.text.startsWith('echo:') && m.text.includes('where are you working?')),
+      45_000,
+      'the answer in the new workdir',
+    );
     expect(JSON.stringify(requestsWith('where are you working?').at(-1)!.body.system)).toContain(fs.realpathSync(alpha));
     expect(await mention('U0ROOT', t, 'cron list')).toContain('No cron jobs yet');
     expect(await mention('U0ROOT', t, 'sessions')).toContain('No active conversations');
 
     // A thread reply without a mention that reads like a command is a prompt (only addressed messages are commands).
     await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'status', thread_ts: t });
-    await waitFor(() => botMessages(twin, CHANNEL, t).find((m) => m.text === 'echo: [Alice]: status' || m.text === 'echo: status'), 45_000, '"status" answered by the agent');
+    await waitFor(
+      () => botMessages(twin, CHANNEL, t).find((m) => m.text === 'echo: [Alice]: status' || m.text === 'echo: status'),
+      45_000,
+      '"status" answered by the agent',
+    );
   });
 
   it('@agentbridge stop ends a long-running turn with no agent process left; the queued message is answered next', async () => {
@@ -275,7 +292,11 @@ describe('@agentbridge <subcommand> in a thread', () => {
     const stopping = await waitForAnswer(twin, CHANNEL, root.ts, '⏹️ Stopping the running turn', 15_000);
     expect(stopping.text).toContain('asked by Alice');
     expect(stopping.text).toContain('1 queued message will be answered next');
-    await waitFor(() => botMessages(twin, CHANNEL, root.ts).some((m) => /stopped/i.test(m.text) && !m.text.startsWith('⏹️ Stopping')), 30_000, 'the stopped notice');
+    await waitFor(
+      () => botMessages(twin, CHANNEL, root.ts).some((m) => /stopped/i.test(m.text) && !m.text.startsWith('⏹️ Stopping')),
+      30_000,
+      'the stopped notice',
+    );
     const answer = await waitFor(() => botMessages(twin, CHANNEL, root.ts).find((m) => m.text.startsWith('echo:')), 45_000, 'the answer to the queued message');
     expect(answer.text).toContain('queued meanwhile');
     expect(answer.text).not.toContain('a very long task');
@@ -338,7 +359,11 @@ describe('operations', () => {
     expect(call.responses.map((r) => r.body)).toEqual([{ response_type: 'in_channel', text: expect.stringContaining('Restarting agentbridge') }]);
 
     ab = await startAgentbridge(env(), sb.root); // the supervisor's part
-    const notice = await waitFor(() => twin.store.channelMessages(CHANNEL).find((m) => m.bot_id === twin.botId && !m.thread_ts && m.text.startsWith('✅ agentbridge restarted')), 15_000, 'the restart notice');
+    const notice = await waitFor(
+      () => twin.store.channelMessages(CHANNEL).find((m) => m.bot_id === twin.botId && !m.thread_ts && m.text.startsWith('✅ agentbridge restarted')),
+      15_000,
+      'the restart notice',
+    );
     expect(notice.text).toBe('✅ agentbridge restarted (requested by Root).');
     // and it works as before
     expect((await slash('U0ALICE', CHANNEL, 'help')).text).toContain('/agent status');

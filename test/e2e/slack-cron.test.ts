@@ -50,16 +50,24 @@ describe('a cron job on Slack, end to end', () => {
     ab = await startAgentbridge(env(), sb.root);
 
     // The output, as a new top-level message of the bot in the channel (not in a thread).
-    const post = await waitFor(() => twin.store.channelMessages(CHANNEL).find((m) => m.bot_id === twin.botId && !m.deleted && m.text === OUTPUT), 45_000, 'the job output in the channel');
+    const post = await waitFor(
+      () => twin.store.channelMessages(CHANNEL).find((m) => m.bot_id === twin.botId && !m.deleted && m.text === OUTPUT),
+      45_000,
+      'the job output in the channel',
+    );
     expect(post.thread_ts).toBeUndefined();
     expect(twin.store.channelMessages(CHANNEL).filter((m) => m.bot_id === twin.botId && !m.deleted)).toHaveLength(1);
     expect(model.mainRequests().filter((r) => lastUserText(r).includes(PROMPT))).toHaveLength(1);
 
     // The run history names the posted message.
-    const runs = await waitFor(async () => {
-      const r = await cli('cron', 'runs', 'ci-digest');
-      return r.code === 0 && /#\d+ {2}ok /.test(r.stdout) ? r.stdout : undefined;
-    }, 20_000, 'an ok run in `cron runs`');
+    const runs = await waitFor(
+      async () => {
+        const r = await cli('cron', 'runs', 'ci-digest');
+        return r.code === 0 && /#\d+ {2}ok /.test(r.stdout) ? r.stdout : undefined;
+      },
+      20_000,
+      'an ok run in `cron runs`',
+    );
     expect(runs).toContain(`posted=slack:${CHANNEL}:${post.ts}`);
 
     // A reply in the post's thread, without a mention: the thread's first turn starts from the post.
@@ -87,7 +95,10 @@ describe('a cron job on Slack, end to end', () => {
     await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'and KESTREL-43?', thread_ts: post.ts });
     // Two people now talk in the thread, so the agent is told who wrote it.
     await waitForAnswer(twin, CHANNEL, post.ts, 'echo: [Alice]: and KESTREL-43?');
-    const second = model.mainRequests().filter((r) => lastUserText(r).includes('and KESTREL-43?')).at(-1)!;
+    const second = model
+      .mainRequests()
+      .filter((r) => lastUserText(r).includes('and KESTREL-43?'))
+      .at(-1)!;
     expect(allText(second)).toContain('what happened to KESTREL-42 exactly?');
     expect((await cli('sessions', 'show', conversation)).stdout.match(/Thread seeded from/g)).toHaveLength(1);
   });

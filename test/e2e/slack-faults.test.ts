@@ -73,7 +73,13 @@ describe('Slack end to end: faults', () => {
     await waitFor(() => twin.message(CHANNEL, progress.ts)?.deleted || undefined, 120_000, 'the progress message deleted');
     const texts = botMessages(twin, CHANNEL, root.ts).map((m) => m.text);
     expect(texts).toEqual(['echo: STALE-PROGRESS please']);
-    expect(twin.callsOf('chat.delete').filter((c) => c.params.ts === progress.ts).map((c) => c.status).at(-1)).toBe(200);
+    expect(
+      twin
+        .callsOf('chat.delete')
+        .filter((c) => c.params.ts === progress.ts)
+        .map((c) => c.status)
+        .at(-1),
+    ).toBe(200);
     expect(twin.callsOf('chat.postMessage').filter((c) => c.params.thread_ts === root.ts && c.params.text?.startsWith('echo:'))).toHaveLength(1);
   }, 300_000);
 
@@ -84,7 +90,11 @@ describe('Slack end to end: faults', () => {
     const opened = twin.socket.connectionsOpened;
     await waitFor(() => twin.socket.pingsReceived > 0 || undefined, 30_000, 'the heartbeat');
     twin.socket.silence();
-    await waitFor(() => (twin.callsOf('apps.connections.open').length > opens && twin.socket.connectionsOpened > opened) || undefined, 60_000, 'a new connection');
+    await waitFor(
+      () => (twin.callsOf('apps.connections.open').length > opens && twin.socket.connectionsOpened > opened) || undefined,
+      60_000,
+      'a new connection',
+    );
     const root = await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'AFTER-SILENCE are you there', mention: true });
     await waitForAnswer(twin, CHANNEL, root.ts, 'echo: AFTER-SILENCE are you there', 90_000);
     const metrics = await (await fetch(`${ab.url}/metrics`)).text();

@@ -53,7 +53,8 @@ describe('Slack over the Events API (HTTP), end to end', () => {
     const inbox = await inboxTotal(ab.url);
     const requests = model.mainRequests().length;
     const postsBefore = twin.callsOf('chat.postMessage').length;
-    const event = (ts: string) => twin.envelope({ type: 'app_mention', user: 'U0ALICE', text: `<@${twin.botUserId}> FORGED-${ts}`, ts, event_ts: ts, channel: CHANNEL, team: twin.teamId });
+    const event = (ts: string) =>
+      twin.envelope({ type: 'app_mention', user: 'U0ALICE', text: `<@${twin.botUserId}> FORGED-${ts}`, ts, event_ts: ts, channel: CHANNEL, team: twin.teamId });
 
     expect((await twin.sendHttp(event('1700099999.000001'), 'bad')).status).toBe(401);
     expect((await twin.sendHttp(event('1700099999.000002'), 'stale')).status).toBe(401);
@@ -93,7 +94,11 @@ describe('Slack over the Events API (HTTP), end to end', () => {
       expect(forged.status).toBe(401);
       expect(forged.responses).toEqual([]);
     }
-    await waitFor(() => ab.logs.filter((l) => l.msg === 'slack: Events API request rejected').length === rejectedBefore + 3, 5_000, 'the rejections to be logged');
+    await waitFor(
+      () => ab.logs.filter((l) => l.msg === 'slack: Events API request rejected').length === rejectedBefore + 3,
+      5_000,
+      'the rejections to be logged',
+    );
     // Only the two signed commands reached the command service.
     expect(ab.logs.filter((l) => l.msg === 'access allowed' && l.what === 'slash command').map((l) => l.command)).toEqual(['help', 'status']);
   });
@@ -101,22 +106,56 @@ describe('Slack over the Events API (HTTP), end to end', () => {
   it('a signed slash command or event replayed within the 5-minute window is refused and does nothing', async () => {
     /** Sends exactly these bytes with exactly this timestamp and signature (what an attacker who captured a request has). */
     const send = (path: string, body: string, contentType: string, timestamp: string) =>
-      fetch(`${ab.url}${path}`, { method: 'POST', headers: { 'content-type': contentType, 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSignature(twin.signingSecret, timestamp, body) }, body });
+      fetch(`${ab.url}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': contentType,
+          'x-slack-request-timestamp': timestamp,
+          'x-slack-signature': slackSignature(twin.signingSecret, timestamp, body),
+        },
+        body,
+      });
     const ts = String(Math.floor(Date.now() / 1000));
     const commandsBefore = ab.logs.filter((l) => l.msg === 'access allowed' && l.what === 'slash command').length;
-    const form = new URLSearchParams({ token: 't', team_id: twin.teamId, channel_id: CHANNEL, channel_name: 'general', user_id: 'U0ALICE', user_name: 'alice', command: '/agent', text: 'help', api_app_id: 'A0TWIN', response_url: `${twin.url}/response/replay`, trigger_id: 'tr1' }).toString();
+    const form = new URLSearchParams({
+      token: 't',
+      team_id: twin.teamId,
+      channel_id: CHANNEL,
+      channel_name: 'general',
+      user_id: 'U0ALICE',
+      user_name: 'alice',
+      command: '/agent',
+      text: 'help',
+      api_app_id: 'A0TWIN',
+      response_url: `${twin.url}/response/replay`,
+      trigger_id: 'tr1',
+    }).toString();
     const first = await send('/slack/commands', form, 'application/x-www-form-urlencoded', ts);
     expect(first.status).toBe(200);
     expect(String(((await first.json()) as { text: string }).text)).toContain('/agent status');
     const replay = await send('/slack/commands', form, 'application/x-www-form-urlencoded', ts);
     expect(replay.status).toBe(401);
-    await waitFor(() => ab.logs.some((l) => l.msg === 'slack: Events API request rejected' && String(l.reason).includes('replayed')) || undefined, 5_000, 'the replay to be logged');
+    await waitFor(
+      () => ab.logs.some((l) => l.msg === 'slack: Events API request rejected' && String(l.reason).includes('replayed')) || undefined,
+      5_000,
+      'the replay to be logged',
+    );
     expect(ab.logs.filter((l) => l.msg === 'access allowed' && l.what === 'slash command')).toHaveLength(commandsBefore + 1);
 
     const inbox = await inboxTotal(ab.url);
     // The message exists in the twin (so the answer can go in its thread); its event is sent by hand.
     const msgTs = twin.store.add({ channel: CHANNEL, text: `<@${twin.botUserId}> REPLAYED-EVENT`, user: 'U0BOB' }).ts;
-    const envelope = JSON.stringify(twin.envelope({ type: 'app_mention', user: 'U0BOB', text: `<@${twin.botUserId}> REPLAYED-EVENT`, ts: msgTs, event_ts: msgTs, channel: CHANNEL, team: twin.teamId }));
+    const envelope = JSON.stringify(
+      twin.envelope({
+        type: 'app_mention',
+        user: 'U0BOB',
+        text: `<@${twin.botUserId}> REPLAYED-EVENT`,
+        ts: msgTs,
+        event_ts: msgTs,
+        channel: CHANNEL,
+        team: twin.teamId,
+      }),
+    );
     expect((await send('/slack/events', envelope, 'application/json', ts)).status).toBe(200);
     expect((await send('/slack/events', envelope, 'application/json', ts)).status).toBe(401);
     expect(await inboxTotal(ab.url)).toBe(inbox + 1);

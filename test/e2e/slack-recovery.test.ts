@@ -63,12 +63,20 @@ describe('Slack end to end: disconnects and crashes', () => {
     hold.open();
     await waitForAnswer(twin, CHANNEL, root.ts, 'echo: DISCONNECT-TEST run it');
     await waitForAcks(twin, offline.eventIds);
-    await waitFor(() => answersStartingWith(twin, CHANNEL, root.ts, 'echo:').some((m) => m.text.includes('OFFLINE-MSG')), 45_000, 'the answer to the offline message');
+    await waitFor(
+      () => answersStartingWith(twin, CHANNEL, root.ts, 'echo:').some((m) => m.text.includes('OFFLINE-MSG')),
+      45_000,
+      'the answer to the offline message',
+    );
 
     // Slack redelivers the first event after the reconnect, and asks for a refresh: still one answer each.
     const inbox = await inboxTotal(ab.url);
     twin.redeliver(root.eventIds[0]!);
-    await waitFor(() => twin.socket.envelopes.some((e) => e.event_id === root.eventIds[0] && e.retry_attempt > 0 && e.acked), 10_000, 'the ack of the redelivery');
+    await waitFor(
+      () => twin.socket.envelopes.some((e) => e.event_id === root.eventIds[0] && e.retry_attempt > 0 && e.acked),
+      10_000,
+      'the ack of the redelivery',
+    );
     twin.requestRefresh();
     await waitFor(() => twin.socket.connectionsOpened > connections + 1, 30_000, 'the refresh reconnect');
     expect(await inboxTotal(ab.url)).toBe(inbox);
@@ -100,7 +108,10 @@ describe('Slack end to end: disconnects and crashes', () => {
     expect(requestsWith('KILL-TEST')).toHaveLength(2);
     expect(lastUserText(requestsWith('KILL-TEST')[1]!)).toBe(`${RERUN_NOTE}\n\nKILL-TEST long job`);
     // The answer went out in exactly one successful call (the edit of the new run's progress message or a post).
-    const answerCalls = twin.calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && c.status === 200 && c.response.ok && c.params.text?.startsWith('echo: KILL-TEST'));
+    const answerCalls = twin.calls.filter(
+      (c) =>
+        (c.method === 'chat.postMessage' || c.method === 'chat.update') && c.status === 200 && c.response.ok && c.params.text?.startsWith('echo: KILL-TEST'),
+    );
     expect(answerCalls).toHaveLength(1);
   });
 });

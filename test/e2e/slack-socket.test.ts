@@ -54,7 +54,12 @@ describe('Slack over Socket Mode, end to end', () => {
     expect(twin.store.channelMessages(CHANNEL).filter((m) => m.bot_id && !m.thread_ts)).toEqual([]);
     expect(answersStartingWith(twin, CHANNEL, post.ts, 'echo:')).toHaveLength(1);
     await waitFor(() => Object.keys(twin.message(CHANNEL, post.ts)!.reactions).join() === 'white_check_mark', 5_000, 'the ✅ reaction');
-    expect(twin.callsOf('reactions.add').filter((c) => c.params.timestamp === post.ts).map((c) => c.params.name)).toEqual(['eyes', 'white_check_mark']);
+    expect(
+      twin
+        .callsOf('reactions.add')
+        .filter((c) => c.params.timestamp === post.ts)
+        .map((c) => c.params.name),
+    ).toEqual(['eyes', 'white_check_mark']);
     // Thread status set while working and cleared.
     const statuses = twin.store.statuses.filter((s) => s.thread_ts === post.ts).map((s) => s.status);
     expect(statuses[0]).toBe('is working…');
@@ -103,10 +108,17 @@ describe('Slack over Socket Mode, end to end', () => {
     const root = await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'start the long task', mention: true });
     await waitFor(() => requestsWith('start the long task').length > 0, 30_000, 'the first turn to reach the model');
     const burst = [];
-    for (const [user, text] of [['U0ALICE', 'first FOLLOW-A'], ['U0BOB', 'second FOLLOW-B'], ['U0ALICE', 'third FOLLOW-C']] as const) {
+    for (const [user, text] of [
+      ['U0ALICE', 'first FOLLOW-A'],
+      ['U0BOB', 'second FOLLOW-B'],
+      ['U0ALICE', 'third FOLLOW-C'],
+    ] as const) {
       burst.push(await twin.userPosts({ user, channel: CHANNEL, text, thread_ts: root.ts }));
     }
-    await waitForAcks(twin, burst.flatMap((b) => b.eventIds));
+    await waitForAcks(
+      twin,
+      burst.flatMap((b) => b.eventIds),
+    );
     hold.open();
     await waitForAnswer(twin, CHANNEL, root.ts, 'echo: start the long task');
     await waitFor(() => answersStartingWith(twin, CHANNEL, root.ts, 'echo:').some((m) => m.text.includes('FOLLOW-C')), 45_000, 'the answer to the burst');
@@ -139,7 +151,14 @@ describe('Slack over Socket Mode, end to end', () => {
     // ... and once more after the answer (both event ids).
     twin.redeliver(post.eventIds[0]!);
     twin.redeliver(post.eventIds[1]!);
-    await waitFor(() => post.eventIds.every((id) => twin.socket.envelopes.filter((e) => e.event_id === id && e.acked && e.retry_attempt > 0).length >= (id === post.eventIds[0] ? 2 : 1)), 10_000, 'the acks of the late retries');
+    await waitFor(
+      () =>
+        post.eventIds.every(
+          (id) => twin.socket.envelopes.filter((e) => e.event_id === id && e.acked && e.retry_attempt > 0).length >= (id === post.eventIds[0] ? 2 : 1),
+        ),
+      10_000,
+      'the acks of the late retries',
+    );
     expect(await inboxTotal(ab.url)).toBe(inboxBefore + 1);
     expect(requestsWith('DUPLICATE-CHECK')).toHaveLength(1);
     expect(answersStartingWith(twin, CHANNEL, post.ts, 'echo:')).toHaveLength(1);
@@ -211,7 +230,8 @@ function longAnswer(): { markdown: string; code: string[]; prose: string[] } {
   const code: string[] = [];
   const prose: string[] = [];
   for (let s = 1; s <= 8; s++) {
-    const para = `Section ${s} explains step ${s} of the plan in plain words, so that the reader can follow it line by line. ${'It keeps going with more detail. '.repeat(12)}`.trim();
+    const para =
+      `Section ${s} explains step ${s} of the plan in plain words, so that the reader can follow it line by line. ${'It keeps going with more detail. '.repeat(12)}`.trim();
     prose.push(para);
     parts.push(para);
     const block: string[] = [];

@@ -27,7 +27,12 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv, cwd: string): C
 }
 
 /** Runs the CLI to completion; returns exit code, stdout and stderr. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawnCli(args, env, cwd);
     let stdout = '';
@@ -129,7 +134,9 @@ export class LocalChat {
   }
 
   async messages(channel: string, thread: string): Promise<LocalMessage[]> {
-    const res = await fetch(`${this.url}/api/local/messages?channel=${encodeURIComponent(channel)}&thread=${encodeURIComponent(thread)}`, { headers: this.auth() });
+    const res = await fetch(`${this.url}/api/local/messages?channel=${encodeURIComponent(channel)}&thread=${encodeURIComponent(thread)}`, {
+      headers: this.auth(),
+    });
     if (res.status !== 200) throw new Error(`GET /api/local/messages → ${res.status}`);
     return ((await res.json()) as { messages: LocalMessage[] }).messages;
   }
@@ -145,7 +152,11 @@ export class LocalChat {
  * Anthropic model at `modelUrl`, with its data and workdir inside the sandbox. `extra` is merged
  * last (e.g. platform tokens, admins).
  */
-export function claudeServiceEnv(sb: { env: NodeJS.ProcessEnv; root: string; workdir: string }, modelUrl: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+export function claudeServiceEnv(
+  sb: { env: NodeJS.ProcessEnv; root: string; workdir: string },
+  modelUrl: string,
+  extra: NodeJS.ProcessEnv = {},
+): NodeJS.ProcessEnv {
   return {
     ...sb.env,
     AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),

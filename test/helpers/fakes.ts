@@ -138,6 +138,8 @@ export class RecordingAdapter implements PlatformAdapter {
   }
   /** Texts of all bot messages in a thread (deleted ones left out), by current text, in post order. */
   texts(thread?: string): string[] {
-    return this.calls.filter((c) => c.op === 'post' && !this.deleted.has(c.ref!) && (thread === undefined || c.target.thread === thread)).map((c) => this.messages.get(c.ref!)!);
+    return this.calls
+      .filter((c) => c.op === 'post' && !this.deleted.has(c.ref!) && (thread === undefined || c.target.thread === thread))
+      .map((c) => this.messages.get(c.ref!)!);
   }
 }

@@ -31,7 +31,15 @@ export class MemoryScheduledMessages implements ScheduledMessagesService {
       everyMs = Number(m[1]) * UNITS[m[2]!]!;
       dueAt = this.now() + everyMs;
     }
-    const item: ScheduledMessage = { id: `sm-${++this.n}`, conversationId, text: input.text, dueAt, everyMs, createdBy: input.createdBy, createdAt: this.now() };
+    const item: ScheduledMessage = {
+      id: `sm-${++this.n}`,
+      conversationId,
+      text: input.text,
+      dueAt,
+      everyMs,
+      createdBy: input.createdBy,
+      createdAt: this.now(),
+    };
     this.items.push(item);
     return item;
   }

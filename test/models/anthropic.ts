@@ -330,7 +330,16 @@ export async function startAnthropicModel(respond: Responder = echo): Promise<An
       if (!res.destroyed && !res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`);
     };
     send('message_start', {
-      message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: 1 } },
+      message: {
+        id,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: inputTokens, output_tokens: 1 },
+      },
     });
     if ('hang' in reply) return; // never ends; close() or the client disconnecting ends it
     send('ping', {});

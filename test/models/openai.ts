@@ -278,7 +278,14 @@ export async function startOpenAIModel(respond: Responder = echoResponder): Prom
     let item: Record<string, unknown>;
     if ('toolCall' in reply) {
       const args = JSON.stringify(reply.toolCall.arguments);
-      item = { type: 'function_call', id: nextId('fc'), call_id: reply.toolCall.callId ?? nextId('call'), name: reply.toolCall.name, arguments: args, status: 'completed' };
+      item = {
+        type: 'function_call',
+        id: nextId('fc'),
+        call_id: reply.toolCall.callId ?? nextId('call'),
+        name: reply.toolCall.name,
+        arguments: args,
+        status: 'completed',
+      };
       send('response.output_item.added', { output_index: 0, item: { ...item, arguments: '', status: 'in_progress' } });
       send('response.function_call_arguments.delta', { output_index: 0, item_id: item.id, delta: args });
       send('response.function_call_arguments.done', { output_index: 0, item_id: item.id, arguments: args });

@@ -255,7 +255,11 @@ describe('local chat API', () => {
     });
 
     it('a non-JSON content type gets 415 and a cross-origin browser POST 403', async () => {
-      const plain = await fetch(`${base}/api/local/messages`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"channel":"general","text":"x"}' });
+      const plain = await fetch(`${base}/api/local/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: '{"channel":"general","text":"x"}',
+      });
       expect(plain.status).toBe(415);
       const cross = await postJson({ channel: 'general', text: 'x' }, { origin: 'http://evil.example' });
       expect(cross.status).toBe(403);

@@ -43,7 +43,12 @@ async function world(opts: { requiredByConfig?: boolean; publicUrl?: string } = 
   const http = createHttpServer({ host: '127.0.0.1', port: 0, logger, hosts: new HostAllowList(opts.publicUrl) });
   // An exempt monitoring route, as app.ts registers it.
   http.route('GET', '/healthz', (_req, res) => void res.writeHead(200).end('ok'));
-  const auth = new LocalAuth({ users: store.localUsers, requiredByConfig: opts.requiredByConfig ?? false, secureCookie: opts.publicUrl?.startsWith('https:') ?? false, logger });
+  const auth = new LocalAuth({
+    users: store.localUsers,
+    requiredByConfig: opts.requiredByConfig ?? false,
+    secureCookie: opts.publicUrl?.startsWith('https:') ?? false,
+    logger,
+  });
   const adapter = new LocalAdapter({ repo: store.localMessages, http, logger, auth, heartbeatMs: 100 });
   const received: InboundMessage[] = [];
   await adapter.start(async (m) => {
@@ -192,11 +197,15 @@ describe('login (link → cookie, bearer) and identity from the server', () => {
     expect(w.received.at(-1)!.author).toEqual({ id: 'alice', name: 'alice' });
     expect(w.store.localMessages.get(thread)!.user).toBe('alice');
     let streamed = '';
-    await waitFor(async () => {
-      const { value } = await reader.read();
-      streamed += new TextDecoder().decode(value);
-      return streamed.includes('"user":"alice"');
-    }, 5_000, 'the message on the event stream');
+    await waitFor(
+      async () => {
+        const { value } = await reader.read();
+        streamed += new TextDecoder().decode(value);
+        return streamed.includes('"user":"alice"');
+      },
+      5_000,
+      'the message on the event stream',
+    );
     await reader.cancel();
     const list = await request(w.port, { path: `/api/local/messages?channel=general&thread=${thread}`, headers: { cookie } });
     expect(list.status).toBe(200);
@@ -307,7 +316,9 @@ describe('control characters in text', () => {
       const r = await post(w, { channel: 'general', text: `before${ch}after` });
       expect(r.status, JSON.stringify(ch)).toBe(400);
       const code = `U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
-      expect(JSON.parse(r.text)).toEqual({ error: `text contains the control character ${code} at position 6; only tab, line feed and carriage return are allowed` });
+      expect(JSON.parse(r.text)).toEqual({
+        error: `text contains the control character ${code} at position 6; only tab, line feed and carriage return are allowed`,
+      });
     }
     expect(w.received).toEqual([]);
     expect(w.store.localMessages.channels()).toEqual([]);

@@ -15,7 +15,11 @@ import { LOCAL_PAGE_CSP, LOCAL_PUBLIC_DIR, loadLocalPage } from '../../src/platf
 import { MemoryLocalMessages } from '../helpers/memory-local-messages.js';
 
 /** A GET with the path sent exactly as given (fetch would normalise `..`). */
-function get(port: number, pathname: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: nodeHttp.IncomingHttpHeaders; text: string }> {
+function get(
+  port: number,
+  pathname: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: nodeHttp.IncomingHttpHeaders; text: string }> {
   return new Promise((resolve, reject) => {
     const req = nodeHttp.request({ host: '127.0.0.1', port, path: pathname, headers }, (res) => {
       let text = '';
@@ -64,7 +68,7 @@ describe('the local page served by the adapter', () => {
     expect(r.headers['cache-control']).toBe('no-store');
     expect(r.headers['x-content-type-options']).toBe('nosniff');
     expect(Number(r.headers['content-length'])).toBe(Buffer.byteLength(r.text));
-    expect(r.text).toContain('<link rel="stylesheet" href="/assets/style.css">');
+    expect(r.text).toMatch(/<link rel="stylesheet" href="\/assets\/style.css" ?\/?>/);
     expect(r.text).toContain('<script type="module" src="/assets/app.js"></script>');
     // No inline code: every <script> has a src and is empty; no <style>, no style or on* attributes.
     expect(r.text.match(/<script\b[^>]*>/g)).toEqual(['<script type="module" src="/assets/app.js">']);

@@ -51,7 +51,9 @@ describe('the claude runner with agentbridge tools (real claude CLI)', () => {
     const args = claudeArgs(req);
     expect(args.join(' ')).not.toContain('secret.token.value');
     const config = JSON.parse(args[args.indexOf('--mcp-config') + 1]!);
-    expect(config).toEqual({ mcpServers: { agentbridge: { type: 'http', url: 'http://127.0.0.1:9/mcp', headers: { Authorization: 'Bearer ${AGENTBRIDGE_MCP_TOKEN}' } } } });
+    expect(config).toEqual({
+      mcpServers: { agentbridge: { type: 'http', url: 'http://127.0.0.1:9/mcp', headers: { Authorization: 'Bearer ${AGENTBRIDGE_MCP_TOKEN}' } } },
+    });
     expect(args[args.indexOf('--allowedTools') + 1]).toBe('mcp__agentbridge');
     expect(args).not.toContain('hello');
     expect(claudeEnv(req).AGENTBRIDGE_MCP_TOKEN).toBe('secret.token.value');
@@ -81,7 +83,10 @@ describe('the claude runner with agentbridge tools (real claude CLI)', () => {
     const results = toolResults(model.mainRequests().at(-1)!);
     expect(results.map((r) => r.isError)).toEqual([false, false]);
     expect(results[0]!.text).toMatch(/^Scheduled sm-1: due /);
-    expect(events.filter((e) => e.type === 'tool_start').map((e) => (e as { name: string }).name)).toEqual(['mcp__agentbridge__schedule_message', 'mcp__agentbridge__post_message']);
+    expect(events.filter((e) => e.type === 'tool_start').map((e) => (e as { name: string }).name)).toEqual([
+      'mcp__agentbridge__schedule_message',
+      'mcp__agentbridge__post_message',
+    ]);
 
     // After the turn, the token is refused.
     await expect(mcp.tokens.verify(grant.token)).rejects.toThrow(/revoked/);

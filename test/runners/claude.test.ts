@@ -55,7 +55,6 @@ async function runTurn(runner: Runner, req: RunRequest) {
   return { result, events, ms: Date.now() - started };
 }
 
-
 /** A ~200 KB prompt (over Linux's 128 KiB per-argument limit) that starts with "-" and spans many lines. */
 function bigPrompt(): string {
   const lines = ['--version -p starts like a flag'];
@@ -270,14 +269,32 @@ describe('claudeArgs', () => {
   it('maps the request to flags; the prompt is never in argv (it goes to stdin)', () => {
     const base: RunRequest = { prompt: '-x hi', cwd: '/w', env: {}, permissionMode: 'read-only', timeoutMs: 1 };
     expect(claudeArgs(base)).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'plan']);
-    expect(
-      claudeArgs({ ...base, permissionMode: 'full', model: 'sonnet', resumeSessionId: 'abc', forkSession: true, systemPrompt: 'be brief' }),
-    ).toEqual([
-      '-p', '--output-format', 'stream-json', '--verbose', '--model', 'sonnet', '--permission-mode', 'bypassPermissions',
-      '--resume', 'abc', '--fork-session', '--append-system-prompt', 'be brief',
+    expect(claudeArgs({ ...base, permissionMode: 'full', model: 'sonnet', resumeSessionId: 'abc', forkSession: true, systemPrompt: 'be brief' })).toEqual([
+      '-p',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--model',
+      'sonnet',
+      '--permission-mode',
+      'bypassPermissions',
+      '--resume',
+      'abc',
+      '--fork-session',
+      '--append-system-prompt',
+      'be brief',
     ]);
     expect(claudeArgs({ ...base, resumeSessionId: 'abc', resumeAt: 'u-1' })).toEqual([
-      '-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'plan', '--resume', 'abc', '--resume-session-at', 'u-1',
+      '-p',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--permission-mode',
+      'plan',
+      '--resume',
+      'abc',
+      '--resume-session-at',
+      'u-1',
     ]);
     expect(claudeArgs({ ...base, permissionMode: 'edit', forkSession: true })).toContain('acceptEdits');
     expect(claudeArgs({ ...base, forkSession: true })).not.toContain('--fork-session');
@@ -287,7 +304,8 @@ describe('claudeArgs', () => {
 
 describe('ClaudeEventParser', () => {
   const line = (v: unknown) => JSON.stringify(v);
-  const assistant = (content: unknown[], extra: object = {}) => line({ type: 'assistant', message: { model: 'm', content }, session_id: 's1', parent_tool_use_id: null, ...extra });
+  const assistant = (content: unknown[], extra: object = {}) =>
+    line({ type: 'assistant', message: { model: 'm', content }, session_id: 's1', parent_tool_use_id: null, ...extra });
 
   it('separates text chunks with a blank line and ignores junk, unknown types, synthetic and sub-agent text', () => {
     const p = new ClaudeEventParser('/w');
@@ -295,11 +313,21 @@ describe('ClaudeEventParser', () => {
       'not json',
       line({ type: 'system', subtype: 'init', session_id: 's1' }),
       line({ type: 'mystery', session_id: 's1' }),
-      assistant([{ type: 'thinking', thinking: 'hmm' }, { type: 'text', text: 'First.' }]),
+      assistant([
+        { type: 'thinking', thinking: 'hmm' },
+        { type: 'text', text: 'First.' },
+      ]),
       assistant([{ type: 'text', text: 'inner' }], { parent_tool_use_id: 'toolu_1' }),
       assistant([{ type: 'text', text: 'API Error: nope' }], { message: { model: '<synthetic>', content: [{ type: 'text', text: 'API Error: nope' }] } }),
       assistant([{ type: 'text', text: 'Second.' }]),
-      line({ type: 'result', is_error: false, result: 'Second.', session_id: 's2', total_cost_usd: 0.5, usage: { input_tokens: 3, cache_read_input_tokens: 4, output_tokens: 2 } }),
+      line({
+        type: 'result',
+        is_error: false,
+        result: 'Second.',
+        session_id: 's2',
+        total_cost_usd: 0.5,
+        usage: { input_tokens: 3, cache_read_input_tokens: 4, output_tokens: 2 },
+      }),
     ].flatMap((l) => p.push(l));
     expect(events).toEqual([
       { type: 'session', sessionId: 's1' },

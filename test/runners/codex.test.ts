@@ -55,7 +55,6 @@ async function setup(respond?: Responder): Promise<Setup> {
   return { model, sandbox, runner, req };
 }
 
-
 /** A ~200 KB prompt (over Linux's 128 KiB per-argument limit) that starts with "-" and spans many lines. */
 function bigPrompt(): string {
   const lines = ['--version -p starts like a flag'];
@@ -162,7 +161,12 @@ describe('the codex runner with the real codex CLI', () => {
   it.each<[string, Reply, string, RegExp]>([
     ['HTTP 429', { error: { status: 429, message: 'Rate limit reached for gpt-5' } }, 'usage_limit', /429 Too Many Requests/],
     ['HTTP 500', { error: { status: 500, message: 'boom' } }, 'api_error', /high demand/],
-    ['HTTP 503 with a body', { error: { status: 503, message: 'upstream overloaded, try later' } }, 'api_error', /503 Service Unavailable: upstream overloaded, try later$/],
+    [
+      'HTTP 503 with a body',
+      { error: { status: 503, message: 'upstream overloaded, try later' } },
+      'api_error',
+      /503 Service Unavailable: upstream overloaded, try later$/,
+    ],
     [
       'response.failed rate_limit_exceeded',
       { failed: { code: 'rate_limit_exceeded', message: 'Rate limit reached for gpt-5 on tokens per min. Please try again in 20s.' } },
@@ -253,7 +257,14 @@ describe('CodexEventParser (line shapes seen from codex 0.169.0)', () => {
 
   it('maps file changes, MCP calls and several agent messages', () => {
     const p = new CodexEventParser('/w');
-    const change = { id: 'item_1', type: 'file_change', changes: [{ path: '/w/src/a.ts', kind: 'add' }, { path: '/etc/x', kind: 'update' }] };
+    const change = {
+      id: 'item_1',
+      type: 'file_change',
+      changes: [
+        { path: '/w/src/a.ts', kind: 'add' },
+        { path: '/etc/x', kind: 'update' },
+      ],
+    };
     const mcp = { id: 'item_3', type: 'mcp_tool_call', server: 'agentbridge', tool: 'post_message', arguments: { text: 'hi' } };
     const events = feed(
       p,

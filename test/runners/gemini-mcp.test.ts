@@ -110,7 +110,9 @@ describe('the gemini runner with agentbridge tools (real gemini CLI)', () => {
     expect(mcp.scheduled.items).toMatchObject([{ conversationId: 'local:general:t1', text: 'follow-up check', createdBy: 'agent' }]);
     expect(mcp.posted).toEqual([{ conversationId: 'local:general:t1', target, texts: ['working on it'] }]);
     const offered = model.mainRequests()[0]!.body.tools as Array<{ functionDeclarations?: Array<{ name: string }> }>;
-    expect(offered.flatMap((t) => t.functionDeclarations ?? []).map((f) => f.name)).toEqual(expect.arrayContaining(['mcp_agentbridge_schedule_message', 'mcp_agentbridge_post_message']));
+    expect(offered.flatMap((t) => t.functionDeclarations ?? []).map((f) => f.name)).toEqual(
+      expect.arrayContaining(['mcp_agentbridge_schedule_message', 'mcp_agentbridge_post_message']),
+    );
     expect(allText(model.mainRequests().at(-1)!)).toContain('Scheduled sm-1');
 
     // Nothing written into the workdir; the user's settings untouched; no overlay left behind.

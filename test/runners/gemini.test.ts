@@ -67,7 +67,6 @@ async function setup(settings: Record<string, unknown> = {}): Promise<Setup> {
   };
 }
 
-
 /** A ~200 KB prompt (over Linux's 128 KiB per-argument limit) that starts with "-" and spans many lines. */
 function bigPrompt(): string {
   const lines = ['--version -p starts like a flag'];
@@ -253,10 +252,24 @@ describe('gemini argv and event parsing', () => {
     expect(chatPrompt('/quit now')).toBe('Message: /quit now');
     expect(chatPrompt('-x')).toBe('-x');
     expect(geminiArgs({ permissionMode: 'read-only' })).toEqual([
-      '--prompt=', '--output-format', 'stream-json', '-m', DEFAULT_GEMINI_MODEL, '--approval-mode', 'default',
+      '--prompt=',
+      '--output-format',
+      'stream-json',
+      '-m',
+      DEFAULT_GEMINI_MODEL,
+      '--approval-mode',
+      'default',
     ]);
     expect(geminiArgs({ permissionMode: 'edit', model: 'gemini-2.5-flash', resumeSessionId: 'abc' })).toEqual([
-      '--prompt=', '--output-format', 'stream-json', '-m', 'gemini-2.5-flash', '--approval-mode', 'auto_edit', '--resume', 'abc',
+      '--prompt=',
+      '--output-format',
+      'stream-json',
+      '-m',
+      'gemini-2.5-flash',
+      '--approval-mode',
+      'auto_edit',
+      '--resume',
+      'abc',
     ]);
     expect(geminiArgs({ permissionMode: 'full' })).toContain('yolo');
   });

@@ -77,12 +77,16 @@ describe('access policy', () => {
     expect(p.decide({ platform: 'discord', userId: 'x', channel: 'C9', alsoChannels: ['T5'] }).allowed).toBe(true);
     expect(p.decide({ platform: 'discord', userId: 'x', channel: 'C1' }).allowed).toBe(false);
   });
-
 });
 
 function world(db: string, access: Partial<AccessConfig>) {
   const { logger, lines: logs } = collectingLogger();
-  const core = startCore({ dbPath: db, concurrency: 2, logger, config: { access: { admins: [], allowedUsers: [], allowedChannels: [], ...access }, workdir: os.tmpdir(), workspacesRoot: os.tmpdir() } });
+  const core = startCore({
+    dbPath: db,
+    concurrency: 2,
+    logger,
+    config: { access: { admins: [], allowedUsers: [], allowedChannels: [], ...access }, workdir: os.tmpdir(), workspacesRoot: os.tmpdir() },
+  });
   const { store, adapter, runner, router } = core;
   runner.auto = (req) => ({ text: `echo: ${req.prompt}` });
   cleanups.push(() => core.close());
@@ -92,7 +96,18 @@ function world(db: string, access: Partial<AccessConfig>) {
 let n = 0;
 function msg(thread: string, user: string, text: string, channel = 'general'): InboundMessage {
   const key = `a${++n}`;
-  return { platform: 'local', conversationId: `local:${channel}:${thread}`, channel, thread, author: { id: user, name: user }, text, eventKey: `local:${key}`, replyTarget: { platform: 'local', channel, thread }, messageRef: key, receivedAt: Date.now() };
+  return {
+    platform: 'local',
+    conversationId: `local:${channel}:${thread}`,
+    channel,
+    thread,
+    author: { id: user, name: user },
+    text,
+    eventKey: `local:${key}`,
+    replyTarget: { platform: 'local', channel, thread },
+    messageRef: key,
+    receivedAt: Date.now(),
+  };
 }
 
 describe('refusing people who are not allowed', () => {

@@ -54,8 +54,23 @@ describe('agentEnvironment', () => {
   it("keeps the agents' keys, base URLs and settings, proxies, PATH and HOME", () => {
     const env = agentEnvironment(FULL, ['AWS_*']);
     for (const k of [
-      'PATH', 'HOME', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'CLAUDE_CODE_MAX_RETRIES', 'CLAUDE_CONFIG_DIR', 'OPENAI_API_KEY', 'OPENAI_BASE_URL',
-      'CODEX_HOME', 'CODEX_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_APPLICATION_CREDENTIALS', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'https_proxy',
+      'PATH',
+      'HOME',
+      'ANTHROPIC_API_KEY',
+      'ANTHROPIC_BASE_URL',
+      'CLAUDE_CODE_MAX_RETRIES',
+      'CLAUDE_CONFIG_DIR',
+      'OPENAI_API_KEY',
+      'OPENAI_BASE_URL',
+      'CODEX_HOME',
+      'CODEX_API_KEY',
+      'GEMINI_API_KEY',
+      'GOOGLE_GEMINI_BASE_URL',
+      'GOOGLE_APPLICATION_CREDENTIALS',
+      'HTTP_PROXY',
+      'HTTPS_PROXY',
+      'NO_PROXY',
+      'https_proxy',
     ]) {
       expect(env[k], k).toBe(FULL[k]);
     }

@@ -29,7 +29,13 @@ function dbPath(): string {
 
 function world(opts: { concurrency?: number; db?: string; recover?: boolean } = {}) {
   const codex = new ManualRunner('codex');
-  const core = startCore({ dbPath: opts.db ?? dbPath(), concurrency: opts.concurrency, runners: { codex }, idleEvictMs: 10, recovering: opts.recover === false });
+  const core = startCore({
+    dbPath: opts.db ?? dbPath(),
+    concurrency: opts.concurrency,
+    runners: { codex },
+    idleEvictMs: 10,
+    recovering: opts.recover === false,
+  });
   // Only the store is closed after each test: crash tests drop a world without shutting it down.
   stores.push(core.store);
   return { ...core, codex };
@@ -274,7 +280,10 @@ describe('bridge and router', () => {
 
   it('seeds a thread started on the latest answer by forking the agent session, once', async () => {
     const w = world();
-    w.runner.auto = (req) => ({ text: `answer to ${req.prompt.slice(-20)}`, sessionId: req.resumeSessionId && !req.forkSession ? req.resumeSessionId : `s-${w.runner.runs.length}` });
+    w.runner.auto = (req) => ({
+      text: `answer to ${req.prompt.slice(-20)}`,
+      sessionId: req.resumeSessionId && !req.forkSession ? req.resumeSessionId : `s-${w.runner.runs.length}`,
+    });
     await w.router.accept(msg('main', 'design the cache'));
     await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
     const answerRef = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'main')!.ref!;
@@ -324,8 +333,26 @@ describe('bridge and router', () => {
     const missing = { ok: false, text: '', error: { kind: 'api_error' as const, message: 'No conversation found with session ID: s-old' }, exitCode: 1 };
     w.runner.auto = (req) => (req.resumeSessionId === 's-old' ? missing : { text: `answer to ${req.prompt.slice(-12)}`, sessionId: 's-new' });
     w.store.conversations.ensure({ id: 'local:general:lost', platform: 'local', channel: 'general', thread: 'lost' });
-    w.store.entries.append({ conversationId: 'local:general:lost', role: 'user', author: 'ann', text: 'remember PELICAN', agent: 'claude', model: null, usage: null, costUsd: null });
-    w.store.entries.append({ conversationId: 'local:general:lost', role: 'assistant', author: null, text: 'noted', agent: 'claude', model: null, usage: null, costUsd: null });
+    w.store.entries.append({
+      conversationId: 'local:general:lost',
+      role: 'user',
+      author: 'ann',
+      text: 'remember PELICAN',
+      agent: 'claude',
+      model: null,
+      usage: null,
+      costUsd: null,
+    });
+    w.store.entries.append({
+      conversationId: 'local:general:lost',
+      role: 'assistant',
+      author: null,
+      text: 'noted',
+      agent: 'claude',
+      model: null,
+      usage: null,
+      costUsd: null,
+    });
     w.store.conversations.setAgentSession('local:general:lost', 'claude', 's-old');
 
     await w.router.accept(msg('lost', 'what was the word?'));

@@ -36,14 +36,28 @@ describe('chaos audit', () => {
       ['A', [a1, a2]],
       ['B', [b1]],
     ]);
-    expect(auditAnswers(accepted, new Map([['A', [`answered ${a1}`, `answered ${a2}`]], ['B', [`answered ${b1}`]]]))).toEqual({
+    expect(
+      auditAnswers(
+        accepted,
+        new Map([
+          ['A', [`answered ${a1}`, `answered ${a2}`]],
+          ['B', [`answered ${b1}`]],
+        ]),
+      ),
+    ).toEqual({
       messages: 3,
       lost: [],
       duplicated: [],
       reordered: [],
       misplaced: [],
     });
-    const bad = auditAnswers(accepted, new Map([['A', [`answered ${a2}`, `answered ${a1} ${b1}`, `answered ${a1}`]], ['B', []]]));
+    const bad = auditAnswers(
+      accepted,
+      new Map([
+        ['A', [`answered ${a2}`, `answered ${a1} ${b1}`, `answered ${a1}`]],
+        ['B', []],
+      ]),
+    );
     expect(bad.lost).toEqual([]);
     expect(bad.duplicated).toEqual([{ token: a1, answers: 2 }]);
     expect(bad.reordered).toEqual([{ thread: 'A', order: [a2, a1] }]);
@@ -53,15 +67,31 @@ describe('chaos audit', () => {
 
   it('context: a prompt twice in one request, or not exactly once in the last request of its thread', () => {
     const accepted = new Map([['A', [a1, a2]]]);
-    const clean = [req(0, [{ role: 'user', text: a1 }]), req(1, [{ role: 'user', text: a1 }, { role: 'assistant', text: `answered ${a1}` }, { role: 'user', text: a2 }])];
+    const clean = [
+      req(0, [{ role: 'user', text: a1 }]),
+      req(1, [
+        { role: 'user', text: a1 },
+        { role: 'assistant', text: `answered ${a1}` },
+        { role: 'user', text: a2 },
+      ]),
+    ];
     expect(auditContext(accepted, clean, lastUserText)).toMatchObject({ repeatedInSomeRequest: [], lastRequestWrong: [], promptedMoreThanOnce: 0 });
     // The rerun resumed a session that already held the prompt: it is in the context twice.
-    const twice = [req(0, [{ role: 'user', text: a1 }]), req(1, [{ role: 'user', text: a1 }, { role: 'user', text: a1 }, { role: 'user', text: a2 }])];
+    const twice = [
+      req(0, [{ role: 'user', text: a1 }]),
+      req(1, [
+        { role: 'user', text: a1 },
+        { role: 'user', text: a1 },
+        { role: 'user', text: a2 },
+      ]),
+    ];
     const audit = auditContext(accepted, twice, lastUserText);
     expect(audit.repeatedInSomeRequest).toEqual([{ token: a1, times: 2, request: 1 }]);
     expect(audit.lastRequestWrong).toEqual([{ token: a1, times: 2 }]);
     // Lost from the context: the last request lacks an earlier prompt.
-    expect(auditContext(accepted, [req(0, [{ role: 'user', text: a1 }]), req(1, [{ role: 'user', text: a2 }])], lastUserText).lastRequestWrong).toEqual([{ token: a1, times: 0 }]);
+    expect(auditContext(accepted, [req(0, [{ role: 'user', text: a1 }]), req(1, [{ role: 'user', text: a2 }])], lastUserText).lastRequestWrong).toEqual([
+      { token: a1, times: 0 },
+    ]);
   });
 });
 
@@ -91,6 +121,10 @@ describe('Slack twin fault rules', () => {
     expect(rules.pending).toBe(1);
     rules.take('chat.update', {}, 'before');
     expect(rules.pending).toBe(0);
-    expect(rules.applied.map((a) => `${a.method} ${a.status} ${a.when}`)).toEqual(['chat.postMessage 500 after', 'chat.update 429 before', 'chat.update 429 before']);
+    expect(rules.applied.map((a) => `${a.method} ${a.status} ${a.when}`)).toEqual([
+      'chat.postMessage 500 after',
+      'chat.update 429 before',
+      'chat.update 429 before',
+    ]);
   });
 });

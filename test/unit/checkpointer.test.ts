@@ -19,7 +19,8 @@ describe('background WAL checkpoints', () => {
     const cp = startCheckpointer(store, logger, 50);
     expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
     store.conversations.ensure({ id: 'c', platform: 'local', channel: 'x' });
-    for (let i = 0; i < 300; i++) store.entries.append({ conversationId: 'c', role: 'user', author: 'a', text: 'x'.repeat(2000), agent: null, model: null, usage: null, costUsd: null });
+    for (let i = 0; i < 300; i++)
+      store.entries.append({ conversationId: 'c', role: 'user', author: 'a', text: 'x'.repeat(2000), agent: null, model: null, usage: null, costUsd: null });
     // The worker copies the WAL into the database file without this connection doing it.
     const mainFileSize = () => fs.statSync(dbPath).size;
     await waitFor(() => mainFileSize() > 300 * 2000, 10_000, 'the worker to checkpoint the WAL into the database');

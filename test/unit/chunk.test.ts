@@ -3,7 +3,12 @@ import { chunkMarkdown, chunkMarkdownDetailed, type MarkdownChunk } from '../../
 
 // ---- An independent CommonMark-style fence reader, used to check the chunker. ----
 
-interface OpenFence { line: string; ch: string; len: number; close: string }
+interface OpenFence {
+  line: string;
+  ch: string;
+  len: number;
+  close: string;
+}
 type Kind = 'text' | 'fence' | 'code';
 
 /** Classifies each line and returns the fence still open at the end. */
@@ -195,7 +200,6 @@ describe('chunkMarkdown code fences', () => {
     for (let max = 12; max <= 40; max++) check(`${line}\n${line}`, max);
   });
 
-
   it('does not cut right after an opening or before a closing fence when avoidable', () => {
     const chunks = check('para one\n```\nx\n```', 16);
     expect(chunks.map((c) => c.text)).toEqual(['para one', '```\nx\n```']);
@@ -214,7 +218,7 @@ describe('chunkMarkdown properties', () => {
   }
 
   function generate(r: () => number): string {
-    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
     const word = () => pick(['a', 'word', 'lorem', 'ipsum', '`x`', '😀', 'päd', '**b**', 'https://example.com/x', '[@here]', 'nb\u00a0sp', '\u2003']);
     const fences = ['```', '```ts', '~~~', '~~~~ python', '````', '  ```js', '   ~~~', ' ````', '```a`b', '``', '    ```'];
     const lines: string[] = [];

@@ -228,7 +228,11 @@ describe('parsing: prompt or command', () => {
       persistent: false,
       prompt: 'Summarise   the "commits"',
     });
-    expect(parseCronArgs('add ping “every 2h” --persistent check the build')).toMatchObject({ schedule: 'every 2h', persistent: true, prompt: 'check the build' });
+    expect(parseCronArgs('add ping “every 2h” --persistent check the build')).toMatchObject({
+      schedule: 'every 2h',
+      persistent: true,
+      prompt: 'check the build',
+    });
     expect(parseCronArgs('add ping @daily check')).toMatchObject({ schedule: '@daily', prompt: 'check' });
     expect(parseCronArgs('add ping "every 2h"')).toBeUndefined(); // no prompt
     expect(parseCronArgs('add ping "every 2h check')).toBeUndefined(); // unclosed quote
@@ -406,7 +410,14 @@ describe('commands in a conversation (message path)', () => {
     const w = world();
     const added = await command(w, 'c', '/agent cron add standup "every 1h" --model m1 Summarise the commits', 'root');
     expect(added).toContain('Cron job `standup` added');
-    expect(w.cron.jobs[0]).toMatchObject({ name: 'standup', scheduleText: 'every 1h', target: { platform: 'local', channel: 'general' }, prompt: 'Summarise the commits', model: 'm1', createdBy: 'local:root' });
+    expect(w.cron.jobs[0]).toMatchObject({
+      name: 'standup',
+      scheduleText: 'every 1h',
+      target: { platform: 'local', channel: 'general' },
+      prompt: 'Summarise the commits',
+      model: 'm1',
+      createdBy: 'local:root',
+    });
     expect(await command(w, 'c', '/agent cron list', 'root')).toContain('`standup` — `every 1h` → local:general');
     expect(await command(w, 'c', '/agent cron pause standup', 'root')).toContain('paused');
     expect(await command(w, 'c', '/agent cron list', 'root')).toContain('paused');
@@ -436,7 +447,12 @@ describe('commands in a conversation (message path)', () => {
     const text = await command(w, 'rs', '/agent restart', 'root');
     expect(text).toContain('Restarting agentbridge');
     await waitFor(() => restarts === 1);
-    expect(JSON.parse(w.store.platformState.get(RESTART_KEY)!)).toMatchObject({ conversationId: 'local:general:rs', requestedBy: 'root', requestedById: 'local:root', replyTarget: { channel: 'general', thread: 'rs' } });
+    expect(JSON.parse(w.store.platformState.get(RESTART_KEY)!)).toMatchObject({
+      conversationId: 'local:general:rs',
+      requestedBy: 'root',
+      requestedById: 'local:root',
+      replyTarget: { channel: 'general', thread: 'rs' },
+    });
     expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(true);
     expect(w.adapter.texts('rs').at(-1)).toBe('✅ agentbridge restarted (requested by root).');
     expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(false);

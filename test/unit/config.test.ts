@@ -37,7 +37,16 @@ describe('configuration', () => {
       OPENAI_BASE_URL: 'http://proxy',
     };
     const c = loadConfig(env, '/');
-    expect(c).toMatchObject({ dataDir: '/d', agent: 'codex', model: 'gpt-5', workdir: '/w', permissionMode: 'full', maxConcurrentTurns: 2, turnTimeoutMs: 30_000, logLevel: 'debug' });
+    expect(c).toMatchObject({
+      dataDir: '/d',
+      agent: 'codex',
+      model: 'gpt-5',
+      workdir: '/w',
+      permissionMode: 'full',
+      maxConcurrentTurns: 2,
+      turnTimeoutMs: 30_000,
+      logLevel: 'debug',
+    });
     expect(c.http).toEqual({ host: '0.0.0.0', port: 9000 });
     expect(c.bins.claude).toBe('/opt/claude');
     expect(c.agentEnv.ANTHROPIC_API_KEY).toBe('sk-ant-secret');
@@ -62,7 +71,15 @@ describe('configuration', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const e = err as ConfigError;
-    for (const name of ['AGENTBRIDGE_HTTP_PORT', 'AGENTBRIDGE_AGENT', 'AGENTBRIDGE_PERMISSION_MODE', 'AGENTBRIDGE_MAX_CONCURRENT_TURNS', 'AGENTBRIDGE_TURN_TIMEOUT_S', 'LOG_LEVEL', 'SLACK_BOT_TOKEN']) {
+    for (const name of [
+      'AGENTBRIDGE_HTTP_PORT',
+      'AGENTBRIDGE_AGENT',
+      'AGENTBRIDGE_PERMISSION_MODE',
+      'AGENTBRIDGE_MAX_CONCURRENT_TURNS',
+      'AGENTBRIDGE_TURN_TIMEOUT_S',
+      'LOG_LEVEL',
+      'SLACK_BOT_TOKEN',
+    ]) {
       expect(e.message).toContain(name);
     }
     expect(e.problems.length).toBeGreaterThanOrEqual(7);
@@ -73,7 +90,14 @@ describe('configuration', () => {
   it('requires a Slack mode with the bot token, and parses Discord channels', () => {
     expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/SLACK_APP_TOKEN \(Socket Mode\) or SLACK_SIGNING_SECRET/);
     expect(() => loadConfig({ SLACK_SIGNING_SECRET: 's' })).toThrow(/SLACK_BOT_TOKEN: required/);
-    const c = loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', SLACK_API_URL: 'http://127.0.0.1:9/', DISCORD_BOT_TOKEN: 't', DISCORD_CHANNELS: '1, 22,333', DISCORD_API_URL: 'http://127.0.0.1:9/api/' });
+    const c = loadConfig({
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      SLACK_APP_TOKEN: 'xapp-1',
+      SLACK_API_URL: 'http://127.0.0.1:9/',
+      DISCORD_BOT_TOKEN: 't',
+      DISCORD_CHANNELS: '1, 22,333',
+      DISCORD_API_URL: 'http://127.0.0.1:9/api/',
+    });
     expect(c.slack).toMatchObject({ botToken: 'xoxb-1', appToken: 'xapp-1', apiUrl: 'http://127.0.0.1:9/api/', allowBots: false });
     expect(c.discord).toMatchObject({ channels: ['1', '22', '333'], apiUrl: 'http://127.0.0.1:9/api' });
     expect(() => loadConfig({ DISCORD_BOT_TOKEN: 't', DISCORD_CHANNELS: 'general' })).toThrow(/DISCORD_CHANNELS/);
@@ -102,7 +126,10 @@ describe('logging', () => {
       },
     });
     const log = createLogger('info', sink);
-    log.info({ token: 'xoxb-123-abc', config: { token: 'xapp-1-zzz', apiKey: 'k-999' }, headers: { authorization: 'Bearer abc.def' } }, 'connected with xoxb-123-abc');
+    log.info(
+      { token: 'xoxb-123-abc', config: { token: 'xapp-1-zzz', apiKey: 'k-999' }, headers: { authorization: 'Bearer abc.def' } },
+      'connected with xoxb-123-abc',
+    );
     log.info({ env: { ANTHROPIC_API_KEY: 'sk-ant-api03-verysecret' } }, 'spawn');
     const out = lines.join('');
     for (const secret of ['xoxb-123-abc', 'xapp-1-zzz', 'k-999', 'Bearer abc.def', 'sk-ant-api03-verysecret']) expect(out).not.toContain(secret);

@@ -52,7 +52,11 @@ const adapters: DiscordAdapter[] = [];
 const logger = createLogger('silent');
 
 async function startAdapter(): Promise<DiscordAdapter> {
-  const a = new DiscordAdapter({ config: { botToken: twin.token, apiUrl: twin.apiUrl, channels: [twin.channels['agent-chat']!], allowBots: false }, logger, typingRepeatMs: 200 });
+  const a = new DiscordAdapter({
+    config: { botToken: twin.token, apiUrl: twin.apiUrl, channels: [twin.channels['agent-chat']!], allowBots: false },
+    logger,
+    typingRepeatMs: 200,
+  });
   adapters.push(a);
   await a.start(core.sink, core.context);
   return a;
@@ -133,7 +137,12 @@ describe('Discord adapter: inbound', () => {
     twin.userSays({ user: 'Bob', channel: t2, content: 'follow-up without mention' });
     twin.userSays({ user: 'Bob', channel: t2, content: 'and another' });
     await waitFor(() => core.received.length === 5, 5_000, 'the thread messages');
-    expect(core.received[1]).toMatchObject({ conversationId: `discord:${twin.guildId}:${chat}:${t1}`, channel: chat, thread: t1, replyTarget: { channel: t1, thread: t1 } });
+    expect(core.received[1]).toMatchObject({
+      conversationId: `discord:${twin.guildId}:${chat}:${t1}`,
+      channel: chat,
+      thread: t1,
+      replyTarget: { channel: t1, thread: t1 },
+    });
     expect(core.received[1]!.seedFrom).toBeUndefined();
     expect(core.received[3]).toMatchObject({ conversationId: `discord:${twin.guildId}:${general}:${t2}`, seedFrom: postedMessageKey('discord', general, t2) });
     expect(core.received[4]!.seedFrom).toBeUndefined(); // the conversation exists by then
@@ -149,10 +158,15 @@ describe('Discord adapter: output', () => {
     const target = core.received[0]!.replyTarget;
     const posted = await a.post(target, 'hello @everyone and <@123456789012345678>');
     const create = twin.callsTo('POST /channels/:c/messages')[0]!;
-    expect(create.body).toMatchObject({ allowed_mentions: { parse: [], replied_user: false }, message_reference: { message_id: said.id, fail_if_not_exists: false } });
+    expect(create.body).toMatchObject({
+      allowed_mentions: { parse: [], replied_user: false },
+      message_reference: { message_id: said.id, fail_if_not_exists: false },
+    });
     expect(twin.pings.get(posted.ref)).toEqual({ everyone: false, users: [], repliedUser: false });
     // render() (the outbound path's pass) also breaks @everyone/@here in the text; code is left alone
-    expect(a.render('**hello** @everyone, @here and <@123456789012345678> `@here`')).toBe('**hello** @\u200Beveryone, @\u200Bhere and <@123456789012345678> `@here`');
+    expect(a.render('**hello** @everyone, @here and <@123456789012345678> `@here`')).toBe(
+      '**hello** @\u200Beveryone, @\u200Bhere and <@123456789012345678> `@here`',
+    );
     await a.edit(target, posted.ref, 'edited');
     expect(twin.callsTo('PATCH /channels/:c/messages/:m')[0]!.body).toMatchObject({ content: 'edited', allowed_mentions: { parse: [] } });
     await a.delete(target, posted.ref);
@@ -187,7 +201,8 @@ describe('Discord adapter: output', () => {
 
 describe('Discord adapter: idempotent posts (nonce)', () => {
   const creates = () => twin.callsTo('POST /channels/:c/messages');
-  const frames = (content: string) => twin.frames.filter((f) => f.dir === 'out' && f.t === 'MESSAGE_CREATE' && (f.d as { content?: string }).content === content);
+  const frames = (content: string) =>
+    twin.frames.filter((f) => f.dir === 'out' && f.t === 'MESSAGE_CREATE' && (f.d as { content?: string }).content === content);
 
   it('a create Discord carried out but answered 500 for is retried by discord.js: with the key as nonce, one message', async () => {
     const a = await startAdapter();
@@ -197,15 +212,27 @@ describe('Discord adapter: idempotent posts (nonce)', () => {
     // Sanity: without a key (no nonce) the retry of the same request creates a second message.
     twin.failAfterCreate('POST /channels/:c/messages');
     await a.post(target, 'no key');
-    expect(creates().map((c) => [c.status, (c.body as { nonce?: unknown }).nonce])).toEqual([[500, undefined], [200, undefined]]);
+    expect(creates().map((c) => [c.status, (c.body as { nonce?: unknown }).nonce])).toEqual([
+      [500, undefined],
+      [200, undefined],
+    ]);
     expect(twin.botMessages(chat).map((m) => m.content)).toEqual(['no key', 'no key']);
 
     twin.failAfterCreate('POST /channels/:c/messages');
     const posted = await a.post(target, 'with a key', { idempotencyKey: 'ab-o7-m0abcdef' });
     const keyed = creates().slice(2);
-    expect(keyed.map((c) => [c.status, c.outcome])).toEqual([[500, 'failed-after-create'], [200, 'nonce-replay']]);
-    for (const c of keyed) expect(c.body).toMatchObject({ content: 'with a key', nonce: 'ab-o7-m0abcdef', enforce_nonce: true, allowed_mentions: { parse: [] } });
-    expect(twin.botMessages(chat).filter((m) => m.content === 'with a key').map((m) => m.id)).toEqual([posted.ref]);
+    expect(keyed.map((c) => [c.status, c.outcome])).toEqual([
+      [500, 'failed-after-create'],
+      [200, 'nonce-replay'],
+    ]);
+    for (const c of keyed)
+      expect(c.body).toMatchObject({ content: 'with a key', nonce: 'ab-o7-m0abcdef', enforce_nonce: true, allowed_mentions: { parse: [] } });
+    expect(
+      twin
+        .botMessages(chat)
+        .filter((m) => m.content === 'with a key')
+        .map((m) => m.id),
+    ).toEqual([posted.ref]);
     expect(twin.nonceReplays).toEqual([{ channelId: chat, nonce: 'ab-o7-m0abcdef', messageId: posted.ref, at: expect.any(Number) }]);
     expect(frames('with a key')).toHaveLength(1); // MESSAGE_CREATE dispatched once
 
@@ -237,12 +264,24 @@ describe('Discord adapter: /agent slash command', () => {
   it('registers /agent in the guild and answers through the interaction: at once, or deferred when slow', async () => {
     await startAdapter();
     await waitFor(() => twin.callsTo('PUT /applications/:app/guilds/:g/commands').length === 1, 5_000, 'the command registration');
-    expect(twin.callsTo('PUT /applications/:app/guilds/:g/commands')[0]!.body).toEqual([expect.objectContaining({ name: 'agent', options: [expect.objectContaining({ name: 'command', type: 3 })] })]);
+    expect(twin.callsTo('PUT /applications/:app/guilds/:g/commands')[0]!.body).toEqual([
+      expect.objectContaining({ name: 'agent', options: [expect.objectContaining({ name: 'command', type: 3 })] }),
+    ]);
     const chat = twin.channels['agent-chat']!;
     twin.slashCommand({ user: 'Alice', channel: chat, name: 'agent', options: [{ name: 'command', type: 3, value: 'status' }] });
     await waitFor(() => twin.callsTo('POST /interactions/:id/:token/callback').length === 1, 5_000, 'the reply');
-    expect(core.commands[0]).toMatchObject({ platform: 'discord', userName: 'Alice', channel: chat, conversationId: `discord:${twin.guildId}:${chat}`, text: 'status', replyTarget: { platform: 'discord', channel: chat } });
-    expect(twin.callsTo('POST /interactions/:id/:token/callback')[0]!.body).toMatchObject({ type: 4, data: { content: 'ran status', flags: 64, allowed_mentions: { parse: [] } } });
+    expect(core.commands[0]).toMatchObject({
+      platform: 'discord',
+      userName: 'Alice',
+      channel: chat,
+      conversationId: `discord:${twin.guildId}:${chat}`,
+      text: 'status',
+      replyTarget: { platform: 'discord', channel: chat },
+    });
+    expect(twin.callsTo('POST /interactions/:id/:token/callback')[0]!.body).toMatchObject({
+      type: 4,
+      data: { content: 'ran status', flags: 64, allowed_mentions: { parse: [] } },
+    });
 
     let finish!: (r: CommandReply) => void;
     core.commandReply = () => new Promise((r) => (finish = r));
@@ -252,7 +291,10 @@ describe('Discord adapter: /agent slash command', () => {
     expect(core.commands[1]!.conversationId).toBeUndefined(); // not a chat channel, no conversation there
     finish({ text: 'switched @everyone', ephemeral: true });
     await waitFor(() => twin.callsTo('PATCH /webhooks/:app/:token/messages/@original').length === 1, 5_000, 'the edited reply');
-    expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')[0]!.body).toMatchObject({ content: 'switched @\u200Beveryone', allowed_mentions: { parse: [] } });
+    expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')[0]!.body).toMatchObject({
+      content: 'switched @\u200Beveryone',
+      allowed_mentions: { parse: [] },
+    });
   });
 });
 
@@ -274,14 +316,26 @@ describe('Discord adapter: /agent answer deadline', () => {
       order.push(`command (${twin.callsTo('POST /interactions/:id/:token/callback').length} callbacks)`);
       return { text: `ran ${req.text}`, ephemeral: true };
     };
-    twin.slashCommand({ user: 'Alice', channel: twin.channels['agent-chat']!, name: 'agent', options: [{ name: 'command', type: 3, value: 'status' }], lateByMs: 2_200 });
+    twin.slashCommand({
+      user: 'Alice',
+      channel: twin.channels['agent-chat']!,
+      name: 'agent',
+      options: [{ name: 'command', type: 3, value: 'status' }],
+      lateByMs: 2_200,
+    });
     await waitFor(() => twin.callsTo('PATCH /webhooks/:app/:token/messages/@original').length === 1, 5_000, 'the edited answer');
     expect(order).toEqual(['command (1 callbacks)']);
     expect(twin.callsTo('POST /interactions/:id/:token/callback').map((c) => [c.status, (c.body as { type: number }).type])).toEqual([[204, 5]]);
     expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')[0]!.body).toMatchObject({ content: 'ran status' });
 
     // Past its 3 s: the deferral is refused (10062), the command still runs; nothing else is sent.
-    twin.slashCommand({ user: 'Alice', channel: twin.channels['agent-chat']!, name: 'agent', options: [{ name: 'command', type: 3, value: 'stop' }], lateByMs: 3_500 });
+    twin.slashCommand({
+      user: 'Alice',
+      channel: twin.channels['agent-chat']!,
+      name: 'agent',
+      options: [{ name: 'command', type: 3, value: 'stop' }],
+      lateByMs: 3_500,
+    });
     await waitFor(() => core.commands.some((c) => c.text === 'stop'), 5_000, 'the late command run');
     expect(twin.callsTo('POST /interactions/:id/:token/callback').map((c) => c.status)).toEqual([204, 404]);
     expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')).toHaveLength(1);
@@ -296,13 +350,20 @@ describe('Discord adapter: /agent late answers for everyone', () => {
     core.commandReply = async (req) => ({ text: `⏹️ Stopping (asked by <@${twin.user('Alice').id}>) @everyone, ${req.text}`, ephemeral: false });
     const i = twin.slashCommand({ user: 'Alice', channel: chat, name: 'agent', options: [{ name: 'command', type: 3, value: 'stop' }], lateByMs: 2_200 });
     await waitFor(() => twin.callsTo('PATCH /webhooks/:app/:token/messages/@original').length === 1, 5_000, 'the edited response');
-    expect(twin.callsTo('POST /interactions/:id/:token/callback').map((c) => c.body)).toEqual([expect.objectContaining({ type: 5, data: expect.objectContaining({ flags: 64 }) })]);
-    expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')[0]!.body).toMatchObject({ content: POSTED_IN_CHANNEL, allowed_mentions: { parse: [] } });
+    expect(twin.callsTo('POST /interactions/:id/:token/callback').map((c) => c.body)).toEqual([
+      expect.objectContaining({ type: 5, data: expect.objectContaining({ flags: 64 }) }),
+    ]);
+    expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')[0]!.body).toMatchObject({
+      content: POSTED_IN_CHANNEL,
+      allowed_mentions: { parse: [] },
+    });
     const original = twin.botMessages(chat).find((m) => m.webhook_id);
     expect(original).toMatchObject({ content: POSTED_IN_CHANNEL, flags: 64 }); // ephemeral: fixed at the deferral
     // The answer: a normal bot message in the channel, pinging no one, with a nonce of the interaction.
     const posted = twin.botMessages(chat).filter((m) => !m.webhook_id);
-    expect(posted.map((m) => [m.content, m.flags, m.nonce])).toEqual([[`⏹️ Stopping (asked by <@${twin.user('Alice').id}>) @\u200Beveryone, stop`, 0, `i${i.id}-0`]]);
+    expect(posted.map((m) => [m.content, m.flags, m.nonce])).toEqual([
+      [`⏹️ Stopping (asked by <@${twin.user('Alice').id}>) @\u200Beveryone, stop`, 0, `i${i.id}-0`],
+    ]);
     expect(twin.pings.get(posted[0]!.id)).toEqual({ everyone: false, users: [], repliedUser: false });
     expect(twin.callsTo('POST /channels/:c/messages')[0]!.body).toMatchObject({ allowed_mentions: { parse: [], replied_user: false }, enforce_nonce: true });
   });
@@ -343,7 +404,9 @@ describe('Discord adapter: catch-up', () => {
     twin.userSays({ user: 'Bob', channel: thread, content: 'lost in thread' });
     await waitFor(() => core.received.length === 6, 15_000, 'the caught-up messages');
     expect(core.texts().slice(3)).toEqual(['lost 1', 'lost 2', 'lost in thread']);
-    expect(twin.callsTo('GET /channels/:c/messages').map((c) => c.query.after)).toEqual(expect.arrayContaining([core.received[2]!.messageRef, core.received[1]!.messageRef]));
+    expect(twin.callsTo('GET /channels/:c/messages').map((c) => c.query.after)).toEqual(
+      expect.arrayContaining([core.received[2]!.messageRef, core.received[1]!.messageRef]),
+    );
     // Live again, and nothing was handed twice.
     twin.userSays({ user: 'Bob', channel: chat, content: 'after' });
     await waitFor(() => core.texts().includes('after'), 5_000, 'a live message');

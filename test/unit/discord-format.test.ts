@@ -53,7 +53,10 @@ describe('catch-up helpers', () => {
     const asked: string[] = [];
     const page = async (after: string, limit: number) => {
       asked.push(after);
-      return all.filter((m) => BigInt(m.id) > BigInt(after)).slice(0, limit).reverse(); // newest first, like Discord
+      return all
+        .filter((m) => BigInt(m.id) > BigInt(after))
+        .slice(0, limit)
+        .reverse(); // newest first, like Discord
     };
     const got: string[] = [];
     for await (const m of messagesAfter(page, '100', 3)) got.push(m.id);

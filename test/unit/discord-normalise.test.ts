@@ -62,7 +62,10 @@ describe('normaliseMessage', () => {
   });
 
   it('skips its own messages, other bots (unless allowed), webhooks, system messages and empty text', () => {
-    expect(normaliseMessage(facts({ author: { id: BOT, displayName: 'agentbridge', bot: true } }), policy({ allowBots: true }))).toEqual({ ok: false, reason: 'own message' });
+    expect(normaliseMessage(facts({ author: { id: BOT, displayName: 'agentbridge', bot: true } }), policy({ allowBots: true }))).toEqual({
+      ok: false,
+      reason: 'own message',
+    });
     const otherBot = facts({ author: { id: BOB, displayName: 'CI bot', bot: true } });
     expect(normaliseMessage(otherBot, policy())).toEqual({ ok: false, reason: 'bot author' });
     const allowed = normaliseMessage(otherBot, policy({ allowBots: true }));
@@ -114,7 +117,10 @@ describe('cleanText', () => {
   });
 
   it('keeps code indentation and lists attachments', () => {
-    const f = facts({ content: `<@${BOT}> fix this\n\`\`\`\n  indented   code\n\`\`\``, attachments: [{ name: 'log.txt', url: 'https://cdn.example/log.txt' }] });
+    const f = facts({
+      content: `<@${BOT}> fix this\n\`\`\`\n  indented   code\n\`\`\``,
+      attachments: [{ name: 'log.txt', url: 'https://cdn.example/log.txt' }],
+    });
     expect(cleanText(f, BOT)).toBe('fix this\n```\n  indented   code\n```\n[attachment: log.txt](https://cdn.example/log.txt)');
   });
 });

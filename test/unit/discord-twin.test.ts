@@ -42,10 +42,17 @@ describe('Discord twin with discord.js', () => {
     const out = twin.frames.filter((f) => f.dir === 'out');
     expect(out[0]).toMatchObject({ op: 10 });
     expect(twin.frames.find((f) => f.dir === 'in' && f.op === 2)?.d).toMatchObject({ token: '[token]', intents: 1 | (1 << 9) | (1 << 12) | (1 << 15) });
-    expect(out.filter((f) => f.op === 0).map((f) => [f.t, f.s])).toEqual([['READY', 1], ['GUILD_CREATE', 2]]);
+    expect(out.filter((f) => f.op === 0).map((f) => [f.t, f.s])).toEqual([
+      ['READY', 1],
+      ['GUILD_CREATE', 2],
+    ]);
     expect(client.user?.id).toBe(twin.bot.id);
     expect(client.channels.cache.get(twin.channels['agent-chat']!)?.type).toBe(ChannelType.GuildText);
-    await waitFor(() => twin.frames.some((f) => f.dir === 'in' && f.op === 1) && twin.frames.some((f) => f.dir === 'out' && f.op === 11), 5_000, 'a heartbeat and its ACK');
+    await waitFor(
+      () => twin.frames.some((f) => f.dir === 'in' && f.op === 1) && twin.frames.some((f) => f.dir === 'out' && f.op === 11),
+      5_000,
+      'a heartbeat and its ACK',
+    );
     await waitFor(() => client.ws.ping >= 0, 5_000, 'discord.js to measure the heartbeat latency');
     expect(twin.callsTo('GET /gateway/bot')).toHaveLength(1);
   });
@@ -60,7 +67,11 @@ describe('Discord twin with discord.js', () => {
 
     const channel = client.channels.cache.get(chat)!;
     if (!channel.isSendable()) throw new Error('not sendable');
-    const sent = await channel.send({ content: 'hello @everyone', allowedMentions: { parse: [] }, reply: { messageReference: said.id, failIfNotExists: false } });
+    const sent = await channel.send({
+      content: 'hello @everyone',
+      allowedMentions: { parse: [] },
+      reply: { messageReference: said.id, failIfNotExists: false },
+    });
     expect(twin.pings.get(sent.id)).toEqual({ everyone: false, users: [], repliedUser: false });
     const loud = await channel.send({ content: 'ping @everyone' }); // no allowed_mentions: Discord parses everything
     expect(twin.pings.get(loud.id)?.everyone).toBe(true);

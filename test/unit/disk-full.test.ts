@@ -80,7 +80,11 @@ describe('a full disk, in process', () => {
 
     // The agent answers the running turn: its commit fails on the full disk and is kept for retry.
     runner.runs[0]!.finish({ text: 'answer to first' });
-    await waitFor(() => lines.some((l) => l.msg === 'turn failed on a storage fault; it runs again once the database can be written'), 10_000, 'the turn to fail on the full disk');
+    await waitFor(
+      () => lines.some((l) => l.msg === 'turn failed on a storage fault; it runs again once the database can be written'),
+      10_000,
+      'the turn to fail on the full disk',
+    );
     expect(adapter.texts('t1').filter((t) => t === 'answer to first')).toHaveLength(0);
     expect(core.bridges.status(a.conversationId).queued).toBe(2); // the failed batch and the message behind it
 
@@ -155,7 +159,12 @@ describe('a full disk, in process', () => {
     await local.start(core.router.accept);
     const { url } = await http.listen();
     try {
-      const post = (text: string) => fetch(`${url}/api/local/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'general', text }) });
+      const post = (text: string) =>
+        fetch(`${url}/api/local/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ channel: 'general', text }),
+        });
       const ok = await post('before the fault');
       expect(ok.status).toBe(202);
       expect(events).toEqual(['message.created']);
@@ -173,7 +182,12 @@ describe('a full disk, in process', () => {
       // Checked after space returned: only the accepted message is in the history and the inbox.
       const threads = core.store.localMessages.threads('general');
       expect(threads.map((t) => t.text)).toEqual(['before the fault']);
-      expect(core.store.localMessages.list('general', threads[0]!.thread).filter((m) => !m.bot).map((m) => m.text)).toEqual(['before the fault']);
+      expect(
+        core.store.localMessages
+          .list('general', threads[0]!.thread)
+          .filter((m) => !m.bot)
+          .map((m) => m.text),
+      ).toEqual(['before the fault']);
       expect(Object.values(core.store.inbox.countByState()).reduce((x, y) => x + y, 0)).toBe(1);
       expect(core.store.conversations.list().map((c) => c.thread)).toEqual([threads[0]!.thread]);
     } finally {

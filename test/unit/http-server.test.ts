@@ -35,9 +35,7 @@ describe('http server', () => {
   it('routes exact paths and :param segments, and passes the parsed URL', async () => {
     const { url } = await start((s) => {
       s.route('GET', '/a', (_req, res) => sendJson(res, 200, { route: 'a' }));
-      s.route('GET', '/items/:id/parts/:part', (_req, res, params, u) =>
-        sendJson(res, 200, { params, q: u.searchParams.get('q') }),
-      );
+      s.route('GET', '/items/:id/parts/:part', (_req, res, params, u) => sendJson(res, 200, { params, q: u.searchParams.get('q') }));
       s.route('POST', '/a', (_req, res) => sendJson(res, 201, { route: 'post a' }));
     });
     expect(await (await fetch(`${url}/a`)).json()).toEqual({ route: 'a' });
@@ -96,8 +94,7 @@ describe('http server', () => {
   });
 
   describe('readJsonBody', () => {
-    const echo = (s: HttpServer, limit?: number) =>
-      s.route('POST', '/echo', async (req, res) => sendJson(res, 200, { got: await readJsonBody(req, limit) }));
+    const echo = (s: HttpServer, limit?: number) => s.route('POST', '/echo', async (req, res) => sendJson(res, 200, { got: await readJsonBody(req, limit) }));
     const post = (url: string, body: string | Uint8Array, type = 'application/json') =>
       fetch(`${url}/echo`, { method: 'POST', headers: { 'content-type': type }, body });
 

@@ -16,7 +16,10 @@ describe('conversation ids', () => {
 
   it('parses back what the builders made', () => {
     expect(parseConversationId('slack:T01:C02:1700000000.000100')).toEqual({
-      platform: 'slack', team: 'T01', channel: 'C02', thread: '1700000000.000100',
+      platform: 'slack',
+      team: 'T01',
+      channel: 'C02',
+      thread: '1700000000.000100',
     });
     expect(parseConversationId('discord:111:222')).toEqual({ platform: 'discord', guild: '111', channel: '222' });
     expect(parseConversationId('discord:111:222:333')).toEqual({ platform: 'discord', guild: '111', channel: '222', thread: '333' });
@@ -26,23 +29,27 @@ describe('conversation ids', () => {
 
   it('round-trips id → parts → id over many values', () => {
     const vals = ['a', 'T0ABC', 'C0-x_y', '1700000000.000100', '@me', '9'.repeat(19), 'ünï', 'a b'];
-    for (const a of vals) for (const b of vals) for (const c of vals) {
-      const ids = [
-        slackConversationId(a, b, c),
-        discordConversationId(a, b, c),
-        discordConversationId(a, b),
-        discordConversationId(null, b, c),
-        localConversationId(a, b),
-      ];
-      for (const id of ids) {
-        const p = parseConversationId(id);
-        const rebuilt =
-          p.platform === 'slack' ? slackConversationId(p.team, p.channel, p.thread)
-          : p.platform === 'discord' ? discordConversationId(p.guild, p.channel, p.thread)
-          : localConversationId(p.channel, p.thread);
-        expect(rebuilt).toBe(id);
-      }
-    }
+    for (const a of vals)
+      for (const b of vals)
+        for (const c of vals) {
+          const ids = [
+            slackConversationId(a, b, c),
+            discordConversationId(a, b, c),
+            discordConversationId(a, b),
+            discordConversationId(null, b, c),
+            localConversationId(a, b),
+          ];
+          for (const id of ids) {
+            const p = parseConversationId(id);
+            const rebuilt =
+              p.platform === 'slack'
+                ? slackConversationId(p.team, p.channel, p.thread)
+                : p.platform === 'discord'
+                  ? discordConversationId(p.guild, p.channel, p.thread)
+                  : localConversationId(p.channel, p.thread);
+            expect(rebuilt).toBe(id);
+          }
+        }
     expect(parseConversationId(slackConversationId('T', 'C', '1.2'))).toMatchObject({ team: 'T', channel: 'C', thread: '1.2' });
   });
 
@@ -59,8 +66,20 @@ describe('conversation ids', () => {
 
   it('rejects malformed ids with InvalidConversationIdError', () => {
     const bad = [
-      '', 'slack', 'slack:T:C', 'slack:T:C:1.2:x', 'slack::C:1.2', 'discord:g', 'discord:g:c:t:x',
-      'discord:g::t', 'local:c', 'local:c:t:x', 'local::t', 'teams:a:b', 'scheduler:a:b', 'SLACK:T:C:1',
+      '',
+      'slack',
+      'slack:T:C',
+      'slack:T:C:1.2:x',
+      'slack::C:1.2',
+      'discord:g',
+      'discord:g:c:t:x',
+      'discord:g::t',
+      'local:c',
+      'local:c:t:x',
+      'local::t',
+      'teams:a:b',
+      'scheduler:a:b',
+      'SLACK:T:C:1',
       'slack:T:C:1.2:',
     ];
     for (const id of bad) expect(() => parseConversationId(id), id).toThrow(InvalidConversationIdError);

@@ -17,14 +17,28 @@ afterEach(async () => {
 
 function world(opts: Parameters<typeof startCore>[0] = {}) {
   const core = startCore(opts);
-  cleanups.push(() => core.removeDir(), () => core.close());
+  cleanups.push(
+    () => core.removeDir(),
+    () => core.close(),
+  );
   return core;
 }
 
 let n = 0;
 function msg(thread: string, text: string, extra: Partial<InboundMessage> = {}): InboundMessage {
   const key = `i${++n}`;
-  return { platform: 'local', conversationId: `local:general:${thread}`, channel: 'general', thread, author: { id: 'ann', name: 'ann' }, text, eventKey: `local:${key}`, replyTarget: { platform: 'local', channel: 'general', thread }, receivedAt: Date.now(), ...extra };
+  return {
+    platform: 'local',
+    conversationId: `local:general:${thread}`,
+    channel: 'general',
+    thread,
+    author: { id: 'ann', name: 'ann' },
+    text,
+    eventKey: `local:${key}`,
+    replyTarget: { platform: 'local', channel: 'general', thread },
+    receivedAt: Date.now(),
+    ...extra,
+  };
 }
 
 describe('the Inbox', () => {
@@ -61,7 +75,9 @@ describe('the Inbox', () => {
   it('guard refuses at once while the store is unhealthy, and reports a storage fault of the intake', async () => {
     const { store, health } = world({ health: true });
     const inbox = new Inbox(store, health);
-    await expect(inbox.guard(async () => Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(inbox.guard(async () => Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })))).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
     expect(health!.healthy).toBe(false);
     let ran = false;
     await expect(inbox.guard(async () => (ran = true))).rejects.toBeInstanceOf(StoreUnavailableError);

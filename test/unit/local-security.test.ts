@@ -42,10 +42,13 @@ describe('host names', () => {
   });
 
   it('exempts exactly the routes that authenticate otherwise (Slack signature, MCP bearer) and the probes', () => {
-    expect([...HOST_CHECK_EXEMPT_PATHS, ...hostCheckExemptPaths()].sort()).toEqual([SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, MCP_PATH, '/healthz', '/metrics'].sort());
+    expect([...HOST_CHECK_EXEMPT_PATHS, ...hostCheckExemptPaths()].sort()).toEqual(
+      [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, MCP_PATH, '/healthz', '/metrics'].sort(),
+    );
     const hosts = new HostAllowList(undefined, hostCheckExemptPaths());
     const from = (host: string) => ({ headers: { host } }) as IncomingMessage;
-    for (const p of [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, MCP_PATH, '/healthz', '/metrics']) expect(hosts.refusal(from('evil.example:8080'), p), p).toBeUndefined();
+    for (const p of [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, MCP_PATH, '/healthz', '/metrics'])
+      expect(hosts.refusal(from('evil.example:8080'), p), p).toBeUndefined();
     expect(hosts.refusal(from('evil.example:8080'), '/api/local/messages')).toMatch(/not served/);
   });
 
@@ -94,7 +97,11 @@ describe('tokens and cookies', () => {
 
 describe('extra admins', () => {
   it('the access policy asks the extra-admin function (local --admin users) besides AGENTBRIDGE_ADMINS', () => {
-    const p = new AccessPolicy({ admins: ['slack:U1'], allowedUsers: ['local:carol'], allowedChannels: [] }, pino({ level: 'silent' }), (id) => id === 'local:bob');
+    const p = new AccessPolicy(
+      { admins: ['slack:U1'], allowedUsers: ['local:carol'], allowedChannels: [] },
+      pino({ level: 'silent' }),
+      (id) => id === 'local:bob',
+    );
     expect(p.isAdmin('slack', 'U1')).toBe(true);
     expect(p.isAdmin('local', 'bob')).toBe(true);
     expect(p.isAdmin('local', 'alice')).toBe(false);

@@ -252,7 +252,11 @@ describe('MCP server: access control', () => {
       expect(await ok.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 } });
       expect((await rawToolCall({}, '', {}, method)).status).toBe(401);
     }
-    const notJson = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{' });
+    const notJson = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: '{',
+    });
     expect(notJson.status).toBe(400);
     const text = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' }, body: 'hi' });
     expect(text.status).toBe(415);

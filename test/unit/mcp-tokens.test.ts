@@ -111,11 +111,25 @@ describe('ToolTokens', () => {
     // alg "none" and HS512 are not accepted.
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${p}.`;
     expect(['invalid', 'malformed']).toContain(await refusal(tokens, none));
-    const hs512 = await new SignJWT({ tgt: target }).setProtectedHeader({ alg: 'HS512' }).setIssuer('agentbridge').setAudience('agentbridge-mcp').setSubject('c1').setJti('turn-1').setExpirationTime('1m').sign(new Uint8Array(64).fill(1));
+    const hs512 = await new SignJWT({ tgt: target })
+      .setProtectedHeader({ alg: 'HS512' })
+      .setIssuer('agentbridge')
+      .setAudience('agentbridge-mcp')
+      .setSubject('c1')
+      .setJti('turn-1')
+      .setExpirationTime('1m')
+      .sign(new Uint8Array(64).fill(1));
     expect(await refusal(tokens, hs512)).toBe('invalid');
 
     // Right secret, wrong audience.
-    const aud = await new SignJWT({ tgt: target }).setProtectedHeader({ alg: 'HS256' }).setIssuer('agentbridge').setAudience('elsewhere').setSubject('c1').setJti('turn-1').setExpirationTime('1m').sign(secret);
+    const aud = await new SignJWT({ tgt: target })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('agentbridge')
+      .setAudience('elsewhere')
+      .setSubject('c1')
+      .setJti('turn-1')
+      .setExpirationTime('1m')
+      .sign(secret);
     expect(await refusal(tokens, aud)).toBe('invalid');
 
     // The genuine token still works.

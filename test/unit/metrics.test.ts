@@ -16,7 +16,18 @@ afterEach(async () => {
 let n = 0;
 function msg(thread: string, text: string, origin: 'platform' | 'scheduler' = 'platform'): InboundMessage {
   const key = `m${++n}`;
-  return { platform: 'local', origin, conversationId: `local:general:${thread}`, channel: 'general', thread, author: { id: 'ann', name: 'ann' }, text, eventKey: `${origin}:${key}`, replyTarget: { platform: 'local', channel: 'general', thread }, receivedAt: Date.now() };
+  return {
+    platform: 'local',
+    origin,
+    conversationId: `local:general:${thread}`,
+    channel: 'general',
+    thread,
+    author: { id: 'ann', name: 'ann' },
+    text,
+    eventKey: `${origin}:${key}`,
+    replyTarget: { platform: 'local', channel: 'general', thread },
+    receivedAt: Date.now(),
+  };
 }
 
 /** The value of one sample line, e.g. `agentbridge_turns_total{platform="local",agent="claude",outcome="ok"}`. */
@@ -35,7 +46,10 @@ describe('metrics', () => {
       onTurnEnd: (_id, outcome, ms, info) => metrics.turnEnded(info.platform, info.agent, outcome, ms),
     });
     metrics.observe({ queue: () => core.bridges.queueStats(), inboxBacklog: () => ((c) => c.queued + c.running)(store.inbox.countByState()) });
-    cleanups.push(() => core.removeDir(), () => core.close());
+    cleanups.push(
+      () => core.removeDir(),
+      () => core.close(),
+    );
 
     await router.accept(msg('a', 'one'));
     await runner.waitRuns(1);

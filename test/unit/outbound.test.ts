@@ -28,7 +28,8 @@ afterEach(() => {
 
 /** The real adapters, not started: their render() and limits are pure. */
 function realAdapter(platform: PlatformName): PlatformAdapter {
-  if (platform === 'slack') return new SlackAdapter({ config: { botToken: 'xoxb-test', appToken: 'xapp-test', apiUrl: 'http://127.0.0.1:9/api/', allowBots: false }, logger });
+  if (platform === 'slack')
+    return new SlackAdapter({ config: { botToken: 'xoxb-test', appToken: 'xapp-test', apiUrl: 'http://127.0.0.1:9/api/', allowBots: false }, logger });
   if (platform === 'discord') return new DiscordAdapter({ config: { botToken: 'test', channels: [], allowBots: false }, logger });
   return new LocalAdapter({ repo: new MemoryLocalMessages(), http: createHttpServer({ host: '127.0.0.1', port: 0, logger }), logger });
 }
@@ -74,7 +75,11 @@ function world(platform: PlatformName, maxMessageChars?: number) {
   });
   const { adapter, sent } = recordingPlatform(platform, maxMessageChars);
   const outbox = new OutboxDelivery({ store, adapters: (p) => (p === platform ? adapter : undefined), logger, retryDelaysMs: [20] });
-  const replyTarget: ReplyTarget = { platform, channel: platform === 'discord' ? '112233445566778899' : platform === 'slack' ? 'C0GEN' : 'general', thread: platform === 'discord' ? '998877665544332211' : 't1' };
+  const replyTarget: ReplyTarget = {
+    platform,
+    channel: platform === 'discord' ? '112233445566778899' : platform === 'slack' ? 'C0GEN' : 'general',
+    thread: platform === 'discord' ? '998877665544332211' : 't1',
+  };
   const conversationId = `${platform}:test:t1`;
   store.conversations.ensure({ id: conversationId, platform, channel: replyTarget.channel, thread: replyTarget.thread ?? null });
   return { store, outbox, outbound: new Outbound(outbox), sent, to: { conversationId, replyTarget } };
@@ -121,7 +126,16 @@ describe('Outbound.say', () => {
 
   it('enqueues once, delivers once, and records the kind: answer with its entry, notice by default', async () => {
     const w = world('local');
-    const entry = w.store.entries.append({ conversationId: w.to.conversationId, role: 'assistant', author: null, text: 'the answer', agent: 'claude', model: null, usage: null, costUsd: null });
+    const entry = w.store.entries.append({
+      conversationId: w.to.conversationId,
+      role: 'assistant',
+      author: null,
+      text: 'the answer',
+      agent: 'claude',
+      model: null,
+      usage: null,
+      costUsd: null,
+    });
     const rows = await w.outbound.say(w.to, 'the answer', { kind: 'answer', sessionEntryId: entry.id });
     expect(rows).toHaveLength(1);
     expect(rows[0]!.target.kind).toBe('answer');
@@ -142,10 +156,14 @@ describe('Outbound.say', () => {
     const w = world('local');
     await w.outbound.say(w.to, 'with bookkeeping', { alsoInTx: () => w.store.platformState.set('k', 'done') });
     expect(w.store.platformState.get('k')).toBe('done');
-    expect(() => w.outbound.enqueue(w.to, 'rolled back', { alsoInTx: () => {
-      w.store.platformState.set('k', 'changed');
-      throw new Error('bookkeeping failed');
-    } })).toThrow('bookkeeping failed');
+    expect(() =>
+      w.outbound.enqueue(w.to, 'rolled back', {
+        alsoInTx: () => {
+          w.store.platformState.set('k', 'changed');
+          throw new Error('bookkeeping failed');
+        },
+      }),
+    ).toThrow('bookkeeping failed');
     expect(w.store.platformState.get('k')).toBe('done');
     expect(w.outbox.pendingCount()).toBe(0);
     expect(w.sent.map((s) => s.text)).toEqual(['with bookkeeping']);

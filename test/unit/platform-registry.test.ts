@@ -67,7 +67,9 @@ describe('the platform registry', () => {
     // Without the module: its variables mean nothing, its ids are not platform-qualified ids.
     expect(loadConfig({ FAKECHAT_TOKEN: 'fc-secret' }, '/srv').fakechat).toBeUndefined();
     expect(enabledPlatforms(loadConfig({ FAKECHAT_TOKEN: 'fc-secret' }, '/srv'))).toEqual(['local']);
-    expect(() => loadConfig({ AGENTBRIDGE_ADMINS: 'fakechat:u1' }, '/srv')).toThrow(/AGENTBRIDGE_ADMINS: "fakechat:u1" is not a platform-qualified id like slack:U123, discord:456 or local:alice/);
+    expect(() => loadConfig({ AGENTBRIDGE_ADMINS: 'fakechat:u1' }, '/srv')).toThrow(
+      /AGENTBRIDGE_ADMINS: "fakechat:u1" is not a platform-qualified id like slack:U123, discord:456 or local:alice/,
+    );
   });
 
   it("names a registered platform's problems in the one configuration error, next to the others", () => {
@@ -96,7 +98,9 @@ describe('the platform registry', () => {
     const input = { name: 'digest', schedule: 'every 1h', target, prompt: 'summarise', createdBy: 'cli' };
     const cron = new CronJobService({ store: s, registry: WITH_FAKE, platforms: ['fakechat'] });
     expect(cron.add(input).target).toEqual(target);
-    expect(() => cron.add({ ...input, name: 'bad', target: { platform: 'fakechat', channel: 'lobby' } })).toThrow(/invalid channel "lobby" for fakechat: expected a fakechat room such as room-1/);
+    expect(() => cron.add({ ...input, name: 'bad', target: { platform: 'fakechat', channel: 'lobby' } })).toThrow(
+      /invalid channel "lobby" for fakechat: expected a fakechat room such as room-1/,
+    );
     // The default registry does not know it.
     expect(() => new CronJobService({ store: s }).add({ ...input, name: 'other' })).toThrow(ScheduleError);
     expect(() => new CronJobService({ store: s }).add({ ...input, name: 'other' })).toThrow(/unknown platform "fakechat": use slack, discord, local/);
@@ -121,7 +125,7 @@ describe('every registered platform module', () => {
     for (const m of PLATFORMS) expect(m.channel.pattern.source, m.name).toMatch(/^\^.*\$$/);
   });
 
-  it("declares the limits and the optional methods of its adapter", async () => {
+  it('declares the limits and the optional methods of its adapter', async () => {
     const s = openTempStore();
     const config = loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', DISCORD_BOT_TOKEN: 'd', AGENTBRIDGE_LOCAL_CHAT: 'on' }, dir!);
     const http = createHttpServer({ host: '127.0.0.1', port: 0, logger, hosts: new HostAllowList() });

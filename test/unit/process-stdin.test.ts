@@ -11,7 +11,10 @@ describe('drive() with stdin', () => {
     const lines: string[] = [];
     const r = await drive({
       ...base,
-      args: ['-e', 'let s="";process.stdin.setEncoding("utf8").on("data",(d)=>{s+=d}).on("end",()=>{console.log(JSON.stringify({len:s.length,head:s.slice(0,3)}))})'],
+      args: [
+        '-e',
+        'let s="";process.stdin.setEncoding("utf8").on("data",(d)=>{s+=d}).on("end",()=>{console.log(JSON.stringify({len:s.length,head:s.slice(0,3)}))})',
+      ],
       stdin: text,
       onLine: (l) => lines.push(l),
     });
@@ -27,7 +30,11 @@ describe('drive() with stdin', () => {
 
   it('without stdin the child sees a closed stdin', async () => {
     const lines: string[] = [];
-    const r = await drive({ ...base, args: ['-e', 'let s="";process.stdin.on("data",(d)=>{s+=d}).on("end",()=>console.log("eof:"+s.length))'], onLine: (l) => lines.push(l) });
+    const r = await drive({
+      ...base,
+      args: ['-e', 'let s="";process.stdin.on("data",(d)=>{s+=d}).on("end",()=>console.log("eof:"+s.length))'],
+      onLine: (l) => lines.push(l),
+    });
     expect(r.exitCode).toBe(0);
     expect(lines).toEqual(['eof:0']);
   });

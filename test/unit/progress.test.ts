@@ -32,9 +32,7 @@ describe('ProgressView', () => {
     expect(v.apply({ type: 'tool_start', id: 't3', name: 'Bash', summary: 'npm test' })).toBe(true);
     expect(v.apply({ type: 'tool_end', id: 't3', name: 'Bash', ok: false, summary: 'exit 1' })).toBe(true);
     advance(3000);
-    expect(v.render()).toBe(
-      ['⏳ Working… (elapsed 3 s)', '✓ Bash: ls -la', '… Edit: src/x.ts', '✗ Bash: npm test'].join('\n'),
-    );
+    expect(v.render()).toBe(['⏳ Working… (elapsed 3 s)', '✓ Bash: ls -la', '… Edit: src/x.ts', '✗ Bash: npm test'].join('\n'));
   });
 
   it('keeps only the last steps, counting the earlier ones', () => {

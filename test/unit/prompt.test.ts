@@ -14,17 +14,12 @@ describe('combineMessages', () => {
   });
 
   it('combines several messages in arrival order, one blank line apart', () => {
-    const out = combineMessages(
-      [msg('Alice', 'can you run the tests?'), msg('Bob', 'and fix the lint errors\n'), msg('Alice', 'thanks')],
-      { multiUser: true },
-    );
+    const out = combineMessages([msg('Alice', 'can you run the tests?'), msg('Bob', 'and fix the lint errors\n'), msg('Alice', 'thanks')], { multiUser: true });
     expect(out).toBe('[Alice]: can you run the tests?\n\n[Bob]: and fix the lint errors\n\n[Alice]: thanks');
   });
 
   it('prefixes queued messages from a single person too', () => {
-    expect(combineMessages([msg('Alice', 'one'), msg('Alice', 'two')], { multiUser: false })).toBe(
-      '[Alice]: one\n\n[Alice]: two',
-    );
+    expect(combineMessages([msg('Alice', 'one'), msg('Alice', 'two')], { multiUser: false })).toBe('[Alice]: one\n\n[Alice]: two');
   });
 
   it('keeps multi-line texts intact after the prefix', () => {

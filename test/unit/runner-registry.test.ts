@@ -90,7 +90,14 @@ describe('the runner registry', () => {
       ['gemini', false],
       ['echo', true],
     ]);
-    expect(probes[3]).toEqual({ agent: 'echo', installed: true, bin, version: '1.2.3', authenticated: true, detail: `echo-agent 1.2.3 at ${bin}; ECHO_AGENT_KEY is set` });
+    expect(probes[3]).toEqual({
+      agent: 'echo',
+      installed: true,
+      bin,
+      version: '1.2.3',
+      authenticated: true,
+      detail: `echo-agent 1.2.3 at ${bin}; ECHO_AGENT_KEY is set`,
+    });
     expect(probes[0]).toMatchObject({ detail: expect.stringMatching(/^claude not found \(\/nonexistent\/claude\); /) });
     expect(resolveDefaultAgent('auto', probes)).toBe('echo');
     const lines = doctorLines(probes);

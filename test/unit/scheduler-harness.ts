@@ -72,7 +72,10 @@ export function makeHarness(startAt: number): Harness {
       return s;
     },
     finishTurn(scheduler, conversationId, outcome, post = true) {
-      const keys = store.inbox.unfinished().filter((r) => r.conversationId === conversationId).map((r) => r.eventKey);
+      const keys = store.inbox
+        .unfinished()
+        .filter((r) => r.conversationId === conversationId)
+        .map((r) => r.eventKey);
       if (outcome === 'ok') inbox.finish(keys, 'done');
       else if (outcome !== 'interrupted' && outcome !== 'undeliverable') inbox.finish(keys, 'failed');
       let key: string | undefined;

@@ -23,7 +23,7 @@ afterEach(() => h.cleanup());
 const input = (over: Partial<ScheduleMessageInput>): ScheduleMessageInput => ({ text: 'check the deploy again', createdBy: 'agent', ...over });
 
 describe('scheduled messages run as turns of their conversation', () => {
-  it('after a delay: submitted once when due, as the conversation\'s message; then gone', async () => {
+  it("after a delay: submitted once when due, as the conversation's message; then gone", async () => {
     const s = h.scheduler();
     await s.start();
     const m = s.messages.add(A, input({ delaySeconds: 90 }));

@@ -41,7 +41,13 @@ describe('a due cron job', () => {
     await h.advance(1);
     expect(h.submitted).toHaveLength(1);
     const [run] = s.cron.runs(j.id);
-    expect(run).toMatchObject({ status: 'running', attempt: 1, kind: 'schedule', scheduledFor: T('2026-03-02T08:00:00Z'), startedAt: T('2026-03-02T08:00:00Z') });
+    expect(run).toMatchObject({
+      status: 'running',
+      attempt: 1,
+      kind: 'schedule',
+      scheduledFor: T('2026-03-02T08:00:00Z'),
+      startedAt: T('2026-03-02T08:00:00Z'),
+    });
     expect(h.submitted[0]).toEqual({
       platform: 'local',
       origin: 'scheduler',
@@ -66,13 +72,22 @@ describe('a due cron job', () => {
     const s = h.scheduler();
     const p = s.cron.add(job({ name: 'persist', schedule: 'every 1h', sessionMode: 'persistent', agent: 'codex', model: 'gpt-x' }));
     h.store.conversations.ensure({ id: 'local:general:t1', platform: 'local', channel: 'general', thread: 't1' });
-    const c = s.cron.add(job({ name: 'in-thread', schedule: 'every 1h', target: { platform: 'local', channel: 'general', conversationId: 'local:general:t1' } }));
+    const c = s.cron.add(
+      job({ name: 'in-thread', schedule: 'every 1h', target: { platform: 'local', channel: 'general', conversationId: 'local:general:t1' } }),
+    );
     await s.start();
     await h.advance(HOUR + MIN);
     const byConv = Object.fromEntries(h.submitted.map((m) => [m.conversationId, m]));
-    expect(byConv[`cron:${p.id}`]).toMatchObject({ replyTarget: { platform: 'local', channel: 'ops' }, eventKey: `cron:${p.id}:${T('2026-03-02T08:59:00Z')}:1` });
+    expect(byConv[`cron:${p.id}`]).toMatchObject({
+      replyTarget: { platform: 'local', channel: 'ops' },
+      eventKey: `cron:${p.id}:${T('2026-03-02T08:59:00Z')}:1`,
+    });
     expect(h.store.conversations.get(`cron:${p.id}`)).toMatchObject({ agent: 'codex', model: 'gpt-x' });
-    expect(byConv['local:general:t1']).toMatchObject({ channel: 'general', thread: 't1', replyTarget: { platform: 'local', channel: 'general', thread: 't1' } });
+    expect(byConv['local:general:t1']).toMatchObject({
+      channel: 'general',
+      thread: 't1',
+      replyTarget: { platform: 'local', channel: 'general', thread: 't1' },
+    });
     expect(c.target).toEqual({ platform: 'local', channel: 'general', conversationId: 'local:general:t1' });
 
     h.finishTurn(s, `cron:${p.id}`, 'ok');

@@ -16,14 +16,27 @@ afterEach(async () => {
 function world() {
   const outcomes: TurnOutcome[] = [];
   const core = startCore({ concurrency: 1, onTurnEnd: (_id, o) => outcomes.push(o) });
-  cleanups.push(() => core.removeDir(), () => core.close());
+  cleanups.push(
+    () => core.removeDir(),
+    () => core.close(),
+  );
   return { ...core, outcomes };
 }
 
 let n = 0;
 function msg(thread: string, text: string): InboundMessage {
   const key = `s${++n}`;
-  return { platform: 'local', conversationId: `local:general:${thread}`, channel: 'general', thread, author: { id: 'ann', name: 'ann' }, text, eventKey: `local:${key}`, replyTarget: { platform: 'local', channel: 'general', thread }, receivedAt: Date.now() };
+  return {
+    platform: 'local',
+    conversationId: `local:general:${thread}`,
+    channel: 'general',
+    thread,
+    author: { id: 'ann', name: 'ann' },
+    text,
+    eventKey: `local:${key}`,
+    replyTarget: { platform: 'local', channel: 'general', thread },
+    receivedAt: Date.now(),
+  };
 }
 
 describe('graceful shutdown', () => {

@@ -118,7 +118,11 @@ describe('Slack adapter over Socket Mode (in-process, twin)', () => {
     sinkError = undefined;
     twin.socket.redeliver(post.eventIds[0]!);
     await waitFor(() => received.length === 1, 5_000, 'the redelivered message');
-    await waitFor(() => twin.socket.envelopes.filter((e) => e.event_id === post.eventIds[0]).some((e) => e.acked && e.retry_attempt === 1), 5_000, 'the ack of the retry');
+    await waitFor(
+      () => twin.socket.envelopes.filter((e) => e.event_id === post.eventIds[0]).some((e) => e.acked && e.retry_attempt === 1),
+      5_000,
+      'the ack of the retry',
+    );
   });
 
   it('follows threads it is part of, ignores the rest, seeds threads under its own messages', async () => {
@@ -130,7 +134,12 @@ describe('Slack adapter over Socket Mode (in-process, twin)', () => {
     const stray = await twin.userPosts({ user: 'U0BOB', channel: 'C0GEN', text: 'reply in a thread without the bot', thread_ts: other.ts });
     const follow = await twin.userPosts({ user: 'U0BOB', channel: 'C0GEN', text: 'follow-up without mention', thread_ts: root.ts });
     await waitFor(() => received.length === 2, 5_000, 'the follow-up');
-    expect(received[1]).toMatchObject({ conversationId: `slack:T0TWIN:C0GEN:${root.ts}`, text: 'follow-up without mention', author: { name: 'Bob Builder' }, messageRef: follow.ts });
+    expect(received[1]).toMatchObject({
+      conversationId: `slack:T0TWIN:C0GEN:${root.ts}`,
+      text: 'follow-up without mention',
+      author: { name: 'Bob Builder' },
+      messageRef: follow.ts,
+    });
     // The bot's own post is echoed as an event; a reply under it is a seeded conversation.
     const own = await adapter!.post({ platform: 'slack', channel: 'C0GEN' }, 'a cron post by the bot');
     postedKeys.add(`slack:C0GEN:${own.ref}`);
@@ -192,7 +201,12 @@ describe('Slack adapter over Socket Mode (in-process, twin)', () => {
     const t0 = Date.now();
     await a.post({ platform: 'slack', channel: 'C0RATE', thread: root.ts }, 'after the rate limit');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1_000);
-    expect(twin.callsOf('chat.postMessage').filter((c) => c.params.channel === 'C0RATE').map((c) => c.status)).toEqual([429, 200]);
+    expect(
+      twin
+        .callsOf('chat.postMessage')
+        .filter((c) => c.params.channel === 'C0RATE')
+        .map((c) => c.status),
+    ).toEqual([429, 200]);
     expect(twin.botTexts('C0RATE', root.ts)).toEqual(['after the rate limit']);
   });
 });
@@ -202,13 +216,20 @@ describe('Socket Mode liveness', () => {
     reset();
     twin.socket.pingIntervalMs = 200;
     try {
-      adapter = new SlackAdapter({ config: { botToken: twin.botToken, appToken: twin.appToken, apiUrl: twin.apiUrl, allowBots: false, socketIdleMs: 1_000 }, logger });
+      adapter = new SlackAdapter({
+        config: { botToken: twin.botToken, appToken: twin.appToken, apiUrl: twin.apiUrl, allowBots: false, socketIdleMs: 1_000 },
+        logger,
+      });
       await adapter.start(sink, context);
       const opened = twin.socket.connectionsOpened;
       const opens = twin.callsOf('apps.connections.open').length;
       await waitFor(() => twin.socket.pingsReceived > 0 || undefined, 10_000, 'the heartbeat');
       twin.socket.silence();
-      await waitFor(() => (twin.callsOf('apps.connections.open').length > opens && twin.socket.connectionsOpened > opened) || undefined, 30_000, 'a new connection');
+      await waitFor(
+        () => (twin.callsOf('apps.connections.open').length > opens && twin.socket.connectionsOpened > opened) || undefined,
+        30_000,
+        'a new connection',
+      );
       const post = await twin.userPosts({ user: 'U0ALICE', channel: 'C0LIVE', text: 'still there?', mention: true });
       await waitFor(() => received.find((r) => r.messageRef === post.ts), 15_000, 'the event after the reconnect');
     } finally {
@@ -286,9 +307,16 @@ describe('Slack posts land once (metadata key, lookup after ambiguous failures)'
     const root = await twin.userPosts({ user: 'U0ALICE', channel: 'C0META', text: 'hi', mention: true });
     await a.post({ platform: 'slack', channel: 'C0META', thread: root.ts }, 'with metadata', { idempotencyKey: 'ab-o13-abc' });
     const call = (extra: Record<string, string>) =>
-      fetch(`${twin.apiUrl}conversations.replies`, { method: 'POST', headers: { authorization: `Bearer ${twin.botToken}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ channel: 'C0META', ts: root.ts, ...extra }) }).then((r) => r.json() as Promise<{ messages: Array<Record<string, unknown>> }>);
+      fetch(`${twin.apiUrl}conversations.replies`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${twin.botToken}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ channel: 'C0META', ts: root.ts, ...extra }),
+      }).then((r) => r.json() as Promise<{ messages: Array<Record<string, unknown>> }>);
     expect((await call({})).messages.some((m) => 'metadata' in m)).toBe(false);
-    expect((await call({ include_all_metadata: 'true' })).messages.find((m) => m.text === 'with metadata')?.metadata).toEqual({ event_type: 'agentbridge_post', event_payload: { key: 'ab-o13-abc' } });
+    expect((await call({ include_all_metadata: 'true' })).messages.find((m) => m.text === 'with metadata')?.metadata).toEqual({
+      event_type: 'agentbridge_post',
+      event_payload: { key: 'ab-o13-abc' },
+    });
   });
 });
 
@@ -296,7 +324,11 @@ describe('Slack adapter over the Events API (HTTP, in-process)', () => {
   it('accepts signed events, answers url_verification, rejects forged, stale and malformed requests', async () => {
     reset();
     server = createHttpServer({ host: '127.0.0.1', port: 0, logger });
-    adapter = new SlackAdapter({ config: { botToken: twin.botToken, signingSecret: twin.signingSecret, apiUrl: twin.apiUrl, allowBots: false }, http: server, logger });
+    adapter = new SlackAdapter({
+      config: { botToken: twin.botToken, signingSecret: twin.signingSecret, apiUrl: twin.apiUrl, allowBots: false },
+      http: server,
+      logger,
+    });
     const { url } = await server.listen();
     twin.eventsUrl = `${url}/slack/events`;
     const early = await twin.sendHttp(twin.envelope({ type: 'app_mention', user: 'U0ALICE', text: 'x', ts: '1.000001', channel: 'C0H' }));

@@ -11,7 +11,14 @@ import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import { SlackAdapter } from '../../src/platforms/slack/adapter.js';
 import { formatSlackMarkdown } from '../../src/platforms/slack/format.js';
-import { handleSlashCommand, postToResponseUrl, slashCommandText, subcommandOf, type SlashCommandDeps, type SlashResponse } from '../../src/platforms/slack/commands.js';
+import {
+  handleSlashCommand,
+  postToResponseUrl,
+  slashCommandText,
+  subcommandOf,
+  type SlashCommandDeps,
+  type SlashResponse,
+} from '../../src/platforms/slack/commands.js';
 import type { InboundMessage } from '../../src/core/messages.js';
 import type { AdapterContext, CommandReply, CommandRequest } from '../../src/platforms/types.js';
 import { waitFor } from '../helpers/sandbox.js';
@@ -41,13 +48,28 @@ describe('handleSlashCommand', () => {
     };
     return { d, requests, posted };
   }
-  const payload = { command: '/agent', text: 'status', user_id: 'U1', user_name: 'alice', channel_id: 'C1', team_id: 'T1', response_url: 'https://hooks.example/r/1' };
+  const payload = {
+    command: '/agent',
+    text: 'status',
+    user_id: 'U1',
+    user_name: 'alice',
+    channel_id: 'C1',
+    team_id: 'T1',
+    response_url: 'https://hooks.example/r/1',
+  };
 
   it('answers in the acknowledgement: ephemeral or in_channel as the reply says, Markdown formatted', async () => {
     const { d, requests, posted } = deps({ reply: { text: '**done**', ephemeral: false } });
     const r = await handleSlashCommand(payload, d);
     expect(r).toEqual({ ack: { response_type: 'in_channel', text: '*done*' } });
-    expect(requests[0]).toEqual({ platform: 'slack', userId: 'U1', userName: 'Alice', channel: 'C1', text: 'status', replyTarget: { platform: 'slack', channel: 'C1' } });
+    expect(requests[0]).toEqual({
+      platform: 'slack',
+      userId: 'U1',
+      userName: 'Alice',
+      channel: 'C1',
+      text: 'status',
+      replyTarget: { platform: 'slack', channel: 'C1' },
+    });
     const e = await handleSlashCommand(payload, deps({ reply: { text: 'only you', ephemeral: true } }).d);
     expect(e.ack.response_type).toBe('ephemeral');
     expect(posted).toEqual([]);
@@ -59,7 +81,11 @@ describe('handleSlashCommand', () => {
     expect(channel.requests[0]!.conversationId).toBeUndefined();
     const dm = deps({ dmConversation: (team, ch) => (team === 'T1' && ch === 'D1' ? 'slack:T1:D1:100.000001' : undefined) });
     await handleSlashCommand({ ...payload, channel_id: 'D1' }, dm.d);
-    expect(dm.requests[0]).toMatchObject({ channel: 'D1', conversationId: 'slack:T1:D1:100.000001', replyTarget: { platform: 'slack', channel: 'D1', thread: '100.000001' } });
+    expect(dm.requests[0]).toMatchObject({
+      channel: 'D1',
+      conversationId: 'slack:T1:D1:100.000001',
+      replyTarget: { platform: 'slack', channel: 'D1', thread: '100.000001' },
+    });
     const fresh = deps();
     await handleSlashCommand({ ...payload, channel_id: 'D2' }, fresh.d);
     expect(fresh.requests[0]!.conversationId).toBeUndefined();
@@ -97,7 +123,9 @@ describe('handleSlashCommand', () => {
     }
     expect(subcommandOf('  Stop! ')).toBe('stop');
     expect(slashCommandText('cron add x "every 1h" check a &lt; b &amp;&amp; c &gt; d')).toBe('cron add x "every 1h" check a < b && c > d');
-    expect(slashCommandText('cron add x "every 1h" ask <@U1|alice> in <#C1|ops> about <https://ci.example/1|the run>')).toBe('cron add x "every 1h" ask @alice in #ops about https://ci.example/1');
+    expect(slashCommandText('cron add x "every 1h" ask <@U1|alice> in <#C1|ops> about <https://ci.example/1|the run>')).toBe(
+      'cron add x "every 1h" ask @alice in #ops about https://ci.example/1',
+    );
     expect(subcommandOf('')).toBe('');
   });
 
@@ -217,12 +245,20 @@ describe('the Slack adapter answers /agent (in-process, twin)', () => {
     const key = `slack:dm-conversation:T0TWIN:D0ALICE`;
     await waitFor(() => state.get(key) === `slack:T0TWIN:D0ALICE:${first.ts}`, 5_000, 'the remembered DM conversation');
     await twin.slashCommand({ user: 'U0ALICE', channel: 'D0ALICE', text: 'status' });
-    expect(requests.at(-1)).toMatchObject({ channel: 'D0ALICE', conversationId: `slack:T0TWIN:D0ALICE:${first.ts}`, replyTarget: { channel: 'D0ALICE', thread: first.ts } });
+    expect(requests.at(-1)).toMatchObject({
+      channel: 'D0ALICE',
+      conversationId: `slack:T0TWIN:D0ALICE:${first.ts}`,
+      replyTarget: { channel: 'D0ALICE', thread: first.ts },
+    });
   });
 
   it('HTTP: signed form bodies at /slack/commands and /slack/events are answered; forged ones are refused and run nothing', async () => {
     server = createHttpServer({ host: '127.0.0.1', port: 0, logger });
-    adapter = new SlackAdapter({ config: { botToken: twin.botToken, signingSecret: twin.signingSecret, apiUrl: twin.apiUrl, allowBots: false }, http: server, logger });
+    adapter = new SlackAdapter({
+      config: { botToken: twin.botToken, signingSecret: twin.signingSecret, apiUrl: twin.apiUrl, allowBots: false },
+      http: server,
+      logger,
+    });
     const { url } = await server.listen();
     await adapter.start(sink, context);
     twin.eventsUrl = `${url}/slack/events`;

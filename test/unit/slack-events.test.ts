@@ -26,13 +26,31 @@ function env(event: SlackMessageEvent) {
   return { type: 'event_callback', team_id: 'T1', event_id: 'Ev1', event };
 }
 
-const mention = (over: Partial<SlackMessageEvent> = {}): SlackMessageEvent => ({ type: 'app_mention', user: 'U1', text: `<@${BOT}> fix ci.yml`, ts: '100.000001', channel: 'C1', ...over });
-const message = (over: Partial<SlackMessageEvent> = {}): SlackMessageEvent => ({ type: 'message', channel_type: 'channel', user: 'U1', text: 'hello', ts: '100.000002', channel: 'C1', ...over });
+const mention = (over: Partial<SlackMessageEvent> = {}): SlackMessageEvent => ({
+  type: 'app_mention',
+  user: 'U1',
+  text: `<@${BOT}> fix ci.yml`,
+  ts: '100.000001',
+  channel: 'C1',
+  ...over,
+});
+const message = (over: Partial<SlackMessageEvent> = {}): SlackMessageEvent => ({
+  type: 'message',
+  channel_type: 'channel',
+  user: 'U1',
+  text: 'hello',
+  ts: '100.000002',
+  channel: 'C1',
+  ...over,
+});
 
 describe('normaliseSlackEvent', () => {
   it('an app_mention starts a conversation rooted at its ts (or its thread)', () => {
     const top = normaliseSlackEvent(env(mention()), ctx());
-    expect(top).toMatchObject({ kind: 'message', draft: { conversationId: 'slack:T1:C1:100.000001', rootTs: '100.000001', eventKey: 'slack:T1:C1:100.000001', authorId: 'U1' } });
+    expect(top).toMatchObject({
+      kind: 'message',
+      draft: { conversationId: 'slack:T1:C1:100.000001', rootTs: '100.000001', eventKey: 'slack:T1:C1:100.000001', authorId: 'U1' },
+    });
     const inThread = normaliseSlackEvent(env(mention({ ts: '100.000009', thread_ts: '100.000001' })), ctx());
     expect(inThread).toMatchObject({ kind: 'message', draft: { conversationId: 'slack:T1:C1:100.000001', eventKey: 'slack:T1:C1:100.000009' } });
   });
@@ -46,10 +64,15 @@ describe('normaliseSlackEvent', () => {
   it('thread replies continue a conversation the bot has, and nothing else', () => {
     const reply = message({ ts: '100.000005', thread_ts: '100.000001' });
     expect(normaliseSlackEvent(env(reply), ctx())).toEqual({ kind: 'ignore', reason: 'thread without the bot' });
-    expect(normaliseSlackEvent(env(reply), ctx({ conversations: ['slack:T1:C1:100.000001'] }))).toMatchObject({ kind: 'message', draft: { conversationId: 'slack:T1:C1:100.000001' } });
+    expect(normaliseSlackEvent(env(reply), ctx({ conversations: ['slack:T1:C1:100.000001'] }))).toMatchObject({
+      kind: 'message',
+      draft: { conversationId: 'slack:T1:C1:100.000001' },
+    });
     expect(normaliseSlackEvent(env(message()), ctx())).toEqual({ kind: 'ignore', reason: 'channel message without a mention' });
     // A thread's parent itself (ts === thread_ts) is not a reply.
-    expect(normaliseSlackEvent(env(message({ ts: '100.000001', thread_ts: '100.000001' })), ctx({ conversations: ['slack:T1:C1:100.000001'] }))).toMatchObject({ kind: 'message' });
+    expect(normaliseSlackEvent(env(message({ ts: '100.000001', thread_ts: '100.000001' })), ctx({ conversations: ['slack:T1:C1:100.000001'] }))).toMatchObject({
+      kind: 'message',
+    });
   });
 
   it('a reply under a message the bot posted is taken and seeded from it', () => {
@@ -72,7 +95,10 @@ describe('normaliseSlackEvent', () => {
     const c = ctx({ conversations: ['slack:T1:C1:100.000001'] });
     const inThread = { ts: '100.000007', thread_ts: '100.000001' };
     expect(normaliseSlackEvent(env(message({ ...inThread, user: BOT, bot_id: 'B0BOT' })), c)).toEqual({ kind: 'ignore', reason: 'own message' });
-    expect(normaliseSlackEvent(env(message({ ...inThread, user: undefined, bot_id: 'B0BOT', subtype: 'bot_message' })), c)).toEqual({ kind: 'ignore', reason: 'own message' });
+    expect(normaliseSlackEvent(env(message({ ...inThread, user: undefined, bot_id: 'B0BOT', subtype: 'bot_message' })), c)).toEqual({
+      kind: 'ignore',
+      reason: 'own message',
+    });
     const otherBot = message({ ...inThread, user: undefined, bot_id: 'B9', subtype: 'bot_message', username: 'deploy-bot' });
     expect(normaliseSlackEvent(env(otherBot), c)).toEqual({ kind: 'ignore', reason: 'bot message' });
     expect(normaliseSlackEvent(env(otherBot), { ...c, allowBots: true })).toMatchObject({ kind: 'message', draft: { authorId: 'B9', botName: 'deploy-bot' } });

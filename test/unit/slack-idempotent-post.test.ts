@@ -14,7 +14,8 @@ describe('classifyPostFailure', () => {
     expect(classifyPostFailure(new Error('The operation was aborted due to timeout'))).toEqual({ kind: 'ambiguous' });
     expect(classifyPostFailure(new webApi.WebAPIHTTPError(400, 'Bad Request', {}))).toEqual({ kind: 'definite' });
     expect(classifyPostFailure(new webApi.WebAPIHTTPError(404, 'Not Found', {}))).toEqual({ kind: 'definite' });
-    const platform = (error: string) => Object.assign(new Error(`An API error occurred: ${error}`), { code: webApi.ErrorCode.PlatformError, data: { ok: false, error } });
+    const platform = (error: string) =>
+      Object.assign(new Error(`An API error occurred: ${error}`), { code: webApi.ErrorCode.PlatformError, data: { ok: false, error } });
     expect(classifyPostFailure(platform('channel_not_found'))).toEqual({ kind: 'definite' });
     expect(classifyPostFailure(platform('msg_too_long'))).toEqual({ kind: 'definite' });
     expect(classifyPostFailure(platform('internal_error'))).toEqual({ kind: 'ambiguous' });
@@ -25,12 +26,14 @@ describe('classifyPostFailure', () => {
 describe('finding a post by its key', () => {
   const mine = (ts: string, key: string) => ({ ts, bot_id: 'B0BOT', user: 'U0BOT', metadata: postMetadata(key) });
 
-  it('matches only the bot\'s own message with agentbridge\'s event_type and the same key', () => {
+  it("matches only the bot's own message with agentbridge's event_type and the same key", () => {
     expect(postMetadata('ab-o1-x')).toEqual({ event_type: POST_EVENT_TYPE, event_payload: { key: 'ab-o1-x' } });
     expect(isPostWithKey(mine('1.1', 'ab-o1-x'), 'ab-o1-x', self)).toBe(true);
     expect(isPostWithKey(mine('1.1', 'ab-o1-x'), 'ab-o2-x', self)).toBe(false);
     expect(isPostWithKey({ ts: '1.1', user: 'U0ALICE', metadata: postMetadata('ab-o1-x') }, 'ab-o1-x', self)).toBe(false);
-    expect(isPostWithKey({ ts: '1.1', bot_id: 'B0BOT', metadata: { event_type: 'other_app', event_payload: { key: 'ab-o1-x' } } }, 'ab-o1-x', self)).toBe(false);
+    expect(isPostWithKey({ ts: '1.1', bot_id: 'B0BOT', metadata: { event_type: 'other_app', event_payload: { key: 'ab-o1-x' } } }, 'ab-o1-x', self)).toBe(
+      false,
+    );
     expect(isPostWithKey({ ts: '1.1', bot_id: 'B0BOT' }, 'ab-o1-x', self)).toBe(false);
   });
 

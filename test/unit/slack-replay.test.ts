@@ -73,7 +73,14 @@ describe('Slack HTTP endpoints refuse replayed requests', () => {
 
   it('a replayed slash command is rejected (401, logged) and runs once; a new signature runs again', async () => {
     const { url, commands, lines } = await start();
-    const form = new URLSearchParams({ command: '/agent', text: 'cron run-now digest', user_id: 'U1', channel_id: 'C1', team_id: 'T1', response_url: 'http://127.0.0.1:9/r' }).toString();
+    const form = new URLSearchParams({
+      command: '/agent',
+      text: 'cron run-now digest',
+      user_id: 'U1',
+      channel_id: 'C1',
+      team_id: 'T1',
+      response_url: 'http://127.0.0.1:9/r',
+    }).toString();
     const ts = String(Math.floor(Date.now() / 1000));
     const first = await send(`${url}/slack/commands`, form, 'application/x-www-form-urlencoded', ts);
     expect(first.status).toBe(200);
@@ -89,9 +96,14 @@ describe('Slack HTTP endpoints refuse replayed requests', () => {
     expect(commands).toHaveLength(2);
   });
 
-  it('a replayed event is rejected; Slack\'s own retry (new timestamp and signature) is handed on', async () => {
+  it("a replayed event is rejected; Slack's own retry (new timestamp and signature) is handed on", async () => {
     const { url, events } = await start();
-    const body = JSON.stringify({ type: 'event_callback', event_id: 'Ev1', team_id: 'T1', event: { type: 'app_mention', text: 'hi', channel: 'C1', ts: '1.1', user: 'U1' } });
+    const body = JSON.stringify({
+      type: 'event_callback',
+      event_id: 'Ev1',
+      team_id: 'T1',
+      event: { type: 'app_mention', text: 'hi', channel: 'C1', ts: '1.1', user: 'U1' },
+    });
     const ts = String(Math.floor(Date.now() / 1000));
     expect((await send(`${url}/slack/events`, body, 'application/json', ts)).status).toBe(200);
     expect((await send(`${url}/slack/events`, body, 'application/json', ts)).status).toBe(401);

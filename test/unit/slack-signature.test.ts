@@ -20,12 +20,15 @@ describe('Slack request signature', () => {
 
   it('accepts a correct signature within 5 minutes', () => {
     expect(verifySlackSignature({ signingSecret: secret, timestamp: ts, signature: sign(secret, ts, body), rawBody: body, now })).toEqual({ ok: true });
-    expect(verifySlackSignature({ signingSecret: secret, timestamp: ts, signature: sign(secret, ts, body), rawBody: body, now: now + 299_000 })).toEqual({ ok: true });
+    expect(verifySlackSignature({ signingSecret: secret, timestamp: ts, signature: sign(secret, ts, body), rawBody: body, now: now + 299_000 })).toEqual({
+      ok: true,
+    });
   });
 
   it('rejects a wrong secret, a changed body, a changed timestamp and a truncated signature', () => {
     const good = sign(secret, ts, body);
-    const check = (over: Partial<Parameters<typeof verifySlackSignature>[0]>) => verifySlackSignature({ signingSecret: secret, timestamp: ts, signature: good, rawBody: body, now, ...over });
+    const check = (over: Partial<Parameters<typeof verifySlackSignature>[0]>) =>
+      verifySlackSignature({ signingSecret: secret, timestamp: ts, signature: good, rawBody: body, now, ...over });
     expect(check({ signature: sign('other', ts, body) })).toEqual({ ok: false, reason: 'bad signature' });
     expect(check({ rawBody: `${body} ` })).toEqual({ ok: false, reason: 'bad signature' });
     expect(check({ timestamp: String(Number(ts) - 1) })).toEqual({ ok: false, reason: 'bad signature' });
@@ -35,7 +38,8 @@ describe('Slack request signature', () => {
 
   it('rejects stale and future timestamps, and missing or malformed headers', () => {
     const good = sign(secret, ts, body);
-    const check = (over: Partial<Parameters<typeof verifySlackSignature>[0]>) => verifySlackSignature({ signingSecret: secret, timestamp: ts, signature: good, rawBody: body, now, ...over });
+    const check = (over: Partial<Parameters<typeof verifySlackSignature>[0]>) =>
+      verifySlackSignature({ signingSecret: secret, timestamp: ts, signature: good, rawBody: body, now, ...over });
     expect(check({ now: now + 301_000 })).toEqual({ ok: false, reason: 'stale timestamp' });
     expect(check({ now: now - 301_000 })).toEqual({ ok: false, reason: 'stale timestamp' });
     expect(check({ timestamp: undefined })).toEqual({ ok: false, reason: 'missing headers' });

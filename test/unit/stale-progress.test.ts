@@ -53,7 +53,11 @@ function msg(thread: string, text: string): InboundMessage {
 async function progressOf(w: ReturnType<typeof world>, thread: string): Promise<string> {
   await w.router.accept(msg(thread, 'hello'));
   await w.runner.waitRuns(w.runner.runs.length + 1);
-  return waitFor(() => w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === thread && c.text?.startsWith('⏳'))?.ref, 5_000, 'the progress message');
+  return waitFor(
+    () => w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === thread && c.text?.startsWith('⏳'))?.ref,
+    5_000,
+    'the progress message',
+  );
 }
 
 describe('stale progress messages', () => {

@@ -11,7 +11,22 @@ const sqlite = (code: string) => Object.assign(new Error(`${code} (test)`), { co
 
 describe('storage faults', () => {
   it('classifies SQLite and file-system errors', () => {
-    for (const code of ['SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_SHMSIZE', 'SQLITE_READONLY', 'SQLITE_READONLY_DBMOVED', 'SQLITE_CANTOPEN', 'SQLITE_BUSY', 'SQLITE_CORRUPT', 'SQLITE_NOTADB', 'ENOSPC', 'EROFS', 'EIO', 'EDQUOT']) {
+    for (const code of [
+      'SQLITE_FULL',
+      'SQLITE_IOERR',
+      'SQLITE_IOERR_WRITE',
+      'SQLITE_IOERR_SHMSIZE',
+      'SQLITE_READONLY',
+      'SQLITE_READONLY_DBMOVED',
+      'SQLITE_CANTOPEN',
+      'SQLITE_BUSY',
+      'SQLITE_CORRUPT',
+      'SQLITE_NOTADB',
+      'ENOSPC',
+      'EROFS',
+      'EIO',
+      'EDQUOT',
+    ]) {
       expect(isStorageFault(sqlite(code)), code).toBe(true);
     }
     for (const code of ['SQLITE_CONSTRAINT_PRIMARYKEY', 'SQLITE_ERROR', 'SQLITE_MISMATCH', 'SQLITE_FULLX', 'ENOENT', 'EACCES']) {
@@ -73,7 +88,12 @@ describe('StoreHealth', () => {
 
   it('a fault soon after a recovery continues the backoff instead of starting again at the first delay', async () => {
     const probes: number[] = [];
-    const health = new StoreHealth({ logger: collectingLogger('silent').logger, initialDelayMs: 20, maxDelayMs: 1_000, probe: () => void probes.push(Date.now()) });
+    const health = new StoreHealth({
+      logger: collectingLogger('silent').logger,
+      initialDelayMs: 20,
+      maxDelayMs: 1_000,
+      probe: () => void probes.push(Date.now()),
+    });
     health.report(sqlite('SQLITE_FULL'));
     await health.whenHealthy();
     const again = Date.now();

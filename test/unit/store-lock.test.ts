@@ -53,9 +53,7 @@ describe('owner lock', () => {
     }
     expect(error).toBeInstanceOf(StoreLockedError);
     expect((error as StoreLockedError).pid).toBe(child.pid);
-    expect((error as Error).message).toBe(
-      `another agentbridge (pid ${child.pid}) is using ${dir}; stop it first or use a different AGENTBRIDGE_DATA_DIR`,
-    );
+    expect((error as Error).message).toBe(`another agentbridge (pid ${child.pid}) is using ${dir}; stop it first or use a different AGENTBRIDGE_DATA_DIR`);
     expect(readOwner(dir)).toEqual({ pid: child.pid, startedAt: 1_700_000_000_000 });
     // the live owner's lock is untouched
     expect(JSON.parse(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8')).pid).toBe(child.pid);

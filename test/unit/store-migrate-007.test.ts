@@ -136,7 +136,7 @@ describe('migration 007', () => {
 });
 
 describe('recovery finds progress messages by kind', () => {
-  it('edits the cut turn\'s progress message whatever its text, and never a notice that looks like one', async () => {
+  it("edits the cut turn's progress message whatever its text, and never a notice that looks like one", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'progress-kind-'));
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const core: Core = startCore({ dbPath: path.join(dir, 'agentbridge.db'), recovering: true });
@@ -157,7 +157,14 @@ describe('recovery finds progress messages by kind', () => {
     core.store.inbox.markRunning(['local:e3']);
     core.store.conversations.ensure({ id: conv, platform: 'local', channel: 'general', thread: 't3' });
     const record = (ref: string, text: string, kind: 'progress' | 'notice') =>
-      core.store.postedMessages.record({ key: `local:general:${ref}`, conversationId: conv, sessionEntryId: null, platformMessageRef: ref, assistantText: text, kind });
+      core.store.postedMessages.record({
+        key: `local:general:${ref}`,
+        conversationId: conv,
+        sessionEntryId: null,
+        platformMessageRef: ref,
+        assistantText: text,
+        kind,
+      });
     record('p1', 'Working (a platform that shows no hourglass)', 'progress');
     record('n1', '⏳ a notice that happens to start like a progress message', 'notice');
 

@@ -98,9 +98,7 @@ describe('migrations', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(SchemaTooNewError);
-    expect((error as Error).message).toBe(
-      'database schema version 7 is newer than this agentbridge (knows up to 3): upgrade agentbridge or restore a backup',
-    );
+    expect((error as Error).message).toBe('database schema version 7 is newer than this agentbridge (knows up to 3): upgrade agentbridge or restore a backup');
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'a'").get()).toBeUndefined();
   });
 

@@ -161,7 +161,17 @@ describe('entries', () => {
   it('appends and lists oldest first, round-tripping usage JSON; paging with limit/beforeId', () => {
     store.conversations.ensure({ id: 'c', platform: 'local', channel: 'general' });
     const usage = { inputTokens: 1200, outputTokens: 85, costUsd: 0.0123 };
-    const u = store.entries.append({ conversationId: 'c', role: 'user', author: 'Ann', text: 'q', agent: null, model: null, usage: null, costUsd: null, createdAt: 42 });
+    const u = store.entries.append({
+      conversationId: 'c',
+      role: 'user',
+      author: 'Ann',
+      text: 'q',
+      agent: null,
+      model: null,
+      usage: null,
+      costUsd: null,
+      createdAt: 42,
+    });
     const a = store.entries.append({ conversationId: 'c', role: 'assistant', author: null, text: 'a', agent: 'gemini', model: 'g-2', usage, costUsd: 0.0123 });
     const s = store.entries.append({ conversationId: 'c', role: 'system', author: null, text: 's', agent: null, model: null, usage: null, costUsd: null });
     expect(u.createdAt).toBe(42);
@@ -185,12 +195,33 @@ describe('entries', () => {
 describe('posted messages', () => {
   it('records, gets and lists (all, or of one kind); re-recording a key updates it, its kind too', () => {
     store.conversations.ensure({ id: 'c', platform: 'discord', channel: '123' });
-    store.postedMessages.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: '⏳ Working…', kind: 'progress' });
-    store.postedMessages.record({ key: 'discord:123:m2', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm2', assistantText: 'part 2', kind: 'notice' });
+    store.postedMessages.record({
+      key: 'discord:123:m1',
+      conversationId: 'c',
+      sessionEntryId: null,
+      platformMessageRef: 'm1',
+      assistantText: '⏳ Working…',
+      kind: 'progress',
+    });
+    store.postedMessages.record({
+      key: 'discord:123:m2',
+      conversationId: 'c',
+      sessionEntryId: null,
+      platformMessageRef: 'm2',
+      assistantText: 'part 2',
+      kind: 'notice',
+    });
     const first = store.postedMessages.get('discord:123:m1')!;
     expect(first).toMatchObject({ conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: '⏳ Working…', kind: 'progress' });
     expect(store.postedMessages.listForConversation('c', 'progress').map((c) => c.key)).toEqual(['discord:123:m1']);
-    store.postedMessages.record({ key: 'discord:123:m1', conversationId: 'c', sessionEntryId: null, platformMessageRef: 'm1', assistantText: 'part 1', kind: 'answer' });
+    store.postedMessages.record({
+      key: 'discord:123:m1',
+      conversationId: 'c',
+      sessionEntryId: null,
+      platformMessageRef: 'm1',
+      assistantText: 'part 1',
+      kind: 'answer',
+    });
     expect(store.postedMessages.get('discord:123:m1')).toEqual({ ...first, assistantText: 'part 1', kind: 'answer' });
     expect(store.postedMessages.listForConversation('c').map((c) => c.key)).toEqual(['discord:123:m1', 'discord:123:m2']);
     expect(store.postedMessages.listForConversation('c', 'progress')).toEqual([]);

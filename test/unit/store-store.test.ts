@@ -88,7 +88,8 @@ describe('corruption at open', () => {
     const s = openS();
     s.conversations.ensure({ id: 'c', platform: 'local', channel: 'general' });
     s.transaction(() => {
-      for (let i = 0; i < 500; i++) s.localMessages.insert({ id: `m${i}`, channel: 'general', thread: 't', user: 'ann', text: `message ${i}`, bot: false, ts: i });
+      for (let i = 0; i < 500; i++)
+        s.localMessages.insert({ id: `m${i}`, channel: 'general', thread: 't', user: 'ann', text: `message ${i}`, bot: false, ts: i });
     });
     walCheckpoint(s.db);
     s.close();
@@ -129,7 +130,12 @@ describe('readonly', () => {
     expect(reader.inbox.countByState().queued).toBe(1);
 
     writer.conversations.ensure({ id: 'c2', platform: 'local', channel: 'general' });
-    expect(reader.conversations.list().map((c) => c.id).sort()).toEqual(['c1', 'c2']);
+    expect(
+      reader.conversations
+        .list()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(['c1', 'c2']);
     expect(() => reader.conversations.ensure({ id: 'c3', platform: 'local', channel: 'x' })).toThrow(/readonly/i);
   });
 
@@ -167,7 +173,15 @@ describe('maintenance', () => {
     s.inbox.accept(message('waiting-1', 'waiting', now - 60 * DAY));
     // Old and idle, but with a scheduled message still to run: kept (it would be lost with it).
     s.conversations.ensure({ id: 'scheduled', platform: 'local', channel: 'x' });
-    s.scheduledMessages.insert({ id: 'sm1', conversationId: 'scheduled', text: 'check again', dueAt: now + DAY, everyMs: null, createdBy: 'agent', createdAt: now - 60 * DAY });
+    s.scheduledMessages.insert({
+      id: 'sm1',
+      conversationId: 'scheduled',
+      text: 'check again',
+      dueAt: now + DAY,
+      everyMs: null,
+      createdBy: 'agent',
+      createdAt: now - 60 * DAY,
+    });
     // Old conversation row but recent entries: kept.
     s.conversations.ensure({ id: 'chatty', platform: 'local', channel: 'x' });
     // Old finished inbox/outbox rows of a live conversation: removed; old pending outbox: kept.
@@ -190,7 +204,12 @@ describe('maintenance', () => {
 
     const report = prune(s, cutoff);
     expect(report).toEqual({ conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 });
-    expect(s.conversations.list().map((c) => c.id).sort()).toEqual(['chatty', 'live', 'scheduled', 'waiting']);
+    expect(
+      s.conversations
+        .list()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(['chatty', 'live', 'scheduled', 'waiting']);
     expect(s.scheduledMessages.get('sm1')).toBeDefined();
     expect(s.inbox.get('waiting-1')?.state).toBe('queued');
     expect(s.inbox.get('live-old-done')).toBeUndefined();

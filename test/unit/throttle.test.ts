@@ -114,7 +114,13 @@ describe('EditThrottle (vitest fake timers, default clock and timer)', () => {
       if (++n === 1) throw new Error('sync');
       return Promise.resolve(void text);
     };
-    const th = new EditThrottle({ minIntervalMs: 10, send, onError: () => { throw new Error('logger broke'); } });
+    const th = new EditThrottle({
+      minIntervalMs: 10,
+      send,
+      onError: () => {
+        throw new Error('logger broke');
+      },
+    });
     th.update('a');
     th.update('b');
     const done = th.flush();
@@ -228,7 +234,10 @@ describe('EditThrottle (injected clock and timer)', () => {
     await time.advance(599);
     expect(sent.map((s) => s.text)).toEqual(['a']);
     await time.advance(1);
-    expect(sent).toEqual([{ text: 'a', at: 0 }, { text: 'b', at: 1000 }]);
+    expect(sent).toEqual([
+      { text: 'a', at: 0 },
+      { text: 'b', at: 1000 },
+    ]);
     await time.advance(5000);
     th.update('c'); // long after: immediate
     expect(sent.at(-1)).toEqual({ text: 'c', at: 6000 });

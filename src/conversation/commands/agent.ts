@@ -22,7 +22,10 @@ export const agent: Command<AgentName> = {
   run(ctx, name) {
     const { store, availableAgents, logger } = ctx.deps;
     if (!availableAgents.includes(name)) {
-      return reply(`${name} is not available on the agentbridge host (not installed or not logged in). An admin can run \`agentbridge doctor\` to see why.`, true);
+      return reply(
+        `${name} is not available on the agentbridge host (not installed or not logged in). An admin can run \`agentbridge doctor\` to see why.`,
+        true,
+      );
     }
     const id = ensureConversation(ctx);
     const conv = store.conversations.get(id)!;
@@ -32,6 +35,8 @@ export const agent: Command<AgentName> = {
     store.conversations.update(id, { agent: name, ...(conv.model ? { model: null } : {}) });
     logger.info({ conversationId: id, by: ctx.caller.qualifiedId, from: current, to: name }, 'conversation agent changed');
     const note = conv.model ? ` The model setting (${conv.model}) was cleared.` : '';
-    return reply(`🔀 This conversation now uses ${name}${current && current !== name ? ` (was ${current})` : ''}; the next message starts a ${name} session.${note}`);
+    return reply(
+      `🔀 This conversation now uses ${name}${current && current !== name ? ` (was ${current})` : ''}; the next message starts a ${name} session.${note}`,
+    );
   },
 };

@@ -47,7 +47,18 @@ type AnyCommand = Command<any>;
 
 /** Every command, in the order `help` lists them. */
 export const COMMANDS: AnyCommand[] = [];
-COMMANDS.push(status, stop, reset, agent, model, makeHelp(() => COMMANDS), workdir, cron, sessions, restart);
+COMMANDS.push(
+  status,
+  stop,
+  reset,
+  agent,
+  model,
+  makeHelp(() => COMMANDS),
+  workdir,
+  cron,
+  sessions,
+  restart,
+);
 
 const byName = (name: string): AnyCommand | undefined => COMMANDS.find((c) => c.name === name.toLowerCase());
 
@@ -83,7 +94,10 @@ function parseExplicit(rest: string): ParsedCommand {
   if (!m) return { kind: 'command', command: byName('help')!, args: true };
   const command = byName(m[1]!);
   if (!command) {
-    return { kind: 'usage', text: `Unknown command \`${m[1]!.slice(0, 40)}\`. Commands: ${COMMANDS.map((c) => c.name).join(', ')} — \`/agent help\` explains them.` };
+    return {
+      kind: 'usage',
+      text: `Unknown command \`${m[1]!.slice(0, 40)}\`. Commands: ${COMMANDS.map((c) => c.name).join(', ')} — \`/agent help\` explains them.`,
+    };
   }
   const args = command.parse(`${m[2] ?? ''} ${m[3] ?? ''}`.trim());
   if (args === undefined) return { kind: 'usage', text: usageOf(command) };
@@ -220,12 +234,22 @@ export class CommandService implements AccessStage, CommandStage {
   /** Runs a platform slash command; the adapter shows the reply. Never rejects. */
   async runCommand(req: CommandRequest): Promise<CommandReply> {
     const name = req.text.trim().replace(PREFIX, '$1').trim().split(/\s+/)[0] ?? '';
-    const decision = this.o.access.check({ platform: req.platform, userId: req.userId, channel: req.channel, alsoChannels: [req.replyTarget.channel] }, 'slash command', {
-      command: name.slice(0, 40),
-      conversationId: req.conversationId,
-    });
+    const decision = this.o.access.check(
+      { platform: req.platform, userId: req.userId, channel: req.channel, alsoChannels: [req.replyTarget.channel] },
+      'slash command',
+      {
+        command: name.slice(0, 40),
+        conversationId: req.conversationId,
+      },
+    );
     if (!decision.allowed) return { text: refusalText(decision.reason), ephemeral: true };
-    const caller: Caller = { platform: req.platform, userId: req.userId, userName: req.userName, qualifiedId: qualify(req.platform, req.userId), admin: decision.admin };
+    const caller: Caller = {
+      platform: req.platform,
+      userId: req.userId,
+      userName: req.userName,
+      qualifiedId: qualify(req.platform, req.userId),
+      admin: decision.admin,
+    };
     const parsed = parseCommand(req.text, 'explicit')!;
     const result = await this.execute(caller, { conversationId: req.conversationId, channel: req.channel, replyTarget: req.replyTarget }, parsed);
     if (result.after) setImmediate(result.after);

@@ -19,6 +19,10 @@ export const model: Command<string | null> = {
     const id = ensureConversation(ctx);
     store.conversations.update(id, { model: name });
     logger.info({ conversationId: id, by: ctx.caller.qualifiedId, model: name }, 'conversation model changed');
-    return reply(name === null ? `🧠 Model reset to the default (${defaults.model ?? "the agent's own default"}).` : `🧠 This conversation now uses the model \`${name}\`.`);
+    return reply(
+      name === null
+        ? `🧠 Model reset to the default (${defaults.model ?? "the agent's own default"}).`
+        : `🧠 This conversation now uses the model \`${name}\`.`,
+    );
   },
 };

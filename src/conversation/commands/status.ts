@@ -22,7 +22,9 @@ export const status: Command<true> = {
       if (e.role === 'assistant') turns++;
       if (e.costUsd) cost += e.costUsd;
     }
-    const session = conv?.agentSessionId ? `\`${conv.agentSessionId}\`${conv.agentSessionAgent ? ` (${conv.agentSessionAgent})` : ''}` : 'none yet (the next turn starts one)';
+    const session = conv?.agentSessionId
+      ? `\`${conv.agentSessionId}\`${conv.agentSessionAgent ? ` (${conv.agentSessionAgent})` : ''}`
+      : 'none yet (the next turn starts one)';
     const lines = [
       '*Status of this conversation*',
       `• agent: ${agent ?? 'none available'}${conv?.agent ? '' : ' (default)'}`,

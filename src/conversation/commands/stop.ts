@@ -13,6 +13,8 @@ export const stop: Command<true> = {
     const queued = ctx.deps.router.status(id).queued;
     if (!ctx.deps.router.stop(id)) return reply('Nothing is running in this conversation.', true);
     ctx.deps.logger.info({ conversationId: id, by: ctx.caller.qualifiedId }, 'turn stopped by command');
-    return reply(`⏹️ Stopping the running turn (asked by ${ctx.caller.userName}).${queued ? ` ${queued} queued message${queued === 1 ? '' : 's'} will be answered next.` : ''}`);
+    return reply(
+      `⏹️ Stopping the running turn (asked by ${ctx.caller.userName}).${queued ? ` ${queued} queued message${queued === 1 ? '' : 's'} will be answered next.` : ''}`,
+    );
   },
 };

@@ -45,7 +45,8 @@ export function resolveWorkdir(root: string, input: string): string {
   const target = path.resolve(rootAbs, input);
   if (!inside(rootAbs, target) && !inside(rootReal, target)) throw new WorkdirError(`\`${input}\` is outside the workspaces root \`${rootAbs}\`.`);
   // Symlinks: the part that exists must really be inside the root.
-  if (!inside(rootReal, fs.realpathSync(existingAncestor(target)))) throw new WorkdirError(`\`${input}\` leads outside the workspaces root (through a symlink).`);
+  if (!inside(rootReal, fs.realpathSync(existingAncestor(target))))
+    throw new WorkdirError(`\`${input}\` leads outside the workspaces root (through a symlink).`);
   try {
     fs.mkdirSync(target, { recursive: true });
   } catch (err) {
@@ -93,6 +94,8 @@ export const workdir: Command<Args> = {
       store.conversations.setAgentSession(id, null, null);
     });
     logger.info({ conversationId: id, by: ctx.caller.qualifiedId, workdir: dir }, 'conversation workdir changed');
-    return reply(`📁 Working directory is now \`${dir ?? defaults.workdir}\`${dir ? '' : ' (the default)'}; the next message starts a new agent session there.`);
+    return reply(
+      `📁 Working directory is now \`${dir ?? defaults.workdir}\`${dir ? '' : ' (the default)'}; the next message starts a new agent session there.`,
+    );
   },
 };

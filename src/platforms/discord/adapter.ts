@@ -76,7 +76,14 @@ export class DiscordAdapter implements PlatformAdapter {
       ...(this.config.apiUrl ? { rest: { api: this.config.apiUrl } } : {}),
     });
     this.client = client;
-    const inbound = new DiscordInbound({ client, sink, context: this.context, chatChannels: this.chatChannels, policy: () => this.policy(), logger: this.logger });
+    const inbound = new DiscordInbound({
+      client,
+      sink,
+      context: this.context,
+      chatChannels: this.chatChannels,
+      policy: () => this.policy(),
+      logger: this.logger,
+    });
     this.inbound = inbound;
     client.on(Events.MessageCreate, (m) => inbound.live(m));
     // READY is a session's first dispatch: queue its catch-up before any of its messages.
@@ -181,9 +188,12 @@ export class DiscordAdapter implements PlatformAdapter {
 function explainLoginError(err: unknown): Error {
   const message = err instanceof Error ? err.message : String(err);
   if (/disallowed intents/i.test(message)) {
-    return new Error('Discord refused the Message Content intent (close 4014): enable it in the Developer Portal → your application → Bot → Privileged Gateway Intents');
+    return new Error(
+      'Discord refused the Message Content intent (close 4014): enable it in the Developer Portal → your application → Bot → Privileged Gateway Intents',
+    );
   }
-  if (/invalid token/i.test(message)) return new Error('Discord rejected DISCORD_BOT_TOKEN (An invalid token was provided.): copy a new one from the Developer Portal → Bot → Reset Token');
+  if (/invalid token/i.test(message))
+    return new Error('Discord rejected DISCORD_BOT_TOKEN (An invalid token was provided.): copy a new one from the Developer Portal → Bot → Reset Token');
   return err instanceof Error ? err : new Error(message);
 }
 
@@ -198,4 +208,3 @@ function memoryContext(): AdapterContext {
   const map = new Map<string, string>();
   return { hasConversation: () => false, isBotMessage: () => false, state: { get: (k) => map.get(k), set: (k, v) => void map.set(k, v) } };
 }
-

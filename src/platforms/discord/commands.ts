@@ -27,7 +27,14 @@
  * adapter's `render()` chunked to its limit (`InteractionDeps.render` = `platforms/render.ts`),
  * the same rendering as every post of the outbound path.
  */
-import { ApplicationCommandOptionType, Events, MessageFlags, type ChatInputApplicationCommandData, type ChatInputCommandInteraction, type Client } from 'discord.js';
+import {
+  ApplicationCommandOptionType,
+  Events,
+  MessageFlags,
+  type ChatInputApplicationCommandData,
+  type ChatInputCommandInteraction,
+  type Client,
+} from 'discord.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
 import type { CommandReply, CommandRequest, PostOptions, PostedMessage } from '../types.js';
@@ -63,7 +70,10 @@ export async function registerAgentCommand(client: Client, guildIds: Iterable<st
     try {
       await app.commands.set([AGENT_COMMAND], guildId);
     } catch (err) {
-      logger.warn({ guild: guildId, err: err instanceof Error ? err.message : String(err) }, 'discord: could not register /agent (was the bot invited with the applications.commands scope?)');
+      logger.warn(
+        { guild: guildId, err: err instanceof Error ? err.message : String(err) },
+        'discord: could not register /agent (was the bot invited with the applications.commands scope?)',
+      );
     }
   }
 }
@@ -105,7 +115,10 @@ export async function handleAgentCommand(interaction: ChatInputCommandInteractio
     acknowledged = await interaction.deferReply({ flags: MessageFlags.Ephemeral }).then(
       () => true,
       (err: unknown) => {
-        deps.logger.warn({ err: err instanceof Error ? err.message : String(err), command: req.text.slice(0, 40) }, 'discord: /agent arrived too late to be answered; running it anyway');
+        deps.logger.warn(
+          { err: err instanceof Error ? err.message : String(err), command: req.text.slice(0, 40) },
+          'discord: /agent arrived too late to be answered; running it anyway',
+        );
         return false;
       },
     );
@@ -144,7 +157,10 @@ async function postInChannel(interactionId: string, target: ReplyTarget, chunks:
   try {
     for (; n < chunks.length; n++) await deps.post!(target, chunks[n]!, { idempotencyKey: `i${interactionId}-${n}` });
   } catch (err) {
-    deps.logger.warn({ err: err instanceof Error ? err.message : String(err), channel: target.channel, posted: n }, 'discord: could not post the /agent answer in the channel; showing it to the caller only');
+    deps.logger.warn(
+      { err: err instanceof Error ? err.message : String(err), channel: target.channel, posted: n },
+      'discord: could not post the /agent answer in the channel; showing it to the caller only',
+    );
   }
   return n;
 }
@@ -157,6 +173,8 @@ export function attachAgentCommand(client: Client, deps: InteractionDeps): void 
   });
   client.on(Events.InteractionCreate, (interaction) => {
     if (!deps.active() || !interaction.isChatInputCommand() || interaction.commandName !== AGENT_COMMAND.name) return;
-    handleAgentCommand(interaction, deps).catch((err: unknown) => deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'discord: /agent reply failed'));
+    handleAgentCommand(interaction, deps).catch((err: unknown) =>
+      deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'discord: /agent reply failed'),
+    );
   });
 }

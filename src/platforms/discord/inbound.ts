@@ -147,13 +147,20 @@ export class DiscordInbound {
     const facts = factsOf(message, this.o.client);
     const result = normaliseMessage(facts, this.o.policy());
     // Cursors follow only the places catch-up reads (DMs and mention-only channels are not read back).
-    const tracked = () => facts.guildId !== null && (this.o.chatChannels.has(channelId) || (facts.threadParentId !== undefined && takesPartIn(facts, this.o.policy())));
+    const tracked = () =>
+      facts.guildId !== null && (this.o.chatChannels.has(channelId) || (facts.threadParentId !== undefined && takesPartIn(facts, this.o.policy())));
     if (result.ok) {
       try {
         const outcome = await this.o.sink(result.message);
-        this.o.logger.debug({ eventKey: result.message.eventKey, conversationId: result.message.conversationId, outcome, source }, 'discord: message handed to the core');
+        this.o.logger.debug(
+          { eventKey: result.message.eventKey, conversationId: result.message.conversationId, outcome, source },
+          'discord: message handed to the core',
+        );
       } catch (err) {
-        this.o.logger.warn({ eventKey: result.message.eventKey, err: err instanceof Error ? err.message : String(err) }, 'discord: the core did not accept a message; it will be read again');
+        this.o.logger.warn(
+          { eventKey: result.message.eventKey, err: err instanceof Error ? err.message : String(err) },
+          'discord: the core did not accept a message; it will be read again',
+        );
         if (tracked()) this.block(channelId, attempts + 1);
         else this.retryLater(message, attempts + 1);
         return;

@@ -70,8 +70,7 @@ export interface LocalApiBackend {
 /** Longest accepted user message, in characters (256 Ki: a 200 KB message works end to end — prompts go to the agent over stdin). */
 export const MAX_TEXT_CHARS = 262_144;
 
-const required = (name: string) => (iss: { input?: unknown }) =>
-  iss.input === undefined ? `${name} is required` : `${name} must be a string`;
+const required = (name: string) => (iss: { input?: unknown }) => (iss.input === undefined ? `${name} is required` : `${name} must be a string`);
 
 const channelSchema = z
   .string({ error: required('channel') })
@@ -93,10 +92,16 @@ const postSchema = z.object(
         const i = findControlChar(t);
         if (i >= 0) {
           const code = `U+${t.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
-          ctx.addIssue({ code: 'custom', message: `text contains the control character ${code} at position ${i}; only tab, line feed and carriage return are allowed` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `text contains the control character ${code} at position ${i}; only tab, line feed and carriage return are allowed`,
+          });
         }
       }),
-    user: z.string({ error: required('user') }).max(80, 'user must be at most 80 characters').optional(),
+    user: z
+      .string({ error: required('user') })
+      .max(80, 'user must be at most 80 characters')
+      .optional(),
     thread: threadSchema.optional(),
   },
   { error: 'body must be a JSON object' },

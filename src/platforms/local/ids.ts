@@ -71,4 +71,3 @@ export function createMessageIdGenerator(now: () => number = Date.now): () => st
     return `${String(lastMs).padStart(13, '0')}-${String(seq).padStart(4, '0')}-${rand}`;
   };
 }
-

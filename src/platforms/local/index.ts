@@ -22,7 +22,16 @@ export const localPlatform = definePlatform({
   channel: { pattern: CHANNEL_PATTERN, description: 'a local chat channel name (lowercase letters, digits, "_" and "-")', label: 'local channel name' },
   userIdExample: 'local:alice',
   limits: LOCAL_LIMITS,
-  capabilities: { edit: true, delete: false, threads: true, reactions: false, status: true, ephemeralReplies: false, slashCommands: false, idempotentPosts: false },
+  capabilities: {
+    edit: true,
+    delete: false,
+    threads: true,
+    reactions: false,
+    status: true,
+    ephemeralReplies: false,
+    slashCommands: false,
+    idempotentPosts: false,
+  },
   enabled: (settings, othersConfigured) => (settings?.chat ?? 'auto') === 'on' || ((settings?.chat ?? 'auto') === 'auto' && othersConfigured.length === 0),
   async create(_settings, deps) {
     const [{ LocalAdapter }, { LocalAuth, loginRequiredByConfig }] = await Promise.all([import('./adapter.js'), import('./auth.js')]);

@@ -125,7 +125,9 @@ function transpile(file: string): Buffer {
   try {
     ts = createRequire(import.meta.url)('typescript') as typeof import('typescript');
   } catch (err) {
-    throw new Error(`the local chat page's client code in ${path.dirname(file)} is not compiled and typescript is not installed (run \`npm run build\`)`, { cause: err });
+    throw new Error(`the local chat page's client code in ${path.dirname(file)} is not compiled and typescript is not installed (run \`npm run build\`)`, {
+      cause: err,
+    });
   }
   const out = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
     fileName: file,

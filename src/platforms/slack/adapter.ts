@@ -190,10 +190,18 @@ export class SlackAdapter implements PlatformAdapter {
     });
     this.app = app;
     this.client = app.client;
-    this.postClient = new webApi.WebClient(this.config.botToken, { ...apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: REQUEST_TIMEOUT_MS, logger: log });
+    this.postClient = new webApi.WebClient(this.config.botToken, {
+      ...apiUrl,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      timeout: REQUEST_TIMEOUT_MS,
+      logger: log,
+    });
     // Every 429 the Web API clients see counts for /metrics (method from the URL).
     for (const client of [app.client, this.postClient]) {
-      client.on(webApi.WebClientEvent.RATE_LIMITED, (_retryAfter: number, info?: { url?: string }) => context.reportApiError?.('rate_limited', String(info?.url ?? '').replace(/^.*\//, '') || 'unknown'));
+      client.on(webApi.WebClientEvent.RATE_LIMITED, (_retryAfter: number, info?: { url?: string }) =>
+        context.reportApiError?.('rate_limited', String(info?.url ?? '').replace(/^.*\//, '') || 'unknown'),
+      );
     }
     this.users = new UserDirectory({ client: app.client, logger: this.logger });
     this.sink = sink;
@@ -372,7 +380,9 @@ export class SlackAdapter implements PlatformAdapter {
     const context = this.context;
     const users = this.users;
     if (!this.accepting || !context?.runCommand || !users) {
-      await ack({ response_type: 'ephemeral', text: 'agentbridge is not taking commands right now (starting or shutting down). Try again in a moment.' }).catch(() => {});
+      await ack({ response_type: 'ephemeral', text: 'agentbridge is not taking commands right now (starting or shutting down). Try again in a moment.' }).catch(
+        () => {},
+      );
       return;
     }
     let result: Awaited<ReturnType<typeof handleSlashCommand>>;
@@ -423,7 +433,12 @@ export class SlackAdapter implements PlatformAdapter {
     const { sink, context, self, users } = this;
     if (!this.accepting || !sink || !context || !self || !users) throw new Error('the Slack adapter is not accepting events');
     const receivedAt = Date.now();
-    const result = normaliseSlackEvent(body, { self, allowBots: this.config.allowBots, hasConversation: (id) => context.hasConversation(id), isBotMessage: (key) => context.isBotMessage(key) });
+    const result = normaliseSlackEvent(body, {
+      self,
+      allowBots: this.config.allowBots,
+      hasConversation: (id) => context.hasConversation(id),
+      isBotMessage: (key) => context.isBotMessage(key),
+    });
     if (result.kind === 'ignore') {
       this.logger.debug({ eventId: body?.event_id, reason: result.reason }, 'slack: event ignored');
       return;
@@ -442,7 +457,10 @@ export class SlackAdapter implements PlatformAdapter {
         this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'slack: could not remember the DM conversation');
       }
     }
-    this.logger.debug({ eventId: body.event_id, eventKey: message.eventKey, conversationId: message.conversationId, outcome }, 'slack: message handed to the core');
+    this.logger.debug(
+      { eventId: body.event_id, eventKey: message.eventKey, conversationId: message.conversationId, outcome },
+      'slack: message handed to the core',
+    );
   }
 
   private async reaction(op: 'add' | 'remove', channel: string, timestamp: string, name: string): Promise<void> {

@@ -80,7 +80,15 @@ export interface SlashCommandDeps {
 
 /** The subcommand name of a slash command's text (`cron add …` → `cron`), lower case. */
 export function subcommandOf(text: string): string {
-  return (text.trim().replace(/^\/agent\b/i, '').trim().split(/\s+/)[0] ?? '').toLowerCase().replace(/[.!?]+$/, '');
+  return (
+    text
+      .trim()
+      .replace(/^\/agent\b/i, '')
+      .trim()
+      .split(/\s+/)[0] ?? ''
+  )
+    .toLowerCase()
+    .replace(/[.!?]+$/, '');
 }
 
 /**
@@ -115,19 +123,27 @@ export function workingResponse(sub: string): SlashResponse {
  * when the reply comes later, `followUp`: call it once the acknowledgement went out; it waits
  * for the reply and POSTs it to `response_url` (never rejects; failures are logged).
  */
-export async function handleSlashCommand(payload: SlashCommandPayload, deps: SlashCommandDeps): Promise<{ ack: SlashResponse; followUp?: () => Promise<void> }> {
+export async function handleSlashCommand(
+  payload: SlashCommandPayload,
+  deps: SlashCommandDeps,
+): Promise<{ ack: SlashResponse; followUp?: () => Promise<void> }> {
   const started = Date.now();
   const channel = str(payload.channel_id);
   const userId = str(payload.user_id);
   const team = str(payload.team_id);
   const text = slashCommandText(str(payload.text));
-  if (!channel || !userId) return { ack: { response_type: 'ephemeral', text: '⚠️ This command came without a user or channel, so agentbridge cannot run it.' } };
+  if (!channel || !userId)
+    return { ack: { response_type: 'ephemeral', text: '⚠️ This command came without a user or channel, so agentbridge cannot run it.' } };
 
   const sub = subcommandOf(text);
   const conversationId = deps.isDm(channel) && team ? deps.dmConversation(team, channel) : undefined;
   const thread = conversationId ? threadOf(conversationId) : undefined;
   const fallbackName = str(payload.user_name) || userId;
-  const looked = await withDeadline(deps.displayName(userId).catch(() => userId), deps.nameLookupMs ?? NAME_LOOKUP_MS, userId);
+  const looked = await withDeadline(
+    deps.displayName(userId).catch(() => userId),
+    deps.nameLookupMs ?? NAME_LOOKUP_MS,
+    userId,
+  );
   const userName = looked && looked !== userId ? looked : fallbackName;
   const req: CommandRequest = {
     platform: 'slack',

@@ -71,8 +71,7 @@ export function summarizeToolUse(name: string, input: unknown, cwd?: string): st
   else if (name === 'WebSearch') detail = str(i.query);
   else if (name === 'Task' || name === 'Agent') detail = str(i.description) ?? str(i.prompt);
   else {
-    detail =
-      str(i.description) ?? str(i.command) ?? (filePath && rel(filePath)) ?? str(i.url) ?? str(i.query) ?? str(i.pattern) ?? str(i.prompt);
+    detail = str(i.description) ?? str(i.command) ?? (filePath && rel(filePath)) ?? str(i.url) ?? str(i.query) ?? str(i.pattern) ?? str(i.prompt);
   }
   return oneLine(detail ? `${name}: ${detail}` : name);
 }

@@ -124,8 +124,11 @@ function cleanMessage(message: string): string {
 
 /** The last meaningful stderr lines (noise and ANSI codes removed), ≤ 400 characters. */
 function stderrTail(stderr: string): string {
-  // eslint-disable-next-line no-control-regex
-  const lines = stderr.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split('\n').map((l) => l.trim());
+  const lines = stderr
+    // eslint-disable-next-line no-control-regex -- ANSI escape sequences start with ESC
+    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
+    .split('\n')
+    .map((l) => l.trim());
   const kept = lines.filter((l) => l && !STDERR_NOISE.some((re) => re.test(l)));
   const tail = kept.slice(-5).join(' | ');
   return tail.length > 400 ? `…${tail.slice(-399)}` : tail;

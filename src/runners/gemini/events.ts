@@ -177,8 +177,11 @@ const STDERR_NOISE = [
 
 /** The meaningful tail of gemini's stderr (noise and stack frames dropped), or ''. */
 export function stderrTail(stderr: string, maxLines = 4): string {
-  // eslint-disable-next-line no-control-regex
-  const lines = stderr.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trimEnd());
+  const lines = stderr
+    // eslint-disable-next-line no-control-regex -- ANSI escape sequences start with ESC
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.trimEnd());
   const kept = lines.filter((l) => l.trim() && !STDERR_NOISE.some((re) => re.test(l)));
   return kept.slice(-maxLines).join(' ').trim();
 }

@@ -80,13 +80,9 @@ export function createCronJobsRepo(db: Db): CronJobsRepo {
     ),
     delete: lazy(() => db.prepare<[string]>('DELETE FROM cron_jobs WHERE id = ?')),
     due: lazy(() =>
-      db.prepare<[number], CronJobSql>(
-        'SELECT * FROM cron_jobs WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at, id',
-      ),
+      db.prepare<[number], CronJobSql>('SELECT * FROM cron_jobs WHERE enabled = 1 AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at, id'),
     ),
-    nextDue: lazy(() =>
-      db.prepare<[], { t: number | null }>('SELECT MIN(next_run_at) AS t FROM cron_jobs WHERE enabled = 1 AND next_run_at IS NOT NULL'),
-    ),
+    nextDue: lazy(() => db.prepare<[], { t: number | null }>('SELECT MIN(next_run_at) AS t FROM cron_jobs WHERE enabled = 1 AND next_run_at IS NOT NULL')),
   };
 
   return {

@@ -71,9 +71,7 @@ export function createCronRunsRepo(db: Db): CronRunsRepo {
     withStatus: lazy(() => db.prepare<[string], CronRunSql>('SELECT * FROM cron_runs WHERE status = ? ORDER BY id')),
     withStatusOfJob: lazy(() => db.prepare<[string, string], CronRunSql>('SELECT * FROM cron_runs WHERE status = ? AND job_id = ? ORDER BY id')),
     runningIn: lazy(() => db.prepare<[string], CronRunSql>("SELECT * FROM cron_runs WHERE conversation_id = ? AND status = 'running' ORDER BY id")),
-    dueQueued: lazy(() =>
-      db.prepare<[number], CronRunSql>("SELECT * FROM cron_runs WHERE status = 'queued' AND due_at <= ? ORDER BY due_at, id"),
-    ),
+    dueQueued: lazy(() => db.prepare<[number], CronRunSql>("SELECT * FROM cron_runs WHERE status = 'queued' AND due_at <= ? ORDER BY due_at, id")),
     nextQueued: lazy(() => db.prepare<[], { t: number | null }>("SELECT MIN(due_at) AS t FROM cron_runs WHERE status = 'queued'")),
   };
   /** One UPDATE per patch shape, cached by its column list. */

@@ -48,9 +48,7 @@ export function createInboxRepo(db: Db): InboxRepo {
      WHERE event_key = ? AND state IN ('queued', 'running')`,
   );
   const setState = db.prepare<[string, number, string]>('UPDATE inbox SET state = ?, updated_at = ? WHERE event_key = ?');
-  const unfinished = db.prepare<[], InboxSql>(
-    "SELECT * FROM inbox WHERE state IN ('queued', 'running') ORDER BY received_at, seq",
-  );
+  const unfinished = db.prepare<[], InboxSql>("SELECT * FROM inbox WHERE state IN ('queued', 'running') ORDER BY received_at, seq");
   const get = db.prepare<[string], InboxSql>('SELECT * FROM inbox WHERE event_key = ?');
   const counts = db.prepare<[], { state: string; n: number }>('SELECT state, COUNT(*) AS n FROM inbox GROUP BY state');
 

@@ -41,13 +41,9 @@ export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
      VALUES (@id, @channel, @thread, @user, @text, @bot, @ts, @now)
      RETURNING *`,
   );
-  const update = db.prepare<[string, number, string], LocalMessageSql>(
-    'UPDATE local_messages SET text = ?, updated_at = ? WHERE id = ? RETURNING *',
-  );
+  const update = db.prepare<[string, number, string], LocalMessageSql>('UPDATE local_messages SET text = ?, updated_at = ? WHERE id = ? RETURNING *');
   const get = db.prepare<[string], LocalMessageSql>('SELECT * FROM local_messages WHERE id = ?');
-  const list = db.prepare<[string, string], LocalMessageSql>(
-    'SELECT * FROM local_messages WHERE channel = ? AND thread = ? ORDER BY ts, id',
-  );
+  const list = db.prepare<[string, string], LocalMessageSql>('SELECT * FROM local_messages WHERE channel = ? AND thread = ? ORDER BY ts, id');
   const threads = db.prepare<[string, number], { thread: string; user: string; text: string; ts: number; replies: number; last_ts: number }>(
     `SELECT t.thread, f."user" AS user, substr(f.text, 1, ${THREAD_TITLE_CHARS}) AS text, f.ts,
             t.n - 1 AS replies, t.last_ts

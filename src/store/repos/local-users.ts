@@ -106,7 +106,9 @@ export function createLocalUsersRepo(db: Db): LocalUsersRepo {
       return r ? toUser(r) : undefined;
     },
     list: (now = Date.now()) =>
-      st().listUsers.all({ now }).map((r) => ({ ...toUser(r), sessions: r.sessions, apiTokens: r.api, links: r.links })),
+      st()
+        .listUsers.all({ now })
+        .map((r) => ({ ...toUser(r), sessions: r.sessions, apiTokens: r.api, links: r.links })),
     remove: (name) => st().deleteUser.run(name).changes === 1,
     count: () => st().countUsers.get()!.n,
     addToken: ({ hash, user, kind, expiresAt, now = Date.now() }) => void st().insertToken.run(hash, user, kind, now, expiresAt),

@@ -47,9 +47,7 @@ export function createOutboxRepo(db: Db): OutboxRepo {
      VALUES (?, ?, ?, ?, 'pending', 0, ?)
      RETURNING *`,
   );
-  const posted = db.prepare<[string, number]>(
-    "UPDATE outbox SET state = 'posted', posted_ref = ? WHERE id = ?",
-  );
+  const posted = db.prepare<[string, number]>("UPDATE outbox SET state = 'posted', posted_ref = ? WHERE id = ?");
   const failed = db.prepare<[string, number, number]>(
     `UPDATE outbox SET attempts = attempts + 1, last_error = ?,
        state = CASE WHEN ? THEN 'failed' ELSE state END

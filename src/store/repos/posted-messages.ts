@@ -48,9 +48,7 @@ export function createPostedMessagesRepo(db: Db): PostedMessagesRepo {
        kind = excluded.kind`,
   );
   const get = db.prepare<[string], PostedMessageSql>('SELECT * FROM posted_messages WHERE key = ?');
-  const list = db.prepare<[string], PostedMessageSql>(
-    'SELECT * FROM posted_messages WHERE conversation_id = ? ORDER BY created_at, rowid',
-  );
+  const list = db.prepare<[string], PostedMessageSql>('SELECT * FROM posted_messages WHERE conversation_id = ? ORDER BY created_at, rowid');
   const listKind = db.prepare<[string, PostedMessageKind], PostedMessageSql>(
     'SELECT * FROM posted_messages WHERE conversation_id = ? AND kind = ? ORDER BY created_at, rowid',
   );

@@ -40,9 +40,7 @@ export function createScheduledMessagesRepo(db: Db): ScheduledMessagesRepo {
       ),
     ),
     get: lazy(() => db.prepare<[string], ScheduledMessageSql>('SELECT * FROM scheduled_messages WHERE id = ?')),
-    list: lazy(() =>
-      db.prepare<[string], ScheduledMessageSql>('SELECT * FROM scheduled_messages WHERE conversation_id = ? ORDER BY due_at, id'),
-    ),
+    list: lazy(() => db.prepare<[string], ScheduledMessageSql>('SELECT * FROM scheduled_messages WHERE conversation_id = ? ORDER BY due_at, id')),
     count: lazy(() => db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM scheduled_messages WHERE conversation_id = ?')),
     delete: lazy(() => db.prepare<[string, string]>('DELETE FROM scheduled_messages WHERE conversation_id = ? AND id = ?')),
     deleteAll: lazy(() => db.prepare<[string]>('DELETE FROM scheduled_messages WHERE conversation_id = ?')),

@@ -26,7 +26,11 @@ export function botAnswers(twin: DiscordTwin, channel: string): ApiMessage[] {
 
 /** Waits for a bot message in `channel` whose text starts with `prefix`; returns it. */
 export function answer(twin: DiscordTwin, channel: string, prefix: string, timeoutMs = 45_000): Promise<ApiMessage> {
-  return waitFor(() => botAnswers(twin, channel).find((m) => m.content.startsWith(prefix)), timeoutMs, `a bot message starting "${prefix.slice(0, 60)}" in ${channel}`);
+  return waitFor(
+    () => botAnswers(twin, channel).find((m) => m.content.startsWith(prefix)),
+    timeoutMs,
+    `a bot message starting "${prefix.slice(0, 60)}" in ${channel}`,
+  );
 }
 
 /** How many bot messages in `channel` contain `text`. */
@@ -35,9 +39,13 @@ export function countAnswers(twin: DiscordTwin, channel: string, text: string): 
 }
 
 /** Every message create and edit the bot sent (REST calls with a body), for mention checks. */
-export function botWrites(twin: DiscordTwin): Array<{ path: string; body: { content?: string; allowed_mentions?: { parse?: unknown[]; replied_user?: boolean } } }> {
+export function botWrites(
+  twin: DiscordTwin,
+): Array<{ path: string; body: { content?: string; allowed_mentions?: { parse?: unknown[]; replied_user?: boolean } } }> {
   return twin.calls
-    .filter((c) => (c.method === 'POST' && /^\/channels\/\d+\/messages$/.test(c.path)) || (c.method === 'PATCH' && /^\/channels\/\d+\/messages\/\d+$/.test(c.path)))
+    .filter(
+      (c) => (c.method === 'POST' && /^\/channels\/\d+\/messages$/.test(c.path)) || (c.method === 'PATCH' && /^\/channels\/\d+\/messages\/\d+$/.test(c.path)),
+    )
     .map((c) => ({ path: c.path, body: c.body as { content?: string; allowed_mentions?: { parse?: unknown[] } } }));
 }
 
@@ -66,10 +74,17 @@ export function slashReply(twin: DiscordTwin, interaction: Interaction, timeoutM
       const body = cb.body as { type: number; data?: { content?: string; flags?: number } };
       const flags = body.data?.flags ?? 0;
       if (body.type !== 5) return { type: body.type, flags, content: body.data?.content ?? '' };
-      const edit = twin.calls.find((c) => c.method === 'PATCH' && c.path === `/webhooks/${twin.applicationId}/${interaction.token}/messages/@original` && c.status < 300);
+      const edit = twin.calls.find(
+        (c) => c.method === 'PATCH' && c.path === `/webhooks/${twin.applicationId}/${interaction.token}/messages/@original` && c.status < 300,
+      );
       if (!edit) return undefined;
       const posts = twin.botMessages(interaction.channelId).filter((m) => typeof m.nonce === 'string' && m.nonce.startsWith(`i${interaction.id}-`));
-      return { type: 5, flags, content: (edit.body as { content?: string }).content ?? '', ...(posts.length ? { posted: posts.map((m) => m.content).join('\n\n') } : {}) };
+      return {
+        type: 5,
+        flags,
+        content: (edit.body as { content?: string }).content ?? '',
+        ...(posts.length ? { posted: posts.map((m) => m.content).join('\n\n') } : {}),
+      };
     },
     timeoutMs,
     `the answer to interaction ${interaction.id}`,

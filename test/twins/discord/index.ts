@@ -90,7 +90,13 @@ export interface DiscordTwin {
    * `lateByMs`: the interaction was created that long ago (its id and the 3 s answer window
    * count from then), as when the Gateway delivers it late.
    */
-  slashCommand(opts: { user: string | TwinUser; channel: string; name: string; options?: Array<{ name: string; type: number; value: unknown }>; lateByMs?: number }): Interaction;
+  slashCommand(opts: {
+    user: string | TwinUser;
+    channel: string;
+    name: string;
+    options?: Array<{ name: string; type: number; value: unknown }>;
+    lateByMs?: number;
+  }): Interaction;
   /** The channel's messages, oldest first (API shape). */
   channelMessages(channel: string): ApiMessage[];
   /** The bot's messages in `channel` (all channels when omitted), oldest first. */
@@ -127,9 +133,18 @@ export interface DiscordTwin {
 /** Starts a twin on 127.0.0.1 with a random port. */
 export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promise<DiscordTwin> {
   const token = options.token ?? `twin.${randomBytes(12).toString('hex')}`;
-  const world = new TwinWorld({ guildName: 'agentbridge twin', botName: options.botName ?? 'agentbridge', channelNames: options.channels ?? ['agent-chat', 'general'] });
+  const world = new TwinWorld({
+    guildName: 'agentbridge twin',
+    botName: options.botName ?? 'agentbridge',
+    channelNames: options.channels ?? ['agent-chat', 'general'],
+  });
   let base = '';
-  const gateway = new TwinGateway(world, { token, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000, baseWsUrl: () => base.replace(/^http/, 'ws'), messageContentIntent: options.messageContentIntent ?? true });
+  const gateway = new TwinGateway(world, {
+    token,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
+    baseWsUrl: () => base.replace(/^http/, 'ws'),
+    messageContentIntent: options.messageContentIntent ?? true,
+  });
   const rest = new TwinRest(world, gateway, { token, wsUrl: () => base.replace(/^http/, 'ws') });
 
   const server = http.createServer((req, res) => {
@@ -184,7 +199,14 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
       const replied = m.replyTo ? world.findMessage(m.replyTo) : undefined;
       const mentionIds = [...content.matchAll(/<@!?(\d+)>/g)].map((x) => x[1]!).filter((id) => world.users.has(id));
       if (replied) mentionIds.push(replied.authorId);
-      const msg = world.addMessage({ channelId: channel.id, authorId: author.id, content, type: m.type ?? (replied ? 19 : 0), replyTo: replied?.id, mentionIds });
+      const msg = world.addMessage({
+        channelId: channel.id,
+        authorId: author.id,
+        content,
+        type: m.type ?? (replied ? 19 : 0),
+        replyTo: replied?.id,
+        mentionIds,
+      });
       const payload = world.apiMessage(msg, { gateway: true });
       gateway.dispatch('MESSAGE_CREATE', channel.kind === 'dm' ? { ...payload, channel_type: 1 } : payload);
       return payload as unknown as ApiMessage;
@@ -232,10 +254,12 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
         .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
         .map(api);
     },
-    botReactions: (messageId) => [...(world.findMessage(messageId)?.reactions ?? new Map<string, Set<string>>())].filter(([, who]) => who.has(world.bot.id)).map(([e]) => e),
+    botReactions: (messageId) =>
+      [...(world.findMessage(messageId)?.reactions ?? new Map<string, Set<string>>())].filter(([, who]) => who.has(world.bot.id)).map(([e]) => e),
     callsTo: (route) => rest.calls.filter((c) => routeMatches(route, c.method, c.path)),
     failNext: (route, f) => void rest.faults.push({ route, status: f.status, retryAfter: f.retryAfter, times: f.times ?? 1, match: f.match }),
-    failAfterCreate: (route, f = {}) => void rest.faults.push({ route, status: f.status ?? 500, times: f.times ?? 1, match: f.match, after: f.drop ? 'drop' : 'status' }),
+    failAfterCreate: (route, f = {}) =>
+      void rest.faults.push({ route, status: f.status ?? 500, times: f.times ?? 1, match: f.match, after: f.drop ? 'drop' : 'status' }),
     nonceReplays: rest.nonceReplays,
     clearFaults: () => void rest.faults.splice(0),
     disconnect: (o) => gateway.disconnect(o),

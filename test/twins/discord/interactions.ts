@@ -62,7 +62,14 @@ function overwriteCommands(rest: TwinRest, world: TwinWorld, app: string, scope:
   return out;
 }
 
-function interactionCallback(rest: TwinRest, world: TwinWorld, id: string, token: string, b: Record<string, unknown>, withResponse: boolean): { status: number; json?: unknown } {
+function interactionCallback(
+  rest: TwinRest,
+  world: TwinWorld,
+  id: string,
+  token: string,
+  b: Record<string, unknown>,
+  withResponse: boolean,
+): { status: number; json?: unknown } {
   const i = rest.interactions.get(id);
   if (!i || i.token !== token || Date.now() - i.createdAt > 3_000) throw new ApiError(404, { message: 'Unknown interaction', code: 10062 });
   if (i.responded) throw new ApiError(400, { message: 'Interaction has already been acknowledged.', code: 40060 });
@@ -71,13 +78,25 @@ function interactionCallback(rest: TwinRest, world: TwinWorld, id: string, token
   const data = (b.data ?? {}) as Record<string, unknown>;
   if (type === 4) i.originalMessageId = rest.createBotMessage(i.channelId, data, { webhookId: world.applicationId, type: 20 }).id;
   // A deferral fixes the response's visibility: flag 64 in its data makes the later edit ephemeral too.
-  else if (type === 5) i.originalMessageId = rest.createBotMessage(i.channelId, { content: '' }, { webhookId: world.applicationId, type: 20, flags: 128 | (Number(data.flags ?? 0) & 64) }).id;
+  else if (type === 5)
+    i.originalMessageId = rest.createBotMessage(
+      i.channelId,
+      { content: '' },
+      { webhookId: world.applicationId, type: 20, flags: 128 | (Number(data.flags ?? 0) & 64) },
+    ).id;
   if (!withResponse) return { status: 204 };
   const original = i.originalMessageId ? world.findMessage(i.originalMessageId) : undefined;
   return {
     status: 200,
     json: {
-      interaction: { id: i.id, type: 2, activity_instance_id: null, response_message_id: i.originalMessageId ?? null, response_message_loading: type === 5, response_message_ephemeral: ((original?.flags ?? 0) & 64) !== 0 },
+      interaction: {
+        id: i.id,
+        type: 2,
+        activity_instance_id: null,
+        response_message_id: i.originalMessageId ?? null,
+        response_message_loading: type === 5,
+        response_message_ephemeral: ((original?.flags ?? 0) & 64) !== 0,
+      },
       resource: { type, ...(original ? { message: world.apiMessage(original) } : {}) },
     },
   };

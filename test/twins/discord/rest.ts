@@ -174,7 +174,14 @@ export class TwinRest {
         return reply(
           429,
           { message: 'You are being rate limited.', retry_after: after, global: false },
-          { 'retry-after': String(after), 'x-ratelimit-limit': '5', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset-after': String(after), 'x-ratelimit-bucket': 'twin-bucket', 'x-ratelimit-scope': 'user' },
+          {
+            'retry-after': String(after),
+            'x-ratelimit-limit': '5',
+            'x-ratelimit-remaining': '0',
+            'x-ratelimit-reset-after': String(after),
+            'x-ratelimit-bucket': 'twin-bucket',
+            'x-ratelimit-scope': 'user',
+          },
         );
       }
       return reply(fault.status, { message: `twin: injected ${fault.status}`, code: 0 });
@@ -210,7 +217,11 @@ export class TwinRest {
     const w = this.world;
     this.on('GET', '/gateway/bot', () => ({
       status: 200,
-      json: { url: `${this.opts.wsUrl()}/gateway`, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } },
+      json: {
+        url: `${this.opts.wsUrl()}/gateway`,
+        shards: 1,
+        session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 },
+      },
     }));
     this.on('GET', '/gateway', () => ({ status: 200, json: { url: `${this.opts.wsUrl()}/gateway` } }));
     this.on('GET', '/users/@me', () => ({ status: 200, json: w.apiUser(w.bot) }));
@@ -290,7 +301,11 @@ export class TwinRest {
   private validateContent(b: Record<string, unknown>, requireSomething: boolean): string | undefined {
     const content = b.content === undefined || b.content === null ? undefined : String(b.content);
     if (content !== undefined && content.length > 2000) {
-      throw new ApiError(400, { message: 'Invalid Form Body', code: 50035, errors: { content: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] } } });
+      throw new ApiError(400, {
+        message: 'Invalid Form Body',
+        code: 50035,
+        errors: { content: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] } },
+      });
     }
     const hasEmbeds = Array.isArray(b.embeds) && b.embeds.length > 0;
     if (requireSomething && !content && !hasEmbeds) throw new ApiError(400, { message: 'Cannot send an empty message', code: 50006 });
@@ -303,7 +318,12 @@ export class TwinRest {
     const nonce = b.nonce as unknown;
     if (nonce !== undefined && nonce !== null) {
       const valid = typeof nonce === 'number' ? Number.isInteger(nonce) : typeof nonce === 'string' && nonce.length <= 25;
-      if (!valid) throw new ApiError(400, { message: 'Invalid Form Body', code: 50035, errors: { nonce: { _errors: [{ code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 25 in length.' }] } } });
+      if (!valid)
+        throw new ApiError(400, {
+          message: 'Invalid Form Body',
+          code: 50035,
+          errors: { nonce: { _errors: [{ code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 25 in length.' }] } },
+        });
     }
     if (nonce === undefined || nonce === null) return this.createBotMessage(channelId, b);
     const key = `${channelId}:${this.world.bot.id}:${String(nonce)}`;
@@ -329,7 +349,12 @@ export class TwinRest {
     if (ref?.message_id) {
       const target = this.world.findMessage(ref.message_id);
       if (target) replyTo = target.id;
-      else if (ref.fail_if_not_exists !== false) throw new ApiError(400, { message: 'Invalid Form Body', code: 50035, errors: { message_reference: { _errors: [{ code: 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE', message: 'Unknown message' }] } } });
+      else if (ref.fail_if_not_exists !== false)
+        throw new ApiError(400, {
+          message: 'Invalid Form Body',
+          code: 50035,
+          errors: { message_reference: { _errors: [{ code: 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE', message: 'Unknown message' }] } },
+        });
     }
     const replied = replyTo ? this.world.findMessage(replyTo) : undefined;
     const pings = pingsOf(content, b.allowed_mentions, replied?.authorId);

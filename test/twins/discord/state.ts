@@ -165,7 +165,15 @@ export class TwinWorld {
   }
 
   apiMember(u: TwinUser, withUser = true): Record<string, unknown> {
-    return { ...(withUser ? { user: this.apiUser(u) } : {}), nick: u.nick ?? null, roles: [], joined_at: new Date(0).toISOString(), deaf: false, mute: false, flags: 0 };
+    return {
+      ...(withUser ? { user: this.apiUser(u) } : {}),
+      nick: u.nick ?? null,
+      roles: [],
+      joined_at: new Date(0).toISOString(),
+      deaf: false,
+      mute: false,
+      flags: 0,
+    };
   }
 
   apiChannel(c: TwinChannel): Record<string, unknown> {
@@ -184,10 +192,27 @@ export class TwinWorld {
         message_count: count,
         total_message_sent: count,
         member_count: 1,
-        thread_metadata: { archived: false, auto_archive_duration: 1440, archive_timestamp: new Date(c.createdAt).toISOString(), locked: false, create_timestamp: new Date(c.createdAt).toISOString() },
+        thread_metadata: {
+          archived: false,
+          auto_archive_duration: 1440,
+          archive_timestamp: new Date(c.createdAt).toISOString(),
+          locked: false,
+          create_timestamp: new Date(c.createdAt).toISOString(),
+        },
       };
     }
-    return { ...base, type: 0, guild_id: this.guildId, name: c.name, position: 0, parent_id: null, topic: null, nsfw: false, rate_limit_per_user: 0, permission_overwrites: [] };
+    return {
+      ...base,
+      type: 0,
+      guild_id: this.guildId,
+      name: c.name,
+      position: 0,
+      parent_id: null,
+      topic: null,
+      nsfw: false,
+      rate_limit_per_user: 0,
+      permission_overwrites: [],
+    };
   }
 
   /**
@@ -211,7 +236,10 @@ export class TwinWorld {
       edited_timestamp: m.editedAt ? new Date(m.editedAt).toISOString() : null,
       tts: false,
       mention_everyone: m.mentionEveryone,
-      mentions: m.mentionIds.map((id) => ({ ...this.apiUser(this.users.get(id)!), ...(inGuild ? { member: this.apiMember(this.users.get(id)!, false) } : {}) })),
+      mentions: m.mentionIds.map((id) => ({
+        ...this.apiUser(this.users.get(id)!),
+        ...(inGuild ? { member: this.apiMember(this.users.get(id)!, false) } : {}),
+      })),
       mention_roles: [],
       attachments: [],
       embeds: [],
@@ -221,10 +249,30 @@ export class TwinWorld {
       components: [],
       ...(m.nonce !== undefined ? { nonce: m.nonce } : {}),
       ...(m.webhookId ? { webhook_id: m.webhookId, application_id: this.applicationId } : {}),
-      ...(m.replyTo ? { message_reference: { type: 0, message_id: m.replyTo, channel_id: replied?.channelId ?? m.channelId, ...(guildChannel ? { guild_id: this.guildId } : {}) } } : {}),
+      ...(m.replyTo
+        ? {
+            message_reference: {
+              type: 0,
+              message_id: m.replyTo,
+              channel_id: replied?.channelId ?? m.channelId,
+              ...(guildChannel ? { guild_id: this.guildId } : {}),
+            },
+          }
+        : {}),
       ...(replied ? { referenced_message: { ...this.apiMessageShallow(replied) } } : {}),
       ...(m.reactions.size
-        ? { reactions: [...m.reactions].map(([emoji, who]) => ({ emoji: { id: null, name: emoji }, count: who.size, me: who.has(this.bot.id), burst_colors: [], count_details: { burst: 0, normal: who.size }, me_burst: false, burst_me: false, burst_count: 0 })) }
+        ? {
+            reactions: [...m.reactions].map(([emoji, who]) => ({
+              emoji: { id: null, name: emoji },
+              count: who.size,
+              me: who.has(this.bot.id),
+              burst_colors: [],
+              count_details: { burst: 0, normal: who.size },
+              me_burst: false,
+              burst_me: false,
+              burst_count: 0,
+            })),
+          }
         : {}),
     };
   }
@@ -257,7 +305,19 @@ export class TwinWorld {
       preferred_locale: 'en-US',
       system_channel_id: null,
       features: [],
-      roles: [{ id: this.guildId, name: '@everyone', permissions: '2248473465835073', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
+      roles: [
+        {
+          id: this.guildId,
+          name: '@everyone',
+          permissions: '2248473465835073',
+          position: 0,
+          color: 0,
+          hoist: false,
+          managed: false,
+          mentionable: false,
+          flags: 0,
+        },
+      ],
       emojis: [],
       stickers: [],
       channels: channels.filter((c) => c.kind === 'text').map((c) => this.apiChannel(c)),

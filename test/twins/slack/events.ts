@@ -58,7 +58,10 @@ export async function postSigned(
   const signing = opts.signing ?? 'valid';
   const now = opts.timestampS ?? Math.floor(Date.now() / 1000);
   const timestamp = String(signing === 'stale' ? now - 600 : now);
-  const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/json', 'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)' };
+  const headers: Record<string, string> = {
+    'content-type': opts.contentType ?? 'application/json',
+    'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)',
+  };
   if (signing !== 'none') {
     headers['x-slack-request-timestamp'] = timestamp;
     headers['x-slack-signature'] = slackSignature(signing === 'bad' ? `${opts.secret}-wrong` : opts.secret, timestamp, raw);
@@ -99,5 +102,13 @@ export function botEchoEvent(
       previous_message: { type: 'message', ...bot, text: previousText, ts: m.ts },
     };
   }
-  return { type: 'message', subtype: 'message_deleted', hidden: true, ...common, ts: ids.eventTs, deleted_ts: m.ts, previous_message: { type: 'message', ...bot, text: m.text, ts: m.ts } };
+  return {
+    type: 'message',
+    subtype: 'message_deleted',
+    hidden: true,
+    ...common,
+    ts: ids.eventTs,
+    deleted_ts: m.ts,
+    previous_message: { type: 'message', ...bot, text: m.text, ts: m.ts },
+  };
 }

@@ -69,7 +69,11 @@ export class FaultRules {
    * The fault for this call at this stage, if a rule matches (and counts it down).
    * @returns the HTTP answer to send instead of / after the real one, or undefined
    */
-  take(method: string, params: Params, stage: 'before' | 'after'): { status: number; body: Record<string, unknown>; headers?: Record<string, string> } | undefined {
+  take(
+    method: string,
+    params: Params,
+    stage: 'before' | 'after',
+  ): { status: number; body: Record<string, unknown>; headers?: Record<string, string> } | undefined {
     const rule = this.rules.find((r) => r.left > 0 && r.method === method && (r.when ?? 'before') === stage && (!r.match || r.match(params)));
     if (!rule) return undefined;
     rule.left--;

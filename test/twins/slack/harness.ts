@@ -38,7 +38,11 @@ export function botMessages(twin: SlackTwin, channel: string, threadTs: string):
 
 /** Waits until a bot message in the thread starts with `prefix`; returns it. */
 export function waitForAnswer(twin: SlackTwin, channel: string, threadTs: string, prefix: string, timeoutMs = 45_000): Promise<TwinMessage> {
-  return waitFor(() => botMessages(twin, channel, threadTs).find((m) => m.text.startsWith(prefix)), timeoutMs, `an answer starting ${JSON.stringify(prefix)} in thread ${threadTs}`);
+  return waitFor(
+    () => botMessages(twin, channel, threadTs).find((m) => m.text.startsWith(prefix)),
+    timeoutMs,
+    `an answer starting ${JSON.stringify(prefix)} in thread ${threadTs}`,
+  );
 }
 
 /** Bot messages in the thread whose current text starts with `prefix` (answers, not progress). */
@@ -48,7 +52,11 @@ export function answersStartingWith(twin: SlackTwin, channel: string, threadTs: 
 
 /** Waits until every event delivered so far (Socket Mode) has an acknowledged envelope. */
 export function waitForAcks(twin: SlackTwin, eventIds: string[], timeoutMs = 10_000): Promise<true> {
-  return waitFor(() => eventIds.every((id) => twin.socket.envelopes.some((e) => e.event_id === id && e.acked)) || undefined, timeoutMs, `acks of ${eventIds.join(', ')}`);
+  return waitFor(
+    () => eventIds.every((id) => twin.socket.envelopes.some((e) => e.event_id === id && e.acked)) || undefined,
+    timeoutMs,
+    `acks of ${eventIds.join(', ')}`,
+  );
 }
 
 /** The inbox row counts of a running agentbridge (`GET /healthz`), summed over states. */

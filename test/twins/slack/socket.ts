@@ -165,9 +165,11 @@ export class SocketHub {
       this.pingsReceived++;
       if (!this.silent.has(ws)) ws.pong(data);
     });
-    const pinger = this.pingIntervalMs ? setInterval(() => {
+    const pinger = this.pingIntervalMs
+      ? setInterval(() => {
           if (!this.silent.has(ws) && ws.readyState === ws.OPEN) ws.ping(Buffer.from('twin ping'));
-        }, this.pingIntervalMs) : undefined;
+        }, this.pingIntervalMs)
+      : undefined;
     ws.on('close', () => {
       clearInterval(pinger);
       this.sockets.delete(ws);
@@ -175,7 +177,14 @@ export class SocketHub {
       if (this.current?.ws === ws) this.current = undefined;
     });
     ws.on('error', () => {});
-    ws.send(JSON.stringify({ type: 'hello', num_connections: this.sockets.size, debug_info: { host: 'twin', approximate_connection_time: 18060 }, connection_info: { app_id: 'A0TWIN' } }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        num_connections: this.sockets.size,
+        debug_info: { host: 'twin', approximate_connection_time: 18060 },
+        connection_info: { app_id: 'A0TWIN' },
+      }),
+    );
     this.current = { ws, n };
     // Slack retries unacknowledged events; then what arrived while nobody was connected.
     const byEvent = new Map<string, SentEnvelope[]>();
@@ -189,7 +198,16 @@ export class SocketHub {
 
   private write(to: { ws: WebSocket; n: number }, payload: Record<string, unknown>, retry_attempt: number, retry_reason: string): void {
     const envelope_id = `env-${++this.envelopeCounter}`;
-    this.envelopes.push({ envelope_id, event_id: String(payload.event_id), payload, retry_attempt, retry_reason, connection: to.n, sentAt: Date.now(), acked: false });
+    this.envelopes.push({
+      envelope_id,
+      event_id: String(payload.event_id),
+      payload,
+      retry_attempt,
+      retry_reason,
+      connection: to.n,
+      sentAt: Date.now(),
+      acked: false,
+    });
     to.ws.send(JSON.stringify({ envelope_id, type: 'events_api', payload, accepts_response_payload: false, retry_attempt, retry_reason }));
   }
 

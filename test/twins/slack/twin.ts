@@ -383,7 +383,12 @@ export class SlackTwin {
   /** Echoes the bot's own changes as `message` events (see the module doc). */
   private onBotChange(kind: BotChange, m: TwinMessage, previousText?: string): void {
     if (!this.echo) return;
-    const event = botEchoEvent(kind, m, { teamId: this.teamId, botUserId: this.botUserId, botId: this.botId, botName: this.botName, eventTs: this.store.nextTs() }, previousText);
+    const event = botEchoEvent(
+      kind,
+      m,
+      { teamId: this.teamId, botUserId: this.botUserId, botId: this.botId, botName: this.botName, eventTs: this.store.nextTs() },
+      previousText,
+    );
     const p = this.deliver(event).catch(() => {});
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p));
@@ -426,7 +431,9 @@ export class SlackTwin {
       body = undefined;
     }
     if (!call || !body) {
-      res.writeHead(call ? 400 : 404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: call ? 'invalid_payload' : 'expired_url' }));
+      res
+        .writeHead(call ? 400 : 404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ok: false, error: call ? 'invalid_payload' : 'expired_url' }));
       return;
     }
     if (call.responses.length >= 5) {

@@ -51,7 +51,15 @@ export function callWebApi(method: string, params: Params, token: string | undef
   const { store } = d;
   switch (method) {
     case 'auth.test':
-      return ok({ url: 'https://twin.slack.test/', team: 'Twin Team', user: d.botName, team_id: d.teamId, user_id: d.botUserId, bot_id: d.botId, is_enterprise_install: false });
+      return ok({
+        url: 'https://twin.slack.test/',
+        team: 'Twin Team',
+        user: d.botName,
+        team_id: d.teamId,
+        user_id: d.botUserId,
+        bot_id: d.botId,
+        is_enterprise_install: false,
+      });
 
     case 'chat.postMessage': {
       const channel = params.channel;
