@@ -18,6 +18,7 @@ export default defineConfig({
     testTimeout: scale === 'ci' ? 240_000 : 45 * 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    setupFiles: ['./test/helpers/reap-setup.ts'],
     maxWorkers: 1,
     fileParallelism: false,
     reporters: ['default', './test/helpers/summary-reporter.ts'],

@@ -15,6 +15,8 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          // After every test file: end whatever processes it left behind (test/helpers/reap.ts).
+          setupFiles: ['./test/helpers/reap-setup.ts'],
           include: ['test/unit/**/*.test.ts', 'test/platforms/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
@@ -24,6 +26,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          setupFiles: ['./test/helpers/reap-setup.ts'],
           include: ['test/e2e/**/*.test.ts', 'test/runners/**/*.test.ts', 'test/browser/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 240_000,

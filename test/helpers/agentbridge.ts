@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { recordSpawn } from './reap.js';
 
 const CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
 
@@ -23,7 +24,7 @@ export interface AgentbridgeProcess {
 
 /** Spawns the CLI with `args` and `env` (nothing inherited but what `env` holds). */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return recordSpawn(spawn(process.execPath, [CLI, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** Runs the CLI to completion; returns exit code, stdout and stderr. */

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { recordSandbox } from './reap.js';
 
 export interface Sandbox {
   root: string;
@@ -20,6 +21,7 @@ const BIN = path.resolve(import.meta.dirname, '../../node_modules/.bin');
 /** Creates a sandbox; `extraEnv` is merged last. */
 export function makeSandbox(extraEnv: NodeJS.ProcessEnv = {}): Sandbox {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'agentbridge-test-'));
+  recordSandbox(root);
   const home = path.join(root, 'home');
   const workdir = path.join(root, 'work');
   for (const d of [home, workdir, path.join(home, '.claude'), path.join(home, '.codex'), path.join(home, '.gemini')]) {
