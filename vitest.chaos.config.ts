@@ -1,7 +1,7 @@
 /**
  * The chaos suite (`npm run chaos`): test/chaos/*.chaos.ts, one file at a time in one worker,
  * long timeouts. Not part of `npm test` (vitest.config.ts only includes *.test.ts).
- * `CHAOS_SCALE=full` (default) runs the sizes of issue 9; `CHAOS_SCALE=ci` a reduced run that
+ * `CHAOS_SCALE=full` (default) runs the sizes of docs/ARCHITECTURE.md §6 (chaos suite); `CHAOS_SCALE=ci` a reduced run that
  * finishes in under 4 minutes; `CHAOS_SEED=<n>` replays a run's schedule. One seed serves every
  * scenario of a run (drawn here when not given; checked by test/chaos/scale.ts).
  */

@@ -1,7 +1,7 @@
 /**
  * pino logger: JSON lines, or readable output (pino-pretty) when stdout is a terminal.
  * Tokens, keys, secrets and authorization headers are redacted wherever they appear in a
- * logged object (invariant 7: nothing secret is logged).
+ * logged object (docs/ARCHITECTURE.md §3, invariant 7: nothing secret is logged).
  */
 import { pino, type Logger } from 'pino';
 

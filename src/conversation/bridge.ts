@@ -1,5 +1,5 @@
 /**
- * The bridge of one conversation: exactly one agent turn at a time (invariant 3). Messages that
+ * The bridge of one conversation: exactly one agent turn at a time (docs/ARCHITECTURE.md §3, invariant 3). Messages that
  * arrive while a turn runs, or while the conversation waits for a global turn slot, are queued
  * and combined into the next turn in arrival order. Global concurrency comes from a shared
  * p-queue (FIFO), so conversations waiting for a slot keep their order.

@@ -9,7 +9,7 @@
  * format, mentions neutralised — invariant 6), chunks it to the platform's message limit (fenced
  * code blocks closed and reopened across chunks; `platforms/render.ts`), writes the chunks to the
  * outbox in one transaction (with the caller's own bookkeeping, `alsoInTx`), and delivers them:
- * durable, in order per conversation, each posted once (invariant 2; `./outbox.ts`). Each
+ * durable, in order per conversation, each posted once (docs/ARCHITECTURE.md §3, invariant 2; `./outbox.ts`). Each
  * delivered chunk becomes a posted message of the given kind.
  *
  * Not through here: the progress message (posted and edited in place by `./turn-output.ts`, its

@@ -1,7 +1,7 @@
 /**
  * Outbox delivery: every final answer (and every notice) is written to the outbox before it is
  * posted and marked posted after, so a crash or a platform outage neither drops nor repeats it
- * (invariant 2). Rows of one conversation are delivered strictly in order; a failed delivery is
+ * (docs/ARCHITECTURE.md §3, invariant 2). Rows of one conversation are delivered strictly in order; a failed delivery is
  * retried with backoff, and rows still pending at start are delivered then.
  *
  * Rows are written by the outbound path (`./outbound.ts`: rendered and chunked for the platform);

@@ -1,6 +1,6 @@
 /**
- * Builds the prompt of one turn from the messages queued for it (DESIGN.md: "one turn at a
- * time; later messages queue and are combined"). Pure, no I/O.
+ * Builds the prompt of one turn from the messages queued for it (docs/ARCHITECTURE.md §3,
+ * invariant 3: "one turn at a time; later messages queue and are combined"). Pure, no I/O.
  *
  * Format:
  * - one message, and only one person in the conversation (`multiUser: false`): the text

@@ -1,7 +1,7 @@
 /**
  * Coalesces edits of one message so the platform's edit rate is respected
  * (Discord: about 5 edits per 5 s per channel; Slack `chat.update`: Tier 3, ~50/min —
- * shared/reference/platforms.md; the interval comes from `PlatformLimits.minEditIntervalMs`).
+ * the vendors' rate-limit docs, docs/ARCHITECTURE.md §7; the interval comes from `PlatformLimits.minEditIntervalMs`; test/unit/throttle.test.ts).
  *
  * - At most one edit starts per `minIntervalMs` (measured between the starts of sends).
  * - The latest text wins: texts given while waiting replace each other; the last one given

@@ -90,7 +90,7 @@ export class TurnOutput {
     if (this.view.apply(event)) this.throttle?.update(this.progressText());
   }
 
-  /** The progress text with mentions neutralised: it shows the agent's streamed text (invariant 6). */
+  /** The progress text with mentions neutralised: it shows the agent's streamed text (docs/ARCHITECTURE.md §3, invariant 6). */
   private progressText(): string {
     const text = this.view.render();
     return this.o.adapter.neutraliseMentions(text);

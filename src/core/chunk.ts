@@ -3,7 +3,7 @@
  * Pure, no I/O; roughly linear in the text's length.
  *
  * Limits (characters = JS string length, i.e. UTF-16 code units), from
- * shared/reference/platforms.md and `PlatformLimits.maxMessageChars`:
+ * the vendors' API docs (docs/ARCHITECTURE.md §7; test/unit/chunk.test.ts) and `PlatformLimits.maxMessageChars`:
  * - Slack: 3,900 — `text` over 40,000 is truncated, but shorter messages read better;
  * - Discord: 2,000 — the hard limit of `content` on `POST /channels/{id}/messages`.
  *

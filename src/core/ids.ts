@@ -2,7 +2,7 @@
  * Stable ids for conversations and posted messages. Pure functions, no I/O.
  *
  * A conversation id names one thread of talk with the agent, and is the key of the
- * `conversations` table, the router and the per-conversation bridge (DESIGN.md). It is
+ * `conversations` table, the router and the per-conversation bridge (docs/ARCHITECTURE.md §1). It is
  * `<platform>:<part>:<part>…`; which parts, and what they mean, is the platform's own rule,
  * kept with the platform (`ids.ts` in `src/platforms/<name>/`, e.g. Slack
  * `slack:<team>:<channel>:<thread_ts>`). This file has what every platform shares: the part
@@ -81,7 +81,7 @@ export type PostedMessageKey = string;
 export type PostedMessageKind = 'progress' | 'answer' | 'notice';
 
 /**
- * Key of a posted message ("platform + channel + message id", DESIGN.md data model):
+ * Key of a posted message ("platform + channel + message id", docs/ARCHITECTURE.md §4.2 `posted_messages`):
  * `<platform>:<channel>:<messageRef>`, e.g. `slack:C02:1700000000.000200`.
  * @param platform platform the bot's message was posted on
  * @param channel platform channel id the message is in (Discord: the thread's id for a thread)

@@ -145,7 +145,7 @@ export interface PlatformAdapter {
   /**
    * The text to post for `markdown` (the agent's GitHub-flavoured Markdown, or one of
    * agentbridge's notices): converted to the platform's format and with every mention
-   * neutralised, so it pings no one (invariant 6). Pure; the result is chunked to
+   * neutralised, so it pings no one (docs/ARCHITECTURE.md §3, invariant 6). Pure; the result is chunked to
    * `limits.maxMessageChars` afterwards (`./render.ts`), so a conversion must keep fenced code
    * blocks as fences. Every post and notice goes through it (`src/conversation/outbound.ts`;
    * slash-command responses through `./render.ts`); `post` and `edit` send their text as given.

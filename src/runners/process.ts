@@ -4,7 +4,7 @@
  * argv: an argv element may not hold a NUL and is limited to 128 KiB by Linux), hands stdout to the caller line by line, keeps stderr (bounded) for error
  * messages, enforces a timeout, and stops the whole group on abort/timeout with
  * SIGINT → SIGTERM → SIGKILL (Gemini relaunches a child and ignores signals itself, so the
- * group — not the pid — is signalled; see ../shared/reference/agent-clis.md).
+ * group — not the pid — is signalled; docs/ARCHITECTURE.md §7; verified with gemini 0.61.0 by test/runners/gemini.test.ts).
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';

@@ -2,7 +2,7 @@
  * The Runner contract. A runner spawns an agent CLI non-interactively for one turn, parses its
  * JSON lines into {@link RunEvent}s and returns a {@link RunResult}. Every runner is a
  * `defineRunner` definition (./define.ts: run and probe are implemented once there) listed in the
- * registry (./registry.ts). Facts about the CLIs: ../shared/reference/agent-clis.md.
+ * registry (./registry.ts). Facts about the CLIs: docs/ARCHITECTURE.md §7 (verified by test/runners/*.test.ts).
  */
 
 import type { AgentName, PermissionMode, Usage } from '../core/agents.js';

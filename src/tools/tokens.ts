@@ -1,5 +1,5 @@
 /**
- * Per-turn bearer tokens for agentbridge's MCP server (invariant 7: a token names one conversation
+ * Per-turn bearer tokens for agentbridge's MCP server (docs/ARCHITECTURE.md §3, invariant 7: a token names one conversation
  * and one turn, so a turn's tools never reach another conversation).
  *
  * A token is a JWT, HS256, with the claims

@@ -1,5 +1,5 @@
 /**
- * Chaos: DISK FULL (issue 9, "Tests"). agentbridge's data directory is a small tmpfs
+ * Chaos: DISK FULL (docs/ARCHITECTURE.md §6, chaos suite). agentbridge's data directory is a small tmpfs
  * (`mount -t tmpfs -o size=8m`; needs root or CAP_SYS_ADMIN — the scenario fails with a clear
  * message when the mount is refused; it is always unmounted at the end). agentbridge runs the
  * local chat as its own process with the real `claude` CLI against the scripted model.

@@ -1,5 +1,5 @@
 /**
- * Chaos: the KILL LOOP (issue 9, "Tests"). agentbridge runs the local chat as its own process
+ * Chaos: the KILL LOOP (docs/ARCHITECTURE.md §6, chaos suite). agentbridge runs the local chat as its own process
  * with the real `claude` CLI against the scripted model (answers after 200–800 ms, naming the
  * tokens of the prompt). Messages go to many threads; agentbridge is SIGKILLed at random moments
  * while a model request is in flight and started again each time; the last kill comes after the

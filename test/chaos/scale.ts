@@ -1,7 +1,7 @@
 /**
  * The chaos suite's knobs, read once from the environment (zod-checked):
  *
- * - `CHAOS_SCALE`: `full` (default; the sizes of issue 9) or `ci` (reduced so the whole suite
+ * - `CHAOS_SCALE`: `full` (default; the full sizes, docs/ARCHITECTURE.md §6 chaos suite) or `ci` (reduced so the whole suite
  *   finishes in under 4 minutes on a loaded 2-core machine).
  * - `CHAOS_SEED`: an unsigned 32-bit integer; default a fresh random one. Printed at the start of
  *   every scenario and stored in its results file, so a failing run can be replayed with

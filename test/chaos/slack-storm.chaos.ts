@@ -1,5 +1,5 @@
 /**
- * Chaos: the SLACK FAULT STORM (issue 9, "Tests"). agentbridge runs as its own process with the
+ * Chaos: the SLACK FAULT STORM (docs/ARCHITECTURE.md §6, chaos suite). agentbridge runs as its own process with the
  * real @slack/bolt over Socket Mode against the Slack twin, and the real `claude` CLI against the
  * scripted model (answers after 200–800 ms naming the tokens of the prompt). While people write
  * in several threads, at random moments (seeded):

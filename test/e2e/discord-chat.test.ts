@@ -43,7 +43,7 @@ afterAll(async () => {
   await model?.close();
   expect(code).toBe(0);
   expect(processesMentioning(sb.root)).toEqual([]);
-  // The bot token never reaches the logs (invariant 7).
+  // The bot token never reaches the logs (docs/ARCHITECTURE.md §3, invariant 7).
   expect(JSON.stringify(ab.logs) + ab.stderr()).not.toContain(twin.token);
   sb?.cleanup();
 });

@@ -1,5 +1,5 @@
 /**
- * End to end, a full disk (issue 9, item 6): agentbridge as its own process with its data
+ * End to end, a full disk (docs/ARCHITECTURE.md §3 invariant 10): agentbridge as its own process with its data
  * directory on a small real tmpfs, the real `claude` CLI against the scripted Anthropic model.
  * While the disk is full: /healthz answers 503 with the reason, a new local chat message gets 503
  * and leaves no trace, and the turn of a message accepted before the fault fails on SQLITE_FULL

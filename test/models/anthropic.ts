@@ -3,7 +3,7 @@
  * `claude` CLI against predictable answers. Point the CLI at it with
  * `ANTHROPIC_BASE_URL=<model.url>` (no `/v1`) and any `ANTHROPIC_API_KEY`.
  *
- * Wire facts it encodes (see ../../../shared/reference/agent-clis.md):
+ * Wire facts it encodes (Anthropic Messages API streaming docs; docs/ARCHITECTURE.md §7; verified with claude 2.1.197 by test/runners/claude.test.ts):
  * - The CLI calls `POST /v1/messages?beta=true` (the path is matched without the query) with
  *   `"stream": true` and reads Anthropic SSE: `message_start`, `content_block_start`,
  *   `content_block_delta` (`text_delta` / `input_json_delta`), `content_block_stop`,

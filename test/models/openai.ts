@@ -1,7 +1,7 @@
 /**
  * A scripted OpenAI Responses API server on 127.0.0.1 for running the real `codex` CLI in tests.
  *
- * Point codex at it with a custom provider (see ../../shared/reference/agent-clis.md and
+ * Point codex at it with a custom provider (Codex docs on model providers; docs/ARCHITECTURE.md §7; test/runners/codex.test.ts; and
  * {@link codexMockProviderArgs}): codex then sends `POST /v1/responses` (JSON body, `stream: true`)
  * and expects Server-Sent Events back: `response.created`, `response.output_item.added`,
  * `response.output_text.delta`, `response.output_item.done`, `response.completed` (with `usage`).

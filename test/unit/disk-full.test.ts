@@ -1,5 +1,5 @@
 /**
- * Storage faults heal in process (issue 9, item 6), on a real full disk: the core's database on a
+ * Storage faults heal in process (docs/ARCHITECTURE.md §3 invariant 10), on a real full disk: the core's database on a
  * small tmpfs that a filler file fills up. While full, new messages are refused with nothing
  * stored and the store is unhealthy with the reason; a turn (and an outbox delivery) that fails on
  * SQLITE_FULL is retried once space returns — answered exactly once, without a restart, and the

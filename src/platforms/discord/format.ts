@@ -1,5 +1,5 @@
 /**
- * Outgoing text for Discord: mention neutralising (invariant 6) and the allowed-mentions
+ * Outgoing text for Discord: mention neutralising (docs/ARCHITECTURE.md §3, invariant 6) and the allowed-mentions
  * payload sent with every message. Pure, no I/O.
  *
  * Discord rules (discord.com/developers/docs/resources/message#allowed-mentions-object):

@@ -3,7 +3,7 @@
  *
  * - {@link AckAfterListenersApp}: Bolt acknowledges Events API envelopes *before* it runs the
  *   listeners (App.processEvent: "Events API requests are acknowledged right away"). agentbridge
- *   must acknowledge only once the message is durable in the inbox (DESIGN.md invariant 1), so
+ *   must acknowledge only once the message is durable in the inbox (docs/ARCHITECTURE.md §3, invariant 1), so
  *   this subclass hands Bolt a no-op ack, runs the listeners, and sends the real ack only when
  *   they all resolved. A listener that throws (the inbox write failed, or the service is
  *   shutting down) leaves the envelope unacknowledged, so Slack delivers it again (Socket Mode:

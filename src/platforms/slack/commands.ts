@@ -2,7 +2,7 @@
  * Slack's `/agent <subcommand>` slash command, run through the core's command service
  * (`AdapterContext.runCommand`) and answered through the command's acknowledgement.
  *
- * Slack rules encoded (shared/reference/platforms.md "Slash commands"; api.slack.com
+ * Slack rules encoded (docs/ARCHITECTURE.md §7; test/unit/slack-commands.test.ts; api.slack.com
  * "Implementing slash commands"):
  * - the payload has `command, text, user_id, user_name, channel_id, channel_name, team_id,
  *   response_url, trigger_id, …` — over Socket Mode as the `payload` of a `slash_commands`

@@ -5,7 +5,7 @@
  *
  * Input: the Events API envelope, the same over Socket Mode (`payload`) and HTTP (the body):
  * `{ type: "event_callback", team_id, event_id, event: { type, subtype?, channel, channel_type?,
- *   user?, bot_id?, text, ts, thread_ts? } }` (shared/reference/platforms.md "Threads").
+ *   user?, bot_id?, text, ts, thread_ts? } }` (Slack Events API docs, api.slack.com; docs/ARCHITECTURE.md §7; test/unit/slack-events.test.ts).
  *
  * Rules:
  * - `app_mention` (channels, private channels, group DMs) → the thread's conversation

@@ -1,6 +1,6 @@
 /**
  * Outbound text for Slack: the agent's Markdown converted to Slack's `mrkdwn`, and mentions
- * neutralised so agent output never notifies anyone (DESIGN.md invariant 6). Pure, no I/O.
+ * neutralised so agent output never notifies anyone (docs/ARCHITECTURE.md §3, invariant 6). Pure, no I/O.
  *
  * Slack rules encoded here (https://api.slack.com/reference/surfaces/formatting):
  * - mentions are control sequences in angle brackets: users `<@U123>` / `<@W123>` (optionally

@@ -1,7 +1,7 @@
 /**
  * The Events API over HTTP: `POST /slack/events` on agentbridge's shared HTTP server.
  *
- * Slack rules (shared/reference/platforms.md "Events API over HTTP"):
+ * Slack rules (api.slack.com Events API docs; docs/ARCHITECTURE.md §7; test/e2e/slack-http.test.ts):
  * - each request is signed (see `signature.ts`); a missing, wrong or more than 5 minutes old
  *   signature → 401, nothing else is read or done;
  * - `{type: "url_verification", challenge}` (sent when the Request URL is saved in the app

@@ -2,7 +2,7 @@
  * Verifying Slack's request signature on the Events API over HTTP. Pure, no I/O.
  *
  * Slack rule (https://api.slack.com/authentication/verifying-requests-from-slack, and
- * shared/reference/platforms.md "Events API over HTTP"):
+ * docs/ARCHITECTURE.md §7; verified by test/unit/slack-signature.test.ts):
  * - every request carries `X-Slack-Request-Timestamp` (Unix seconds) and
  *   `X-Slack-Signature: v0=<hex>` where `<hex>` is HMAC-SHA256 keyed with the app's signing
  *   secret over the base string `v0:<timestamp>:<raw request body>` (the bytes as sent, before

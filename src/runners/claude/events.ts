@@ -3,7 +3,7 @@
  * --verbose` stdout lines into {@link RunEvent}s and remembering what the final decision needs.
  *
  * Line shapes it reads (verified with @anthropic-ai/claude-code 2.1.197, see
- * ../shared/reference/agent-clis.md; unknown types, fields and non-JSON lines are ignored):
+ * docs/ARCHITECTURE.md §7 and test/runners/claude.test.ts; unknown types, fields and non-JSON lines are ignored):
  * - `{"type":"system","subtype":"init","session_id",...}` → `session`.
  * - `{"type":"system","subtype":"api_retry",...}` → `warning`.
  * - `{"type":"assistant","message":{"model","content":[text | thinking | tool_use{id,name,input}]},

@@ -1,7 +1,8 @@
 /**
  * The Claude Code runner definition: one turn is `claude -p --output-format stream-json --verbose`
  * run by the shared runner (../define.ts); its JSON lines become RunEvents
- * (parser: ./events.ts). Facts: ../shared/reference/agent-clis.md.
+ * (parser: ./events.ts). Facts: Claude Code CLI reference (docs.anthropic.com) and docs/ARCHITECTURE.md §7;
+ * verified with claude 2.1.197 by test/runners/claude.test.ts.
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,6 +1,6 @@
 /**
  * Parsing `gemini --output-format stream-json` lines (gemini-cli 0.61.0) into {@link RunEvent}s.
- * Pure: no I/O. Shapes (see ../shared/reference/agent-clis.md), one JSON object per line:
+ * Pure: no I/O. Shapes (Gemini CLI docs; docs/ARCHITECTURE.md §7; verified by test/runners/gemini.test.ts), one JSON object per line:
  * - `{"type":"init","session_id","model"}`
  * - `{"type":"message","role":"user"|"assistant","content","delta":true}` — assistant deltas concatenate
  * - `{"type":"tool_use","tool_name","tool_id","parameters"}`

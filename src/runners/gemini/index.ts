@@ -9,7 +9,8 @@
  * prompt (verified with 0.61.0). The prompt is never in argv: an argv element cannot hold a NUL
  * and Linux limits one to 128 KiB.
  *
- * Facts this relies on (see ../shared/reference/agent-clis.md):
+ * Facts this relies on (Gemini CLI docs, github.com/google-gemini/gemini-cli; docs/ARCHITECTURE.md §7;
+ * verified with gemini 0.61.0 by test/runners/gemini.test.ts):
  * - Headless mode refuses untrusted folders (exit 55); the child env gets
  *   `GEMINI_CLI_TRUST_WORKSPACE=true` so the workdir is trusted for the run.
  * - Without `-m` gemini routes through a classifier model first; we always pass `-m`

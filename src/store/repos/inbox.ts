@@ -1,6 +1,6 @@
 /**
  * The `inbox` table: every accepted inbound message, durable before the platform is acknowledged
- * (invariant 1); the unique event key recognises duplicate deliveries (invariant 2).
+ * (docs/ARCHITECTURE.md §3, invariant 1); the unique event key recognises duplicate deliveries (docs/ARCHITECTURE.md §3, invariant 2).
  */
 import type { InboundMessage } from '../../core/messages.js';
 import type { Db } from '../db.js';

@@ -1,5 +1,5 @@
 /**
- * The `outbox` table: final answers recorded before posting and marked after (invariant 2), so a
+ * The `outbox` table: final answers recorded before posting and marked after (docs/ARCHITECTURE.md §3, invariant 2), so a
  * restart neither drops nor repeats an answer.
  */
 import type { Db } from '../db.js';

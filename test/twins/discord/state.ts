@@ -3,7 +3,7 @@
  * the message history of every channel. Pure data plus builders of Discord API objects (v10
  * field names, snake_case) — the REST and Gateway halves both read from here.
  *
- * Discord facts encoded (discord.com/developers/docs; shared/reference/platforms.md):
+ * Discord facts encoded (discord.com/developers/docs; docs/ARCHITECTURE.md §7; test/unit/discord-twin.test.ts):
  * - Ids are snowflakes: `(ms since 2015-01-01 UTC) << 22 | worker << 17 | process << 12 | seq`,
  *   so a later id is a larger number (history is ordered by id).
  * - A thread started on a message has the message's id as its own id; its messages carry the

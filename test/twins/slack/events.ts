@@ -1,7 +1,7 @@
 /**
  * Events API payloads the Slack twin sends, and their signed delivery over HTTP.
  *
- * Wire facts (shared/reference/platforms.md): the envelope is `{token, team_id, api_app_id,
+ * Wire facts (api.slack.com Events API; docs/ARCHITECTURE.md §7): the envelope is `{token, team_id, api_app_id,
  * event, type: "event_callback", event_id, event_time, authorizations, …}`; over Socket Mode it
  * is the `payload` of `{envelope_id, type: "events_api", payload, accepts_response_payload,
  * retry_attempt, retry_reason}`. Over HTTP it is the JSON body, signed with

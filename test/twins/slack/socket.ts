@@ -1,7 +1,7 @@
 /**
  * The Slack twin's Socket Mode endpoint (WebSocket, `ws` library).
  *
- * Wire facts (shared/reference/platforms.md "Socket Mode", verified with @slack/socket-mode):
+ * Wire facts (api.slack.com Socket Mode docs, docs/ARCHITECTURE.md §7; verified with @slack/socket-mode by test/e2e/slack-socket.test.ts):
  * - the client gets a one-time URL from `apps.connections.open` and connects; the server sends
  *   `{"type":"hello",…}` and from then on envelopes `{envelope_id, type:"events_api", payload,
  *   accepts_response_payload, retry_attempt, retry_reason}`;
