@@ -20,6 +20,8 @@
  */
 import type { ReplyTarget } from '../core/messages.js';
 import type { PostedMessageKind } from '../core/ids.js';
+import { chunkMarkdown } from '../core/chunk.js';
+import { platformModule } from '../platforms/registry.js';
 import { renderMessages } from '../platforms/render.js';
 import type { OutboxRow } from '../store/types.js';
 import type { OutboxDelivery } from './outbox.js';
@@ -59,6 +61,15 @@ export interface SayOptions {
   emptyText?: string;
 }
 
+/**
+ * Chunk size for Markdown kept while `platform` is not running: 90 % of its message limit, so
+ * the rendering done at delivery (escapes, neutralised mentions) still fits. Characters.
+ */
+function unrenderedChunkChars(platform: string): number {
+  const limit = platformModule(platform)?.limits.maxMessageChars ?? 2_000;
+  return Math.floor(limit * 0.9);
+}
+
 /** What is posted for a message that renders to nothing (empty or whitespace only). */
 export const EMPTY_TEXT = '(empty message)';
 
@@ -71,13 +82,13 @@ export class Outbound {
 
   /**
    * The messages `markdown` becomes on `platform`: rendered by its adapter and chunked to its
-   * limit; `[emptyText]` when nothing is left. While the platform is not running (no adapter),
-   * the Markdown unchanged as one message — kept in the outbox until it runs again.
+   * limit; `[emptyText]` when nothing is left. While the platform is not running (no adapter):
+   * the Markdown chunked to 90 % of the platform's limit, its rows marked `unrendered` and
+   * rendered by the outbox when they are delivered (mentions are neutralised either way).
    */
   messages(platform: ReplyTarget['platform'], markdown: string, emptyText = EMPTY_TEXT): string[] {
     const adapter = this.outbox.adapter(platform);
-    if (!adapter) return [markdown];
-    const chunks = renderMessages(adapter, markdown);
+    const chunks = adapter ? renderMessages(adapter, markdown) : chunkMarkdown(markdown, unrenderedChunkChars(platform));
     return chunks.length ? chunks : [emptyText];
   }
 
@@ -91,9 +102,10 @@ export class Outbound {
     const sessionEntryId = options.sessionEntryId ?? null;
     const kind = options.kind ?? (sessionEntryId !== null ? 'answer' : 'notice');
     const texts = this.messages(target.replyTarget.platform, markdown, options.emptyText);
+    const unrendered = !this.reachable(target.replyTarget.platform);
     return this.outbox.enqueue(
       target.conversationId,
-      { ...target.replyTarget, kind, ...(options.editRef ? { editRef: options.editRef } : {}) },
+      { ...target.replyTarget, kind, ...(options.editRef ? { editRef: options.editRef } : {}), ...(unrendered ? { unrendered } : {}) },
       texts,
       sessionEntryId,
       options.alsoInTx,

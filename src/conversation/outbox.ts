@@ -310,15 +310,17 @@ interface Delivered {
  */
 async function postOrEdit(adapter: PlatformAdapter, row: OutboxRow, maybePosted: boolean, logger: Logger): Promise<Delivered> {
   const { editRef } = row.target;
+  // Written while the platform was down (conversation/outbound.ts): rendered now, mentions neutralised.
+  const text = row.target.unrendered ? adapter.render(row.text) : row.text;
   if (editRef) {
     try {
-      await adapter.edit(withoutEdit(row.target), editRef, row.text);
+      await adapter.edit(withoutEdit(row.target), editRef, text);
       return { ref: editRef };
     } catch (err) {
       logger.warn({ outboxId: row.id, err: err instanceof Error ? err.message : String(err) }, 'outbox: editing the progress message failed; posting instead');
     }
   }
-  const posted = await adapter.post(withoutEdit(row.target), row.text, {
+  const posted = await adapter.post(withoutEdit(row.target), text, {
     idempotencyKey: idempotencyKeyOf(row),
     ...(maybePosted ? { maybePostedSince: row.createdAt } : {}),
   });
@@ -371,6 +373,6 @@ function followUp(target: OutboxTarget): OutboxTarget {
 }
 
 function withoutEdit(target: OutboxTarget): OutboxTarget {
-  const { editRef: _drop, ...rest } = target;
+  const { editRef: _drop, unrendered: _unrendered, ...rest } = target;
   return rest;
 }

@@ -96,6 +96,11 @@ export interface OutboxTarget extends ReplyTarget {
    * it existed have none: `answer` when they have a session entry, else `notice`.
    */
   kind?: Exclude<PostedMessageKind, 'progress'>;
+  /**
+   * The text is still Markdown: it was written while the platform's adapter was not running, so
+   * it is rendered (platform format, mentions neutralised) when it is delivered.
+   */
+  unrendered?: boolean;
 }
 
 export interface OutboxRow {

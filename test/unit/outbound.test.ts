@@ -194,10 +194,26 @@ describe('Outbound.say', () => {
     expect(w.sent.map((s) => s.text)).toEqual([EMPTY_TEXT, '(nothing)']);
   });
 
-  it('while the platform is not running, the Markdown is kept in the outbox as is', async () => {
+  it('while the platform is not running, the Markdown is kept in the outbox, marked unrendered', async () => {
     const w = world('local');
     const replyTarget: ReplyTarget = { platform: 'slack', channel: 'C0GEN', thread: '1.2' };
     const rows = w.outbound.enqueue({ conversationId: 'slack:T:C0GEN:1.2', replyTarget }, '**later**');
     expect(rows.map((r) => r.text)).toEqual(['**later**']);
+    expect(rows[0]!.target.unrendered).toBe(true);
+  });
+
+  it('a row kept while the platform was down is rendered when it is delivered: nothing can ping', async () => {
+    const down = world('slack');
+    // Written by an outbox that has no Slack adapter (the platform is down)...
+    const offline = new Outbound(new OutboxDelivery({ store: down.store, adapters: () => undefined, logger, retryDelaysMs: [20] }));
+    const [row] = offline.enqueue(down.to, `**bold** ${PINGS}`);
+    expect(row!.target.unrendered).toBe(true);
+    // ...and delivered once it runs again.
+    await down.outbox.deliver(down.to.conversationId);
+    const posted = down.sent.filter((s) => s.op === 'post');
+    expect(posted).toHaveLength(1);
+    expect(posted[0]!.text).toContain('*bold*');
+    expect(posted[0]!.text).not.toMatch(/<!(channel|here|everyone|subteam)|<@U0ALICE>/);
+    expect(posted[0]!.target).not.toHaveProperty('unrendered');
   });
 });
