@@ -5,6 +5,7 @@
  * token itself is kept so tests can compare it with the one they granted).
  */
 import { Outbound } from '../../src/conversation/outbound.js';
+import type { PlatformAdapter } from '../../src/platforms/types.js';
 import { createHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import type { OutboxTarget } from '../../src/store/types.js';
@@ -67,7 +68,8 @@ export async function startMcpHarness(): Promise<McpHarness> {
           return [];
         },
         deliver: async () => {},
-        adapter: () => undefined,
+        // A running platform that posts Markdown as is (what the tools see: "Posted.").
+        adapter: () => ({ render: (markdown: string) => markdown, limits: { maxMessageChars: 40_000 } }) as unknown as PlatformAdapter,
       }),
       scheduled,
       logger,

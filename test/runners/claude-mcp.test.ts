@@ -78,7 +78,7 @@ describe('the claude runner with agentbridge tools (real claude CLI)', () => {
     expect(mcp.seen.length).toBeGreaterThan(0);
     expect(mcp.seen.every((s) => s.token === grant.token && 'conversationId' in s.result)).toBe(true);
     expect(mcp.scheduled.items).toMatchObject([{ conversationId: 'local:general:t1', text: 'follow-up check', createdBy: 'agent' }]);
-    expect(mcp.posted).toEqual([{ conversationId: 'local:general:t1', target, texts: ['working on it'] }]);
+    expect(mcp.posted).toEqual([{ conversationId: 'local:general:t1', target: { ...target, kind: 'notice' }, texts: ['working on it'] }]);
     // The model saw the tool results (not permission denials).
     const results = toolResults(model.mainRequests().at(-1)!);
     expect(results.map((r) => r.isError)).toEqual([false, false]);

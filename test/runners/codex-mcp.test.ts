@@ -128,7 +128,7 @@ describe('the codex runner with agentbridge tools (real codex CLI)', () => {
     expect(outputs[1]).toContain('Cancelled 1 scheduled message.');
     expect(outputs[2]).toMatch(/posted/i);
     expect(mcp.scheduled.items.map((m) => m.conversationId)).toEqual(['local:general:other']);
-    expect(mcp.posted).toEqual([{ conversationId: 'local:general:t1', target, texts: ['working on it'] }]);
+    expect(mcp.posted).toEqual([{ conversationId: 'local:general:t1', target: { ...target, kind: 'notice' }, texts: ['working on it'] }]);
   });
 
   it('an expired/revoked token is refused: nothing changes', async () => {

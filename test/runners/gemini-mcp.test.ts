@@ -108,7 +108,7 @@ describe('the gemini runner with agentbridge tools (real gemini CLI)', () => {
     expect(mcp.seen.length).toBeGreaterThan(0);
     expect(mcp.seen.every((s) => s.token === grant.token && 'conversationId' in s.result)).toBe(true);
     expect(mcp.scheduled.items).toMatchObject([{ conversationId: 'local:general:t1', text: 'follow-up check', createdBy: 'agent' }]);
-    expect(mcp.posted).toEqual([{ conversationId: 'local:general:t1', target, texts: ['working on it'] }]);
+    expect(mcp.posted).toEqual([{ conversationId: 'local:general:t1', target: { ...target, kind: 'notice' }, texts: ['working on it'] }]);
     const offered = model.mainRequests()[0]!.body.tools as Array<{ functionDeclarations?: Array<{ name: string }> }>;
     expect(offered.flatMap((t) => t.functionDeclarations ?? []).map((f) => f.name)).toEqual(
       expect.arrayContaining(['mcp_agentbridge_schedule_message', 'mcp_agentbridge_post_message']),
