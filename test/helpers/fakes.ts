@@ -2,7 +2,7 @@
  * In-process stand-ins for unit tests of the core: a runner whose turns the test finishes by
  * hand, and a platform adapter that records every call and can be told to fail.
  */
-import type { ReplyTarget } from '../../src/core/messages.js';
+import type { InboundMessage, ReplyTarget } from '../../src/core/messages.js';
 import type { PlatformAdapter, PostOptions, PostedMessage, ReactionState } from '../../src/platforms/types.js';
 import type { AgentName } from '../../src/core/agents.js';
 import type { Runner, RunEvent, RunRequest, RunResult } from '../../src/runners/types.js';
@@ -142,4 +142,26 @@ export class RecordingAdapter implements PlatformAdapter {
       .filter((c) => c.op === 'post' && !this.deleted.has(c.ref!) && (thread === undefined || c.target.thread === thread))
       .map((c) => this.messages.get(c.ref!)!);
   }
+}
+
+let messageCounter = 0;
+/**
+ * A user's message in the local chat's `general` channel, thread `thread`, from "ann": a fresh
+ * event key (`local:m<n>`) and message ref each call; `extra` overrides any field.
+ */
+export function localMessage(thread: string, text: string, extra: Partial<InboundMessage> = {}): InboundMessage {
+  const key = `m${++messageCounter}`;
+  return {
+    platform: 'local',
+    conversationId: `local:general:${thread}`,
+    channel: 'general',
+    thread,
+    author: { id: 'ann', name: 'ann' },
+    text,
+    eventKey: `local:${key}`,
+    replyTarget: { platform: 'local', channel: 'general', thread },
+    messageRef: key,
+    receivedAt: Date.now(),
+    ...extra,
+  };
 }

@@ -9,12 +9,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
-import type { InboundMessage } from '../../src/core/messages.js';
 import { StoreUnavailableError } from '../../src/store/health.js';
 import { walCheckpoint } from '../../src/store/maintenance.js';
 import { collectingLogger, startCore, type Core } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
+import { localMessage } from '../helpers/fakes.js';
 
 let fs_: Tmpfs;
 const cores: Core[] = [];
@@ -31,22 +31,7 @@ afterAll(async () => {
   }
 });
 
-let seq = 0;
-function msg(thread: string, text: string): InboundMessage {
-  const key = `dk${++seq}`;
-  return {
-    platform: 'local',
-    conversationId: `local:general:${thread}`,
-    channel: 'general',
-    thread,
-    author: { id: 'ann', name: 'ann' },
-    text,
-    eventKey: `local:${key}`,
-    replyTarget: { platform: 'local', channel: 'general', thread },
-    messageRef: key,
-    receivedAt: Date.now(),
-  };
-}
+const msg = localMessage;
 
 /** Fills the disk so that the next write fails: the WAL is emptied first (else writes reuse its space). */
 function diskFull(core: Core): void {

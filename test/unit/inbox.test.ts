@@ -5,10 +5,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Inbox } from '../../src/conversation/inbox.js';
-import type { InboundMessage } from '../../src/core/messages.js';
 import { StoreUnavailableError } from '../../src/store/health.js';
 import { startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
+import { localMessage } from '../helpers/fakes.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -24,22 +24,7 @@ function world(opts: Parameters<typeof startCore>[0] = {}) {
   return core;
 }
 
-let n = 0;
-function msg(thread: string, text: string, extra: Partial<InboundMessage> = {}): InboundMessage {
-  const key = `i${++n}`;
-  return {
-    platform: 'local',
-    conversationId: `local:general:${thread}`,
-    channel: 'general',
-    thread,
-    author: { id: 'ann', name: 'ann' },
-    text,
-    eventKey: `local:${key}`,
-    replyTarget: { platform: 'local', channel: 'general', thread },
-    receivedAt: Date.now(),
-    ...extra,
-  };
-}
+const msg = localMessage;
 
 describe('the Inbox', () => {
   it('accept → start → finish, requeue; a duplicate event key changes nothing; the conversation row is created with the first message', () => {

@@ -11,9 +11,8 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { recoverInbox } from '../../src/conversation/recovery.js';
 import { committedPoint, isRerun, planRerun, RERUN_NOTE, rerunPrompt } from '../../src/conversation/rerun.js';
-import type { InboundMessage } from '../../src/core/messages.js';
 import { startCore } from '../helpers/core.js';
-import { ManualRunner } from '../helpers/fakes.js';
+import { ManualRunner, localMessage } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
 
 const logger = pino({ level: 'silent' });
@@ -49,22 +48,7 @@ async function crash(w: ReturnType<typeof world>): Promise<void> {
   w.store.close();
 }
 
-let seq = 0;
-function msg(thread: string, text: string): InboundMessage {
-  const key = `m${++seq}`;
-  return {
-    platform: 'local',
-    conversationId: `local:general:${thread}`,
-    channel: 'general',
-    thread,
-    author: { id: 'ann', name: 'ann' },
-    text,
-    eventKey: `local:${key}`,
-    replyTarget: { platform: 'local', channel: 'general', thread },
-    messageRef: key,
-    receivedAt: Date.now(),
-  };
-}
+const msg = localMessage;
 
 const count = (hay: string, needle: string) => hay.split(needle).length - 1;
 

@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PROGRESS_RETIRED_TEXT } from '../../src/conversation/outbox.js';
-import type { InboundMessage } from '../../src/core/messages.js';
 import type { Store } from '../../src/store/types.js';
 import { startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
+import { localMessage } from '../helpers/fakes.js';
 
 const dirs: string[] = [];
 const stores: Store[] = [];
@@ -32,22 +32,7 @@ function world(db = dbPath()) {
   return core;
 }
 
-let seq = 0;
-function msg(thread: string, text: string): InboundMessage {
-  const key = `sp${++seq}`;
-  return {
-    platform: 'local',
-    conversationId: `local:general:${thread}`,
-    channel: 'general',
-    thread,
-    author: { id: 'ann', name: 'ann' },
-    text,
-    eventKey: `local:${key}`,
-    replyTarget: { platform: 'local', channel: 'general', thread },
-    messageRef: key,
-    receivedAt: Date.now(),
-  };
-}
+const msg = localMessage;
 
 /** Starts a turn, waits for its progress message, returns its ref. */
 async function progressOf(w: ReturnType<typeof world>, thread: string): Promise<string> {
