@@ -82,6 +82,16 @@ export interface CronRun {
   eventKey?: string | null;
 }
 
+/**
+ * A new cron run as the store inserts it: `fields` plus every other field null (not started,
+ * not due, not submitted, nothing posted). Pure.
+ */
+export function newCronRun(
+  fields: Pick<CronRun, 'jobId' | 'scheduledFor' | 'attempt' | 'status'> & Required<Pick<CronRun, 'kind'>> & Partial<Omit<CronRun, 'id'>>,
+): Omit<CronRun, 'id'> {
+  return { dueAt: null, conversationId: null, eventKey: null, startedAt: null, endedAt: null, error: null, postedKey: null, ...fields };
+}
+
 /** A prompt that runs later as a turn of one conversation. */
 export interface ScheduledMessage {
   id: string;

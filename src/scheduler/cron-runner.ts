@@ -16,7 +16,7 @@ import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages
 import type { AcceptResult } from '../platforms/types.js';
 import type { Store } from '../store/types.js';
 import { missedRuns, nextRun } from './schedule.js';
-import type { CronJob, CronRun } from '../core/schedule.js';
+import { newCronRun, type CronJob, type CronRun } from '../core/schedule.js';
 
 /** Retry delays after the 1st, 2nd, … consecutive failure, ms (the last one repeats). */
 export const CRON_RETRY_BACKOFF_MS = [30_000, 60_000, 300_000, 900_000, 3_600_000];
@@ -177,20 +177,9 @@ export class CronRunner {
     error: string | null,
   ): CronRun | undefined {
     const active = status === 'running';
-    return this.d.store.cronRuns.insert({
-      jobId: job.id,
-      scheduledFor,
-      attempt,
-      kind,
-      status,
-      dueAt: null,
-      conversationId: null,
-      eventKey: null,
-      startedAt: active ? now : null,
-      endedAt: active ? null : now,
-      error,
-      postedKey: null,
-    });
+    return this.d.store.cronRuns.insert(
+      newCronRun({ jobId: job.id, scheduledFor, attempt, kind, status, startedAt: active ? now : null, endedAt: active ? null : now, error }),
+    );
   }
 
   /** Records where the run goes: its conversation and inbox event key. */
@@ -281,20 +270,9 @@ export class CronRunner {
       store.cronJobs.update(job.id, { consecutiveFailures: failures });
       if (!job.enabled) return;
       const delay = backoffMs[Math.min(failures - 1, backoffMs.length - 1)]!;
-      store.cronRuns.insert({
-        jobId: job.id,
-        scheduledFor: run.scheduledFor,
-        attempt: run.attempt + 1,
-        kind: 'retry',
-        status: 'queued',
-        dueAt: now + delay,
-        conversationId: null,
-        eventKey: null,
-        startedAt: null,
-        endedAt: null,
-        error: null,
-        postedKey: null,
-      });
+      store.cronRuns.insert(
+        newCronRun({ jobId: job.id, scheduledFor: run.scheduledFor, attempt: run.attempt + 1, kind: 'retry', status: 'queued', dueAt: now + delay }),
+      );
       logger.warn({ jobId: job.id, job: job.name, runId: run.id, error: outcome, failures, retryInMs: delay }, 'cron: run failed; retrying');
     });
     if (!ended) return;

@@ -11,7 +11,7 @@ import { PLATFORMS, platformModule, type PlatformRegistry } from '../platforms/r
 import { agentNames, isAgentName } from '../runners/registry.js';
 import type { Store } from '../store/types.js';
 import { nextRun, parseSchedule } from './schedule.js';
-import type { CronJob, CronRun, CronTarget } from '../core/schedule.js';
+import { newCronRun, type CronJob, type CronRun, type CronTarget } from '../core/schedule.js';
 import { ScheduleError, type CronJobInput, type CronService } from './types.js';
 
 export interface CronServiceOptions {
@@ -151,20 +151,7 @@ export class CronJobService implements CronService {
       const queued = store.cronRuns.withStatus('queued', job.id)[0];
       if (queued) return store.cronRuns.update(queued.id, { dueAt: now })!;
       for (let t = now; ; t++) {
-        const inserted = store.cronRuns.insert({
-          jobId: job.id,
-          scheduledFor: t,
-          attempt: 1,
-          kind: 'manual',
-          status: 'queued',
-          dueAt: now,
-          conversationId: null,
-          eventKey: null,
-          startedAt: null,
-          endedAt: null,
-          error: null,
-          postedKey: null,
-        });
+        const inserted = store.cronRuns.insert(newCronRun({ jobId: job.id, scheduledFor: t, attempt: 1, kind: 'manual', status: 'queued', dueAt: now }));
         if (inserted) return inserted;
       }
     });
