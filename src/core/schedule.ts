@@ -84,12 +84,20 @@ export interface CronRun {
 
 /**
  * A new cron run as the store inserts it: `fields` plus every other field null (not started,
- * not due, not submitted, nothing posted). Pure.
+ * not due, not submitted, nothing posted); `kind` defaults to `schedule`. Pure.
  */
-export function newCronRun(
-  fields: Pick<CronRun, 'jobId' | 'scheduledFor' | 'attempt' | 'status'> & Required<Pick<CronRun, 'kind'>> & Partial<Omit<CronRun, 'id'>>,
-): Omit<CronRun, 'id'> {
-  return { dueAt: null, conversationId: null, eventKey: null, startedAt: null, endedAt: null, error: null, postedKey: null, ...fields };
+export function newCronRun(fields: Pick<CronRun, 'jobId' | 'scheduledFor' | 'attempt' | 'status'> & Partial<Omit<CronRun, 'id'>>): Omit<CronRun, 'id'> {
+  return {
+    dueAt: null,
+    conversationId: null,
+    eventKey: null,
+    startedAt: null,
+    endedAt: null,
+    error: null,
+    postedKey: null,
+    ...fields,
+    kind: fields.kind ?? 'schedule',
+  };
 }
 
 /** A prompt that runs later as a turn of one conversation. */
