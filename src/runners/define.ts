@@ -137,6 +137,13 @@ export interface RunnerDefinition<N extends string = string, P extends EventPars
    * {@link PROMPT_MISSED_RETRIES} times. Absent: never.
    */
   promptMissed?(done: DriveResult): boolean;
+  /**
+   * ms: a run that prints no line at all for this long after it was spawned is ended and counted
+   * as {@link promptMissed} (started again, at most {@link PROMPT_MISSED_RETRIES} times). For a
+   * CLI that can stall before its first line when it misses its prompt: Gemini CLI 0.61.0 resumed
+   * with `--resume` and no piped input in time was seen to hang until the turn timeout. Absent: no watchdog.
+   */
+  silentStartMs?: number;
 }
 
 /** A definition of any runner (the registry's element type). */
@@ -200,25 +207,50 @@ async function runTurn(def: AnyRunnerDefinition, opts: RunnerOptions, req: RunRe
     const killGraceMs = opts.killGraceMs ?? def.killGraceMs;
     let parser = def.parser(req);
     let done: DriveResult;
+    let silent = false;
     try {
       for (let attempt = 0; ; attempt++) {
         const current = parser;
-        done = await drive({
-          bin,
-          args: def.args(req, opts),
-          stdin: def.stdin ? def.stdin(req.prompt) : req.prompt,
-          cwd: req.cwd,
-          env,
-          timeoutMs: req.timeoutMs,
-          ...(req.signal ? { signal: req.signal } : {}),
-          ...(killGraceMs !== undefined ? { killGraceMs } : {}),
-          onLine: (line) => emit(current.push(line)),
-        });
-        if (attempt >= PROMPT_MISSED_RETRIES || req.signal?.aborted || done.spawnError || !def.promptMissed?.(done)) break;
+        // A CLI that prints nothing for `silentStartMs` never got going (see RunnerDefinition.silentStartMs): end it.
+        const watchdog = def.silentStartMs ? new AbortController() : undefined;
+        const signals = [req.signal, watchdog?.signal].filter((x): x is AbortSignal => x !== undefined);
+        const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+        let printed = false;
+        const timer = watchdog && setTimeout(() => printed || watchdog.abort('silent start'), def.silentStartMs);
+        try {
+          done = await drive({
+            bin,
+            args: def.args(req, opts),
+            stdin: def.stdin ? def.stdin(req.prompt) : req.prompt,
+            cwd: req.cwd,
+            env,
+            timeoutMs: req.timeoutMs,
+            ...(signal ? { signal } : {}),
+            ...(killGraceMs !== undefined ? { killGraceMs } : {}),
+            onLine: (line) => {
+              printed = true;
+              emit(current.push(line));
+            },
+          });
+        } finally {
+          clearTimeout(timer);
+        }
+        silent = !!watchdog?.signal.aborted && !req.signal?.aborted;
+        const missed = silent || (def.promptMissed?.(done) ?? false);
+        if (attempt >= PROMPT_MISSED_RETRIES || req.signal?.aborted || done.spawnError || !missed) break;
         parser = def.parser(req);
       }
     } finally {
       wiring?.finish();
+    }
+    if (silent) {
+      const s = Math.round((def.silentStartMs ?? 0) / 1000);
+      return {
+        ok: false,
+        text: '',
+        exitCode: done.exitCode,
+        error: runError('crashed', `${def.displayName} printed nothing within ${s} s of starting, ${PROMPT_MISSED_RETRIES + 1} times; nothing ran`),
+      };
     }
     if (parser.finish) emit(parser.finish());
     if (done.spawnError) {

@@ -339,7 +339,15 @@ describe('access control on Slack', () => {
 
 describe('operations', () => {
   it('/metrics shows the turn counters after the turns above', async () => {
-    const metrics = await (await fetch(`${ab.url}/metrics`)).text();
+    // The cron run is recorded as ended once its post is delivered: wait for it, don't assume it.
+    const metrics = await waitFor(
+      async () => {
+        const text = await (await fetch(`${ab.url}/metrics`)).text();
+        return text.includes('agentbridge_cron_runs_total{outcome=') ? text : undefined;
+      },
+      30_000,
+      'the cron run counted in /metrics',
+    );
     const count = (labels: string) => Number(new RegExp(`agentbridge_turns_total\\{${labels}\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
     expect(count('platform="slack",agent="claude",outcome="ok"')).toBeGreaterThanOrEqual(8);
     expect(count('platform="slack",agent="claude",outcome="stopped"')).toBe(1);

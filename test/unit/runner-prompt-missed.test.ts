@@ -14,8 +14,11 @@ import { echo } from '../fake-runner/index.js';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prompt-missed-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** An echo-agent that, for its first `misses` starts, exits 42 "No input provided via stdin" (counted in a file). */
-function lateAgent(misses: number): string {
+/**
+ * An echo-agent that, for its first `misses` starts, exits 42 "No input provided via stdin" —
+ * or, with `stall`, prints nothing and waits a minute — (starts counted in a file).
+ */
+function lateAgent(misses: number, stall = false): string {
   const counter = path.join(dir, `starts-${misses}-${Math.random().toString(36).slice(2)}`);
   const bin = path.join(dir, `late-agent-${path.basename(counter)}.mjs`);
   const echoAgent = path.resolve(import.meta.dirname, '../fake-runner/echo-agent.mjs');
@@ -25,6 +28,7 @@ function lateAgent(misses: number): string {
 import fs from 'node:fs';
 const n = fs.existsSync(${JSON.stringify(counter)}) ? Number(fs.readFileSync(${JSON.stringify(counter)}, 'utf8')) : 0;
 fs.writeFileSync(${JSON.stringify(counter)}, String(n + 1));
+if (n < ${misses} && ${stall}) await new Promise((r) => setTimeout(r, 60_000));
 if (n < ${misses}) { process.stderr.write('No input provided via stdin.\\n'); process.exit(42); }
 await import(${JSON.stringify(echoAgent)});
 `,
@@ -57,6 +61,16 @@ describe('a CLI that missed its prompt', () => {
     const result = await createRunner(late, { bin }).run(req(), () => {});
     expect(result.ok).toBe(false);
     expect(starts(bin)).toBe(PROMPT_MISSED_RETRIES + 1);
+  });
+
+  it('a start that prints nothing within silentStartMs is ended and started again', async () => {
+    const bin = lateAgent(1, true);
+    const t0 = Date.now();
+    const result = await createRunner({ ...late, promptMissed: undefined, silentStartMs: 1_000 }, { bin }).run(req(), () => {});
+    expect(result.ok).toBe(true);
+    expect(result.text).toContain('echo: hello there');
+    expect(starts(bin)).toBe(2);
+    expect(Date.now() - t0).toBeLessThan(20_000);
   });
 
   it('a runner without the rule is never started twice', async () => {

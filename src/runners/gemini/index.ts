@@ -111,6 +111,8 @@ export const gemini = defineRunner({
    * it exits 42 with "No input provided via stdin" before doing anything.
    */
   promptMissed: (done) => done.exitCode === 42 && /no input provided via stdin/i.test(done.stderr),
+  /** Its first line (`init`) comes within a few seconds, also on a loaded machine (seen: 1–12 s). */
+  silentStartMs: 30_000,
 });
 
 function decide(parser: GeminiEventParser, { done: r, req }: OutcomeContext): RunResult {
