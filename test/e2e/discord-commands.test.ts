@@ -101,7 +101,15 @@ describe('chat commands on Discord, end to end', () => {
     await answer(twin, ch, 'echo: remember the word PELICAN');
     const turnsBefore = model.requests.length;
 
-    const status = await agentCommand(twin, 'Alice', ch, 'status');
+    // The answer is visible a moment before its turn has ended (the turn waits for the delivery): ask until it has.
+    const status = await waitFor(
+      async () => {
+        const s = await agentCommand(twin, 'Alice', ch, 'status');
+        return s.content?.includes('turn: none running') ? s : undefined;
+      },
+      20_000,
+      'status once the turn ended',
+    );
     expect(status).toMatchObject({ type: 4, flags: 64 }); // at once, only for the caller
     expect(status.content).toContain('agent: claude (default)');
     expect(status.content).toMatch(/agent session: `[0-9a-f-]{36}` \(claude\)/);
