@@ -153,6 +153,13 @@ describe('/agent slash commands on Slack', () => {
       30_000,
       'the run output in the channel',
     );
+    // The post is visible a moment before the run's turn has ended and the run is recorded: wait for
+    // that (removing the job deletes its runs), so the /metrics test below can count it.
+    await waitFor(
+      async () => ((await (await fetch(`${ab.url}/metrics`)).text()).includes('agentbridge_cron_runs_total{outcome=') ? true : undefined),
+      30_000,
+      'the cron run recorded as ended',
+    );
     expect((await slash('U0ROOT', CHANNEL, 'cron remove puffin')).text).toContain('removed');
     expect((await slash('U0ROOT', CHANNEL, 'cron list')).text).toContain('No cron jobs yet');
     const bad = await slash('U0ROOT', CHANNEL, 'cron add broken "every banana" x');
