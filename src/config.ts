@@ -63,7 +63,7 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
       }),
     AGENTBRIDGE_MODEL: optionalString,
     AGENTBRIDGE_WORKDIR: z.string().min(1).default('./workspace'),
-    AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'edit', 'full']).default('edit'),
+    AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'ask', 'edit', 'full']).default('edit'),
     AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(4),
     AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
     AGENTBRIDGE_IDLE_EVICT_S: positiveInt(600),

@@ -12,12 +12,19 @@
 export type AgentName = string;
 
 /**
- * agentbridge's permission level, mapped per agent:
- * - `read-only`: claude `--permission-mode plan`, codex `-s read-only`, gemini `--approval-mode default`
- * - `edit`:      claude `--permission-mode acceptEdits`, codex `-s workspace-write`, gemini `--approval-mode auto_edit`
- * - `full`:      claude `--permission-mode bypassPermissions`, codex `-s danger-full-access`, gemini `--approval-mode yolo`
+ * agentbridge's permission level (the per-CLI mapping is a table in the README and
+ * docs/ARCHITECTURE.md §7):
+ * - `read-only`: plan only; nothing changes (Claude plan mode: `ExitPlanMode` asks to approve the plan);
+ * - `ask`: every tool call that changes anything asks in the chat;
+ * - `edit`: file edits in the working directory are allowed; shell commands and other tools ask;
+ * - `full`: nothing asks.
+ * One-shot turns (runners without live sessions) cannot ask: there `ask` runs like `read-only`
+ * and `edit` denies what would ask.
  */
-export type PermissionMode = 'read-only' | 'edit' | 'full';
+export type PermissionMode = 'read-only' | 'ask' | 'edit' | 'full';
+
+/** Every {@link PermissionMode}, most restrictive first. */
+export const PERMISSION_MODES: readonly PermissionMode[] = ['read-only', 'ask', 'edit', 'full'];
 
 /** Tokens and cost of one turn, as far as the CLI reports them. */
 export interface Usage {

@@ -6,6 +6,7 @@
  * It knows nothing about agents or the database. The message types themselves are core types
  * (`src/core/messages.ts`).
  */
+import type { ActionReply, ActionRequest, CardAction } from '../core/interactions.js';
 import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
 
 /** Result of handing an inbound message to the core. */
@@ -70,6 +71,19 @@ export interface PostOptions {
    * that can look messages up by key (Slack) does so before posting; others ignore it.
    */
   maybePostedSince?: number;
+  /**
+   * Buttons under the message (an approval, question or plan card; `src/core/interactions.ts`).
+   * Slack: a Block Kit `section` with the text plus an `actions` block; Discord: an action row
+   * of buttons (message components); local chat: the message's `actions`. A click reaches the
+   * core through {@link AdapterContext.onAction}.
+   */
+  actions?: CardAction[];
+}
+
+/** Options of {@link PlatformAdapter.edit}. */
+export interface EditOptions {
+  /** The message's buttons after the edit: `[]` removes them all; absent leaves them as they are. */
+  actions?: CardAction[];
 }
 
 /** Longest {@link PostOptions.idempotencyKey}: Discord's limit for a message nonce. */
@@ -118,6 +132,13 @@ export interface AdapterContext {
   runCommand?(req: CommandRequest): Promise<CommandReply>;
   /** Reports a failed platform API call for metrics (`kind`: 'rate_limited' for 429s, else 'error'). */
   reportApiError?(kind: 'rate_limited' | 'error', method: string): void;
+  /**
+   * A person clicked a button of a card (`PostOptions.actions`). The adapter verified the payload
+   * (Slack signature or Socket Mode, Discord interaction from the Gateway, local login) and takes
+   * the user from it. Resolves with what to tell the clicker: nothing visible for `ok` (the core
+   * edits the card), an ephemeral message with `text` otherwise. Absent when nothing has buttons.
+   */
+  onAction?(req: ActionRequest): Promise<ActionReply>;
 }
 
 /** A platform adapter. Every method may throw on a platform error; the core retries via the outbox. */
@@ -134,8 +155,8 @@ export interface PlatformAdapter {
    * post with the same key instead of creating a second one; the others ignore the key.
    */
   post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage>;
-  /** Replaces the text of a message the bot posted. */
-  edit(target: ReplyTarget, ref: string, text: string): Promise<void>;
+  /** Replaces the text of a message the bot posted (and, with `opts.actions`, its buttons). */
+  edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void>;
   /** Optional: deletes a message the bot posted (e.g. the progress message). */
   delete?(target: ReplyTarget, ref: string): Promise<void>;
   /** Optional: shows a reaction on the user's message. */

@@ -25,6 +25,8 @@ import { runError } from './errors.js';
 import { withMcpToken } from './mcp-config.js';
 import { drive, type DriveResult } from './process.js';
 import type { RunError, Runner, RunEvent, RunnerProbe, RunRequest, RunResult } from './types.js';
+import type { AgentSession, SessionCapabilities, SessionOptions } from './session/types.js';
+import { failedSession } from './session/failed.js';
 
 /** Limit for `<bin> --version` in a probe, ms (the slowest CLI, a Node program, starts in a few seconds on a loaded machine). */
 export const VERSION_TIMEOUT_MS = 15_000;
@@ -144,6 +146,28 @@ export interface RunnerDefinition<N extends string = string, P extends EventPars
    * with `--resume` and no piped input in time was seen to hang until the turn timeout. Absent: no watchdog.
    */
   silentStartMs?: number;
+  /** Live agent sessions over the CLI's interactive protocol; absent = one-shot turns only. */
+  session?: SessionBackend;
+}
+
+/** What a live-session backend gets besides the session's options. */
+export interface SessionContext {
+  /** The resolved executable. */
+  bin: string;
+  /** The runner instance's options (kill grace, config overrides). */
+  runnerOptions: RunnerOptions;
+  /** The child environment: `options.env` through the definition's `env`, with the MCP token (AGENTBRIDGE_MCP_TOKEN) when `options.mcp` is set. */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * A runner's live agent sessions (./session/types.ts): one long-lived process per conversation,
+ * driven over the CLI's interactive protocol. Runners without it run one process per turn only.
+ */
+export interface SessionBackend {
+  readonly capabilities: SessionCapabilities;
+  /** Starts the process (the returned session reports start failures from its first `send`). Never throws. */
+  open(options: SessionOptions, ctx: SessionContext): AgentSession;
 }
 
 /** A definition of any runner (the registry's element type). */
@@ -171,7 +195,22 @@ export function createRunner(def: AnyRunnerDefinition, opts: RunnerOptions = {})
     agent: def.name,
     run: (req, onEvent) => runTurn(def, opts, req, onEvent),
     probe: (env) => probe(def, opts, env),
+    ...(def.session ? { sessionCapabilities: def.session.capabilities, openSession: (o: SessionOptions) => openSession(def, opts, o) } : {}),
   };
+}
+
+function openSession(def: AnyRunnerDefinition, opts: RunnerOptions, options: SessionOptions): AgentSession {
+  const backend = def.session!;
+  try {
+    const bin = resolveBin(def.command, opts.bin, options.env['PATH']);
+    if (!bin)
+      return failedSession(def.name, options, runError('not_installed', `${def.command} executable not found (${opts.bin ?? `${def.command} on PATH`})`));
+    let env = def.env ? def.env(options.env) : options.env;
+    if (options.mcp) env = withMcpToken(env, options.mcp);
+    return backend.open(options, { bin, runnerOptions: opts, env });
+  } catch (err) {
+    return failedSession(def.name, options, runError('crashed', `runner failure: ${String(err)}`));
+  }
 }
 
 async function runTurn(def: AnyRunnerDefinition, opts: RunnerOptions, req: RunRequest, onEvent: (event: RunEvent) => void): Promise<RunResult> {

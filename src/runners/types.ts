@@ -6,6 +6,7 @@
  */
 
 import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
+import type { AgentSession, SessionCapabilities, SessionOptions } from './session/types.js';
 
 /** One turn's input. */
 export interface RunRequest {
@@ -98,4 +99,12 @@ export interface Runner {
   run(req: RunRequest, onEvent: (event: RunEvent) => void): Promise<RunResult>;
   /** Checks installation, version and authentication without calling a model. */
   probe(env: NodeJS.ProcessEnv): Promise<RunnerProbe>;
+  /** What its live sessions can do; absent when the runner has none. */
+  readonly sessionCapabilities?: SessionCapabilities;
+  /**
+   * Opens a live agent session (./session/types.ts): one process for many turns, with approvals,
+   * questions and steering. Absent for runners that only run one process per turn. Never throws:
+   * a session that cannot start reports it from its first `send`.
+   */
+  openSession?(options: SessionOptions): AgentSession;
 }

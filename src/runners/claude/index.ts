@@ -17,6 +17,7 @@ import type { RunRequest, RunResult } from '../types.js';
 /** agentbridge permission level → `--permission-mode` value. */
 export const CLAUDE_PERMISSION_MODES: Record<PermissionMode, string> = {
   'read-only': 'plan',
+  ask: 'default',
   edit: 'acceptEdits',
   full: 'bypassPermissions',
 };

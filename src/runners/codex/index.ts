@@ -35,6 +35,7 @@ import type { RunRequest, RunResult } from '../types.js';
 /** agentbridge permission level → `codex exec -s` value. */
 export const CODEX_SANDBOX: Record<PermissionMode, string> = {
   'read-only': 'read-only',
+  ask: 'read-only',
   edit: 'workspace-write',
   full: 'danger-full-access',
 };

@@ -41,6 +41,7 @@ export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-pro';
 /** agentbridge permission → `--approval-mode`. */
 export const GEMINI_APPROVAL_MODE: Record<PermissionMode, string> = {
   'read-only': 'default',
+  ask: 'default',
   edit: 'auto_edit',
   full: 'yolo',
 };
