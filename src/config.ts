@@ -45,6 +45,34 @@ export function baseEnvSchema(registry: PlatformRegistry = PLATFORMS) {
   return z.object({ ...baseShape(qualifiedIds(registry)), ...runnerEnvShape() });
 }
 
+/**
+ * AGENTBRIDGE_APPROVERS: a comma-separated list of `requester` (the person whose message started
+ * the turn), `admins` (AGENTBRIDGE_ADMINS) and platform-qualified user ids; default
+ * `requester,admins`. Whoever any item names may decide approvals, questions and plans.
+ */
+function approvers(qualified: ReturnType<typeof qualifiedIds>) {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const items = (v ?? 'requester,admins')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const ids = items.filter((i) => i !== 'requester' && i !== 'admins');
+      const parsed = qualified.safeParse(ids.join(','));
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: `${issue.message}, "requester" or "admins"` });
+        return z.NEVER;
+      }
+      if (items.length === 0) {
+        ctx.addIssue({ code: 'custom', message: 'must name at least one of "requester", "admins" or a platform-qualified user id' });
+        return z.NEVER;
+      }
+      return { requester: items.includes('requester'), admins: items.includes('admins'), users: parsed.data };
+    });
+}
+
 /** agentbridge's own variables (platform-independent). */
 function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
   return {
@@ -67,6 +95,12 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
     AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(4),
     AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
     AGENTBRIDGE_IDLE_EVICT_S: positiveInt(600),
+    // Interactive sessions (README "Approvals and steering").
+    AGENTBRIDGE_SESSION_IDLE_S: positiveInt(600),
+    AGENTBRIDGE_MAX_LIVE_SESSIONS: positiveInt(0).optional(),
+    AGENTBRIDGE_APPROVAL_TIMEOUT_S: positiveInt(900),
+    AGENTBRIDGE_BUSY_MODE: z.enum(['steer', 'queue', 'interrupt']).default('steer'),
+    AGENTBRIDGE_APPROVERS: approvers(qualified),
     // Local chat security (README "Local chat security"): the address people open; its host is served besides loopback.
     AGENTBRIDGE_PUBLIC_URL: optionalString.refine(
       (v) => v === undefined || isPublicUrl(v),
@@ -158,6 +192,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry
     maxConcurrentTurns: e.AGENTBRIDGE_MAX_CONCURRENT_TURNS,
     turnTimeoutMs: e.AGENTBRIDGE_TURN_TIMEOUT_S * 1000,
     idleEvictMs: e.AGENTBRIDGE_IDLE_EVICT_S * 1000,
+    sessionIdleMs: e.AGENTBRIDGE_SESSION_IDLE_S * 1000,
+    maxLiveSessions: e.AGENTBRIDGE_MAX_LIVE_SESSIONS ?? 2 * e.AGENTBRIDGE_MAX_CONCURRENT_TURNS,
+    approvalTimeoutMs: e.AGENTBRIDGE_APPROVAL_TIMEOUT_S * 1000,
+    busyMode: e.AGENTBRIDGE_BUSY_MODE,
+    approvers: e.AGENTBRIDGE_APPROVERS,
     publicUrl: e.AGENTBRIDGE_PUBLIC_URL?.replace(/\/+$/, ''),
     access: { admins: e.AGENTBRIDGE_ADMINS, allowedUsers: e.AGENTBRIDGE_ALLOWED_USERS, allowedChannels: e.AGENTBRIDGE_ALLOWED_CHANNELS },
     workspacesRoot: e.AGENTBRIDGE_WORKSPACES_ROOT ? path.resolve(cwd, e.AGENTBRIDGE_WORKSPACES_ROOT) : workdir,

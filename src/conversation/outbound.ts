@@ -18,6 +18,7 @@
  * the same `render()` through `platforms/render.ts`). Posts here are never ephemeral: a reply to
  * a command written as a message is posted in its conversation for everyone.
  */
+import type { CardAction } from '../core/interactions.js';
 import type { ReplyTarget } from '../core/messages.js';
 import type { PostedMessageKind } from '../core/ids.js';
 import { chunkMarkdown } from '../core/chunk.js';
@@ -59,6 +60,13 @@ export interface SayOptions {
   alsoInTx?: () => void;
   /** Posted when the Markdown renders to nothing (default {@link EMPTY_TEXT}). */
   emptyText?: string;
+  /** Buttons under the message (a card; on an `editRow` edit: the buttons after it, none when absent). */
+  actions?: CardAction[];
+  /**
+   * Edit the message posted for this outbox row (a card) instead of posting: the Markdown must
+   * render to one message (only the first chunk is used).
+   */
+  editRow?: number;
 }
 
 /**
@@ -101,11 +109,19 @@ export class Outbound {
   enqueue(target: OutboundTarget, markdown: string, options: SayOptions = {}): OutboxRow[] {
     const sessionEntryId = options.sessionEntryId ?? null;
     const kind = options.kind ?? (sessionEntryId !== null ? 'answer' : 'notice');
-    const texts = this.messages(target.replyTarget.platform, markdown, options.emptyText);
+    const all = this.messages(target.replyTarget.platform, markdown, options.emptyText);
+    const texts = options.editRow !== undefined ? all.slice(0, 1) : all;
     const unrendered = !this.reachable(target.replyTarget.platform);
     return this.outbox.enqueue(
       target.conversationId,
-      { ...target.replyTarget, kind, ...(options.editRef ? { editRef: options.editRef } : {}), ...(unrendered ? { unrendered } : {}) },
+      {
+        ...target.replyTarget,
+        kind,
+        ...(options.editRef ? { editRef: options.editRef } : {}),
+        ...(unrendered ? { unrendered } : {}),
+        ...(options.actions ? { actions: options.actions } : {}),
+        ...(options.editRow !== undefined ? { editRow: options.editRow } : {}),
+      },
       texts,
       sessionEntryId,
       options.alsoInTx,

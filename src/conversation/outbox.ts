@@ -104,18 +104,16 @@ export class OutboxDelivery {
    */
   enqueue(conversationId: string, target: OutboxTarget, texts: string[], sessionEntryId: number | null, alsoInTx?: () => void): OutboxRow[] {
     const { store } = this.opts;
-    const kinded: OutboxTarget = { ...target, kind: target.kind ?? postedKind(target, sessionEntryId) };
+    const { actions, ...kinded }: OutboxTarget = { ...target, kind: target.kind ?? postedKind(target, sessionEntryId) };
     const rows = store.transaction(() => {
-      const rows = texts.map((text, i) =>
-        store.outbox.enqueue({
-          conversationId,
-          // Only the first chunk replaces the progress message and replies to the user's
-          // message; the rest are plain follow-ups (no repeated reply header).
-          target: i === 0 ? kinded : followUp(kinded),
-          text,
-          sessionEntryId,
-        }),
-      );
+      const rows = texts.map((text, i) => {
+        // Only the first chunk replaces the progress message and replies to the user's
+        // message; the rest are plain follow-ups (no repeated reply header). A card's buttons
+        // go under its last chunk.
+        const base = i === 0 ? kinded : followUp(kinded);
+        const withActions = actions && (i === texts.length - 1 || target.editRow !== undefined) ? { ...base, actions } : base;
+        return store.outbox.enqueue({ conversationId, target: withActions, text, sessionEntryId });
+      });
       alsoInTx?.();
       return rows;
     });
@@ -209,7 +207,20 @@ export class OutboxDelivery {
       const maybePosted = row.attempts > 0 || !this.fresh.has(row.id);
       this.fresh.delete(row.id);
       try {
-        delivered = row.target.retireRef ? await retire(adapter, row, row.target.retireRef) : await postOrEdit(adapter, row, maybePosted, logger);
+        if (row.target.editRow !== undefined) {
+          const card = store.outbox.get(row.target.editRow);
+          if (!card?.postedRef) {
+            // The card was never posted (it failed for good): nothing to edit.
+            logger.warn({ outboxId: row.id, card: row.target.editRow }, 'outbox: the card to edit was never posted; edit dropped');
+            store.outbox.markAttemptFailed(row.id, 'card never posted', true);
+            return true;
+          }
+          const text = row.target.unrendered ? adapter.render(row.text) : row.text;
+          await adapter.edit(withoutEdit(row.target), card.postedRef, text, { actions: row.target.actions ?? [] });
+          delivered = { ref: card.postedRef };
+        } else {
+          delivered = row.target.retireRef ? await retire(adapter, row, row.target.retireRef) : await postOrEdit(adapter, row, maybePosted, logger);
+        }
       } catch (err) {
         if (isStorageFault(err)) throw err; // e.g. the local chat could not store the message
         const message = err instanceof Error ? err.message : String(err);
@@ -322,6 +333,7 @@ async function postOrEdit(adapter: PlatformAdapter, row: OutboxRow, maybePosted:
   }
   const posted = await adapter.post(withoutEdit(row.target), text, {
     idempotencyKey: idempotencyKeyOf(row),
+    ...(row.target.actions?.length ? { actions: row.target.actions } : {}),
     ...(maybePosted ? { maybePostedSince: row.createdAt } : {}),
   });
   return { ref: posted.ref, ...(editRef ? { unedited: editRef } : {}) };
@@ -368,11 +380,11 @@ function postedKind(target: OutboxTarget, sessionEntryId: number | null): Exclud
 }
 
 function followUp(target: OutboxTarget): OutboxTarget {
-  const { editRef: _edit, replyTo: _reply, ...rest } = target;
+  const { editRef: _edit, replyTo: _reply, actions: _actions, ...rest } = target;
   return rest;
 }
 
 function withoutEdit(target: OutboxTarget): OutboxTarget {
-  const { editRef: _drop, unrendered: _unrendered, ...rest } = target;
+  const { editRef: _drop, unrendered: _unrendered, actions: _actions, editRow: _editRow, ...rest } = target;
   return rest;
 }

@@ -28,6 +28,16 @@ export interface Config extends PlatformSettings {
   turnTimeoutMs: number;
   /** A bridge idle this long (ms) is dropped from memory. */
   idleEvictMs: number;
+  /** A live agent session (process) unused this long (ms) is closed (AGENTBRIDGE_SESSION_IDLE_S). */
+  sessionIdleMs: number;
+  /** At most this many live agent sessions at once; the least recently used is closed first (default twice the turn slots). */
+  maxLiveSessions: number;
+  /** How long an approval, question or plan waits for a decision before it is denied (ms). */
+  approvalTimeoutMs: number;
+  /** What a message that arrives while a turn runs does: join the turn (`steer`), wait for the next (`queue`), or stop the turn and start a new one (`interrupt`). */
+  busyMode: BusyMode;
+  /** Who may decide approvals, questions and plans (AGENTBRIDGE_APPROVERS). */
+  approvers: ApproversConfig;
   /**
    * AGENTBRIDGE_PUBLIC_URL without a trailing slash (e.g. `https://chat.example.com`): its host
    * name is served besides loopback names, and login links start with it. Undefined when unset.
@@ -51,6 +61,16 @@ export interface Config extends PlatformSettings {
    * platform credentials and `AGENTBRIDGE_AGENT_ENV_DENY` (src/runners/agent-env.ts).
    */
   agentEnv: NodeJS.ProcessEnv;
+}
+
+/** AGENTBRIDGE_BUSY_MODE. */
+export type BusyMode = 'steer' | 'queue' | 'interrupt';
+
+/** AGENTBRIDGE_APPROVERS, parsed: the requester, the admins, and these platform-qualified user ids. */
+export interface ApproversConfig {
+  requester: boolean;
+  admins: boolean;
+  users: string[];
 }
 
 export interface AccessConfig {

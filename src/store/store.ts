@@ -17,6 +17,8 @@ import { createInboxRepo } from './repos/inbox.js';
 import { createPlatformStateRepo } from './repos/platform-state.js';
 import { createLocalMessagesRepo } from './repos/local-messages.js';
 import { createLocalUsersRepo } from './repos/local-users.js';
+import { createInteractionsRepo } from './repos/interactions.js';
+import { createApprovalRulesRepo } from './repos/approval-rules.js';
 import { createOutboxRepo } from './repos/outbox.js';
 import { createCronJobsRepo } from './repos/cron-jobs.js';
 import { createCronRunsRepo } from './repos/cron-runs.js';
@@ -110,6 +112,8 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       cronRuns: createCronRunsRepo(db),
       scheduledMessages: createScheduledMessagesRepo(db),
       localUsers: createLocalUsersRepo(db),
+      interactions: createInteractionsRepo(db),
+      approvalRules: createApprovalRulesRepo(db),
       probeWrite() {
         if (opts.dbPath !== ':memory:') assertFreeSpace(path.dirname(path.resolve(opts.dbPath)), PROBE_MIN_FREE_BYTES);
         probe ??= db.prepare<[string, number]>(probeSql);

@@ -2,8 +2,9 @@
  * Row types and the repository contract of the session store. Only `src/store/` writes SQL;
  * everything else uses these typed repositories. All times are ms since the epoch.
  */
+import type { CardAction, InteractionDecision, InteractionRequest } from '../core/interactions.js';
 import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
-import type { AgentName, Usage } from '../core/agents.js';
+import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
 import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
 import type { PostedMessageKey, PostedMessageKind } from '../core/ids.js';
 import type { LocalUsersRepo } from './repos/local-users.js';
@@ -31,6 +32,8 @@ export interface ConversationRow {
   seededFrom: string | null;
   /** When the seeding was applied (its first turn ran with the origin's context); null = not yet. */
   seededAt: number | null;
+  /** The conversation's own permission mode (set when a plan is approved); null = the configured default. */
+  permissionMode: PermissionMode | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -101,6 +104,18 @@ export interface OutboxTarget extends ReplyTarget {
    * it is rendered (platform format, mentions neutralised) when it is delivered.
    */
   unrendered?: boolean;
+  /**
+   * Buttons of a card (an approval, question or plan: src/conversation/interactions.ts), posted
+   * with the message; on an edit row (`editRow`/`editRef`) the buttons after the edit (`[]` or
+   * absent = none).
+   */
+  actions?: CardAction[];
+  /**
+   * This row edits the message posted for outbox row `editRow` (a card changed to its outcome)
+   * instead of posting: rows of a conversation are delivered in order, so that row is posted by
+   * then. When it never was (it failed for good), this row is dropped.
+   */
+  editRow?: number;
 }
 
 export interface OutboxRow {
@@ -123,7 +138,7 @@ export interface ConversationsRepo {
   ensure(init: { id: string; platform: PlatformName; channel: string; thread?: string | null; workdir?: string | null }): ConversationRow;
   /** Stores the agent session (and its committed point `at`, default null); all null = none. */
   setAgentSession(id: string, agent: AgentName | null, agentSessionId: string | null, at?: string | null): void;
-  update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom' | 'seededAt'>>): void;
+  update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom' | 'seededAt' | 'permissionMode'>>): void;
   list(opts?: { limit?: number }): ConversationRow[];
   /** Deletes the conversation and its entries, posted messages, inbox and outbox rows. Returns true if it existed. */
   delete(id: string): boolean;
@@ -175,6 +190,7 @@ export interface OutboxRepo {
   /** Pending rows of one conversation, in insertion order. */
   pendingFor(conversationId: string): OutboxRow[];
   pendingCount(): number;
+  get(id: number): OutboxRow | undefined;
 }
 
 /** A message of the local web chat (the local platform's own message history). */
@@ -200,6 +216,70 @@ export interface LocalThreadSummary {
   ts: number;
   replies: number;
   lastTs: number;
+}
+
+/** The state of an interaction: pending until decided, timed out (denied), expired (by a restart) or cancelled (turn ended). */
+export type InteractionState = 'pending' | 'decided' | 'timed_out' | 'expired' | 'cancelled';
+
+/** Someone in a conversation: a qualified user id (`<platform>:<user id>`) and a display name. */
+export interface Person {
+  id: string;
+  name: string;
+}
+
+/** What a running agent asked the people of a conversation, and what came of it (src/conversation/interactions.ts). */
+export interface InteractionRow {
+  /** Random id, also in the card's action ids (`ab:<id>:<choice>`). */
+  id: string;
+  conversationId: string;
+  request: InteractionRequest;
+  /** The person whose message started the turn; null for scheduler turns. */
+  requester: Person | null;
+  /** The outbox row of the card (its posted message is that row's `postedRef`). */
+  outboxId: number | null;
+  state: InteractionState;
+  /** A plan kept in planning: the next message of an approver is the feedback. */
+  awaitingText: boolean;
+  decision: InteractionDecision | null;
+  decidedBy: Person | null;
+  /** ms since the epoch. */
+  decidedAt: number | null;
+  createdAt: number;
+  /** When it times out (denied), ms since the epoch. */
+  expiresAt: number;
+}
+
+export interface InteractionsRepo {
+  create(r: { id: string; conversationId: string; request: InteractionRequest; requester: Person | null; expiresAt: number }): InteractionRow;
+  get(id: string): InteractionRow | undefined;
+  setCard(id: string, outboxId: number): void;
+  setAwaitingText(id: string, awaiting: boolean): void;
+  /**
+   * Ends a pending interaction: the first call wins (an UPDATE of a `pending` row). Returns true
+   * when this call ended it, false when it was no longer pending.
+   */
+  finish(id: string, state: Exclude<InteractionState, 'pending'>, decision: InteractionDecision | null, by: Person | null, at: number): boolean;
+  /** Pending interactions, oldest first; of one conversation when given. */
+  pending(conversationId?: string): InteractionRow[];
+}
+
+/** An "always for this conversation" rule: `tool` with `ruleKey` ('' = any use of the tool). */
+export interface ApprovalRuleRow {
+  conversationId: string;
+  tool: string;
+  ruleKey: string;
+  createdBy: string | null;
+  createdAt: number;
+}
+
+export interface ApprovalRulesRepo {
+  /** Adds a rule (a repeated one is kept once). */
+  add(r: { conversationId: string; tool: string; ruleKey: string; createdBy: string | null }): void;
+  list(conversationId: string): ApprovalRuleRow[];
+  /** True when a rule of the conversation covers `tool` with `ruleKey` (same key, or a rule for any use of the tool). */
+  covers(conversationId: string, tool: string, ruleKey: string | undefined): boolean;
+  /** Deletes the conversation's rules; returns how many. */
+  clear(conversationId: string): number;
 }
 
 export interface LocalMessagesRepo {
@@ -310,6 +390,8 @@ export interface Store {
   readonly scheduledMessages: ScheduledMessagesRepo;
   /** Local chat logins (migration 006). */
   readonly localUsers: LocalUsersRepo;
+  readonly interactions: InteractionsRepo;
+  readonly approvalRules: ApprovalRulesRepo;
   /** Runs `fn` in one SQLite transaction. */
   transaction<T>(fn: () => T): T;
   close(): void;

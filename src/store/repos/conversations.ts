@@ -1,6 +1,6 @@
 /** The `conversations` table: one row per conversation (channel or thread) with its agent settings and session id. */
 import type { PlatformName } from '../../core/messages.js';
-import type { AgentName } from '../../core/agents.js';
+import type { AgentName, PermissionMode } from '../../core/agents.js';
 import type { Db } from '../db.js';
 import type { ConversationRow, ConversationsRepo } from '../types.js';
 
@@ -17,6 +17,7 @@ interface ConversationSql {
   workdir: string | null;
   seeded_from: string | null;
   seeded_at: number | null;
+  permission_mode: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -36,13 +37,14 @@ export function toConversation(r: ConversationSql): ConversationRow {
     workdir: r.workdir,
     seededFrom: r.seeded_from,
     seededAt: r.seeded_at,
+    permissionMode: (r.permission_mode ?? null) as PermissionMode | null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
 }
 
 /** Tables holding rows of a conversation, deleted with it (children before the parent). */
-export const CONVERSATION_CHILD_TABLES = ['posted_messages', 'session_entries', 'inbox', 'outbox'] as const;
+export const CONVERSATION_CHILD_TABLES = ['posted_messages', 'session_entries', 'inbox', 'outbox', 'interactions', 'approval_rules'] as const;
 
 /**
  * Creates the conversations repository on `db` (statements prepared once).
@@ -66,6 +68,7 @@ export function createConversationsRepo(db: Db): ConversationsRepo {
        workdir     = CASE WHEN @setWorkdir THEN @workdir ELSE workdir END,
        seeded_from = CASE WHEN @setSeededFrom THEN @seededFrom ELSE seeded_from END,
        seeded_at   = CASE WHEN @setSeededAt THEN @seededAt ELSE seeded_at END,
+       permission_mode = CASE WHEN @setPermissionMode THEN @permissionMode ELSE permission_mode END,
        updated_at  = @now
      WHERE id = @id`,
   );
@@ -111,6 +114,8 @@ export function createConversationsRepo(db: Db): ConversationsRepo {
         seededFrom: patch.seededFrom ?? null,
         setSeededAt: has('seededAt'),
         seededAt: patch.seededAt ?? null,
+        setPermissionMode: Object.hasOwn(patch, 'permissionMode') ? 1 : 0,
+        permissionMode: patch.permissionMode ?? null,
       });
     },
     list(opts = {}) {

@@ -56,6 +56,7 @@ export function createOutboxRepo(db: Db): OutboxRepo {
   const pending = db.prepare<[], OutboxSql>("SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, id");
   const pendingFor = db.prepare<[string], OutboxSql>("SELECT * FROM outbox WHERE conversation_id = ? AND state = 'pending' ORDER BY id");
   const pendingCount = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM outbox WHERE state = 'pending'");
+  const getOne = db.prepare<[number], OutboxSql>('SELECT * FROM outbox WHERE id = ?');
 
   return {
     enqueue(o) {
@@ -75,6 +76,10 @@ export function createOutboxRepo(db: Db): OutboxRepo {
     },
     pendingCount() {
       return pendingCount.get()!.n;
+    },
+    get(id) {
+      const r = getOne.get(id);
+      return r && toOutbox(r);
     },
   };
 }
