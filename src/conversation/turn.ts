@@ -27,8 +27,8 @@ import { committedPoint, planRerun, rerunPrompt } from './rerun.js';
 import { continuationPrompt, LOST_SESSION_NOTICE, planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
 import { TurnOutput } from './turn-output.js';
 
-/** Abort reasons the bridge uses; any other reason counts as a user stop. */
-export const SHUTDOWN = 'shutdown';
+export { SHUTDOWN } from './abort.js';
+import { SHUTDOWN } from './abort.js';
 
 export interface TurnDefaults {
   /** Agent for conversations that did not choose one; undefined when no agent is usable. */

@@ -5,8 +5,9 @@
  * conversation layer turns a request into a card (a posted message with {@link CardAction}
  * buttons) and platform adapters turn button clicks into {@link ActionRequest}s.
  *
- * Pure functions only (action ids, previews, always-rules).
+ * Pure functions only (action ids).
  */
+import type { PlatformName } from './platforms.js';
 
 /** A button on a posted message. */
 export interface CardAction {
@@ -83,7 +84,7 @@ export type InteractionDecision =
  * the platform (a verified interaction payload or the local chat login), never from the body.
  */
 export interface ActionRequest {
-  platform: string;
+  platform: PlatformName;
   /** Platform user id (not qualified), e.g. Slack `U123`, Discord snowflake, local user name. */
   userId: string;
   userName: string;

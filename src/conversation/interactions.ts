@@ -1,0 +1,242 @@
+/**
+ * Interactions: a running agent's approvals, questions and plans, decided by people in the chat
+ * (docs/ARCHITECTURE.md §9).
+ *
+ * `ask` — called by a turn when the agent asks — first applies the conversation's "always"
+ * rules (a covered approval is allowed without a card), else stores the request (table
+ * `interactions`) and posts its card through the outbound path (rendered, mentions neutralised,
+ * delivered once) in one transaction, then waits for the first of: a decision (a button, or a
+ * free-text reply for a question or plan), the approval timeout (denied: fails closed), or the
+ * turn's end (cancelled; at shutdown: expired). Every way out ends the row with one atomic
+ * `UPDATE … WHERE state = 'pending'` (the first decision wins) and edits the card to its final
+ * state through the outbox, so no live buttons are left on a dead request. Pending rows a
+ * process left behind (a crash) are expired by {@link Interactions.expireStale} at start; their
+ * turns run again through recovery and may ask again.
+ */
+import crypto from 'node:crypto';
+import type { ApproversConfig } from '../core/config.js';
+import { parseActionId, type ActionReply, type ActionRequest, type InteractionDecision, type InteractionRequest } from '../core/interactions.js';
+import type { ReplyTarget } from '../core/messages.js';
+import type { Logger } from '../logger.js';
+import type { InteractionRow, InteractionState, Person, Store } from '../store/types.js';
+import { qualify } from './access.js';
+import { SHUTDOWN } from './abort.js';
+import {
+  alreadyDecidedText,
+  awaitingFeedbackText,
+  cardActions,
+  decidersText,
+  decisionFor,
+  finalCardText,
+  openCardText,
+  outcomeLine,
+  textDecision,
+} from './cards.js';
+import type { Outbound } from './outbound.js';
+
+export interface InteractionsDeps {
+  store: Pick<Store, 'interactions' | 'approvalRules' | 'conversations' | 'outbox' | 'transaction'>;
+  outbound: Pick<Outbound, 'enqueue' | 'deliver'>;
+  logger: Logger;
+  approvers: ApproversConfig;
+  /** Platform-qualified ids of admins (AGENTBRIDGE_ADMINS). */
+  admins: readonly string[];
+  /** How long a request waits for a decision before it is denied, ms. */
+  timeoutMs: number;
+  /** The agent's name for people ("Claude Code"), by agent name. */
+  agentLabel(agent: string): string;
+  now?: () => number;
+}
+
+/** Where and for whom a turn asks. */
+export interface AskContext {
+  conversationId: string;
+  replyTarget: ReplyTarget;
+  agent: string;
+  /** The person whose message started the turn (qualified id); null for scheduler turns. */
+  requester: Person | null;
+  /** The turn's signal: aborting it cancels the request (at shutdown: expires it). */
+  signal: AbortSignal;
+}
+
+interface Waiter {
+  resolve(decision: InteractionDecision): void;
+  ctx: AskContext;
+}
+
+/** Random interaction id: 12 characters of base64url (72 bits). */
+function newId(): string {
+  return crypto.randomBytes(9).toString('base64url');
+}
+
+export class Interactions {
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: InteractionsDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Asks the people of the conversation; resolves with the decision (never rejects). An
+   * approval covered by an "always" rule resolves `allow` at once, without a card.
+   * @throws the store's error when the request cannot be stored (the turn then fails like any storage fault)
+   */
+  async ask(ctx: AskContext, request: InteractionRequest): Promise<InteractionDecision> {
+    const { store, logger } = this.deps;
+    if (request.kind === 'approval' && store.approvalRules.covers(ctx.conversationId, request.tool, request.ruleKey)) {
+      logger.info({ conversationId: ctx.conversationId, tool: request.tool, ruleKey: request.ruleKey }, 'approval granted by an always-rule of the conversation');
+      return { kind: 'allow' };
+    }
+    if (ctx.signal.aborted) return { kind: 'cancel', message: 'The turn was stopped.' };
+    const id = newId();
+    const created = this.now();
+    const label = this.deps.agentLabel(ctx.agent);
+    const row = store.transaction(() => {
+      const row = store.interactions.create({ id, conversationId: ctx.conversationId, request, requester: ctx.requester, expiresAt: created + this.deps.timeoutMs });
+      const text = openCardText(row, label, decidersText(ctx.requester, this.deps.approvers));
+      const rows = this.deps.outbound.enqueue(ctx, text, { kind: 'notice', actions: cardActions(id, request) });
+      store.interactions.setCard(id, rows[rows.length - 1]!.id);
+      return { ...row, outboxId: rows[rows.length - 1]!.id };
+    });
+    logger.info({ conversationId: ctx.conversationId, interaction: id, kind: request.kind }, 'asking the conversation');
+    const decided = new Promise<InteractionDecision>((resolve) => this.waiters.set(id, { resolve, ctx }));
+    void this.deps.outbound.deliver(ctx.conversationId);
+    const timer = setTimeout(() => this.end(row.id, 'timed_out', { kind: 'deny', message: 'Nobody decided in time, so it was denied.' }, null), this.deps.timeoutMs);
+    const onAbort = () => {
+      const state: InteractionState = ctx.signal.reason === SHUTDOWN ? 'expired' : 'cancelled';
+      this.end(row.id, state, { kind: 'cancel', message: state === 'expired' ? 'agentbridge is restarting.' : 'The turn was stopped.' }, null);
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await decided;
+    } finally {
+      clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onAbort);
+      this.waiters.delete(id);
+    }
+  }
+
+  /** A button click (identity from the platform). */
+  async onAction(req: ActionRequest): Promise<ActionReply> {
+    const parsed = parseActionId(req.actionId);
+    const row = parsed && this.deps.store.interactions.get(parsed.interactionId);
+    if (!parsed || !row) return { status: 'unknown', text: 'This button is no longer active.' };
+    const by: Person = { id: qualify(req.platform, req.userId), name: req.userName || req.userId };
+    if (row.state !== 'pending') return { status: 'decided', text: alreadyDecidedText(row) };
+    if (!this.mayDecide(by, row)) {
+      this.deps.logger.info({ interaction: row.id, user: by.id }, 'refused a decision: not an approver');
+      return { status: 'forbidden', text: `You cannot decide this: ${decidersText(row.requester, this.deps.approvers)} can.` };
+    }
+    if (row.request.kind === 'plan' && parsed.choice === 'keep-planning') {
+      this.keepPlanning(row, by);
+      return { status: 'ok', text: '' };
+    }
+    const decision = decisionFor(row.request, parsed.choice, by);
+    if (!decision) return { status: 'unknown', text: 'This button is no longer active.' };
+    if (!this.end(row.id, 'decided', decision, by)) {
+      const now = this.deps.store.interactions.get(row.id);
+      return { status: 'decided', text: now ? alreadyDecidedText(now) : 'Already decided.' };
+    }
+    return { status: 'ok', text: '' };
+  }
+
+  /**
+   * A message in the conversation while a question, or a plan, waits: from an approver it is
+   * the answer (or the plan's feedback) and is consumed — true; otherwise false (it is a normal message).
+   */
+  answerWithText(conversationId: string, author: Person, text: string): boolean {
+    const open = this.deps.store.interactions.pending(conversationId).filter((r) => r.request.kind === 'question' || r.request.kind === 'plan');
+    const row = open.find((r) => this.mayDecide(author, r));
+    if (!row) return false;
+    const decision = textDecision(row.request, text);
+    if (!decision) return false;
+    return this.end(row.id, 'decided', decision, author);
+  }
+
+  /** Pending requests of a conversation (for `status`). */
+  pending(conversationId: string): InteractionRow[] {
+    return this.deps.store.interactions.pending(conversationId);
+  }
+
+  /** True when a question or plan of the conversation waits for a decision (messages may answer it). */
+  hasOpenQuestion(conversationId: string): boolean {
+    return this.deps.store.interactions.pending(conversationId).some((r) => r.request.kind !== 'approval');
+  }
+
+  /**
+   * At start: every request still pending was left by a process that ended; it is expired and
+   * its card edited (its turn runs again through recovery). Returns how many.
+   */
+  expireStale(): number {
+    const stale = this.deps.store.interactions.pending().filter((r) => !this.waiters.has(r.id));
+    for (const r of stale) this.end(r.id, 'expired', null, null);
+    if (stale.length) this.deps.logger.info({ count: stale.length }, 'expired approvals and questions left open by the previous run');
+    return stale.length;
+  }
+
+  /** Whether `person` may decide `row` (AGENTBRIDGE_APPROVERS). */
+  mayDecide(person: Person, row: Pick<InteractionRow, 'requester'>): boolean {
+    const a = this.deps.approvers;
+    return (
+      (a.requester && row.requester !== null && row.requester.id === person.id) || (a.admins && this.deps.admins.includes(person.id)) || a.users.includes(person.id)
+    );
+  }
+
+  private keepPlanning(row: InteractionRow, by: Person): void {
+    const { store } = this.deps;
+    const label = this.deps.agentLabel(this.waiters.get(row.id)?.ctx.agent ?? '');
+    store.transaction(() => {
+      store.interactions.setAwaitingText(row.id, true);
+      if (row.outboxId !== null) this.deps.outbound.enqueue(this.targetOf(row), awaitingFeedbackText(row, label, by), { kind: 'notice', editRow: row.outboxId, actions: [] });
+    });
+    void this.deps.outbound.deliver(row.conversationId);
+  }
+
+  /**
+   * Ends a pending request (first call wins), edits its card, applies what the decision implies
+   * (an always-rule, a plan's mode switch) and wakes the waiting turn. False when it had already ended.
+   */
+  private end(id: string, state: Exclude<InteractionState, 'pending'>, decision: InteractionDecision | null, by: Person | null): boolean {
+    const { store, logger } = this.deps;
+    const row = store.interactions.get(id);
+    if (!row) return false;
+    const at = this.now();
+    const waiter = this.waiters.get(id);
+    const label = this.deps.agentLabel(waiter?.ctx.agent ?? '');
+    let won = false;
+    try {
+      won = store.transaction(() => {
+        if (!store.interactions.finish(id, state, decision, by, at)) return false;
+        if (decision?.kind === 'allow' && decision.always && row.request.kind === 'approval')
+          store.approvalRules.add({ conversationId: row.conversationId, tool: row.request.tool, ruleKey: row.request.ruleKey ?? '', createdBy: by?.id ?? null });
+        if (decision?.kind === 'approve-plan') store.conversations.update(row.conversationId, { permissionMode: 'edit' });
+        if (row.outboxId !== null)
+          this.deps.outbound.enqueue(this.targetOf(row), finalCardText(row, label, outcomeLine(state, decision, by, at, this.deps.timeoutMs)), {
+            kind: 'notice',
+            editRow: row.outboxId,
+            actions: [],
+          });
+        return true;
+      });
+    } catch (err) {
+      logger.error({ err, interaction: id }, 'could not record the decision');
+      // The turn must not hang: it goes on with the decision (or a denial), the row is expired at the next start.
+      waiter?.resolve(decision ?? { kind: 'cancel', message: 'The decision could not be recorded.' });
+      return false;
+    }
+    if (!won) return false;
+    logger.info({ conversationId: row.conversationId, interaction: id, state, decision: decision?.kind, by: by?.id }, 'interaction ended');
+    void this.deps.outbound.deliver(row.conversationId);
+    waiter?.resolve(decision ?? { kind: 'cancel', message: 'The request expired.' });
+    return true;
+  }
+
+  private targetOf(row: InteractionRow): { conversationId: string; replyTarget: ReplyTarget } {
+    const waiter = this.waiters.get(row.id);
+    if (waiter) return { conversationId: row.conversationId, replyTarget: waiter.ctx.replyTarget };
+    // After a restart: where the card was posted (its outbox row's target).
+    const { platform, channel, thread } = this.deps.store.outbox.get(row.outboxId!)!.target;
+    return { conversationId: row.conversationId, replyTarget: { platform, channel, ...(thread ? { thread } : {}) } };
+  }
+}
