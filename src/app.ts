@@ -172,6 +172,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
         isBotMessage: (key: string) => store.postedMessages.get(key) !== undefined,
         state: store.platformState,
         runCommand: (req) => commands.runCommand(req),
+        onAction: (req) => core.interactions.onAction(req),
         reportApiError: (kind) => metrics.apiError(adapter.name, kind),
       };
       metrics.platformStarted(adapter.name);

@@ -27,6 +27,9 @@ import { OutboxDelivery, type AdapterLookup } from './conversation/outbox.js';
 import { Outbound } from './conversation/outbound.js';
 import { recoverInbox } from './conversation/recovery.js';
 import { Router } from './conversation/router.js';
+import { Interactions } from './conversation/interactions.js';
+import { LiveSessions } from './conversation/live-sessions.js';
+import { agentLabel } from './runners/registry.js';
 import { apiErrorKind, type Metrics } from './http/metrics.js';
 import type { Logger } from './logger.js';
 import type { Runner } from './runners/types.js';
@@ -51,7 +54,8 @@ export type CoreConfig = Pick<
   | 'shutdownGraceMs'
   | 'cronGraceMs'
   | 'agentEnv'
->;
+> &
+  Partial<Pick<Config, 'sessionIdleMs' | 'maxLiveSessions' | 'approvalTimeoutMs' | 'busyMode' | 'approvers'>>;
 
 /** What the core is built from besides the configuration; tests and the bench substitute these. */
 export interface CoreDeps {
@@ -110,6 +114,10 @@ export interface Core {
   router: Router;
   commands: CommandService;
   scheduler: Scheduler;
+  /** Approvals, questions and plans; `interactions.onAction` is the adapters' `AdapterContext.onAction`. */
+  interactions: Interactions;
+  /** The live agent sessions (one process per active conversation). */
+  sessions: LiveSessions;
   /** Per-turn MCP tokens, when `mcpUrl` was given (the caller registers the MCP routes). */
   toolTokens?: ToolTokens;
   /** True once {@link shutdown} began. */
@@ -159,10 +167,29 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
   const toolTokens = mcpUrl ? ToolTokens.open(config.dataDir) : undefined;
   const tools = toolTokens && mcpUrl ? new ToolAccess({ tokens: toolTokens, url: mcpUrl }) : undefined;
 
+  const interactions = new Interactions({
+    store,
+    outbound,
+    logger: logger.child({ part: 'interactions' }),
+    approvers: config.approvers ?? { requester: true, admins: true, users: [] },
+    admins: config.access.admins,
+    timeoutMs: config.approvalTimeoutMs ?? 900_000,
+    agentLabel,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  const sessions = new LiveSessions({
+    idleMs: config.sessionIdleMs ?? 600_000,
+    max: config.maxLiveSessions ?? 2 * config.maxConcurrentTurns,
+    logger: logger.child({ part: 'sessions' }),
+  });
+
   const bridges = new Bridges(
     {
       store,
       inbox,
+      sessions,
+      interactions,
+      busyMode: config.busyMode ?? 'steer',
       runners: deps.runners,
       adapters,
       outbound,
@@ -214,7 +241,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       store,
       inbox,
       router: bridges,
-      defaults: { agent: deps.defaultAgent, model: config.model, workdir: config.workdir },
+      defaults: { agent: deps.defaultAgent, model: config.model, workdir: config.workdir, permissionMode: config.permissionMode },
+      sessions,
       availableAgents: deps.availableAgents,
       workspacesRoot: config.workspacesRoot,
       shutdownGraceMs: config.shutdownGraceMs,
@@ -236,7 +264,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     health,
   });
   // Commands see the bridges (stop, status), never the router: nothing calls back into the pipeline.
-  const router = new Router({ inbox, bridges, access: commands, commands, logger });
+  const router = new Router({ inbox, bridges, access: commands, commands, answers: interactions.answerStage, logger });
   metrics?.observe({ queue: () => bridges.queueStats(), inboxBacklog: () => ((c) => c.queued + c.running)(inbox.countByState()) });
 
   let closed: Promise<void> | undefined;
@@ -250,11 +278,14 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     router,
     commands,
     scheduler,
+    interactions,
+    sessions,
     toolTokens,
     get stopping() {
       return stopping !== undefined;
     },
     async start() {
+      interactions.expireStale(); // left open by a process that ended: cards edited, turns re-run by recovery
       await outbox.deliverAll();
       await announceRestart({ store, outbound, logger });
       await recoverInbox(store, router, outbound, logger);
@@ -265,12 +296,14 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       return (stopping ??= (async () => {
         await scheduler.stop(); // nothing new is submitted while the bridges shut down
         await bridges.shutdown(graceMs);
+        await sessions.stop();
         await outbox.stop();
       })());
     },
     close() {
       return (closed ??= (async () => {
         await scheduler.stop();
+        await sessions.stop();
         health?.stop();
         await checkpointer?.stop();
       })());

@@ -15,6 +15,8 @@ import { messageSource, type InboundMessage, type PlatformName } from '../core/m
 import { backoffDelay, isStorageFault, type StoreHealth } from '../store/health.js';
 import type { TurnOutcome } from '../core/turn.js';
 import { executeTurn, SHUTDOWN, type TurnAttempt, type TurnDeps } from './turn.js';
+import { SUPERSEDED } from './abort.js';
+import type { BusyMode } from '../core/config.js';
 
 /** A snapshot of a bridge, for status commands and metrics. */
 export interface BridgeStatus {
@@ -44,6 +46,13 @@ export interface BridgeDeps extends TurnDeps {
   health?: StoreHealth;
   /** Backoff of storage-fault retries, ms: first delay, doubling up to `maxMs` (default 500 → 5,000). */
   storageRetry?: { initialMs: number; maxMs: number };
+  /**
+   * What a message that arrives while a turn runs does (AGENTBRIDGE_BUSY_MODE; default `queue`):
+   * `steer` — added to the running turn when its live session can take it, else queued;
+   * `queue` — waits for the next turn; `interrupt` — stops the running turn (its answer so far
+   * is posted as stopped) and the next turn takes everything queued. Scheduler messages always queue.
+   */
+  busyMode?: BusyMode;
 }
 
 /** Per-conversation turn queue. Cheap when idle: two small fields and no timers. */
@@ -59,6 +68,11 @@ export class Bridge {
   /** Waiting for the backoff and the store's health before the retry is scheduled. */
   private retryWaiting = false;
   private retryTimer?: NodeJS.Timeout;
+  /** The running turn's attempt (its `steer` hook while the agent runs in a steerable live session). */
+  private attempt?: TurnAttempt;
+  /** Messages being offered to the running turn (steer), in arrival order; later messages wait behind them. */
+  private steering: Promise<void> = Promise.resolve();
+  private steeringCount = 0;
   /** Last time something happened here, ms since the epoch (for idle eviction). */
   lastActive: number;
 
@@ -69,16 +83,45 @@ export class Bridge {
     this.lastActive = Date.now();
   }
 
-  /** Queues a message (already durable in the inbox) and starts a turn when possible. */
+  /**
+   * Takes a message (already durable in the inbox): while a turn runs, as AGENTBRIDGE_BUSY_MODE
+   * says (see {@link BridgeDeps.busyMode}); otherwise it is queued and a turn starts when possible.
+   */
   enqueue(message: InboundMessage): void {
-    this.queue.push(message);
     this.lastActive = Date.now();
+    const mode = message.origin === 'scheduler' ? 'queue' : (this.deps.busyMode ?? 'queue');
+    if (mode === 'steer' && (this.steeringCount > 0 || (this.controller && this.attempt))) {
+      this.steeringCount++;
+      this.steering = this.steering.then(() => this.offer(message)).finally(() => this.steeringCount--);
+      return;
+    }
+    this.queue.push(message);
+    if (mode === 'interrupt' && this.controller && !this.controller.signal.aborted) {
+      this.deps.logger.info({ conversationId: this.conversationId }, 'a new message stops the running turn (busy mode interrupt)');
+      this.controller.abort(SUPERSEDED);
+    }
+    this.schedule();
+  }
+
+  /** Offers `message` to the running turn; queues it when the turn cannot take it. */
+  private async offer(message: InboundMessage): Promise<void> {
+    const steer = this.controller && !this.controller.signal.aborted ? this.attempt?.steer : undefined;
+    let taken = false;
+    if (steer) {
+      try {
+        taken = await steer(message);
+      } catch (err) {
+        this.deps.logger.warn({ err, conversationId: this.conversationId }, 'steering failed; the message waits for the next turn');
+      }
+    }
+    if (taken) return;
+    this.queue.push(message);
     this.schedule();
   }
 
   /** True when no turn runs or waits and nothing is queued. */
   get idle(): boolean {
-    return !this.controller && !this.waitingForSlot && this.queue.length === 0 && !this.retry;
+    return !this.controller && !this.waitingForSlot && this.queue.length === 0 && !this.retry && this.steeringCount === 0;
   }
 
   status(): BridgeStatus {
@@ -138,6 +181,7 @@ export class Bridge {
     if (batch.length === 0) return;
     const controller = new AbortController();
     this.controller = controller;
+    this.attempt = attempt;
     this.runningSince = Date.now();
     const last = batch[batch.length - 1]!;
     let info: TurnEndInfo = { platform: messageSource(last), agent: this.deps.defaults.agent ?? 'none' };
@@ -172,6 +216,7 @@ export class Bridge {
     await this.current;
     if (!retrying) this.deps.onTurnEnd?.(this.conversationId, outcome, Date.now() - this.runningSince, info);
     this.controller = undefined;
+    this.attempt = undefined;
     this.runningSince = undefined;
     this.lastActive = Date.now();
     if (retrying) this.waitToRetry(failures);

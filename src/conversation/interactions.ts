@@ -16,7 +16,7 @@
 import crypto from 'node:crypto';
 import type { ApproversConfig } from '../core/config.js';
 import { parseActionId, type ActionReply, type ActionRequest, type InteractionDecision, type InteractionRequest } from '../core/interactions.js';
-import type { ReplyTarget } from '../core/messages.js';
+import type { InboundMessage, ReplyTarget } from '../core/messages.js';
 import type { Logger } from '../logger.js';
 import type { InteractionRow, InteractionState, Person, Store } from '../store/types.js';
 import { qualify } from './access.js';
@@ -146,12 +146,25 @@ export class Interactions {
    * the answer (or the plan's feedback) and is consumed — true; otherwise false (it is a normal message).
    */
   answerWithText(conversationId: string, author: Person, text: string): boolean {
-    const open = this.deps.store.interactions.pending(conversationId).filter((r) => r.request.kind === 'question' || r.request.kind === 'plan');
-    const row = open.find((r) => this.mayDecide(author, r));
+    const row = this.openForText(conversationId).find((r) => this.mayDecide(author, r));
     if (!row) return false;
     const decision = textDecision(row.request, text);
     if (!decision) return false;
     return this.end(row.id, 'decided', decision, author);
+  }
+
+  /** The router's answer stage (./router.ts `AnswerStage`): messages that answer an open question or plan. */
+  readonly answerStage = {
+    wouldAnswer: (m: InboundMessage): boolean => {
+      if (m.origin === 'scheduler' || !m.text.trim()) return false;
+      const person = { id: qualify(m.platform, m.author.id), name: m.author.name };
+      return this.openForText(m.conversationId).some((r) => this.mayDecide(person, r));
+    },
+    answer: (m: InboundMessage): boolean => this.answerWithText(m.conversationId, { id: qualify(m.platform, m.author.id), name: m.author.name }, m.text),
+  };
+
+  private openForText(conversationId: string): InteractionRow[] {
+    return this.deps.store.interactions.pending(conversationId).filter((r) => r.request.kind === 'question' || r.request.kind === 'plan');
   }
 
   /** Pending requests of a conversation (for `status`). */

@@ -2,7 +2,8 @@
  * The router: the core's entry point for every inbound message, a pipeline in a fixed order —
  * access control (a refused writer is told once, nothing is stored) → chat commands (run and
  * answered here, deduplicated through the inbox) → the inbox (durable; a known event key is a
- * duplicate and is dropped — invariant 2) → the conversation's bridge (./bridges.ts).
+ * duplicate and is dropped — invariant 2) → an answer to the agent's open question or plan
+ * (./interactions.ts; the inbox row closes at once) → the conversation's bridge (./bridges.ts).
  * The stages are given at construction (src/compose.ts wires them); nothing calls back into
  * the router.
  */
@@ -33,6 +34,18 @@ export interface CommandStage {
   isCommand(message: InboundMessage): boolean;
 }
 
+/**
+ * Answers to the agent's open questions and plans, the third stage: a message from someone who
+ * may decide, in a conversation where a question or plan waits, is that answer (or the plan's
+ * feedback) rather than a new prompt.
+ */
+export interface AnswerStage {
+  /** True when `message` would answer an open question or plan of its conversation. */
+  wouldAnswer(message: InboundMessage): boolean;
+  /** Answers with `message`; false when nothing is open for it any more (it is then an ordinary prompt). */
+  answer(message: InboundMessage): boolean;
+}
+
 export interface RouterDeps {
   inbox: Inbox;
   bridges: Bridges;
@@ -40,6 +53,8 @@ export interface RouterDeps {
   access?: AccessStage;
   /** Absent: every message is a prompt. */
   commands?: CommandStage;
+  /** Absent: no message answers a question (interactive sessions are off). */
+  answers?: AnswerStage;
   logger: Logger;
 }
 
@@ -69,9 +84,16 @@ export class Router {
     if ('handled' in access) return access.handled;
     const command = await this.deps.commands?.takeCommand(message, access.admin, hooks);
     if (command) return command;
+    const answering = this.deps.answers?.wouldAnswer(message) ?? false;
     if (!this.inbox.accept(message, hooks)) {
       this.deps.logger.info({ eventKey: message.eventKey, conversationId: message.conversationId }, 'duplicate delivery ignored');
       return 'duplicate';
+    }
+    if (answering && this.deps.answers!.answer(message)) {
+      // The answer went to the agent's running turn; the message needs no turn of its own.
+      this.inbox.finish([message.eventKey], 'done');
+      this.deps.logger.info({ eventKey: message.eventKey, conversationId: message.conversationId }, 'message answered an open question');
+      return 'accepted';
     }
     this.bridges.admit(message);
     return 'accepted';

@@ -26,6 +26,12 @@ import type { Inbox } from './inbox.js';
 import { committedPoint, planRerun, rerunPrompt } from './rerun.js';
 import { continuationPrompt, LOST_SESSION_NOTICE, planSeed, seededPrompt, seedNotice, seedRecord } from './seeding.js';
 import { TurnOutput } from './turn-output.js';
+import { SUPERSEDED } from './abort.js';
+import type { Interactions } from './interactions.js';
+import type { LiveSessions } from './live-sessions.js';
+import { qualify } from './access.js';
+import type { InteractionDecision } from '../core/interactions.js';
+import type { AgentSession } from '../runners/session/types.js';
 
 export { SHUTDOWN } from './abort.js';
 import { SHUTDOWN } from './abort.js';
@@ -66,8 +72,18 @@ export interface TurnDeps {
   logger: Logger;
   /** Agent tools over MCP; turns run without tools when absent. */
   tools?: TurnToolAccess;
+  /**
+   * Live agent sessions (one process per conversation, kept between turns). Absent, or for a
+   * runner without them, every turn runs its own one-shot process.
+   */
+  sessions?: LiveSessions;
+  /** Asks the conversation when the agent wants an approval, an answer or a plan decision; absent: such requests are denied. */
+  interactions?: Interactions;
   now?: () => number;
 }
+
+/** How long a live session's tool grant lasts, ms: its maximum age plus a margin (live-sessions.ts replaces older sessions). */
+const SESSION_GRANT_MS = 13 * 3600_000;
 
 /**
  * What an attempt of a turn already did, carried to the retry of the same batch after a storage
@@ -86,6 +102,13 @@ export interface TurnAttempt {
   ran?: { agent: AgentName; model?: string; result: RunResult; seed: ReturnType<typeof planSeed>; lostSession: boolean };
   /** The answer is in the outbox and the inbox rows are closed: only delivery is left. */
   committed?: TurnOutcome;
+  /**
+   * Set while the agent runs in a live session that can be steered: adds `message` to the
+   * running turn (AGENTBRIDGE_BUSY_MODE=steer). True when the agent took it — it is then
+   * recorded as part of this turn (its inbox row runs and closes with the turn); false when it
+   * must wait for the next turn.
+   */
+  steer?: (message: InboundMessage) => Promise<boolean>;
 }
 
 /**
@@ -98,6 +121,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const { store, logger } = deps;
   const last = batch[batch.length - 1]!;
   const conversationId = last.conversationId;
+  // Grows when messages are steered into the running turn.
   const keys = batch.map((m) => m.eventKey);
   const target = last.replyTarget;
   const log = logger.child({ conversationId });
@@ -186,9 +210,40 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
         if (plan.mode === 'transcript') prompt = continuationPrompt(committedEntries(store, conversationId, batchEntryIds), messages);
       }
     }
-    const access = deps.tools?.grant({ conversationId, replyTarget: target, ttlMs: deps.defaults.turnTimeoutMs + 60_000 });
+    const requester = batch[0]!.origin === 'scheduler' ? null : { id: qualify(batch[0]!.platform, batch[0]!.author.id), name: batch[0]!.author.name };
+    const live: LiveTurn = {
+      requester,
+      target,
+      onSteer: async (session, m) => {
+        if (!session.busy) return false;
+        const taken = (await session.steer(combineMessages([m], { multiUser: true }))) === 'taken';
+        if (!taken) return false;
+        // The agent has it: it is part of this turn from now on (answered with it, closed with it).
+        store.transaction(() => {
+          deps.inbox.start([m.eventKey]);
+          const e = store.entries.append({
+            conversationId,
+            role: 'user',
+            author: m.author.name,
+            text: m.text,
+            agent,
+            model: model ?? null,
+            usage: null,
+            costUsd: null,
+          });
+          attempt.entryIds?.push(e.id);
+          batchEntryIds.add(e.id);
+        });
+        keys.push(m.eventKey);
+        log.info({ eventKey: m.eventKey }, 'message steered into the running turn');
+        if (m.messageRef) void adapter.react?.(m.replyTarget, m.messageRef, 'steered').catch(() => {});
+        return true;
+      },
+      attempt,
+    };
+    const oneShotAccess = () => deps.tools?.grant({ conversationId, replyTarget: target, ttlMs: deps.defaults.turnTimeoutMs + 60_000 });
     const run = (p: string, r?: Resume) =>
-      runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), access);
+      runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), oneShotAccess, live);
     let result: RunResult;
     let lostSession = false;
     try {
@@ -206,7 +261,10 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
         }
       }
     } finally {
-      access?.revoke();
+      attempt.steer = undefined;
+    }
+    if (signal.aborted && signal.reason === SUPERSEDED && result.error?.kind === 'stopped') {
+      result = { ...result, error: { kind: 'stopped', message: SUPERSEDED_NOTICE } };
     }
     log.info({ agent, ok: result.ok, error: result.error?.kind, ms: (deps.now ?? Date.now)() - started }, 'turn finished');
 
@@ -287,6 +345,22 @@ function finish(
   deps.outbound.enqueue(to, markdown, { ...options, alsoInTx: () => deps.inbox.finish(keys, state) });
 }
 
+/** What a turn run in a live session needs besides the run itself. */
+interface LiveTurn {
+  requester: { id: string; name: string } | null;
+  target: ReplyTarget;
+  /** Records a message the session took into the running turn (see {@link TurnAttempt.steer}). */
+  onSteer(session: AgentSession, message: InboundMessage): Promise<boolean>;
+  attempt: TurnAttempt;
+}
+
+/** The text of a turn stopped by AGENTBRIDGE_BUSY_MODE=interrupt. */
+const SUPERSEDED_NOTICE = 'stopped to take the newer message';
+
+/**
+ * Runs the agent once: in the conversation's live session when the runner has them and the
+ * resume plan allows it (see {@link canRunLive}), else as a one-shot process.
+ */
 async function runAgent(
   deps: TurnDeps,
   runner: Runner | undefined,
@@ -294,27 +368,91 @@ async function runAgent(
   turn: { agent: AgentName; model?: string; prompt: string; resume?: Resume },
   signal: AbortSignal,
   onEvent: Parameters<Runner['run']>[1],
-  access?: { url: string; token: string },
+  oneShotAccess: () => { url: string; token: string; revoke(): void } | undefined,
+  live: LiveTurn,
 ): Promise<RunResult> {
   // A conversation may name an agent no runner has any more (e.g. one removed from the registry).
   if (!runner) return { ok: false, text: '', exitCode: null, error: runError('not_installed', `agentbridge has no runner named "${turn.agent}"`) };
-  return runner.run(
-    {
-      prompt: turn.prompt,
-      cwd: conv.workdir ?? deps.defaults.workdir,
-      resumeSessionId: turn.resume?.id,
-      forkSession: turn.resume?.fork,
-      resumeAt: turn.resume?.at,
-      model: turn.model,
-      permissionMode: deps.defaults.permissionMode,
-      signal,
-      timeoutMs: deps.defaults.turnTimeoutMs,
-      env: deps.env,
-      systemPrompt: SYSTEM_PROMPT,
-      mcp: access ? { url: access.url, token: access.token } : undefined,
-    },
-    onEvent,
-  );
+  const cwd = conv.workdir ?? deps.defaults.workdir;
+  const permissionMode = conv.permissionMode ?? deps.defaults.permissionMode;
+  if (deps.sessions && canRunLive(runner, deps.sessions, conv.id, turn.resume)) {
+    const grant = () => {
+      const g = deps.tools?.grant({ conversationId: conv.id, replyTarget: live.target, ttlMs: SESSION_GRANT_MS });
+      return g && { mcp: { url: g.url, token: g.token }, revoke: g.revoke };
+    };
+    const session = deps.sessions.acquire(
+      conv.id,
+      runner,
+      {
+        agent: turn.agent,
+        fresh: !!(turn.resume?.fork || turn.resume?.at),
+        options: {
+          cwd,
+          resumeSessionId: turn.resume?.id,
+          forkSession: turn.resume?.fork,
+          resumeAt: turn.resume?.at,
+          model: turn.model,
+          permissionMode,
+          env: deps.env,
+          systemPrompt: SYSTEM_PROMPT,
+        },
+      },
+      grant,
+    );
+    if (runner.sessionCapabilities?.steer) live.attempt.steer = (m) => live.onSteer(session, m);
+    try {
+      return await session.send(
+        turn.prompt,
+        {
+          onEvent,
+          onInteraction: (request): Promise<InteractionDecision> =>
+            deps.interactions
+              ? deps.interactions.ask({ conversationId: conv.id, replyTarget: live.target, agent: turn.agent, requester: live.requester, signal }, request)
+              : Promise.resolve({ kind: 'deny', message: 'agentbridge cannot ask anyone here, so it denied this.' }),
+        },
+        { signal, timeoutMs: deps.defaults.turnTimeoutMs },
+      );
+    } finally {
+      live.attempt.steer = undefined;
+      deps.sessions.release(conv.id, session);
+    }
+  }
+  const access = oneShotAccess();
+  try {
+    return await runner.run(
+      {
+        prompt: turn.prompt,
+        cwd,
+        resumeSessionId: turn.resume?.id,
+        forkSession: turn.resume?.fork,
+        resumeAt: turn.resume?.at,
+        model: turn.model,
+        permissionMode,
+        signal,
+        timeoutMs: deps.defaults.turnTimeoutMs,
+        env: deps.env,
+        systemPrompt: SYSTEM_PROMPT,
+        mcp: access ? { url: access.url, token: access.token } : undefined,
+      },
+      onEvent,
+    );
+  } finally {
+    access?.revoke();
+  }
+}
+
+/**
+ * Whether a turn can run in a live session: the runner has them, and the resume plan is one it
+ * can follow — a fork or resume-at point needs the `fork` capability; resuming a stored agent
+ * session needs `resume`, unless the live process already holds that session (Gemini 0.61 cannot
+ * load a stored session into a new process, so such a turn runs one-shot with `--resume`).
+ */
+function canRunLive(runner: Runner, sessions: LiveSessions, conversationId: string, resume: Resume | undefined): boolean {
+  const caps = runner.sessionCapabilities;
+  if (!runner.openSession || !caps) return false;
+  if (!resume) return true;
+  if (resume.fork || resume.at) return caps.fork;
+  return caps.resume || sessions.get(conversationId)?.sessionId === resume.id;
 }
 
 /** Which agent session a run resumes: `fork` into a new one (Claude), or only up to message `at` (Claude). */

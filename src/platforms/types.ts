@@ -90,7 +90,8 @@ export interface EditOptions {
 export const MAX_IDEMPOTENCY_KEY_CHARS = 25;
 
 /** Reaction states shown on the user's message while it is being worked on. */
-export type ReactionState = 'working' | 'done' | 'failed';
+/** `steered`: the message was added to the running turn (↪). */
+export type ReactionState = 'working' | 'done' | 'failed' | 'steered';
 
 /** What a platform allows; the renderer obeys these. */
 export interface PlatformLimits {

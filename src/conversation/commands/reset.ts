@@ -1,7 +1,8 @@
 /**
- * `reset`: the next turn starts a new agent session. The stored agent session id is cleared; the
- * transcript stays. Scheduled messages of the conversation are cancelled. Refused while a turn
- * runs (its end would store its session id again): stop it first.
+ * `reset`: the next turn starts a new agent session. The stored agent session id is cleared and
+ * the live agent process closed; the transcript stays. The conversation's "always" approvals and
+ * its own permission mode (set by an approved plan) are cleared, and its scheduled messages are
+ * cancelled. Refused while a turn runs (its end would store its session id again): stop it first.
  */
 import { ensureConversation, noArgs, reply, type Command } from './types.js';
 
@@ -17,11 +18,16 @@ export const reset: Command<true> = {
     const id = ctx.place.conversationId!;
     if (router.status(id).running) return reply('A turn is running. Stop it first with `/agent stop`, then reset.', true);
     ensureConversation(ctx);
-    store.conversations.setAgentSession(id, null, null);
+    const rules = store.transaction(() => {
+      store.conversations.setAgentSession(id, null, null);
+      store.conversations.update(id, { permissionMode: null });
+      return store.approvalRules.clear(id);
+    });
+    void ctx.deps.sessions?.close(id, 'reset');
     const cancelled = scheduled?.reset(id) ?? 0;
-    logger.info({ conversationId: id, by: ctx.caller.qualifiedId, cancelled }, 'conversation reset');
+    logger.info({ conversationId: id, by: ctx.caller.qualifiedId, cancelled, rules }, 'conversation reset');
     return reply(
-      `🆕 New agent session: the next message starts fresh (the transcript is kept).${cancelled ? ` Cancelled ${cancelled} scheduled message${cancelled === 1 ? '' : 's'}.` : ''}`,
+      `🆕 New agent session: the next message starts fresh (the transcript is kept).${rules ? ` Cleared ${rules} "always" approval${rules === 1 ? '' : 's'}.` : ''}${cancelled ? ` Cancelled ${cancelled} scheduled message${cancelled === 1 ? '' : 's'}.` : ''}`,
     );
   },
 };

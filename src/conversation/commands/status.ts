@@ -1,4 +1,9 @@
-/** `status`: the conversation's agent, model, agent session, running turn, queue, turns and cost. */
+/**
+ * `status`: the conversation's agent, model, permission mode, agent session (and whether its
+ * process is live), running turn, what it waits for (approvals, questions, plans), "always"
+ * approvals, queue, turns and cost.
+ */
+import { inline } from '../cards.js';
 import { formatDuration, noArgs, reply, type Command } from './types.js';
 
 export const status: Command<true> = {
@@ -22,6 +27,9 @@ export const status: Command<true> = {
       if (e.role === 'assistant') turns++;
       if (e.costUsd) cost += e.costUsd;
     }
+    const live = ctx.deps.sessions?.get(id);
+    const waiting = store.interactions.pending(id);
+    const rules = store.approvalRules.list(id);
     const session = conv?.agentSessionId
       ? `\`${conv.agentSessionId}\`${conv.agentSessionAgent ? ` (${conv.agentSessionAgent})` : ''}`
       : 'none yet (the next turn starts one)';
@@ -30,8 +38,12 @@ export const status: Command<true> = {
       `• agent: ${agent ?? 'none available'}${conv?.agent ? '' : ' (default)'}`,
       `• model: ${model ?? "the agent's default"}${conv?.model ? '' : model ? ' (default)' : ''}`,
       `• agent session: ${session}`,
+      `• permission mode: ${conv?.permissionMode ?? defaults.permissionMode ?? 'edit'}${conv?.permissionMode ? '' : ' (default)'}`,
+      `• live agent process: ${live?.alive ? `running${live.pid ? ` (pid ${live.pid})` : ''}` : 'none (the next turn starts or resumes one)'}`,
       `• workdir: \`${conv?.workdir ?? defaults.workdir}\``,
       `• turn: ${bridge.running ? `running for ${formatDuration(now - (bridge.runningSince ?? now))}` : 'none running'}`,
+      `• waiting for: ${waiting.length ? waiting.map((w) => `${w.request.kind === 'approval' ? `approval of \`${inline(w.request.tool, 60)}\`` : w.request.kind} since ${formatDuration(now - w.createdAt)}`).join(', ') : 'nothing'}`,
+      `• always approved here: ${rules.length ? rules.map((r) => `\`${inline(r.tool, 60)}${r.ruleKey ? ` ${inline(r.ruleKey, 80)}` : ''}\``).join(', ') : 'nothing'} (\`reset\` clears them)`,
       `• queued messages: ${bridge.queued}`,
       `• turns answered: ${turns} · cost so far: $${cost.toFixed(4)}`,
     ];

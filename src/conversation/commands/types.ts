@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../../logger.js';
 import type { PlatformName, ReplyTarget } from '../../core/messages.js';
-import type { AgentName } from '../../core/agents.js';
+import type { AgentName, PermissionMode } from '../../core/agents.js';
 import type { CronService, ScheduledMessagesService } from '../../scheduler/types.js';
 import type { Store } from '../../store/types.js';
 import type { BridgeStatus } from '../bridge.js';
@@ -51,14 +51,18 @@ export interface RestartRequest {
 
 /** Everything commands may use. Optional parts are absent when that part of agentbridge is not running. */
 /** The store parts commands use (conversation settings, transcripts, remembered platform state). */
-export type CommandStore = Pick<Store, 'entries' | 'platformState' | 'transaction'> & { conversations: Omit<Store['conversations'], 'ensure'> };
+export type CommandStore = Pick<Store, 'entries' | 'platformState' | 'transaction' | 'approvalRules' | 'interactions'> & {
+  conversations: Omit<Store['conversations'], 'ensure'>;
+};
 
 export interface CommandDeps {
   store: CommandStore;
   /** Creates conversation rows (a slash command may name a conversation the store has not seen yet). */
   inbox: Pick<Inbox, 'ensureConversation'>;
   router: RouterControl;
-  defaults: { agent?: AgentName; model?: string; workdir: string };
+  defaults: { agent?: AgentName; model?: string; workdir: string; permissionMode?: PermissionMode };
+  /** The live agent sessions (absent: none run). */
+  sessions?: { get(conversationId: string): { pid: number | undefined; alive: boolean } | undefined; close(conversationId: string, why?: string): Promise<void> };
   /** Agents installed and logged in on this host. */
   availableAgents: AgentName[];
   /** `workdir` paths must resolve inside this directory. */

@@ -28,7 +28,7 @@ export const TYPING_REPEAT_MS = 8_000;
 /** A typing indicator left on (no `setStatus(null)`) stops by itself after this long, ms. */
 const TYPING_MAX_MS = 60 * 60_000;
 /** Reaction per state. */
-export const REACTION: Record<ReactionState, string> = { working: '👀', done: '✅', failed: '❌' };
+export const REACTION: Record<ReactionState, string> = { working: '👀', done: '✅', failed: '❌', steered: '↪️' };
 /** Most remembered own reactions (per message); the oldest are forgotten first. */
 const MAX_REACTIONS = 1_000;
 

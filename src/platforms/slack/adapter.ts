@@ -75,7 +75,7 @@ const PONG_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /** Reaction names per state (Slack emoji short names). */
-export const REACTIONS: Record<ReactionState, string> = { working: 'eyes', done: 'white_check_mark', failed: 'x' };
+export const REACTIONS: Record<ReactionState, string> = { working: 'eyes', done: 'white_check_mark', failed: 'x', steered: 'leftwards_arrow_with_hook' };
 /** setStatus errors after which the adapter stops calling it (the app lacks the feature). */
 const STATUS_DISABLING_ERRORS = new Set(['missing_scope', 'not_allowed_token_type', 'unknown_method', 'no_permission', 'invalid_auth']);
 /** Most messages whose reaction state is remembered. */
