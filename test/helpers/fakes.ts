@@ -3,7 +3,8 @@
  * hand, and a platform adapter that records every call and can be told to fail.
  */
 import type { InboundMessage, ReplyTarget } from '../../src/core/messages.js';
-import type { PlatformAdapter, PostOptions, PostedMessage, ReactionState } from '../../src/platforms/types.js';
+import type { EditOptions, PlatformAdapter, PostOptions, PostedMessage, ReactionState } from '../../src/platforms/types.js';
+import type { CardAction } from '../../src/core/interactions.js';
 import type { AgentName } from '../../src/core/agents.js';
 import type { Runner, RunEvent, RunRequest, RunResult } from '../../src/runners/types.js';
 
@@ -60,6 +61,8 @@ export interface AdapterCall {
   ref?: string;
   text?: string;
   state?: ReactionState;
+  /** Buttons posted with the message, or set by the edit (`[]` = removed). */
+  actions?: CardAction[];
 }
 
 /** Message refs are unique across adapters, like a platform's (a restarted process sees old refs). */
@@ -87,6 +90,8 @@ export class RecordingAdapter implements PlatformAdapter {
   failDeletes = 0;
   /** Refs of deleted messages. */
   readonly deleted = new Set<string>();
+  /** Current buttons of every message that has any, by ref. */
+  readonly actions = new Map<string, CardAction[]>();
 
   async start() {}
   async stop() {}
@@ -100,8 +105,9 @@ export class RecordingAdapter implements PlatformAdapter {
     const known = key ? this.keys.get(key) : undefined;
     if (known) return { ref: known, channel: target.channel };
     const ref = `b${++refCounter}`;
-    this.calls.push({ op: 'post', target, ref, text });
+    this.calls.push({ op: 'post', target, ref, text, ...(opts.actions ? { actions: opts.actions } : {}) });
     this.messages.set(ref, text);
+    if (opts.actions?.length) this.actions.set(ref, opts.actions);
     if (key) this.keys.set(key, ref);
     if (this.failAfterPosts > 0) {
       this.failAfterPosts--;
@@ -109,13 +115,17 @@ export class RecordingAdapter implements PlatformAdapter {
     }
     return { ref, channel: target.channel };
   }
-  async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
+  async edit(target: ReplyTarget, ref: string, text: string, opts: EditOptions = {}): Promise<void> {
     if (this.failEdits > 0) {
       this.failEdits--;
       throw new Error('edit failed (test)');
     }
-    this.calls.push({ op: 'edit', target, ref, text });
+    this.calls.push({ op: 'edit', target, ref, text, ...(opts.actions ? { actions: opts.actions } : {}) });
     this.messages.set(ref, text);
+    if (opts.actions) {
+      if (opts.actions.length) this.actions.set(ref, opts.actions);
+      else this.actions.delete(ref);
+    }
   }
   async delete(target: ReplyTarget, ref: string): Promise<void> {
     if (this.failDeletes > 0) {

@@ -1,6 +1,6 @@
 /** A live session that could not be opened (no executable, a runner bug): every turn reports the error. */
 import type { AgentName } from '../../core/agents.js';
-import type { RunError } from '../types.js';
+import type { RunError } from '../results.js';
 import type { AgentSession, SessionOptions } from './types.js';
 
 /** A dead {@link AgentSession} whose `send` resolves with `error` at once. */

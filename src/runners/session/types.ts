@@ -12,7 +12,7 @@
  */
 import type { AgentName, PermissionMode } from '../../core/agents.js';
 import type { InteractionDecision, InteractionRequest } from '../../core/interactions.js';
-import type { RunEvent, RunResult } from '../types.js';
+import type { RunEvent, RunResult } from '../results.js';
 
 /** How a live session starts (the same fields a one-shot `RunRequest` has, minus the prompt). */
 export interface SessionOptions {
