@@ -48,13 +48,14 @@ export function clock(ms: number): string {
 }
 
 /** What is being asked, as Markdown (the body shared by the open card and its final state). */
-export function requestBody(request: InteractionRequest, agentLabel: string): string {
+export function requestBody(request: InteractionRequest, agentLabel: string, previewMax = PREVIEW_MAX_CHARS): string {
   switch (request.kind) {
     case 'approval': {
-      const what = request.preview.format === 'command' ? 'run a command' : request.preview.format === 'diff' ? 'change a file' : `use ${inline(request.tool, 60)}`;
+      const what =
+        request.preview.format === 'command' ? 'run a command' : request.preview.format === 'diff' ? 'change a file' : `use ${inline(request.tool, 60)}`;
       const lang = request.preview.format === 'command' ? 'sh' : request.preview.format === 'diff' ? 'diff' : request.preview.format === 'json' ? 'json' : '';
       const reason = request.reason ? `\n_Why:_ ${inline(request.reason, 300)}` : '';
-      return `🔐 **${agentLabel} wants to ${what}** (\`${inline(request.tool, 60)}\`)${reason}\n${codeBlock(request.preview.text, lang)}`;
+      return `🔐 **${agentLabel} wants to ${what}** (\`${inline(request.tool, 60)}\`)${reason}\n${codeBlock(request.preview.text, lang, previewMax)}`;
     }
     case 'question': {
       const qs = request.questions.map((q) => {
@@ -64,7 +65,7 @@ export function requestBody(request: InteractionRequest, agentLabel: string): st
       return `❓ **${agentLabel} asks:**\n${qs.join('\n\n')}`;
     }
     case 'plan':
-      return `📋 **${agentLabel} has a plan and asks to go ahead:**\n${codeBlock(request.plan, 'markdown', PLAN_MAX_CHARS)}`;
+      return `📋 **${agentLabel} has a plan and asks to go ahead:**\n${codeBlock(request.plan, 'markdown', Math.round(previewMax * (PLAN_MAX_CHARS / PREVIEW_MAX_CHARS)))}`;
   }
 }
 
@@ -78,7 +79,12 @@ export function decidersText(requester: Person | null, approvers: { requester: b
 }
 
 /** The open card: the request, who may decide, what to do, and when it times out. */
-export function openCardText(row: Pick<InteractionRow, 'request' | 'requester' | 'expiresAt' | 'createdAt'>, agentLabel: string, deciders: string): string {
+export function openCardText(
+  row: Pick<InteractionRow, 'request' | 'requester' | 'expiresAt' | 'createdAt'>,
+  agentLabel: string,
+  deciders: string,
+  previewMax = PREVIEW_MAX_CHARS,
+): string {
   const how =
     row.request.kind === 'approval'
       ? 'Approve it, approve it always for this conversation, or deny it.'
@@ -86,12 +92,12 @@ export function openCardText(row: Pick<InteractionRow, 'request' | 'requester' |
         ? 'Pick an answer, or reply in this thread with your own.'
         : 'Approve the plan (the agent may then edit files), or keep planning and reply in this thread with what to change.';
   const mins = minutes(row.expiresAt - row.createdAt);
-  return `${requestBody(row.request, agentLabel)}\n${how} ${capitalise(deciders)} can decide. Without a decision within ${mins} min it is denied.`;
+  return `${requestBody(row.request, agentLabel, previewMax)}\n${how} ${capitalise(deciders)} can decide. Without a decision within ${mins} min it is denied.`;
 }
 
 /** A plan kept in planning: waiting for the feedback message. */
-export function awaitingFeedbackText(row: Pick<InteractionRow, 'request'>, agentLabel: string, by: Person): string {
-  return `${requestBody(row.request, agentLabel)}\n✏️ ${inline(by.name, 60)} chose to keep planning: reply in this thread with what to change.`;
+export function awaitingFeedbackText(row: Pick<InteractionRow, 'request'>, agentLabel: string, by: Person, previewMax = PREVIEW_MAX_CHARS): string {
+  return `${requestBody(row.request, agentLabel, previewMax)}\n✏️ ${inline(by.name, 60)} chose to keep planning: reply in this thread with what to change.`;
 }
 
 /** The buttons of an open card. */
@@ -106,7 +112,10 @@ export function cardActions(id: string, request: InteractionRequest): CardAction
     case 'question': {
       // Buttons for a single question's options (up to 20); several questions are answered in a reply.
       if (request.questions.length !== 1) return [];
-      return request.questions[0]!.options.slice(0, 20).map((o, i) => ({ id: actionId(id, `opt-${i}`), label: inline(o.label, MAX_ACTION_LABEL_CHARS) || `Option ${i + 1}` }));
+      return request.questions[0]!.options.slice(0, 20).map((o, i) => ({
+        id: actionId(id, `opt-${i}`),
+        label: inline(o.label, MAX_ACTION_LABEL_CHARS) || `Option ${i + 1}`,
+      }));
     }
     case 'plan':
       return [
@@ -146,17 +155,27 @@ export function textDecision(request: InteractionRequest, text: string): Interac
 }
 
 /** One line saying how it ended: "✅ Approved by Alice at 14:03 UTC." */
-export function outcomeLine(state: Exclude<InteractionState, 'pending'>, decision: InteractionDecision | null, by: Person | null, at: number, timeoutMs: number): string {
+export function outcomeLine(
+  state: Exclude<InteractionState, 'pending'>,
+  decision: InteractionDecision | null,
+  by: Person | null,
+  at: number,
+  timeoutMs: number,
+): string {
   const who = by ? ` by ${inline(by.name, 60)}` : '';
   switch (state) {
     case 'decided':
       switch (decision?.kind) {
         case 'allow':
-          return decision.always ? `✅ Approved${who} at ${clock(at)}, also for later matching requests in this conversation (\`reset\` clears that).` : `✅ Approved${who} at ${clock(at)}.`;
+          return decision.always
+            ? `✅ Approved${who} at ${clock(at)}, also for later matching requests in this conversation (\`reset\` clears that).`
+            : `✅ Approved${who} at ${clock(at)}.`;
         case 'deny':
           return `⛔ ${decision.message.startsWith('Keep planning') ? 'Kept in planning' : 'Denied'}${who} at ${clock(at)}.`;
         case 'answer':
-          return `💬 Answered${who} at ${clock(at)}: ${Object.values(decision.answers).map((a) => inline(a, 200)).join('; ')}`;
+          return `💬 Answered${who} at ${clock(at)}: ${Object.values(decision.answers)
+            .map((a) => inline(a, 200))
+            .join('; ')}`;
         case 'approve-plan':
           return `✅ Plan approved${who} at ${clock(at)}; the conversation now runs in \`edit\` mode.`;
         default:
@@ -172,8 +191,8 @@ export function outcomeLine(state: Exclude<InteractionState, 'pending'>, decisio
 }
 
 /** The card's final text: the request and how it ended. */
-export function finalCardText(row: Pick<InteractionRow, 'request'>, agentLabel: string, line: string): string {
-  return `${requestBody(row.request, agentLabel)}\n${line}`;
+export function finalCardText(row: Pick<InteractionRow, 'request'>, agentLabel: string, line: string, previewMax = PREVIEW_MAX_CHARS): string {
+  return `${requestBody(row.request, agentLabel, previewMax)}\n${line}`;
 }
 
 /** What the clicker is told when it was decided before. */

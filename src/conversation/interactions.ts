@@ -22,6 +22,7 @@ import type { InteractionRow, InteractionState, Person, Store } from '../store/t
 import { qualify } from './access.js';
 import { SHUTDOWN } from './abort.js';
 import {
+  PREVIEW_MAX_CHARS,
   alreadyDecidedText,
   awaitingFeedbackText,
   cardActions,
@@ -36,7 +37,7 @@ import type { Outbound } from './outbound.js';
 
 export interface InteractionsDeps {
   store: Pick<Store, 'interactions' | 'approvalRules' | 'conversations' | 'outbox' | 'transaction'>;
-  outbound: Pick<Outbound, 'enqueue' | 'deliver'>;
+  outbound: Pick<Outbound, 'enqueue' | 'deliver' | 'messages'>;
   logger: Logger;
   approvers: ApproversConfig;
   /** Platform-qualified ids of admins (AGENTBRIDGE_ADMINS). */
@@ -85,7 +86,10 @@ export class Interactions {
   async ask(ctx: AskContext, request: InteractionRequest): Promise<InteractionDecision> {
     const { store, logger } = this.deps;
     if (request.kind === 'approval' && store.approvalRules.covers(ctx.conversationId, request.tool, request.ruleKey)) {
-      logger.info({ conversationId: ctx.conversationId, tool: request.tool, ruleKey: request.ruleKey }, 'approval granted by an always-rule of the conversation');
+      logger.info(
+        { conversationId: ctx.conversationId, tool: request.tool, ruleKey: request.ruleKey },
+        'approval granted by an always-rule of the conversation',
+      );
       return { kind: 'allow' };
     }
     if (ctx.signal.aborted) return { kind: 'cancel', message: 'The turn was stopped.' };
@@ -93,8 +97,15 @@ export class Interactions {
     const created = this.now();
     const label = this.deps.agentLabel(ctx.agent);
     const row = store.transaction(() => {
-      const row = store.interactions.create({ id, conversationId: ctx.conversationId, request, requester: ctx.requester, expiresAt: created + this.deps.timeoutMs });
-      const text = openCardText(row, label, decidersText(ctx.requester, this.deps.approvers));
+      const row = store.interactions.create({
+        id,
+        conversationId: ctx.conversationId,
+        request,
+        requester: ctx.requester,
+        expiresAt: created + this.deps.timeoutMs,
+      });
+      const deciders = decidersText(ctx.requester, this.deps.approvers);
+      const text = this.fit(ctx.replyTarget, (max) => openCardText(row, label, deciders, max));
       const rows = this.deps.outbound.enqueue(ctx, text, { kind: 'notice', actions: cardActions(id, request) });
       store.interactions.setCard(id, rows[rows.length - 1]!.id);
       return { ...row, outboxId: rows[rows.length - 1]!.id };
@@ -102,7 +113,10 @@ export class Interactions {
     logger.info({ conversationId: ctx.conversationId, interaction: id, kind: request.kind }, 'asking the conversation');
     const decided = new Promise<InteractionDecision>((resolve) => this.waiters.set(id, { resolve, ctx }));
     void this.deps.outbound.deliver(ctx.conversationId);
-    const timer = setTimeout(() => this.end(row.id, 'timed_out', { kind: 'deny', message: 'Nobody decided in time, so it was denied.' }, null), this.deps.timeoutMs);
+    const timer = setTimeout(
+      () => this.end(row.id, 'timed_out', { kind: 'deny', message: 'Nobody decided in time, so it was denied.' }, null),
+      this.deps.timeoutMs,
+    );
     const onAbort = () => {
       const state: InteractionState = ctx.signal.reason === SHUTDOWN ? 'expired' : 'cancelled';
       this.end(row.id, state, { kind: 'cancel', message: state === 'expired' ? 'agentbridge is restarting.' : 'The turn was stopped.' }, null);
@@ -192,7 +206,9 @@ export class Interactions {
   mayDecide(person: Person, row: Pick<InteractionRow, 'requester'>): boolean {
     const a = this.deps.approvers;
     return (
-      (a.requester && row.requester !== null && row.requester.id === person.id) || (a.admins && this.deps.admins.includes(person.id)) || a.users.includes(person.id)
+      (a.requester && row.requester !== null && row.requester.id === person.id) ||
+      (a.admins && this.deps.admins.includes(person.id)) ||
+      a.users.includes(person.id)
     );
   }
 
@@ -201,7 +217,14 @@ export class Interactions {
     const label = this.deps.agentLabel(this.waiters.get(row.id)?.ctx.agent ?? '');
     store.transaction(() => {
       store.interactions.setAwaitingText(row.id, true);
-      if (row.outboxId !== null) this.deps.outbound.enqueue(this.targetOf(row), awaitingFeedbackText(row, label, by), { kind: 'notice', editRow: row.outboxId, actions: [] });
+      if (row.outboxId === null) return;
+      const to = this.targetOf(row);
+      const text = this.fit(
+        to.replyTarget,
+        (max) => awaitingFeedbackText(row, label, by, max),
+        `✏️ ${by.name} chose to keep planning: reply in this thread with what to change.`,
+      );
+      this.deps.outbound.enqueue(to, text, { kind: 'notice', editRow: row.outboxId, actions: [] });
     });
     void this.deps.outbound.deliver(row.conversationId);
   }
@@ -217,19 +240,24 @@ export class Interactions {
     const at = this.now();
     const waiter = this.waiters.get(id);
     const label = this.deps.agentLabel(waiter?.ctx.agent ?? '');
-    let won = false;
+    let won: boolean;
     try {
       won = store.transaction(() => {
         if (!store.interactions.finish(id, state, decision, by, at)) return false;
         if (decision?.kind === 'allow' && decision.always && row.request.kind === 'approval')
-          store.approvalRules.add({ conversationId: row.conversationId, tool: row.request.tool, ruleKey: row.request.ruleKey ?? '', createdBy: by?.id ?? null });
-        if (decision?.kind === 'approve-plan') store.conversations.update(row.conversationId, { permissionMode: 'edit' });
-        if (row.outboxId !== null)
-          this.deps.outbound.enqueue(this.targetOf(row), finalCardText(row, label, outcomeLine(state, decision, by, at, this.deps.timeoutMs)), {
-            kind: 'notice',
-            editRow: row.outboxId,
-            actions: [],
+          store.approvalRules.add({
+            conversationId: row.conversationId,
+            tool: row.request.tool,
+            ruleKey: row.request.ruleKey ?? '',
+            createdBy: by?.id ?? null,
           });
+        if (decision?.kind === 'approve-plan') store.conversations.update(row.conversationId, { permissionMode: 'edit' });
+        if (row.outboxId !== null) {
+          const to = this.targetOf(row);
+          const line = outcomeLine(state, decision, by, at, this.deps.timeoutMs);
+          const text = this.fit(to.replyTarget, (max) => finalCardText(row, label, line, max), line);
+          this.deps.outbound.enqueue(to, text, { kind: 'notice', editRow: row.outboxId, actions: [] });
+        }
         return true;
       });
     } catch (err) {
@@ -243,6 +271,20 @@ export class Interactions {
     void this.deps.outbound.deliver(row.conversationId);
     waiter?.resolve(decision ?? { kind: 'cancel', message: 'The request expired.' });
     return true;
+  }
+
+  /**
+   * A card text that renders to ONE message on the target's platform: built with a shorter
+   * preview until it fits; when even a short one does not, `fallback` (when given) or the
+   * shortest build (then the card spans several messages and its buttons are on the last).
+   */
+  private fit(target: ReplyTarget, build: (previewMax: number) => string, fallback?: string): string {
+    let text = '';
+    for (let max = PREVIEW_MAX_CHARS; max >= 100; max = Math.floor(max / 2)) {
+      text = build(max);
+      if (this.deps.outbound.messages(target.platform, text).length === 1) return text;
+    }
+    return fallback ?? text;
   }
 
   private targetOf(row: InteractionRow): { conversationId: string; replyTarget: ReplyTarget } {

@@ -41,4 +41,3 @@ export interface RunResult {
   /** Process exit code, or null when killed by a signal. */
   exitCode: number | null;
 }
-

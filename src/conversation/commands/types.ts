@@ -62,7 +62,10 @@ export interface CommandDeps {
   router: RouterControl;
   defaults: { agent?: AgentName; model?: string; workdir: string; permissionMode?: PermissionMode };
   /** The live agent sessions (absent: none run). */
-  sessions?: { get(conversationId: string): { pid: number | undefined; alive: boolean } | undefined; close(conversationId: string, why?: string): Promise<void> };
+  sessions?: {
+    get(conversationId: string): { pid: number | undefined; alive: boolean } | undefined;
+    close(conversationId: string, why?: string): Promise<void>;
+  };
   /** Agents installed and logged in on this host. */
   availableAgents: AgentName[];
   /** `workdir` paths must resolve inside this directory. */
