@@ -2,10 +2,11 @@
  * The Discord twin against the real discord.js client: the Gateway flow (Hello, Identify →
  * READY + GUILD_CREATE, heartbeats, Resume with replay, op 9 → new session, op 7), REST
  * (messages, history paging, threads, reactions, typing, 429 handling) and interactions
- * (bulk command overwrite, INTERACTION_CREATE, callback, webhook edit and follow-up).
+ * (bulk command overwrite, INTERACTION_CREATE, callback, webhook edit and follow-up; message
+ * components and button clicks).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ChannelType, Client, Events, GatewayIntentBits, Partials, type ChatInputCommandInteraction, type Message } from 'discord.js';
+import { ChannelType, Client, Events, GatewayIntentBits, Partials, type ButtonInteraction, type ChatInputCommandInteraction, type Message } from 'discord.js';
 import { startDiscordTwin, type DiscordTwin } from '../twins/discord/index.js';
 import { waitFor } from '../helpers/sandbox.js';
 
@@ -173,5 +174,41 @@ describe('Discord twin with discord.js', () => {
     expect(twin.callsTo('POST /interactions/:id/:token/callback')[0]?.body).toMatchObject({ type: 5 });
     expect(twin.callsTo('PATCH /webhooks/:app/:token/messages/@original')).toHaveLength(1);
     expect(twin.botMessages(twin.channels['agent-chat']).map((m) => m.content)).toEqual(['all good', 'one more thing']);
+  });
+
+  it('stores buttons on messages, refuses what Discord refuses; a click is a type 3 interaction answered by type 6/7', async () => {
+    const chat = client.channels.cache.get(twin.channels['agent-chat']!)!;
+    if (chat.type !== ChannelType.GuildText) throw new Error('not text');
+    const button = (id: string, label = 'Go') => ({ type: 2, style: 1, label, custom_id: id });
+    const sent = await chat.send({ content: 'card', components: [{ type: 1, components: [button('a'), button('b')] }] });
+    expect(twin.botMessages(chat.id)[0]!.components).toEqual([{ type: 1, components: [button('a'), button('b')] }]);
+    const row = (n: number) => ({ type: 1, components: Array.from({ length: n }, (_, k) => button(`r${k}`)) });
+    await expect(chat.send({ content: 'x', components: [row(6)] })).rejects.toMatchObject({ status: 400, code: 50035 });
+    await expect(
+      chat.send({ content: 'x', components: Array.from({ length: 6 }, () => ({ type: 1, components: [button(`x${Math.random()}`)] })) }),
+    ).rejects.toMatchObject({
+      code: 50035,
+    });
+    await expect(chat.send({ content: 'x', components: [{ type: 1, components: [button('y'.repeat(101))] }] })).rejects.toMatchObject({ code: 50035 });
+    await expect(chat.send({ content: 'x', components: [{ type: 1, components: [button('z', 'l'.repeat(81))] }] })).rejects.toMatchObject({ code: 50035 });
+    await expect(chat.send({ content: 'x', components: [{ type: 1, components: [button('d'), button('d')] }] })).rejects.toMatchObject({ code: 50035 });
+    expect(() => twin.clickButton({ user: 'Alice', messageId: sent.id, customId: 'nope' })).toThrow(/no button nope/);
+
+    const got = new Promise<ButtonInteraction>((r) => client.once(Events.InteractionCreate, (i) => i.isButton() && r(i)));
+    const alice = twin.user('Alice');
+    const i = twin.clickButton({ user: alice, messageId: sent.id, customId: 'b' });
+    const click = await got;
+    expect([click.customId, click.user.id, click.message.id, click.channelId]).toEqual(['b', alice.id, sent.id, chat.id]);
+    await click.update({ content: 'decided', components: [] });
+    expect(twin.interactionReplies(i).callback).toMatchObject({ type: 7, data: { content: 'decided', components: [] } });
+    expect(twin.botMessages(chat.id)[0]).toMatchObject({ content: 'decided', components: [] });
+    await expect(click.deferUpdate()).rejects.toThrow(); // answered already (discord.js refuses locally)
+
+    // A slash command cannot be answered with type 6.
+    await client.application!.commands.set([{ name: 'status', description: 'Show status' }], twin.guildId);
+    const cmd = new Promise<ChatInputCommandInteraction>((r) => client.once(Events.InteractionCreate, (x) => x.isChatInputCommand() && r(x)));
+    const s = twin.slashCommand({ user: 'Alice', channel: chat.id, name: 'status' });
+    await cmd;
+    await expect(client.rest.post(`/interactions/${s.id}/${s.token}/callback`, { body: { type: 6 }, auth: false })).rejects.toMatchObject({ status: 400 });
   });
 });

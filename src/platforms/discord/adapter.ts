@@ -9,14 +9,16 @@
  *
  * Exactly one reply per message, nothing said while disconnected lost: see ./inbound.ts (event
  * keys, per-channel cursors, catch-up after a new Gateway session — READY at start or after a
- * failed resume, not RESUMED). The `/agent` slash command: ./commands.ts.
+ * failed resume, not RESUMED). The `/agent` slash command: ./commands.ts. Card buttons: sent by
+ * ./output.ts (./components.ts), their clicks handed to the core by ./buttons.ts.
  */
 import { Client, Events, GatewayDispatchEvents, GatewayIntentBits, Partials } from 'discord.js';
 import type { DiscordConfig } from './config.js';
 import { DISCORD_LIMITS } from './limits.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
-import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState } from '../types.js';
+import type { AdapterContext, EditOptions, InboundSink, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState } from '../types.js';
+import { attachButtons } from './buttons.js';
 import { attachAgentCommand } from './commands.js';
 import { neutraliseMentions } from './format.js';
 import { DiscordInbound } from './inbound.js';
@@ -113,6 +115,8 @@ export class DiscordAdapter implements PlatformAdapter {
         },
       });
     }
+    const onAction = this.context.onAction?.bind(this.context);
+    attachButtons(client, { ...(onAction ? { onAction } : {}), logger: this.logger, active: () => !this.stopped });
     const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
     try {
       await client.login(this.config.botToken);
@@ -136,8 +140,8 @@ export class DiscordAdapter implements PlatformAdapter {
   post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage> {
     return this.output.post(target, text, opts);
   }
-  edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
-    return this.output.edit(target, ref, text);
+  edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void> {
+    return this.output.edit(target, ref, text, opts);
   }
   delete(target: ReplyTarget, ref: string): Promise<void> {
     return this.output.delete(target, ref);

@@ -16,11 +16,15 @@
  *   `enforce_nonce: true`; Discord then answers a create repeating a nonce of the same author
  *   (within a few minutes) with the message already created, and creates none. This covers
  *   @discordjs/rest's own retries of a 5xx (up to 3, same body) and the outbox's later retries.
+ * - Card buttons (`opts.actions`): sent as the message's `components`, action rows of buttons
+ *   (./components.ts); an edit with `actions: []` sends `components: []`, which removes them,
+ *   and an edit without `actions` leaves the field out, which keeps them.
  */
 import { Routes, type Client, type SendableChannels } from 'discord.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
-import { MAX_IDEMPOTENCY_KEY_CHARS, type PostOptions, type PostedMessage, type ReactionState } from '../types.js';
+import { MAX_IDEMPOTENCY_KEY_CHARS, type EditOptions, type PostOptions, type PostedMessage, type ReactionState } from '../types.js';
+import { buttonRows } from './components.js';
 import { NO_MENTIONS } from './format.js';
 
 /** Interval between typing requests while a status is set, ms (Discord shows typing ~10 s). */
@@ -47,9 +51,11 @@ export class DiscordOutput {
   /**
    * Sends `text` into the target channel or thread, replying to `target.replyTo` when set; with
    * `opts.idempotencyKey`, as nonce with `enforceNonce` (a key over 25 characters is not sent:
-   * Discord would refuse the message).
+   * Discord would refuse the message); with `opts.actions`, their buttons under the text.
+   * @throws Error from {@link buttonRows} for actions Discord cannot show (more than 25, a bad id)
    */
   async post(target: ReplyTarget, text: string, opts: PostOptions = {}): Promise<PostedMessage> {
+    const components = opts.actions?.length ? buttonRows(opts.actions) : undefined;
     const channel = await this.channel(target);
     const key = opts.idempotencyKey;
     const nonce = key && key.length <= MAX_IDEMPOTENCY_KEY_CHARS ? key : undefined;
@@ -59,13 +65,19 @@ export class DiscordOutput {
       allowedMentions: NO_MENTIONS,
       ...(target.replyTo ? { reply: { messageReference: target.replyTo, failIfNotExists: false } } : {}),
       ...(nonce ? { nonce, enforceNonce: true } : {}),
+      ...(components ? { components } : {}),
     });
     return { ref: sent.id, channel: channel.id };
   }
 
-  async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
+  /**
+   * Replaces the text of bot message `ref`; with `opts.actions` also its buttons (`[]` removes them).
+   * @throws Error from {@link buttonRows} for actions Discord cannot show
+   */
+  async edit(target: ReplyTarget, ref: string, text: string, opts: EditOptions = {}): Promise<void> {
+    const components = opts.actions ? buttonRows(opts.actions) : undefined;
     const channel = await this.channel(target);
-    await channel.messages.edit(ref, { content: text, allowedMentions: NO_MENTIONS });
+    await channel.messages.edit(ref, { content: text, allowedMentions: NO_MENTIONS, ...(components ? { components } : {}) });
   }
 
   /** Deletes a bot message; one already gone (Discord error 10008 "Unknown Message") counts as deleted. */

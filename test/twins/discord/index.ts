@@ -16,6 +16,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TwinGateway, type GatewayFrame } from './gateway.js';
+import { buttonClickPayload, buttonIds } from './interactions.js';
 import { pingsOf, routeMatches, TwinRest, type Interaction, type NonceReplay, type Pings, type RestCall } from './rest.js';
 import { snowflakeAt, TwinWorld, type TwinMessage, type TwinUser } from './state.js';
 
@@ -32,6 +33,12 @@ export interface DiscordTwinOptions {
   heartbeatIntervalMs?: number;
   /** Whether the application has the privileged Message Content intent enabled (default true; false → close 4014). */
   messageContentIntent?: boolean;
+}
+
+/** The body of an interaction callback: `type` 4/5/6/7 and, for 4/5/7, the message `data`. */
+export interface InteractionCallbackBody {
+  type: number;
+  data?: { content?: string; flags?: number; allowed_mentions?: { parse?: unknown[] }; components?: unknown[] };
 }
 
 /** A message as the API returns it (snake_case), for assertions. */
@@ -97,6 +104,26 @@ export interface DiscordTwin {
     options?: Array<{ name: string; type: number; value: unknown }>;
     lateByMs?: number;
   }): Interaction;
+  /**
+   * `user` clicks the button `customId` on the bot message `messageId`: dispatches
+   * INTERACTION_CREATE type 3 (MESSAGE_COMPONENT) with `member` (guild) or `user` (DM) and the
+   * message; returns the interaction. `lateByMs` as for {@link slashCommand}.
+   * @throws Error when the message does not exist or has no button `customId` (Discord only shows the buttons a message has)
+   */
+  clickButton(opts: { user: string | TwinUser; messageId: string; customId: string; lateByMs?: number }): Interaction;
+  /** Dispatches an interaction's INTERACTION_CREATE again, unchanged (a repeated delivery). */
+  redeliver(interaction: Interaction): void;
+  /** Dispatches `d` as event `t` as is, e.g. a malformed INTERACTION_CREATE. */
+  dispatchRaw(t: string, d: unknown): void;
+  /**
+   * How an interaction was answered so far: the callback (`POST /interactions/{id}/{token}/callback`,
+   * successful ones only), edits of `@original` and follow-ups (`POST /webhooks/{app}/{token}`), as request bodies.
+   */
+  interactionReplies(interaction: Interaction): {
+    callback?: InteractionCallbackBody;
+    edits: Array<Record<string, unknown>>;
+    followUps: Array<Record<string, unknown>>;
+  };
   /** The channel's messages, oldest first (API shape). */
   channelMessages(channel: string): ApiMessage[];
   /** The bot's messages in `channel` (all channels when omitted), oldest first. */
@@ -222,14 +249,13 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
       const c = channelOf(channel);
       const createdAt = Date.now() - (lateByMs ?? 0);
       const id = lateByMs ? snowflakeAt(createdAt) : world.nextId();
-      const i: Interaction = { id, token: `itoken.${randomBytes(16).toString('hex')}`, channelId: c.id, userId: u.id, createdAt, responded: false };
-      rest.interactions.set(i.id, i);
+      const token = `itoken.${randomBytes(16).toString('hex')}`;
       const cmd = (rest.commands.get(world.guildId) ?? rest.commands.get('global') ?? []).find((x) => x.name === name);
-      gateway.dispatch('INTERACTION_CREATE', {
-        id: i.id,
+      const payload = {
+        id,
         application_id: world.applicationId,
         type: 2,
-        token: i.token,
+        token,
         version: 1,
         data: { id: cmd?.id ?? world.nextId(), name, type: 1, ...(opts ? { options: opts } : {}) },
         guild_id: world.guildId,
@@ -242,8 +268,39 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
         entitlements: [],
         authorizing_integration_owners: { '0': world.guildId },
         context: 0,
-      });
+      };
+      const i: Interaction = { id, token, kind: 'command', channelId: c.id, userId: u.id, createdAt, responded: false, payload };
+      rest.interactions.set(i.id, i);
+      gateway.dispatch('INTERACTION_CREATE', payload);
       return i;
+    },
+    clickButton: ({ user, messageId, customId, lateByMs }) => {
+      const u = userOf(user);
+      const m = world.findMessage(messageId);
+      if (!m) throw new Error(`twin: unknown message ${messageId}`);
+      if (!buttonIds(m).includes(customId))
+        throw new Error(`twin: message ${messageId} has no button ${customId} (it has ${buttonIds(m).join(', ') || 'none'})`);
+      const c = world.channels.get(m.channelId)!;
+      const createdAt = Date.now() - (lateByMs ?? 0);
+      const id = lateByMs ? snowflakeAt(createdAt) : world.nextId();
+      const token = `itoken.${randomBytes(16).toString('hex')}`;
+      const payload = buttonClickPayload(world, { id, token }, u, c, m, customId);
+      const i: Interaction = { id, token, kind: 'component', channelId: c.id, userId: u.id, messageId, customId, createdAt, responded: false, payload };
+      rest.interactions.set(i.id, i);
+      gateway.dispatch('INTERACTION_CREATE', payload);
+      return i;
+    },
+    redeliver: (i) => gateway.dispatch('INTERACTION_CREATE', i.payload),
+    dispatchRaw: (t, d) => gateway.dispatch(t, d),
+    interactionReplies: (i) => {
+      const ok = (c: RestCall) => c.status >= 200 && c.status < 300;
+      const cb = rest.calls.find((c) => c.method === 'POST' && c.path === `/interactions/${i.id}/${i.token}/callback` && ok(c));
+      const hook = `/webhooks/${world.applicationId}/${i.token}`;
+      return {
+        ...(cb ? { callback: cb.body as InteractionCallbackBody } : {}),
+        edits: rest.calls.filter((c) => c.method === 'PATCH' && c.path === `${hook}/messages/@original` && ok(c)).map((c) => c.body as Record<string, unknown>),
+        followUps: rest.calls.filter((c) => c.method === 'POST' && c.path === hook && ok(c)).map((c) => c.body as Record<string, unknown>),
+      };
     },
     channelMessages: (channel) => (world.messages.get(channelOf(channel).id) ?? []).map(api),
     botMessages: (channel) => {

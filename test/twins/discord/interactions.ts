@@ -1,6 +1,7 @@
 /**
  * The Discord twin's application commands and interactions (REST side; INTERACTION_CREATE is
- * dispatched by `DiscordTwin.slashCommand`).
+ * dispatched by `DiscordTwin.slashCommand` and `DiscordTwin.clickButton`, whose payload
+ * {@link buttonClickPayload} builds).
  *
  * Discord rules encoded:
  * - `PUT /applications/{app}/guilds/{guild}/commands` (and `/applications/{app}/commands`) is a
@@ -10,12 +11,18 @@
  *   shows "thinking…" (message flag 128) until `PATCH /webhooks/{app}/{token}/messages/@original`
  *   (a deferral with flag 64 keeps the response ephemeral: the edit cannot change that);
  *   `POST /webhooks/{app}/{token}` adds a follow-up. `?with_response=true` returns the callback
- *   response object, else 204. Webhook routes need no bot token (the interaction token is the
+ *   response object, else 204.
+ * - A button click (interaction type 3, MESSAGE_COMPONENT) carries `data: {custom_id,
+ *   component_type: 2}`, the whole `message` the button is on, and `member` (with `user`) in a
+ *   guild or `user` in a DM. Besides 4/5 it may be answered with type 6 DEFERRED_UPDATE_MESSAGE
+ *   (nothing shown; the message may be edited later) or type 7 UPDATE_MESSAGE (edits the
+ *   message the button is on); 6 and 7 are for component interactions only (else 400 50035,
+ *   twin choice of code). Webhook routes need no bot token (the interaction token is the
  *   credential).
  */
 import type { Interaction, TwinRest } from './rest.js';
 import { ApiError } from './rest.js';
-import type { TwinWorld } from './state.js';
+import type { TwinChannel, TwinMessage, TwinUser, TwinWorld } from './state.js';
 
 /** Adds the application-command, interaction-callback and webhook routes to `rest`. */
 export function registerInteractionRoutes(rest: TwinRest, w: TwinWorld): void {
@@ -73,10 +80,18 @@ function interactionCallback(
   const i = rest.interactions.get(id);
   if (!i || i.token !== token || Date.now() - i.createdAt > 3_000) throw new ApiError(404, { message: 'Unknown interaction', code: 10062 });
   if (i.responded) throw new ApiError(400, { message: 'Interaction has already been acknowledged.', code: 40060 });
-  i.responded = true;
   const type = Number(b.type);
+  if ((type === 6 || type === 7) && i.kind !== 'component')
+    throw new ApiError(400, { message: 'Invalid Form Body', code: 50035, errors: { type: { _errors: [{ code: 'INTERACTION_RESPONSE_TYPE_INVALID' }] } } });
+  if (![4, 5, 6, 7].includes(type))
+    throw new ApiError(400, { message: 'Invalid Form Body', code: 50035, errors: { type: { _errors: [{ code: 'BASE_TYPE_CHOICES' }] } } });
+  i.responded = true;
+  i.responseType = type;
   const data = (b.data ?? {}) as Record<string, unknown>;
-  if (type === 4) i.originalMessageId = rest.createBotMessage(i.channelId, data, { webhookId: world.applicationId, type: 20 }).id;
+  if (type === 7) {
+    const m = i.messageId ? world.findMessage(i.messageId) : undefined;
+    if (m) rest.editBotMessage(m, data);
+  } else if (type === 4) i.originalMessageId = rest.createBotMessage(i.channelId, data, { webhookId: world.applicationId, type: 20 }).id;
   // A deferral fixes the response's visibility: flag 64 in its data makes the later edit ephemeral too.
   else if (type === 5)
     i.originalMessageId = rest.createBotMessage(
@@ -91,7 +106,7 @@ function interactionCallback(
     json: {
       interaction: {
         id: i.id,
-        type: 2,
+        type: i.kind === 'component' ? 3 : 2,
         activity_instance_id: null,
         response_message_id: i.originalMessageId ?? null,
         response_message_loading: type === 5,
@@ -106,4 +121,43 @@ function interactionByToken(rest: TwinRest, world: TwinWorld, app: string, token
   if (app !== world.applicationId) throw new ApiError(404, { message: 'Unknown Webhook', code: 10015 });
   for (const i of rest.interactions.values()) if (i.token === token) return i;
   throw new ApiError(404, { message: 'Unknown Webhook', code: 10015 });
+}
+
+/**
+ * The INTERACTION_CREATE payload of `user` clicking the button `customId` on message `m` in
+ * `channel` (Discord API docs, "Interaction Object", type 3 MESSAGE_COMPONENT): `member` with
+ * `user` in a guild channel or thread, `user` alone in a DM.
+ */
+export function buttonClickPayload(
+  world: TwinWorld,
+  i: { id: string; token: string },
+  user: TwinUser,
+  channel: TwinChannel,
+  m: TwinMessage,
+  customId: string,
+): Record<string, unknown> {
+  const inGuild = channel.kind !== 'dm';
+  return {
+    id: i.id,
+    application_id: world.applicationId,
+    type: 3,
+    token: i.token,
+    version: 1,
+    data: { custom_id: customId, component_type: 2 },
+    ...(inGuild ? { guild_id: world.guildId, member: { ...world.apiMember(user), permissions: '2248473465835073' } } : { user: world.apiUser(user) }),
+    channel_id: channel.id,
+    channel: world.apiChannel(channel),
+    message: world.apiMessage(m),
+    app_permissions: '2248473465835073',
+    locale: 'en-US',
+    ...(inGuild ? { guild_locale: 'en-US' } : {}),
+    entitlements: [],
+    authorizing_integration_owners: inGuild ? { '0': world.guildId } : { '1': user.id },
+    context: inGuild ? 0 : 1,
+  };
+}
+
+/** The `custom_id`s of the buttons on a message. */
+export function buttonIds(m: TwinMessage): string[] {
+  return (m.components ?? []).flatMap((row) => ((row as { components?: Array<{ custom_id?: string }> }).components ?? []).map((b) => b.custom_id ?? ''));
 }

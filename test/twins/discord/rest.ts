@@ -15,6 +15,8 @@
  * - `POST /channels/{c}/messages/{m}/threads` creates a thread whose id is `m`, dispatches
  *   THREAD_CREATE. Bot creates/edits/deletes dispatch MESSAGE_CREATE/UPDATE/DELETE (Discord
  *   sends a bot its own messages too).
+ * - Message components (`components` on a create or edit; `[]` on an edit removes them): checked
+ *   by ./components.ts and stored on the message.
  * - Application commands, interaction callbacks and webhooks: ./interactions.ts.
  * - Rate limits: a 429 carries `Retry-After` (s), `X-RateLimit-*` headers and the body
  *   `{message, retry_after, global}`; @discordjs/rest waits `Retry-After` and retries.
@@ -29,6 +31,7 @@
  */
 import type http from 'node:http';
 import type { TwinGateway } from './gateway.js';
+import { validateComponents } from './components.js';
 import { registerInteractionRoutes } from './interactions.js';
 import { USER_MENTION, type TwinMessage, type TwinWorld } from './state.js';
 
@@ -83,11 +86,21 @@ export interface Fault {
 export interface Interaction {
   id: string;
   token: string;
+  /** `command` (type 2, a slash command) or `component` (type 3, a button click). */
+  kind: 'command' | 'component';
   channelId: string;
   userId: string;
+  /** For a button click: the message the button is on. */
+  messageId?: string;
+  /** For a button click: the button's `custom_id`. */
+  customId?: string;
   createdAt: number;
   responded: boolean;
+  /** The callback type it was answered with (4, 5, 6 or 7), once answered. */
+  responseType?: number;
   originalMessageId?: string;
+  /** The INTERACTION_CREATE payload as dispatched (for a repeated delivery). */
+  payload: Record<string, unknown>;
 }
 
 export class ApiError extends Error {
@@ -367,6 +380,7 @@ export class TwinRest {
       mentionIds: [...pings.users, ...(pings.repliedUser && replied ? [replied.authorId] : [])],
       mentionEveryone: pings.everyone,
       flags: typeof b.flags === 'number' ? b.flags : 0,
+      ...(b.components !== undefined && b.components !== null ? { components: validateComponents(b.components) } : {}),
       ...extra,
     });
     this.pings.set(m.id, pings);
@@ -377,7 +391,9 @@ export class TwinRest {
   editBotMessage(m: TwinMessage, b: Record<string, unknown>): TwinMessage {
     if (m.authorId !== this.world.bot.id) throw new ApiError(403, { message: 'Cannot edit a message authored by another user', code: 50005 });
     const content = this.validateContent(b, false);
+    const components = b.components !== undefined && b.components !== null ? validateComponents(b.components) : undefined;
     if (content !== undefined) m.content = content;
+    if (components) m.components = components;
     m.editedAt = Date.now();
     const replied = m.replyTo ? this.world.findMessage(m.replyTo) : undefined;
     // An edit without allowed_mentions keeps the stored mentions on Discord; with it, re-parses.

@@ -83,6 +83,8 @@ export interface TwinMessage {
   flags: number;
   /** The `nonce` the bot sent with the create, if any (echoed in the message object, like Discord). */
   nonce?: string | number;
+  /** Message components (action rows of buttons) as the bot last sent them; empty when none. */
+  components?: unknown[];
 }
 
 /** Mentions of users in message content: `<@123>` or `<@!123>`. */
@@ -246,7 +248,7 @@ export class TwinWorld {
       pinned: false,
       type: m.type,
       flags: m.flags,
-      components: [],
+      components: m.components ?? [],
       ...(m.nonce !== undefined ? { nonce: m.nonce } : {}),
       ...(m.webhookId ? { webhook_id: m.webhookId, application_id: this.applicationId } : {}),
       ...(m.replyTo
