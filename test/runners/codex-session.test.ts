@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRunner } from '../../src/runners/define.js';
 import { codex } from '../../src/runners/codex/index.js';
+import { INTERRUPT_GRACE_MS } from '../../src/runners/codex/session.js';
 import { isMissingSessionError } from '../../src/runners/registry.js';
 import type { InteractionDecision, InteractionRequest } from '../../src/core/interactions.js';
 import type { AgentSession, SessionOptions, SessionTurnHandlers } from '../../src/runners/session/types.js';
@@ -87,7 +88,7 @@ describe('the codex live session (codex app-server) with the real codex CLI', ()
 
     const first = handlers();
     let readyAt = 0;
-    const r1 = await session.send('first question about apples', { ...first.h, onEvent: (e) => (readyAt ||= Date.now(), first.h.onEvent(e)) }, TURN);
+    const r1 = await session.send('first question about apples', { ...first.h, onEvent: (e) => ((readyAt ||= Date.now()), first.h.onEvent(e)) }, TURN);
     const firstDone = Date.now();
     expect(r1.error).toBeUndefined();
     expect(r1.ok).toBe(true);
@@ -123,7 +124,9 @@ describe('the codex live session (codex app-server) with the real codex CLI', ()
 
   it('asks before an escalated command; allow → it runs (a file outside the read-only sandbox is written)', async () => {
     let file = '';
-    const { model, outside, open } = await setup((req, ctx) => sequence(escalatedExec(`touch ${file}`, 'write the marker file'), { text: 'wrote it' })(req, ctx));
+    const { model, outside, open } = await setup((req, ctx) =>
+      sequence(escalatedExec(`touch ${file}`, 'write the marker file'), { text: 'wrote it' })(req, ctx),
+    );
     file = path.join(outside, 'approved.txt');
     const session = open({ permissionMode: 'ask' });
     const turn = handlers(() => ({ kind: 'allow' }));
@@ -144,7 +147,9 @@ describe('the codex live session (codex app-server) with the real codex CLI', ()
 
   it('deny → the command does not run (file absent), the model is told and the turn goes on to an answer', async () => {
     let file = '';
-    const { model, outside, open } = await setup((req, ctx) => sequence(escalatedExec(`touch ${file}`, 'write it'), { text: 'carried on without it' })(req, ctx));
+    const { model, outside, open } = await setup((req, ctx) =>
+      sequence(escalatedExec(`touch ${file}`, 'write it'), { text: 'carried on without it' })(req, ctx),
+    );
     file = path.join(outside, 'denied.txt');
     const session = open();
     const turn = handlers(() => ({ kind: 'deny', message: 'not now' }));
@@ -200,7 +205,17 @@ describe('the codex live session (codex app-server) with the real codex CLI', ()
     expect(turn.requests).toEqual([
       {
         kind: 'question',
-        questions: [{ id: 'color', header: 'Color', question: 'Which color should the button be?', options: [{ label: 'Red', description: 'bold' }, { label: 'Blue', description: 'calm' }] }],
+        questions: [
+          {
+            id: 'color',
+            header: 'Color',
+            question: 'Which color should the button be?',
+            options: [
+              { label: 'Red', description: 'bold' },
+              { label: 'Blue', description: 'calm' },
+            ],
+          },
+        ],
       },
     ]);
     const output = functionCallOutputs(model.mainRequests()[1]!)[0]!.output;
@@ -210,7 +225,9 @@ describe('the codex live session (codex app-server) with the real codex CLI', ()
 
   it('steers a running turn: taken, the next model request of the same turn has the text, one answer; not-running after it', async () => {
     const hold = gate();
-    const { model, open } = await setup((req, ctx) => (ctx.main && ctx.mainIndex === 0 ? { after: hold.promise, reply: { text: 'first answer' } } : echoResponder(req, ctx)));
+    const { model, open } = await setup((req, ctx) =>
+      ctx.main && ctx.mainIndex === 0 ? { after: hold.promise, reply: { text: 'first answer' } } : echoResponder(req, ctx),
+    );
     const session = open();
     const turn = handlers();
 
@@ -327,6 +344,45 @@ describe('the codex live session (codex app-server) with the real codex CLI', ()
     await session.close();
     const after = await session.send('hello', handlers().h, TURN);
     expect(after.ok).toBe(false);
+  });
+
+  it('kills the process when the turn does not end within the grace after turn/interrupt (a stub app-server that ignores it)', async () => {
+    const sandbox = makeSandbox();
+    cleanups.push(() => sandbox.cleanup());
+    // Answers initialize, thread/start and turn/start like codex 0.169.0, then never ends the turn.
+    const stub = path.join(sandbox.root, 'codex-stub.mjs');
+    fs.writeFileSync(
+      stub,
+      `#!/usr/bin/env node
+import { createInterface } from 'node:readline';
+const send = (m) => process.stdout.write(JSON.stringify(m) + '\\n');
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const m = JSON.parse(line);
+  if (m.method === 'initialize') send({ id: m.id, result: { userAgent: 'stub' } });
+  if (m.method === 'thread/start') send({ id: m.id, result: { thread: { id: 'stub-thread' } } });
+  if (m.method === 'turn/start') send({ id: m.id, result: { turn: { id: 'stub-turn', items: [], status: 'inProgress', error: null } } });
+  if (m.method === 'turn/interrupt') send({ id: m.id, result: {} });
+});
+process.on('SIGTERM', () => {}); // only SIGKILL ends it
+`,
+      { mode: 0o755 },
+    );
+    const runner = createRunner(codex, { bin: stub, killGraceMs: 500 });
+    const session = runner.openSession!({ cwd: sandbox.workdir, permissionMode: 'ask', env: sandbox.env });
+    const ac = new AbortController();
+    const pending = session.send('hi', handlers().h, { ...TURN, signal: ac.signal });
+    await waitFor(() => session.sessionId === 'stub-thread', 15_000, 'the stub thread');
+    expect(session.busy).toBe(true);
+    const busy = await session.send('second', handlers().h, TURN);
+    expect(busy.error).toEqual({ kind: 'crashed', message: 'a turn is already running in this session' });
+    const t = Date.now();
+    ac.abort();
+    const result = await pending;
+
+    expect(result.error?.kind).toBe('stopped');
+    expect(Date.now() - t).toBeGreaterThanOrEqual(INTERRUPT_GRACE_MS - 100);
+    expect(session.alive).toBe(false);
+    expect(processesMentioning(sandbox.root)).toEqual([]);
   });
 
   it('reports not_installed for a missing executable', async () => {

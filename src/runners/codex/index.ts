@@ -21,6 +21,9 @@
  * Approvals are never asked in exec mode.
  *
  * Parsing: see ./events.ts. Success: `turn.completed` seen, no `turn.failed`, exit code 0.
+ *
+ * Live sessions (one `codex app-server` process for many turns, with approvals, questions,
+ * steering and interrupt) are ./session.ts.
  */
 import fs from 'node:fs';
 import os from 'node:os';

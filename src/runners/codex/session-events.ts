@@ -46,7 +46,13 @@ const warningNote = z.object({ threadId: z.string().nullish(), message: z.string
 const commandItem = z.object({ command: z.string(), status: z.string(), exitCode: z.number().nullish() });
 const fileChangeSchema = z.object({ path: z.string(), kind: z.object({ type: z.string() }), diff: z.string() });
 const fileChangeItem = z.object({ changes: z.array(fileChangeSchema), status: z.string() });
-const mcpItem = z.object({ server: z.string(), tool: z.string(), status: z.string(), arguments: z.unknown(), error: z.object({ message: z.string() }).nullish() });
+const mcpItem = z.object({
+  server: z.string(),
+  tool: z.string(),
+  status: z.string(),
+  arguments: z.unknown(),
+  error: z.object({ message: z.string() }).nullish(),
+});
 const dynamicItem = z.object({ tool: z.string(), namespace: z.string().nullish(), status: z.string(), success: z.boolean().nullish() });
 const webSearchItem = z.object({ query: z.string() });
 const agentMessageItem = z.object({ text: z.string() });
@@ -193,7 +199,11 @@ export class CodexTurnEvents {
 
   private rememberChanges(item: Item): void {
     const f = fileChangeItem.safeParse(item);
-    if (f.success) this.changes.set(item.id, f.data.changes.map((c) => ({ ...c, kind: c.kind as FileUpdateChange['kind'] })));
+    if (f.success)
+      this.changes.set(
+        item.id,
+        f.data.changes.map((c) => ({ ...c, kind: c.kind as FileUpdateChange['kind'] })),
+      );
   }
 
   /** Name and one-line summary of a tool item; undefined when the item is not a tool (or malformed). */

@@ -139,7 +139,11 @@ export function mapServerRequest(
       const p = fileChangeParams.safeParse(params);
       if (!p.success) return refuse({ decision: 'decline' }, method);
       const changes = fileChanges(p.data.itemId) ?? [];
-      const text = changes.length ? changes.map(changeAsDiff).join('\n') : p.data.grantRoot ? `write access under ${p.data.grantRoot}` : '(changes not shown by codex)';
+      const text = changes.length
+        ? changes.map(changeAsDiff).join('\n')
+        : p.data.grantRoot
+          ? `write access under ${p.data.grantRoot}`
+          : '(changes not shown by codex)';
       const reason = p.data.reason ?? (p.data.grantRoot ? `write access under ${p.data.grantRoot}` : undefined);
       return {
         kind: 'ask',

@@ -319,7 +319,9 @@ class CodexSession implements AgentSession {
   }
 
   private stopError(turn: RunningTurn): RunError {
-    return turn.stopping === 'timeout' ? runError('timeout', `no answer within ${Math.round(turn.timeoutMs / 1000)} s`) : runError('stopped', 'stopped on request');
+    return turn.stopping === 'timeout'
+      ? runError('timeout', `no answer within ${Math.round(turn.timeoutMs / 1000)} s`)
+      : runError('stopped', 'stopped on request');
   }
 
   private notification(method: string, params: unknown): void {

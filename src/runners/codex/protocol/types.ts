@@ -81,9 +81,25 @@ export type FileUpdateChange = { path: string; kind: PatchChangeKind; diff: stri
 /** v2/ThreadItem.ts (trimmed to the variants agentbridge maps; others pass as `{type, id}`). */
 export type ThreadItem =
   | { type: 'agentMessage'; id: string; text: string }
-  | { type: 'commandExecution'; id: string; command: string; cwd: string; status: CommandExecutionStatus; aggregatedOutput: string | null; exitCode: number | null }
+  | {
+      type: 'commandExecution';
+      id: string;
+      command: string;
+      cwd: string;
+      status: CommandExecutionStatus;
+      aggregatedOutput: string | null;
+      exitCode: number | null;
+    }
   | { type: 'fileChange'; id: string; changes: Array<FileUpdateChange>; status: CommandExecutionStatus }
-  | { type: 'mcpToolCall'; id: string; server: string; tool: string; status: 'inProgress' | 'completed' | 'failed'; arguments: unknown; error: { message: string } | null }
+  | {
+      type: 'mcpToolCall';
+      id: string;
+      server: string;
+      tool: string;
+      status: 'inProgress' | 'completed' | 'failed';
+      arguments: unknown;
+      error: { message: string } | null;
+    }
   | { type: 'dynamicToolCall'; id: string; namespace: string | null; tool: string; arguments: unknown; status: string; success: boolean | null }
   | { type: 'webSearch'; id: string; query: string };
 
@@ -134,7 +150,14 @@ export type FileChangeApprovalDecision = 'accept' | 'acceptForSession' | 'declin
 export type RequestPermissionProfile = { network: { enabled: boolean | null } | null; fileSystem: { read: string[] | null; write: string[] | null } | null };
 
 /** v2/PermissionsRequestApprovalParams.ts (trimmed). */
-export type PermissionsRequestApprovalParams = { threadId: string; turnId: string; itemId: string; cwd: string; reason: string | null; permissions: RequestPermissionProfile };
+export type PermissionsRequestApprovalParams = {
+  threadId: string;
+  turnId: string;
+  itemId: string;
+  cwd: string;
+  reason: string | null;
+  permissions: RequestPermissionProfile;
+};
 
 /** v2/PermissionGrantScope.ts */
 export type PermissionGrantScope = 'turn' | 'session';
@@ -146,10 +169,23 @@ export type PermissionsRequestApprovalResponse = { permissions: Partial<RequestP
 export type ToolRequestUserInputOption = { label: string; description: string };
 
 /** v2/ToolRequestUserInputQuestion.ts */
-export type ToolRequestUserInputQuestion = { id: string; header: string; question: string; isOther: boolean; isSecret: boolean; options: Array<ToolRequestUserInputOption> | null };
+export type ToolRequestUserInputQuestion = {
+  id: string;
+  header: string;
+  question: string;
+  isOther: boolean;
+  isSecret: boolean;
+  options: Array<ToolRequestUserInputOption> | null;
+};
 
 /** v2/ToolRequestUserInputParams.ts (EXPERIMENTAL upstream). */
-export type ToolRequestUserInputParams = { threadId: string; turnId: string; itemId: string; questions: Array<ToolRequestUserInputQuestion>; isBlocking: boolean };
+export type ToolRequestUserInputParams = {
+  threadId: string;
+  turnId: string;
+  itemId: string;
+  questions: Array<ToolRequestUserInputQuestion>;
+  isBlocking: boolean;
+};
 
 /** v2/ToolRequestUserInputResponse.ts + v2/ToolRequestUserInputAnswer.ts */
 export type ToolRequestUserInputResponse = { answers: { [key in string]?: { answers: Array<string> } } };
@@ -166,7 +202,11 @@ export type McpElicitationPrimitiveSchema = {
 
 /** v2/McpServerElicitationRequestParams.ts (trimmed). */
 export type McpServerElicitationRequestParams = { threadId: string; turnId: string | null; serverName: string } & (
-  | { mode: 'form'; message: string; requestedSchema: { type: 'object'; properties: { [key in string]?: McpElicitationPrimitiveSchema }; required?: Array<string> } }
+  | {
+      mode: 'form';
+      message: string;
+      requestedSchema: { type: 'object'; properties: { [key in string]?: McpElicitationPrimitiveSchema }; required?: Array<string> };
+    }
   | { mode: 'openai/form' | 'openaiForm'; message: string; requestedSchema: unknown }
   | { mode: 'url'; message: string; url: string; elicitationId: string }
 );
