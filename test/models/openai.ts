@@ -80,7 +80,13 @@ export type Reply =
    */
   | { failed: { code: string; message: string } }
   /** Headers and `response.created` are sent, then nothing more until the client goes away. */
-  | { hang: true };
+  | { hang: true }
+  /**
+   * `reply` is answered only once `after` settles (nothing is sent before: the request just waits).
+   * For holding a turn open while a test acts on it (steering); see {@link gate}. If codex dropped
+   * the request meanwhile (it does when a steered text arrives), nothing is sent.
+   */
+  | { after: Promise<unknown>; reply: Reply };
 
 export interface ResponderContext {
   /** Index of this request in `requests` (0-based). */
@@ -122,6 +128,51 @@ export function sequence(...replies: Reply[]): Responder {
     return replies[ctx.mainIndex] ?? echoResponder(req, ctx);
   };
 }
+
+/** A promise a test releases by hand: `{after: g.promise, reply}` holds a reply until `g.release()`. */
+export interface Gate {
+  promise: Promise<void>;
+  release(): void;
+}
+
+/** A new, unreleased {@link Gate}. */
+export function gate(): Gate {
+  let release!: () => void;
+  const promise = new Promise<void>((r) => (release = r));
+  return { promise, release };
+}
+
+/**
+ * A Reply calling codex's shell tool outside the sandbox: `exec_command {cmd,
+ * sandbox_permissions: "require_escalated", justification}` (names from the tool's JSON schema in
+ * codex 0.169.0's requests: "use `require_escalated` for unsandboxed execution"; `justification`
+ * is the "user-facing approval question"). With approvalPolicy `on-request` codex asks the client
+ * (`item/commandExecution/requestApproval`, `reason` = the justification) before running it.
+ */
+export function escalatedExec(cmd: string, justification: string, callId?: string): Reply {
+  return { toolCall: { name: 'exec_command', arguments: { cmd, sandbox_permissions: 'require_escalated', justification }, ...(callId ? { callId } : {}) } };
+}
+
+/** One question of codex's `request_user_input` tool (its JSON schema in codex 0.169.0). */
+export interface UserInputQuestion {
+  id: string;
+  header: string;
+  question: string;
+  options: Array<{ label: string; description: string }>;
+}
+
+/**
+ * A Reply calling codex's `request_user_input` tool (codex asks the client with
+ * `item/tool/requestUserInput`; the answer comes back as the tool's output). codex 0.169.0 offers
+ * the tool outside plan mode only with {@link CODEX_REQUEST_USER_INPUT_OVERRIDE}; without it the
+ * call fails with "request_user_input is unavailable in Default mode".
+ */
+export function userInputCall(questions: UserInputQuestion[], callId?: string): Reply {
+  return { toolCall: { name: 'request_user_input', arguments: { questions }, ...(callId ? { callId } : {}) } };
+}
+
+/** The `-c` override that lets the model call `request_user_input` in codex's default mode (feature "under development" in 0.169.0). */
+export const CODEX_REQUEST_USER_INPUT_OVERRIDE = 'features.default_mode_request_user_input=true';
 
 /** Text of a message's content (string or `input_text`/`output_text` parts). */
 function contentText(content: InputItem['content']): string {
@@ -251,17 +302,23 @@ export async function startOpenAIModel(respond: Responder = echoResponder): Prom
     } catch (err) {
       reply = { error: { status: 500, message: `responder failed: ${String(err)}` } };
     }
+    while ('after' in reply) {
+      const held: { after: Promise<unknown>; reply: Reply } = reply;
+      await held.after;
+      reply = held.reply;
+    }
     if ('error' in reply) {
       const { status, message, type, code } = reply.error;
       sendJson(res, status, { error: { message, type: type ?? (status === 429 ? 'rate_limit_exceeded' : 'server_error'), code: code ?? null, param: null } });
       return;
     }
-    if ('text' in reply && reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
+    const ready = reply;
+    if ('text' in ready && ready.delayMs) await new Promise((r) => setTimeout(r, ready.delayMs));
     if (res.destroyed) return;
-    streamReply(res, parsed, reply);
+    streamReply(res, parsed, ready);
   }
 
-  function streamReply(res: http.ServerResponse, req: RecordedRequest, reply: Exclude<Reply, { error: unknown }>): void {
+  function streamReply(res: http.ServerResponse, req: RecordedRequest, reply: Exclude<Reply, { error: unknown } | { after: unknown }>): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const responseId = nextId('resp');
     const base = { id: responseId, object: 'response', created_at: Math.floor(Date.now() / 1000), model: req.model ?? 'gpt-5' };

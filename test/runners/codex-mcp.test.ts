@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRunner } from '../../src/runners/define.js';
 import { codex, codexArgs } from '../../src/runners/codex/index.js';
+import type { InteractionRequest } from '../../src/core/interactions.js';
 import type { RunEvent, RunRequest } from '../../src/runners/types.js';
 import { startMcpHarness, type McpHarness } from '../helpers/mcp-harness.js';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
@@ -129,6 +130,38 @@ describe('the codex runner with agentbridge tools (real codex CLI)', () => {
     expect(outputs[2]).toMatch(/posted/i);
     expect(mcp.scheduled.items.map((m) => m.conversationId)).toEqual(['local:general:other']);
     expect(mcp.posted).toEqual([{ conversationId: 'local:general:t1', target: { ...target, kind: 'notice' }, texts: ['working on it'] }]);
+  });
+
+  it('a live session (codex app-server, ask mode) reaches the tools with its token; the destructive reset asks nothing', async () => {
+    model.setResponder(
+      sequence(
+        { toolCall: { name: 'mcp__agentbridge__schedule_message', arguments: { text: 'live follow-up', delay_seconds: 2 } } },
+        { toolCall: { name: 'mcp__agentbridge__reset_scheduled_messages', arguments: {} } },
+        { text: 'Live and set.' },
+      ),
+    );
+    const grant = mcp.access.grant({ conversationId: 'local:general:t1', replyTarget: target, ttlMs: 120_000 });
+    const runner = createRunner(codex, { configOverrides: codexMockProviderArgs(proxy.url), killGraceMs: 1000 });
+    const session = runner.openSession!({ cwd: sb.workdir, env: sb.env, permissionMode: 'ask', model: 'gpt-5', mcp: { url: grant.url, token: grant.token } });
+    const asked: InteractionRequest[] = [];
+    try {
+      const result = await session.send(
+        'schedule then reset',
+        { onEvent: () => {}, onInteraction: async (r) => (asked.push(r), { kind: 'deny', message: 'no' }) },
+        { timeoutMs: 60_000 },
+      );
+      expect(result.error).toBeUndefined();
+      expect(result.text).toBe('Live and set.');
+    } finally {
+      await session.close();
+      grant.revoke();
+    }
+    expect(asked).toEqual([]);
+    expect(mcp.seen.length).toBeGreaterThan(0);
+    expect(mcp.seen.every((s) => s.token === grant.token)).toBe(true);
+    const outputs = functionCallOutputs(model.mainRequests().at(-1)!).map((o) => o.output);
+    expect(outputs[0]).toMatch(/Scheduled sm-\d+/);
+    expect(outputs[1]).toContain('Cancelled 1 scheduled message.');
   });
 
   it('an expired/revoked token is refused: nothing changes', async () => {

@@ -21,11 +21,15 @@
  * Approvals are never asked in exec mode.
  *
  * Parsing: see ./events.ts. Success: `turn.completed` seen, no `turn.failed`, exit code 0.
+ *
+ * Live sessions (one `codex app-server` process for many turns, with approvals, questions,
+ * steering and interrupt) are ./session.ts.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CodexEventParser } from './events.js';
+import { codexSession } from './session.js';
 import { defineRunner, howEnded, stoppedError, type OutcomeContext } from '../define.js';
 import { classifyErrorText, runError } from '../errors.js';
 import { codexMcpOverrides } from '../mcp-config.js';
@@ -63,6 +67,8 @@ export const codex = defineRunner({
   auth: codexAuth,
   /** Verified with 0.169.0: "thread/resume failed: no rollout found for thread id …". */
   isMissingSession: (message) => /no rollout found for thread|thread\/resume failed/i.test(message),
+  /** Live sessions over `codex app-server` (./session.ts). */
+  session: codexSession,
 });
 
 /** The argv after the executable for one turn (see the module doc); `configOverrides` go last as `-c`. */
