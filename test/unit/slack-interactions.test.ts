@@ -20,7 +20,7 @@ import { SlackTwin } from '../twins/slack/twin.js';
 /** Log lines of the adapter (JSON), to check that rejections are logged. */
 const logLines: string[] = [];
 const logger = createLogger(
-  process.env.TEST_LOG_LEVEL ?? 'debug',
+  'debug',
   new Writable({
     write(chunk: Buffer, _enc, done) {
       logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
