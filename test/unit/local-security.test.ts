@@ -9,7 +9,7 @@ import { StartRefusedError, assertLocalLoginPossible } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { AccessPolicy } from '../../src/conversation/access.js';
 import { HOST_CHECK_EXEMPT_PATHS, HostAllowList, hostnameOf, isLoopbackBind } from '../../src/http/hosts.js';
-import { SLACK_COMMANDS_PATH, SLACK_EVENTS_PATH } from '../../src/platforms/slack/http-events.js';
+import { SLACK_COMMANDS_PATH, SLACK_EVENTS_PATH, SLACK_INTERACTIONS_PATH } from '../../src/platforms/slack/http-events.js';
 import { hostCheckExemptPaths } from '../../src/platforms/registry.js';
 import { MCP_PATH } from '../../src/tools/mcp-server.js';
 import { readCookie } from '../../src/platforms/local/auth.js';
@@ -43,11 +43,11 @@ describe('host names', () => {
 
   it('exempts exactly the routes that authenticate otherwise (Slack signature, MCP bearer) and the probes', () => {
     expect([...HOST_CHECK_EXEMPT_PATHS, ...hostCheckExemptPaths()].sort()).toEqual(
-      [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, MCP_PATH, '/healthz', '/metrics'].sort(),
+      [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, SLACK_INTERACTIONS_PATH, MCP_PATH, '/healthz', '/metrics'].sort(),
     );
     const hosts = new HostAllowList(undefined, hostCheckExemptPaths());
     const from = (host: string) => ({ headers: { host } }) as IncomingMessage;
-    for (const p of [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, MCP_PATH, '/healthz', '/metrics'])
+    for (const p of [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, SLACK_INTERACTIONS_PATH, MCP_PATH, '/healthz', '/metrics'])
       expect(hosts.refusal(from('evil.example:8080'), p), p).toBeUndefined();
     expect(hosts.refusal(from('evil.example:8080'), '/api/local/messages')).toMatch(/not served/);
   });

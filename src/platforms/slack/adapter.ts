@@ -23,6 +23,16 @@
  * answered in the acknowledgement within 3 s (later replies go to `response_url`). Commands in
  * a DM are about the DM conversation the person used last (remembered in the adapter state).
  *
+ * Cards (`PostOptions.actions`, `EditOptions.actions`): the post or update carries Block Kit
+ * `blocks` (`blocks.ts`: a mrkdwn section with the text and an actions block of buttons) and
+ * `text` as the notification fallback. A click (`block_actions`, `interactions.ts`) reaches
+ * Bolt's `app.action({type: 'block_actions'})` listener over Socket Mode (`interactive`
+ * envelopes) or, over HTTP, through `POST /slack/interactions` (`http-events.ts`: signature,
+ * replay cache) and `app.processEvent`; malformed payloads are dropped before Bolt (zod, logged).
+ * The listener acknowledges at once (Slack allows 3 s and never redelivers a click), then hands
+ * each click of an agentbridge button to `AdapterContext.onAction` with the user from the payload;
+ * a reply other than `ok` is shown to the clicker only ({@link SlackAdapter.tellClicker}).
+ *
  * Outbound: `chat.postMessage` in the thread (ref = `ts`), `chat.update`, `chat.delete`,
  * reactions 👀 → ✅/❌, `assistant.threads.setStatus` (best effort). The Web API client waits
  * out a 429's `Retry-After` and retries a few times ({@link RETRY_CONFIG}); after that the
@@ -40,11 +50,14 @@ import { SLACK_LIMITS } from './limits.js';
 import type { HttpServer } from '../../http/server.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
-import type { AdapterContext, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage, PostOptions, ReactionState } from '../types.js';
+import type { ActionReply } from '../../core/interactions.js';
+import type { AdapterContext, EditOptions, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage, PostOptions, ReactionState } from '../types.js';
 import { AckAfterListenersApp, boltLogger, PassiveReceiver } from './bolt.js';
-import { handleSlashCommand, postToResponseUrl, type SlashCommandPayload, type SlashResponse } from './commands.js';
+import { cardBlocks } from './blocks.js';
+import { clicksOf, isBlockActionsBody, parseBlockActions, payloadUserName, type BlockActionsPayload, type SlackClick } from './interactions.js';
+import { handleSlashCommand, NAME_LOOKUP_MS, postToResponseUrl, type SlashCommandPayload, type SlashResponse } from './commands.js';
 import { isDmChannel, mentionedUserIds, normaliseSlackEvent, renderInboundText, toInboundMessage, type SlackEventEnvelope, type SlackSelf } from './events.js';
-import { formatSlackMarkdown, neutraliseSlackMentions } from './format.js';
+import { escapeSlackText, formatSlackMarkdown, neutraliseSlackMentions } from './format.js';
 import { registerSlackEventsRoute } from './http-events.js';
 import { classifyPostFailure, findPostByKey, oldestTs, postMetadata } from './idempotent-post.js';
 import { errorCode, UserDirectory } from './users.js';
@@ -73,6 +86,8 @@ export const SOCKET_IDLE_MS = 60_000;
 const PONG_TIMEOUT_MS = 5_000;
 /** Per-request timeout of the Web API client, ms. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/** What the clicker is told when agentbridge could not handle a click. */
+const CLICK_FAILED_TEXT = '⚠️ agentbridge could not handle this click; try again in a moment.';
 
 /** Reaction names per state (Slack emoji short names). */
 export const REACTIONS: Record<ReactionState, string> = { working: 'eyes', done: 'white_check_mark', failed: 'x', steered: 'leftwards_arrow_with_hook' };
@@ -128,6 +143,7 @@ export class SlackAdapter implements PlatformAdapter {
         ready: () => this.accepting && this.app !== undefined,
         handle: (body, retry) => this.app!.processEvent({ body, ack: async () => {}, retryNum: retry.num, retryReason: retry.reason }),
         handleCommand: (fields) => this.commandOverHttp(fields),
+        handleInteraction: (payload) => this.interactionOverHttp(payload),
       });
     }
   }
@@ -171,20 +187,25 @@ export class SlackAdapter implements PlatformAdapter {
         this.socket.client.on(state, () => this.logger.info(`slack: Socket Mode ${state}`));
       }
     }
-    const app = new AckAfterListenersApp({
-      token: this.config.botToken,
-      botId: auth.bot_id,
-      botUserId: auth.user_id,
-      // auth.test already ran: no second, unawaited call at construction.
-      tokenVerificationEnabled: false,
-      clientOptions,
-      logger: log,
-      convoStore: false,
-      receiver: this.socket ?? new PassiveReceiver(),
-    });
+    const app = new AckAfterListenersApp(
+      {
+        token: this.config.botToken,
+        botId: auth.bot_id,
+        botUserId: auth.user_id,
+        // auth.test already ran: no second, unawaited call at construction.
+        tokenVerificationEnabled: false,
+        clientOptions,
+        logger: log,
+        convoStore: false,
+        receiver: this.socket ?? new PassiveReceiver(),
+      },
+      // Malformed clicks never reach Bolt's listeners (Socket Mode; HTTP checks before processEvent).
+      { screenInteraction: (body) => !isBlockActionsBody(body) || this.validInteraction(body) },
+    );
     app.event('app_mention', async ({ body }) => this.onEvent(body as SlackEventEnvelope));
     app.event('message', async ({ body }) => this.onEvent(body as SlackEventEnvelope));
     app.command(SLASH_COMMAND, async ({ command, ack }) => this.onSlashCommand(command, (r) => ack(r)));
+    app.action({ type: 'block_actions' }, async ({ body, ack }) => this.onBlockActions(body, () => ack()));
     app.error(async (err) => {
       throw err;
     });
@@ -233,6 +254,10 @@ export class SlackAdapter implements PlatformAdapter {
    * failure (5xx, timeout, connection error) — and first of all when `opts.maybePostedSince` is
    * set — the bot's messages since then are searched for the key, and a message found is the
    * result. At most {@link POST_ATTEMPTS} attempts. @throws the last error (the outbox retries).
+   *
+   * With `opts.actions` the message is a card: `blocks` (`blocks.ts`: the text in a section, cut
+   * to 3,000 characters, and one button per action) with `text` kept as the notification
+   * fallback; the metadata key and the lookup work the same.
    */
   async post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage> {
     const channel = this.check(target);
@@ -240,6 +265,7 @@ export class SlackAdapter implements PlatformAdapter {
     const args = {
       channel,
       text,
+      ...(opts?.actions ? { blocks: cardBlocks(text, opts.actions) } : {}),
       ...(target.thread ? { thread_ts: target.thread } : {}),
       unfurl_links: false,
       unfurl_media: false,
@@ -289,8 +315,18 @@ export class SlackAdapter implements PlatformAdapter {
     });
   }
 
-  async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
-    await this.web().chat.update({ channel: this.check(target), ts: ref, text });
+  /**
+   * `chat.update` of a bot message. With `opts.actions` the update always carries explicit
+   * `blocks` (the section and the buttons, or only the section for `[]`: the buttons are gone),
+   * because what Slack does with a message's blocks when `blocks` is left out is documented
+   * differently over time (older `chat.update` docs: "previous blocks will be retained"; current
+   * docs: retained only when `text` is not given either, else removed and `text` rendered).
+   * Without `opts.actions` only `text` is sent, as before cards existed (so, per the current
+   * docs, an edit of a card without `actions` leaves a plain text message).
+   */
+  async edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void> {
+    const blocks = opts?.actions ? { blocks: cardBlocks(text, opts.actions) } : {};
+    await this.web().chat.update({ channel: this.check(target), ts: ref, text, ...blocks });
   }
 
   /** Deletes a bot message; one that is already gone (`message_not_found`) counts as deleted. */
@@ -412,6 +448,126 @@ export class SlackAdapter implements PlatformAdapter {
       const p = result.followUp();
       this.followUps.add(p);
       void p.finally(() => this.followUps.delete(p));
+    }
+  }
+
+  /** True when `body` is a valid `block_actions` payload; logs (warn) the first problem otherwise. */
+  private validInteraction(body: unknown): boolean {
+    const parsed = parseBlockActions(body);
+    if (!parsed.ok) this.logger.warn({ reason: parsed.reason }, 'slack: malformed interaction payload dropped');
+    return parsed.ok;
+  }
+
+  /**
+   * A verified interaction over HTTP (`POST /slack/interactions`): a malformed `block_actions`
+   * payload → 400 (logged); else through Bolt like Socket Mode, answered 200 as soon as the
+   * listener acknowledged (the click is handled after that). 200 also for interactions
+   * agentbridge has no listener for (Slack then shows nothing).
+   */
+  private async interactionOverHttp(payload: Record<string, unknown>): Promise<number> {
+    const app = this.app;
+    if (!app) throw new Error('the Slack adapter is not started');
+    if (isBlockActionsBody(payload) && !this.validInteraction(payload)) return 400;
+    let acknowledge!: () => void;
+    const acked = new Promise<'acked'>((resolve) => (acknowledge = () => resolve('acked')));
+    const processed = app.processEvent({ body: payload, ack: async () => acknowledge() });
+    const first = await Promise.race([acked, processed.then(() => 'done' as const)]);
+    processed.catch((err: unknown) => this.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'slack: interaction listener failed'));
+    if (first === 'done') this.logger.debug({ type: String(payload.type) }, 'slack: interaction without a listener; answered 200');
+    return 200;
+  }
+
+  /**
+   * Bolt listener of `block_actions` (both transports): acknowledges at once, then hands every
+   * click of an agentbridge button (`parseActionId`) to `onAction` and tells the clicker the reply
+   * when it is not `ok`. Action ids that are not agentbridge's are ignored (debug log). Never
+   * throws; the work after the ack is awaited by `stop()` (bounded).
+   */
+  private async onBlockActions(body: unknown, ack: () => Promise<void>): Promise<void> {
+    try {
+      await ack();
+    } catch (err) {
+      this.logger.warn({ err: errorCode(err) }, 'slack: could not acknowledge an interaction');
+    }
+    const parsed = parseBlockActions(body);
+    if (!parsed.ok) return; // screened before Bolt; kept for type narrowing
+    const { clicks, ignored } = clicksOf(parsed.payload);
+    if (ignored.length) this.logger.debug({ actionIds: ignored }, 'slack: clicks on buttons that are not agentbridge cards ignored');
+    if (!clicks.length) return;
+    const work = this.handleClicks(parsed.payload, clicks);
+    this.followUps.add(work);
+    void work.finally(() => this.followUps.delete(work));
+    await work;
+  }
+
+  private async handleClicks(payload: BlockActionsPayload, clicks: SlackClick[]): Promise<void> {
+    const context = this.context;
+    if (!context?.onAction) {
+      this.logger.debug({ actionIds: clicks.map((c) => c.actionId) }, 'slack: click ignored (no action handler)');
+      return;
+    }
+    if (!this.accepting) {
+      this.logger.info({ actionIds: clicks.map((c) => c.actionId) }, 'slack: click not handled (shutting down)');
+      await this.tellClicker(payload, 'agentbridge is not taking button clicks right now (shutting down). Try again in a moment.');
+      return;
+    }
+    const userName = await this.clickerName(payload);
+    for (const click of clicks) {
+      let reply: ActionReply;
+      try {
+        reply = await context.onAction({ ...click, userName });
+      } catch (err) {
+        this.logger.error({ err: err instanceof Error ? err.message : String(err), actionId: click.actionId }, 'slack: click not handled');
+        reply = { status: 'unknown', text: CLICK_FAILED_TEXT };
+      }
+      this.logger.debug({ actionId: click.actionId, user: click.userId, status: reply.status }, 'slack: click handled');
+      if (reply.status !== 'ok' && reply.text.trim()) await this.tellClicker(payload, reply.text);
+    }
+  }
+
+  /** The clicker's display name (directory, at most {@link NAME_LOOKUP_MS}), else the payload's name. */
+  private async clickerName(payload: BlockActionsPayload): Promise<string> {
+    const fallback = payloadUserName(payload);
+    const users = this.users;
+    if (!users) return fallback;
+    let timer: NodeJS.Timeout | undefined;
+    const looked = await Promise.race([
+      users.name(payload.user.id).catch(() => undefined),
+      new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), NAME_LOOKUP_MS))),
+    ]).finally(() => clearTimeout(timer));
+    return looked && looked !== payload.user.id ? looked : fallback;
+  }
+
+  /**
+   * Shows `text` (plain text: `&`, `<`, `>` escaped, mentions neutralised) to the clicker only:
+   * `chat.postEphemeral` in the card's channel and thread (Slack docs, chat.postEphemeral: visible
+   * only to `user`, who must be in the channel; `thread_ts` is the parent's ts; not kept across
+   * reloads). When that fails and the payload has a `response_url`, it is posted there instead
+   * with `response_type: "ephemeral"`, `replace_original: false` (Slack docs, "Handling user
+   * interaction": up to 5 times within 30 minutes), so the card itself is not replaced. Never
+   * throws (logged).
+   */
+  private async tellClicker(payload: BlockActionsPayload, text: string): Promise<void> {
+    const safe = neutraliseSlackMentions(escapeSlackText(text));
+    const channel = payload.channel?.id ?? payload.container?.channel_id;
+    const thread = payload.message?.thread_ts ?? payload.container?.thread_ts;
+    if (channel) {
+      try {
+        await this.web().chat.postEphemeral({ channel, user: payload.user.id, text: safe, ...(thread ? { thread_ts: thread } : {}) });
+        return;
+      } catch (err) {
+        this.logger.warn({ err: errorCode(err) }, 'slack: chat.postEphemeral to the clicker failed');
+      }
+    }
+    if (!payload.response_url) return;
+    try {
+      await postToResponseUrl(
+        payload.response_url,
+        { response_type: 'ephemeral', text: safe, replace_original: false },
+        { onError: (kind) => this.context?.reportApiError?.(kind, 'response_url') },
+      );
+    } catch (err) {
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'slack: could not tell the clicker');
     }
   }
 

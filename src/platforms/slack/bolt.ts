@@ -9,7 +9,10 @@
  *   shutting down) leaves the envelope unacknowledged, so Slack delivers it again (Socket Mode:
  *   on this or the next connection; HTTP: the adapter answers 500 and Slack retries).
  *   Slash commands are not events: their listener acknowledges with the response itself (Bolt's
- *   `ack`), so they pass through unchanged.
+ *   `ack`), so they pass through unchanged, as do interactions (button clicks: their listener
+ *   acknowledges first, Slack does not redeliver them). An interaction payload the
+ *   {@link AckAfterListenersHooks.screenInteraction} hook refuses (malformed) is acknowledged
+ *   and dropped before Bolt sees it, so no listener runs on it and nothing throws.
  * - {@link PassiveReceiver}: for the Events API over HTTP the requests arrive on agentbridge's own
  *   HTTP server (route `POST /slack/events`, see `http-events.ts`), which verifies them and calls
  *   `app.processEvent`; Bolt needs a receiver object but it has nothing to listen on.
@@ -17,16 +20,35 @@
  *   (JSON lines; token-shaped strings masked by the root logger). Their `debug` output (full
  *   payloads, every ping) goes to pino's `trace`.
  */
-import { App, LogLevel, type Logger as BoltLogger, type Receiver, type ReceiverEvent } from '@slack/bolt';
+import { App, LogLevel, type AppOptions, type Logger as BoltLogger, type Receiver, type ReceiverEvent } from '@slack/bolt';
 import type { Logger } from '../../logger.js';
+
+/** Hooks of {@link AckAfterListenersApp}. */
+export interface AckAfterListenersHooks {
+  /**
+   * Screens a body that is not an Events API envelope (an interaction, a slash command) before
+   * Bolt dispatches it: false → it is acknowledged (empty ack) and dropped. Must not throw.
+   */
+  screenInteraction?(body: unknown): boolean;
+}
 
 /**
  * A Bolt App whose Events API acks wait for the listeners (see the module doc). Everything else
- * (slash commands) keeps Bolt's own `ack`, which the listener calls with its response.
+ * (slash commands, interactions) keeps Bolt's own `ack`, which the listener calls.
  */
 export class AckAfterListenersApp extends App {
+  private readonly hooks: AckAfterListenersHooks;
+
+  constructor(options: AppOptions, hooks: AckAfterListenersHooks = {}) {
+    super(options);
+    this.hooks = hooks;
+  }
+
   override async processEvent(event: ReceiverEvent): Promise<void> {
-    if (!isEventsApiBody(event.body)) return super.processEvent(event);
+    if (!isEventsApiBody(event.body)) {
+      if (this.hooks.screenInteraction && !this.hooks.screenInteraction(event.body)) return event.ack();
+      return super.processEvent(event);
+    }
     await super.processEvent({ ...event, ack: async () => {} });
     await event.ack();
   }

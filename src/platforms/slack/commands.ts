@@ -59,6 +59,8 @@ export interface SlashCommandPayload {
 export interface SlashResponse {
   response_type: 'ephemeral' | 'in_channel';
   text: string;
+  /** Interactions only: `false` keeps the message the button is on (Slack's default for `response_url` posts may replace it). */
+  replace_original?: boolean;
 }
 
 export interface SlashCommandDeps {

@@ -21,7 +21,14 @@
  * at the command's Request URL: `POST /slack/commands`, or `POST /slack/events` (a form body there
  * is read as a command, as Bolt's receiver does). The answer is 200 with the JSON response
  * `{response_type, text}` (Slack shows it; it must come within 3 seconds), or 200 empty.
- * A form body without `command` (e.g. an interactivity `payload`) → 200, ignored.
+ *
+ * Interactions (button clicks on cards; `interactions.ts`) arrive at the app's Interactivity
+ * Request URL `POST /slack/interactions` (a form body with a `payload` field is taken at the other
+ * two paths as well, as Bolt's receiver does): form-encoded with a single field `payload`, the
+ * JSON interaction payload, signed the same way (same signature check and replay cache). Slack
+ * expects an empty 200 within 3 seconds. A `payload` that is not a JSON object → 400; what the
+ * adapter's handler answers otherwise (it validates the payload and acknowledges).
+ * A form body with neither `command` nor `payload` → 200, ignored.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpServer } from '../../http/server.js';
@@ -34,6 +41,8 @@ import { verifySlackSignature } from './signature.js';
 export const SLACK_EVENTS_PATH = '/slack/events';
 /** Request URL for slash commands (form bodies are also taken at {@link SLACK_EVENTS_PATH}). */
 export const SLACK_COMMANDS_PATH = '/slack/commands';
+/** Interactivity Request URL (button clicks; form bodies with `payload` are also taken at the other paths). */
+export const SLACK_INTERACTIONS_PATH = '/slack/interactions';
 
 /** Largest accepted request body, bytes (Slack's event payloads are a few KB). */
 export const MAX_EVENT_BODY_BYTES = 1024 * 1024;
@@ -50,23 +59,35 @@ export interface SlackEventsRouteOptions {
    * (or undefined for an empty 200). Must resolve within Slack's 3 seconds.
    */
   handleCommand?(fields: Record<string, string>): Promise<Record<string, unknown> | undefined>;
+  /**
+   * Handles a verified interaction (the parsed `payload` JSON object, not yet validated);
+   * resolves with the HTTP status to answer (200 once acknowledged, 400 for a payload it refuses).
+   * Must resolve within Slack's 3 seconds.
+   */
+  handleInteraction?(payload: Record<string, unknown>): Promise<number>;
   /** Clock for the timestamp check, ms (tests). */
   now?: () => number;
   /** Signatures already accepted (default: a new {@link ReplayCache} per registration). */
   replayCache?: ReplayCache;
 }
 
-/** Registers `POST /slack/events` and `POST /slack/commands` on the shared server. */
+/** Registers `POST /slack/events`, `POST /slack/commands` and `POST /slack/interactions` on the shared server (one replay cache). */
 export function registerSlackEventsRoute(http: HttpServer, options: SlackEventsRouteOptions): void {
   const opts = { ...options, replayCache: options.replayCache ?? new ReplayCache({ now: options.now }) };
-  http.route('POST', SLACK_EVENTS_PATH, (req, res) => handleRequest(req, res, opts));
-  http.route('POST', SLACK_COMMANDS_PATH, (req, res) => handleRequest(req, res, opts));
+  for (const path of [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, SLACK_INTERACTIONS_PATH]) {
+    http.route('POST', path, (req, res) => handleRequest(req, res, opts, path));
+  }
 }
 
-async function handleRequest(req: IncomingMessage, res: ServerResponse, opts: SlackEventsRouteOptions & { replayCache: ReplayCache }): Promise<void> {
+async function handleRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: SlackEventsRouteOptions & { replayCache: ReplayCache },
+  path: string,
+): Promise<void> {
   const { logger } = opts;
   const reject = (status: number, reason: string) => {
-    logger.warn({ status, reason }, 'slack: Events API request rejected');
+    logger.warn({ status, reason, path }, 'slack: Events API request rejected');
     sendJson(res, status, { error: reason }, status === 413 ? { connection: 'close' } : {});
   };
   if (!opts.ready()) return reject(503, 'not accepting events right now');
@@ -131,6 +152,7 @@ async function handleForm(raw: Buffer, res: ServerResponse, opts: SlackEventsRou
   } catch {
     return reject(400, 'body is not form-encoded text');
   }
+  if (typeof fields.payload === 'string' && fields.command === undefined) return handleInteractionForm(fields.payload, res, opts, reject);
   if (typeof fields.command !== 'string' || !fields.command.startsWith('/')) {
     opts.logger.debug('slack: form request without a slash command ignored');
     res.writeHead(200).end();
@@ -147,6 +169,32 @@ async function handleForm(raw: Buffer, res: ServerResponse, opts: SlackEventsRou
   }
   if (answer === undefined) res.writeHead(200).end();
   else sendJson(res, 200, answer);
+}
+
+/** A verified interaction: the `payload` field parsed as a JSON object and handed to the adapter. */
+async function handleInteractionForm(
+  raw: string,
+  res: ServerResponse,
+  opts: SlackEventsRouteOptions,
+  reject: (status: number, reason: string) => void,
+): Promise<void> {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(raw);
+  } catch {
+    return reject(400, 'interaction payload is not JSON');
+  }
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return reject(400, 'interaction payload is not a JSON object');
+  if (!opts.handleInteraction) return reject(404, 'interactions are not handled here');
+  let status: number;
+  try {
+    status = await opts.handleInteraction(payload as Record<string, unknown>);
+  } catch (err) {
+    opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'slack: interaction not handled');
+    status = 500;
+  }
+  if (status === 200) res.writeHead(200).end();
+  else sendJson(res, status, { error: status === 400 ? 'invalid interaction payload' : 'interaction not handled' });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

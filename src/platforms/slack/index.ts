@@ -1,11 +1,11 @@
 /**
  * The Slack platform module (see `../module.ts`): Socket Mode or the Events API over HTTP,
- * threads as conversations, `/agent` slash commands. The adapter (and `@slack/bolt`) is loaded
- * only when Slack is configured.
+ * threads as conversations, `/agent` slash commands, cards with buttons (Block Kit interactions).
+ * The adapter (and `@slack/bolt`) is loaded only when Slack is configured.
  */
 import { definePlatform } from '../module.js';
 import { slackConfig, type SlackConfig } from './config.js';
-import { SLACK_COMMANDS_PATH, SLACK_EVENTS_PATH } from './http-events.js';
+import { SLACK_COMMANDS_PATH, SLACK_EVENTS_PATH, SLACK_INTERACTIONS_PATH } from './http-events.js';
 import { parseSlackConversationId, SLACK_CHANNEL_PATTERN, SLACK_CONVERSATION_ID_FORMAT } from './ids.js';
 import { SLACK_LIMITS } from './limits.js';
 
@@ -25,7 +25,7 @@ export const slackPlatform = definePlatform({
   limits: SLACK_LIMITS,
   capabilities: { edit: true, delete: true, threads: true, reactions: true, status: true, ephemeralReplies: true, slashCommands: true, idempotentPosts: true },
   // Signed with the signing secret, reached at the public name Slack was given.
-  hostCheckExemptPaths: [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH],
+  hostCheckExemptPaths: [SLACK_EVENTS_PATH, SLACK_COMMANDS_PATH, SLACK_INTERACTIONS_PATH],
   async create(settings, deps) {
     const { SlackAdapter } = await import('./adapter.js');
     return new SlackAdapter({ config: settings, http: deps.http, logger: deps.logger.child({ platform: 'slack' }) });

@@ -9,7 +9,15 @@
  * `X-Slack-Request-Timestamp: <unix seconds>`; retries add `X-Slack-Retry-Num` and
  * `X-Slack-Retry-Reason`. The HMAC is computed here independently of agentbridge's code.
  * Slash commands over HTTP are form-encoded (`application/x-www-form-urlencoded`) and signed the
- * same way (over the raw form body).
+ * same way (over the raw form body), as are interactions (a single form field `payload` holding
+ * the JSON payload).
+ *
+ * A button click is a `block_actions` payload (docs.slack.dev "block_actions payload"):
+ * `{type, user: {id, username, name, team_id}, api_app_id, token, container: {type: "message",
+ * message_ts, channel_id, is_ephemeral, thread_ts?}, trigger_id, team: {id, domain}, enterprise,
+ * is_enterprise_install, channel: {id, name}, message: {…the message, with blocks}, state:
+ * {values}, response_url, actions: [{action_id, block_id, text, value, style?, type: "button",
+ * action_ts}]}`.
  */
 import { createHmac } from 'node:crypto';
 import { channelType, type TwinMessage } from './store.js';
@@ -34,6 +42,59 @@ export function eventEnvelope(ids: EnvelopeIds, event: Record<string, unknown>, 
     is_ext_shared_channel: false,
     event_context: `4-twin-${eventId}`,
   };
+}
+
+export interface ClickIds {
+  teamId: string;
+  appId: string;
+  user: { id: string; name: string };
+  /** The message as the Web API shows it (with `blocks`), plus its channel. */
+  message: Record<string, unknown> & { channel: string; ts?: unknown; thread_ts?: unknown; blocks?: unknown };
+  actionId: string;
+  /** Build the click even when the message has no button with `actionId`. */
+  anyActionId?: boolean;
+  responseUrl: string;
+  actionTs: string;
+}
+
+/**
+ * The `block_actions` payload of a click on button `actionId` of `message`.
+ * @throws when the message has no such button and `anyActionId` is not set.
+ */
+export function blockActionsPayload(c: ClickIds): Record<string, unknown> {
+  const { channel, ...message } = c.message;
+  const found = findButton(message.blocks, c.actionId);
+  if (!found && !c.anyActionId) throw new Error(`message ${String(message.ts)} has no button ${c.actionId}`);
+  const button = found?.button ?? { type: 'button', action_id: c.actionId, text: { type: 'plain_text', text: c.actionId }, value: c.actionId };
+  const thread = typeof message.thread_ts === 'string' ? { thread_ts: message.thread_ts } : {};
+  return {
+    type: 'block_actions',
+    user: { id: c.user.id, username: c.user.name, name: c.user.name, team_id: c.teamId },
+    api_app_id: c.appId,
+    token: 'twin-verification-token',
+    container: { type: 'message', message_ts: message.ts, channel_id: channel, is_ephemeral: false, ...thread },
+    trigger_id: `${c.actionTs}.twintrigger`,
+    team: { id: c.teamId, domain: 'twin' },
+    enterprise: null,
+    is_enterprise_install: false,
+    channel: { id: channel, name: channelType(channel) === 'im' ? 'directmessage' : channel.toLowerCase() },
+    message,
+    state: { values: {} },
+    response_url: c.responseUrl,
+    actions: [{ ...button, block_id: found?.blockId ?? 'twin-block', action_ts: c.actionTs }],
+  };
+}
+
+/** The button with `actionId` in `blocks` (actions blocks and section accessories), with its block's id. */
+function findButton(blocks: unknown, actionId: string): { button: Record<string, unknown>; blockId: string } | undefined {
+  if (!Array.isArray(blocks)) return undefined;
+  for (const [i, b] of (blocks as Array<Record<string, unknown>>).entries()) {
+    const elements = [...(Array.isArray(b?.elements) ? (b.elements as unknown[]) : []), b?.accessory];
+    for (const e of elements as Array<Record<string, unknown> | undefined>) {
+      if (e?.type === 'button' && e.action_id === actionId) return { button: e, blockId: typeof b.block_id === 'string' ? b.block_id : `twin-block-${i}` };
+    }
+  }
+  return undefined;
 }
 
 /** How a delivery is signed: correctly, with a wrong secret, 10 minutes old, or not at all. */

@@ -17,6 +17,11 @@
  * accepts_response_payload: true}`; the client's ack `{envelope_id, payload: {response_type,
  * text}}` is the response Slack shows. They are never redelivered (Slack does not retry slash
  * commands; the user sees an error when no ack came within 3 s).
+ *
+ * Interactions (button clicks): `{envelope_id, type: "interactive", payload: {type:
+ * "block_actions", …}, accepts_response_payload: false}`, acknowledged like a command (an empty
+ * ack is expected). Slack does not redeliver them either; {@link SocketHub.sendInteractive} can
+ * be called again with the same payload to simulate a duplicate delivery.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -41,7 +46,7 @@ export interface ReceivedAck {
   at: number;
 }
 
-/** A slash command envelope as sent, with its acknowledgement once it came. */
+/** A slash command or interactive envelope as sent, with its acknowledgement once it came. */
 export interface SentCommand {
   envelope_id: string;
   payload: Record<string, unknown>;
@@ -64,6 +69,8 @@ export class SocketHub {
   readonly envelopes: SentEnvelope[] = [];
   readonly acks: ReceivedAck[] = [];
   readonly commands: SentCommand[] = [];
+  /** `interactive` envelopes sent (button clicks), oldest first. */
+  readonly interactive: SentCommand[] = [];
   private readonly ackWaiters = new Map<string, () => void>();
   /** Connections that completed the hello, ever. */
   connectionsOpened = 0;
@@ -122,14 +129,23 @@ export class SocketHub {
 
   /** Sends a `slash_commands` envelope to the connected client. @throws when nobody is connected. */
   sendCommand(payload: Record<string, unknown>): SentCommand {
+    return this.sendAckable('slash_commands', payload, this.commands, true);
+  }
+
+  /** Sends an `interactive` envelope (a button click) to the connected client. @throws when nobody is connected. */
+  sendInteractive(payload: unknown): SentCommand {
+    return this.sendAckable('interactive', payload as Record<string, unknown>, this.interactive, false);
+  }
+
+  private sendAckable(type: string, payload: Record<string, unknown>, into: SentCommand[], acceptsResponse: boolean): SentCommand {
     if (!this.current) throw new Error('no Socket Mode client is connected');
     const envelope_id = `env-${++this.envelopeCounter}`;
     let resolve!: () => void;
     const acked = new Promise<void>((r) => (resolve = r));
     const sent: SentCommand = { envelope_id, payload, connection: this.current.n, sentAt: Date.now(), acked };
     this.ackWaiters.set(envelope_id, resolve);
-    this.commands.push(sent);
-    this.current.ws.send(JSON.stringify({ envelope_id, type: 'slash_commands', payload, accepts_response_payload: true }));
+    into.push(sent);
+    this.current.ws.send(JSON.stringify({ envelope_id, type, payload, accepts_response_payload: acceptsResponse }));
     return sent;
   }
 
@@ -222,7 +238,7 @@ export class SocketHub {
     this.acks.push({ envelope_id: msg.envelope_id, payload: msg.payload, at: Date.now() });
     const e = this.envelopes.find((x) => x.envelope_id === msg.envelope_id);
     if (e) e.acked = true;
-    const c = this.commands.find((x) => x.envelope_id === msg.envelope_id);
+    const c = this.commands.find((x) => x.envelope_id === msg.envelope_id) ?? this.interactive.find((x) => x.envelope_id === msg.envelope_id);
     if (c && c.ackedAt === undefined) {
       c.ack = msg.payload;
       c.ackedAt = Date.now();

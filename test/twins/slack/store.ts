@@ -5,7 +5,10 @@
  * Slack facts encoded: a message is identified by channel + `ts` (`"<seconds>.<micro>"`, unique
  * and increasing per workspace here); a reply carries `thread_ts` = the parent's `ts`, and a
  * reply to a reply lands in the parent's thread; `reactions` are per name with the reacting
- * users; `users.info` shows `profile.display_name` (may be empty), `real_name`, `name`.
+ * users; `users.info` shows `profile.display_name` (may be empty), `real_name`, `name`; a
+ * message may carry Block Kit `blocks` (then `text` is only the notification fallback);
+ * ephemeral messages (`chat.postEphemeral`) are seen by one user only and are not part of the
+ * channel's history.
  */
 
 export interface TwinUser {
@@ -35,6 +38,21 @@ export interface TwinMessage {
   reply_count: number;
   /** Message metadata as posted (`{event_type, event_payload}`), if any. */
   metadata?: Record<string, unknown>;
+  /** Block Kit blocks as posted / last updated, if any. */
+  blocks?: Array<Record<string, unknown>>;
+  /** The blocks after each post/update, oldest first (`undefined` = none). */
+  blocksHistory: Array<Array<Record<string, unknown>> | undefined>;
+}
+
+/** An ephemeral message (`chat.postEphemeral`): shown to `user` only. */
+export interface TwinEphemeral {
+  channel: string;
+  user: string;
+  text: string;
+  thread_ts?: string;
+  /** The `message_ts` answered. */
+  ts: string;
+  at: number;
 }
 
 /** `thread_ts`-style status set with `assistant.threads.setStatus`. */
@@ -49,6 +67,8 @@ export class TwinStore {
   readonly users = new Map<string, TwinUser>();
   private readonly messages = new Map<string, TwinMessage>();
   readonly statuses: TwinStatus[] = [];
+  /** Ephemeral messages posted, oldest first. */
+  readonly ephemerals: TwinEphemeral[] = [];
   /** Last `ts` handed out, in microseconds. */
   private lastMicros = 0;
 
@@ -69,7 +89,15 @@ export class TwinStore {
    * Stores a new message. A `thread_ts` naming a reply is moved to that reply's parent; an
    * unknown `thread_ts` is kept as given (the parent may predate the twin).
    */
-  add(m: { channel: string; text: string; user?: string; bot_id?: string; thread_ts?: string; metadata?: Record<string, unknown> }): TwinMessage {
+  add(m: {
+    channel: string;
+    text: string;
+    user?: string;
+    bot_id?: string;
+    thread_ts?: string;
+    metadata?: Record<string, unknown>;
+    blocks?: Array<Record<string, unknown>>;
+  }): TwinMessage {
     let thread = m.thread_ts;
     if (thread) {
       const parent = this.get(m.channel, thread);
@@ -89,6 +117,8 @@ export class TwinStore {
       deleted: false,
       reply_count: 0,
       ...(m.metadata ? { metadata: m.metadata } : {}),
+      ...(m.blocks ? { blocks: m.blocks } : {}),
+      blocksHistory: [m.blocks],
     };
     this.messages.set(`${m.channel}/${ts}`, msg);
     if (thread) {
@@ -127,6 +157,7 @@ export class TwinStore {
       ...(m.edits ? { edited: { user: m.user, ts: m.ts } } : {}),
       ...(reactions.length ? { reactions } : {}),
       ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
+      ...(m.blocks ? { blocks: m.blocks } : {}),
     };
   }
 }

@@ -22,16 +22,24 @@
  *   signed form-encoded POST to {@link SlackTwin.commandsUrl} (the HTTP answer is the response).
  *   Each command gets a `response_url` on the twin (`POST /response/<id>`); posts to it are
  *   recorded on the command ({@link SlashCommandCall.responses}).
+ * - Cards and clicks: posts and updates keep their Block Kit `blocks` ({@link TwinMessage.blocks},
+ *   `blocksHistory`); `chat.postEphemeral` is recorded in `store.ephemerals`.
+ *   {@link SlackTwin.click} clicks a button of a stored message as a person would — over Socket
+ *   Mode an `interactive` envelope with a `block_actions` payload (expecting an ack), over HTTP a
+ *   signed form POST (`payload=<JSON>`) to {@link SlackTwin.interactionsUrl} (forged, stale or
+ *   unsigned on request). Each click gets a `response_url` (recorded like a command's);
+ *   {@link SlackTwin.redeliverClick} delivers a click again (a duplicate, or over HTTP the very
+ *   same signed request: a replay).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { botEchoEvent, eventEnvelope, postSigned, type BotChange, type HttpDelivery, type Signing } from './events.js';
+import { blockActionsPayload, botEchoEvent, eventEnvelope, postSigned, type BotChange, type HttpDelivery, type Signing } from './events.js';
 import { SocketHub, type SentCommand } from './socket.js';
-import { channelType, TwinStore, type TwinMessage, type TwinUser } from './store.js';
+import { channelType, TwinStore, type TwinEphemeral, type TwinMessage, type TwinUser } from './store.js';
 import { callWebApi, parseParams, type ApiResult, type Params } from './web-api.js';
 import { FaultRules } from './fault-rules.js';
 
-export type { TwinMessage, TwinUser } from './store.js';
+export type { TwinEphemeral, TwinMessage, TwinUser } from './store.js';
 
 export interface SlackTwinOptions {
   teamId?: string;
@@ -129,6 +137,46 @@ export interface SlashCommandCall {
   responses: ResponsePost[];
 }
 
+export interface ClickInput {
+  user: string;
+  channel: string;
+  /** `ts` of the message the button is on. */
+  ts: string;
+  /** `action_id` of the clicked button; it must be on the message unless `anyActionId`. */
+  actionId: string;
+  /** Send the click even when the message has no such button (e.g. a stale or foreign action id). */
+  anyActionId?: boolean;
+  /** HTTP only: how the request is signed (default valid). */
+  signing?: Signing;
+  /**
+   * Changes the payload before it is sent (malformed payloads): the result is sent as the payload
+   * (over HTTP a string result is the `payload` field verbatim, anything else is JSON-encoded).
+   */
+  mutate?: (payload: Record<string, unknown>) => unknown;
+}
+
+/** One click as delivered, with its acknowledgement and what was posted to its `response_url`. */
+export interface InteractionCall {
+  id: string;
+  transport: 'socket' | 'http';
+  /** The payload as sent (after `mutate`). */
+  payload: unknown;
+  sentAt: number;
+  /** When the ack (Socket Mode) or the HTTP answer arrived. */
+  ackedAt?: number;
+  /** Socket Mode: the ack's payload. */
+  ack?: unknown;
+  /** HTTP: the status and body agentbridge answered (0 = no answer). */
+  status?: number;
+  body?: string;
+  /** Posts to this click's response_url, in arrival order. */
+  responses: ResponsePost[];
+  /** HTTP: the form body and timestamp signed, for an exact replay. */
+  raw?: string;
+  timestampS?: number;
+  signing?: Signing;
+}
+
 export class SlackTwin {
   readonly teamId: string;
   readonly botUserId: string;
@@ -150,6 +198,10 @@ export class SlackTwin {
   commandsUrl?: string;
   /** Slash commands sent, oldest first. */
   readonly slashCommands: SlashCommandCall[] = [];
+  /** HTTP mode: where clicks are POSTed (default: {@link eventsUrl} with `/slack/interactions`). */
+  interactionsUrl?: string;
+  /** Clicks delivered, oldest first. */
+  readonly interactions: InteractionCall[] = [];
   url = '';
   private readonly server: http.Server;
   private readonly faults = new Map<string, Fault[]>();
@@ -271,6 +323,97 @@ export class SlackTwin {
         call.ack = { text: res.body };
       }
     }
+    return call;
+  }
+
+  /**
+   * Clicks a button of a stored message as `user`; resolves once the click was acknowledged
+   * (Socket Mode) or answered (HTTP), or after `timeoutMs` without. Over HTTP when
+   * {@link interactionsUrl} or {@link eventsUrl} is set, else over Socket Mode.
+   * @throws when the message does not exist or (without `anyActionId`) has no such button.
+   */
+  async click(p: ClickInput, timeoutMs = 5_000): Promise<InteractionCall> {
+    const m = this.store.get(p.channel, p.ts);
+    if (!m || m.deleted) throw new Error(`no message ${p.channel}/${p.ts}`);
+    const id = `act${this.interactions.length + 1}`;
+    const user = this.store.users.get(p.user);
+    const payload = blockActionsPayload({
+      teamId: this.teamId,
+      appId: 'A0TWIN',
+      user: { id: p.user, name: user?.name ?? p.user.toLowerCase() },
+      message: { ...TwinStore.wire(m, this.botUserId), channel: m.channel },
+      actionId: p.actionId,
+      anyActionId: p.anyActionId,
+      responseUrl: `${this.url}/response/${id}`,
+      actionTs: this.store.nextTs(),
+    });
+    const sent = p.mutate ? p.mutate(payload) : payload;
+    return this.deliverClick({ id, transport: this.clickTransport(), payload: sent, sentAt: Date.now(), responses: [], signing: p.signing }, timeoutMs);
+  }
+
+  /**
+   * Delivers click `id` again as a new {@link InteractionCall}: over Socket Mode a new envelope
+   * with the same payload; over HTTP newly signed — or, with `replay`, the very same request
+   * (same timestamp and signature), as an attacker who captured it would.
+   */
+  redeliverClick(id: string, opts: { replay?: boolean } = {}, timeoutMs = 5_000): Promise<InteractionCall> {
+    const first = this.interactions.find((c) => c.id === id);
+    if (!first) throw new Error(`no click ${id} was delivered`);
+    const call: InteractionCall = {
+      id: `act${this.interactions.length + 1}`,
+      transport: first.transport,
+      payload: first.payload,
+      sentAt: Date.now(),
+      responses: [],
+      signing: first.signing,
+      ...(opts.replay ? { raw: first.raw, timestampS: first.timestampS } : {}),
+    };
+    return this.deliverClick(call, timeoutMs);
+  }
+
+  /** Ephemeral messages shown to `user` (optionally only those in `channel`), oldest first. */
+  ephemeralsFor(user: string, channel?: string): TwinEphemeral[] {
+    return this.store.ephemerals.filter((e) => e.user === user && (channel === undefined || e.channel === channel));
+  }
+
+  private clickTransport(): 'socket' | 'http' {
+    return this.interactionsUrl || this.eventsUrl ? 'http' : 'socket';
+  }
+
+  private async deliverClick(call: InteractionCall, timeoutMs: number): Promise<InteractionCall> {
+    this.interactions.push(call);
+    if (call.transport === 'socket') {
+      const sent = this.socket.sendInteractive(call.payload);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([sent.acked, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]).finally(() => clearTimeout(timer));
+      if (sent.ackedAt !== undefined) {
+        call.ackedAt = sent.ackedAt;
+        call.ack = sent.ack;
+      }
+      return call;
+    }
+    const url = this.interactionsUrl ?? this.eventsUrl!.replace(/\/slack\/events$/, '/slack/interactions');
+    call.raw ??= new URLSearchParams({ payload: typeof call.payload === 'string' ? call.payload : JSON.stringify(call.payload) }).toString();
+    // A repeated delivery is a new request: the twin dates it one second later per earlier delivery
+    // of the same payload (as Slack's own retries of events carry new timestamps), so it has a new
+    // signature — unless it is an exact replay (`raw` and `timestampS` kept).
+    const earlier = this.interactions.filter((c) => c !== call && c.payload === call.payload).length;
+    call.timestampS ??= Math.floor(Date.now() / 1000) + earlier;
+    try {
+      const res = await postSigned(url, call.raw, {
+        secret: this.signingSecret,
+        signing: call.signing ?? 'valid',
+        contentType: 'application/x-www-form-urlencoded',
+        timestampS: call.timestampS,
+        timeoutMs,
+      });
+      call.status = res.status;
+      call.body = res.body;
+    } catch (err) {
+      call.status = 0;
+      call.body = String(err);
+    }
+    call.ackedAt = Date.now();
     return call;
   }
 
@@ -421,9 +564,9 @@ export class SlackTwin {
     });
   }
 
-  /** `POST /response/<id>`: a command's response_url (JSON body, as @slack/bolt's respond() and agentbridge send). */
+  /** `POST /response/<id>`: a command's or a click's response_url (JSON body, as @slack/bolt's respond() and agentbridge send). */
   private onResponseUrl(id: string, raw: string, res: http.ServerResponse): void {
-    const call = this.slashCommands.find((c) => c.id === id);
+    const call: { responses: ResponsePost[] } | undefined = this.slashCommands.find((c) => c.id === id) ?? this.interactions.find((c) => c.id === id);
     let body: Record<string, unknown> | undefined;
     try {
       body = JSON.parse(raw) as Record<string, unknown>;

@@ -5,8 +5,15 @@
  * a missing token → `not_authed`, an unknown one → `invalid_auth`.
  *
  * Methods: auth.test, apps.connections.open, chat.postMessage, chat.update, chat.delete,
- * reactions.add, reactions.remove, conversations.replies, conversations.history, users.info,
- * assistant.threads.setStatus. Anything else → `unknown_method`.
+ * chat.postEphemeral, reactions.add, reactions.remove, conversations.replies,
+ * conversations.history, users.info, assistant.threads.setStatus. Anything else → `unknown_method`.
+ *
+ * Block Kit (`blocks`, a JSON array, on chat.postMessage / chat.update / chat.postEphemeral) is
+ * checked for the limits agentbridge relies on — a section's text 1–3,000 characters, at most 25
+ * elements in an actions block, a button's text ≤ 75 and `action_id` ≤ 255 characters and unique
+ * in the message — and refused with `invalid_blocks` otherwise, as Slack does. chat.update
+ * follows Slack's current docs: `blocks` given → they replace the old ones (`[]` removes them);
+ * `blocks` left out while `text` is given → the old blocks are removed and `text` is shown.
  *
  * Message metadata (`chat.postMessage`'s `metadata`, a JSON object with `event_type` and
  * `event_payload`) is stored and returned by conversations.replies/history only with
@@ -68,6 +75,8 @@ export function callWebApi(method: string, params: Params, token: string | undef
       if (!text.trim() && !params.blocks) return fail('no_text');
       const thread = params.thread_ts || undefined;
       if (thread && !store.get(channel, thread)) return fail('thread_not_found');
+      const blocks = parseBlocks(params.blocks);
+      if (blocks === 'invalid') return fail('invalid_blocks');
       let metadata: Record<string, unknown> | undefined;
       if (params.metadata) {
         try {
@@ -77,7 +86,7 @@ export function callWebApi(method: string, params: Params, token: string | undef
         }
         if (!metadata || typeof metadata.event_type !== 'string' || typeof metadata.event_payload !== 'object') return fail('invalid_metadata_schema');
       }
-      const m = store.add({ channel, text, user: d.botUserId, bot_id: d.botId, thread_ts: thread, metadata });
+      const m = store.add({ channel, text, user: d.botUserId, bot_id: d.botId, thread_ts: thread, metadata, blocks });
       d.onBotChange('posted', m);
       return ok({ channel, ts: m.ts, message: TwinStore.wire(m, d.botUserId) });
     }
@@ -88,7 +97,12 @@ export function callWebApi(method: string, params: Params, token: string | undef
       if (m.bot_id !== d.botId) return fail('cant_update_message');
       const text = params.text ?? '';
       if (!text.trim() && !params.blocks) return fail('no_text');
+      const blocks = parseBlocks(params.blocks);
+      if (blocks === 'invalid') return fail('invalid_blocks');
       const previous = m.text;
+      if (blocks !== undefined && blocks.length) m.blocks = blocks;
+      else if (blocks !== undefined || params.text !== undefined) delete m.blocks;
+      m.blocksHistory.push(m.blocks);
       m.text = text;
       m.edits++;
       m.history.push(text);
@@ -103,6 +117,19 @@ export function callWebApi(method: string, params: Params, token: string | undef
       m.deleted = true;
       d.onBotChange('deleted', m);
       return ok({ channel: m.channel, ts: m.ts });
+    }
+
+    case 'chat.postEphemeral': {
+      const channel = params.channel;
+      if (!channel) return fail('channel_not_found');
+      if (!params.user) return fail('user_not_found');
+      if (!store.users.has(params.user)) return fail('user_not_in_channel');
+      const text = params.text ?? '';
+      if (!text.trim() && !params.blocks) return fail('no_text');
+      if (parseBlocks(params.blocks) === 'invalid') return fail('invalid_blocks');
+      const ts = store.nextTs();
+      store.ephemerals.push({ channel, user: params.user, text, ...(params.thread_ts ? { thread_ts: params.thread_ts } : {}), ts, at: Date.now() });
+      return ok({ message_ts: ts });
     }
 
     case 'reactions.add':
@@ -163,6 +190,43 @@ export function callWebApi(method: string, params: Params, token: string | undef
     default:
       return fail('unknown_method');
   }
+}
+
+/**
+ * The `blocks` parameter: undefined when absent, the array when valid, `'invalid'` when it is not
+ * a JSON array of blocks within the limits in the module doc.
+ */
+export function parseBlocks(raw: string | undefined): Array<Record<string, unknown>> | undefined | 'invalid' {
+  if (raw === undefined) return undefined;
+  let blocks: unknown;
+  try {
+    blocks = JSON.parse(raw);
+  } catch {
+    return 'invalid';
+  }
+  if (!Array.isArray(blocks) || blocks.length > 50) return 'invalid';
+  const actionIds = new Set<string>();
+  for (const b of blocks as Array<Record<string, unknown>>) {
+    if (!b || typeof b !== 'object' || typeof b.type !== 'string') return 'invalid';
+    if (b.type === 'section') {
+      const t = b.text as { type?: unknown; text?: unknown } | undefined;
+      if (!t || (t.type !== 'mrkdwn' && t.type !== 'plain_text') || typeof t.text !== 'string' || t.text.length < 1 || t.text.length > 3000) return 'invalid';
+    }
+    if (b.type === 'actions') {
+      const elements = b.elements;
+      if (!Array.isArray(elements) || elements.length < 1 || elements.length > 25) return 'invalid';
+      for (const e of elements as Array<Record<string, unknown>>) {
+        if (e?.type !== 'button') continue;
+        const id = e.action_id;
+        const label = (e.text as { type?: unknown; text?: unknown } | undefined) ?? {};
+        if (typeof id !== 'string' || id.length > 255 || actionIds.has(id)) return 'invalid';
+        if (label.type !== 'plain_text' || typeof label.text !== 'string' || label.text.length < 1 || label.text.length > 75) return 'invalid';
+        if (e.style !== undefined && e.style !== 'primary' && e.style !== 'danger') return 'invalid';
+        actionIds.add(id);
+      }
+    }
+  }
+  return blocks as Array<Record<string, unknown>>;
 }
 
 /** Parses a Web API request body: form-encoded (what @slack/web-api sends) or JSON. */
