@@ -19,6 +19,8 @@ import type { Router } from '../../src/conversation/router.js';
 import type { AgentName } from '../../src/core/agents.js';
 import type { TurnOutcome } from '../../src/core/turn.js';
 import type { Runner } from '../../src/runners/types.js';
+import type { Interactions } from '../../src/conversation/interactions.js';
+import type { LiveSessions } from '../../src/conversation/live-sessions.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { StoreHealth } from '../../src/store/health.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';
@@ -59,9 +61,13 @@ export interface CoreOptions {
   commandServices?: CoreDeps['commandServices'];
   /** `/agent restart` hook. */
   onRestartRequested?: () => void;
+  /** The claude runner; default a {@link ManualRunner} (then `runner` is it). */
+  claudeRunner?: Runner;
 }
 
-type TestConfig = Partial<Pick<CoreConfig, 'access' | 'workspacesRoot' | 'shutdownGraceMs' | 'workdir'>>;
+type TestConfig = Partial<
+  Pick<CoreConfig, 'access' | 'workspacesRoot' | 'shutdownGraceMs' | 'workdir' | 'approvalTimeoutMs' | 'busyMode' | 'approvers' | 'maxLiveSessions' | 'sessionIdleMs' | 'turnTimeoutMs'>
+>;
 
 export interface Core {
   dir: string;
@@ -80,6 +86,12 @@ export interface Core {
   scheduler: Scheduler;
   /** The store health, when `health` was asked for. */
   health?: StoreHealth;
+  /** Approvals, questions and plans (`onAction` is what adapters call). */
+  interactions: Interactions;
+  /** Live agent sessions. */
+  sessions: LiveSessions;
+  /** Runs the core's start (outbox, recovery, scheduler, sweeps). */
+  start(): Promise<void>;
   /** Shuts the bridges and outbox down and closes the store (idempotent). The temp dir stays: see `removeDir`. */
   close(): Promise<void>;
   /** Removes the temp directory (only when this core created it). */
@@ -111,7 +123,7 @@ export function startCore(opts: CoreOptions = {}): Core {
   const core = createCore(config, {
     store,
     logger,
-    runners: { claude: runner, codex: opts.runners?.codex ?? runner, gemini: opts.runners?.gemini ?? runner },
+    runners: { claude: opts.claudeRunner ?? runner, codex: opts.runners?.codex ?? runner, gemini: opts.runners?.gemini ?? runner },
     adapters: () => adapter,
     platforms: ['local', 'slack', 'discord'],
     defaultAgent: 'claude',
@@ -139,6 +151,9 @@ export function startCore(opts: CoreOptions = {}): Core {
     commands: core.commands,
     scheduler: core.scheduler,
     health: core.health,
+    interactions: core.interactions,
+    sessions: core.sessions,
+    start: () => core.start(),
     async close() {
       if (closed) return;
       closed = true;
