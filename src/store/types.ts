@@ -7,6 +7,7 @@ import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages
 import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
 import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
 import type { PostedMessageKey, PostedMessageKind } from '../core/ids.js';
+import type { CardAction } from '../core/interactions.js';
 import type { LocalUsersRepo } from './repos/local-users.js';
 
 export interface ConversationRow {
@@ -206,6 +207,11 @@ export interface LocalMessageRow {
   /** Creation time, ms since the epoch. */
   ts: number;
   updatedAt: number;
+  /**
+   * The buttons under a bot message (a card; migration 009), in order. Present only while the
+   * message has at least one; absent otherwise (never `[]`).
+   */
+  actions?: CardAction[];
 }
 
 export interface LocalThreadSummary {
@@ -283,9 +289,13 @@ export interface ApprovalRulesRepo {
 }
 
 export interface LocalMessagesRepo {
+  /** Stores a message (`actions`: its buttons; absent or `[]` = none). */
   insert(row: Omit<LocalMessageRow, 'updatedAt'>): LocalMessageRow;
-  /** Replaces the text; returns the updated row or undefined when `id` is unknown. */
-  update(id: string, text: string): LocalMessageRow | undefined;
+  /**
+   * Replaces the text and, when `actions` is given, the buttons (`[]` removes them; undefined
+   * keeps them); returns the updated row or undefined when `id` is unknown.
+   */
+  update(id: string, text: string, actions?: CardAction[]): LocalMessageRow | undefined;
   get(id: string): LocalMessageRow | undefined;
   /** Messages of one thread, oldest first. */
   list(channel: string, thread: string): LocalMessageRow[];

@@ -2,7 +2,14 @@
  * In-memory {@link LocalMessagesRepo} for tests of the local chat (same contract as the
  * SQLite repository in src/store/): ids unique, lists oldest first, threads newest activity first.
  */
+import type { CardAction } from '../../src/core/interactions.js';
 import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../src/store/types.js';
+
+/** A copy of `row` with its own `actions` array, without the key when there are none. */
+function copy(row: LocalMessageRow): LocalMessageRow {
+  const { actions, ...rest } = row;
+  return actions && actions.length > 0 ? { ...rest, actions: actions.map((a) => ({ ...a })) } : rest;
+}
 
 export class MemoryLocalMessages implements LocalMessagesRepo {
   /** Rows in insertion order (exposed for assertions). */
@@ -10,29 +17,29 @@ export class MemoryLocalMessages implements LocalMessagesRepo {
 
   insert(row: Omit<LocalMessageRow, 'updatedAt'>): LocalMessageRow {
     if (this.rows.has(row.id)) throw new Error(`duplicate local message id ${row.id}`);
-    const stored: LocalMessageRow = { ...row, updatedAt: row.ts };
+    const stored = copy({ ...row, updatedAt: row.ts });
     this.rows.set(row.id, stored);
-    return { ...stored };
+    return copy(stored);
   }
 
-  update(id: string, text: string): LocalMessageRow | undefined {
-    const row = this.rows.get(id);
-    if (!row) return undefined;
-    row.text = text;
-    row.updatedAt = Math.max(Date.now(), row.updatedAt + 1);
-    return { ...row };
+  update(id: string, text: string, actions?: CardAction[]): LocalMessageRow | undefined {
+    const old = this.rows.get(id);
+    if (!old) return undefined;
+    const row = copy({ ...old, text, updatedAt: Math.max(Date.now(), old.updatedAt + 1), ...(actions !== undefined ? { actions } : {}) });
+    this.rows.set(id, row);
+    return copy(row);
   }
 
   get(id: string): LocalMessageRow | undefined {
     const row = this.rows.get(id);
-    return row ? { ...row } : undefined;
+    return row ? copy(row) : undefined;
   }
 
   list(channel: string, thread: string): LocalMessageRow[] {
     return [...this.rows.values()]
       .filter((r) => r.channel === channel && r.thread === thread)
       .sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .map((r) => ({ ...r }));
+      .map(copy);
   }
 
   threads(channel: string, limit = 100): LocalThreadSummary[] {

@@ -92,7 +92,7 @@ describe('the local page served by the adapter', () => {
       expect(r.text).not.toMatch(/^\s*interface \w+|: HTMLElement\b|<T>\(/m); // compiled: no TypeScript left
       for (const [, dep] of r.text.matchAll(/\bfrom '\.\/([a-z-]+\.js)'/g)) queue.push(dep!);
     }
-    expect([...seen].sort()).toEqual(['app.js', 'dom.js', 'markdown.js']);
+    expect([...seen].sort()).toEqual(['app.js', 'cards.js', 'dom.js', 'markdown.js']);
   });
 
   it('GET /assets/style.css is CSS; a matching If-None-Match answers 304 without a body', async () => {

@@ -256,6 +256,36 @@ describe('local messages', () => {
     expect(store.localMessages.channels()).toEqual(['general', 'random']);
     expect(() => m('01', 'general', '01', 1)).toThrow(/UNIQUE|PRIMARY/);
   });
+
+  it('stores card buttons as JSON (migration 009): kept by a text-only update, replaced or cleared by one with actions', () => {
+    const buttons = [
+      { id: 'ab:i1:allow', label: 'Allow', style: 'primary' as const },
+      { id: 'ab:i1:deny', label: 'Deny' },
+    ];
+    const card = store.localMessages.insert({
+      id: 'c1',
+      channel: 'general',
+      thread: 'c1',
+      user: 'agentbridge',
+      text: 'ok?',
+      bot: true,
+      ts: 1,
+      actions: buttons,
+    });
+    expect(card.actions).toEqual(buttons);
+    // None: the key is absent, also for an empty list.
+    const plain = store.localMessages.insert({ id: 'c2', channel: 'general', thread: 'c1', user: 'agentbridge', text: 'x', bot: true, ts: 2, actions: [] });
+    expect('actions' in plain).toBe(false);
+    expect(store.localMessages.update('c1', 'ok? (waiting)')).toMatchObject({ text: 'ok? (waiting)', actions: buttons });
+    expect(store.localMessages.update('c1', 'again?', [buttons[1]!])!.actions).toEqual([buttons[1]]);
+    const cleared = store.localMessages.update('c1', 'allowed', [])!;
+    expect('actions' in cleared).toBe(false);
+    expect(store.db.prepare("SELECT actions_json FROM local_messages WHERE id = 'c1'").get()).toEqual({ actions_json: null });
+    expect(store.localMessages.list('general', 'c1').map((r) => r.actions)).toEqual([undefined, undefined]);
+    // A hand-edited, malformed value reads as no buttons instead of failing the thread.
+    store.db.prepare("UPDATE local_messages SET actions_json = '{not json' WHERE id = 'c1'").run();
+    expect(store.localMessages.get('c1')!.actions).toBeUndefined();
+  });
 });
 
 describe('transaction', () => {

@@ -13,8 +13,9 @@ import { HttpError } from '../../http/json.js';
 import type { LocalMessageRow, LocalMessagesRepo } from '../../store/types.js';
 import { StoreUnavailableError } from '../../store/health.js';
 import type { InboundMessage, ReplyTarget } from '../../core/messages.js';
-import type { AcceptHooks, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage } from '../types.js';
-import { registerLocalRoutes, toApiMessage, type LocalApiBackend, type LocalPostInput } from './api.js';
+import type { AcceptHooks, AdapterContext, EditOptions, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage, PostOptions } from '../types.js';
+import { actionAnswer, checkCardActions, type ActionHttpAnswer } from './actions.js';
+import { registerLocalRoutes, toApiMessage, type LocalActionInput, type LocalApiBackend, type LocalPostInput } from './api.js';
 import type { LocalAuth } from './auth.js';
 import { LocalEventHub } from './events.js';
 import { CHANNEL_PATTERN, createMessageIdGenerator, localConversationId } from './ids.js';
@@ -47,6 +48,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   private readonly logger: Logger;
   private readonly nextId = createMessageIdGenerator();
   private sink: InboundSink | undefined;
+  private context: AdapterContext | undefined;
   /** Current status per thread, keyed `<channel>\n<thread>`. */
   private readonly statuses = new Map<string, string>();
 
@@ -59,15 +61,17 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     registerLocalRoutes(options.http, this);
   }
 
-  /** Starts delivering posted messages to `sink`. */
-  async start(sink: InboundSink): Promise<void> {
+  /** Starts delivering posted messages to `sink` (and card button clicks to `context.onAction`). */
+  async start(sink: InboundSink, context?: AdapterContext): Promise<void> {
     this.sink = sink;
+    this.context = context;
     this.logger.info('local chat started');
   }
 
   /** Stops delivering messages (POST answers 503 afterwards) and ends the open event streams. */
   async stop(): Promise<void> {
     this.sink = undefined;
+    this.context = undefined;
     this.events.closeAll();
   }
 
@@ -137,15 +141,18 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   }
 
   /**
-   * Posts a bot message into `target.thread` (or starts a new thread when there is none).
+   * Posts a bot message into `target.thread` (or starts a new thread when there is none), with
+   * `opts.actions` as its buttons (stored with the message; `[]` or absent: none).
    * `PostOptions.idempotencyKey` is ignored (the local chat has no equivalent).
-   * @throws Error for a target of another platform, a bad channel name, or an unknown thread.
+   * @throws Error for a target of another platform, a bad channel name, an unknown thread, or
+   *   invalid buttons (`./actions.ts`).
    */
-  async post(target: ReplyTarget, text: string): Promise<PostedMessage> {
+  async post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage> {
     const channel = this.checkTarget(target);
     if (target.thread !== undefined && !this.isThread(channel, target.thread)) {
       throw new Error(`local chat: unknown thread ${target.thread} in channel ${channel}`);
     }
+    const actions = opts?.actions ? checkCardActions(opts.actions) : [];
     const id = this.nextId();
     const row = this.repo.insert({
       id,
@@ -155,30 +162,74 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
       text,
       bot: true,
       ts: Date.now(),
+      ...(actions.length > 0 ? { actions } : {}),
     });
     this.events.emit('message.created', channel, toApiMessage(row));
     return { ref: id, channel };
   }
 
   /**
-   * Replaces the text of a bot message.
-   * @throws Error when `ref` is unknown, in another channel, or not a bot message.
+   * Replaces the text of a bot message and, when `opts.actions` is given, its buttons (`[]`
+   * removes them; absent keeps them). The page learns it from a `message.updated` event carrying
+   * the whole message (without `actions` once there are none).
+   * @throws Error when `ref` is unknown, in another channel, or not a bot message, or for invalid
+   *   buttons (`./actions.ts`).
    */
-  async edit(target: ReplyTarget, ref: string, text: string): Promise<void> {
+  async edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void> {
     const channel = this.checkTarget(target);
     const existing: LocalMessageRow | undefined = this.repo.get(ref);
     if (!existing || existing.channel !== channel) throw new Error(`local chat: unknown message ${ref} in channel ${channel}`);
     if (!existing.bot) throw new Error(`local chat: message ${ref} is not a bot message`);
-    const row = this.repo.update(ref, text);
+    const actions = opts?.actions ? checkCardActions(opts.actions) : undefined;
+    const row = this.repo.update(ref, text, actions);
     if (!row) throw new Error(`local chat: unknown message ${ref} in channel ${channel}`);
     this.events.emit('message.updated', channel, toApiMessage(row));
   }
 
   /**
-   * Shows (or with `null` clears) the bot's status in a thread: a `thread.status` event
-   * `{channel, thread, status}` the page shows as "agentbridge is working…". Targets without a
-   * thread are ignored.
+   * A card button click from the page (`POST /api/local/actions`): checks that `input.message`
+   * is a bot message of `input.channel` (in `input.thread` when given) carrying `input.action`,
+   * then asks the core (`AdapterContext.onAction`) with the clicker as identity and the
+   * message's own thread, and maps its reply (`./actions.ts`).
+   * @returns 404 `{ok: false, error}` for a message or action that does not exist (logged: a
+   *   stale page or a forged click), else the mapped reply.
+   * @throws HttpError 503 when not started, when the core takes no clicks, or when `onAction`
+   *   failed (logged; the clicker may try again).
    */
+  async click(input: LocalActionInput): Promise<ActionHttpAnswer> {
+    const onAction = this.context?.onAction?.bind(this.context);
+    if (!this.sink) throw new HttpError(503, 'local chat is not accepting clicks (not started or shutting down)');
+    const row = this.repo.get(input.message);
+    const carries =
+      row !== undefined &&
+      row.channel === input.channel &&
+      (input.thread === undefined || row.thread === input.thread) &&
+      row.bot &&
+      (row.actions ?? []).some((a) => a.id === input.action);
+    if (!row || !carries) {
+      this.logger.info({ channel: input.channel, message: input.message, action: input.action }, 'local chat: click on an unknown message or button refused');
+      return { status: 404, body: { ok: false, error: `no button ${input.action} on message ${input.message} in channel ${input.channel}` } };
+    }
+    if (!onAction) throw new HttpError(503, 'buttons are not handled by this agentbridge right now; try again later');
+    let reply;
+    try {
+      reply = await onAction({
+        platform: 'local',
+        userId: input.user,
+        userName: input.user,
+        channel: row.channel,
+        thread: row.thread,
+        messageRef: row.id,
+        actionId: input.action,
+      });
+    } catch (err) {
+      this.logger.error({ err, message: row.id, action: input.action }, 'local chat: handling a button click failed');
+      throw new HttpError(503, 'the click could not be handled; please try again');
+    }
+    this.logger.debug({ message: row.id, action: input.action, status: reply.status }, 'local chat: button click handled');
+    return actionAnswer(reply);
+  }
+
   /** The page renders the Markdown itself (as text, never as HTML) and has no mentions that notify: unchanged. */
   render(markdown: string): string {
     return markdown;
@@ -189,6 +240,11 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     return text;
   }
 
+  /**
+   * Shows (or with `null` clears) the bot's status in a thread: a `thread.status` event
+   * `{channel, thread, status}` the page shows as "agentbridge is working…". Targets without a
+   * thread are ignored.
+   */
   async setStatus(target: ReplyTarget, status: string | null): Promise<void> {
     const channel = this.checkTarget(target);
     const thread = target.thread;

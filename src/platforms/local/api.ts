@@ -6,18 +6,30 @@
  * | `GET /`, `GET /assets/<name>`           | the chat page: index.html, its style and client code (`./page.ts`, files of `./public/`) |
  * | `POST /api/local/messages`              | body `{channel, text, user?, thread?}` → `202 {message, thread}` |
  * | `GET /api/local/messages?channel&thread`| `200 {messages: LocalApiMessage[]}` oldest first |
+ * | `POST /api/local/actions`               | a card button click, body `{channel, message, action, thread?, user?}` → `200 {ok: true}`; `409`/`403`/`404` `{ok: false, error}` |
  * | `GET /api/local/threads?channel[&limit]`| `200 {threads: LocalApiThread[]}` newest activity first |
  * | `GET /api/local/channels`               | `200 {channels: string[], botName}` (`general` first, always there) |
- * | `GET /api/local/events[?channel]`       | Server-Sent Events: `message.created`, `message.updated` (data: LocalApiMessage), `thread.status` (data: `{channel, thread, status}`) |
+ * | `GET /api/local/events[?channel]`       | Server-Sent Events: `message.created`, `message.updated` (data: LocalApiMessage, buttons included), `thread.status` (data: `{channel, thread, status}`) |
  *
  * | `GET /api/local/me`, `GET /login`, `POST /logout` | the login (`./auth.ts`) |
  *
  * Identity: when login is required (`LocalAuth.loginRequired`) every `/api/local/*` route needs
  * the session cookie or `Authorization: Bearer` (else 401), and a POST's author is the logged-in
  * user — the body's `user` field is ignored. Otherwise (the default: loopback, no `local:` ids in
- * the access lists, no users) the author is the body's `user`, or "you".
+ * the access lists, no users) the author is the body's `user`, or "you". A logged-in user (a
+ * valid cookie or bearer token sent although login is not required) is always the author.
  *
- * Client errors are JSON `{error}`: 400 invalid input (nothing is stored; `text` with a C0 control
+ * Cards: a bot message with buttons carries `actions: [{id, label, style?}]`; the field is
+ * omitted when the message has none (never `[]`), so a `message.updated` event without it means
+ * the buttons are gone. A click (`POST /api/local/actions`) is checked against the stored message
+ * (in that channel, in `thread` when given, a bot message carrying that action: else 404) and
+ * handed to the core (`AdapterContext.onAction`) as the same identity a message would have; the
+ * core's reply maps to 200 `{ok: true}` (`ok`), 409 (`decided`), 403 (`forbidden`) or 404
+ * (`unknown`) with `{ok: false, error: <text for the clicker>}` (`./actions.ts`). Every failure
+ * answer of this route has `error`; 400, 401, 403 (Host/Origin), 415 and 503 are the plain
+ * `{error}` of the other routes.
+ *
+ * Other client errors are JSON `{error}`: 400 invalid input (nothing is stored; `text` with a C0 control
  * character other than tab, LF and CR included), 401 no valid login, 403 a Host or Origin outside
  * the allow-list (checked by the server, `src/http/hosts.ts`), 404 unknown thread on GET, 415 a
  * POST that is not `application/json`, 503 not started / the message could not be queued.
@@ -27,12 +39,16 @@ import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../
 import { HttpError, readJsonBody, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
 import { findControlChar } from '../control-chars.js';
+import { actionIdSchema, type ActionHttpAnswer } from './actions.js';
 import type { LocalAuth } from './auth.js';
 import type { LocalEventHub } from './events.js';
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL } from './ids.js';
 import { loadLocalPage, registerLocalPage } from './page.js';
 
-/** A message as the API and the event stream show it: the stored row (times in ms since the epoch). */
+/**
+ * A message as the API and the event stream show it: the stored row (times in ms since the
+ * epoch); `actions` only on a bot message that has buttons (omitted otherwise, never `[]`).
+ */
 export type LocalApiMessage = LocalMessageRow;
 
 /** A thread summary as the API shows it: the stored summary plus the bot's current status. */
@@ -51,6 +67,19 @@ export interface LocalPostInput {
   thread?: string;
 }
 
+/** A click on a card button, validated; the user comes from {@link LocalPostInput}'s rule. */
+export interface LocalActionInput {
+  channel: string;
+  /** The thread the page shows the message in; when given, the message must be in it. */
+  thread?: string;
+  /** Id of the bot message carrying the button. */
+  message: string;
+  /** {@link CardAction.id} of the clicked button. */
+  action: string;
+  /** The clicker: the logged-in user's name, else the body's `user` (or "you"). */
+  user: string;
+}
+
 /** What the routes need from the adapter. */
 export interface LocalApiBackend {
   readonly repo: LocalMessagesRepo;
@@ -65,6 +94,13 @@ export interface LocalApiBackend {
   receive(input: LocalPostInput): Promise<{ message: string; thread: string }>;
   /** The bot's current status text in a thread, or null. */
   statusOf(channel: string, thread: string): string | null;
+  /**
+   * Hands a card button click to the core and returns the HTTP answer (`./actions.ts`); 404
+   * `{ok: false, error}` without asking the core when the message is not in that channel/thread
+   * or does not carry the action.
+   * @throws HttpError 503 (not started, no handler for clicks, or the handler failed).
+   */
+  click(input: LocalActionInput): Promise<ActionHttpAnswer>;
 }
 
 /** Longest accepted user message, in characters (256 Ki: a 200 KB message works end to end — prompts go to the agent over stdin). */
@@ -80,6 +116,11 @@ const threadSchema = z
   .min(1, 'thread must not be empty')
   .max(100, 'thread is too long')
   .regex(/^[A-Za-z0-9._-]+$/, 'thread is not a thread id');
+
+const userSchema = z
+  .string({ error: required('user') })
+  .max(80, 'user must be at most 80 characters')
+  .optional();
 
 const postSchema = z.object(
   {
@@ -98,14 +139,35 @@ const postSchema = z.object(
           });
         }
       }),
-    user: z
-      .string({ error: required('user') })
-      .max(80, 'user must be at most 80 characters')
-      .optional(),
+    user: userSchema,
     thread: threadSchema.optional(),
   },
   { error: 'body must be a JSON object' },
 );
+
+const actionSchema = z.object(
+  {
+    channel: channelSchema,
+    thread: threadSchema.optional(),
+    message: z
+      .string({ error: required('message') })
+      .min(1, 'message must not be empty')
+      .max(100, 'message is too long')
+      .regex(/^[A-Za-z0-9._-]+$/, 'message is not a message id'),
+    action: actionIdSchema,
+    user: userSchema,
+  },
+  { error: 'body must be a JSON object' },
+);
+
+/**
+ * The author/clicker of a POST: the logged-in user when there is one (the body cannot override
+ * it), else the body's `user` with control characters as spaces, else "you".
+ */
+function authorOf(who: { name: string } | null, bodyUser: string | undefined): string {
+  // eslint-disable-next-line no-control-regex -- control characters in a display name become spaces
+  return who?.name ?? ((bodyUser ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').trim() || 'you');
+}
 
 /** Parses `value` with `schema` or throws HttpError 400 naming the problems. */
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
@@ -121,9 +183,9 @@ function query<T>(url: URL, name: string, schema: z.ZodType<T>): T {
   return parse(schema, value ?? undefined);
 }
 
-/** The API form of a stored row. */
+/** The API form of a stored row: `actions` only on a bot message that has buttons. */
 export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
-  return {
+  const message: LocalApiMessage = {
     id: row.id,
     channel: row.channel,
     thread: row.thread,
@@ -133,6 +195,8 @@ export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
     ts: row.ts,
     updatedAt: row.updatedAt,
   };
+  if (row.bot && row.actions && row.actions.length > 0) message.actions = row.actions.map((a) => ({ ...a }));
+  return message;
 }
 
 /**
@@ -154,10 +218,18 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
     const who = identify(req);
     const body = parse(postSchema, await readJsonBody(req));
     // A logged-in author is the server's; the body's `user` only names anonymous writers.
-    // eslint-disable-next-line no-control-regex -- control characters in a display name become spaces
-    const user = who?.name ?? ((body.user ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').trim() || 'you');
+    const user = authorOf(who, body.user);
     const result = await backend.receive({ channel: body.channel, text: body.text, user, thread: body.thread });
     sendJson(res, 202, result);
+  });
+
+  http.route('POST', '/api/local/actions', async (req, res) => {
+    const who = identify(req);
+    const body = parse(actionSchema, await readJsonBody(req));
+    // The same identity rule as a message: a logged-in clicker is the server's, never the body's.
+    const user = authorOf(who, body.user);
+    const answer = await backend.click({ channel: body.channel, thread: body.thread, message: body.message, action: body.action, user });
+    sendJson(res, answer.status, answer.body);
   });
 
   http.route('GET', '/api/local/messages', (req, res, _params, url) => {

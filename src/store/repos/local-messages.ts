@@ -1,4 +1,5 @@
 /** The `local_messages` table: the message history of the built-in local web chat. */
+import type { CardAction } from '../../core/interactions.js';
 import type { Db } from '../db.js';
 import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../types.js';
 
@@ -11,10 +12,41 @@ interface LocalMessageSql {
   bot: number;
   ts: number;
   updated_at: number;
+  /** JSON array of {@link CardAction}s, or NULL (migration 009). */
+  actions_json: string | null;
+}
+
+/** The column value for `actions`: NULL for none (absent or `[]`), else the JSON array. */
+function actionsJson(actions: readonly CardAction[] | undefined): string | null {
+  return actions && actions.length > 0 ? JSON.stringify(actions.map(({ id, label, style }) => (style ? { id, label, style } : { id, label }))) : null;
+}
+
+/**
+ * The buttons stored in `actions_json` (written only by this repository), or undefined for
+ * none. A value that is not a JSON array of `{id, label}` objects (a hand-edited database)
+ * counts as none rather than failing every read of the thread.
+ */
+function parseActions(json: string | null): CardAction[] | undefined {
+  if (json === null) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value)) return undefined;
+  const actions: CardAction[] = [];
+  for (const a of value as unknown[]) {
+    if (typeof a !== 'object' || a === null) return undefined;
+    const { id, label, style } = a as Record<string, unknown>;
+    if (typeof id !== 'string' || typeof label !== 'string') return undefined;
+    actions.push(style === 'primary' || style === 'danger' ? { id, label, style } : { id, label });
+  }
+  return actions.length > 0 ? actions : undefined;
 }
 
 function toLocalMessage(r: LocalMessageSql): LocalMessageRow {
-  return {
+  const row: LocalMessageRow = {
     id: r.id,
     channel: r.channel,
     thread: r.thread,
@@ -24,6 +56,9 @@ function toLocalMessage(r: LocalMessageSql): LocalMessageRow {
     ts: r.ts,
     updatedAt: r.updated_at,
   };
+  const actions = parseActions(r.actions_json);
+  if (actions) row.actions = actions;
+  return row;
 }
 
 /** Maximum length of a thread summary's text, in characters (code points). */
@@ -32,16 +67,21 @@ export const THREAD_TITLE_CHARS = 200;
 /**
  * Creates the local messages repository on `db` (statements prepared once).
  * - `insert` sets `updatedAt` to now; a known id throws `SqliteError` SQLITE_CONSTRAINT_PRIMARYKEY.
+ * - `actions` are stored as JSON in `actions_json` (NULL for none); `update` changes them only
+ *   when given (`[]` clears them).
  * - `list` orders by `ts`, then id. `threads` summarises each thread from its earliest message
  *   (`replies` = the other messages), newest `lastTs` first.
  */
 export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
-  const insert = db.prepare<[Record<string, string | number>], LocalMessageSql>(
-    `INSERT INTO local_messages (id, channel, thread, "user", text, bot, ts, updated_at)
-     VALUES (@id, @channel, @thread, @user, @text, @bot, @ts, @now)
+  const insert = db.prepare<[Record<string, string | number | null>], LocalMessageSql>(
+    `INSERT INTO local_messages (id, channel, thread, "user", text, bot, ts, updated_at, actions_json)
+     VALUES (@id, @channel, @thread, @user, @text, @bot, @ts, @now, @actions)
      RETURNING *`,
   );
   const update = db.prepare<[string, number, string], LocalMessageSql>('UPDATE local_messages SET text = ?, updated_at = ? WHERE id = ? RETURNING *');
+  const updateWithActions = db.prepare<[string, number, string | null, string], LocalMessageSql>(
+    'UPDATE local_messages SET text = ?, updated_at = ?, actions_json = ? WHERE id = ? RETURNING *',
+  );
   const get = db.prepare<[string], LocalMessageSql>('SELECT * FROM local_messages WHERE id = ?');
   const list = db.prepare<[string, string], LocalMessageSql>('SELECT * FROM local_messages WHERE channel = ? AND thread = ? ORDER BY ts, id');
   const threads = db.prepare<[string, number], { thread: string; user: string; text: string; ts: number; replies: number; last_ts: number }>(
@@ -68,11 +108,12 @@ export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
         bot: row.bot ? 1 : 0,
         ts: row.ts,
         now: Date.now(),
+        actions: actionsJson(row.actions),
       });
       return toLocalMessage(r!);
     },
-    update(id, text) {
-      const r = update.get(text, Date.now(), id);
+    update(id, text, actions) {
+      const r = actions === undefined ? update.get(text, Date.now(), id) : updateWithActions.get(text, Date.now(), actionsJson(actions), id);
       return r && toLocalMessage(r);
     },
     get(id) {

@@ -11,6 +11,10 @@
  * its Server-Sent Events (`/api/local/events`: `message.created`, `message.updated`,
  * `thread.status`); after a reconnect the open channel and thread are loaded again.
  *
+ * Cards: a bot message with `actions` shows its buttons (`./cards.ts`); a click POSTs
+ * `/api/local/actions` (with `user` only when not logged in, like a message) and the card's new
+ * state arrives as a `message.updated` event.
+ *
  * Safety: user and bot text is only ever placed with `textContent`/text nodes (`./markdown.ts`);
  * the CSP allows only this folder's script and style and same-origin fetches.
  *
@@ -19,8 +23,9 @@
  * of failing silently. A logged-in page sends no `user` (the server knows who writes).
  *
  * Test hooks: `data-testid` = composer, send, message (with `data-bot`), thread-item,
- * thread-status, channel-input, connection, account, me, logout, login-notice.
+ * thread-status, channel-input, connection, account, me, logout, login-notice (cards: see `./cards.ts`).
  */
+import { renderCard, type ApiAction, type CardMessage } from './cards.js';
 import { $, el } from './dom.js';
 import { renderText } from './markdown.js';
 
@@ -34,6 +39,8 @@ interface ApiMessage {
   bot: boolean;
   ts: number;
   updatedAt: number;
+  /** A card's buttons; omitted when the message has none. */
+  actions?: ApiAction[];
 }
 
 /** A thread summary as `../api.ts` sends it (`LocalApiThread`). */
@@ -241,6 +248,7 @@ function renderMessage(msg: ApiMessage): void {
   }
   const body = li.querySelector<HTMLElement>('.msg-body');
   if (body) renderText(body, msg.text);
+  if (msg.bot) renderCard(li, msg, sendClick);
   if (stick) list.scrollTop = list.scrollHeight;
 }
 function upsert(msg: ApiMessage): void {
@@ -381,6 +389,22 @@ function send(): void {
       sendButton.disabled = false;
       composer.focus();
     });
+}
+
+/** Sends a click on a card button; rejects with the server's error text (403, 409, 404, …). */
+function sendClick(msg: CardMessage, action: ApiAction): Promise<unknown> {
+  const body: { channel: string; thread: string; message: string; action: string; user?: string } = {
+    channel: msg.channel,
+    thread: msg.thread,
+    message: msg.id,
+    action: action.id,
+  };
+  if (!state.me) body.user = state.user; // logged in: the server knows who clicks
+  return api<{ ok: boolean }>('/api/local/actions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 /* ---- live updates ---- */
