@@ -92,7 +92,7 @@ export function openCardText(
         ? 'Pick an answer, or reply in this thread with your own.'
         : 'Approve the plan (the agent may then edit files), or keep planning and reply in this thread with what to change.';
   const mins = minutes(row.expiresAt - row.createdAt);
-  return `${requestBody(row.request, agentLabel, previewMax)}\n${how} ${capitalise(deciders)} can decide. Without a decision within ${mins} min it is denied.`;
+  return `${requestBody(row.request, agentLabel, previewMax)}\n${how} Who can decide: ${deciders}. Without a decision within ${mins} min it is denied.`;
 }
 
 /** A plan kept in planning: waiting for the feedback message. */
@@ -202,8 +202,4 @@ export function alreadyDecidedText(row: InteractionRow): string {
   if (row.state === 'timed_out') return `This timed out at ${at} and was denied.`;
   if (row.state === 'expired') return `This expired at ${at} when agentbridge restarted.`;
   return `This was cancelled at ${at}: the turn ended.`;
-}
-
-function capitalise(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
 }

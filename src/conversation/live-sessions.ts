@@ -101,8 +101,8 @@ export class LiveSessions {
       live.lastUsed = now;
       return live.session;
     }
-    if (live) this.closeEntry(conversationId, live, live.session.alive ? 'replaced' : 'dead');
-    this.makeRoom();
+    if (live) void this.closeEntry(conversationId, live, live.session.alive ? 'replaced' : 'dead');
+    this.makeRoom(this.opts.max - 1);
     const access = grant?.();
     const session = runner.openSession({ ...want.options, ...(access ? { mcp: access.mcp } : {}) });
     this.entries.set(conversationId, { session, openedAt: now, lastUsed: now, inUse: 1, release: access?.revoke });
@@ -117,7 +117,7 @@ export class LiveSessions {
     e.inUse = Math.max(0, e.inUse - 1);
     e.lastUsed = this.now();
     if (!session.alive) this.closeEntry(conversationId, e, 'dead');
-    else this.makeRoom();
+    else this.makeRoom(this.opts.max);
   }
 
   /** Closes the conversation's session (e.g. `reset`, a changed agent or workdir). */
@@ -140,9 +140,9 @@ export class LiveSessions {
     await Promise.allSettled([...this.closing]);
   }
 
-  /** Closes least-recently-used idle sessions until fewer than `max` are live. */
-  private makeRoom(): void {
-    while (this.entries.size >= this.opts.max) {
+  /** Closes least-recently-used idle sessions until at most `limit` are live. */
+  private makeRoom(limit: number): void {
+    while (this.entries.size > limit) {
       const idle = [...this.entries].filter(([, e]) => e.inUse === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
       if (!idle) return;
       void this.closeEntry(idle[0], idle[1], 'lru');

@@ -478,6 +478,10 @@ const SYSTEM_PROMPT =
 /** The text the user sees: the answer, or what went wrong (with any partial answer kept). */
 function answerText(agent: AgentName, result: RunResult, timeoutMs: number): string {
   if (result.ok) return result.text.trim() ? result.text : '(the agent finished without a text answer)';
+  if (result.error?.kind === 'stopped' && result.error.message === SUPERSEDED_NOTICE) {
+    const why = '⏹️ Stopped to take the newer message (AGENTBRIDGE_BUSY_MODE=interrupt); it is answered next.';
+    return result.text.trim() ? `${result.text}\n\n${why}` : why;
+  }
   const why = describeRunError(agent, result.error ?? { kind: 'crashed', message: '' }, Math.round(timeoutMs / 1000));
   return result.text.trim() ? `${result.text}\n\n${why}` : why;
 }

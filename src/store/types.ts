@@ -7,7 +7,6 @@ import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages
 import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
 import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
 import type { PostedMessageKey, PostedMessageKind } from '../core/ids.js';
-import type { CardAction } from '../core/interactions.js';
 import type { LocalUsersRepo } from './repos/local-users.js';
 
 export interface ConversationRow {

@@ -51,7 +51,7 @@ describe('approvals', () => {
     const decided = turn.ask(BASH);
     const c = await card(core);
     expect(c.text).toContain('touch /tmp/x');
-    expect(c.text).toContain('ann (who started this turn) or an admin can decide');
+    expect(c.text).toContain('Who can decide: ann (who started this turn) or an admin.');
     expect(c.actions.map((a) => a.label)).toEqual(['Approve', 'Always in this conversation', 'Deny']);
     expect(await click(core, c.ref, 'approve')).toEqual({ status: 'ok', text: '' });
     expect(await decided).toEqual({ kind: 'allow' });
@@ -265,7 +265,7 @@ describe('busy modes', () => {
     const next = await runner.waitTurn(2);
     expect(next.prompt).toBe('instead do this');
     next.finish();
-    await expect.poll(() => core.adapter.texts('t').some((t) => t.includes('stopped to take the newer message'))).toBe(true);
+    await expect.poll(() => core.adapter.texts('t').some((t) => t.includes('Stopped to take the newer message'))).toBe(true);
   });
 });
 
