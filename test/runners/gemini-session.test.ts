@@ -221,11 +221,12 @@ describe('gemini live sessions (gemini --acp, real CLI)', () => {
   it('the turn limit is paused while a decision is pending, and applies otherwise', async () => {
     const { sandbox, model, open } = await setup();
     const file = path.join(sandbox.workdir, 'slow.txt');
-    model.setResponder(sequence(writeFileCall(file), { text: 'written after a slow decision' }));
     const session = open();
     await session.send('warm up', handlers(), { timeoutMs: TURN_MS }); // the start is not part of the limits below
+    model.setResponder(sequence(writeFileCall(file), { text: 'written after a slow decision' }));
     const slow = handlers(() => new Promise((r) => setTimeout(() => r({ kind: 'allow' }), 8_000)));
     const result = await session.send('write', slow, { timeoutMs: 6_000 });
+    expect(slow.asked).toHaveLength(1);
     expect(result.error).toBeUndefined();
     expect(result.text).toBe('written after a slow decision');
     expect(fs.existsSync(file)).toBe(true);
@@ -250,6 +251,17 @@ describe('gemini live sessions (gemini --acp, real CLI)', () => {
     expect(session.alive).toBe(false);
     expect(processesMentioning(sandbox.root)).toEqual([]);
     await session.close();
+  });
+
+  it('a process that dies between turns: alive false, the next turn reports the crash', async () => {
+    const { open } = await setup();
+    const session = open();
+    await session.send('hello', handlers(), { timeoutMs: TURN_MS });
+    process.kill(-session.pid!, 'SIGKILL');
+    await waitFor(() => !session.alive, 30_000, 'the session to notice the exit');
+    const r = await session.send('again', handlers(), { timeoutMs: TURN_MS });
+    expect(r).toMatchObject({ ok: false, error: { kind: 'crashed' } });
+    expect(r.error?.message).toContain('killed by SIGKILL');
   });
 
   it('a session made over ACP is resumed with context by the one-shot runner (gemini -p --resume)', async () => {
