@@ -121,6 +121,29 @@ export function sequence(...replies: Array<Reply | Responder>): Responder {
   };
 }
 
+/**
+ * A `run_shell_command` call (gemini-cli 0.61.0's shell tool). In `default` (ask) mode it needs
+ * approval: over ACP it becomes a `session/request_permission` whose title is `command`. Note that
+ * gemini refuses any `$(` in a command (command substitution), and in `plan` mode refuses it by policy.
+ */
+export function shellCall(command: string, text?: string): Reply {
+  return { functionCall: { name: GEMINI_SHELL_TOOL, args: { command } }, ...(text ? { text } : {}) };
+}
+
+/**
+ * A {@link shellCall} that writes `content` (no quotes or newlines) to `file`: `printf` so an
+ * approval rule keyed on the first word (`printf`) matches every such call. The file existing
+ * afterwards proves the command ran.
+ */
+export function writeFileCall(file: string, content = 'written'): Reply {
+  return shellCall(`printf '%s' '${content}' > '${file}'`);
+}
+
+/** Every function response the request carries back to the model (tool results), as JSON text. */
+export function functionResponses(req: RecordedRequest): string[] {
+  return req.contents.flatMap((c) => (c.parts ?? []).filter((p) => p.functionResponse).map((p) => JSON.stringify(p.functionResponse)));
+}
+
 const echo: Responder = (req) => ({ text: `echo: ${lastUserText(req)}` });
 
 const GRPC_STATUS: Record<number, string> = {

@@ -32,11 +32,12 @@ import { defineRunner, stoppedError, type OutcomeContext } from '../define.js';
 import { classifyErrorText, runError } from '../errors.js';
 import { GeminiEventParser, providerMessage, stderrTail } from './events.js';
 import { prepareGeminiMcpHome } from '../mcp-config.js';
+import { geminiSession } from './session.js';
+import { DEFAULT_GEMINI_MODEL } from './model.js';
 import type { PermissionMode } from '../../core/agents.js';
 import type { RunError, RunRequest, RunResult } from '../types.js';
 
-/** Model used when the request names none (gemini's own default is "auto", which adds a routing call). */
-export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-pro';
+export { DEFAULT_GEMINI_MODEL };
 
 /** agentbridge permission → `--approval-mode`. */
 export const GEMINI_APPROVAL_MODE: Record<PermissionMode, string> = {
@@ -114,6 +115,8 @@ export const gemini = defineRunner({
   promptMissed: (done) => done.exitCode === 42 && /no input provided via stdin/i.test(done.stderr),
   /** Its first line (`init`) comes within a few seconds, also on a loaded machine (seen: 1–12 s). */
   silentStartMs: 30_000,
+  /** Live sessions over `gemini --acp` (./session.ts): no steering, no resume (session/load is broken in 0.61.0), no fork. */
+  session: geminiSession,
 });
 
 function decide(parser: GeminiEventParser, { done: r, req }: OutcomeContext): RunResult {
