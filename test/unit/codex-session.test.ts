@@ -8,7 +8,7 @@ import { codex } from '../../src/runners/codex/index.js';
 import { JsonRpcPeer, RpcClosedError, RpcError } from '../../src/runners/codex/rpc.js';
 import { CodexTurnEvents } from '../../src/runners/codex/session-events.js';
 import { approvalDecision, CODEX_THREAD_SETTINGS, commandRuleKey, mapServerRequest, type MappedRequest } from '../../src/runners/codex/session-requests.js';
-import { codexAppServerArgs, threadSettings } from '../../src/runners/codex/session.js';
+import { CODEX_USER_INPUT_FEATURE, codexAppServerArgs, threadSettings } from '../../src/runners/codex/session.js';
 
 describe('JsonRpcPeer', () => {
   function peer() {
@@ -366,6 +366,7 @@ describe('codex session settings and argv', () => {
     expect(args).toContain('mcp_servers.agentbridge.url="http://127.0.0.1:1/mcp"');
     expect(args).toContain('mcp_servers.agentbridge.bearer_token_env_var="AGENTBRIDGE_MCP_TOKEN"');
     expect(args.slice(-2)).toEqual(['-c', 'model_provider=mock']);
+    expect(args.slice(1, 3)).toEqual(['-c', CODEX_USER_INPUT_FEATURE]); // questions in chat, before the overrides that may turn it off
     expect(args.join(' ')).not.toContain('secret-token');
   });
 

@@ -69,9 +69,17 @@ export const codexSession: SessionBackend = {
   open: (options, ctx) => new CodexSession(options, ctx),
 };
 
-/** argv after the executable (see the module doc). */
+/**
+ * Lets the model ask the people questions (`request_user_input` → `item/tool/requestUserInput`)
+ * outside plan mode. Verified with codex 0.169.0: without it the tool is offered in plan mode
+ * only ("request_user_input is unavailable in Default mode"); the feature is marked "under
+ * development" by codex, so a configured override (`-c features.…=false`) turns it off again.
+ */
+export const CODEX_USER_INPUT_FEATURE = 'features.default_mode_request_user_input=true';
+
+/** argv after the executable (see the module doc); `configOverrides` come last, so they win. */
 export function codexAppServerArgs(options: Pick<SessionOptions, 'mcp'>, configOverrides: readonly string[] = []): string[] {
-  const args = ['app-server'];
+  const args = ['app-server', '-c', CODEX_USER_INPUT_FEATURE];
   if (options.mcp) for (const kv of codexMcpOverrides(options.mcp)) args.push('-c', kv);
   for (const kv of configOverrides) args.push('-c', kv);
   return args;
