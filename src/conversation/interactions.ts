@@ -85,7 +85,7 @@ export class Interactions {
    */
   async ask(ctx: AskContext, request: InteractionRequest): Promise<InteractionDecision> {
     const { store, logger } = this.deps;
-    if (request.kind === 'approval' && store.approvalRules.covers(ctx.conversationId, request.tool, request.ruleKey)) {
+    if (request.kind === 'approval' && this.covered(ctx.conversationId, request)) {
       logger.info(
         { conversationId: ctx.conversationId, tool: request.tool, ruleKey: request.ruleKey },
         'approval granted by an always-rule of the conversation',
@@ -129,6 +129,11 @@ export class Interactions {
       ctx.signal.removeEventListener('abort', onAbort);
       this.waiters.delete(id);
     }
+  }
+
+  /** True when `request` is an approval an always-rule of the conversation covers (`ask` then allows it without a card). */
+  covered(conversationId: string, request: InteractionRequest): boolean {
+    return request.kind === 'approval' && this.deps.store.approvalRules.covers(conversationId, request.tool, request.ruleKey);
   }
 
   /** A button click (identity from the platform). */

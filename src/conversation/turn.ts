@@ -30,7 +30,7 @@ import { SUPERSEDED } from './abort.js';
 import type { Interactions } from './interactions.js';
 import type { LiveSessions } from './live-sessions.js';
 import { qualify } from './access.js';
-import type { InteractionDecision } from '../core/interactions.js';
+import type { InteractionDecision, InteractionRequest } from '../core/interactions.js';
 import type { AgentSession } from '../runners/session/types.js';
 
 export { SHUTDOWN } from './abort.js';
@@ -354,6 +354,11 @@ interface LiveTurn {
   attempt: TurnAttempt;
 }
 
+/** What an interaction waits for, for the progress message. */
+function waitingFor(request: InteractionRequest): string {
+  return request.kind === 'approval' ? `approval of ${request.tool}` : request.kind === 'question' ? 'an answer' : 'plan approval';
+}
+
 /** The text of a turn stopped by AGENTBRIDGE_BUSY_MODE=interrupt. */
 const SUPERSEDED_NOTICE = 'stopped to take the newer message';
 
@@ -399,16 +404,25 @@ async function runAgent(
       },
       grant,
     );
+    let waits = 0;
     if (runner.sessionCapabilities?.steer) live.attempt.steer = (m) => live.onSteer(session, m);
     try {
       return await session.send(
         turn.prompt,
         {
           onEvent,
-          onInteraction: (request): Promise<InteractionDecision> =>
-            deps.interactions
-              ? deps.interactions.ask({ conversationId: conv.id, replyTarget: live.target, agent: turn.agent, requester: live.requester, signal }, request)
-              : Promise.resolve({ kind: 'deny', message: 'agentbridge cannot ask anyone here, so it denied this.' }),
+          onInteraction: async (request): Promise<InteractionDecision> => {
+            const interactions = deps.interactions;
+            if (!interactions) return { kind: 'deny', message: 'agentbridge cannot ask anyone here, so it denied this.' };
+            const ctx = { conversationId: conv.id, replyTarget: live.target, agent: turn.agent, requester: live.requester, signal };
+            if (interactions.covered(conv.id, request)) return interactions.ask(ctx, request);
+            // The progress message shows that the turn waits for people, until they decided.
+            const id = `agentbridge-wait-${++waits}`;
+            onEvent({ type: 'tool_start', id, name: 'waiting', summary: `${waitingFor(request)}: decide on the card below` });
+            const decision = await interactions.ask(ctx, request);
+            onEvent({ type: 'tool_end', id, name: 'waiting', ok: decision.kind !== 'deny' && decision.kind !== 'cancel' });
+            return decision;
+          },
         },
         { signal, timeoutMs: deps.defaults.turnTimeoutMs },
       );

@@ -66,7 +66,19 @@ export interface CoreOptions {
 }
 
 type TestConfig = Partial<
-  Pick<CoreConfig, 'access' | 'workspacesRoot' | 'shutdownGraceMs' | 'workdir' | 'approvalTimeoutMs' | 'busyMode' | 'approvers' | 'maxLiveSessions' | 'sessionIdleMs' | 'turnTimeoutMs'>
+  Pick<
+    CoreConfig,
+    | 'access'
+    | 'workspacesRoot'
+    | 'shutdownGraceMs'
+    | 'workdir'
+    | 'approvalTimeoutMs'
+    | 'busyMode'
+    | 'approvers'
+    | 'maxLiveSessions'
+    | 'sessionIdleMs'
+    | 'turnTimeoutMs'
+  >
 >;
 
 export interface Core {

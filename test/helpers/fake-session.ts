@@ -64,9 +64,13 @@ export class ManualSession implements AgentSession {
     };
     this.current = turn;
     handlers.onEvent({ type: 'session', sessionId: this.sessionId! });
-    opts.signal?.addEventListener('abort', () => end({ ok: false, text: '', exitCode: null, sessionId: this.sessionId, error: { kind: 'stopped', message: 'stopped on request' } }), {
-      once: true,
-    });
+    opts.signal?.addEventListener(
+      'abort',
+      () => end({ ok: false, text: '', exitCode: null, sessionId: this.sessionId, error: { kind: 'stopped', message: 'stopped on request' } }),
+      {
+        once: true,
+      },
+    );
     this.turns.push(turn);
     this.owner.notify();
     return done;
