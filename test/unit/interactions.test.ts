@@ -68,6 +68,10 @@ describe('approvals', () => {
     expect(c.text).toContain('touch /tmp/x');
     expect(c.text).toContain('Who can decide: ann (who started this turn) or an admin.');
     expect(c.actions.map((a) => a.label)).toEqual(['Approve', 'Always in this conversation', 'Deny']);
+    // The progress message says the turn waits for people.
+    await expect
+      .poll(() => core.adapter.calls.some((x) => x.op === 'edit' && x.text?.includes('waiting: approval of Bash: decide on the card below')))
+      .toBe(true);
     expect(await click(core, c.ref, 'approve')).toEqual({ status: 'ok', text: '' });
     expect(await decided).toEqual({ kind: 'allow' });
     await expect.poll(() => core.adapter.actions.size).toBe(0);
