@@ -283,6 +283,30 @@ describe('the claude live session (real claude CLI)', () => {
     expect(model.mainRequests()).toHaveLength(3);
   });
 
+  it('a local slash command (no echo of the message) ends its turn at once; the next turn works', async () => {
+    const session = open({ permissionMode: 'edit' });
+    const t = await turn(session, '/no-such-command');
+    expect(t.result).toMatchObject({ ok: true, text: 'Unknown command: /no-such-command' });
+    expect(t.ms).toBeLessThan(10_000);
+    expect(model.mainRequests()).toHaveLength(0);
+    const next = await turn(session, 'plain text');
+    expect(next.result.ok).toBe(true);
+    expect(next.result.text).toMatch(/^echo: [\s\S]*plain text$/); // the CLI puts the command's transcript before it
+    expect(model.mainRequests()).toHaveLength(1);
+  });
+
+  it('a model error fails the turn with its kind and message; the session goes on', async () => {
+    model.setResponder(sequence({ error: { status: 429, message: 'Scripted rate limit: slow down' } }, { text: 'recovered' }));
+    const session = open({ permissionMode: 'edit' });
+    const t = await turn(session, 'hello');
+    expect(t.result.ok).toBe(false);
+    expect(t.result.error?.kind).toBe('usage_limit');
+    expect(t.result.error?.message).toContain('Scripted rate limit: slow down');
+    expect(t.result.text).toBe('');
+    const next = await turn(session, 'again');
+    expect(next.result).toMatchObject({ ok: true, text: 'recovered' });
+  });
+
   it('abort interrupts the turn quickly; the process stays and the next turn works', async () => {
     model.setResponder(sequence({ hang: true }, { text: 'after the stop' }));
     const session = open();

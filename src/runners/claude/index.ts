@@ -1,8 +1,10 @@
 /**
  * The Claude Code runner definition: one turn is `claude -p --output-format stream-json --verbose`
  * run by the shared runner (../define.ts); its JSON lines become RunEvents
- * (parser: ./events.ts). Facts: Claude Code CLI reference (docs.anthropic.com) and docs/ARCHITECTURE.md §7;
- * verified with claude 2.1.197 by test/runners/claude.test.ts.
+ * (parser: ./events.ts); argv and env: ./args.ts. Live sessions (one process for many turns, with
+ * approvals, questions, plans and steering): ./session.ts. Facts: Claude Code CLI reference
+ * (docs.anthropic.com) and docs/ARCHITECTURE.md §7; verified with claude 2.1.197 by
+ * test/runners/claude.test.ts and test/runners/claude-session.test.ts.
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -12,9 +12,11 @@
  *   reaches the model as "The user sent a new message while you were working: …"), or answer a
  *   message that came too late for the running turn in a run of its own, with its own `result`.
  *   `--replay-user-messages` echoes each user message (with our uuid) when the CLI takes it, always
- *   before the `result` of the run answering it; so a turn ends at the first `result` after which
- *   every message it wrote (prompt and steered texts) has been echoed. Nothing is sent twice and
- *   nothing is left behind for the next turn.
+ *   before the `result` of the run answering it — except a local slash command (`/cost`, `/clear`,
+ *   an unknown `/x`), which gets a `result` of its own and no echo; the CLI takes messages in
+ *   order, so a run that echoed none of ours answered the oldest one. A turn ends at the first
+ *   `result` after which every message it wrote (prompt and steered texts) has been answered.
+ *   Nothing is sent twice and nothing is left behind for the next turn.
  * - Approvals, questions and plans: `can_use_tool` control requests → `handlers.onInteraction`
  *   (the turn's time limit paused meanwhile) → allow/deny (./control.ts `permissionAnswer`).
  * - Stop and time limit: the `interrupt` control request (the run ends with `result` subtype
@@ -90,8 +92,10 @@ interface Turn {
   parser: ClaudeEventParser;
   handlers: SessionTurnHandlers;
   timeoutMs: number;
-  /** uuids of the user messages written for this turn and not echoed yet. */
+  /** uuids of the user messages written for this turn and not answered yet, oldest first. */
   pending: Set<string>;
+  /** Our messages echoed since the last `result`. */
+  replaysThisRun: number;
   runs: Run[];
   /** Length of `parser.text` when the current run started. */
   runTextStart: number;
@@ -201,6 +205,7 @@ class ClaudeSession implements AgentSession {
         handlers,
         timeoutMs: opts.timeoutMs,
         pending: new Set(),
+        replaysThisRun: 0,
         runs: [],
         runTextStart: 0,
         timer: new TurnTimer(opts.timeoutMs, () => this.stop(turn, 'timeout')),
@@ -309,7 +314,10 @@ class ClaudeSession implements AgentSession {
         }
         return;
       case 'replay':
-        if (this.turn?.pending.delete(c.uuid) && this.turn.stopping && this.turn.runs.length > 0) this.interrupt(); // a queued message started a run of its own: stop it too
+        if (this.turn?.pending.delete(c.uuid)) {
+          this.turn.replaysThisRun++;
+          if (this.turn.stopping) this.interrupt(); // a run (re)started after the stop: a queued message got a run of its own
+        }
         return;
       case 'cancel': {
         const ask = this.turn?.asks.get(c.requestId);
@@ -371,6 +379,13 @@ class ClaudeSession implements AgentSession {
       turn.usage = addUsage(turn.usage, usage);
       this.emit(turn, [{ type: 'usage', usage: { ...turn.usage } }]);
     }
+    // A run that echoed none of our messages answered the oldest one as a local slash command
+    // (`/cost`, `/clear`, an unknown `/x`: verified, they get a result but no echo); the CLI takes messages in order.
+    if (turn.replaysThisRun === 0) {
+      const oldest = turn.pending.values().next();
+      if (!oldest.done) turn.pending.delete(oldest.value);
+    }
+    turn.replaysThisRun = 0;
     if (turn.pending.size === 0) this.finish(turn);
   }
 
