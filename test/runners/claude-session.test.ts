@@ -328,6 +328,24 @@ describe('the claude live session (real claude CLI)', () => {
     expect(next.result).toMatchObject({ ok: true, text: 'after the stop' });
   });
 
+  it('abort while a decision is pending: the CLI withdraws the request, the command never runs, the session goes on', async () => {
+    const file = path.join(sb.workdir, 'never.txt');
+    model.setResponder(sequence(bash(`echo x > ${file}`), { text: 'next answer' }));
+    const session = open();
+    const ac = new AbortController();
+    let decide!: (d: InteractionDecision) => void;
+    const running = turn(session, 'write it', { signal: ac.signal, decide: () => new Promise((r) => (decide = r)) });
+    await waitFor(() => running.asked.length === 1, 60_000, 'the approval request');
+    ac.abort();
+    const t = await running;
+    expect(t.result.error?.kind).toBe('stopped');
+    decide({ kind: 'allow' }); // too late: void
+    expect(session.alive).toBe(true);
+    const next = await turn(session, 'go on');
+    expect(next.result).toMatchObject({ ok: true, text: 'next answer' });
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
   it('the time limit is paused while a decision is pending, and enforced otherwise', async () => {
     const file = path.join(sb.workdir, 'slow-decision.txt');
     model.setResponder(sequence(bash(`echo ok > ${file}`), { text: 'done after the slow decision' }));

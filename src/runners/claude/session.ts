@@ -195,6 +195,7 @@ class ClaudeSession implements AgentSession {
       if (onAbort) signal?.removeEventListener('abort', onAbort);
       if (first === 'aborted') return fail('stopped', 'stopped on request');
     }
+    if (this.closing) return fail('stopped', 'the session was closed');
     if (this.startError) return { ok: false, text: '', exitCode: this.exitInfo?.exitCode ?? null, error: this.startError };
     if (this.closing || !this.proc.alive) return fail('crashed', `the claude session has ended${this.exitInfo ? ` (${howEnded(this.exitInfo)})` : ''}`);
     if (signal?.aborted) return fail('stopped', 'stopped on request');
