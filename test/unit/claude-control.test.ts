@@ -1,4 +1,4 @@
-/** Pure parts of the Claude live session: src/runners/claude/control.ts and the session argv. */
+/** Pure parts of the Claude live session: src/runners/claude/control.ts, session-outcome.ts and the session argv. */
 import { describe, expect, it } from 'vitest';
 import {
   claudeRuleKey,
@@ -9,6 +9,7 @@ import {
   toInteraction,
   userMessage,
 } from '../../src/runners/claude/control.js';
+import { addUsage, runUsage, startFailure, turnOutcome, type SessionRun } from '../../src/runners/claude/session-outcome.js';
 import { claudeSessionArgs } from '../../src/runners/claude/session.js';
 
 describe('claudeRuleKey', () => {
@@ -208,5 +209,51 @@ describe('claudeSessionArgs', () => {
     expect(args).toContain('--mcp-config');
     expect(args.at(-4)).toBe('be brief');
     expect(args.join(' ')).not.toContain('secret-token');
+  });
+});
+
+describe('session outcome (src/runners/claude/session-outcome.ts)', () => {
+  const ok = (text: string): SessionRun => ({ isError: false, text });
+  const base = { timeoutMs: 30_000, answered: true, streamed: 'streamed' };
+
+  it('joins the answers of every run; a stop or the time limit wins over the runs', () => {
+    expect(turnOutcome({ ...base, runs: [ok('one')] }, undefined)).toEqual({ ok: true, text: 'one' });
+    expect(turnOutcome({ ...base, runs: [ok('one'), ok(' '), ok('two')] }, undefined)).toEqual({ ok: true, text: 'one\n\ntwo' });
+    expect(turnOutcome({ ...base, runs: [ok('')] }, undefined)).toEqual({ ok: true, text: 'streamed' });
+    expect(turnOutcome({ ...base, stopping: 'timeout', runs: [ok('one')] }, undefined)).toEqual({
+      ok: false,
+      text: 'streamed',
+      error: { kind: 'timeout', message: 'no answer within 30 s' },
+    });
+    expect(turnOutcome({ ...base, stopping: 'stopped', runs: [] }, undefined).error).toEqual({ kind: 'stopped', message: 'stopped on request' });
+  });
+
+  it('classifies a failed last run like a one-shot turn, and reports a process that ended mid-turn', () => {
+    const failed: SessionRun = { isError: true, text: '', errorText: 'Request rejected · slow down', apiErrorStatus: 429 };
+    expect(turnOutcome({ ...base, runs: [failed] }, undefined).error).toEqual({ kind: 'usage_limit', message: 'Request rejected · slow down' });
+    const exit = { exitCode: null, exitSignal: 'SIGKILL' as const, stderr: 'boom\nlast words\n' };
+    expect(turnOutcome({ ...base, answered: false, runs: [ok('one')] }, exit).error).toEqual({
+      kind: 'crashed',
+      message: 'claude ended during the turn (killed by SIGKILL): boom last words',
+    });
+  });
+
+  it('reports a start failure with stderr (a missing session stays recognisable), or how it ended', () => {
+    expect(startFailure({ exitCode: 1, exitSignal: null, stderr: 'No conversation found with session ID: abc\n' })).toEqual({
+      kind: 'crashed',
+      message: 'No conversation found with session ID: abc',
+    });
+    expect(startFailure({ exitCode: 1, exitSignal: null, stderr: 'Invalid API key · Please run /login' }).kind).toBe('not_authenticated');
+    expect(startFailure({ exitCode: 3, exitSignal: null, stderr: '' })).toEqual({ kind: 'crashed', message: 'claude ended before it was ready (exit code 3)' });
+    const enoent = Object.assign(new Error('spawn x ENOENT'), { code: 'ENOENT' });
+    expect(startFailure({ exitCode: null, exitSignal: null, stderr: '', spawnError: enoent }).kind).toBe('not_installed');
+  });
+
+  it('counts a run’s tokens and the cost it added to the process total', () => {
+    const line = { usage: { input_tokens: 10, cache_read_input_tokens: 5, output_tokens: 3 }, total_cost_usd: 0.3 };
+    expect(runUsage(line, 0.1)).toEqual({ inputTokens: 15, outputTokens: 3, costUsd: expect.closeTo(0.2, 10) });
+    expect(runUsage({}, 0)).toBeUndefined();
+    expect(addUsage(undefined, { inputTokens: 1 })).toEqual({ inputTokens: 1 });
+    expect(addUsage({ inputTokens: 1, costUsd: 0.5 }, { inputTokens: 2, outputTokens: 4 })).toEqual({ inputTokens: 3, outputTokens: 4, costUsd: 0.5 });
   });
 });

@@ -30,7 +30,7 @@ import { randomUUID } from 'node:crypto';
 import type { Usage } from '../../core/agents.js';
 import type { InteractionDecision } from '../../core/interactions.js';
 import { howEnded, type SessionBackend, type SessionContext } from '../define.js';
-import { classifyErrorText, runError } from '../errors.js';
+import { runError } from '../errors.js';
 import { LiveProcess, type LiveProcessExit } from '../session/live-process.js';
 import { TurnTimer } from '../session/turn-timer.js';
 import type { AgentSession, SessionOptions, SessionTurnHandlers, SessionTurnOptions, SteerResult } from '../session/types.js';
@@ -38,6 +38,7 @@ import type { RunError, RunEvent, RunResult } from '../types.js';
 import { claudeArgs, sandboxEnv } from './args.js';
 import { controlError, controlRequest, controlResponse, parseControlLine, permissionAnswer, toInteraction, userMessage, type ControlLine } from './control.js';
 import { ClaudeEventParser } from './events.js';
+import { addUsage, runUsage, startFailure, turnOutcome, type SessionRun } from './session-outcome.js';
 
 /** ms after an interrupt before a turn that has not ended is stopped by killing the process group. */
 export const INTERRUPT_GRACE_MS = 5000;
@@ -73,16 +74,6 @@ export const claudeSession: SessionBackend = {
   open: (options, ctx) => new ClaudeSession(options, ctx),
 };
 
-/** One run's result (a turn has one per run: more when a steered message got a run of its own). */
-interface Run {
-  isError: boolean;
-  subtype?: string;
-  /** The run's answer: `result.result`, else the text streamed during the run. */
-  text: string;
-  errorText?: string;
-  apiErrorStatus?: number;
-}
-
 /** A pending `can_use_tool`. */
 interface Ask {
   open: boolean;
@@ -96,7 +87,7 @@ interface Turn {
   pending: Set<string>;
   /** Our messages echoed since the last `result`. */
   replaysThisRun: number;
-  runs: Run[];
+  runs: SessionRun[];
   /** Length of `parser.text` when the current run started. */
   runTextStart: number;
   usage?: Usage;
@@ -400,7 +391,7 @@ class ClaudeSession implements AgentSession {
     if (turn && !turn.finished) this.finish(turn);
   }
 
-  /** Ends the turn with its outcome (see {@link outcome}). */
+  /** Ends the turn with its outcome (see {@link turnOutcome}). */
   private finish(turn: Turn): void {
     if (turn.finished) return;
     turn.finished = true;
@@ -414,99 +405,22 @@ class ClaudeSession implements AgentSession {
       ...(parser.lastAssistantUuid ? { resumeAt: parser.lastAssistantUuid } : {}),
       ...(turn.usage ? { usage: turn.usage } : {}),
     };
-    turn.resolve({ ...base, ...outcome(turn, this.exitInfo) });
+    turn.resolve({
+      ...base,
+      ...turnOutcome(
+        {
+          ...(turn.stopping ? { stopping: turn.stopping } : {}),
+          timeoutMs: turn.timeoutMs,
+          runs: turn.runs,
+          answered: turn.pending.size === 0,
+          streamed: parser.text,
+        },
+        this.exitInfo,
+      ),
+    });
   }
-}
-
-/**
- * A finished turn's `ok`, `text` and `error`:
- * - stopped/time limit (whatever the runs said) → `stopped`/`timeout`, the text streamed so far;
- * - every run succeeded → ok; `text` is the runs' answers in order, separated by a blank line
- *   (one run normally; a steered message that got a run of its own adds its answer);
- * - the last run failed (`is_error`) → its error text (prefixed with `api_error_status`) classified
- *   like a one-shot turn (`classifyErrorText`);
- * - the process ended before the turn did → `crashed` with the exit and the end of stderr.
- */
-function outcome(turn: Turn, exit: LiveProcessExit | undefined): { ok: boolean; text: string; error?: RunError } {
-  const streamed = turn.parser.text;
-  if (turn.stopping) {
-    const message = turn.stopping === 'timeout' ? `no answer within ${Math.round(turn.timeoutMs / 1000)} s` : 'stopped on request';
-    return { ok: false, text: streamed, error: runError(turn.stopping, message) };
-  }
-  const last = turn.runs.at(-1);
-  if (last && turn.pending.size === 0 && !last.isError) {
-    return {
-      ok: true,
-      text:
-        turn.runs
-          .map((r) => (r.text.trim() ? r.text : ''))
-          .filter(Boolean)
-          .join('\n\n') || streamed,
-    };
-  }
-  if (last && turn.pending.size === 0 && last.isError) {
-    const text = last.errorText ?? 'claude reported an error';
-    const kind = classifyErrorText(last.apiErrorStatus ? `${last.apiErrorStatus} ${text}` : text);
-    return { ok: false, text: streamed, error: runError(kind, text) };
-  }
-  const detail = exit ? tail(exit.stderr) : '';
-  return {
-    ok: false,
-    text: streamed,
-    error: runError('crashed', `claude ended during the turn (${exit ? howEnded(exit) : 'stdin closed'})${detail ? `: ${detail}` : ''}`),
-  };
-}
-
-/** The error of a process that ended (or could not start) before it was ready. */
-function startFailure(info: LiveProcessExit): RunError {
-  if (info.spawnError) {
-    const code = info.spawnError.code ?? '';
-    const kind = code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR' ? 'not_installed' : 'crashed';
-    return runError(kind, `cannot start claude: ${code || info.spawnError.message}`);
-  }
-  const detail = tail(info.stderr);
-  if (!detail) return runError('crashed', `claude ended before it was ready (${howEnded(info)})`);
-  const kind = classifyErrorText(detail);
-  return runError(kind === 'api_error' ? 'crashed' : kind, detail);
-}
-
-/** One run's usage: tokens (input includes cache reads/writes) and the cost added since `costBefore`. */
-function runUsage(json: Json, costBefore: number): Usage | undefined {
-  const u = (typeof json.usage === 'object' && json.usage !== null ? json.usage : {}) as Json;
-  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-  const usage: Usage = {};
-  const input = n(u.input_tokens);
-  if (input !== undefined) usage.inputTokens = input + (n(u.cache_creation_input_tokens) ?? 0) + (n(u.cache_read_input_tokens) ?? 0);
-  const output = n(u.output_tokens);
-  if (output !== undefined) usage.outputTokens = output;
-  const total = n(json.total_cost_usd);
-  if (total !== undefined) usage.costUsd = Math.max(0, total - costBefore);
-  return Object.keys(usage).length ? usage : undefined;
-}
-
-function addUsage(a: Usage | undefined, b: Usage): Usage {
-  if (!a) return { ...b };
-  const sum = (x?: number, y?: number) => (x === undefined && y === undefined ? undefined : (x ?? 0) + (y ?? 0));
-  const out: Usage = {};
-  const i = sum(a.inputTokens, b.inputTokens);
-  const o = sum(a.outputTokens, b.outputTokens);
-  const c = sum(a.costUsd, b.costUsd);
-  if (i !== undefined) out.inputTokens = i;
-  if (o !== undefined) out.outputTokens = o;
-  if (c !== undefined) out.costUsd = c;
-  return out;
 }
 
 function fail(kind: RunError['kind'], message: string): RunResult {
   return { ok: false, text: '', exitCode: null, error: runError(kind, message) };
-}
-
-/** The last few non-empty lines of stderr (the error is usually at the end). */
-function tail(text: string, lines = 3): string {
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .slice(-lines)
-    .join(' ');
 }
