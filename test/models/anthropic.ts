@@ -23,6 +23,11 @@
  * (tool round trips, resume and fork included), with or without
  * CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC. Sub-agent (Task/Agent tool) requests also carry
  * tools and count as main.
+ *
+ * A user message sent to a live `claude -p --input-format stream-json` session while a turn runs
+ * reaches the next request of that turn as a message with role `system` ("The user sent a new
+ * message while you were working:\n<text>…"; verified with claude 2.1.197): {@link allText} sees
+ * it, {@link lastUserText} does not.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -88,7 +93,12 @@ export type Reply =
   /** An HTTP error; `type` defaults from the status (429 → rate_limit_error, 500 → api_error, …). */
   | { error: { status: number; type?: string; message: string } }
   /** Sends the SSE headers and `message_start`, then never ends (until the client goes or close()). */
-  | { hang: true };
+  | { hang: true }
+  /**
+   * Holds the answer until `until` settles (see {@link latch}), then answers with `then`: for
+   * tests that act while the model "thinks" (steering a running turn). Nothing is sent meanwhile.
+   */
+  | { until: Promise<unknown>; then: Reply };
 
 export type Responder = (req: RecordedRequest) => Reply | Promise<Reply>;
 
@@ -175,6 +185,31 @@ export function sequence(...replies: Reply[]): Responder {
     const r = replies[Math.min(i, replies.length - 1)]!;
     i++;
     return r;
+  };
+}
+
+/** A promise a test opens when it wants: `{until: gate.promise, then: reply}` holds a reply until `gate.open()`. */
+export interface Latch {
+  promise: Promise<void>;
+  open(): void;
+  /** True once opened. */
+  readonly opened: boolean;
+}
+
+/** A new closed {@link Latch}. */
+export function latch(): Latch {
+  let open!: () => void;
+  let opened = false;
+  const promise = new Promise<void>((r) => (open = r));
+  return {
+    promise,
+    open: () => {
+      opened = true;
+      open();
+    },
+    get opened() {
+      return opened;
+    },
   };
 }
 
@@ -281,7 +316,11 @@ export async function startAnthropicModel(respond: Responder = echo): Promise<An
     const main = Array.isArray(body.tools) && body.tools.length > 0 && body.max_tokens !== 1;
     const recorded: RecordedRequest = { index: requests.length, path, headers: req.headers, body, stream, main };
     requests.push(recorded);
-    const reply: Reply = main ? await responder(recorded) : sideReply(body);
+    let reply: Reply = main ? await responder(recorded) : sideReply(body);
+    while ('until' in reply) {
+      await reply.until;
+      reply = reply.then;
+    }
 
     if ('error' in reply) {
       const { status, message } = reply.error;
