@@ -124,6 +124,13 @@ async function startCodexBridge(extra: NodeJS.ProcessEnv = {}): Promise<{ ab: Ag
   return { ab, chat: new LocalChat(ab.url, tokens) };
 }
 
+/** Stops a codex agentbridge (exit 0 expected) and waits until no codex app-server is left in the sandbox. */
+async function stopCodexBridge(ab: AgentbridgeProcess | undefined): Promise<void> {
+  if (!ab) return;
+  expect(await ab.stop()).toBe(0);
+  await waitFor(() => appServers().length === 0, 20_000, 'no codex app-server left');
+}
+
 // ---------------------------------------------------------------------------------------------
 // Chat helpers.
 
@@ -189,6 +196,15 @@ function logged(ab: AgentbridgeProcess, msg: string): Array<Record<string, unkno
   return ab.logs.filter((l) => l.msg === msg);
 }
 
+/**
+ * Waits until `n` turns of the thread's conversation have finished (agentbridge's "turn finished"
+ * log line). The answer can be on the page before its turn has released its live session.
+ */
+async function turnsFinished(ab: AgentbridgeProcess, thread: string, n: number): Promise<void> {
+  const id = `local:${CHANNEL}:${thread}`;
+  await waitFor(() => ab.logs.filter((l) => l.msg === 'turn finished' && l.conversationId === id).length >= n, TURN_MS, `${n} finished turn(s) in ${id}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
@@ -217,10 +233,7 @@ describe('codex (ask mode) on the local chat: approvals, questions, steering, li
   beforeAll(async () => {
     ({ ab, chat } = await startCodexBridge());
   });
-  afterAll(async () => {
-    expect(await ab?.stop()).toBe(0);
-    await waitFor(() => appServers().length === 0, 20_000, 'no codex app-server left');
-  });
+  afterAll(() => stopCodexBridge(ab));
 
   timed('approve: the escalated command runs, the answer is posted once, the card ends "Approved by alice" without buttons', async () => {
     const file = path.join(outside, 'approved.txt');
@@ -447,9 +460,7 @@ describe('codex: approval timeout (AGENTBRIDGE_APPROVAL_TIMEOUT_S=1)', () => {
   beforeAll(async () => {
     ({ ab, chat } = await startCodexBridge({ AGENTBRIDGE_APPROVAL_TIMEOUT_S: '1' }));
   });
-  afterAll(async () => {
-    expect(await ab?.stop()).toBe(0);
-  });
+  afterAll(() => stopCodexBridge(ab));
 
   timed('nobody decides: denied after the timeout, the card says so, the command did not run, the agent goes on', async () => {
     const file = path.join(outside, 'timeout.txt');
@@ -475,6 +486,8 @@ describe('codex: restart while an approval is pending', () => {
   const running: AgentbridgeProcess[] = [];
   afterAll(async () => {
     for (const p of running) await p.stop();
+    // The killed one's codex app-server too: it ends with its stdin, or the next start reaps it.
+    await waitFor(() => appServers().length === 0, 20_000, 'no codex app-server left');
   });
 
   timed('SIGKILL with a card open; the next start expires the card (no buttons) and reruns the turn, which asks again; one answer', async () => {
@@ -531,9 +544,7 @@ describe('codex: busy mode queue, and at most one live session (AGENTBRIDGE_MAX_
   beforeAll(async () => {
     ({ ab, chat } = await startCodexBridge({ AGENTBRIDGE_BUSY_MODE: 'queue', AGENTBRIDGE_MAX_LIVE_SESSIONS: '1' }));
   });
-  afterAll(async () => {
-    expect(await ab?.stop()).toBe(0);
-  });
+  afterAll(() => stopCodexBridge(ab));
 
   timed('queue: a message sent while a turn runs becomes the next turn', async () => {
     const hold = gate();
@@ -555,6 +566,7 @@ describe('codex: busy mode queue, and at most one live session (AGENTBRIDGE_MAX_
     expect(logged(ab, 'message steered into the running turn')).toEqual([]);
     const bot = await chat.botTexts(CHANNEL, thread);
     expect(bot.filter((t) => t.startsWith('QUEUE-'))).toEqual(['QUEUE-FIRST', 'QUEUE-NEXT: M-QUEUE second']);
+    await turnsFinished(ab, thread, 2);
   });
 
   timed('two conversations: at most one codex app-server is alive at any time', async () => {
@@ -564,16 +576,20 @@ describe('codex: busy mode queue, and at most one live session (AGENTBRIDGE_MAX_
     try {
       const a = await chat.send(CHANNEL, 'M-LRU conversation A', { user: REQUESTER });
       await botText(chat, a.thread, 'echo: M-LRU conversation A');
+      await turnsFinished(ab, a.thread, 1);
       const pidA = appServers();
       expect(pidA).toHaveLength(1);
       const b = await chat.send(CHANNEL, 'M-LRU conversation B', { user: REQUESTER });
       await botText(chat, b.thread, 'echo: M-LRU conversation B');
+      await turnsFinished(ab, b.thread, 1);
       const pidB = appServers();
       expect(pidB).toHaveLength(1);
       expect(pidB).not.toEqual(pidA);
       // Back to A: resumed in a new process, with context.
       await chat.send(CHANNEL, 'M-LRU back to A', { thread: a.thread, user: REQUESTER });
       await botText(chat, a.thread, 'echo: M-LRU back to A');
+      await turnsFinished(ab, a.thread, 2);
+      expect(appServers()).toHaveLength(1);
       expect(allText(requestsOf(codexModel, 'M-LRU back to A')[0]!)).toContain('echo: M-LRU conversation A');
     } finally {
       clearInterval(sampler);
@@ -588,9 +604,7 @@ describe('codex: busy mode interrupt', () => {
   beforeAll(async () => {
     ({ ab, chat } = await startCodexBridge({ AGENTBRIDGE_BUSY_MODE: 'interrupt' }));
   });
-  afterAll(async () => {
-    expect(await ab?.stop()).toBe(0);
-  });
+  afterAll(() => stopCodexBridge(ab));
 
   timed('interrupt: a new message stops the running turn; the new turn answers the new message', async () => {
     scripts.set('M-INTERRUPT', (req) =>
@@ -618,9 +632,7 @@ describe('codex: idle live sessions are closed (AGENTBRIDGE_SESSION_IDLE_S=2)', 
   beforeAll(async () => {
     ({ ab, chat } = await startCodexBridge({ AGENTBRIDGE_SESSION_IDLE_S: '2' }));
   });
-  afterAll(async () => {
-    expect(await ab?.stop()).toBe(0);
-  });
+  afterAll(() => stopCodexBridge(ab));
 
   timed('the process closes after idling; the next message resumes with context in a new process', async () => {
     scripts.set('M-IDLE', (req) => echo(req));
