@@ -6,8 +6,9 @@
  * - A session unused for `idleMs` (AGENTBRIDGE_SESSION_IDLE_S) is closed by a sweep; the next
  *   message resumes the stored agent session id in a new process.
  * - At most `max` (AGENTBRIDGE_MAX_LIVE_SESSIONS) are live: opening one more first closes the
- *   least recently used idle one. Sessions running a turn are never closed for the bound; the
- *   bound is restored as soon as one is idle.
+ *   least recently used idle one, and the new process is started only once the closed one has
+ *   exited (so the bound holds for processes, not only for the map). Sessions running a turn are
+ *   never closed for the bound; the bound is restored as soon as one is idle.
  * - A session is reused only when it still matches what the turn needs (same agent, workdir,
  *   model and permission mode, and it holds the agent session the turn resumes); otherwise it is
  *   closed and a new one opened. Forks and resume-at points always open a new process.
@@ -58,6 +59,8 @@ export class LiveSessions {
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
   private stopped = false;
+  /** Sessions being opened (waiting for closed ones to exit): they count towards the bound. */
+  private opening = 0;
 
   constructor(private readonly opts: LiveSessionsOptions) {
     this.now = opts.now ?? Date.now;
@@ -84,25 +87,41 @@ export class LiveSessions {
    * The session a turn of `conversationId` runs in: the live one when it matches `want`, else a
    * new one from `runner.openSession` (closing the old). Marks it in use until {@link release}.
    * `grant` is called for a new session and returns its MCP access and the function ending it.
+   * A new session's process starts after the processes of the sessions closed for it (the
+   * replaced one, least recently used ones over the bound) have exited — at most their kill grace.
    * @throws Error when the runner has no live sessions or this is stopped
    */
-  acquire(
+  async acquire(
     conversationId: string,
     runner: Runner,
     want: SessionWant,
     grant?: () => { mcp: { url: string; token: string }; revoke(): void } | undefined,
-  ): AgentSession {
+  ): Promise<AgentSession> {
     if (this.stopped) throw new Error('live sessions are stopped');
     if (!runner.openSession) throw new Error(`runner ${runner.agent} has no live sessions`);
-    const now = this.now();
     const live = this.entries.get(conversationId);
-    if (live && !want.fresh && live.session.alive && matches(live.session, want) && now - live.openedAt < (this.opts.maxAgeMs ?? DEFAULT_SESSION_MAX_AGE_MS)) {
+    if (
+      live &&
+      !want.fresh &&
+      live.session.alive &&
+      matches(live.session, want) &&
+      this.now() - live.openedAt < (this.opts.maxAgeMs ?? DEFAULT_SESSION_MAX_AGE_MS)
+    ) {
       live.inUse++;
-      live.lastUsed = now;
+      live.lastUsed = this.now();
       return live.session;
     }
-    if (live) void this.closeEntry(conversationId, live, live.session.alive ? 'replaced' : 'dead');
-    this.makeRoom(this.opts.max - 1);
+    const closed: Array<Promise<void>> = [];
+    if (live) closed.push(this.closeEntry(conversationId, live, live.session.alive ? 'replaced' : 'dead'));
+    this.opening++;
+    try {
+      closed.push(...this.makeRoom(this.opts.max));
+      await Promise.all(closed);
+    } finally {
+      this.opening--;
+    }
+    if (this.stopped) throw new Error('live sessions are stopped');
+    const now = this.now();
     const access = grant?.();
     const session = runner.openSession({ ...want.options, ...(access ? { mcp: access.mcp } : {}) });
     this.entries.set(conversationId, { session, openedAt: now, lastUsed: now, inUse: 1, release: access?.revoke });
@@ -117,7 +136,7 @@ export class LiveSessions {
     e.inUse = Math.max(0, e.inUse - 1);
     e.lastUsed = this.now();
     if (!session.alive) this.closeEntry(conversationId, e, 'dead');
-    else this.makeRoom(this.opts.max);
+    else void Promise.all(this.makeRoom(this.opts.max));
   }
 
   /** Closes the conversation's session (e.g. `reset`, a changed agent or workdir). */
@@ -140,13 +159,18 @@ export class LiveSessions {
     await Promise.allSettled([...this.closing]);
   }
 
-  /** Closes least-recently-used idle sessions until at most `limit` are live. */
-  private makeRoom(limit: number): void {
-    while (this.entries.size > limit) {
+  /**
+   * Closes least-recently-used idle sessions until at most `limit` are live (sessions being
+   * opened count too); resolves each closed one's process exit.
+   */
+  private makeRoom(limit: number): Array<Promise<void>> {
+    const closed: Array<Promise<void>> = [];
+    while (this.entries.size + this.opening > limit) {
       const idle = [...this.entries].filter(([, e]) => e.inUse === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
-      if (!idle) return;
-      void this.closeEntry(idle[0], idle[1], 'lru');
+      if (!idle) break;
+      closed.push(this.closeEntry(idle[0], idle[1], 'lru'));
     }
+    return closed;
   }
 
   private closeEntry(conversationId: string, e: Entry, why: string): Promise<void> {

@@ -385,7 +385,7 @@ async function runAgent(
       const g = deps.tools?.grant({ conversationId: conv.id, replyTarget: live.target, ttlMs: SESSION_GRANT_MS });
       return g && { mcp: { url: g.url, token: g.token }, revoke: g.revoke };
     };
-    const session = deps.sessions.acquire(
+    const session = await deps.sessions.acquire(
       conv.id,
       runner,
       {

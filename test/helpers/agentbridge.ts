@@ -106,6 +106,8 @@ export interface LocalMessage {
   text: string;
   bot: boolean;
   ts: number;
+  /** A card's buttons while a decision is pending (absent otherwise). */
+  actions?: Array<{ id: string; label: string; style?: string }>;
 }
 
 /**
@@ -140,6 +142,29 @@ export class LocalChat {
     });
     if (res.status !== 200) throw new Error(`GET /api/local/messages → ${res.status}`);
     return ((await res.json()) as { messages: LocalMessage[] }).messages;
+  }
+
+  /**
+   * Clicks a card button (`POST /api/local/actions`) as `user`: their bearer token (with login
+   * required the server takes the clicker from it), and the body's `user` field, which only
+   * anonymous clickers use — `opts.claim` puts another name there (a forged identity). Resolves
+   * with the HTTP status and JSON body (200 `{ok: true}`, 409/403/404 `{ok: false, error}`).
+   */
+  async click(
+    channel: string,
+    thread: string,
+    message: string,
+    action: string,
+    user?: string,
+    opts: { claim?: string } = {},
+  ): Promise<{ status: number; body: { ok: boolean; error?: string } }> {
+    const bodyUser = opts.claim ?? user;
+    const res = await fetch(`${this.url}/api/local/actions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...this.auth(user) },
+      body: JSON.stringify({ channel, thread, message, action, ...(bodyUser !== undefined ? { user: bodyUser } : {}) }),
+    });
+    return { status: res.status, body: (await res.json()) as { ok: boolean; error?: string } };
   }
 
   /** Bot messages of the thread whose text matches. */

@@ -300,9 +300,16 @@ describe('edit with actions: [] removes the buttons', () => {
     expect(list[1]).toEqual(expect.objectContaining({ id: ref, text: '✅ Allowed by ada' }));
     expect('actions' in list[1]!).toBe(false);
     expect(w.store.localMessages.get(ref)!.actions).toBeUndefined();
-    // The buttons are gone, so a second click on the old card is 404 without asking the core.
-    expect((await click(w, { channel: 'general', thread, message: ref, action: 'ab:i1:allow' })).status).toBe(404);
-    expect(w.clicks).toHaveLength(1);
+    // The buttons are gone; a second click on the closed card (a stale page, or two clicks at
+    // once) is the core's to answer: it says who decided (409).
+    w.reply = { status: 'decided', text: 'Already decided by ada at 10:00 UTC.' };
+    const again = await click(w, { channel: 'general', thread, message: ref, action: 'ab:i1:allow' });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toEqual({ ok: false, error: 'Already decided by ada at 10:00 UTC.' });
+    expect(w.clicks).toHaveLength(2);
+    // Not a card action id: 404 without asking the core.
+    expect((await click(w, { channel: 'general', thread, message: ref, action: 'something-else' })).status).toBe(404);
+    expect(w.clicks).toHaveLength(2);
 
     // Buttons can come back with an edit (a new question on the same card).
     await w.adapter.edit(target, ref, 'Again?', { actions: [BUTTONS[0]!] });

@@ -13,6 +13,7 @@ import { HttpError } from '../../http/json.js';
 import type { LocalMessageRow, LocalMessagesRepo } from '../../store/types.js';
 import { StoreUnavailableError } from '../../store/health.js';
 import type { InboundMessage, ReplyTarget } from '../../core/messages.js';
+import { parseActionId } from '../../core/interactions.js';
 import type { AcceptHooks, AdapterContext, EditOptions, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage, PostOptions } from '../types.js';
 import { actionAnswer, checkCardActions, type ActionHttpAnswer } from './actions.js';
 import { registerLocalRoutes, toApiMessage, type LocalActionInput, type LocalApiBackend, type LocalPostInput } from './api.js';
@@ -188,11 +189,13 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
 
   /**
    * A card button click from the page (`POST /api/local/actions`): checks that `input.message`
-   * is a bot message of `input.channel` (in `input.thread` when given) carrying `input.action`,
-   * then asks the core (`AdapterContext.onAction`) with the clicker as identity and the
-   * message's own thread, and maps its reply (`./actions.ts`).
+   * is a bot message of `input.channel` (in `input.thread` when given) carrying `input.action` —
+   * or a closed card (no buttons left) and `input.action` a card action id (`parseActionId`), so a
+   * click that raced the decision or came from a stale page is told by the core who decided and
+   * when (409) — then asks the core (`AdapterContext.onAction`) with the clicker as identity and
+   * the message's own thread, and maps its reply (`./actions.ts`).
    * @returns 404 `{ok: false, error}` for a message or action that does not exist (logged: a
-   *   stale page or a forged click), else the mapped reply.
+   *   forged click), else the mapped reply.
    * @throws HttpError 503 when not started, when the core takes no clicks, or when `onAction`
    *   failed (logged; the clicker may try again).
    */
@@ -200,13 +203,12 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     const onAction = this.context?.onAction?.bind(this.context);
     if (!this.sink) throw new HttpError(503, 'local chat is not accepting clicks (not started or shutting down)');
     const row = this.repo.get(input.message);
-    const carries =
-      row !== undefined &&
-      row.channel === input.channel &&
-      (input.thread === undefined || row.thread === input.thread) &&
-      row.bot &&
-      (row.actions ?? []).some((a) => a.id === input.action);
-    if (!row || !carries) {
+    const inPlace = row !== undefined && row.channel === input.channel && (input.thread === undefined || row.thread === input.thread) && row.bot;
+    const carries = inPlace && (row.actions ?? []).some((a) => a.id === input.action);
+    // The buttons are gone once the core edited the card to its outcome, which may happen between
+    // two clicks sent at once: the later one is still the core's to answer ("Already decided by …").
+    const closedCard = inPlace && (row.actions ?? []).length === 0 && parseActionId(input.action) !== undefined;
+    if (!row || !(carries || closedCard)) {
       this.logger.info({ channel: input.channel, message: input.message, action: input.action }, 'local chat: click on an unknown message or button refused');
       return { status: 404, body: { ok: false, error: `no button ${input.action} on message ${input.message} in channel ${input.channel}` } };
     }
