@@ -129,7 +129,8 @@ export class Bridge {
       conversationId: this.conversationId,
       running: !!this.controller,
       runningSince: this.runningSince,
-      queued: this.queue.length + (this.retry?.batch.length ?? 0),
+      // Messages still being offered to the running turn count as queued until the agent took them.
+      queued: this.queue.length + (this.retry?.batch.length ?? 0) + this.steeringCount,
     };
   }
 

@@ -204,7 +204,7 @@ describe('chat commands in the local chat', () => {
     expect(model.requests.length).toBe(before);
   });
 
-  it('/agent stop ends a long-running turn with no agent process left; a queued message is answered next', async () => {
+  it('/agent stop interrupts a long-running turn (the live agent process stays for the next message); a queued message is answered next; reset ends the process', async () => {
     const { ab, chat } = await start();
     model.setResponder(() => ({ hang: true }));
     const mark = model.mainRequests().length;
@@ -221,7 +221,10 @@ describe('chat commands in the local chat', () => {
     );
     await botMessage(chat, thread, 'echo: ');
     expect((await chat.botTexts('general', thread)).find((t) => t.startsWith('echo: '))).toContain('queued meanwhile');
-    await waitFor(() => agentProcesses(ab).length === 0, 15_000, 'no agent process left');
+    // The stop interrupted the turn through the protocol: the live process stayed and answered the next message.
+    expect(agentProcesses(ab).length).toBeGreaterThan(0);
+    expect(await command(chat, thread, '/agent reset')).toContain('New agent session');
+    await waitFor(() => agentProcesses(ab).length === 0, 15_000, 'no agent process left after reset');
   });
 
   it('reset starts a new agent session: the next model request does not carry the old turns', async () => {

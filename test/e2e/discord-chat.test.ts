@@ -23,13 +23,18 @@ beforeAll(async () => {
   model = await startAnthropicModel();
   sb = makeSandbox();
   twin = await startDiscordTwin({ channels: [...CHAT, 'general'] });
+  // These tests are about messages that queue while a turn runs (combined into the next turn, in
+  // order); steering them into the running turn (the default busy mode) is tested in interactive-*.test.ts.
   ab = await startAgentbridge(
-    discordEnv(
-      sb,
-      model,
-      twin,
-      CHAT.map((c) => twin.channels[c]!),
-    ),
+    {
+      ...discordEnv(
+        sb,
+        model,
+        twin,
+        CHAT.map((c) => twin.channels[c]!),
+      ),
+      AGENTBRIDGE_BUSY_MODE: 'queue',
+    },
     sb.root,
   );
   await waitFor(() => twin.connected(), 10_000, 'agentbridge on the Gateway');

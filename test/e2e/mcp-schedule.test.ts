@@ -111,9 +111,11 @@ describe('agent tools over MCP, end to end', () => {
     const expired = await callTool(`Bearer ${await sign(secret, Math.floor(Date.now() / 1000) - 60)}`);
     expect(expired.status).toBe(401);
     expect(((await expired.json()) as { error: string }).error).toMatch(/expired/);
-    // Genuinely signed and unexpired, but for the turn that has ended.
-    const ended = await callTool(`Bearer ${await sign(secret, '5m')}`);
-    expect(ended.status).toBe(401);
+    // Genuinely signed and unexpired, but for a live agent session that has been closed (`reset`
+    // closes it; the grant lasts as long as the session's process).
+    await chat.send('general', '/agent reset', { thread });
+    let ended!: Response;
+    await waitFor(async () => (ended = await callTool(`Bearer ${await sign(secret, '5m')}`)).status === 401, 20_000, 'the closed session’s token refused');
     expect(((await ended.json()) as { error: string }).error).toMatch(/revoked/);
 
     await new Promise((r) => setTimeout(r, 300));

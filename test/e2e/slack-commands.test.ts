@@ -283,8 +283,14 @@ describe('@agentbridge <subcommand> in a thread', () => {
     );
   });
 
-  it('@agentbridge stop ends a long-running turn with no agent process left; the queued message is answered next', async () => {
-    model.setResponder((req) => (lastUserText(req).includes('a very long task') ? { hang: true } : { text: `echo: ${lastUserText(req)}` }));
+  it('@agentbridge stop interrupts a long-running turn (the live agent process stays); the queued message is answered next; reset ends the process', async () => {
+    // Claude joins the user messages of runs that produced nothing into one, so the answer to the
+    // queued message also quotes the stopped prompt: hang only while that message is not in.
+    model.setResponder((req) =>
+      lastUserText(req).includes('a very long task') && !lastUserText(req).includes('queued meanwhile')
+        ? { hang: true }
+        : { text: `echo: ${lastUserText(req)}` },
+    );
     const root = await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'a very long task', mention: true });
     await waitFor(() => requestsWith('a very long task').length > 0, 30_000, 'the turn to reach the model');
     await waitFor(() => agentProcesses().length > 0, 10_000, 'the agent process');
@@ -306,14 +312,18 @@ describe('@agentbridge <subcommand> in a thread', () => {
     );
     const answer = await waitFor(() => botMessages(twin, CHANNEL, root.ts).find((m) => m.text.startsWith('echo:')), 45_000, 'the answer to the queued message');
     expect(answer.text).toContain('queued meanwhile');
-    expect(answer.text).not.toContain('a very long task');
-    await waitFor(() => agentProcesses().length === 0, 15_000, 'no agent process left');
+    expect(botMessages(twin, CHANNEL, root.ts).filter((m) => m.text.startsWith('echo:'))).toHaveLength(1);
+    // Interrupted through the protocol: the live process stays for the next message; reset ends it.
+    expect(agentProcesses().length).toBeGreaterThan(0);
+    await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'reset', thread_ts: root.ts, mention: true });
+    await waitFor(() => agentProcesses().length === 0, 15_000, 'no agent process left after reset');
   });
 });
 
 describe('access control on Slack', () => {
   it('a disallowed user never reaches the agent and is told once per conversation', async () => {
     const requestsBefore = model.requests.length;
+    const mainBefore = model.mainRequests().length;
     const inboxBefore = await inboxTotal(ab.url);
 
     const first = await twin.userPosts({ user: 'U0MALLORY', channel: CHANNEL, text: 'please deploy to production MALLORY-1', mention: true });
@@ -338,7 +348,11 @@ describe('access control on Slack', () => {
     expect(botMessages(twin, CHANNEL, first.ts)).toHaveLength(1);
     expect(sorry('D0MALLORY', dm.ts)).toHaveLength(1);
     expect(model.requests.filter((r) => JSON.stringify(r.body).includes('MALLORY'))).toEqual([]);
-    expect(model.requests.length - requestsBefore).toBe(model.requests.filter((r) => JSON.stringify(r.body).includes('an allowed message')).length);
+    // The agent's own requests since are all for the allowed message (a live Claude session may add side requests, counted in `requests` only).
+    const mains = model.mainRequests().slice(mainBefore);
+    expect(mains.length).toBeGreaterThan(0);
+    expect(mains.every((r) => JSON.stringify(r.body).includes('an allowed message'))).toBe(true);
+    expect(model.requests.slice(requestsBefore).every((r) => !JSON.stringify(r.body).includes('MALLORY'))).toBe(true);
     expect(await inboxTotal(ab.url)).toBe(inboxBefore + 1);
     expect(ab.logs.filter((l) => l.msg === 'access refused: user not allowed' && l.userId === 'U0MALLORY').length).toBeGreaterThanOrEqual(5);
   });

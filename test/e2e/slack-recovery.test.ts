@@ -18,7 +18,9 @@ let sb: Sandbox;
 const running: AgentbridgeProcess[] = [];
 
 async function start(): Promise<AgentbridgeProcess> {
-  const p = await startAgentbridge(slackEnv(sb, model, twin, 'socket'), sb.root);
+  // These tests are about messages that queue while a turn runs (combined into the next turn, in
+  // order); steering them into the running turn (the default busy mode) is tested in interactive-*.test.ts.
+  const p = await startAgentbridge({ ...slackEnv(sb, model, twin, 'socket'), AGENTBRIDGE_BUSY_MODE: 'queue' }, sb.root);
   running.push(p);
   return p;
 }

@@ -19,7 +19,9 @@ let ab: AgentbridgeProcess;
 beforeAll(async () => {
   [model, twin] = await Promise.all([startAnthropicModel(), SlackTwin.start({ users: USERS })]);
   sb = makeSandbox();
-  ab = await startAgentbridge(slackEnv(sb, model, twin, 'socket'), sb.root);
+  // These tests are about messages that queue while a turn runs (combined into the next turn, in
+  // order); steering them into the running turn (the default busy mode) is tested in interactive-*.test.ts.
+  ab = await startAgentbridge({ ...slackEnv(sb, model, twin, 'socket'), AGENTBRIDGE_BUSY_MODE: 'queue' }, sb.root);
 });
 
 afterEach(() => {

@@ -242,8 +242,10 @@ describe('the claude live session (real claude CLI)', () => {
     const running = turn(session, 'start the work');
     await waitFor(() => model.mainRequests().length >= 1, 60_000, 'the first model request');
     expect(session.busy).toBe(true);
-    expect(await session.steer('also mention the steered marker')).toBe('taken');
+    // `taken` comes when the CLI takes the text (its echo), here after the tool result.
+    const steered = session.steer('also mention the steered marker');
     gate.open();
+    expect(await steered).toBe('taken');
     const t = await running;
 
     expect(t.result).toMatchObject({ ok: true, text: 'Did both.' });
@@ -267,8 +269,9 @@ describe('the claude live session (real claude CLI)', () => {
     const session = open({ permissionMode: 'edit' });
     const running = turn(session, 'first question');
     await waitFor(() => model.mainRequests().length >= 1, 60_000, 'the first model request');
-    expect(await session.steer('a late addition')).toBe('taken');
+    const steered = session.steer('a late addition');
     gate.open();
+    expect(await steered).toBe('taken');
     const t = await running;
 
     expect(t.result).toMatchObject({ ok: true, text: 'First answer.\n\nAnswer to the late one.' });
@@ -281,6 +284,25 @@ describe('the claude live session (real claude CLI)', () => {
     const next = await turn(session, 'then this');
     expect(next.result).toMatchObject({ ok: true, text: 'echo: then this' });
     expect(model.mainRequests()).toHaveLength(3);
+  });
+
+  it('steering, then a stop before the CLI took the text: not taken (it belongs to the next turn)', async () => {
+    const gate = latch();
+    model.setResponder(sequence({ until: gate.promise, then: { text: 'never shown' } }));
+    const session = open({ permissionMode: 'edit' });
+    const stop = new AbortController();
+    const running = turn(session, 'slow work', { signal: stop.signal });
+    await waitFor(() => model.mainRequests().length >= 1, 60_000, 'the first model request');
+    const steered = session.steer('do this next');
+    stop.abort();
+    expect(await steered).toBe('not-running');
+    expect((await running).result.error?.kind).toBe('stopped');
+    gate.open();
+    model.setResponder(undefined);
+    const next = await turn(session, 'do this next');
+    // Answered in the next turn (the interrupted run left "[Request interrupted by user]" in Claude's own transcript).
+    expect(next.result.ok).toBe(true);
+    expect(next.result.text).toMatch(/do this next$/);
   });
 
   it('a local slash command (no echo of the message) ends its turn at once; the next turn works', async () => {

@@ -95,6 +95,8 @@ interface Turn {
   stopping?: 'stopped' | 'timeout';
   fallback?: NodeJS.Timeout;
   asks: Map<string, Ask>;
+  /** Steered messages not yet taken by the CLI (no echo yet): their `steer` calls wait here. */
+  steers: Map<string, (r: SteerResult) => void>;
   finished: boolean;
   resolve(result: RunResult): void;
 }
@@ -202,6 +204,7 @@ class ClaudeSession implements AgentSession {
         runTextStart: 0,
         timer: new TurnTimer(opts.timeoutMs, () => this.stop(turn, 'timeout')),
         asks: new Map(),
+        steers: new Map(),
         finished: false,
         resolve,
       };
@@ -213,15 +216,29 @@ class ClaudeSession implements AgentSession {
         signal?.removeEventListener('abort', onAbort);
         done(r);
       };
-      if (!this.writeUser(turn, prompt)) this.finish(turn);
+      if (this.writeUser(turn, prompt) === undefined) this.finish(turn);
     });
     return result;
   }
 
+  /**
+   * Writes `text` as a user message and resolves when the CLI took it: `taken` at its echo
+   * (`--replay-user-messages`) while the turn goes on — the turn then answers it before `send`
+   * resolves; `not-running` when the turn is stopped (or the process ends) first — the CLI never
+   * answered it, so the caller gives it to the next turn.
+   */
   async steer(text: string): Promise<SteerResult> {
     const turn = this.turn;
     if (!turn || turn.finished || turn.stopping || !this.proc.alive || this.closing) return 'not-running';
-    return this.writeUser(turn, text) ? 'taken' : 'not-running';
+    const uuid = this.writeUser(turn, text);
+    if (!uuid) return 'not-running';
+    return new Promise<SteerResult>((resolve) => turn.steers.set(uuid, resolve));
+  }
+
+  /** Answers every waiting `steer` of `turn` with `result`. */
+  private settleSteers(turn: Turn, result: SteerResult): void {
+    for (const resolve of turn.steers.values()) resolve(result);
+    turn.steers.clear();
   }
 
   close(): Promise<void> {
@@ -235,12 +252,12 @@ class ClaudeSession implements AgentSession {
     return this.closing;
   }
 
-  /** Writes a user message for `turn`; false when stdin is closed. */
-  private writeUser(turn: Turn, text: string): boolean {
+  /** Writes a user message for `turn`; its uuid, or undefined when stdin is closed. */
+  private writeUser(turn: Turn, text: string): string | undefined {
     const uuid = randomUUID();
-    if (!this.proc.writeJson(userMessage(text, uuid, this.sid))) return false;
+    if (!this.proc.writeJson(userMessage(text, uuid, this.sid))) return undefined;
     turn.pending.add(uuid);
-    return true;
+    return uuid;
   }
 
   private nextId(): string {
@@ -255,6 +272,7 @@ class ClaudeSession implements AgentSession {
   private stop(turn: Turn, why: 'stopped' | 'timeout'): void {
     if (turn.finished || turn.stopping) return;
     turn.stopping = why;
+    this.settleSteers(turn, 'not-running'); // not taken yet: they go to the next turn
     this.interrupt();
     turn.fallback = setTimeout(() => {
       if (!turn.finished) void this.proc.kill(this.killGraceMs);
@@ -308,6 +326,9 @@ class ClaudeSession implements AgentSession {
       case 'replay':
         if (this.turn?.pending.delete(c.uuid)) {
           this.turn.replaysThisRun++;
+          const steered = this.turn.steers.get(c.uuid);
+          this.turn.steers.delete(c.uuid);
+          steered?.(this.turn.stopping ? 'not-running' : 'taken');
           if (this.turn.stopping) this.interrupt(); // a run (re)started after the stop: a queued message got a run of its own
         }
         return;
@@ -395,6 +416,7 @@ class ClaudeSession implements AgentSession {
   private finish(turn: Turn): void {
     if (turn.finished) return;
     turn.finished = true;
+    this.settleSteers(turn, 'not-running');
     turn.timer.clear();
     clearTimeout(turn.fallback);
     if (this.turn === turn) this.turn = undefined;
