@@ -21,7 +21,9 @@ afterEach(async () => {
   cores = [];
 });
 
-function setup(config: Parameters<typeof startCore>[0] extends infer O ? (O extends { config?: infer C } ? Exclude<C, (d: string) => unknown> : never) : never = {}) {
+function setup(
+  config: Parameters<typeof startCore>[0] extends infer O ? (O extends { config?: infer C } ? Exclude<C, (d: string) => unknown> : never) : never = {},
+) {
   const runner = new ManualSessionRunner();
   const core = startCore({ claudeRunner: runner, config: { access: { admins: ['local:boss'], allowedUsers: [], allowedChannels: [] }, ...config } });
   core.adapter.limits.maxMessageChars = 4000;
@@ -36,10 +38,23 @@ async function card(core: Core) {
   return { ref, actions, text: core.adapter.messages.get(ref)! };
 }
 
-function click(core: Core, ref: string, choice: string, user = 'ann'): Promise<ReturnType<Core['interactions']['onAction']> extends Promise<infer R> ? R : never> {
+function click(
+  core: Core,
+  ref: string,
+  choice: string,
+  user = 'ann',
+): Promise<ReturnType<Core['interactions']['onAction']> extends Promise<infer R> ? R : never> {
   const row = core.store.interactions.pending()[0] ?? core.store.interactions.get(core.adapter.actions.get(ref)?.[0]?.id.split(':')[1] ?? '');
   const id = row?.id ?? '';
-  const req: ActionRequest = { platform: 'local', userId: user, userName: user, channel: 'general', thread: 't', messageRef: ref, actionId: actionId(id, choice) };
+  const req: ActionRequest = {
+    platform: 'local',
+    userId: user,
+    userName: user,
+    channel: 'general',
+    thread: 't',
+    messageRef: ref,
+    actionId: actionId(id, choice),
+  };
   return core.interactions.onAction(req);
 }
 
@@ -146,6 +161,9 @@ describe('approvals', () => {
     expect(core2.store.interactions.pending()).toEqual([]);
     // The card (posted by the first adapter) is edited through the outbox of the second.
     await expect.poll(() => core2.adapter.calls.some((c) => c.op === 'edit' && c.text?.includes('♻️ Expired') && c.actions?.length === 0)).toBe(true);
+    // No turn waits for it any more, yet the card still names the agent that asked (the default agent here).
+    const expired = core2.adapter.calls.find((c) => c.op === 'edit' && c.text?.includes('♻️ Expired'))!;
+    expect(expired.text).toContain('**Claude Code wants to run a command**');
     const rerun = await runner2.waitTurn(1);
     expect(rerun.prompt).toContain('go');
     rerun.finish();
@@ -226,7 +244,12 @@ describe('busy modes', () => {
     await expect.poll(() => core.store.inbox.get(late.eventKey)?.state).toBe('done');
     await expect.poll(() => core.bridges.status('local:general:t').running).toBe(false);
     expect(runner.turns.length).toBe(1); // answered once, inside the first turn
-    expect(core.store.entries.list('local:general:t').filter((e) => e.role === 'user').map((e) => e.text)).toEqual(['first', 'and also this']);
+    expect(
+      core.store.entries
+        .list('local:general:t')
+        .filter((e) => e.role === 'user')
+        .map((e) => e.text),
+    ).toEqual(['first', 'and also this']);
   });
 
   it('steer: a message the agent does not take waits for the next turn (never both, never neither)', async () => {
