@@ -175,6 +175,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     admins: config.access.admins,
     timeoutMs: config.approvalTimeoutMs ?? 900_000,
     agentLabel,
+    ...(deps.defaultAgent ? { defaultAgent: deps.defaultAgent } : {}),
     ...(deps.now ? { now: deps.now } : {}),
   });
   const sessions = new LiveSessions({

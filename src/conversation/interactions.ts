@@ -46,6 +46,11 @@ export interface InteractionsDeps {
   timeoutMs: number;
   /** The agent's name for people ("Claude Code"), by agent name. */
   agentLabel(agent: string): string;
+  /**
+   * The agent of conversations that name none (AGENTBRIDGE_AGENT as resolved at start): names the
+   * agent on a card edited after a restart, when no running turn says which agent asked.
+   */
+  defaultAgent?: string;
   now?: () => number;
 }
 
@@ -219,7 +224,7 @@ export class Interactions {
 
   private keepPlanning(row: InteractionRow, by: Person): void {
     const { store } = this.deps;
-    const label = this.deps.agentLabel(this.waiters.get(row.id)?.ctx.agent ?? '');
+    const label = this.labelOf(row);
     store.transaction(() => {
       store.interactions.setAwaitingText(row.id, true);
       if (row.outboxId === null) return;
@@ -244,7 +249,7 @@ export class Interactions {
     if (!row) return false;
     const at = this.now();
     const waiter = this.waiters.get(id);
-    const label = this.deps.agentLabel(waiter?.ctx.agent ?? '');
+    const label = this.labelOf(row);
     let won: boolean;
     try {
       won = store.transaction(() => {
@@ -290,6 +295,15 @@ export class Interactions {
       if (this.deps.outbound.messages(target.platform, text).length === 1) return text;
     }
     return fallback ?? text;
+  }
+
+  /**
+   * The name of the agent that asked, for its card: the waiting turn's agent; after a restart
+   * (no turn waits) the conversation's agent, else the default agent, else "The agent".
+   */
+  private labelOf(row: InteractionRow): string {
+    const agent = this.waiters.get(row.id)?.ctx.agent ?? this.deps.store.conversations.get(row.conversationId)?.agent ?? this.deps.defaultAgent;
+    return agent ? this.deps.agentLabel(agent) : 'The agent';
   }
 
   private targetOf(row: InteractionRow): { conversationId: string; replyTarget: ReplyTarget } {

@@ -165,6 +165,9 @@ describe('approvals', () => {
     expect(core2.store.interactions.pending()).toEqual([]);
     // The card (posted by the first adapter) is edited through the outbox of the second.
     await expect.poll(() => core2.adapter.calls.some((c) => c.op === 'edit' && c.text?.includes('♻️ Expired') && c.actions?.length === 0)).toBe(true);
+    // No turn waits for it any more, yet the card still names the agent that asked (the default agent here).
+    const expired = core2.adapter.calls.find((c) => c.op === 'edit' && c.text?.includes('♻️ Expired'))!;
+    expect(expired.text).toContain('**Claude Code wants to run a command**');
     const rerun = await runner2.waitTurn(1);
     expect(rerun.prompt).toContain('go');
     rerun.finish();
