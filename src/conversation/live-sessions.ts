@@ -175,12 +175,13 @@ export class LiveSessions {
 
   private closeEntry(conversationId: string, e: Entry, why: string): Promise<void> {
     if (this.entries.get(conversationId) === e) this.entries.delete(conversationId);
+    // Its tool grant ends at once: a closing process gets no more tool calls through.
+    e.release?.();
     this.opts.logger.info({ conversationId, why, pid: e.session.pid, live: this.entries.size }, 'live agent session closed');
     const p = e.session
       .close()
       .catch(() => {})
       .finally(() => {
-        e.release?.();
         this.closing.delete(p);
       });
     this.closing.add(p);

@@ -208,9 +208,12 @@ describe('chat commands in the local chat', () => {
     const { ab, chat } = await start();
     model.setResponder(() => ({ hang: true }));
     const mark = model.mainRequests().length;
+    // Live sessions of earlier tests' conversations may still be up: this conversation's process is the new one.
+    const before = new Set(agentProcesses(ab).map((p) => p.pid));
+    const mine = () => agentProcesses(ab).filter((p) => !before.has(p.pid));
     const { thread } = await chat.send('general', 'a very long task', { user: 'alice' });
     await waitFor(() => model.mainRequests().length > mark, 30_000, 'the turn to reach the model');
-    await waitFor(() => agentProcesses(ab).length > 0, 10_000, 'the agent process');
+    await waitFor(() => mine().length > 0, 10_000, 'the agent process');
     await chat.send('general', 'queued meanwhile', { thread, user: 'bob' });
     model.setResponder(undefined);
     expect(await command(chat, thread, '/agent stop')).toContain('1 queued message will be answered next');
@@ -222,9 +225,9 @@ describe('chat commands in the local chat', () => {
     await botMessage(chat, thread, 'echo: ');
     expect((await chat.botTexts('general', thread)).find((t) => t.startsWith('echo: '))).toContain('queued meanwhile');
     // The stop interrupted the turn through the protocol: the live process stayed and answered the next message.
-    expect(agentProcesses(ab).length).toBeGreaterThan(0);
+    expect(mine().length).toBeGreaterThan(0);
     expect(await command(chat, thread, '/agent reset')).toContain('New agent session');
-    await waitFor(() => agentProcesses(ab).length === 0, 15_000, 'no agent process left after reset');
+    await waitFor(() => mine().length === 0, 15_000, 'no agent process of the conversation left after reset');
   });
 
   it('reset starts a new agent session: the next model request does not carry the old turns', async () => {

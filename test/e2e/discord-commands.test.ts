@@ -267,9 +267,12 @@ describe('chat commands on Discord, end to end', () => {
       lastUserText(req).includes('endless task') && !lastUserText(req).includes('queued meanwhile') ? { hang: true } : { text: `echo: ${lastUserText(req)}` },
     );
     const mark = model.mainRequests().length;
+    // Live sessions of earlier tests' conversations are still up: this conversation's process is the new one.
+    const before = new Set(agentProcesses());
+    const mine = () => agentProcesses().filter((pid) => !before.has(pid));
     twin.userSays({ user: 'Alice', channel: ch, content: 'start the endless task' });
     await waitFor(() => model.mainRequests().length > mark, 30_000, 'the turn at the model');
-    const agents = await waitFor(() => (agentProcesses().length ? agentProcesses() : undefined), 10_000, 'the agent process');
+    const agents = await waitFor(() => (mine().length ? mine() : undefined), 10_000, 'the agent process');
     const queued = twin.userSays({ user: 'Bob', channel: ch, content: 'queued meanwhile' });
     await waitFor(() => accepted(queued.id), 10_000, 'the message sent meanwhile accepted');
 
@@ -285,7 +288,7 @@ describe('chat commands on Discord, end to end', () => {
     expect(agents.every((pid) => processesMentioning(sb.root).some((p) => p.pid === pid))).toBe(true);
     expect(botAnswers(twin, ch).filter((m) => m.content.startsWith('echo:'))).toHaveLength(1);
     await mention('Alice', ch, 'reset');
-    await waitFor(() => agentProcesses().length === 0, 15_000, 'no agent process left after reset');
+    await waitFor(() => mine().length === 0, 15_000, 'no agent process of the conversation left after reset');
   });
 
   it('/agent reset starts a new agent session: the next model request does not carry the earlier turns', async () => {

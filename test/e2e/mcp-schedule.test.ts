@@ -114,8 +114,9 @@ describe('agent tools over MCP, end to end', () => {
     // Genuinely signed and unexpired, but for a live agent session that has been closed (`reset`
     // closes it; the grant lasts as long as the session's process).
     await chat.send('general', '/agent reset', { thread });
-    let ended!: Response;
-    await waitFor(async () => (ended = await callTool(`Bearer ${await sign(secret, '5m')}`)).status === 401, 20_000, 'the closed session’s token refused');
+    await waitFor(() => ab.logs.some((l) => l.msg === 'live agent session closed' && l.why === 'reset'), 20_000, 'the live session closed by reset');
+    const ended = await callTool(`Bearer ${await sign(secret, '5m')}`);
+    expect(ended.status).toBe(401);
     expect(((await ended.json()) as { error: string }).error).toMatch(/revoked/);
 
     await new Promise((r) => setTimeout(r, 300));

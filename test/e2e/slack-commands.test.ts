@@ -291,9 +291,12 @@ describe('@agentbridge <subcommand> in a thread', () => {
         ? { hang: true }
         : { text: `echo: ${lastUserText(req)}` },
     );
+    // Live sessions of earlier tests' conversations are still up: this conversation's process is the new one.
+    const before = new Set(agentProcesses().map((p) => p.pid));
+    const mine = () => agentProcesses().filter((p) => !before.has(p.pid));
     const root = await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'a very long task', mention: true });
     await waitFor(() => requestsWith('a very long task').length > 0, 30_000, 'the turn to reach the model');
-    await waitFor(() => agentProcesses().length > 0, 10_000, 'the agent process');
+    await waitFor(() => mine().length > 0, 10_000, 'the agent process');
     const queued = await twin.userPosts({ user: 'U0BOB', channel: CHANNEL, text: 'queued meanwhile', thread_ts: root.ts });
     await waitForAcks(twin, queued.eventIds);
 
@@ -314,9 +317,9 @@ describe('@agentbridge <subcommand> in a thread', () => {
     expect(answer.text).toContain('queued meanwhile');
     expect(botMessages(twin, CHANNEL, root.ts).filter((m) => m.text.startsWith('echo:'))).toHaveLength(1);
     // Interrupted through the protocol: the live process stays for the next message; reset ends it.
-    expect(agentProcesses().length).toBeGreaterThan(0);
+    expect(mine().length).toBeGreaterThan(0);
     await twin.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: 'reset', thread_ts: root.ts, mention: true });
-    await waitFor(() => agentProcesses().length === 0, 15_000, 'no agent process left after reset');
+    await waitFor(() => mine().length === 0, 15_000, 'no agent process of the conversation left after reset');
   });
 });
 
