@@ -266,7 +266,12 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
   });
   // Commands see the bridges (stop, status), never the router: nothing calls back into the pipeline.
   const router = new Router({ inbox, bridges, access: commands, commands, answers: interactions.answerStage, logger });
-  metrics?.observe({ queue: () => bridges.queueStats(), inboxBacklog: () => ((c) => c.queued + c.running)(inbox.countByState()) });
+  metrics?.observe({
+    queue: () => bridges.queueStats(),
+    inboxBacklog: () => ((c) => c.queued + c.running)(inbox.countByState()),
+    liveSessions: () => sessions.size,
+    pendingInteractions: () => store.interactions.pending().length,
+  });
 
   let closed: Promise<void> | undefined;
   return {

@@ -27,6 +27,10 @@ export interface MetricSources {
   queue(): { queued: number; waitingForSlot: number; running: number };
   /** Unfinished inbox rows. */
   inboxBacklog(): number;
+  /** Live agent sessions (processes kept between turns); absent = 0. */
+  liveSessions?(): number;
+  /** Approvals, questions and plans waiting for a decision; absent = 0. */
+  pendingInteractions?(): number;
 }
 
 export interface Metrics {
@@ -103,6 +107,22 @@ export function createMetrics(opts: { defaultMetrics?: boolean; now?: () => numb
     registers: [registry],
     collect() {
       if (sources) this.set(sources.inboxBacklog());
+    },
+  });
+  new Gauge({
+    name: 'agentbridge_live_sessions',
+    help: 'Live agent sessions: agent processes kept between turns (bounded by AGENTBRIDGE_MAX_LIVE_SESSIONS).',
+    registers: [registry],
+    collect() {
+      if (sources) this.set(sources.liveSessions?.() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'agentbridge_pending_interactions',
+    help: 'Approvals, questions and plans waiting for a decision in the chat.',
+    registers: [registry],
+    collect() {
+      if (sources) this.set(sources.pendingInteractions?.() ?? 0);
     },
   });
   const apiErrors = new Counter({

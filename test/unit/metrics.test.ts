@@ -37,6 +37,23 @@ function sample(text: string, series: string): number | undefined {
 }
 
 describe('metrics', () => {
+  it('shows live agent sessions and approvals waiting for a decision', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    let live = 2;
+    metrics.observe({
+      queue: () => ({ queued: 0, waitingForSlot: 0, running: 0 }),
+      inboxBacklog: () => 0,
+      liveSessions: () => live,
+      pendingInteractions: () => 1,
+    });
+    let text = await metrics.render();
+    expect(sample(text, 'agentbridge_live_sessions')).toBe(2);
+    expect(sample(text, 'agentbridge_pending_interactions')).toBe(1);
+    live = 0;
+    text = await metrics.render();
+    expect(sample(text, 'agentbridge_live_sessions')).toBe(0);
+  });
+
   it('counts turns by platform, agent and outcome, with durations, queue depth, inbox backlog, API errors and cron runs', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const { store, adapter, runner, router, ...core } = startCore({
