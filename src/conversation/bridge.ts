@@ -92,7 +92,7 @@ export class Bridge {
     const mode = message.origin === 'scheduler' ? 'queue' : (this.deps.busyMode ?? 'queue');
     if (mode === 'steer' && (this.steeringCount > 0 || (this.controller && this.attempt))) {
       this.steeringCount++;
-      this.steering = this.steering.then(() => this.offer(message)).finally(() => this.steeringCount--);
+      this.steering = this.steering.then(() => this.offer(message));
       return;
     }
     this.queue.push(message);
@@ -114,6 +114,8 @@ export class Bridge {
         this.deps.logger.warn({ err, conversationId: this.conversationId }, 'steering failed; the message waits for the next turn');
       }
     }
+    // Counted as steering until now; from here it is either part of the turn or queued (same tick).
+    this.steeringCount--;
     if (taken) return;
     this.queue.push(message);
     this.schedule();
