@@ -15,7 +15,6 @@ import type { Logger } from '../logger.js';
 import type { InboundMessage, ReplyTarget } from '../core/messages.js';
 import type { TurnOutcome } from '../core/turn.js';
 import { agentNames, describeRunError, isMissingSessionError } from '../runners/registry.js';
-import { runError } from '../runners/errors.js';
 import type { AgentName, PermissionMode } from '../core/agents.js';
 import type { Runner, RunResult } from '../runners/types.js';
 import type { ConversationRow, Store } from '../store/types.js';
@@ -29,9 +28,8 @@ import { TurnOutput } from './turn-output.js';
 import { SUPERSEDED } from './abort.js';
 import type { Interactions } from './interactions.js';
 import type { LiveSessions } from './live-sessions.js';
+import { runAgent, SUPERSEDED_NOTICE, type LiveTurn, type Resume, type TurnToolAccess } from './run-agent.js';
 import { qualify } from './access.js';
-import type { InteractionDecision, InteractionRequest } from '../core/interactions.js';
-import type { AgentSession } from '../runners/session/types.js';
 
 export { SHUTDOWN } from './abort.js';
 import { SHUTDOWN } from './abort.js';
@@ -46,13 +44,7 @@ export interface TurnDefaults {
   turnTimeoutMs: number;
 }
 
-/**
- * Gives a turn access to agentbridge's tools (the MCP server): a bearer token scoped to the
- * conversation and turn, valid until `revoke()` (called when the turn ends) or `ttlMs`.
- */
-export interface TurnToolAccess {
-  grant(turn: { conversationId: string; replyTarget: ReplyTarget; ttlMs: number }): { url: string; token: string; revoke(): void };
-}
+export type { TurnToolAccess } from './run-agent.js';
 
 /** The store parts a turn uses (its inbox rows and a missing conversation row go through {@link Inbox}). */
 export type TurnStore = Pick<Store, 'entries' | 'postedMessages' | 'transaction'> & { conversations: Omit<Store['conversations'], 'ensure'> };
@@ -81,9 +73,6 @@ export interface TurnDeps {
   interactions?: Interactions;
   now?: () => number;
 }
-
-/** How long a live session's tool grant lasts, ms: its maximum age plus a margin (live-sessions.ts replaces older sessions). */
-const SESSION_GRANT_MS = 13 * 3600_000;
 
 /**
  * What an attempt of a turn already did, carried to the retry of the same batch after a storage
@@ -345,137 +334,6 @@ function finish(
   deps.outbound.enqueue(to, markdown, { ...options, alsoInTx: () => deps.inbox.finish(keys, state) });
 }
 
-/** What a turn run in a live session needs besides the run itself. */
-interface LiveTurn {
-  requester: { id: string; name: string } | null;
-  target: ReplyTarget;
-  /** Records a message the session took into the running turn (see {@link TurnAttempt.steer}). */
-  onSteer(session: AgentSession, message: InboundMessage): Promise<boolean>;
-  attempt: TurnAttempt;
-}
-
-/** What an interaction waits for, for the progress message. */
-function waitingFor(request: InteractionRequest): string {
-  return request.kind === 'approval' ? `approval of ${request.tool}` : request.kind === 'question' ? 'an answer' : 'plan approval';
-}
-
-/** The text of a turn stopped by AGENTBRIDGE_BUSY_MODE=interrupt. */
-const SUPERSEDED_NOTICE = 'stopped to take the newer message';
-
-/**
- * Runs the agent once: in the conversation's live session when the runner has them and the
- * resume plan allows it (see {@link canRunLive}), else as a one-shot process.
- */
-async function runAgent(
-  deps: TurnDeps,
-  runner: Runner | undefined,
-  conv: ConversationRow,
-  turn: { agent: AgentName; model?: string; prompt: string; resume?: Resume },
-  signal: AbortSignal,
-  onEvent: Parameters<Runner['run']>[1],
-  oneShotAccess: () => { url: string; token: string; revoke(): void } | undefined,
-  live: LiveTurn,
-): Promise<RunResult> {
-  // A conversation may name an agent no runner has any more (e.g. one removed from the registry).
-  if (!runner) return { ok: false, text: '', exitCode: null, error: runError('not_installed', `agentbridge has no runner named "${turn.agent}"`) };
-  const cwd = conv.workdir ?? deps.defaults.workdir;
-  const permissionMode = conv.permissionMode ?? deps.defaults.permissionMode;
-  if (deps.sessions && canRunLive(runner, deps.sessions, conv.id, turn.resume)) {
-    const grant = () => {
-      const g = deps.tools?.grant({ conversationId: conv.id, replyTarget: live.target, ttlMs: SESSION_GRANT_MS });
-      return g && { mcp: { url: g.url, token: g.token }, revoke: g.revoke };
-    };
-    const session = await deps.sessions.acquire(
-      conv.id,
-      runner,
-      {
-        agent: turn.agent,
-        fresh: !!(turn.resume?.fork || turn.resume?.at),
-        options: {
-          cwd,
-          resumeSessionId: turn.resume?.id,
-          forkSession: turn.resume?.fork,
-          resumeAt: turn.resume?.at,
-          model: turn.model,
-          permissionMode,
-          env: deps.env,
-          systemPrompt: SYSTEM_PROMPT,
-        },
-      },
-      grant,
-    );
-    let waits = 0;
-    if (runner.sessionCapabilities?.steer) live.attempt.steer = (m) => live.onSteer(session, m);
-    try {
-      return await session.send(
-        turn.prompt,
-        {
-          onEvent,
-          onInteraction: async (request): Promise<InteractionDecision> => {
-            const interactions = deps.interactions;
-            if (!interactions) return { kind: 'deny', message: 'agentbridge cannot ask anyone here, so it denied this.' };
-            const ctx = { conversationId: conv.id, replyTarget: live.target, agent: turn.agent, requester: live.requester, signal };
-            if (interactions.covered(conv.id, request)) return interactions.ask(ctx, request);
-            // The progress message shows that the turn waits for people, until they decided.
-            const id = `agentbridge-wait-${++waits}`;
-            onEvent({ type: 'tool_start', id, name: 'waiting', summary: `${waitingFor(request)}: decide on the card below` });
-            const decision = await interactions.ask(ctx, request);
-            onEvent({ type: 'tool_end', id, name: 'waiting', ok: decision.kind !== 'deny' && decision.kind !== 'cancel' });
-            return decision;
-          },
-        },
-        { signal, timeoutMs: deps.defaults.turnTimeoutMs },
-      );
-    } finally {
-      live.attempt.steer = undefined;
-      deps.sessions.release(conv.id, session);
-    }
-  }
-  const access = oneShotAccess();
-  try {
-    return await runner.run(
-      {
-        prompt: turn.prompt,
-        cwd,
-        resumeSessionId: turn.resume?.id,
-        forkSession: turn.resume?.fork,
-        resumeAt: turn.resume?.at,
-        model: turn.model,
-        permissionMode,
-        signal,
-        timeoutMs: deps.defaults.turnTimeoutMs,
-        env: deps.env,
-        systemPrompt: SYSTEM_PROMPT,
-        mcp: access ? { url: access.url, token: access.token } : undefined,
-      },
-      onEvent,
-    );
-  } finally {
-    access?.revoke();
-  }
-}
-
-/**
- * Whether a turn can run in a live session: the runner has them, and the resume plan is one it
- * can follow — a fork or resume-at point needs the `fork` capability; resuming a stored agent
- * session needs `resume`, unless the live process already holds that session (Gemini 0.61 cannot
- * load a stored session into a new process, so such a turn runs one-shot with `--resume`).
- */
-function canRunLive(runner: Runner, sessions: LiveSessions, conversationId: string, resume: Resume | undefined): boolean {
-  const caps = runner.sessionCapabilities;
-  if (!runner.openSession || !caps) return false;
-  if (!resume) return true;
-  if (resume.fork || resume.at) return caps.fork;
-  return caps.resume || sessions.get(conversationId)?.sessionId === resume.id;
-}
-
-/** Which agent session a run resumes: `fork` into a new one (Claude), or only up to message `at` (Claude). */
-interface Resume {
-  id: string;
-  fork: boolean;
-  at?: string;
-}
-
 /** The conversation's committed transcript before this turn (its own entries excluded), newest 200. */
 function committedEntries(store: Pick<Store, 'entries'>, conversationId: string, batchEntryIds: ReadonlySet<number>) {
   return store.entries.list(conversationId, { limit: 200 }).filter((e) => !batchEntryIds.has(e.id));
@@ -485,9 +343,6 @@ function committedEntries(store: Pick<Store, 'entries'>, conversationId: string,
 function sameAgentSession(conv: ConversationRow, agent: AgentName): Resume | undefined {
   return conv.agentSessionAgent === agent && conv.agentSessionId ? { id: conv.agentSessionId, fork: false } : undefined;
 }
-
-const SYSTEM_PROMPT =
-  'You are talking with a team through a chat platform via agentbridge. When several people write, each message is prefixed with "[Name]:". Answer in Markdown; keep answers focused.';
 
 /** The text the user sees: the answer, or what went wrong (with any partial answer kept). */
 function answerText(agent: AgentName, result: RunResult, timeoutMs: number): string {
