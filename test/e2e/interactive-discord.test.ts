@@ -29,6 +29,7 @@ import {
   type Reply,
   type ResponderContext,
 } from '../models/openai.js';
+import { codexServiceEnv } from '../helpers/agents-env.js';
 import { startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
@@ -83,56 +84,20 @@ function lastIndex(items: InputItem[], pred: (i: InputItem) => boolean): number 
 }
 
 /**
- * The environment of an agentbridge process running codex against the scripted model. codex reads
- * its provider from `$CODEX_HOME/config.toml` (written by {@link writeCodexConfig}); `MOCK_KEY` is
- * its API key, `OPENAI_API_KEY` only makes agentbridge's probe count codex as logged in.
+ * The environment of an agentbridge process running codex against the scripted model (codex's
+ * config and key: `codexServiceEnv`, test/helpers/agents-env.ts) and Discord against the twin.
  */
 function codexDiscordEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {
-    ...sb.env,
-    AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
-    AGENTBRIDGE_WORKDIR: sb.workdir,
-    AGENTBRIDGE_AGENT: 'codex',
+  return codexServiceEnv(sb, model.url, {
     AGENTBRIDGE_MODEL: 'gpt-5',
     AGENTBRIDGE_PERMISSION_MODE: 'ask',
     AGENTBRIDGE_ADMINS: `discord:${admin.id}`,
-    MOCK_KEY: 'mock-key',
-    OPENAI_API_KEY: 'mock-key',
     LOG_LEVEL: 'debug',
     DISCORD_BOT_TOKEN: twin.token,
     DISCORD_API_URL: twin.apiUrl,
     DISCORD_CHANNELS: CHANNELS.map((c) => twin.channels[c]!).join(','),
     ...extra,
-  };
-}
-
-/**
- * `config.toml` for codex 0.169.0 using the scripted server as provider `mock`: the `-c` overrides
- * of `codexMockProviderArgs()` (test/models/openai.ts) as TOML (no retries, no analytics, no
- * plugin sync, so nothing leaves the machine).
- */
-function writeCodexConfig(codexHome: string, url: string): void {
-  fs.writeFileSync(
-    path.join(codexHome, 'config.toml'),
-    [
-      'model_provider = "mock"',
-      '',
-      '[model_providers.mock]',
-      'name = "mock"',
-      `base_url = "${url}"`,
-      'wire_api = "responses"',
-      'env_key = "MOCK_KEY"',
-      'request_max_retries = 0',
-      'stream_max_retries = 0',
-      '',
-      '[analytics]',
-      'enabled = false',
-      '',
-      '[features]',
-      'plugins = false',
-      '',
-    ].join('\n'),
-  );
+  });
 }
 
 async function start(extra: NodeJS.ProcessEnv = {}): Promise<AgentbridgeProcess> {
@@ -244,7 +209,6 @@ beforeAll(async () => {
   sb = makeSandbox();
   outside = path.join(sb.root, 'outside');
   fs.mkdirSync(outside);
-  writeCodexConfig(sb.env.CODEX_HOME!, model.url);
   twin = await startDiscordTwin({ channels: [...CHANNELS, 'general'] });
   alice = twin.user('Alice');
   admin = twin.user('Dana');

@@ -4,42 +4,12 @@
  * against the scripted Responses API server (test/models/openai.ts) and talks to the Slack twin,
  * a stateless scripted model for "run this command, then answer", and readers of the twin's cards.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Sandbox } from './sandbox.js';
+import { codexServiceEnv } from './agents-env.js';
 import { waitFor } from './sandbox.js';
 import { escalatedExec, functionCallOutputs, type InputItem, type RecordedRequest, type Reply } from '../models/openai.js';
 import type { SlackTwin, TwinMessage } from '../twins/slack/twin.js';
-
-/**
- * `$CODEX_HOME/config.toml` making codex use the scripted server as provider `mock` — the TOML form
- * of `codexMockProviderArgs()` (test/models/openai.ts): key from `MOCK_KEY`, no retries, no
- * analytics or plugin-sync traffic. agentbridge starts `codex app-server` without `-c` overrides,
- * so the provider must come from the config file (codex reads `$CODEX_HOME/config.toml`).
- */
-export function writeCodexConfig(codexHome: string, modelUrl: string): void {
-  fs.mkdirSync(codexHome, { recursive: true });
-  const toml = [
-    'model = "gpt-5"',
-    'model_provider = "mock"',
-    '',
-    '[model_providers.mock]',
-    'name = "mock"',
-    `base_url = ${JSON.stringify(modelUrl)}`,
-    'wire_api = "responses"',
-    'env_key = "MOCK_KEY"',
-    'request_max_retries = 0',
-    'stream_max_retries = 0',
-    '',
-    '[analytics]',
-    'enabled = false',
-    '',
-    '[features]',
-    'plugins = false',
-    '',
-  ].join('\n');
-  fs.writeFileSync(path.join(codexHome, 'config.toml'), toml);
-}
 
 /** Where the agentbridge under test talks to Slack: Socket Mode, or the Events API over HTTP. */
 export type SlackTransport = 'socket' | 'http';
@@ -49,20 +19,15 @@ export type SlackTransport = 'socket' | 'http';
  * the twin; writes codex's config into the sandbox's CODEX_HOME. `extra` is merged last.
  */
 export function codexSlackEnv(sb: Sandbox, modelUrl: string, twin: SlackTwin, transport: SlackTransport, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  writeCodexConfig(sb.env.CODEX_HOME!, modelUrl);
-  return {
-    ...sb.env,
-    MOCK_KEY: 'mock-key',
-    AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
-    AGENTBRIDGE_WORKDIR: sb.workdir,
-    AGENTBRIDGE_AGENT: 'codex',
+  // codex's config (the scripted provider) and its key: test/helpers/agents-env.ts.
+  return codexServiceEnv(sb, modelUrl, {
     AGENTBRIDGE_PERMISSION_MODE: 'ask',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'debug',
     SLACK_BOT_TOKEN: twin.botToken,
     SLACK_API_URL: `${twin.url}/api`,
     ...(transport === 'socket' ? { SLACK_APP_TOKEN: twin.appToken } : { SLACK_SIGNING_SECRET: twin.signingSecret }),
     ...extra,
-  };
+  });
 }
 
 /** Text of a message item's content. */
