@@ -205,8 +205,13 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
       target,
       onSteer: async (session, m) => {
         if (!session.busy) return false;
-        const taken = (await session.steer(combineMessages([m], { multiUser: true }))) === 'taken';
-        if (!taken) return false;
+        const steering = session.steer(combineMessages([m], { multiUser: true }));
+        log.info({ eventKey: m.eventKey }, 'message offered to the running turn');
+        const answer = await steering;
+        if (answer !== 'taken') {
+          log.info({ eventKey: m.eventKey, answer }, 'the running turn did not take the message; it waits for the next turn');
+          return false;
+        }
         // The agent has it: it is part of this turn from now on (answered with it, closed with it).
         store.transaction(() => {
           deps.inbox.start([m.eventKey]);

@@ -368,9 +368,12 @@ describe('claude in edit mode (acceptEdits) on the local chat: approvals, questi
     const { thread } = await chat.send(CHANNEL, 'M-STEER start the work', { user: REQUESTER });
     await waitFor(() => requestsOf(model, 'M-STEER').length === 1, TURN_MS, 'the held model request');
     const steeredBefore = ab.logs.filter((l) => l.msg === 'message steered into the running turn').length;
+    const offeredBefore = ab.logs.filter((l) => l.msg === 'message offered to the running turn').length;
     await chat.send(CHANNEL, 'also mention PELICAN-STEER please', { thread, user: REQUESTER });
-    await waitFor(() => ab.logs.filter((l) => l.msg === 'message steered into the running turn').length > steeredBefore, 20_000, 'the message to be steered');
+    // Written to claude's stdin; claude takes it (its echo) after the held tool call returns.
+    await waitFor(() => ab.logs.filter((l) => l.msg === 'message offered to the running turn').length > offeredBefore, 20_000, 'the message offered');
     gate.open();
+    await waitFor(() => ab.logs.filter((l) => l.msg === 'message steered into the running turn').length > steeredBefore, 20_000, 'the message to be steered');
 
     expect(await botText(chat, thread, 'STEER-DONE')).toBe('STEER-DONE: saw the extra');
     expect(fs.readFileSync(file, 'utf8')).toBe('steered\n');
