@@ -105,7 +105,9 @@ export class Bridge {
 
   /** Offers `message` to the running turn; queues it when the turn cannot take it. */
   private async offer(message: InboundMessage): Promise<void> {
-    const steer = this.controller && !this.controller.signal.aborted ? this.attempt?.steer : undefined;
+    // Never past a message already queued (it came first and could not be steered, e.g. while the
+    // turn's agent was still starting): then this one queues behind it, keeping the order.
+    const steer = this.controller && !this.controller.signal.aborted && this.queue.length === 0 ? this.attempt?.steer : undefined;
     let taken = false;
     if (steer) {
       try {

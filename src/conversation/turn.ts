@@ -98,6 +98,8 @@ export interface TurnAttempt {
    * must wait for the next turn.
    */
   steer?: (message: InboundMessage) => Promise<boolean>;
+  /** Event keys of the messages the agent took into this turn (closed with the turn's answer, also by a retry). */
+  steeredKeys?: string[];
 }
 
 /**
@@ -110,8 +112,8 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const { store, logger } = deps;
   const last = batch[batch.length - 1]!;
   const conversationId = last.conversationId;
-  // Grows when messages are steered into the running turn.
-  const keys = batch.map((m) => m.eventKey);
+  // Grows when messages are steered into the running turn (kept in `attempt` for a retry of the commit).
+  const keys = [...batch.map((m) => m.eventKey), ...(attempt.steeredKeys ?? [])];
   const target = last.replyTarget;
   const log = logger.child({ conversationId });
 
@@ -212,23 +214,33 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
           log.info({ eventKey: m.eventKey, answer }, 'the running turn did not take the message; it waits for the next turn');
           return false;
         }
-        // The agent has it: it is part of this turn from now on (answered with it, closed with it).
-        store.transaction(() => {
-          deps.inbox.start([m.eventKey]);
-          const e = store.entries.append({
-            conversationId,
-            role: 'user',
-            author: m.author.name,
-            text: m.text,
-            agent,
-            model: model ?? null,
-            usage: null,
-            costUsd: null,
-          });
-          attempt.entryIds?.push(e.id);
-          batchEntryIds.add(e.id);
-        });
+        // The agent has it: it is part of this turn from now on (answered with it, closed with it —
+        // also by a retry of the commit after a storage fault).
         keys.push(m.eventKey);
+        attempt.steeredKeys = [...(attempt.steeredKeys ?? []), m.eventKey];
+        try {
+          store.transaction(() => {
+            deps.inbox.start([m.eventKey]);
+            const e = store.entries.append({
+              conversationId,
+              role: 'user',
+              author: m.author.name,
+              text: m.text,
+              agent,
+              model: model ?? null,
+              usage: null,
+              costUsd: null,
+            });
+            attempt.entryIds?.push(e.id);
+            batchEntryIds.add(e.id);
+          });
+        } catch (err) {
+          // The agent took it anyway: it is closed with the turn (not run again); only its transcript entry is missing.
+          log.warn(
+            { eventKey: m.eventKey, err: err instanceof Error ? err.message : String(err) },
+            'could not record the steered message; it is still answered in this turn',
+          );
+        }
         log.info({ eventKey: m.eventKey }, 'message steered into the running turn');
         if (m.messageRef) void adapter.react?.(m.replyTarget, m.messageRef, 'steered').catch(() => {});
         return true;

@@ -3,6 +3,7 @@
  * random delay (so kills and faults land mid-turn), the agentbridge processes of a scenario
  * (every one recorded, all stopped at the end, also on failure), `/healthz` reads and polling.
  */
+import fs from 'node:fs';
 import { startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { processesMentioning, type FoundProcess } from '../helpers/procs.js';
 import { lastUserText, type Responder } from '../models/anthropic.js';
@@ -64,7 +65,27 @@ export class Fleet {
 /** Processes mentioning `marker` (the sandbox root) other than agentbridge itself: agent CLIs and their children. */
 export function agentProcesses(marker: string, fleet: Fleet): FoundProcess[] {
   const own = new Set(fleet.livePids());
-  return processesMentioning(marker).filter((p) => !own.has(p.pid));
+  // Live agent sessions of a running instance (its children and their children) are kept between
+  // turns by design; what is left over is anything else: orphans of killed instances, or any
+  // process once the fleet has stopped.
+  return processesMentioning(marker).filter((p) => !own.has(p.pid) && !descendsFrom(p.pid, own));
+}
+
+/** True when an ancestor of `pid` (by /proc/<pid>/stat ppid) is one of `ancestors`. */
+function descendsFrom(pid: number, ancestors: ReadonlySet<number>): boolean {
+  let current = pid;
+  for (let depth = 0; depth < 64 && current > 1; depth++) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${current}/stat`, 'utf8');
+    } catch {
+      return false;
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ancestors.has(ppid)) return true;
+    current = ppid;
+  }
+  return false;
 }
 
 export interface Health {

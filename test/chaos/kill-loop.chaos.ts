@@ -17,6 +17,7 @@ import { LocalChat, claudeServiceEnv, type AgentbridgeProcess } from '../helpers
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { auditAnswers, auditContext, isProgressText, tokenFor, tokensIn } from './audit.js';
+import { processesMentioning } from '../helpers/procs.js';
 import { agentProcesses, Fleet, reapLeftovers, isSettled, pollUntil, tokenEcho } from './harness.js';
 import { makePrng } from './prng.js';
 import { announce, writeResults } from './results.js';
@@ -91,7 +92,8 @@ describe('chaos: kill loop (local chat, SIGKILL at random moments)', () => {
           () => false,
         );
         await new Promise((r) => setTimeout(r, rng.int(0, 600)));
-        const procs = agentProcesses(sb.root, fleet).length;
+        // Agent processes up at the kill (the live sessions of this instance included).
+        const procs = processesMentioning(sb.root).filter((p) => p.pid !== ab.child.pid).length;
         await fleet.kill(ab);
         const t0 = Date.now();
         ab = await fleet.start();

@@ -272,6 +272,23 @@ describe('busy modes', () => {
     await expect.poll(() => core.store.inbox.get(late.eventKey)?.state).toBe('done');
   });
 
+  it('steer never lets a message overtake one that is already queued (order kept)', async () => {
+    const { core, runner } = setup();
+    await core.router.accept(localMessage('t', 'first'));
+    const turn = await runner.waitTurn(1);
+    turn.session.steerAnswer = 'not-running';
+    await core.router.accept(localMessage('t', 'second'));
+    await expect.poll(() => core.bridges.status('local:general:t').queued).toBe(1);
+    turn.session.steerAnswer = 'taken'; // the agent could take the third now, but the second waits
+    await core.router.accept(localMessage('t', 'third'));
+    await expect.poll(() => core.bridges.status('local:general:t').queued).toBe(2);
+    expect(turn.steered).toEqual([]);
+    turn.finish();
+    const next = await runner.waitTurn(2);
+    expect(next.prompt).toBe('[ann]: second\n\n[ann]: third');
+    next.finish();
+  });
+
   it('queue: the message waits for the next turn', async () => {
     const { core, runner } = setup({ busyMode: 'queue' });
     await core.router.accept(localMessage('t', 'first'));
