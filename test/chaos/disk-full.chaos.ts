@@ -107,10 +107,7 @@ beforeAll(async () => {
   model = await startAnthropicModel();
   sb = makeSandbox();
   dataDir = path.join(sb.root, 'data');
-  // Busy mode `queue`: with `steer` (the default), about one run in four of this scenario lost a
-  // final answer's edit of the local chat's progress message while the disk filled (the edit was
-  // written and read back, then gone from the database; docs/ARCHITECTURE.md §8). Not yet explained.
-  fleet = new Fleet(() => claudeServiceEnv(sb, model.url, { AGENTBRIDGE_DATA_DIR: dataDir, LOG_LEVEL: 'info', AGENTBRIDGE_BUSY_MODE: 'queue' }), sb.root);
+  fleet = new Fleet(() => claudeServiceEnv(sb, model.url, { AGENTBRIDGE_DATA_DIR: dataDir, LOG_LEVEL: 'info' }), sb.root);
 });
 
 afterAll(async () => {

@@ -60,7 +60,7 @@ export function createEntriesRepo(db: Db): EntriesRepo {
 
   return {
     append(e) {
-      const row = insert.get({
+      const row = insert.all({
         conversationId: e.conversationId,
         role: e.role,
         author: e.author,
@@ -70,7 +70,7 @@ export function createEntriesRepo(db: Db): EntriesRepo {
         usageJson: e.usage === null || e.usage === undefined ? null : JSON.stringify(e.usage),
         costUsd: e.costUsd,
         createdAt: e.createdAt ?? Date.now(),
-      });
+      })[0];
       return toEntry(row!);
     },
     list(conversationId, opts = {}) {

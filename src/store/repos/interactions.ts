@@ -57,7 +57,7 @@ export function createInteractionsRepo(db: Db): InteractionsRepo {
   return {
     create(r) {
       return toRow(
-        insert.get({
+        insert.all({
           id: r.id,
           conversationId: r.conversationId,
           kind: r.request.kind,
@@ -66,7 +66,7 @@ export function createInteractionsRepo(db: Db): InteractionsRepo {
           requesterName: r.requester?.name ?? null,
           now: Date.now(),
           expiresAt: r.expiresAt,
-        })!,
+        })[0]!,
       );
     },
     get(id) {

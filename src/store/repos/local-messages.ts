@@ -99,7 +99,7 @@ export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
 
   return {
     insert(row) {
-      const r = insert.get({
+      const r = insert.all({
         id: row.id,
         channel: row.channel,
         thread: row.thread,
@@ -109,11 +109,11 @@ export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
         ts: row.ts,
         now: Date.now(),
         actions: actionsJson(row.actions),
-      });
+      })[0];
       return toLocalMessage(r!);
     },
     update(id, text, actions) {
-      const r = actions === undefined ? update.get(text, Date.now(), id) : updateWithActions.get(text, Date.now(), actionsJson(actions), id);
+      const r = (actions === undefined ? update.all(text, Date.now(), id) : updateWithActions.all(text, Date.now(), actionsJson(actions), id))[0];
       return r && toLocalMessage(r);
     },
     get(id) {

@@ -113,7 +113,7 @@ export function createLocalUsersRepo(db: Db): LocalUsersRepo {
     count: () => st().countUsers.get()!.n,
     addToken: ({ hash, user, kind, expiresAt, now = Date.now() }) => void st().insertToken.run(hash, user, kind, now, expiresAt),
     consumeLink: (hash, now = Date.now()) => {
-      const r = st().consume.get(hash, now);
+      const r = st().consume.all(hash, now)[0];
       if (!r) return undefined;
       const u = st().getUser.get(r.user_name);
       return u ? toUser(u) : undefined;

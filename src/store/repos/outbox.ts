@@ -60,7 +60,7 @@ export function createOutboxRepo(db: Db): OutboxRepo {
 
   return {
     enqueue(o) {
-      return toOutbox(insert.get(o.conversationId, JSON.stringify(o.target), o.text, o.sessionEntryId ?? null, Date.now())!);
+      return toOutbox(insert.all(o.conversationId, JSON.stringify(o.target), o.text, o.sessionEntryId ?? null, Date.now())[0]!);
     },
     markPosted(id, postedRef) {
       posted.run(postedRef, id);
