@@ -104,7 +104,7 @@ export async function runAgent(
       runner,
       {
         agent: turn.agent,
-        fresh: !!(turn.resume?.fork || turn.resume?.at),
+        fresh: !!turn.resume?.fork,
         options: common,
       },
       grant,
@@ -149,14 +149,19 @@ export async function runAgent(
 
 /**
  * Whether a turn can run in a live session: the runner has them, and the resume plan is one it
- * can follow — a fork or resume-at point needs the `fork` capability; resuming a stored agent
- * session needs `resume`, unless the live process already holds that session (Gemini 0.61 cannot
- * load a stored session into a new process, so such a turn runs one-shot with `--resume`).
+ * can follow — a fork needs the `fork` capability; resuming a stored agent session needs
+ * `resume`, unless the live process already holds that session (Gemini 0.61 cannot load a stored
+ * session into a new process, so such a turn runs one-shot with `--resume`). A turn re-run at the
+ * last committed point (`resume.at`, after a crash) runs one-shot: `--resume-session-at` is
+ * verified in `-p` mode (invariant 8); with stream-json input the chaos kill loop saw the cut
+ * attempt's messages twice in the model's context (the killed instance's agent had gone on
+ * writing its session until reaped).
  */
 function canRunLive(runner: Runner, sessions: LiveSessions, conversationId: string, resume: Resume | undefined): boolean {
   const caps = runner.sessionCapabilities;
   if (!runner.openSession || !caps) return false;
   if (!resume) return true;
-  if (resume.fork || resume.at) return caps.fork;
+  if (resume.at) return false;
+  if (resume.fork) return caps.fork;
   return caps.resume || sessions.get(conversationId)?.sessionId === resume.id;
 }
