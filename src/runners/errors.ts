@@ -29,3 +29,13 @@ export function runError(kind: RunErrorKind, message: string): RunError {
   const oneLine = message.replace(/\s+/g, ' ').trim();
   return { kind, message: oneLine.length > 500 ? `${oneLine.slice(0, 497)}…` : oneLine };
 }
+
+/** The last `lines` non-empty lines of a CLI's stderr, joined by spaces (its error is usually at the end). */
+export function stderrTail(text: string, lines = 3): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-lines)
+    .join(' ');
+}

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ClaudeEventParser } from './events.js';
 import { defineRunner, howEnded, stoppedError, type OutcomeContext } from '../define.js';
-import { classifyErrorText, runError } from '../errors.js';
+import { classifyErrorText, runError, stderrTail } from '../errors.js';
 import type { RunResult } from '../types.js';
 import { claudeArgs, sandboxEnv } from './args.js';
 import { claudeSession } from './session.js';
@@ -98,24 +98,14 @@ function decide(parser: ClaudeEventParser, { done, req }: OutcomeContext): RunRe
     const text =
       result.text?.trim() ||
       parser.lastErrorText ||
-      tail(done.stderr) ||
+      stderrTail(done.stderr) ||
       `claude reported an error (${[result.subtype ?? 'unknown', ...result.errors].join('; ')})`;
     const kind = classifyErrorText(result.apiErrorStatus ? `${result.apiErrorStatus} ${text}` : text);
     return { ...base, ok: false, error: runError(kind, text) };
   }
-  const detail = tail(done.stderr) || parser.lastErrorText;
+  const detail = stderrTail(done.stderr) || parser.lastErrorText;
   if (done.exitCode !== 0 && detail) {
     return { ...base, ok: false, error: runError(classifyErrorText(detail), detail) };
   }
   return { ...base, ok: false, error: runError('crashed', `claude ended without a result (${howEnded(done)})${detail ? `: ${detail}` : ''}`) };
-}
-
-/** The last few non-empty lines of stderr (the error is usually at the end). */
-function tail(text: string, lines = 3): string {
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .slice(-lines)
-    .join(' ');
 }

@@ -6,7 +6,7 @@
  */
 import type { Usage } from '../../core/agents.js';
 import { howEnded } from '../define.js';
-import { classifyErrorText, runError } from '../errors.js';
+import { classifyErrorText, runError, stderrTail } from '../errors.js';
 import type { LiveProcessExit } from '../session/live-process.js';
 import type { RunError } from '../types.js';
 
@@ -65,7 +65,7 @@ export function turnOutcome(turn: TurnSoFar, exit: LiveProcessExit | undefined):
     const kind = classifyErrorText(last.apiErrorStatus ? `${last.apiErrorStatus} ${text}` : text);
     return { ok: false, text: streamed, error: runError(kind, text) };
   }
-  const detail = exit ? tail(exit.stderr) : '';
+  const detail = exit ? stderrTail(exit.stderr) : '';
   return {
     ok: false,
     text: streamed,
@@ -80,7 +80,7 @@ export function startFailure(info: LiveProcessExit): RunError {
     const kind = code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR' ? 'not_installed' : 'crashed';
     return runError(kind, `cannot start claude: ${code || info.spawnError.message}`);
   }
-  const detail = tail(info.stderr);
+  const detail = stderrTail(info.stderr);
   if (!detail) return runError('crashed', `claude ended before it was ready (${howEnded(info)})`);
   const kind = classifyErrorText(detail);
   return runError(kind === 'api_error' ? 'crashed' : kind, detail);
@@ -112,14 +112,4 @@ export function addUsage(a: Usage | undefined, b: Usage): Usage {
   if (o !== undefined) out.outputTokens = o;
   if (c !== undefined) out.costUsd = c;
   return out;
-}
-
-/** The last few non-empty lines of stderr (the error is usually at the end). */
-export function tail(text: string, lines = 3): string {
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .slice(-lines)
-    .join(' ');
 }

@@ -104,10 +104,7 @@ export class CodexEventParser {
 
   /** Closes tools still open (e.g. the turn was stopped) as failed. */
   finish(): RunEvent[] {
-    const out: RunEvent[] = [];
-    for (const [id, name] of this.open) out.push({ type: 'tool_end', id, name, ok: false, summary: 'interrupted' });
-    this.open.clear();
-    return out;
+    return closeOpenTools(this.open);
   }
 
   /** The best error message for a failed turn: turn.failed, else last error, else last item error. */
@@ -228,4 +225,12 @@ function toUsage(v: unknown): Usage | undefined {
   if (typeof u.input_tokens === 'number') usage.inputTokens = u.input_tokens;
   if (typeof u.output_tokens === 'number') usage.outputTokens = u.output_tokens;
   return usage.inputTokens === undefined && usage.outputTokens === undefined ? undefined : usage;
+}
+
+/** `tool_end` (failed, "interrupted") for every tool still open in `open` (id → name), which is emptied. */
+export function closeOpenTools(open: Map<string, string>): RunEvent[] {
+  const out: RunEvent[] = [];
+  for (const [id, name] of open) out.push({ type: 'tool_end', id, name, ok: false, summary: 'interrupted' });
+  open.clear();
+  return out;
 }

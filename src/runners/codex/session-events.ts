@@ -23,7 +23,7 @@
  * Malformed notification params (zod) are ignored.
  */
 import { z } from 'zod';
-import { unwrapShell } from './events.js';
+import { closeOpenTools, unwrapShell } from './events.js';
 import type { Usage } from '../../core/agents.js';
 import type { RunEvent } from '../types.js';
 import type { FileUpdateChange, TurnStatus } from './protocol/types.js';
@@ -151,10 +151,7 @@ export class CodexTurnEvents {
 
   /** Closes tools still open (the turn was interrupted or the process died) as failed. */
   finish(): RunEvent[] {
-    const out: RunEvent[] = [];
-    for (const [id, name] of this.open) out.push({ type: 'tool_end', id, name, ok: false, summary: 'interrupted' });
-    this.open.clear();
-    return out;
+    return closeOpenTools(this.open);
   }
 
   private mine(p: { threadId: string; turnId: string }): boolean {
