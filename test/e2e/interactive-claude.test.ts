@@ -20,11 +20,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { RERUN_NOTE } from '../../src/conversation/rerun.js';
 import { LocalChat, addLocalUsers, claudeServiceEnv, startAgentbridge, type AgentbridgeProcess, type LocalMessage } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { timedTests } from '../helpers/timed.js';
 import {
   allText,
   latch,
@@ -47,21 +48,7 @@ const TURN_MS = 60_000;
 type CardMessage = LocalMessage & { actions?: Array<{ id: string; label: string; style?: string }> };
 
 /** Durations per test, printed after the file (the brief asks for them). */
-const durations: string[] = [];
-function timed(name: string, fn: () => Promise<void>, timeout = 150_000) {
-  it(
-    name,
-    async () => {
-      const t0 = Date.now();
-      try {
-        await fn();
-      } finally {
-        durations.push(`${((Date.now() - t0) / 1000).toFixed(1)} s  ${name}`);
-      }
-    },
-    timeout,
-  );
-}
+const { timed, durations } = timedTests(150_000);
 
 // ---------------------------------------------------------------------------------------------
 // The scripted model: one script per marker.

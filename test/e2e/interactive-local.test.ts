@@ -18,12 +18,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { RERUN_NOTE } from '../../src/conversation/rerun.js';
 import { LocalChat, addLocalUsers, runCli, startAgentbridge, type AgentbridgeProcess, type LocalMessage } from '../helpers/agentbridge.js';
 import { codexServiceEnv, geminiServiceEnv } from '../helpers/agents-env.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { timedTests } from '../helpers/timed.js';
 import * as gm from '../models/gemini.js';
 import {
   allText,
@@ -48,21 +49,7 @@ const USERS = [{ name: REQUESTER }, { name: ADMIN }, { name: STRANGER }];
 const TURN_MS = 60_000;
 
 /** Durations per test, printed after the file (the brief asks for them). */
-const durations: string[] = [];
-function timed(name: string, fn: () => Promise<void>, timeout = 180_000) {
-  it(
-    name,
-    async () => {
-      const t0 = Date.now();
-      try {
-        await fn();
-      } finally {
-        durations.push(`${((Date.now() - t0) / 1000).toFixed(1)} s  ${name}`);
-      }
-    },
-    timeout,
-  );
-}
+const { timed, durations } = timedTests(180_000);
 
 // ---------------------------------------------------------------------------------------------
 // The scripted codex model: one script per marker.
