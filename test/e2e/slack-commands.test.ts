@@ -171,7 +171,15 @@ describe('/agent slash commands on Slack', () => {
     const dm = await twin.userPosts({ user: 'U0ALICE', channel: 'D0ALICE', text: 'remember the word OSPREY' });
     await waitForAnswer(twin, 'D0ALICE', dm.ts, 'echo: remember the word OSPREY');
 
-    const status = await slash('U0ALICE', 'D0ALICE', 'status');
+    // The answer is visible a moment before its turn has ended (the turn waits for the delivery): ask until it has.
+    const status = await waitFor(
+      async () => {
+        const s = await slash('U0ALICE', 'D0ALICE', 'status');
+        return s.text.includes('turn: none running') ? s : undefined;
+      },
+      20_000,
+      'status once the turn ended',
+    );
     expect(status.response_type).toBe('ephemeral');
     expect(status.text).toContain('agent: claude (default)');
     expect(status.text).toMatch(/agent session: `[0-9a-f-]{36}` \(claude\)/);
