@@ -183,8 +183,8 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
 
   let ran = attempt.ran;
   if (!ran) {
-    await output.begin();
-    attempt.progressRef = output.ref;
+    // The agent starts now; the 👀 reaction and the progress post go out alongside (TurnOutput).
+    output.begin();
     const started = (deps.now ?? Date.now)();
     let seed = planSeed(store, conversation, agent);
     const combined = combineMessages(batch, { multiUser });
@@ -277,7 +277,9 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     if (signal.aborted && signal.reason === SHUTDOWN) {
       // Left as `running`: after the restart the users are told and the turn runs again. Its agent
       // session is NOT stored: the re-run resumes at the last committed point (./rerun.ts).
-      await output.end('failed');
+      await output.settle();
+      attempt.progressRef = output.ref;
+      output.finish('failed');
       return 'interrupted';
     }
     ran = { agent, model, result, seed, lostSession };
@@ -289,7 +291,9 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
 
   const notice = !result.ok ? undefined : lostSession && !seed ? LOST_SESSION_NOTICE : seed ? seedNotice(seed) : undefined;
   const answer = (notice ? `${notice}\n\n` : '') + answerText(agent, result, deps.defaults.turnTimeoutMs);
-  await output.end(result.ok ? 'done' : 'failed');
+  // Progress decoration still waiting is dropped; the answer replaces the progress message if it got out.
+  await output.settle();
+  attempt.progressRef = output.ref;
   // One transaction: the agent session id, the transcript entry, the answer in the outbox and the
   // inbox rows closed — a crash leaves either all of it (answer delivered later) or none (re-run).
   store.transaction(() => {
@@ -330,6 +334,8 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   attempt.committed = outcome;
   attempt.ran = undefined;
   await deps.outbound.deliver(conversationId);
+  // The answer first, then ✅/❌ (in the background).
+  output.finish(result.ok ? 'done' : 'failed');
   return outcome;
 }
 

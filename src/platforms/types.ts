@@ -43,8 +43,20 @@ export interface PostedMessage {
   channel: string;
 }
 
+/** Whether a post or edit is urgent (the default) or decoration. */
+export interface CallPriority {
+  /**
+   * Marks the call as decoration (the progress message and its edits): it waits behind answers
+   * and notices in the adapter's Web API budget (`budget.ts`), a later edit of the same message
+   * replaces one still waiting, and aborting `signal` drops it while it waits. A dropped call
+   * rejects with `DroppedCall` (`budget.ts` `isDroppedCall`). Absent: the call is urgent.
+   * Adapters without a budget (the local chat) run it at once.
+   */
+  decoration?: { signal?: AbortSignal };
+}
+
 /** Options of {@link PlatformAdapter.post}. */
-export interface PostOptions {
+export interface PostOptions extends CallPriority {
   /**
    * A stable key of this message (the same for every attempt to post it), at most
    * {@link MAX_IDEMPOTENCY_KEY_CHARS} characters of `[A-Za-z0-9._-]`, e.g. the outbox's
@@ -81,7 +93,7 @@ export interface PostOptions {
 }
 
 /** Options of {@link PlatformAdapter.edit}. */
-export interface EditOptions {
+export interface EditOptions extends CallPriority {
   /** The message's buttons after the edit: `[]` removes them all; absent leaves them as they are. */
   actions?: CardAction[];
 }
@@ -160,9 +172,16 @@ export interface PlatformAdapter {
   edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void>;
   /** Optional: deletes a message the bot posted (e.g. the progress message). */
   delete?(target: ReplyTarget, ref: string): Promise<void>;
-  /** Optional: shows a reaction on the user's message. */
+  /**
+   * Optional: shows a reaction on the user's message — decoration: it waits behind answers in the
+   * adapter's budget, and a later state of the same message replaces one not yet shown. Adds only
+   * (no removal calls): a finished message shows 👀 and ✅ (or ✅ alone when 👀 never got out).
+   */
   react?(target: ReplyTarget, messageRef: string, state: ReactionState): Promise<void>;
-  /** Optional: platform-native typing/status indicator; `null` clears it. */
+  /**
+   * Optional: platform-native typing/status indicator; `null` clears it. Decoration; the core sets
+   * it only while no progress message is visible (a reply clears it on both platforms).
+   */
   setStatus?(target: ReplyTarget, status: string | null): Promise<void>;
   /**
    * The text to post for `markdown` (the agent's GitHub-flavoured Markdown, or one of

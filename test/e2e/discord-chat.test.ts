@@ -59,8 +59,10 @@ describe('Discord with Claude Code, end to end', () => {
     const first = twin.userSays({ user: 'Alice', channel: ch, content: 'remember the word PELICAN' });
     const a1 = await answer(twin, ch, 'echo: remember the word PELICAN');
     expect(a1.message_reference?.message_id).toBe(first.id);
-    expect(twin.botReactions(first.id)).toEqual(['✅']);
-    expect(twin.callsTo('POST /channels/:c/typing').some((c) => c.path === `/channels/${ch}/typing`)).toBe(true);
+    await waitFor(() => twin.botReactions(first.id).includes('✅') || undefined, 15_000, 'the ✅ reaction');
+    expect(twin.botReactions(first.id)).toEqual(['👀', '✅']);
+    // No typing indicator while the progress message shows the work.
+    expect(twin.callsTo('POST /channels/:c/typing').some((c) => c.path === `/channels/${ch}/typing`)).toBe(false);
 
     const mark = model.mainRequests().length;
     twin.userSays({ user: 'Alice', channel: ch, content: 'what was the word?' });

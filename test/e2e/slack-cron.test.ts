@@ -81,7 +81,7 @@ describe('a cron job on Slack, end to end', () => {
       expect(allText(r)).toContain(OUTPUT);
     }
     // The reply was taken as the user's message (👀 then ✅ on it), and the post itself stays one message.
-    await waitFor(() => Object.keys(twin.message(CHANNEL, reply.ts)!.reactions).join() === 'white_check_mark', 5_000, 'the ✅ on the reply');
+    await waitFor(() => twin.message(CHANNEL, reply.ts)!.reactions.white_check_mark, 15_000, 'the ✅ on the reply');
     expect(twin.message(CHANNEL, post.ts)!.text).toBe(OUTPUT);
 
     // Seeding is recorded and shown.

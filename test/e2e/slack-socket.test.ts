@@ -52,20 +52,21 @@ describe('Slack over Socket Mode, end to end', () => {
     // The agent got the text without the bot's mention, with the other user's name.
     const [req] = requestsWith('remember PELICAN');
     expect(lastUserText(req!)).toBe('hello agent, ask @Bob Builder and remember PELICAN');
-    // Nothing top-level from the bot; one answer; ✅ replaced 👀 on the user's message.
+    // Nothing top-level from the bot; one answer; ✅ added after 👀 on the user's message (no removal calls).
     expect(twin.store.channelMessages(CHANNEL).filter((m) => m.bot_id && !m.thread_ts)).toEqual([]);
     expect(answersStartingWith(twin, CHANNEL, post.ts, 'echo:')).toHaveLength(1);
-    await waitFor(() => Object.keys(twin.message(CHANNEL, post.ts)!.reactions).join() === 'white_check_mark', 5_000, 'the ✅ reaction');
+    await waitFor(() => twin.message(CHANNEL, post.ts)!.reactions.white_check_mark, 15_000, 'the ✅ reaction');
+    expect(twin.callsOf('reactions.remove')).toEqual([]);
     expect(
       twin
         .callsOf('reactions.add')
         .filter((c) => c.params.timestamp === post.ts)
         .map((c) => c.params.name),
     ).toEqual(['eyes', 'white_check_mark']);
-    // Thread status set while working and cleared.
-    const statuses = twin.store.statuses.filter((s) => s.thread_ts === post.ts).map((s) => s.status);
-    expect(statuses[0]).toBe('is working…');
-    expect(statuses.at(-1)).toBe('');
+    // No thread status: the progress message shows the work (a status would be one more call).
+    expect(twin.store.statuses.filter((s) => s.thread_ts === post.ts)).toEqual([]);
+    // The answer replaced the progress message: one bot message in the thread.
+    expect(twin.botTexts(CHANNEL, post.ts)).toHaveLength(1);
   });
 
   it('a follow-up without mention continues the thread with its history; other messages are ignored', async () => {

@@ -150,7 +150,7 @@ describe('Discord adapter: inbound', () => {
 });
 
 describe('Discord adapter: output', () => {
-  it('replies with message_reference and no pings, edits, deletes, swaps reactions and repeats typing until cleared', async () => {
+  it('replies with message_reference and no pings, edits, deletes, adds reactions (never removes) and repeats typing until cleared', async () => {
     const a = await startAdapter();
     const chat = twin.channels['agent-chat']!;
     const said = twin.userSays({ user: 'Alice', channel: chat, content: 'hi' });
@@ -175,7 +175,8 @@ describe('Discord adapter: output', () => {
     await a.react(target, said.id, 'working');
     expect(twin.botReactions(said.id)).toEqual(['👀']);
     await a.react(target, said.id, 'done');
-    expect(twin.botReactions(said.id)).toEqual(['✅']);
+    expect(twin.botReactions(said.id)).toEqual(['👀', '✅']);
+    expect(twin.calls.filter((c) => c.method === 'DELETE' && c.path.includes('/reactions/'))).toEqual([]);
 
     await a.setStatus(target, 'is working…');
     await waitFor(() => twin.callsTo('POST /channels/:c/typing').length >= 3, 5_000, 'repeated typing');

@@ -333,8 +333,9 @@ describe('live sessions', () => {
   it('keeps at most AGENTBRIDGE_MAX_LIVE_SESSIONS processes, closing the least recently used', async () => {
     const { core, runner } = setup({ maxLiveSessions: 2 });
     for (const t of ['a', 'b', 'c']) {
+      const turns = runner.turns.length;
       await core.router.accept(localMessage(t, `hi ${t}`));
-      (await runner.waitTurn(runner.turns.length + 1)).finish();
+      (await runner.waitTurn(turns + 1)).finish();
       await expect.poll(() => core.bridges.status(`local:general:${t}`).running).toBe(false);
     }
     expect(runner.sessions.map((s) => s.closed)).toEqual([true, false, false]);

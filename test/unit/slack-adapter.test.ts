@@ -164,7 +164,7 @@ describe('Slack adapter over Socket Mode (in-process, twin)', () => {
     await waitFor(() => sinkDoneAt.size === 4 && allAcked(mark), 5_000, 'all acks');
   });
 
-  it('posts in the thread, edits, swaps reactions, tolerates setStatus errors; rendered text pings no one', async () => {
+  it('posts in the thread, edits, adds reactions (never removes), tolerates setStatus errors; rendered text pings no one', async () => {
     reset();
     const a = await startSocketAdapter();
     const root = await twin.userPosts({ user: 'U0ALICE', channel: 'C0OUT', text: 'hi', mention: true });
@@ -181,11 +181,18 @@ describe('Slack adapter over Socket Mode (in-process, twin)', () => {
     await a.react(target, root.ts, 'working');
     expect(Object.keys(twin.message('C0OUT', root.ts)!.reactions)).toEqual(['eyes']);
     await a.react(target, root.ts, 'done');
-    expect(Object.keys(twin.message('C0OUT', root.ts)!.reactions)).toEqual(['white_check_mark']);
+    // ✅ is added, 👀 stays: a removal would be one more Tier 3 call per answer.
+    expect(Object.keys(twin.message('C0OUT', root.ts)!.reactions)).toEqual(['eyes', 'white_check_mark']);
+    expect(twin.callsOf('reactions.remove')).toEqual([]);
+    await a.react(target, root.ts, 'done'); // the same state again: no call
+    expect(twin.callsOf('reactions.add')).toHaveLength(2);
     await a.setStatus(target, 'is working…');
     expect(twin.store.statuses.at(-1)).toMatchObject({ channel: 'C0OUT', thread_ts: root.ts, status: 'is working…' });
+    const statusCalls = twin.callsOf('assistant.threads.setStatus').length;
+    await a.setStatus(target, null); // Slack clears the status with the reply: no call
+    expect(twin.callsOf('assistant.threads.setStatus')).toHaveLength(statusCalls);
     twin.failNext('assistant.threads.setStatus', { error: 'missing_scope' });
-    await a.setStatus(target, null); // no throw
+    await a.setStatus(target, 'once more'); // no throw
     const before = twin.callsOf('assistant.threads.setStatus').length;
     await a.setStatus(target, 'again');
     expect(twin.callsOf('assistant.threads.setStatus')).toHaveLength(before); // disabled after missing_scope

@@ -36,8 +36,9 @@ const msg = localMessage;
 
 /** Starts a turn, waits for its progress message, returns its ref. */
 async function progressOf(w: ReturnType<typeof world>, thread: string): Promise<string> {
+  const runs = w.runner.runs.length;
   await w.router.accept(msg(thread, 'hello'));
-  await w.runner.waitRuns(w.runner.runs.length + 1);
+  await w.runner.waitRuns(runs + 1);
   return waitFor(
     () => w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === thread && c.text?.startsWith('⏳'))?.ref,
     5_000,

@@ -1,5 +1,28 @@
 /** What Discord allows, for the renderer (through the adapter) and the platform module. */
+import type { BucketSpec } from '../budget.js';
 import type { PlatformLimits } from '../types.js';
 
 /** Discord's limits: 2,000 characters per message (its `content` limit); an edit at most every 1.5 s. */
 export const DISCORD_LIMITS: PlatformLimits = { maxMessageChars: 2000, minEditIntervalMs: 1500 };
+
+/**
+ * The REST budget per route and channel (`../budget.ts`), kept within Discord's per-channel
+ * buckets so that answers are not queued behind decoration inside discord.js's own rate-limit
+ * queue (Discord docs, "Rate Limits": buckets per route and major parameter, read from
+ * `X-RateLimit-*`; observed: about 5 messages and 5 edits per 5 s per channel, reactions about
+ * 1 per 0.25 s per channel — ../shared/reference/platforms.md). Keys are our names for routes:
+ * - `messages.create`, `messages.edit`: 3 at once, 24 per minute (any 5 s window ≤ 5);
+ * - `reactions.add`: 1 at once, 200 per minute.
+ * discord.js still waits out a 429 by itself if one comes.
+ */
+export function discordBucket(route: string): BucketSpec | undefined {
+  switch (route) {
+    case 'messages.create':
+    case 'messages.edit':
+      return { burst: 3, perMinute: 24 };
+    case 'reactions.add':
+      return { burst: 1, perMinute: 200 };
+    default:
+      return undefined;
+  }
+}

@@ -8,8 +8,12 @@
  *   ({@link NO_MENTIONS}): no user, role, @everyone/@here or reply ping.
  * - A reply is `message_reference: {message_id, fail_if_not_exists: false}`, so an answer to a
  *   deleted message is still posted (as a plain message).
- * - Reactions: `PUT`/`DELETE /channels/{c}/messages/{m}/reactions/{emoji}/@me` with the emoji
- *   URL-encoded; 👀 while working, ✅ done, ❌ failed, the previous own reaction removed.
+ * - Reactions: `PUT /channels/{c}/messages/{m}/reactions/{emoji}/@me` with the emoji
+ *   URL-encoded; 👀 while working, ✅ done, ❌ failed — added only, never removed (a removal
+ *   would double the decoration calls per answer).
+ * - Budget: creates, edits and reactions go through a per-channel budget (`../budget.ts`, limits
+ *   in `limits.ts` `discordBucket`): answers and notices first, decoration (reactions, the
+ *   progress message and its edits) when there is room.
  * - Typing: `POST /channels/{id}/typing` shows "<bot> is typing…" for about 10 s or until the
  *   bot posts; it is repeated every {@link TYPING_REPEAT_MS} while a status is set.
  * - Idempotent posts: a post with `idempotencyKey` sends it as `nonce` (≤ 25 characters) with
@@ -20,11 +24,13 @@
  *   (./components.ts); an edit with `actions: []` sends `components: []`, which removes them,
  *   and an edit without `actions` leaves the field out, which keeps them.
  */
-import { Routes, type Client, type SendableChannels } from 'discord.js';
+import { type Client, type SendableChannels } from 'discord.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
 import { MAX_IDEMPOTENCY_KEY_CHARS, type EditOptions, type PostOptions, type PostedMessage, type ReactionState } from '../types.js';
 import { buttonRows } from './components.js';
+import { isDroppedCall, WebApiBudget } from '../budget.js';
+import { discordBucket } from './limits.js';
 import { NO_MENTIONS } from './format.js';
 
 /** Interval between typing requests while a status is set, ms (Discord shows typing ~10 s). */
@@ -41,6 +47,8 @@ export class DiscordOutput {
   private readonly reactions = new Map<string, string>();
   /** Typing per channel: the repeat timer and a token so a late start can tell it was cleared. */
   private readonly typing = new Map<string, { timer?: NodeJS.Timeout; since: number }>();
+  /** REST calls per route and channel: answers first, decoration when there is room. */
+  private readonly budget = new WebApiBudget({ spec: discordBucket });
 
   constructor(
     private readonly client: () => Client,
@@ -60,13 +68,17 @@ export class DiscordOutput {
     const key = opts.idempotencyKey;
     const nonce = key && key.length <= MAX_IDEMPOTENCY_KEY_CHARS ? key : undefined;
     if (key && !nonce) this.logger.warn({ key }, 'discord: idempotency key too long for a nonce; posting without it');
-    const sent = await channel.send({
-      content: text,
-      allowedMentions: NO_MENTIONS,
-      ...(target.replyTo ? { reply: { messageReference: target.replyTo, failIfNotExists: false } } : {}),
-      ...(nonce ? { nonce, enforceNonce: true } : {}),
-      ...(components ? { components } : {}),
-    });
+    const send = async (): Promise<{ id: string }> =>
+      channel.send({
+        content: text,
+        allowedMentions: NO_MENTIONS,
+        ...(target.replyTo ? { reply: { messageReference: target.replyTo, failIfNotExists: false } } : {}),
+        ...(nonce ? { nonce, enforceNonce: true } : {}),
+        ...(components ? { components } : {}),
+      });
+    const sent = opts.decoration
+      ? await this.budget.decoration('messages.create', channel.id, send, { signal: opts.decoration.signal })
+      : await this.budget.urgent('messages.create', channel.id, send);
     return { ref: sent.id, channel: channel.id };
   }
 
@@ -77,7 +89,9 @@ export class DiscordOutput {
   async edit(target: ReplyTarget, ref: string, text: string, opts: EditOptions = {}): Promise<void> {
     const components = opts.actions ? buttonRows(opts.actions) : undefined;
     const channel = await this.channel(target);
-    await channel.messages.edit(ref, { content: text, allowedMentions: NO_MENTIONS, ...(components ? { components } : {}) });
+    const edit = () => channel.messages.edit(ref, { content: text, allowedMentions: NO_MENTIONS, ...(components ? { components } : {}) });
+    if (opts.decoration) await this.budget.decoration('messages.edit', channel.id, edit, { slot: ref, signal: opts.decoration.signal });
+    else await this.budget.urgent('messages.edit', channel.id, edit);
   }
 
   /** Deletes a bot message; one already gone (Discord error 10008 "Unknown Message") counts as deleted. */
@@ -91,19 +105,24 @@ export class DiscordOutput {
     }
   }
 
-  /** Shows `state`'s emoji on the user's message and removes the bot's previous one. */
+  /**
+   * Adds `state`'s emoji to the user's message (decoration: a later state of the same message
+   * replaces one still waiting; a dropped one resolves quietly). The previous one is not removed.
+   */
   async react(target: ReplyTarget, messageRef: string, state: ReactionState): Promise<void> {
     const channel = await this.channel(target);
     const key = `${channel.id}:${messageRef}`;
     const emoji = REACTION[state];
-    // After a restart the map is empty: a finished message most likely still shows 👀.
-    const previous = this.reactions.get(key) ?? (state === 'working' ? undefined : REACTION.working);
-    if (previous === emoji) return;
-    await channel.messages.react(messageRef, emoji);
+    if (this.reactions.get(key) === emoji) return;
+    try {
+      await this.budget.decoration('reactions.add', channel.id, () => channel.messages.react(messageRef, emoji), { slot: messageRef });
+    } catch (err) {
+      if (isDroppedCall(err)) return;
+      throw err;
+    }
     this.reactions.delete(key);
     this.reactions.set(key, emoji);
     if (this.reactions.size > MAX_REACTIONS) this.reactions.delete(this.reactions.keys().next().value!);
-    if (previous) await this.client().rest.delete(Routes.channelMessageOwnReaction(channel.id, messageRef, encodeURIComponent(previous)));
   }
 
   /** Typing indicator in the target channel while `status` is set; `null` stops it. */

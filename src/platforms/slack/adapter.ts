@@ -34,7 +34,10 @@
  * a reply other than `ok` is shown to the clicker only ({@link SlackAdapter.tellClicker}).
  *
  * Outbound: `chat.postMessage` in the thread (ref = `ts`), `chat.update`, `chat.delete`,
- * reactions 👀 → ✅/❌, `assistant.threads.setStatus` (best effort). The Web API client waits
+ * reactions 👀, ✅/❌ (added only), `assistant.threads.setStatus` (best effort). Every call goes
+ * through the adapter's Web API budget per method and channel (`../budget.ts`, limits in
+ * `limits.ts`): answers and notices first, decoration (reactions, status, the progress message
+ * and its edits) when there is room, so Slack's tiers are not exceeded. The Web API client waits
  * out a 429's `Retry-After` and retries a few times ({@link RETRY_CONFIG}); after that the
  * call fails and the core's outbox retries later, also across restarts.
  * `chat.postMessage` is the exception: it is not idempotent, so it goes through a client that
@@ -46,7 +49,8 @@
 import { randomUUID } from 'node:crypto';
 import { SocketModeReceiver, webApi, type App } from '@slack/bolt';
 import type { SlackConfig } from './config.js';
-import { SLACK_LIMITS } from './limits.js';
+import { SLACK_LIMITS, slackBucket } from './limits.js';
+import { isDroppedCall, WebApiBudget } from '../budget.js';
 import type { HttpServer } from '../../http/server.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
@@ -129,6 +133,8 @@ export class SlackAdapter implements PlatformAdapter {
   private statusDisabled = false;
   /** Slash command replies still being posted to `response_url` (awaited, bounded, by stop()). */
   private readonly followUps = new Set<Promise<void>>();
+  /** Web API calls per method and channel: answers first, decoration when there is room (`limits.ts` `slackBucket`). */
+  private readonly budget = new WebApiBudget({ spec: slackBucket });
 
   constructor(opts: SlackAdapterOptions) {
     this.config = opts.config;
@@ -261,6 +267,14 @@ export class SlackAdapter implements PlatformAdapter {
    */
   async post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage> {
     const channel = this.check(target);
+    const run = () => this.postOnce(target, channel, text, opts);
+    return opts?.decoration
+      ? this.budget.decoration('chat.postMessage', channel, run, { signal: opts.decoration.signal })
+      : this.budget.urgent('chat.postMessage', channel, run);
+  }
+
+  /** {@link post} once its turn in the budget came (429s, ambiguous failures and the key lookup in here). */
+  private async postOnce(target: ReplyTarget, channel: string, text: string, opts?: PostOptions): Promise<PostedMessage> {
     const key = opts?.idempotencyKey ?? `ab-r${randomUUID()}`;
     const args = {
       channel,
@@ -326,40 +340,64 @@ export class SlackAdapter implements PlatformAdapter {
    */
   async edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void> {
     const blocks = opts?.actions ? { blocks: cardBlocks(text, opts.actions) } : {};
-    await this.web().chat.update({ channel: this.check(target), ts: ref, text, ...blocks });
+    const channel = this.check(target);
+    const run = async () => {
+      await this.web().chat.update({ channel, ts: ref, text, ...blocks });
+    };
+    if (opts?.decoration) await this.budget.decoration('chat.update', channel, run, { slot: ref, signal: opts.decoration.signal });
+    else await this.budget.urgent('chat.update', channel, run);
   }
 
   /** Deletes a bot message; one that is already gone (`message_not_found`) counts as deleted. */
   async delete(target: ReplyTarget, ref: string): Promise<void> {
+    const channel = this.check(target);
     try {
-      await this.web().chat.delete({ channel: this.check(target), ts: ref });
+      await this.budget.urgent('chat.delete', channel, () => this.web().chat.delete({ channel, ts: ref }));
     } catch (err) {
       if (errorCode(err) === 'message_not_found') return;
       throw err;
     }
   }
 
-  /** 👀 while working; ✅ or ❌ at the end, replacing the previous reaction. */
+  /**
+   * 👀 while working, ✅ or ❌ at the end, ↪ on a message taken into a running turn: added only,
+   * never removed (`reactions.add` and `reactions.remove` are Tier 3 each; a removal would double
+   * the decoration calls per answer). Decoration in the budget: a later state of the same message
+   * replaces one still waiting (✅ alone when 👀 never got out); a dropped state resolves quietly.
+   */
   async react(target: ReplyTarget, messageRef: string, state: ReactionState): Promise<void> {
     const channel = this.check(target);
     const key = `${channel}:${messageRef}`;
-    const previous = this.reactionStates.get(key);
-    const stale = new Set<string>();
-    if (previous && previous !== state) stale.add(REACTIONS[previous]);
-    if (state !== 'working') stale.add(REACTIONS.working); // also after a restart, when nothing is remembered
-    for (const name of stale) await this.reaction('remove', channel, messageRef, name);
-    await this.reaction('add', channel, messageRef, REACTIONS[state]);
+    if (this.reactionStates.get(key) === state) return;
+    try {
+      await this.budget.decoration('reactions.add', channel, () => this.addReaction(channel, messageRef, REACTIONS[state]), { slot: messageRef });
+    } catch (err) {
+      if (isDroppedCall(err)) return;
+      throw err;
+    }
     this.reactionStates.delete(key);
     this.reactionStates.set(key, state);
     if (this.reactionStates.size > MAX_REACTION_STATES) this.reactionStates.delete(this.reactionStates.keys().next().value!);
   }
 
-  /** The thread's "is working…" status (`assistant.threads.setStatus`); best effort, errors logged at debug. */
+  /**
+   * The thread's "is working…" status (`assistant.threads.setStatus`); best effort (decoration in
+   * the budget; errors logged at debug). `null` calls nothing: Slack clears the status when the
+   * app replies in the thread (Slack docs, assistant.threads.setStatus), and the core sets a
+   * status only while it shows no progress message, so an answer always follows.
+   */
   async setStatus(target: ReplyTarget, status: string | null): Promise<void> {
-    if (!target.thread || this.statusDisabled) return;
+    if (!target.thread || this.statusDisabled || status === null) return;
+    const channel = this.check(target);
     try {
-      await this.web().assistant.threads.setStatus({ channel_id: this.check(target), thread_ts: target.thread, status: status ?? '' });
+      await this.budget.decoration(
+        'assistant.threads.setStatus',
+        channel,
+        () => this.web().assistant.threads.setStatus({ channel_id: channel, thread_ts: target.thread!, status }),
+        { slot: target.thread },
+      );
     } catch (err) {
+      if (isDroppedCall(err)) return;
       const code = errorCode(err);
       if (STATUS_DISABLING_ERRORS.has(code)) this.statusDisabled = true;
       this.logger.debug({ err: code, disabled: this.statusDisabled }, 'slack: assistant.threads.setStatus failed');
@@ -553,7 +591,9 @@ export class SlackAdapter implements PlatformAdapter {
     const thread = payload.message?.thread_ts ?? payload.container?.thread_ts;
     if (channel) {
       try {
-        await this.web().chat.postEphemeral({ channel, user: payload.user.id, text: safe, ...(thread ? { thread_ts: thread } : {}) });
+        await this.budget.urgent('chat.postEphemeral', channel, () =>
+          this.web().chat.postEphemeral({ channel, user: payload.user.id, text: safe, ...(thread ? { thread_ts: thread } : {}) }),
+        );
         return;
       } catch (err) {
         this.logger.warn({ err: errorCode(err) }, 'slack: chat.postEphemeral to the clicker failed');
@@ -619,13 +659,11 @@ export class SlackAdapter implements PlatformAdapter {
     );
   }
 
-  private async reaction(op: 'add' | 'remove', channel: string, timestamp: string, name: string): Promise<void> {
+  private async addReaction(channel: string, timestamp: string, name: string): Promise<void> {
     try {
-      if (op === 'add') await this.web().reactions.add({ channel, timestamp, name });
-      else await this.web().reactions.remove({ channel, timestamp, name });
+      await this.web().reactions.add({ channel, timestamp, name });
     } catch (err) {
-      const code = errorCode(err);
-      if (code === 'already_reacted' || code === 'no_reaction') return;
+      if (errorCode(err) === 'already_reacted') return;
       throw err;
     }
   }
