@@ -21,6 +21,7 @@ import { createAdapters, hostCheckExemptPaths, isPlatformEnabled } from './platf
 import type { AdapterContext, PlatformAdapter } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
 import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
+import { settleProcessCleanups } from './runners/process.js';
 import { ensurePrivateDir } from './store/files.js';
 import { acquireOwnerLock } from './store/lock.js';
 import { openStore } from './store/store.js';
@@ -70,6 +71,12 @@ export function assertLocalLoginPossible(config: Config, localUsers: number): vo
       'Add one first: `agentbridge users add NAME --admin` (it prints a login link), or bind 127.0.0.1, or turn the local chat off (AGENTBRIDGE_LOCAL_CHAT=off).',
   );
 }
+
+/**
+ * How long a shutdown waits for agent process groups still being ended after their turns' final
+ * events, ms: the linger (1 s), SIGTERM → SIGKILL grace (3 s) and the wait after SIGKILL (5 s), with margin.
+ */
+const AGENT_CLEANUP_WAIT_MS = 15_000;
 
 /**
  * Starts agentbridge.
@@ -193,6 +200,9 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
           'shutting down: no new turns; running turns may finish within the grace period, the rest are retried after the next start; new messages are kept for then',
         );
         await core.shutdown(config.shutdownGraceMs); // scheduler, then the bridges (grace), then the outbox
+        // Agent processes that outlived their turn's final event are being ended in the background
+        // (runners/process.ts): no agent process may outlive agentbridge.
+        if (!(await settleProcessCleanups(AGENT_CLEANUP_WAIT_MS))) logger.warn('some agent processes were still ending at shutdown; the next start ends them');
         for (const c of cleanups) await c();
         logger.info('stopped');
       })());

@@ -23,7 +23,7 @@ import os from 'node:os';
 import { resolveBin } from './bin.js';
 import { runError } from './errors.js';
 import { withMcpToken } from './mcp-config.js';
-import { drive, type DriveResult } from './process.js';
+import { drive, trackProcessCleanup, type DriveResult } from './process.js';
 import type { RunError, Runner, RunEvent, RunnerProbe, RunRequest, RunResult } from './types.js';
 import type { AgentSession, SessionCapabilities, SessionOptions } from './session/types.js';
 import { failedSession } from './session/failed.js';
@@ -119,7 +119,18 @@ export interface RunnerDefinition<N extends string = string, P extends EventPars
   mcp?: 'argv' | ((env: NodeJS.ProcessEnv, mcp: NonNullable<RunRequest['mcp']>) => McpEnvironment | undefined);
   /** A new parser for one turn. */
   parser(req: RunRequest): P;
-  /** The turn's result from the parsed lines and the process outcome (process started fine). */
+  /**
+   * True once `parser` has seen the CLI's final event of the turn (claude `result`, codex
+   * `turn.completed`/`turn.failed`, gemini `result`) and the outcome no longer depends on the exit
+   * code: the run then resolves right away (`DriveResult.endedAtFinalEvent`, usually `exitCode`
+   * null) and the process group is ended in the background (../process.ts). Checked after every
+   * stdout line. Absent: the run ends when the process group is gone.
+   */
+  finalEvent?(parser: P): boolean;
+  /**
+   * The turn's result from the parsed lines and the process outcome (process started fine). With
+   * `done.endedAtFinalEvent` the final event decides (the exit code is not known).
+   */
   outcome(parser: P, ctx: OutcomeContext): RunResult;
   /** Whether credentials are present, from env and files only (never calls a model). */
   auth(env: NodeJS.ProcessEnv): { authenticated: boolean | 'unknown'; detail: string };
@@ -246,6 +257,7 @@ async function runTurn(def: AnyRunnerDefinition, opts: RunnerOptions, req: RunRe
     const killGraceMs = opts.killGraceMs ?? def.killGraceMs;
     let parser = def.parser(req);
     let done: DriveResult;
+    let gone: Promise<void> | undefined;
     let silent = false;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -270,17 +282,22 @@ async function runTurn(def: AnyRunnerDefinition, opts: RunnerOptions, req: RunRe
               printed = true;
               emit(current.push(line));
             },
+            ...(def.finalEvent ? { isFinal: () => def.finalEvent!(current) } : {}),
           });
         } finally {
           clearTimeout(timer);
         }
+        gone = done.gone;
         silent = !!watchdog?.signal.aborted && !req.signal?.aborted;
         const missed = silent || (def.promptMissed?.(done) ?? false);
         if (attempt >= PROMPT_MISSED_RETRIES || req.signal?.aborted || done.spawnError || !missed) break;
         parser = def.parser(req);
       }
     } finally {
-      wiring?.finish();
+      // The wiring is the CLI's (e.g. Gemini's overlay home): undone once its process group is gone.
+      const w = wiring;
+      if (w && gone) trackProcessCleanup(gone.then(() => w.finish()));
+      else w?.finish();
     }
     if (silent) {
       const s = Math.round((def.silentStartMs ?? 0) / 1000);
@@ -351,7 +368,8 @@ export function stoppedError(done: DriveResult, timeoutMs: number): RunError | u
   return runError(done.stoppedBy, done.stoppedBy === 'timeout' ? `no answer within ${Math.round(timeoutMs / 1000)} s` : 'stopped on request');
 }
 
-/** "exit code N" or "killed by SIG…", for error messages. */
-export function howEnded(done: Pick<DriveResult, 'exitCode' | 'exitSignal'>): string {
+/** "exit code N", "killed by SIG…" or, for a run that ended at its final event before the exit, "ended its turn", for error messages. */
+export function howEnded(done: Pick<DriveResult, 'exitCode' | 'exitSignal' | 'endedAtFinalEvent'>): string {
+  if (done.exitCode === null && done.exitSignal === null && done.endedAtFinalEvent) return 'ended its turn';
   return done.exitCode === null ? `killed by ${done.exitSignal ?? 'a signal'}` : `exit code ${done.exitCode}`;
 }

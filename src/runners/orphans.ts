@@ -3,9 +3,12 @@
  * the agent process groups of running turns. Every live group is recorded as a file
  * `<dir>/<pid>.json` (the group leader's pid and its start time from /proc); the file is removed
  * when the group is gone. At start, {@link reapOrphans} ends every group still recorded.
+ * Records are written and removed asynchronously, off the spawn path (issue 16: a synchronous
+ * /proc read and write there blocked the event loop); a group's removal waits for its write.
  * Linux-specific where /proc is used; elsewhere the start-time check is skipped.
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
 import { groupAlive, processHooks, signalGroup } from './process.js';
@@ -16,27 +19,54 @@ interface Record {
   startTime?: string;
 }
 
+/** Field 22 of a `/proc/<pid>/stat` text (the part after the command name, which may hold spaces). */
+function startTimeField(stat: string): string | undefined {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
 function startTimeOf(pid: number): string | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return startTimeField(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
 }
 
-/** Records agent process groups under `dir` (created if missing) from now on. */
+async function startTimeOfAsync(pid: number): Promise<string | undefined> {
+  try {
+    return startTimeField(await fsp.readFile(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Records agent process groups under `dir` (created if missing) from now on: sets
+ * `processHooks.onSpawn` (starts writing the record; returns at once) and `processHooks.onGone`
+ * (removes it once its write is done; the returned promise resolves then and never rejects).
+ * Writes and removals of one pid run in order, so a removal never races an unfinished write.
+ * Errors are ignored (best effort).
+ */
 export function trackAgentProcesses(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  processHooks.onSpawn = (pid) => {
-    const rec: Record = { pid, startTime: startTimeOf(pid) };
-    try {
-      fs.writeFileSync(path.join(dir, `${pid}.json`), JSON.stringify(rec));
-    } catch {
-      /* best effort */
-    }
+  const chains = new Map<number, Promise<void>>();
+  const then = (pid: number, step: () => Promise<unknown>): Promise<void> => {
+    const next = (chains.get(pid) ?? Promise.resolve()).then(step).then(
+      () => {},
+      () => {},
+    );
+    chains.set(pid, next);
+    void next.then(() => chains.get(pid) === next && chains.delete(pid));
+    return next;
   };
-  processHooks.onGone = (pid) => fs.rmSync(path.join(dir, `${pid}.json`), { force: true });
+  const file = (pid: number) => path.join(dir, `${pid}.json`);
+  processHooks.onSpawn = (pid) => {
+    void then(pid, async () => {
+      const rec: Record = { pid, startTime: await startTimeOfAsync(pid) };
+      await fsp.writeFile(file(pid), JSON.stringify(rec));
+    });
+  };
+  processHooks.onGone = (pid) => then(pid, () => fsp.rm(file(pid), { force: true }));
 }
 
 /**

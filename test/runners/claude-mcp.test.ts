@@ -4,6 +4,7 @@
  * arrives at the in-process MCP endpoint with the turn's token (never in argv).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { settleProcessCleanups } from '../../src/runners/process.js';
 import { createRunner } from '../../src/runners/define.js';
 import { claude, claudeArgs, claudeEnv } from '../../src/runners/claude/index.js';
 import type { RunEvent, RunRequest } from '../../src/runners/types.js';
@@ -28,6 +29,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // A turn ends at the CLI's final event; its process may still be exiting (and writing into the sandbox).
+  await settleProcessCleanups(30_000);
   await model.close();
   await mcp.close();
   sb.cleanup();

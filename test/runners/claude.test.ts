@@ -10,6 +10,7 @@
  * - DISABLE_AUTOUPDATER=1: never try to update the pinned CLI.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { settleProcessCleanups } from '../../src/runners/process.js';
 import { createRunner } from '../../src/runners/define.js';
 import { ClaudeEventParser, summarizeToolUse } from '../../src/runners/claude/events.js';
 import { claude, claudeArgs } from '../../src/runners/claude/index.js';
@@ -26,6 +27,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // A turn ends at the CLI's final event; its process may still be exiting (and writing into the sandbox).
+  await settleProcessCleanups(30_000);
   await model.close();
   for (const sb of sandboxes) sb.cleanup();
   sandboxes = [];
@@ -72,7 +75,8 @@ describe('the claude runner with the real claude CLI', () => {
 
     expect(result.error).toBeUndefined();
     expect(result.ok).toBe(true);
-    expect(result.exitCode).toBe(0);
+    // The run ends at the `result` line, usually before the exit (then null).
+    expect([0, null]).toContain(result.exitCode);
     expect(result.text).toBe('Hello from the scripted model.');
     expect(result.sessionId).toMatch(UUID);
     expect(events[0]).toEqual({ type: 'session', sessionId: result.sessionId });

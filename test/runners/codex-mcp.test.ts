@@ -11,6 +11,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { settleProcessCleanups } from '../../src/runners/process.js';
 import { createRunner } from '../../src/runners/define.js';
 import { codex, codexArgs } from '../../src/runners/codex/index.js';
 import type { InteractionRequest } from '../../src/core/interactions.js';
@@ -72,6 +73,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // A turn ends at the CLI's final event; its process may still be exiting (and writing into the sandbox).
+  await settleProcessCleanups(30_000);
   await proxy.close();
   await model.close();
   await mcp.close();

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { settleProcessCleanups } from '../../src/runners/process.js';
 import { createRunner } from '../../src/runners/define.js';
 import { gemini } from '../../src/runners/gemini/index.js';
 import { prepareGeminiMcpHome } from '../../src/runners/mcp-config.js';
@@ -37,6 +38,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // A turn ends at the CLI's final event; its process may still be exiting (and writing into the sandbox).
+  await settleProcessCleanups(30_000);
   await model.close();
   await mcp.close();
   sb.cleanup();
@@ -115,7 +118,9 @@ describe('the gemini runner with agentbridge tools (real gemini CLI)', () => {
     );
     expect(allText(model.mainRequests().at(-1)!)).toContain('Scheduled sm-1');
 
-    // Nothing written into the workdir; the user's settings untouched; no overlay left behind.
+    // Nothing written into the workdir; the user's settings untouched; no overlay left behind
+    // (removed once the gemini process group is gone, after the run resolved at its final event).
+    await settleProcessCleanups(30_000);
     expect(fs.readdirSync(sb.workdir)).toEqual([]);
     expect(fs.readFileSync(settingsFile, 'utf8')).toBe(USER_SETTINGS);
     expect(overlays()).toEqual(before);

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { settleProcessCleanups } from '../../src/runners/process.js';
 import { createRunner } from '../../src/runners/define.js';
 import { gemini, DEFAULT_GEMINI_MODEL, chatPrompt, geminiArgs, geminiAuth } from '../../src/runners/gemini/index.js';
 import { GeminiEventParser, providerMessage } from '../../src/runners/gemini/events.js';
@@ -19,6 +20,8 @@ import { GEMINI_SHELL_TOOL, allText, lastUserText, sequence, startGeminiModel, t
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
+  // A turn ends at the CLI's final event; its process may still be exiting (and writing into the sandbox).
+  await settleProcessCleanups(30_000);
   while (cleanups.length) await cleanups.pop()!();
 });
 
@@ -107,7 +110,8 @@ describe('the gemini runner with the real gemini CLI', () => {
 
     expect(result.error).toBeUndefined();
     expect(result.ok).toBe(true);
-    expect(result.exitCode).toBe(0);
+    // The run ends at the success `result`, usually before the exit (then null).
+    expect([0, null]).toContain(result.exitCode);
     expect(result.text).toBe('echo: say hi');
     expect(result.sessionId).toMatch(/^[0-9a-f-]{36}$/);
     expect(events[0]).toEqual({ type: 'session', sessionId: result.sessionId });

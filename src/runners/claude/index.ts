@@ -44,6 +44,8 @@ const CLOUD_ENV = ['CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX', 'CLAUDE_
  * - no `result` line and a non-zero exit: stderr (or the last synthetic error notice) is
  *   classified; with neither, or with exit 0, `crashed`.
  * - `sessionId` is the latest seen (init, messages, result); `--fork-session` gives a new one.
+ * - The turn ends at the `result` line (`finalEvent`): `exitCode` is then usually null (the CLI
+ *   exits 40–140 ms later; its process group is ended in the background, ../process.ts).
  */
 export const claude = defineRunner({
   name: 'claude',
@@ -55,6 +57,8 @@ export const claude = defineRunner({
   env: sandboxEnv,
   mcp: 'argv',
   parser: (req) => new ClaudeEventParser(req.cwd),
+  /** The `result` line ends a `-p` turn, ok or not (`is_error` decides; the exit code adds nothing). */
+  finalEvent: (parser) => parser.result !== undefined,
   outcome: decide,
   auth: claudeAuth,
   /**

@@ -20,7 +20,8 @@
  * `workspace-write` allows the cwd and /tmp (TMPDIR). `danger-full-access` runs unsandboxed.
  * Approvals are never asked in exec mode.
  *
- * Parsing: see ./events.ts. Success: `turn.completed` seen, no `turn.failed`, exit code 0.
+ * Parsing: see ./events.ts. Success: `turn.completed` seen, no `turn.failed`, exit code 0 — or,
+ * as usual, the run ended at that final event (`finalEvent`; the exit code is then not awaited).
  *
  * Live sessions (one `codex app-server` process for many turns, with approvals, questions,
  * steering and interrupt) are ./session.ts.
@@ -63,6 +64,8 @@ export const codex = defineRunner({
   args: (req, opts) => codexArgs(req, opts.configOverrides),
   mcp: 'argv',
   parser: (req) => new CodexEventParser(req.cwd),
+  /** `turn.completed` / `turn.failed` end an exec turn (its exit code, 0 / 1, adds nothing). */
+  finalEvent: (parser) => parser.state.turnCompleted || parser.state.turnFailed !== undefined,
   outcome: decide,
   auth: codexAuth,
   /** Verified with 0.169.0: "thread/resume failed: no rollout found for thread id …". */
@@ -87,13 +90,16 @@ export function codexArgs(
   return args;
 }
 
-/** Success: `turn.completed` seen, no `turn.failed`, exit code 0; else the provider's/codex's message decides. */
+/**
+ * Success: `turn.completed` seen, no `turn.failed`, and exit code 0 or the run ended at that final
+ * event (`done.endedAtFinalEvent`); else the provider's/codex's message decides.
+ */
 function decide(parser: CodexEventParser, { done: res, req }: OutcomeContext): RunResult {
   const st = parser.state;
   const base = { text: st.text, sessionId: st.sessionId, usage: st.usage, exitCode: res.exitCode };
   const stopped = stoppedError(res, req.timeoutMs);
   if (stopped) return { ...base, ok: false, error: stopped };
-  if (st.turnCompleted && st.turnFailed === undefined && res.exitCode === 0) return { ...base, ok: true };
+  if (st.turnCompleted && st.turnFailed === undefined && (res.exitCode === 0 || res.endedAtFinalEvent)) return { ...base, ok: true };
 
   // The turn failed (or codex gave up after an error): the provider's/codex's message decides.
   if (st.turnFailed !== undefined || (!st.turnCompleted && st.lastError)) {

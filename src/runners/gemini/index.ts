@@ -89,7 +89,7 @@ const EXIT_CODES: Record<number, { kind: RunError['kind']; what: string }> = {
 
 /**
  * Gemini CLI (`gemini`) as a runner definition (../define.ts runs it). Success: a `result` line
- * with `status: "success"` and exit code 0. installed/version: `gemini --version` ("0.61.0");
+ * with `status: "success"` (the turn ends there; the exit code is not awaited). installed/version: `gemini --version` ("0.61.0");
  * authenticated: {@link geminiAuth}.
  */
 export const gemini = defineRunner({
@@ -104,6 +104,12 @@ export const gemini = defineRunner({
   stdin: chatPrompt,
   mcp: (env, mcp) => prepareGeminiMcpHome(env, mcp),
   parser: () => new GeminiEventParser(),
+  /**
+   * A `result` with `status: "success"` ends the turn. One with `status: "error"` does not: the
+   * exit code that follows at once (0.61.0 `handleError`: the result line, then `process.exit`)
+   * tells auth (41), turn limit (53) and the others apart.
+   */
+  finalEvent: (parser) => parser.result?.status === 'success',
   outcome: decide,
   auth: geminiAuth,
   /** Verified with 0.61.0 (exit 42): "Error resuming session: No previous sessions found for this project." */
@@ -128,7 +134,7 @@ function decide(parser: GeminiEventParser, { done: r, req }: OutcomeContext): Ru
   };
   const stopped = stoppedError(r, req.timeoutMs);
   if (stopped) return { ...base, ok: false, error: stopped };
-  if (parser.result?.status === 'success' && r.exitCode === 0) return { ...base, ok: true };
+  if (parser.result?.status === 'success' && (r.exitCode === 0 || r.endedAtFinalEvent)) return { ...base, ok: true };
   return { ...base, ok: false, error: failure(parser, r.exitCode, r.exitSignal, r.stderr) };
 }
 

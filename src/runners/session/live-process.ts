@@ -70,7 +70,7 @@ export class LiveProcess {
           while (groupAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
           if (groupAlive(pid)) signalGroup(pid, 'SIGKILL');
         }
-        processHooks.onGone?.(pid);
+        void processHooks.onGone?.(pid);
         this.ended({ exitCode: code, exitSignal: sig, stderr: this.stderrText });
       });
     });
