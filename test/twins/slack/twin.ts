@@ -8,6 +8,16 @@
  *   (with `Retry-After`), HTTP errors or Slack error codes — also after carrying the call out
  *   (`applied`: "created, but the answer was lost"); {@link SlackTwin.faultRules}
  *   (`fault-rules.ts`) fails only matching calls, also after they took effect (500 after create).
+ * - Rate tiers (on by default; `enforceTiers: false` or {@link SlackTwin.enforceTiers} = false
+ *   turns them off): a call over Slack's limit for its method and channel (`rate-tiers.ts`) is
+ *   NOT carried out and gets HTTP 429, `Retry-After: <s>` and `{ok:false, error:"ratelimited"}`,
+ *   as Slack answers; each is recorded in {@link SlackTwin.rateLimited} and its
+ *   {@link ApiCall.rateLimited}. The tier check comes first: a refused call consumes no injected
+ *   fault, and a call let through counts against the window whatever its outcome.
+ * - Latency ({@link SlackTwinOptions.webApiLatencyMs}, {@link SlackTwin.setWebApiLatency}):
+ *   every Web API call waits that long before it is carried out and answered at once — the
+ *   whole round trip before the effect, so a change is visible in the twin exactly when the
+ *   caller gets its answer.
  * - Socket Mode: `ws://…/socket?ticket=…` from `apps.connections.open` — see `socket.ts`.
  * - Events API over HTTP: set {@link SlackTwin.eventsUrl} and events are POSTed there, signed
  *   with the signing secret (`events.ts`); {@link SlackTwin.sendHttp} sends anything (forged,
@@ -38,6 +48,7 @@ import { SocketHub, type SentCommand } from './socket.js';
 import { channelType, TwinStore, type TwinEphemeral, type TwinMessage, type TwinUser } from './store.js';
 import { callWebApi, parseParams, type ApiResult, type Params } from './web-api.js';
 import { FaultRules } from './fault-rules.js';
+import { RateTiers, tierChannel } from './rate-tiers.js';
 
 export type { TwinEphemeral, TwinMessage, TwinUser } from './store.js';
 
@@ -52,6 +63,21 @@ export interface SlackTwinOptions {
   users?: TwinUser[];
   /** Echo the bot's own posts/edits/deletions as events (default true). */
   echoBotMessages?: boolean;
+  /** Enforce Slack's rate tiers per method and channel with 429s (default true; see `rate-tiers.ts`). */
+  enforceTiers?: boolean;
+  /** Round-trip time of every Web API call, ms, spent before it is carried out (default 0). */
+  webApiLatencyMs?: number;
+}
+
+/** A call the rate tiers refused (HTTP 429, not carried out). */
+export interface RateLimitedCall {
+  method: string;
+  /** The channel it was counted under ('' = a call without a channel). */
+  channel: string;
+  /** The `Retry-After` answered, seconds. */
+  retryAfterS: number;
+  /** When, ms since the epoch. */
+  at: number;
 }
 
 /** One Web API call as received and answered (the token itself is not kept). */
@@ -62,7 +88,10 @@ export interface ApiCall {
   auth: 'bot' | 'app' | 'none' | 'unknown';
   status: number;
   response: Record<string, unknown>;
+  /** When it was carried out (or refused) and answered, ms since the epoch — after any Web API latency. */
   at: number;
+  /** The rate tiers refused it (429, not carried out); injected 429s leave this unset. */
+  rateLimited?: true;
 }
 
 /** A fault for the next call(s) of a method. */
@@ -188,6 +217,12 @@ export class SlackTwin {
   readonly store = new TwinStore();
   readonly socket = new SocketHub();
   readonly calls: ApiCall[] = [];
+  /** Slack's rate tiers: when false, no call is refused for its rate (injected faults still apply). */
+  enforceTiers: boolean;
+  /** The counters behind {@link enforceTiers} (`reset()` forgets the calls counted so far). */
+  readonly rateTiers = new RateTiers();
+  /** Every call the rate tiers refused with a 429, oldest first. */
+  readonly rateLimited: RateLimitedCall[] = [];
   /** Targeted faults, including failures after the call took effect (see `fault-rules.ts`). */
   readonly faultRules = new FaultRules();
   /** HTTP deliveries made (events and raw sends). */
@@ -208,6 +243,9 @@ export class SlackTwin {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly echo: boolean;
   private eventCounter = 0;
+  private latencyMs = 0;
+  /** Web API calls waiting out the latency. */
+  private readonly delayed = new Set<NodeJS.Timeout>();
 
   private constructor(o: SlackTwinOptions) {
     this.teamId = o.teamId ?? 'T0TWIN';
@@ -218,6 +256,8 @@ export class SlackTwin {
     this.appToken = o.appToken ?? 'xapp-twin-app-token';
     this.signingSecret = o.signingSecret ?? 'twin-signing-secret';
     this.echo = o.echoBotMessages ?? true;
+    this.enforceTiers = o.enforceTiers ?? true;
+    this.setWebApiLatency(o.webApiLatencyMs ?? 0);
     for (const u of o.users ?? []) this.addUser(u);
     this.server = http.createServer((req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.socket.handleUpgrade(req, socket, head));
@@ -231,6 +271,20 @@ export class SlackTwin {
     });
     twin.url = `http://127.0.0.1:${(twin.server.address() as AddressInfo).port}`;
     return twin;
+  }
+
+  /**
+   * Sets the round-trip time of Web API calls that arrive from now on, ms (0 = none): each waits
+   * this long, then is carried out and answered at once. @throws on a negative or non-finite value.
+   */
+  setWebApiLatency(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new Error(`invalid Web API latency ${ms} ms`);
+    this.latencyMs = ms;
+  }
+
+  /** The current Web API round-trip time, ms. */
+  get webApiLatencyMs(): number {
+    return this.latencyMs;
   }
 
   /** Base URL for SLACK_API_URL. */
@@ -486,8 +540,21 @@ export class SlackTwin {
     return eventEnvelope({ teamId: this.teamId, appId: 'A0TWIN', botUserId: this.botUserId }, event, `Ev${String(++this.eventCounter).padStart(8, '0')}`);
   }
 
+  /** The calls the rate tiers refused, counted by method and channel (e.g. `chat.update C0GENERAL ×3`), most first. */
+  rateLimitedSummary(): string[] {
+    const counts = new Map<string, number>();
+    for (const r of this.rateLimited) counts.set(`${r.method} ${r.channel || '-'}`, (counts.get(`${r.method} ${r.channel || '-'}`) ?? 0) + 1);
+    return [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ×${n}`);
+  }
+
+  /** Stops the twin; says on stderr when the rate tiers refused calls (a test that did not look would not notice). */
   async close(): Promise<void> {
+    if (this.rateLimited.length)
+      console.warn(`slack twin: ${this.rateLimited.length} call(s) refused by the rate tiers: ${this.rateLimitedSummary().join(', ')}`);
     this.socket.close();
+    // Calls still waiting out the latency are dropped (their connections close below).
+    for (const t of this.delayed) clearTimeout(t);
+    this.delayed.clear();
     await Promise.allSettled([...this.inflight]);
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -555,13 +622,35 @@ export class SlackTwin {
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const token = bearer ?? params.token;
       delete params.token;
-      const result = this.answer(method, params, token);
-      const auth = !token ? 'none' : token === this.botToken ? 'bot' : token === this.appToken ? 'app' : 'unknown';
-      this.calls.push({ method, params, auth, status: result.status, response: result.body, at: Date.now() });
-      const text = JSON.stringify(result.body);
-      res.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...result.headers });
-      res.end(text);
+      if (this.latencyMs <= 0) return this.onWebApi(method, params, token, res);
+      const timer = setTimeout(() => {
+        this.delayed.delete(timer);
+        this.onWebApi(method, params, token, res);
+      }, this.latencyMs);
+      this.delayed.add(timer);
     });
+  }
+
+  /** Carries out (or refuses) one Web API call, records it and answers it. */
+  private onWebApi(method: string, params: Params, token: string | undefined, res: http.ServerResponse): void {
+    const limited = this.limitedByTier(method, params);
+    const result = limited ?? this.answer(method, params, token);
+    const auth = !token ? 'none' : token === this.botToken ? 'bot' : token === this.appToken ? 'app' : 'unknown';
+    this.calls.push({ method, params, auth, status: result.status, response: result.body, at: Date.now(), ...(limited ? { rateLimited: true as const } : {}) });
+    if (res.destroyed) return;
+    const text = JSON.stringify(result.body);
+    res.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...result.headers });
+    res.end(text);
+  }
+
+  /** The 429 for a call over its rate tier (recorded in {@link rateLimited}), or undefined when it may go ahead (then it is counted). */
+  private limitedByTier(method: string, params: Params): ApiResult | undefined {
+    if (!this.enforceTiers) return undefined;
+    const channel = tierChannel(params);
+    const decision = this.rateTiers.take(method, channel);
+    if (decision.allowed) return undefined;
+    this.rateLimited.push({ method, channel, retryAfterS: decision.retryAfterS, at: Date.now() });
+    return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(decision.retryAfterS) } };
   }
 
   /** `POST /response/<id>`: a command's or a click's response_url (JSON body, as @slack/bolt's respond() and agentbridge send). */
