@@ -209,7 +209,9 @@ describe('chaos: Slack fault storm (Socket Mode, real Bolt, the Slack twin)', ()
       socketConnections: twin.socket.connectionsOpened,
       faultsApplied: twin.faultRules.applied.length,
       faultsUnused: unusedFaults,
-      http429: twin.calls.filter((c) => c.status === 429).length,
+      http429: twin.calls.filter((c) => c.status === 429 && !c.rateLimited).length,
+      /** 429s from the twin's enforcement of Slack's tiers (agentbridge's budget should keep this at 0). */
+      tierLimited: twin.rateLimited.length,
       http500: twin.calls.filter((c) => c.status === 500).length,
       http500AfterCreate: twin.faultRules.applied.filter((a) => a.when === 'after').length,
       lost: audit.lost.length,
@@ -238,7 +240,7 @@ describe('chaos: Slack fault storm (Socket Mode, real Bolt, the Slack twin)', ()
     writeResults(
       SCENARIO,
       `${figures.messages} messages/${figures.threads} threads, ${doubleDeliveries} double deliveries, ${figures.redeliveries} redeliveries, ` +
-        `${figures.socketDrops} Socket Mode drops (${figures.socketDropsMidTurn} mid-turn), ${figures.http429}×429, ${figures.http500}×500 (${figures.http500AfterCreate} after create): ` +
+        `${figures.socketDrops} Socket Mode drops (${figures.socketDropsMidTurn} mid-turn), ${figures.http429}×429 injected, ${figures.tierLimited}×429 over Slack's tiers, ${figures.http500}×500 (${figures.http500AfterCreate} after create): ` +
         `${figures.lost} lost, ${figures.duplicated} answered twice, ${figures.staleProgress} stale progress, probe answered ${probeAnswers}×, ` +
         `${(totalMs / 1000).toFixed(0)} s${figures.timedOut ? ' (TIMED OUT)' : ''}`,
       figures,
