@@ -1,7 +1,8 @@
 /**
  * Import direction of agentbridge's src/ (`npm run lint:deps`). Imports point down only:
  *
- *   layer 4  app/cli    src/app.ts, src/compose.ts (the composition root), src/cli.ts, src/cli/, src/config.ts (reads the environment: loadConfig)
+ *   layer 4  app/cli    src/app.ts, src/compose.ts (the composition root), src/cli.ts, src/cli/, src/config.ts (reads the environment: loadConfig),
+ *                       src/machine.ts (reads the machine's CPUs, memory and cgroup limits for loadConfig)
  *   layer 3  conversation, scheduler, tools   (src/conversation/, src/scheduler/, src/tools/)
  *   layer 2  runners, platforms               (src/runners/, src/platforms/) — never each other
  *   layer 1  store, http                      (src/store/ — the only SQL; src/http/ — the one HTTP server)
@@ -20,7 +21,7 @@ const layer = {
   runners: '^src/runners/',
   platforms: '^src/platforms/',
   upper: '^src/(conversation|scheduler|tools)/',
-  top: '^src/(app\\.ts|compose\\.ts|cli\\.ts|cli/|config\\.ts)',
+  top: '^src/(app\\.ts|compose\\.ts|cli\\.ts|cli/|config\\.ts|machine\\.ts)',
 };
 
 /** A rule forbidding `from` to import anything in `src/` but `allowed`. */

@@ -10,6 +10,7 @@ import { createCore } from './compose.js';
 import type { Config } from './core/config.js';
 import type { AgentName } from './core/agents.js';
 import type { PlatformName } from './core/messages.js';
+import { describeTurnSlots } from './core/slots.js';
 import type { TurnOutcome } from './core/turn.js';
 import type { Bridges } from './conversation/bridges.js';
 import type { Router } from './conversation/router.js';
@@ -102,6 +103,10 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     for (const p of probes) logger.info({ agent: p.agent, installed: p.installed, version: p.version, authenticated: p.authenticated }, 'agent probe');
     if (!defaultAgent) logger.warn('no agent CLI is installed and authenticated; messages will be answered with instructions (see `agentbridge doctor`)');
     else logger.info({ agent: defaultAgent, model: config.model }, 'default agent');
+    logger.info(
+      { turnSlots: config.maxConcurrentTurns, from: config.maxConcurrentTurnsSource, liveSessions: config.maxLiveSessions },
+      describeTurnSlots(config.maxConcurrentTurns, config.maxConcurrentTurnsSource ?? 'configured'),
+    );
 
     assertLocalLoginPossible(config, store.localUsers.count());
     const http = createHttpServer({

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from './core/config.js';
 import { nonNegativeInt, optionalString, positiveInt } from './core/env-schema.js';
+import { deriveTurnSlots, describeMachine, type MachineFacts } from './core/slots.js';
+import { readMachineFacts } from './machine.js';
 import { PLATFORMS, type PlatformRegistry } from './platforms/registry.js';
 import { agentEnvironment, isEnvDenyPattern, parseEnvDenyList } from './runners/agent-env.js';
 import { runnerDefinitions } from './runners/registry.js';
@@ -92,7 +94,8 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
     AGENTBRIDGE_MODEL: optionalString,
     AGENTBRIDGE_WORKDIR: z.string().min(1).default('./workspace'),
     AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'ask', 'edit', 'full']).default('edit'),
-    AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(4),
+    // Default: derived from the machine (src/core/slots.ts), see loadConfig.
+    AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(0).optional(),
     AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
     AGENTBRIDGE_IDLE_EVICT_S: positiveInt(600),
     // Interactive sessions (README "Approvals and steering").
@@ -158,10 +161,17 @@ export class ConfigError extends Error {
  * its name (`config.slack`, …; see `PlatformConfigSpec.read`).
  * @param cwd the directory relative paths are resolved against
  * @param registry the platform modules (default: the registry; tests pass another list)
+ * @param machine what the default turn slots are derived from when AGENTBRIDGE_MAX_CONCURRENT_TURNS
+ *   is unset (`src/machine.ts` → `readMachineFacts`, called only then; tests pass fixed facts)
  * @throws ConfigError naming every invalid variable and why (values are never echoed for
  *   variables whose name suggests a secret).
  */
-export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry: PlatformRegistry = PLATFORMS): Config {
+export function loadConfig(
+  env: NodeJS.ProcessEnv,
+  cwd = process.cwd(),
+  registry: PlatformRegistry = PLATFORMS,
+  machine: () => MachineFacts = readMachineFacts,
+): Config {
   const base = baseEnvSchema(registry);
   const platforms = registry.map((m) => ({ module: m, schema: z.object(m.config.env) }));
   assertDistinctVariables([Object.keys(base.shape), ...platforms.map((p) => Object.keys(p.schema.shape))], registry);
@@ -181,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry
   const e = parsed.data;
   const dataDir = path.resolve(cwd, e.AGENTBRIDGE_DATA_DIR);
   const workdir = path.resolve(cwd, e.AGENTBRIDGE_WORKDIR);
+  const slots = turnSlots(e.AGENTBRIDGE_MAX_CONCURRENT_TURNS, machine);
   const config: Config = {
     dataDir,
     dbPath: path.join(dataDir, 'agentbridge.db'),
@@ -189,11 +200,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry
     model: e.AGENTBRIDGE_MODEL,
     workdir,
     permissionMode: e.AGENTBRIDGE_PERMISSION_MODE,
-    maxConcurrentTurns: e.AGENTBRIDGE_MAX_CONCURRENT_TURNS,
+    maxConcurrentTurns: slots.slots,
+    maxConcurrentTurnsSource: slots.source,
     turnTimeoutMs: e.AGENTBRIDGE_TURN_TIMEOUT_S * 1000,
     idleEvictMs: e.AGENTBRIDGE_IDLE_EVICT_S * 1000,
     sessionIdleMs: e.AGENTBRIDGE_SESSION_IDLE_S * 1000,
-    maxLiveSessions: e.AGENTBRIDGE_MAX_LIVE_SESSIONS ?? 2 * e.AGENTBRIDGE_MAX_CONCURRENT_TURNS,
+    maxLiveSessions: e.AGENTBRIDGE_MAX_LIVE_SESSIONS ?? 2 * slots.slots,
     approvalTimeoutMs: e.AGENTBRIDGE_APPROVAL_TIMEOUT_S * 1000,
     busyMode: e.AGENTBRIDGE_BUSY_MODE,
     approvers: e.AGENTBRIDGE_APPROVERS,
@@ -214,6 +226,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry
   const settings = config as unknown as Record<string, unknown>;
   for (const { module, values: v } of values) settings[module.name] = module.config.read(v ?? {});
   return config;
+}
+
+/** AGENTBRIDGE_MAX_CONCURRENT_TURNS when set, else one turn per 0.5 core and 400 MiB (src/core/slots.ts). */
+function turnSlots(setting: number | undefined, machine: () => MachineFacts): { slots: number; source: string } {
+  if (setting !== undefined) return { slots: setting, source: 'AGENTBRIDGE_MAX_CONCURRENT_TURNS' };
+  const facts = machine();
+  return { slots: deriveTurnSlots(facts).slots, source: describeMachine(facts) };
 }
 
 /**

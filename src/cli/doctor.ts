@@ -1,8 +1,10 @@
 /**
  * `agentbridge doctor`: for each registered agent CLI (src/runners/registry.ts), whether it is
  * installed, its version and whether it is authenticated — one line per agent in one format, plus
- * the probe's detail — then the agent agentbridge will use. Exits 1 when no agent is usable.
+ * the probe's detail — then the agent agentbridge will use and how many turns run at once (and
+ * why: AGENTBRIDGE_MAX_CONCURRENT_TURNS or the machine). Exits 1 when no agent is usable.
  */
+import { describeTurnSlots } from '../core/slots.js';
 import { createRunners, probeAll, resolveDefaultAgent } from '../runners/index.js';
 import { agentLabel, runnerDefinitions } from '../runners/registry.js';
 import type { RunnerProbe } from '../runners/types.js';
@@ -41,6 +43,7 @@ export async function runDoctor(): Promise<void> {
   }
   out.push(
     `agentbridge will use: ${agentLabel(agent)}${config.agent === 'auto' ? ' (AGENTBRIDGE_AGENT=auto)' : ''}${config.model ? `, model ${config.model}` : ''}`,
+    `Turns at once: ${describeTurnSlots(config.maxConcurrentTurns, config.maxConcurrentTurnsSource ?? 'configured')}; live agent sessions at most: ${config.maxLiveSessions}`,
   );
   process.stdout.write(out.join('\n') + '\n');
 }

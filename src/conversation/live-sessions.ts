@@ -123,7 +123,13 @@ export class LiveSessions {
     if (this.stopped) throw new Error('live sessions are stopped');
     const now = this.now();
     const access = grant?.();
-    const session = runner.openSession({ ...want.options, ...(access ? { mcp: access.mcp } : {}) });
+    let session: AgentSession;
+    try {
+      session = runner.openSession({ ...want.options, ...(access ? { mcp: access.mcp } : {}) });
+    } catch (err) {
+      access?.revoke(); // no process got the token
+      throw err;
+    }
     this.entries.set(conversationId, { session, openedAt: now, lastUsed: now, inUse: 1, release: access?.revoke });
     this.opts.logger.info({ conversationId, agent: want.agent, live: this.entries.size, pid: session.pid }, 'live agent session opened');
     return session;

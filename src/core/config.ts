@@ -24,7 +24,13 @@ export interface Config extends PlatformSettings {
   model?: string;
   workdir: string;
   permissionMode: PermissionModeSetting;
+  /** Turns running at once: AGENTBRIDGE_MAX_CONCURRENT_TURNS, or derived from the machine (`core/slots.ts` → `deriveTurnSlots`). */
   maxConcurrentTurns: number;
+  /**
+   * Where {@link maxConcurrentTurns} came from, for the startup log and `agentbridge doctor`:
+   * `"AGENTBRIDGE_MAX_CONCURRENT_TURNS"` when set, else the machine (`"2 cores, 7.8 GiB"`).
+   */
+  maxConcurrentTurnsSource?: string;
   turnTimeoutMs: number;
   /** A bridge idle this long (ms) is dropped from memory. */
   idleEvictMs: number;

@@ -10,7 +10,7 @@
  * Exempt ({@link HOST_CHECK_EXEMPT_PATHS}, and the paths platforms declare) are routes that
  * authenticate every request another way and are reached under other names: Slack's Events API
  * and slash commands (signed with the signing secret, reached at the public name Slack was given;
- * declared by the Slack platform module), `/mcp` (a per-turn bearer JWT;
+ * declared by the Slack platform module), `/mcp` (a per-turn bearer token;
  * agents may reach it under another name), and the monitoring probes `/healthz` and `/metrics`
  * (container health checks and Prometheus address the container by IP; they show no chat data).
  */

@@ -7,8 +7,8 @@
 import { MCP_PATH } from './mcp-server.js';
 
 export { ToolAccess } from './access.js';
-export { MCP_PATH, MCP_SERVER_NAME, TOOL_NAMES, buildToolServer, createMcpHandler, registerMcpRoutes } from './mcp-server.js';
-export type { McpToolDeps } from './mcp-server.js';
+export { MCP_PATH, MCP_SERVER_NAME, TOOL_NAMES, ToolServerPool, buildToolServer, createMcpHandler, registerMcpRoutes } from './mcp-server.js';
+export type { McpHandlerOptions, McpToolDeps, ToolCallContext } from './mcp-server.js';
 export { ToolTokens, TokenError, loadOrCreateSecret } from './tokens.js';
 export type { ToolTokenClaims } from './tokens.js';
 

@@ -2,22 +2,29 @@
  * agentbridge's MCP server: the tools a running agent turn can call, served over Streamable HTTP
  * (MCP spec 2025-03-26+) at `/mcp` on agentbridge's own HTTP server.
  *
- * Every request must carry `Authorization: Bearer <turn token>` (see ./tokens.ts). The token
+ * Every POST must carry `Authorization: Bearer <turn token>` (see ./tokens.ts). The token
  * decides everything: the conversation the tools act on and where `post_message` posts. No tool
  * takes a conversation argument, so a token of conversation A can never touch conversation B
  * (unknown arguments are dropped by the input schemas).
  *
- * Transport: stateless — each `POST /mcp` gets a fresh McpServer + StreamableHTTPServerTransport
- * (`sessionIdGenerator: undefined`, JSON responses instead of SSE). `GET /mcp` (server-initiated
- * stream) and `DELETE /mcp` (session end) answer 405 with `Allow: POST`, as the spec allows for a
- * server without such streams or sessions — after the token check, so without a valid token
- * every method is 401.
+ * Transport: stateless — each `POST /mcp` gets a fresh StreamableHTTPServerTransport
+ * (`sessionIdGenerator: undefined`, JSON responses instead of SSE; the SDK refuses to reuse a
+ * stateless transport, since JSON-RPC ids of different clients would collide). The McpServer
+ * (tool definitions, zod schemas, validator) is **not** built per request: {@link ToolServerPool}
+ * keeps servers built once and lends one to each request in flight (an SDK `Protocol` serves one
+ * transport at a time: `connect` throws while another is connected), so only as many are ever
+ * built as requests run at once. The tools read the request's verified claims from the SDK's
+ * `extra.authInfo` (set from `req.auth` by `StreamableHTTPServerTransport.handleRequest`), never
+ * from server state. `GET /mcp` (server-initiated stream) and `DELETE /mcp` (session end) answer
+ * 405 with `Allow: POST` at once — before any token work — as the spec allows for a server
+ * without such streams or sessions.
  *
  * HTTP outcomes:
- * - 401 `{error}` + `WWW-Authenticate: Bearer error="invalid_token"`: no/forged/expired/revoked token;
- * - 405 JSON-RPC error: GET/DELETE; 415/400: body not `application/json` / not JSON / > 1 MiB;
- * - 200: JSON-RPC responses. A tool that fails (e.g. a ScheduleError for a bad schedule) answers a
- *   tool result with `isError: true` and the message — never an HTTP error.
+ * - 405 JSON-RPC error + `Allow: POST`: GET/DELETE (with or without a token);
+ * - 401 `{error}` + `WWW-Authenticate: Bearer error="invalid_token"`: POST with no/forged/expired/revoked token;
+ * - 415/400: body not `application/json` / not JSON / > 1 MiB;
+ * - 200: JSON-RPC responses (202 for notifications). A tool that fails (e.g. a ScheduleError for
+ *   a bad schedule) answers a tool result with `isError: true` and the message — never an HTTP error.
  *
  * Tools (all scoped to the token's conversation; scheduled messages are created by `agent`):
  * - `post_message {text}` → posts `text` (formatted and chunked for the platform, mentions
@@ -27,9 +34,11 @@
  * - `list_scheduled_messages {}`, `cancel_scheduled_message {id}`, `reset_scheduled_messages {}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { z } from 'zod';
 import type { Outbound } from '../conversation/outbound.js';
 import { HttpError, readJsonBody } from '../http/json.js';
@@ -62,49 +71,158 @@ export interface McpToolDeps {
 }
 
 /** Registers `POST|GET|DELETE /mcp` on the shared HTTP server. */
-export function registerMcpRoutes(http: Pick<HttpServer, 'route'>, deps: McpToolDeps): void {
-  const handler = createMcpHandler(deps);
+export function registerMcpRoutes(http: Pick<HttpServer, 'route'>, deps: McpToolDeps, opts: McpHandlerOptions = {}): void {
+  const handler = createMcpHandler(deps, opts);
   http.route('POST', MCP_PATH, handler);
   http.route('GET', MCP_PATH, handler);
   http.route('DELETE', MCP_PATH, handler);
 }
 
-/** The request handler behind {@link registerMcpRoutes} (usable with any node:http server). */
-export function createMcpHandler(deps: McpToolDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+/** What one request binds to the shared server's tools (through `extra.authInfo.extra`). */
+export interface ToolCallContext {
+  /** The verified token's claims: the conversation and reply target every tool acts on. */
+  claims: ToolTokenClaims;
+  /** Counts a `post_message` of the turn; false once over {@link MAX_POSTS_PER_TURN}. */
+  allowPost(): boolean;
+  /** The MCP logger with the conversation and turn ids. */
+  readonly log: Logger;
+}
+
+export interface McpHandlerOptions {
+  /** The servers to lend out (tests count builds); default: a pool of {@link buildToolServer} servers. */
+  pool?: ToolServerPool;
+}
+
+/** Key of the {@link ToolCallContext} in `AuthInfo.extra`. */
+const CONTEXT_KEY = 'agentbridgeTool';
+/** Idle servers kept for reuse; more in flight at once are built and dropped after use. */
+const MAX_IDLE_SERVERS = 16;
+
+/**
+ * Servers built once and lent out, one per request in flight (an McpServer serves one transport
+ * at a time). A server given back has no transport (`transport.close()` ran its `onclose`) and
+ * keeps no per-request state that the tools read: claims come with each request.
+ */
+export class ToolServerPool {
+  private readonly idle: McpServer[] = [];
+  /** Servers built so far (for tests and the bench). */
+  built = 0;
+
+  constructor(
+    private readonly build: () => McpServer,
+    private readonly maxIdle = MAX_IDLE_SERVERS,
+  ) {}
+
+  take(): McpServer {
+    const server = this.idle.pop();
+    if (server) return server;
+    this.built++;
+    return this.build();
+  }
+
+  give(server: McpServer): void {
+    if (server.isConnected()) void server.close();
+    else if (this.idle.length < this.maxIdle) this.idle.push(server);
+  }
+}
+
+/**
+ * The request handler behind {@link registerMcpRoutes} (usable with any node:http server).
+ * GET/DELETE: 405 at once. POST: token check (401), body (415/400), then a pooled server on a
+ * fresh transport with the request's {@link ToolCallContext} as `req.auth`.
+ */
+export function createMcpHandler(deps: McpToolDeps, opts: McpHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const posts = new Map<string, number>();
   const log = deps.logger.child({ component: 'mcp' });
+  const validator = new AjvJsonSchemaValidator();
+  const toolList: ToolListCache = {};
+  const pool = opts.pool ?? new ToolServerPool(() => shareToolList(buildToolServer(deps, { jsonSchemaValidator: validator }), toolList));
+  const allowPost = (turnId: string) => () => {
+    const n = (posts.get(turnId) ?? 0) + 1;
+    posts.set(turnId, n);
+    if (posts.size > 1000) posts.delete(posts.keys().next().value!);
+    return n <= MAX_POSTS_PER_TURN;
+  };
   return async (req, res) => {
-    const claims = await authenticate(deps.tokens, req, log);
     if (req.method !== 'POST') {
       jsonRpcError(res, 405, -32000, 'Method not allowed: this server is stateless; use POST.', { allow: 'POST' });
       return;
     }
+    const claims = authenticate(deps.tokens, req, log);
     const body = await readJsonBody(req);
-    const server = buildToolServer(claims, deps, {
-      allowPost: () => {
-        const n = (posts.get(claims.turnId) ?? 0) + 1;
-        posts.set(claims.turnId, n);
-        if (posts.size > 1000) posts.delete(posts.keys().next().value!);
-        return n <= MAX_POSTS_PER_TURN;
+    let callLog: Logger | undefined;
+    const context: ToolCallContext = {
+      claims,
+      allowPost: allowPost(claims.turnId),
+      // Made on first use: most requests (initialize, tools/list) log nothing.
+      get log() {
+        return (callLog ??= log.child({ conversationId: claims.conversationId, turnId: claims.turnId }));
       },
-      log: log.child({ conversationId: claims.conversationId, turnId: claims.turnId }),
-    });
+    };
+    const auth: AuthInfo = {
+      token: '',
+      clientId: claims.turnId,
+      scopes: [],
+      expiresAt: Math.floor(claims.expiresAt / 1000),
+      extra: { [CONTEXT_KEY]: context },
+    };
+    (req as IncomingMessage & { auth?: AuthInfo }).auth = auth;
+    const server = pool.take();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    res.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(req, res, body);
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      // close() runs the server's onclose (it forgets the transport, aborts handlers still running).
+      void transport.close().finally(() => pool.give(server));
+    };
+    res.on('close', release);
+    try {
+      await server.connect(transport);
+      await transport.handleRequest(req, res, body);
+    } catch (err) {
+      release();
+      throw err;
+    }
   };
 }
 
+/** The `tools/list` answer shared by the pooled servers (they all register the same tools). */
+interface ToolListCache {
+  list?: Promise<unknown>;
+}
+
+/**
+ * Makes `server` answer `tools/list` from `cache`: McpServer converts every tool's zod schema to
+ * JSON Schema on each `tools/list` (a few hundred µs), though the list never changes here (tools
+ * are registered once; none is ever enabled, disabled or removed). Reaches into the SDK's
+ * request-handler map (`Protocol._requestHandlers`, @modelcontextprotocol/sdk 1.32.2, pinned);
+ * with another shape it changes nothing and the SDK answers as usual.
+ * @returns `server`.
+ */
+function shareToolList(server: McpServer, cache: ToolListCache): McpServer {
+  type Handler = (request: unknown, extra: unknown) => Promise<unknown>;
+  const handlers = (server.server as unknown as { _requestHandlers?: unknown })._requestHandlers;
+  if (!(handlers instanceof Map)) return server;
+  const original = handlers.get('tools/list') as Handler | undefined;
+  if (typeof original !== 'function') return server;
+  handlers.set(
+    'tools/list',
+    (request: unknown, extra: unknown) =>
+      (cache.list ??= original(request, extra).catch((err: unknown) => {
+        cache.list = undefined;
+        throw err;
+      })),
+  );
+  return server;
+}
+
 /** Checks the bearer token; throws HttpError 401 (reason in the message, never the token). */
-async function authenticate(tokens: McpToolDeps['tokens'], req: IncomingMessage, log: Logger): Promise<ToolTokenClaims> {
+function authenticate(tokens: McpToolDeps['tokens'], req: IncomingMessage, log: Logger): ToolTokenClaims {
   const header = req.headers.authorization ?? '';
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   try {
-    return await tokens.verify(match?.[1]);
+    return tokens.verify(match?.[1]);
   } catch (err) {
     const message = err instanceof TokenError ? err.message : 'unauthorized';
     log.warn({ reason: err instanceof TokenError ? err.reason : String(err), method: req.method }, 'MCP request refused');
@@ -118,22 +236,35 @@ function jsonRpcError(res: ServerResponse, status: number, code: number, message
   res.end(text);
 }
 
-/** One McpServer whose tools act on the conversation named by `claims`. */
-export function buildToolServer(claims: ToolTokenClaims, deps: McpToolDeps, opts: { allowPost?: () => boolean; log?: Logger } = {}): McpServer {
-  const { conversationId, target } = claims;
-  const log = opts.log ?? deps.logger;
+/** The {@link ToolCallContext} the handler bound to this call; throws when there is none (a bug). */
+function contextOf(extra: { authInfo?: AuthInfo }): ToolCallContext {
+  const context = extra.authInfo?.extra?.[CONTEXT_KEY] as ToolCallContext | undefined;
+  if (!context) throw new Error('MCP tool call without a verified turn');
+  return context;
+}
+
+/**
+ * One McpServer with agentbridge's tools. It holds no conversation: each tool call acts on the
+ * {@link ToolCallContext} of its request (`extra.authInfo.extra`, set by {@link createMcpHandler}),
+ * so one server serves requests of any turn, one after another.
+ * @param opts.jsonSchemaValidator shared by all servers (the SDK builds an Ajv per server otherwise).
+ */
+export function buildToolServer(deps: McpToolDeps, opts: { jsonSchemaValidator?: AjvJsonSchemaValidator } = {}): McpServer {
   const server = new McpServer(
     { name: MCP_SERVER_NAME, version: '1.0.0' },
     {
       instructions:
         'agentbridge tools for the chat conversation this turn belongs to: post a message to the people in it, and schedule prompts that come back to you later as new turns of this conversation.',
+      ...(opts.jsonSchemaValidator ? { jsonSchemaValidator: opts.jsonSchemaValidator } : {}),
     },
   );
 
-  /** Runs a tool body; ScheduleError and other failures become tool errors. */
-  const run = async (tool: string, body: () => Promise<string> | string): Promise<CallToolResult> => {
+  /** Runs a tool body with its request's context; ScheduleError and other failures become tool errors. */
+  const run = async (tool: string, extra: { authInfo?: AuthInfo }, body: (c: ToolCallContext) => Promise<string> | string): Promise<CallToolResult> => {
+    const context = contextOf(extra);
+    const { log } = context;
     try {
-      const text = await body();
+      const text = await body(context);
       log.info({ tool }, 'MCP tool call');
       return { content: [{ type: 'text', text }] };
     } catch (err) {
@@ -155,10 +286,10 @@ export function buildToolServer(claims: ToolTokenClaims, deps: McpToolDeps, opts
       inputSchema: { text: z.string().min(1).max(MAX_POST_CHARS).describe('The message, Markdown.') },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    ({ text }) =>
-      run('post_message', async () => {
+    ({ text }, extra) =>
+      run('post_message', extra, async ({ claims: { conversationId, target }, allowPost }) => {
         if (!text.trim()) throw new ToolInputError('text is empty');
-        if (opts.allowPost && !opts.allowPost()) throw new ToolInputError(`at most ${MAX_POSTS_PER_TURN} messages can be posted per turn`);
+        if (!allowPost()) throw new ToolInputError(`at most ${MAX_POSTS_PER_TURN} messages can be posted per turn`);
         await deps.outbound.say({ conversationId, replyTarget: target }, text);
         return deps.outbound.reachable(target.platform) ? 'Posted.' : 'Queued; it is posted when the platform is reachable again.';
       }),
@@ -178,8 +309,8 @@ export function buildToolServer(claims: ToolTokenClaims, deps: McpToolDeps, opts
       },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    ({ text, delay_seconds, at, every }) =>
-      run('schedule_message', () => {
+    ({ text, delay_seconds, at, every }, extra) =>
+      run('schedule_message', extra, ({ claims: { conversationId } }) => {
         const given = [delay_seconds !== undefined, at !== undefined, every !== undefined].filter(Boolean).length;
         if (given !== 1) throw new ToolInputError('give exactly one of delay_seconds, at, every');
         const m = deps.scheduled.add(conversationId, {
@@ -201,8 +332,8 @@ export function buildToolServer(claims: ToolTokenClaims, deps: McpToolDeps, opts
       inputSchema: {},
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    () =>
-      run('list_scheduled_messages', () => {
+    (_args, extra) =>
+      run('list_scheduled_messages', extra, ({ claims: { conversationId } }) => {
         const items = deps.scheduled.list(conversationId);
         if (!items.length) return 'No scheduled messages.';
         return items.map((m) => `- ${m.id}: ${describe(m)}`).join('\n');
@@ -217,8 +348,8 @@ export function buildToolServer(claims: ToolTokenClaims, deps: McpToolDeps, opts
       inputSchema: { id: z.string().min(1).describe('The id from schedule_message or list_scheduled_messages.') },
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
-    ({ id }) =>
-      run('cancel_scheduled_message', () => {
+    ({ id }, extra) =>
+      run('cancel_scheduled_message', extra, ({ claims: { conversationId } }) => {
         if (!deps.scheduled.cancel(conversationId, id)) throw new ToolInputError(`no scheduled message ${id} in this conversation`);
         return `Cancelled ${id}.`;
       }),
@@ -232,8 +363,8 @@ export function buildToolServer(claims: ToolTokenClaims, deps: McpToolDeps, opts
       inputSchema: {},
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
-    () =>
-      run('reset_scheduled_messages', () => {
+    (_args, extra) =>
+      run('reset_scheduled_messages', extra, ({ claims: { conversationId } }) => {
         const n = deps.scheduled.reset(conversationId);
         return n === 1 ? 'Cancelled 1 scheduled message.' : `Cancelled ${n} scheduled messages.`;
       }),

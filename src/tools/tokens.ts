@@ -1,33 +1,34 @@
 /**
- * Per-turn bearer tokens for agentbridge's MCP server (docs/ARCHITECTURE.md §3, invariant 7: a token names one conversation
- * and one turn, so a turn's tools never reach another conversation).
+ * Per-turn bearer tokens for agentbridge's MCP server (docs/ARCHITECTURE.md §1.4 and §3, invariant
+ * 7: a token names one conversation and one turn, so a turn's tools never reach another
+ * conversation).
  *
- * A token is a JWT, HS256, with the claims
- *   `{ iss: "agentbridge", aud: "agentbridge-mcp", sub: <conversationId>, jti: <turnId>,
- *      tgt: <ReplyTarget of the turn>, iat, exp }`   (iat/exp in seconds since the epoch).
- * It is accepted by {@link ToolTokens.verify} only when the signature is good (jose `jwtVerify`,
- * HS256 only), `exp` has not passed, and its turn is still active in this process: `issue()`
- * activates the turn, `revoke()` (at turn end) deactivates it. A restart therefore invalidates
- * every token — turns do not survive a restart either.
- *
- * Signing is synchronous (node:crypto HMAC-SHA256 over the standard JWS compact form) because
- * `TurnToolAccess.grant` is synchronous and jose's signing API is async-only; verification is
- * done by jose, and the unit tests check that jose's own `SignJWT` output and ours interoperate.
+ * A token is opaque to its holder: `abt1.<id>.<exp>.<mac>` where
+ * - `id` is the turn id, base64url (UTF-8);
+ * - `exp` is the expiry, ms since the epoch, base 36;
+ * - `mac` is HMAC-SHA256 (node:crypto, secret below) over `abt1.<id>.<exp>`, base64url (43 chars).
+ * The claims (conversation, reply target) are not in the token: they live in this process's map
+ * of live turn tokens (turn id → claims + expiry), filled by `issue()` and emptied by `revoke()`
+ * (turn end / live session closed) and by expiry. {@link ToolTokens.verify} checks, synchronously
+ * and without any JSON parsing: the shape, the MAC (`timingSafeEqual`), `exp`, then the map.
+ * A restart therefore invalidates every token (the map is empty) — turns do not survive a restart
+ * either: a re-run turn, and every live session a new process opens, get a new grant.
  *
  * The secret: 32 random bytes, hex, in `<dataDir>/mcp-secret` (mode 0600), created on first
  * start and reused by later starts.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { errors as joseErrors, jwtVerify } from 'jose';
 import type { ReplyTarget } from '../core/messages.js';
 
 /** File name of the signing secret inside the data directory. */
 export const SECRET_FILE = 'mcp-secret';
 const SECRET_BYTES = 32;
-const ISSUER = 'agentbridge';
-const AUDIENCE = 'agentbridge-mcp';
+/** Token prefix and format version; also what a log scan looks for. */
+export const TOKEN_PREFIX = 'abt1';
+/** `abt1.<id>.<exp>.<mac>`: base64url id (≤ 256 chars), base-36 expiry, 43-char base64url MAC. */
+const TOKEN_SHAPE = /^abt1\.([\w-]{1,256})\.([0-9a-z]{1,12})\.([\w-]{43})$/;
 
 /** What a valid token grants. */
 export interface ToolTokenClaims {
@@ -80,15 +81,16 @@ export function loadOrCreateSecret(dataDir: string): Uint8Array {
 
 /** Issues, verifies and revokes per-turn tokens. One instance per process. */
 export class ToolTokens {
-  /** Active turns: turnId → expiry (ms). */
-  private readonly active = new Map<string, number>();
+  /** Live turn tokens: turnId → claims (with `expiresAt`, ms). */
+  private readonly live = new Map<string, ToolTokenClaims>();
+  private readonly key: Buffer;
   private readonly now: () => number;
+  /** Next time (ms) {@link prune} has work to do at the earliest. */
+  private nextExpiry = Infinity;
 
-  constructor(
-    private readonly secret: Uint8Array,
-    opts: { now?: () => number } = {},
-  ) {
+  constructor(secret: Uint8Array, opts: { now?: () => number } = {}) {
     if (secret.length < SECRET_BYTES) throw new Error(`the token secret must be at least ${SECRET_BYTES} bytes`);
+    this.key = Buffer.from(secret);
     this.now = opts.now ?? Date.now;
   }
 
@@ -97,81 +99,75 @@ export class ToolTokens {
     return new ToolTokens(loadOrCreateSecret(dataDir), opts);
   }
 
-  /** Signs a token for one turn and marks the turn active until `revoke(turnId)` or expiry. */
+  /**
+   * Makes a token for one turn and records the turn live until `revoke(turnId)` or expiry. Issuing
+   * again for the same `turnId` replaces its entry: the earlier token is refused (`revoked`).
+   * @returns the token, `abt1.<id>.<exp>.<mac>` (ASCII; ~110 chars for a UUID turn id).
+   * @throws Error when `turnId` is empty or longer than 192 bytes (UTF-8).
+   */
   issue(input: IssueInput): string {
+    const id = Buffer.from(input.turnId, 'utf8');
+    if (id.length === 0 || id.length > 192) throw new Error('a turn id must be 1–192 bytes');
     const now = this.now();
     this.prune(now);
     const expiresAt = now + Math.max(1_000, input.ttlMs);
-    const payload = {
-      iss: ISSUER,
-      aud: AUDIENCE,
-      sub: input.conversationId,
-      jti: input.turnId,
-      tgt: input.target,
-      iat: Math.floor(now / 1000),
-      exp: Math.floor(expiresAt / 1000),
-    };
-    const signingInput = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url(payload)}`;
-    const signature = createHmac('sha256', this.secret).update(signingInput).digest('base64url');
-    this.active.set(input.turnId, expiresAt);
-    return `${signingInput}.${signature}`;
+    const signed = `${TOKEN_PREFIX}.${id.toString('base64url')}.${expiresAt.toString(36)}`;
+    this.live.set(input.turnId, { conversationId: input.conversationId, turnId: input.turnId, target: input.target, expiresAt });
+    this.nextExpiry = Math.min(this.nextExpiry, expiresAt);
+    return `${signed}.${this.mac(signed)}`;
   }
 
   /** Ends a turn's access: its tokens are refused from now on. Idempotent. */
   revoke(turnId: string): void {
-    this.active.delete(turnId);
+    this.live.delete(turnId);
   }
 
-  /** Number of active turns (for tests and metrics). */
+  /** Number of live turn tokens (for tests and metrics). */
   activeCount(): number {
     this.prune(this.now());
-    return this.active.size;
+    return this.live.size;
   }
 
   /**
-   * Checks a token (without the `Bearer ` prefix).
-   * @throws TokenError `missing` (empty), `malformed` (not a JWT / wrong claims), `invalid`
-   *   (bad signature, other algorithm, issuer or audience), `expired` (past `exp`),
-   *   `revoked` (its turn has ended).
+   * Checks a token (without the `Bearer ` prefix). Synchronous: one HMAC and a map lookup.
+   * @returns the claims recorded at `issue()` (a fresh object; `expiresAt` in ms).
+   * @throws TokenError `missing` (empty), `malformed` (not of the token's shape), `invalid`
+   *   (MAC does not match: another secret, or a changed id/expiry), `expired` (past its expiry),
+   *   `revoked` (not a live turn token of this process: its turn ended, its session closed, or
+   *   it is from before a restart).
    */
-  async verify(token: string | undefined): Promise<ToolTokenClaims> {
+  verify(token: string | undefined): ToolTokenClaims {
     if (!token) throw new TokenError('missing');
-    let payload: Record<string, unknown>;
-    try {
-      ({ payload } = await jwtVerify(token, this.secret, {
-        algorithms: ['HS256'],
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        requiredClaims: ['sub', 'jti', 'exp'],
-        currentDate: new Date(this.now()),
-      }));
-    } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) throw new TokenError('expired');
-      if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) throw new TokenError('malformed');
-      throw new TokenError('invalid');
-    }
-    const { sub, jti, tgt, exp } = payload;
-    if (typeof sub !== 'string' || typeof jti !== 'string' || typeof exp !== 'number' || !isTarget(tgt)) throw new TokenError('malformed');
-    const activeUntil = this.active.get(jti);
-    if (activeUntil === undefined) throw new TokenError('revoked');
-    if (activeUntil <= this.now()) {
-      this.active.delete(jti);
+    const m = TOKEN_SHAPE.exec(token);
+    if (!m) throw new TokenError('malformed');
+    const [, id, exp, mac] = m as unknown as [string, string, string, string];
+    // Compared as text (both 43 ASCII chars), so no other spelling of the same bytes passes.
+    const expected = Buffer.from(this.mac(token.slice(0, token.length - mac.length - 1)), 'latin1');
+    if (!timingSafeEqual(Buffer.from(mac, 'latin1'), expected)) throw new TokenError('invalid');
+    const expiresAt = parseInt(exp, 36);
+    const now = this.now();
+    if (expiresAt <= now) {
+      this.prune(now);
       throw new TokenError('expired');
     }
-    return { conversationId: sub, turnId: jti, target: tgt, expiresAt: exp * 1000 };
+    const live = this.live.get(Buffer.from(id, 'base64url').toString('utf8'));
+    if (!live || live.expiresAt !== expiresAt) throw new TokenError('revoked');
+    return { ...live };
   }
 
+  /** HMAC-SHA256 of `signed` with the secret, base64url (43 chars). */
+  private mac(signed: string): string {
+    return createHmac('sha256', this.key).update(signed).digest('base64url');
+  }
+
+  /** Drops expired entries; a no-op until the earliest recorded expiry has passed. */
   private prune(now: number): void {
-    for (const [id, until] of this.active) if (until <= now) this.active.delete(id);
+    if (now < this.nextExpiry) return;
+    let next = Infinity;
+    for (const [id, claims] of this.live) {
+      if (claims.expiresAt <= now) this.live.delete(id);
+      else next = Math.min(next, claims.expiresAt);
+    }
+    this.nextExpiry = next;
   }
-}
-
-function b64url(value: unknown): string {
-  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
-}
-
-function isTarget(v: unknown): v is ReplyTarget {
-  if (!v || typeof v !== 'object') return false;
-  const t = v as Record<string, unknown>;
-  return typeof t.platform === 'string' && typeof t.channel === 'string' && (t.thread === undefined || typeof t.thread === 'string');
 }

@@ -1,16 +1,22 @@
 /**
- * The `agentbridge` command as a user runs it: configuration errors, doctor, the single-owner
- * lock, db maintenance and session inspection, and a corrupt database at start.
+ * The `agentbridge` command as a user runs it: configuration errors, doctor (with the turn slots
+ * derived from this machine), the single-owner lock, db maintenance and session inspection, and a
+ * corrupt database at start.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deriveTurnSlots, describeMachine, describeTurnSlots } from '../../src/core/slots.js';
+import { readMachineFacts } from '../../src/machine.js';
 import { LocalChat, runCli, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
 let sb: Sandbox;
 const running: AgentbridgeProcess[] = [];
+/** What agentbridge derives on this machine when AGENTBRIDGE_MAX_CONCURRENT_TURNS is unset. */
+const facts = readMachineFacts();
+const derivedSlots = describeTurnSlots(deriveTurnSlots(facts).slots, describeMachine(facts));
 
 function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
@@ -55,6 +61,10 @@ describe('agentbridge CLI', () => {
     expect(ok.stdout).toMatch(/Codex CLI\s+installed/);
     expect(ok.stdout).toMatch(/Gemini CLI\s+installed/);
     expect(ok.stdout).toContain('agentbridge will use: Claude Code');
+    expect(derivedSlots).toMatch(/^\d+ turn slots? \([\d.]+ cores?.*, [\d.]+ GiB.*\)$/);
+    expect(ok.stdout).toContain(`Turns at once: ${derivedSlots}; live agent sessions at most: ${2 * deriveTurnSlots(facts).slots}`);
+    const set = await runCli(['doctor'], env({ AGENTBRIDGE_MAX_CONCURRENT_TURNS: '3' }), sb.root, 60_000);
+    expect(set.stdout).toContain('Turns at once: 3 turn slots (AGENTBRIDGE_MAX_CONCURRENT_TURNS); live agent sessions at most: 6');
 
     const none = await runCli(['doctor'], env({ PATH: '/usr/bin:/bin', ANTHROPIC_API_KEY: '' }), sb.root, 60_000);
     expect(none.code).toBe(1);
@@ -66,6 +76,8 @@ describe('agentbridge CLI', () => {
     // The model endpoint is a closed port: turns fail at once with a clear message.
     const ab = await startAgentbridge(env({ AGENTBRIDGE_AGENT: 'claude', ANTHROPIC_BASE_URL: 'http://127.0.0.1:9', CLAUDE_CODE_MAX_RETRIES: '0' }), sb.root);
     running.push(ab);
+    // The startup log says how many turns run at once, and why.
+    expect(ab.logs.find((l) => l.turnSlots !== undefined)?.msg).toBe(derivedSlots);
     // A second service on the same data directory exits with a clear error.
     const second = await runCli(['start'], env({ AGENTBRIDGE_AGENT: 'claude', AGENTBRIDGE_HTTP_PORT: '0' }), sb.root);
     expect(second.code).toBe(1);

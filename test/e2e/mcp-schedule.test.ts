@@ -4,11 +4,12 @@
  * `mcp__agentbridge__schedule_message` `{text: "follow-up check", delay_seconds: 2}`; claude calls
  * agentbridge's MCP server with the turn's token; ~2 s later the scheduled message runs as a turn
  * of the same conversation (same local-chat thread) and the model receives "follow-up check".
- * Forged, expired and ended-turn tokens are refused by the running server.
+ * Forged, expired and ended-turn tokens are refused by the running server; the live session's own
+ * token (read from the claude process's environment) works until `/agent reset` closes the session.
  */
+import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LocalChat, startAgentbridge, type AgentbridgeProcess, claudeServiceEnv } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
@@ -79,43 +80,50 @@ describe('agent tools over MCP, end to end', () => {
     const toolLog = ab.logs.find((l) => l.msg === 'MCP tool call' && l.tool === 'schedule_message');
     expect(toolLog).toBeDefined();
     expect(String(toolLog!.conversationId)).toContain(thread);
-    expect(JSON.stringify(ab.logs) + ab.stderr()).not.toMatch(/eyJhbGciOiJIUzI1Ni/);
+    // The live session's own token, from its claude process's environment (how the CLI gets it).
+    const opened = ab.logs.filter((l) => l.msg === 'live agent session opened' && String(l.conversationId).includes(thread)).at(-1);
+    expect(opened).toBeDefined();
+    const environ = fs.readFileSync(`/proc/${String(opened!.pid)}/environ`, 'utf8').split('\0');
+    const liveToken = environ.find((e) => e.startsWith('AGENTBRIDGE_MCP_TOKEN='))?.slice('AGENTBRIDGE_MCP_TOKEN='.length);
+    expect(liveToken).toMatch(/^abt1\.[\w-]+\.[0-9a-z]+\.[\w-]{43}$/);
+    const logged = JSON.stringify(ab.logs) + ab.stderr();
+    expect(logged).not.toContain(liveToken!);
+    expect(logged).not.toMatch(/abt1\.[\w-]+\.[0-9a-z]+\.[\w-]{43}/);
 
-    // Refusals against the running server: missing, forged, expired and ended-turn tokens.
+    // Against the running server: the live token works; missing, forged, expired and ended-turn tokens are refused.
     const mcpUrl = `${ab.url}/mcp`;
-    const callTool = (authorization?: string) =>
+    const callTool = (authorization?: string, name = 'post_message', args: Record<string, unknown> = { text: 'should never appear' }) =>
       fetch(mcpUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(authorization ? { authorization } : {}) },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'post_message', arguments: { text: 'should never appear' } } }),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } }),
       });
     const secret = new Uint8Array(Buffer.from(fs.readFileSync(path.join(dataDir(), 'mcp-secret'), 'utf8').trim(), 'hex'));
     expect(fs.statSync(path.join(dataDir(), 'mcp-secret')).mode & 0o777).toBe(0o600);
-    const conversationId = String(toolLog!.conversationId);
-    const sign = (key: Uint8Array, exp: number | string, jti = String(toolLog!.turnId)) =>
-      new SignJWT({ tgt: { platform: 'local', channel: 'general', thread } })
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-        .setIssuer('agentbridge')
-        .setAudience('agentbridge-mcp')
-        .setSubject(conversationId)
-        .setJti(jti)
-        .setIssuedAt()
-        .setExpirationTime(exp)
-        .sign(key);
+    /** A token in agentbridge's format (`abt1.<id>.<exp>.<mac>`) made with `key`. */
+    const sign = (key: Uint8Array, expiresAt: number, turnId = String(toolLog!.turnId)) => {
+      const signed = `abt1.${Buffer.from(turnId).toString('base64url')}.${expiresAt.toString(36)}`;
+      return `${signed}.${createHmac('sha256', key).update(signed).digest('base64url')}`;
+    };
 
+    const control = await callTool(`Bearer ${liveToken}`, 'list_scheduled_messages', {});
+    expect(control.status).toBe(200);
+    expect(JSON.stringify(await control.json())).toContain('No scheduled messages.');
     const missing = await callTool();
     expect(missing.status).toBe(401);
-    const forged = await callTool(`Bearer ${await sign(new Uint8Array(32).fill(7), '5m')}`);
+    // The live turn's own id and expiry, another key.
+    const liveExpiry = parseInt(liveToken!.split('.')[2]!, 36);
+    const forged = await callTool(`Bearer ${sign(new Uint8Array(32).fill(7), liveExpiry)}`);
     expect(forged.status).toBe(401);
     expect(((await forged.json()) as { error: string }).error).toMatch(/invalid/);
-    const expired = await callTool(`Bearer ${await sign(secret, Math.floor(Date.now() / 1000) - 60)}`);
+    const expired = await callTool(`Bearer ${sign(secret, Date.now() - 60_000)}`);
     expect(expired.status).toBe(401);
     expect(((await expired.json()) as { error: string }).error).toMatch(/expired/);
-    // Genuinely signed and unexpired, but for a live agent session that has been closed (`reset`
-    // closes it; the grant lasts as long as the session's process).
+    // The live session's genuine token, after the session was closed (`reset` closes it; the
+    // grant lasts as long as the session's process).
     await chat.send('general', '/agent reset', { thread });
     await waitFor(() => ab.logs.some((l) => l.msg === 'live agent session closed' && l.why === 'reset'), 20_000, 'the live session closed by reset');
-    const ended = await callTool(`Bearer ${await sign(secret, '5m')}`);
+    const ended = await callTool(`Bearer ${liveToken}`);
     expect(ended.status).toBe(401);
     expect(((await ended.json()) as { error: string }).error).toMatch(/revoked/);
 

@@ -1,7 +1,8 @@
 /**
  * agentbridge's MCP endpoint in-process for runner tests: the shared HTTP server with the `/mcp`
  * routes, real tokens and turn access, an in-memory scheduled-messages service and a recording
- * outbox. `seen` records every MCP request: method and whether its bearer token verified (the
+ * outbox. `seen` records every authenticated MCP request (POSTs; GET/DELETE get 405 before any
+ * token check): method and whether its bearer token verified (the
  * token itself is kept so tests can compare it with the one they granted).
  */
 import { Outbound } from '../../src/conversation/outbound.js';
@@ -40,11 +41,11 @@ export async function startMcpHarness(): Promise<McpHarness> {
   const seen: McpSeen[] = [];
   let method = '';
   const recordingTokens = {
-    verify: async (token: string | undefined) => {
+    verify: (token: string | undefined) => {
       const entry: McpSeen = { method, ...(token ? { token } : {}), result: { refused: '' } };
       seen.push(entry);
       try {
-        entry.result = await tokens.verify(token);
+        entry.result = tokens.verify(token);
         return entry.result;
       } catch (err) {
         entry.result = { refused: (err as { reason?: string }).reason ?? String(err) };

@@ -5,7 +5,8 @@ import { createLogger, maskSecrets } from '../../src/logger.js';
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
-    const c = loadConfig({}, '/srv');
+    // Turn slots: derived from the machine (test/unit/slots.test.ts); 2 cores, 8 GiB → 4.
+    const c = loadConfig({}, '/srv', undefined, () => ({ cpus: 2, memoryBytes: 8 * 2 ** 30 }));
     expect(c.dataDir).toBe('/srv/data');
     expect(c.dbPath).toBe('/srv/data/agentbridge.db');
     expect(c.http).toEqual({ host: '127.0.0.1', port: 8080 });

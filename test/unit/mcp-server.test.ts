@@ -5,7 +5,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Outbound } from '../../src/conversation/outbound.js';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
@@ -13,7 +13,7 @@ import type { ReplyTarget } from '../../src/core/messages.js';
 import type { PlatformAdapter } from '../../src/platforms/types.js';
 import type { OutboxTarget } from '../../src/store/types.js';
 import { ToolAccess } from '../../src/tools/access.js';
-import { MAX_POSTS_PER_TURN, TOOL_NAMES, registerMcpRoutes } from '../../src/tools/mcp-server.js';
+import { MAX_POSTS_PER_TURN, TOOL_NAMES, ToolServerPool, buildToolServer, registerMcpRoutes, type McpToolDeps } from '../../src/tools/mcp-server.js';
 import { ToolTokens } from '../../src/tools/tokens.js';
 import { mcpEndpointUrl } from '../../src/tools/index.js';
 import { MemoryScheduledMessages } from '../helpers/memory-scheduled.js';
@@ -29,6 +29,9 @@ let access: ToolAccess;
 let scheduled: MemoryScheduledMessages;
 let enqueued: Array<{ conversationId: string; target: OutboxTarget; texts: string[]; entryId: number | null }>;
 let delivered: string[];
+/** Held by the next `deliver` calls while set: lets tests keep tool calls in flight. */
+let deliveryGate: Promise<void> | undefined;
+let pool: ToolServerPool;
 const clients: Client[] = [];
 
 /** Local-platform stand-in: 100-character messages, "@" mentions neutralised by render(). */
@@ -47,7 +50,8 @@ beforeEach(async () => {
   delivered = [];
   const logger = createLogger('silent');
   http = createHttpServer({ host: '127.0.0.1', port: 0, logger });
-  registerMcpRoutes(http, {
+  deliveryGate = undefined;
+  const deps: McpToolDeps = {
     tokens,
     outbound: new Outbound({
       enqueue: (conversationId, target, texts, entryId) => {
@@ -55,13 +59,16 @@ beforeEach(async () => {
         return [];
       },
       deliver: async (conversationId) => {
+        await deliveryGate;
         delivered.push(conversationId);
       },
       adapter: (p) => (p === 'local' ? adapter : undefined),
     }),
     scheduled,
     logger,
-  });
+  };
+  pool = new ToolServerPool(() => buildToolServer(deps));
+  registerMcpRoutes(http, deps, { pool });
   const base = (await http.listen()).url;
   url = `${base}/mcp`;
   access = new ToolAccess({ tokens, url });
@@ -243,15 +250,24 @@ describe('MCP server: access control', () => {
     expect(enqueued).toEqual([]);
   });
 
-  it('GET and DELETE answer 405 with a token and 401 without; bad bodies are 4xx', async () => {
+  it('GET and DELETE answer 405 before any token work (with a token, a forged one or none); bad bodies are 4xx', async () => {
     const { token } = access.grant({ conversationId: 'cA', replyTarget: A, ttlMs: 60_000 });
+    const verify = vi.spyOn(tokens, 'verify');
     for (const method of ['GET', 'DELETE']) {
-      const ok = await rawToolCall({ authorization: `Bearer ${token}` }, '', {}, method);
-      expect(ok.status).toBe(405);
-      expect(ok.headers.get('allow')).toBe('POST');
-      expect(await ok.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 } });
-      expect((await rawToolCall({}, '', {}, method)).status).toBe(401);
+      const variants: Array<Record<string, string>> = [{ authorization: `Bearer ${token}` }, { authorization: 'Bearer forged.token.value' }, {}];
+      for (const headers of variants) {
+        const res = await rawToolCall(headers, '', {}, method);
+        expect(res.status).toBe(405);
+        expect(res.headers.get('allow')).toBe('POST');
+        expect(await res.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 } });
+      }
     }
+    expect(verify).not.toHaveBeenCalled();
+    expect(pool.built).toBe(0);
+    // A POST is checked (the control).
+    expect((await rawToolCall({}, 'list_scheduled_messages', {})).status).toBe(401);
+    expect(verify).toHaveBeenCalledTimes(1);
+    verify.mockRestore();
     const notJson = await fetch(url, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
@@ -260,5 +276,49 @@ describe('MCP server: access control', () => {
     expect(notJson.status).toBe(400);
     const text = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' }, body: 'hi' });
     expect(text.status).toBe(415);
+  });
+});
+
+describe('MCP server: one server for every request', () => {
+  it('is built once, not per request: sequential turns reuse it, each bound to its own token', async () => {
+    for (const [i, target] of [A, B, A].entries()) {
+      const conversationId = `c${i}`;
+      scheduled.add(conversationId, { text: `only ${conversationId}`, delaySeconds: 60, createdBy: 'agent' });
+      const client = await connect(access.grant({ conversationId, replyTarget: target, ttlMs: 60_000 }).token);
+      expect((await client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
+      const list = await call(client, 'list_scheduled_messages');
+      expect(list.text).toContain(`only ${conversationId}`);
+      expect(list.text.match(/only c\d/g)).toHaveLength(1);
+      await call(client, 'post_message', { text: `from ${conversationId}` });
+    }
+    expect(enqueued.map((e) => [e.conversationId, e.texts[0]])).toEqual([
+      ['c0', 'from c0'],
+      ['c1', 'from c1'],
+      ['c2', 'from c2'],
+    ]);
+    expect(enqueued.map((e) => e.target.thread)).toEqual(['tA', 'tB', 'tA']);
+    // initialize, initialized, tools/list and 2 tool calls per turn, one at a time: one server.
+    expect(pool.built).toBe(1);
+  });
+
+  it('requests in flight at once each get a server, and each tool call acts on its own request’s turn', async () => {
+    const grants = [0, 1, 2, 3].map((i) => ({ i, ...access.grant({ conversationId: `c${i}`, replyTarget: i % 2 ? B : A, ttlMs: 60_000 }) }));
+    let open!: () => void;
+    deliveryGate = new Promise((r) => (open = r));
+    const responses = grants.map(({ i, token }) => rawToolCall({ authorization: `Bearer ${token}` }, 'post_message', { text: `from c${i}` }));
+    await vi.waitFor(() => expect(enqueued).toHaveLength(4), { timeout: 10_000 });
+    expect(pool.built).toBe(4);
+    open();
+    for (const res of await Promise.all(responses)) expect(res.status).toBe(200);
+    expect(enqueued.map((e) => [e.conversationId, e.texts[0], e.target.thread]).sort()).toEqual([
+      ['c0', 'from c0', 'tA'],
+      ['c1', 'from c1', 'tB'],
+      ['c2', 'from c2', 'tA'],
+      ['c3', 'from c3', 'tB'],
+    ]);
+    // Given back: the next requests reuse them.
+    const again = await rawToolCall({ authorization: `Bearer ${grants[3]!.token}` }, 'list_scheduled_messages', {});
+    expect(again.status).toBe(200);
+    expect(pool.built).toBe(4);
   });
 });
