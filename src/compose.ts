@@ -13,6 +13,7 @@
  * What stays with the caller: the owner lock and opening the store, the HTTP server and its
  * routes (/healthz, /metrics, MCP), creating and starting the platform adapters.
  */
+import { WaitLine } from './conversation/wait-line.js';
 import PQueue from 'p-queue';
 import type { Config } from './core/config.js';
 import type { AgentName } from './core/agents.js';
@@ -195,6 +196,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       adapters,
       outbound,
       slots: new PQueue({ concurrency: config.maxConcurrentTurns }),
+      waitLine: new WaitLine(),
       defaults: {
         agent: deps.defaultAgent,
         model: config.model,

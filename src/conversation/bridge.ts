@@ -17,6 +17,8 @@ import type { TurnOutcome } from '../core/turn.js';
 import { executeTurn, SHUTDOWN, type TurnAttempt, type TurnDeps } from './turn.js';
 import { SUPERSEDED } from './abort.js';
 import type { BusyMode } from '../core/config.js';
+import { QueuedNotice } from './queued-notice.js';
+import type { WaitLine } from './wait-line.js';
 
 /** A snapshot of a bridge, for status commands and metrics. */
 export interface BridgeStatus {
@@ -53,6 +55,11 @@ export interface BridgeDeps extends TurnDeps {
    * is posted as stopped) and the next turn takes everything queued. Scheduler messages always queue.
    */
   busyMode?: BusyMode;
+  /**
+   * The line of conversations waiting for a slot (shared by all bridges): a conversation that has
+   * to wait shows its place in a queued progress message (`./queued-notice.ts`). Absent: no notice.
+   */
+  waitLine?: WaitLine;
 }
 
 /** Per-conversation turn queue. Cheap when idle: two small fields and no timers. */
@@ -73,6 +80,8 @@ export class Bridge {
   /** Messages being offered to the running turn (steer), in arrival order; later messages wait behind them. */
   private steering: Promise<void> = Promise.resolve();
   private steeringCount = 0;
+  /** The queued progress message while this conversation waits for a slot with none free. */
+  private notice?: QueuedNotice;
   /** Last time something happened here, ms since the epoch (for idle eviction). */
   lastActive: number;
 
@@ -89,6 +98,7 @@ export class Bridge {
    */
   enqueue(message: InboundMessage): void {
     this.lastActive = Date.now();
+    this.acknowledge(message);
     const mode = message.origin === 'scheduler' ? 'queue' : (this.deps.busyMode ?? 'queue');
     if (mode === 'steer' && (this.steeringCount > 0 || (this.controller && this.attempt))) {
       this.steeringCount++;
@@ -101,6 +111,18 @@ export class Bridge {
       this.controller.abort(SUPERSEDED);
     }
     this.schedule();
+  }
+
+  /**
+   * 👀 on the person's message as soon as it is taken (decoration in the adapter's budget; the turn
+   * adds ✅/❌ after its answer). Never throws.
+   */
+  private acknowledge(message: InboundMessage): void {
+    if (!message.messageRef || message.origin === 'scheduler') return;
+    const adapter = this.deps.adapters(message.replyTarget.platform);
+    void adapter?.react?.(message.replyTarget, message.messageRef, 'working').catch((err: unknown) => {
+      this.deps.logger.debug({ err: String(err), conversationId: this.conversationId }, 'could not react to a new message');
+    });
   }
 
   /** Offers `message` to the running turn; queues it when the turn cannot take it. */
@@ -164,13 +186,41 @@ export class Bridge {
     if (this.closed || this.controller || this.waitingForSlot || this.retryWaiting) return;
     if (!this.retry && this.queue.length === 0) return;
     this.waitingForSlot = true;
-    void this.deps.slots.add(() => this.runTurn());
+    const { slots, waitLine } = this.deps;
+    if (waitLine && slots.pending >= slots.concurrency) this.showQueued(waitLine);
+    void slots.add(() => this.runTurn());
+  }
+
+  /** Every slot is busy: the conversation waits, and its queued progress message says where it is in line. */
+  private showQueued(waitLine: WaitLine): void {
+    const first = this.retry?.batch[0] ?? this.queue[0];
+    const adapter = first && this.deps.adapters(first.replyTarget.platform);
+    if (!first || !adapter) return;
+    const notice = new QueuedNotice({
+      adapter,
+      target: first.replyTarget,
+      conversationId: this.conversationId,
+      store: this.deps.store,
+      logger: this.deps.logger,
+    });
+    this.notice = notice;
+    waitLine.join(this.conversationId, (ahead) => notice.show(ahead));
+  }
+
+  /** Leaves the wait line; the queued message's ref (if it was posted) becomes the turn's progress message. */
+  private async leaveLine(): Promise<string | undefined> {
+    this.deps.waitLine?.leave(this.conversationId);
+    const notice = this.notice;
+    this.notice = undefined;
+    return notice?.settle();
   }
 
   private async runTurn(): Promise<void> {
     // p-queue may start the task synchronously inside add(): yield once so messages enqueued
     // in the same tick (a burst, or start-up recovery) go into this turn together.
     await null;
+    // Messages that arrive while the queued message settles still join this turn.
+    const queuedRef = await this.leaveLine();
     this.waitingForSlot = false;
     if (this.closed) return;
     let batch: InboundMessage[];
@@ -181,7 +231,7 @@ export class Bridge {
       this.retry = undefined;
     } else {
       batch = this.queue.splice(0);
-      attempt = {};
+      attempt = queuedRef ? { progressRef: queuedRef } : {};
     }
     if (batch.length === 0) return;
     const controller = new AbortController();

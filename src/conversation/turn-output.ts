@@ -26,6 +26,9 @@ import { postedMessageKey } from '../core/ids.js';
 import { ProgressView } from './progress.js';
 import { EditThrottle } from './throttle.js';
 
+/** How often the progress message's elapsed time is brought up to date while nothing else changes, ms. */
+export const ELAPSED_TICK_MS = 5_000;
+
 export interface TurnOutputOptions {
   adapter: PlatformAdapter;
   target: ReplyTarget;
@@ -52,6 +55,8 @@ export class TurnOutput {
   private statusSet = false;
   /** The view changed before progress edits could start (while the message was being posted). */
   private changedBeforeEdits = false;
+  /** Advances the elapsed time in the message while nothing else changes. */
+  private ticker?: NodeJS.Timeout;
 
   constructor(private readonly o: TurnOutputOptions) {
     this.now = o.now ?? Date.now;
@@ -65,11 +70,11 @@ export class TurnOutput {
   }
 
   /**
-   * Starts the 👀 reaction and the progress post (or the edit of an earlier attempt's progress
-   * message) in the background and returns at once. Never throws.
+   * Starts the progress post (or the edit of an earlier attempt's or the queued progress message)
+   * in the background and returns at once. Never throws.
    */
   begin(): void {
-    void this.react('working');
+    // 👀 was added when the messages were taken (Bridge.enqueue).
     this.posting = this.postProgress();
   }
 
@@ -125,6 +130,10 @@ export class TurnOutput {
     });
     // Steps or text that came while the message was being posted.
     if (this.changedBeforeEdits) this.throttle.update(this.progressText());
+    // The elapsed time moves on even when the agent is quiet (a frozen "elapsed 0 s" looks hung);
+    // the throttle and the budget keep it within the platform's limits.
+    this.ticker = setInterval(() => this.throttle?.update(this.progressText()), Math.max(ELAPSED_TICK_MS, adapter.limits.minEditIntervalMs));
+    this.ticker.unref();
   }
 
   /** Feeds a runner event into the progress view; schedules a throttled edit when it changed. */
@@ -147,6 +156,7 @@ export class TurnOutput {
    */
   async settle(): Promise<void> {
     this.decoration.abort();
+    clearInterval(this.ticker);
     await this.posting;
     await this.throttle?.close();
   }

@@ -5,7 +5,8 @@
  * Line shapes it reads (verified with @anthropic-ai/claude-code 2.1.197, see
  * docs/ARCHITECTURE.md §7 and test/runners/claude.test.ts; unknown types, fields and non-JSON lines are ignored):
  * - `{"type":"system","subtype":"init","session_id",...}` → `session`.
- * - `{"type":"system","subtype":"api_retry",...}` → `warning`.
+ * - `{"type":"system","subtype":"api_retry",attempt,max_retries,retry_delay_ms,error_status,error}` → `warning` with
+ *   the reason (`HTTP 529 overloaded`; `error_status: null, error: "unknown"` = no HTTP answer).
  * - `{"type":"assistant","message":{"model","content":[text | thinking | tool_use{id,name,input}]},
  *   "parent_tool_use_id"}` → `text` (one chunk per text block) and `tool_start`. Messages with
  *   `model: "<synthetic>"` are the CLI's own error notices ("API Error: …", "Not logged in …"):
@@ -226,9 +227,14 @@ function retryMessage(msg: Json): string {
   const attempt = num(msg.attempt);
   const max = num(msg.max_retries);
   const status = num(msg.error_status);
-  const err = str(msg.error) ?? (isObj(msg.error) ? str(msg.error.message) : undefined);
+  const delayMs = num(msg.retry_delay_ms);
+  const raw = str(msg.error) ?? (isObj(msg.error) ? str(msg.error.message) : undefined);
+  // claude 2.1.197 says `"error_status": null, "error": "unknown"` when no HTTP answer came
+  // (connection refused, reset or timed out) — checked against a closed port.
+  const err = raw === 'unknown' ? undefined : raw;
+  const why = status !== undefined ? `HTTP ${status}${err ? ` ${err}` : ''}` : (err ?? 'no answer from the model API (connection refused, reset or timed out)');
   const parts = ['Retrying the model request'];
   if (attempt !== undefined) parts.push(max !== undefined ? `(attempt ${attempt}/${max})` : `(attempt ${attempt})`);
-  const why = [status, err].filter((x) => x !== undefined).join(' ');
-  return oneLine(why ? `${parts.join(' ')}: ${why}` : parts.join(' '), 500);
+  const next = delayMs !== undefined ? `; next try in ${Math.max(1, Math.round(delayMs / 1000))} s` : '';
+  return oneLine(`${parts.join(' ')}: ${why}${next}`, 500);
 }
