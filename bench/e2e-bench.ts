@@ -17,7 +17,7 @@
  * - feedback: the first successful bot call a person sees for it: 👀 (`reactions.add` on the
  *   message), a post in its thread (`chat.postMessage`) or the thread status (`assistant.threads.setStatus`);
  * - answer: the call carrying the final text (`chat.postMessage` / `chat.update` whose text has
- *   the CLI's answer), as the twin handled it (half a round trip after it was sent).
+ *   the CLI's answer), as the twin carried it out (a full round trip after it was sent).
  * agentbridge's own time = (agent start − sent) + (answer − result).
  *
  * Scenarios (sizes from the environment; BENCH_QUICK=1 is a smoke run under a minute):
@@ -32,7 +32,7 @@
  * how calls spread over minutes when turns take seconds. BENCH_RAW=1 adds each sequential
  * scenario's turns and Web API calls to the JSON.
  *
- * Prints Markdown tables and writes the figures to bench/results/e2e-<date>.json.
+ * Prints Markdown tables and writes the figures to bench/results/e2e-<date>-<HHMM>.json.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -475,7 +475,7 @@ p(
 );
 p('All times in ms, p50 / p90 (/ max). "before" = message sent → the CLI has the turn (spawned, or the prompt read by its live session);');
 p('"after" = the CLI printed its result → the final answer visible at the twin (the post or edit with the answer alone, not the progress');
-p('message showing the streamed text); own = before + after. A call is visible half a round trip after it was sent.');
+p('message showing the streamed text); own = before + after. A call takes effect (is visible) when its round trip is over.');
 p();
 p('### agentbridge’s own time per answer (sequential, one message at a time)');
 p();

@@ -1,12 +1,11 @@
 /**
  * Web API round-trip latency for the Slack twin in the e2e bench.
  *
- * Uses the twin's own `setWebApiLatency(ms)` when it has one; until then a shim wraps the twin's
- * HTTP server: a `POST /api/<method>` request waits `ms / 2` before the twin handles it (the
- * request's way to Slack) and its answer waits another `ms / 2` (the way back), so the call
- * takes effect — the twin records it in `calls` with `at` and a person would see it — half a
- * round trip after it was sent, and the caller has its answer a full round trip after. Socket
- * Mode and `response_url` posts are not delayed.
+ * Uses the twin's own `setWebApiLatency(ms)` when it has one; until then a shim with the same
+ * meaning wraps the twin's HTTP server: a `POST /api/<method>` request waits `ms` before the twin
+ * handles it, then is carried out and answered at once — the whole round trip comes before the
+ * effect, so a change is visible in the twin (its `calls[].at`) exactly when the caller has its
+ * answer. Socket Mode and `response_url` posts are not delayed.
  */
 import type http from 'node:http';
 import type { SlackTwin } from '../test/twins/slack/twin.js';
@@ -31,19 +30,14 @@ export function setWebApiLatency(twin: SlackTwin, ms: number): void {
     const listeners = server.listeners('request') as Listener[];
     server.removeAllListeners('request');
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const half = state.latencyMs / 2;
-      if (!half || req.method !== 'POST' || !req.url?.startsWith('/api/')) {
+      const delay = state.latencyMs;
+      if (!delay || req.method !== 'POST' || !req.url?.startsWith('/api/')) {
         for (const l of listeners) l(req, res);
         return;
       }
-      const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
-      res.end = ((...args: unknown[]) => {
-        setTimeout(() => end(...args), half);
-        return res;
-      }) as typeof res.end;
       setTimeout(() => {
         for (const l of listeners) l(req, res);
-      }, half);
+      }, delay);
     });
   }
   shim.latencyMs = ms;
