@@ -1,8 +1,8 @@
 /**
- * `npm run bench` (second part): live agent sessions against one-shot turns, with the real
- * `claude` CLI (node_modules/.bin/claude, pinned) and the scripted Anthropic model
- * (test/models/anthropic.ts), which answers at once — so a turn's wall time is the CLI's and
- * agentbridge's own cost.
+ * `npm run bench` (third part, after bench/e2e-bench.ts and bench/bridge-bench.ts): live agent
+ * sessions against one-shot turns, with the real `claude` CLI (node_modules/.bin/claude, pinned)
+ * and the scripted Anthropic model (test/models/anthropic.ts), which answers at once — so a
+ * turn's wall time is the CLI's and agentbridge's own cost.
  *
  * - Follow-up turn latency: a one-shot turn (`claude -p`, one process per turn, resuming the
  *   session like agentbridge does) against a follow-up turn on a live session
