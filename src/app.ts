@@ -69,7 +69,8 @@ export function assertLocalLoginPossible(config: Config, localUsers: number): vo
   if (!isPlatformEnabled(config, 'local') || isLoopbackBind(config.http.host) || localUsers > 0) return;
   throw new StartRefusedError(
     `the local web chat would listen on ${config.http.host} (AGENTBRIDGE_HTTP_HOST), reachable from other machines, but no local user exists to log in. ` +
-      'Add one first: `agentbridge users add NAME --admin` (it prints a login link), or bind 127.0.0.1, or turn the local chat off (AGENTBRIDGE_LOCAL_CHAT=off).',
+      'Add one first: `agentbridge users add NAME --admin` (it prints a login link; in Docker: `docker compose run --rm agentbridge agentbridge users add NAME --admin`), ' +
+      'or bind 127.0.0.1, or turn the local chat off (AGENTBRIDGE_LOCAL_CHAT=off).',
   );
 }
 

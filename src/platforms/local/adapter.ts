@@ -4,6 +4,8 @@
  * Channels hold threads; every top-level message starts a thread (its id is the thread id)
  * and each thread is one conversation (`local:<channel>:<thread>`). Messages live in the
  * store's {@link LocalMessagesRepo}; the page gets live updates over Server-Sent Events.
+ * A thread whose first message is the bot's (a cron post) is seeded like a Slack or Discord thread
+ * on a bot message: the first reply in it carries `seedFrom` (see {@link LocalAdapter.receive}).
  * Routes: see `./api.ts`. The routes are registered when the adapter is constructed; a
  * message posted before `start()` or after `stop()` is refused with 503.
  */
@@ -14,6 +16,7 @@ import type { LocalMessageRow, LocalMessagesRepo } from '../../store/types.js';
 import { StoreUnavailableError } from '../../store/health.js';
 import type { InboundMessage, ReplyTarget } from '../../core/messages.js';
 import { parseActionId } from '../../core/interactions.js';
+import { postedMessageKey } from '../../core/ids.js';
 import type { AcceptHooks, AdapterContext, EditOptions, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage, PostOptions } from '../types.js';
 import { actionAnswer, checkCardActions, type ActionHttpAnswer } from './actions.js';
 import { registerLocalRoutes, toApiMessage, type LocalActionInput, type LocalApiBackend, type LocalPostInput } from './api.js';
@@ -81,6 +84,12 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    * local history (one transaction, {@link AcceptHooks}); the page is told only after that commit.
    * So a message is in the history exactly when the core took it, and a refused one leaves no
    * trace (no history row, no inbox row, no event).
+   *
+   * Thread seeding: the first message of a thread (no conversation for it yet) whose root the bot
+   * posted — a cron post, or any other top-level bot message — carries `seedFrom` =
+   * `postedMessageKey('local', channel, thread)`, so the thread starts from that post's context,
+   * as a Slack reply under a bot message (src/platforms/slack/events.ts) or a Discord thread on
+   * one (src/platforms/discord/normalise.ts) does.
    * @returns the new message's id and its thread id.
    * @throws HttpError 400 when `input.thread` is not a thread of `input.channel`;
    *   503 when not started, or when the core refused the message (e.g. the database cannot be
@@ -111,6 +120,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
       addressed: /^\/agent(\s|$)/i.test(input.text.trimStart()),
       receivedAt: ts,
     };
+    const seedFrom = input.thread === undefined ? undefined : this.seedOf(input.channel, input.thread, message.conversationId);
+    if (seedFrom) message.seedFrom = seedFrom;
     const hooks: AcceptHooks = {
       inTransaction: () => {
         row = this.repo.insert({ id, channel: input.channel, thread, user: input.user, text: input.text, bot: false, ts });
@@ -263,6 +274,17 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   /** The bot's current status text in a thread, or null. */
   statusOf(channel: string, thread: string): string | null {
     return this.statuses.get(`${channel}\n${thread}`) ?? null;
+  }
+
+  /**
+   * The posted-message key to seed a new conversation from: set when the thread's root is a
+   * message the bot posted and the core has no conversation for the thread yet; else undefined.
+   */
+  private seedOf(channel: string, thread: string, conversationId: string): string | undefined {
+    const context = this.context;
+    if (!context || context.hasConversation(conversationId)) return undefined;
+    const key = postedMessageKey('local', channel, thread);
+    return context.isBotMessage(key) ? key : undefined;
   }
 
   /** True when `thread` is the id of a thread-starting message of `channel`. */
