@@ -216,9 +216,11 @@ export class Bridge {
   }
 
   private async runTurn(): Promise<void> {
-    // p-queue may start the task synchronously inside add(): yield once so messages enqueued
-    // in the same tick (a burst, or start-up recovery) go into this turn together.
-    await null;
+    // p-queue may start the task synchronously inside add(): yield to the event loop so messages
+    // enqueued in the same tick (a burst, or start-up recovery) go into this turn together, and so
+    // the platform's acknowledgement of the message (sent once the sink resolved) goes out before
+    // the agent's spawn blocks the loop for a few ms.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     // Messages that arrive while the queued message settles still join this turn.
     const queuedRef = await this.leaveLine();
     this.waitingForSlot = false;

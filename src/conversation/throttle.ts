@@ -30,6 +30,11 @@ export interface EditThrottleOptions {
   setTimer?: SetTimer;
   /** The text the message shows already (as posted), so an update to the same text is skipped. */
   initialText?: string;
+  /**
+   * When the message was last written (posted), ms on the `now` clock: the first edit then waits
+   * out the interval from there too, so a message is not edited right after it was posted.
+   */
+  lastSentAt?: number;
 }
 
 const defaultSetTimer: SetTimer = (fn, ms) => {
@@ -65,6 +70,7 @@ export class EditThrottle {
     this.now = opts.now ?? Date.now;
     this.setTimer = opts.setTimer ?? defaultSetTimer;
     this.lastDelivered = opts.initialText;
+    if (opts.lastSentAt !== undefined) this.lastStart = opts.lastSentAt;
   }
 
   /** Asks for the message to show `text`. Sends now if allowed, else when the interval is over. */

@@ -123,6 +123,7 @@ export class TurnOutput {
     this.throttle = new EditThrottle({
       minIntervalMs: adapter.limits.minEditIntervalMs,
       initialText: text,
+      lastSentAt: Date.now(), // the throttle measures with its own clock (Date.now)
       send: (t: string) => adapter.edit(target, ref, t, { decoration }),
       onError: (err: unknown) => {
         if (!isDroppedCall(err)) this.o.logger.warn({ err: String(err), conversationId }, 'progress edit failed');

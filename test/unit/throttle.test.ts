@@ -261,3 +261,29 @@ describe('EditThrottle (injected clock and timer)', () => {
     expect(() => new EditThrottle({ minIntervalMs: -1, send: async () => {} })).toThrow(RangeError);
   });
 });
+
+describe('EditThrottle lastSentAt', () => {
+  it('counts the post as a write: the first edit waits out the interval from it', async () => {
+    let t = 1_000;
+    const sent: string[] = [];
+    const timers: { at: number; fn: () => void }[] = [];
+    const th = new EditThrottle({
+      minIntervalMs: 1_000,
+      now: () => t,
+      setTimer: (fn, ms) => {
+        timers.push({ at: t + ms, fn });
+        return () => {};
+      },
+      send: async (x) => void sent.push(x),
+      lastSentAt: 900,
+    });
+    th.update('soon after the post');
+    await Promise.resolve();
+    expect(sent).toEqual([]);
+    expect(timers.map((x) => x.at)).toEqual([1_900]);
+    t = 1_900;
+    timers[0]!.fn();
+    await Promise.resolve();
+    expect(sent).toEqual(['soon after the post']);
+  });
+});
