@@ -326,7 +326,10 @@ function renderMessage(msg: ApiMessage): void {
 }
 /** Up to two initials of a name ("Ada Lovelace" → "AL", "bob" → "B"). */
 function initials(name: string): string {
-  const words = name.trim().split(/[\s._-]+/).filter(Boolean);
+  const words = name
+    .trim()
+    .split(/[\s._-]+/)
+    .filter(Boolean);
   const letters = words.length > 1 ? [words[0]!, words[words.length - 1]!].map((w) => [...w][0] ?? '') : [[...(words[0] ?? '?')][0] ?? '?'];
   return letters.join('').toUpperCase();
 }

@@ -99,7 +99,7 @@ function decorateCodeBlocks(root: HTMLElement): void {
 
 /** Replaces the content of `parent` with `text` rendered as Markdown (see the module comment). */
 export function renderMarkdown(parent: HTMLElement, text: string): void {
-  const html = marked.parse(text, { async: false });
+  const html = marked.parse(text, { async: false }).trim();
   // TrustedHTML from DOMPurify: the only value the CSP lets into innerHTML.
   parent.innerHTML = DOMPurify.sanitize(html, PURIFY) as unknown as string;
   decorateCodeBlocks(parent);
