@@ -211,7 +211,15 @@ export interface LocalMessageRow {
    * message has at least one; absent otherwise (never `[]`).
    */
   actions?: CardAction[];
+  /**
+   * The mark on a user's message (migration 010): the last {@link LocalReaction} the core set
+   * with `react` (👀 working, ✅ done, ❌ failed, ↪ steered); absent when it never reacted.
+   */
+  reaction?: LocalReaction;
 }
+
+/** A reaction state of a local chat message (the platforms' `ReactionState`, kept here so the store stays below the platforms). */
+export type LocalReaction = 'working' | 'done' | 'failed' | 'steered';
 
 export interface LocalThreadSummary {
   thread: string;
@@ -295,6 +303,12 @@ export interface LocalMessagesRepo {
    * keeps them); returns the updated row or undefined when `id` is unknown.
    */
   update(id: string, text: string, actions?: CardAction[]): LocalMessageRow | undefined;
+  /**
+   * Sets the mark of a message (`reaction`, migration 010) and moves `updatedAt` forward (at
+   * least 1 ms, so the page takes the update as newer); returns the updated row or undefined
+   * when `id` is unknown.
+   */
+  setReaction(id: string, reaction: LocalReaction): LocalMessageRow | undefined;
   get(id: string): LocalMessageRow | undefined;
   /** Messages of one thread, oldest first. */
   list(channel: string, thread: string): LocalMessageRow[];

@@ -71,6 +71,8 @@ describe.skipIf(!hasChromium)('local chat page: card buttons (Chromium)', () => 
       ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    // The display name given on an earlier visit: the clicker's identity.
+    await page.addInitScript("localStorage.setItem('agentbridge.user', 'carol')");
     page.on('pageerror', (e) => pageErrors.push(String(e)));
     page.on('console', (m) => {
       // Chromium logs every non-2xx fetch as "Failed to load resource"; the 403/409 here are expected.
@@ -115,7 +117,7 @@ describe.skipIf(!hasChromium)('local chat page: card buttons (Chromium)', () => 
     await expect.poll(() => card.getByTestId('card-error').textContent()).toBe('Only alice may decide this request.');
     expect(await card.getByTestId('card-error').isVisible()).toBe(true);
     await expect.poll(() => buttons.evaluateAll((bs) => bs.map((b) => (b as unknown as { disabled: boolean }).disabled))).toEqual([false, false, false]);
-    expect(clicks.at(-1)).toMatchObject({ platform: 'local', userId: 'you', channel: 'general', thread, messageRef: posted.ref, actionId: 'ab:i1:deny' });
+    expect(clicks.at(-1)).toMatchObject({ platform: 'local', userId: 'carol', channel: 'general', thread, messageRef: posted.ref, actionId: 'ab:i1:deny' });
 
     // 409: likewise.
     await card.getByRole('button', { name: 'Always allow' }).click();
@@ -128,7 +130,7 @@ describe.skipIf(!hasChromium)('local chat page: card buttons (Chromium)', () => 
     await expect.poll(() => buttons.evaluateAll((bs) => bs.map((b) => (b as unknown as { disabled: boolean }).disabled))).toEqual([true, true, true]);
     expect(await card.getByTestId('card-error').textContent()).toBe(''); // cleared by the new click
     releaseAllow!();
-    await expect.poll(() => card.locator('.msg-body').textContent()).toBe('✅ Allowed by you');
+    await expect.poll(() => card.locator('.msg-body').textContent()).toBe('✅ Allowed by carol');
     await expect.poll(() => buttons.count()).toBe(0);
     expect(await card.getByTestId('card-actions').isVisible()).toBe(false);
     expect(clicks.map((c) => c.actionId)).toEqual(['ab:i1:deny', 'ab:i1:always', 'ab:i1:allow']);

@@ -62,6 +62,8 @@ describe.skipIf(!hasChromium)('local chat page (Chromium)', () => {
       ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    // A returning visitor: the display name was given before (the first visit is local-rich.test.ts).
+    await page.addInitScript("localStorage.setItem('agentbridge.user', 'tester')");
     page.on('pageerror', (e) => pageErrors.push(String(e)));
     page.on('console', (m) => {
       if (m.type() === 'error') pageErrors.push(m.text());
@@ -159,6 +161,7 @@ describe.skipIf(!hasChromium)('local chat page (Chromium)', () => {
 
   it('works at a narrow width', async () => {
     const narrow = await browser.newPage({ viewport: { width: 390, height: 760 } });
+    await narrow.addInitScript("localStorage.setItem('agentbridge.user', 'tester')");
     await narrow.goto(`${base}/#/general/${inbound[0]!.thread!}`);
     await expect.poll(() => narrow.getByTestId('message').count()).toBeGreaterThanOrEqual(4);
     expect(await narrow.getByTestId('composer').isVisible()).toBe(true);
@@ -223,6 +226,10 @@ describe.skipIf(!hasChromium)('local chat page with login (Chromium)', () => {
     store.localUsers.addToken({ hash: hashToken(token), user: 'alice', kind: 'link', expiresAt: Date.now() + LOGIN_LINK_TTL_MS });
     await page.goto(`${base}/login?token=${token}`);
     await expect.poll(() => page.getByTestId('me').textContent()).toBe('alice (admin)');
+    // The name comes from the login: no prompt, no way to change it in the page.
+    expect(await page.getByTestId('name-prompt').isVisible()).toBe(false);
+    expect(await page.getByTestId('change-name').isVisible()).toBe(false);
+    expect(await page.getByTestId('logout').isVisible()).toBe(true);
     expect(new URL(page.url()).pathname).toBe('/');
     expect(await page.getByTestId('login-notice').isVisible()).toBe(false);
     expect(await page.evaluate('document.cookie')).toBe(''); // HttpOnly: invisible to scripts

@@ -50,6 +50,11 @@ describe.skipIf(!hasChromium)('local chat page with the real agent (Chromium)', 
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(ab.url);
     await expect.poll(() => page.getByTestId('connection').textContent()).toBe('live');
+    // The first visit asks for a name.
+    await expect.poll(() => page.getByTestId('name-prompt').isVisible()).toBe(true);
+    await page.getByTestId('name-input').fill('Pat');
+    await page.getByTestId('name-input').press('Enter');
+    await expect.poll(() => page.getByTestId('me').textContent()).toBe('Pat');
     const composer = page.getByTestId('composer');
     await composer.fill('hello from a person');
     await composer.press('Enter');
@@ -58,6 +63,9 @@ describe.skipIf(!hasChromium)('local chat page with the real agent (Chromium)', 
       .poll(() => messages.allTextContents(), { timeout: 45_000 })
       .toEqual([expect.stringContaining('hello from a person'), expect.stringContaining('echo: hello from a person')]);
     expect(await messages.nth(1).getAttribute('data-bot')).toBe('true');
+    expect(await messages.nth(0).getByTestId('author').textContent()).toBe('Pat');
+    // The core marks the message: 👀 while it works, ✅ once answered.
+    await expect.poll(() => messages.nth(0).getByTestId('reaction').getAttribute('data-state'), { timeout: 15_000 }).toBe('done');
     expect(model.mainRequests()).toHaveLength(1);
     await page.screenshot({ path: '/tmp/agentbridge-real-page.png' });
   });

@@ -3,7 +3,7 @@
  * SQLite repository in src/store/): ids unique, lists oldest first, threads newest activity first.
  */
 import type { CardAction } from '../../src/core/interactions.js';
-import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../src/store/types.js';
+import type { LocalMessageRow, LocalMessagesRepo, LocalReaction, LocalThreadSummary } from '../../src/store/types.js';
 
 /** A copy of `row` with its own `actions` array, without the key when there are none. */
 function copy(row: LocalMessageRow): LocalMessageRow {
@@ -26,6 +26,14 @@ export class MemoryLocalMessages implements LocalMessagesRepo {
     const old = this.rows.get(id);
     if (!old) return undefined;
     const row = copy({ ...old, text, updatedAt: Math.max(Date.now(), old.updatedAt + 1), ...(actions !== undefined ? { actions } : {}) });
+    this.rows.set(id, row);
+    return copy(row);
+  }
+
+  setReaction(id: string, reaction: LocalReaction): LocalMessageRow | undefined {
+    const old = this.rows.get(id);
+    if (!old) return undefined;
+    const row = copy({ ...old, reaction, updatedAt: Math.max(Date.now(), old.updatedAt + 1) });
     this.rows.set(id, row);
     return copy(row);
   }

@@ -137,6 +137,42 @@ describe('local chat API', () => {
     expect((await fetch(`${base}/api/local/events?channel=NO`)).status).toBe(400);
   });
 
+  it('a display name: trimmed, 1–40 characters (emoji count once), the bad one named in the error', async () => {
+    const ok = await postJson({ channel: 'general', text: 'x', user: '  Ada Lovelace 🚀 ' });
+    expect(ok.status).toBe(202);
+    expect(received.at(-1)!.author).toEqual({ id: 'Ada Lovelace 🚀', name: 'Ada Lovelace 🚀' });
+    expect((await postJson({ channel: 'general', text: 'x', user: '🙂'.repeat(40) })).status).toBe(202);
+    const bad = await postJson({ channel: 'general', text: 'x', user: 'bad\u0001name' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: 'user "bad\\u0001name" is not a display name: use 1–40 characters without control characters' });
+    const long = await postJson({ channel: 'general', text: 'x', user: 'n'.repeat(41) });
+    expect(((await long.json()) as { error: string }).error).toContain(`user "${'n'.repeat(41)}" is not a display name`);
+  });
+
+  it('react stores the mark with the message and announces it; a reload (GET) shows it; unknown messages are skipped', async () => {
+    const sse = await openEvents(`${base}/api/local/events`);
+    const { thread, message } = (await (await postJson({ channel: 'general', text: 'hi', user: 'ada' })).json()) as { message: string; thread: string };
+    const target = { platform: 'local' as const, channel: 'general', thread };
+    const before = repo.get(message)!.updatedAt;
+    await adapter.react(target, message, 'working');
+    await adapter.react(target, message, 'working'); // unchanged: no second event
+    await adapter.react(target, message, 'done');
+    await waitFor(() => sse.events.length >= 3, 5000, 'three events');
+    expect(sse.events.map((e) => [e.event, (e.data as { reaction?: string }).reaction])).toEqual([
+      ['message.created', undefined],
+      ['message.updated', 'working'],
+      ['message.updated', 'done'],
+    ]);
+    expect((sse.events[2]!.data as { updatedAt: number }).updatedAt).toBeGreaterThan(before);
+    const { body } = await getJson(`/api/local/messages?channel=general&thread=${thread}`);
+    expect(body.messages).toEqual([expect.objectContaining({ id: message, reaction: 'done', text: 'hi' })]);
+    await adapter.react(target, 'missing', 'failed');
+    await adapter.react({ ...target, channel: 'other' }, message, 'failed');
+    expect(repo.get(message)!.reaction).toBe('done');
+    await expect(adapter.react({ platform: 'slack', channel: 'C1' } as never, message, 'done')).rejects.toThrow(/cannot deliver to platform slack/);
+    sse.close();
+  });
+
   it('SSE delivers message.created, message.updated and thread.status events', async () => {
     const sse = await openEvents(`${base}/api/local/events`);
     const { thread, message } = (await (await postJson({ channel: 'general', text: 'hi' })).json()) as { message: string; thread: string };
@@ -183,7 +219,11 @@ describe('local chat API', () => {
       ['channel starting with "-"', { channel: '-x', text: 'x' }],
       ['channel too long', { channel: 'a'.repeat(81), text: 'x' }],
       ['non-string text', { channel: 'general', text: 42 }],
-      ['user too long', { channel: 'general', text: 'x', user: 'u'.repeat(81) }],
+      ['user too long', { channel: 'general', text: 'x', user: 'u'.repeat(41) }],
+      ['user empty', { channel: 'general', text: 'x', user: '  ' }],
+      ['user with a control character', { channel: 'general', text: 'x', user: 'ada\u0007' }],
+      ['user with a C1 control character', { channel: 'general', text: 'x', user: 'ada\u0085x' }],
+      ['user not a string', { channel: 'general', text: 'x', user: 7 }],
       ['unknown thread', { channel: 'general', text: 'x', thread: '1700000000000-0000-abcd' }],
       ['body not an object', [1, 2]],
       ['invalid JSON', '{"channel": "general", "text": '],

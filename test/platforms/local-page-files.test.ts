@@ -57,6 +57,8 @@ describe('the local page served by the adapter', () => {
     expect(directives.get('connect-src')).toBe("'self'");
     expect(directives.get('frame-ancestors')).toBe("'none'");
     expect(directives.get('require-trusted-types-for')).toBe("'script'");
+    // The one Trusted Types policy is DOMPurify's: the page writes no HTML DOMPurify did not return.
+    expect(directives.get('trusted-types')).toBe('dompurify');
     expect(LOCAL_PAGE_CSP).not.toMatch(/unsafe|sha256|\*/);
   });
 
@@ -92,7 +94,26 @@ describe('the local page served by the adapter', () => {
       expect(r.text).not.toMatch(/^\s*interface \w+|: HTMLElement\b|<T>\(/m); // compiled: no TypeScript left
       for (const [, dep] of r.text.matchAll(/\bfrom '\.\/([a-z-]+\.js)'/g)) queue.push(dep!);
     }
-    expect([...seen].sort()).toEqual(['app.js', 'cards.js', 'dom.js', 'markdown.js']);
+    expect([...seen].sort()).toEqual([
+      'app.js',
+      'cards.js',
+      'dom.js',
+      'markdown.js',
+      'name.js',
+      'progress.js',
+      'vendor-highlight.js',
+      'vendor-marked.js',
+      'vendor-purify.js',
+    ]);
+    // The libraries are the packages' own browser builds, served from node_modules (no CDN).
+    for (const [asset, file] of [
+      ['vendor-marked.js', 'marked/lib/marked.esm.js'],
+      ['vendor-purify.js', 'dompurify/dist/purify.es.mjs'],
+      ['vendor-highlight.js', '@highlightjs/cdn-assets/es/highlight.min.js'],
+    ] as const) {
+      const r = await get(port, `/assets/${asset}`);
+      expect(r.text).toBe(fs.readFileSync(path.join('node_modules', file), 'utf8'));
+    }
   });
 
   it('GET /assets/style.css is CSS; a matching If-None-Match answers 304 without a body', async () => {
@@ -165,7 +186,17 @@ describe('loadLocalPage', () => {
     });
     fs.symlinkSync('/etc/hostname', path.join(d, 'link.js'));
     const page = loadLocalPage(d);
-    expect([...page.assets.keys()].sort()).toEqual(['a.js', 'b.js', 's.css']);
+    // The folder's files, plus the vendored libraries (../vendor.ts) every page gets.
+    expect([...page.assets.keys()].sort()).toEqual([
+      'a.js',
+      'b.js',
+      's.css',
+      'vendor-highlight.js',
+      'vendor-hljs-dark.css',
+      'vendor-hljs-light.css',
+      'vendor-marked.js',
+      'vendor-purify.js',
+    ]);
     expect(page.assets.get('a.js')!.body.toString()).toMatch(/^const n = 1;\s+export const a = n;/);
     expect(page.assets.get('b.js')!.body.toString()).toBe('export const b = "built";\n');
     expect(page.index.contentType).toBe('text/html; charset=utf-8');

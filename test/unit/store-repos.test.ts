@@ -257,6 +257,22 @@ describe('local messages', () => {
     expect(() => m('01', 'general', '01', 1)).toThrow(/UNIQUE|PRIMARY/);
   });
 
+  it('stores a message mark (migration 010): the latest state, updatedAt moved on; unknown ids and hand-edited values', () => {
+    const m = store.localMessages.insert({ id: 'r1', channel: 'general', thread: 'r1', user: 'ada', text: 'hi', bot: false, ts: 1 });
+    expect('reaction' in m).toBe(false);
+    const working = store.localMessages.setReaction('r1', 'working')!;
+    expect(working).toMatchObject({ id: 'r1', text: 'hi', reaction: 'working' });
+    expect(working.updatedAt).toBeGreaterThan(m.updatedAt - 1);
+    const done = store.localMessages.setReaction('r1', 'done')!;
+    expect(done.reaction).toBe('done');
+    expect(done.updatedAt).toBeGreaterThan(working.updatedAt);
+    expect(store.localMessages.list('general', 'r1')[0]!.reaction).toBe('done');
+    expect(store.localMessages.update('r1', 'hi')!.reaction).toBe('done'); // an edit keeps it
+    expect(store.localMessages.setReaction('missing', 'done')).toBeUndefined();
+    store.db.prepare("UPDATE local_messages SET reaction = 'party' WHERE id = 'r1'").run();
+    expect('reaction' in store.localMessages.get('r1')!).toBe(false);
+  });
+
   it('stores card buttons as JSON (migration 009): kept by a text-only update, replaced or cleared by one with actions', () => {
     const buttons = [
       { id: 'ab:i1:allow', label: 'Allow', style: 'primary' as const },

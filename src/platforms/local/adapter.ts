@@ -17,7 +17,17 @@ import { StoreUnavailableError } from '../../store/health.js';
 import type { InboundMessage, ReplyTarget } from '../../core/messages.js';
 import { parseActionId } from '../../core/interactions.js';
 import { postedMessageKey } from '../../core/ids.js';
-import type { AcceptHooks, AdapterContext, EditOptions, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage, PostOptions } from '../types.js';
+import type {
+  AcceptHooks,
+  AdapterContext,
+  EditOptions,
+  InboundSink,
+  PlatformAdapter,
+  PlatformLimits,
+  PostedMessage,
+  PostOptions,
+  ReactionState,
+} from '../types.js';
 import { actionAnswer, checkCardActions, type ActionHttpAnswer } from './actions.js';
 import { registerLocalRoutes, toApiMessage, type LocalActionInput, type LocalApiBackend, type LocalPostInput } from './api.js';
 import type { LocalAuth } from './auth.js';
@@ -243,7 +253,26 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     return actionAnswer(reply);
   }
 
-  /** The page renders the Markdown itself (as text, never as HTML) and has no mentions that notify: unchanged. */
+  /**
+   * Marks a message (the core: 👀 `working` when it accepted a user's message, then ✅ `done`,
+   * ❌ `failed` or ↪ `steered`): stored with the message (the latest state replaces the earlier
+   * one, so a reload shows it) and sent to the page as a `message.updated` event. A message of
+   * another channel, or gone (pruned), is skipped with a debug log — a mark is decoration.
+   * @throws Error for a target of another platform or a bad channel name.
+   */
+  async react(target: ReplyTarget, messageRef: string, state: ReactionState): Promise<void> {
+    const channel = this.checkTarget(target);
+    const existing = this.repo.get(messageRef);
+    if (!existing || existing.channel !== channel) {
+      this.logger.debug({ channel, messageRef, state }, 'local chat: reaction on an unknown message skipped');
+      return;
+    }
+    if (existing.reaction === state) return;
+    const row = this.repo.setReaction(messageRef, state);
+    if (row) this.events.emit('message.updated', channel, toApiMessage(row));
+  }
+
+  /** The page renders the Markdown itself (marked + DOMPurify, raw HTML shown as text) and has no mentions that notify: unchanged. */
   render(markdown: string): string {
     return markdown;
   }

@@ -4,20 +4,25 @@
  * | Route                                   | Answer |
  * |-----------------------------------------|--------|
  * | `GET /`, `GET /assets/<name>`           | the chat page: index.html, its style and client code (`./page.ts`, files of `./public/`) |
- * | `POST /api/local/messages`              | body `{channel, text, user?, thread?}` → `202 {message, thread}` |
+ * | `POST /api/local/messages`              | body `{channel, text, user?, thread?}` → `202 {message, thread}` (`user`: a display name, 1–40 characters, no control characters) |
  * | `GET /api/local/messages?channel&thread`| `200 {messages: LocalApiMessage[]}` oldest first |
  * | `POST /api/local/actions`               | a card button click, body `{channel, message, action, thread?, user?}` → `200 {ok: true}`; `409`/`403`/`404` `{ok: false, error}` |
  * | `GET /api/local/threads?channel[&limit]`| `200 {threads: LocalApiThread[]}` newest activity first |
  * | `GET /api/local/channels`               | `200 {channels: string[], botName}` (`general` first, always there) |
- * | `GET /api/local/events[?channel]`       | Server-Sent Events: `message.created`, `message.updated` (data: LocalApiMessage, buttons included), `thread.status` (data: `{channel, thread, status}`) |
+ * | `GET /api/local/events[?channel]`       | Server-Sent Events: `message.created`, `message.updated` (data: LocalApiMessage, buttons and mark included), `thread.status` (data: `{channel, thread, status}`) |
  *
  * | `GET /api/local/me`, `GET /login`, `POST /logout` | the login (`./auth.ts`) |
  *
  * Identity: when login is required (`LocalAuth.loginRequired`) every `/api/local/*` route needs
  * the session cookie or `Authorization: Bearer` (else 401), and a POST's author is the logged-in
  * user — the body's `user` field is ignored. Otherwise (the default: loopback, no `local:` ids in
- * the access lists, no users) the author is the body's `user`, or "you". A logged-in user (a
- * valid cookie or bearer token sent although login is not required) is always the author.
+ * the access lists, no users) the author is the body's `user` — the display name the page asked
+ * for once (`./public/name.ts`), checked by {@link DISPLAY_NAME_RULE} — or "you" when absent; the
+ * core knows the writer as `local:<name>`. A logged-in user (a valid cookie or bearer token sent
+ * although login is not required) is always the author.
+ *
+ * Marks: a user's message carries `reaction` (working, done, failed, steered) once the core
+ * reacted to it (`LocalAdapter.react`); omitted before.
  *
  * Cards: a bot message with buttons carries `actions: [{id, label, style?}]`; the field is
  * omitted when the message has none (never `[]`), so a `message.updated` event without it means
@@ -47,7 +52,8 @@ import { loadLocalPage, registerLocalPage } from './page.js';
 
 /**
  * A message as the API and the event stream show it: the stored row (times in ms since the
- * epoch); `actions` only on a bot message that has buttons (omitted otherwise, never `[]`).
+ * epoch); `actions` only on a bot message that has buttons (omitted otherwise, never `[]`);
+ * `reaction` only once the core reacted to the message.
  */
 export type LocalApiMessage = LocalMessageRow;
 
@@ -61,7 +67,7 @@ export interface LocalApiThread extends LocalThreadSummary {
 export interface LocalPostInput {
   channel: string;
   text: string;
-  /** Display name, 1–80 characters ("you" when not given). */
+  /** Display name, 1–40 characters ("you" when not given), or the logged-in user's name. */
   user: string;
   /** Thread to reply in; a new thread is started when undefined. */
   thread?: string;
@@ -117,10 +123,30 @@ const threadSchema = z
   .max(100, 'thread is too long')
   .regex(/^[A-Za-z0-9._-]+$/, 'thread is not a thread id');
 
-const userSchema = z
+/** Longest display name, in characters (code points). */
+export const MAX_DISPLAY_NAME_CHARS = 40;
+
+/** The rule for a display name, as said in errors. */
+export const DISPLAY_NAME_RULE = `1–${MAX_DISPLAY_NAME_CHARS} characters without control characters`;
+
+/** C0, DEL and C1 control characters: none in a display name. */
+// eslint-disable-next-line no-control-regex -- the characters refused
+const NAME_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * A display name of an anonymous writer (`user`): trimmed, then {@link DISPLAY_NAME_RULE}. The
+ * error names the bad value (JSON-quoted, so control characters show as escapes).
+ */
+export const displayNameSchema = z
   .string({ error: required('user') })
-  .max(80, 'user must be at most 80 characters')
-  .optional();
+  .transform((name) => name.trim())
+  .superRefine((name, ctx) => {
+    const length = [...name].length;
+    const bad = length === 0 || length > MAX_DISPLAY_NAME_CHARS || NAME_CONTROL.test(name);
+    if (bad) ctx.addIssue({ code: 'custom', message: `user ${JSON.stringify(name.slice(0, 60))} is not a display name: use ${DISPLAY_NAME_RULE}` });
+  });
+
+const userSchema = displayNameSchema.optional();
 
 const postSchema = z.object(
   {
@@ -162,11 +188,10 @@ const actionSchema = z.object(
 
 /**
  * The author/clicker of a POST: the logged-in user when there is one (the body cannot override
- * it), else the body's `user` with control characters as spaces, else "you".
+ * it), else the body's `user` (already checked by {@link displayNameSchema}), else "you".
  */
 function authorOf(who: { name: string } | null, bodyUser: string | undefined): string {
-  // eslint-disable-next-line no-control-regex -- control characters in a display name become spaces
-  return who?.name ?? ((bodyUser ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').trim() || 'you');
+  return who?.name ?? (bodyUser || 'you');
 }
 
 /** Parses `value` with `schema` or throws HttpError 400 naming the problems. */
@@ -196,6 +221,7 @@ export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
     updatedAt: row.updatedAt,
   };
   if (row.bot && row.actions && row.actions.length > 0) message.actions = row.actions.map((a) => ({ ...a }));
+  if (row.reaction) message.reaction = row.reaction;
   return message;
 }
 

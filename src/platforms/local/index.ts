@@ -26,7 +26,7 @@ export const localPlatform = definePlatform({
     edit: true,
     delete: false,
     threads: true,
-    reactions: false,
+    reactions: true,
     status: true,
     ephemeralReplies: false,
     slashCommands: false,

@@ -6,7 +6,7 @@
  * | Route                | Answer |
  * |----------------------|--------|
  * | `GET /`              | index.html, `cache-control: no-store` |
- * | `GET /assets/<name>` | a `.css` or `.js` file of the folder, with an ETag (`cache-control: no-cache`; `If-None-Match` → 304) |
+ * | `GET /assets/<name>` | a `.css` or `.js` file of the folder, or a vendored library (`./vendor.ts`: `vendor-*.js`/`.css` from `node_modules`), with an ETag (`cache-control: no-cache`; `If-None-Match` → 304) |
  *
  * Only files loaded at start are served — a name is looked up in memory, never joined to a path
  * — so `..`, encoded slashes, the `.ts` sources, tsconfig.json and anything else answer 404.
@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HttpError } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
+import { readVendorFiles } from './vendor.js';
 
 /** The folder next to this module: `src/platforms/local/public` or, built, `dist/platforms/local/public`. */
 export const LOCAL_PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
@@ -33,7 +34,8 @@ export const ASSETS_PREFIX = '/assets/';
 /**
  * Content-Security-Policy of every page file: scripts and styles only from this server's files
  * (no inline code), same-origin requests, no plugins, frames, forms or base URL; Trusted Types
- * enforced with no policy, so no script can write HTML into the page (the client only sets text).
+ * enforced with one policy, DOMPurify's (`dompurify`, created by the vendored DOMPurify when it
+ * loads): the only HTML the page can write is what DOMPurify returned (`./public/markdown.ts`).
  */
 export const LOCAL_PAGE_CSP = [
   "default-src 'none'",
@@ -45,7 +47,7 @@ export const LOCAL_PAGE_CSP = [
   "form-action 'none'",
   "frame-ancestors 'none'",
   "require-trusted-types-for 'script'",
-  "trusted-types 'none'",
+  'trusted-types dompurify',
 ].join('; ');
 
 /** Content types by file extension; files of other types are not served. */
@@ -78,9 +80,11 @@ const loaded = new Map<string, LocalPage>();
 /**
  * Reads the page's files from `dir` (default {@link LOCAL_PUBLIC_DIR}) — once per folder and
  * process; later calls return the same files. Regular `.html`, `.css` and `.js` files are taken
- * (and `.ts` files without a compiled `.js` beside them, transpiled; see the module comment).
+ * (and `.ts` files without a compiled `.js` beside them, transpiled; see the module comment),
+ * and the vendored libraries (`./vendor.ts`).
  * @throws Error when the folder, index.html or a file index.html refers to under `/assets/` is
- *   missing (an incomplete build), or a `.ts` file must be transpiled and `typescript` is not installed.
+ *   missing (an incomplete build), a vendored library is not installed, or a `.ts` file must be
+ *   transpiled and `typescript` is not installed.
  */
 export function loadLocalPage(dir: string = LOCAL_PUBLIC_DIR): LocalPage {
   const key = path.resolve(dir);
@@ -106,6 +110,7 @@ function readPage(dir: string): LocalPage {
       files.set(name, pageFile(fs.readFileSync(full), CONTENT_TYPES[ext]));
     }
   }
+  for (const [name, body] of readVendorFiles()) files.set(name, pageFile(body, CONTENT_TYPES[path.extname(name)]!));
   const index = files.get('index.html');
   if (!index) throw new Error(`the local chat page is missing: no index.html in ${dir} (run \`npm run build\`)`);
   files.delete('index.html');

@@ -1,7 +1,7 @@
 /** The `local_messages` table: the message history of the built-in local web chat. */
 import type { CardAction } from '../../core/interactions.js';
 import type { Db } from '../db.js';
-import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../types.js';
+import type { LocalMessageRow, LocalMessagesRepo, LocalReaction, LocalThreadSummary } from '../types.js';
 
 interface LocalMessageSql {
   id: string;
@@ -14,7 +14,11 @@ interface LocalMessageSql {
   updated_at: number;
   /** JSON array of {@link CardAction}s, or NULL (migration 009). */
   actions_json: string | null;
+  /** {@link LocalReaction} or NULL (migration 010). */
+  reaction: string | null;
 }
+
+const REACTIONS: ReadonlySet<string> = new Set<LocalReaction>(['working', 'done', 'failed', 'steered']);
 
 /** The column value for `actions`: NULL for none (absent or `[]`), else the JSON array. */
 function actionsJson(actions: readonly CardAction[] | undefined): string | null {
@@ -58,6 +62,8 @@ function toLocalMessage(r: LocalMessageSql): LocalMessageRow {
   };
   const actions = parseActions(r.actions_json);
   if (actions) row.actions = actions;
+  // A value this repository did not write (a hand-edited database) counts as none.
+  if (r.reaction !== null && REACTIONS.has(r.reaction)) row.reaction = r.reaction as LocalReaction;
   return row;
 }
 
@@ -69,6 +75,7 @@ export const THREAD_TITLE_CHARS = 200;
  * - `insert` sets `updatedAt` to now; a known id throws `SqliteError` SQLITE_CONSTRAINT_PRIMARYKEY.
  * - `actions` are stored as JSON in `actions_json` (NULL for none); `update` changes them only
  *   when given (`[]` clears them).
+ * - `setReaction` stores the mark of a message (migration 010) and moves `updated_at` forward.
  * - `list` orders by `ts`, then id. `threads` summarises each thread from its earliest message
  *   (`replies` = the other messages), newest `lastTs` first.
  */
@@ -81,6 +88,9 @@ export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
   const update = db.prepare<[string, number, string], LocalMessageSql>('UPDATE local_messages SET text = ?, updated_at = ? WHERE id = ? RETURNING *');
   const updateWithActions = db.prepare<[string, number, string | null, string], LocalMessageSql>(
     'UPDATE local_messages SET text = ?, updated_at = ?, actions_json = ? WHERE id = ? RETURNING *',
+  );
+  const setReaction = db.prepare<[string, number, string], LocalMessageSql>(
+    'UPDATE local_messages SET reaction = ?, updated_at = MAX(?, updated_at + 1) WHERE id = ? RETURNING *',
   );
   const get = db.prepare<[string], LocalMessageSql>('SELECT * FROM local_messages WHERE id = ?');
   const list = db.prepare<[string, string], LocalMessageSql>('SELECT * FROM local_messages WHERE channel = ? AND thread = ? ORDER BY ts, id');
@@ -114,6 +124,10 @@ export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
     },
     update(id, text, actions) {
       const r = (actions === undefined ? update.all(text, Date.now(), id) : updateWithActions.all(text, Date.now(), actionsJson(actions), id))[0];
+      return r && toLocalMessage(r);
+    },
+    setReaction(id, reaction) {
+      const r = setReaction.all(reaction, Date.now(), id)[0];
       return r && toLocalMessage(r);
     },
     get(id) {

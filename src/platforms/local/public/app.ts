@@ -15,19 +15,34 @@
  * `/api/local/actions` (with `user` only when not logged in, like a message) and the card's new
  * state arrives as a `message.updated` event.
  *
- * Safety: user and bot text is only ever placed with `textContent`/text nodes (`./markdown.ts`);
- * the CSP allows only this folder's script and style and same-origin fetches.
+ * Messages: an avatar with the author's initials, the name and time, the user's message's mark
+ * (`reaction`: 👀 received / queued or being worked on, ✅ answered, ❌ failed, ↪ taken by the
+ * running turn; set by the core through `LocalAdapter.react`), and the text as Markdown
+ * (`./markdown.ts`: sanitised HTML, code blocks with a language label and a copy button) — or, for
+ * a running turn's progress message, its ticking elapsed time and steps (`./progress.ts`).
+ * Thread titles are the first message as plain text (Markdown marks stripped).
+ *
+ * Safety: Markdown becomes HTML only through DOMPurify (TrustedHTML; the CSP's Trusted Types allow
+ * DOMPurify's policy only); everything else is placed with `textContent`/text nodes. The CSP
+ * allows only this server's scripts and styles and same-origin fetches.
  *
  * Login (`../auth.ts`): the page asks `GET /api/local/me` first; a logged-in user's name is shown
  * with a "Log out" button, and any 401 shows how to log in (`agentbridge users link NAME`) instead
- * of failing silently. A logged-in page sends no `user` (the server knows who writes).
+ * of failing silently. A logged-in page sends no `user` (the server knows who writes) and has no
+ * name field. Without a login the page asks for a display name once and keeps it (`./name.ts`).
  *
- * Test hooks: `data-testid` = composer, send, message (with `data-bot`), thread-item,
- * thread-status, channel-input, connection, account, me, logout, login-notice (cards: see `./cards.ts`).
+ * Keyboard: Enter sends, Shift+Enter is a new line; the theme follows `prefers-color-scheme`.
+ *
+ * Test hooks: `data-testid` = composer, send, message (with `data-bot`), avatar, author, reaction
+ * (with `data-state`), thread-item, thread-title, thread-status, channel-input, connection,
+ * account, me, logout, change-name, login-notice (cards: `./cards.ts`; code blocks:
+ * `./markdown.ts`; progress: `./progress.ts`; name prompt: `./name.ts`).
  */
 import { renderCard, type ApiAction, type CardMessage } from './cards.js';
 import { $, el } from './dom.js';
-import { renderText } from './markdown.js';
+import { copyCode, plainText, renderMarkdown } from './markdown.js';
+import { askName, storedName } from './name.js';
+import { isProgressText, renderProgress, tickProgress } from './progress.js';
 
 /** A message as `../api.ts` sends it (`LocalApiMessage`); times in ms since the epoch. */
 interface ApiMessage {
@@ -41,7 +56,20 @@ interface ApiMessage {
   updatedAt: number;
   /** A card's buttons; omitted when the message has none. */
   actions?: ApiAction[];
+  /** The mark on a user's message; omitted when there is none. */
+  reaction?: Reaction;
 }
+
+/** A mark the core sets on a user's message (`ReactionState`). */
+type Reaction = 'working' | 'done' | 'failed' | 'steered';
+
+/** How each mark shows: the emoji and what it means. */
+const REACTIONS: Readonly<Record<Reaction, { mark: string; label: string }>> = {
+  working: { mark: '👀', label: 'Received: queued or being worked on' },
+  done: { mark: '✅', label: 'Answered' },
+  failed: { mark: '❌', label: 'The turn failed' },
+  steered: { mark: '↪️', label: 'Passed to the running turn' },
+};
 
 /** A thread summary as `../api.ts` sends it (`LocalApiThread`). */
 interface ApiThread {
@@ -84,8 +112,8 @@ const state = {
   /** Bot status by {@link statusKey}. */
   statuses: new Map<string, string>(),
   botName: 'agentbridge',
-  /** Display name sent by an anonymous page. */
-  user: 'you',
+  /** Display name sent by an anonymous page (asked once, `./name.ts`); null until known. */
+  user: null as string | null,
   /** The logged-in user, or null. */
   me: null as string | null,
   sending: false,
@@ -123,9 +151,22 @@ function showLogin(): void {
 }
 function showAccount(me: ApiMe): void {
   state.me = me.user;
-  if (!me.user) return;
-  $('account-name').textContent = me.user + (me.admin ? ' (admin)' : '');
+  const name = me.user ?? state.user;
+  if (!name) return;
+  $('account-label').textContent = me.user ? 'Logged in as' : 'Writing as';
+  $('account-name').textContent = name + (me.user && me.admin ? ' (admin)' : '');
+  $('logout').hidden = !me.user;
+  $('change-name').hidden = !!me.user;
   $('account').hidden = false;
+}
+/** Asks for the display name (first visit, or "Change") and shows it. */
+function chooseName(): Promise<string> {
+  return askName(state.user).then((name) => {
+    state.user = name;
+    showAccount({ user: null, admin: false, loginRequired: false });
+    $('composer').focus();
+    return name;
+  });
 }
 function logout(): void {
   fetch('/logout', { method: 'POST' }).then(
@@ -165,6 +206,10 @@ function renderChannels(): void {
 }
 
 /* ---- threads ---- */
+/** A thread's title: its first message as plain text. */
+function threadTitle(text: string): string {
+  return plainText(text) || '(empty)';
+}
 function renderThreads(): void {
   const list = $('thread-list');
   list.textContent = '';
@@ -176,7 +221,9 @@ function renderThreads(): void {
     a.setAttribute('data-testid', 'thread-item');
     a.setAttribute('data-thread', t.thread);
     if (t.thread === state.thread) a.setAttribute('aria-current', 'true');
-    a.appendChild(el('span', 'thread-title', t.text.split('\n')[0] || '(empty)'));
+    const title = el('span', 'thread-title', threadTitle(t.text));
+    title.setAttribute('data-testid', 'thread-title');
+    a.appendChild(title);
     const meta = el('span', 'thread-meta', t.user + ' · ' + fmtTime(t.lastTs) + ' · ' + t.replies + (t.replies === 1 ? ' reply' : ' replies'));
     const st = state.statuses.get(statusKey(state.channel, t.thread));
     if (st) meta.appendChild(el('span', 'badge', 'working'));
@@ -224,9 +271,20 @@ function renderMessage(msg: ApiMessage): void {
     li = el('li', 'msg');
     li.setAttribute('data-testid', 'message');
     li.setAttribute('data-id', msg.id);
+    const avatar = el('span', 'avatar', initials(msg.user));
+    avatar.className = 'avatar avatar-' + (msg.bot ? 'bot' : String(hue(msg.user)));
+    avatar.setAttribute('data-testid', 'avatar');
+    avatar.setAttribute('aria-hidden', 'true');
+    li.appendChild(avatar);
     const meta = el('div', 'msg-meta');
-    meta.appendChild(el('span', 'msg-author'));
+    const author = el('span', 'msg-author');
+    author.setAttribute('data-testid', 'author');
+    meta.appendChild(author);
     meta.appendChild(el('time'));
+    const mark = el('span', 'msg-reaction');
+    mark.setAttribute('data-testid', 'reaction');
+    mark.hidden = true;
+    meta.appendChild(mark);
     li.appendChild(meta);
     li.appendChild(el('div', 'msg-body'));
     // Ids sort by time: insert before the first later message.
@@ -246,10 +304,40 @@ function renderMessage(msg: ApiMessage): void {
     t.dateTime = new Date(msg.ts).toISOString();
     t.title = new Date(msg.ts).toLocaleString();
   }
+  const mark = li.querySelector<HTMLElement>('.msg-reaction');
+  if (mark) {
+    const r = msg.reaction ? REACTIONS[msg.reaction] : undefined;
+    mark.hidden = !r;
+    mark.textContent = r ? r.mark : '';
+    mark.title = r ? r.label : '';
+    mark.setAttribute('aria-label', r ? r.label : '');
+    if (msg.reaction) mark.setAttribute('data-state', msg.reaction);
+    else mark.removeAttribute('data-state');
+  }
   const body = li.querySelector<HTMLElement>('.msg-body');
-  if (body) renderText(body, msg.text);
+  if (body) {
+    const progress = msg.bot && isProgressText(msg.text);
+    li.classList.toggle('msg-progress', progress);
+    if (progress) renderProgress(body, msg.id, msg.text);
+    else renderMarkdown(body, msg.text);
+  }
   if (msg.bot) renderCard(li, msg, sendClick);
   if (stick) list.scrollTop = list.scrollHeight;
+}
+/** Up to two initials of a name ("Ada Lovelace" → "AL", "bob" → "B"). */
+function initials(name: string): string {
+  const words = name
+    .trim()
+    .split(/[\s._-]+/)
+    .filter(Boolean);
+  const letters = words.length > 1 ? [words[0]!, words[words.length - 1]!].map((w) => [...w][0] ?? '') : [[...(words[0] ?? '?')][0] ?? '?'];
+  return letters.join('').toUpperCase();
+}
+/** One of 8 avatar colours, by name. */
+function hue(name: string): number {
+  let h = 0;
+  for (const c of name) h = (h * 31 + (c.codePointAt(0) ?? 0)) >>> 0;
+  return h % 8;
 }
 function upsert(msg: ApiMessage): void {
   if (msg.channel !== state.channel || msg.thread !== state.thread) return;
@@ -285,8 +373,9 @@ function renderStatus(): void {
   box.textContent = '';
   if (!st) return;
   box.appendChild(el('span', 'spinner'));
-  const generic = /^(working|thinking|typing)?[\s.…]*$/i.test(st);
-  box.appendChild(el('span', null, st.indexOf(state.botName) === 0 ? st : state.botName + ' is working…' + (generic ? '' : ' — ' + st)));
+  // "working…", "is working…", "is thinking… (Bash)": one "<bot> is working…", then what is left.
+  const rest = st.replace(/^(is\s+)?(working|thinking|typing)?[\s.…]*/i, '').replace(/^[—–-]\s*/, '');
+  box.appendChild(el('span', null, st.indexOf(state.botName) === 0 ? st : state.botName + ' is working…' + (rest ? ' — ' + rest : '')));
 }
 
 /* ---- navigation ---- */
@@ -311,7 +400,7 @@ function parseHash(): { channel: string; thread: string | null; view: View } {
 /** The first line of the open thread's title, when the thread list has it. */
 function openThreadTitle(): string | undefined {
   const t = state.threads.find((x) => x.thread === state.thread);
-  return t ? t.text.split('\n')[0] : undefined;
+  return t ? threadTitle(t.text) : undefined;
 }
 function applyLocation(): void {
   const loc = parseHash();
@@ -366,10 +455,14 @@ function send(): void {
   const sendButton = $('send', HTMLButtonElement);
   const text = composer.value;
   if (!text.trim() || state.sending) return;
+  if (!state.me && !state.user) {
+    void chooseName();
+    return;
+  }
   const channel = state.channel;
   const thread = state.thread;
   const body: { channel: string; text: string; user?: string; thread?: string } = { channel, text };
-  if (!state.me) body.user = state.user; // logged in: the server knows who writes
+  if (!state.me && state.user) body.user = state.user; // logged in: the server knows who writes
   if (thread) body.thread = thread;
   state.sending = true;
   sendButton.disabled = true;
@@ -399,7 +492,7 @@ function sendClick(msg: CardMessage, action: ApiAction): Promise<unknown> {
     message: msg.id,
     action: action.id,
   };
-  if (!state.me) body.user = state.user; // logged in: the server knows who clicks
+  if (!state.me && state.user) body.user = state.user; // logged in: the server knows who clicks
   return api<{ ok: boolean }>('/api/local/actions', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -456,6 +549,12 @@ function connect(): void {
 
 /* ---- wiring ---- */
 $('logout').addEventListener('click', logout);
+$('change-name').addEventListener('click', () => void chooseName());
+$('messages').addEventListener('click', (e) => {
+  const button = e.target instanceof Element ? e.target.closest<HTMLButtonElement>('button.code-copy') : null;
+  if (button) copyCode(button);
+});
+setInterval(() => tickProgress($('messages')), 1_000);
 $('composer').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
     e.preventDefault();
@@ -479,11 +578,7 @@ $('channel-form').addEventListener('submit', (e) => {
   go(name, null);
 });
 window.addEventListener('hashchange', applyLocation);
-try {
-  state.user = localStorage.getItem('agentbridge.user') || 'you';
-} catch {
-  /* storage unavailable */
-}
+state.user = storedName();
 api<{ channels: string[]; botName?: string }>('/api/local/channels')
   .then((body) => {
     state.botName = body.botName || state.botName;
@@ -500,6 +595,7 @@ api<ApiMe>('/api/local/me')
     state.channel = '';
     applyLocation();
     connect();
+    if (!me.user && !state.user) void chooseName();
   })
   .catch(() => {
     /* 401: the login notice is shown */
