@@ -84,7 +84,7 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
       .transform((v, ctx) => {
         const n = Number(v);
         if (!/^\d+$/.test(v.trim()) || n > 65535) {
-          ctx.addIssue({ code: 'custom', message: `must be a port number 0–65535 (got "${v}")` });
+          ctx.addIssue({ code: 'custom', message: 'must be a port number 0–65535' });
           return z.NEVER;
         }
         return n;
@@ -158,22 +158,21 @@ export class ConfigError extends Error {
  * its name (`config.slack`, …; see `PlatformConfigSpec.read`).
  * @param cwd the directory relative paths are resolved against
  * @param registry the platform modules (default: the registry; tests pass another list)
- * @throws ConfigError naming every invalid variable and why (values are never echoed for
- *   variables whose name suggests a secret).
+ * @throws ConfigError naming every invalid variable, its value and why (values are never echoed
+ *   for variables whose name suggests a secret; see {@link describeIssue}).
  */
 export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry: PlatformRegistry = PLATFORMS): Config {
   const base = baseEnvSchema(registry);
   const platforms = registry.map((m) => ({ module: m, schema: z.object(m.config.env) }));
   assertDistinctVariables([Object.keys(base.shape), ...platforms.map((p) => Object.keys(p.schema.shape))], registry);
   const problems: string[] = [];
-  // Messages of secret variables never echo the value (zod's refine messages don't).
-  const issues = (error: z.ZodError) => error.issues.map((i) => `${String(i.path[0] ?? '?')}: ${i.message}`);
-  const parsed = base.safeParse(pickKnown(env, Object.keys(base.shape)));
-  if (!parsed.success) problems.push(...issues(parsed.error));
+  const baseRaw = pickKnown(env, Object.keys(base.shape));
+  const parsed = base.safeParse(baseRaw);
+  if (!parsed.success) problems.push(...parsed.error.issues.map((i) => describeIssue(i, baseRaw)));
   const values = platforms.map(({ module, schema }) => {
     const raw = pickKnown(env, Object.keys(schema.shape));
     const result = schema.safeParse(raw);
-    if (!result.success) problems.push(...issues(result.error));
+    if (!result.success) problems.push(...result.error.issues.map((i) => describeIssue(i, raw)));
     problems.push(...(module.config.check?.(raw) ?? []));
     return { module, values: result.success ? result.data : undefined };
   });
@@ -246,6 +245,23 @@ function pickKnown(env: NodeJS.ProcessEnv, names: readonly string[]): Record<str
     out[key] = v === undefined || v === '' ? undefined : v;
   }
   return out;
+}
+
+/**
+ * One configuration problem for people: `NAME: 'value' <why>`, e.g.
+ * `AGENTBRIDGE_AGENT: 'foo' is not one of auto, claude, codex, gemini` or
+ * `AGENTBRIDGE_HTTP_PORT: 'eighty' must be a port number 0–65535`. The value is left out for
+ * variables whose name suggests a secret ({@link isSecretName}: `SLACK_BOT_TOKEN: must be a bot
+ * token…`), for unset ones, and when the message already quotes the offending list item (it starts
+ * with `"`, e.g. `AGENTBRIDGE_ADMINS: "bob" is not a platform-qualified id…`).
+ * @param raw the variables as parsed (blank ones already undefined)
+ */
+export function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, string | undefined>): string {
+  const name = String(issue.path[0] ?? '?');
+  const message = issue.code === 'invalid_value' ? `is not one of ${issue.values.map(String).join(', ')}` : issue.message;
+  const value = raw[name];
+  if (value === undefined || isSecretName(name) || message.startsWith('"')) return `${name}: ${message}`;
+  return `${name}: '${value}' ${message}`;
 }
 
 /** True for variable names that usually hold secrets (tokens, keys, passwords). */
