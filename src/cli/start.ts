@@ -19,8 +19,9 @@ import type { RunningApp } from '../app.js';
 import { StartRefusedError, startApp } from '../app.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../logger.js';
+import { DirectoryError } from '../store/files.js';
 import { DatabaseMissingError } from '../store/marker.js';
-import { fail, setup } from './env.js';
+import { directoryErrorMessage, fail, setup } from './env.js';
 
 /** Exit code of a restart left to a supervisor (EX_TEMPFAIL). */
 export const RESTART_EXIT_CODE = 75;
@@ -56,6 +57,7 @@ export async function runStart(): Promise<void> {
     app = await startApp(config, logger, { onRestartRequested });
   } catch (err) {
     const e = err as Error;
+    if (err instanceof DirectoryError) fail(directoryErrorMessage(err, config), 2);
     logger.fatal({ err: e.message }, 'agentbridge could not start');
     // A refused start (non-loopback bind without users) or a database that disappeared (its
     // marker is there) is a setup problem the operator must decide on: exit 2.
