@@ -5,12 +5,14 @@
  * together so one error names every problem. The rest of the code receives a typed
  * {@link Config}, never process.env.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from './core/config.js';
 import { nonNegativeInt, optionalString, positiveInt } from './core/env-schema.js';
 import { PLATFORMS, type PlatformRegistry } from './platforms/registry.js';
 import { agentEnvironment, isEnvDenyPattern, parseEnvDenyList } from './runners/agent-env.js';
+import { PACKAGE_BIN_DIR, withPackageBin } from './runners/bin.js';
 import { runnerDefinitions } from './runners/registry.js';
 
 /** A comma-separated list of ids qualified by a registered platform (`slack:U123,discord:456,local:alice`). */
@@ -205,14 +207,22 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd(), registry
     bins: Object.fromEntries(runnerDefinitions().map((d) => [d.name, (e as Record<string, unknown>)[d.binVariable] as string | undefined])),
     logLevel: e.LOG_LEVEL,
     // A platform's variables never reach the agent, nor what its module lists (e.g. SLACK_*).
-    agentEnv: agentEnvironment(env, [
-      ...e.AGENTBRIDGE_AGENT_ENV_DENY,
-      ...platforms.flatMap((p) => [...Object.keys(p.schema.shape), ...(p.module.config.agentEnvDeny ?? [])]),
-    ]),
+    // PATH: agentbridge's node_modules/.bin first, however it was started (src/runners/bin.ts).
+    agentEnv: withAgentPath(
+      agentEnvironment(env, [
+        ...e.AGENTBRIDGE_AGENT_ENV_DENY,
+        ...platforms.flatMap((p) => [...Object.keys(p.schema.shape), ...(p.module.config.agentEnvDeny ?? [])]),
+      ]),
+    ),
   };
   const settings = config as unknown as Record<string, unknown>;
   for (const { module, values: v } of values) settings[module.name] = module.config.read(v ?? {});
   return config;
+}
+
+/** `env` with agentbridge's `node_modules/.bin` on PATH ({@link withPackageBin}) when that folder exists (a clone after `npm ci`, or an install). */
+function withAgentPath(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return fs.existsSync(PACKAGE_BIN_DIR) ? { ...env, PATH: withPackageBin(env['PATH']) } : env;
 }
 
 /**
