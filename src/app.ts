@@ -100,7 +100,8 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     const runners = createRunners(config);
     const probes = await probeAll(runners, config.agentEnv);
     const defaultAgent = resolveDefaultAgent(config.agent, probes);
-    for (const p of probes) logger.info({ agent: p.agent, installed: p.installed, version: p.version, versionError: p.versionError, authenticated: p.authenticated }, 'agent probe');
+    for (const p of probes)
+      logger.info({ agent: p.agent, installed: p.installed, version: p.version, versionError: p.versionError, authenticated: p.authenticated }, 'agent probe');
     if (!defaultAgent) logger.warn('no agent CLI is installed and authenticated; messages will be answered with instructions (see `agentbridge doctor`)');
     else logger.info({ agent: defaultAgent, model: config.model }, 'default agent');
 

@@ -123,9 +123,7 @@ describe('the runner registry', () => {
     expect(doctorLines([timedOut])[0]).toContain('(version unknown: `echo-agent --version` timed out after 1 s)');
     const failed = await createRunner(echo, { bin: broken }).probe(env);
     expect(failed.versionError).toBe('`echo-agent --version` failed (exit code 3): config file is corrupt');
-    expect(versionProblem('x --version', { stoppedBy: undefined, exitCode: 0, exitSignal: null, stderr: '' }, 1000)).toBe(
-      'no x.y.z in the output of `x --version`',
-    );
+    expect(versionProblem('x --version', { stoppedBy: null, exitCode: 0, exitSignal: null, stderr: '' }, 1000)).toBe('no x.y.z in the output of `x --version`');
   });
 
   it("puts agentbridge's node_modules/.bin on the agents' PATH once, first, as npm does", () => {
