@@ -19,13 +19,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const STAMP = path.join(root, 'dist', '.build-stamp');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FILES = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json', 'scripts/copy-assets.mjs', 'scripts/build-stamp.mjs'];
 const TREES = ['src'];
 
-/** Every input file, relative to the root, sorted. */
-function inputs() {
+/** Every input file under `root`, relative to it, sorted. */
+function inputs(root) {
   const out = [...FILES];
   const walk = (rel) => {
     for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
@@ -38,10 +37,10 @@ function inputs() {
   return out.sort();
 }
 
-/** SHA-256 hex of `path size mtimeMs` per input (a missing input counts as `path -`). */
-export function fingerprint() {
+/** SHA-256 hex of `path size mtimeMs` per input of the package at `root` (a missing input counts as `path -`). */
+export function fingerprint(root) {
   const h = crypto.createHash('sha256');
-  for (const rel of inputs()) {
+  for (const rel of inputs(root)) {
     let line = `${rel} -`;
     try {
       const st = fs.statSync(path.join(root, rel));
@@ -54,31 +53,40 @@ export function fingerprint() {
   return h.digest('hex');
 }
 
-function recorded() {
+function recorded(stamp) {
   try {
-    return fs.readFileSync(STAMP, 'utf8').trim();
+    return fs.readFileSync(stamp, 'utf8').trim();
   } catch {
     return undefined;
   }
 }
 
-const mode = process.argv[2];
-if (mode === '--write') {
-  fs.mkdirSync(path.dirname(STAMP), { recursive: true });
-  fs.writeFileSync(STAMP, fingerprint() + '\n');
-} else if (mode === '--if-changed') {
-  const was = recorded();
-  if (was !== undefined && was === fingerprint() && fs.existsSync(path.join(root, 'dist', 'cli.js'))) process.exit(0);
+/** The command line (see the top of this file). */
+function main(mode) {
+  const stamp = path.join(ROOT, 'dist', '.build-stamp');
+  if (mode === '--write') {
+    fs.mkdirSync(path.dirname(stamp), { recursive: true });
+    fs.writeFileSync(stamp, fingerprint(ROOT) + '\n');
+    return;
+  }
+  if (mode !== '--if-changed') {
+    process.stderr.write('usage: node scripts/build-stamp.mjs --write | --if-changed\n');
+    process.exit(2);
+  }
+  const was = recorded(stamp);
+  const now = fingerprint(ROOT);
+  if (was !== undefined && was === now && fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) return;
   process.stderr.write(`building… (${was === undefined ? 'first build' : 'sources changed'})\n`);
   const npm = process.env.npm_execpath;
   const r = npm
-    ? spawnSync(process.execPath, [npm, 'run', '--silent', 'build'], { cwd: root, stdio: 'inherit' })
-    : spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+    ? spawnSync(process.execPath, [npm, 'run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' })
+    : spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
   if (r.status !== 0) {
     process.stderr.write('build failed: fix the errors above, then run `npm start` again\n');
     process.exit(r.status ?? 1);
   }
-} else {
-  process.stderr.write('usage: node scripts/build-stamp.mjs --write | --if-changed\n');
-  process.exit(2);
+  // The inputs as they were when the build began: a file edited during the build builds again next time.
+  fs.writeFileSync(stamp, now + '\n');
 }
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main(process.argv[2]);
