@@ -4,7 +4,6 @@
  * inbox recovery. `stop()` shuts down in reverse order; turns cut
  * by the shutdown are left for retry (and announced) after the next start.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { createCore } from './compose.js';
 import type { Config } from './core/config.js';
@@ -23,7 +22,7 @@ import type { AdapterContext, PlatformAdapter } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
 import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
 import { settleProcessCleanups } from './runners/process.js';
-import { ensurePrivateDir } from './store/files.js';
+import { ensurePrivateDir, makeDirs } from './store/files.js';
 import { acquireOwnerLock } from './store/lock.js';
 import { openStore } from './store/store.js';
 import type { Store } from './store/types.js';
@@ -82,13 +81,15 @@ const AGENT_CLEANUP_WAIT_MS = 15_000;
 
 /**
  * Starts agentbridge.
- * @throws StoreLockedError when another agentbridge owns the data directory; StartRefusedError
+ * @throws DirectoryError when the data directory or the workdir cannot be created, or the data
+ *   directory cannot be written; StoreLockedError when another agentbridge owns the data directory; StartRefusedError
  *   (exit 2) for a local chat on a non-loopback address without any local user;
  *   SchemaTooNewError when the database is newer than this code; errors from binding the port.
  */
 export async function startApp(config: Config, logger: Logger, hooks: AppHooks = {}): Promise<RunningApp> {
-  ensurePrivateDir(config.dataDir, logger); // 0700: transcripts and secrets are this user's only
-  fs.mkdirSync(config.workdir, { recursive: true });
+  // Fail fast, before anything else, when the data directory or the workdir is unusable (DirectoryError).
+  ensurePrivateDir(config.dataDir, logger); // 0700: transcripts and secrets are this user's only; checked writable
+  makeDirs(config.workdir);
   const lock = acquireOwnerLock(config.dataDir);
   const cleanups: Array<() => void | Promise<void>> = [() => lock.release()];
   try {
@@ -101,7 +102,8 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     const runners = createRunners(config);
     const probes = await probeAll(runners, config.agentEnv);
     const defaultAgent = resolveDefaultAgent(config.agent, probes);
-    for (const p of probes) logger.info({ agent: p.agent, installed: p.installed, version: p.version, authenticated: p.authenticated }, 'agent probe');
+    for (const p of probes)
+      logger.info({ agent: p.agent, installed: p.installed, version: p.version, versionError: p.versionError, authenticated: p.authenticated }, 'agent probe');
     if (!defaultAgent) logger.warn('no agent CLI is installed and authenticated; messages will be answered with instructions (see `agentbridge doctor`)');
     else logger.info({ agent: defaultAgent, model: config.model }, 'default agent');
     logger.info(

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { registerCronCommands } from './cli/cron.js';
 import { registerDbCommands } from './cli/db.js';
 import { runDoctor } from './cli/doctor.js';
+import { configOrUndefined, failOnDirectoryError } from './cli/env.js';
 import { registerSessionCommands } from './cli/sessions.js';
 import { runStart } from './cli/start.js';
 import { listText } from './cli/text.js';
@@ -45,4 +46,5 @@ registerSessionCommands(program);
 registerCronCommands(program);
 registerUserCommands(program);
 
-await program.parseAsync(process.argv);
+// A data directory that cannot be created or written (any command that opens the store): exit 2 with the reason.
+await program.parseAsync(process.argv).catch((err: unknown) => failOnDirectoryError(err, configOrUndefined()));

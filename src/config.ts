@@ -5,6 +5,7 @@
  * together so one error names every problem. The rest of the code receives a typed
  * {@link Config}, never process.env.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from './core/config.js';
@@ -13,6 +14,7 @@ import { deriveTurnSlots, describeMachine, type MachineFacts } from './core/slot
 import { readMachineFacts } from './machine.js';
 import { PLATFORMS, type PlatformRegistry } from './platforms/registry.js';
 import { agentEnvironment, isEnvDenyPattern, parseEnvDenyList } from './runners/agent-env.js';
+import { PACKAGE_BIN_DIR, withPackageBin } from './runners/bin.js';
 import { runnerDefinitions } from './runners/registry.js';
 
 /** A comma-separated list of ids qualified by a registered platform (`slack:U123,discord:456,local:alice`). */
@@ -86,7 +88,7 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
       .transform((v, ctx) => {
         const n = Number(v);
         if (!/^\d+$/.test(v.trim()) || n > 65535) {
-          ctx.addIssue({ code: 'custom', message: `must be a port number 0–65535 (got "${v}")` });
+          ctx.addIssue({ code: 'custom', message: 'must be a port number 0–65535' });
           return z.NEVER;
         }
         return n;
@@ -163,8 +165,8 @@ export class ConfigError extends Error {
  * @param registry the platform modules (default: the registry; tests pass another list)
  * @param machine what the default turn slots are derived from when AGENTBRIDGE_MAX_CONCURRENT_TURNS
  *   is unset (`src/machine.ts` → `readMachineFacts`, called only then; tests pass fixed facts)
- * @throws ConfigError naming every invalid variable and why (values are never echoed for
- *   variables whose name suggests a secret).
+ * @throws ConfigError naming every invalid variable, its value and why (values are never echoed
+ *   for variables whose name suggests a secret; see {@link describeIssue}).
  */
 export function loadConfig(
   env: NodeJS.ProcessEnv,
@@ -176,14 +178,13 @@ export function loadConfig(
   const platforms = registry.map((m) => ({ module: m, schema: z.object(m.config.env) }));
   assertDistinctVariables([Object.keys(base.shape), ...platforms.map((p) => Object.keys(p.schema.shape))], registry);
   const problems: string[] = [];
-  // Messages of secret variables never echo the value (zod's refine messages don't).
-  const issues = (error: z.ZodError) => error.issues.map((i) => `${String(i.path[0] ?? '?')}: ${i.message}`);
-  const parsed = base.safeParse(pickKnown(env, Object.keys(base.shape)));
-  if (!parsed.success) problems.push(...issues(parsed.error));
+  const baseRaw = pickKnown(env, Object.keys(base.shape));
+  const parsed = base.safeParse(baseRaw);
+  if (!parsed.success) problems.push(...parsed.error.issues.map((i) => describeIssue(i, baseRaw)));
   const values = platforms.map(({ module, schema }) => {
     const raw = pickKnown(env, Object.keys(schema.shape));
     const result = schema.safeParse(raw);
-    if (!result.success) problems.push(...issues(result.error));
+    if (!result.success) problems.push(...result.error.issues.map((i) => describeIssue(i, raw)));
     problems.push(...(module.config.check?.(raw) ?? []));
     return { module, values: result.success ? result.data : undefined };
   });
@@ -218,10 +219,13 @@ export function loadConfig(
     bins: Object.fromEntries(runnerDefinitions().map((d) => [d.name, (e as Record<string, unknown>)[d.binVariable] as string | undefined])),
     logLevel: e.LOG_LEVEL,
     // A platform's variables never reach the agent, nor what its module lists (e.g. SLACK_*).
-    agentEnv: agentEnvironment(env, [
-      ...e.AGENTBRIDGE_AGENT_ENV_DENY,
-      ...platforms.flatMap((p) => [...Object.keys(p.schema.shape), ...(p.module.config.agentEnvDeny ?? [])]),
-    ]),
+    // PATH: agentbridge's node_modules/.bin first, however it was started (src/runners/bin.ts).
+    agentEnv: withAgentPath(
+      agentEnvironment(env, [
+        ...e.AGENTBRIDGE_AGENT_ENV_DENY,
+        ...platforms.flatMap((p) => [...Object.keys(p.schema.shape), ...(p.module.config.agentEnvDeny ?? [])]),
+      ]),
+    ),
   };
   const settings = config as unknown as Record<string, unknown>;
   for (const { module, values: v } of values) settings[module.name] = module.config.read(v ?? {});
@@ -233,6 +237,11 @@ function turnSlots(setting: number | undefined, machine: () => MachineFacts): { 
   if (setting !== undefined) return { slots: setting, source: 'AGENTBRIDGE_MAX_CONCURRENT_TURNS' };
   const facts = machine();
   return { slots: deriveTurnSlots(facts).slots, source: describeMachine(facts) };
+}
+
+/** `env` with agentbridge's `node_modules/.bin` on PATH ({@link withPackageBin}) when that folder exists (a clone after `npm ci`, or an install). */
+function withAgentPath(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return fs.existsSync(PACKAGE_BIN_DIR) ? { ...env, PATH: withPackageBin(env['PATH']) } : env;
 }
 
 /**
@@ -265,6 +274,23 @@ function pickKnown(env: NodeJS.ProcessEnv, names: readonly string[]): Record<str
     out[key] = v === undefined || v === '' ? undefined : v;
   }
   return out;
+}
+
+/**
+ * One configuration problem for people: `NAME: 'value' <why>`, e.g.
+ * `AGENTBRIDGE_AGENT: 'foo' is not one of auto, claude, codex, gemini` or
+ * `AGENTBRIDGE_HTTP_PORT: 'eighty' must be a port number 0–65535`. The value is left out for
+ * variables whose name suggests a secret ({@link isSecretName}: `SLACK_BOT_TOKEN: must be a bot
+ * token…`), for unset ones, and when the message already quotes the offending list item (it starts
+ * with `"`, e.g. `AGENTBRIDGE_ADMINS: "bob" is not a platform-qualified id…`).
+ * @param raw the variables as parsed (blank ones already undefined)
+ */
+export function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, string | undefined>): string {
+  const name = String(issue.path[0] ?? '?');
+  const message = issue.code === 'invalid_value' ? `is not one of ${issue.values.map(String).join(', ')}` : issue.message;
+  const value = raw[name];
+  if (value === undefined || isSecretName(name) || message.startsWith('"')) return `${name}: ${message}`;
+  return `${name}: '${value}' ${message}`;
 }
 
 /** True for variable names that usually hold secrets (tokens, keys, passwords). */

@@ -1,5 +1,8 @@
 /**
- * `agentbridge db init [--force]|checkpoint|vacuum|prune --before <date>`: maintenance of the store.
+ * `agentbridge db init [--force]|checkpoint|vacuum|prune --before <date> [--yes|--dry-run]`: maintenance of the store.
+ * `prune` deletes only with `--yes`: without it (or with `--dry-run`) it prints what it would
+ * delete per table and deletes nothing (exit 1 without --yes when there is something to delete,
+ * with the command to run; exit 0 for --dry-run or when nothing is old enough).
  * `init` creates an empty database (refusing while agentbridge runs; `--force` when its marker says
  * a database disappeared, or to move an existing one aside).
  * `checkpoint` is safe while the service runs (SQLite coordinates WAL checkpoints); `vacuum`
@@ -49,6 +52,11 @@ export function parseBefore(value: string, now = Date.now()): Date {
   return d;
 }
 
+/** The report of a prune (pure): `prune: <verb> rows older than <ISO>`, then `  <table>: <n>` per table. */
+export function pruneLines(verb: 'removed' | 'would remove', before: Date, report: Record<string, number>): string[] {
+  return [`prune: ${verb} rows older than ${before.toISOString()}`, ...Object.entries(report).map(([table, n]) => `  ${table}: ${n}`)];
+}
+
 export function registerDbCommands(program: Command): void {
   const db = program.command('db').description('maintain the session store (data directory database)');
   db.command('init')
@@ -96,19 +104,36 @@ export function registerDbCommands(program: Command): void {
       }),
     );
   db.command('prune')
-    .description('delete finished data older than a date (agentbridge must be stopped)')
+    .description('delete finished data older than a date (agentbridge must be stopped); shows what it would delete unless --yes')
     .requiredOption('--before <date>', 'ISO date/time, or an age such as 30d, 12h, 2w')
-    .action((opts: { before: string }) => {
+    .option('--yes', 'delete without asking (without it, prune only shows what it would delete and exits 1)')
+    .option('--dry-run', 'only show what would be deleted (exit 0)')
+    .action((opts: { before: string; yes?: boolean; dryRun?: boolean }) => {
       let before: Date;
       try {
         before = parseBefore(opts.before);
       } catch (err) {
         fail((err as Error).message, 2);
       }
-      withStore(true, (store) => {
+      const code = withStore(true, (store) => {
+        const plan = prune(store, before, { dryRun: true });
+        const total = Object.values(plan).reduce((a, b) => a + b, 0);
+        if (opts.dryRun || !opts.yes || total === 0) {
+          process.stdout.write(pruneLines('would remove', before, plan).join('\n') + '\n');
+          if (total === 0) {
+            process.stdout.write('Nothing to prune.\n');
+            return 0;
+          }
+          if (opts.dryRun) return 0;
+          process.stderr.write(
+            `agentbridge: nothing was deleted. To delete these ${total} rows, run again with --yes: agentbridge db prune --before ${opts.before} --yes\n`,
+          );
+          return 1;
+        }
         const report = prune(store, before);
-        process.stdout.write(`prune: removed rows older than ${before.toISOString()}\n`);
-        for (const [table, n] of Object.entries(report)) process.stdout.write(`  ${table}: ${n}\n`);
+        process.stdout.write(pruneLines('removed', before, report).join('\n') + '\n');
+        return 0;
       });
+      if (code !== 0) process.exit(code);
     });
 }

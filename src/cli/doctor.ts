@@ -3,6 +3,9 @@
  * installed, its version and whether it is authenticated — one line per agent in one format, plus
  * the probe's detail — then the agent agentbridge will use and how many turns run at once (and
  * why: AGENTBRIDGE_MAX_CONCURRENT_TURNS or the machine). Exits 1 when no agent is usable.
+ * The probe is start-up's (`probeAll`, every agent at once, each version check limited to 10 s) on
+ * the same agent PATH (src/runners/bin.ts `withPackageBin`), so `npx agentbridge doctor`,
+ * `node dist/cli.js doctor` and `npm start` agree.
  */
 import { describeTurnSlots } from '../core/slots.js';
 import { createRunners, probeAll, resolveDefaultAgent } from '../runners/index.js';
@@ -10,7 +13,10 @@ import { agentLabel, runnerDefinitions } from '../runners/registry.js';
 import type { RunnerProbe } from '../runners/types.js';
 import { configOrExit } from './env.js';
 
-/** The report lines of `probes` (pure): `  <label>  installed  <version>  <auth>  <bin>` or `  <label>  not installed`, then the detail. */
+/**
+ * The report lines of `probes` (pure): `  <label>  installed  <version>  <auth>  <bin>` (`<version>` is
+ * `(version unknown: <why>)` when it could not be read) or `  <label>  not installed`, then the detail.
+ */
 export function doctorLines(probes: RunnerProbe[]): string[] {
   const width = Math.max(12, ...probes.map((p) => agentLabel(p.agent).length));
   const out: string[] = [];
@@ -18,7 +24,7 @@ export function doctorLines(probes: RunnerProbe[]): string[] {
     const auth = p.authenticated === true ? 'authenticated' : p.authenticated === false ? 'NOT authenticated' : 'authentication unknown';
     out.push(
       p.installed
-        ? `  ${agentLabel(p.agent).padEnd(width)} installed  ${p.version ?? '(version unknown)'}  ${auth}  ${p.bin ?? ''}`
+        ? `  ${agentLabel(p.agent).padEnd(width)} installed  ${p.version ?? `(version unknown: ${p.versionError ?? 'no reason given'})`}  ${auth}  ${p.bin ?? ''}`
         : `  ${agentLabel(p.agent).padEnd(width)} not installed`,
     );
     if (p.detail) out.push(`  ${''.padEnd(width)} ${p.detail}`);

@@ -11,7 +11,12 @@
  * - `exit`: exits with code 75 so a supervisor starts it again (Docker `restart: unless-stopped`,
  *   systemd `Restart=always`/`on-failure`, Kubernetes). Use this in containers: a process spawned
  *   by the container's main process dies with the container.
- * - `auto` (default): `exit` when running as pid 1 (a container's main process), else `spawn`.
+ * - `auto` (default): `exit` when running as pid 1 (a container's main process); in place when
+ *   stdin is a terminal (someone ran it in a shell); else `spawn`.
+ * In place (./restart-in-place.ts): this process, its service stopped, starts the new one attached
+ * — same process group, stdio inherited — and waits for it, so the shell keeps waiting and Ctrl-C
+ * (sent by the terminal to the whole foreground group) still stops the service. Node 20 has no
+ * `process.execve`, hence a waiting parent rather than a true re-exec.
  * A signal that arrives during a restart turns it into a plain shutdown.
  */
 import { spawn } from 'node:child_process';
@@ -19,8 +24,10 @@ import type { RunningApp } from '../app.js';
 import { StartRefusedError, startApp } from '../app.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../logger.js';
+import { DirectoryError } from '../store/files.js';
 import { DatabaseMissingError } from '../store/marker.js';
-import { fail, setup } from './env.js';
+import { directoryErrorMessage, fail, setup } from './env.js';
+import { superviseInPlace } from './restart-in-place.js';
 
 /** Exit code of a restart left to a supervisor (EX_TEMPFAIL). */
 export const RESTART_EXIT_CODE = 75;
@@ -56,6 +63,7 @@ export async function runStart(): Promise<void> {
     app = await startApp(config, logger, { onRestartRequested });
   } catch (err) {
     const e = err as Error;
+    if (err instanceof DirectoryError) fail(directoryErrorMessage(err, config), 2);
     logger.fatal({ err: e.message }, 'agentbridge could not start');
     // A refused start (non-loopback bind without users) or a database that disappeared (its
     // marker is there) is a setup problem the operator must decide on: exit 2.
@@ -81,9 +89,31 @@ export async function runStart(): Promise<void> {
   });
 }
 
+/** How `/agent restart` brings agentbridge back: see the module doc. */
+export type RestartAction = 'exit' | 'spawn' | 'in-place';
+
+/**
+ * The restart action for `mode` (AGENTBRIDGE_RESTART_MODE) in this process (pure): `auto` is
+ * `exit` as pid 1, `in-place` with a terminal on stdin, else `spawn`; `spawn` and `exit` are taken as set.
+ */
+export function restartAction(mode: Config['restartMode'], proc: { pid: number; stdinIsTTY: boolean }): RestartAction {
+  if (mode !== 'auto') return mode;
+  if (proc.pid === 1) return 'exit';
+  return proc.stdinIsTTY ? 'in-place' : 'spawn';
+}
+
 /** After a graceful stop for `/agent restart`: starts the new process or leaves it to the supervisor. Never returns. */
-function relaunch(config: Config, logger: Logger): never {
-  const mode = config.restartMode === 'auto' ? (process.pid === 1 ? 'exit' : 'spawn') : config.restartMode;
+function relaunch(config: Config, logger: Logger): void {
+  const mode = restartAction(config.restartMode, { pid: process.pid, stdinIsTTY: process.stdin.isTTY === true });
+  if (mode === 'in-place') {
+    logger.info('restart: starting agentbridge again in this terminal (Ctrl-C stops it)');
+    // Our signal handlers belong to the service that just stopped; the supervisor sets its own.
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
+    superviseInPlace({ execPath: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)], cwd: process.cwd(), env: process.env }, (err) => {
+      logger.error({ err: String(err) }, 'restart: could not start the new process; start agentbridge again by hand');
+    });
+    return;
+  }
   if (mode === 'exit') {
     logger.info({ code: RESTART_EXIT_CODE }, 'restart: exiting so the supervisor starts agentbridge again');
     process.exit(RESTART_EXIT_CODE);

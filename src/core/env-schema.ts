@@ -2,8 +2,8 @@
  * zod building blocks for environment variables, shared by `src/config.ts` (agentbridge's own
  * variables) and the platform modules' config fragments (`src/platforms/<name>/config.ts`).
  * Every schema reads a raw string; an empty value has already been turned into `undefined`
- * (`FOO=` in `.env` counts as unset). Messages never echo a value, so they are safe for secrets
- * unless they say `(got "…")` (only the numeric ones do).
+ * (`FOO=` in `.env` counts as unset). Messages never echo the value: `src/config.ts`
+ * (`describeIssue`) puts it in front (`NAME: 'value' must be…`), except for secrets.
  */
 import { z } from 'zod';
 
@@ -18,7 +18,7 @@ export const positiveInt = (def: number) =>
     .transform((v, ctx) => {
       const n = Number(v);
       if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number ≥ 1 (got "${v}")` });
+        ctx.addIssue({ code: 'custom', message: 'must be a whole number ≥ 1' });
         return z.NEVER;
       }
       return n;
@@ -32,7 +32,7 @@ export const nonNegativeInt = (def: number) =>
     .transform((v, ctx) => {
       const n = Number(v);
       if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number ≥ 0 (got "${v}")` });
+        ctx.addIssue({ code: 'custom', message: 'must be a whole number ≥ 0' });
         return z.NEVER;
       }
       return n;

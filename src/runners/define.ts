@@ -28,8 +28,12 @@ import type { RunError, Runner, RunEvent, RunnerProbe, RunRequest, RunResult } f
 import type { AgentSession, SessionCapabilities, SessionOptions } from './session/types.js';
 import { failedSession } from './session/failed.js';
 
-/** Limit for `<bin> --version` in a probe, ms (the slowest CLI, a Node program, starts in a few seconds on a loaded machine). */
-export const VERSION_TIMEOUT_MS = 15_000;
+/**
+ * Limit for `<bin> --version` in a probe, ms (the slowest CLI, a Node program, starts in 1–3 s on a
+ * loaded 2-core machine). Every agent is probed at once (`probeAll`), so doctor and start-up wait at
+ * most this plus the kill grace, whatever the number of agents.
+ */
+export const VERSION_TIMEOUT_MS = 10_000;
 /** Kill grace (SIGINT→SIGTERM→SIGKILL steps) for a probe that overruns, ms. */
 export const PROBE_KILL_GRACE_MS = 1000;
 /** Working directory of a probe: neutral, always present, holds no project settings. */
@@ -63,6 +67,8 @@ export interface RunnerOptions {
   killGraceMs?: number;
   /** Runner-specific extra settings, e.g. codex `-c key=value` overrides; runners without such settings ignore them. */
   configOverrides?: string[];
+  /** Limit of the probe's version check, ms (default {@link VERSION_TIMEOUT_MS}; tests shorten it). */
+  versionTimeoutMs?: number;
 }
 
 /** The child environment for a turn's MCP server when argv cannot carry it (Gemini: an overlay home). */
@@ -329,37 +335,45 @@ async function probe(def: AnyRunnerDefinition, opts: RunnerOptions, callerEnv: N
   const base = { agent: def.name, authenticated: auth.authenticated };
   const bin = resolveBin(def.command, opts.bin, callerEnv['PATH']);
   if (!bin) return { ...base, installed: false, detail: `${def.command} not found (${opts.bin ?? 'PATH'}); ${auth.detail}` };
+  const versionArgs = [...(def.versionArgs ?? ['--version'])];
+  const timeoutMs = opts.versionTimeoutMs ?? VERSION_TIMEOUT_MS;
   let out = '';
   let r: DriveResult;
   try {
     r = await drive({
       bin,
-      args: [...(def.versionArgs ?? ['--version'])],
+      args: versionArgs,
       cwd: PROBE_CWD,
       env: def.env ? def.env(callerEnv) : callerEnv,
-      timeoutMs: VERSION_TIMEOUT_MS,
+      timeoutMs,
       killGraceMs: PROBE_KILL_GRACE_MS,
       onLine: (line) => {
         out += `${line}\n`;
       },
     });
   } catch (err) {
-    return { ...base, installed: true, bin, detail: `${def.command} (version unknown: ${String(err)}) at ${bin}; ${auth.detail}` };
+    const versionError = `\`${def.command} ${versionArgs.join(' ')}\` could not run: ${String(err)}`;
+    return { ...base, installed: true, bin, versionError, detail: `${def.command} version unknown: ${versionError} at ${bin}; ${auth.detail}` };
   }
   if (r.spawnError) return { ...base, installed: false, bin, detail: `cannot run ${bin}: ${r.spawnError.code ?? r.spawnError.message}; ${auth.detail}` };
   const version = /\d+\.\d+\.\d+[\w.+-]*/.exec(out)?.[0];
-  const note = version
-    ? ''
-    : r.stoppedBy === 'timeout'
-      ? ' (--version timed out)'
-      : ` (no version in the output of ${[...(def.versionArgs ?? ['--version'])].join(' ')})`;
-  return {
-    ...base,
-    installed: true,
-    bin,
-    ...(version ? { version } : {}),
-    detail: `${def.command} ${version ?? 'unknown version'}${note} at ${bin}; ${auth.detail}`,
-  };
+  if (version) return { ...base, installed: true, bin, version, detail: `${def.command} ${version} at ${bin}; ${auth.detail}` };
+  const versionError = versionProblem(`${def.command} ${versionArgs.join(' ')}`, r, timeoutMs);
+  return { ...base, installed: true, bin, versionError, detail: `${def.command} version unknown: ${versionError} at ${bin}; ${auth.detail}` };
+}
+
+/**
+ * Why a version check printed no version (pure), for people:
+ * `` `gemini --version` timed out after 10 s ``, `` `gemini --version` failed (exit code 3): <last stderr line> ``
+ * or `` no x.y.z in the output of `gemini --version` ``.
+ */
+export function versionProblem(command: string, r: Pick<DriveResult, 'stoppedBy' | 'exitCode' | 'exitSignal' | 'stderr'>, timeoutMs: number): string {
+  if (r.stoppedBy === 'timeout') return `\`${command}\` timed out after ${Math.round(timeoutMs / 1000)} s`;
+  if (r.exitCode !== 0) {
+    const last = r.stderr.trim().split('\n').at(-1)?.trim();
+    return `\`${command}\` failed (${r.exitCode === null ? `killed by ${r.exitSignal ?? 'a signal'}` : `exit code ${r.exitCode}`})${last ? `: ${last.slice(0, 200)}` : ''}`;
+  }
+  return `no x.y.z in the output of \`${command}\``;
 }
 
 /** The error of a turn the driver stopped (abort → `stopped`, time limit → `timeout`). */

@@ -51,6 +51,11 @@ export interface RunnerProbe {
   /** Resolved executable path, when found. */
   bin?: string;
   version?: string;
+  /**
+   * Why no version could be read, when installed without one, e.g.
+   * `` `gemini --version` timed out after 10 s `` (../define.ts `versionProblem`).
+   */
+  versionError?: string;
   /** true/false when it could be determined from env/config files; 'unknown' otherwise. */
   authenticated: boolean | 'unknown';
   /** One line for people: `<command> <version> at <bin>; <auth detail>`, or why it is not installed. */

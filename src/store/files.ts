@@ -5,6 +5,7 @@
  * modes are given at creation and existing files are tightened with chmod.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger } from '../logger.js';
 
 /** Mode of the data directory. */
@@ -12,13 +13,76 @@ export const DIR_MODE = 0o700;
 /** Mode of the database, its -wal/-shm, the marker and the lock file. */
 export const FILE_MODE = 0o600;
 
+/** A directory agentbridge needs cannot be created or written; `reason` says why (e.g. `ENOENT: no such file or directory, mkdir '/proc/nope'`). */
+export class DirectoryError extends Error {
+  override readonly name = 'DirectoryError';
+  constructor(
+    readonly dir: string,
+    readonly reason: string,
+  ) {
+    super(`${dir} cannot be used: ${reason}`);
+  }
+}
+
 /**
- * Creates `dir` (and missing parents) with mode 0700, or tightens an existing one whose group or
- * others bits are set. A failing chmod (e.g. EPERM: owned by another user) is logged as a warning,
- * not thrown. Throws the `fs` error when the directory cannot be created.
+ * Creates `dir` and its missing parents, one level at a time, each new one with `mode`.
+ * Not `fs.mkdirSync(dir, { recursive: true })`: Node 20's recursive mkdir never returns for a
+ * path under /proc (e.g. `/proc/nope`: mkdir says ENOENT while the parent exists, and it retries
+ * forever); one level at a time every failure comes back at once.
+ * @throws DirectoryError naming the level that could not be created, or a non-directory in the way
+ */
+export function makeDirs(dir: string, mode = 0o777): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  for (let p = abs; ; p = path.dirname(p)) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new DirectoryError(abs, (err as Error).message);
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new DirectoryError(abs, `${p} exists and is not a directory`);
+      break;
+    }
+    missing.unshift(p);
+    if (path.dirname(p) === p) break;
+  }
+  for (const p of missing) {
+    try {
+      fs.mkdirSync(p, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new DirectoryError(abs, (err as Error).message);
+    }
+  }
+}
+
+/**
+ * Checks that files can be created in `dir` by creating and removing one (`access(W_OK)` is not
+ * enough: it says yes to root for /proc, and to everyone for a read-only mount). Synchronous and
+ * bounded: one create, one unlink.
+ * @throws DirectoryError with the file system's reason (e.g. EROFS, EACCES, ENOSPC)
+ */
+export function assertWritableDir(dir: string): void {
+  const probe = path.join(dir, `.agentbridge-write-check-${process.pid}`);
+  try {
+    fs.closeSync(fs.openSync(probe, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, FILE_MODE));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new DirectoryError(path.resolve(dir), `cannot create files in it: ${(err as Error).message}`);
+  }
+  fs.rmSync(probe, { force: true });
+}
+
+/**
+ * Creates `dir` (and missing parents, {@link makeDirs}) with mode 0700, checks that files can be
+ * created in it ({@link assertWritableDir}; before any chmod, so a system directory given by mistake,
+ * e.g. /proc, is left alone), then tightens an existing one whose group or others bits are set. A
+ * failing chmod (e.g. EPERM: owned by another user) is logged as a warning, not thrown.
+ * @throws DirectoryError when the directory cannot be created or written
  */
 export function ensurePrivateDir(dir: string, logger?: Pick<Logger, 'warn' | 'info'>): void {
-  fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+  makeDirs(dir, DIR_MODE);
+  assertWritableDir(dir);
   tighten(dir, DIR_MODE, logger);
 }
 

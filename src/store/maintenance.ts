@@ -43,9 +43,11 @@ export const PRUNE_TABLES = ['conversations', 'session_entries', 'posted_message
  * - finished cron runs (ok/failed/skipped) that ended (or were due) before it.
  *
  * `target` is a connection or anything holding one (the `SqliteStore` of `openStore`).
- * Returns rows removed per table (every table of {@link PRUNE_TABLES}, 0 included).
+ * With `opts.dryRun` the same deletes run and are rolled back: the report is exactly what a real
+ * prune at that moment would remove, and nothing changes.
+ * Returns rows removed (or, dry run, that would be removed) per table (every table of {@link PRUNE_TABLES}, 0 included).
  */
-export function prune(target: Db | { readonly db: Db }, before: Date): PruneReport {
+export function prune(target: Db | { readonly db: Db }, before: Date, opts: { dryRun?: boolean } = {}): PruneReport {
   const db = 'prepare' in target ? target : target.db;
   const t = before.getTime();
   if (!Number.isFinite(t)) throw new RangeError('prune: invalid date');
@@ -54,7 +56,7 @@ export function prune(target: Db | { readonly db: Db }, before: Date): PruneRepo
     report[table] = (report[table] ?? 0) + n;
   };
 
-  db.transaction(() => {
+  const run = db.transaction(() => {
     db.exec('CREATE TEMP TABLE IF NOT EXISTS prune_conversations (id TEXT PRIMARY KEY)');
     db.exec('DELETE FROM temp.prune_conversations');
     db.prepare(
@@ -88,6 +90,15 @@ export function prune(target: Db | { readonly db: Db }, before: Date): PruneRepo
         .run(t).changes,
     );
     add('cron_runs', db.prepare("DELETE FROM cron_runs WHERE status IN ('ok', 'failed', 'skipped') AND COALESCE(ended_at, scheduled_for) < ?").run(t).changes);
-  }).immediate();
+    if (opts.dryRun) throw new DryRunRollback();
+  });
+  try {
+    run.immediate();
+  } catch (err) {
+    if (!(err instanceof DryRunRollback)) throw err;
+  }
   return report;
 }
+
+/** Thrown inside a dry run's transaction so better-sqlite3 rolls it back. */
+class DryRunRollback extends Error {}

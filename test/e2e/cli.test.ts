@@ -66,7 +66,15 @@ describe('agentbridge CLI', () => {
     const set = await runCli(['doctor'], env({ AGENTBRIDGE_MAX_CONCURRENT_TURNS: '3' }), sb.root, 60_000);
     expect(set.stdout).toContain('Turns at once: 3 turn slots (AGENTBRIDGE_MAX_CONCURRENT_TURNS); live agent sessions at most: 6');
 
-    const none = await runCli(['doctor'], env({ PATH: '/usr/bin:/bin', ANTHROPIC_API_KEY: '' }), sb.root, 60_000);
+    // Started with node instead of npm/npx (no node_modules/.bin on PATH): the same CLIs, the same report.
+    const plain = await runCli(['doctor'], env({ PATH: '/usr/bin:/bin' }), sb.root, 60_000);
+    expect(plain.code).toBe(0);
+    const installedLines = (out: string) => out.split('\n').filter((l) => /^\s+\S.*\s(installed|not installed)/.test(l));
+    expect(installedLines(plain.stdout)).toEqual(installedLines(ok.stdout));
+    expect(installedLines(ok.stdout)).toHaveLength(3);
+
+    const nowhere = { CLAUDE_BIN: '/nonexistent/claude', CODEX_BIN: '/nonexistent/codex', GEMINI_BIN: '/nonexistent/gemini' };
+    const none = await runCli(['doctor'], env({ ...nowhere, ANTHROPIC_API_KEY: '' }), sb.root, 60_000);
     expect(none.code).toBe(1);
     expect(none.stdout).toMatch(/Claude Code\s+not installed/);
     expect(none.stdout).toContain('No usable agent');
@@ -126,8 +134,20 @@ describe('agentbridge CLI', () => {
     const badDate = await runCli(['db', 'prune', '--before', 'someday'], env(), sb.root);
     expect(badDate.code).toBe(2);
     expect(badDate.stderr).toContain('is not a date');
-    const prune = await runCli(['db', 'prune', '--before', new Date(Date.now() + 86_400_000).toISOString()], env(), sb.root);
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString();
+    // Without --yes: the plan, nothing deleted, exit 1 with the command to run.
+    const asked = await runCli(['db', 'prune', '--before', tomorrow], env(), sb.root);
+    expect(asked.code).toBe(1);
+    expect(asked.stdout).toMatch(/prune: would remove rows older than .*\n {2}conversations: 1\n/);
+    expect(asked.stderr).toContain(`nothing was deleted. To delete these`);
+    expect(asked.stderr).toContain(`agentbridge db prune --before ${tomorrow} --yes`);
+    const dry = await runCli(['db', 'prune', '--before', tomorrow, '--dry-run'], env(), sb.root);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/would remove .*\n {2}conversations: 1\n/);
+    expect((await runCli(['sessions', 'show', id], env(), sb.root)).code).toBe(0); // still there
+    const prune = await runCli(['db', 'prune', '--before', tomorrow, '--yes'], env(), sb.root);
     expect(prune.code).toBe(0);
+    expect(prune.stdout).toMatch(/prune: removed rows older than/);
     expect(prune.stdout).toMatch(/conversations: 1/);
     expect(prune.stdout).toMatch(/local_messages: [1-9]/);
     const after = await runCli(['sessions', 'show', id], env(), sb.root);

@@ -66,6 +66,35 @@ describe('the data directory', () => {
     expect(await again.stop()).toBe(0);
   });
 
+  it('fails fast with exit 2 and the reason when the data directory cannot be created or written', async () => {
+    // /proc/nope: Node's recursive mkdir never returns there (the hang of issue 12); a file in the way; /proc itself (not writable).
+    const file = path.join(sb.root, 'a-file');
+    fs.writeFileSync(file, '');
+    const procMode = mode('/proc');
+    for (const [dir, reason] of [
+      ['/proc/nope', /ENOENT: no such file or directory, mkdir '\/proc\/nope'/],
+      [path.join(file, 'data'), /ENOTDIR/],
+      ['/proc', /cannot create files in it/],
+    ] as const) {
+      const t0 = Date.now();
+      const r = await runCli(['start'], { ...env({ AGENTBRIDGE_DATA_DIR: dir }), AGENTBRIDGE_HTTP_PORT: '0' }, sb.root, 20_000);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`the data directory ${dir} (AGENTBRIDGE_DATA_DIR) cannot be used: `);
+      expect(r.stderr).toMatch(reason);
+      expect(r.stderr).toContain('Set AGENTBRIDGE_DATA_DIR to a directory this user can create and write.');
+      expect(Date.now() - t0).toBeLessThan(15_000); // no hang (only node's start-up time)
+    }
+    expect(mode('/proc')).toBe(procMode); // never chmod-ed
+
+    const workdir = await runCli(['start'], { ...env({ AGENTBRIDGE_WORKDIR: '/proc/nope' }), AGENTBRIDGE_HTTP_PORT: '0' }, sb.root, 20_000);
+    expect(workdir.code, workdir.stderr).toBe(2);
+    expect(workdir.stderr).toContain('the working directory /proc/nope (AGENTBRIDGE_WORKDIR) cannot be used');
+
+    const db = await runCli(['db', 'init'], env({ AGENTBRIDGE_DATA_DIR: '/proc/nope' }), sb.root, 20_000);
+    expect(db.code, db.stderr).toBe(2);
+    expect(db.stderr).toContain('the data directory /proc/nope (AGENTBRIDGE_DATA_DIR) cannot be used');
+  });
+
   it('refuses to start with exit 2 when the database disappeared; db init --force starts an empty one', async () => {
     const db = path.join(sb.root, 'data', 'agentbridge.db');
     const ab = await start();

@@ -50,7 +50,7 @@ describe('configuration of access and operations', () => {
     expect(() => loadConfig({ AGENTBRIDGE_ADMINS: 'U123' })).toThrow(ConfigError);
     expect(() => loadConfig({ AGENTBRIDGE_ADMINS: 'U123' })).toThrow(/AGENTBRIDGE_ADMINS: "U123" is not a platform-qualified id/);
     expect(() => loadConfig({ AGENTBRIDGE_ALLOWED_CHANNELS: 'teams:x' })).toThrow(/AGENTBRIDGE_ALLOWED_CHANNELS/);
-    expect(() => loadConfig({ AGENTBRIDGE_SHUTDOWN_GRACE_S: '-1' })).toThrow(/AGENTBRIDGE_SHUTDOWN_GRACE_S: must be a whole number ≥ 0/);
+    expect(() => loadConfig({ AGENTBRIDGE_SHUTDOWN_GRACE_S: '-1' })).toThrow(/AGENTBRIDGE_SHUTDOWN_GRACE_S: '-1' must be a whole number ≥ 0/);
     expect(() => loadConfig({ AGENTBRIDGE_RESTART_MODE: 'reboot' })).toThrow(/AGENTBRIDGE_RESTART_MODE/);
   });
 });

@@ -14,6 +14,7 @@ import { resolveWorkdir, WorkdirError } from '../../src/conversation/commands/wo
 import { recoverInbox } from '../../src/conversation/recovery.js';
 import type { AccessConfig } from '../../src/core/config.js';
 import type { InboundMessage } from '../../src/core/messages.js';
+import { formatSlackMarkdown } from '../../src/platforms/slack/format.js';
 import type { CommandRequest } from '../../src/platforms/types.js';
 import type { CronJob, CronRun } from '../../src/core/schedule.js';
 import { ScheduleError, type CronJobInput, type CronService, type ScheduledMessagesService } from '../../src/scheduler/types.js';
@@ -364,6 +365,27 @@ describe('commands in a conversation (message path)', () => {
     expect(admin).toContain('cron add <name> "<schedule>"');
   });
 
+  it('replies are standard Markdown (**bold**, - lists), which the Slack render turns into mrkdwn', async () => {
+    const w = world();
+    await w.router.accept(msg('md', 'hello'));
+    await w.runner.waitRuns(1);
+    w.runner.runs[0]!.finish({ text: 'hi' });
+    const slackBold = /(^|[^*])\*[^*\s][^*\n]*\*(?!\*)/m; // *bold* (Markdown italics)
+    for (const [cmd, heading] of [
+      ['/agent help', '**Admin commands**'],
+      ['/agent status', '**Status of this conversation**'],
+    ] as const) {
+      const text = await command(w, 'md', cmd, 'root');
+      expect(text).toContain(heading);
+      expect(text).not.toMatch(slackBold);
+      expect(text).not.toContain('•');
+      expect(text).toMatch(/\n\n- /); // a list after a blank line
+      const slack = formatSlackMarkdown(text);
+      expect(slack).toContain(heading.replaceAll('**', '*'));
+      expect(slack).not.toContain('**');
+    }
+  });
+
   it('admin commands are refused for non-admins and logged; nothing changes', async () => {
     const w = world();
     for (const c of ['workdir proj', 'cron list', 'sessions', 'restart']) {
@@ -436,7 +458,7 @@ describe('commands in a conversation (message path)', () => {
     await w.runner.waitRuns(1);
     await w.router.accept(msg('busy', 'queued'));
     const text = await command(w, 'other', '/agent sessions', 'root');
-    expect(text).toContain('Active conversations*: 1 (1 running turn)');
+    expect(text).toContain('**Active conversations**: 1 (1 running turn)');
     expect(text).toMatch(/`local:general:busy` — claude — running for \d+s — 1 queued/);
     w.runner.runs[0]!.finish({ text: 'x' });
   });

@@ -112,6 +112,34 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...slack, AGENTBRIDGE_SLACK_SOCKET_IDLE_S: 'soon' })).toThrow(/AGENTBRIDGE_SLACK_SOCKET_IDLE_S/);
   });
 
+  it('echoes the bad value in every problem, except for secrets', () => {
+    const problems = (env: NodeJS.ProcessEnv): string[] => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        if (e instanceof ConfigError) return e.problems;
+        throw e;
+      }
+      return [];
+    };
+    expect(problems({ AGENTBRIDGE_AGENT: 'foo' })).toEqual(["AGENTBRIDGE_AGENT: 'foo' is not one of auto, claude, codex, gemini"]);
+    expect(problems({ AGENTBRIDGE_PERMISSION_MODE: 'root' })).toEqual(["AGENTBRIDGE_PERMISSION_MODE: 'root' is not one of read-only, ask, edit, full"]);
+    expect(problems({ LOG_LEVEL: 'loud' })[0]).toMatch(/^LOG_LEVEL: 'loud' is not one of fatal, error, /);
+    expect(problems({ AGENTBRIDGE_RESTART_MODE: 'never' })).toEqual(["AGENTBRIDGE_RESTART_MODE: 'never' is not one of auto, spawn, exit"]);
+    expect(problems({ AGENTBRIDGE_HTTP_PORT: 'eighty' })).toEqual(["AGENTBRIDGE_HTTP_PORT: 'eighty' must be a port number 0–65535"]);
+    expect(problems({ AGENTBRIDGE_MAX_CONCURRENT_TURNS: '0' })).toEqual(["AGENTBRIDGE_MAX_CONCURRENT_TURNS: '0' must be a whole number ≥ 1"]);
+    expect(problems({ AGENTBRIDGE_SHUTDOWN_GRACE_S: 'soon' })).toEqual(["AGENTBRIDGE_SHUTDOWN_GRACE_S: 'soon' must be a whole number ≥ 0"]);
+    expect(problems({ AGENTBRIDGE_PUBLIC_URL: 'ftp://x' })[0]).toMatch(/^AGENTBRIDGE_PUBLIC_URL: 'ftp:\/\/x' must be an http\(s\) URL/);
+    expect(problems({ DISCORD_BOT_TOKEN: 't', DISCORD_CHANNELS: 'general' })).toEqual([
+      "DISCORD_CHANNELS: 'general' must be a comma-separated list of channel ids (digits)",
+    ]);
+    // A list item is quoted once, by the message itself.
+    expect(problems({ AGENTBRIDGE_ADMINS: 'local:you,bob' })[0]).toMatch(/^AGENTBRIDGE_ADMINS: "bob" is not a platform-qualified id/);
+    // Secrets: the name and the rule, never the value.
+    const secret = problems({ SLACK_BOT_TOKEN: 'not-a-token-SECRETVALUE', SLACK_APP_TOKEN: 'xapp-1' });
+    expect(secret).toEqual(['SLACK_BOT_TOKEN: must be a bot token starting with "xoxb-"']);
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ AGENTBRIDGE_MODEL: '', AGENTBRIDGE_HTTP_PORT: '' }).http.port).toBe(8080);
   });

@@ -19,7 +19,8 @@ import { parseCommand } from '../../src/conversation/commands/index.js';
 import { usageLine } from '../../src/conversation/commands/help.js';
 import { localConversationId } from '../../src/platforms/local/ids.js';
 import type { InboundMessage } from '../../src/core/messages.js';
-import { createRunner, defineRunner, PROBE_CWD, VERSION_TIMEOUT_MS } from '../../src/runners/define.js';
+import { PACKAGE_BIN_DIR, withPackageBin } from '../../src/runners/bin.js';
+import { createRunner, defineRunner, PROBE_CWD, VERSION_TIMEOUT_MS, versionProblem } from '../../src/runners/define.js';
 import { createRunners, probeAll, resolveDefaultAgent } from '../../src/runners/index.js';
 import { agentLabel, agentNames, BUILTIN_RUNNERS, capabilitiesOf, registerRunner, runnerDefinitions } from '../../src/runners/registry.js';
 import type { RunEvent } from '../../src/runners/types.js';
@@ -104,8 +105,35 @@ describe('the runner registry', () => {
     expect(lines).toContain(`  ${'Echo Agent'.padEnd(12)} installed  1.2.3  authenticated  ${bin}`);
     expect(lines).toContain(`  ${'Codex CLI'.padEnd(12)} not installed`);
     expect((await createRunner(echo, { bin }).probe({ ...process.env, ECHO_AGENT_KEY: '' })).authenticated).toBe(false);
-    expect(VERSION_TIMEOUT_MS).toBe(15_000);
+    expect(VERSION_TIMEOUT_MS).toBe(10_000);
     expect(fs.existsSync(PROBE_CWD)).toBe(true);
+  });
+
+  it('says why a version could not be read: a version check that times out or fails', async () => {
+    const slow = path.join(dir, 'slow-agent');
+    fs.writeFileSync(slow, '#!/bin/sh\nsleep 30\n', { mode: 0o755 });
+    const broken = path.join(dir, 'broken-agent');
+    fs.writeFileSync(broken, '#!/bin/sh\necho "config file is corrupt" >&2\nexit 3\n', { mode: 0o755 });
+    const env = { ...process.env, ECHO_AGENT_KEY: 'k' };
+    const t0 = Date.now();
+    const timedOut = await createRunner(echo, { bin: slow, versionTimeoutMs: 1000 }).probe(env);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(timedOut).toMatchObject({ installed: true, versionError: '`echo-agent --version` timed out after 1 s' });
+    expect(timedOut.version).toBeUndefined();
+    expect(doctorLines([timedOut])[0]).toContain('(version unknown: `echo-agent --version` timed out after 1 s)');
+    const failed = await createRunner(echo, { bin: broken }).probe(env);
+    expect(failed.versionError).toBe('`echo-agent --version` failed (exit code 3): config file is corrupt');
+    expect(versionProblem('x --version', { stoppedBy: null, exitCode: 0, exitSignal: null, stderr: '' }, 1000)).toBe('no x.y.z in the output of `x --version`');
+  });
+
+  it("puts agentbridge's node_modules/.bin on the agents' PATH once, first, as npm does", () => {
+    expect(withPackageBin('/usr/bin:/bin', '/app/node_modules/.bin')).toBe('/app/node_modules/.bin:/usr/bin:/bin');
+    expect(withPackageBin(undefined, '/app/node_modules/.bin')).toBe('/app/node_modules/.bin');
+    // Under npm start / npx, npm already put it there (after its own helper folder): unchanged.
+    const npmPath = '/usr/lib/node_modules/npm/bin/node-gyp-bin:/app/node_modules/.bin:/usr/bin';
+    expect(withPackageBin(npmPath, '/app/node_modules/.bin')).toBe(npmPath);
+    expect(PACKAGE_BIN_DIR).toBe(path.resolve(import.meta.dirname, '../../node_modules/.bin'));
+    expect(loadConfig({ PATH: '/usr/bin' }).agentEnv['PATH']).toBe(`${PACKAGE_BIN_DIR}:/usr/bin`);
   });
 
   it('runs a turn through the shared run: prompt on stdin, events, not_installed, failure', async () => {

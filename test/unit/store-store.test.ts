@@ -202,6 +202,11 @@ describe('maintenance', () => {
     s.inbox.markDone(['live-new']);
     s.localMessages.insert({ id: 'a2', channel: 'general', thread: 'a1', user: 'ann', text: 'recent', bot: false, ts: now });
 
+    const expected = { conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 };
+    // A dry run reports the same counts and removes nothing.
+    expect(prune(s, cutoff, { dryRun: true })).toEqual(expected);
+    expect(s.conversations.list()).toHaveLength(5);
+    expect(s.inbox.get('live-old-done')).toBeDefined();
     const report = prune(s, cutoff);
     expect(report).toEqual({ conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 });
     expect(

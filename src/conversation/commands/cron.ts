@@ -110,7 +110,7 @@ function describeJob(j: CronJob): string {
   const tz = j.schedule.kind === 'cron' ? ` (${j.schedule.tz})` : '';
   const state = j.enabled ? `next ${iso(j.nextRunAt)}` : 'paused';
   const extra = [j.agent, j.model, j.sessionMode === 'persistent' ? 'persistent' : undefined].filter(Boolean).join(', ');
-  return `• \`${j.name}\` — \`${j.scheduleText}\`${tz} → ${j.target.platform}:${j.target.channel} — ${state}${extra ? ` — ${extra}` : ''}\n    ${j.prompt.length > 120 ? `${j.prompt.slice(0, 120)}…` : j.prompt}`;
+  return `- \`${j.name}\` — \`${j.scheduleText}\`${tz} → ${j.target.platform}:${j.target.channel} — ${state}${extra ? ` — ${extra}` : ''}\n    ${j.prompt.length > 120 ? `${j.prompt.slice(0, 120)}…` : j.prompt}`;
 }
 
 function run(ctx: CommandContext, a: Args): CommandResult {
@@ -121,7 +121,7 @@ function run(ctx: CommandContext, a: Args): CommandResult {
     if (a.sub === 'list') {
       const jobs = cron.list();
       if (!jobs.length) return reply('No cron jobs yet. Add one with `/agent cron add <name> "<schedule>" <prompt…>`.', true);
-      return reply([`*Cron jobs* (${jobs.length})`, ...jobs.map(describeJob)].join('\n'), true);
+      return reply([`**Cron jobs** (${jobs.length})`, '', ...jobs.map(describeJob)].join('\n'), true);
     }
     if (a.sub === 'add') {
       const input: CronJobInput = {

@@ -17,12 +17,12 @@ export function makeHelp(all: () => Command[]): Command<true> {
     parse: noArgs,
     run(ctx) {
       const list = all();
-      const lines = ['*agentbridge commands* — type them as `/agent <command>`, or mention me in a thread: `@agentbridge stop`.', ''];
-      for (const c of list.filter((c) => !c.admin)) lines.push(`• ${usageLine(c)} — ${c.summary}`);
+      const lines = ['**agentbridge commands** — type them as `/agent <command>`, or mention me in a thread: `@agentbridge stop`.', ''];
+      for (const c of list.filter((c) => !c.admin)) lines.push(`- ${usageLine(c)} — ${c.summary}`);
       if (ctx.caller.admin) {
-        lines.push('', '*Admin commands*');
+        lines.push('', '**Admin commands**', '');
         for (const c of list.filter((c) => c.admin)) {
-          lines.push(`• ${usageLine(c)} — ${c.summary}`);
+          lines.push(`- ${usageLine(c)} — ${c.summary}`);
           if (c.details) lines.push(...c.details.split('\n').map((l) => `    ${l}`));
         }
       }

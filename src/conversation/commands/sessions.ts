@@ -16,14 +16,14 @@ export const sessions: Command<true> = {
     const active = router.active().sort((a, b) => (a.runningSince ?? Infinity) - (b.runningSince ?? Infinity));
     if (!active.length) return reply('No active conversations: no turn is running and nothing is queued.', true);
     const running = active.filter((s) => s.running).length;
-    const lines = [`*Active conversations*: ${active.length} (${running} running turn${running === 1 ? '' : 's'})`];
+    const lines = [`**Active conversations**: ${active.length} (${running} running turn${running === 1 ? '' : 's'})`, ''];
     for (const s of active.slice(0, MAX_LISTED)) {
       const conv = store.conversations.get(s.conversationId);
       const agent = conv?.agent ?? defaults.agent ?? '-';
       const state = s.running ? `running for ${formatDuration(now - (s.runningSince ?? now))}` : 'waiting for a turn slot';
-      lines.push(`• \`${s.conversationId}\` — ${agent} — ${state}${s.queued ? ` — ${s.queued} queued` : ''}`);
+      lines.push(`- \`${s.conversationId}\` — ${agent} — ${state}${s.queued ? ` — ${s.queued} queued` : ''}`);
     }
-    if (active.length > MAX_LISTED) lines.push(`… and ${active.length - MAX_LISTED} more`);
+    if (active.length > MAX_LISTED) lines.push('', `… and ${active.length - MAX_LISTED} more`);
     return reply(lines.join('\n'), true);
   },
 };

@@ -34,18 +34,19 @@ export const status: Command<true> = {
       ? `\`${conv.agentSessionId}\`${conv.agentSessionAgent ? ` (${conv.agentSessionAgent})` : ''}`
       : 'none yet (the next turn starts one)';
     const lines = [
-      '*Status of this conversation*',
-      `• agent: ${agent ?? 'none available'}${conv?.agent ? '' : ' (default)'}`,
-      `• model: ${model ?? "the agent's default"}${conv?.model ? '' : model ? ' (default)' : ''}`,
-      `• agent session: ${session}`,
-      `• permission mode: ${conv?.permissionMode ?? defaults.permissionMode ?? 'edit'}${conv?.permissionMode ? '' : ' (default)'}`,
-      `• live agent process: ${live?.alive ? `running${live.pid ? ` (pid ${live.pid})` : ''}` : 'none (the next turn starts or resumes one)'}`,
-      `• workdir: \`${conv?.workdir ?? defaults.workdir}\``,
-      `• turn: ${bridge.running ? `running for ${formatDuration(now - (bridge.runningSince ?? now))}` : 'none running'}`,
-      `• waiting for: ${waiting.length ? waiting.map((w) => `${w.request.kind === 'approval' ? `approval of \`${inline(w.request.tool, 60)}\`` : w.request.kind} since ${formatDuration(now - w.createdAt)}`).join(', ') : 'nothing'}`,
-      `• always approved here: ${rules.length ? rules.map((r) => `\`${inline(r.tool, 60)}${r.ruleKey ? ` ${inline(r.ruleKey, 80)}` : ''}\``).join(', ') : 'nothing'} (\`reset\` clears them)`,
-      `• queued messages: ${bridge.queued}`,
-      `• turns answered: ${turns} · cost so far: $${cost.toFixed(4)}`,
+      '**Status of this conversation**',
+      '',
+      `- agent: ${agent ?? 'none available'}${conv?.agent ? '' : ' (default)'}`,
+      `- model: ${model ?? "the agent's default"}${conv?.model ? '' : model ? ' (default)' : ''}`,
+      `- agent session: ${session}`,
+      `- permission mode: ${conv?.permissionMode ?? defaults.permissionMode ?? 'edit'}${conv?.permissionMode ? '' : ' (default)'}`,
+      `- live agent process: ${live?.alive ? `running${live.pid ? ` (pid ${live.pid})` : ''}` : 'none (the next turn starts or resumes one)'}`,
+      `- workdir: \`${conv?.workdir ?? defaults.workdir}\``,
+      `- turn: ${bridge.running ? `running for ${formatDuration(now - (bridge.runningSince ?? now))}` : 'none running'}`,
+      `- waiting for: ${waiting.length ? waiting.map((w) => `${w.request.kind === 'approval' ? `approval of \`${inline(w.request.tool, 60)}\`` : w.request.kind} since ${formatDuration(now - w.createdAt)}`).join(', ') : 'nothing'}`,
+      `- always approved here: ${rules.length ? rules.map((r) => `\`${inline(r.tool, 60)}${r.ruleKey ? ` ${inline(r.ruleKey, 80)}` : ''}\``).join(', ') : 'nothing'} (\`reset\` clears them)`,
+      `- queued messages: ${bridge.queued}`,
+      `- turns answered: ${turns} · cost so far: $${cost.toFixed(4)}`,
     ];
     return reply(lines.join('\n'), true);
   },
