@@ -447,3 +447,31 @@ describe('Discord adapter: catch-up', () => {
     expect(m2.id > m1.id).toBe(true);
   });
 });
+
+describe('Discord adapter: the REST budget per channel', () => {
+  it('a burst of answers and progress edits in one channel: waiting edits merged, never over 5 creates or 5 edits in any 5 s', async () => {
+    const a = await startAdapter();
+    const chat = twin.channels['agent-chat']!;
+    twin.userSays({ user: 'Alice', channel: chat, content: 'hi' });
+    await waitFor(() => core.received.length === 1, 5_000, 'the message');
+    const target = { ...core.received[0]!.replyTarget, replyTo: undefined };
+    const progress = await a.post(target, '⏳ Working…');
+    const since = twin.calls.length;
+    const signal = new AbortController().signal;
+    // 6 progress edits of one message (decoration: the latest wins) and 6 answers, asked for at once.
+    const edits = Array.from({ length: 6 }, (_, i) => a.edit(target, progress.ref, `⏳ step ${i}`, { decoration: { signal } }).catch(() => 'dropped'));
+    const answers = Array.from({ length: 6 }, (_, i) => a.post(target, `answer ${i}`));
+    await Promise.all([...answers, ...edits]);
+    const calls = twin.calls.slice(since);
+    const creates = calls.filter((c) => c.method === 'POST' && c.path === `/channels/${chat}/messages`);
+    const patches = calls.filter((c) => c.method === 'PATCH');
+    expect(creates).toHaveLength(6);
+    // The bucket's burst went out at once; the edits that had to wait were merged: only the latest of them went out.
+    const contents = patches.map((c) => (c.body as { content: string }).content);
+    expect(contents.at(-1)).toBe('⏳ step 5');
+    expect(contents.length).toBeLessThan(6);
+    for (const list of [creates, patches]) {
+      for (const c of list) expect(list.filter((d) => d.at >= c.at && d.at < c.at + 5_000).length).toBeLessThanOrEqual(5);
+    }
+  }, 60_000);
+});
