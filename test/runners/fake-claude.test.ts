@@ -59,11 +59,7 @@ describe('bench/fake-claude.mjs with the real Claude runner', () => {
     );
     expect(r).toMatchObject({ ok: true, text: 'Answer to turn-one.', sessionId: 'sess-1' });
     expect([0, null]).toContain(r.exitCode); // null: the run ended at the result line, before the exit
-    expect(mcp.seen.map((s) => `${s.method} ${s.token === grant.token && !('refused' in s.result)}`)).toEqual([
-      'POST true',
-      'POST true',
-      'POST true',
-    ]); // the GET is refused (405) before the endpoint looks at the token, so it is not among these
+    expect(mcp.seen.map((s) => `${s.method} ${s.token === grant.token && !('refused' in s.result)}`)).toEqual(['POST true', 'POST true', 'POST true']); // the GET is refused (405) before the endpoint looks at the token, so it is not among these
     expect(logLines()).toMatchObject([{ turn: 'turn-one', mode: 'oneshot', firstInProcess: true, mcp: { get: 405 } }]);
     expect(logLines()[0]!.mcp!.tools).toBeGreaterThan(0);
     expect((await runner.probe(sb.env)).version).toBe('2.1.197');
