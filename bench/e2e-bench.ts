@@ -22,7 +22,8 @@
  *
  * Scenarios (sizes from the environment; BENCH_QUICK=1 is a smoke run under a minute):
  * - sequential: BENCH_SEQ_TURNS (20) follow-ups in one conversation, and as many new
- *   conversations one after another, each after the previous answer and its decorations, at
+ *   conversations one after another, each after the previous answer, its decorations and a pause
+ *   of BENCH_PACE_MS (2000: Slack allows about one post a second per channel), at
  *   0 and 150 ms round trip;
  * - bursts: BENCH_BURSTS (20,100) top-level mentions in one channel sent at once (separate
  *   conversations), at BENCH_BURST_LATENCY_MS (150) with the default slots;
@@ -326,6 +327,9 @@ function callLog(calls: readonly ApiCall[], from: number): CallLogEntry[] {
 }
 
 /** One conversation's follow-ups, or new conversations, one at a time. */
+/** Pause after each sequential answer (and its decorations) before the next message, ms (BENCH_PACE_MS). */
+const PACE_MS = Number(process.env.BENCH_PACE_MS ?? 2000);
+
 async function sequential(kind: SequentialResult['kind'], latencyMs: number, n: number): Promise<SequentialResult> {
   const e = await start(latencyMs, DEFAULT_SLOTS);
   try {
@@ -341,6 +345,9 @@ async function sequential(kind: SequentialResult['kind'], latencyMs: number, n: 
       turns.push(t);
       await waitAnswers(e.twin, [t], 60_000);
       await settle(e.twin, 300 + 2 * latencyMs);
+      // A person's pace: Slack allows about one post a second per channel, and agentbridge's budget
+      // keeps below that, so messages sent back to back would measure the budget, not agentbridge.
+      await sleep(PACE_MS);
     }
     const cpu = cpuMs(e.ab.child.pid!) - cpu0;
     const { mcp } = complete(e, turns);

@@ -10,22 +10,22 @@ import type { PlatformLimits } from '../types.js';
 export const SLACK_LIMITS: PlatformLimits = { maxMessageChars: 3900, minEditIntervalMs: 1000 };
 
 /** Sustained calls per minute of a Tier 3 method, with head room below Slack's "50+ per minute". */
-const TIER3: BucketSpec = { burst: 5, perMinute: 40 };
+const TIER3: BucketSpec = { burst: 9, perMinute: 40 };
 
 /**
  * The Web API budget per method and channel (`../budget.ts`), kept below Slack's documented
  * limits so that Slack never answers 429 (Slack docs, "Rate limits" and each method's page):
- * - `chat.postMessage`: "1 per second per channel, short bursts allowed" — here at most 2 at once
- *   and 42 per minute (any 10 s window ≤ 9 calls, any 60 s window ≤ 44);
+ * - `chat.postMessage`: "1 per second per channel, short bursts allowed" — here at most 3 at once
+ *   and 42 per minute (any 10 s window ≤ 10 calls, any 60 s window ≤ 45);
  * - `chat.update`, `chat.delete`, `reactions.add`, `assistant.threads.setStatus`: Tier 3, "50+
- *   per minute" — here 5 at once and 40 per minute (any 60 s window ≤ 45);
+ *   per minute" — here 9 at once and 40 per minute (any 60 s window ≤ 49);
  * - `chat.postEphemeral`: Tier 4, "100+ per minute" — here 5 at once and 90 per minute.
  * Start times are budgeted; the margin covers requests that reach Slack in another order.
  */
 export function slackBucket(method: string): BucketSpec | undefined {
   switch (method) {
     case 'chat.postMessage':
-      return { burst: 2, perMinute: 42 };
+      return { burst: 3, perMinute: 42 };
     case 'chat.update':
     case 'chat.delete':
     case 'reactions.add':
