@@ -27,6 +27,7 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { URL } from 'node:url';
+import { assistantLine, initLine } from '../test/fakes/claude-lines.mjs';
 
 const spawnAt = performance.timeOrigin;
 const argv = process.argv.slice(2);
@@ -127,32 +128,8 @@ async function answer(prompt, promptAt) {
   if (think > 0) await sleep(think);
   const turn = [...prompt.matchAll(/turn-[\w-]+/g)].at(-1)?.[0] ?? 'unknown';
   const text = `Answer to ${turn}.`;
-  out({
-    type: 'system',
-    subtype: 'init',
-    session_id: sessionId,
-    cwd: process.cwd(),
-    tools: [],
-    mcp_servers: [{ name: 'agentbridge', status: 'connected' }],
-    model: 'fake-instant',
-    permissionMode: 'default',
-    apiKeySource: 'none',
-  });
-  out({
-    type: 'assistant',
-    message: {
-      id: `msg_${randomUUID()}`,
-      type: 'message',
-      role: 'assistant',
-      model: 'fake-instant',
-      content: [{ type: 'text', text }],
-      stop_reason: 'end_turn',
-      usage: { input_tokens: 10, output_tokens: 5 },
-    },
-    parent_tool_use_id: null,
-    session_id: sessionId,
-    uuid: randomUUID(),
-  });
+  out(initLine({ sessionId, model: 'fake-instant', mcpServers: [{ name: 'agentbridge', status: 'connected' }], apiKeySource: 'none' }));
+  out(assistantLine({ sessionId, model: 'fake-instant', text }));
   out({
     type: 'result',
     subtype: 'success',

@@ -10,11 +10,11 @@
  */
 import type { Logger } from '../logger.js';
 import type { ReplyTarget } from '../core/messages.js';
-import { postedMessageKey } from '../core/ids.js';
 import type { PlatformAdapter } from '../platforms/types.js';
 import { isDroppedCall } from '../platforms/budget.js';
 import type { Store } from '../store/types.js';
 import { EditThrottle } from './throttle.js';
+import { recordProgressMessage } from './progress-record.js';
 
 /** Least time between two position updates of one queued message, ms. */
 export const QUEUED_UPDATE_MS = 5_000;
@@ -61,18 +61,7 @@ export class QueuedNotice {
       return;
     }
     const ref = this.ref;
-    try {
-      store.postedMessages.record({
-        key: postedMessageKey(target.platform, target.channel, ref),
-        conversationId,
-        sessionEntryId: null,
-        platformMessageRef: ref,
-        assistantText: text,
-        kind: 'progress',
-      });
-    } catch (err) {
-      logger.warn({ err: String(err), conversationId }, 'could not record the queued message');
-    }
+    recordProgressMessage(store, logger, { target, conversationId, ref, text });
     if (this.abort.signal.aborted) return;
     this.throttle = new EditThrottle({
       minIntervalMs: Math.max(QUEUED_UPDATE_MS, adapter.limits.minEditIntervalMs),

@@ -22,9 +22,9 @@ import type { PlatformAdapter, ReactionState } from '../platforms/types.js';
 import { isDroppedCall } from '../platforms/budget.js';
 import type { RunEvent } from '../runners/types.js';
 import type { Store } from '../store/types.js';
-import { postedMessageKey } from '../core/ids.js';
 import { ProgressView } from './progress.js';
 import { EditThrottle } from './throttle.js';
+import { recordProgressMessage } from './progress-record.js';
 
 /** How often the progress message's elapsed time is brought up to date while nothing else changes, ms. */
 export const ELAPSED_TICK_MS = 5_000;
@@ -103,18 +103,7 @@ export class TurnOutput {
     // Not when the turn ended while the message was being posted: the answer replaces it now.
     if (!this.decoration.signal.aborted) this.startEdits(ref, text);
     if (reused) return; // recorded by the earlier attempt
-    try {
-      store.postedMessages.record({
-        key: postedMessageKey(target.platform, target.channel, ref),
-        conversationId,
-        sessionEntryId: null,
-        platformMessageRef: ref,
-        assistantText: text,
-        kind: 'progress',
-      });
-    } catch (err) {
-      this.o.logger.warn({ err: String(err), conversationId }, 'could not record the progress message');
-    }
+    recordProgressMessage(store, this.o.logger, { target, conversationId, ref, text });
   }
 
   private startEdits(ref: string, text: string): void {

@@ -22,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { setTimeout } from 'node:timers';
+import { assistantLine, initLine } from './claude-lines.mjs';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--version')) {
@@ -41,32 +42,8 @@ const out = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 function answer(prompt) {
   const text = `echo: ${prompt.trim().split('\n').at(-1)}`;
-  out({
-    type: 'system',
-    subtype: 'init',
-    session_id: sessionId,
-    cwd: process.cwd(),
-    tools: [],
-    mcp_servers: [],
-    model: 'fake-linger',
-    permissionMode: 'default',
-    apiKeySource: 'ANTHROPIC_API_KEY',
-  });
-  out({
-    type: 'assistant',
-    message: {
-      id: `msg_${randomUUID()}`,
-      type: 'message',
-      role: 'assistant',
-      model: 'fake-linger',
-      content: [{ type: 'text', text }],
-      stop_reason: 'end_turn',
-      usage: { input_tokens: 10, output_tokens: 5 },
-    },
-    parent_tool_use_id: null,
-    session_id: sessionId,
-    uuid: randomUUID(),
-  });
+  out(initLine({ sessionId, model: 'fake-linger', mcpServers: [], apiKeySource: 'ANTHROPIC_API_KEY' }));
+  out(assistantLine({ sessionId, model: 'fake-linger', text }));
   result({ subtype: 'success', is_error: false, result: text });
 }
 
