@@ -75,6 +75,15 @@ interface Bucket {
 /** Most idle buckets kept; beyond it full, idle buckets are forgotten (they carry no state). */
 const MAX_IDLE_BUCKETS = 1_000;
 
+/** Calls `fn`; a synchronous throw becomes a rejection (the pump may run from a timer). */
+function run<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 const defaultSetTimer = (fn: () => void, ms: number) => {
   const t = setTimeout(fn, ms);
   t.unref?.();
@@ -101,7 +110,7 @@ export class WebApiBudget {
     const bucket = this.bucket(method, channel);
     if (!bucket) return fn();
     return new Promise<T>((resolve, reject) => {
-      bucket.urgent.push({ start: () => fn().then(resolve, reject), drop: () => {} });
+      bucket.urgent.push({ start: () => run(fn).then(resolve, reject), drop: () => {} });
       this.pump(bucket);
     });
   }
@@ -125,7 +134,7 @@ export class WebApiBudget {
       const entry: Waiting = {
         start: () => {
           opts.signal?.removeEventListener('abort', onAbort);
-          fn().then(resolve, reject);
+          run(fn).then(resolve, reject);
         },
         drop: (why) => {
           opts.signal?.removeEventListener('abort', onAbort);

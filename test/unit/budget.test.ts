@@ -129,3 +129,22 @@ describe('WebApiBudget', () => {
     await expect(b.decoration('x', 'C', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
   });
 });
+
+describe('WebApiBudget, a call that throws at once', () => {
+  it('rejects that call only, also when it starts from the timer', async () => {
+    const c = clock();
+    const b = new WebApiBudget({ spec: spec({ burst: 1, perMinute: 60 }), now: c.now, setTimer: c.setTimer });
+    const first = b.urgent('m', 'C', () => {
+      throw new Error('not started');
+    });
+    await expect(first).rejects.toThrow('not started');
+    const later = b.urgent('m', 'C', () => {
+      throw new Error('still not started');
+    });
+    const after = b.urgent('m', 'C', async () => 'fine');
+    await c.advance(1000);
+    await expect(later).rejects.toThrow('still not started');
+    await c.advance(1000);
+    await expect(after).resolves.toBe('fine');
+  });
+});
