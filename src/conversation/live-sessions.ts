@@ -189,6 +189,7 @@ export class LiveSessions {
       .catch(() => {})
       .finally(() => {
         this.closing.delete(p);
+        this.opts.logger.info({ conversationId, pid: e.session.pid }, 'live agent session ended');
       });
     this.closing.add(p);
     return p;

@@ -558,30 +558,33 @@ describe('codex: busy mode queue, and at most one live session (AGENTBRIDGE_MAX_
 
   timed('two conversations: at most one codex app-server is alive at any time', async () => {
     scripts.set('M-LRU', (req) => echo(req));
-    let most = appServers().length;
-    const sampler = setInterval(() => (most = Math.max(most, appServers().length)), 50);
-    try {
-      const a = await chat.send(CHANNEL, 'M-LRU conversation A', { user: REQUESTER });
-      await botText(chat, a.thread, 'echo: M-LRU conversation A');
-      await turnsFinished(ab, a.thread, 1);
-      const pidA = appServers();
-      expect(pidA).toHaveLength(1);
-      const b = await chat.send(CHANNEL, 'M-LRU conversation B', { user: REQUESTER });
-      await botText(chat, b.thread, 'echo: M-LRU conversation B');
-      await turnsFinished(ab, b.thread, 1);
-      const pidB = appServers();
-      expect(pidB).toHaveLength(1);
-      expect(pidB).not.toEqual(pidA);
-      // Back to A: resumed in a new process, with context.
-      await chat.send(CHANNEL, 'M-LRU back to A', { thread: a.thread, user: REQUESTER });
-      await botText(chat, a.thread, 'echo: M-LRU back to A');
-      await turnsFinished(ab, a.thread, 2);
-      expect(appServers()).toHaveLength(1);
-      expect(allText(requestsOf(codexModel, 'M-LRU back to A')[0]!)).toContain('echo: M-LRU conversation A');
-    } finally {
-      clearInterval(sampler);
+    const a = await chat.send(CHANNEL, 'M-LRU conversation A', { user: REQUESTER });
+    await botText(chat, a.thread, 'echo: M-LRU conversation A');
+    await turnsFinished(ab, a.thread, 1);
+    const pidA = appServers();
+    expect(pidA).toHaveLength(1);
+    const b = await chat.send(CHANNEL, 'M-LRU conversation B', { user: REQUESTER });
+    await botText(chat, b.thread, 'echo: M-LRU conversation B');
+    await turnsFinished(ab, b.thread, 1);
+    const pidB = appServers();
+    expect(pidB).toHaveLength(1);
+    expect(pidB).not.toEqual(pidA);
+    // Back to A: resumed in a new process, with context.
+    await chat.send(CHANNEL, 'M-LRU back to A', { thread: a.thread, user: REQUESTER });
+    await botText(chat, a.thread, 'echo: M-LRU back to A');
+    await turnsFinished(ab, a.thread, 2);
+    expect(appServers()).toHaveLength(1);
+    expect(allText(requestsOf(codexModel, 'M-LRU back to A')[0]!)).toContain('echo: M-LRU conversation A');
+    // Each new process was started only after the one closed for it had ended (its whole process
+    // group gone), as agentbridge saw it — sampling /proc from here raced with processes exiting under load.
+    const lifecycle = ab.logs.filter((l) => l.msg === 'live agent session opened' || l.msg === 'live agent session ended');
+    expect(lifecycle.filter((l) => l.msg === 'live agent session opened').length).toBeGreaterThanOrEqual(3);
+    for (const [i, l] of lifecycle.entries()) {
+      if (l.msg !== 'live agent session opened' || i === 0) continue;
+      const before = lifecycle.slice(0, i);
+      const open = before.filter((x) => x.msg === 'live agent session opened').length - before.filter((x) => x.msg === 'live agent session ended').length;
+      expect(open, `sessions still running when pid ${String(l.pid)} was opened`).toBe(0);
     }
-    expect(most).toBe(1);
   });
 });
 

@@ -267,14 +267,6 @@ export class SlackAdapter implements PlatformAdapter {
    */
   async post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage> {
     const channel = this.check(target);
-    const run = () => this.postOnce(target, channel, text, opts);
-    return opts?.decoration
-      ? this.budget.decoration('chat.postMessage', channel, run, { signal: opts.decoration.signal })
-      : this.budget.urgent('chat.postMessage', channel, run);
-  }
-
-  /** {@link post} once its turn in the budget came (429s, ambiguous failures and the key lookup in here). */
-  private async postOnce(target: ReplyTarget, channel: string, text: string, opts?: PostOptions): Promise<PostedMessage> {
     const key = opts?.idempotencyKey ?? `ab-r${randomUUID()}`;
     const args = {
       channel,
@@ -297,10 +289,16 @@ export class SlackAdapter implements PlatformAdapter {
       }
       const startedAt = Date.now();
       try {
-        const res = await this.postWeb().chat.postMessage(args);
+        // Every attempt takes its place in the budget (a repeat too); only the first can be decoration.
+        const call = () => this.postWeb().chat.postMessage(args);
+        const res =
+          attempt === 1 && opts?.decoration
+            ? await this.budget.decoration('chat.postMessage', channel, call, { signal: opts.decoration.signal })
+            : await this.budget.urgent('chat.postMessage', channel, call);
         if (!res.ts) throw new Error('Slack chat.postMessage returned no ts');
         return { ref: res.ts, channel };
       } catch (err) {
+        if (isDroppedCall(err)) throw err;
         const failure = classifyPostFailure(err);
         if (failure.kind === 'definite' || attempt >= POST_ATTEMPTS) throw err;
         if (failure.kind === 'rate_limited') {
