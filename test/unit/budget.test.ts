@@ -142,8 +142,9 @@ describe('WebApiBudget, a call that throws at once', () => {
       throw new Error('still not started');
     });
     const after = b.urgent('m', 'C', async () => 'fine');
+    const laterRejects = expect(later).rejects.toThrow('still not started'); // handled before it rejects
     await c.advance(1000);
-    await expect(later).rejects.toThrow('still not started');
+    await laterRejects;
     await c.advance(1000);
     await expect(after).resolves.toBe('fine');
   });
