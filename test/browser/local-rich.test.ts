@@ -274,7 +274,11 @@ describe.skipIf(!hasChromium)('local chat page: rendering, marks, progress, name
     await expect.poll(() => inbound.length).toBe(3);
     const messages = page.getByTestId('message');
     await expect.poll(() => messages.last().locator('.msg-body').textContent()).toContain('<script>window.__pwned=3</script>');
-    for (const msg of [messages.nth((await messages.count()) - 2), messages.last()]) {
+    // The agent's post and the user's message, found by their text (not by position: other
+    // messages of earlier tests may still be updated under load).
+    const attempts = messages.filter({ hasText: 'click me' });
+    await expect.poll(() => attempts.count()).toBe(2);
+    for (const msg of await attempts.all()) {
       const body = msg.locator('.msg-body');
       // Raw HTML shows as text.
       expect(await body.textContent()).toContain('<img src=x onerror="window.__pwned=1">');
