@@ -91,6 +91,8 @@ const callbacks = () => twin.callsTo('POST /interactions/:id/:token/callback');
 
 describe('chat commands on Discord, end to end', () => {
   it('/agent is registered by bulk overwrite at start and answered through the interaction: status, help, model, agent, stop, usage; deferred and edited when late (an answer for everyone then posted in the channel)', async () => {
+    // Registered while agentbridge starts; it may land just after the "ready" log line.
+    await waitFor(() => twin.callsTo('PUT /applications/:app/guilds/:g/commands').length > 0 || undefined, 15_000, 'the command registration');
     const puts = twin.callsTo('PUT /applications/:app/guilds/:g/commands');
     expect(puts.map((c) => [c.path, c.status])).toEqual([[`/applications/${twin.applicationId}/guilds/${twin.guildId}/commands`, 200]]);
     expect(puts[0]!.body).toEqual([expect.objectContaining({ name: 'agent', options: [expect.objectContaining({ name: 'command', type: 3 })] })]);
