@@ -298,8 +298,10 @@ describe('chat commands on Discord, end to end', () => {
     twin.userSays({ user: 'Alice', channel: ch, content: 'remember the word ZEBRA' });
     await answer(twin, ch, 'echo: remember the word ZEBRA');
     let mark = model.mainRequests().length;
-    twin.userSays({ user: 'Alice', channel: ch, content: 'what was it?' });
+    const second = twin.userSays({ user: 'Alice', channel: ch, content: 'what was it?' });
     await answer(twin, ch, 'echo: what was it?');
+    // The answer goes out before the turn has ended; ✅ follows it (issue 16's critical path).
+    await waitFor(() => twin.botReactions(second.id).includes('✅') || undefined, 30_000, 'the ✅ after the answer');
     const old = requestFor(mark, 'what was it?');
     expect(allText(old)).toContain('ZEBRA');
     const oldSession = String(old.headers['x-claude-code-session-id']);
