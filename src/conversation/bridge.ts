@@ -19,6 +19,7 @@ import { SUPERSEDED } from './abort.js';
 import type { BusyMode } from '../core/config.js';
 import { QueuedNotice } from './queued-notice.js';
 import type { WaitLine } from './wait-line.js';
+import { PROGRESS_RETIRED_TEXT } from './outbox.js';
 
 /** A snapshot of a bridge, for status commands and metrics. */
 export interface BridgeStatus {
@@ -215,6 +216,25 @@ export class Bridge {
     return notice?.settle();
   }
 
+  /**
+   * A retried attempt waited in line and got a "⏳ Queued" message: it becomes the attempt's
+   * progress message, or — when the attempt already has one — is retired (durably, by the outbox).
+   */
+  private adoptQueuedRef(attempt: TurnAttempt, queuedRef: string, first: InboundMessage | undefined): void {
+    if (!attempt.progressRef) {
+      attempt.progressRef = queuedRef;
+      return;
+    }
+    if (!first) return;
+    const to = { conversationId: this.conversationId, replyTarget: first.replyTarget };
+    try {
+      this.deps.outbound.enqueue(to, PROGRESS_RETIRED_TEXT, { retireRef: queuedRef });
+      void this.deps.outbound.deliver(this.conversationId);
+    } catch (err) {
+      this.deps.logger.warn({ err: String(err), conversationId: this.conversationId }, 'could not retire the queued message');
+    }
+  }
+
   private async runTurn(): Promise<void> {
     // p-queue may start the task synchronously inside add(): yield to the event loop so messages
     // enqueued in the same tick (a burst, or start-up recovery) go into this turn together, and so
@@ -231,6 +251,7 @@ export class Bridge {
     if (this.retry) {
       ({ batch, attempt, failures } = this.retry);
       this.retry = undefined;
+      if (queuedRef) this.adoptQueuedRef(attempt, queuedRef, batch[0]);
     } else {
       batch = this.queue.splice(0);
       attempt = queuedRef ? { progressRef: queuedRef } : {};

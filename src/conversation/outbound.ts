@@ -53,6 +53,11 @@ export interface SayOptions {
   /** A message the bot posted (the turn's progress message) that the first chunk replaces by an edit. */
   editRef?: string;
   /**
+   * A progress message to retire instead of posting: the row deletes it, or edits it to the
+   * (one-chunk) text when the adapter cannot delete (outbox.ts, retire rows).
+   */
+  retireRef?: string;
+  /**
    * Runs inside the transaction that writes the rows (after them): bookkeeping that must commit
    * with the message or not at all (closing inbox rows, clearing a restart request, more rows).
    * A throw rolls the rows back and is rethrown.
@@ -118,6 +123,7 @@ export class Outbound {
         ...target.replyTarget,
         kind,
         ...(options.editRef ? { editRef: options.editRef } : {}),
+        ...(options.retireRef ? { retireRef: options.retireRef } : {}),
         ...(unrendered ? { unrendered } : {}),
         ...(options.actions ? { actions: options.actions } : {}),
         ...(options.editRow !== undefined ? { editRow: options.editRow } : {}),

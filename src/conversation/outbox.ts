@@ -241,6 +241,16 @@ export class OutboxDelivery {
     try {
       store.transaction(() => {
         if (row.target.retireRef) {
+          // No longer a progress message: a restart must not retire it again.
+          if (store.conversations.get(row.conversationId))
+            store.postedMessages.record({
+              key: postedMessageKey(row.target.platform, row.target.channel, done.ref),
+              conversationId: row.conversationId,
+              sessionEntryId: null,
+              platformMessageRef: done.ref,
+              assistantText: done.how === 'deleted' ? '' : row.text,
+              kind: 'notice',
+            });
           store.outbox.markPosted(row.id, done.ref);
           return;
         }

@@ -16,6 +16,12 @@ export const INTERRUPTED_NOTICE = '🔄 agentbridge restarted while working on y
 export const STALE_PROGRESS_TEXT = '⏹️ Interrupted by a restart; the answer follows below.';
 
 /**
+ * What a conversation's "⏳ Queued" message (posted by the last process while it waited for a turn
+ * slot) is edited to when the adapter cannot delete it; the turn posts a new progress message.
+ */
+export const REQUEUED_PROGRESS_TEXT = '⏹️ agentbridge restarted while this message waited for a turn slot; the answer follows below.';
+
+/**
  * Progress messages of a conversation that never became an answer: posted messages still of kind
  * `progress` (one edited into the answer, or into a notice, was recorded again with that kind).
  */
@@ -37,7 +43,7 @@ export interface RecoveryReport {
 export async function recoverInbox(
   store: Pick<Store, 'postedMessages'>,
   router: Router,
-  outbound: Pick<Outbound, 'say' | 'enqueue'>,
+  outbound: Pick<Outbound, 'say' | 'enqueue' | 'deliver'>,
   logger: Logger,
 ): Promise<RecoveryReport> {
   const { inbox } = router;
@@ -55,6 +61,17 @@ export async function recoverInbox(
         for (const ref of staleProgressRefs(store, conversationId)) outbound.enqueue(to, STALE_PROGRESS_TEXT, { editRef: ref });
       },
     });
+  }
+  // A conversation that only waited for a slot has no cut turn, but may have a "⏳ Queued" message
+  // from the last process: its turn posts a new progress message, so retire the old one (durably).
+  const waiting = new Map<string, (typeof rows)[number]>();
+  for (const row of rows) if (!interrupted.has(row.conversationId) && !waiting.has(row.conversationId)) waiting.set(row.conversationId, row);
+  for (const [conversationId, row] of waiting) {
+    const refs = staleProgressRefs(store, conversationId);
+    if (refs.length === 0) continue;
+    const to = { conversationId, replyTarget: row.message.replyTarget };
+    for (const ref of refs) outbound.enqueue(to, REQUEUED_PROGRESS_TEXT, { retireRef: ref });
+    void outbound.deliver(conversationId);
   }
   // Messages accepted while the notices were delivered are in the inbox too: read again.
   const all = inbox.unfinished();

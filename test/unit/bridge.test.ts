@@ -259,6 +259,33 @@ describe('bridge and router', () => {
     expect(w2.adapter.texts('z')).toEqual(['answer to fresh']);
   });
 
+  it('after a crash, the "⏳ Queued" message of a conversation that only waited for a slot is retired, not left behind', async () => {
+    const db = dbPath();
+    const w = world({ db, concurrency: 1 });
+    await w.router.accept(msg('r', 'was running'));
+    await w.runner.waitRuns(1);
+    await w.router.accept(msg('q', 'was waiting'));
+    const queued = () => w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'q' && c.text?.startsWith('⏳ Queued'))?.ref;
+    await waitFor(() => queued() !== undefined || undefined, 5_000, 'the queued message');
+    const queuedRef = queued()!;
+    await waitFor(() => w.store.postedMessages.get(`local:general:${queuedRef}`)?.kind === 'progress' || undefined);
+    // "crash"
+    w.store.close();
+    stores.splice(stores.indexOf(w.store), 1);
+
+    const w2 = world({ db, recover: false, concurrency: 1 });
+    w2.runner.auto = (req) => ({ text: `answer to ${req.prompt}` });
+    const report = await recoverInbox(w2.store, w2.router, w2.outbound, logger);
+    expect(report.interrupted).toEqual(['local:general:r']);
+    await waitFor(() => w2.store.inbox.unfinished().length === 0 && w2.store.outbox.pending().length === 0 || undefined, 10_000, 'all answered');
+    // The old queued message is gone (deleted), recorded as no longer a progress message; q got one answer and no notice.
+    await waitFor(() => w2.adapter.deleted.has(queuedRef) || undefined, 5_000, 'queued message deleted');
+    expect(w2.store.postedMessages.get(`local:general:${queuedRef}`)?.kind).toBe('notice');
+    expect(w2.adapter.texts('q')).toEqual(['answer to was waiting']);
+    // A second restart has nothing left to retire.
+    expect(w2.store.postedMessages.listForConversation('local:general:q', 'progress')).toEqual([]);
+  });
+
   it('tells the user what went wrong when a turn times out or fails, keeping any partial answer', async () => {
     const w = world();
     w.runner.auto = (req) =>
