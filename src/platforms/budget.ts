@@ -1,7 +1,8 @@
 /**
- * The shared Web API budget of one platform adapter: one token bucket per (method, channel) —
- * Slack rate-limits its Web API per method and (for posting) per channel, Discord per route and
- * channel — shared by every turn, notice and card in that channel, so the platform never has to
+ * The shared Web API budget of one platform adapter: one token bucket per (method, channel), or
+ * per method where the limit is workspace-wide (`BucketSpec.scope`) — Slack rate-limits its Web
+ * API per method and workspace and (for posting) per channel, Discord per route and channel —
+ * shared by every turn, notice and card it covers, so the platform never has to
  * answer 429 (Slack: "Rate limits", https://api.slack.com/apis/rate-limits; Discord: "Rate
  * Limits", https://discord.com/developers/docs/topics/rate-limits). The limits themselves are the
  * adapter's (`slack/limits.ts`, `discord/limits.ts`).
@@ -25,6 +26,12 @@ export interface BucketSpec {
   burst: number;
   /** Sustained rate, calls per minute (> 0). In any 60 s window at most `burst + perMinute` calls start. */
   perMinute: number;
+  /**
+   * What one bucket covers: `channel` (default) — one bucket per method and channel (Slack's
+   * `chat.postMessage`, Discord's routes); `method` — one bucket per method for the whole adapter
+   * (Slack's tiers: "per API method per workspace per app").
+   */
+  scope?: 'channel' | 'method';
 }
 
 /** Thrown (as the rejection) for a decoration that was dropped before it started. */
@@ -160,7 +167,7 @@ export class WebApiBudget {
   private bucket(method: string, channel: string): Bucket | undefined {
     const spec = this.opts.spec(method);
     if (!spec) return undefined;
-    const key = `${method}\u0000${channel}`;
+    const key = spec.scope === 'method' ? method : `${method}\u0000${channel}`;
     let bucket = this.buckets.get(key);
     if (!bucket) {
       if (this.buckets.size >= MAX_IDLE_BUCKETS) this.forgetIdle();

@@ -66,6 +66,27 @@ describe('WebApiBudget', () => {
     expect(b.waiting).toBe(1);
   });
 
+  it('keeps one bucket per method for every channel when the spec says scope: method (Slack tiers, workspace-wide)', async () => {
+    const c = clock();
+    const b = new WebApiBudget({
+      spec: (m) => (m === 'tier' ? { burst: 1, perMinute: 1, scope: 'method' } : { burst: 1, perMinute: 1 }),
+      now: c.now,
+      setTimer: c.setTimer,
+    });
+    const started: string[] = [];
+    for (const [m, ch] of [
+      ['tier', 'C1'],
+      ['tier', 'C2'],
+      ['post', 'C1'],
+      ['post', 'C2'],
+    ])
+      void b.urgent(m!, ch!, async () => started.push(`${m}:${ch}`));
+    await flush();
+    expect(started).toEqual(['tier:C1', 'post:C1', 'post:C2']);
+    await c.advance(60_000);
+    expect(started).toEqual(['tier:C1', 'post:C1', 'post:C2', 'tier:C2']);
+  });
+
   it('serves urgent calls before decoration, whatever the order they came in', async () => {
     const c = clock();
     const b = new WebApiBudget({ spec: spec({ burst: 1, perMinute: 60 }), now: c.now, setTimer: c.setTimer });

@@ -81,9 +81,12 @@ describe('RateTiers (sliding windows, injected clock)', () => {
       expect(tiers.take('apps.connections.open', '').allowed).toBe(true);
     }
     expect(SLACK_TIER_LIMITS['auth.test']).toBeUndefined();
-    expect(tierChannel({ channel: 'C1' })).toBe('C1');
-    expect(tierChannel({ channel_id: 'C2', thread_ts: '1.2' })).toBe('C2');
-    expect(tierChannel({ user: 'U1' })).toBe('');
+    // Posting counts per channel; a tiered method per workspace, whatever its channel.
+    expect(tierChannel('chat.postMessage', { channel: 'C1' })).toBe('C1');
+    expect(tierChannel('chat.postMessage', { channel_id: 'C2', thread_ts: '1.2' })).toBe('C2');
+    expect(tierChannel('chat.postMessage', { user: 'U1' })).toBe('');
+    expect(tierChannel('reactions.add', { channel: 'C1' })).toBe('');
+    expect(tierChannel('assistant.threads.setStatus', { channel_id: 'C2' })).toBe('');
   });
 
   it('reset() forgets the calls counted', () => {
@@ -111,7 +114,7 @@ describe('the Slack twin enforcing the tiers', () => {
     return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };
   }
 
-  it('answers the 51st chat.update of a minute in one channel with 429 + Retry-After, does not carry it out, records it', async () => {
+  it('answers the 51st chat.update of a minute in the workspace with 429 + Retry-After, does not carry it out, records it', async () => {
     twin = await SlackTwin.start({ echoBotMessages: false });
     const posted = await call(twin, 'chat.postMessage', { channel: 'C1', text: 'v0' });
     const ts = String(posted.body.ts);
@@ -122,11 +125,12 @@ describe('the Slack twin enforcing the tiers', () => {
     expect(Number(over.retryAfter)).toBeGreaterThanOrEqual(55);
     expect(Number(over.retryAfter)).toBeLessThanOrEqual(60);
     expect(twin.message('C1', ts)!.text).toBe('v50');
-    expect(twin.rateLimited).toEqual([{ method: 'chat.update', channel: 'C1', retryAfterS: Number(over.retryAfter), at: expect.any(Number) }]);
+    expect(twin.rateLimited).toEqual([{ method: 'chat.update', channel: '', retryAfterS: Number(over.retryAfter), at: expect.any(Number) }]);
     expect(twin.calls.filter((c) => c.rateLimited).map((c) => [c.method, c.status])).toEqual([['chat.update', 429]]);
-    // Another channel is not affected.
+    // The tier is workspace-wide: another channel's chat.update is refused too; posting there is counted on its own.
     const other = await call(twin, 'chat.postMessage', { channel: 'C2', text: 'w0' });
-    expect((await call(twin, 'chat.update', { channel: 'C2', ts: String(other.body.ts), text: 'w1' })).status).toBe(200);
+    expect(other.status).toBe(200);
+    expect((await call(twin, 'chat.update', { channel: 'C2', ts: String(other.body.ts), text: 'w1' })).status).toBe(429);
 
     // Turned off: the call goes through; injected faults still apply.
     twin.enforceTiers = false;
@@ -134,7 +138,7 @@ describe('the Slack twin enforcing the tiers', () => {
     twin.failNext('chat.update', { status: 429, retryAfter: 7 });
     const injected = await call(twin, 'chat.update', { channel: 'C1', ts, text: 'v53' });
     expect([injected.status, injected.retryAfter]).toEqual([429, '7']);
-    expect(twin.rateLimited).toHaveLength(1);
+    expect(twin.rateLimited).toHaveLength(2);
     expect(twin.calls.at(-1)!.rateLimited).toBeUndefined();
   });
 

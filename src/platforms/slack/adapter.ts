@@ -35,7 +35,8 @@
  *
  * Outbound: `chat.postMessage` in the thread (ref = `ts`), `chat.update`, `chat.delete`,
  * reactions 👀, ✅/❌ (added only), `assistant.threads.setStatus` (best effort). Every call goes
- * through the adapter's Web API budget per method and channel (`../budget.ts`, limits in
+ * through the adapter's Web API budget (`../budget.ts`; per channel for posting, per method for the
+ * workspace for the tiers; limits in
  * `limits.ts`): answers and notices first, decoration (reactions, status, the progress message
  * and its edits) when there is room, so Slack's tiers are not exceeded. The Web API client waits
  * out a 429's `Retry-After` and retries a few times ({@link RETRY_CONFIG}); after that the
@@ -133,7 +134,7 @@ export class SlackAdapter implements PlatformAdapter {
   private statusDisabled = false;
   /** Slash command replies still being posted to `response_url` (awaited, bounded, by stop()). */
   private readonly followUps = new Set<Promise<void>>();
-  /** Web API calls per method and channel: answers first, decoration when there is room (`limits.ts` `slackBucket`). */
+  /** Web API calls per method (and channel, for posting): answers first, decoration when there is room (`limits.ts` `slackBucket`). */
   private readonly budget = new WebApiBudget({ spec: slackBucket });
 
   constructor(opts: SlackAdapterOptions) {

@@ -10,16 +10,17 @@ import type { PlatformLimits } from '../types.js';
 export const SLACK_LIMITS: PlatformLimits = { maxMessageChars: 3900, minEditIntervalMs: 1000 };
 
 /** Sustained calls per minute of a Tier 3 method, with head room below Slack's "50+ per minute". */
-const TIER3: BucketSpec = { burst: 9, perMinute: 40 };
+const TIER3: BucketSpec = { burst: 9, perMinute: 40, scope: 'method' };
 
 /**
- * The Web API budget per method and channel (`../budget.ts`), kept below Slack's documented
- * limits so that Slack never answers 429 (Slack docs, "Rate limits" and each method's page):
- * - `chat.postMessage`: "1 per second per channel, short bursts allowed" — here at most 3 at once
- *   and 42 per minute (any 10 s window ≤ 10 calls, any 60 s window ≤ 45);
+ * The Web API budget (`../budget.ts`), kept below Slack's documented limits so that Slack never
+ * answers 429 (Slack docs, "Rate limits": tiers apply "per API method per workspace per app"; each
+ * method's page). One adapter serves one workspace, so a tier bucket covers the whole adapter:
+ * - `chat.postMessage`: "1 per second per channel, short bursts allowed" — per channel, at most
+ *   3 at once and 42 per minute (any 10 s window ≤ 10 calls, any 60 s window ≤ 45);
  * - `chat.update`, `chat.delete`, `reactions.add`, `assistant.threads.setStatus`: Tier 3, "50+
- *   per minute" — here 9 at once and 40 per minute (any 60 s window ≤ 49);
- * - `chat.postEphemeral`: Tier 4, "100+ per minute" — here 5 at once and 90 per minute.
+ *   per minute" — per method for the workspace, 9 at once and 40 per minute (any 60 s window ≤ 49);
+ * - `chat.postEphemeral`: Tier 4, "100+ per minute" — per method, 5 at once and 90 per minute.
  * Start times are budgeted; the margin covers requests that reach Slack in another order.
  */
 export function slackBucket(method: string): BucketSpec | undefined {
@@ -32,7 +33,7 @@ export function slackBucket(method: string): BucketSpec | undefined {
     case 'assistant.threads.setStatus':
       return TIER3;
     case 'chat.postEphemeral':
-      return { burst: 5, perMinute: 90 };
+      return { burst: 5, perMinute: 90, scope: 'method' };
     default:
       return undefined;
   }

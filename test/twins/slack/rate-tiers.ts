@@ -1,5 +1,5 @@
 /**
- * Slack's Web API rate tiers for the twin: sliding-window counters per method AND channel, pure
+ * Slack's Web API rate tiers for the twin: sliding-window counters per method (and channel, for posting), pure
  * (the clock is injected), so the twin can answer a call over its limit with Slack's 429.
  *
  * Limits (Slack docs, "Rate limits" and each method's page; ../shared/reference/platforms.md):
@@ -12,9 +12,9 @@
  * - Tier 4 ("100+ per minute"), counted as ≤ 100 per 60 s: `users.info`, `chat.postEphemeral`;
  * - not limited: `auth.test`, `apps.connections.open` and any method not listed.
  *
- * Keys: the call's `channel` parameter (or `channel_id`, as `assistant.threads.setStatus` names
- * it); a call without either is counted per method alone. Slack counts per workspace and app as
- * well — the twin serves one of each.
+ * Keys: `chat.postMessage` is counted per channel (its `channel` parameter); every tiered method
+ * per method alone — Slack applies the tiers "per API method per workspace per app", and the twin
+ * serves one workspace and one app.
  *
  * What counts: only calls let through ({@link RateTiers.take} answered `allowed`), whatever their
  * outcome afterwards (ok, a Slack error code, an injected fault). A call refused with a 429 does
@@ -35,7 +35,7 @@ export interface TierLimit {
 const tier3: TierLimit[] = [{ max: 50, windowMs: 60_000 }];
 const tier4: TierLimit[] = [{ max: 100, windowMs: 60_000 }];
 
-/** Web API method → its limits per channel (see the module doc); methods not listed are not limited. */
+/** Web API method → its limits (per channel or per workspace: see the module doc); methods not listed are not limited. */
 export const SLACK_TIER_LIMITS: Readonly<Record<string, readonly TierLimit[]>> = {
   'chat.postMessage': [
     { max: 60, windowMs: 60_000 },
@@ -62,9 +62,16 @@ export interface RateTiersOptions {
   now?: () => number;
 }
 
-/** The channel a call is counted under: its `channel` or `channel_id` parameter, or '' (per method). */
-export function tierChannel(params: Readonly<Record<string, string | undefined>>): string {
-  return params.channel || params.channel_id || '';
+/** Methods counted per channel (Slack: `chat.postMessage` "1 per second per channel"); every other method is counted per workspace. */
+export const PER_CHANNEL_METHODS: ReadonlySet<string> = new Set(['chat.postMessage']);
+
+/**
+ * The channel a call of `method` is counted under: for a per-channel method its `channel` or
+ * `channel_id` parameter; otherwise '' — the tiers apply "per API method per workspace per app"
+ * (Slack docs, "Rate limits"), and the twin serves one workspace and one app.
+ */
+export function tierChannel(method: string, params: Readonly<Record<string, string | undefined>>): string {
+  return PER_CHANNEL_METHODS.has(method) ? params.channel || params.channel_id || '' : '';
 }
 
 /** Sliding-window counters for every method and channel seen. */

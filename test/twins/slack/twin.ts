@@ -646,7 +646,7 @@ export class SlackTwin {
   /** The 429 for a call over its rate tier (recorded in {@link rateLimited}), or undefined when it may go ahead (then it is counted). */
   private limitedByTier(method: string, params: Params): ApiResult | undefined {
     if (!this.enforceTiers) return undefined;
-    const channel = tierChannel(params);
+    const channel = tierChannel(method, params);
     const decision = this.rateTiers.take(method, channel);
     if (decision.allowed) return undefined;
     this.rateLimited.push({ method, channel, retryAfterS: decision.retryAfterS, at: Date.now() });
