@@ -15,7 +15,8 @@
  *   live session) or, for a follow-up in a live session, the CLI read the user message;
  * - result: the CLI printed its `result` line;
  * - feedback: the first successful bot call a person sees for it: 👀 (`reactions.add` on the
- *   message), a post in its thread (`chat.postMessage`) or the thread status (`assistant.threads.setStatus`);
+ *   message), a post in its thread (`chat.postMessage`), the thread status
+ *   (`assistant.threads.setStatus`), or the channel's busy notice counting it (`creditBusyNotices`);
  * - answer: the call carrying the final text (`chat.postMessage` / `chat.update` whose text has
  *   the CLI's answer), as the twin carried it out (a full round trip after it was sent).
  * agentbridge's own time = (agent start − sent) + (answer − result).
@@ -252,7 +253,28 @@ function complete(e: Env, turns: Turn[]): { mcp: FakeLine['mcp'][] } {
           (c.method === 'assistant.threads.setStatus' && c.params.thread_ts === t.thread && c.params.status !== '')),
     )?.at;
   }
+  creditBusyNotices(calls, turns);
   return { mcp: lines.filter((l) => l.mcp).map((l) => l.mcp) };
+}
+
+/**
+ * The channel's busy notice ("⏳ Busy: N messages in this channel are waiting…", a top-level
+ * `chat.postMessage` or its `chat.update`) is first feedback for the N messages it counts. The
+ * line is first in first out, so they are the N earliest-acknowledged messages whose agent had
+ * not started when the call reached the twin (a message leaves the line just before its agent
+ * starts, so this may credit one that had just left, never one that had not yet joined: every
+ * credited message was acknowledged — and so in the line — before the call was received).
+ */
+function creditBusyNotices(calls: readonly ApiCall[], turns: Turn[]): void {
+  const byAck = turns.filter((t) => t.ack !== undefined).sort((a, b) => a.ack! - b.ack!);
+  for (const c of calls) {
+    if (c.status !== 200 || c.response.ok !== true || c.params.thread_ts) continue;
+    if (c.method !== 'chat.postMessage' && c.method !== 'chat.update') continue;
+    const n = /^⏳ Busy: (\d+) messages? in this channel/.exec(String(c.params.text ?? ''))?.[1];
+    if (!n) continue;
+    const waiting = byAck.filter((t) => t.ack! <= c.receivedAt && (t.agentStart === undefined || t.agentStart > c.receivedAt)).slice(0, Number(n));
+    for (const t of waiting) if (t.feedback === undefined || c.at < t.feedback) t.feedback = c.at;
+  }
 }
 
 const defined = (xs: Array<number | undefined>): number[] => xs.filter((x): x is number => x !== undefined && Number.isFinite(x));

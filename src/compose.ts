@@ -14,6 +14,7 @@
  * routes (/healthz, /metrics, MCP), creating and starting the platform adapters.
  */
 import { WaitLine } from './conversation/wait-line.js';
+import { BusyNotices, retireBusyNotices } from './conversation/busy-notice.js';
 import PQueue from 'p-queue';
 import type { Config } from './core/config.js';
 import type { AgentName } from './core/agents.js';
@@ -162,6 +163,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
   // Everything agentbridge posts goes through this one outbound path (rendered, chunked, outbox).
   const outbound = new Outbound(outbox);
   const inbox = new Inbox(store, health);
+  const busyNotices = new BusyNotices({ adapters, store, outbound, logger: logger.child({ part: 'busy-notice' }) });
 
   // Agent tools over MCP: per-turn tokens (secret in <dataDir>/mcp-secret); the URL is known once the server listens.
   const mcpUrl = deps.mcpUrl;
@@ -197,6 +199,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       outbound,
       slots: new PQueue({ concurrency: config.maxConcurrentTurns }),
       waitLine: new WaitLine(),
+      busyNotices,
       defaults: {
         agent: deps.defaultAgent,
         model: config.model,
@@ -296,6 +299,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       interactions.expireStale(); // left open by a process that ended: cards edited, turns re-run by recovery
       await outbox.deliverAll();
       await announceRestart({ store, outbound, logger });
+      retireBusyNotices({ store, outbound, logger }); // before the inbox: waiting conversations may post new ones
       await recoverInbox(store, router, outbound, logger);
       await scheduler.start(); // after recovery: late due times within the grace window run once
       bridges.startSweeping();

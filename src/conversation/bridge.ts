@@ -19,6 +19,7 @@ import { SUPERSEDED } from './abort.js';
 import type { BusyMode } from '../core/config.js';
 import { QueuedNotice } from './queued-notice.js';
 import type { WaitLine } from './wait-line.js';
+import type { BusyNotices } from './busy-notice.js';
 import { PROGRESS_RETIRED_TEXT } from './outbox.js';
 
 /** A snapshot of a bridge, for status commands and metrics. */
@@ -61,6 +62,8 @@ export interface BridgeDeps extends TurnDeps {
    * to wait shows its place in a queued progress message (`./queued-notice.ts`). Absent: no notice.
    */
   waitLine?: WaitLine;
+  /** Channel busy notices (`./busy-notice.ts`), told who waits for a slot. Absent: none. */
+  busyNotices?: BusyNotices;
 }
 
 /** Per-conversation turn queue. Cheap when idle: two small fields and no timers. */
@@ -206,11 +209,13 @@ export class Bridge {
     });
     this.notice = notice;
     waitLine.join(this.conversationId, (ahead) => notice.show(ahead));
+    this.deps.busyNotices?.join(this.conversationId, first.replyTarget);
   }
 
   /** Leaves the wait line; the queued message's ref (if it was posted) becomes the turn's progress message. */
   private async leaveLine(): Promise<string | undefined> {
     this.deps.waitLine?.leave(this.conversationId);
+    this.deps.busyNotices?.leave(this.conversationId);
     const notice = this.notice;
     this.notice = undefined;
     return notice?.settle();

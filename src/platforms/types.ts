@@ -111,6 +111,12 @@ export interface PlatformLimits {
   maxMessageChars: number;
   /** Minimum interval between edits of one message, in ms. */
   minEditIntervalMs: number;
+  /**
+   * Conversations of one channel waiting for a turn slot at once from which the channel gets a
+   * busy notice (`conversation/busy-notice.ts`); undefined: never (the platform shows every
+   * message's 👀 at once).
+   */
+  busyNoticeAt?: number;
 }
 
 /** A slash command or interaction from a platform, for the command service. */

@@ -322,6 +322,10 @@ export interface LocalMessagesRepo {
 export interface PlatformStateRepo {
   get(key: string): string | undefined;
   set(key: string, value: string): void;
+  /** Removes `key` (no error when absent). */
+  delete(key: string): void;
+  /** Every entry whose key starts with `prefix`, in key order. */
+  list(prefix: string): { key: string; value: string }[];
 }
 
 /** Fields of a cron job that {@link CronJobsRepo.update} changes. */

@@ -3,7 +3,7 @@
  * hand, and a platform adapter that records every call and can be told to fail.
  */
 import type { InboundMessage, ReplyTarget } from '../../src/core/messages.js';
-import type { EditOptions, PlatformAdapter, PostOptions, PostedMessage, ReactionState } from '../../src/platforms/types.js';
+import type { EditOptions, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState } from '../../src/platforms/types.js';
 import type { CardAction } from '../../src/core/interactions.js';
 import type { AgentName } from '../../src/core/agents.js';
 import type { Runner, RunEvent, RunRequest, RunResult } from '../../src/runners/types.js';
@@ -76,7 +76,8 @@ let refCounter = 0;
  */
 export class RecordingAdapter implements PlatformAdapter {
   readonly name = 'local' as const;
-  readonly limits = { maxMessageChars: 200, minEditIntervalMs: 0 };
+  /** Replaceable by a test (e.g. to give it a `busyNoticeAt`). */
+  limits: PlatformLimits = { maxMessageChars: 200, minEditIntervalMs: 0 };
   readonly calls: AdapterCall[] = [];
   /** Current text of every message, by ref. */
   readonly messages = new Map<string, string>();

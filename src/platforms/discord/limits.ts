@@ -2,8 +2,12 @@
 import type { BucketSpec } from '../budget.js';
 import type { PlatformLimits } from '../types.js';
 
-/** Discord's limits: 2,000 characters per message (its `content` limit); an edit at most every 1.5 s. */
-export const DISCORD_LIMITS: PlatformLimits = { maxMessageChars: 2000, minEditIntervalMs: 1500 };
+/**
+ * Discord's limits: 2,000 characters per message (its `content` limit); an edit at most every
+ * 1.5 s; 5 conversations of a channel waiting for a slot get the channel a busy notice (messages
+ * and reactions are limited per channel).
+ */
+export const DISCORD_LIMITS: PlatformLimits = { maxMessageChars: 2000, minEditIntervalMs: 1500, busyNoticeAt: 5 };
 
 /**
  * The REST budget per route and channel (`../budget.ts`), kept within Discord's per-channel

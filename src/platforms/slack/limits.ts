@@ -5,9 +5,10 @@ import type { PlatformLimits } from '../types.js';
 /**
  * Slack's limits: a posted message is cut at 3,900 characters (Slack accepts up to 40,000 in
  * `text` but shows long messages poorly, so answers are chunked well below it); a message is
- * edited at most once a second.
+ * edited at most once a second; 5 conversations of a channel waiting for a slot get the channel a
+ * busy notice (their own 👀 share Tier 3's 50 a minute for the workspace).
  */
-export const SLACK_LIMITS: PlatformLimits = { maxMessageChars: 3900, minEditIntervalMs: 1000 };
+export const SLACK_LIMITS: PlatformLimits = { maxMessageChars: 3900, minEditIntervalMs: 1000, busyNoticeAt: 5 };
 
 /** Sustained calls per minute of a Tier 3 method, with head room below Slack's "50+ per minute". */
 const TIER3: BucketSpec = { burst: 9, perMinute: 40, scope: 'method' };

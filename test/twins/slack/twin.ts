@@ -90,6 +90,8 @@ export interface ApiCall {
   response: Record<string, unknown>;
   /** When it was carried out (or refused) and answered, ms since the epoch — after any Web API latency. */
   at: number;
+  /** When its request had arrived (before the latency), ms since the epoch. */
+  receivedAt: number;
   /** The rate tiers refused it (429, not carried out); injected 429s leave this unset. */
   rateLimited?: true;
 }
@@ -622,21 +624,22 @@ export class SlackTwin {
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const token = bearer ?? params.token;
       delete params.token;
-      if (this.latencyMs <= 0) return this.onWebApi(method, params, token, res);
+      const receivedAt = Date.now();
+      if (this.latencyMs <= 0) return this.onWebApi(method, params, token, res, receivedAt);
       const timer = setTimeout(() => {
         this.delayed.delete(timer);
-        this.onWebApi(method, params, token, res);
+        this.onWebApi(method, params, token, res, receivedAt);
       }, this.latencyMs);
       this.delayed.add(timer);
     });
   }
 
   /** Carries out (or refuses) one Web API call, records it and answers it. */
-  private onWebApi(method: string, params: Params, token: string | undefined, res: http.ServerResponse): void {
+  private onWebApi(method: string, params: Params, token: string | undefined, res: http.ServerResponse, receivedAt: number): void {
     const limited = this.limitedByTier(method, params);
     const result = limited ?? this.answer(method, params, token);
     const auth = !token ? 'none' : token === this.botToken ? 'bot' : token === this.appToken ? 'app' : 'unknown';
-    this.calls.push({ method, params, auth, status: result.status, response: result.body, at: Date.now(), ...(limited ? { rateLimited: true as const } : {}) });
+    this.calls.push({ method, params, auth, status: result.status, response: result.body, at: Date.now(), receivedAt, ...(limited ? { rateLimited: true as const } : {}) });
     if (res.destroyed) return;
     const text = JSON.stringify(result.body);
     res.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...result.headers });
