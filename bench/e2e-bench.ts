@@ -491,7 +491,7 @@ const lines: string[] = [];
 const p = (s = '') => lines.push(s);
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const sum3 = (s: Summary) => `${ms(s.p50)} / ${ms(s.p90)}`;
-const sumMax = (s: Summary) => `${ms(s.p50)} / ${ms(s.p90)} / ${ms(s.max)}`;
+const sumMax = (s: Summary) => `${ms(s.p50)} / ${ms(s.p90)} / ${ms(s.p99)} / ${ms(s.max)}`;
 
 p(`## agentbridge end-to-end bench (${started.toISOString().slice(0, 10)}, commit ${commit})`);
 p();
@@ -502,7 +502,7 @@ p();
 p(
   `Slack twin over Socket Mode, the real Claude runner over ${CLI_MS ? `a fake CLI taking ${CLI_MS} ms per turn` : 'an instant fake CLI'} with the real MCP endpoint; agentbridge as its own process.`,
 );
-p('All times in ms, p50 / p90 (/ max). "before" = message sent → the CLI has the turn (spawned, or the prompt read by its live session);');
+p('All times in ms, p50 / p90 (/ p99 / max). "before" = message sent → the CLI has the turn (spawned, or the prompt read by its live session);');
 p('"after" = the CLI printed its result → the final answer visible at the twin (the post or edit with the answer alone, not the progress');
 p('message showing the streamed text); own = before + after. A call takes effect (is visible) when its round trip is over.');
 p();

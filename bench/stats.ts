@@ -15,17 +15,24 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }
 
-/** p50, p90 and max of a list (NaN each when empty), and its length. */
+/** p50, p90, p99 and max of a list (NaN each when empty), and its length. */
 export interface Summary {
   n: number;
   p50: number;
   p90: number;
+  p99: number;
   max: number;
 }
 
 /** {@link Summary} of `values`. */
 export function summarize(values: readonly number[]): Summary {
-  return { n: values.length, p50: percentile(values, 50), p90: percentile(values, 90), max: values.length ? Math.max(...values) : NaN };
+  return {
+    n: values.length,
+    p50: percentile(values, 50),
+    p90: percentile(values, 90),
+    p99: percentile(values, 99),
+    max: values.length ? Math.max(...values) : NaN,
+  };
 }
 
 /** The median of a list (the lower middle value for an even length; NaN when empty). */

@@ -12,7 +12,7 @@
  *
  * Only for adapters whose limits name a threshold (`PlatformLimits.busyNoticeAt`: Slack and
  * Discord); the local chat shows 👀 on every message at once and gets none. The notice is posted
- * `BUSY_NOTICE_GATHER_MS` after the threshold is reached, so a burst arriving together is counted
+ * `BUSY_NOTICE_GATHER_MS` (150 ms) after the threshold is reached, so a burst arriving together is counted
  * in the first post. Its ref is kept in the platform state (`busy-notice:<platform>:<channel>`),
  * so a restart retires a notice the last process left ({@link retireBusyNotices}).
  */
@@ -26,7 +26,7 @@ import { placeKey } from './outbound.js';
 import { EditThrottle } from './throttle.js';
 
 /** Wait between the threshold being reached and the post, ms: a burst arriving together is counted in the first post. */
-export const BUSY_NOTICE_GATHER_MS = 250;
+export const BUSY_NOTICE_GATHER_MS = 150;
 
 /** What the notice is edited to when it cannot be deleted. */
 export const BUSY_NOTICE_DONE_TEXT = '✅ Every message that waited here has started; answers follow in their threads.';

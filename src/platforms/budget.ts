@@ -32,6 +32,11 @@ export interface BucketSpec {
    * (Slack's tiers: "per API method per workspace per app").
    */
   scope?: 'channel' | 'method';
+  /**
+   * Tokens decoration leaves for urgent calls (default 0; below `burst`): after a quiet period an
+   * answer or a notice starts at once even when decoration has just come in a burst.
+   */
+  reserve?: number;
 }
 
 /** Thrown (as the rejection) for a decoration that was dropped before it started. */
@@ -180,15 +185,18 @@ export class WebApiBudget {
   /** Starts waiting calls while tokens last; otherwise sets a timer for the next token. */
   private pump(bucket: Bucket): void {
     this.refill(bucket);
+    const reserve = bucket.spec.reserve ?? 0;
     while (bucket.tokens >= 1) {
-      const next = bucket.urgent.shift() ?? this.shiftDecoration(bucket);
-      if (!next) return;
+      const next = bucket.urgent.shift() ?? (bucket.tokens >= 1 + reserve ? this.shiftDecoration(bucket) : undefined);
+      if (!next) break;
       bucket.tokens -= 1;
       next.start();
     }
     if (bucket.cancelTimer || (!bucket.urgent.length && !bucket.decorations.size)) return;
+    // The next call: an urgent one needs 1 token, a decoration 1 + reserve.
+    const needed = bucket.urgent.length ? 1 : 1 + reserve;
     const msPerToken = 60_000 / bucket.spec.perMinute;
-    const wait = Math.max(1, Math.ceil((1 - bucket.tokens) * msPerToken));
+    const wait = Math.max(1, Math.ceil((needed - bucket.tokens) * msPerToken));
     bucket.cancelTimer = this.setTimer(() => {
       bucket.cancelTimer = undefined;
       this.pump(bucket);

@@ -15,7 +15,8 @@ describe('bench statistics', () => {
   });
 
   it('summarize and median', () => {
-    expect(summarize([3, 1, 2])).toEqual({ n: 3, p50: 2, p90: 3, max: 3 });
+    expect(summarize([3, 1, 2])).toEqual({ n: 3, p50: 2, p90: 3, p99: 3, max: 3 });
+    expect(summarize(Array.from({ length: 100 }, (_, i) => i + 1)).p99).toBe(99);
     expect(summarize([]).max).toBeNaN();
     expect(median([4, 1, 3, 2])).toBe(2);
   });

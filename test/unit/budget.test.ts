@@ -87,6 +87,23 @@ describe('WebApiBudget', () => {
     expect(started).toEqual(['tier:C1', 'post:C1', 'post:C2', 'tier:C2']);
   });
 
+  it('decoration leaves the reserve for urgent calls: a notice after a decoration burst starts at once', async () => {
+    const c = clock();
+    const b = new WebApiBudget({ spec: spec({ burst: 3, perMinute: 60, reserve: 1 }), now: c.now, setTimer: c.setTimer });
+    const started: string[] = [];
+    for (const d of ['d1', 'd2', 'd3']) void b.decoration('m', 'C', async () => started.push(d)).catch(() => {});
+    await flush();
+    expect(started).toEqual(['d1', 'd2']); // the third token is kept
+    void b.urgent('m', 'C', async () => started.push('answer'));
+    await flush();
+    expect(started).toEqual(['d1', 'd2', 'answer']);
+    // d3 needs 1 + reserve tokens: two refills (1 s each at 60 a minute).
+    await c.advance(1_000);
+    expect(started).toEqual(['d1', 'd2', 'answer']);
+    await c.advance(1_000);
+    expect(started).toEqual(['d1', 'd2', 'answer', 'd3']);
+  });
+
   it('serves urgent calls before decoration, whatever the order they came in', async () => {
     const c = clock();
     const b = new WebApiBudget({ spec: spec({ burst: 1, perMinute: 60 }), now: c.now, setTimer: c.setTimer });

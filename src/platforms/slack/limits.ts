@@ -18,7 +18,8 @@ const TIER3: BucketSpec = { burst: 9, perMinute: 40, scope: 'method' };
  * answers 429 (Slack docs, "Rate limits": tiers apply "per API method per workspace per app"; each
  * method's page). One adapter serves one workspace, so a tier bucket covers the whole adapter:
  * - `chat.postMessage`: "1 per second per channel, short bursts allowed" — per channel, at most
- *   3 at once and 42 per minute (any 10 s window ≤ 10 calls, any 60 s window ≤ 45);
+ *   3 at once and 42 per minute (any 10 s window ≤ 10 calls, any 60 s window ≤ 45), decoration
+ *   (progress posts) leaving one of the 3 for an answer or notice;
  * - `chat.update`, `chat.delete`, `reactions.add`, `assistant.threads.setStatus`: Tier 3, "50+
  *   per minute" — per method for the workspace, 9 at once and 40 per minute (any 60 s window ≤ 49);
  * - `chat.postEphemeral`: Tier 4, "100+ per minute" — per method, 5 at once and 90 per minute.
@@ -27,7 +28,7 @@ const TIER3: BucketSpec = { burst: 9, perMinute: 40, scope: 'method' };
 export function slackBucket(method: string): BucketSpec | undefined {
   switch (method) {
     case 'chat.postMessage':
-      return { burst: 3, perMinute: 42 };
+      return { burst: 3, perMinute: 42, reserve: 1 };
     case 'chat.update':
     case 'chat.delete':
     case 'reactions.add':
