@@ -11,16 +11,22 @@
  * {@link DiscordTwin.failAfterCreate} (the message is created, the answer lost) and
  * {@link DiscordTwin.disconnect} (with or without a resumable session). Message creates honour
  * `nonce` + `enforce_nonce` ({@link DiscordTwin.nonceReplays}).
+ *
+ * It enforces Discord's rate limits (./rate-limits.ts; on by default, `enforceRateLimits: false`
+ * or {@link DiscordTwin.enforceRateLimits} = false turns them off): a call over its route's limit
+ * on its channel, or over the global 50/s, gets Discord's 429 and is not carried out; each is
+ * recorded in {@link DiscordTwin.rateLimited}, and {@link DiscordTwin.close} lists them on stderr.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TwinGateway, type GatewayFrame } from './gateway.js';
 import { buttonClickPayload, buttonIds } from './interactions.js';
-import { pingsOf, routeMatches, TwinRest, type Interaction, type NonceReplay, type Pings, type RestCall } from './rest.js';
+import { pingsOf, routeMatches, TwinRest, type Interaction, type NonceReplay, type Pings, type RateLimitedCall, type RestCall } from './rest.js';
+import type { RateLimits } from './rate-limits.js';
 import { snowflakeAt, TwinWorld, type TwinMessage, type TwinUser } from './state.js';
 
-export type { GatewayFrame, Interaction, NonceReplay, Pings, RestCall, TwinMessage, TwinUser };
+export type { GatewayFrame, Interaction, NonceReplay, Pings, RateLimitedCall, RestCall, TwinMessage, TwinUser };
 export { pingsOf };
 
 export interface DiscordTwinOptions {
@@ -33,6 +39,8 @@ export interface DiscordTwinOptions {
   heartbeatIntervalMs?: number;
   /** Whether the application has the privileged Message Content intent enabled (default true; false → close 4014). */
   messageContentIntent?: boolean;
+  /** Enforce Discord's rate limits per route and channel and the global one with 429s (default true; see ./rate-limits.ts). */
+  enforceRateLimits?: boolean;
 }
 
 /** The body of an interaction callback: `type` 4/5/6/7 and, for 4/5/7, the message `data`. */
@@ -90,6 +98,8 @@ export interface DiscordTwin {
   userSays(m: UserSays): ApiMessage;
   /** A user starts a thread on message `messageId` of `channel`; returns the thread id (= messageId). */
   createThread(channel: string, messageId: string, name: string, by?: string | TwinUser): string;
+  /** A user starts a thread in `channel` without a starter message (Discord's "Start Thread without Message"); returns its id (a new one). */
+  startThread(channel: string, name: string, by?: string | TwinUser): string;
   /** The DM channel between the bot and `user` (created on first use). */
   dmChannel(user: string | TwinUser): string;
   /**
@@ -148,12 +158,24 @@ export interface DiscordTwin {
   failAfterCreate(route: string, fault?: { status?: number; drop?: boolean; times?: number; match?: (body: Record<string, unknown>) => boolean }): void;
   /** Creates answered with the earlier message of a repeated nonce (`enforce_nonce`), in order. */
   nonceReplays: NonceReplay[];
+  /** Discord's rate limits: when false, no call is refused for its rate (injected faults still apply). */
+  enforceRateLimits: boolean;
+  /** The counters behind {@link enforceRateLimits} (`reset()` forgets the calls counted so far). */
+  rateLimits: RateLimits;
+  /** Every call the rate limits refused with a 429, oldest first. */
+  rateLimited: RateLimitedCall[];
+  /**
+   * The refused calls counted by route and channel (e.g. `PATCH /channels/:c/messages/:m 123… ×3`),
+   * those the global limit refused by route alone (`global: POST /channels/:c/messages ×12`), most first.
+   */
+  rateLimitedSummary(): string[];
   /** Drops the faults not used up yet. */
   clearFaults(): void;
   /** Drops the Gateway connection; `resumable: false` makes the resume fail (op 9), forcing a new session. */
   disconnect(opts: { resumable: boolean }): void;
   /** Sends op 7 Reconnect. */
   requestReconnect(): void;
+  /** Stops the twin; says on stderr when the rate limits refused calls (a test that did not look would not notice). */
   close(): Promise<void>;
 }
 
@@ -173,6 +195,16 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     messageContentIntent: options.messageContentIntent ?? true,
   });
   const rest = new TwinRest(world, gateway, { token, wsUrl: () => base.replace(/^http/, 'ws') });
+  rest.enforceRateLimits = options.enforceRateLimits ?? true;
+  const rateLimitedSummary = () => {
+    const counts = new Map<string, number>();
+    for (const r of rest.rateLimited) {
+      // Global refusals by route alone (they are not about one channel).
+      const k = r.global ? `global: ${r.route.replace(/\/channels\/\d+/, '/channels/:c')}` : `${r.route} ${r.channel || '-'}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    return [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ×${n}`);
+  };
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -239,6 +271,7 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
       return payload as unknown as ApiMessage;
     },
     createThread: (channel, messageId, name, by) => rest.openThread(channelOf(channel).id, messageId, name, userOf(by ?? 'thread-starter').id).id,
+    startThread: (channel, name, by) => rest.openThread(channelOf(channel).id, world.nextId(), name, userOf(by ?? 'thread-starter').id).id,
     dmChannel: (u) => {
       const user = userOf(u);
       for (const c of world.channels.values()) if (c.kind === 'dm' && c.recipientId === user.id) return c.id;
@@ -318,10 +351,21 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     failAfterCreate: (route, f = {}) =>
       void rest.faults.push({ route, status: f.status ?? 500, times: f.times ?? 1, match: f.match, after: f.drop ? 'drop' : 'status' }),
     nonceReplays: rest.nonceReplays,
+    get enforceRateLimits() {
+      return rest.enforceRateLimits;
+    },
+    set enforceRateLimits(on: boolean) {
+      rest.enforceRateLimits = on;
+    },
+    rateLimits: rest.rateLimits,
+    rateLimited: rest.rateLimited,
+    rateLimitedSummary,
     clearFaults: () => void rest.faults.splice(0),
     disconnect: (o) => gateway.disconnect(o),
     requestReconnect: () => gateway.requestReconnect(),
     close: async () => {
+      if (rest.rateLimited.length)
+        console.warn(`discord twin: ${rest.rateLimited.length} call(s) refused by the rate limits: ${rateLimitedSummary().join(', ')}`);
       await gateway.close();
       await new Promise<void>((r) => {
         server.close(() => r());

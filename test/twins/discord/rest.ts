@@ -18,8 +18,15 @@
  * - Message components (`components` on a create or edit; `[]` on an edit removes them): checked
  *   by ./components.ts and stored on the message.
  * - Application commands, interaction callbacks and webhooks: ./interactions.ts.
- * - Rate limits: a 429 carries `Retry-After` (s), `X-RateLimit-*` headers and the body
- *   `{message, retry_after, global}`; @discordjs/rest waits `Retry-After` and retries.
+ * - Rate limits (on by default; {@link TwinRest.enforceRateLimits} = false turns them off): a
+ *   call over Discord's per-route (per channel) or global limit (./rate-limits.ts) is NOT carried
+ *   out and gets Discord's 429: `Retry-After` (s), `X-RateLimit-*` (`Scope: user` and the
+ *   route's bucket, or `Global: true` and `Scope: global`) and the body
+ *   `{message, retry_after, global}`; @discordjs/rest waits `Retry-After` and retries. Each is
+ *   recorded in {@link TwinRest.rateLimited} and its call's `outcome`. A call let through on a
+ *   limited route gets its bucket's `X-RateLimit-Limit/Remaining/Reset/Reset-After/Bucket`,
+ *   from which @discordjs/rest paces itself. The limit check comes first: a refused call
+ *   consumes no injected fault, and a call let through counts whatever its outcome.
  * - Message nonce (`POST /channels/{c}/messages`): `nonce` is an integer or a string of at most
  *   25 characters (else 400, code 50035). With `enforce_nonce: true`, a nonce the same author
  *   already used in that channel within {@link NONCE_WINDOW_MS} returns the message created
@@ -33,6 +40,7 @@ import type http from 'node:http';
 import type { TwinGateway } from './gateway.js';
 import { validateComponents } from './components.js';
 import { registerInteractionRoutes } from './interactions.js';
+import { limitHeaders, RateLimits, routeOf, tooManyRequests } from './rate-limits.js';
 import { USER_MENTION, type TwinMessage, type TwinWorld } from './state.js';
 
 /** One recorded REST call. `path` is relative to `/api/v10`, without the query, URL-decoded (`%40original` → `@original`, emoji as text). */
@@ -44,8 +52,25 @@ export interface RestCall {
   /** 0 when the connection was dropped without an answer (a `drop` fault). */
   status: number;
   at: number;
-  /** `nonce-replay`: answered with the message an earlier create with this nonce made; `failed-after-create`: an `after` fault hid the result. */
-  outcome?: 'nonce-replay' | 'failed-after-create';
+  /**
+   * `nonce-replay`: answered with the message an earlier create with this nonce made;
+   * `failed-after-create`: an `after` fault hid the result; `rate-limited`: refused with a 429 by
+   * the twin's rate limits (not carried out).
+   */
+  outcome?: 'nonce-replay' | 'failed-after-create' | 'rate-limited';
+}
+
+/** A call the twin's rate limits refused with a 429. */
+export interface RateLimitedCall {
+  /** The limited route (`METHOD /channels/:c/…`, see ./rate-limits.ts), or `METHOD /path` for a call refused by the global limit only. */
+  route: string;
+  /** Its channel (the route's major parameter); '' for none. */
+  channel: string;
+  /** The `retry_after` answered, seconds (ms precision). */
+  retryAfterS: number;
+  /** True when the global limit (50/s) refused it. */
+  global: boolean;
+  at: number;
 }
 
 /** A create answered with the message an earlier create with the same nonce made. */
@@ -139,6 +164,12 @@ export class TwinRest {
   readonly interactions = new Map<string, Interaction>();
   /** Application commands per scope (`global` or a guild id). */
   readonly commands = new Map<string, Array<Record<string, unknown>>>();
+  /** Discord's rate limits: when false, no call is refused for its rate (injected faults still apply). */
+  enforceRateLimits = true;
+  /** The counters behind {@link enforceRateLimits} (`reset()` forgets the calls counted so far). */
+  readonly rateLimits = new RateLimits();
+  /** Every call the rate limits refused with a 429, oldest first. */
+  readonly rateLimited: RateLimitedCall[] = [];
   private readonly routes: Array<{ method: string; pattern: RegExp; keys: string[]; handler: Handler }> = [];
 
   constructor(
@@ -166,6 +197,13 @@ export class TwinRest {
     }
     const call: RestCall = { method, path: rawPath, query: Object.fromEntries(query), body: rawBody ? body : null, status: 0, at: Date.now() };
     this.calls.push(call);
+    const rate = this.checkRate(call);
+    if (rate.refused) {
+      call.status = 429;
+      call.outcome = 'rate-limited';
+      res.writeHead(429, { 'content-type': 'application/json', ...rate.refused.headers });
+      return void res.end(JSON.stringify(rate.refused.body));
+    }
     const fault = this.faults.find((f) => f.times > 0 && routeMatches(f.route, method, rawPath) && (!f.match || f.match(body)));
     if (fault) fault.times--;
     const hideResult = fault?.after ? fault : undefined;
@@ -177,7 +215,7 @@ export class TwinRest {
       }
       call.status = status;
       const text = json === undefined ? '' : JSON.stringify(json);
-      res.writeHead(status, { ...(text ? { 'content-type': 'application/json' } : {}), ...headers });
+      res.writeHead(status, { ...(text ? { 'content-type': 'application/json' } : {}), ...rate.headers, ...headers });
       res.end(text);
     };
 
@@ -217,6 +255,20 @@ export class TwinRest {
       }
     }
     return reply(404, { message: '404: Not Found', code: 0 });
+  }
+
+  /**
+   * The rate-limit decision for a call ({@link enforceRateLimits}): the 429 to answer (recorded in
+   * {@link rateLimited}), or the `X-RateLimit-*` headers for its answer (none for an unlimited route).
+   */
+  private checkRate(call: RestCall): { refused?: ReturnType<typeof tooManyRequests>; headers: Record<string, string> } {
+    if (!this.enforceRateLimits) return { headers: {} };
+    const { route, channel } = routeOf(call.method, call.path);
+    const d = this.rateLimits.take(route, channel);
+    if (d.allowed) return { headers: d.state ? limitHeaders(d.state, call.at) : {} };
+    const refused = tooManyRequests(d, call.at);
+    this.rateLimited.push({ route, channel, retryAfterS: refused.body.retry_after, global: d.global, at: call.at });
+    return { refused, headers: {} };
   }
 
   /** Adds a route: `:name` segments become params. */
