@@ -15,17 +15,18 @@ export const DISCORD_LIMITS: PlatformLimits = { maxMessageChars: 2000, minEditIn
  * queue (Discord docs, "Rate Limits": buckets per route and major parameter, read from
  * `X-RateLimit-*`; observed: about 5 messages and 5 edits per 5 s per channel, reactions about
  * 1 per 0.25 s per channel — ../shared/reference/platforms.md). Keys are our names for routes:
- * - `messages.create`, `messages.edit`: 3 at once, 24 per minute (any 5 s window ≤ 5); decoration
- *   (progress posts) leaves one create for an answer or notice;
+ * - `messages.create`, `messages.edit`: 3 at once, 20 per minute (any 5 s window ≤ 4.7, one below
+ *   Discord's 5: @discordjs/rest repeats a create that got a 5xx on its own, unseen by this
+ *   budget); decoration (progress posts) leaves one create for an answer or notice;
  * - `reactions.add`: 1 at once, 200 per minute.
  * discord.js still waits out a 429 by itself if one comes.
  */
 export function discordBucket(route: string): BucketSpec | undefined {
   switch (route) {
     case 'messages.create':
-      return { burst: 3, perMinute: 24, reserve: 1 };
+      return { burst: 3, perMinute: 20, reserve: 1 };
     case 'messages.edit':
-      return { burst: 3, perMinute: 24 };
+      return { burst: 3, perMinute: 20 };
     case 'reactions.add':
       return { burst: 1, perMinute: 200 };
     default:
