@@ -12,8 +12,9 @@
  *
  * Only for adapters whose limits name a threshold (`PlatformLimits.busyNoticeAt`: Slack and
  * Discord); the local chat shows 👀 on every message at once and gets none. The notice is posted
- * `BUSY_NOTICE_GATHER_MS` (150 ms) after the threshold is reached, so a burst arriving together is counted
- * in the first post. Its ref is kept in the platform state (`busy-notice:<platform>:<channel>`),
+ * once no conversation joined for `BUSY_NOTICE_QUIET_MS` (50 ms), at most `BUSY_NOTICE_GATHER_MS`
+ * (150 ms) after the threshold was reached, so a burst arriving together is counted in the first
+ * post, and the post goes out before the first answers compete for the channel's post budget. Its ref is kept in the platform state (`busy-notice:<platform>:<channel>`),
  * so a restart retires a notice the last process left ({@link retireBusyNotices}).
  */
 import type { ReplyTarget } from '../core/messages.js';
@@ -25,8 +26,14 @@ import type { Outbound } from './outbound.js';
 import { placeKey } from './outbound.js';
 import { EditThrottle } from './throttle.js';
 
-/** Wait between the threshold being reached and the post, ms: a burst arriving together is counted in the first post. */
+/**
+ * Longest wait between the threshold being reached and the post, ms: a burst arriving together
+ * is counted in the first post.
+ */
 export const BUSY_NOTICE_GATHER_MS = 150;
+
+/** The post goes out earlier once no conversation joined for this long, ms (the burst is over). */
+export const BUSY_NOTICE_QUIET_MS = 50;
 
 /** What the notice is edited to when it cannot be deleted. */
 export const BUSY_NOTICE_DONE_TEXT = '✅ Every message that waited here has started; answers follow in their threads.';
@@ -54,6 +61,8 @@ interface Board {
   adapter: PlatformAdapter;
   waiting: Set<string>;
   timer?: NodeJS.Timeout;
+  /** When the post is due at the latest (threshold reached + gather), ms since the epoch. */
+  dueBy?: number;
   posting?: Promise<void>;
   ref?: string;
   throttle?: EditThrottle;
@@ -83,14 +92,25 @@ export class BusyNotices {
     board.waiting.add(conversationId);
     this.where.set(conversationId, key);
     if (board.throttle) board.throttle.update(this.text(board));
-    else if (!board.posting && !board.timer && board.waiting.size >= threshold) {
-      const b = board;
-      b.timer = setTimeout(() => {
-        b.timer = undefined;
-        if (b.waiting.size > 0) b.posting = this.post(b);
-      }, this.o.gatherMs ?? BUSY_NOTICE_GATHER_MS);
-      b.timer.unref?.();
-    }
+    else if (!board.posting && (board.timer || board.waiting.size >= threshold)) this.schedulePost(board);
+  }
+
+  /**
+   * Schedules the first post: {@link BUSY_NOTICE_QUIET_MS} after the latest conversation joined,
+   * but no later than {@link BUSY_NOTICE_GATHER_MS} after the threshold was reached.
+   */
+  private schedulePost(board: Board): void {
+    const now = Date.now();
+    board.dueBy ??= now + (this.o.gatherMs ?? BUSY_NOTICE_GATHER_MS);
+    if (board.timer) clearTimeout(board.timer);
+    board.timer = setTimeout(
+      () => {
+        board.timer = undefined;
+        if (board.waiting.size > 0) board.posting = this.post(board);
+      },
+      Math.max(0, Math.min(BUSY_NOTICE_QUIET_MS, board.dueBy - now)),
+    );
+    board.timer.unref?.();
   }
 
   /** `conversationId` stopped waiting (its turn starts). Never throws. */
@@ -136,7 +156,8 @@ export class BusyNotices {
     board.throttle = new EditThrottle({
       minIntervalMs: board.adapter.limits.minEditIntervalMs,
       initialText: text,
-      lastSentAt: Date.now(),
+      // No `lastSentAt`: conversations that joined while the post was on its way are counted by an
+      // edit right after it (then at most one edit per interval).
       send: (t) => board.adapter.edit(board.place, ref, t, { decoration }),
       onError: (err) => {
         if (!isDroppedCall(err)) logger.warn({ err: String(err), channel: board.place.channel }, 'busy notice update failed');
