@@ -31,6 +31,7 @@ import { recoverInbox } from './conversation/recovery.js';
 import { Router } from './conversation/router.js';
 import { Interactions } from './conversation/interactions.js';
 import { LiveSessions } from './conversation/live-sessions.js';
+import { ChangeSummaries } from './conversation/git-changes.js';
 import { agentLabel } from './runners/registry.js';
 import { apiErrorKind, type Metrics } from './http/metrics.js';
 import type { Logger } from './logger.js';
@@ -57,7 +58,7 @@ export type CoreConfig = Pick<
   | 'cronGraceMs'
   | 'agentEnv'
 > &
-  Partial<Pick<Config, 'sessionIdleMs' | 'maxLiveSessions' | 'approvalTimeoutMs' | 'busyMode' | 'approvers'>>;
+  Partial<Pick<Config, 'sessionIdleMs' | 'maxLiveSessions' | 'approvalTimeoutMs' | 'busyMode' | 'approvers' | 'changeSummary'>>;
 
 /** What the core is built from besides the configuration; tests and the bench substitute these. */
 export interface CoreDeps {
@@ -208,6 +209,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
         turnTimeoutMs: config.turnTimeoutMs,
       },
       env: config.agentEnv,
+      // Absent from the config (tests, the bench): off.
+      changes: config.changeSummary ? new ChangeSummaries({ env: config.agentEnv, logger: logger.child({ part: 'changes' }) }) : undefined,
       logger,
       tools,
       health,

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from './core/config.js';
-import { nonNegativeInt, optionalString, positiveInt } from './core/env-schema.js';
+import { nonNegativeInt, onOff, optionalString, positiveInt } from './core/env-schema.js';
 import { deriveTurnSlots, describeMachine, type MachineFacts } from './core/slots.js';
 import { readMachineFacts } from './machine.js';
 import { PLATFORMS, type PlatformRegistry } from './platforms/registry.js';
@@ -96,6 +96,8 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
     AGENTBRIDGE_MODEL: optionalString,
     AGENTBRIDGE_WORKDIR: z.string().min(1).default('./workspace'),
     AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'ask', 'edit', 'full']).default('edit'),
+    // The answer's change summary line in a git work tree (src/core/changes.ts).
+    AGENTBRIDGE_CHANGE_SUMMARY: onOff.optional(),
     // Default: derived from the machine (src/core/slots.ts), see loadConfig.
     AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(0).optional(),
     AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
@@ -201,6 +203,7 @@ export function loadConfig(
     model: e.AGENTBRIDGE_MODEL,
     workdir,
     permissionMode: e.AGENTBRIDGE_PERMISSION_MODE,
+    changeSummary: e.AGENTBRIDGE_CHANGE_SUMMARY ?? true,
     maxConcurrentTurns: slots.slots,
     maxConcurrentTurnsSource: slots.source,
     turnTimeoutMs: e.AGENTBRIDGE_TURN_TIMEOUT_S * 1000,

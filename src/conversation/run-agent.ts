@@ -75,7 +75,14 @@ export async function runAgent(
   deps: AgentRunDeps,
   runner: Runner | undefined,
   conv: ConversationRow,
-  turn: { agent: AgentName; model?: string; prompt: string; resume?: Resume },
+  turn: {
+    agent: AgentName;
+    model?: string;
+    prompt: string;
+    resume?: Resume;
+    /** Awaited just before the prompt goes to the agent — after a live session is acquired (opening one overlaps it), before a one-shot spawn. */
+    beforePrompt?: () => Promise<void>;
+  },
   signal: AbortSignal,
   onEvent: Parameters<Runner['run']>[1],
   oneShotAccess: () => { url: string; token: string; revoke(): void } | undefined,
@@ -110,8 +117,9 @@ export async function runAgent(
       grant,
     );
     let waits = 0;
-    if (runner.sessionCapabilities?.steer) live.attempt.steer = (m) => live.onSteer(session, m);
     try {
+      await turn.beforePrompt?.();
+      if (runner.sessionCapabilities?.steer) live.attempt.steer = (m) => live.onSteer(session, m);
       return await session.send(
         turn.prompt,
         {
@@ -136,6 +144,7 @@ export async function runAgent(
       deps.sessions.release(conv.id, session);
     }
   }
+  await turn.beforePrompt?.();
   const access = oneShotAccess();
   try {
     return await runner.run(

@@ -30,6 +30,7 @@ import type { Interactions } from './interactions.js';
 import type { LiveSessions } from './live-sessions.js';
 import { runAgent, SUPERSEDED_NOTICE, type LiveTurn, type Resume, type TurnToolAccess } from './run-agent.js';
 import { qualify } from './access.js';
+import type { ChangeSummaries } from './git-changes.js';
 
 export { SHUTDOWN } from './abort.js';
 import { SHUTDOWN } from './abort.js';
@@ -71,6 +72,11 @@ export interface TurnDeps {
   sessions?: LiveSessions;
   /** Asks the conversation when the agent wants an approval, an answer or a plan decision; absent: such requests are denied. */
   interactions?: Interactions;
+  /**
+   * The change summary line (AGENTBRIDGE_CHANGE_SUMMARY, ./git-changes.ts): in a git work tree the
+   * answer ends with what the turn changed. Absent: no line.
+   */
+  changes?: Pick<ChangeSummaries, 'watch'>;
   now?: () => number;
 }
 
@@ -87,8 +93,8 @@ export interface TurnAttempt {
   rerun?: boolean;
   /** The progress message posted by an earlier attempt (edited, not posted again). */
   progressRef?: string;
-  /** The agent's finished run, kept until the answer is committed. */
-  ran?: { agent: AgentName; model?: string; result: RunResult; seed: ReturnType<typeof planSeed>; lostSession: boolean };
+  /** The agent's finished run, kept until the answer is committed; `changes` is the change summary line, if any. */
+  ran?: { agent: AgentName; model?: string; result: RunResult; seed: ReturnType<typeof planSeed>; lostSession: boolean; changes?: string };
   /** The answer is in the outbox and the inbox rows are closed: only delivery is left. */
   committed?: TurnOutcome;
   /**
@@ -186,6 +192,16 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     // The agent starts now; the 👀 reaction and the progress post go out alongside (TurnOutput).
     output.begin();
     const started = (deps.now ?? Date.now)();
+    // In a git work tree: the "before" snapshot of the change summary starts now and is awaited just
+    // before the agent gets its prompt (opening a live session overlaps it); elsewhere nothing runs.
+    const watch = deps.changes?.watch(conversation.workdir ?? deps.defaults.workdir);
+    let prompted = false;
+    const beforePrompt = watch
+      ? async () => {
+          await watch.ready;
+          prompted = true;
+        }
+      : undefined;
     let seed = planSeed(store, conversation, agent);
     const combined = combineMessages(batch, { multiUser });
     const messages = rerun ? rerunPrompt(combined) : combined;
@@ -249,7 +265,16 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     };
     const oneShotAccess = () => deps.tools?.grant({ conversationId, replyTarget: target, ttlMs: deps.defaults.turnTimeoutMs + 60_000 });
     const run = (p: string, r?: Resume) =>
-      runAgent(deps, deps.runners[agent], conversation, { agent, model, prompt: p, resume: r }, signal, (e) => output.onEvent(e), oneShotAccess, live);
+      runAgent(
+        deps,
+        deps.runners[agent],
+        conversation,
+        { agent, model, prompt: p, resume: r, beforePrompt },
+        signal,
+        (e) => output.onEvent(e),
+        oneShotAccess,
+        live,
+      );
     let result: RunResult;
     let lostSession = false;
     try {
@@ -282,15 +307,20 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
       output.finish('failed');
       return 'interrupted';
     }
-    ran = { agent, model, result, seed, lostSession };
+    // The "after" snapshot (only when the agent got its prompt) runs while the progress decoration settles.
+    const line = watch && prompted ? (await Promise.all([watch.summary(), output.settle()]))[0] : undefined;
+    ran = { agent, model, result, seed, lostSession, ...(line ? { changes: line } : {}) };
     attempt.ran = ran;
   } else {
     log.info({ agent }, 'committing the answer of an earlier attempt (the agent is not run again)');
   }
-  const { result, seed, lostSession } = ran;
+  const { result, seed, lostSession, changes } = ran;
 
   const notice = !result.ok ? undefined : lostSession && !seed ? LOST_SESSION_NOTICE : seed ? seedNotice(seed) : undefined;
   const answer = (notice ? `${notice}\n\n` : '') + answerText(agent, result, deps.defaults.turnTimeoutMs);
+  // What is posted ends with the change summary line; the transcript keeps the answer without it
+  // (the transcript seeds threads and continues lost sessions: the line is not the agent's words).
+  const posted = changes ? `${answer}\n\n${changes}` : answer;
   // Progress decoration still waiting is dropped; the answer replaces the progress message if it got out.
   await output.settle();
   attempt.progressRef = output.ref;
@@ -324,7 +354,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     finish(
       deps,
       { conversationId, replyTarget: target },
-      answer,
+      posted,
       { kind: 'answer', sessionEntryId: entry.id, editRef: output.ref, emptyText: EMPTY_ANSWER },
       keys,
       result.ok ? 'done' : 'failed',

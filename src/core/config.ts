@@ -40,6 +40,11 @@ export interface Config extends PlatformSettings {
   maxLiveSessions: number;
   /** How long an approval, question or plan waits for a decision before it is denied (ms). */
   approvalTimeoutMs: number;
+  /**
+   * AGENTBRIDGE_CHANGE_SUMMARY (default on): in a git work tree a turn's answer ends with the line
+   * `📝 N files changed (+A −D): …` of what the turn changed (src/core/changes.ts).
+   */
+  changeSummary: boolean;
   /** What a message that arrives while a turn runs does: join the turn (`steer`), wait for the next (`queue`), or stop the turn and start a new one (`interrupt`). */
   busyMode: BusyMode;
   /** Who may decide approvals, questions and plans (AGENTBRIDGE_APPROVERS). */

@@ -78,6 +78,7 @@ type TestConfig = Partial<
     | 'maxLiveSessions'
     | 'sessionIdleMs'
     | 'turnTimeoutMs'
+    | 'changeSummary'
   >
 >;
 

@@ -14,6 +14,7 @@ describe('configuration', () => {
     expect(c.model).toBeUndefined();
     expect(c.workdir).toBe('/srv/workspace');
     expect(c.permissionMode).toBe('edit');
+    expect(c.changeSummary).toBe(true);
     expect(c.maxConcurrentTurns).toBe(4);
     expect(c.turnTimeoutMs).toBe(1_800_000);
     expect(c.logLevel).toBe('info');
@@ -138,6 +139,15 @@ describe('configuration', () => {
     // Secrets: the name and the rule, never the value.
     const secret = problems({ SLACK_BOT_TOKEN: 'not-a-token-SECRETVALUE', SLACK_APP_TOKEN: 'xapp-1' });
     expect(secret).toEqual(['SLACK_BOT_TOKEN: must be a bot token starting with "xoxb-"']);
+  });
+
+  it('reads AGENTBRIDGE_CHANGE_SUMMARY (on|off, default on) and names a bad value', () => {
+    expect(loadConfig({ AGENTBRIDGE_CHANGE_SUMMARY: 'off' }).changeSummary).toBe(false);
+    expect(loadConfig({ AGENTBRIDGE_CHANGE_SUMMARY: 'on' }).changeSummary).toBe(true);
+    expect(loadConfig({ AGENTBRIDGE_CHANGE_SUMMARY: '' }).changeSummary).toBe(true);
+    expect(() => loadConfig({ AGENTBRIDGE_CHANGE_SUMMARY: 'sometimes' })).toThrow(
+      "AGENTBRIDGE_CHANGE_SUMMARY: 'sometimes' is not one of 0, 1, on, off, true, false, yes, no",
+    );
   });
 
   it('treats empty values as unset', () => {
