@@ -277,7 +277,7 @@ describe('bridge and router', () => {
     w2.runner.auto = (req) => ({ text: `answer to ${req.prompt}` });
     const report = await recoverInbox(w2.store, w2.router, w2.outbound, logger);
     expect(report.interrupted).toEqual(['local:general:r']);
-    await waitFor(() => w2.store.inbox.unfinished().length === 0 && w2.store.outbox.pending().length === 0 || undefined, 10_000, 'all answered');
+    await waitFor(() => (w2.store.inbox.unfinished().length === 0 && w2.store.outbox.pending().length === 0) || undefined, 10_000, 'all answered');
     // The old queued message is gone (deleted), recorded as no longer a progress message; q got one answer and no notice.
     await waitFor(() => w2.adapter.deleted.has(queuedRef) || undefined, 5_000, 'queued message deleted');
     expect(w2.store.postedMessages.get(`local:general:${queuedRef}`)?.kind).toBe('notice');

@@ -11,9 +11,7 @@ export function createPlatformStateRepo(db: Db): PlatformStateRepo {
   );
   const del = db.prepare<[string]>('DELETE FROM platform_state WHERE key = ?');
   // Keys are compared by range (the primary key's index): [prefix, prefix + U+FFFF).
-  const list = db.prepare<[string, string], { key: string; value: string }>(
-    'SELECT key, value FROM platform_state WHERE key >= ? AND key < ? ORDER BY key',
-  );
+  const list = db.prepare<[string, string], { key: string; value: string }>('SELECT key, value FROM platform_state WHERE key >= ? AND key < ? ORDER BY key');
   return {
     get: (key) => get.get(key)?.value,
     set: (key, value) => void set.run(key, value, Date.now()),

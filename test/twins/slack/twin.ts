@@ -639,7 +639,16 @@ export class SlackTwin {
     const limited = this.limitedByTier(method, params);
     const result = limited ?? this.answer(method, params, token);
     const auth = !token ? 'none' : token === this.botToken ? 'bot' : token === this.appToken ? 'app' : 'unknown';
-    this.calls.push({ method, params, auth, status: result.status, response: result.body, at: Date.now(), receivedAt, ...(limited ? { rateLimited: true as const } : {}) });
+    this.calls.push({
+      method,
+      params,
+      auth,
+      status: result.status,
+      response: result.body,
+      at: Date.now(),
+      receivedAt,
+      ...(limited ? { rateLimited: true as const } : {}),
+    });
     if (res.destroyed) return;
     const text = JSON.stringify(result.body);
     res.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...result.headers });
