@@ -211,6 +211,9 @@ function threadTitle(text: string): string {
   return plainText(text) || '(empty)';
 }
 function renderThreads(): void {
+  // The open thread's heading follows the list: its title may arrive after the thread was opened.
+  const openTitle = state.thread ? openThreadTitle() : undefined;
+  if (openTitle !== undefined) $('conversation-heading').textContent = openTitle;
   const list = $('thread-list');
   list.textContent = '';
   $('threads-empty').hidden = state.threads.length > 0;
@@ -431,11 +434,7 @@ function applyLocation(): void {
     state.threads = [];
     renderThreads();
   }
-  void loadThreads().then(() => {
-    if (!state.thread) return;
-    const title = openThreadTitle();
-    if (title !== undefined) $('conversation-heading').textContent = title;
-  });
+  void loadThreads();
   renderThreads();
   renderStatus();
   if (state.view === 'conversation' && window.matchMedia('(max-width: 800px)').matches) $('composer').focus();
