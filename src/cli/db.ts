@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../logger.js';
 import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
+import { pruneWorktrees } from './projects.js';
 import { prune, vacuum, walCheckpoint } from '../store/maintenance.js';
 import { DatabaseMissingError } from '../store/marker.js';
 import { initDatabase, openStore, type SqliteStore } from '../store/store.js';
@@ -108,7 +109,7 @@ export function registerDbCommands(program: Command): void {
     .requiredOption('--before <date>', 'ISO date/time, or an age such as 30d, 12h, 2w')
     .option('--yes', 'delete without asking (without it, prune only shows what it would delete and exits 1)')
     .option('--dry-run', 'only show what would be deleted (exit 0)')
-    .action((opts: { before: string; yes?: boolean; dryRun?: boolean }) => {
+    .action(async (opts: { before: string; yes?: boolean; dryRun?: boolean }) => {
       let before: Date;
       try {
         before = parseBefore(opts.before);
@@ -135,5 +136,16 @@ export function registerDbCommands(program: Command): void {
         return 0;
       });
       if (code !== 0) process.exit(code);
+      // The worktrees of conversations pruned now or before: removed, or kept and reported.
+      if (opts.yes && !opts.dryRun) {
+        const config = configOrExit();
+        const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr) });
+        try {
+          const lines = await pruneWorktrees(store, config.agentEnv);
+          if (lines.length) process.stdout.write(['prune: worktrees of pruned conversations', ...lines].join('\n') + '\n');
+        } finally {
+          store.close();
+        }
+      }
     });
 }
