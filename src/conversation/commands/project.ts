@@ -3,8 +3,9 @@
  * (`agentbridge projects add`). New conversations of a bound channel run in the project — a
  * Discord channel's main conversation and its threads, a Slack channel's threads — in their own
  * git worktree when the project has `--worktrees` (../worktrees.ts). A conversation's own
- * `workdir` still wins; a conversation that already ran keeps its agent session until `reset`
- * (its worktree, once made, is kept).
+ * `workdir` still wins. A conversation that already ran moves into the project at its next turn
+ * (a CLI that cannot resume its session there continues from the transcript); a worktree, once
+ * made, is kept.
  */
 import { PROJECT_NAME } from '../../core/projects.js';
 import { bindingChannel } from '../worktrees.js';
