@@ -3,6 +3,9 @@
  * `prune` deletes only with `--yes`: without it (or with `--dry-run`) it prints what it would
  * delete per table and deletes nothing (exit 1 without --yes when there is something to delete,
  * with the command to run; exit 0 for --dry-run or when nothing is old enough).
+ * With `--yes` it then removes the git worktree and branch of every pruned conversation
+ * (`conversation_worktrees` rows whose conversation is gone, also from earlier prunes) unless it has
+ * uncommitted changes or commits on no remote branch; those are kept and listed (./projects.ts).
  * `init` creates an empty database (refusing while agentbridge runs; `--force` when its marker says
  * a database disappeared, or to move an existing one aside).
  * `checkpoint` is safe while the service runs (SQLite coordinates WAL checkpoints); `vacuum`

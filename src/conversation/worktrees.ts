@@ -66,10 +66,15 @@ export function bindingChannel(conversationId: string): { platform: string; chan
   return { platform: p.platform, channel: p.channel };
 }
 
-/** The project a conversation's channel is bound to, if any. */
+/** The project a conversation's channel is bound to, if any (none for an id no registered platform parses). */
 export function boundProject(store: Pick<Store, 'projects'>, conversationId: string): ProjectRow | undefined {
-  const { platform, channel } = bindingChannel(conversationId);
-  const b = store.projects.binding(platform, channel);
+  let where: { platform: string; channel: string };
+  try {
+    where = bindingChannel(conversationId);
+  } catch {
+    return undefined;
+  }
+  const b = store.projects.binding(where.platform, where.channel);
   return b && store.projects.get(b.project);
 }
 

@@ -152,6 +152,7 @@ describe('binding resolution: conversation id → channel → project', () => {
     expect(boundProject(s, 'slack:T1:C1:1700000000.000100')?.name).toBe('alpha');
     expect(boundProject(s, 'slack:T1:C2:1700000000.000100')).toBeUndefined();
     expect(boundProject(s, 'local:C1:t')).toBeUndefined(); // same channel name, other platform
+    expect(boundProject(s, 'nochat:C1:t')).toBeUndefined(); // a platform not registered: unbound, not an error
   });
 
   it("the conversation's own workdir wins, then the project (its directory or worktree), then the default", async () => {
