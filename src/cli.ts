@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `agentbridge` command (commander): start, doctor, db, sessions, cron, users.
+ * The `agentbridge` command (commander): start, doctor, db, sessions, cron, users, projects.
  * Exit codes: 0 ok; 1 runtime failure (e.g. the data directory is owned by another process);
  * 2 invalid configuration or usage, or a database that disappeared (its marker is there; see `db init`).
  */
@@ -13,6 +13,7 @@ import { registerSessionCommands } from './cli/sessions.js';
 import { runStart } from './cli/start.js';
 import { listText } from './cli/text.js';
 import { registerUserCommands } from './cli/users.js';
+import { registerProjectCommands } from './cli/projects.js';
 import { PLATFORMS } from './platforms/registry.js';
 
 const program = new Command();
@@ -45,6 +46,7 @@ registerDbCommands(program);
 registerSessionCommands(program);
 registerCronCommands(program);
 registerUserCommands(program);
+registerProjectCommands(program);
 
 // A data directory that cannot be created or written (any command that opens the store): exit 2 with the reason.
 await program.parseAsync(process.argv).catch((err: unknown) => failOnDirectoryError(err, configOrUndefined()));

@@ -13,6 +13,7 @@
  * What stays with the caller: the owner lock and opening the store, the HTTP server and its
  * routes (/healthz, /metrics, MCP), creating and starting the platform adapters.
  */
+import { conversationWorkdir } from './conversation/worktrees.js';
 import { WaitLine } from './conversation/wait-line.js';
 import { BusyNotices, retireBusyNotices } from './conversation/busy-notice.js';
 import PQueue from 'p-queue';
@@ -209,6 +210,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
         turnTimeoutMs: config.turnTimeoutMs,
       },
       env: config.agentEnv,
+      resolveWorkdir: (conv) => conversationWorkdir(store, conv, config.workdir, config.agentEnv),
       // Absent from the config (tests, the bench): off.
       changes: config.changeSummary ? new ChangeSummaries({ env: config.agentEnv, logger: logger.child({ part: 'changes' }) }) : undefined,
       logger,
@@ -254,6 +256,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       sessions,
       availableAgents: deps.availableAgents,
       workspacesRoot: config.workspacesRoot,
+      gitEnv: config.agentEnv,
       shutdownGraceMs: config.shutdownGraceMs,
       cron: scheduler.cron,
       scheduled: scheduler.messages,

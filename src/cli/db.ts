@@ -3,6 +3,9 @@
  * `prune` deletes only with `--yes`: without it (or with `--dry-run`) it prints what it would
  * delete per table and deletes nothing (exit 1 without --yes when there is something to delete,
  * with the command to run; exit 0 for --dry-run or when nothing is old enough).
+ * With `--yes` it then removes the git worktree and branch of every pruned conversation
+ * (`conversation_worktrees` rows whose conversation is gone, also from earlier prunes) unless it has
+ * uncommitted changes or commits on no remote branch; those are kept and listed (./projects.ts).
  * `init` creates an empty database (refusing while agentbridge runs; `--force` when its marker says
  * a database disappeared, or to move an existing one aside).
  * `checkpoint` is safe while the service runs (SQLite coordinates WAL checkpoints); `vacuum`
@@ -13,6 +16,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../logger.js';
 import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
+import { pruneWorktrees } from './projects.js';
 import { prune, vacuum, walCheckpoint } from '../store/maintenance.js';
 import { DatabaseMissingError } from '../store/marker.js';
 import { initDatabase, openStore, type SqliteStore } from '../store/store.js';
@@ -108,7 +112,7 @@ export function registerDbCommands(program: Command): void {
     .requiredOption('--before <date>', 'ISO date/time, or an age such as 30d, 12h, 2w')
     .option('--yes', 'delete without asking (without it, prune only shows what it would delete and exits 1)')
     .option('--dry-run', 'only show what would be deleted (exit 0)')
-    .action((opts: { before: string; yes?: boolean; dryRun?: boolean }) => {
+    .action(async (opts: { before: string; yes?: boolean; dryRun?: boolean }) => {
       let before: Date;
       try {
         before = parseBefore(opts.before);
@@ -135,5 +139,16 @@ export function registerDbCommands(program: Command): void {
         return 0;
       });
       if (code !== 0) process.exit(code);
+      // The worktrees of conversations pruned now or before: removed, or kept and reported.
+      if (opts.yes && !opts.dryRun) {
+        const config = configOrExit();
+        const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr) });
+        try {
+          const lines = await pruneWorktrees(store, config.agentEnv);
+          if (lines.length) process.stdout.write(['prune: worktrees of pruned conversations', ...lines].join('\n') + '\n');
+        } finally {
+          store.close();
+        }
+      }
     });
 }

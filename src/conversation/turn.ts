@@ -62,6 +62,13 @@ export interface TurnDeps {
   defaults: TurnDefaults;
   /** Environment for agent processes. */
   env: NodeJS.ProcessEnv;
+  /**
+   * The directory the agent works in for this conversation (./worktrees.ts `conversationWorkdir`:
+   * its own workdir, its channel's project or its worktree — made here at the first turn — or the
+   * default). Absent: the conversation's workdir, else `defaults.workdir`. A rejection fails the
+   * turn with a notice naming the reason.
+   */
+  resolveWorkdir?: (conversation: ConversationRow) => Promise<string>;
   logger: Logger;
   /** Agent tools over MCP; turns run without tools when absent. */
   tools?: TurnToolAccess;
@@ -128,7 +135,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     return attempt.committed;
   }
   // Created when the first message was accepted (router); ensure() covers older inbox rows.
-  const conversation = deps.inbox.ensureConversation({
+  let conversation = deps.inbox.ensureConversation({
     id: conversationId,
     platform: last.platform,
     channel: target.channel,
@@ -185,6 +192,26 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     finish(deps, { conversationId, replyTarget: target }, text, { kind: 'notice' }, keys, 'failed');
     await deps.outbound.deliver(conversationId);
     return 'failed';
+  }
+
+  if (!attempt.ran && deps.resolveWorkdir) {
+    // The project of the conversation's channel (its worktree made at the first turn); its own workdir wins.
+    try {
+      conversation = { ...conversation, workdir: await deps.resolveWorkdir(conversation) };
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      log.error({ err }, "the conversation's working directory could not be prepared");
+      finish(
+        deps,
+        { conversationId, replyTarget: target },
+        `⚠️ This conversation's working directory could not be prepared: ${why}`,
+        { kind: 'notice' },
+        keys,
+        'failed',
+      );
+      await deps.outbound.deliver(conversationId);
+      return 'failed';
+    }
   }
 
   let ran = attempt.ran;

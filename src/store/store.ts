@@ -19,6 +19,7 @@ import { createLocalMessagesRepo } from './repos/local-messages.js';
 import { createLocalUsersRepo } from './repos/local-users.js';
 import { createInteractionsRepo } from './repos/interactions.js';
 import { createApprovalRulesRepo } from './repos/approval-rules.js';
+import { createProjectsRepo } from './repos/projects.js';
 import { createOutboxRepo } from './repos/outbox.js';
 import { createCronJobsRepo } from './repos/cron-jobs.js';
 import { createCronRunsRepo } from './repos/cron-runs.js';
@@ -114,6 +115,7 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       localUsers: createLocalUsersRepo(db),
       interactions: createInteractionsRepo(db),
       approvalRules: createApprovalRulesRepo(db),
+      projects: createProjectsRepo(db),
       probeWrite() {
         if (opts.dbPath !== ':memory:') assertFreeSpace(path.dirname(path.resolve(opts.dbPath)), PROBE_MIN_FREE_BYTES);
         probe ??= db.prepare<[string, number]>(probeSql);

@@ -8,6 +8,8 @@ import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
 import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
 import type { PostedMessageKey, PostedMessageKind } from '../core/ids.js';
 import type { LocalUsersRepo } from './repos/local-users.js';
+import type { ProjectsRepo } from './repos/projects.js';
+export type { ProjectRow, ChannelBindingRow, WorktreeRow, ProjectsRepo } from './repos/projects.js';
 
 export interface ConversationRow {
   id: string;
@@ -419,6 +421,8 @@ export interface Store {
   readonly localUsers: LocalUsersRepo;
   readonly interactions: InteractionsRepo;
   readonly approvalRules: ApprovalRulesRepo;
+  /** Projects, channel bindings and conversation worktrees (migration 011). */
+  readonly projects: ProjectsRepo;
   /** Runs `fn` in one SQLite transaction. */
   transaction<T>(fn: () => T): T;
   close(): void;

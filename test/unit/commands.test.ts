@@ -245,7 +245,21 @@ describe('parsing: prompt or command', () => {
 
   it('every command has a usage line and a summary', () => {
     for (const c of COMMANDS) expect(c.summary.length).toBeGreaterThan(3);
-    expect(COMMANDS.map((c) => c.name).sort()).toEqual(['agent', 'cron', 'help', 'model', 'reset', 'restart', 'sessions', 'status', 'stop', 'workdir']);
+    expect(COMMANDS.map((c) => c.name).sort()).toEqual([
+      'agent',
+      'cron',
+      'diff',
+      'help',
+      'model',
+      'project',
+      'reset',
+      'restart',
+      'sessions',
+      'status',
+      'stop',
+      'workdir',
+      'worktree',
+    ]);
   });
 });
 

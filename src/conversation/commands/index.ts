@@ -39,6 +39,9 @@ import { status } from './status.js';
 import { stop } from './stop.js';
 import { reply, type Caller, type Command, type CommandDeps, type CommandPlace, type CommandResult } from './types.js';
 import { workdir } from './workdir.js';
+import { diff } from './diff.js';
+import { project } from './project.js';
+import { worktree } from './worktree.js';
 
 export type { CommandDeps, CommandResult, Caller, CommandPlace } from './types.js';
 
@@ -55,6 +58,9 @@ COMMANDS.push(
   model,
   makeHelp(() => COMMANDS),
   workdir,
+  project,
+  diff,
+  worktree,
   cron,
   sessions,
   restart,

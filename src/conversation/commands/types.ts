@@ -51,7 +51,7 @@ export interface RestartRequest {
 
 /** Everything commands may use. Optional parts are absent when that part of agentbridge is not running. */
 /** The store parts commands use (conversation settings, transcripts, remembered platform state). */
-export type CommandStore = Pick<Store, 'entries' | 'platformState' | 'transaction' | 'approvalRules' | 'interactions'> & {
+export type CommandStore = Pick<Store, 'entries' | 'platformState' | 'transaction' | 'approvalRules' | 'interactions' | 'projects'> & {
   conversations: Omit<Store['conversations'], 'ensure'>;
 };
 
@@ -70,6 +70,8 @@ export interface CommandDeps {
   availableAgents: AgentName[];
   /** `workdir` paths must resolve inside this directory. */
   workspacesRoot: string;
+  /** Environment for git in `project`, `diff` and `worktree` (the agents' environment: the host's git configuration and credentials, nothing of agentbridge's). */
+  gitEnv?: NodeJS.ProcessEnv;
   /** Shutdown grace, for the restart message (ms). */
   shutdownGraceMs: number;
   cron?: CronService;
