@@ -30,7 +30,7 @@ import type {
   PostOptions,
   ReactionState,
 } from '../types.js';
-import { DEFAULT_MAX_FILE_MB, mimeTypeOf, type LocalFiles } from './files.js';
+import { mimeTypeOf, type LocalFiles } from './files.js';
 import { actionAnswer, checkCardActions, type ActionHttpAnswer } from './actions.js';
 import { registerLocalRoutes, toApiMessage, type LocalActionInput, type LocalApiBackend, type LocalPostInput } from './api.js';
 import type { LocalAuth } from './auth.js';
@@ -51,7 +51,7 @@ export interface LocalAdapterOptions {
   auth?: LocalAuth;
   /** Where files of bot messages are kept (`./files.ts`); without it the adapter posts no files. */
   files?: LocalFiles;
-  /** Largest file posted, bytes (AGENTBRIDGE_MAX_FILE_MB; default 25 MiB). */
+  /** Largest file posted, bytes (AGENTBRIDGE_MAX_FILE_MB; default `LOCAL_LIMITS.maxFileBytes`, 25 MiB). */
   maxFileBytes?: number;
 }
 
@@ -80,7 +80,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     this.botName = options.botName ?? 'agentbridge';
     this.auth = options.auth;
     this.files = options.files;
-    this.limits = options.files ? { ...LOCAL_LIMITS, maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_MB * 1024 * 1024 } : LOCAL_LIMITS;
+    const { maxFileBytes: _default, ...noFiles } = LOCAL_LIMITS;
+    this.limits = !options.files ? noFiles : options.maxFileBytes !== undefined ? { ...LOCAL_LIMITS, maxFileBytes: options.maxFileBytes } : LOCAL_LIMITS;
     this.events = new LocalEventHub(this.logger, options.heartbeatMs);
     registerLocalRoutes(options.http, this);
   }

@@ -14,8 +14,6 @@ import { DIR_MODE, FILE_MODE, makeDirs } from '../../store/files.js';
 
 /** Directory of the local chat's files inside the data directory. */
 export const LOCAL_FILES_DIR = 'local-files';
-/** Default largest file of the local chat, MiB (AGENTBRIDGE_MAX_FILE_MB). */
-export const DEFAULT_MAX_FILE_MB = 25;
 
 /** Image types shown inline in the page (raster only: SVG can carry script, so it is a download). */
 export const INLINE_IMAGE_TYPES: ReadonlySet<string> = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
