@@ -153,6 +153,14 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
   const checkpointer = deps.walCheckpointer ? startCheckpointer(store, logger) : undefined;
   const metrics = deps.metrics;
   const outgoingFiles = new OutgoingFiles(config.dataDir);
+  // Copies no pending outbox row needs (delivered rows whose delete failed, rows removed by `db prune`).
+  try {
+    const keep = new Set(store.outbox.pending().flatMap((r) => (r.target.file ? [r.target.file.id] : [])));
+    const removed = outgoingFiles.prune(keep);
+    if (removed) logger.info({ removed }, 'outgoing file copies no pending row needs were deleted');
+  } catch (err) {
+    logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not prune outgoing file copies');
+  }
   const outbox = new OutboxDelivery({
     store,
     files: outgoingFiles,
