@@ -17,7 +17,7 @@ import { createMetrics, registerMetricsRoute, type Metrics } from './http/metric
 import { HostAllowList, isLoopbackBind } from './http/hosts.js';
 import { createHttpServer } from './http/server.js';
 import type { Logger } from './logger.js';
-import { createAdapters, hostCheckExemptPaths, isPlatformEnabled } from './platforms/registry.js';
+import { createAdapters, hostCheckExemptPaths, isPlatformEnabled, platformModule } from './platforms/registry.js';
 import type { AdapterContext, PlatformAdapter } from './platforms/types.js';
 import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js';
 import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
@@ -145,7 +145,16 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     });
     cleanups.unshift(() => core.close());
     const { router, commands, outbox, health, scheduler } = core;
-    registerMcpRoutes(http, { tokens: core.toolTokens!, outbound: core.outbound, scheduled: scheduler.messages, logger });
+    registerMcpRoutes(http, {
+      tokens: core.toolTokens!,
+      outbound: core.outbound,
+      scheduled: scheduler.messages,
+      logger,
+      files: core.outgoingFiles,
+      workdirOf: (id) => store.conversations.get(id)?.workdir ?? config.workdir,
+      // A platform not running now still gets its files later (the outbox keeps the row): its module's limit.
+      maxFileBytes: (p) => (adapters.get(p) ?? platformModule(p))?.limits.maxFileBytes,
+    });
     registerMetricsRoute(http, metrics);
 
     let ready = false;

@@ -28,6 +28,7 @@ import { announceRestart } from './conversation/commands/restart.js';
 import { Inbox } from './conversation/inbox.js';
 import { OutboxDelivery, type AdapterLookup } from './conversation/outbox.js';
 import { Outbound } from './conversation/outbound.js';
+import { OutgoingFiles } from './store/outgoing-files.js';
 import { recoverInbox } from './conversation/recovery.js';
 import { Router } from './conversation/router.js';
 import { Interactions } from './conversation/interactions.js';
@@ -124,6 +125,8 @@ export interface Core {
   sessions: LiveSessions;
   /** Per-turn MCP tokens, when `mcpUrl` was given (the caller registers the MCP routes). */
   toolTokens?: ToolTokens;
+  /** Copies of files sent by agents, until their outbox rows are delivered (`send_file`). */
+  outgoingFiles: OutgoingFiles;
   /** True once {@link shutdown} began. */
   readonly stopping: boolean;
   /**
@@ -150,8 +153,18 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       : new StoreHealth({ probe: () => store.probeWrite(), logger, initialDelayMs: deps.health?.initialDelayMs, maxDelayMs: deps.health?.maxDelayMs });
   const checkpointer = deps.walCheckpointer ? startCheckpointer(store, logger) : undefined;
   const metrics = deps.metrics;
+  const outgoingFiles = new OutgoingFiles(config.dataDir);
+  // Copies no pending outbox row needs (delivered rows whose delete failed, rows removed by `db prune`).
+  try {
+    const keep = new Set(store.outbox.pending().flatMap((r) => (r.target.file ? [r.target.file.id] : [])));
+    const removed = outgoingFiles.prune(keep);
+    if (removed) logger.info({ removed }, 'outgoing file copies no pending row needs were deleted');
+  } catch (err) {
+    logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not prune outgoing file copies');
+  }
   const outbox = new OutboxDelivery({
     store,
+    files: outgoingFiles,
     adapters,
     logger,
     health,
@@ -298,6 +311,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     interactions,
     sessions,
     toolTokens,
+    outgoingFiles,
     get stopping() {
       return stopping !== undefined;
     },

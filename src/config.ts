@@ -98,6 +98,8 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
     AGENTBRIDGE_PERMISSION_MODE: z.enum(['read-only', 'ask', 'edit', 'full']).default('edit'),
     // The answer's change summary line in a git work tree (src/core/changes.ts).
     AGENTBRIDGE_CHANGE_SUMMARY: onOff.optional(),
+    // The local chat's largest file, MB (files sent by agents; src/platforms/local/files.ts).
+    AGENTBRIDGE_MAX_FILE_MB: positiveInt(25),
     // Default: derived from the machine (src/core/slots.ts), see loadConfig.
     AGENTBRIDGE_MAX_CONCURRENT_TURNS: positiveInt(0).optional(),
     AGENTBRIDGE_TURN_TIMEOUT_S: positiveInt(1800),
@@ -204,6 +206,7 @@ export function loadConfig(
     workdir,
     permissionMode: e.AGENTBRIDGE_PERMISSION_MODE,
     changeSummary: e.AGENTBRIDGE_CHANGE_SUMMARY ?? true,
+    maxFileBytes: e.AGENTBRIDGE_MAX_FILE_MB * 1024 * 1024,
     maxConcurrentTurns: slots.slots,
     maxConcurrentTurnsSource: slots.source,
     turnTimeoutMs: e.AGENTBRIDGE_TURN_TIMEOUT_S * 1000,

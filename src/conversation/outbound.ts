@@ -24,7 +24,7 @@ import type { PostedMessageKind } from '../core/ids.js';
 import { chunkMarkdown } from '../core/chunk.js';
 import { platformModule } from '../platforms/registry.js';
 import { renderMessages } from '../platforms/render.js';
-import type { OutboxRow } from '../store/types.js';
+import type { OutboxFile, OutboxRow } from '../store/types.js';
 import type { OutboxDelivery } from './outbox.js';
 
 /** Where a message goes: the conversation it belongs to (outbox order) and its reply target. An `InboundMessage` is one. */
@@ -144,6 +144,27 @@ export class Outbound {
     const rows = this.enqueue(target, markdown, options);
     await this.outbox.deliver(target.conversationId);
     return rows;
+  }
+
+  /**
+   * Posts a file the agent sent: one outbox row with `target.file` (the copy already in the data
+   * directory, `src/store/outgoing-files.ts`) and `comment` rendered for the platform as its text,
+   * then delivers it like any row (once, in order, retried also after a restart).
+   * @param comment Markdown shown with the file; at most one message long (longer is cut).
+   * @throws like {@link enqueue} when the row cannot be written.
+   */
+  async sendFile(target: OutboundTarget, file: OutboxFile, comment = ''): Promise<OutboxRow> {
+    const platform = target.replyTarget.platform;
+    const unrendered = !this.reachable(platform);
+    const text = comment.trim() ? (this.messages(platform, comment)[0] ?? '') : '';
+    const [row] = this.outbox.enqueue(
+      target.conversationId,
+      { ...target.replyTarget, kind: 'notice', file, ...(unrendered ? { unrendered } : {}) },
+      [text],
+      null,
+    );
+    await this.outbox.deliver(target.conversationId);
+    return row!;
   }
 
   /** True when `platform`'s adapter runs here (a post is delivered now, not kept until it runs again). */

@@ -29,12 +29,14 @@
  * with backoff like any row, also after a restart, but a failing retire row does not hold up
  * later answers; after {@link MAX_RETIRE_ATTEMPTS} failed attempts it is given up (`failed`).
  */
+import { existsSync } from 'node:fs';
 import type { Logger } from '../logger.js';
 import type { PlatformName } from '../core/messages.js';
 import type { PlatformAdapter } from '../platforms/types.js';
 import { backoffDelay, isStorageFault, type StoreHealth } from '../store/health.js';
-import type { OutboxRow, OutboxTarget, Store } from '../store/types.js';
+import type { OutboxFile, OutboxRow, OutboxTarget, Store } from '../store/types.js';
 import { postedMessageKey, type PostedMessageKind } from '../core/ids.js';
+import type { OutgoingFiles } from '../store/outgoing-files.js';
 
 /** Looks up the adapter that delivers to a platform; undefined when it is not running. */
 export type AdapterLookup = (platform: PlatformName) => PlatformAdapter | undefined;
@@ -51,6 +53,8 @@ export interface OutboxOptions {
   health?: StoreHealth;
   /** Backoff of storage-fault retries, ms (default 500 doubling to 5,000). */
   storageRetry?: { initialMs: number; maxMs: number };
+  /** Copies of files sent by agents (file rows: `target.file`); without it a file row fails. */
+  files?: Pick<OutgoingFiles, 'pathOf' | 'remove'>;
 }
 
 const DEFAULT_RETRY_MS = [1_000, 5_000, 15_000, 60_000, 300_000];
@@ -219,13 +223,18 @@ export class OutboxDelivery {
           await adapter.edit(withoutEdit(row.target), card.postedRef, text, { actions: row.target.actions ?? [] });
           delivered = { ref: card.postedRef };
         } else {
-          delivered = row.target.retireRef ? await retire(adapter, row, row.target.retireRef) : await postOrEdit(adapter, row, maybePosted, logger);
+          delivered = row.target.retireRef
+            ? await retire(adapter, row, row.target.retireRef)
+            : row.target.file
+              ? await postFile(adapter, row, row.target.file, maybePosted, this.opts.files)
+              : await postOrEdit(adapter, row, maybePosted, logger);
         }
       } catch (err) {
         if (isStorageFault(err)) throw err; // e.g. the local chat could not store the message
         const message = err instanceof Error ? err.message : String(err);
         this.opts.onDeliveryError?.(row.target.platform, err);
-        const giveUp = row.target.retireRef !== undefined && row.attempts + 1 >= MAX_RETIRE_ATTEMPTS;
+        // A file whose copy is gone can never be posted: give it up rather than hold up the conversation.
+        const giveUp = (row.target.retireRef !== undefined && row.attempts + 1 >= MAX_RETIRE_ATTEMPTS) || err instanceof FileCopyGone;
         store.outbox.markAttemptFailed(row.id, message, giveUp);
         if (giveUp)
           logger.error({ outboxId: row.id, conversationId: row.conversationId, err: message }, 'outbox: could not retire the progress message; giving up');
@@ -279,9 +288,21 @@ export class OutboxDelivery {
       throw err;
     }
     this.postedUnrecorded.delete(row.id);
+    if (row.target.file) this.dropCopy(row.target.file.id);
     if (row.target.retireRef)
       logger.info({ outboxId: row.id, conversationId: row.conversationId, ref: done.ref, how: done.how }, 'outbox: stale progress message retired');
     return true;
+  }
+
+  /** Deletes a delivered file's copy unless a pending row still posts the same bytes. */
+  private dropCopy(id: string): void {
+    const { files, store, logger } = this.opts;
+    if (!files || store.outbox.pending().some((r) => r.target.file?.id === id)) return;
+    try {
+      files.remove(id);
+    } catch (err) {
+      logger.warn({ file: id, err: err instanceof Error ? err.message : String(err) }, 'outbox: could not delete a delivered file copy; db prune removes it');
+    }
   }
 
   private scheduleRetry(conversationId: string): void {
@@ -349,6 +370,33 @@ async function postOrEdit(adapter: PlatformAdapter, row: OutboxRow, maybePosted:
   return { ref: posted.ref, ...(editRef ? { unedited: editRef } : {}) };
 }
 
+/** The data directory no longer holds a file row's copy (deleted by hand): the row is given up. */
+class FileCopyGone extends Error {
+  override readonly name = 'FileCopyGone';
+}
+
+/**
+ * Posts the file of a file row (its copy in the data directory) with the row's text as the
+ * comment, under the row's idempotency key (an adapter that can find an earlier upload shows it
+ * once). @throws when the adapter posts no files, the copy is gone, or the platform fails.
+ */
+async function postFile(adapter: PlatformAdapter, row: OutboxRow, file: OutboxFile, maybePosted: boolean, files: OutboxOptions['files']): Promise<Delivered> {
+  if (!adapter.postFile) throw new Error(`${adapter.name} cannot post files`);
+  if (!files) throw new Error('no store of outgoing files');
+  if (!existsSync(files.pathOf(file.id))) throw new FileCopyGone(`the copy of ${file.name} is gone from the data directory`);
+  const text = row.target.unrendered ? adapter.render(row.text) : row.text;
+  const posted = await adapter.postFile(
+    withoutEdit(row.target),
+    { path: files.pathOf(file.id), name: file.name, size: file.size },
+    {
+      idempotencyKey: idempotencyKeyOf(row),
+      ...(text ? { comment: text } : {}),
+      ...(maybePosted ? { maybePostedSince: row.createdAt } : {}),
+    },
+  );
+  return { ref: posted.ref };
+}
+
 /**
  * Retires a progress message: deletes it, or — when the adapter cannot delete or the delete
  * fails — edits it to the row's text. @throws the delete's (or edit's) error when neither worked.
@@ -395,6 +443,6 @@ function followUp(target: OutboxTarget): OutboxTarget {
 }
 
 function withoutEdit(target: OutboxTarget): OutboxTarget {
-  const { editRef: _drop, unrendered: _unrendered, actions: _actions, editRow: _editRow, ...rest } = target;
+  const { editRef: _drop, unrendered: _unrendered, actions: _actions, editRow: _editRow, file: _file, ...rest } = target;
   return rest;
 }

@@ -45,6 +45,11 @@ export interface Config extends PlatformSettings {
    * `📝 N files changed (+A −D): …` of what the turn changed (src/core/changes.ts).
    */
   changeSummary: boolean;
+  /**
+   * AGENTBRIDGE_MAX_FILE_MB (default 25) in bytes: the largest file of the local chat (a file an
+   * agent sends there with `send_file`). Slack and Discord have their own limits (`PlatformLimits.maxFileBytes`).
+   */
+  maxFileBytes: number;
   /** What a message that arrives while a turn runs does: join the turn (`steer`), wait for the next (`queue`), or stop the turn and start a new one (`interrupt`). */
   busyMode: BusyMode;
   /** Who may decide approvals, questions and plans (AGENTBRIDGE_APPROVERS). */

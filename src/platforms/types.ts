@@ -98,6 +98,22 @@ export interface EditOptions extends CallPriority {
   actions?: CardAction[];
 }
 
+/** A file to post ({@link PlatformAdapter.postFile}): agentbridge's own copy of it. */
+export interface OutgoingFile {
+  /** Absolute path of the bytes to send (a copy in the data directory; the adapter only reads it). */
+  path: string;
+  /** File name people see. */
+  name: string;
+  /** Size, bytes. */
+  size: number;
+}
+
+/** Options of {@link PlatformAdapter.postFile}: those of a post, plus the comment shown with the file. */
+export interface PostFileOptions extends Pick<PostOptions, 'idempotencyKey' | 'maybePostedSince'> {
+  /** Text posted with the file, already in the platform's format (rendered, mentions neutralised); absent: none. */
+  comment?: string;
+}
+
 /** Longest {@link PostOptions.idempotencyKey}: Discord's limit for a message nonce. */
 export const MAX_IDEMPOTENCY_KEY_CHARS = 25;
 
@@ -117,6 +133,11 @@ export interface PlatformLimits {
    * message's 👀 at once).
    */
   busyNoticeAt?: number;
+  /**
+   * Largest file the bot can post, bytes ({@link PlatformAdapter.postFile}; the `send_file` tool
+   * refuses larger ones). Undefined: the platform posts no files.
+   */
+  maxFileBytes?: number;
 }
 
 /** A slash command or interaction from a platform, for the command service. */
@@ -176,6 +197,13 @@ export interface PlatformAdapter {
   post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage>;
   /** Replaces the text of a message the bot posted (and, with `opts.actions`, its buttons). */
   edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void>;
+  /**
+   * Optional: posts a file into the target's thread (channel when it has none) with
+   * `opts.comment`; returns the message that shows it. With `opts.idempotencyKey` an adapter that
+   * can recognise an earlier attempt returns that message instead of posting the file twice
+   * (see {@link PostOptions.idempotencyKey}). Files larger than `limits.maxFileBytes` are refused.
+   */
+  postFile?(target: ReplyTarget, file: OutgoingFile, opts?: PostFileOptions): Promise<PostedMessage>;
   /** Optional: deletes a message the bot posted (e.g. the progress message). */
   delete?(target: ReplyTarget, ref: string): Promise<void>;
   /**

@@ -118,6 +118,22 @@ export interface OutboxTarget extends ReplyTarget {
    * then. When it never was (it failed for good), this row is dropped.
    */
   editRow?: number;
+  /**
+   * This row posts a file the agent sent (`send_file`): the copy `id` in the data directory
+   * (`src/store/outgoing-files.ts`), shown as `name`; the row's text is the comment posted with
+   * it ('' for none). The copy is deleted once the row is delivered.
+   */
+  file?: OutboxFile;
+}
+
+/** A file an outbox row posts. */
+export interface OutboxFile {
+  /** Id of the copy in `<dataDir>/outgoing-files/` (SHA-256 of the bytes, hex). */
+  id: string;
+  /** File name people see (the base name of the file the agent sent). */
+  name: string;
+  /** Size, bytes. */
+  size: number;
 }
 
 export interface OutboxRow {
@@ -218,6 +234,21 @@ export interface LocalMessageRow {
    * with `react` (👀 working, ✅ done, ❌ failed, ↪ steered); absent when it never reacted.
    */
   reaction?: LocalReaction;
+  /**
+   * The file a bot message carries (migration 012; an agent's `send_file`), served at
+   * `GET /api/local/files/<message id>`; absent for a message without one.
+   */
+  file?: LocalMessageFile;
+}
+
+/** A file of a local chat message. */
+export interface LocalMessageFile {
+  /** File name people see (no path). */
+  name: string;
+  /** Size, bytes. */
+  size: number;
+  /** MIME type, from the name's extension (`application/octet-stream` when unknown). */
+  type: string;
 }
 
 /** A reaction state of a local chat message (the platforms' `ReactionState`, kept here so the store stays below the platforms). */

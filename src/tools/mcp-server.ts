@@ -29,6 +29,10 @@
  * Tools (all scoped to the token's conversation; scheduled messages are created by `agent`):
  * - `post_message {text}` → posts `text` (formatted and chunked for the platform, mentions
  *   neutralised) to the turn's reply target through the outbound path (`conversation/outbound.ts`);
+ * - `send_file {path, comment?}` → a regular file inside the conversation's working directory
+ *   (realpath, `./send-file.ts`), at most the platform's `maxFileBytes`, copied into the data
+ *   directory now (`store/outgoing-files.ts`) and posted to the reply target by an outbox row
+ *   (once, retried after a restart); at most {@link MAX_FILES_PER_TURN} per turn;
  * - `schedule_message {text, delay_seconds? | at? | every?}` → a prompt that runs later as a turn
  *   of this conversation; exactly one timing field;
  * - `list_scheduled_messages {}`, `cancel_scheduled_message {id}`, `reset_scheduled_messages {}`.
@@ -46,6 +50,9 @@ import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
 import type { ScheduledMessage } from '../core/schedule.js';
 import { ScheduleError, type ScheduledMessagesService } from '../scheduler/types.js';
+import { OutgoingFileError, type OutgoingFiles } from '../store/outgoing-files.js';
+import type { PlatformName } from '../core/messages.js';
+import { checkSendable, SendFileError } from './send-file.js';
 import { TokenError, type ToolTokenClaims, type ToolTokens } from './tokens.js';
 
 /** Path of the MCP endpoint on the shared HTTP server. */
@@ -53,10 +60,21 @@ export const MCP_PATH = '/mcp';
 /** Name the agents know the server by (Claude: `mcp__agentbridge__<tool>`). */
 export const MCP_SERVER_NAME = 'agentbridge';
 /** Tool names, in the order they are listed. */
-export const TOOL_NAMES = ['post_message', 'schedule_message', 'list_scheduled_messages', 'cancel_scheduled_message', 'reset_scheduled_messages'] as const;
+export const TOOL_NAMES = [
+  'post_message',
+  'send_file',
+  'schedule_message',
+  'list_scheduled_messages',
+  'cancel_scheduled_message',
+  'reset_scheduled_messages',
+] as const;
 
 /** Longest `post_message` text accepted, characters (chunked to the platform limit). */
 export const MAX_POST_CHARS = 20_000;
+/** Longest `send_file` comment, characters (posted as one message with the file). */
+export const MAX_FILE_COMMENT_CHARS = 1_000;
+/** send_file calls allowed per turn. */
+export const MAX_FILES_PER_TURN = 10;
 /** Longest scheduled prompt, characters. */
 export const MAX_SCHEDULED_TEXT_CHARS = 4_000;
 /** post_message calls allowed per turn (a looping agent must not flood a channel). */
@@ -65,8 +83,14 @@ export const MAX_POSTS_PER_TURN = 20;
 export interface McpToolDeps {
   tokens: Pick<ToolTokens, 'verify'>;
   /** Durable posting: the outbound path (`conversation/outbound.ts`: rendered, chunked, outbox). */
-  outbound: Pick<Outbound, 'say' | 'reachable'>;
+  outbound: Pick<Outbound, 'say' | 'reachable' | 'sendFile'>;
   scheduled: ScheduledMessagesService;
+  /** `send_file`: where files are copied at call time (src/store/outgoing-files.ts); absent: the tool refuses. */
+  files?: Pick<OutgoingFiles, 'put'>;
+  /** `send_file`: the conversation's working directory (its own, else AGENTBRIDGE_WORKDIR). */
+  workdirOf?: (conversationId: string) => string;
+  /** `send_file`: the largest file `platform` accepts, bytes (`PlatformLimits.maxFileBytes`); undefined: it posts no files. */
+  maxFileBytes?: (platform: PlatformName) => number | undefined;
   logger: Logger;
 }
 
@@ -84,6 +108,8 @@ export interface ToolCallContext {
   claims: ToolTokenClaims;
   /** Counts a `post_message` of the turn; false once over {@link MAX_POSTS_PER_TURN}. */
   allowPost(): boolean;
+  /** Counts a `send_file` of the turn; false once over {@link MAX_FILES_PER_TURN}. */
+  allowFile(): boolean;
   /** The MCP logger with the conversation and turn ids. */
   readonly log: Logger;
 }
@@ -137,12 +163,14 @@ export function createMcpHandler(deps: McpToolDeps, opts: McpHandlerOptions = {}
   const validator = new AjvJsonSchemaValidator();
   const toolList: ToolListCache = {};
   const pool = opts.pool ?? new ToolServerPool(() => shareToolList(buildToolServer(deps, { jsonSchemaValidator: validator }), toolList));
-  const allowPost = (turnId: string) => () => {
-    const n = (posts.get(turnId) ?? 0) + 1;
-    posts.set(turnId, n);
-    if (posts.size > 1000) posts.delete(posts.keys().next().value!);
-    return n <= MAX_POSTS_PER_TURN;
+  const counter = (counts: Map<string, number>, max: number) => (turnId: string) => () => {
+    const n = (counts.get(turnId) ?? 0) + 1;
+    counts.set(turnId, n);
+    if (counts.size > 1000) counts.delete(counts.keys().next().value!);
+    return n <= max;
   };
+  const allowPost = counter(posts, MAX_POSTS_PER_TURN);
+  const allowFile = counter(new Map(), MAX_FILES_PER_TURN);
   return async (req, res) => {
     if (req.method !== 'POST') {
       jsonRpcError(res, 405, -32000, 'Method not allowed: this server is stateless; use POST.', { allow: 'POST' });
@@ -154,6 +182,7 @@ export function createMcpHandler(deps: McpToolDeps, opts: McpHandlerOptions = {}
     const context: ToolCallContext = {
       claims,
       allowPost: allowPost(claims.turnId),
+      allowFile: allowFile(claims.turnId),
       // Made on first use: most requests (initialize, tools/list) log nothing.
       get log() {
         return (callLog ??= log.child({ conversationId: claims.conversationId, turnId: claims.turnId }));
@@ -254,7 +283,7 @@ export function buildToolServer(deps: McpToolDeps, opts: { jsonSchemaValidator?:
     { name: MCP_SERVER_NAME, version: '1.0.0' },
     {
       instructions:
-        'agentbridge tools for the chat conversation this turn belongs to: post a message to the people in it, and schedule prompts that come back to you later as new turns of this conversation.',
+        'agentbridge tools for the chat conversation this turn belongs to: post a message to the people in it, send them a file from your working directory, and schedule prompts that come back to you later as new turns of this conversation.',
       ...(opts.jsonSchemaValidator ? { jsonSchemaValidator: opts.jsonSchemaValidator } : {}),
     },
   );
@@ -268,7 +297,7 @@ export function buildToolServer(deps: McpToolDeps, opts: { jsonSchemaValidator?:
       log.info({ tool }, 'MCP tool call');
       return { content: [{ type: 'text', text }] };
     } catch (err) {
-      if (err instanceof ScheduleError || err instanceof ToolInputError) {
+      if (err instanceof ScheduleError || err instanceof ToolInputError || err instanceof SendFileError || err instanceof OutgoingFileError) {
         log.info({ tool, err: err.message }, 'MCP tool call refused');
         return { content: [{ type: 'text', text: err.message }], isError: true };
       }
@@ -292,6 +321,31 @@ export function buildToolServer(deps: McpToolDeps, opts: { jsonSchemaValidator?:
         if (!allowPost()) throw new ToolInputError(`at most ${MAX_POSTS_PER_TURN} messages can be posted per turn`);
         await deps.outbound.say({ conversationId, replyTarget: target }, text);
         return deps.outbound.reachable(target.platform) ? 'Posted.' : 'Queued; it is posted when the platform is reachable again.';
+      }),
+  );
+
+  server.registerTool(
+    'send_file',
+    {
+      title: 'Send a file',
+      description:
+        'Sends a file from your working directory into this chat conversation (e.g. a plot, a report, a patch you made), with an optional comment. The path is absolute or relative to your working directory and must be inside it (symlinks are resolved). The chat shows the file once; mention it in your answer if you like.',
+      inputSchema: {
+        path: z.string().min(1).max(4096).describe('The file, absolute or relative to your working directory.'),
+        comment: z.string().max(MAX_FILE_COMMENT_CHARS).optional().describe('Text (Markdown) shown with the file.'),
+      },
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    ({ path, comment }, extra) =>
+      run('send_file', extra, async ({ claims: { conversationId, target }, allowFile }) => {
+        const maxBytes = deps.maxFileBytes?.(target.platform);
+        if (!deps.files || !deps.workdirOf || maxBytes === undefined) throw new ToolInputError(`files cannot be sent to ${target.platform} from here`);
+        const checked = checkSendable(deps.workdirOf(conversationId), path, maxBytes);
+        if (!allowFile()) throw new ToolInputError(`at most ${MAX_FILES_PER_TURN} files can be sent per turn`);
+        const copy = deps.files.put(checked.realPath, maxBytes);
+        await deps.outbound.sendFile({ conversationId, replyTarget: target }, { id: copy.id, name: checked.name, size: copy.size }, comment ?? '');
+        const what = `${checked.name} (${copy.size} bytes)`;
+        return deps.outbound.reachable(target.platform) ? `Sent ${what}.` : `Queued ${what}; it is posted when the platform is reachable again.`;
       }),
   );
 

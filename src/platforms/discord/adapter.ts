@@ -17,7 +17,18 @@ import type { DiscordConfig } from './config.js';
 import { DISCORD_LIMITS } from './limits.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
-import type { AdapterContext, EditOptions, InboundSink, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState } from '../types.js';
+import type {
+  AdapterContext,
+  EditOptions,
+  InboundSink,
+  OutgoingFile,
+  PlatformAdapter,
+  PlatformLimits,
+  PostFileOptions,
+  PostOptions,
+  PostedMessage,
+  ReactionState,
+} from '../types.js';
 import { attachButtons } from './buttons.js';
 import { attachAgentCommand } from './commands.js';
 import { neutraliseMentions } from './format.js';
@@ -139,6 +150,9 @@ export class DiscordAdapter implements PlatformAdapter {
 
   post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage> {
     return this.output.post(target, text, opts);
+  }
+  postFile(target: ReplyTarget, file: OutgoingFile, opts?: PostFileOptions): Promise<PostedMessage> {
+    return this.output.postFile(target, file, opts);
   }
   edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void> {
     return this.output.edit(target, ref, text, opts);

@@ -3,11 +3,18 @@ import type { BucketSpec } from '../budget.js';
 import type { PlatformLimits } from '../types.js';
 
 /**
+ * Largest file the bot posts to Discord, bytes: 10 MiB (Discord API docs, "Uploading Files": the
+ * default upload limit is 10 MiB per file, more only in servers with boosts — which the bot cannot
+ * know in advance, so the default is the limit).
+ */
+export const DISCORD_MAX_FILE_BYTES = 10 * 1024 * 1024;
+
+/**
  * Discord's limits: 2,000 characters per message (its `content` limit); an edit at most every
  * 1.5 s; 5 conversations of a channel waiting for a slot get the channel a busy notice (messages
- * and reactions are limited per channel).
+ * and reactions are limited per channel); files up to {@link DISCORD_MAX_FILE_BYTES}.
  */
-export const DISCORD_LIMITS: PlatformLimits = { maxMessageChars: 2000, minEditIntervalMs: 1500, busyNoticeAt: 5 };
+export const DISCORD_LIMITS: PlatformLimits = { maxMessageChars: 2000, minEditIntervalMs: 1500, busyNoticeAt: 5, maxFileBytes: DISCORD_MAX_FILE_BYTES };
 
 /**
  * The REST budget per route and channel (`../budget.ts`), kept within Discord's per-channel

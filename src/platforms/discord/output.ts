@@ -24,13 +24,22 @@
  *   (./components.ts); an edit with `actions: []` sends `components: []`, which removes them,
  *   and an edit without `actions` leaves the field out, which keeps them.
  */
+import fs from 'node:fs';
 import { type Client, type SendableChannels } from 'discord.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
-import { MAX_IDEMPOTENCY_KEY_CHARS, type EditOptions, type PostOptions, type PostedMessage, type ReactionState } from '../types.js';
+import {
+  MAX_IDEMPOTENCY_KEY_CHARS,
+  type EditOptions,
+  type OutgoingFile,
+  type PostFileOptions,
+  type PostOptions,
+  type PostedMessage,
+  type ReactionState,
+} from '../types.js';
 import { buttonRows } from './components.js';
 import { isDroppedCall, WebApiBudget } from '../budget.js';
-import { discordBucket } from './limits.js';
+import { DISCORD_MAX_FILE_BYTES, discordBucket } from './limits.js';
 import { NO_MENTIONS } from './format.js';
 
 /** Interval between typing requests while a status is set, ms (Discord shows typing ~10 s). */
@@ -79,6 +88,31 @@ export class DiscordOutput {
     const sent = opts.decoration
       ? await this.budget.decoration('messages.create', channel.id, send, { signal: opts.decoration.signal })
       : await this.budget.urgent('messages.create', channel.id, send);
+    return { ref: sent.id, channel: channel.id };
+  }
+
+  /**
+   * Sends a message with the file as its attachment (discord.js `files: [{attachment, name}]`: a
+   * multipart `POST /channels/{id}/messages` with `payload_json` and `files[0]`) and
+   * `opts.comment` as its content, under the same nonce rule as {@link post} (a repeat within
+   * Discord's nonce window returns the first message). The file is read from disk here.
+   * @throws Error for a file over {@link DISCORD_MAX_FILE_BYTES}, or Discord's error.
+   */
+  async postFile(target: ReplyTarget, file: OutgoingFile, opts: PostFileOptions = {}): Promise<PostedMessage> {
+    if (file.size > DISCORD_MAX_FILE_BYTES) throw new Error(`${file.name} is larger than Discord's file limit`);
+    const channel = await this.channel(target);
+    const key = opts.idempotencyKey;
+    const nonce = key && key.length <= MAX_IDEMPOTENCY_KEY_CHARS ? key : undefined;
+    const bytes = await fs.promises.readFile(file.path);
+    const send = async (): Promise<{ id: string }> =>
+      channel.send({
+        ...(opts.comment ? { content: opts.comment } : {}),
+        files: [{ attachment: bytes, name: file.name }],
+        allowedMentions: NO_MENTIONS,
+        ...(target.replyTo ? { reply: { messageReference: target.replyTo, failIfNotExists: false } } : {}),
+        ...(nonce ? { nonce, enforceNonce: true } : {}),
+      });
+    const sent = await this.budget.urgent('messages.create', channel.id, send);
     return { ref: sent.id, channel: channel.id };
   }
 

@@ -22,12 +22,15 @@ import type {
   AdapterContext,
   EditOptions,
   InboundSink,
+  OutgoingFile,
   PlatformAdapter,
   PlatformLimits,
   PostedMessage,
+  PostFileOptions,
   PostOptions,
   ReactionState,
 } from '../types.js';
+import { mimeTypeOf, type LocalFiles } from './files.js';
 import { actionAnswer, checkCardActions, type ActionHttpAnswer } from './actions.js';
 import { registerLocalRoutes, toApiMessage, type LocalActionInput, type LocalApiBackend, type LocalPostInput } from './api.js';
 import type { LocalAuth } from './auth.js';
@@ -46,6 +49,10 @@ export interface LocalAdapterOptions {
   heartbeatMs?: number;
   /** The login (`./auth.ts`); without it the body's `user` names the author and nobody logs in. */
   auth?: LocalAuth;
+  /** Where files of bot messages are kept (`./files.ts`); without it the adapter posts no files. */
+  files?: LocalFiles;
+  /** Largest file posted, bytes (AGENTBRIDGE_MAX_FILE_MB; default `LOCAL_LIMITS.maxFileBytes`, 25 MiB). */
+  maxFileBytes?: number;
 }
 
 /** Most thread statuses remembered (for page loads); the oldest are forgotten first. */
@@ -53,7 +60,8 @@ const MAX_STATUSES = 1_000;
 
 export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   readonly name = 'local' as const;
-  readonly limits: PlatformLimits = LOCAL_LIMITS;
+  readonly limits: PlatformLimits;
+  readonly files?: LocalFiles;
   readonly repo: LocalMessagesRepo;
   readonly events: LocalEventHub;
   readonly botName: string;
@@ -71,6 +79,9 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     this.logger = options.logger.child({ platform: 'local' });
     this.botName = options.botName ?? 'agentbridge';
     this.auth = options.auth;
+    this.files = options.files;
+    const { maxFileBytes: _default, ...noFiles } = LOCAL_LIMITS;
+    this.limits = !options.files ? noFiles : options.maxFileBytes !== undefined ? { ...LOCAL_LIMITS, maxFileBytes: options.maxFileBytes } : LOCAL_LIMITS;
     this.events = new LocalEventHub(this.logger, options.heartbeatMs);
     registerLocalRoutes(options.http, this);
   }
@@ -185,6 +196,36 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
       bot: true,
       ts: Date.now(),
       ...(actions.length > 0 ? { actions } : {}),
+    });
+    this.events.emit('message.created', channel, toApiMessage(row));
+    return { ref: id, channel };
+  }
+
+  /**
+   * Posts a bot message carrying a file: the bytes are copied to `<dataDir>/local-files/<message
+   * id>` (`./files.ts`) before the message is stored, so the page never links a missing file; the
+   * message text is `opts.comment` ('' for none). The idempotency key is ignored (as for `post`).
+   * @throws Error like {@link post}, when the adapter has no file store, for a file over
+   *   `limits.maxFileBytes`, or the file system's error.
+   */
+  async postFile(target: ReplyTarget, file: OutgoingFile, opts?: PostFileOptions): Promise<PostedMessage> {
+    const channel = this.checkTarget(target);
+    if (!this.files) throw new Error('local chat: no file store');
+    if (file.size > (this.limits.maxFileBytes ?? 0)) throw new Error(`local chat: ${file.name} is over the file size limit`);
+    if (target.thread !== undefined && !this.isThread(channel, target.thread)) {
+      throw new Error(`local chat: unknown thread ${target.thread} in channel ${channel}`);
+    }
+    const id = this.nextId();
+    this.files.store(id, file.path);
+    const row = this.repo.insert({
+      id,
+      channel,
+      thread: target.thread ?? id,
+      user: this.botName,
+      text: opts?.comment ?? '',
+      bot: true,
+      ts: Date.now(),
+      file: { name: file.name, size: file.size, type: mimeTypeOf(file.name) },
     });
     this.events.emit('message.created', channel, toApiMessage(row));
     return { ref: id, channel };

@@ -9,6 +9,7 @@
  * | `POST /api/local/actions`               | a card button click, body `{channel, message, action, thread?, user?}` → `200 {ok: true}`; `409`/`403`/`404` `{ok: false, error}` |
  * | `GET /api/local/threads?channel[&limit]`| `200 {threads: LocalApiThread[]}` newest activity first |
  * | `GET /api/local/channels`               | `200 {channels: string[], botName}` (`general` first, always there) |
+ * | `GET /api/local/files/<message id>`     | the file of a bot message (`file: {name, size, type}` on the message; `./files.ts`): `inline` for PNG/JPEG/GIF/WebP, else `attachment`; `nosniff`, sandbox CSP; 404 for a message without one |
  * | `GET /api/local/events[?channel]`       | Server-Sent Events: `message.created`, `message.updated` (data: LocalApiMessage, buttons and mark included), `thread.status` (data: `{channel, thread, status}`) |
  *
  * | `GET /api/local/me`, `GET /login`, `POST /logout` | the login (`./auth.ts`) |
@@ -39,6 +40,7 @@
  * the allow-list (checked by the server, `src/http/hosts.ts`), 404 unknown thread on GET, 415 a
  * POST that is not `application/json`, 503 not started / the message could not be queued.
  */
+import fs from 'node:fs';
 import { z } from 'zod';
 import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../store/types.js';
 import { HttpError, readJsonBody, sendJson } from '../../http/json.js';
@@ -47,6 +49,7 @@ import { findControlChar } from '../control-chars.js';
 import { actionIdSchema, type ActionHttpAnswer } from './actions.js';
 import type { LocalAuth } from './auth.js';
 import type { LocalEventHub } from './events.js';
+import { contentDisposition, LocalFiles } from './files.js';
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL } from './ids.js';
 import { loadLocalPage, registerLocalPage } from './page.js';
 
@@ -98,6 +101,8 @@ export interface LocalApiBackend {
    * @throws HttpError 400 (unknown thread), 503 (not started, or the core refused it).
    */
   receive(input: LocalPostInput): Promise<{ message: string; thread: string }>;
+  /** Where the files of bot messages are (`./files.ts`); without it `GET /api/local/files/<id>` answers 404. */
+  readonly files?: LocalFiles;
   /** The bot's current status text in a thread, or null. */
   statusOf(channel: string, thread: string): string | null;
   /**
@@ -222,6 +227,7 @@ export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
   };
   if (row.bot && row.actions && row.actions.length > 0) message.actions = row.actions.map((a) => ({ ...a }));
   if (row.reaction) message.reaction = row.reaction;
+  if (row.file) message.file = { ...row.file };
   return message;
 }
 
@@ -289,6 +295,31 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
     identify(req);
     const channels = [DEFAULT_CHANNEL, ...repo.channels().filter((c) => c !== DEFAULT_CHANNEL)];
     sendJson(res, 200, { channels, botName: backend.botName });
+  });
+
+  // A file of a bot message: same access as the messages (login when required; Host/Origin by the
+  // server). Non-images are downloads, and nothing is sniffed or run in the page's origin (./files.ts).
+  http.route('GET', '/api/local/files/:id', (req, res, params) => {
+    identify(req);
+    const id = params.id ?? '';
+    const row = LocalFiles.isMessageId(id) ? repo.get(id) : undefined;
+    if (!row?.file || !backend.files) throw new HttpError(404, `no file ${id}`);
+    const file = backend.files.pathOf(id);
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      throw new HttpError(404, `the file of message ${id} is gone`);
+    }
+    res.writeHead(200, {
+      'content-type': row.file.type,
+      'content-length': size,
+      'content-disposition': contentDisposition(row.file.name, row.file.type),
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; sandbox",
+      'cache-control': 'private, max-age=3600',
+    });
+    fs.createReadStream(file).pipe(res);
   });
 
   http.route('GET', '/api/local/events', (req, res, _params, url) => {

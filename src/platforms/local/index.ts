@@ -34,13 +34,24 @@ export const localPlatform = definePlatform({
   },
   enabled: (settings, othersConfigured) => (settings?.chat ?? 'auto') === 'on' || ((settings?.chat ?? 'auto') === 'auto' && othersConfigured.length === 0),
   async create(_settings, deps) {
-    const [{ LocalAdapter }, { LocalAuth, loginRequiredByConfig }] = await Promise.all([import('./adapter.js'), import('./auth.js')]);
+    const [{ LocalAdapter }, { LocalAuth, loginRequiredByConfig }, { LocalFiles }] = await Promise.all([
+      import('./adapter.js'),
+      import('./auth.js'),
+      import('./files.js'),
+    ]);
     const auth = new LocalAuth({
       users: deps.localUsers,
       requiredByConfig: loginRequiredByConfig(deps.config),
       secureCookie: deps.config.publicUrl?.startsWith('https:') ?? false,
       logger: deps.logger.child({ platform: 'local' }),
     });
-    return new LocalAdapter({ repo: deps.localMessages, http: deps.http, logger: deps.logger, auth });
+    return new LocalAdapter({
+      repo: deps.localMessages,
+      http: deps.http,
+      logger: deps.logger,
+      auth,
+      files: new LocalFiles(deps.config.dataDir),
+      maxFileBytes: deps.config.maxFileBytes,
+    });
   },
 });

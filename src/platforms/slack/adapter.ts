@@ -47,16 +47,28 @@
  * given: the core renders them first ({@link SlackAdapter.render}: mrkdwn, mentions neutralised;
  * the progress message through {@link SlackAdapter.neutraliseMentions}).
  */
+import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { SocketModeReceiver, webApi, type App } from '@slack/bolt';
 import type { SlackConfig } from './config.js';
-import { SLACK_LIMITS, slackBucket } from './limits.js';
+import { SLACK_LIMITS, SLACK_MAX_FILE_BYTES, slackBucket } from './limits.js';
 import { isDroppedCall, WebApiBudget } from '../budget.js';
 import type { HttpServer } from '../../http/server.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
 import type { ActionReply } from '../../core/interactions.js';
-import type { AdapterContext, EditOptions, InboundSink, PlatformAdapter, PlatformLimits, PostedMessage, PostOptions, ReactionState } from '../types.js';
+import type {
+  AdapterContext,
+  EditOptions,
+  InboundSink,
+  OutgoingFile,
+  PlatformAdapter,
+  PlatformLimits,
+  PostedMessage,
+  PostFileOptions,
+  PostOptions,
+  ReactionState,
+} from '../types.js';
 import { AckAfterListenersApp, boltLogger, PassiveReceiver } from './bolt.js';
 import { cardBlocks } from './blocks.js';
 import { clicksOf, isBlockActionsBody, parseBlockActions, payloadUserName, type BlockActionsPayload, type SlackClick } from './interactions.js';
@@ -64,7 +76,7 @@ import { handleSlashCommand, NAME_LOOKUP_MS, postToResponseUrl, type SlashComman
 import { isDmChannel, mentionedUserIds, normaliseSlackEvent, renderInboundText, toInboundMessage, type SlackEventEnvelope, type SlackSelf } from './events.js';
 import { escapeSlackText, formatSlackMarkdown, neutraliseSlackMentions } from './format.js';
 import { registerSlackEventsRoute } from './http-events.js';
-import { classifyPostFailure, findPostByKey, oldestTs, postMetadata } from './idempotent-post.js';
+import { classifyPostFailure, findFileShare, findPostByKey, oldestTs, postMetadata, uploadStateKey } from './idempotent-post.js';
 import { errorCode, UserDirectory } from './users.js';
 
 export interface SlackAdapterOptions {
@@ -312,6 +324,73 @@ export class SlackAdapter implements PlatformAdapter {
         await delay(postBackoffMs(ambiguous++));
       }
     }
+  }
+
+  /**
+   * Uploads a file into the target's thread with Slack's external upload flow (Slack docs,
+   * "Uploading files"; what @slack/web-api's `filesUploadV2` does, in steps so the file id can be
+   * recorded): `files.getUploadURLExternal {filename, length}` → the file id is written to the
+   * adapter's durable state under the idempotency key ({@link uploadStateKey}) → POST of the bytes
+   * to the `upload_url` → `files.completeUploadExternal {files: [{id, title}], channel_id,
+   * thread_ts, initial_comment}` (through the client without retries, like `chat.postMessage`).
+   * @returns the `ts` of the share message (from the answer's `shares`, else looked up in the
+   *   thread), or `file:<id>` when Slack has not shown it yet.
+   *
+   * Lands once: when the state already names a file for this key (an earlier attempt got that far
+   * and then failed, or the process died), the thread is searched for the bot's message sharing
+   * that file first, and a message found is the result. Otherwise the file is uploaded anew.
+   * @throws Error for a file over {@link SLACK_MAX_FILE_BYTES}, when not started, or Slack's error
+   *   (the outbox retries).
+   */
+  async postFile(target: ReplyTarget, file: OutgoingFile, opts?: PostFileOptions): Promise<PostedMessage> {
+    const channel = this.check(target);
+    const context = this.context;
+    if (!context || !this.self) throw new Error('the Slack adapter is not started');
+    if (file.size > SLACK_MAX_FILE_BYTES) throw new Error(`${file.name} is larger than Slack's file limit`);
+    const stateKey = opts?.idempotencyKey ? uploadStateKey(opts.idempotencyKey) : undefined;
+    const earlier = stateKey ? context.state.get(stateKey) : undefined;
+    const startedAt = Date.now();
+    if (earlier) {
+      const found = await this.findShare(channel, target.thread, earlier, opts?.maybePostedSince ?? startedAt - 3_600_000);
+      if (found) {
+        this.logger.info({ channel, thread: target.thread, file: earlier, ts: found }, 'slack: file already shared by an earlier attempt; not uploading again');
+        return { ref: found, channel };
+      }
+    }
+    const bytes = await fs.promises.readFile(file.path);
+    const up = await this.budget.urgent('files.getUploadURLExternal', channel, () =>
+      this.web().files.getUploadURLExternal({ filename: file.name, length: bytes.length }),
+    );
+    if (!up.upload_url || !up.file_id) throw new Error('Slack files.getUploadURLExternal returned no upload_url / file_id');
+    if (stateKey) context.state.set(stateKey, up.file_id);
+    const sent = await fetch(up.upload_url, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+    if (!sent.ok) throw new Error(`Slack file upload answered HTTP ${sent.status}`);
+    const done = await this.budget.urgent('files.completeUploadExternal', channel, () =>
+      this.postWeb().files.completeUploadExternal({
+        files: [{ id: up.file_id!, title: file.name }],
+        channel_id: channel,
+        ...(target.thread ? { thread_ts: target.thread } : {}),
+        ...(opts?.comment ? { initial_comment: opts.comment } : {}),
+      }),
+    );
+    const shares = (done.files?.[0] as { shares?: Record<string, Record<string, Array<{ ts?: string }>>> } | undefined)?.shares;
+    const shared = shares?.public?.[channel]?.[0]?.ts ?? shares?.private?.[channel]?.[0]?.ts;
+    const ts = shared ?? (await this.findShare(channel, target.thread, up.file_id, startedAt));
+    return { ref: ts ?? `file:${up.file_id}`, channel };
+  }
+
+  /** The ts of the bot's message sharing `fileId` in the thread (or, without one, the channel) since `sinceMs`, or undefined. */
+  private findShare(channel: string, thread: string | undefined, fileId: string, sinceMs: number): Promise<string | undefined> {
+    const web = this.web();
+    const oldest = oldestTs(sinceMs);
+    return findFileShare({
+      fileId,
+      self: { userId: this.self!.userId, botId: this.self!.botId },
+      page: (cursor) =>
+        thread
+          ? web.conversations.replies({ channel, ts: thread, oldest, limit: 200, ...(cursor ? { cursor } : {}) })
+          : web.conversations.history({ channel, oldest, limit: 200, ...(cursor ? { cursor } : {}) }),
+    });
   }
 
   /** The ts of the bot's message with `key` in the thread (or, without one, the channel) posted since `sinceMs`, or undefined. */

@@ -69,6 +69,8 @@ export interface ListedMessage {
   user?: string;
   bot_id?: string;
   metadata?: { event_type?: string; event_payload?: Record<string, unknown> };
+  /** Files the message shares (a file upload's share message). */
+  files?: Array<{ id?: string }>;
 }
 
 /** True when `m` is the bot's own message carrying `key` in agentbridge's metadata. Pure. */
@@ -109,4 +111,32 @@ export async function findPostByKey(input: FindPostInput): Promise<string | unde
 /** Slack's `oldest` (a ts, Unix seconds) for a lookup of posts made at or after `sinceMs`, with `marginS` for clock skew. Pure. */
 export function oldestTs(sinceMs: number, marginS = 120): string {
   return String(Math.max(0, Math.floor(sinceMs / 1000) - marginS));
+}
+
+/** True when `m` is the bot's own message sharing the file `fileId` (the share message of an upload). Pure. */
+export function isShareOfFile(m: ListedMessage, fileId: string, self: { userId: string; botId?: string }): boolean {
+  if (!(m.files ?? []).some((f) => f.id === fileId)) return false;
+  return (self.botId !== undefined && m.bot_id === self.botId) || m.user === self.userId;
+}
+
+/** The `ts` of the bot's message sharing `fileId`, or undefined. Pages like {@link findPostByKey}. @throws what the page fetcher throws. */
+export async function findFileShare(input: Omit<FindPostInput, 'key'> & { fileId: string }): Promise<string | undefined> {
+  let cursor: string | undefined;
+  for (let i = 0; i < (input.maxPages ?? 10); i++) {
+    const res = await input.page(cursor);
+    const hit = (res.messages ?? []).find((m) => isShareOfFile(m, input.fileId, input.self));
+    if (hit?.ts) return hit.ts;
+    cursor = res.response_metadata?.next_cursor || undefined;
+    if (!cursor) return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Key in the adapter's durable state (`AdapterContext.state`) of the file id an upload with
+ * idempotency key `key` got from `files.getUploadURLExternal`: written before the bytes are sent,
+ * so a later attempt (after a lost answer or a restart) looks for that file's share message.
+ */
+export function uploadStateKey(key: string): string {
+  return `slack:upload:${key}`;
 }

@@ -1,7 +1,7 @@
 /** The `local_messages` table: the message history of the built-in local web chat. */
 import type { CardAction } from '../../core/interactions.js';
 import type { Db } from '../db.js';
-import type { LocalMessageRow, LocalMessagesRepo, LocalReaction, LocalThreadSummary } from '../types.js';
+import type { LocalMessageFile, LocalMessageRow, LocalMessagesRepo, LocalReaction, LocalThreadSummary } from '../types.js';
 
 interface LocalMessageSql {
   id: string;
@@ -16,6 +16,20 @@ interface LocalMessageSql {
   actions_json: string | null;
   /** {@link LocalReaction} or NULL (migration 010). */
   reaction: string | null;
+  /** JSON {@link LocalMessageFile}, or NULL (migration 012). */
+  file_json: string | null;
+}
+
+/** The stored file of a message, or undefined (NULL, or a value this repository did not write). */
+function parseFile(json: string | null): LocalMessageFile | undefined {
+  if (json === null) return undefined;
+  try {
+    const v = JSON.parse(json) as Record<string, unknown>;
+    if (typeof v.name === 'string' && typeof v.size === 'number' && typeof v.type === 'string') return { name: v.name, size: v.size, type: v.type };
+  } catch {
+    // a hand-edited database: no file
+  }
+  return undefined;
 }
 
 const REACTIONS: ReadonlySet<string> = new Set<LocalReaction>(['working', 'done', 'failed', 'steered']);
@@ -64,6 +78,8 @@ function toLocalMessage(r: LocalMessageSql): LocalMessageRow {
   if (actions) row.actions = actions;
   // A value this repository did not write (a hand-edited database) counts as none.
   if (r.reaction !== null && REACTIONS.has(r.reaction)) row.reaction = r.reaction as LocalReaction;
+  const file = parseFile(r.file_json ?? null);
+  if (file) row.file = file;
   return row;
 }
 
@@ -81,8 +97,8 @@ export const THREAD_TITLE_CHARS = 200;
  */
 export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
   const insert = db.prepare<[Record<string, string | number | null>], LocalMessageSql>(
-    `INSERT INTO local_messages (id, channel, thread, "user", text, bot, ts, updated_at, actions_json)
-     VALUES (@id, @channel, @thread, @user, @text, @bot, @ts, @now, @actions)
+    `INSERT INTO local_messages (id, channel, thread, "user", text, bot, ts, updated_at, actions_json, file_json)
+     VALUES (@id, @channel, @thread, @user, @text, @bot, @ts, @now, @actions, @file)
      RETURNING *`,
   );
   const update = db.prepare<[string, number, string], LocalMessageSql>('UPDATE local_messages SET text = ?, updated_at = ? WHERE id = ? RETURNING *');
@@ -119,6 +135,7 @@ export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
         ts: row.ts,
         now: Date.now(),
         actions: actionsJson(row.actions),
+        file: row.file ? JSON.stringify({ name: row.file.name, size: row.file.size, type: row.file.type }) : null,
       })[0];
       return toLocalMessage(r!);
     },

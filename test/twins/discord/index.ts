@@ -216,7 +216,14 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: '404: Not Found', code: 0 }));
         return;
       }
-      rest.handle(req, res, rawPath.slice('/api/v10'.length), url.searchParams, Buffer.concat(chunks).toString('utf8'));
+      const body = Buffer.concat(chunks);
+      const type = req.headers['content-type'] ?? '';
+      if (!type.startsWith('multipart/form-data')) return rest.handle(req, res, rawPath.slice('/api/v10'.length), url.searchParams, body.toString('utf8'));
+      // A create with files (Discord API docs, "Uploading Files"): `payload_json` + `files[n]` parts.
+      void parseMultipart(body, type).then(
+        ({ payload, files }) => rest.handle(req, res, rawPath.slice('/api/v10'.length), url.searchParams, payload, files),
+        () => res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Invalid multipart body', code: 50035 })),
+      );
     });
   });
   server.on('upgrade', (req, socket, head) => {
@@ -373,4 +380,20 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
       });
     },
   };
+}
+
+/** The `payload_json` part (as a string, '' when absent) and the `files[n]` parts of a multipart body. */
+async function parseMultipart(
+  body: Buffer,
+  contentType: string,
+): Promise<{ payload: string; files: Array<{ filename: string; size: number; contentType?: string; bytes: Buffer }> }> {
+  const form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
+  const payload = form.get('payload_json');
+  const files = [];
+  for (const [name, value] of form.entries()) {
+    if (!/^files\[\d+\]$/.test(name) || typeof value === 'string') continue;
+    const bytes = Buffer.from(await value.arrayBuffer());
+    files.push({ filename: value.name, size: bytes.length, ...(value.type ? { contentType: value.type } : {}), bytes });
+  }
+  return { payload: typeof payload === 'string' ? payload : '', files };
 }

@@ -41,7 +41,7 @@ import type { TwinGateway } from './gateway.js';
 import { validateComponents } from './components.js';
 import { registerInteractionRoutes } from './interactions.js';
 import { limitHeaders, RateLimits, routeOf, tooManyRequests } from './rate-limits.js';
-import { USER_MENTION, type TwinMessage, type TwinWorld } from './state.js';
+import { USER_MENTION, type TwinAttachment, type TwinMessage, type TwinWorld } from './state.js';
 
 /** One recorded REST call. `path` is relative to `/api/v10`, without the query, URL-decoded (`%40original` → `@original`, emoji as text). */
 export interface RestCall {
@@ -80,6 +80,11 @@ export interface NonceReplay {
   messageId: string;
   at: number;
 }
+
+/** Key of a multipart create's files in the parsed body (not a Discord field: set by the twin's server). */
+export const FILES_KEY = '__twin_files';
+/** Largest file of a message, bytes (Discord API docs, "Uploading Files": 10 MiB without boosts); larger → 413, code 40005. */
+export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /** How long a nonce is remembered for `enforce_nonce`, ms (Discord: "the past few minutes"). */
 export const NONCE_WINDOW_MS = 5 * 60_000;
@@ -181,7 +186,14 @@ export class TwinRest {
   }
 
   /** Serves one request under `/api/v10`; `rawPath` excludes that prefix (segments are URL-decoded here). */
-  handle(req: http.IncomingMessage, res: http.ServerResponse, encodedPath: string, query: URLSearchParams, rawBody: string): void {
+  handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    encodedPath: string,
+    query: URLSearchParams,
+    rawBody: string,
+    files?: Array<Omit<TwinAttachment, 'id'>>,
+  ): void {
     const method = req.method ?? 'GET';
     let rawPath: string;
     try {
@@ -195,6 +207,7 @@ export class TwinRest {
     } catch {
       body = { _raw: rawBody };
     }
+    if (files?.length) body[FILES_KEY] = files;
     const call: RestCall = { method, path: rawPath, query: Object.fromEntries(query), body: rawBody ? body : null, status: 0, at: Date.now() };
     this.calls.push(call);
     const rate = this.checkRate(call);
@@ -373,7 +386,8 @@ export class TwinRest {
       });
     }
     const hasEmbeds = Array.isArray(b.embeds) && b.embeds.length > 0;
-    if (requireSomething && !content && !hasEmbeds) throw new ApiError(400, { message: 'Cannot send an empty message', code: 50006 });
+    const hasFiles = Array.isArray(b[FILES_KEY]) && b[FILES_KEY].length > 0;
+    if (requireSomething && !content && !hasEmbeds && !hasFiles) throw new ApiError(400, { message: 'Cannot send an empty message', code: 50006 });
     return content;
   }
 
@@ -408,6 +422,9 @@ export class TwinRest {
   /** A message by the bot (REST create, interaction response, webhook): validated, recorded pings, MESSAGE_CREATE. */
   createBotMessage(channelId: string, b: Record<string, unknown>, extra: Partial<TwinMessage> = {}): TwinMessage {
     this.channel(channelId);
+    if (Array.isArray(b[FILES_KEY]) && (b[FILES_KEY] as TwinAttachment[]).some((f) => f.size > MAX_FILE_BYTES)) {
+      throw new ApiError(413, { message: 'Request entity too large', code: 40005 });
+    }
     const content = this.validateContent(b, extra.type !== 20) ?? '';
     const ref = b.message_reference as { message_id?: string; fail_if_not_exists?: boolean } | undefined;
     let replyTo: string | undefined;
@@ -433,6 +450,9 @@ export class TwinRest {
       mentionEveryone: pings.everyone,
       flags: typeof b.flags === 'number' ? b.flags : 0,
       ...(b.components !== undefined && b.components !== null ? { components: validateComponents(b.components) } : {}),
+      ...(Array.isArray(b[FILES_KEY])
+        ? { attachments: (b[FILES_KEY] as Array<Omit<TwinAttachment, 'id'>>).map((f) => ({ ...f, id: this.world.nextId() })) }
+        : {}),
       ...extra,
     });
     this.pings.set(m.id, pings);

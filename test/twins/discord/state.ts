@@ -85,6 +85,18 @@ export interface TwinMessage {
   nonce?: string | number;
   /** Message components (action rows of buttons) as the bot last sent them; empty when none. */
   components?: unknown[];
+  /** Files sent with the message (a multipart create), in order. */
+  attachments?: TwinAttachment[];
+}
+
+/** A file of a message: a `files[n]` part of a multipart create. */
+export interface TwinAttachment {
+  id: string;
+  filename: string;
+  /** Bytes. */
+  size: number;
+  contentType?: string;
+  bytes: Buffer;
 }
 
 /** Mentions of users in message content: `<@123>` or `<@!123>`. */
@@ -243,7 +255,14 @@ export class TwinWorld {
         ...(inGuild ? { member: this.apiMember(this.users.get(id)!, false) } : {}),
       })),
       mention_roles: [],
-      attachments: [],
+      attachments: (m.attachments ?? []).map((a) => ({
+        id: a.id,
+        filename: a.filename,
+        size: a.size,
+        url: `https://cdn.twin.discord.test/attachments/${m.channelId}/${a.id}/${encodeURIComponent(a.filename)}`,
+        proxy_url: `https://media.twin.discord.test/attachments/${m.channelId}/${a.id}/${encodeURIComponent(a.filename)}`,
+        ...(a.contentType ? { content_type: a.contentType } : {}),
+      })),
       embeds: [],
       pinned: false,
       type: m.type,

@@ -9,7 +9,8 @@
  * - `chat.postMessage` ("special": about 1 per second per channel, short bursts allowed): ≤ 60
  *   per 60 s AND ≤ 10 per 10 s (with sliding windows the second implies the first — 60 calls
  *   in a minute put 10 in its last 10 s — so the minute limit only restates Slack's rate);
- * - Tier 4 ("100+ per minute"), counted as ≤ 100 per 60 s: `users.info`, `chat.postEphemeral`;
+ * - Tier 4 ("100+ per minute"), counted as ≤ 100 per 60 s: `users.info`, `chat.postEphemeral`,
+ *   `files.getUploadURLExternal`, `files.completeUploadExternal` (each method's page);
  * - not limited: `auth.test`, `apps.connections.open` and any method not listed.
  *
  * Keys: `chat.postMessage` is counted per channel (its `channel` parameter); every tiered method
@@ -50,6 +51,8 @@ export const SLACK_TIER_LIMITS: Readonly<Record<string, readonly TierLimit[]>> =
   'conversations.history': tier3,
   'users.info': tier4,
   'chat.postEphemeral': tier4,
+  'files.getUploadURLExternal': tier4,
+  'files.completeUploadExternal': tier4,
 };
 
 /** The answer of {@link RateTiers.take}: let through (and counted), or refused for `retryAfterS` seconds (≥ 1). */

@@ -42,6 +42,28 @@ export interface TwinMessage {
   blocks?: Array<Record<string, unknown>>;
   /** The blocks after each post/update, oldest first (`undefined` = none). */
   blocksHistory: Array<Array<Record<string, unknown>> | undefined>;
+  /** Files the message shares (the share message of `files.completeUploadExternal`). */
+  files?: TwinFileRef[];
+}
+
+/** A file as a message lists it. */
+export interface TwinFileRef {
+  id: string;
+  name: string;
+  title: string;
+  size: number;
+}
+
+/** A file of the external upload flow: created by `files.getUploadURLExternal`, bytes POSTed to its upload URL, shared by `files.completeUploadExternal`. */
+export interface TwinFile {
+  id: string;
+  name: string;
+  /** The `length` announced, bytes. */
+  length: number;
+  /** The bytes POSTed to the upload URL (undefined until then). */
+  bytes?: Buffer;
+  /** Times `files.completeUploadExternal` shared it. */
+  shares: number;
 }
 
 /** An ephemeral message (`chat.postEphemeral`): shown to `user` only. */
@@ -69,6 +91,8 @@ export class TwinStore {
   readonly statuses: TwinStatus[] = [];
   /** Ephemeral messages posted, oldest first. */
   readonly ephemerals: TwinEphemeral[] = [];
+  /** Files of the external upload flow, by id. */
+  readonly files = new Map<string, TwinFile>();
   /** Last `ts` handed out, in microseconds. */
   private lastMicros = 0;
 
@@ -97,6 +121,7 @@ export class TwinStore {
     thread_ts?: string;
     metadata?: Record<string, unknown>;
     blocks?: Array<Record<string, unknown>>;
+    files?: TwinFileRef[];
   }): TwinMessage {
     let thread = m.thread_ts;
     if (thread) {
@@ -119,6 +144,7 @@ export class TwinStore {
       ...(m.metadata ? { metadata: m.metadata } : {}),
       ...(m.blocks ? { blocks: m.blocks } : {}),
       blocksHistory: [m.blocks],
+      ...(m.files ? { files: m.files } : {}),
     };
     this.messages.set(`${m.channel}/${ts}`, msg);
     if (thread) {
@@ -158,6 +184,7 @@ export class TwinStore {
       ...(reactions.length ? { reactions } : {}),
       ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
       ...(m.blocks ? { blocks: m.blocks } : {}),
+      ...(m.files ? { files: m.files.map((f) => ({ ...f })) } : {}),
     };
   }
 }

@@ -208,6 +208,14 @@ export interface InteractionCall {
   signing?: Signing;
 }
 
+/** An answer held by {@link SlackTwin.holdNext}. */
+interface Hold {
+  method: string;
+  arrive(): void;
+  released: boolean;
+  send?: () => void;
+}
+
 export class SlackTwin {
   readonly teamId: string;
   readonly botUserId: string;
@@ -246,6 +254,10 @@ export class SlackTwin {
   private readonly echo: boolean;
   private eventCounter = 0;
   private latencyMs = 0;
+  /** Answers held back by {@link holdNext}, oldest first. */
+  private readonly holds: Hold[] = [];
+  /** Byte uploads to upload URLs (`POST /upload/<id>`), oldest first. */
+  readonly uploads: Array<{ id: string; bytes: number; at: number }> = [];
   /** Web API calls waiting out the latency. */
   private readonly delayed = new Set<NodeJS.Timeout>();
 
@@ -613,6 +625,8 @@ export class SlackTwin {
       const url = new URL(req.url ?? '/', 'http://twin');
       const response = /^\/response\/([\w-]+)$/.exec(url.pathname);
       if (req.method === 'POST' && response) return this.onResponseUrl(response[1]!, Buffer.concat(chunks).toString('utf8'), res);
+      const upload = /^\/upload\/(\w+)$/.exec(url.pathname);
+      if (req.method === 'POST' && upload) return this.onUpload(upload[1]!, Buffer.concat(chunks), res);
       const match = /^\/api\/([\w.]+)$/.exec(url.pathname);
       if (req.method !== 'POST' || !match) {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: 'not_found' }));
@@ -649,10 +663,18 @@ export class SlackTwin {
       receivedAt,
       ...(limited ? { rateLimited: true as const } : {}),
     });
-    if (res.destroyed) return;
-    const text = JSON.stringify(result.body);
-    res.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...result.headers });
-    res.end(text);
+    const send = () => {
+      if (res.destroyed) return;
+      const text = JSON.stringify(result.body);
+      res.writeHead(result.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...result.headers });
+      res.end(text);
+    };
+    const i = this.holds.findIndex((h) => h.method === method);
+    if (i < 0) return send();
+    const [hold] = this.holds.splice(i, 1);
+    hold!.send = send;
+    hold!.arrive();
+    if (hold!.released) send();
   }
 
   /** The 429 for a call over its rate tier (recorded in {@link rateLimited}), or undefined when it may go ahead (then it is counted). */
@@ -663,6 +685,39 @@ export class SlackTwin {
     if (decision.allowed) return undefined;
     this.rateLimited.push({ method, channel, retryAfterS: decision.retryAfterS, at: Date.now() });
     return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(decision.retryAfterS) } };
+  }
+
+  /**
+   * `POST /upload/<file id>`: the bytes of an external upload (raw body, as Slack accepts; no
+   * token: the URL is the credential). 200 `OK - <length>` as Slack answers; 404 for an unknown
+   * file; 400 when the body's length is not the announced `length`.
+   */
+  private onUpload(id: string, body: Buffer, res: http.ServerResponse): void {
+    const file = this.store.files.get(id);
+    this.uploads.push({ id, bytes: body.length, at: Date.now() });
+    if (!file) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('file not found');
+    if (body.length !== file.length) return void res.writeHead(400, { 'content-type': 'text/plain' }).end('length mismatch');
+    file.bytes = body;
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${body.length}`);
+  }
+
+  /**
+   * Holds the answer of the next call of `method`: the call is carried out (e.g. the share message
+   * is created) and recorded as usual, but its HTTP answer waits until `release()` — so a test can
+   * kill agentbridge while its call is in flight. `arrived` resolves when the call came in.
+   */
+  holdNext(method: string): { arrived: Promise<void>; release(): void } {
+    let arrive!: () => void;
+    const arrived = new Promise<void>((r) => (arrive = r));
+    const hold: Hold = { method, arrive, released: false };
+    this.holds.push(hold);
+    return {
+      arrived,
+      release: () => {
+        hold.released = true;
+        hold.send?.();
+      },
+    };
   }
 
   /** `POST /response/<id>`: a command's or a click's response_url (JSON body, as @slack/bolt's respond() and agentbridge send). */
@@ -720,6 +775,7 @@ export class SlackTwin {
       botToken: this.botToken,
       appToken: this.appToken,
       socketUrl: () => this.socket.newUrl(this.url),
+      uploadUrl: (id) => `${this.url}/upload/${id}`,
       onBotChange: (kind, m, prev) => this.onBotChange(kind, m, prev),
     });
   }

@@ -6,7 +6,15 @@
  *
  * Methods: auth.test, apps.connections.open, chat.postMessage, chat.update, chat.delete,
  * chat.postEphemeral, reactions.add, reactions.remove, conversations.replies,
- * conversations.history, users.info, assistant.threads.setStatus. Anything else → `unknown_method`.
+ * conversations.history, users.info, assistant.threads.setStatus, files.getUploadURLExternal,
+ * files.completeUploadExternal. Anything else → `unknown_method`.
+ *
+ * Files (Slack docs, "Uploading files"): `files.getUploadURLExternal {filename, length}` returns
+ * `{upload_url, file_id}`; the bytes are POSTed to `upload_url` (the twin's `POST /upload/<id>`,
+ * raw bytes, no token — the URL is the credential); `files.completeUploadExternal {files:
+ * [{id, title?}], channel_id, thread_ts?, initial_comment?}` fails `file_not_found` unless all
+ * `length` bytes arrived, and with a channel posts the share message (`files: [{id, name, title,
+ * size}]`, text = the comment) and answers the file's `shares`.
  *
  * Block Kit (`blocks`, a JSON array, on chat.postMessage / chat.update / chat.postEphemeral) is
  * checked for the limits agentbridge relies on — a section's text 1–3,000 characters, at most 25
@@ -34,6 +42,8 @@ export interface WebApiDeps {
   appToken: string;
   /** A new Socket Mode URL (one per `apps.connections.open`). */
   socketUrl(): string;
+  /** The upload URL of file `id` (`files.getUploadURLExternal`; the twin serves `POST /upload/<id>`). */
+  uploadUrl(id: string): string;
   /** Called after a bot message was posted / updated / deleted (the twin echoes it as an event). */
   onBotChange(kind: 'posted' | 'updated' | 'deleted', message: TwinMessage, previousText?: string): void;
 }
@@ -149,6 +159,41 @@ export function callWebApi(method: string, params: Params, token: string | undef
         else delete m.reactions[name];
       }
       return ok();
+    }
+
+    case 'files.getUploadURLExternal': {
+      const length = Number(params.length);
+      if (!params.filename || !params.length) return fail('invalid_arguments');
+      if (!Number.isInteger(length) || length <= 0) return fail('missing_argument');
+      const id = `F0TWIN${String(store.files.size + 1).padStart(4, '0')}`;
+      store.files.set(id, { id, name: params.filename, length, shares: 0 });
+      return ok({ upload_url: d.uploadUrl(id), file_id: id });
+    }
+
+    case 'files.completeUploadExternal': {
+      let files: Array<{ id?: unknown; title?: unknown }>;
+      try {
+        files = JSON.parse(params.files ?? '') as Array<{ id?: unknown; title?: unknown }>;
+      } catch {
+        return fail('invalid_arguments');
+      }
+      if (!Array.isArray(files) || files.length === 0) return fail('invalid_arguments');
+      const refs = [];
+      for (const f of files) {
+        const file = typeof f.id === 'string' ? store.files.get(f.id) : undefined;
+        // Slack: a file whose bytes never arrived (or not all of them) cannot be completed.
+        if (!file || !file.bytes || file.bytes.length !== file.length) return fail('file_not_found');
+        refs.push({ id: file.id, name: file.name, title: typeof f.title === 'string' ? f.title : file.name, size: file.length });
+      }
+      const channel = params.channel_id;
+      if (!channel) return ok({ files: refs.map((r) => ({ id: r.id, title: r.title })) }); // private: not shared
+      const thread = params.thread_ts || undefined;
+      if (thread && !store.get(channel, thread)) return fail('thread_not_found');
+      const m = store.add({ channel, text: params.initial_comment ?? '', user: d.botUserId, bot_id: d.botId, thread_ts: thread, files: refs });
+      for (const r of refs) store.files.get(r.id)!.shares++;
+      d.onBotChange('posted', m);
+      const share = { ts: m.ts, ...(m.thread_ts ? { thread_ts: m.thread_ts } : {}) };
+      return ok({ files: refs.map((r) => ({ id: r.id, title: r.title, shares: { public: { [channel]: [share] } } })) });
     }
 
     case 'conversations.replies': {

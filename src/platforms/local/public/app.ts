@@ -58,7 +58,12 @@ interface ApiMessage {
   actions?: ApiAction[];
   /** The mark on a user's message; omitted when there is none. */
   reaction?: Reaction;
+  /** The file a bot message carries (an agent's send_file), served at `/api/local/files/<id>`. */
+  file?: { name: string; size: number; type: string };
 }
+
+/** Image types the server serves inline (`src/platforms/local/files.ts` INLINE_IMAGE_TYPES): shown as pictures. */
+const INLINE_IMAGES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
 /** A mark the core sets on a user's message (`ReactionState`). */
 type Reaction = 'working' | 'done' | 'failed' | 'steered';
@@ -324,8 +329,37 @@ function renderMessage(msg: ApiMessage): void {
     if (progress) renderProgress(body, msg.id, msg.text);
     else renderMarkdown(body, msg.text);
   }
+  if (msg.file && !li.querySelector('.msg-file')) li.appendChild(renderFile(msg.id, msg.file));
   if (msg.bot) renderCard(li, msg, sendClick);
   if (stick) list.scrollTop = list.scrollHeight;
+}
+/**
+ * A message's file: a download link (name and size), and the picture for an inline image type.
+ * Built from DOM nodes with text content only (never HTML); the URL carries only the message id.
+ */
+function renderFile(id: string, file: NonNullable<ApiMessage['file']>): HTMLElement {
+  const box = el('div', 'msg-file');
+  const url = '/api/local/files/' + encodeURIComponent(id);
+  if (INLINE_IMAGES.has(file.type)) {
+    const img = el('img', 'msg-file-image');
+    img.setAttribute('data-testid', 'file-image');
+    img.alt = file.name;
+    img.src = url;
+    box.appendChild(img);
+  }
+  const link = el('a', 'msg-file-link', '📎 ' + file.name);
+  link.setAttribute('data-testid', 'file-link');
+  link.href = url;
+  link.download = file.name;
+  box.appendChild(link);
+  box.appendChild(el('span', 'msg-file-size', ' ' + fmtSize(file.size)));
+  return box;
+}
+/** `512 B`, `1.5 KiB`, `3 MiB`. */
+function fmtSize(n: number): string {
+  if (n < 1024) return n + ' B';
+  if (n < 1024 * 1024) return (n / 1024).toFixed(1).replace(/\.0$/, '') + ' KiB';
+  return (n / 1024 / 1024).toFixed(1).replace(/\.0$/, '') + ' MiB';
 }
 /** Up to two initials of a name ("Ada Lovelace" → "AL", "bob" → "B"). */
 function initials(name: string): string {
