@@ -32,6 +32,9 @@ import { EditThrottle } from './throttle.js';
  */
 export const BUSY_NOTICE_GATHER_MS = 150;
 
+/** Least time between two count updates of a notice after the first (which goes right after the post), ms. */
+export const BUSY_NOTICE_UPDATE_MS = 5_000;
+
 /** The post goes out earlier once no conversation joined for this long, ms (the burst is over). */
 export const BUSY_NOTICE_QUIET_MS = 50;
 
@@ -154,10 +157,10 @@ export class BusyNotices {
     if (board.abort.signal.aborted) return;
     const decoration = { signal: board.abort.signal };
     board.throttle = new EditThrottle({
-      minIntervalMs: board.adapter.limits.minEditIntervalMs,
+      minIntervalMs: Math.max(BUSY_NOTICE_UPDATE_MS, board.adapter.limits.minEditIntervalMs),
       initialText: text,
       // No `lastSentAt`: conversations that joined while the post was on its way are counted by an
-      // edit right after it (then at most one edit per interval).
+      // edit right after it (then at most one edit per BUSY_NOTICE_UPDATE_MS).
       send: (t) => board.adapter.edit(board.place, ref, t, { decoration }),
       onError: (err) => {
         if (!isDroppedCall(err)) logger.warn({ err: String(err), channel: board.place.channel }, 'busy notice update failed');
