@@ -37,6 +37,29 @@ export interface ReplyTarget {
 }
 
 /**
+ * A file attached to an inbound message, as the platform described it. Only this description is
+ * stored (in the inbox row, with the message); the bytes are fetched through the platform
+ * adapter's `PlatformAdapter.fetchFile` when the message's turn prepares its
+ * attachments (`src/conversation/attachments.ts`), into
+ * `<workdir>/.agentbridge/files/<message>/<name>` — again after a restart, unless already there.
+ */
+export interface InboundFile {
+  /** The platform's id of the file: Slack file id `F…`, Discord attachment snowflake, local upload id. */
+  id: string;
+  /** File name as the sender gave it (not yet sanitised; `src/core/attachments.ts` does that when it is stored). */
+  name: string;
+  /** MIME type as the platform reports it; absent when unknown. */
+  mimeType?: string;
+  /** Size in bytes as the platform reports it; absent when unknown (the download is still capped). */
+  size?: number;
+  /**
+   * Where the adapter fetches the bytes from: Slack `url_private` (needs the bot token), Discord
+   * the attachment's CDN URL, local chat `local-upload:<id>`. Never shown to the agent.
+   */
+  url: string;
+}
+
+/**
  * One normalised inbound message. Serialised as JSON into the inbox, so it must stay plain data.
  */
 export interface InboundMessage {
@@ -72,6 +95,12 @@ export interface InboundMessage {
   addressed?: boolean;
   /** Receive time, ms since the epoch. */
   receivedAt: number;
+  /**
+   * Files attached to the message, in the order the platform lists them (all of them: the limit
+   * of 10 per message and AGENTBRIDGE_MAX_FILE_MB are applied when the turn fetches them, with a
+   * note in the thread for each file left out). Absent or empty: none.
+   */
+  files?: InboundFile[];
 }
 
 /** True for a message the scheduler produced (a cron run or a scheduled message). */

@@ -7,7 +7,7 @@
  * (`src/core/messages.ts`).
  */
 import type { ActionReply, ActionRequest, CardAction } from '../core/interactions.js';
-import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
+import type { InboundFile, InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
 
 /** Result of handing an inbound message to the core. */
 export type AcceptResult = 'accepted' | 'duplicate';
@@ -204,6 +204,16 @@ export interface PlatformAdapter {
    * (see {@link PostOptions.idempotencyKey}). Files larger than `limits.maxFileBytes` are refused.
    */
   postFile?(target: ReplyTarget, file: OutgoingFile, opts?: PostFileOptions): Promise<PostedMessage>;
+  /**
+   * Optional: opens the bytes of a file attached to an inbound message (`InboundMessage.files`):
+   * Slack downloads `url_private` with the bot token (scope `files:read`), Discord the
+   * attachment URL, the local chat its upload store. The caller counts the bytes and stops
+   * reading past its limit (AGENTBRIDGE_MAX_FILE_MB), so the adapter need not check sizes.
+   * Adapters without it: files of their messages are noted as not attached.
+   * @throws Error whose message says, for people, why the file could not be fetched
+   *   (e.g. `download failed: HTTP 404`), when the request fails or is refused.
+   */
+  fetchFile?(file: InboundFile, opts?: { signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>>;
   /** Optional: deletes a message the bot posted (e.g. the progress message). */
   delete?(target: ReplyTarget, ref: string): Promise<void>;
   /**
