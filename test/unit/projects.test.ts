@@ -211,19 +211,33 @@ describe('worktrees on real repositories', () => {
     git(w.path, 'commit', '-qm', 'c');
     fs.writeFileSync(path.join(w.path, 'notes.txt'), 'one\nTWO\n');
     fs.writeFileSync(path.join(w.path, 'new.txt'), 'n\n');
-    const d = await workdirDiff(w.path, env, w.base);
+    const out = path.join(tmp(), 'a.patch');
+    const d = await workdirDiff(w.path, env, out, w.base);
     expect(d.stat).toContain('committed.txt');
     expect(d.stat).toContain('new.txt');
     expect(d.stat).toContain('notes.txt');
     expect(d.stat).toContain('3 files changed');
-    expect(d.patch).toContain('-two\n+TWO');
-    expect(d.patch).toContain('+n');
+    const patch = fs.readFileSync(out, 'utf8');
+    expect(d.patchBytes).toBe(Buffer.byteLength(patch));
+    expect(patch).toContain('-two\n+TWO');
+    expect(patch).toContain('+n');
     expect(git(w.path, 'status', '--porcelain').split('\n').filter(Boolean).sort()).toEqual([' M notes.txt', '?? new.txt']);
+    // The patch applies: on a fresh checkout of the base it gives the same files.
+    const check = tmp();
+    git(r, 'worktree', 'add', '-q', '--detach', check, w.base);
+    git(check, 'apply', out);
+    expect(fs.readFileSync(path.join(check, 'notes.txt'), 'utf8')).toBe('one\nTWO\n');
+    expect(fs.readFileSync(path.join(check, 'new.txt'), 'utf8')).toBe('n\n');
     // Without a base (any git workdir): against HEAD.
-    const plain = await workdirDiff(w.path, env);
+    const plain = await workdirDiff(w.path, env, out);
     expect(plain.stat).not.toContain('committed.txt');
     expect(plain.stat).toContain('2 files changed');
-    await expect(workdirDiff(tmp(), env)).rejects.toThrow(/git rev-parse failed/);
+    expect(fs.readFileSync(out, 'utf8')).not.toContain('committed.txt');
+    // Nothing changed: no stat, an empty patch file.
+    const clean = await ensureWorktree(s, s.projects.get('wt')!, 'local:w:2', env);
+    expect(await workdirDiff(clean.path, env, out, clean.base)).toEqual({ base: clean.base, stat: '', patchBytes: 0 });
+    expect(fs.readFileSync(out, 'utf8')).toBe('');
+    await expect(workdirDiff(tmp(), env, out)).rejects.toThrow(/git rev-parse failed/);
   });
 
   it('removeWorktree refuses uncommitted changes and unpushed commits unless forced, and removes a clean pushed one', async () => {
