@@ -164,6 +164,16 @@ describe('fetchAttachments', () => {
     expect(fs.readdirSync(outside)).toEqual([]);
   });
 
+  it('returns files not yet stored as skipped when the turn is stopped (no throw, nothing fetched)', async () => {
+    const workdir = tmp();
+    const adapter = new RecordingAdapter();
+    adapter.files.set('u:a.txt', Buffer.from('a'));
+    const m = message([file('a.txt')]);
+    const result = (await fetchAttachments({ adapter, maxFileBytes: 1024, logger }, workdir, [m], AbortSignal.abort())).get(m.eventKey)!;
+    expect(result).toEqual({ saved: [], skipped: [{ name: 'a.txt', reason: 'the turn was stopped before it was downloaded' }] });
+    expect(adapter.fetched).toEqual([]);
+  });
+
   it('picks the images Claude takes as image content', () => {
     const images = imageFiles([
       {
