@@ -60,7 +60,7 @@ export type CoreConfig = Pick<
   | 'cronGraceMs'
   | 'agentEnv'
 > &
-  Partial<Pick<Config, 'sessionIdleMs' | 'maxLiveSessions' | 'approvalTimeoutMs' | 'busyMode' | 'approvers' | 'changeSummary'>>;
+  Partial<Pick<Config, 'sessionIdleMs' | 'maxLiveSessions' | 'approvalTimeoutMs' | 'busyMode' | 'approvers' | 'changeSummary' | 'maxFileBytes'>>;
 
 /** What the core is built from besides the configuration; tests and the bench substitute these. */
 export interface CoreDeps {
@@ -226,6 +226,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       resolveWorkdir: (conv) => conversationWorkdir(store, conv, config.workdir, config.agentEnv),
       // Absent from the config (tests, the bench): off.
       changes: config.changeSummary ? new ChangeSummaries({ env: config.agentEnv, logger: logger.child({ part: 'changes' }) }) : undefined,
+      maxFileBytes: config.maxFileBytes,
       logger,
       tools,
       health,
