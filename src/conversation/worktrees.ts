@@ -94,6 +94,24 @@ export async function conversationWorkdir(
   return (await ensureWorktree(store, project, conv.id, env)).path;
 }
 
+/**
+ * The directory the conversation's turns run in now, without making anything (for the agent's
+ * tools, e.g. `send_file`'s path rule): its own workdir; else, in a channel bound to a project,
+ * its recorded worktree (a `--worktrees` project; the project's path before its first turn made
+ * one) or the project's path; else `defaultWorkdir`. Same order as {@link conversationWorkdir}.
+ */
+export function currentWorkdir(
+  store: Pick<Store, 'projects' | 'conversations'>,
+  conversationId: string,
+  defaultWorkdir: string,
+): string {
+  const own = store.conversations.get(conversationId)?.workdir;
+  if (own) return own;
+  const project = boundProject(store, conversationId);
+  if (!project) return defaultWorkdir;
+  return (project.worktrees && store.projects.worktree(conversationId)?.path) || project.path;
+}
+
 /** True when `dir` is the top level of a git work tree. */
 async function isWorkTreeTop(dir: string, env: NodeJS.ProcessEnv): Promise<boolean> {
   if (!fs.existsSync(dir)) return false;

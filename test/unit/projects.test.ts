@@ -14,7 +14,15 @@ import { BRANCH_NAME, MAX_SLUG_LENGTH, PROJECT_NAME, worktreeBranch, worktreeSlu
 import { parseCommand } from '../../src/conversation/commands/index.js';
 import { project } from '../../src/conversation/commands/project.js';
 import type { CommandContext } from '../../src/conversation/commands/types.js';
-import { bindingChannel, boundProject, conversationWorkdir, ensureWorktree, removeWorktree, workdirDiff } from '../../src/conversation/worktrees.js';
+import {
+  bindingChannel,
+  boundProject,
+  conversationWorkdir,
+  currentWorkdir,
+  ensureWorktree,
+  removeWorktree,
+  workdirDiff,
+} from '../../src/conversation/worktrees.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';
 import type { ConversationRow } from '../../src/store/types.js';
 
@@ -170,6 +178,13 @@ describe('binding resolution: conversation id → channel → project', () => {
     expect(git(dir, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe(worktreeBranch('local:w:1'));
     // The project's own checkout does not see the worktrees as untracked.
     expect(git(r, 'status', '--porcelain')).toBe('');
+    // The agent's tools (send_file) find the same directory without making anything.
+    expect(currentWorkdir(s, 'local:w:1', '/def')).toBe(dir);
+    expect(currentWorkdir(s, 'local:w:2', '/def')).toBe(r); // no worktree yet: the project's path
+    expect(currentWorkdir(s, 'local:p:1', '/def')).toBe('/w/plain');
+    expect(currentWorkdir(s, 'local:other:1', '/def')).toBe('/def');
+    s.conversations.ensure({ id: 'local:w:3', platform: 'local', channel: 'w', thread: '3', workdir: '/own' });
+    expect(currentWorkdir(s, 'local:w:3', '/def')).toBe('/own');
   });
 });
 
