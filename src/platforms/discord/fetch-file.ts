@@ -76,7 +76,7 @@ export async function fetchDiscordFile(file: Pick<InboundFile, 'url'>, opts: Fet
       });
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      throw new Error(`download failed: ${late.signal.aborted ? `no answer within ${Math.round(headersMs / 1000)} s` : reasonOf(err)}`);
+      throw new Error(`download failed: ${late.signal.aborted ? `no answer within ${Math.ceil(headersMs / 1000)} s` : reasonOf(err)}`);
     } finally {
       clearTimeout(timer);
     }
@@ -104,7 +104,7 @@ async function* chunks(body: ReadableStream<Uint8Array>, idleMs: number, signal?
       signal?.throwIfAborted();
       let timer: NodeJS.Timeout | undefined;
       const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`download failed: no data for ${Math.round(idleMs / 1000)} s`)), idleMs);
+        timer = setTimeout(() => reject(new Error(`download failed: no data for ${Math.ceil(idleMs / 1000)} s`)), idleMs);
       });
       let read: Awaited<ReturnType<typeof reader.read>>;
       try {
