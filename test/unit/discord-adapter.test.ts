@@ -169,7 +169,12 @@ describe('Discord adapter: files in', () => {
         { name: 'data.bin', bytes: Buffer.from([0, 1, 2, 255]) },
       ],
     });
-    const filesOnly = twin.userSays({ user: 'Alice', channel: chat, content: '', files: [{ name: 'only.txt', bytes: 'just a file', contentType: 'text/plain' }] });
+    const filesOnly = twin.userSays({
+      user: 'Alice',
+      channel: chat,
+      content: '',
+      files: [{ name: 'only.txt', bytes: 'just a file', contentType: 'text/plain' }],
+    });
     await waitFor(() => core.received.length === 2, 5_000, 'the two messages');
     const [withText, withoutText] = core.received;
     const ids = (said.attachments as Array<{ id: string }>).map((a) => a.id);
@@ -194,7 +199,12 @@ describe('Discord adapter: files in', () => {
 
     // Catch-up reads REST message objects: their attachments become files the same way.
     twin.disconnect({ resumable: false });
-    const missed = twin.userSays({ user: 'Bob', channel: chat, content: 'while away', files: [{ name: 'late.txt', bytes: 'late', contentType: 'text/plain' }] });
+    const missed = twin.userSays({
+      user: 'Bob',
+      channel: chat,
+      content: 'while away',
+      files: [{ name: 'late.txt', bytes: 'late', contentType: 'text/plain' }],
+    });
     await waitFor(() => core.received.length === 3, 15_000, 'the caught-up message');
     expect(core.received[2]).toMatchObject({ eventKey: `discord:${missed.id}`, files: [{ name: 'late.txt', size: 4, mimeType: 'text/plain' }] });
     expect((await read(await adapter.fetchFile(core.received[2]!.files![0]!))).toString('utf8')).toBe('late');

@@ -76,7 +76,7 @@ export async function fetchDiscordFile(file: Pick<InboundFile, 'url'>, opts: Fet
       });
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      throw new Error(`download failed: ${late.signal.aborted ? `no answer within ${Math.ceil(headersMs / 1000)} s` : reasonOf(err)}`);
+      throw new Error(`download failed: ${late.signal.aborted ? `no answer within ${Math.ceil(headersMs / 1000)} s` : reasonOf(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }
