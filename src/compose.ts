@@ -271,6 +271,14 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       availableAgents: deps.availableAgents,
       workspacesRoot: config.workspacesRoot,
       gitEnv: config.agentEnv,
+      // `diff`'s patch goes out like `send_file`'s files: a copy in the data directory, an outbox file row.
+      files: {
+        copies: outgoingFiles,
+        maxBytes: (p) => {
+          const adapter = adapters(p);
+          return adapter?.postFile ? adapter.limits.maxFileBytes : undefined;
+        },
+      },
       shutdownGraceMs: config.shutdownGraceMs,
       cron: scheduler.cron,
       scheduled: scheduler.messages,

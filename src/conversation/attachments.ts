@@ -47,14 +47,18 @@ export interface AttachmentDeps {
   logger: Logger;
 }
 
+/** Why a file was not stored when the turn was stopped during the downloads. */
+const STOPPED_REASON = 'the turn was stopped before it was downloaded';
+
 /** Thrown inside a download that passed the size limit. */
 class TooLarge extends Error {}
 
 /**
  * Fetches the files of every message of `messages` that has some, into `workdir`. Never throws
  * for a file: one that can't be fetched is returned as skipped with the reason for people.
+ * When `signal` aborts (the turn is stopped or agentbridge shuts down) the download in progress
+ * ends and the files not yet stored are returned as skipped; the caller sees the abort itself.
  * @returns per event key (only messages with files), the saved and skipped files in order
- * @throws only when `signal` aborts (the abort reason)
  */
 export async function fetchAttachments(
   deps: AttachmentDeps,
@@ -72,7 +76,10 @@ export async function fetchAttachments(
     const names = uniqueFileNames(taken.map((f) => f.name));
     let folder: string | undefined;
     for (const [i, file] of taken.entries()) {
-      signal?.throwIfAborted();
+      if (signal?.aborted) {
+        result.skipped.push({ name: file.name, size: file.size, reason: STOPPED_REASON });
+        continue;
+      }
       if (file.size !== undefined && file.size > deps.maxFileBytes) {
         result.skipped.push({ name: file.name, size: file.size, reason: tooLargeReason(deps.maxFileBytes) });
         continue;
@@ -81,9 +88,11 @@ export async function fetchAttachments(
         folder ??= await prepareFolder(workdir, messageFolder(m.eventKey));
         result.saved.push(await fetchOne(deps, folder, names[i]!, file, signal));
       } catch (err) {
-        if (signal?.aborted) throw signal.reason;
-        const reason =
-          err instanceof TooLarge ? tooLargeReason(deps.maxFileBytes) : `could not be downloaded (${err instanceof Error ? err.message : String(err)})`;
+        const reason = signal?.aborted
+          ? STOPPED_REASON
+          : err instanceof TooLarge
+            ? tooLargeReason(deps.maxFileBytes)
+            : `could not be downloaded (${err instanceof Error ? err.message : String(err)})`;
         deps.logger.warn({ eventKey: m.eventKey, file: file.name, reason }, 'attached file not given to the agent');
         result.skipped.push({ name: file.name, size: file.size, reason });
       }

@@ -37,7 +37,7 @@ export interface AgentRunDeps {
 
 /** Appended to the agent's system prompt (where the CLI supports it). */
 export const SYSTEM_PROMPT =
-  'You are talking with a team through a chat platform via agentbridge. When several people write, each message is prefixed with "[Name]:". Answer in Markdown; keep answers focused. To give them a file from your working directory (a plot, a report, a patch), call the agentbridge send_file tool with its path; the chat shows it once, and your answer can refer to it.';
+  'You are talking with a team through a chat platform via agentbridge. When several people write, each message is prefixed with "[Name]:". Answer in Markdown; keep answers focused. To give them a file from your working directory (a plot, a report, a patch), call the agentbridge send_file tool with its path; the chat shows it once, and your answer can refer to it. Files people attach to a message are saved in your working directory under .agentbridge/files/ and listed after the message as "Attached:" with their paths; read them from there.';
 
 /** How long a live session's tool grant lasts, ms: its maximum age plus a margin (live-sessions.ts replaces older sessions). */
 const SESSION_GRANT_MS = 13 * 3600_000;

@@ -482,7 +482,7 @@ async function prepareFiles(
   if (!batch.some((m) => m.files?.length)) return new Map();
   const files = await fetchAttachments({ adapter, maxFileBytes: deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, logger: deps.logger }, workdir, batch, signal);
   const notice = notAttachedNotice([...files.values()].flatMap((f) => f.skipped));
-  if (notice && !rerun) {
+  if (notice && !rerun && !signal.aborted) {
     try {
       deps.outbound.enqueue(target, notice, { kind: 'notice' });
       void deps.outbound.deliver(target.conversationId);

@@ -15,6 +15,7 @@ import {
 import { fetchAttachments, imageFiles } from '../../src/conversation/attachments.js';
 import type { InboundFile, InboundMessage } from '../../src/core/messages.js';
 import { userMessage } from '../../src/runners/claude/control.js';
+import { recoverInbox } from '../../src/conversation/recovery.js';
 import { startCore, type Core } from '../helpers/core.js';
 import { RecordingAdapter } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
@@ -164,6 +165,16 @@ describe('fetchAttachments', () => {
     expect(fs.readdirSync(outside)).toEqual([]);
   });
 
+  it('returns files not yet stored as skipped when the turn is stopped (no throw, nothing fetched)', async () => {
+    const workdir = tmp();
+    const adapter = new RecordingAdapter();
+    adapter.files.set('u:a.txt', Buffer.from('a'));
+    const m = message([file('a.txt')]);
+    const result = (await fetchAttachments({ adapter, maxFileBytes: 1024, logger }, workdir, [m], AbortSignal.abort())).get(m.eventKey)!;
+    expect(result).toEqual({ saved: [], skipped: [{ name: 'a.txt', reason: 'the turn was stopped before it was downloaded' }] });
+    expect(adapter.fetched).toEqual([]);
+  });
+
   it('picks the images Claude takes as image content', () => {
     const images = imageFiles([
       {
@@ -198,5 +209,35 @@ describe('a turn with attached files', () => {
     await waitFor(() => core.adapter.texts('t1').includes('read it'));
     expect(core.adapter.texts('t1').filter((t) => t.startsWith('⚠️ Not attached')).length).toBe(1);
     expect(core.store.inbox.unfinished()).toHaveLength(0);
+  });
+
+  it('survives restarts: the files come from the inbox row, are fetched by the next process, and reused by a re-run', async () => {
+    const dir = tmp();
+    const db = path.join(dir, 'agentbridge.db');
+    const m = message([file('notes.txt'), file('huge.bin', 'u:huge', { size: 4096 })], 'read it');
+    // Accepted, then a crash before its turn.
+    const a = startCore({ dbPath: db, recovering: true, config: { maxFileBytes: 1024 } });
+    await a.router.accept(m);
+    a.store.close();
+
+    const b = startCore({ dbPath: db, recovering: true, config: { maxFileBytes: 1024 } });
+    b.adapter.files.set('u:notes.txt', Buffer.from('kept'));
+    await recoverInbox(b.store, b.router, b.outbound, logger);
+    await b.runner.waitRuns(1);
+    const stored = path.join(dir, '.agentbridge', 'files', messageFolder(m.eventKey), 'notes.txt');
+    expect(b.runner.runs[0]!.req.prompt).toContain(`- ${stored} (text/plain, 4 bytes)`);
+    expect(b.adapter.fetched).toEqual(['u:notes.txt']);
+    await waitFor(() => b.adapter.texts('t1').some((t) => t.startsWith('⚠️ Not attached')));
+    // A crash during the turn: the re-run reuses the stored file and does not repeat the note.
+    b.store.close();
+
+    const c = startCore({ dbPath: db, recovering: true, config: { maxFileBytes: 1024 } });
+    cores.push(c);
+    c.runner.auto = () => ({ text: 'done reading' });
+    await recoverInbox(c.store, c.router, c.outbound, logger);
+    await waitFor(() => c.adapter.texts('t1').includes('done reading'));
+    expect(c.runner.runs[0]!.req.prompt).toContain(`- ${stored} (text/plain, 4 bytes)`);
+    expect(c.adapter.fetched).toEqual([]);
+    expect(c.adapter.texts('t1').some((t) => t.startsWith('⚠️ Not attached'))).toBe(false);
   });
 });
