@@ -108,7 +108,11 @@ async function upload(
   return { status: r.status, body: (await r.json()) as never };
 }
 
-async function send(w: World, body: Record<string, unknown>, token?: string): Promise<{ status: number; body: { message?: string; thread?: string; error?: string } }> {
+async function send(
+  w: World,
+  body: Record<string, unknown>,
+  token?: string,
+): Promise<{ status: number; body: { message?: string; thread?: string; error?: string } }> {
   const r = await fetch(`${w.base}/api/local/messages`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -143,7 +147,9 @@ function multipart(boundary: string, parts: Array<[string, Buffer | string, stri
   const chunks: Buffer[] = [];
   for (const [name, value, filename] of parts) {
     const disposition = `form-data; name="${name}"${filename !== undefined ? `; filename="${filename}"` : ''}`;
-    chunks.push(Buffer.from(`--${boundary}\r\ncontent-disposition: ${disposition}\r\n${filename !== undefined ? 'content-type: application/octet-stream\r\n' : ''}\r\n`));
+    chunks.push(
+      Buffer.from(`--${boundary}\r\ncontent-disposition: ${disposition}\r\n${filename !== undefined ? 'content-type: application/octet-stream\r\n' : ''}\r\n`),
+    );
     chunks.push(Buffer.isBuffer(value) ? value : Buffer.from(value));
     chunks.push(Buffer.from('\r\n'));
   }
@@ -163,7 +169,10 @@ async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
 describe('POST /api/local/files', () => {
   it('stores the one file part (0600 in a 0700 folder) with its name, type and size; other fields are ignored', async () => {
     const w = await world();
-    const r = await upload(w, 'notes.txt', 'hello\nfile\n', { type: 'text/plain', fields: { user: 'mallory', owner: 'admin', id: 'up-AAAAAAAAAAAAAAAAAAAAAA', name: 'evil.html' } });
+    const r = await upload(w, 'notes.txt', 'hello\nfile\n', {
+      type: 'text/plain',
+      fields: { user: 'mallory', owner: 'admin', id: 'up-AAAAAAAAAAAAAAAAAAAAAA', name: 'evil.html' },
+    });
     expect(r.status).toBe(201);
     const file = r.body.file!;
     expect(file).toEqual({ id: expect.stringMatching(UPLOAD_ID_PATTERN), name: 'notes.txt', type: 'text/plain', size: 11 });
@@ -242,7 +251,13 @@ describe('POST /api/local/files', () => {
     expect((await post(Buffer.from('x'), 'multipart/form-data')).status).toBe(415); // no boundary
     for (const [why, body] of [
       ['no file part', multipart(boundary, [['other', 'x', 'a.txt']])],
-      ['two files', multipart(boundary, [['file', 'x', 'a.txt'], ['file', 'y', 'b.txt']])],
+      [
+        'two files',
+        multipart(boundary, [
+          ['file', 'x', 'a.txt'],
+          ['file', 'y', 'b.txt'],
+        ]),
+      ],
       ['a plain field named file', multipart(boundary, [['file', 'just text']])],
     ] as const) {
       const r = await post(body);
@@ -291,7 +306,9 @@ describe('files on POST /api/local/messages', () => {
     expect(w.received[0]!.files).toEqual(expected);
     expect(w.received[0]!.text).toBe('look at these');
     // The history row and the API show the files; the uploads are marked sent with the message.
-    const list = (await (await fetch(`${w.base}/api/local/messages?channel=general&thread=${r.body.thread}`)).json()) as { messages: Array<Record<string, unknown>> };
+    const list = (await (await fetch(`${w.base}/api/local/messages?channel=general&thread=${r.body.thread}`)).json()) as {
+      messages: Array<Record<string, unknown>>;
+    };
     expect(list.messages[0]).toMatchObject({
       id: r.body.message,
       user: 'ada',

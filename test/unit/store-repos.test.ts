@@ -265,8 +265,10 @@ describe('local messages', () => {
     expect(store.localMessages.insert({ id: 'f1', channel: 'general', thread: 'f1', user: 'ada', text: '', bot: false, ts: 1, files }).files).toEqual(files);
     expect(store.localMessages.get('f1')!.files).toEqual(files);
     expect(store.localMessages.update('f1', 'edited')!.files).toEqual(files);
-    expect('files' in store.localMessages.insert({ id: 'f2', channel: 'general', thread: 'f1', user: 'ada', text: 'x', bot: false, ts: 2, files: [] })).toBe(false);
-    store.db.prepare('UPDATE local_messages SET files_json = \'[{"id": 1}]\' WHERE id = \'f1\'').run();
+    expect('files' in store.localMessages.insert({ id: 'f2', channel: 'general', thread: 'f1', user: 'ada', text: 'x', bot: false, ts: 2, files: [] })).toBe(
+      false,
+    );
+    store.db.prepare("UPDATE local_messages SET files_json = '[{\"id\": 1}]' WHERE id = 'f1'").run();
     expect('files' in store.localMessages.get('f1')!).toBe(false);
   });
 
@@ -333,11 +335,20 @@ describe('transaction', () => {
 });
 
 describe('local uploads (migration 013)', () => {
-  const up = (id: string, owner: string | null, createdAt = 1000) => store.localUploads.insert({ id, owner, name: `${id}.txt`, type: 'text/plain', size: 5, createdAt });
+  const up = (id: string, owner: string | null, createdAt = 1000) =>
+    store.localUploads.insert({ id, owner, name: `${id}.txt`, type: 'text/plain', size: 5, createdAt });
 
   it('inserts unsent uploads and reads them back', () => {
     expect(up('up-a', 'alice')).toEqual({ id: 'up-a', owner: 'alice', name: 'up-a.txt', type: 'text/plain', size: 5, createdAt: 1000, messageId: null });
-    expect(store.localUploads.get('up-a')).toEqual({ id: 'up-a', owner: 'alice', name: 'up-a.txt', type: 'text/plain', size: 5, createdAt: 1000, messageId: null });
+    expect(store.localUploads.get('up-a')).toEqual({
+      id: 'up-a',
+      owner: 'alice',
+      name: 'up-a.txt',
+      type: 'text/plain',
+      size: 5,
+      createdAt: 1000,
+      messageId: null,
+    });
     expect(store.localUploads.get('nope')).toBeUndefined();
     expect(() => up('up-a', null)).toThrow(/UNIQUE|PRIMARY/);
   });

@@ -165,7 +165,16 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     if (seedFrom) message.seedFrom = seedFrom;
     const hooks: AcceptHooks = {
       inTransaction: () => {
-        row = this.repo.insert({ id, channel: input.channel, thread, user: input.user, text: input.text, bot: false, ts, ...(files.length > 0 ? { files } : {}) });
+        row = this.repo.insert({
+          id,
+          channel: input.channel,
+          thread,
+          user: input.user,
+          text: input.text,
+          bot: false,
+          ts,
+          ...(files.length > 0 ? { files } : {}),
+        });
         if (uploads.length > 0) this.uploads!.markSent(fileIds, input.uploader ?? null, id);
       },
       afterCommit: () => {

@@ -175,35 +175,39 @@ export const displayNameSchema = z
 
 const userSchema = displayNameSchema.optional();
 
-const postSchema = z.object(
-  {
-    channel: channelSchema,
-    text: z
-      .string({ error: required('text') })
-      .max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters`)
-      .superRefine((t, ctx) => {
-        const i = findControlChar(t);
-        if (i >= 0) {
-          const code = `U+${t.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
-          ctx.addIssue({
-            code: 'custom',
-            message: `text contains the control character ${code} at position ${i}; only tab, line feed and carriage return are allowed`,
-          });
-        }
-      }),
-    user: userSchema,
-    thread: threadSchema.optional(),
-    files: z
-      .array(z.string({ error: 'files must be upload ids (strings)' }).max(100, 'files: an upload id is too long'), { error: 'files must be an array of upload ids' })
-      .max(MAX_FILES_PER_MESSAGE, `files: at most ${MAX_FILES_PER_MESSAGE} files per message`)
-      .refine((ids) => new Set(ids).size === ids.length, 'files must not list an upload twice')
-      .optional(),
-  },
-  { error: 'body must be a JSON object' },
-).superRefine((body, ctx) => {
-  // A message carries text, files, or both.
-  if (body.text.trim().length === 0 && !(body.files && body.files.length > 0)) ctx.addIssue({ code: 'custom', message: 'text must not be empty' });
-});
+const postSchema = z
+  .object(
+    {
+      channel: channelSchema,
+      text: z
+        .string({ error: required('text') })
+        .max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters`)
+        .superRefine((t, ctx) => {
+          const i = findControlChar(t);
+          if (i >= 0) {
+            const code = `U+${t.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
+            ctx.addIssue({
+              code: 'custom',
+              message: `text contains the control character ${code} at position ${i}; only tab, line feed and carriage return are allowed`,
+            });
+          }
+        }),
+      user: userSchema,
+      thread: threadSchema.optional(),
+      files: z
+        .array(z.string({ error: 'files must be upload ids (strings)' }).max(100, 'files: an upload id is too long'), {
+          error: 'files must be an array of upload ids',
+        })
+        .max(MAX_FILES_PER_MESSAGE, `files: at most ${MAX_FILES_PER_MESSAGE} files per message`)
+        .refine((ids) => new Set(ids).size === ids.length, 'files must not list an upload twice')
+        .optional(),
+    },
+    { error: 'body must be a JSON object' },
+  )
+  .superRefine((body, ctx) => {
+    // A message carries text, files, or both.
+    if (body.text.trim().length === 0 && !(body.files && body.files.length > 0)) ctx.addIssue({ code: 'custom', message: 'text must not be empty' });
+  });
 
 const actionSchema = z.object(
   {

@@ -113,7 +113,12 @@ export async function readUploadedFile(req: IncomingMessage, maxFileBytes: numbe
 
   let form: FormData;
   try {
-    form = await new Request('http://agentbridge.invalid/upload', { method: 'POST', headers: { 'content-type': contentType }, body, duplex: 'half' }).formData();
+    form = await new Request('http://agentbridge.invalid/upload', {
+      method: 'POST',
+      headers: { 'content-type': contentType },
+      body,
+      duplex: 'half',
+    }).formData();
   } catch {
     drainRequest(req);
     if (over) throw uploadTooLarge(maxFileBytes);

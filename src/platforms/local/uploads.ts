@@ -129,7 +129,10 @@ export class LocalUploads {
     const tmp = `${file}.part`;
     try {
       makeDirs(this.dir, DIR_MODE);
-      await pipeline(Readable.fromWeb(part.blob.stream() as import('node:stream/web').ReadableStream<Uint8Array>), fs.createWriteStream(tmp, { flags: 'wx', mode: FILE_MODE }));
+      await pipeline(
+        Readable.fromWeb(part.blob.stream() as import('node:stream/web').ReadableStream<Uint8Array>),
+        fs.createWriteStream(tmp, { flags: 'wx', mode: FILE_MODE }),
+      );
       fs.renameSync(tmp, file);
       return this.repo.insert({ id, owner, name, type: uploadType(part.type, name), size: part.blob.size });
     } catch (err) {
@@ -162,7 +165,8 @@ export class LocalUploads {
    *   meanwhile); nothing is marked
    */
   markSent(ids: readonly string[], owner: string | null, messageId: string): void {
-    if (!this.repo.markSent(ids, owner, messageId)) throw new HttpError(400, 'files: a file of this message was just sent with another message; upload it again');
+    if (!this.repo.markSent(ids, owner, messageId))
+      throw new HttpError(400, 'files: a file of this message was just sent with another message; upload it again');
   }
 
   /** A sent upload's file, name and type for serving; undefined for an id that is not a sent upload. */
@@ -183,8 +187,8 @@ export class LocalUploads {
     try {
       handle = await fs.promises.open(this.pathOf(id), 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('the uploaded file is gone');
-      throw new Error(`the uploaded file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('the uploaded file is gone', { cause: err });
+      throw new Error(`the uploaded file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
     }
     return fs.createReadStream('', { fd: handle, signal });
   }
