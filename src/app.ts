@@ -13,6 +13,7 @@ import { describeTurnSlots } from './core/slots.js';
 import type { TurnOutcome } from './core/turn.js';
 import type { Bridges } from './conversation/bridges.js';
 import type { Router } from './conversation/router.js';
+import { currentWorkdir } from './conversation/worktrees.js';
 import { createMetrics, registerMetricsRoute, type Metrics } from './http/metrics.js';
 import { HostAllowList, isLoopbackBind } from './http/hosts.js';
 import { createHttpServer } from './http/server.js';
@@ -152,7 +153,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       scheduled: scheduler.messages,
       logger,
       files: core.outgoingFiles,
-      workdirOf: (id) => store.conversations.get(id)?.workdir ?? config.workdir,
+      workdirOf: (id) => currentWorkdir(store, id, config.workdir),
       // A platform not running now still gets its files later (the outbox keeps the row): its module's limit.
       maxFileBytes: (p) => (adapters.get(p) ?? platformModule(p))?.limits.maxFileBytes,
     });

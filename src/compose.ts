@@ -60,7 +60,7 @@ export type CoreConfig = Pick<
   | 'cronGraceMs'
   | 'agentEnv'
 > &
-  Partial<Pick<Config, 'sessionIdleMs' | 'maxLiveSessions' | 'approvalTimeoutMs' | 'busyMode' | 'approvers' | 'changeSummary'>>;
+  Partial<Pick<Config, 'sessionIdleMs' | 'maxLiveSessions' | 'approvalTimeoutMs' | 'busyMode' | 'approvers' | 'changeSummary' | 'maxFileBytes'>>;
 
 /** What the core is built from besides the configuration; tests and the bench substitute these. */
 export interface CoreDeps {
@@ -226,6 +226,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       resolveWorkdir: (conv) => conversationWorkdir(store, conv, config.workdir, config.agentEnv),
       // Absent from the config (tests, the bench): off.
       changes: config.changeSummary ? new ChangeSummaries({ env: config.agentEnv, logger: logger.child({ part: 'changes' }) }) : undefined,
+      maxFileBytes: config.maxFileBytes,
       logger,
       tools,
       health,
@@ -270,6 +271,14 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       availableAgents: deps.availableAgents,
       workspacesRoot: config.workspacesRoot,
       gitEnv: config.agentEnv,
+      // `diff`'s patch goes out like `send_file`'s files: a copy in the data directory, an outbox file row.
+      files: {
+        copies: outgoingFiles,
+        maxBytes: (p) => {
+          const adapter = adapters(p);
+          return adapter?.postFile ? adapter.limits.maxFileBytes : undefined;
+        },
+      },
       shutdownGraceMs: config.shutdownGraceMs,
       cron: scheduler.cron,
       scheduled: scheduler.messages,

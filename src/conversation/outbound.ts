@@ -147,13 +147,13 @@ export class Outbound {
   }
 
   /**
-   * Posts a file the agent sent: one outbox row with `target.file` (the copy already in the data
-   * directory, `src/store/outgoing-files.ts`) and `comment` rendered for the platform as its text,
-   * then delivers it like any row (once, in order, retried also after a restart).
+   * Writes one outbox row that posts a file (`target.file`: the copy already in the data
+   * directory, `src/store/outgoing-files.ts`) with `comment` rendered for the platform as its text,
+   * in one transaction with `alsoInTx`; returns the row. Nothing is posted yet: call {@link deliver}.
    * @param comment Markdown shown with the file; at most one message long (longer is cut).
    * @throws like {@link enqueue} when the row cannot be written.
    */
-  async sendFile(target: OutboundTarget, file: OutboxFile, comment = ''): Promise<OutboxRow> {
+  enqueueFile(target: OutboundTarget, file: OutboxFile, comment = '', alsoInTx?: () => void): OutboxRow {
     const platform = target.replyTarget.platform;
     const unrendered = !this.reachable(platform);
     const text = comment.trim() ? (this.messages(platform, comment)[0] ?? '') : '';
@@ -162,9 +162,21 @@ export class Outbound {
       { ...target.replyTarget, kind: 'notice', file, ...(unrendered ? { unrendered } : {}) },
       [text],
       null,
+      alsoInTx,
     );
-    await this.outbox.deliver(target.conversationId);
     return row!;
+  }
+
+  /**
+   * Posts a file (the agent's `send_file`, the patch of `/agent diff`): {@link enqueueFile}, then
+   * delivers it like any row (once, in order, retried also after a restart).
+   * @param comment Markdown shown with the file; at most one message long (longer is cut).
+   * @throws like {@link enqueue} when the row cannot be written.
+   */
+  async sendFile(target: OutboundTarget, file: OutboxFile, comment = ''): Promise<OutboxRow> {
+    const row = this.enqueueFile(target, file, comment);
+    await this.outbox.deliver(target.conversationId);
+    return row;
   }
 
   /** True when `platform`'s adapter runs here (a post is delivered now, not kept until it runs again). */

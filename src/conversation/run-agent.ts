@@ -11,7 +11,7 @@ import type { AgentName, PermissionMode } from '../core/agents.js';
 import type { InteractionDecision, InteractionRequest } from '../core/interactions.js';
 import type { InboundMessage, ReplyTarget } from '../core/messages.js';
 import { runError } from '../runners/errors.js';
-import type { AgentSession } from '../runners/session/types.js';
+import type { AgentSession, PromptImage } from '../runners/session/types.js';
 import type { Runner, RunResult } from '../runners/types.js';
 import type { ConversationRow } from '../store/types.js';
 import type { Interactions } from './interactions.js';
@@ -37,7 +37,7 @@ export interface AgentRunDeps {
 
 /** Appended to the agent's system prompt (where the CLI supports it). */
 export const SYSTEM_PROMPT =
-  'You are talking with a team through a chat platform via agentbridge. When several people write, each message is prefixed with "[Name]:". Answer in Markdown; keep answers focused. To give them a file from your working directory (a plot, a report, a patch), call the agentbridge send_file tool with its path; the chat shows it once, and your answer can refer to it.';
+  'You are talking with a team through a chat platform via agentbridge. When several people write, each message is prefixed with "[Name]:". Answer in Markdown; keep answers focused. To give them a file from your working directory (a plot, a report, a patch), call the agentbridge send_file tool with its path; the chat shows it once, and your answer can refer to it. Files people attach to a message are saved in your working directory under .agentbridge/files/ and listed after the message as "Attached:" with their paths; read them from there.';
 
 /** How long a live session's tool grant lasts, ms: its maximum age plus a margin (live-sessions.ts replaces older sessions). */
 const SESSION_GRANT_MS = 13 * 3600_000;
@@ -80,6 +80,8 @@ export async function runAgent(
     model?: string;
     prompt: string;
     resume?: Resume;
+    /** Images given with the prompt where the agent's live session takes image content (Claude); a one-shot run names them by path only. */
+    images?: PromptImage[];
     /** Awaited just before the prompt goes to the agent — after a live session is acquired (opening one overlaps it), before a one-shot spawn. */
     beforePrompt?: () => Promise<void>;
   },
@@ -137,7 +139,7 @@ export async function runAgent(
             return decision;
           },
         },
-        { signal, timeoutMs: deps.defaults.turnTimeoutMs },
+        { signal, timeoutMs: deps.defaults.turnTimeoutMs, images: turn.images },
       );
     } finally {
       live.attempt.steer = undefined;

@@ -31,6 +31,10 @@ import type { LiveSessions } from './live-sessions.js';
 import { runAgent, SUPERSEDED_NOTICE, type LiveTurn, type Resume, type TurnToolAccess } from './run-agent.js';
 import { qualify } from './access.js';
 import type { ChangeSummaries } from './git-changes.js';
+import { fetchAttachments, imageFiles, type MessageAttachments } from './attachments.js';
+import { attachmentPromptText, notAttachedNotice } from '../core/attachments.js';
+import type { PlatformAdapter } from '../platforms/types.js';
+import type { OutboundTarget } from './outbound.js';
 
 export { SHUTDOWN } from './abort.js';
 import { SHUTDOWN } from './abort.js';
@@ -84,6 +88,11 @@ export interface TurnDeps {
    * answer ends with what the turn changed. Absent: no line.
    */
   changes?: Pick<ChangeSummaries, 'watch'>;
+  /**
+   * AGENTBRIDGE_MAX_FILE_MB in bytes: the largest file of a message fetched for the agent
+   * (./attachments.ts). Absent: 25 MB.
+   */
+  maxFileBytes?: number;
   now?: () => number;
 }
 
@@ -219,6 +228,16 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     // The agent starts now; the 👀 reaction and the progress post go out alongside (TurnOutput).
     output.begin();
     const started = (deps.now ?? Date.now)();
+    // Files of the messages, fetched into the working directory before the change summary's "before" snapshot.
+    const files = await prepareFiles(
+      deps,
+      adapter,
+      conversation.workdir ?? deps.defaults.workdir,
+      batch,
+      signal,
+      { conversationId, replyTarget: target },
+      rerun,
+    );
     // In a git work tree: the "before" snapshot of the change summary starts now and is awaited just
     // before the agent gets its prompt (opening a live session overlaps it); elsewhere nothing runs.
     const watch = deps.changes?.watch(conversation.workdir ?? deps.defaults.workdir);
@@ -230,7 +249,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
         }
       : undefined;
     let seed = planSeed(store, conversation, agent);
-    const combined = combineMessages(batch, { multiUser });
+    const combined = combineMessages(withAttachments(batch, files), { multiUser });
     const messages = rerun ? rerunPrompt(combined) : combined;
     let prompt = seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages;
     let resume: Resume | undefined = seed?.mode === 'fork' ? { id: seed.sessionId, fork: true } : sameAgentSession(conversation, agent);
@@ -249,7 +268,8 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
       requester,
       target,
       onSteer: async (session, m) => {
-        if (!session.busy) return false;
+        // A message with files waits for the next turn, which fetches them.
+        if (!session.busy || m.files?.length) return false;
         const steering = session.steer(combineMessages([m], { multiUser: true }));
         log.info({ eventKey: m.eventKey }, 'message offered to the running turn');
         const answer = await steering;
@@ -296,7 +316,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
         deps,
         deps.runners[agent],
         conversation,
-        { agent, model, prompt: p, resume: r, beforePrompt },
+        { agent, model, prompt: p, resume: r, beforePrompt, images: imageFiles(files.values()).map((f) => ({ path: f.path, mediaType: f.mimeType })) },
         signal,
         (e) => output.onEvent(e),
         oneShotAccess,
@@ -440,4 +460,44 @@ function isMultiUser(store: Pick<Store, 'entries'>, conversationId: string, batc
   const authors = new Set(batch.map((m) => m.author.name));
   for (const a of store.entries.authors(conversationId, 2)) authors.add(a);
   return authors.size > 1;
+}
+
+/** AGENTBRIDGE_MAX_FILE_MB's default, bytes. */
+const DEFAULT_MAX_FILE_BYTES = 25 * 1024 * 1024;
+
+/**
+ * Fetches the batch's files into `workdir` (./attachments.ts) and posts the thread's note about
+ * files left out — once: not again when the batch runs again after a crash or shutdown (its
+ * first attempt posted it; the prompt still lists them as not attached).
+ */
+async function prepareFiles(
+  deps: TurnDeps,
+  adapter: PlatformAdapter,
+  workdir: string,
+  batch: readonly InboundMessage[],
+  signal: AbortSignal,
+  target: OutboundTarget,
+  rerun: boolean,
+): Promise<Map<string, MessageAttachments>> {
+  if (!batch.some((m) => m.files?.length)) return new Map();
+  const files = await fetchAttachments({ adapter, maxFileBytes: deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, logger: deps.logger }, workdir, batch, signal);
+  const notice = notAttachedNotice([...files.values()].flatMap((f) => f.skipped));
+  if (notice && !rerun && !signal.aborted) {
+    try {
+      deps.outbound.enqueue(target, notice, { kind: 'notice' });
+      void deps.outbound.deliver(target.conversationId);
+    } catch (err) {
+      deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not post the note about files not attached');
+    }
+  }
+  return files;
+}
+
+/** The batch with each message's text followed by its files' `Attached:`/`Not attached:` lines. */
+function withAttachments(batch: readonly InboundMessage[], files: Map<string, MessageAttachments>): InboundMessage[] {
+  return batch.map((m) => {
+    const f = files.get(m.eventKey);
+    const extra = f ? attachmentPromptText(f.saved, f.skipped) : '';
+    return extra ? { ...m, text: m.text.trim() ? `${m.text}\n\n${extra}` : extra } : m;
+  });
 }

@@ -28,8 +28,6 @@ import type { ConversationRow, ProjectRow, Store, WorktreeRow } from '../store/t
 export const PROJECT_GIT_TIMEOUT_MS = 60_000;
 /** git's empty tree: the diff base of a repository without commits. */
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-/** The most patch text `/agent diff` posts, characters; a longer patch is cut with a note. */
-export const MAX_PATCH_CHARS = 200_000;
 
 /** A git command failed (exit code ≠ 0, a timeout, git missing); `message` carries git's stderr. */
 export class GitError extends Error {
@@ -96,6 +94,24 @@ export async function conversationWorkdir(
   return (await ensureWorktree(store, project, conv.id, env)).path;
 }
 
+/**
+ * The directory the conversation's turns run in now, without making anything (for the agent's
+ * tools, e.g. `send_file`'s path rule): its own workdir; else, in a channel bound to a project,
+ * its recorded worktree (a `--worktrees` project; the project's path before its first turn made
+ * one) or the project's path; else `defaultWorkdir`. Same order as {@link conversationWorkdir}.
+ */
+export function currentWorkdir(
+  store: Pick<Store, 'projects' | 'conversations'>,
+  conversationId: string,
+  defaultWorkdir: string,
+): string {
+  const own = store.conversations.get(conversationId)?.workdir;
+  if (own) return own;
+  const project = boundProject(store, conversationId);
+  if (!project) return defaultWorkdir;
+  return (project.worktrees && store.projects.worktree(conversationId)?.path) || project.path;
+}
+
 /** True when `dir` is the top level of a git work tree. */
 async function isWorkTreeTop(dir: string, env: NodeJS.ProcessEnv): Promise<boolean> {
   if (!fs.existsSync(dir)) return false;
@@ -155,26 +171,27 @@ export async function ensureWorktree(
   return { ...row, createdAt: known?.createdAt ?? Date.now() };
 }
 
-/** What `/agent diff` shows: git's `--stat` summary and the patch, both against `base`. */
+/** What `/agent diff` shows: git's `--stat` summary, and the patch written to a file, both against `base`. */
 export interface WorkdirDiff {
   /** The commit compared against (a hash, or git's empty tree). */
   base: string;
   /** `git diff --stat` output; '' when nothing changed. */
   stat: string;
-  /** The full patch (at most {@link MAX_PATCH_CHARS} characters). */
-  patch: string;
-  /** The patch was longer and was cut. */
-  truncated: boolean;
+  /** Size of the patch written to the `patchFile` given, bytes (0 when nothing changed). */
+  patchBytes: number;
 }
 
 /**
  * The changes of the git work tree at `dir` against `base` (default: HEAD, or the empty tree in a
- * repository without commits), including uncommitted and untracked (not ignored) files. A
+ * repository without commits), including uncommitted and untracked (not ignored) files: the
+ * `--stat` summary, and the full patch written to `patchFile` (created or replaced; git writes it
+ * with `--output`, so a large patch is never held in memory). The patch is plain text for people
+ * and `git apply` (no colour, no external diff driver, binary files named but not included). A
  * temporary index is used, so the repository's own index is untouched (new blobs may be written
  * to its object store).
  * @throws GitError when `dir` is not in a git work tree or git fails
  */
-export async function workdirDiff(dir: string, env: NodeJS.ProcessEnv, base?: string): Promise<WorkdirDiff> {
+export async function workdirDiff(dir: string, env: NodeJS.ProcessEnv, patchFile: string, base?: string): Promise<WorkdirDiff> {
   const top = (await git(['rev-parse', '--show-toplevel'], { cwd: dir, env })).trim();
   const head = await git(['rev-parse', '--verify', '--quiet', 'HEAD'], { cwd: top, env }).then(
     (s) => s.trim(),
@@ -186,10 +203,9 @@ export async function workdirDiff(dir: string, env: NodeJS.ProcessEnv, base?: st
     const ienv = { ...env, GIT_INDEX_FILE: path.join(tmp, 'index') };
     if (head) await git(['read-tree', head], { cwd: top, env: ienv });
     await git(['add', '-A', '--', '.'], { cwd: top, env: ienv });
-    const stat = (await git(['diff', '--cached', '--stat=120', from], { cwd: top, env: ienv })).trimEnd();
-    const full = await git(['diff', '--cached', from], { cwd: top, env: ienv });
-    const truncated = full.length > MAX_PATCH_CHARS;
-    return { base: from, stat, patch: truncated ? full.slice(0, MAX_PATCH_CHARS) : full.trimEnd(), truncated };
+    const stat = (await git(['diff', '--cached', '--no-color', '--stat=120', from], { cwd: top, env: ienv })).trimEnd();
+    await git(['diff', '--cached', '--no-color', '--no-ext-diff', '--no-textconv', `--output=${path.resolve(patchFile)}`, from], { cwd: top, env: ienv });
+    return { base: from, stat, patchBytes: fs.statSync(patchFile).size };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -8,8 +8,9 @@
  * - `/agent project alpha` binds the channel; two threads started at once each get their own
  *   worktree and branch; the model (held until both turns have asked it, so they really run at the
  *   same time) makes claude edit the same file in both (claude's Read and Edit tools); each
- *   worktree has its own content, the project's checkout none; `/agent diff` in each thread shows
- *   only that thread's change.
+ *   worktree has its own content, the project's checkout none; `/agent diff` in each thread posts
+ *   the stat summary and exactly one file `<slug>.patch` whose bytes are that thread's own change
+ *   (`git diff` in its worktree), downloadable from the chat.
  * - `/agent worktree remove` asks; `confirm` refuses uncommitted changes; `force` removes the
  *   worktree and the branch.
  * - `db prune` keeps a pruned conversation's worktree whose branch has an unpushed commit (and says
@@ -168,26 +169,40 @@ describe('projects and a worktree per conversation, end to end with Claude Code'
     expect(gitIn(wt(a.thread), 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe(worktreeBranch(`local:general:${a.thread}`));
     expect(gitIn(wt(b.thread), 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe(worktreeBranch(`local:general:${b.thread}`));
 
-    // --- /agent diff: each thread its own change ---
-    const diffOf = async (thread: string) => {
+    // --- /agent diff: each thread its own change, the stat as a message and the patch as one file ---
+    const diffOf = async (thread: string, tag: string, other: string) => {
       const before = (await chat.botTexts('general', thread)).length;
       await chat.send('general', '/agent diff', { thread, user: 'alice' });
-      return waitFor(
+      const name = `${worktreeSlug(`local:general:${thread}`)}.patch`;
+      const stat = await waitFor(
+        async () => (await chat.botTexts('general', thread)).slice(before).find((t) => t.startsWith('📝 Changes in')),
+        60_000,
+        'the diff summary',
+      );
+      expect(stat).toContain(`branch \`${worktreeBranch(`local:general:${thread}`)}\``);
+      expect(stat).toContain('notes.txt | 2 +-');
+      expect(stat).toContain(`The full patch follows as \`${name}\``);
+      expect(stat).not.toContain('```diff');
+      const files = await waitFor(
         async () => {
-          const texts = await chat.botTexts('general', thread);
-          return texts.length > before && texts.slice(before).join('\n').includes('```diff') ? texts.slice(before).join('\n') : undefined;
+          const withFile = (await chat.messages('general', thread)).filter((m) => m.file);
+          return withFile.length ? withFile : undefined;
         },
         60_000,
-        'the diff reply',
+        'the patch file',
       );
+      expect(files).toHaveLength(1);
+      expect(files[0]!.bot).toBe(true);
+      expect(files[0]!.file).toMatchObject({ name });
+      const download = await chat.file(files[0]!.id);
+      expect(download.status).toBe(200);
+      const patch = download.bytes.toString('utf8');
+      expect(patch).toBe(gitIn(wt(thread), 'diff', '--no-color', 'HEAD'));
+      expect(patch).toContain(`-two\n+two (${tag})\n`);
+      expect(patch).not.toContain(`(${other})`);
     };
-    const diffA = await diffOf(a.thread);
-    expect(diffA).toContain('notes.txt | 2 +-');
-    expect(diffA).toContain('-two\n+two (A)');
-    expect(diffA).not.toContain('(B)');
-    const diffB = await diffOf(b.thread);
-    expect(diffB).toContain('-two\n+two (B)');
-    expect(diffB).not.toContain('(A)');
+    await diffOf(a.thread, 'A', 'B');
+    await diffOf(b.thread, 'B', 'A');
 
     // --- /agent worktree remove (A): asks, refuses uncommitted changes, force removes ---
     const say = async (thread: string, text: string, expectText: string, user = 'root') => {

@@ -108,6 +108,8 @@ export interface LocalMessage {
   ts: number;
   /** A card's buttons while a decision is pending (absent otherwise). */
   actions?: Array<{ id: string; label: string; style?: string }>;
+  /** A file the bot posted with this message (`send_file`, `/agent diff`'s patch): download it with {@link LocalChat.file}. */
+  file?: { name: string; size: number; type: string };
 }
 
 /**
@@ -168,6 +170,12 @@ export class LocalChat {
   }
 
   /** Bot messages of the thread whose text matches. */
+  /** Downloads the file of message `id` (`GET /api/local/files/<id>`, as the first token's user): status and bytes. */
+  async file(id: string): Promise<{ status: number; bytes: Buffer }> {
+    const res = await fetch(`${this.url}/api/local/files/${encodeURIComponent(id)}`, { headers: this.auth() });
+    return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()) };
+  }
+
   async botTexts(channel: string, thread: string): Promise<string[]> {
     return (await this.messages(channel, thread)).filter((m) => m.bot).map((m) => m.text);
   }

@@ -79,6 +79,7 @@ type TestConfig = Partial<
     | 'sessionIdleMs'
     | 'turnTimeoutMs'
     | 'changeSummary'
+    | 'maxFileBytes'
   >
 >;
 

@@ -2,7 +2,7 @@
  * In-process stand-ins for unit tests of the core: a runner whose turns the test finishes by
  * hand, and a platform adapter that records every call and can be told to fail.
  */
-import type { InboundMessage, ReplyTarget } from '../../src/core/messages.js';
+import type { InboundFile, InboundMessage, ReplyTarget } from '../../src/core/messages.js';
 import type { EditOptions, PlatformAdapter, PlatformLimits, PostOptions, PostedMessage, ReactionState } from '../../src/platforms/types.js';
 import type { CardAction } from '../../src/core/interactions.js';
 import type { AgentName } from '../../src/core/agents.js';
@@ -94,8 +94,23 @@ export class RecordingAdapter implements PlatformAdapter {
   /** Current buttons of every message that has any, by ref. */
   readonly actions = new Map<string, CardAction[]>();
 
+  /** Bytes `fetchFile` serves, by `InboundFile.url`; an Error fails that download; a missing url fails with `HTTP 404`. */
+  readonly files = new Map<string, Buffer | Error>();
+  /** Urls `fetchFile` was asked for, in order. */
+  readonly fetched: string[] = [];
+
   async start() {}
   async stop() {}
+  async fetchFile(file: InboundFile): Promise<AsyncIterable<Uint8Array>> {
+    this.fetched.push(file.url);
+    const bytes = this.files.get(file.url);
+    if (bytes instanceof Error) throw bytes;
+    if (!bytes) throw new Error('download failed: HTTP 404');
+    // Served in 64 KB chunks, as a download arrives.
+    return (async function* () {
+      for (let i = 0; i < bytes.length; i += 65536) yield bytes.subarray(i, i + 65536);
+    })();
+  }
   async post(target: ReplyTarget, text: string, opts: PostOptions = {}): Promise<PostedMessage> {
     const key = opts.idempotencyKey;
     this.postAttempts.push({ text, ...(key ? { key } : {}) });

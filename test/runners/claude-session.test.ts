@@ -466,4 +466,29 @@ describe('the claude live session (real claude CLI)', () => {
       await mcp.close();
     }
   });
+
+  it('gives images as image content: the model request holds the text and a base64 image block', async () => {
+    // A 1×1 PNG.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+    const file = path.join(sb.workdir, 'dot.png');
+    fs.writeFileSync(file, png);
+    const session = open({ permissionMode: 'edit' });
+    const events: RunEvent[] = [];
+    const result = await session.send(
+      'what is in the picture?',
+      { onEvent: (e) => events.push(e), onInteraction: async () => ({ kind: 'deny', message: 'no' }) },
+      { timeoutMs: 90_000, images: [{ path: file, mediaType: 'image/png' }] },
+    );
+    expect(result.error).toBeUndefined();
+    // The user's message (the CLI may add system-role reminders after it).
+    const user = model
+      .mainRequests()
+      .at(-1)!
+      .body.messages!.filter((m) => m.role === 'user')
+      .at(-1)!;
+    const blocks = Array.isArray(user.content) ? user.content : [];
+    expect(blocks.find((b) => b.type === 'text' && b.text === 'what is in the picture?')).toBeDefined();
+    const image = blocks.find((b) => b.type === 'image') as { source?: { type: string; media_type: string; data: string } } | undefined;
+    expect(image?.source).toEqual({ type: 'base64', media_type: 'image/png', data: png.toString('base64') });
+  });
 });

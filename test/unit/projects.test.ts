@@ -14,7 +14,15 @@ import { BRANCH_NAME, MAX_SLUG_LENGTH, PROJECT_NAME, worktreeBranch, worktreeSlu
 import { parseCommand } from '../../src/conversation/commands/index.js';
 import { project } from '../../src/conversation/commands/project.js';
 import type { CommandContext } from '../../src/conversation/commands/types.js';
-import { bindingChannel, boundProject, conversationWorkdir, ensureWorktree, removeWorktree, workdirDiff } from '../../src/conversation/worktrees.js';
+import {
+  bindingChannel,
+  boundProject,
+  conversationWorkdir,
+  currentWorkdir,
+  ensureWorktree,
+  removeWorktree,
+  workdirDiff,
+} from '../../src/conversation/worktrees.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';
 import type { ConversationRow } from '../../src/store/types.js';
 
@@ -170,6 +178,13 @@ describe('binding resolution: conversation id → channel → project', () => {
     expect(git(dir, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe(worktreeBranch('local:w:1'));
     // The project's own checkout does not see the worktrees as untracked.
     expect(git(r, 'status', '--porcelain')).toBe('');
+    // The agent's tools (send_file) find the same directory without making anything.
+    expect(currentWorkdir(s, 'local:w:1', '/def')).toBe(dir);
+    expect(currentWorkdir(s, 'local:w:2', '/def')).toBe(r); // no worktree yet: the project's path
+    expect(currentWorkdir(s, 'local:p:1', '/def')).toBe('/w/plain');
+    expect(currentWorkdir(s, 'local:other:1', '/def')).toBe('/def');
+    s.conversations.ensure({ id: 'local:w:3', platform: 'local', channel: 'w', thread: '3', workdir: '/own' });
+    expect(currentWorkdir(s, 'local:w:3', '/def')).toBe('/own');
   });
 });
 
@@ -211,19 +226,33 @@ describe('worktrees on real repositories', () => {
     git(w.path, 'commit', '-qm', 'c');
     fs.writeFileSync(path.join(w.path, 'notes.txt'), 'one\nTWO\n');
     fs.writeFileSync(path.join(w.path, 'new.txt'), 'n\n');
-    const d = await workdirDiff(w.path, env, w.base);
+    const out = path.join(tmp(), 'a.patch');
+    const d = await workdirDiff(w.path, env, out, w.base);
     expect(d.stat).toContain('committed.txt');
     expect(d.stat).toContain('new.txt');
     expect(d.stat).toContain('notes.txt');
     expect(d.stat).toContain('3 files changed');
-    expect(d.patch).toContain('-two\n+TWO');
-    expect(d.patch).toContain('+n');
+    const patch = fs.readFileSync(out, 'utf8');
+    expect(d.patchBytes).toBe(Buffer.byteLength(patch));
+    expect(patch).toContain('-two\n+TWO');
+    expect(patch).toContain('+n');
     expect(git(w.path, 'status', '--porcelain').split('\n').filter(Boolean).sort()).toEqual([' M notes.txt', '?? new.txt']);
+    // The patch applies: on a fresh checkout of the base it gives the same files.
+    const check = tmp();
+    git(r, 'worktree', 'add', '-q', '--detach', check, w.base);
+    git(check, 'apply', out);
+    expect(fs.readFileSync(path.join(check, 'notes.txt'), 'utf8')).toBe('one\nTWO\n');
+    expect(fs.readFileSync(path.join(check, 'new.txt'), 'utf8')).toBe('n\n');
     // Without a base (any git workdir): against HEAD.
-    const plain = await workdirDiff(w.path, env);
+    const plain = await workdirDiff(w.path, env, out);
     expect(plain.stat).not.toContain('committed.txt');
     expect(plain.stat).toContain('2 files changed');
-    await expect(workdirDiff(tmp(), env)).rejects.toThrow(/git rev-parse failed/);
+    expect(fs.readFileSync(out, 'utf8')).not.toContain('committed.txt');
+    // Nothing changed: no stat, an empty patch file.
+    const clean = await ensureWorktree(s, s.projects.get('wt')!, 'local:w:2', env);
+    expect(await workdirDiff(clean.path, env, out, clean.base)).toEqual({ base: clean.base, stat: '', patchBytes: 0 });
+    expect(fs.readFileSync(out, 'utf8')).toBe('');
+    await expect(workdirDiff(tmp(), env, out)).rejects.toThrow(/git rev-parse failed/);
   });
 
   it('removeWorktree refuses uncommitted changes and unpushed commits unless forced, and removes a clean pushed one', async () => {

@@ -24,7 +24,7 @@ import { fromScheduler, type InboundMessage } from '../../core/messages.js';
 import type { AcceptHooks, AcceptResult, CommandReply, CommandRequest } from '../../platforms/types.js';
 import type { Store } from '../../store/types.js';
 import { qualify, refusalText, type AccessPolicy } from '../access.js';
-import type { Outbound } from '../outbound.js';
+import type { Outbound, OutboundTarget } from '../outbound.js';
 import type { Inbox } from '../inbox.js';
 import type { AccessStage, CommandStage } from '../router.js';
 import { backoffDelay, type StoreHealth } from '../../store/health.js';
@@ -190,20 +190,29 @@ export class CommandService implements AccessStage, CommandStage {
     const result = await this.execute(caller, { conversationId: m.conversationId, channel: m.channel, replyTarget: m.replyTarget }, parsed);
     const deliver = () => this.deliverInBackground(m.conversationId, 'delivering a command reply failed', result.after);
     try {
-      this.enqueueReply(m, result.text);
+      this.enqueueReply(m, result);
     } catch (err) {
       // The command was taken (its inbox row is stored): its reply must not be lost to a storage fault.
       if (!this.o.health?.report(err, 'command reply')) throw err;
-      void this.storeReplyLater(m, result.text).then(deliver);
+      void this.storeReplyLater(m, result).then(deliver);
       return 'accepted';
     }
     deliver();
     return 'accepted';
   }
 
-  /** Writes a command's reply (a notice) to the outbox, in one transaction with closing its inbox row. */
-  private enqueueReply(m: InboundMessage, markdown: string): void {
-    this.outbound.enqueue(m, markdown, { alsoInTx: () => this.o.inbox.finish([m.eventKey], 'done') });
+  /**
+   * Writes a command's reply (a notice) to the outbox — and its file after it (`result.file`) —
+   * in one transaction with closing its inbox row.
+   */
+  private enqueueReply(m: InboundMessage, result: CommandResult): void {
+    const file = result.file;
+    this.outbound.enqueue(m, result.text, {
+      alsoInTx: () => {
+        if (file) this.outbound.enqueueFile(m, file);
+        this.o.inbox.finish([m.eventKey], 'done');
+      },
+    });
   }
 
   /** Delivers a conversation's pending rows without waiting; failures are logged; `after` runs once done. */
@@ -215,13 +224,13 @@ export class CommandService implements AccessStage, CommandStage {
   }
 
   /** Writes a command's reply to the outbox once the store is healthy (backoff 0.5 s doubling to 5 s between tries). */
-  private async storeReplyLater(m: InboundMessage, markdown: string): Promise<void> {
+  private async storeReplyLater(m: InboundMessage, result: CommandResult): Promise<void> {
     const health = this.o.health!;
     for (let attempt = 0; ; attempt++) {
       await new Promise((r) => setTimeout(r, backoffDelay(attempt)));
       await health.whenHealthy();
       try {
-        this.enqueueReply(m, markdown);
+        this.enqueueReply(m, result);
         return;
       } catch (err) {
         if (!health.report(err, 'command reply')) {
@@ -257,9 +266,33 @@ export class CommandService implements AccessStage, CommandStage {
       admin: decision.admin,
     };
     const parsed = parseCommand(req.text, 'explicit')!;
-    const result = await this.execute(caller, { conversationId: req.conversationId, channel: req.channel, replyTarget: req.replyTarget }, parsed);
+    const place = { conversationId: req.conversationId, channel: req.channel, replyTarget: req.replyTarget };
+    const result = await this.execute(caller, place, parsed);
     if (result.after) setImmediate(result.after);
+    if (result.file && place.conversationId) return this.postWithFile({ conversationId: place.conversationId, replyTarget: place.replyTarget }, result);
     return { text: result.text, ephemeral: result.ephemeral };
+  }
+
+  /**
+   * A slash command's reply that comes with a file (`diff`): the text and the file are posted in
+   * the conversation through the outbox (two rows in one transaction: in this order, each once,
+   * retried after a restart — a slash command's own response could overtake the file), and the
+   * caller is told so (ephemeral). When the rows cannot be written, the text is the response and
+   * the caller is told the file could not be posted.
+   */
+  private postWithFile(target: OutboundTarget, result: CommandResult): CommandReply {
+    try {
+      this.outbound.enqueue(target, result.text, { alsoInTx: () => this.outbound.enqueueFile(target, result.file!) });
+    } catch (err) {
+      this.o.health?.report(err, 'command reply');
+      this.logger.error({ err, conversationId: target.conversationId }, 'a command reply with a file could not be stored');
+      return {
+        text: `${result.text}\n⚠️ The file \`${result.file!.name}\` could not be posted (${err instanceof Error ? err.message : String(err)}).`,
+        ephemeral: result.ephemeral,
+      };
+    }
+    this.deliverInBackground(target.conversationId, 'delivering a command reply failed');
+    return { text: `Posted in this conversation, with \`${result.file!.name}\`.`, ephemeral: true };
   }
 
   /** Checks permissions and runs a parsed command. Never rejects: a failure becomes the reply. */

@@ -6,7 +6,8 @@ import type { Logger } from '../../logger.js';
 import type { PlatformName, ReplyTarget } from '../../core/messages.js';
 import type { AgentName, PermissionMode } from '../../core/agents.js';
 import type { CronService, ScheduledMessagesService } from '../../scheduler/types.js';
-import type { Store } from '../../store/types.js';
+import type { OutgoingFiles } from '../../store/outgoing-files.js';
+import type { OutboxFile, Store } from '../../store/types.js';
 import type { BridgeStatus } from '../bridge.js';
 import type { Inbox } from '../inbox.js';
 
@@ -72,6 +73,13 @@ export interface CommandDeps {
   workspacesRoot: string;
   /** Environment for git in `project`, `diff` and `worktree` (the agents' environment: the host's git configuration and credentials, nothing of agentbridge's). */
   gitEnv?: NodeJS.ProcessEnv;
+  /**
+   * Files commands post (`diff`'s patch): the store of copies kept in the data directory until
+   * their outbox row is delivered, and the largest file a platform takes, bytes
+   * (`PlatformLimits.maxFileBytes`; undefined when its adapter cannot post files). Absent: no
+   * command posts a file.
+   */
+  files?: { copies: Pick<OutgoingFiles, 'put'>; maxBytes(platform: PlatformName): number | undefined };
   /** Shutdown grace, for the restart message (ms). */
   shutdownGraceMs: number;
   cron?: CronService;
@@ -99,6 +107,11 @@ export interface CommandResult {
   ephemeral: boolean;
   /** Runs after the answer went out (e.g. the restart itself). */
   after?: () => void;
+  /**
+   * A file posted in the conversation after `text` (e.g. `diff`'s patch): its copy already in the
+   * data directory (`deps.files.copies`), posted once through the outbox like `send_file`'s.
+   */
+  file?: OutboxFile;
 }
 
 /** One chat command (`/agent <name> <args>`). */

@@ -26,9 +26,22 @@
 import { z } from 'zod';
 import type { InteractionDecision, InteractionRequest, Question } from '../../core/interactions.js';
 
-/** A stdin line: a user message with our `uuid` (echoed back by `--replay-user-messages`). */
-export function userMessage(text: string, uuid: string, sessionId: string | undefined): object {
-  return { type: 'user', uuid, message: { role: 'user', content: text }, parent_tool_use_id: null, session_id: sessionId ?? '' };
+/** An image for a user message: its MIME type and its bytes in base64. */
+export interface ImageContent {
+  mediaType: string;
+  base64: string;
+}
+
+/**
+ * A stdin line: a user message with our `uuid` (echoed back by `--replay-user-messages`). With
+ * `images`, the content is a list — the text block, then one Anthropic Messages API image block
+ * per image (`{"type":"image","source":{"type":"base64","media_type","data"}}`); else the text.
+ */
+export function userMessage(text: string, uuid: string, sessionId: string | undefined, images: readonly ImageContent[] = []): object {
+  const content = images.length
+    ? [{ type: 'text', text }, ...images.map((i) => ({ type: 'image', source: { type: 'base64', media_type: i.mediaType, data: i.base64 } }))]
+    : text;
+  return { type: 'user', uuid, message: { role: 'user', content }, parent_tool_use_id: null, session_id: sessionId ?? '' };
 }
 
 /** A stdin control request (`initialize`, `interrupt`, `set_permission_mode`, …). */

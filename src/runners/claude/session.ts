@@ -27,16 +27,27 @@
  *   turns of one process), so each turn's cost is the difference.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Usage } from '../../core/agents.js';
 import type { InteractionDecision } from '../../core/interactions.js';
 import { howEnded, type SessionBackend, type SessionContext } from '../define.js';
 import { runError } from '../errors.js';
 import { LiveProcess, type LiveProcessExit } from '../session/live-process.js';
 import { TurnTimer } from '../session/turn-timer.js';
-import type { AgentSession, SessionOptions, SessionTurnHandlers, SessionTurnOptions, SteerResult } from '../session/types.js';
+import type { AgentSession, PromptImage, SessionOptions, SessionTurnHandlers, SessionTurnOptions, SteerResult } from '../session/types.js';
 import type { RunError, RunEvent, RunResult } from '../types.js';
 import { claudeArgs, sandboxEnv } from './args.js';
-import { controlError, controlRequest, controlResponse, parseControlLine, permissionAnswer, toInteraction, userMessage, type ControlLine } from './control.js';
+import {
+  controlError,
+  controlRequest,
+  controlResponse,
+  parseControlLine,
+  permissionAnswer,
+  toInteraction,
+  userMessage,
+  type ControlLine,
+  type ImageContent,
+} from './control.js';
 import { ClaudeEventParser } from './events.js';
 import { addUsage, runUsage, startFailure, turnOutcome, type SessionRun } from './session-outcome.js';
 
@@ -192,6 +203,7 @@ class ClaudeSession implements AgentSession {
     if (this.startError) return { ok: false, text: '', exitCode: this.exitInfo?.exitCode ?? null, error: this.startError };
     if (this.closing || !this.proc.alive) return fail('crashed', `the claude session has ended${this.exitInfo ? ` (${howEnded(this.exitInfo)})` : ''}`);
     if (signal?.aborted) return fail('stopped', 'stopped on request');
+    const images = await readImages(opts.images);
 
     const result = new Promise<RunResult>((resolve) => {
       const turn: Turn = {
@@ -216,7 +228,7 @@ class ClaudeSession implements AgentSession {
         signal?.removeEventListener('abort', onAbort);
         done(r);
       };
-      if (this.writeUser(turn, prompt) === undefined) this.finish(turn);
+      if (this.writeUser(turn, prompt, images) === undefined) this.finish(turn);
     });
     return result;
   }
@@ -253,9 +265,9 @@ class ClaudeSession implements AgentSession {
   }
 
   /** Writes a user message for `turn`; its uuid, or undefined when stdin is closed. */
-  private writeUser(turn: Turn, text: string): string | undefined {
+  private writeUser(turn: Turn, text: string, images?: ImageContent[]): string | undefined {
     const uuid = randomUUID();
-    if (!this.proc.writeJson(userMessage(text, uuid, this.sid))) return undefined;
+    if (!this.proc.writeJson(userMessage(text, uuid, this.sid, images))) return undefined;
     turn.pending.add(uuid);
     return uuid;
   }
@@ -445,4 +457,15 @@ class ClaudeSession implements AgentSession {
 
 function fail(kind: RunError['kind'], message: string): RunResult {
   return { ok: false, text: '', exitCode: null, error: runError(kind, message) };
+}
+
+/** The images of a turn as image content; one that can't be read is left out (the prompt names its path). */
+async function readImages(images: readonly PromptImage[] | undefined): Promise<ImageContent[]> {
+  const read = await Promise.all(
+    (images ?? []).map(async (i) => {
+      const bytes = await readFile(i.path).catch(() => undefined);
+      return bytes && { mediaType: i.mediaType, base64: bytes.toString('base64') };
+    }),
+  );
+  return read.filter((i): i is ImageContent => !!i);
 }

@@ -49,7 +49,20 @@ export interface SessionTurnHandlers {
 }
 
 /** Options of one turn. */
+/** An image file given to the agent with a prompt. */
+export interface PromptImage {
+  /** Absolute path of the image. */
+  path: string;
+  /** Its MIME type: `image/jpeg`, `image/png`, `image/gif` or `image/webp`. */
+  mediaType: string;
+}
+
 export interface SessionTurnOptions {
+  /**
+   * Images given with the prompt, for backends that take image content (Claude: image blocks
+   * in the stream-json user message); the others ignore them (the prompt names the files' paths).
+   */
+  images?: PromptImage[];
   /** Aborting it interrupts the turn: the protocol's interrupt first, the process-group kill after a grace. */
   signal?: AbortSignal;
   /** Limit of the turn, ms, not counting time spent waiting in `onInteraction`; on expiry the turn is interrupted with error kind `timeout`. */
