@@ -51,6 +51,7 @@
  * POST that is not `application/json`, 503 not started / the message could not be queued.
  */
 import { z } from 'zod';
+import { MAX_FILES_PER_MESSAGE } from '../../core/attachments.js';
 import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../store/types.js';
 import { HttpError, readJsonBody, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
@@ -135,9 +136,6 @@ export interface LocalApiBackend {
 
 /** Longest accepted user message, in characters (256 Ki: a 200 KB message works end to end — prompts go to the agent over stdin). */
 export const MAX_TEXT_CHARS = 262_144;
-
-/** Most files one message carries (issue 13: 10 per message, as the turn takes them). */
-export const MAX_FILES_PER_MESSAGE = 10;
 
 const required = (name: string) => (iss: { input?: unknown }) => (iss.input === undefined ? `${name} is required` : `${name} must be a string`);
 
