@@ -120,7 +120,8 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       hosts: new HostAllowList(config.publicUrl, hostCheckExemptPaths()),
     });
     const adapters = new Map<PlatformName, PlatformAdapter>();
-    for (const a of await createAdapters({ config, http, logger, localMessages: store.localMessages, localUsers: store.localUsers })) adapters.set(a.name, a);
+    const platformDeps = { config, http, logger, localMessages: store.localMessages, localUsers: store.localUsers, localUploads: store.localUploads };
+    for (const a of await createAdapters(platformDeps)) adapters.set(a.name, a);
 
     const metrics = createMetrics();
     // Agent tools over MCP: the URL is known once the server listens.

@@ -17,6 +17,7 @@ import { createInboxRepo } from './repos/inbox.js';
 import { createPlatformStateRepo } from './repos/platform-state.js';
 import { createLocalMessagesRepo } from './repos/local-messages.js';
 import { createLocalUsersRepo } from './repos/local-users.js';
+import { createLocalUploadsRepo } from './repos/local-uploads.js';
 import { createInteractionsRepo } from './repos/interactions.js';
 import { createApprovalRulesRepo } from './repos/approval-rules.js';
 import { createProjectsRepo } from './repos/projects.js';
@@ -113,6 +114,7 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       cronRuns: createCronRunsRepo(db),
       scheduledMessages: createScheduledMessagesRepo(db),
       localUsers: createLocalUsersRepo(db),
+      localUploads: createLocalUploadsRepo(db),
       interactions: createInteractionsRepo(db),
       approvalRules: createApprovalRulesRepo(db),
       projects: createProjectsRepo(db),

@@ -8,6 +8,7 @@ import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
 import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
 import type { PostedMessageKey, PostedMessageKind } from '../core/ids.js';
 import type { LocalUsersRepo } from './repos/local-users.js';
+import type { LocalUploadsRepo } from './repos/local-uploads.js';
 import type { ProjectsRepo } from './repos/projects.js';
 export type { ProjectRow, ChannelBindingRow, WorktreeRow, ProjectsRepo } from './repos/projects.js';
 
@@ -239,6 +240,17 @@ export interface LocalMessageRow {
    * `GET /api/local/files/<message id>`; absent for a message without one.
    */
   file?: LocalMessageFile;
+  /**
+   * The files a user's message carries (migration 013; uploaded with `POST /api/local/files`),
+   * each served at `GET /api/local/files/<upload id>`; absent for none (never `[]`).
+   */
+  files?: LocalMessageUpload[];
+}
+
+/** A file a user sent with a local chat message: an upload (`local_uploads`) by its id. */
+export interface LocalMessageUpload extends LocalMessageFile {
+  /** Upload id. */
+  id: string;
 }
 
 /** A file of a local chat message. */
@@ -450,6 +462,8 @@ export interface Store {
   readonly scheduledMessages: ScheduledMessagesRepo;
   /** Local chat logins (migration 006). */
   readonly localUsers: LocalUsersRepo;
+  /** Files uploaded in the local chat (migration 013). */
+  readonly localUploads: LocalUploadsRepo;
   readonly interactions: InteractionsRepo;
   readonly approvalRules: ApprovalRulesRepo;
   /** Projects, channel bindings and conversation worktrees (migration 011). */

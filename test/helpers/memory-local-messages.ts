@@ -5,10 +5,12 @@
 import type { CardAction } from '../../src/core/interactions.js';
 import type { LocalMessageRow, LocalMessagesRepo, LocalReaction, LocalThreadSummary } from '../../src/store/types.js';
 
-/** A copy of `row` with its own `actions` array, without the key when there are none. */
+/** A copy of `row` with its own `actions` and `files` arrays, without the keys when there are none. */
 function copy(row: LocalMessageRow): LocalMessageRow {
-  const { actions, ...rest } = row;
-  return actions && actions.length > 0 ? { ...rest, actions: actions.map((a) => ({ ...a })) } : rest;
+  const { actions, files, ...rest } = row;
+  const out: LocalMessageRow = actions && actions.length > 0 ? { ...rest, actions: actions.map((a) => ({ ...a })) } : rest;
+  if (files && files.length > 0) out.files = files.map((f) => ({ ...f }));
+  return out;
 }
 
 export class MemoryLocalMessages implements LocalMessagesRepo {

@@ -96,6 +96,7 @@ describe('the local page served by the adapter', () => {
     }
     expect([...seen].sort()).toEqual([
       'app.js',
+      'attach.js',
       'cards.js',
       'dom.js',
       'markdown.js',

@@ -129,7 +129,7 @@ describe('every registered platform module', () => {
     const s = openTempStore();
     const config = loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', DISCORD_BOT_TOKEN: 'd', AGENTBRIDGE_LOCAL_CHAT: 'on' }, dir!);
     const http = createHttpServer({ host: '127.0.0.1', port: 0, logger, hosts: new HostAllowList() });
-    const adapters = await createAdapters({ config, http, logger, localMessages: s.localMessages, localUsers: s.localUsers });
+    const adapters = await createAdapters({ config, http, logger, localMessages: s.localMessages, localUsers: s.localUsers, localUploads: s.localUploads });
     expect(adapters.map((a) => a.name)).toEqual(platformNames());
     for (const a of adapters) {
       const m = platformModule(a.name)!;

@@ -257,6 +257,21 @@ describe('local messages', () => {
     expect(() => m('01', 'general', '01', 1)).toThrow(/UNIQUE|PRIMARY/);
   });
 
+  it('stores the files of a user message (migration 013); none is no key; a hand-edited value counts as none', () => {
+    const files = [
+      { id: 'up-1', name: 'a.txt', size: 3, type: 'text/plain' },
+      { id: 'up-2', name: 'b.png', size: 9, type: 'image/png' },
+    ];
+    expect(store.localMessages.insert({ id: 'f1', channel: 'general', thread: 'f1', user: 'ada', text: '', bot: false, ts: 1, files }).files).toEqual(files);
+    expect(store.localMessages.get('f1')!.files).toEqual(files);
+    expect(store.localMessages.update('f1', 'edited')!.files).toEqual(files);
+    expect('files' in store.localMessages.insert({ id: 'f2', channel: 'general', thread: 'f1', user: 'ada', text: 'x', bot: false, ts: 2, files: [] })).toBe(
+      false,
+    );
+    store.db.prepare("UPDATE local_messages SET files_json = '[{\"id\": 1}]' WHERE id = 'f1'").run();
+    expect('files' in store.localMessages.get('f1')!).toBe(false);
+  });
+
   it('stores a message mark (migration 010): the latest state, updatedAt moved on; unknown ids and hand-edited values', () => {
     const m = store.localMessages.insert({ id: 'r1', channel: 'general', thread: 'r1', user: 'ada', text: 'hi', bot: false, ts: 1 });
     expect('reaction' in m).toBe(false);
@@ -316,5 +331,59 @@ describe('transaction', () => {
     expect(store.conversations.get('c')).toBeUndefined();
     expect(store.inbox.get('e')).toBeUndefined();
     expect(store.transaction(() => 7)).toBe(7);
+  });
+});
+
+describe('local uploads (migration 013)', () => {
+  const up = (id: string, owner: string | null, createdAt = 1000) =>
+    store.localUploads.insert({ id, owner, name: `${id}.txt`, type: 'text/plain', size: 5, createdAt });
+
+  it('inserts unsent uploads and reads them back', () => {
+    expect(up('up-a', 'alice')).toEqual({ id: 'up-a', owner: 'alice', name: 'up-a.txt', type: 'text/plain', size: 5, createdAt: 1000, messageId: null });
+    expect(store.localUploads.get('up-a')).toEqual({
+      id: 'up-a',
+      owner: 'alice',
+      name: 'up-a.txt',
+      type: 'text/plain',
+      size: 5,
+      createdAt: 1000,
+      messageId: null,
+    });
+    expect(store.localUploads.get('nope')).toBeUndefined();
+    expect(() => up('up-a', null)).toThrow(/UNIQUE|PRIMARY/);
+  });
+
+  it('markSent takes all or none: only the owner’s (null = anonymous) unsent uploads, once', () => {
+    up('up-a', 'alice');
+    up('up-b', 'alice');
+    up('up-c', 'bob');
+    up('up-n', null);
+    expect(store.localUploads.markSent(['up-a', 'up-c'], 'alice', 'm1')).toBe(false);
+    expect(store.localUploads.get('up-a')!.messageId).toBeNull();
+    expect(store.localUploads.markSent(['up-n'], 'alice', 'm1')).toBe(false);
+    expect(store.localUploads.markSent(['up-a'], null, 'm1')).toBe(false);
+    expect(store.localUploads.markSent(['up-a', 'up-b'], 'alice', 'm1')).toBe(true);
+    expect(store.localUploads.get('up-b')!.messageId).toBe('m1');
+    expect(store.localUploads.markSent(['up-a'], 'alice', 'm2')).toBe(false);
+    expect(store.localUploads.markSent(['up-n'], null, 'm3')).toBe(true);
+    // Inside an outer transaction that rolls back, nothing stays marked.
+    up('up-d', 'bob');
+    expect(() =>
+      store.transaction(() => {
+        expect(store.localUploads.markSent(['up-d'], 'bob', 'm4')).toBe(true);
+        throw new Error('rolled back');
+      }),
+    ).toThrow('rolled back');
+    expect(store.localUploads.get('up-d')!.messageId).toBeNull();
+  });
+
+  it('deleteUnsent removes only unsent uploads created before the time', () => {
+    up('up-old', null, 100);
+    up('up-new', null, 5000);
+    up('up-sent', null, 100);
+    store.localUploads.markSent(['up-sent'], null, 'm');
+    expect(store.localUploads.deleteUnsent(1000)).toEqual(['up-old']);
+    expect(store.localUploads.get('up-new')).toBeDefined();
+    expect(store.localUploads.get('up-sent')).toBeDefined();
   });
 });

@@ -14,7 +14,7 @@ import type { HttpServer } from '../../http/server.js';
 import { HttpError } from '../../http/json.js';
 import type { LocalMessageRow, LocalMessagesRepo } from '../../store/types.js';
 import { StoreUnavailableError } from '../../store/health.js';
-import type { InboundMessage, ReplyTarget } from '../../core/messages.js';
+import type { InboundFile, InboundMessage, ReplyTarget } from '../../core/messages.js';
 import { parseActionId } from '../../core/interactions.js';
 import { postedMessageKey } from '../../core/ids.js';
 import type {
@@ -37,6 +37,7 @@ import type { LocalAuth } from './auth.js';
 import { LocalEventHub } from './events.js';
 import { CHANNEL_PATTERN, createMessageIdGenerator, localConversationId } from './ids.js';
 import { LOCAL_LIMITS } from './limits.js';
+import { uploadUrl, type LocalUploads } from './uploads.js';
 
 export interface LocalAdapterOptions {
   repo: LocalMessagesRepo;
@@ -51,8 +52,10 @@ export interface LocalAdapterOptions {
   auth?: LocalAuth;
   /** Where files of bot messages are kept (`./files.ts`); without it the adapter posts no files. */
   files?: LocalFiles;
-  /** Largest file posted, bytes (AGENTBRIDGE_MAX_FILE_MB; default `LOCAL_LIMITS.maxFileBytes`, 25 MiB). */
+  /** Largest file posted or uploaded, bytes (AGENTBRIDGE_MAX_FILE_MB; default `LOCAL_LIMITS.maxFileBytes`, 25 MiB). */
   maxFileBytes?: number;
+  /** The uploads people send with messages (`./uploads.ts`); without it nobody can attach files. */
+  uploads?: LocalUploads;
 }
 
 /** Most thread statuses remembered (for page loads); the oldest are forgotten first. */
@@ -66,6 +69,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   readonly events: LocalEventHub;
   readonly botName: string;
   readonly auth?: LocalAuth;
+  readonly uploads?: LocalUploads;
+  readonly maxUploadBytes: number;
 
   private readonly logger: Logger;
   private readonly nextId = createMessageIdGenerator();
@@ -80,6 +85,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     this.botName = options.botName ?? 'agentbridge';
     this.auth = options.auth;
     this.files = options.files;
+    this.uploads = options.uploads;
+    this.maxUploadBytes = options.maxFileBytes ?? LOCAL_LIMITS.maxFileBytes!;
     const { maxFileBytes: _default, ...noFiles } = LOCAL_LIMITS;
     this.limits = !options.files ? noFiles : options.maxFileBytes !== undefined ? { ...LOCAL_LIMITS, maxFileBytes: options.maxFileBytes } : LOCAL_LIMITS;
     this.events = new LocalEventHub(this.logger, options.heartbeatMs);
@@ -106,13 +113,19 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    * So a message is in the history exactly when the core took it, and a refused one leaves no
    * trace (no history row, no inbox row, no event).
    *
+   * Files (`input.files`, upload ids): checked before anything is stored — each must be an
+   * upload of `input.uploader`, unsent, its bytes there (`./uploads.ts` → `check`) — then marked
+   * sent with this message in the same transaction as the inbox row, and handed to the core as
+   * `files` (`url` = `local-upload:<id>`); the history row lists them for the page.
+   *
    * Thread seeding: the first message of a thread (no conversation for it yet) whose root the bot
    * posted — a cron post, or any other top-level bot message — carries `seedFrom` =
    * `postedMessageKey('local', channel, thread)`, so the thread starts from that post's context,
    * as a Slack reply under a bot message (src/platforms/slack/events.ts) or a Discord thread on
    * one (src/platforms/discord/normalise.ts) does.
    * @returns the new message's id and its thread id.
-   * @throws HttpError 400 when `input.thread` is not a thread of `input.channel`;
+   * @throws HttpError 400 when `input.thread` is not a thread of `input.channel`, or a file is
+   *   not the sender's unsent upload (also when it was sent with another message meanwhile);
    *   503 when not started, or when the core refused the message (e.g. the database cannot be
    *   written): nothing was stored, the sender should send it again later.
    */
@@ -122,6 +135,9 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     if (input.thread !== undefined && !this.isThread(input.channel, input.thread)) {
       throw new HttpError(400, `unknown thread ${input.thread} in channel ${input.channel}`);
     }
+    const fileIds = input.files ?? [];
+    if (fileIds.length > 0 && !this.uploads) throw new HttpError(400, 'files: file uploads are not enabled on this server');
+    const uploads = this.uploads && fileIds.length > 0 ? this.uploads.check(fileIds, input.uploader ?? null) : [];
     const id = this.nextId();
     const thread = input.thread ?? id;
     const ts = Date.now();
@@ -141,11 +157,25 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
       addressed: /^\/agent(\s|$)/i.test(input.text.trimStart()),
       receivedAt: ts,
     };
+    if (uploads.length > 0) {
+      message.files = uploads.map((u): InboundFile => ({ id: u.id, name: u.name, mimeType: u.type, size: u.size, url: uploadUrl(u.id) }));
+    }
+    const files = uploads.map((u) => ({ id: u.id, name: u.name, size: u.size, type: u.type }));
     const seedFrom = input.thread === undefined ? undefined : this.seedOf(input.channel, input.thread, message.conversationId);
     if (seedFrom) message.seedFrom = seedFrom;
     const hooks: AcceptHooks = {
       inTransaction: () => {
-        row = this.repo.insert({ id, channel: input.channel, thread, user: input.user, text: input.text, bot: false, ts });
+        row = this.repo.insert({
+          id,
+          channel: input.channel,
+          thread,
+          user: input.user,
+          text: input.text,
+          bot: false,
+          ts,
+          ...(files.length > 0 ? { files } : {}),
+        });
+        if (uploads.length > 0) this.uploads!.markSent(fileIds, input.uploader ?? null, id);
       },
       afterCommit: () => {
         committed = true;
@@ -160,6 +190,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
         this.logger.error({ err, eventKey: message.eventKey }, 'local chat: the core failed after storing a message');
         return { message: id, thread };
       }
+      // A file taken by another message between the check and the transaction: the client's error.
+      if (err instanceof HttpError) throw err;
       this.logger.warn({ err: err instanceof Error ? err.message : String(err), eventKey: message.eventKey }, 'local chat: message refused; nothing stored');
       const why = err instanceof StoreUnavailableError ? err.message : 'the message could not be accepted; nothing was stored — please send it again later';
       throw new HttpError(503, why);
@@ -229,6 +261,16 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     });
     this.events.emit('message.created', channel, toApiMessage(row));
     return { ref: id, channel };
+  }
+
+  /**
+   * Opens the bytes of a file a user sent (`file.url` = `local-upload:<id>`, `./uploads.ts`) for
+   * the turn, as a stream of the file under the data directory; the caller counts and caps them.
+   * @throws Error `the uploaded file is gone` for an unknown upload, a missing file, or no upload store
+   */
+  async fetchFile(file: InboundFile, opts?: { signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>> {
+    if (!this.uploads) throw new Error('the uploaded file is gone');
+    return this.uploads.open(file.url, opts?.signal);
   }
 
   /**

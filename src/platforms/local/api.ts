@@ -4,12 +4,14 @@
  * | Route                                   | Answer |
  * |-----------------------------------------|--------|
  * | `GET /`, `GET /assets/<name>`           | the chat page: index.html, its style and client code (`./page.ts`, files of `./public/`) |
- * | `POST /api/local/messages`              | body `{channel, text, user?, thread?}` → `202 {message, thread}` (`user`: a display name, 1–40 characters, no control characters) |
+ * | `POST /api/local/messages`              | body `{channel, text, user?, thread?, files?}` → `202 {message, thread}` (`user`: a display name, 1–40 characters, no control characters; `files`: up to 10 upload ids of the sender's own unsent uploads — `text` may then be empty) |
+ * | `POST /api/local/files`                 | an upload: `multipart/form-data`, one part `file` → `201 {file: {id, name, type, size}}`; 413 `{error}` past AGENTBRIDGE_MAX_FILE_MB (`./uploads.ts`, `./multipart.ts`) |
  * | `GET /api/local/messages?channel&thread`| `200 {messages: LocalApiMessage[]}` oldest first |
  * | `POST /api/local/actions`               | a card button click, body `{channel, message, action, thread?, user?}` → `200 {ok: true}`; `409`/`403`/`404` `{ok: false, error}` |
  * | `GET /api/local/threads?channel[&limit]`| `200 {threads: LocalApiThread[]}` newest activity first |
- * | `GET /api/local/channels`               | `200 {channels: string[], botName}` (`general` first, always there) |
+ * | `GET /api/local/channels`               | `200 {channels: string[], botName, maxFileBytes?}` (`general` first, always there; `maxFileBytes` when uploads are on) |
  * | `GET /api/local/files/<message id>`     | the file of a bot message (`file: {name, size, type}` on the message; `./files.ts`): `inline` for PNG/JPEG/GIF/WebP, else `attachment`; `nosniff`, sandbox CSP; 404 for a message without one |
+ * | `GET /api/local/files/<upload id>`      | a file a user sent (`files: [{id, name, size, type}]` on the message), same rule; 404 for an upload not sent (yet) |
  * | `GET /api/local/events[?channel]`       | Server-Sent Events: `message.created`, `message.updated` (data: LocalApiMessage, buttons and mark included), `thread.status` (data: `{channel, thread, status}`) |
  *
  * | `GET /api/local/me`, `GET /login`, `POST /logout` | the login (`./auth.ts`) |
@@ -21,6 +23,14 @@
  * for once (`./public/name.ts`), checked by {@link DISPLAY_NAME_RULE} — or "you" when absent; the
  * core knows the writer as `local:<name>`. A logged-in user (a valid cookie or bearer token sent
  * although login is not required) is always the author.
+ *
+ * Uploads: `POST /api/local/files` needs the same login as the other routes, and is refused (403)
+ * when a browser says it comes from another site (`Sec-Fetch-Site: cross-site` or `same-site`:
+ * a multipart form can be posted across sites without a CORS preflight, unlike the JSON routes);
+ * the server refuses a foreign `Origin` as for every route. Its owner is the logged-in user (null
+ * for an anonymous page); no field of the body names anyone. A message's `files` must be the
+ * sender's own uploads (the logged-in user's; an anonymous page's when not logged in), each sent
+ * once: an unknown, foreign or already sent id → 400, nothing stored.
  *
  * Marks: a user's message carries `reaction` (working, done, failed, steered) once the core
  * reacted to it (`LocalAdapter.react`); omitted before.
@@ -40,8 +50,8 @@
  * the allow-list (checked by the server, `src/http/hosts.ts`), 404 unknown thread on GET, 415 a
  * POST that is not `application/json`, 503 not started / the message could not be queued.
  */
-import fs from 'node:fs';
 import { z } from 'zod';
+import { MAX_FILES_PER_MESSAGE } from '../../core/attachments.js';
 import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../store/types.js';
 import { HttpError, readJsonBody, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
@@ -49,14 +59,16 @@ import { findControlChar } from '../control-chars.js';
 import { actionIdSchema, type ActionHttpAnswer } from './actions.js';
 import type { LocalAuth } from './auth.js';
 import type { LocalEventHub } from './events.js';
-import { contentDisposition, LocalFiles } from './files.js';
+import { LocalFiles, serveFile } from './files.js';
 import { CHANNEL_PATTERN, DEFAULT_CHANNEL } from './ids.js';
 import { loadLocalPage, registerLocalPage } from './page.js';
+import { isUploadId, type LocalUploads } from './uploads.js';
 
 /**
  * A message as the API and the event stream show it: the stored row (times in ms since the
  * epoch); `actions` only on a bot message that has buttons (omitted otherwise, never `[]`);
- * `reaction` only once the core reacted to the message.
+ * `reaction` only once the core reacted to the message; `file` on a bot message carrying one;
+ * `files` on a user's message sent with files (omitted otherwise).
  */
 export type LocalApiMessage = LocalMessageRow;
 
@@ -74,6 +86,10 @@ export interface LocalPostInput {
   user: string;
   /** Thread to reply in; a new thread is started when undefined. */
   thread?: string;
+  /** Upload ids to send with the message (at most {@link MAX_FILES_PER_MESSAGE}, no repeats); absent or empty: none. */
+  files?: string[];
+  /** Whose uploads `files` must be: the logged-in user's name, null (or absent) for an anonymous page — never from the body. */
+  uploader?: string | null;
 }
 
 /** A click on a card button, validated; the user comes from {@link LocalPostInput}'s rule. */
@@ -103,6 +119,10 @@ export interface LocalApiBackend {
   receive(input: LocalPostInput): Promise<{ message: string; thread: string }>;
   /** Where the files of bot messages are (`./files.ts`); without it `GET /api/local/files/<id>` answers 404. */
   readonly files?: LocalFiles;
+  /** The uploads people send with messages (`./uploads.ts`); without it `POST /api/local/files` answers 404. */
+  readonly uploads?: LocalUploads;
+  /** The largest upload, bytes (AGENTBRIDGE_MAX_FILE_MB). */
+  readonly maxUploadBytes: number;
   /** The bot's current status text in a thread, or null. */
   statusOf(channel: string, thread: string): string | null;
   /**
@@ -153,28 +173,39 @@ export const displayNameSchema = z
 
 const userSchema = displayNameSchema.optional();
 
-const postSchema = z.object(
-  {
-    channel: channelSchema,
-    text: z
-      .string({ error: required('text') })
-      .max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters`)
-      .refine((t) => t.trim().length > 0, 'text must not be empty')
-      .superRefine((t, ctx) => {
-        const i = findControlChar(t);
-        if (i >= 0) {
-          const code = `U+${t.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
-          ctx.addIssue({
-            code: 'custom',
-            message: `text contains the control character ${code} at position ${i}; only tab, line feed and carriage return are allowed`,
-          });
-        }
-      }),
-    user: userSchema,
-    thread: threadSchema.optional(),
-  },
-  { error: 'body must be a JSON object' },
-);
+const postSchema = z
+  .object(
+    {
+      channel: channelSchema,
+      text: z
+        .string({ error: required('text') })
+        .max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters`)
+        .superRefine((t, ctx) => {
+          const i = findControlChar(t);
+          if (i >= 0) {
+            const code = `U+${t.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
+            ctx.addIssue({
+              code: 'custom',
+              message: `text contains the control character ${code} at position ${i}; only tab, line feed and carriage return are allowed`,
+            });
+          }
+        }),
+      user: userSchema,
+      thread: threadSchema.optional(),
+      files: z
+        .array(z.string({ error: 'files must be upload ids (strings)' }).max(100, 'files: an upload id is too long'), {
+          error: 'files must be an array of upload ids',
+        })
+        .max(MAX_FILES_PER_MESSAGE, `files: at most ${MAX_FILES_PER_MESSAGE} files per message`)
+        .refine((ids) => new Set(ids).size === ids.length, 'files must not list an upload twice')
+        .optional(),
+    },
+    { error: 'body must be a JSON object' },
+  )
+  .superRefine((body, ctx) => {
+    // A message carries text, files, or both.
+    if (body.text.trim().length === 0 && !(body.files && body.files.length > 0)) ctx.addIssue({ code: 'custom', message: 'text must not be empty' });
+  });
 
 const actionSchema = z.object(
   {
@@ -228,6 +259,7 @@ export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
   if (row.bot && row.actions && row.actions.length > 0) message.actions = row.actions.map((a) => ({ ...a }));
   if (row.reaction) message.reaction = row.reaction;
   if (row.file) message.file = { ...row.file };
+  if (row.files && row.files.length > 0) message.files = row.files.map((f) => ({ ...f }));
   return message;
 }
 
@@ -251,8 +283,18 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
     const body = parse(postSchema, await readJsonBody(req));
     // A logged-in author is the server's; the body's `user` only names anonymous writers.
     const user = authorOf(who, body.user);
-    const result = await backend.receive({ channel: body.channel, text: body.text, user, thread: body.thread });
+    const result = await backend.receive({ channel: body.channel, text: body.text, user, thread: body.thread, files: body.files, uploader: who?.name ?? null });
     sendJson(res, 202, result);
+  });
+
+  // An upload: same login as every route; the owner is the logged-in user (null: anonymous), never the body's.
+  http.route('POST', '/api/local/files', async (req, res) => {
+    const who = identify(req);
+    const site = req.headers['sec-fetch-site'];
+    if (site === 'cross-site' || site === 'same-site') throw new HttpError(403, 'uploads from another site are not allowed');
+    if (!backend.uploads) throw new HttpError(404, 'file uploads are not enabled on this server');
+    const row = await backend.uploads.receive(req, who?.name ?? null, backend.maxUploadBytes);
+    sendJson(res, 201, { file: { id: row.id, name: row.name, type: row.type, size: row.size } });
   });
 
   http.route('POST', '/api/local/actions', async (req, res) => {
@@ -294,32 +336,24 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
   http.route('GET', '/api/local/channels', (req, res) => {
     identify(req);
     const channels = [DEFAULT_CHANNEL, ...repo.channels().filter((c) => c !== DEFAULT_CHANNEL)];
-    sendJson(res, 200, { channels, botName: backend.botName });
+    sendJson(res, 200, { channels, botName: backend.botName, ...(backend.uploads ? { maxFileBytes: backend.maxUploadBytes } : {}) });
   });
 
-  // A file of a bot message: same access as the messages (login when required; Host/Origin by the
-  // server). Non-images are downloads, and nothing is sniffed or run in the page's origin (./files.ts).
+  // A file of a bot message, or one a user sent: same access as the messages (login when required;
+  // Host/Origin by the server). Non-images are downloads, and nothing is sniffed or run in the
+  // page's origin (./files.ts).
   http.route('GET', '/api/local/files/:id', (req, res, params) => {
     identify(req);
     const id = params.id ?? '';
+    if (isUploadId(id)) {
+      const upload = backend.uploads?.servable(id);
+      if (!upload) throw new HttpError(404, `no file ${id}`);
+      serveFile(res, upload.path, upload, `the file ${id}`);
+      return;
+    }
     const row = LocalFiles.isMessageId(id) ? repo.get(id) : undefined;
     if (!row?.file || !backend.files) throw new HttpError(404, `no file ${id}`);
-    const file = backend.files.pathOf(id);
-    let size: number;
-    try {
-      size = fs.statSync(file).size;
-    } catch {
-      throw new HttpError(404, `the file of message ${id} is gone`);
-    }
-    res.writeHead(200, {
-      'content-type': row.file.type,
-      'content-length': size,
-      'content-disposition': contentDisposition(row.file.name, row.file.type),
-      'x-content-type-options': 'nosniff',
-      'content-security-policy': "default-src 'none'; sandbox",
-      'cache-control': 'private, max-age=3600',
-    });
-    fs.createReadStream(file).pipe(res);
+    serveFile(res, backend.files.pathOf(id), row.file, `the file of message ${id}`);
   });
 
   http.route('GET', '/api/local/events', (req, res, _params, url) => {

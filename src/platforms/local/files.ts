@@ -1,7 +1,9 @@
 /**
  * Files of the local web chat: the bytes of a file a bot message carries (an agent's
  * `send_file`) live in `<dataDir>/local-files/<message id>` (mode 0600, directory 0700) and are
- * served by `GET /api/local/files/<message id>` (./api.ts) with the chat's own access rule.
+ * served by `GET /api/local/files/<message id>` (./api.ts) with the chat's own access rule; files
+ * people sent with their messages (`./uploads.ts`) by `GET /api/local/files/<upload id>`, with the
+ * same rule ({@link serveFile}).
  *
  * Serving rule (the page's origin must never run a file): only raster images of
  * {@link INLINE_IMAGE_TYPES} are served `inline` (the page shows them as `<img>`); everything else
@@ -9,7 +11,9 @@
  * `X-Content-Type-Options: nosniff` and a `sandbox` CSP.
  */
 import fs from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import path from 'node:path';
+import { HttpError } from '../../http/json.js';
 import { DIR_MODE, FILE_MODE, makeDirs } from '../../store/files.js';
 
 /** Directory of the local chat's files inside the data directory. */
@@ -86,4 +90,29 @@ export function contentDisposition(name: string, type: string): string {
   const kind = INLINE_IMAGE_TYPES.has(type) ? 'inline' : 'attachment';
   const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
   return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+/**
+ * Sends a stored file under the serving rule of this module: its type, `Content-Disposition` by
+ * {@link contentDisposition}, `nosniff`, `default-src 'none'; sandbox` CSP, private caching.
+ * @param file path of the bytes
+ * @param meta the name people see and the MIME type
+ * @throws HttpError 404 `<what> is gone` when the file is missing
+ */
+export function serveFile(res: ServerResponse, file: string, meta: { name: string; type: string }, what: string): void {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    throw new HttpError(404, `${what} is gone`);
+  }
+  res.writeHead(200, {
+    'content-type': meta.type,
+    'content-length': size,
+    'content-disposition': contentDisposition(meta.name, meta.type),
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': "default-src 'none'; sandbox",
+    'cache-control': 'private, max-age=3600',
+  });
+  fs.createReadStream(file).pipe(res);
 }

@@ -34,10 +34,11 @@ export const localPlatform = definePlatform({
   },
   enabled: (settings, othersConfigured) => (settings?.chat ?? 'auto') === 'on' || ((settings?.chat ?? 'auto') === 'auto' && othersConfigured.length === 0),
   async create(_settings, deps) {
-    const [{ LocalAdapter }, { LocalAuth, loginRequiredByConfig }, { LocalFiles }] = await Promise.all([
+    const [{ LocalAdapter }, { LocalAuth, loginRequiredByConfig }, { LocalFiles }, { LocalUploads }] = await Promise.all([
       import('./adapter.js'),
       import('./auth.js'),
       import('./files.js'),
+      import('./uploads.js'),
     ]);
     const auth = new LocalAuth({
       users: deps.localUsers,
@@ -52,6 +53,7 @@ export const localPlatform = definePlatform({
       auth,
       files: new LocalFiles(deps.config.dataDir),
       maxFileBytes: deps.config.maxFileBytes,
+      uploads: new LocalUploads(deps.config.dataDir, deps.localUploads),
     });
   },
 });

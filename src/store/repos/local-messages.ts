@@ -1,7 +1,7 @@
 /** The `local_messages` table: the message history of the built-in local web chat. */
 import type { CardAction } from '../../core/interactions.js';
 import type { Db } from '../db.js';
-import type { LocalMessageFile, LocalMessageRow, LocalMessagesRepo, LocalReaction, LocalThreadSummary } from '../types.js';
+import type { LocalMessageFile, LocalMessageRow, LocalMessagesRepo, LocalMessageUpload, LocalReaction, LocalThreadSummary } from '../types.js';
 
 interface LocalMessageSql {
   id: string;
@@ -18,6 +18,8 @@ interface LocalMessageSql {
   reaction: string | null;
   /** JSON {@link LocalMessageFile}, or NULL (migration 012). */
   file_json: string | null;
+  /** JSON array of {@link LocalMessageUpload}s, or NULL (migration 013). */
+  files_json: string | null;
 }
 
 /** The stored file of a message, or undefined (NULL, or a value this repository did not write). */
@@ -30,6 +32,30 @@ function parseFile(json: string | null): LocalMessageFile | undefined {
     // a hand-edited database: no file
   }
   return undefined;
+}
+
+/** The files of a user's message, or undefined (NULL, empty, or a value this repository did not write). */
+function parseFiles(json: string | null): LocalMessageUpload[] | undefined {
+  if (json === null) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value)) return undefined;
+  const files: LocalMessageUpload[] = [];
+  for (const f of value as unknown[]) {
+    const { id, name, size, type } = (f ?? {}) as Record<string, unknown>;
+    if (typeof id !== 'string' || typeof name !== 'string' || typeof size !== 'number' || typeof type !== 'string') return undefined;
+    files.push({ id, name, size, type });
+  }
+  return files.length > 0 ? files : undefined;
+}
+
+/** The column value for `files`: NULL for none, else the JSON array. */
+function filesJson(files: readonly LocalMessageUpload[] | undefined): string | null {
+  return files && files.length > 0 ? JSON.stringify(files.map(({ id, name, size, type }) => ({ id, name, size, type }))) : null;
 }
 
 const REACTIONS: ReadonlySet<string> = new Set<LocalReaction>(['working', 'done', 'failed', 'steered']);
@@ -80,6 +106,8 @@ function toLocalMessage(r: LocalMessageSql): LocalMessageRow {
   if (r.reaction !== null && REACTIONS.has(r.reaction)) row.reaction = r.reaction as LocalReaction;
   const file = parseFile(r.file_json ?? null);
   if (file) row.file = file;
+  const files = parseFiles(r.files_json ?? null);
+  if (files) row.files = files;
   return row;
 }
 
@@ -91,14 +119,15 @@ export const THREAD_TITLE_CHARS = 200;
  * - `insert` sets `updatedAt` to now; a known id throws `SqliteError` SQLITE_CONSTRAINT_PRIMARYKEY.
  * - `actions` are stored as JSON in `actions_json` (NULL for none); `update` changes them only
  *   when given (`[]` clears them).
+ * - `files` (a user's attachments, migration 013) are stored as JSON in `files_json` (NULL for none).
  * - `setReaction` stores the mark of a message (migration 010) and moves `updated_at` forward.
  * - `list` orders by `ts`, then id. `threads` summarises each thread from its earliest message
  *   (`replies` = the other messages), newest `lastTs` first.
  */
 export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
   const insert = db.prepare<[Record<string, string | number | null>], LocalMessageSql>(
-    `INSERT INTO local_messages (id, channel, thread, "user", text, bot, ts, updated_at, actions_json, file_json)
-     VALUES (@id, @channel, @thread, @user, @text, @bot, @ts, @now, @actions, @file)
+    `INSERT INTO local_messages (id, channel, thread, "user", text, bot, ts, updated_at, actions_json, file_json, files_json)
+     VALUES (@id, @channel, @thread, @user, @text, @bot, @ts, @now, @actions, @file, @files)
      RETURNING *`,
   );
   const update = db.prepare<[string, number, string], LocalMessageSql>('UPDATE local_messages SET text = ?, updated_at = ? WHERE id = ? RETURNING *');
@@ -136,6 +165,7 @@ export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
         now: Date.now(),
         actions: actionsJson(row.actions),
         file: row.file ? JSON.stringify({ name: row.file.name, size: row.file.size, type: row.file.type }) : null,
+        files: filesJson(row.files),
       })[0];
       return toLocalMessage(r!);
     },

@@ -31,14 +31,22 @@
  * of failing silently. A logged-in page sends no `user` (the server knows who writes) and has no
  * name field. Without a login the page asks for a display name once and keeps it (`./name.ts`).
  *
+ * Files: the 📎 button, a paste of files or images into the composer, or a drop on the thread
+ * upload files at once (`./attach.ts`); they show as removable chips until the message is sent
+ * with their ids (`files`; the text may then be empty). A user's message shows its files, and a
+ * bot message the file the agent sent, as links to `/api/local/files/<id>`, with the picture for
+ * PNG/JPEG/GIF/WebP images (the types the server serves inline).
+ *
  * Keyboard: Enter sends, Shift+Enter is a new line; the theme follows `prefers-color-scheme`.
  *
  * Test hooks: `data-testid` = composer, send, message (with `data-bot`), avatar, author, reaction
  * (with `data-state`), thread-item, thread-title, thread-status, channel-input, connection,
- * account, me, logout, change-name, login-notice (cards: `./cards.ts`; code blocks:
+ * account, me, logout, change-name, login-notice, attach, file-input, file-link, file-image (files:
+ * `./attach.ts`; cards: `./cards.ts`; code blocks:
  * `./markdown.ts`; progress: `./progress.ts`; name prompt: `./name.ts`).
  */
 import { renderCard, type ApiAction, type CardMessage } from './cards.js';
+import { Attachments, fmtSize, type UploadedFile } from './attach.js';
 import { $, el } from './dom.js';
 import { copyCode, plainText, renderMarkdown } from './markdown.js';
 import { askName, storedName } from './name.js';
@@ -58,8 +66,17 @@ interface ApiMessage {
   actions?: ApiAction[];
   /** The mark on a user's message; omitted when there is none. */
   reaction?: Reaction;
-  /** The file a bot message carries (an agent's send_file), served at `/api/local/files/<id>`. */
-  file?: { name: string; size: number; type: string };
+  /** The file a bot message carries (an agent's send_file), served at `/api/local/files/<message id>`. */
+  file?: ApiFile;
+  /** The files a user sent with the message, each served at `/api/local/files/<upload id>`. */
+  files?: Array<ApiFile & { id: string }>;
+}
+
+/** A file on a message. */
+interface ApiFile {
+  name: string;
+  size: number;
+  type: string;
 }
 
 /** Image types the server serves inline (`src/platforms/local/files.ts` INLINE_IMAGE_TYPES): shown as pictures. */
@@ -329,15 +346,21 @@ function renderMessage(msg: ApiMessage): void {
     if (progress) renderProgress(body, msg.id, msg.text);
     else renderMarkdown(body, msg.text);
   }
-  if (msg.file && !li.querySelector('.msg-file')) li.appendChild(renderFile(msg.id, msg.file));
+  if ((msg.file || msg.files) && !li.querySelector('.msg-files')) {
+    const box = el('div', 'msg-files');
+    if (msg.file) box.appendChild(renderFile(msg.id, msg.file));
+    (msg.files ?? []).forEach((f) => box.appendChild(renderFile(f.id, f)));
+    li.appendChild(box);
+  }
   if (msg.bot) renderCard(li, msg, sendClick);
   if (stick) list.scrollTop = list.scrollHeight;
 }
 /**
- * A message's file: a download link (name and size), and the picture for an inline image type.
- * Built from DOM nodes with text content only (never HTML); the URL carries only the message id.
+ * A file of a message: a download link (name and size), and the picture for an inline image type.
+ * Built from DOM nodes with text content only (never HTML); the URL carries only the id (the
+ * bot message's, or the upload's).
  */
-function renderFile(id: string, file: NonNullable<ApiMessage['file']>): HTMLElement {
+function renderFile(id: string, file: ApiFile): HTMLElement {
   const box = el('div', 'msg-file');
   const url = '/api/local/files/' + encodeURIComponent(id);
   if (INLINE_IMAGES.has(file.type)) {
@@ -354,12 +377,6 @@ function renderFile(id: string, file: NonNullable<ApiMessage['file']>): HTMLElem
   box.appendChild(link);
   box.appendChild(el('span', 'msg-file-size', ' ' + fmtSize(file.size)));
   return box;
-}
-/** `512 B`, `1.5 KiB`, `3 MiB`. */
-function fmtSize(n: number): string {
-  if (n < 1024) return n + ' B';
-  if (n < 1024 * 1024) return (n / 1024).toFixed(1).replace(/\.0$/, '') + ' KiB';
-  return (n / 1024 / 1024).toFixed(1).replace(/\.0$/, '') + ' MiB';
 }
 /** Up to two initials of a name ("Ada Lovelace" → "AL", "bob" → "B"). */
 function initials(name: string): string {
@@ -483,31 +500,45 @@ function go(channel: string, thread: string | null): void {
 function showError(text: string): void {
   $('composer-error').textContent = text;
 }
+/** Uploads one file (`POST /api/local/files`); rejects with the server's error (e.g. the 413's). */
+function uploadFile(file: File): Promise<UploadedFile> {
+  const form = new FormData();
+  form.append('file', file, file.name);
+  return api<{ file: UploadedFile }>('/api/local/files', { method: 'POST', body: form }).then((body) => body.file);
+}
+const attachments = new Attachments({ list: $('attachments'), upload: uploadFile, showError });
 function send(): void {
   const composer = $('composer', HTMLTextAreaElement);
   const sendButton = $('send', HTMLButtonElement);
   const text = composer.value;
-  if (!text.trim() || state.sending) return;
+  if ((!text.trim() && attachments.count === 0) || state.sending) return;
   if (!state.me && !state.user) {
     void chooseName();
     return;
   }
   const channel = state.channel;
   const thread = state.thread;
-  const body: { channel: string; text: string; user?: string; thread?: string } = { channel, text };
+  const body: { channel: string; text: string; user?: string; thread?: string; files?: string[] } = { channel, text };
   if (!state.me && state.user) body.user = state.user; // logged in: the server knows who writes
   if (thread) body.thread = thread;
   state.sending = true;
   sendButton.disabled = true;
   showError('');
-  api<{ message: string; thread: string }>('/api/local/messages', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-    .then((res) => {
-      if (composer.value === text) composer.value = '';
-      if (!thread && channel === state.channel) go(channel, res.thread);
+  // Uploads still running are waited for; a failed one is gone (its error shown) by then.
+  attachments
+    .ready()
+    .then((files) => {
+      if (files.length > 0) body.files = files;
+      if (!text.trim() && files.length === 0) return;
+      return api<{ message: string; thread: string }>('/api/local/messages', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then((res) => {
+        if (composer.value === text) composer.value = '';
+        attachments.sent(files);
+        if (!thread && channel === state.channel) go(channel, res.thread);
+      });
     })
     .catch((e: unknown) => showError('Not sent: ' + messageOf(e)))
     .then(() => {
@@ -594,6 +625,36 @@ $('composer').addEventListener('keydown', (e) => {
     send();
   }
 });
+// Files: the 📎 button, a paste into the composer, a drop on the thread.
+$('attach').addEventListener('click', () => $('file-input', HTMLInputElement).click());
+$('file-input').addEventListener('change', () => {
+  const input = $('file-input', HTMLInputElement);
+  if (input.files && input.files.length > 0) attachments.add(input.files);
+  input.value = '';
+});
+$('composer').addEventListener('paste', (e) => {
+  const files = e.clipboardData?.files;
+  if (!files || files.length === 0 || attachments.maxBytes === undefined) return;
+  e.preventDefault(); // the files, not their names as text
+  attachments.add(files);
+});
+const conversation = $('conversation');
+const carriesFiles = (e: DragEvent) => attachments.maxBytes !== undefined && !!e.dataTransfer && Array.from(e.dataTransfer.types).indexOf('Files') >= 0;
+conversation.addEventListener('dragover', (e) => {
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+  conversation.classList.add('dropping');
+});
+conversation.addEventListener('dragleave', (e) => {
+  if (!(e.relatedTarget instanceof Node && conversation.contains(e.relatedTarget))) conversation.classList.remove('dropping');
+});
+conversation.addEventListener('drop', (e) => {
+  conversation.classList.remove('dropping');
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  if (e.dataTransfer && e.dataTransfer.files.length > 0) attachments.add(e.dataTransfer.files);
+});
 $('composer-form').addEventListener('submit', (e) => {
   e.preventDefault();
   send();
@@ -612,9 +673,12 @@ $('channel-form').addEventListener('submit', (e) => {
 });
 window.addEventListener('hashchange', applyLocation);
 state.user = storedName();
-api<{ channels: string[]; botName?: string }>('/api/local/channels')
+api<{ channels: string[]; botName?: string; maxFileBytes?: number }>('/api/local/channels')
   .then((body) => {
     state.botName = body.botName || state.botName;
+    // Uploads are on when the server says how large a file may be.
+    attachments.maxBytes = body.maxFileBytes;
+    $('attach').hidden = body.maxFileBytes === undefined;
     body.channels.forEach(addChannel);
     renderChannels();
   })
