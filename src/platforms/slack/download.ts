@@ -21,8 +21,7 @@ export const MAX_REDIRECTS = 5;
 /** A download with no answer, or no new bytes, for this long is ended, ms. */
 export const DOWNLOAD_IDLE_MS = 30_000;
 /** The error when Slack answered its sign-in page (the token lacks `files:read`). */
-export const HTML_ANSWER_ERROR =
-  'download failed: Slack answered with a web page instead of the file — is the files:read scope granted? (slack/manifest.yml)';
+export const HTML_ANSWER_ERROR = 'download failed: Slack answered with a web page instead of the file — is the files:read scope granted? (slack/manifest.yml)';
 
 export interface SlackDownloadOptions {
   /** The bot token (`xoxb-…`), sent as `Authorization: Bearer`. */
@@ -94,8 +93,10 @@ async function request(url: URL, token: string | undefined, idle: IdleTimer): Pr
   } catch (err) {
     if (idle.signal.aborted) throw err;
     const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
-    const why = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : err instanceof Error ? err.message : String(err);
-    throw new Error(`download failed: ${why}`);
+    // A system error by its code (ECONNREFUSED, ENOTFOUND, …), else what fetch's cause says ("other side closed").
+    const code = typeof cause?.code === 'string' && /^E[A-Z]+$/.test(cause.code) ? cause.code : undefined;
+    const why = code ?? (typeof cause?.message === 'string' ? cause.message : err instanceof Error ? err.message : String(err));
+    throw new Error(`download failed: ${why}`, { cause: err });
   }
 }
 
