@@ -100,11 +100,7 @@ export async function conversationWorkdir(
  * its recorded worktree (a `--worktrees` project; the project's path before its first turn made
  * one) or the project's path; else `defaultWorkdir`. Same order as {@link conversationWorkdir}.
  */
-export function currentWorkdir(
-  store: Pick<Store, 'projects' | 'conversations'>,
-  conversationId: string,
-  defaultWorkdir: string,
-): string {
+export function currentWorkdir(store: Pick<Store, 'projects' | 'conversations'>, conversationId: string, defaultWorkdir: string): string {
   const own = store.conversations.get(conversationId)?.workdir;
   if (own) return own;
   const project = boundProject(store, conversationId);

@@ -149,6 +149,68 @@ describe('Discord adapter: inbound', () => {
   });
 });
 
+describe('Discord adapter: files in', () => {
+  /** Reads a fetched body whole. */
+  async function read(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const c of body) parts.push(Buffer.from(c));
+    return Buffer.concat(parts);
+  }
+
+  it('attachments become files (also without text, also in catch-up); fetchFile gets their bytes from the CDN without the bot token', async () => {
+    const adapter = await startAdapter();
+    const chat = twin.channels['agent-chat']!;
+    const said = twin.userSays({
+      user: 'Alice',
+      channel: chat,
+      content: 'see the log',
+      files: [
+        { name: 'build log.txt', bytes: 'line 1\nline 2\n', contentType: 'text/plain' },
+        { name: 'data.bin', bytes: Buffer.from([0, 1, 2, 255]) },
+      ],
+    });
+    const filesOnly = twin.userSays({
+      user: 'Alice',
+      channel: chat,
+      content: '',
+      files: [{ name: 'only.txt', bytes: 'just a file', contentType: 'text/plain' }],
+    });
+    await waitFor(() => core.received.length === 2, 5_000, 'the two messages');
+    const [withText, withoutText] = core.received;
+    const ids = (said.attachments as Array<{ id: string }>).map((a) => a.id);
+    expect(withText).toMatchObject({ eventKey: `discord:${said.id}`, text: 'see the log' });
+    expect(withText!.files).toEqual([
+      { id: ids[0], name: 'build log.txt', mimeType: 'text/plain', size: 14, url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/attachments\//) },
+      { id: ids[1], name: 'data.bin', size: 4, url: expect.any(String) },
+    ]);
+    expect(withoutText).toMatchObject({ eventKey: `discord:${filesOnly.id}`, text: '', files: [{ name: 'only.txt', size: 11 }] });
+
+    expect((await read(await adapter.fetchFile(withText!.files![0]!))).toString('utf8')).toBe('line 1\nline 2\n');
+    expect([...(await read(await adapter.fetchFile(withText!.files![1]!)))]).toEqual([0, 1, 2, 255]);
+    expect(twin.cdnDownloads.map((d) => [d.attachmentId, d.status, d.bytes])).toEqual([
+      [ids[0], 200, 14],
+      [ids[1], 200, 4],
+    ]);
+    expect(twin.cdnDownloads.every((d) => d.authorization === undefined)).toBe(true);
+
+    twin.failNextDownload(500);
+    await expect(adapter.fetchFile(withText!.files![0]!)).rejects.toThrow('download failed: HTTP 500');
+    await expect(adapter.fetchFile({ ...withText!.files![0]!, url: 'https://example.com/x.txt' })).rejects.toThrow(/^refused: example\.com/);
+
+    // Catch-up reads REST message objects: their attachments become files the same way.
+    twin.disconnect({ resumable: false });
+    const missed = twin.userSays({
+      user: 'Bob',
+      channel: chat,
+      content: 'while away',
+      files: [{ name: 'late.txt', bytes: 'late', contentType: 'text/plain' }],
+    });
+    await waitFor(() => core.received.length === 3, 15_000, 'the caught-up message');
+    expect(core.received[2]).toMatchObject({ eventKey: `discord:${missed.id}`, files: [{ name: 'late.txt', size: 4, mimeType: 'text/plain' }] });
+    expect((await read(await adapter.fetchFile(core.received[2]!.files![0]!))).toString('utf8')).toBe('late');
+  });
+});
+
 describe('Discord adapter: output', () => {
   it('replies with message_reference and no pings, edits, deletes, adds reactions (never removes) and repeats typing until cleared', async () => {
     const a = await startAdapter();

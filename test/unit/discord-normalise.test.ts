@@ -73,7 +73,7 @@ describe('normaliseMessage', () => {
     expect(normaliseMessage(facts({ webhookId: '1' }), policy())).toEqual({ ok: false, reason: 'webhook' });
     for (const type of [6, 7, 18, 21]) expect(normaliseMessage(facts({ type }), policy())).toEqual({ ok: false, reason: 'system message' });
     expect(normaliseMessage(facts({ type: 19 }), policy()).ok).toBe(true);
-    expect(normaliseMessage(facts({ content: `<@${BOT}>` }), policy())).toEqual({ ok: false, reason: 'empty text' });
+    expect(normaliseMessage(facts({ content: `<@${BOT}>` }), policy())).toEqual({ ok: false, reason: 'no text or files' });
   });
 
   it('threads: own conversation with the parent; every message in chat channels, elsewhere once the bot is in it', () => {
@@ -116,12 +116,68 @@ describe('cleanText', () => {
     expect(cleanText(facts({ content: ':) hi' }), BOT)).toBe(':) hi');
   });
 
-  it('keeps code indentation and lists attachments', () => {
+  it('keeps code indentation; attachments are not in the text', () => {
     const f = facts({
       content: `<@${BOT}> fix this\n\`\`\`\n  indented   code\n\`\`\``,
-      attachments: [{ name: 'log.txt', url: 'https://cdn.example/log.txt' }],
+      attachments: [LOG],
     });
-    expect(cleanText(f, BOT)).toBe('fix this\n```\n  indented   code\n```\n[attachment: log.txt](https://cdn.example/log.txt)');
+    expect(cleanText(f, BOT)).toBe('fix this\n```\n  indented   code\n```');
+  });
+});
+
+const LOG_URL = 'https://cdn.discordapp.com/attachments/700000000000000001/400000000000000001/log.txt?ex=1&is=2&hm=3';
+const LOG = { id: '400000000000000001', name: 'log.txt', contentType: 'text/plain; charset=utf-8', size: 42, url: LOG_URL };
+
+describe('attachments become files', () => {
+  it('each attachment is an InboundFile {id, name, mimeType, size, url}; the text stays as written', () => {
+    const png = { id: '400000000000000002', name: 'shot.png', contentType: 'image/png', size: 2048, url: 'https://cdn.discordapp.com/a/shot.png' };
+    const r = normaliseMessage(facts({ content: 'see the log', attachments: [LOG, png] }), policy());
+    expect(r.ok && r.message.text).toBe('see the log');
+    expect(r.ok && r.message.files).toEqual([
+      { id: '400000000000000001', name: 'log.txt', mimeType: 'text/plain; charset=utf-8', size: 42, url: LOG_URL },
+      { id: '400000000000000002', name: 'shot.png', mimeType: 'image/png', size: 2048, url: 'https://cdn.discordapp.com/a/shot.png' },
+    ]);
+    expect(r.ok && r.malformedFiles).toBeUndefined();
+  });
+
+  it('a message with attachments and no text is taken, with empty text', () => {
+    const r = normaliseMessage(facts({ content: '', attachments: [LOG] }), policy());
+    expect(r).toMatchObject({ ok: true, message: { text: '', files: [{ id: LOG.id, name: 'log.txt' }] } });
+    const mentionOnly = normaliseMessage(facts({ channelId: OTHER, content: `<@${BOT}>`, mentionedUserIds: [BOT], attachments: [LOG] }), policy());
+    expect(mentionOnly).toMatchObject({ ok: true, message: { text: '', addressed: true, files: [{ name: 'log.txt' }] } });
+  });
+
+  it('no content type → no mimeType; no attachments → no files field', () => {
+    const r = normaliseMessage(facts({ attachments: [{ ...LOG, contentType: null }] }), policy());
+    expect(r.ok && r.message.files?.[0]).toEqual({ id: LOG.id, name: 'log.txt', size: 42, url: LOG_URL });
+    const plain = normaliseMessage(facts(), policy());
+    expect(plain.ok && 'files' in plain.message).toBe(false);
+  });
+
+  it('malformed attachments are left out and reported; the rest of the message is kept', () => {
+    const r = normaliseMessage(
+      facts({
+        content: 'files',
+        attachments: [
+          { ...LOG, id: undefined },
+          { ...LOG, id: '400000000000000003', name: '' },
+          { ...LOG, id: '400000000000000004', size: -1 },
+          { ...LOG, id: '400000000000000005', url: 'javascript:alert(1)' },
+          { ...LOG, id: '400000000000000006', url: 'not a url' },
+          { ...LOG, id: '400000000000000007', contentType: 7 },
+          LOG,
+        ],
+      }),
+      policy(),
+    );
+    expect(r.ok && r.message.files?.map((f) => f.id)).toEqual([LOG.id]);
+    expect(r.ok && r.malformedFiles?.map((m) => m.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(r.ok && r.malformedFiles?.[0]?.problem).toMatch(/^id: /);
+    expect(r.ok && r.malformedFiles?.[3]?.problem).toMatch(/url: not an http\(s\) URL/);
+  });
+
+  it('no text and only malformed attachments: skipped', () => {
+    expect(normaliseMessage(facts({ content: '', attachments: [{ name: 'x' }] }), policy())).toEqual({ ok: false, reason: 'no text or files' });
   });
 });
 
@@ -131,6 +187,6 @@ describe('control characters in Discord text', () => {
   });
   it('a message of control characters only is skipped as empty', () => {
     const r = normaliseMessage(facts({ content: '\u0000\u0001' }), policy());
-    expect(r).toMatchObject({ ok: false, reason: 'empty text' });
+    expect(r).toMatchObject({ ok: false, reason: 'no text or files' });
   });
 });

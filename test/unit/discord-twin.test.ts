@@ -6,7 +6,17 @@
  * components and button clicks).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ChannelType, Client, Events, GatewayIntentBits, Partials, type ButtonInteraction, type ChatInputCommandInteraction, type Message } from 'discord.js';
+import {
+  ChannelType,
+  Client,
+  Events,
+  GatewayIntentBits,
+  Partials,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  type Message,
+  type TextChannel,
+} from 'discord.js';
 import { startDiscordTwin, type DiscordTwin } from '../twins/discord/index.js';
 import { waitFor } from '../helpers/sandbox.js';
 
@@ -88,6 +98,45 @@ describe('Discord twin with discord.js', () => {
     for (let i = 0; i < 5; i++) twin.userSays({ user: 'Bob', channel: chat, content: `n${i}` });
     const page = await channel.messages.fetch({ after: said.id, limit: 3 });
     expect([...page.values()].map((x) => x.content)).toEqual(['n1', 'n0', 'edited']); // the 3 right after, newest first
+  });
+
+  it("a user's files arrive as attachments whose url and proxy_url the twin serves; downloads recorded, faults injected", async () => {
+    const chat = twin.channels['agent-chat']!;
+    const said = twin.userSays({
+      user: 'Alice',
+      channel: chat,
+      content: 'two files',
+      files: [
+        { name: 'notes.txt', bytes: 'some notes', contentType: 'text/plain' },
+        { name: 'big.bin', bytes: 'x', size: 2_000_000 },
+      ],
+    });
+    await waitFor(() => seen.find((m) => m.id === said.id), 5_000, 'the message');
+    const [notes, big] = [...seen.find((m) => m.id === said.id)!.attachments.values()];
+    expect(notes).toMatchObject({ name: 'notes.txt', size: 10, contentType: 'text/plain' });
+    expect(notes!.url).toMatch(new RegExp(`^${twin.url}/attachments/${chat}/${notes!.id}/notes\\.txt\\?ex=`));
+    expect(notes!.proxyURL).toMatch(new RegExp(`^${twin.url}/proxy/attachments/${chat}/${notes!.id}/notes\\.txt\\?`));
+    expect(big).toMatchObject({ name: 'big.bin', size: 2_000_000, contentType: null }); // the reported size, as given
+    expect(await (await fetch(notes!.url)).text()).toBe('some notes');
+    const proxied = await fetch(notes!.proxyURL);
+    expect([proxied.status, proxied.headers.get('content-type'), await proxied.text()]).toEqual([200, 'text/plain', 'some notes']);
+    twin.failNextDownload(404, { attachmentId: notes!.id });
+    expect((await fetch(notes!.url)).status).toBe(404);
+    twin.failNextDownload(500);
+    expect((await fetch(notes!.url)).status).toBe(500);
+    expect((await fetch(notes!.url.replace('notes.txt', 'other.txt'))).status).toBe(404);
+    expect((await fetch(notes!.url)).status).toBe(200);
+    expect(twin.cdnDownloads.map((d) => [d.via, d.status])).toEqual([
+      ['cdn', 200],
+      ['proxy', 200],
+      ['cdn', 404],
+      ['cdn', 500],
+      ['cdn', 404],
+      ['cdn', 200],
+    ]);
+    // The bot's uploads are served too.
+    const sent = await (client.channels.cache.get(chat) as TextChannel).send({ files: [{ attachment: Buffer.from('report'), name: 'r.txt' }] });
+    expect(await (await fetch(sent.attachments.first()!.url)).text()).toBe('report');
   });
 
   it('waits out a 429 and retries (Retry-After), the message is created once', async () => {

@@ -7,6 +7,9 @@
  * channels only mentions; DMs always. `DISCORD_API_URL` (`http://host:port/api`) replaces the
  * REST base URL; the Gateway URL then comes from `GET /gateway/bot`.
  *
+ * Files people attach: message attachments become `InboundMessage.files` (./attachments.ts);
+ * `fetchFile` downloads one from Discord's CDN (./fetch-file.ts).
+ *
  * Exactly one reply per message, nothing said while disconnected lost: see ./inbound.ts (event
  * keys, per-channel cursors, catch-up after a new Gateway session — READY at start or after a
  * failed resume, not RESUMED). The `/agent` slash command: ./commands.ts. Card buttons: sent by
@@ -16,7 +19,7 @@ import { Client, Events, GatewayDispatchEvents, GatewayIntentBits, Partials } fr
 import type { DiscordConfig } from './config.js';
 import { DISCORD_LIMITS } from './limits.js';
 import type { Logger } from '../../logger.js';
-import type { ReplyTarget } from '../../core/messages.js';
+import type { InboundFile, ReplyTarget } from '../../core/messages.js';
 import type {
   AdapterContext,
   EditOptions,
@@ -32,6 +35,7 @@ import type {
 import { attachButtons } from './buttons.js';
 import { attachAgentCommand } from './commands.js';
 import { neutraliseMentions } from './format.js';
+import { fetchDiscordFile } from './fetch-file.js';
 import { DiscordInbound } from './inbound.js';
 import { conversationIdOf, takesPartIn, type NormalisePolicy } from './normalise.js';
 import { DiscordOutput } from './output.js';
@@ -153,6 +157,14 @@ export class DiscordAdapter implements PlatformAdapter {
   }
   postFile(target: ReplyTarget, file: OutgoingFile, opts?: PostFileOptions): Promise<PostedMessage> {
     return this.output.postFile(target, file, opts);
+  }
+  /**
+   * Opens an attachment's bytes from its CDN URL, without the bot token; only Discord's file
+   * hosts and the origin of `DISCORD_API_URL` are fetched from (./fetch-file.ts).
+   * @throws Error `refused: …` (another host), `download failed: HTTP <status>`, `download failed: <reason>`
+   */
+  fetchFile(file: InboundFile, opts?: { signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>> {
+    return fetchDiscordFile(file, { ...(this.config.apiUrl ? { apiUrl: this.config.apiUrl } : {}), ...(opts?.signal ? { signal: opts.signal } : {}) });
   }
   edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void> {
     return this.output.edit(target, ref, text, opts);

@@ -35,7 +35,8 @@ export function factsOf(message: Message, client: Client): DiscordMessageFacts {
     mentionedUserIds: [...message.mentions.users.keys()],
     userNames,
     channelNames,
-    attachments: [...message.attachments.values()].map((a) => ({ name: a.name, url: a.url })),
+    // Plain values, checked by ./attachments.ts (a malformed attachment object leaves fields undefined).
+    attachments: [...message.attachments.values()].map((a) => ({ id: a.id, name: a.name, contentType: a.contentType, size: a.size, url: a.url })),
     createdTimestamp: message.createdTimestamp,
   };
 }

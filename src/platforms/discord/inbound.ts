@@ -150,6 +150,8 @@ export class DiscordInbound {
     const tracked = () =>
       facts.guildId !== null && (this.o.chatChannels.has(channelId) || (facts.threadParentId !== undefined && takesPartIn(facts, this.o.policy())));
     if (result.ok) {
+      if (result.malformedFiles)
+        this.o.logger.warn({ messageId: facts.id, attachments: result.malformedFiles }, 'discord: malformed attachments left out of a message');
       try {
         const outcome = await this.o.sink(result.message);
         this.o.logger.debug(

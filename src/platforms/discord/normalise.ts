@@ -18,8 +18,11 @@
  *   (`postedMessageKey('discord', parent, threadId)` is a posted message) gets `seedFrom`
  *   = that key while its conversation does not exist yet.
  * - Text: mentions of the bot (`<@id>`/`<@!id>`) are removed; other user mentions become
- *   `@Display Name`; known channel mentions `<#id>` become `#name`; attachments are appended as
- *   `[attachment: name](url)` lines. A message with no text left is skipped.
+ *   `@Display Name`; known channel mentions `<#id>` become `#name`.
+ * - Files: attachments become `files` (`InboundFile {id, name, mimeType?, size, url}`, checked
+ *   by ./attachments.ts; malformed ones are left out and returned in `malformedFiles` for the
+ *   log); the turn fetches them (`PlatformAdapter.fetchFile`). A message with neither text
+ *   left nor files is skipped; one with files only is taken with empty text.
  * - Reply target: the channel or thread it was written in, replying to the message itself
  *   (`replyTo` = message id → `message_reference`).
  * - `addressed`: the message mentions the bot or is a DM (the core reads such messages as
@@ -28,6 +31,7 @@
 import { stripControlChars } from '../control-chars.js';
 import { postedMessageKey } from '../../core/ids.js';
 import { discordConversationId } from './ids.js';
+import { inboundFilesOf, type DiscordAttachmentFacts, type MalformedAttachment } from './attachments.js';
 import type { InboundMessage } from '../../core/messages.js';
 
 /** The parts of a Discord message normalisation needs (plain data). */
@@ -52,7 +56,8 @@ export interface DiscordMessageFacts {
   userNames: Record<string, string>;
   /** Channel names by id, for `<#id>` mentions (optional). */
   channelNames?: Record<string, string>;
-  attachments: Array<{ name: string; url: string }>;
+  /** The message's attachments as read from discord.js, unchecked (./attachments.ts checks them). */
+  attachments: readonly DiscordAttachmentFacts[];
   /** Creation time, ms since the epoch. */
   createdTimestamp: number;
 }
@@ -67,9 +72,13 @@ export interface NormalisePolicy {
   isBotMessage(postedKey: string): boolean;
 }
 
-export type SkipReason = 'own message' | 'bot author' | 'webhook' | 'system message' | 'not addressed to the bot' | 'empty text';
+export type SkipReason = 'own message' | 'bot author' | 'webhook' | 'system message' | 'not addressed to the bot' | 'no text or files';
 
-export type NormaliseResult = { ok: true; message: InboundMessage } | { ok: false; reason: SkipReason };
+/**
+ * A message to hand to the core (with the attachments left out as malformed, when any, for the
+ * log), or why it is skipped.
+ */
+export type NormaliseResult = { ok: true; message: InboundMessage; malformedFiles?: MalformedAttachment[] } | { ok: false; reason: SkipReason };
 
 /** Mentions of a user in content: `<@123>` or the legacy nickname form `<@!123>`. */
 const USER_MENTION = /<@!?(\d+)>/g;
@@ -106,8 +115,8 @@ export function takesPartIn(f: Pick<DiscordMessageFacts, 'guildId' | 'channelId'
 }
 
 /**
- * The text for the agent: bot mention removed, user/channel mentions resolved, attachments listed;
- * C0 control characters other than tab, LF and CR stripped (`control-chars.ts`).
+ * The text for the agent: bot mention removed, user/channel mentions resolved (attachments are
+ * not in it: they become `files`); C0 control characters other than tab, LF and CR stripped (`control-chars.ts`).
  */
 export function cleanText(f: DiscordMessageFacts, botUserId: string): string {
   // The bot's mention goes with the blank space before it ("ask <@bot> about x" → "ask about x").
@@ -125,9 +134,7 @@ export function cleanText(f: DiscordMessageFacts, botUserId: string): string {
   });
   // "<@bot>, do x" → "do x"
   if (ledByMention) text = text.replace(/^\s*[,:]/, '');
-  text = text.trim();
-  const files = f.attachments.map((a) => `[attachment: ${a.name}](${a.url})`);
-  return [text, ...files].filter(Boolean).join('\n');
+  return text.trim();
 }
 
 /**
@@ -142,7 +149,8 @@ export function normaliseMessage(f: DiscordMessageFacts, policy: NormalisePolicy
   const mentioned = mentionsBot(f, policy.botUserId);
   if (!takesPartIn(f, policy) && !mentioned) return { ok: false, reason: 'not addressed to the bot' };
   const text = cleanText(f, policy.botUserId);
-  if (!text) return { ok: false, reason: 'empty text' };
+  const { files, malformed } = inboundFilesOf(f.attachments);
+  if (!text && !files.length) return { ok: false, reason: 'no text or files' };
 
   const conversationId = conversationIdOf(f);
   const thread = f.threadParentId ? f.channelId : undefined;
@@ -161,10 +169,11 @@ export function normaliseMessage(f: DiscordMessageFacts, policy: NormalisePolicy
     // Spoken to directly: a mention or a DM (such a message may be a command, e.g. "@bot stop").
     addressed: mentioned || f.guildId === null,
     receivedAt,
+    ...(files.length ? { files } : {}),
   };
   if (f.threadParentId && !policy.hasConversation(conversationId)) {
     const key = threadSeedKey(f.threadParentId, f.channelId);
     if (policy.isBotMessage(key)) message.seedFrom = key;
   }
-  return { ok: true, message };
+  return { ok: true, message, ...(malformed.length ? { malformedFiles: malformed } : {}) };
 }

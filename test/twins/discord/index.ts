@@ -5,6 +5,10 @@
  * `rest: { api: twin.apiUrl }` (agentbridge: `DISCORD_API_URL=<twin.apiUrl>`); the Gateway URL
  * comes from `GET /gateway/bot`.
  *
+ * Attachment URLs (users' files from `userSays({files})`, the bot's uploads) point at the
+ * twin's own server, which serves their bytes (./cdn.ts): every download is recorded in
+ * {@link DiscordTwin.cdnDownloads}, {@link DiscordTwin.failNextDownload} injects a 404/500.
+ *
  * It records every REST call ({@link DiscordTwin.calls}) and Gateway frame
  * ({@link DiscordTwin.frames}), computes who each bot message would ping
  * ({@link DiscordTwin.pings}), and injects faults: {@link DiscordTwin.failNext} (e.g. 429s),
@@ -20,13 +24,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { TwinCdn, type CdnDownload } from './cdn.js';
 import { TwinGateway, type GatewayFrame } from './gateway.js';
 import { buttonClickPayload, buttonIds } from './interactions.js';
 import { pingsOf, routeMatches, TwinRest, type Interaction, type NonceReplay, type Pings, type RateLimitedCall, type RestCall } from './rest.js';
 import type { RateLimits } from './rate-limits.js';
 import { snowflakeAt, TwinWorld, type TwinMessage, type TwinUser } from './state.js';
 
-export type { GatewayFrame, Interaction, NonceReplay, Pings, RateLimitedCall, RestCall, TwinMessage, TwinUser };
+export type { CdnDownload, GatewayFrame, Interaction, NonceReplay, Pings, RateLimitedCall, RestCall, TwinMessage, TwinUser };
 export { pingsOf };
 
 export interface DiscordTwinOptions {
@@ -72,6 +77,12 @@ export interface UserSays {
   replyTo?: string;
   /** Message type (default 0, or 19 for a reply); e.g. 7 for a "member joined" system message. */
   type?: number;
+  /**
+   * Files the user attaches: the message's `attachments` (id, filename, size, url, proxy_url,
+   * content_type), served by the twin's CDN ({@link DiscordTwin.cdnDownloads}). `size`
+   * overrides the size Discord reports (default the bytes' length).
+   */
+  files?: Array<{ name: string; bytes: Buffer | string; contentType?: string; size?: number }>;
 }
 
 export interface DiscordTwin {
@@ -142,6 +153,10 @@ export interface DiscordTwin {
   botReactions(messageId: string): string[];
   /** Per bot message id: who its latest create/edit would have pinged. */
   pings: Map<string, Pings>;
+  /** Every request to the twin's CDN (attachment URLs), oldest first. */
+  cdnDownloads: CdnDownload[];
+  /** The next `times` (default 1) CDN requests (of `attachmentId` only, when given) answer `status` (e.g. 404, 500) instead of the bytes. */
+  failNextDownload(status: number, opts?: { times?: number; attachmentId?: string }): void;
   /** Calls of `METHOD /path-pattern` (`:param` / `*` segments). */
   callsTo(route: string): RestCall[];
   /**
@@ -169,7 +184,7 @@ export interface DiscordTwin {
    * those the global limit refused by route alone (`global: POST /channels/:c/messages ×12`), most first.
    */
   rateLimitedSummary(): string[];
-  /** Drops the faults not used up yet. */
+  /** Drops the faults not used up yet (REST and CDN). */
   clearFaults(): void;
   /** Drops the Gateway connection; `resumable: false` makes the resume fail (op 9), forcing a new session. */
   disconnect(opts: { resumable: boolean }): void;
@@ -195,6 +210,7 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     messageContentIntent: options.messageContentIntent ?? true,
   });
   const rest = new TwinRest(world, gateway, { token, wsUrl: () => base.replace(/^http/, 'ws') });
+  const cdn = new TwinCdn(world);
   rest.enforceRateLimits = options.enforceRateLimits ?? true;
   const rateLimitedSummary = () => {
     const counts = new Map<string, number>();
@@ -212,6 +228,7 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://twin');
       const rawPath = (req.url ?? '/').split('?')[0]!;
+      if (cdn.handle(req, res, rawPath)) return;
       if (!rawPath.startsWith('/api/v10/')) {
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: '404: Not Found', code: 0 }));
         return;
@@ -234,6 +251,7 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     server.listen(0, '127.0.0.1', () => resolve());
   });
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  world.cdnBase = base;
 
   const userOf = (u: string | TwinUser) => (typeof u === 'string' ? world.userNamed(u) : u);
   const channelOf = (idOrName: string) => {
@@ -272,6 +290,14 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
         type: m.type ?? (replied ? 19 : 0),
         replyTo: replied?.id,
         mentionIds,
+        ...(m.files?.length
+          ? {
+              attachments: m.files.map((f) => {
+                const bytes = Buffer.isBuffer(f.bytes) ? f.bytes : Buffer.from(f.bytes, 'utf8');
+                return { id: world.nextId(), filename: f.name, size: f.size ?? bytes.length, bytes, ...(f.contentType ? { contentType: f.contentType } : {}) };
+              }),
+            }
+          : {}),
       });
       const payload = world.apiMessage(msg, { gateway: true });
       gateway.dispatch('MESSAGE_CREATE', channel.kind === 'dm' ? { ...payload, channel_type: 1 } : payload);
@@ -353,6 +379,8 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     },
     botReactions: (messageId) =>
       [...(world.findMessage(messageId)?.reactions ?? new Map<string, Set<string>>())].filter(([, who]) => who.has(world.bot.id)).map(([e]) => e),
+    cdnDownloads: cdn.downloads,
+    failNextDownload: (status, opts) => cdn.failNext(status, opts),
     callsTo: (route) => rest.calls.filter((c) => routeMatches(route, c.method, c.path)),
     failNext: (route, f) => void rest.faults.push({ route, status: f.status, retryAfter: f.retryAfter, times: f.times ?? 1, match: f.match }),
     failAfterCreate: (route, f = {}) =>
@@ -367,7 +395,10 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     rateLimits: rest.rateLimits,
     rateLimited: rest.rateLimited,
     rateLimitedSummary,
-    clearFaults: () => void rest.faults.splice(0),
+    clearFaults: () => {
+      rest.faults.splice(0);
+      cdn.clearFaults();
+    },
     disconnect: (o) => gateway.disconnect(o),
     requestReconnect: () => gateway.requestReconnect(),
     close: async () => {

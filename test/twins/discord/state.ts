@@ -12,6 +12,8 @@
  *   replied-to message when the reply pings (`allowed_mentions.replied_user`).
  */
 
+import { cdnPath } from './cdn.js';
+
 /** Discord's epoch: 2015-01-01T00:00:00Z, ms. */
 export const DISCORD_EPOCH = 1_420_070_400_000n;
 
@@ -89,7 +91,7 @@ export interface TwinMessage {
   attachments?: TwinAttachment[];
 }
 
-/** A file of a message: a `files[n]` part of a multipart create. */
+/** A file of a message: a `files[n]` part of a bot's multipart create, or a file a user attached (`userSays` `files`). */
 export interface TwinAttachment {
   id: string;
   filename: string;
@@ -112,6 +114,8 @@ export class TwinWorld {
   readonly channels = new Map<string, TwinChannel>();
   /** Messages per channel id, in id order. */
   readonly messages = new Map<string, TwinMessage[]>();
+  /** Base URL of attachment URLs: the twin's own server once it listens (./cdn.ts serves them). */
+  cdnBase = 'http://127.0.0.1';
 
   constructor(opts: { guildName: string; botName: string; channelNames: string[] }) {
     this.guildId = this.nextId();
@@ -259,8 +263,8 @@ export class TwinWorld {
         id: a.id,
         filename: a.filename,
         size: a.size,
-        url: `https://cdn.twin.discord.test/attachments/${m.channelId}/${a.id}/${encodeURIComponent(a.filename)}`,
-        proxy_url: `https://media.twin.discord.test/attachments/${m.channelId}/${a.id}/${encodeURIComponent(a.filename)}`,
+        url: `${this.cdnBase}${cdnPath(m.channelId, a)}`,
+        proxy_url: `${this.cdnBase}${cdnPath(m.channelId, a, true)}`,
         ...(a.contentType ? { content_type: a.contentType } : {}),
       })),
       embeds: [],
