@@ -16,6 +16,9 @@
  * mention just created, and bursts keep their order), normalised (`events.ts`), user names
  * resolved (`users.ts`), and handed to the sink. A sink failure propagates: no ack, Slack
  * redelivers; the inbox's unique event key (`slack:<team>:<channel>:<ts>`) drops duplicates.
+ * Files on a message (`file_share`) go on `InboundMessage.files` (`files.ts`); their bytes are
+ * fetched later, when the turn starts, by {@link SlackAdapter.fetchFile} (`download.ts`: the bot
+ * token to Slack's file host only; scope `files:read`).
  *
  * Slash command `/agent <subcommand>` (`commands.ts`): Bolt's `app.command('/agent')` listener,
  * fed by Socket Mode `slash_commands` envelopes or, over HTTP, by form-encoded requests at
@@ -55,7 +58,7 @@ import { SLACK_LIMITS, SLACK_MAX_FILE_BYTES, slackBucket } from './limits.js';
 import { isDroppedCall, WebApiBudget } from '../budget.js';
 import type { HttpServer } from '../../http/server.js';
 import type { Logger } from '../../logger.js';
-import type { ReplyTarget } from '../../core/messages.js';
+import type { InboundFile, ReplyTarget } from '../../core/messages.js';
 import type { ActionReply } from '../../core/interactions.js';
 import type {
   AdapterContext,
@@ -76,6 +79,8 @@ import { handleSlashCommand, NAME_LOOKUP_MS, postToResponseUrl, type SlashComman
 import { isDmChannel, mentionedUserIds, normaliseSlackEvent, renderInboundText, toInboundMessage, type SlackEventEnvelope, type SlackSelf } from './events.js';
 import { escapeSlackText, formatSlackMarkdown, neutraliseSlackMentions } from './format.js';
 import { registerSlackEventsRoute } from './http-events.js';
+import { downloadSlackFile } from './download.js';
+import { slackFileOrigins } from './files.js';
 import { classifyPostFailure, findFileShare, findPostByKey, oldestTs, postMetadata, uploadStateKey } from './idempotent-post.js';
 import { errorCode, UserDirectory } from './users.js';
 
@@ -148,12 +153,15 @@ export class SlackAdapter implements PlatformAdapter {
   private readonly followUps = new Set<Promise<void>>();
   /** Web API calls per method (and channel, for posting): answers first, decoration when there is room (`limits.ts` `slackBucket`). */
   private readonly budget = new WebApiBudget({ spec: slackBucket });
+  /** Where the bot token may go for file downloads (`files.ts` → `slackFileOrigins`). */
+  private readonly fileOrigins: readonly string[];
 
   constructor(opts: SlackAdapterOptions) {
     this.config = opts.config;
     this.logger = opts.logger;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 30_000;
     this.mode = opts.config.appToken ? 'socket' : 'http';
+    this.fileOrigins = slackFileOrigins(opts.config.apiUrl);
     if (this.mode === 'http') {
       if (!opts.http || !opts.config.signingSecret) throw new Error('Slack Events API over HTTP needs the HTTP server and SLACK_SIGNING_SECRET');
       registerSlackEventsRoute(opts.http, {
@@ -377,6 +385,21 @@ export class SlackAdapter implements PlatformAdapter {
     const shared = shares?.public?.[channel]?.[0]?.ts ?? shares?.private?.[channel]?.[0]?.ts;
     const ts = shared ?? (await this.findShare(channel, target.thread, up.file_id, startedAt));
     return { ref: ts ?? `file:${up.file_id}`, channel };
+  }
+
+  /**
+   * Opens the bytes of a file someone attached (`InboundFile.url`: its `url_private_download` or
+   * `url_private`) with the bot token as `Authorization: Bearer` (`download.ts`). The token goes
+   * only to Slack's file host and the Web API's host (`files.ts` → `slackFileOrigins`), never
+   * across a redirect to another host, and is never logged. Needs the `files:read` scope
+   * (slack/manifest.yml). Not rate limited by the Web API budget (file downloads are not Web API
+   * methods). Works before `start()`.
+   * @throws Error starting `download failed:` for a URL on another host (nothing sent), a network
+   *   error, a non-2xx status (`HTTP <status>`), Slack's HTML sign-in page instead of the file
+   *   (the scope is missing), or a download silent for 30 s; `signal`'s reason when it aborts.
+   */
+  fetchFile(file: InboundFile, opts?: { signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>> {
+    return downloadSlackFile(file, { token: this.config.botToken, origins: this.fileOrigins, signal: opts?.signal });
   }
 
   /** The ts of the bot's message sharing `fileId` in the thread (or, without one, the channel) since `sinceMs`, or undefined. */
@@ -718,10 +741,13 @@ export class SlackAdapter implements PlatformAdapter {
       return;
     }
     const draft = result.draft;
+    for (const skipped of draft.skippedFiles) {
+      this.logger.warn({ eventId: body.event_id, file: skipped.label, reason: skipped.reason }, 'slack: malformed file entry of a message left out');
+    }
     const ids = mentionedUserIds(draft.rawText).filter((id) => id !== self.userId);
     if (draft.botName === undefined) ids.push(draft.authorId);
     const names = await users.names(ids);
-    const text = renderInboundText(draft.rawText, self.userId, names);
+    const text = renderInboundText(draft.rawText, self.userId, names, draft.files.length ? '' : undefined);
     const message = toInboundMessage(draft, text, draft.botName ?? names.get(draft.authorId) ?? draft.authorId, receivedAt);
     const outcome = await sink(message);
     if (draft.isDm) {

@@ -5,7 +5,7 @@
  *
  * Input: the Events API envelope, the same over Socket Mode (`payload`) and HTTP (the body):
  * `{ type: "event_callback", team_id, event_id, event: { type, subtype?, channel, channel_type?,
- *   user?, bot_id?, text, ts, thread_ts? } }` (Slack Events API docs, api.slack.com; docs/ARCHITECTURE.md §7; test/unit/slack-events.test.ts).
+ *   user?, bot_id?, text, ts, thread_ts?, files? } }` (Slack Events API docs, api.slack.com; docs/ARCHITECTURE.md §7; test/unit/slack-events.test.ts).
  *
  * Rules:
  * - `app_mention` (channels, private channels, group DMs) → the thread's conversation
@@ -22,6 +22,10 @@
  *   events; other bots' messages (`bot_id` or subtype `bot_message`) unless `allowBots`.
  * - event key `slack:<team>:<channel>:<ts>`: Slack's retries (same `event_id`), the `message`
  *   twin of an `app_mention`, and redeliveries after a reconnect all map to one key.
+ * - files (`files`, on `file_share` messages and their `app_mention`): each valid file object
+ *   becomes an `InboundFile` (`files.ts` → `slackFiles`); a malformed entry is left out, listed
+ *   in `SlackDraft.skippedFiles` (the adapter logs it) and named in the agent's text. A message
+ *   with files and no text is taken like any other (its text is then empty).
  * - `addressed` (the core reads only addressed messages as commands, `@agentbridge stop`): an
  *   `app_mention`, a message that mentions the bot, and every DM. A thread reply without a
  *   mention is a prompt even when it reads "stop".
@@ -29,7 +33,8 @@
 import { stripControlChars } from '../control-chars.js';
 import { postedMessageKey } from '../../core/ids.js';
 import { slackConversationId } from './ids.js';
-import type { InboundMessage } from '../../core/messages.js';
+import { slackFiles } from './files.js';
+import type { InboundFile, InboundMessage } from '../../core/messages.js';
 
 /** The fields of a Slack `message` / `app_mention` event this module reads. */
 export interface SlackMessageEvent {
@@ -47,7 +52,8 @@ export interface SlackMessageEvent {
   ts?: string;
   thread_ts?: string;
   team?: string;
-  files?: Array<{ name?: string; title?: string }>;
+  /** Slack file objects (untrusted; validated by `files.ts` → `slackFiles`). */
+  files?: unknown;
 }
 
 /** An Events API envelope (`event_callback`). */
@@ -93,6 +99,10 @@ export interface SlackDraft {
   addressed: boolean;
   /** The message is in a DM with the bot (`channel_type: "im"`). */
   isDm: boolean;
+  /** Files attached to the message (valid file objects only), in order. */
+  files: InboundFile[];
+  /** File entries left out as malformed: what they called themselves and why (for the log). */
+  skippedFiles: Array<{ label: string; reason: string }>;
 }
 
 export type NormaliseResult = { kind: 'message'; draft: SlackDraft } | { kind: 'ignore'; reason: string };
@@ -131,6 +141,7 @@ export function normaliseSlackEvent(body: SlackEventEnvelope, ctx: NormaliseCont
   if (!isDm && !mentioned && !known && !parentIsBot) {
     return ignore(threadTs ? 'thread without the bot' : 'channel message without a mention');
   }
+  const files = slackFiles(ev.files);
   const draft: SlackDraft = {
     team,
     channel,
@@ -138,10 +149,12 @@ export function normaliseSlackEvent(body: SlackEventEnvelope, ctx: NormaliseCont
     rootTs,
     conversationId,
     eventKey: `slack:${team}:${channel}:${ts}`,
-    rawText: withFiles(rawText, ev.files),
+    rawText: withSkippedFiles(rawText, files.skipped),
     authorId,
     addressed: mentioned || isDm,
     isDm,
+    files: files.files,
+    skippedFiles: files.skipped,
   };
   if (isBotAuthor) draft.botName = ev.bot_profile?.name || ev.username || authorId;
   if (parentIsBot) draft.seedFrom = parentKey;
@@ -164,6 +177,7 @@ export function toInboundMessage(draft: SlackDraft, text: string, authorName: st
   };
   if (draft.seedFrom) message.seedFrom = draft.seedFrom;
   if (draft.addressed) message.addressed = true;
+  if (draft.files.length) message.files = draft.files;
   return message;
 }
 
@@ -189,9 +203,10 @@ export function mentionedUserIds(text: string): string[] {
  * user mentions as `@Name` (from `names`, else the label, else the id), channels as `#name`,
  * special mentions as `@here`, links as `label (url)` or `url`, and `&lt; &gt; &amp;` decoded.
  * C0 control characters other than tab, LF and CR are stripped (`control-chars.ts`), so none
- * reaches the agent. Empty text becomes `(empty message)`.
+ * reaches the agent. Empty text becomes `emptyText` (default `(empty message)`; `''` for a
+ * message with files, whose prompt then lists the files alone).
  */
-export function renderInboundText(raw: string, botUserId: string, names: ReadonlyMap<string, string>): string {
+export function renderInboundText(raw: string, botUserId: string, names: ReadonlyMap<string, string>, emptyText = '(empty message)'): string {
   const bot = new RegExp(`[ \\t]*<@${escapeRe(botUserId)}(?:\\|[^>]*)?>[:,]?[ \\t]*`, 'g');
   const text = stripControlChars(raw)
     .replace(bot, ' ')
@@ -205,7 +220,7 @@ export function renderInboundText(raw: string, botUserId: string, names: Readonl
     .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&')
     .trim();
-  return text || '(empty message)';
+  return text || emptyText;
 }
 
 function linkText(url: string, label: string | undefined): string {
@@ -214,10 +229,11 @@ function linkText(url: string, label: string | undefined): string {
   return `${label} (${url})`;
 }
 
-function withFiles(text: string, files: SlackMessageEvent['files']): string {
-  if (!Array.isArray(files) || files.length === 0) return text;
-  const names = files.map((f) => `(attached file: ${f?.name || f?.title || 'unnamed'})`);
-  return [text, ...names].filter(Boolean).join('\n');
+/** The text with one line per file entry that was left out, so the agent knows it was there. */
+function withSkippedFiles(text: string, skipped: SlackDraft['skippedFiles']): string {
+  if (!skipped.length) return text;
+  const lines = skipped.map((f) => `(an attached file could not be read from Slack's event: ${f.label.replace(/[<>&]/g, '_')})`);
+  return [text, ...lines].filter(Boolean).join('\n');
 }
 
 function isId(v: unknown): v is string {

@@ -40,6 +40,13 @@
  *   unsigned on request). Each click gets a `response_url` (recorded like a command's);
  *   {@link SlackTwin.redeliverClick} delivers a click again (a duplicate, or over HTTP the very
  *   same signed request: a replay).
+ * - Files people attach (`hosted-files.ts`): {@link SlackTwin.addFile} registers a file and returns
+ *   Slack's file object (`url_private`, `url_private_download` on the twin's `GET /files-pri/…`);
+ *   {@link SlackTwin.userPosts} with `files` delivers a `message` event with subtype `file_share`
+ *   (and the `app_mention`, for a mention) carrying them. The URLs answer only with the bot token
+ *   as Bearer (else HTTP 200 with an HTML sign-in page, as Slack does); every download is recorded
+ *   in {@link SlackTwin.calls} as method {@link FILE_DOWNLOAD} ({@link SlackTwin.downloadsOf});
+ *   {@link SlackTwin.failDownloads} answers a status (404, 500) instead of the file.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -49,6 +56,10 @@ import { channelType, TwinStore, type TwinEphemeral, type TwinMessage, type Twin
 import { callWebApi, parseParams, type ApiResult, type Params } from './web-api.js';
 import { FaultRules } from './fault-rules.js';
 import { RateTiers, tierChannel } from './rate-tiers.js';
+import { HostedFiles, type HostedFileInput } from './hosted-files.js';
+
+/** The pseudo method under which downloads of attached files are recorded in {@link SlackTwin.calls} (not a Web API method). */
+export const FILE_DOWNLOAD = 'file:download';
 
 export type { TwinEphemeral, TwinMessage, TwinUser } from './store.js';
 
@@ -122,6 +133,12 @@ export interface UserPostInput {
   also_as_message?: boolean;
   /** Post as another bot (`bot_id`, subtype `bot_message`). */
   bot_id?: string;
+  /**
+   * Files attached (Slack file objects, from {@link SlackTwin.addFile} — or anything, to send a
+   * malformed entry): the `message` event gets subtype `file_share` and `files`, the
+   * `app_mention` `files`.
+   */
+  files?: unknown[];
 }
 
 export interface UserPost {
@@ -260,6 +277,8 @@ export class SlackTwin {
   readonly uploads: Array<{ id: string; bytes: number; at: number }> = [];
   /** Web API calls waiting out the latency. */
   private readonly delayed = new Set<NodeJS.Timeout>();
+  /** Files people attach (see `hosted-files.ts`). */
+  readonly hostedFiles: HostedFiles;
 
   private constructor(o: SlackTwinOptions) {
     this.teamId = o.teamId ?? 'T0TWIN';
@@ -273,6 +292,7 @@ export class SlackTwin {
     this.enforceTiers = o.enforceTiers ?? true;
     this.setWebApiLatency(o.webApiLatencyMs ?? 0);
     for (const u of o.users ?? []) this.addUser(u);
+    this.hostedFiles = new HostedFiles(this.teamId, () => this.url);
     this.server = http.createServer((req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.socket.handleUpgrade(req, socket, head));
   }
@@ -313,7 +333,11 @@ export class SlackTwin {
   /** Stores a user's message and delivers its events; resolves once they were sent (HTTP: answered). */
   async userPosts(p: UserPostInput): Promise<UserPost> {
     const text = p.mention ? `<@${this.botUserId}> ${p.text}` : p.text;
-    const m = this.store.add({ channel: p.channel, text, user: p.user, bot_id: p.bot_id, thread_ts: p.thread_ts });
+    const refs = (p.files ?? []).flatMap((f) => {
+      const o = f as { id?: unknown; name?: unknown; title?: unknown; size?: unknown };
+      return typeof o?.id === 'string' ? [{ id: o.id, name: String(o.name ?? ''), title: String(o.title ?? o.name ?? ''), size: Number(o.size ?? 0) }] : [];
+    });
+    const m = this.store.add({ channel: p.channel, text, user: p.user, bot_id: p.bot_id, thread_ts: p.thread_ts, ...(refs.length ? { files: refs } : {}) });
     const reply = m.thread_ts && m.thread_ts !== m.ts ? m.thread_ts : undefined;
     const parent = reply ? this.store.get(p.channel, reply) : undefined;
     const base: Record<string, unknown> = {
@@ -326,11 +350,13 @@ export class SlackTwin {
       client_msg_id: `cm-${m.ts}`,
       ...(reply ? { thread_ts: reply, parent_user_id: parent?.user ?? parent?.bot_id } : {}),
       ...(p.bot_id ? { bot_id: p.bot_id, subtype: 'bot_message', username: `bot ${p.bot_id}` } : {}),
+      ...(p.files?.length ? { files: p.files, upload: false, display_as_bot: false } : {}),
     };
     const type = channelType(p.channel);
     const events: Array<Record<string, unknown>> = [];
     if (p.mention && type !== 'im') events.push({ type: 'app_mention', ...base });
-    if (type === 'im' || !p.mention || p.also_as_message) events.push({ type: 'message', ...base, channel_type: type });
+    const subtype = p.files?.length && !p.bot_id ? { subtype: 'file_share' } : {};
+    if (type === 'im' || !p.mention || p.also_as_message) events.push({ type: 'message', ...base, ...subtype, channel_type: type });
     const eventIds: string[] = [];
     const httpResults: HttpDelivery[] = [];
     for (const e of events) {
@@ -501,6 +527,25 @@ export class SlackTwin {
     return this.store.get(channel, ts);
   }
 
+  /**
+   * Registers a file a person uploads (name, bytes, MIME type — default `text/plain`); @returns
+   * Slack's file object (`id` `F…`, `name`, `mimetype`, `size`, `url_private`,
+   * `url_private_download` on this twin), for {@link UserPostInput.files}.
+   */
+  addFile(input: HostedFileInput): Record<string, unknown> {
+    return this.hostedFiles.add(input);
+  }
+
+  /** The next `times` downloads of attached file `id` answer HTTP `status` instead of the file. */
+  failDownloads(id: string, status: number, times = 1): void {
+    this.hostedFiles.failDownloads(id, status, times);
+  }
+
+  /** Recorded downloads of attached files (all, or of file `id`), oldest first. */
+  downloadsOf(id?: string): ApiCall[] {
+    return this.calls.filter((c) => c.method === FILE_DOWNLOAD && (id === undefined || c.params.file === id));
+  }
+
   /** Recorded calls of one method. */
   callsOf(method: string): ApiCall[] {
     return this.calls.filter((c) => c.method === method);
@@ -625,6 +670,7 @@ export class SlackTwin {
       const url = new URL(req.url ?? '/', 'http://twin');
       const response = /^\/response\/([\w-]+)$/.exec(url.pathname);
       if (req.method === 'POST' && response) return this.onResponseUrl(response[1]!, Buffer.concat(chunks).toString('utf8'), res);
+      if (req.method === 'GET' && url.pathname.startsWith('/files-pri/')) return this.onFileDownload(url.pathname, req.headers.authorization, res);
       const upload = /^\/upload\/(\w+)$/.exec(url.pathname);
       if (req.method === 'POST' && upload) return this.onUpload(upload[1]!, Buffer.concat(chunks), res);
       const match = /^\/api\/([\w.]+)$/.exec(url.pathname);
@@ -699,6 +745,32 @@ export class SlackTwin {
     if (body.length !== file.length) return void res.writeHead(400, { 'content-type': 'text/plain' }).end('length mismatch');
     file.bytes = body;
     res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${body.length}`);
+  }
+
+  /**
+   * `GET /files-pri/<team>-<id>/[download/]<name>`: an attached file's private URL (see
+   * `hosted-files.ts`), recorded in {@link calls} as {@link FILE_DOWNLOAD} with the token used
+   * (never the token itself).
+   */
+  private onFileDownload(pathname: string, authorization: string | undefined, res: http.ServerResponse): void {
+    const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+    const auth = !token ? 'none' : token === this.botToken ? 'bot' : token === this.appToken ? 'app' : 'unknown';
+    const answer = this.hostedFiles.serve(pathname, auth === 'bot') ?? {
+      status: 404,
+      headers: { 'content-type': 'text/plain' },
+      body: Buffer.from('not found'),
+    };
+    const now = Date.now();
+    this.calls.push({
+      method: FILE_DOWNLOAD,
+      params: { path: pathname, ...(answer.fileId ? { file: answer.fileId } : {}) },
+      auth,
+      status: answer.status,
+      response: { contentType: answer.headers['content-type'] ?? '', bytes: answer.body.length },
+      at: now,
+      receivedAt: now,
+    });
+    res.writeHead(answer.status, { ...answer.headers, 'content-length': answer.body.length }).end(answer.body);
   }
 
   /**
