@@ -1,4 +1,5 @@
 /** The `local_messages` table: the message history of the built-in local web chat. */
+import { z } from 'zod';
 import type { CardAction } from '../../core/interactions.js';
 import type { Db } from '../db.js';
 import type { LocalMessageFile, LocalMessageRow, LocalMessagesRepo, LocalMessageUpload, LocalReaction, LocalThreadSummary } from '../types.js';
@@ -22,20 +23,12 @@ interface LocalMessageSql {
   files_json: string | null;
 }
 
-/** The stored file of a message, or undefined (NULL, or a value this repository did not write). */
-function parseFile(json: string | null): LocalMessageFile | undefined {
-  if (json === null) return undefined;
-  try {
-    const v = JSON.parse(json) as Record<string, unknown>;
-    if (typeof v.name === 'string' && typeof v.size === 'number' && typeof v.type === 'string') return { name: v.name, size: v.size, type: v.type };
-  } catch {
-    // a hand-edited database: no file
-  }
-  return undefined;
-}
-
-/** The files of a user's message, or undefined (NULL, empty, or a value this repository did not write). */
-function parseFiles(json: string | null): LocalMessageUpload[] | undefined {
+/**
+ * The value of a JSON column this repository wrote, checked against `schema`; undefined for NULL
+ * or a value that does not fit (a hand-edited database: read as none rather than failing every
+ * read of the thread).
+ */
+function parseColumn<T>(json: string | null, schema: z.ZodType<T>): T | undefined {
   if (json === null) return undefined;
   let value: unknown;
   try {
@@ -43,14 +36,27 @@ function parseFiles(json: string | null): LocalMessageUpload[] | undefined {
   } catch {
     return undefined;
   }
-  if (!Array.isArray(value)) return undefined;
-  const files: LocalMessageUpload[] = [];
-  for (const f of value as unknown[]) {
-    const { id, name, size, type } = (f ?? {}) as Record<string, unknown>;
-    if (typeof id !== 'string' || typeof name !== 'string' || typeof size !== 'number' || typeof type !== 'string') return undefined;
-    files.push({ id, name, size, type });
-  }
-  return files.length > 0 ? files : undefined;
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+const FileSchema = z.object({ name: z.string(), size: z.number(), type: z.string() });
+const UploadsSchema = z.array(FileSchema.extend({ id: z.string() }));
+const ActionsSchema = z.array(
+  // An unknown style is dropped, not refused.
+  z.object({ id: z.string(), label: z.string(), style: z.enum(['primary', 'danger']).optional().catch(undefined) }),
+);
+
+/** The stored file of a message, or undefined (NULL, or a value this repository did not write). */
+function parseFile(json: string | null): LocalMessageFile | undefined {
+  const f = parseColumn(json, FileSchema);
+  return f && { name: f.name, size: f.size, type: f.type };
+}
+
+/** The files of a user's message, or undefined (NULL, empty, or a value this repository did not write). */
+function parseFiles(json: string | null): LocalMessageUpload[] | undefined {
+  const files = parseColumn(json, UploadsSchema)?.map(({ id, name, size, type }) => ({ id, name, size, type }));
+  return files?.length ? files : undefined;
 }
 
 /** The column value for `files`: NULL for none, else the JSON array. */
@@ -71,22 +77,8 @@ function actionsJson(actions: readonly CardAction[] | undefined): string | null 
  * counts as none rather than failing every read of the thread.
  */
 function parseActions(json: string | null): CardAction[] | undefined {
-  if (json === null) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(value)) return undefined;
-  const actions: CardAction[] = [];
-  for (const a of value as unknown[]) {
-    if (typeof a !== 'object' || a === null) return undefined;
-    const { id, label, style } = a as Record<string, unknown>;
-    if (typeof id !== 'string' || typeof label !== 'string') return undefined;
-    actions.push(style === 'primary' || style === 'danger' ? { id, label, style } : { id, label });
-  }
-  return actions.length > 0 ? actions : undefined;
+  const actions = parseColumn(json, ActionsSchema)?.map(({ id, label, style }): CardAction => (style ? { id, label, style } : { id, label }));
+  return actions?.length ? actions : undefined;
 }
 
 function toLocalMessage(r: LocalMessageSql): LocalMessageRow {
