@@ -32,7 +32,7 @@ import { runAgent, SUPERSEDED_NOTICE, type LiveTurn, type Resume, type TurnToolA
 import { qualify } from './access.js';
 import type { ChangeSummaries } from './git-changes.js';
 import { fetchAttachments, imageFiles, type MessageAttachments } from './attachments.js';
-import { attachmentPromptText, notAttachedNotice } from '../core/attachments.js';
+import { attachmentPromptText, notAttachedNotice, withFileNames } from '../core/attachments.js';
 import type { PlatformAdapter } from '../platforms/types.js';
 import type { OutboundTarget } from './outbound.js';
 
@@ -173,7 +173,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
             conversationId,
             role: 'user',
             author: m.author.name,
-            text: m.text,
+            text: withFileNames(m),
             agent: agent ?? null,
             model: model ?? null,
             usage: null,

@@ -143,3 +143,15 @@ export const CLAUDE_IMAGE_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'i
 
 /** Largest image Claude takes as image content, bytes (Anthropic Messages API: 5 MB per image). */
 export const CLAUDE_IMAGE_MAX_BYTES = 5 * 1024 * 1024;
+
+/**
+ * A message's text as kept in the transcript: with `(attached: a.txt, b.png)` on a line of its
+ * own after it when the message had files (so thread seeding and `sessions show` still say so);
+ * the text alone otherwise. Pure.
+ */
+export function withFileNames(message: { text: string; files?: readonly { name: string }[] }): string {
+  const names = (message.files ?? []).map((f) => f.name);
+  if (!names.length) return message.text;
+  const line = `(attached: ${names.join(', ')})`;
+  return message.text.trim() ? `${message.text}\n\n${line}` : line;
+}

@@ -11,6 +11,7 @@ import {
   safeFileName,
   tooLargeReason,
   uniqueFileNames,
+  withFileNames,
 } from '../../src/core/attachments.js';
 import { fetchAttachments, imageFiles } from '../../src/conversation/attachments.js';
 import type { InboundFile, InboundMessage } from '../../src/core/messages.js';
@@ -94,6 +95,9 @@ describe('attachment names and texts (pure)', () => {
     expect(note).toMatch(/^⚠️ Not attached: `big\.zip` \(30\.0 MB\): larger than the 25 MB limit/);
     expect(note).toContain('Your message is answered without it');
     expect(formatBytes(1536)).toBe('1.5 KB');
+    expect(withFileNames({ text: 'see', files: [{ name: 'a.txt' }, { name: 'b.png' }] })).toBe('see\n\n(attached: a.txt, b.png)');
+    expect(withFileNames({ text: '', files: [{ name: 'a.txt' }] })).toBe('(attached: a.txt)');
+    expect(withFileNames({ text: 'plain' })).toBe('plain');
   });
 
   it('puts images into the Claude user message as base64 image blocks after the text', () => {
@@ -209,6 +213,8 @@ describe('a turn with attached files', () => {
     await waitFor(() => core.adapter.texts('t1').includes('read it'));
     expect(core.adapter.texts('t1').filter((t) => t.startsWith('⚠️ Not attached')).length).toBe(1);
     expect(core.store.inbox.unfinished()).toHaveLength(0);
+    // The transcript keeps the message with its files' names.
+    expect(core.store.entries.list('local:general:t1').find((e) => e.role === 'user')?.text).toBe('please read it\n\n(attached: notes.txt, huge.bin)');
   });
 
   it('survives restarts: the files come from the inbox row, are fetched by the next process, and reused by a re-run', async () => {
