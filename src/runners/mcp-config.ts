@@ -25,7 +25,8 @@
  *   trust: true}` (gemini expands `${VAR}` in settings; `trust: true` is required — without it the
  *   tools are not even offered in headless `default` approval mode) and every other entry of the
  *   real `.gemini` dir (and of the real home) is a symlink to the original, so sessions, auth and
- *   memory are the user's own. After the turn, files gemini created or replaced (rename) at the top
+ *   memory are the user's own (gemini's state folders `tmp` and `history` are first created in the
+ *   real `.gemini` when missing, so sessions are written there directly). After the turn, files gemini created or replaced (rename) at the top
  *   of the overlay `.gemini` are copied back to the real one — what gemini would have written there
  *   itself — and the overlay is removed. Nothing is written into the workdir.
  *   Gemini names the tools `mcp_agentbridge_<tool>`.
@@ -99,6 +100,7 @@ export function prepareGeminiHome(env: NodeJS.ProcessEnv, opts: GeminiHomeOption
   const { mcp } = opts;
   let overlay: string | undefined;
   try {
+    ensureStateDirs(realDir);
     overlay = fs.mkdtempSync(path.join(tmpRoot, 'agentbridge-gemini-'));
     const overlayDir = path.join(overlay, '.gemini');
     fs.mkdirSync(overlayDir, { mode: 0o700 });
@@ -135,6 +137,28 @@ export function prepareGeminiHome(env: NodeJS.ProcessEnv, opts: GeminiHomeOption
       fs.rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Folders gemini 0.61.0 writes its state into at the top of `.gemini` (seen in a fresh home after
+ * one turn: `tmp/<project>/chats` the sessions, `history/<project>`; plus `projects.json`).
+ */
+const GEMINI_STATE_DIRS = ['tmp', 'history'];
+
+/**
+ * Creates {@link GEMINI_STATE_DIRS} in the real `.gemini` when missing (as gemini itself would), so
+ * the overlay links them and a session is in the real home as soon as gemini writes it — not only
+ * after the copy-back, which runs once the process group is gone (the next turn's `--resume` could
+ * start before that). Best effort: a home that cannot be written is left to the copy-back.
+ */
+function ensureStateDirs(realDir: string): void {
+  for (const name of GEMINI_STATE_DIRS) {
+    try {
+      fs.mkdirSync(path.join(realDir, name), { recursive: true, mode: 0o700 });
+    } catch {
+      /* see the doc */
+    }
+  }
 }
 
 /** The real path of `dir` (gemini's `process.cwd()` resolves symlinks); `dir` itself when it cannot be resolved. */

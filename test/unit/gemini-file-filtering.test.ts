@@ -61,6 +61,7 @@ describe('prepareGeminiHome without tools', () => {
     const h = prepareGeminiHome({ HOME: home }, { cwd: path.join(root, 'link') }, root)!;
     const overlay = h.env['GEMINI_CLI_HOME']!;
     expect(h.env['AGENTBRIDGE_MCP_TOKEN']).toBeUndefined();
+    expect(fs.readlinkSync(path.join(overlay, '.gemini', 'tmp'))).toBe(path.join(home, '.gemini', 'tmp'));
     const settings = JSON.parse(fs.readFileSync(path.join(overlay, '.gemini', 'settings.json'), 'utf8'));
     expect(settings.general).toEqual({ maxAttempts: 1 });
     expect(settings.mcpServers).toBeUndefined();
@@ -70,6 +71,7 @@ describe('prepareGeminiHome without tools', () => {
     expect(fs.readFileSync(path.join(overlay, '.gemini', ATTACHMENTS_IGNORE_FILE), 'utf8')).toBe(attachmentsIgnoreText());
     h.finish();
     expect(fs.existsSync(overlay)).toBe(false);
-    expect(fs.readdirSync(path.join(home, '.gemini'))).toEqual(['settings.json']);
+    // gemini's state folders are made in the real home (and linked), so sessions land there at once.
+    expect(fs.readdirSync(path.join(home, '.gemini')).sort()).toEqual(['history', 'settings.json', 'tmp']);
   });
 });

@@ -29,7 +29,8 @@
  *   --resume <id>` from the same cwd and Gemini home resumes an ACP-created session — verified).
  * - agentbridge's MCP server: the same overlay Gemini home as the one-shot runner
  *   (../mcp-config.ts `prepareGeminiHome`, token only in the env as `${AGENTBRIDGE_MCP_TOKEN}`),
- *   kept for the process's lifetime and finished when it exits. Not ACP's `session/new`
+ *   kept for the process's lifetime and finished when it exits. Made for every session, also
+ *   without tools: its settings let gemini read attached files in a git work tree (./file-filtering.ts). Not ACP's `session/new`
  *   `mcpServers`: gemini 0.61.0 builds those without `trust` (bundle source `newSessionConfig`), so
  *   every agentbridge tool call would ask for approval, and their header values are taken literally
  *   (no `${VAR}` expansion).
