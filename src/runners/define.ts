@@ -119,10 +119,12 @@ export interface RunnerDefinition<N extends string = string, P extends EventPars
   stdin?(prompt: string): string;
   /**
    * How the turn's MCP server reaches the CLI: `'argv'` (args() adds it; the token is added to
-   * the env here), or a function preparing the child env (it receives the env with the token;
-   * undefined → the turn runs without tools and a warning event says so). Absent: no tools.
+   * the env here), or a function preparing the child env of **every** turn, with or without
+   * `req.mcp` (it receives the env with the token when the turn has tools; Gemini: an overlay
+   * home whose settings also make attached files readable). It returning undefined → the turn runs
+   * with the env unchanged (with `req.mcp`: without tools, and a warning event says so). Absent: no tools.
    */
-  mcp?: 'argv' | ((env: NodeJS.ProcessEnv, mcp: NonNullable<RunRequest['mcp']>) => McpEnvironment | undefined);
+  mcp?: 'argv' | ((env: NodeJS.ProcessEnv, req: RunRequest) => McpEnvironment | undefined);
   /** A new parser for one turn. */
   parser(req: RunRequest): P;
   /**
@@ -252,13 +254,12 @@ async function runTurn(def: AnyRunnerDefinition, opts: RunnerOptions, req: RunRe
     }
     let env = def.env ? def.env(req.env, req) : req.env;
     let wiring: McpEnvironment | undefined;
-    if (req.mcp && def.mcp) {
-      env = withMcpToken(env, req.mcp);
-      if (def.mcp !== 'argv') {
-        wiring = def.mcp(env, req.mcp);
-        if (wiring) env = wiring.env;
-        else emit([{ type: 'warning', message: `agentbridge tools are not available in this turn: the ${def.displayName} settings could not be prepared` }]);
-      }
+    if (req.mcp && def.mcp) env = withMcpToken(env, req.mcp);
+    if (def.mcp && def.mcp !== 'argv') {
+      wiring = def.mcp(env, req);
+      if (wiring) env = wiring.env;
+      else if (req.mcp)
+        emit([{ type: 'warning', message: `agentbridge tools are not available in this turn: the ${def.displayName} settings could not be prepared` }]);
     }
     const killGraceMs = opts.killGraceMs ?? def.killGraceMs;
     let parser = def.parser(req);

@@ -25,14 +25,18 @@
  *   trust: true}` (gemini expands `${VAR}` in settings; `trust: true` is required — without it the
  *   tools are not even offered in headless `default` approval mode) and every other entry of the
  *   real `.gemini` dir (and of the real home) is a symlink to the original, so sessions, auth and
- *   memory are the user's own. After the turn, files gemini created or replaced (rename) at the top
+ *   memory are the user's own (gemini's state folders `tmp` and `history` are first created in the
+ *   real `.gemini` when missing, so sessions are written there directly). After the turn, files gemini created or replaced (rename) at the top
  *   of the overlay `.gemini` are copied back to the real one — what gemini would have written there
  *   itself — and the overlay is removed. Nothing is written into the workdir.
  *   Gemini names the tools `mcp_agentbridge_<tool>`.
+ *   The same overlay, made for every gemini turn and live session (also without tools), makes the
+ *   files people attach readable by gemini's file tools in a git work tree: ./gemini/file-filtering.ts.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ATTACHMENTS_IGNORE_FILE, attachmentsIgnoreText, ignoreFilePathFor, withReadableAttachments } from './gemini/file-filtering.js';
 import type { RunRequest } from './types.js';
 
 /** Name of the server in every CLI's configuration. */
@@ -65,26 +69,38 @@ export function codexMcpOverrides(mcp: Mcp): string[] {
 }
 
 export interface GeminiMcpHome {
-  /** The child env: `GEMINI_CLI_HOME` pointing at the overlay, plus the token. */
+  /** The child env: `GEMINI_CLI_HOME` pointing at the overlay, plus the token when the turn has tools. */
   env: NodeJS.ProcessEnv;
   /** Copies what gemini wrote back to the real `.gemini` dir and removes the overlay. Never throws. */
   finish(): void;
 }
 
+/** What the overlay Gemini home of a turn or live session carries. */
+export interface GeminiHomeOptions {
+  /** agentbridge's MCP server (absent: no tools). */
+  mcp?: Mcp | undefined;
+  /** The working directory gemini runs in: attached files under it become readable (./gemini/file-filtering.ts). */
+  cwd: string;
+}
+
 /**
- * Builds the overlay Gemini home for one turn (see the module doc).
+ * Builds the overlay Gemini home for one turn or live session (see the module doc and
+ * ./gemini/file-filtering.ts).
  * @param env the child env the runner would use (its `GEMINI_CLI_HOME`, else `HOME`, is the real home).
  * @param tmpRoot where the overlay directory is created (default `os.tmpdir()`).
- * @returns undefined (run without tools) when the real settings.json cannot be parsed — gemini
- *   would report that itself — or the overlay cannot be created.
+ * @returns undefined (run with the real home: no tools, attached files unreadable in a git work
+ *   tree) when the real settings.json cannot be parsed — gemini would report that itself — or the
+ *   overlay cannot be created.
  */
-export function prepareGeminiMcpHome(env: NodeJS.ProcessEnv, mcp: Mcp, tmpRoot = os.tmpdir()): GeminiMcpHome | undefined {
+export function prepareGeminiHome(env: NodeJS.ProcessEnv, opts: GeminiHomeOptions, tmpRoot = os.tmpdir()): GeminiMcpHome | undefined {
   const realHome = env['GEMINI_CLI_HOME'] || env['HOME'] || os.homedir();
   const realDir = path.join(realHome, '.gemini');
   const settings = readSettings(path.join(realDir, 'settings.json'));
   if (!settings) return undefined;
+  const { mcp } = opts;
   let overlay: string | undefined;
   try {
+    ensureStateDirs(realDir);
     overlay = fs.mkdtempSync(path.join(tmpRoot, 'agentbridge-gemini-'));
     const overlayDir = path.join(overlay, '.gemini');
     fs.mkdirSync(overlayDir, { mode: 0o700 });
@@ -92,13 +108,18 @@ export function prepareGeminiMcpHome(env: NodeJS.ProcessEnv, mcp: Mcp, tmpRoot =
       if (name !== '.gemini') fs.symlinkSync(path.join(realHome, name), path.join(overlay, name));
     }
     for (const name of safeReaddir(realDir)) {
-      if (name !== 'settings.json') fs.symlinkSync(path.join(realDir, name), path.join(overlayDir, name));
+      if (name !== 'settings.json' && name !== ATTACHMENTS_IGNORE_FILE) fs.symlinkSync(path.join(realDir, name), path.join(overlayDir, name));
     }
-    const servers = isObject(settings.mcpServers) ? settings.mcpServers : {};
-    const merged = {
-      ...settings,
-      mcpServers: { ...servers, [MCP_SERVER_NAME]: { httpUrl: mcp.url, headers: { Authorization: AUTH_HEADER_VALUE }, trust: true } },
-    };
+    const ignoreFile = path.join(overlayDir, ATTACHMENTS_IGNORE_FILE);
+    fs.writeFileSync(ignoreFile, attachmentsIgnoreText(), { mode: 0o600 });
+    let merged = withReadableAttachments(settings, ignoreFilePathFor(realPathOr(opts.cwd), ignoreFile));
+    if (mcp) {
+      const servers = isObject(settings.mcpServers) ? settings.mcpServers : {};
+      merged = {
+        ...merged,
+        mcpServers: { ...servers, [MCP_SERVER_NAME]: { httpUrl: mcp.url, headers: { Authorization: AUTH_HEADER_VALUE }, trust: true } },
+      };
+    }
     fs.writeFileSync(path.join(overlayDir, 'settings.json'), `${JSON.stringify(merged, null, 2)}\n`, { mode: 0o600 });
   } catch {
     if (overlay) fs.rmSync(overlay, { recursive: true, force: true });
@@ -118,10 +139,42 @@ export function prepareGeminiMcpHome(env: NodeJS.ProcessEnv, mcp: Mcp, tmpRoot =
   };
 }
 
+/**
+ * Folders gemini 0.61.0 writes its state into at the top of `.gemini` (seen in a fresh home after
+ * one turn: `tmp/<project>/chats` the sessions, `history/<project>`; plus `projects.json`).
+ */
+const GEMINI_STATE_DIRS = ['tmp', 'history'];
+
+/**
+ * Creates {@link GEMINI_STATE_DIRS} in the real `.gemini` when missing (as gemini itself would), so
+ * the overlay links them and a session is in the real home as soon as gemini writes it — not only
+ * after the copy-back, which runs once the process group is gone (the next turn's `--resume` could
+ * start before that). Best effort: a home that cannot be written is left to the copy-back.
+ */
+function ensureStateDirs(realDir: string): void {
+  for (const name of GEMINI_STATE_DIRS) {
+    try {
+      fs.mkdirSync(path.join(realDir, name), { recursive: true, mode: 0o700 });
+    } catch {
+      /* see the doc */
+    }
+  }
+}
+
+/** The real path of `dir` (gemini's `process.cwd()` resolves symlinks); `dir` itself when it cannot be resolved. */
+function realPathOr(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
+}
+
 /** Copies top-level entries gemini created or replaced in the overlay `.gemini` back to the real one. */
 function copyBack(overlayDir: string, realDir: string): void {
   for (const name of safeReaddir(overlayDir)) {
-    if (name === 'settings.json' || name.startsWith('settings.json.') || name.endsWith('.lock') || name.endsWith('.tmp')) continue;
+    if (name === 'settings.json' || name === ATTACHMENTS_IGNORE_FILE || name.startsWith('settings.json.') || name.endsWith('.lock') || name.endsWith('.tmp'))
+      continue;
     const from = path.join(overlayDir, name);
     if (fs.lstatSync(from).isSymbolicLink()) continue;
     fs.mkdirSync(realDir, { recursive: true, mode: 0o700 });

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { settleProcessCleanups } from '../../src/runners/process.js';
 import { createRunner } from '../../src/runners/define.js';
 import { gemini } from '../../src/runners/gemini/index.js';
-import { prepareGeminiMcpHome } from '../../src/runners/mcp-config.js';
+import { prepareGeminiHome } from '../../src/runners/mcp-config.js';
 import type { RunEvent, RunRequest } from '../../src/runners/types.js';
 import { startMcpHarness, type McpHarness } from '../helpers/mcp-harness.js';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
@@ -61,7 +61,7 @@ describe('the overlay Gemini home', () => {
   it("adds the server to a copy of the user's settings, links everything else, and cleans up", () => {
     fs.mkdirSync(path.join(sb.home, '.gemini', 'tmp'));
     fs.writeFileSync(path.join(sb.home, '.gemini', 'GEMINI.md'), 'memory');
-    const home = prepareGeminiMcpHome(sb.env, { url: 'http://127.0.0.1:9/mcp', token: 'tok' }, sb.root)!;
+    const home = prepareGeminiHome(sb.env, { mcp: { url: 'http://127.0.0.1:9/mcp', token: 'tok' }, cwd: sb.workdir }, sb.root)!;
     const overlay = home.env.GEMINI_CLI_HOME!;
     expect(path.dirname(overlay)).toBe(sb.root);
     expect(home.env.AGENTBRIDGE_MCP_TOKEN).toBe('tok');
@@ -87,7 +87,7 @@ describe('the overlay Gemini home', () => {
 
   it('gives up (no tools) when the user settings cannot be parsed', () => {
     fs.writeFileSync(settingsFile, '{ broken');
-    expect(prepareGeminiMcpHome(sb.env, { url: 'http://x/mcp', token: 't' }, sb.root)).toBeUndefined();
+    expect(prepareGeminiHome(sb.env, { mcp: { url: 'http://x/mcp', token: 't' }, cwd: sb.workdir }, sb.root)).toBeUndefined();
   });
 });
 

@@ -22,7 +22,8 @@
  *   so `RunRequest.systemPrompt` is not used.
  * - Agent tools (`req.mcp`): gemini has no MCP flag; the turn runs with an overlay Gemini home
  *   (`GEMINI_CLI_HOME`) whose settings.json adds the `agentbridge` server — see
- *   ../mcp-config.ts ({@link prepareGeminiMcpHome}) for why and how.
+ *   ../mcp-config.ts ({@link prepareGeminiHome}) for why and how. The same overlay (made for every
+ *   turn) lets gemini's file tools read attached files in a git work tree (./file-filtering.ts).
  * - API retries: up to `general.maxAttempts` (settings.json, default 10, max 10) attempts with
  *   5 s → 30 s backoff for 429/5xx, so a failing provider can take minutes; the turn timeout bounds it.
  */
@@ -31,7 +32,7 @@ import path from 'node:path';
 import { defineRunner, stoppedError, type OutcomeContext } from '../define.js';
 import { classifyErrorText, runError } from '../errors.js';
 import { GeminiEventParser, providerMessage, stderrTail } from './events.js';
-import { prepareGeminiMcpHome } from '../mcp-config.js';
+import { prepareGeminiHome } from '../mcp-config.js';
 import { geminiSession } from './session.js';
 import { DEFAULT_GEMINI_MODEL } from './model.js';
 import type { PermissionMode } from '../../core/agents.js';
@@ -102,7 +103,8 @@ export const gemini = defineRunner({
   args: (req) => geminiArgs(req),
   env: (base) => geminiEnv(base),
   stdin: chatPrompt,
-  mcp: (env, mcp) => prepareGeminiMcpHome(env, mcp),
+  // Every turn gets the overlay home: agentbridge's tools (when the turn has them) and readable attached files (./file-filtering.ts).
+  mcp: (env, req) => prepareGeminiHome(env, { mcp: req.mcp, cwd: req.cwd }),
   parser: () => new GeminiEventParser(),
   /**
    * A `result` with `status: "success"` ends the turn. One with `status: "error"` does not: the

@@ -28,8 +28,9 @@
  *   reports that at once, and the conversation resumes with the one-shot runner (`gemini -p
  *   --resume <id>` from the same cwd and Gemini home resumes an ACP-created session — verified).
  * - agentbridge's MCP server: the same overlay Gemini home as the one-shot runner
- *   (../mcp-config.ts `prepareGeminiMcpHome`, token only in the env as `${AGENTBRIDGE_MCP_TOKEN}`),
- *   kept for the process's lifetime and finished when it exits. Not ACP's `session/new`
+ *   (../mcp-config.ts `prepareGeminiHome`, token only in the env as `${AGENTBRIDGE_MCP_TOKEN}`),
+ *   kept for the process's lifetime and finished when it exits. Made for every session, also
+ *   without tools: its settings let gemini read attached files in a git work tree (./file-filtering.ts). Not ACP's `session/new`
  *   `mcpServers`: gemini 0.61.0 builds those without `trust` (bundle source `newSessionConfig`), so
  *   every agentbridge tool call would ask for approval, and their header values are taken literally
  *   (no `${VAR}` expansion).
@@ -40,7 +41,7 @@ import * as acp from '@agentclientprotocol/sdk';
 import type { InteractionDecision, InteractionRequest } from '../../core/interactions.js';
 import type { SessionBackend, SessionContext } from '../define.js';
 import { classifyErrorText, runError } from '../errors.js';
-import { prepareGeminiMcpHome, type GeminiMcpHome } from '../mcp-config.js';
+import { prepareGeminiHome, type GeminiMcpHome } from '../mcp-config.js';
 import { failedSession } from '../session/failed.js';
 import { LiveProcess, type LiveProcessExit } from '../session/live-process.js';
 import { TurnTimer } from '../session/turn-timer.js';
@@ -106,10 +107,9 @@ export class GeminiSession implements AgentSession {
     private readonly ctx: SessionContext,
   ) {
     let env = ctx.env;
-    if (options.mcp) {
-      this.mcpHome = prepareGeminiMcpHome(env, options.mcp);
-      if (this.mcpHome) env = this.mcpHome.env;
-    }
+    // Always an overlay home: agentbridge's tools (when given) and readable attached files (./file-filtering.ts).
+    this.mcpHome = prepareGeminiHome(env, { mcp: options.mcp, cwd: options.cwd });
+    if (this.mcpHome) env = this.mcpHome.env;
     this.mcpMissing = !!options.mcp && !this.mcpHome;
     this.lines = lineStream((m) => this.live.writeJson(m));
     const app = acp
