@@ -6,7 +6,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'chaos-results/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'chaos-results/', 'coverage/', '.ci/tools/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

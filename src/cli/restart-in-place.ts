@@ -11,7 +11,8 @@
  * - the child runs with AGENTBRIDGE_RESTART_MODE=exit: its own `/agent restart` exits with 75 and
  *   this process starts the next one, so restarts never nest (at most two processes);
  * - any other exit of the child ends this process with the same code (128 + n for signal n).
- * Node 20 has no `process.execve` (a true re-exec); this is the closest equivalent.
+ * `process.execve` (a true re-exec) is experimental and only in Node 22.15 and later (engines allows
+ * 22.0); this is the closest equivalent without it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';

@@ -15,8 +15,8 @@
  *   stdin is a terminal (someone ran it in a shell); else `spawn`.
  * In place (./restart-in-place.ts): this process, its service stopped, starts the new one attached
  * — same process group, stdio inherited — and waits for it, so the shell keeps waiting and Ctrl-C
- * (sent by the terminal to the whole foreground group) still stops the service. Node 20 has no
- * `process.execve`, hence a waiting parent rather than a true re-exec.
+ * (sent by the terminal to the whole foreground group) still stops the service. `process.execve`
+ * is experimental and only in Node 22.15 and later, hence a waiting parent rather than a true re-exec.
  * A signal that arrives during a restart turns it into a plain shutdown.
  */
 import { spawn } from 'node:child_process';

@@ -26,7 +26,7 @@ export class DirectoryError extends Error {
 
 /**
  * Creates `dir` and its missing parents, one level at a time, each new one with `mode`.
- * Not `fs.mkdirSync(dir, { recursive: true })`: Node 20's recursive mkdir never returns for a
+ * Not `fs.mkdirSync(dir, { recursive: true })`: Node's recursive mkdir (20, and 22.23 still) never returns for a
  * path under /proc (e.g. `/proc/nope`: mkdir says ENOENT while the parent exists, and it retries
  * forever); one level at a time every failure comes back at once.
  * @throws DirectoryError naming the level that could not be created, or a non-directory in the way

@@ -67,7 +67,9 @@ describe('agentbridge CLI', () => {
     expect(set.stdout).toContain('Turns at once: 3 turn slots (AGENTBRIDGE_MAX_CONCURRENT_TURNS); live agent sessions at most: 6');
 
     // Started with node instead of npm/npx (no node_modules/.bin on PATH): the same CLIs, the same report.
-    const plain = await runCli(['doctor'], env({ PATH: '/usr/bin:/bin' }), sb.root, 60_000);
+    // The folder of the node running the tests stays on PATH: the CLIs' `#!/usr/bin/env node` needs a
+    // Node 22 (under .ci/run on an older machine, /usr/bin/node is not one).
+    const plain = await runCli(['doctor'], env({ PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` }), sb.root, 60_000);
     expect(plain.code).toBe(0);
     const installedLines = (out: string) => out.split('\n').filter((l) => /^\s+\S.*\s(installed|not installed)/.test(l));
     expect(installedLines(plain.stdout)).toEqual(installedLines(ok.stdout));

@@ -75,6 +75,21 @@ async function slash(user: string, channel: string, text: string): Promise<Shown
   return { ...(posted.body as { response_type: string; text: string }), late: true };
 }
 
+/**
+ * `/agent status` by `user` in `channel`, asked until it says no turn is running: an answer is visible a moment before its
+ * turn has ended (the turn waits for the delivery), and `stop`, `reset` and `workdir` act on a running turn.
+ */
+async function statusWhenIdle(user: string, channel: string): Promise<Shown> {
+  return waitFor(
+    async () => {
+      const s = await slash(user, channel, 'status');
+      return s.text.includes('turn: none running') ? s : undefined;
+    },
+    20_000,
+    `status in ${channel} once the turn ended`,
+  );
+}
+
 /** Posts `@agentbridge <text>` as `user` in the thread; resolves with the next new bot message there. */
 async function mention(user: string, thread: string, text: string, channel = CHANNEL): Promise<string> {
   const before = botMessages(twin, channel, thread).length;
@@ -172,14 +187,7 @@ describe('/agent slash commands on Slack', () => {
     await waitForAnswer(twin, 'D0ALICE', dm.ts, 'echo: remember the word OSPREY');
 
     // The answer is visible a moment before its turn has ended (the turn waits for the delivery): ask until it has.
-    const status = await waitFor(
-      async () => {
-        const s = await slash('U0ALICE', 'D0ALICE', 'status');
-        return s.text.includes('turn: none running') ? s : undefined;
-      },
-      20_000,
-      'status once the turn ended',
-    );
+    const status = await statusWhenIdle('U0ALICE', 'D0ALICE');
     expect(status.response_type).toBe('ephemeral');
     expect(status.text).toContain('agent: claude (default)');
     expect(status.text).toMatch(/agent session: `[0-9a-f-]{36}` \(claude\)/);
@@ -195,6 +203,7 @@ describe('/agent slash commands on Slack', () => {
     expect((await slash('U0ALICE', 'D0ALICE', 'model default')).text).toContain('Model reset');
     expect((await slash('U0ALICE', 'D0ALICE', 'agent gemini')).text).toContain('gemini is not available');
     expect((await slash('U0ALICE', 'D0ALICE', 'agent claude')).text).toContain('already uses claude');
+    await statusWhenIdle('U0ALICE', 'D0ALICE');
     expect((await slash('U0ALICE', 'D0ALICE', 'stop')).text).toContain('Nothing is running in this conversation');
 
     expect((await slash('U0ALICE', 'D0ALICE', 'reset')).text).toContain('New agent session');
@@ -209,6 +218,7 @@ describe('/agent slash commands on Slack', () => {
     // An admin's /agent workdir in their own DM: the DM conversation's next turn runs there.
     const rootDm = await twin.userPosts({ user: 'U0ROOT', channel: 'D0ROOT', text: 'hello from root' });
     await waitForAnswer(twin, 'D0ROOT', rootDm.ts, 'echo: hello from root');
+    await statusWhenIdle('U0ROOT', 'D0ROOT');
     const beta = path.join(sb.root, 'workspaces', 'beta');
     const wd = await slash('U0ROOT', 'D0ROOT', 'workdir beta');
     expect(wd.response_type).toBe('in_channel');
