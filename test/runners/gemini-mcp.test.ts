@@ -37,9 +37,13 @@ beforeEach(async () => {
   fs.writeFileSync(settingsFile, USER_SETTINGS);
 });
 
+const TMPDIR = process.env.TMPDIR;
+
 afterEach(async () => {
   // A turn ends at the CLI's final event; its process may still be exiting (and writing into the sandbox).
   await settleProcessCleanups(30_000);
+  if (TMPDIR === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = TMPDIR;
   await model.close();
   await mcp.close();
   sb.cleanup();
@@ -100,8 +104,13 @@ describe('the gemini runner with agentbridge tools (real gemini CLI)', () => {
         { text: 'All set.' },
       ),
     );
+    // The runner makes the overlay in os.tmpdir(): here a folder of this test's own, so that overlays of other
+    // processes in the machine's shared /tmp (other test runs at the same time) neither come nor go in the count.
+    process.env.TMPDIR = path.join(sb.root, 'tmp');
+    fs.mkdirSync(process.env.TMPDIR);
     const overlays = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('agentbridge-gemini-'));
     const before = overlays();
+    expect(before).toEqual([]);
     const grant = mcp.access.grant({ conversationId: 'local:general:t1', replyTarget: target, ttlMs: 120_000 });
     const { result } = await run(request({ prompt: 'check again in 2 seconds remember KESTREL', mcp: { url: grant.url, token: grant.token } }));
     grant.revoke();
