@@ -280,9 +280,18 @@ describe('chat commands on Discord, end to end', () => {
 
     const stop = await mention('Alice', ch, 'stop');
     expect(stop.content).toBe('⏹️ Stopping the running turn (asked by Alice). 1 queued message will be answered next.');
-    await answer(twin, ch, '⏹️ The turn was stopped.');
+    // The turn ends stopped — unless the CLI had already taken the message sent meanwhile (it was
+    // offered to the running turn) when the interrupt came: then that turn answers it instead.
     await waitFor(
-      () => botAnswers(twin, ch).find((m) => m.content.startsWith('echo:') && m.content.includes('[Bob]: queued meanwhile')),
+      () =>
+        botAnswers(twin, ch).find(
+          (m) => m.content.startsWith('⏹️ The turn was stopped.') || (m.content.startsWith('echo:') && m.content.includes('queued meanwhile')),
+        ),
+      45_000,
+      'the stopped turn or the answer to the message sent meanwhile',
+    );
+    await waitFor(
+      () => botAnswers(twin, ch).find((m) => m.content.startsWith('echo:') && m.content.includes('queued meanwhile')),
       45_000,
       'the answer to the message sent meanwhile',
     );
