@@ -51,8 +51,11 @@ export function makeSandbox(extraEnv: NodeJS.ProcessEnv = {}): Sandbox {
   };
 }
 
-/** Resolves when `check()` returns a truthy value; rejects after `timeoutMs`. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 20_000, what = 'condition'): Promise<NonNullable<T>> {
+/**
+ * Resolves when `check()` returns a truthy value; rejects after `timeoutMs`, naming `what` (a
+ * function is called then, so the message can show the state at the timeout).
+ */
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 20_000, what: string | (() => string) = 'condition'): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -62,7 +65,8 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 20_000
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
