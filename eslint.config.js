@@ -20,6 +20,16 @@ export default tseslint.config(
     },
   },
   {
+    // The store is asynchronous: a store call that is neither awaited nor handed on, or a Promise
+    // used as a condition or passed where a plain callback is expected, is a bug (type-aware rules).
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
+    },
+  },
+  {
     // Node scripts (build helpers, configs).
     files: ['**/*.{js,mjs,cjs}'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', module: 'writable', require: 'readonly', __dirname: 'readonly' } },

@@ -25,7 +25,26 @@ import { createOutboxRepo } from './repos/outbox.js';
 import { createCronJobsRepo } from './repos/cron-jobs.js';
 import { createCronRunsRepo } from './repos/cron-runs.js';
 import { createScheduledMessagesRepo } from './repos/scheduled-messages.js';
-import type { Store } from './types.js';
+import { StoreMisuseError, type Store } from './types.js';
+import type {
+  ApprovalRulesRepo,
+  ConversationsRepo,
+  CronJobsRepo,
+  CronRunsRepo,
+  EntriesRepo,
+  InboxRepo,
+  InteractionsRepo,
+  LocalMessagesRepo,
+  OutboxRepo,
+  PlatformStateRepo,
+  PostedMessagesRepo,
+  ScheduledMessagesRepo,
+} from './types.js';
+import type { LocalUsersRepo } from './repos/local-users.js';
+import type { LocalUploadsRepo } from './repos/local-uploads.js';
+import type { ProjectsRepo } from './repos/projects.js';
+import { asyncRepo, type RunOnConnection } from './sync-repo.js';
+import { ConnectionGate } from './connection-gate.js';
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -53,7 +72,7 @@ export interface SqliteStore extends Store {
    * free (on a nearly full disk a tiny write can succeed in space SQLite already holds while
    * larger ones still fail).
    */
-  probeWrite(): void;
+  probeWrite(): Promise<void>;
 }
 
 /** Free space the store probe asks for on the database's file system, in bytes (256 KiB). */
@@ -99,10 +118,7 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
     let probe: Database.Statement<[string, number]> | undefined;
     const probeSql = `INSERT INTO platform_state (key, value, updated_at) VALUES ('agentbridge:store-probe', ?, ?)
        ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
-    return {
-      db,
-      dbPath: opts.dbPath,
-      readonly: opts.readonly ?? false,
+    const repos = {
       conversations: createConversationsRepo(db),
       entries: createEntriesRepo(db),
       postedMessages: createPostedMessagesRepo(db),
@@ -118,18 +134,54 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       interactions: createInteractionsRepo(db),
       approvalRules: createApprovalRulesRepo(db),
       projects: createProjectsRepo(db),
-      probeWrite() {
-        if (opts.dbPath !== ':memory:') assertFreeSpace(path.dirname(path.resolve(opts.dbPath)), PROBE_MIN_FREE_BYTES);
-        probe ??= db.prepare<[string, number]>(probeSql);
-        const now = Date.now();
-        probe.run(String(now), now);
-      },
-      transaction<T>(fn: () => T): T {
-        return db.transaction(fn)();
-      },
-      close() {
-        if (db.open) db.close();
-      },
+    };
+    const gate = new ConnectionGate(db);
+    const bind = (run: RunOnConnection): Omit<Store, 'transaction' | 'close'> => ({
+      conversations: asyncRepo<ConversationsRepo>(repos.conversations, run),
+      entries: asyncRepo<EntriesRepo>(repos.entries, run),
+      postedMessages: asyncRepo<PostedMessagesRepo>(repos.postedMessages, run),
+      inbox: asyncRepo<InboxRepo>(repos.inbox, run),
+      outbox: asyncRepo<OutboxRepo>(repos.outbox, run),
+      localMessages: asyncRepo<LocalMessagesRepo>(repos.localMessages, run),
+      platformState: asyncRepo<PlatformStateRepo>(repos.platformState, run),
+      cronJobs: asyncRepo<CronJobsRepo>(repos.cronJobs, run),
+      cronRuns: asyncRepo<CronRunsRepo>(repos.cronRuns, run),
+      scheduledMessages: asyncRepo<ScheduledMessagesRepo>(repos.scheduledMessages, run),
+      localUsers: asyncRepo<LocalUsersRepo>(repos.localUsers, run),
+      localUploads: asyncRepo<LocalUploadsRepo>(repos.localUploads, run),
+      interactions: asyncRepo<InteractionsRepo>(repos.interactions, run),
+      approvalRules: asyncRepo<ApprovalRulesRepo>(repos.approvalRules, run),
+      projects: asyncRepo<ProjectsRepo>(repos.projects, run),
+    });
+    const close = async (): Promise<void> => {
+      if (db.open) db.close();
+    };
+    const transaction = <T>(fn: (tx: Store) => Promise<T>): Promise<T> => {
+      const joined = gate.current();
+      if (joined) throw new StoreMisuseError('a transaction inside a transaction must use the outer transaction’s tx');
+      return gate.transaction((holder) => {
+        const tx: Store = {
+          ...bind(gate.runIn(holder)),
+          transaction: (inner) => inner(tx),
+          close,
+        };
+        return fn(tx);
+      });
+    };
+    return {
+      db,
+      dbPath: opts.dbPath,
+      readonly: opts.readonly ?? false,
+      ...bind(gate.run),
+      probeWrite: () =>
+        gate.run(() => {
+          if (opts.dbPath !== ':memory:') assertFreeSpace(path.dirname(path.resolve(opts.dbPath)), PROBE_MIN_FREE_BYTES);
+          probe ??= db.prepare<[string, number]>(probeSql);
+          const now = Date.now();
+          probe.run(String(now), now);
+        }),
+      transaction,
+      close,
     };
   } catch (err) {
     db.close();

@@ -1,6 +1,7 @@
 /**
  * Row types and the repository contract of the session store. Only `src/store/` writes SQL;
- * everything else uses these typed repositories. All times are ms since the epoch.
+ * everything else uses these typed repositories. Every repository method returns a Promise (the
+ * same contract for SQLite and PostgreSQL); errors reject it. All times are ms since the epoch.
  */
 import type { CardAction, InteractionDecision, InteractionRequest } from '../core/interactions.js';
 import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
@@ -152,64 +153,64 @@ export interface OutboxRow {
 }
 
 export interface ConversationsRepo {
-  get(id: string): ConversationRow | undefined;
+  get(id: string): Promise<ConversationRow | undefined>;
   /** Creates the row if missing (fields from `init`), returns the stored row. */
-  ensure(init: { id: string; platform: PlatformName; channel: string; thread?: string | null; workdir?: string | null }): ConversationRow;
+  ensure(init: { id: string; platform: PlatformName; channel: string; thread?: string | null; workdir?: string | null }): Promise<ConversationRow>;
   /** Stores the agent session (and its committed point `at`, default null); all null = none. */
-  setAgentSession(id: string, agent: AgentName | null, agentSessionId: string | null, at?: string | null): void;
-  update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom' | 'seededAt' | 'permissionMode'>>): void;
-  list(opts?: { limit?: number }): ConversationRow[];
+  setAgentSession(id: string, agent: AgentName | null, agentSessionId: string | null, at?: string | null): Promise<void>;
+  update(id: string, patch: Partial<Pick<ConversationRow, 'agent' | 'model' | 'workdir' | 'seededFrom' | 'seededAt' | 'permissionMode'>>): Promise<void>;
+  list(opts?: { limit?: number }): Promise<ConversationRow[]>;
   /** Deletes the conversation and its entries, posted messages, inbox and outbox rows. Returns true if it existed. */
-  delete(id: string): boolean;
+  delete(id: string): Promise<boolean>;
 }
 
 export interface EntriesRepo {
-  append(e: Omit<SessionEntryRow, 'id' | 'createdAt'> & { createdAt?: number }): SessionEntryRow;
-  list(conversationId: string, opts?: { limit?: number; beforeId?: number }): SessionEntryRow[];
-  get(id: number): SessionEntryRow | undefined;
+  append(e: Omit<SessionEntryRow, 'id' | 'createdAt'> & { createdAt?: number }): Promise<SessionEntryRow>;
+  list(conversationId: string, opts?: { limit?: number; beforeId?: number }): Promise<SessionEntryRow[]>;
+  get(id: number): Promise<SessionEntryRow | undefined>;
   /**
    * Deletes the conversation's `user` entries that come after its last non-user entry — the
    * messages of a turn that was cut (recorded when it started, never committed), about to be
    * recorded again by the re-run. Returns how many were deleted.
    */
-  removeUncommitted(conversationId: string): number;
+  removeUncommitted(conversationId: string): Promise<number>;
   /** Distinct author names of user entries, at most `limit` (default 2) — "has more than one person written here?". */
-  authors(conversationId: string, limit?: number): string[];
+  authors(conversationId: string, limit?: number): Promise<string[]>;
 }
 
 export interface PostedMessagesRepo {
-  record(c: Omit<PostedMessageRow, 'createdAt'>): void;
-  get(key: string): PostedMessageRow | undefined;
+  record(c: Omit<PostedMessageRow, 'createdAt'>): Promise<void>;
+  get(key: string): Promise<PostedMessageRow | undefined>;
   /** The conversation's posted messages, oldest first; only those of `kind` when given. */
-  listForConversation(conversationId: string, kind?: PostedMessageKind): PostedMessageRow[];
+  listForConversation(conversationId: string, kind?: PostedMessageKind): Promise<PostedMessageRow[]>;
 }
 
 export interface InboxRepo {
   /** Inserts the message as `queued`; returns false (and changes nothing) if its eventKey is known. */
-  accept(message: InboundMessage): boolean;
+  accept(message: InboundMessage): Promise<boolean>;
   /** Marks rows running and increments attempts. */
-  markRunning(eventKeys: string[]): void;
-  markDone(eventKeys: string[]): void;
-  markFailed(eventKeys: string[]): void;
+  markRunning(eventKeys: string[]): Promise<void>;
+  markDone(eventKeys: string[]): Promise<void>;
+  markFailed(eventKeys: string[]): Promise<void>;
   /** Back to queued (e.g. a turn cut by shutdown). */
-  requeue(eventKeys: string[]): void;
+  requeue(eventKeys: string[]): Promise<void>;
   /** Rows in state queued or running, oldest first (by receivedAt, then insertion order). */
-  unfinished(): InboxRow[];
-  get(eventKey: string): InboxRow | undefined;
-  countByState(): Record<InboxState, number>;
+  unfinished(): Promise<InboxRow[]>;
+  get(eventKey: string): Promise<InboxRow | undefined>;
+  countByState(): Promise<Record<InboxState, number>>;
 }
 
 export interface OutboxRepo {
-  enqueue(o: { conversationId: string; target: OutboxTarget; text: string; sessionEntryId?: number | null }): OutboxRow;
-  markPosted(id: number, postedRef: string): void;
+  enqueue(o: { conversationId: string; target: OutboxTarget; text: string; sessionEntryId?: number | null }): Promise<OutboxRow>;
+  markPosted(id: number, postedRef: string): Promise<void>;
   /** Records a failed attempt (attempts+1, lastError); state stays pending unless `final`. */
-  markAttemptFailed(id: number, error: string, final?: boolean): void;
+  markAttemptFailed(id: number, error: string, final?: boolean): Promise<void>;
   /** Pending rows, oldest first. */
-  pending(): OutboxRow[];
+  pending(): Promise<OutboxRow[]>;
   /** Pending rows of one conversation, in insertion order. */
-  pendingFor(conversationId: string): OutboxRow[];
-  pendingCount(): number;
-  get(id: number): OutboxRow | undefined;
+  pendingFor(conversationId: string): Promise<OutboxRow[]>;
+  pendingCount(): Promise<number>;
+  get(id: number): Promise<OutboxRow | undefined>;
 }
 
 /** A message of the local web chat (the local platform's own message history). */
@@ -308,17 +309,17 @@ export interface InteractionRow {
 }
 
 export interface InteractionsRepo {
-  create(r: { id: string; conversationId: string; request: InteractionRequest; requester: Person | null; expiresAt: number }): InteractionRow;
-  get(id: string): InteractionRow | undefined;
-  setCard(id: string, outboxId: number): void;
-  setAwaitingText(id: string, awaiting: boolean): void;
+  create(r: { id: string; conversationId: string; request: InteractionRequest; requester: Person | null; expiresAt: number }): Promise<InteractionRow>;
+  get(id: string): Promise<InteractionRow | undefined>;
+  setCard(id: string, outboxId: number): Promise<void>;
+  setAwaitingText(id: string, awaiting: boolean): Promise<void>;
   /**
    * Ends a pending interaction: the first call wins (an UPDATE of a `pending` row). Returns true
    * when this call ended it, false when it was no longer pending.
    */
-  finish(id: string, state: Exclude<InteractionState, 'pending'>, decision: InteractionDecision | null, by: Person | null, at: number): boolean;
+  finish(id: string, state: Exclude<InteractionState, 'pending'>, decision: InteractionDecision | null, by: Person | null, at: number): Promise<boolean>;
   /** Pending interactions, oldest first; of one conversation when given. */
-  pending(conversationId?: string): InteractionRow[];
+  pending(conversationId?: string): Promise<InteractionRow[]>;
 }
 
 /** An "always for this conversation" rule: `tool` with `ruleKey` ('' = any use of the tool). */
@@ -332,45 +333,45 @@ export interface ApprovalRuleRow {
 
 export interface ApprovalRulesRepo {
   /** Adds a rule (a repeated one is kept once). */
-  add(r: { conversationId: string; tool: string; ruleKey: string; createdBy: string | null }): void;
-  list(conversationId: string): ApprovalRuleRow[];
+  add(r: { conversationId: string; tool: string; ruleKey: string; createdBy: string | null }): Promise<void>;
+  list(conversationId: string): Promise<ApprovalRuleRow[]>;
   /** True when a rule of the conversation covers `tool` with `ruleKey` (same key, or a rule for any use of the tool). */
-  covers(conversationId: string, tool: string, ruleKey: string | undefined): boolean;
+  covers(conversationId: string, tool: string, ruleKey: string | undefined): Promise<boolean>;
   /** Deletes the conversation's rules; returns how many. */
-  clear(conversationId: string): number;
+  clear(conversationId: string): Promise<number>;
 }
 
 export interface LocalMessagesRepo {
   /** Stores a message (`actions`: its buttons; absent or `[]` = none). */
-  insert(row: Omit<LocalMessageRow, 'updatedAt'>): LocalMessageRow;
+  insert(row: Omit<LocalMessageRow, 'updatedAt'>): Promise<LocalMessageRow>;
   /**
    * Replaces the text and, when `actions` is given, the buttons (`[]` removes them; undefined
    * keeps them); returns the updated row or undefined when `id` is unknown.
    */
-  update(id: string, text: string, actions?: CardAction[]): LocalMessageRow | undefined;
+  update(id: string, text: string, actions?: CardAction[]): Promise<LocalMessageRow | undefined>;
   /**
    * Sets the mark of a message (`reaction`, migration 010) and moves `updatedAt` forward (at
    * least 1 ms, so the page takes the update as newer); returns the updated row or undefined
    * when `id` is unknown.
    */
-  setReaction(id: string, reaction: LocalReaction): LocalMessageRow | undefined;
-  get(id: string): LocalMessageRow | undefined;
+  setReaction(id: string, reaction: LocalReaction): Promise<LocalMessageRow | undefined>;
+  get(id: string): Promise<LocalMessageRow | undefined>;
   /** Messages of one thread, oldest first. */
-  list(channel: string, thread: string): LocalMessageRow[];
+  list(channel: string, thread: string): Promise<LocalMessageRow[]>;
   /** Threads of a channel, newest activity first, at most `limit` (default 100). */
-  threads(channel: string, limit?: number): LocalThreadSummary[];
+  threads(channel: string, limit?: number): Promise<LocalThreadSummary[]>;
   /** Channels that have messages, alphabetically. */
-  channels(): string[];
+  channels(): Promise<string[]>;
 }
 
 /** Durable key-value state for platform adapters (namespaced keys, string values). */
 export interface PlatformStateRepo {
-  get(key: string): string | undefined;
-  set(key: string, value: string): void;
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string): Promise<void>;
   /** Removes `key` (no error when absent). */
-  delete(key: string): void;
+  delete(key: string): Promise<void>;
   /** Every entry whose key starts with `prefix`, in key order. */
-  list(prefix: string): { key: string; value: string }[];
+  list(prefix: string): Promise<{ key: string; value: string }[]>;
 }
 
 /** Fields of a cron job that {@link CronJobsRepo.update} changes. */
@@ -379,19 +380,19 @@ export type CronJobPatch = Partial<Pick<CronJob, 'enabled' | 'consecutiveFailure
 /** The `cron_jobs` table (scheduler). */
 export interface CronJobsRepo {
   /** Inserts a job; throws `SqliteError` (SQLITE_CONSTRAINT_UNIQUE) for a known id or name. */
-  insert(job: Omit<CronJob, 'createdAt' | 'updatedAt'>): CronJob;
-  get(id: string): CronJob | undefined;
-  getByName(name: string): CronJob | undefined;
+  insert(job: Omit<CronJob, 'createdAt' | 'updatedAt'>): Promise<CronJob>;
+  get(id: string): Promise<CronJob | undefined>;
+  getByName(name: string): Promise<CronJob | undefined>;
   /** All jobs by name. */
-  list(): CronJob[];
+  list(): Promise<CronJob[]>;
   /** Changes the given fields (and `updatedAt`); returns the updated job, undefined for an unknown id. */
-  update(id: string, patch: CronJobPatch): CronJob | undefined;
+  update(id: string, patch: CronJobPatch): Promise<CronJob | undefined>;
   /** Deletes the job and its runs; false for an unknown id. */
-  delete(id: string): boolean;
+  delete(id: string): Promise<boolean>;
   /** Enabled jobs whose `nextRunAt` ≤ `now`, earliest first. */
-  due(now: number): CronJob[];
+  due(now: number): Promise<CronJob[]>;
   /** The earliest `nextRunAt` of enabled jobs, or null. */
-  nextDue(): number | null;
+  nextDue(): Promise<number | null>;
 }
 
 /** Fields of a run that {@link CronRunsRepo.update} changes. */
@@ -403,47 +404,47 @@ export interface CronRunsRepo {
    * Inserts a run; returns undefined (and changes nothing) when a run with the same
    * (jobId, scheduledFor, attempt) exists — a due time never runs twice.
    */
-  insert(run: Omit<CronRun, 'id'>): CronRun | undefined;
-  get(id: number): CronRun | undefined;
+  insert(run: Omit<CronRun, 'id'>): Promise<CronRun | undefined>;
+  get(id: number): Promise<CronRun | undefined>;
   /** Runs of a job, newest first, at most `limit` (default 50). */
-  listForJob(jobId: string, limit?: number): CronRun[];
+  listForJob(jobId: string, limit?: number): Promise<CronRun[]>;
   /** Changes the given fields; returns the updated run, undefined for an unknown id. */
-  update(id: number, patch: CronRunPatch): CronRun | undefined;
+  update(id: number, patch: CronRunPatch): Promise<CronRun | undefined>;
   /**
    * Compare-and-set of the status: changes `patch` only if the run's status is `from`.
    * Returns false when it was not (another instance got there first).
    */
-  transition(id: number, from: CronRun['status'], patch: CronRunPatch): boolean;
+  transition(id: number, from: CronRun['status'], patch: CronRunPatch): Promise<boolean>;
   /** Runs in a status, oldest first; optionally of one job. */
-  withStatus(status: CronRun['status'], jobId?: string): CronRun[];
+  withStatus(status: CronRun['status'], jobId?: string): Promise<CronRun[]>;
   /** `running` runs submitted to a conversation. */
-  runningIn(conversationId: string): CronRun[];
+  runningIn(conversationId: string): Promise<CronRun[]>;
   /** `queued` runs whose `dueAt` ≤ `now`, earliest first. */
-  dueQueued(now: number): CronRun[];
+  dueQueued(now: number): Promise<CronRun[]>;
   /** The earliest `dueAt` of queued runs, or null. */
-  nextQueuedDue(): number | null;
+  nextQueuedDue(): Promise<number | null>;
 }
 
 /** The `scheduled_messages` table. Rows are deleted with their conversation. */
 export interface ScheduledMessagesRepo {
   /** The conversation must exist (foreign key; throws `SqliteError`). */
-  insert(m: ScheduledMessage): ScheduledMessage;
-  get(id: string): ScheduledMessage | undefined;
+  insert(m: ScheduledMessage): Promise<ScheduledMessage>;
+  get(id: string): Promise<ScheduledMessage | undefined>;
   /** Messages of a conversation, earliest due first. */
-  listForConversation(conversationId: string): ScheduledMessage[];
-  countForConversation(conversationId: string): number;
+  listForConversation(conversationId: string): Promise<ScheduledMessage[]>;
+  countForConversation(conversationId: string): Promise<number>;
   /** Deletes one message of that conversation; false when `id` is not one of its messages. */
-  delete(conversationId: string, id: string): boolean;
+  delete(conversationId: string, id: string): Promise<boolean>;
   /** Deletes every message of the conversation; returns how many. */
-  deleteForConversation(conversationId: string): number;
+  deleteForConversation(conversationId: string): Promise<number>;
   /** Deletes the message only if it is still due at `dueAt` (compare-and-set). */
-  deleteIfDue(id: string, dueAt: number): boolean;
+  deleteIfDue(id: string, dueAt: number): Promise<boolean>;
   /** Moves `dueAt` from `from` to `to` (compare-and-set); false when it was not at `from`. */
-  reschedule(id: string, from: number, to: number): boolean;
+  reschedule(id: string, from: number, to: number): Promise<boolean>;
   /** Messages with `dueAt` ≤ `now`, earliest first. */
-  due(now: number): ScheduledMessage[];
+  due(now: number): Promise<ScheduledMessage[]>;
   /** The earliest `dueAt`, or null. */
-  nextDue(): number | null;
+  nextDue(): Promise<number | null>;
 }
 
 /** Counts of rows removed by `prune`, per table. */
@@ -468,7 +469,19 @@ export interface Store {
   readonly approvalRules: ApprovalRulesRepo;
   /** Projects, channel bindings and conversation worktrees (migration 011). */
   readonly projects: ProjectsRepo;
-  /** Runs `fn` in one SQLite transaction. */
-  transaction<T>(fn: () => T): T;
-  close(): void;
+  /**
+   * Runs `fn` in one transaction and resolves to its result: committed when `fn` resolves,
+   * rolled back (and the error rethrown) when it rejects. Every store call of the transaction
+   * goes through `tx`, the store bound to it; a call on the outer store from inside `fn`'s async
+   * context is refused (it would run outside the transaction) with {@link StoreMisuseError}.
+   * A `transaction` of `tx` runs inside the same transaction. Other callers wait until it ends.
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** Closes the connection(s); calls after it fail. */
+  close(): Promise<void>;
+}
+
+/** A store call that would escape its transaction (see {@link Store.transaction}). */
+export class StoreMisuseError extends Error {
+  override readonly name = 'StoreMisuseError';
 }

@@ -1,5 +1,6 @@
 /** The `approval_rules` table: "always for this conversation" approvals (migration 008). */
 import type { Db } from '../db.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { ApprovalRuleRow, ApprovalRulesRepo } from '../types.js';
 
 interface RuleSql {
@@ -11,7 +12,7 @@ interface RuleSql {
 }
 
 /** Creates the repository (statements prepared once). A rule with key '' covers every use of its tool. */
-export function createApprovalRulesRepo(db: Db): ApprovalRulesRepo {
+export function createApprovalRulesRepo(db: Db): SyncRepo<ApprovalRulesRepo> {
   const add = db.prepare<[string, string, string, string | null, number]>(
     'INSERT OR IGNORE INTO approval_rules (conversation_id, tool, rule_key, created_by, created_at) VALUES (?, ?, ?, ?, ?)',
   );

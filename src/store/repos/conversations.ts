@@ -1,5 +1,6 @@
 /** The `conversations` table: one row per conversation (channel or thread) with its agent settings and session id. */
 import type { PlatformName } from '../../core/messages.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { AgentName, PermissionMode } from '../../core/agents.js';
 import type { Db } from '../db.js';
 import type { ConversationRow, ConversationsRepo } from '../types.js';
@@ -51,7 +52,7 @@ export const CONVERSATION_CHILD_TABLES = ['posted_messages', 'session_entries', 
  * `list` orders by most recently updated first; `limit` omitted = all rows.
  * `update`/`setAgentSession` on an unknown id change nothing.
  */
-export function createConversationsRepo(db: Db): ConversationsRepo {
+export function createConversationsRepo(db: Db): SyncRepo<ConversationsRepo> {
   const get = db.prepare<[string], ConversationSql>('SELECT * FROM conversations WHERE id = ?');
   const insert = db.prepare<[{ id: string; platform: string; channel: string; thread: string | null; workdir: string | null; now: number }]>(
     `INSERT OR IGNORE INTO conversations (id, platform, channel, thread, workdir, created_at, updated_at)

@@ -1,5 +1,6 @@
 /** The `cron_jobs` table: recurring prompts of the scheduler (migration 003). */
 import type { AgentName } from '../../core/agents.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { CronJob, CronSessionMode, CronTarget, Schedule } from '../../core/schedule.js';
 import type { Db } from '../db.js';
 import type { CronJobsRepo } from '../types.js';
@@ -54,7 +55,7 @@ export function lazy<T>(make: () => T): () => T {
  * Creates the cron jobs repository on `db`. Statements are prepared on first use (a readonly
  * store of a database from before migration 003 still opens; using this repo then throws).
  */
-export function createCronJobsRepo(db: Db): CronJobsRepo {
+export function createCronJobsRepo(db: Db): SyncRepo<CronJobsRepo> {
   const s = {
     insert: lazy(() =>
       db.prepare<[Record<string, string | number | null>]>(

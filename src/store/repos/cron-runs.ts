@@ -1,5 +1,6 @@
 /** The `cron_runs` table: run history of cron jobs, queued retries and run-now requests (migration 003). */
 import type { CronRun, CronRunKind, CronRunStatus } from '../../core/schedule.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { Db } from '../db.js';
 import type { CronRunPatch, CronRunsRepo } from '../types.js';
 import { lazy } from './cron-jobs.js';
@@ -56,7 +57,7 @@ const COLUMNS: Record<keyof CronRunPatch, string> = {
  * `insert` ignores a second run with the same (job, scheduledFor, attempt) and returns undefined;
  * the job must exist (foreign key; throws `SqliteError`).
  */
-export function createCronRunsRepo(db: Db): CronRunsRepo {
+export function createCronRunsRepo(db: Db): SyncRepo<CronRunsRepo> {
   const s = {
     insert: lazy(() =>
       db.prepare<[Record<string, string | number | null>]>(

@@ -1,5 +1,6 @@
 /** The `session_entries` table: the transcript of a conversation (user, assistant and system rows). */
 import type { AgentName, Usage } from '../../core/agents.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { Db } from '../db.js';
 import type { EntriesRepo, EntryRole, SessionEntryRow } from '../types.js';
 
@@ -38,7 +39,7 @@ function toEntry(r: EntrySql): SessionEntryRow {
  * - `list` returns entries oldest first; with `limit`, the newest `limit` entries (below `beforeId`
  *   if given), still oldest first — page backwards by passing the first returned id as `beforeId`.
  */
-export function createEntriesRepo(db: Db): EntriesRepo {
+export function createEntriesRepo(db: Db): SyncRepo<EntriesRepo> {
   const insert = db.prepare<[Record<string, string | number | null>], EntrySql>(
     `INSERT INTO session_entries (conversation_id, role, author, text, agent, model, usage_json, cost_usd, created_at)
      VALUES (@conversationId, @role, @author, @text, @agent, @model, @usageJson, @costUsd, @createdAt)

@@ -3,6 +3,7 @@
  * (docs/ARCHITECTURE.md §3, invariant 1); the unique event key recognises duplicate deliveries (docs/ARCHITECTURE.md §3, invariant 2).
  */
 import type { InboundMessage } from '../../core/messages.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { Db } from '../db.js';
 import type { InboxRepo, InboxRow, InboxState } from '../types.js';
 
@@ -37,7 +38,7 @@ function toInbox(r: InboxSql): InboxRow {
  *   use `requeue` first). The mark* methods and `requeue` take several keys in one transaction;
  *   unknown keys are ignored.
  */
-export function createInboxRepo(db: Db): InboxRepo {
+export function createInboxRepo(db: Db): SyncRepo<InboxRepo> {
   const accept = db.prepare<[string, string, string, number, number]>(
     `INSERT INTO inbox (event_key, conversation_id, payload_json, state, attempts, received_at, updated_at)
      VALUES (?, ?, ?, 'queued', 0, ?, ?)

@@ -1,5 +1,6 @@
 /** The `interactions` table: approvals, questions and plans a running agent asked, and their outcome (migration 008). */
 import type { InteractionDecision, InteractionRequest } from '../../core/interactions.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { Db } from '../db.js';
 import type { InteractionRow, InteractionsRepo, InteractionState } from '../types.js';
 
@@ -39,7 +40,7 @@ function toRow(r: InteractionSql): InteractionRow {
 }
 
 /** Creates the repository (statements prepared once). `finish` only changes a `pending` row: the first decision wins. */
-export function createInteractionsRepo(db: Db): InteractionsRepo {
+export function createInteractionsRepo(db: Db): SyncRepo<InteractionsRepo> {
   const insert = db.prepare<[Record<string, string | number | null>], InteractionSql>(
     `INSERT INTO interactions (id, conversation_id, kind, request_json, requester_id, requester_name, created_at, expires_at)
      VALUES (@id, @conversationId, @kind, @request, @requesterId, @requesterName, @now, @expiresAt)

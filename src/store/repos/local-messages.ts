@@ -1,5 +1,6 @@
 /** The `local_messages` table: the message history of the built-in local web chat. */
 import { z } from 'zod';
+import type { SyncRepo } from '../sync-repo.js';
 import type { CardAction } from '../../core/interactions.js';
 import type { Db } from '../db.js';
 import type { LocalMessageFile, LocalMessageRow, LocalMessagesRepo, LocalMessageUpload, LocalReaction, LocalThreadSummary } from '../types.js';
@@ -116,7 +117,7 @@ export const THREAD_TITLE_CHARS = 200;
  * - `list` orders by `ts`, then id. `threads` summarises each thread from its earliest message
  *   (`replies` = the other messages), newest `lastTs` first.
  */
-export function createLocalMessagesRepo(db: Db): LocalMessagesRepo {
+export function createLocalMessagesRepo(db: Db): SyncRepo<LocalMessagesRepo> {
   const insert = db.prepare<[Record<string, string | number | null>], LocalMessageSql>(
     `INSERT INTO local_messages (id, channel, thread, "user", text, bot, ts, updated_at, actions_json, file_json, files_json)
      VALUES (@id, @channel, @thread, @user, @text, @bot, @ts, @now, @actions, @file, @files)

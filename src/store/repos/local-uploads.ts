@@ -8,6 +8,7 @@
  * required). {@link LocalUploadsRepo.markSent} takes an upload only for its owner and only once.
  */
 import type { Db } from '../db.js';
+import type { SyncRepo } from '../sync-repo.js';
 
 /** One upload. */
 export interface LocalUploadRow {
@@ -28,16 +29,16 @@ export interface LocalUploadRow {
 
 export interface LocalUploadsRepo {
   /** Stores a new, unsent upload. @throws SqliteError SQLITE_CONSTRAINT_PRIMARYKEY for a known id. */
-  insert(row: Omit<LocalUploadRow, 'messageId' | 'createdAt'> & { createdAt?: number }): LocalUploadRow;
-  get(id: string): LocalUploadRow | undefined;
+  insert(row: Omit<LocalUploadRow, 'messageId' | 'createdAt'> & { createdAt?: number }): Promise<LocalUploadRow>;
+  get(id: string): Promise<LocalUploadRow | undefined>;
   /**
    * Marks every upload of `ids` as sent with message `messageId` — all or none (a savepoint, so
    * it can run inside the caller's transaction): each must exist, belong to `owner` (null: an
    * anonymous upload) and be unsent. Returns false, changing nothing, when one does not.
    */
-  markSent(ids: readonly string[], owner: string | null, messageId: string): boolean;
+  markSent(ids: readonly string[], owner: string | null, messageId: string): Promise<boolean>;
   /** Deletes unsent uploads created before `before`; returns their ids (their files are the caller's to delete). */
-  deleteUnsent(before: number): string[];
+  deleteUnsent(before: number): Promise<string[]>;
 }
 
 interface UploadSql {
@@ -64,7 +65,7 @@ const toUpload = (r: UploadSql): LocalUploadRow => ({
 class NotMarked extends Error {}
 
 /** Creates the repository on `db` (statements prepared on first use). */
-export function createLocalUploadsRepo(db: Db): LocalUploadsRepo {
+export function createLocalUploadsRepo(db: Db): SyncRepo<LocalUploadsRepo> {
   // Prepared on first use: a read-only CLI may open a database of an older schema without this table.
   let prepared: ReturnType<typeof prepare> | undefined;
   const prepare = () => ({

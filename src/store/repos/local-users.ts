@@ -9,6 +9,7 @@
  * `src/store/db.ts`). All times are ms since the epoch.
  */
 import type { Db } from '../db.js';
+import type { SyncRepo } from '../sync-repo.js';
 
 /** A person who can log in to the local chat; their chat id is `local:<name>`. */
 export interface LocalUserRow {
@@ -30,33 +31,33 @@ export type LocalTokenKind = 'link' | 'session' | 'api';
 
 export interface LocalUsersRepo {
   /** Adds a user; returns false (and changes nothing) when the name is taken. */
-  add(name: string, admin: boolean, now?: number): boolean;
-  get(name: string): LocalUserRow | undefined;
+  add(name: string, admin: boolean, now?: number): Promise<boolean>;
+  get(name: string): Promise<LocalUserRow | undefined>;
   /** Every user by name, with live token counts at `now`. */
-  list(now?: number): LocalUserSummary[];
+  list(now?: number): Promise<LocalUserSummary[]>;
   /** Removes the user and all their tokens; false when unknown. */
-  remove(name: string): boolean;
+  remove(name: string): Promise<boolean>;
   /** Number of users. */
-  count(): number;
+  count(): Promise<number>;
   /**
    * Stores a token hash for `user`. `expiresAt` null = never.
    * @throws SqliteError SQLITE_CONSTRAINT_FOREIGNKEY for an unknown user.
    */
-  addToken(t: { hash: string; user: string; kind: LocalTokenKind; expiresAt: number | null; now?: number }): void;
+  addToken(t: { hash: string; user: string; kind: LocalTokenKind; expiresAt: number | null; now?: number }): Promise<void>;
   /**
    * Consumes a login link: deletes the unexpired `link` token with this hash in one statement
    * (`DELETE … RETURNING`, so two concurrent uses cannot both succeed) and returns its user, or
    * undefined when it is unknown, used or expired.
    */
-  consumeLink(hash: string, now?: number): LocalUserRow | undefined;
+  consumeLink(hash: string, now?: number): Promise<LocalUserRow | undefined>;
   /** The user of an unexpired token of one of `kinds`, or undefined. */
-  findToken(hash: string, kinds: LocalTokenKind[], now?: number): LocalUserRow | undefined;
+  findToken(hash: string, kinds: LocalTokenKind[], now?: number): Promise<LocalUserRow | undefined>;
   /** Deletes one token (logout); false when unknown. */
-  deleteToken(hash: string): boolean;
+  deleteToken(hash: string): Promise<boolean>;
   /** Deletes a user's tokens of `kinds`; returns how many. */
-  revoke(user: string, kinds: LocalTokenKind[]): number;
+  revoke(user: string, kinds: LocalTokenKind[]): Promise<number>;
   /** Deletes expired tokens; returns how many. */
-  purgeExpired(now?: number): number;
+  purgeExpired(now?: number): Promise<number>;
 }
 
 interface UserSql {
@@ -68,7 +69,7 @@ interface UserSql {
 const toUser = (r: UserSql): LocalUserRow => ({ name: r.name, admin: r.admin === 1, createdAt: r.created_at });
 
 /** Creates the repository on `db` (statements prepared once, on first use). */
-export function createLocalUsersRepo(db: Db): LocalUsersRepo {
+export function createLocalUsersRepo(db: Db): SyncRepo<LocalUsersRepo> {
   // Prepared on first use: a read-only CLI may open a database of an older schema without these tables.
   let prepared: ReturnType<typeof prepare> | undefined;
   const prepare = () => ({

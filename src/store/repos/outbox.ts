@@ -3,6 +3,7 @@
  * restart neither drops nor repeats an answer.
  */
 import type { Db } from '../db.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { OutboxRepo, OutboxRow, OutboxState, OutboxTarget } from '../types.js';
 
 interface OutboxSql {
@@ -41,7 +42,7 @@ function toOutbox(r: OutboxSql): OutboxRow {
  *   (the message is out, whatever was decided before).
  * - `pending` is ordered by `createdAt`, then id.
  */
-export function createOutboxRepo(db: Db): OutboxRepo {
+export function createOutboxRepo(db: Db): SyncRepo<OutboxRepo> {
   const insert = db.prepare<[string, string, string, number | null, number], OutboxSql>(
     `INSERT INTO outbox (conversation_id, target_json, text, session_entry_id, state, attempts, created_at)
      VALUES (?, ?, ?, ?, 'pending', 0, ?)

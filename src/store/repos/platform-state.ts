@@ -1,9 +1,10 @@
 /** The `platform_state` table: durable key-value state of platform adapters. */
 import type { Db } from '../db.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { PlatformStateRepo } from '../types.js';
 
 /** Creates the repository (statements prepared once). Keys are namespaced by the caller, e.g. `discord:cursor:<channel>`. */
-export function createPlatformStateRepo(db: Db): PlatformStateRepo {
+export function createPlatformStateRepo(db: Db): SyncRepo<PlatformStateRepo> {
   const get = db.prepare<[string], { value: string }>('SELECT value FROM platform_state WHERE key = ?');
   const set = db.prepare<[string, string, number]>(
     `INSERT INTO platform_state (key, value, updated_at) VALUES (?, ?, ?)

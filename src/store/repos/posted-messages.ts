@@ -4,6 +4,7 @@
  * and finding a cut turn's progress message at recovery.
  */
 import type { PostedMessageKind } from '../../core/ids.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { Db } from '../db.js';
 import type { PostedMessageRow, PostedMessagesRepo } from '../types.js';
 
@@ -36,7 +37,7 @@ function toPostedMessage(r: PostedMessageSql): PostedMessageRow {
  *   (foreign key; throws `SqliteError` SQLITE_CONSTRAINT_FOREIGNKEY).
  * - `listForConversation` returns oldest first.
  */
-export function createPostedMessagesRepo(db: Db): PostedMessagesRepo {
+export function createPostedMessagesRepo(db: Db): SyncRepo<PostedMessagesRepo> {
   const record = db.prepare<[Record<string, string | number | null>]>(
     `INSERT INTO posted_messages (key, conversation_id, session_entry_id, platform_message_ref, assistant_text, kind, created_at)
      VALUES (@key, @conversationId, @sessionEntryId, @platformMessageRef, @assistantText, @kind, @now)

@@ -5,6 +5,7 @@
  * since the epoch.
  */
 import type { Db } from '../db.js';
+import type { SyncRepo } from '../sync-repo.js';
 
 /** A project: a directory under the workspaces root, maybe a git clone. */
 export interface ProjectRow {
@@ -47,28 +48,28 @@ export interface WorktreeRow {
 
 export interface ProjectsRepo {
   /** Adds a project; false (nothing changed) when the name is taken. */
-  add(p: Omit<ProjectRow, 'createdAt'>, now?: number): boolean;
-  get(name: string): ProjectRow | undefined;
+  add(p: Omit<ProjectRow, 'createdAt'>, now?: number): Promise<boolean>;
+  get(name: string): Promise<ProjectRow | undefined>;
   /** Every project by name. */
-  list(): ProjectRow[];
+  list(): Promise<ProjectRow[]>;
   /** Removes a project and its channel bindings (not its worktree rows); false when unknown. */
-  remove(name: string): boolean;
+  remove(name: string): Promise<boolean>;
   /** Binds a channel (replacing its binding). @throws SqliteError SQLITE_CONSTRAINT_FOREIGNKEY for an unknown project. */
-  bind(b: Omit<ChannelBindingRow, 'createdAt'>, now?: number): void;
+  bind(b: Omit<ChannelBindingRow, 'createdAt'>, now?: number): Promise<void>;
   /** Unbinds a channel; false when it was not bound. */
-  unbind(platform: string, channel: string): boolean;
-  binding(platform: string, channel: string): ChannelBindingRow | undefined;
+  unbind(platform: string, channel: string): Promise<boolean>;
+  binding(platform: string, channel: string): Promise<ChannelBindingRow | undefined>;
   /** Channels bound to `project`. */
-  bindingsOf(project: string): ChannelBindingRow[];
+  bindingsOf(project: string): Promise<ChannelBindingRow[]>;
   /** Records a conversation's worktree (replacing an earlier row of that conversation). */
-  setWorktree(w: Omit<WorktreeRow, 'createdAt'>, now?: number): void;
-  worktree(conversationId: string): WorktreeRow | undefined;
+  setWorktree(w: Omit<WorktreeRow, 'createdAt'>, now?: number): Promise<void>;
+  worktree(conversationId: string): Promise<WorktreeRow | undefined>;
   /** Every worktree row, oldest first. */
-  worktrees(): WorktreeRow[];
+  worktrees(): Promise<WorktreeRow[]>;
   /** Forgets a conversation's worktree row; false when there was none. */
-  removeWorktree(conversationId: string): boolean;
+  removeWorktree(conversationId: string): Promise<boolean>;
   /** Worktree rows whose conversation no longer exists (after `db prune`). */
-  orphanWorktrees(): WorktreeRow[];
+  orphanWorktrees(): Promise<WorktreeRow[]>;
 }
 
 interface ProjectSql {
@@ -120,7 +121,7 @@ const toWorktree = (r: WorktreeSql): WorktreeRow => ({
 });
 
 /** Creates the repository on `db` (statements prepared on first use: a CLI may open an older schema read-only). */
-export function createProjectsRepo(db: Db): ProjectsRepo {
+export function createProjectsRepo(db: Db): SyncRepo<ProjectsRepo> {
   let s: ReturnType<typeof prepare> | undefined;
   const prepare = () => ({
     add: db.prepare(

@@ -1,5 +1,6 @@
 /** The `scheduled_messages` table: prompts that run later as turns of a conversation (migration 003). */
 import type { ScheduledMessage } from '../../core/schedule.js';
+import type { SyncRepo } from '../sync-repo.js';
 import type { Db } from '../db.js';
 import type { ScheduledMessagesRepo } from '../types.js';
 import { lazy } from './cron-jobs.js';
@@ -31,7 +32,7 @@ function toMessage(r: ScheduledMessageSql): ScheduledMessage {
  * Every conversation-scoped method matches on the conversation id too, so an id of another
  * conversation changes nothing.
  */
-export function createScheduledMessagesRepo(db: Db): ScheduledMessagesRepo {
+export function createScheduledMessagesRepo(db: Db): SyncRepo<ScheduledMessagesRepo> {
   const s = {
     insert: lazy(() =>
       db.prepare<[ScheduledMessage]>(
