@@ -136,7 +136,7 @@ function setup(concurrency: number) {
   const done = async () => {
     await core.shutdown();
     await core.close();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   };
   return { store, adapter, router, bridges, overheads, done };

@@ -112,7 +112,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       describeTurnSlots(config.maxConcurrentTurns, config.maxConcurrentTurnsSource ?? 'configured'),
     );
 
-    assertLocalLoginPossible(config, store.localUsers.count());
+    assertLocalLoginPossible(config, await store.localUsers.count());
     const http = createHttpServer({
       host: config.http.host,
       port: config.http.port,
@@ -146,6 +146,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       onRestartRequested: hooks.onRestartRequested,
     });
     cleanups.unshift(() => core.close());
+    await core.prepared; // stale copies of sent files deleted before anything can send new ones
     const { router, commands, outbox, health, scheduler } = core;
     registerMcpRoutes(http, {
       tokens: core.toolTokens!,
@@ -163,10 +164,10 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     const startedAt = Date.now();
     // 200 when ready and the database can be written; 503 with `reason` while starting, stopping,
     // or while a storage fault lasts (e.g. "SQLITE_FULL: database or disk is full").
-    http.route('GET', '/healthz', (_req, res) => {
-      let counts: { inbox: ReturnType<Store['inbox']['countByState']> | null; outboxPending: number | null } = { inbox: null, outboxPending: null };
+    http.route('GET', '/healthz', async (_req, res) => {
+      let counts: { inbox: Awaited<ReturnType<Store['inbox']['countByState']>> | null; outboxPending: number | null } = { inbox: null, outboxPending: null };
       try {
-        counts = { inbox: core.inbox.countByState(), outboxPending: outbox.pendingCount() };
+        counts = { inbox: await core.inbox.countByState(), outboxPending: await outbox.pendingCount() };
       } catch (err) {
         health!.report(err, 'healthz');
       }
@@ -194,8 +195,8 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
 
     for (const adapter of adapters.values()) {
       const context: AdapterContext = {
-        hasConversation: (id: string) => store.conversations.get(id) !== undefined,
-        isBotMessage: (key: string) => store.postedMessages.get(key) !== undefined,
+        hasConversation: async (id: string) => (await store.conversations.get(id)) !== undefined,
+        isBotMessage: async (key: string) => (await store.postedMessages.get(key)) !== undefined,
         state: store.platformState,
         runCommand: (req) => commands.runCommand(req),
         onAction: (req) => core.interactions.onAction(req),

@@ -127,10 +127,17 @@ export interface Core {
   toolTokens?: ToolTokens;
   /** Copies of files sent by agents, until their outbox rows are delivered (`send_file`). */
   outgoingFiles: OutgoingFiles;
+  /**
+   * Resolves once the start-up housekeeping begun by {@link createCore} is done: the copies of
+   * sent files that no pending outbox row needs are deleted. Never rejects (a failure is logged).
+   * Await it before anything can send files (src/app.ts: before the adapters start); {@link start}
+   * awaits it too.
+   */
+  readonly prepared: Promise<void>;
   /** True once {@link shutdown} began. */
   readonly stopping: boolean;
   /**
-   * After the adapters started: delivers what is left in the outbox, reports a finished restart,
+   * After the adapters started: waits for {@link prepared}, delivers what is left in the outbox, reports a finished restart,
    * recovers the inbox (cut turns announced and re-run, in order), starts the scheduler (late due
    * times within the grace window run once) and the idle sweep.
    */
@@ -154,14 +161,17 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
   const checkpointer = deps.walCheckpointer ? startCheckpointer(store, logger) : undefined;
   const metrics = deps.metrics;
   const outgoingFiles = new OutgoingFiles(config.dataDir);
-  // Copies no pending outbox row needs (delivered rows whose delete failed, rows removed by `db prune`).
-  try {
-    const keep = new Set(store.outbox.pending().flatMap((r) => (r.target.file ? [r.target.file.id] : [])));
-    const removed = outgoingFiles.prune(keep);
-    if (removed) logger.info({ removed }, 'outgoing file copies no pending row needs were deleted');
-  } catch (err) {
-    logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not prune outgoing file copies');
-  }
+  // Copies no pending outbox row needs (delivered rows whose delete failed, rows removed by `db prune`),
+  // deleted before anything can make new ones (`prepared`).
+  const prepared = (async () => {
+    try {
+      const keep = new Set((await store.outbox.pending()).flatMap((r) => (r.target.file ? [r.target.file.id] : [])));
+      const removed = outgoingFiles.prune(keep);
+      if (removed) logger.info({ removed }, 'outgoing file copies no pending row needs were deleted');
+    } catch (err) {
+      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not prune outgoing file copies');
+    }
+  })();
   const outbox = new OutboxDelivery({
     store,
     files: outgoingFiles,
@@ -250,7 +260,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     ensureConversation: (init) => inbox.ensureConversation(init),
     submit: schedulerIntake.accept,
     notify: async (target, text, conversationId) => {
-      inbox.ensureConversation({ id: conversationId, platform: target.platform, channel: target.channel, thread: target.thread ?? null });
+      await inbox.ensureConversation({ id: conversationId, platform: target.platform, channel: target.channel, thread: target.thread ?? null });
       await outbound.say({ conversationId, replyTarget: target }, text);
     },
     turnEnded: bridges,
@@ -291,7 +301,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     access: new AccessPolicy(
       config.access,
       logger.child({ part: 'access' }),
-      (id) => id.startsWith('local:') && store.localUsers.get(id.slice('local:'.length))?.admin === true,
+      async (id) => id.startsWith('local:') && (await store.localUsers.get(id.slice('local:'.length)))?.admin === true,
     ),
     inbox,
     outbound,
@@ -301,9 +311,9 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
   const router = new Router({ inbox, bridges, access: commands, commands, answers: interactions.answerStage, logger });
   metrics?.observe({
     queue: () => bridges.queueStats(),
-    inboxBacklog: () => ((c) => c.queued + c.running)(inbox.countByState()),
+    inboxBacklog: async () => ((c) => c.queued + c.running)(await inbox.countByState()),
     liveSessions: () => sessions.size,
-    pendingInteractions: () => store.interactions.pending().length,
+    pendingInteractions: async () => (await store.interactions.pending()).length,
   });
 
   let closed: Promise<void> | undefined;
@@ -321,14 +331,16 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     sessions,
     toolTokens,
     outgoingFiles,
+    prepared,
     get stopping() {
       return stopping !== undefined;
     },
     async start() {
-      interactions.expireStale(); // left open by a process that ended: cards edited, turns re-run by recovery
+      await prepared;
+      await interactions.expireStale(); // left open by a process that ended: cards edited, turns re-run by recovery
       await outbox.deliverAll();
       await announceRestart({ store, outbound, logger });
-      retireBusyNotices({ store, outbound, logger }); // before the inbox: waiting conversations may post new ones
+      await retireBusyNotices({ store, outbound, logger }); // before the inbox: waiting conversations may post new ones
       await recoverInbox(store, router, outbound, logger);
       await scheduler.start(); // after recovery: late due times within the grace window run once
       bridges.startSweeping();

@@ -27,9 +27,9 @@ import { listText } from './text.js';
 /**
  * Runs `fn` with the cron service. `write` takes the owner lock first (refused while agentbridge
  * runs) and creates the database if needed; otherwise the database is opened read-only.
- * A ScheduleError exits 2 with its message.
+ * A ScheduleError exits 2 with its message. Resolves when `fn` has resolved and the store is closed.
  */
-function withCron(write: boolean, fn: (cron: CronJobService, store: SqliteStore) => void, noDatabase?: string): void {
+async function withCron(write: boolean, fn: (cron: CronJobService, store: SqliteStore) => Promise<void>, noDatabase?: string): Promise<void> {
   const config = configOrExit();
   let lock: { release(): void } | undefined;
   if (write) {
@@ -51,13 +51,16 @@ function withCron(write: boolean, fn: (cron: CronJobService, store: SqliteStore)
   const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr), readonly: !write });
   let problem: string | undefined;
   try {
-    fn(new CronJobService({ store, platforms: enabledPlatforms(config) }), store);
+    await fn(new CronJobService({ store, platforms: enabledPlatforms(config) }), store);
   } catch (err) {
     if (!(err instanceof ScheduleError)) throw err;
     problem = err.message;
   } finally {
-    store.close();
-    lock?.release();
+    try {
+      await store.close();
+    } finally {
+      lock?.release();
+    }
   }
   if (problem !== undefined) fail(problem, 2);
 }
@@ -115,11 +118,11 @@ export function registerCronCommands(program: Command): void {
     .option('--model <model>', 'model for the agent')
     .option('--session <mode>', 'isolated (fresh agent session per run) or persistent (one session carried run to run)', 'isolated')
     .action((o: AddOptions) =>
-      withCron(true, (service) => {
+      withCron(true, async (service) => {
         if (!o.conversation && (!o.platform || !o.channel)) {
           throw new ScheduleError('a target is required: --platform and --channel, or --conversation');
         }
-        const job = service.add({
+        const job = await service.add({
           name: o.name,
           schedule: o.schedule,
           tz: o.tz,
@@ -144,8 +147,8 @@ export function registerCronCommands(program: Command): void {
     .action(() =>
       withCron(
         false,
-        (service) => {
-          const jobs = service.list();
+        async (service) => {
+          const jobs = await service.list();
           out(jobs.length ? jobs.map(jobLine) : ['no cron jobs']);
         },
         'no cron jobs',
@@ -156,8 +159,8 @@ export function registerCronCommands(program: Command): void {
     .command('show <job>')
     .description('show a cron job and its latest runs (safe while agentbridge runs)')
     .action((idOrName: string) =>
-      withCron(false, (service) => {
-        const j = service.get(idOrName);
+      withCron(false, async (service) => {
+        const j = await service.get(idOrName);
         if (!j) throw new ScheduleError(`no cron job "${idOrName}" (see: agentbridge cron list)`);
         out([
           `job        ${j.name} (id ${j.id})  ${j.enabled ? 'enabled' : 'paused'}`,
@@ -168,29 +171,29 @@ export function registerCronCommands(program: Command): void {
           `created    ${iso(j.createdAt)} by ${j.createdBy}`,
           `prompt     ${j.prompt}`,
           '',
-          ...service.runs(j.id, 5).map(runLine),
+          ...(await service.runs(j.id, 5)).map(runLine),
         ]);
       }),
     );
 
-  const simple = (name: string, description: string, act: (service: CronJobService, job: string) => string) =>
+  const simple = (name: string, description: string, act: (service: CronJobService, job: string) => Promise<string>) =>
     cron
       .command(`${name} <job>`)
       .description(description)
-      .action((job: string) => withCron(true, (service) => out([act(service, job)])));
+      .action((job: string) => withCron(true, async (service) => void out([await act(service, job)])));
 
-  simple('pause', 'pause a cron job (agentbridge must be stopped; in chat use /agent cron)', (s, j) => `paused "${s.pause(j).name}"`);
-  simple('resume', 'resume a paused cron job with a clean failure count (agentbridge must be stopped)', (s, j) => {
-    const job = s.resume(j);
+  simple('pause', 'pause a cron job (agentbridge must be stopped; in chat use /agent cron)', async (s, j) => `paused "${(await s.pause(j)).name}"`);
+  simple('resume', 'resume a paused cron job with a clean failure count (agentbridge must be stopped)', async (s, j) => {
+    const job = await s.resume(j);
     return `resumed "${job.name}"; next run ${iso(job.nextRunAt)}`;
   });
-  simple('remove', 'delete a cron job and its run history (agentbridge must be stopped)', (s, j) => {
-    if (!s.remove(j)) throw new ScheduleError(`no cron job "${j}" (see: agentbridge cron list)`);
+  simple('remove', 'delete a cron job and its run history (agentbridge must be stopped)', async (s, j) => {
+    if (!(await s.remove(j))) throw new ScheduleError(`no cron job "${j}" (see: agentbridge cron list)`);
     return `removed "${j}"`;
   });
-  simple('run-now', 'queue a run now; it runs right after agentbridge starts (agentbridge must be stopped)', (s, j) => {
-    const run = s.runNow(j);
-    return `queued run #${run.id} of "${s.get(j)?.name ?? j}"; it runs when agentbridge starts`;
+  simple('run-now', 'queue a run now; it runs right after agentbridge starts (agentbridge must be stopped)', async (s, j) => {
+    const run = await s.runNow(j);
+    return `queued run #${run.id} of "${(await s.get(j))?.name ?? j}"; it runs when agentbridge starts`;
   });
 
   cron
@@ -198,8 +201,8 @@ export function registerCronCommands(program: Command): void {
     .description('run history: start, end, status, error, posted message (safe while agentbridge runs)')
     .option('--limit <n>', 'how many, newest first', '20')
     .action((idOrName: string, o: { limit: string }) =>
-      withCron(false, (service) => {
-        const runs = service.runs(idOrName, Number(o.limit) || 20);
+      withCron(false, async (service) => {
+        const runs = await service.runs(idOrName, Number(o.limit) || 20);
         out(runs.length ? runs.map(runLine) : [`no runs of "${idOrName}" yet`]);
       }),
     );

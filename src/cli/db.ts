@@ -22,8 +22,8 @@ import { DatabaseMissingError } from '../store/marker.js';
 import { initDatabase, openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
 
-/** Opens the store for a maintenance command; `exclusive` takes the owner lock first. */
-function withStore<T>(exclusive: boolean, fn: (store: SqliteStore) => T): T {
+/** Opens the store for a maintenance command (`exclusive` takes the owner lock first), runs `fn`, closes the store, then releases the lock. */
+async function withStore<T>(exclusive: boolean, fn: (store: SqliteStore) => T | Promise<T>): Promise<T> {
   const config = configOrExit();
   if (!fs.existsSync(config.dbPath)) fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir})`);
   let lock;
@@ -37,9 +37,9 @@ function withStore<T>(exclusive: boolean, fn: (store: SqliteStore) => T): T {
   }
   const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr) });
   try {
-    return fn(store);
+    return await fn(store);
   } finally {
-    store.close();
+    await store.close();
     lock?.release();
   }
 }
@@ -119,7 +119,7 @@ export function registerDbCommands(program: Command): void {
       } catch (err) {
         fail((err as Error).message, 2);
       }
-      const code = withStore(true, (store) => {
+      const code = await withStore(true, (store) => {
         const plan = prune(store, before, { dryRun: true });
         const total = Object.values(plan).reduce((a, b) => a + b, 0);
         if (opts.dryRun || !opts.yes || total === 0) {
@@ -147,7 +147,7 @@ export function registerDbCommands(program: Command): void {
           const lines = await pruneWorktrees(store, config.agentEnv);
           if (lines.length) process.stdout.write(['prune: worktrees of pruned conversations', ...lines].join('\n') + '\n');
         } finally {
-          store.close();
+          await store.close();
         }
       }
     });

@@ -33,7 +33,7 @@ async function withStore<T>(create: boolean, fn: (store: SqliteStore, config: Co
   try {
     return await fn(store, config);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -66,7 +66,7 @@ async function addProject(name: string, opts: AddOptions): Promise<void> {
   }
   if (opts.git !== undefined && (opts.git.startsWith('-') || /[\0\n\r]/.test(opts.git) || !opts.git)) fail(`--git "${opts.git}" is not a repository URL`, 2);
   await withStore(true, async (store, config) => {
-    if (store.projects.get(name)) fail(`project "${name}" already exists (see: agentbridge projects list)`);
+    if (await store.projects.get(name)) fail(`project "${name}" already exists (see: agentbridge projects list)`);
     const env = config.agentEnv;
     let dir: string;
     let branch: string | undefined = opts.branch;
@@ -106,7 +106,7 @@ async function addProject(name: string, opts: AddOptions): Promise<void> {
       }
       branch ??= await currentBranch(dir, env);
     }
-    store.projects.add({ name, path: dir, gitUrl: opts.git ?? null, branch: branch ?? null, worktrees: opts.worktrees === true });
+    await store.projects.add({ name, path: dir, gitUrl: opts.git ?? null, branch: branch ?? null, worktrees: opts.worktrees === true });
     process.stdout.write(
       [
         `added project ${name}: ${dir}${branch ? ` (branch ${branch})` : ''}${opts.worktrees ? ', a git worktree per conversation' : ''}`,
@@ -137,12 +137,12 @@ export function registerProjectCommands(program: Command): void {
         process.stdout.write('no projects\n');
         return;
       }
-      await withStore(false, (store) => {
-        const rows = store.projects.list();
+      await withStore(false, async (store) => {
+        const rows = await store.projects.list();
         if (!rows.length) process.stdout.write('no projects\n');
         for (const p of rows) {
-          const channels = store.projects.bindingsOf(p.name).map((b) => `${b.platform}:${b.channel}`);
-          const worktrees = store.projects.worktrees().filter((w) => w.project === p.name).length;
+          const channels = (await store.projects.bindingsOf(p.name)).map((b) => `${b.platform}:${b.channel}`);
+          const worktrees = (await store.projects.worktrees()).filter((w) => w.project === p.name).length;
           process.stdout.write(
             `${p.name}  ${p.path}  ${p.gitUrl ? `git=${p.gitUrl}` : 'path'}  branch=${p.branch ?? '-'}  worktrees=${p.worktrees ? `on (${worktrees})` : 'off'}  channels=${channels.join(',') || '-'}  added=${iso(p.createdAt)}\n`,
           );
@@ -154,11 +154,11 @@ export function registerProjectCommands(program: Command): void {
     .command('remove <name>')
     .description('forget a project and its channel bindings (its directory and worktrees stay on disk)')
     .action(async (name: string) => {
-      await withStore(false, (store) => {
-        const p = store.projects.get(name);
+      await withStore(false, async (store) => {
+        const p = await store.projects.get(name);
         if (!p) fail(`no project "${name}" (see: agentbridge projects list)`);
-        const channels = store.projects.bindingsOf(name).length;
-        store.projects.remove(name);
+        const channels = (await store.projects.bindingsOf(name)).length;
+        await store.projects.remove(name);
         process.stdout.write(`removed project ${name} (${channels} channel binding${channels === 1 ? '' : 's'}); its files stay in ${p.path}\n`);
       });
     });
@@ -171,8 +171,8 @@ export function registerProjectCommands(program: Command): void {
  */
 export async function pruneWorktrees(store: SqliteStore, env: NodeJS.ProcessEnv): Promise<string[]> {
   const lines: string[] = [];
-  for (const row of store.projects.orphanWorktrees()) {
-    const repo = store.projects.get(row.project)?.path ?? path.dirname(path.dirname(row.path));
+  for (const row of await store.projects.orphanWorktrees()) {
+    const repo = (await store.projects.get(row.project))?.path ?? path.dirname(path.dirname(row.path));
     try {
       const r = await removeWorktree(store, row, repo, env);
       if (r.removed) lines.push(`  worktree removed: ${row.path} (branch ${row.branch})`);

@@ -10,7 +10,7 @@ import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
 import { openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
 
-function open(readonly: boolean): { store: SqliteStore; release: () => void } {
+function open(readonly: boolean): { store: SqliteStore; release: () => Promise<void> } {
   const config = configOrExit();
   if (!fs.existsSync(config.dbPath)) fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir})`);
   let lock: { release(): void } | undefined;
@@ -23,7 +23,13 @@ function open(readonly: boolean): { store: SqliteStore; release: () => void } {
     }
   }
   const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr), readonly });
-  return { store, release: () => (store.close(), lock?.release()) };
+  return {
+    store,
+    release: async () => {
+      await store.close();
+      lock?.release();
+    },
+  };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
@@ -34,26 +40,26 @@ export function registerSessionCommands(program: Command): void {
     .command('list')
     .description('list conversations, most recently active first')
     .option('--limit <n>', 'how many', '50')
-    .action((opts: { limit: string }) => {
+    .action(async (opts: { limit: string }) => {
       const { store, release } = open(true);
       try {
-        const rows = store.conversations.list({ limit: Number(opts.limit) || 50 });
+        const rows = await store.conversations.list({ limit: Number(opts.limit) || 50 });
         if (!rows.length) process.stdout.write('no conversations yet\n');
         for (const c of rows) {
           process.stdout.write(`${c.id}  agent=${c.agent ?? 'default'}  session=${c.agentSessionId ?? '-'}  updated=${iso(c.updatedAt)}\n`);
         }
       } finally {
-        release();
+        await release();
       }
     });
   sessions
     .command('show <conversation>')
     .description('show one conversation: agent session, seeding, transcript')
     .option('--entries <n>', 'how many transcript entries (newest)', '20')
-    .action((id: string, opts: { entries: string }) => {
+    .action(async (id: string, opts: { entries: string }) => {
       const { store, release } = open(true);
       try {
-        const c = store.conversations.get(id);
+        const c = await store.conversations.get(id);
         if (!c) fail(`no conversation "${id}" (see: agentbridge sessions list)`);
         const out = [
           `conversation   ${c.id}`,
@@ -65,26 +71,26 @@ export function registerSessionCommands(program: Command): void {
           `created        ${iso(c.createdAt)}   updated ${iso(c.updatedAt)}`,
           '',
         ];
-        for (const e of store.entries.list(id, { limit: Number(opts.entries) || 20 })) {
+        for (const e of await store.entries.list(id, { limit: Number(opts.entries) || 20 })) {
           const who = e.role === 'user' ? (e.author ?? 'user') : e.role;
           const cost = e.costUsd != null ? `  $${e.costUsd.toFixed(4)}` : '';
           out.push(`[${iso(e.createdAt)}] #${e.id} ${who}${cost}: ${e.text.length > 300 ? `${e.text.slice(0, 300)}…` : e.text}`);
         }
         process.stdout.write(out.join('\n') + '\n');
       } finally {
-        release();
+        await release();
       }
     });
   sessions
     .command('delete <conversation>')
     .description('delete a conversation and its transcript (agentbridge must be stopped)')
-    .action((id: string) => {
+    .action(async (id: string) => {
       const { store, release } = open(false);
       try {
-        if (!store.conversations.delete(id)) fail(`no conversation "${id}"`);
+        if (!(await store.conversations.delete(id))) fail(`no conversation "${id}"`);
         process.stdout.write(`deleted ${id}\n`);
       } finally {
-        release();
+        await release();
       }
     });
 }

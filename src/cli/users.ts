@@ -16,16 +16,16 @@ import { LOGIN_LINK_TTL_MS, USER_NAME_PATTERN, hashToken, loginLink, newToken } 
 import { openStore, type SqliteStore } from '../store/store.js';
 import { configOrExit, fail } from './env.js';
 
-/** Opens the store (writable unless `readonly`; no owner lock: these commands run beside the service). */
-function withStore<T>(opts: { readonly: boolean; create: boolean }, fn: (store: SqliteStore, config: Config) => T): T {
+/** Opens the store (writable unless `readonly`; no owner lock: these commands run beside the service), runs `fn`, closes it. */
+async function withStore<T>(opts: { readonly: boolean; create: boolean }, fn: (store: SqliteStore, config: Config) => Promise<T>): Promise<T> {
   const config = configOrExit();
   if (!opts.create && !fs.existsSync(config.dbPath))
     fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir}); add a user first: agentbridge users add NAME`);
   const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr), readonly: opts.readonly });
   try {
-    return fn(store, config);
+    return await fn(store, config);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -33,23 +33,23 @@ function checkName(name: string): void {
   if (!USER_NAME_PATTERN.test(name)) fail(`"${name}" is not a user name: use 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit`, 2);
 }
 
-function requireUser(store: SqliteStore, name: string): void {
-  if (!store.localUsers.get(name)) fail(`no user "${name}" (see: agentbridge users list)`);
+async function requireUser(store: SqliteStore, name: string): Promise<void> {
+  if (!(await store.localUsers.get(name))) fail(`no user "${name}" (see: agentbridge users list)`);
 }
 
 /** Creates a login link for `name` and returns the lines that show it. */
-function linkLines(store: SqliteStore, config: Config, name: string): string[] {
+async function linkLines(store: SqliteStore, config: Config, name: string): Promise<string[]> {
   const token = newToken();
-  store.localUsers.purgeExpired();
-  store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'link', expiresAt: Date.now() + LOGIN_LINK_TTL_MS });
+  await store.localUsers.purgeExpired();
+  await store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'link', expiresAt: Date.now() + LOGIN_LINK_TTL_MS });
   const base = config.publicUrl ?? `http://127.0.0.1:${config.http.port}`;
   return [`login link for ${name} (works once, for 24 hours; open it in the browser ${name} uses):`, `  ${loginLink(base, token)}`];
 }
 
 /** Creates an API token for `name` and returns the lines that show it. */
-function apiTokenLines(store: SqliteStore, name: string): string[] {
+async function apiTokenLines(store: SqliteStore, name: string): Promise<string[]> {
   const token = newToken();
-  store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'api', expiresAt: null });
+  await store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'api', expiresAt: null });
   return [`API token for ${name} (shown once; send it as Authorization: Bearer <token>):`, `  ${token}`];
 }
 
@@ -63,13 +63,13 @@ export function registerUserCommands(program: Command): void {
     .description('add a user and print a one-time login link')
     .option('--admin', 'may use the admin chat commands (as local:<name> in AGENTBRIDGE_ADMINS)')
     .option('--token', 'also print an API token (as `users token NAME` does)')
-    .action((name: string, opts: { admin?: boolean; token?: boolean }) => {
+    .action(async (name: string, opts: { admin?: boolean; token?: boolean }) => {
       checkName(name);
-      withStore({ readonly: false, create: true }, (store, config) => {
-        if (!store.localUsers.add(name, opts.admin === true))
+      await withStore({ readonly: false, create: true }, async (store, config) => {
+        if (!(await store.localUsers.add(name, opts.admin === true)))
           fail(`user "${name}" already exists (new link: agentbridge users link ${name}; or remove it first)`);
-        const out = [`added ${name}${opts.admin ? ' (admin)' : ''}: chat id local:${name}`, ...linkLines(store, config, name)];
-        if (opts.token) out.push(...apiTokenLines(store, name));
+        const out = [`added ${name}${opts.admin ? ' (admin)' : ''}: chat id local:${name}`, ...(await linkLines(store, config, name))];
+        if (opts.token) out.push(...(await apiTokenLines(store, name)));
         else out.push(`for scripts: agentbridge users token ${name} prints a token for Authorization: Bearer`);
         process.stdout.write(out.join('\n') + '\n');
       });
@@ -78,15 +78,15 @@ export function registerUserCommands(program: Command): void {
   users
     .command('list')
     .description('list users, their role and live logins')
-    .action(() => {
+    .action(async () => {
       const config = configOrExit();
       if (!fs.existsSync(config.dbPath)) {
         process.stdout.write('no users (login is not required unless the configuration asks for it)\n');
         return;
       }
       // Writable: a database of an older schema gets its migrations (the users table) first.
-      withStore({ readonly: false, create: false }, (store) => {
-        const rows = store.localUsers.list();
+      await withStore({ readonly: false, create: false }, async (store) => {
+        const rows = await store.localUsers.list();
         if (!rows.length) process.stdout.write('no users\n');
         for (const u of rows) {
           process.stdout.write(
@@ -99,9 +99,9 @@ export function registerUserCommands(program: Command): void {
   users
     .command('remove <name>')
     .description('remove a user; their sessions, tokens and links stop working at once')
-    .action((name: string) => {
-      withStore({ readonly: false, create: false }, (store) => {
-        if (!store.localUsers.remove(name)) fail(`no user "${name}" (see: agentbridge users list)`);
+    .action(async (name: string) => {
+      await withStore({ readonly: false, create: false }, async (store) => {
+        if (!(await store.localUsers.remove(name))) fail(`no user "${name}" (see: agentbridge users list)`);
         process.stdout.write(`removed ${name}\n`);
       });
     });
@@ -109,30 +109,30 @@ export function registerUserCommands(program: Command): void {
   users
     .command('link <name>')
     .description('print a new one-time login link for a user')
-    .action((name: string) => {
-      withStore({ readonly: false, create: false }, (store, config) => {
-        requireUser(store, name);
-        process.stdout.write(linkLines(store, config, name).join('\n') + '\n');
+    .action(async (name: string) => {
+      await withStore({ readonly: false, create: false }, async (store, config) => {
+        await requireUser(store, name);
+        process.stdout.write((await linkLines(store, config, name)).join('\n') + '\n');
       });
     });
 
   users
     .command('token <name>')
     .description('print a new API token (Authorization: Bearer <token>); it stays valid until revoked')
-    .action((name: string) => {
-      withStore({ readonly: false, create: false }, (store) => {
-        requireUser(store, name);
-        process.stdout.write(apiTokenLines(store, name).join('\n') + '\n');
+    .action(async (name: string) => {
+      await withStore({ readonly: false, create: false }, async (store) => {
+        await requireUser(store, name);
+        process.stdout.write((await apiTokenLines(store, name)).join('\n') + '\n');
       });
     });
 
   users
     .command('revoke <name>')
     .description("end a user's browser sessions and revoke their API tokens and open links")
-    .action((name: string) => {
-      withStore({ readonly: false, create: false }, (store) => {
-        requireUser(store, name);
-        const n = store.localUsers.revoke(name, ['session', 'api', 'link']);
+    .action(async (name: string) => {
+      await withStore({ readonly: false, create: false }, async (store) => {
+        await requireUser(store, name);
+        const n = await store.localUsers.revoke(name, ['session', 'api', 'link']);
         process.stdout.write(`revoked ${n} token${n === 1 ? '' : 's'} of ${name}\n`);
       });
     });

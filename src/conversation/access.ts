@@ -49,7 +49,7 @@ export class AccessPolicy {
   constructor(
     config: AccessConfig,
     private readonly logger: Logger,
-    private readonly isExtraAdmin: (qualifiedId: string) => boolean = () => false,
+    private readonly isExtraAdmin: (qualifiedId: string) => Promise<boolean> = () => Promise.resolve(false),
   ) {
     this.admins = new Set(config.admins);
     this.users = new Set(config.allowedUsers);
@@ -57,14 +57,14 @@ export class AccessPolicy {
   }
 
   /** True when the user is an admin (AGENTBRIDGE_ADMINS, or an extra admin such as a local `--admin` user). */
-  isAdmin(platform: PlatformName, userId: string): boolean {
+  async isAdmin(platform: PlatformName, userId: string): Promise<boolean> {
     const id = qualify(platform, userId);
-    return this.admins.has(id) || this.isExtraAdmin(id);
+    return this.admins.has(id) || (await this.isExtraAdmin(id));
   }
 
-  /** Decides without logging. */
-  decide(s: AccessSubject): AccessDecision {
-    const admin = this.isAdmin(s.platform, s.userId);
+  /** Decides without logging. Rejects when `isExtraAdmin` does (e.g. the store cannot be read). */
+  async decide(s: AccessSubject): Promise<AccessDecision> {
+    const admin = await this.isAdmin(s.platform, s.userId);
     if (this.channels.size > 0 && ![s.channel, ...(s.alsoChannels ?? [])].some((c) => this.channels.has(qualify(s.platform, c)))) {
       return { allowed: false, admin, reason: 'channel' };
     }
@@ -73,8 +73,8 @@ export class AccessPolicy {
   }
 
   /** Decides and logs the decision (refusal: info; allow: debug). `what` names the request, e.g. "message". */
-  check(s: AccessSubject, what: string, extra: Record<string, unknown> = {}): AccessDecision {
-    const d = this.decide(s);
+  async check(s: AccessSubject, what: string, extra: Record<string, unknown> = {}): Promise<AccessDecision> {
+    const d = await this.decide(s);
     const fields = { platform: s.platform, userId: s.userId, channel: s.channel, what, ...extra };
     if (d.allowed) this.logger.debug({ ...fields, admin: d.admin }, 'access allowed');
     else this.logger.info({ ...fields, reason: d.reason }, d.reason === 'channel' ? 'access refused: channel not allowed' : 'access refused: user not allowed');

@@ -225,7 +225,7 @@ export class Bridge {
    * A retried attempt waited in line and got a "⏳ Queued" message: it becomes the attempt's
    * progress message, or — when the attempt already has one — is retired (durably, by the outbox).
    */
-  private adoptQueuedRef(attempt: TurnAttempt, queuedRef: string, first: InboundMessage | undefined): void {
+  private async adoptQueuedRef(attempt: TurnAttempt, queuedRef: string, first: InboundMessage | undefined): Promise<void> {
     if (!attempt.progressRef) {
       attempt.progressRef = queuedRef;
       return;
@@ -233,8 +233,10 @@ export class Bridge {
     if (!first) return;
     const to = { conversationId: this.conversationId, replyTarget: first.replyTarget };
     try {
-      this.deps.outbound.enqueue(to, PROGRESS_RETIRED_TEXT, { retireRef: queuedRef });
-      void this.deps.outbound.deliver(this.conversationId);
+      await this.deps.outbound.enqueue(to, PROGRESS_RETIRED_TEXT, { retireRef: queuedRef });
+      void this.deps.outbound
+        .deliver(this.conversationId)
+        .catch((err: unknown) => this.deps.logger.error({ err, conversationId: this.conversationId }, 'delivering the queued message retirement failed'));
     } catch (err) {
       this.deps.logger.warn({ err: String(err), conversationId: this.conversationId }, 'could not retire the queued message');
     }
@@ -248,16 +250,23 @@ export class Bridge {
     await new Promise<void>((resolve) => setImmediate(resolve));
     // Messages that arrive while the queued message settles still join this turn.
     const queuedRef = await this.leaveLine();
-    this.waitingForSlot = false;
-    if (this.closed) return;
+    if (this.closed) {
+      this.waitingForSlot = false;
+      return;
+    }
     let batch: InboundMessage[];
     let attempt: TurnAttempt;
     let failures = 0;
     if (this.retry) {
       ({ batch, attempt, failures } = this.retry);
       this.retry = undefined;
-      if (queuedRef) this.adoptQueuedRef(attempt, queuedRef, batch[0]);
+      // Still waiting for the slot meanwhile (no second turn is scheduled); the retire row is
+      // stored before the turn writes anything.
+      if (queuedRef) await this.adoptQueuedRef(attempt, queuedRef, batch[0]);
+      this.waitingForSlot = false;
+      if (this.closed) return; // shut down meanwhile: the batch's inbox rows run after the restart
     } else {
+      this.waitingForSlot = false;
       batch = this.queue.splice(0);
       attempt = queuedRef ? { progressRef: queuedRef } : {};
     }
@@ -273,7 +282,8 @@ export class Bridge {
     let retrying = false;
     this.current = (async () => {
       try {
-        info = { platform: messageSource(last), agent: this.deps.store.conversations.get(this.conversationId)?.agent ?? this.deps.defaults.agent ?? 'none' };
+        const conv = await this.deps.store.conversations.get(this.conversationId);
+        info = { platform: messageSource(last), agent: conv?.agent ?? this.deps.defaults.agent ?? 'none' };
         outcome = await turn(this.deps, batch, controller.signal, attempt);
       } catch (err) {
         if (isStorageFault(err) && !(controller.signal.aborted && controller.signal.reason === SHUTDOWN)) {

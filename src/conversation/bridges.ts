@@ -44,6 +44,13 @@ export class Bridges {
    * written to the inbox (recovery picks them up in order), so a restart never reorders.
    */
   private recovering = true;
+  /**
+   * Recovery reads the unfinished inbox rows and then ends (`recovered`) with `await`s in
+   * between: messages taken meanwhile are held here (in order) and queued by {@link recovered}
+   * unless recovery queued them itself (their event keys are in {@link resumed}).
+   */
+  private held: InboundMessage[] = [];
+  private resumed = new Set<string>();
   /** Shutting down: new messages are only written to the inbox (answered after the next start). */
   private draining = false;
 
@@ -78,18 +85,36 @@ export class Bridges {
     return this.draining || this.closed;
   }
 
-  /** Ends the recovery phase: from now on accepted messages are queued at once. */
+  /**
+   * Ends the recovery phase: messages taken during it that recovery did not queue (taken after its
+   * last read of the inbox) are queued now, in the order they were taken; from now on accepted
+   * messages are queued at once.
+   */
   recovered(): void {
+    if (!this.recovering) return;
     this.recovering = false;
+    const held = this.held;
+    const resumed = this.resumed;
+    this.held = [];
+    this.resumed = new Set();
+    if (this.draining) return; // in the inbox: answered after the next start
+    for (const m of held) if (!resumed.has(m.eventKey)) this.bridge(m.conversationId).enqueue(m);
   }
 
-  /** A message the inbox just took: queued in its bridge unless recovery or shutdown will pick it up from the inbox. */
+  /**
+   * A message the inbox just took: queued in its bridge unless shutdown will pick it up from the
+   * inbox; during recovery held until {@link recovered} (recovery's own read of the inbox may
+   * queue it first).
+   */
   admit(message: InboundMessage): void {
-    if (!this.recovering && !this.draining) this.bridge(message.conversationId).enqueue(message);
+    if (this.draining) return;
+    if (this.recovering) this.held.push(message);
+    else this.bridge(message.conversationId).enqueue(message);
   }
 
   /** Queues a message that is already in the inbox (recovery after a restart). */
   enqueue(message: InboundMessage): void {
+    if (this.recovering) this.resumed.add(message.eventKey);
     this.bridge(message.conversationId).enqueue(message);
   }
 

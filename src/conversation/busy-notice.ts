@@ -132,7 +132,7 @@ export class BusyNotices {
     this.boards.delete(key);
     if (board.timer) clearTimeout(board.timer);
     board.abort.abort();
-    void this.retire(board);
+    void this.retire(board).catch((err: unknown) => this.o.logger.warn({ err: String(err), channel: board.place.channel }, 'could not retire the busy notice'));
   }
 
   private text(board: Board): string {
@@ -150,7 +150,7 @@ export class BusyNotices {
     }
     const ref = board.ref;
     try {
-      store.platformState.set(stateKey(board.place), JSON.stringify({ ref, place: board.place }));
+      await store.platformState.set(stateKey(board.place), JSON.stringify({ ref, place: board.place }));
     } catch (err) {
       logger.warn({ err: String(err), channel: board.place.channel }, 'could not record the busy notice');
     }
@@ -174,7 +174,7 @@ export class BusyNotices {
     await board.posting;
     await board.throttle?.close();
     if (!board.ref) return;
-    retireNotice(this.o, board.place, board.ref);
+    await retireNotice(this.o, board.place, board.ref);
   }
 }
 
@@ -182,12 +182,17 @@ function stateKey(place: ReplyTarget): string {
   return `${STATE_PREFIX}${place.platform}:${place.channel}`;
 }
 
-/** Enqueues the retire row of a notice and forgets its state in one transaction, then delivers it. Logs a failure. */
-function retireNotice(o: Pick<BusyNoticesOptions, 'store' | 'outbound' | 'logger'>, place: ReplyTarget, ref: string): void {
+/**
+ * Enqueues the retire row of a notice and forgets its state in one transaction, then delivers it
+ * (in the background). Never rejects: a failure is logged.
+ */
+async function retireNotice(o: Pick<BusyNoticesOptions, 'store' | 'outbound' | 'logger'>, place: ReplyTarget, ref: string): Promise<void> {
   const to = { conversationId: placeKey(place), replyTarget: place };
   try {
-    o.outbound.enqueue(to, BUSY_NOTICE_DONE_TEXT, { retireRef: ref, alsoInTx: () => o.store.platformState.delete(stateKey(place)) });
-    void o.outbound.deliver(to.conversationId);
+    await o.outbound.enqueue(to, BUSY_NOTICE_DONE_TEXT, { retireRef: ref, alsoInTx: (tx) => tx.platformState.delete(stateKey(place)) });
+    void o.outbound
+      .deliver(to.conversationId)
+      .catch((err: unknown) => o.logger.warn({ err: String(err), channel: place.channel }, 'could not deliver the busy notice retirement'));
   } catch (err) {
     o.logger.warn({ err: String(err), channel: place.channel }, 'could not retire the busy notice');
   }
@@ -196,11 +201,12 @@ function retireNotice(o: Pick<BusyNoticesOptions, 'store' | 'outbound' | 'logger
 /**
  * Start-up: retires every busy notice the last process left (it stopped while conversations
  * waited; they are queued again and get notices of their own if they still wait). Call before
- * the inbox is recovered. Returns how many were retired.
+ * the inbox is recovered (await it). Resolves to how many were retired.
+ * @throws the store's error when the states cannot be read (or an unreadable one cannot be forgotten)
  */
-export function retireBusyNotices(o: Pick<BusyNoticesOptions, 'store' | 'outbound' | 'logger'>): number {
+export async function retireBusyNotices(o: Pick<BusyNoticesOptions, 'store' | 'outbound' | 'logger'>): Promise<number> {
   let n = 0;
-  for (const { key, value } of o.store.platformState.list(STATE_PREFIX)) {
+  for (const { key, value } of await o.store.platformState.list(STATE_PREFIX)) {
     let parsed: { ref?: unknown; place?: Partial<ReplyTarget> } | undefined;
     try {
       parsed = JSON.parse(value) as typeof parsed;
@@ -210,10 +216,10 @@ export function retireBusyNotices(o: Pick<BusyNoticesOptions, 'store' | 'outboun
     const place = parsed?.place;
     if (typeof parsed?.ref !== 'string' || !place || typeof place.platform !== 'string' || typeof place.channel !== 'string') {
       o.logger.warn({ key }, 'busy notice state unreadable; forgotten');
-      o.store.platformState.delete(key);
+      await o.store.platformState.delete(key);
       continue;
     }
-    retireNotice(o, { platform: place.platform, channel: place.channel }, parsed.ref);
+    await retireNotice(o, { platform: place.platform, channel: place.channel }, parsed.ref);
     n++;
   }
   return n;

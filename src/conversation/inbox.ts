@@ -54,26 +54,29 @@ export class Inbox {
   /**
    * Writes the message to the inbox as `queued` and makes sure its conversation exists
    * (recording the thread's seed origin the first time), in one transaction with
-   * `hooks.inTransaction`; then runs `hooks.afterCommit`. Returns false for a duplicate event key
-   * (no hook runs). Throws the store's error (nothing written) when the transaction fails.
+   * `hooks.inTransaction` (given the transaction's store); then runs `hooks.afterCommit`. Resolves
+   * to false for a duplicate event key (no hook runs). Rejects with the store's error (nothing
+   * written) when the transaction fails.
    */
-  accept(message: InboundMessage, hooks?: AcceptHooks): boolean {
-    const { store } = this;
-    const taken = store.transaction(() => {
-      if (!store.inbox.accept(message)) return false;
-      hooks?.inTransaction?.();
+  async accept(message: InboundMessage, hooks?: AcceptHooks): Promise<boolean> {
+    const taken = await this.store.transaction(async (tx) => {
+      if (!(await tx.inbox.accept(message))) return false;
+      await hooks?.inTransaction?.(tx);
       const target = message.replyTarget;
-      const existing = store.conversations.get(message.conversationId);
+      const existing = await tx.conversations.get(message.conversationId);
       const conv =
         existing ??
-        this.ensureConversation({
-          id: message.conversationId,
-          platform: message.platform,
-          channel: target.channel,
-          thread: target.thread ?? null,
-          workdir: null,
-        });
-      if (message.seedFrom && !conv.seededFrom && !existing) store.conversations.update(conv.id, { seededFrom: message.seedFrom });
+        (await this.ensureConversation(
+          {
+            id: message.conversationId,
+            platform: message.platform,
+            channel: target.channel,
+            thread: target.thread ?? null,
+            workdir: null,
+          },
+          tx,
+        ));
+      if (message.seedFrom && !conv.seededFrom && !existing) await tx.conversations.update(conv.id, { seededFrom: message.seedFrom });
       return true;
     });
     if (taken) hooks?.afterCommit?.();
@@ -83,54 +86,64 @@ export class Inbox {
   /**
    * A message handled without an inbox row (a refused writer: nothing of it is kept): runs
    * `record` (e.g. remembering that the writer was told) with `hooks.inTransaction` in one
-   * transaction, then `hooks.afterCommit`. Returns what `record` returned.
+   * transaction — both get its store `tx`, and every store call of theirs goes through it — then
+   * `hooks.afterCommit`. Resolves to what `record` resolved to; rejects (nothing written) when the
+   * transaction fails.
    */
-  refuse<T>(record: () => T, hooks?: AcceptHooks): T {
-    const result = this.store.transaction(() => {
-      hooks?.inTransaction?.();
-      return record();
+  async refuse<T>(record: (tx: Store) => Promise<T>, hooks?: AcceptHooks): Promise<T> {
+    const result = await this.store.transaction(async (tx) => {
+      await hooks?.inTransaction?.(tx);
+      return record(tx);
     });
     hooks?.afterCommit?.();
     return result;
   }
 
   /**
-   * Marks the rows `running` (attempts + 1), for a turn that starts on them. Returns true when
+   * Marks the rows `running` (attempts + 1), for a turn that starts on them. Resolves to true when
    * one of them was started before (a re-run after a crash or shutdown, ./rerun.ts). Call it in
-   * the turn's transaction.
+   * the turn's transaction, passing its store `tx` (the read and the write must not interleave).
    */
-  start(eventKeys: string[]): boolean {
-    const rerun = isRerun(eventKeys.map((k) => this.store.inbox.get(k)));
-    this.store.inbox.markRunning(eventKeys);
+  async start(eventKeys: string[], tx: Pick<Store, 'inbox'> = this.store): Promise<boolean> {
+    const before = await Promise.all(eventKeys.map((k) => tx.inbox.get(k)));
+    const rerun = isRerun(before);
+    await tx.inbox.markRunning(eventKeys);
     return rerun;
   }
 
-  /** Closes the rows: `done` (answered) or `failed` (answered with an error, or dropped). */
-  finish(eventKeys: string[], state: 'done' | 'failed'): void {
-    if (state === 'done') this.store.inbox.markDone(eventKeys);
-    else this.store.inbox.markFailed(eventKeys);
+  /**
+   * Closes the rows: `done` (answered) or `failed` (answered with an error, or dropped). Inside a
+   * transaction (e.g. an outbox `alsoInTx`), pass its store `tx`.
+   */
+  async finish(eventKeys: string[], state: 'done' | 'failed', tx: Pick<Store, 'inbox'> = this.store): Promise<void> {
+    if (state === 'done') await tx.inbox.markDone(eventKeys);
+    else await tx.inbox.markFailed(eventKeys);
   }
 
-  /** Puts `running` rows back to `queued` (a turn cut by a stop or crash, run again). */
-  requeue(eventKeys: string[]): void {
-    this.store.inbox.requeue(eventKeys);
+  /**
+   * Puts `running` rows back to `queued` (a turn cut by a stop or crash, run again). Inside a
+   * transaction, pass its store `tx`.
+   */
+  async requeue(eventKeys: string[], tx: Pick<Store, 'inbox'> = this.store): Promise<void> {
+    await tx.inbox.requeue(eventKeys);
   }
 
   /** Rows queued or running, oldest first. */
-  unfinished(): InboxRow[] {
+  unfinished(): Promise<InboxRow[]> {
     return this.store.inbox.unfinished();
   }
 
   /** Row counts by state (health, metrics). */
-  countByState(): Record<InboxState, number> {
+  countByState(): Promise<Record<InboxState, number>> {
     return this.store.inbox.countByState();
   }
 
   /**
    * The conversation's row, created when missing — the one place conversation rows are created
    * (messages, turns of older inbox rows, commands naming a new conversation, cron jobs, notices).
+   * Inside a transaction, pass its store `tx`.
    */
-  ensureConversation(init: ConversationInit): ConversationRow {
-    return this.store.conversations.ensure(init);
+  ensureConversation(init: ConversationInit, tx: Pick<Store, 'conversations'> = this.store): Promise<ConversationRow> {
+    return tx.conversations.ensure(init);
   }
 }

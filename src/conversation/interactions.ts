@@ -90,7 +90,7 @@ export class Interactions {
    */
   async ask(ctx: AskContext, request: InteractionRequest): Promise<InteractionDecision> {
     const { store, logger } = this.deps;
-    if (request.kind === 'approval' && this.covered(ctx.conversationId, request)) {
+    if (request.kind === 'approval' && (await this.covered(ctx.conversationId, request))) {
       logger.info(
         { conversationId: ctx.conversationId, tool: request.tool, ruleKey: request.ruleKey },
         'approval granted by an always-rule of the conversation',
@@ -101,32 +101,42 @@ export class Interactions {
     const id = newId();
     const created = this.now();
     const label = this.deps.agentLabel(ctx.agent);
-    const row = store.transaction(() => {
-      const row = store.interactions.create({
-        id,
-        conversationId: ctx.conversationId,
-        request,
-        requester: ctx.requester,
-        expiresAt: created + this.deps.timeoutMs,
-      });
-      const deciders = decidersText(ctx.requester, this.deps.approvers);
-      const text = this.fit(ctx.replyTarget, (max) => openCardText(row, label, deciders, max));
-      const rows = this.deps.outbound.enqueue(ctx, text, { kind: 'notice', actions: cardActions(id, request) });
-      store.interactions.setCard(id, rows[rows.length - 1]!.id);
-      return { ...row, outboxId: rows[rows.length - 1]!.id };
-    });
-    logger.info({ conversationId: ctx.conversationId, interaction: id, kind: request.kind }, 'asking the conversation');
+    // The waiter is registered before the row exists, so a decision that comes as soon as the
+    // transaction committed (the card may be delivered by a delivery already running) finds it.
     const decided = new Promise<InteractionDecision>((resolve) => this.waiters.set(id, { resolve, ctx }));
+    let row: InteractionRow;
+    try {
+      row = await store.transaction(async (tx) => {
+        const row = await tx.interactions.create({
+          id,
+          conversationId: ctx.conversationId,
+          request,
+          requester: ctx.requester,
+          expiresAt: created + this.deps.timeoutMs,
+        });
+        const deciders = decidersText(ctx.requester, this.deps.approvers);
+        const text = this.fit(ctx.replyTarget, (max) => openCardText(row, label, deciders, max));
+        const rows = await this.deps.outbound.enqueue(ctx, text, { kind: 'notice', actions: cardActions(id, request), tx });
+        await tx.interactions.setCard(id, rows[rows.length - 1]!.id);
+        return { ...row, outboxId: rows[rows.length - 1]!.id };
+      });
+    } catch (err) {
+      this.waiters.delete(id);
+      throw err;
+    }
+    logger.info({ conversationId: ctx.conversationId, interaction: id, kind: request.kind }, 'asking the conversation');
     void this.deps.outbound.deliver(ctx.conversationId);
     const timer = setTimeout(
-      () => this.end(row.id, 'timed_out', { kind: 'deny', message: 'Nobody decided in time, so it was denied.' }, null),
+      () => void this.end(row.id, 'timed_out', { kind: 'deny', message: 'Nobody decided in time, so it was denied.' }, null),
       this.deps.timeoutMs,
     );
     const onAbort = () => {
       const state: InteractionState = ctx.signal.reason === SHUTDOWN ? 'expired' : 'cancelled';
-      this.end(row.id, state, { kind: 'cancel', message: state === 'expired' ? 'agentbridge is restarting.' : 'The turn was stopped.' }, null);
+      void this.end(row.id, state, { kind: 'cancel', message: state === 'expired' ? 'agentbridge is restarting.' : 'The turn was stopped.' }, null);
     };
     ctx.signal.addEventListener('abort', onAbort, { once: true });
+    // Stopped while the request was being stored: the listener came too late to hear it.
+    if (ctx.signal.aborted) onAbort();
     try {
       return await decided;
     } finally {
@@ -137,14 +147,14 @@ export class Interactions {
   }
 
   /** True when `request` is an approval an always-rule of the conversation covers (`ask` then allows it without a card). */
-  covered(conversationId: string, request: InteractionRequest): boolean {
-    return request.kind === 'approval' && this.deps.store.approvalRules.covers(conversationId, request.tool, request.ruleKey);
+  async covered(conversationId: string, request: InteractionRequest): Promise<boolean> {
+    return request.kind === 'approval' && (await this.deps.store.approvalRules.covers(conversationId, request.tool, request.ruleKey));
   }
 
   /** A button click (identity from the platform). */
   async onAction(req: ActionRequest): Promise<ActionReply> {
     const parsed = parseActionId(req.actionId);
-    const row = parsed && this.deps.store.interactions.get(parsed.interactionId);
+    const row = parsed && (await this.deps.store.interactions.get(parsed.interactionId));
     if (!parsed || !row) return { status: 'unknown', text: 'This button is no longer active.' };
     const by: Person = { id: qualify(req.platform, req.userId), name: req.userName || req.userId };
     if (row.state !== 'pending') return { status: 'decided', text: alreadyDecidedText(row) };
@@ -153,13 +163,14 @@ export class Interactions {
       return { status: 'forbidden', text: `You cannot decide this: ${decidersText(row.requester, this.deps.approvers)} can.` };
     }
     if (row.request.kind === 'plan' && parsed.choice === 'keep-planning') {
-      this.keepPlanning(row, by);
-      return { status: 'ok', text: '' };
+      if (await this.keepPlanning(row, by)) return { status: 'ok', text: '' };
+      const now = await this.deps.store.interactions.get(row.id);
+      return { status: 'decided', text: now ? alreadyDecidedText(now) : 'Already decided.' };
     }
     const decision = decisionFor(row.request, parsed.choice, by);
     if (!decision) return { status: 'unknown', text: 'This button is no longer active.' };
-    if (!this.end(row.id, 'decided', decision, by)) {
-      const now = this.deps.store.interactions.get(row.id);
+    if (!(await this.end(row.id, 'decided', decision, by))) {
+      const now = await this.deps.store.interactions.get(row.id);
       return { status: 'decided', text: now ? alreadyDecidedText(now) : 'Already decided.' };
     }
     return { status: 'ok', text: '' };
@@ -169,8 +180,8 @@ export class Interactions {
    * A message in the conversation while a question, or a plan, waits: from an approver it is
    * the answer (or the plan's feedback) and is consumed — true; otherwise false (it is a normal message).
    */
-  answerWithText(conversationId: string, author: Person, text: string): boolean {
-    const row = this.openForText(conversationId).find((r) => this.mayDecide(author, r));
+  async answerWithText(conversationId: string, author: Person, text: string): Promise<boolean> {
+    const row = (await this.openForText(conversationId)).find((r) => this.mayDecide(author, r));
     if (!row) return false;
     const decision = textDecision(row.request, text);
     if (!decision) return false;
@@ -179,35 +190,36 @@ export class Interactions {
 
   /** The router's answer stage (./router.ts `AnswerStage`): messages that answer an open question or plan. */
   readonly answerStage = {
-    wouldAnswer: (m: InboundMessage): boolean => {
+    wouldAnswer: async (m: InboundMessage): Promise<boolean> => {
       if (m.origin === 'scheduler' || !m.text.trim()) return false;
       const person = { id: qualify(m.platform, m.author.id), name: m.author.name };
-      return this.openForText(m.conversationId).some((r) => this.mayDecide(person, r));
+      return (await this.openForText(m.conversationId)).some((r) => this.mayDecide(person, r));
     },
-    answer: (m: InboundMessage): boolean => this.answerWithText(m.conversationId, { id: qualify(m.platform, m.author.id), name: m.author.name }, m.text),
+    answer: (m: InboundMessage): Promise<boolean> =>
+      this.answerWithText(m.conversationId, { id: qualify(m.platform, m.author.id), name: m.author.name }, m.text),
   };
 
-  private openForText(conversationId: string): InteractionRow[] {
-    return this.deps.store.interactions.pending(conversationId).filter((r) => r.request.kind === 'question' || r.request.kind === 'plan');
+  private async openForText(conversationId: string): Promise<InteractionRow[]> {
+    return (await this.deps.store.interactions.pending(conversationId)).filter((r) => r.request.kind === 'question' || r.request.kind === 'plan');
   }
 
   /** Pending requests of a conversation (for `status`). */
-  pending(conversationId: string): InteractionRow[] {
+  pending(conversationId: string): Promise<InteractionRow[]> {
     return this.deps.store.interactions.pending(conversationId);
   }
 
   /** True when a question or plan of the conversation waits for a decision (messages may answer it). */
-  hasOpenQuestion(conversationId: string): boolean {
-    return this.deps.store.interactions.pending(conversationId).some((r) => r.request.kind !== 'approval');
+  async hasOpenQuestion(conversationId: string): Promise<boolean> {
+    return (await this.deps.store.interactions.pending(conversationId)).some((r) => r.request.kind !== 'approval');
   }
 
   /**
    * At start: every request still pending was left by a process that ended; it is expired and
    * its card edited (its turn runs again through recovery). Returns how many.
    */
-  expireStale(): number {
-    const stale = this.deps.store.interactions.pending().filter((r) => !this.waiters.has(r.id));
-    for (const r of stale) this.end(r.id, 'expired', null, null);
+  async expireStale(): Promise<number> {
+    const stale = (await this.deps.store.interactions.pending()).filter((r) => !this.waiters.has(r.id));
+    for (const r of stale) await this.end(r.id, 'expired', null, null);
     if (stale.length) this.deps.logger.info({ count: stale.length }, 'expired approvals and questions left open by the previous run');
     return stale.length;
   }
@@ -222,51 +234,64 @@ export class Interactions {
     );
   }
 
-  private keepPlanning(row: InteractionRow, by: Person): void {
+  /**
+   * A plan kept in planning: the next message of an approver is its feedback; the card says so.
+   * False (nothing changed) when the plan was no longer pending.
+   */
+  private async keepPlanning(row: InteractionRow, by: Person): Promise<boolean> {
     const { store } = this.deps;
-    const label = this.labelOf(row);
-    store.transaction(() => {
-      store.interactions.setAwaitingText(row.id, true);
-      if (row.outboxId === null) return;
-      const to = this.targetOf(row);
+    const label = await this.labelOf(row);
+    const kept = await store.transaction(async (tx) => {
+      // Still pending? (A decision may have ended it since it was read; its final card stays.)
+      if ((await tx.interactions.get(row.id))?.state !== 'pending') return false;
+      await tx.interactions.setAwaitingText(row.id, true);
+      if (row.outboxId === null) return true;
+      const to = await this.targetOf(row, tx);
       const text = this.fit(
         to.replyTarget,
         (max) => awaitingFeedbackText(row, label, by, max),
         `✏️ ${by.name} chose to keep planning: reply in this thread with what to change.`,
       );
-      this.deps.outbound.enqueue(to, text, { kind: 'notice', editRow: row.outboxId, actions: [] });
+      await this.deps.outbound.enqueue(to, text, { kind: 'notice', editRow: row.outboxId, actions: [], tx });
+      return true;
     });
-    void this.deps.outbound.deliver(row.conversationId);
+    if (kept) void this.deps.outbound.deliver(row.conversationId);
+    return kept;
   }
 
   /**
    * Ends a pending request (first call wins), edits its card, applies what the decision implies
-   * (an always-rule, a plan's mode switch) and wakes the waiting turn. False when it had already ended.
+   * (an always-rule, a plan's mode switch) and wakes the waiting turn. False when it had already
+   * ended (or was unknown). Never rejects: when the store fails, the error is logged and the
+   * waiting turn goes on with the decision (or a denial).
    */
-  private end(id: string, state: Exclude<InteractionState, 'pending'>, decision: InteractionDecision | null, by: Person | null): boolean {
+  private async end(id: string, state: Exclude<InteractionState, 'pending'>, decision: InteractionDecision | null, by: Person | null): Promise<boolean> {
     const { store, logger } = this.deps;
-    const row = store.interactions.get(id);
-    if (!row) return false;
     const at = this.now();
     const waiter = this.waiters.get(id);
-    const label = this.labelOf(row);
+    let row: InteractionRow | undefined;
     let won: boolean;
     try {
-      won = store.transaction(() => {
-        if (!store.interactions.finish(id, state, decision, by, at)) return false;
-        if (decision?.kind === 'allow' && decision.always && row.request.kind === 'approval')
-          store.approvalRules.add({
-            conversationId: row.conversationId,
-            tool: row.request.tool,
-            ruleKey: row.request.ruleKey ?? '',
+      row = await store.interactions.get(id);
+      if (!row) return false;
+      const known = row;
+      const label = await this.labelOf(known);
+      // `finish` is a compare-and-set (UPDATE … WHERE state = 'pending'): of concurrent ends, the first wins; the rest change nothing.
+      won = await store.transaction(async (tx) => {
+        if (!(await tx.interactions.finish(id, state, decision, by, at))) return false;
+        if (decision?.kind === 'allow' && decision.always && known.request.kind === 'approval')
+          await tx.approvalRules.add({
+            conversationId: known.conversationId,
+            tool: known.request.tool,
+            ruleKey: known.request.ruleKey ?? '',
             createdBy: by?.id ?? null,
           });
-        if (decision?.kind === 'approve-plan') store.conversations.update(row.conversationId, { permissionMode: 'edit' });
-        if (row.outboxId !== null) {
-          const to = this.targetOf(row);
+        if (decision?.kind === 'approve-plan') await tx.conversations.update(known.conversationId, { permissionMode: 'edit' });
+        if (known.outboxId !== null) {
+          const to = await this.targetOf(known, tx);
           const line = outcomeLine(state, decision, by, at, this.deps.timeoutMs);
-          const text = this.fit(to.replyTarget, (max) => finalCardText(row, label, line, max), line);
-          this.deps.outbound.enqueue(to, text, { kind: 'notice', editRow: row.outboxId, actions: [] });
+          const text = this.fit(to.replyTarget, (max) => finalCardText(known, label, line, max), line);
+          await this.deps.outbound.enqueue(to, text, { kind: 'notice', editRow: known.outboxId, actions: [], tx });
         }
         return true;
       });
@@ -301,16 +326,17 @@ export class Interactions {
    * The name of the agent that asked, for its card: the waiting turn's agent; after a restart
    * (no turn waits) the conversation's agent, else the default agent, else "The agent".
    */
-  private labelOf(row: InteractionRow): string {
-    const agent = this.waiters.get(row.id)?.ctx.agent ?? this.deps.store.conversations.get(row.conversationId)?.agent ?? this.deps.defaultAgent;
+  private async labelOf(row: InteractionRow): Promise<string> {
+    const agent = this.waiters.get(row.id)?.ctx.agent ?? (await this.deps.store.conversations.get(row.conversationId))?.agent ?? this.deps.defaultAgent;
     return agent ? this.deps.agentLabel(agent) : 'The agent';
   }
 
-  private targetOf(row: InteractionRow): { conversationId: string; replyTarget: ReplyTarget } {
+  /** Where the card of `row` is (`row.outboxId` set); `store`: the caller's transaction. */
+  private async targetOf(row: InteractionRow, store: Pick<Store, 'outbox'>): Promise<{ conversationId: string; replyTarget: ReplyTarget }> {
     const waiter = this.waiters.get(row.id);
     if (waiter) return { conversationId: row.conversationId, replyTarget: waiter.ctx.replyTarget };
     // After a restart: where the card was posted (its outbox row's target).
-    const { platform, channel, thread } = this.deps.store.outbox.get(row.outboxId!)!.target;
+    const { platform, channel, thread } = (await store.outbox.get(row.outboxId!))!.target;
     return { conversationId: row.conversationId, replyTarget: { platform, channel, ...(thread ? { thread } : {}) } };
   }
 }

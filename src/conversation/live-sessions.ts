@@ -141,8 +141,9 @@ export class LiveSessions {
     if (!e || e.session !== session) return;
     e.inUse = Math.max(0, e.inUse - 1);
     e.lastUsed = this.now();
-    if (!session.alive) this.closeEntry(conversationId, e, 'dead');
-    else void Promise.all(this.makeRoom(this.opts.max));
+    if (!session.alive)
+      void this.closeEntry(conversationId, e, 'dead'); // never rejects (its close error is dropped)
+    else void Promise.all(this.makeRoom(this.opts.max)).catch((err: unknown) => this.opts.logger.warn({ err }, 'closing idle live sessions failed'));
   }
 
   /** Closes the conversation's session (e.g. `reset`, a changed agent or workdir). */

@@ -24,7 +24,7 @@ import type { PostedMessageKind } from '../core/ids.js';
 import { chunkMarkdown } from '../core/chunk.js';
 import { platformModule } from '../platforms/registry.js';
 import { renderMessages } from '../platforms/render.js';
-import type { OutboxFile, OutboxRow } from '../store/types.js';
+import type { OutboxFile, OutboxRow, Store } from '../store/types.js';
 import type { OutboxDelivery } from './outbox.js';
 
 /** Where a message goes: the conversation it belongs to (outbox order) and its reply target. An `InboundMessage` is one. */
@@ -58,11 +58,19 @@ export interface SayOptions {
    */
   retireRef?: string;
   /**
-   * Runs inside the transaction that writes the rows (after them): bookkeeping that must commit
-   * with the message or not at all (closing inbox rows, clearing a restart request, more rows).
-   * A throw rolls the rows back and is rethrown.
+   * Runs inside the transaction that writes the rows (after them), given that transaction's store
+   * `tx` — every store call of it must go through `tx` (pass `{ tx }` to a nested `enqueue`):
+   * bookkeeping that must commit with the message or not at all (closing inbox rows, clearing a
+   * restart request, more rows). A rejection rolls the rows back and is rethrown.
    */
-  alsoInTx?: () => void;
+  alsoInTx?: (tx: Store) => Promise<void>;
+  /**
+   * The caller's open transaction (its store `tx`), when `enqueue` is called inside one (e.g. in
+   * another `alsoInTx`): the rows are written in it, as a savepoint, and commit with it. Absent:
+   * the rows get a transaction of their own (then `enqueue` must not be called inside a
+   * transaction — the store refuses it with `StoreMisuseError`).
+   */
+  tx?: Store;
   /** Posted when the Markdown renders to nothing (default {@link EMPTY_TEXT}). */
   emptyText?: string;
   /** Buttons under the message (a card; on an `editRow` edit: the buttons after it, none when absent). */
@@ -107,11 +115,12 @@ export class Outbound {
 
   /**
    * Renders and writes `markdown` to the outbox (one row per chunk, one transaction with
-   * `options.alsoInTx`) without delivering it; returns the rows. Call {@link deliver} after.
+   * `options.alsoInTx`; inside `options.tx` when given) without delivering it; resolves to the
+   * rows. Call {@link deliver} after.
    * @throws the store's error (e.g. `SqliteError` SQLITE_FULL) when the rows cannot be written;
    *   nothing was written then.
    */
-  enqueue(target: OutboundTarget, markdown: string, options: SayOptions = {}): OutboxRow[] {
+  async enqueue(target: OutboundTarget, markdown: string, options: SayOptions = {}): Promise<OutboxRow[]> {
     const sessionEntryId = options.sessionEntryId ?? null;
     const kind = options.kind ?? (sessionEntryId !== null ? 'answer' : 'notice');
     const all = this.messages(target.replyTarget.platform, markdown, options.emptyText);
@@ -131,6 +140,7 @@ export class Outbound {
       texts,
       sessionEntryId,
       options.alsoInTx,
+      options.tx,
     );
   }
 
@@ -141,7 +151,7 @@ export class Outbound {
    * @throws like {@link enqueue} when the rows cannot be written (then nothing is posted).
    */
   async say(target: OutboundTarget, markdown: string, options: SayOptions = {}): Promise<OutboxRow[]> {
-    const rows = this.enqueue(target, markdown, options);
+    const rows = await this.enqueue(target, markdown, options);
     await this.outbox.deliver(target.conversationId);
     return rows;
   }
@@ -149,20 +159,22 @@ export class Outbound {
   /**
    * Writes one outbox row that posts a file (`target.file`: the copy already in the data
    * directory, `src/store/outgoing-files.ts`) with `comment` rendered for the platform as its text,
-   * in one transaction with `alsoInTx`; returns the row. Nothing is posted yet: call {@link deliver}.
+   * in one transaction with `options.alsoInTx` (inside `options.tx` when given, as in
+   * {@link enqueue}); resolves to the row. Nothing is posted yet: call {@link deliver}.
    * @param comment Markdown shown with the file; at most one message long (longer is cut).
    * @throws like {@link enqueue} when the row cannot be written.
    */
-  enqueueFile(target: OutboundTarget, file: OutboxFile, comment = '', alsoInTx?: () => void): OutboxRow {
+  async enqueueFile(target: OutboundTarget, file: OutboxFile, comment = '', options: Pick<SayOptions, 'alsoInTx' | 'tx'> = {}): Promise<OutboxRow> {
     const platform = target.replyTarget.platform;
     const unrendered = !this.reachable(platform);
     const text = comment.trim() ? (this.messages(platform, comment)[0] ?? '') : '';
-    const [row] = this.outbox.enqueue(
+    const [row] = await this.outbox.enqueue(
       target.conversationId,
       { ...target.replyTarget, kind: 'notice', file, ...(unrendered ? { unrendered } : {}) },
       [text],
       null,
-      alsoInTx,
+      options.alsoInTx,
+      options.tx,
     );
     return row!;
   }
@@ -174,7 +186,7 @@ export class Outbound {
    * @throws like {@link enqueue} when the row cannot be written.
    */
   async sendFile(target: OutboundTarget, file: OutboxFile, comment = ''): Promise<OutboxRow> {
-    const row = this.enqueueFile(target, file, comment);
+    const row = await this.enqueueFile(target, file, comment);
     await this.outbox.deliver(target.conversationId);
     return row;
   }

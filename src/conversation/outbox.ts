@@ -104,21 +104,31 @@ export class OutboxDelivery {
 
   /**
    * Writes the messages of one answer to the outbox (in one transaction with `alsoInTx`, e.g.
-   * marking the inbox rows done) and returns the rows. Nothing is posted yet: call {@link deliver}.
+   * marking the inbox rows done; it gets the transaction's store and must use it) and resolves to
+   * the rows. Nothing is posted yet: call {@link deliver}. Called inside a transaction of the
+   * caller, pass its store `tx`: the rows are written in it (a savepoint).
+   * @throws the store's error (nothing written) when the rows or `alsoInTx` fail
    */
-  enqueue(conversationId: string, target: OutboxTarget, texts: string[], sessionEntryId: number | null, alsoInTx?: () => void): OutboxRow[] {
-    const { store } = this.opts;
+  async enqueue(
+    conversationId: string,
+    target: OutboxTarget,
+    texts: string[],
+    sessionEntryId: number | null,
+    alsoInTx?: (tx: Store) => Promise<void>,
+    tx?: Store,
+  ): Promise<OutboxRow[]> {
     const { actions, ...kinded }: OutboxTarget = { ...target, kind: target.kind ?? postedKind(target, sessionEntryId) };
-    const rows = store.transaction(() => {
-      const rows = texts.map((text, i) => {
+    const rows = await (tx ?? this.opts.store).transaction(async (t) => {
+      const rows: OutboxRow[] = [];
+      for (const [i, text] of texts.entries()) {
         // Only the first chunk replaces the progress message and replies to the user's
         // message; the rest are plain follow-ups (no repeated reply header). A card's buttons
         // go under its last chunk.
         const base = i === 0 ? kinded : followUp(kinded);
         const withActions = actions && (i === texts.length - 1 || target.editRow !== undefined) ? { ...base, actions } : base;
-        return store.outbox.enqueue({ conversationId, target: withActions, text, sessionEntryId });
-      });
-      alsoInTx?.();
+        rows.push(await t.outbox.enqueue({ conversationId, target: withActions, text, sessionEntryId }));
+      }
+      await alsoInTx?.(t);
       return rows;
     });
     for (const row of rows) this.fresh.add(row.id);
@@ -130,15 +140,18 @@ export class OutboxDelivery {
     const prev = this.chains.get(conversationId) ?? Promise.resolve();
     const next = prev.then(() => this.drain(conversationId));
     this.chains.set(conversationId, next);
-    void next.finally(() => {
-      if (this.chains.get(conversationId) === next) this.chains.delete(conversationId);
-    });
+    // The caller gets `next` (and its error); this bookkeeping copy must not reject unhandled.
+    void next
+      .finally(() => {
+        if (this.chains.get(conversationId) === next) this.chains.delete(conversationId);
+      })
+      .catch(() => {});
     return next;
   }
 
   /** Delivers every pending row (used at start). */
   async deliverAll(): Promise<void> {
-    const ids = new Set(this.opts.store.outbox.pending().map((r) => r.conversationId));
+    const ids = new Set((await this.opts.store.outbox.pending()).map((r) => r.conversationId));
     await Promise.all([...ids].map((id) => this.deliver(id)));
   }
 
@@ -148,7 +161,7 @@ export class OutboxDelivery {
   }
 
   /** Number of rows waiting to be delivered. */
-  pendingCount(): number {
+  pendingCount(): Promise<number> {
     return this.opts.store.outbox.pendingCount();
   }
 
@@ -164,7 +177,7 @@ export class OutboxDelivery {
   private async drain(conversationId: string): Promise<void> {
     if (this.stopped) return;
     try {
-      const rows = this.opts.store.outbox.pendingFor(conversationId);
+      const rows = await this.opts.store.outbox.pendingFor(conversationId);
       let retireFailed = false;
       for (const row of rows) {
         const ok = await this.deliverRow(row);
@@ -177,7 +190,7 @@ export class OutboxDelivery {
         return; // keep order: later rows wait for this one
       }
       // Retire rows enqueued while draining (an answer posted instead of edited) go out now.
-      if (!retireFailed && this.opts.store.outbox.pendingFor(conversationId).some((r) => r.target.retireRef && !rows.some((x) => x.id === r.id))) {
+      if (!retireFailed && (await this.opts.store.outbox.pendingFor(conversationId)).some((r) => r.target.retireRef && !rows.some((x) => x.id === r.id))) {
         return await this.drain(conversationId);
       }
       if (retireFailed) this.scheduleRetry(conversationId);
@@ -212,11 +225,11 @@ export class OutboxDelivery {
       this.fresh.delete(row.id);
       try {
         if (row.target.editRow !== undefined) {
-          const card = store.outbox.get(row.target.editRow);
+          const card = await store.outbox.get(row.target.editRow);
           if (!card?.postedRef) {
             // The card was never posted (it failed for good): nothing to edit.
             logger.warn({ outboxId: row.id, card: row.target.editRow }, 'outbox: the card to edit was never posted; edit dropped');
-            store.outbox.markAttemptFailed(row.id, 'card never posted', true);
+            await store.outbox.markAttemptFailed(row.id, 'card never posted', true);
             return true;
           }
           const text = row.target.unrendered ? adapter.render(row.text) : row.text;
@@ -235,7 +248,7 @@ export class OutboxDelivery {
         this.opts.onDeliveryError?.(row.target.platform, err);
         // A file whose copy is gone can never be posted: give it up rather than hold up the conversation.
         const giveUp = (row.target.retireRef !== undefined && row.attempts + 1 >= MAX_RETIRE_ATTEMPTS) || err instanceof FileCopyGone;
-        store.outbox.markAttemptFailed(row.id, message, giveUp);
+        await store.outbox.markAttemptFailed(row.id, message, giveUp);
         if (giveUp)
           logger.error({ outboxId: row.id, conversationId: row.conversationId, err: message }, 'outbox: could not retire the progress message; giving up');
         else
@@ -248,11 +261,11 @@ export class OutboxDelivery {
     }
     const done = delivered;
     try {
-      store.transaction(() => {
+      await store.transaction(async (tx) => {
         if (row.target.retireRef) {
           // No longer a progress message: a restart must not retire it again.
-          if (store.conversations.get(row.conversationId))
-            store.postedMessages.record({
+          if (await tx.conversations.get(row.conversationId))
+            await tx.postedMessages.record({
               key: postedMessageKey(row.target.platform, row.target.channel, done.ref),
               conversationId: row.conversationId,
               sessionEntryId: null,
@@ -260,20 +273,20 @@ export class OutboxDelivery {
               assistantText: done.how === 'deleted' ? '' : row.text,
               kind: 'notice',
             });
-          store.outbox.markPosted(row.id, done.ref);
+          await tx.outbox.markPosted(row.id, done.ref);
           return;
         }
         if (done.unedited) {
           // The progress message still shows "Working…" (or an old text): retire it, durably.
-          store.outbox.enqueue({
+          await tx.outbox.enqueue({
             conversationId: row.conversationId,
             target: { ...followUp(row.target), retireRef: done.unedited },
             text: PROGRESS_RETIRED_TEXT,
             sessionEntryId: null,
           });
         }
-        if (store.conversations.get(row.conversationId))
-          store.postedMessages.record({
+        if (await tx.conversations.get(row.conversationId))
+          await tx.postedMessages.record({
             key: postedMessageKey(row.target.platform, row.target.channel, done.ref),
             conversationId: row.conversationId,
             sessionEntryId: row.sessionEntryId,
@@ -281,28 +294,33 @@ export class OutboxDelivery {
             assistantText: row.text,
             kind: postedKind(row.target, row.sessionEntryId),
           });
-        store.outbox.markPosted(row.id, done.ref);
+        await tx.outbox.markPosted(row.id, done.ref);
       });
     } catch (err) {
       if (isStorageFault(err)) this.postedUnrecorded.set(row.id, done);
       throw err;
     }
     this.postedUnrecorded.delete(row.id);
-    if (row.target.file) this.dropCopy(row.target.file.id);
+    if (row.target.file) await this.dropCopy(row.target.file.id);
     if (row.target.retireRef)
       logger.info({ outboxId: row.id, conversationId: row.conversationId, ref: done.ref, how: done.how }, 'outbox: stale progress message retired');
     return true;
   }
 
   /** Deletes a delivered file's copy unless a pending row still posts the same bytes. */
-  private dropCopy(id: string): void {
+  private async dropCopy(id: string): Promise<void> {
     const { files, store, logger } = this.opts;
-    if (!files || store.outbox.pending().some((r) => r.target.file?.id === id)) return;
+    if (!files || (await store.outbox.pending()).some((r) => r.target.file?.id === id)) return;
     try {
       files.remove(id);
     } catch (err) {
       logger.warn({ file: id, err: err instanceof Error ? err.message : String(err) }, 'outbox: could not delete a delivered file copy; db prune removes it');
     }
+  }
+
+  /** {@link deliver} in the background (a retry); a failure is logged. */
+  private deliverLogged(conversationId: string): void {
+    void this.deliver(conversationId).catch((err: unknown) => this.opts.logger.error({ err, conversationId }, 'outbox: delivery failed'));
   }
 
   private scheduleRetry(conversationId: string): void {
@@ -312,7 +330,7 @@ export class OutboxDelivery {
     const delay = this.retryDelaysMs[Math.min(n, this.retryDelaysMs.length - 1)] ?? 60_000;
     const timer = setTimeout(() => {
       this.retryTimers.delete(conversationId);
-      void this.deliver(conversationId);
+      this.deliverLogged(conversationId);
     }, delay);
     timer.unref();
     this.retryTimers.set(conversationId, timer);
@@ -329,7 +347,7 @@ export class OutboxDelivery {
         void (this.opts.health?.whenHealthy() ?? Promise.resolve()).then(() => {
           if (this.retryTimers.get(conversationId) !== timer) return; // stopped meanwhile
           this.retryTimers.delete(conversationId);
-          void this.deliver(conversationId);
+          this.deliverLogged(conversationId);
         });
       },
       backoffDelay(n, initialMs, maxMs),

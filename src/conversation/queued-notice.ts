@@ -61,7 +61,7 @@ export class QueuedNotice {
       return;
     }
     const ref = this.ref;
-    recordProgressMessage(store, logger, { target, conversationId, ref, text });
+    await recordProgressMessage(store, logger, { target, conversationId, ref, text });
     if (this.abort.signal.aborted) return;
     this.throttle = new EditThrottle({
       minIntervalMs: Math.max(QUEUED_UPDATE_MS, adapter.limits.minEditIntervalMs),

@@ -25,8 +25,8 @@ export const REQUEUED_PROGRESS_TEXT = '⏹️ agentbridge restarted while this m
  * Progress messages of a conversation that never became an answer: posted messages still of kind
  * `progress` (one edited into the answer, or into a notice, was recorded again with that kind).
  */
-function staleProgressRefs(store: Pick<Store, 'postedMessages'>, conversationId: string): string[] {
-  return store.postedMessages.listForConversation(conversationId, 'progress').map((c) => c.platformMessageRef);
+async function staleProgressRefs(store: Pick<Store, 'postedMessages'>, conversationId: string): Promise<string[]> {
+  return (await store.postedMessages.listForConversation(conversationId, 'progress')).map((c) => c.platformMessageRef);
 }
 
 export interface RecoveryReport {
@@ -47,7 +47,7 @@ export async function recoverInbox(
   logger: Logger,
 ): Promise<RecoveryReport> {
   const { inbox } = router;
-  const rows = inbox.unfinished();
+  const rows = await inbox.unfinished();
   const interrupted = new Map<string, (typeof rows)[number]>();
   for (const row of rows) if (row.state === 'running') interrupted.set(row.conversationId, row);
 
@@ -55,10 +55,10 @@ export async function recoverInbox(
     const running = rows.filter((r) => r.conversationId === conversationId && r.state === 'running').map((r) => r.eventKey);
     const to = { conversationId, replyTarget: row.message.replyTarget };
     await outbound.say(to, INTERRUPTED_NOTICE, {
-      alsoInTx: () => {
-        inbox.requeue(running);
+      alsoInTx: async (tx) => {
+        await inbox.requeue(running, tx);
         // The cut turn's progress message would say "Working…" forever: mark it as interrupted.
-        for (const ref of staleProgressRefs(store, conversationId)) outbound.enqueue(to, STALE_PROGRESS_TEXT, { editRef: ref });
+        for (const ref of await staleProgressRefs(tx, conversationId)) await outbound.enqueue(to, STALE_PROGRESS_TEXT, { editRef: ref, tx });
       },
     });
   }
@@ -67,15 +67,17 @@ export async function recoverInbox(
   const waiting = new Map<string, (typeof rows)[number]>();
   for (const row of rows) if (!interrupted.has(row.conversationId) && !waiting.has(row.conversationId)) waiting.set(row.conversationId, row);
   for (const [conversationId, row] of waiting) {
-    const refs = staleProgressRefs(store, conversationId);
+    const refs = await staleProgressRefs(store, conversationId);
     if (refs.length === 0) continue;
     const to = { conversationId, replyTarget: row.message.replyTarget };
-    for (const ref of refs) outbound.enqueue(to, REQUEUED_PROGRESS_TEXT, { retireRef: ref });
-    void outbound.deliver(conversationId);
+    for (const ref of refs) await outbound.enqueue(to, REQUEUED_PROGRESS_TEXT, { retireRef: ref });
+    void outbound.deliver(conversationId).catch((err: unknown) => logger.error({ err, conversationId }, 'delivering a queued message retirement failed'));
   }
   // Messages accepted while the notices were delivered are in the inbox too: read again.
-  const all = inbox.unfinished();
-  for (const row of all) router.resume(row.message);
+  // (A message taken after this read and before `recovered()` is held by the bridges and queued
+  // then: see Bridges.admit.) Every prompt is queued in this tick, so they join turns together.
+  const all = await inbox.unfinished();
+  await Promise.all(all.map((row) => router.resume(row.message)));
   router.recovered();
   if (all.length) logger.info({ requeued: all.length, interrupted: [...interrupted.keys()] }, 'recovered unfinished messages');
   return { requeued: all.length, interrupted: [...interrupted.keys()] };

@@ -16,12 +16,13 @@ import type { Inbox } from './inbox.js';
 export type { QueueStats } from './bridges.js';
 
 /**
- * Access control, the first stage. Returns `{ handled }` when the message ends here (a writer
+ * Access control, the first stage. Resolves to `{ handled }` when the message ends here (a writer
  * who is not allowed: refused through {@link Inbox.refuse}, no inbox row), else whether the
- * writer is an admin. `hooks` run with what is stored for a handled message.
+ * writer is an admin. `hooks` run with what is stored for a handled message. Rejects when that
+ * could not be stored.
  */
 export interface AccessStage {
-  checkAccess(message: InboundMessage, hooks?: AcceptHooks): { handled: AcceptResult } | { admin: boolean };
+  checkAccess(message: InboundMessage, hooks?: AcceptHooks): Promise<{ handled: AcceptResult } | { admin: boolean }>;
 }
 
 /**
@@ -41,9 +42,9 @@ export interface CommandStage {
  */
 export interface AnswerStage {
   /** True when `message` would answer an open question or plan of its conversation. */
-  wouldAnswer(message: InboundMessage): boolean;
+  wouldAnswer(message: InboundMessage): Promise<boolean>;
   /** Answers with `message`; false when nothing is open for it any more (it is then an ordinary prompt). */
-  answer(message: InboundMessage): boolean;
+  answer(message: InboundMessage): Promise<boolean>;
 }
 
 export interface RouterDeps {
@@ -80,18 +81,18 @@ export class Router {
   };
 
   private async take(message: InboundMessage, hooks?: AcceptHooks): Promise<AcceptResult> {
-    const access = this.deps.access?.checkAccess(message, hooks) ?? { admin: false };
+    const access = (await this.deps.access?.checkAccess(message, hooks)) ?? { admin: false };
     if ('handled' in access) return access.handled;
     const command = await this.deps.commands?.takeCommand(message, access.admin, hooks);
     if (command) return command;
-    const answering = this.deps.answers?.wouldAnswer(message) ?? false;
-    if (!this.inbox.accept(message, hooks)) {
+    const answering = (await this.deps.answers?.wouldAnswer(message)) ?? false;
+    if (!(await this.inbox.accept(message, hooks))) {
       this.deps.logger.info({ eventKey: message.eventKey, conversationId: message.conversationId }, 'duplicate delivery ignored');
       return 'duplicate';
     }
-    if (answering && this.deps.answers!.answer(message)) {
+    if (answering && (await this.deps.answers!.answer(message))) {
       // The answer went to the agent's running turn; the message needs no turn of its own.
-      this.inbox.finish([message.eventKey], 'done');
+      await this.inbox.finish([message.eventKey], 'done');
       this.deps.logger.info({ eventKey: message.eventKey, conversationId: message.conversationId }, 'message answered an open question');
       return 'accepted';
     }
@@ -109,11 +110,15 @@ export class Router {
     this.bridges.recovered();
   }
 
-  /** Queues a message that is already in the inbox (recovery after a restart). */
-  resume(message: InboundMessage): void {
+  /**
+   * Queues a message that is already in the inbox (recovery after a restart). A prompt is queued
+   * before this returns (synchronously: resumes called in one go join one turn); the promise
+   * settles once a command's row is closed.
+   */
+  async resume(message: InboundMessage): Promise<void> {
     if (this.deps.commands?.isCommand(message)) {
       // A command whose reply was never recorded (stopped mid-way): not a prompt, and not re-run.
-      this.inbox.finish([message.eventKey], 'failed');
+      await this.inbox.finish([message.eventKey], 'failed');
       this.deps.logger.warn({ eventKey: message.eventKey, conversationId: message.conversationId }, 'unfinished command from before the restart dropped');
       return;
     }

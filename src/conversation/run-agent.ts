@@ -130,7 +130,7 @@ export async function runAgent(
             const interactions = deps.interactions;
             if (!interactions) return { kind: 'deny', message: 'agentbridge cannot ask anyone here, so it denied this.' };
             const ctx = { conversationId: conv.id, replyTarget: live.target, agent: turn.agent, requester: live.requester, signal };
-            if (interactions.covered(conv.id, request)) return interactions.ask(ctx, request);
+            if (await interactions.covered(conv.id, request)) return interactions.ask(ctx, request);
             // The progress message shows that the turn waits for people, until they decided.
             const id = `agentbridge-wait-${++waits}`;
             onEvent({ type: 'tool_start', id, name: 'waiting', summary: `${waitingFor(request)}: decide on the card below` });

@@ -24,19 +24,19 @@ export type SeedPlan = { mode: 'fork'; from: string; sessionId: string } | { mod
  * What the first turn of `conv` starts from, or undefined when it has no (pending) seed or
  * the origin is unknown (e.g. pruned).
  */
-export function planSeed(
+export async function planSeed(
   store: Pick<Store, 'entries' | 'postedMessages'> & { conversations: Pick<Store['conversations'], 'get'> },
   conv: ConversationRow,
   agent: AgentName,
   opts: { allowFork?: boolean } = {},
-): SeedPlan | undefined {
+): Promise<SeedPlan | undefined> {
   if (!conv.seededFrom || conv.seededAt !== null) return undefined;
-  const posted = store.postedMessages.get(conv.seededFrom);
+  const posted = await store.postedMessages.get(conv.seededFrom);
   if (!posted || posted.conversationId === conv.id) return undefined;
-  const origin = store.conversations.get(posted.conversationId);
+  const origin = await store.conversations.get(posted.conversationId);
   if (!origin) return undefined;
 
-  const entries = store.entries.list(origin.id, { limit: 200 });
+  const entries = await store.entries.list(origin.id, { limit: 200 });
   const atIndex = posted.sessionEntryId === null ? -1 : entries.findIndex((e) => e.id === posted.sessionEntryId);
   const upTo = atIndex >= 0 ? entries.slice(0, atIndex + 1) : entries;
   const lastAnswer = [...entries].reverse().find((e) => e.role === 'assistant');

@@ -103,7 +103,7 @@ export class TurnOutput {
     // Not when the turn ended while the message was being posted: the answer replaces it now.
     if (!this.decoration.signal.aborted) this.startEdits(ref, text);
     if (reused) return; // recorded by the earlier attempt
-    recordProgressMessage(store, this.o.logger, { target, conversationId, ref, text });
+    await recordProgressMessage(store, this.o.logger, { target, conversationId, ref, text });
   }
 
   private startEdits(ref: string, text: string): void {

@@ -17,7 +17,7 @@ import type { TurnOutcome } from '../core/turn.js';
 import { agentNames, describeRunError, isMissingSessionError } from '../runners/registry.js';
 import type { AgentName, PermissionMode } from '../core/agents.js';
 import type { Runner, RunResult } from '../runners/types.js';
-import type { ConversationRow, Store } from '../store/types.js';
+import type { ConversationRow, SessionEntryRow, Store } from '../store/types.js';
 import type { AdapterLookup } from './outbox.js';
 import type { Outbound, SayOptions } from './outbound.js';
 import { combineMessages } from './prompt.js';
@@ -110,7 +110,7 @@ export interface TurnAttempt {
   /** The progress message posted by an earlier attempt (edited, not posted again). */
   progressRef?: string;
   /** The agent's finished run, kept until the answer is committed; `changes` is the change summary line, if any. */
-  ran?: { agent: AgentName; model?: string; result: RunResult; seed: ReturnType<typeof planSeed>; lostSession: boolean; changes?: string };
+  ran?: { agent: AgentName; model?: string; result: RunResult; seed: Awaited<ReturnType<typeof planSeed>>; lostSession: boolean; changes?: string };
   /** The answer is in the outbox and the inbox rows are closed: only delivery is left. */
   committed?: TurnOutcome;
   /**
@@ -144,7 +144,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     return attempt.committed;
   }
   // Created when the first message was accepted (router); ensure() covers older inbox rows.
-  let conversation = deps.inbox.ensureConversation({
+  let conversation = await deps.inbox.ensureConversation({
     id: conversationId,
     platform: last.platform,
     channel: target.channel,
@@ -153,7 +153,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   });
   const agent = attempt.ran?.agent ?? conversation.agent ?? deps.defaults.agent;
   const model = attempt.ran ? attempt.ran.model : (conversation.model ?? deps.defaults.model);
-  const multiUser = isMultiUser(store, conversationId, batch);
+  const multiUser = await isMultiUser(store, conversationId, batch);
 
   const adapter = deps.adapters(target.platform);
   if (!adapter) {
@@ -162,24 +162,26 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     return 'undeliverable';
   }
   if (!attempt.entryIds) {
-    attempt.entryIds = store.transaction(() => {
+    attempt.entryIds = await store.transaction(async (tx) => {
       // Marks the rows running; true when one of them was started before (a re-run).
-      attempt.rerun = deps.inbox.start(keys);
+      attempt.rerun = await deps.inbox.start(keys, tx);
       // The cut attempt recorded these messages already but never committed: record them once.
-      if (attempt.rerun) store.entries.removeUncommitted(conversationId);
-      return batch.map(
-        (m) =>
-          store.entries.append({
-            conversationId,
-            role: 'user',
-            author: m.author.name,
-            text: withFileNames(m),
-            agent: agent ?? null,
-            model: model ?? null,
-            usage: null,
-            costUsd: null,
-          }).id,
-      );
+      if (attempt.rerun) await tx.entries.removeUncommitted(conversationId);
+      const ids: number[] = [];
+      for (const m of batch) {
+        const e = await tx.entries.append({
+          conversationId,
+          role: 'user',
+          author: m.author.name,
+          text: withFileNames(m),
+          agent: agent ?? null,
+          model: model ?? null,
+          usage: null,
+          costUsd: null,
+        });
+        ids.push(e.id);
+      }
+      return ids;
     });
   }
   const batchEntryIds = new Set(attempt.entryIds);
@@ -198,7 +200,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
 
   if (!agent) {
     const text = `⚠️ No agent CLI is available on the agentbridge host (none of ${agentNames().join(', ')} is installed and logged in). An admin can run \`agentbridge doctor\` to see what is missing.`;
-    finish(deps, { conversationId, replyTarget: target }, text, { kind: 'notice' }, keys, 'failed');
+    await finish(deps, { conversationId, replyTarget: target }, text, { kind: 'notice' }, keys, 'failed');
     await deps.outbound.deliver(conversationId);
     return 'failed';
   }
@@ -210,7 +212,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       log.error({ err }, "the conversation's working directory could not be prepared");
-      finish(
+      await finish(
         deps,
         { conversationId, replyTarget: target },
         `⚠️ This conversation's working directory could not be prepared: ${why}`,
@@ -248,7 +250,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
           prompted = true;
         }
       : undefined;
-    let seed = planSeed(store, conversation, agent);
+    let seed = await planSeed(store, conversation, agent);
     const combined = combineMessages(withAttachments(batch, files), { multiUser });
     const messages = rerun ? rerunPrompt(combined) : combined;
     let prompt = seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages;
@@ -260,7 +262,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
         resume = { id: plan.sessionId, fork: false, at: plan.at };
       } else {
         resume = undefined;
-        if (plan.mode === 'transcript') prompt = continuationPrompt(committedEntries(store, conversationId, batchEntryIds), messages);
+        if (plan.mode === 'transcript') prompt = continuationPrompt(await committedEntries(store, conversationId, batchEntryIds), messages);
       }
     }
     const requester = batch[0]!.origin === 'scheduler' ? null : { id: qualify(batch[0]!.platform, batch[0]!.author.id), name: batch[0]!.author.name };
@@ -282,9 +284,9 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
         keys.push(m.eventKey);
         attempt.steeredKeys = [...(attempt.steeredKeys ?? []), m.eventKey];
         try {
-          store.transaction(() => {
-            deps.inbox.start([m.eventKey]);
-            const e = store.entries.append({
+          await store.transaction(async (tx) => {
+            await deps.inbox.start([m.eventKey], tx);
+            const e = await tx.entries.append({
               conversationId,
               role: 'user',
               author: m.author.name,
@@ -331,11 +333,11 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
         log.warn({ agent, sessionId: resume.id, err: result.error?.message }, 'agent session could not be resumed; continuing from the transcript');
         lostSession = true;
         if (resume.fork) {
-          seed = planSeed(store, conversation, agent, { allowFork: false });
+          seed = await planSeed(store, conversation, agent, { allowFork: false });
           result = await run(seed?.mode === 'transcript' ? seededPrompt(seed, messages) : messages);
         } else {
-          store.conversations.setAgentSession(conversationId, null, null);
-          result = await run(continuationPrompt(committedEntries(store, conversationId, batchEntryIds), messages));
+          await store.conversations.setAgentSession(conversationId, null, null);
+          result = await run(continuationPrompt(await committedEntries(store, conversationId, batchEntryIds), messages));
         }
       }
     } finally {
@@ -373,11 +375,11 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   attempt.progressRef = output.ref;
   // One transaction: the agent session id, the transcript entry, the answer in the outbox and the
   // inbox rows closed — a crash leaves either all of it (answer delivered later) or none (re-run).
-  store.transaction(() => {
-    if (result.sessionId) store.conversations.setAgentSession(conversationId, agent, result.sessionId, committedPoint(conversation, agent, result));
+  await store.transaction(async (tx) => {
+    if (result.sessionId) await tx.conversations.setAgentSession(conversationId, agent, result.sessionId, committedPoint(conversation, agent, result));
     if (seed && result.ok) {
-      store.conversations.update(conversationId, { seededAt: Date.now() });
-      store.entries.append({
+      await tx.conversations.update(conversationId, { seededAt: Date.now() });
+      await tx.entries.append({
         conversationId,
         role: 'system',
         author: 'agentbridge',
@@ -388,7 +390,7 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
         costUsd: null,
       });
     }
-    const entry = store.entries.append({
+    const entry = await tx.entries.append({
       conversationId,
       role: result.ok ? 'assistant' : 'system',
       author: null,
@@ -398,11 +400,11 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
       usage: result.usage ?? null,
       costUsd: result.usage?.costUsd ?? null,
     });
-    finish(
+    await finish(
       deps,
       { conversationId, replyTarget: target },
       posted,
-      { kind: 'answer', sessionEntryId: entry.id, editRef: output.ref, emptyText: EMPTY_ANSWER },
+      { kind: 'answer', sessionEntryId: entry.id, editRef: output.ref, emptyText: EMPTY_ANSWER, tx },
       keys,
       result.ok ? 'done' : 'failed',
     );
@@ -421,22 +423,23 @@ const EMPTY_ANSWER = '(the agent returned an empty answer)';
 
 /**
  * Writes the answer (rendered and chunked by the outbound path) to the outbox and closes the
- * inbox rows, atomically. Delivery follows once the caller noted the turn as committed.
+ * inbox rows, atomically (inside the caller's transaction when `options.tx` is given). Delivery
+ * follows once the caller noted the turn as committed.
  */
-function finish(
+async function finish(
   deps: TurnDeps,
   to: { conversationId: string; replyTarget: ReplyTarget },
   markdown: string,
   options: SayOptions,
   keys: string[],
   state: 'done' | 'failed',
-): void {
-  deps.outbound.enqueue(to, markdown, { ...options, alsoInTx: () => deps.inbox.finish(keys, state) });
+): Promise<void> {
+  await deps.outbound.enqueue(to, markdown, { ...options, alsoInTx: (tx) => deps.inbox.finish(keys, state, tx) });
 }
 
 /** The conversation's committed transcript before this turn (its own entries excluded), newest 200. */
-function committedEntries(store: Pick<Store, 'entries'>, conversationId: string, batchEntryIds: ReadonlySet<number>) {
-  return store.entries.list(conversationId, { limit: 200 }).filter((e) => !batchEntryIds.has(e.id));
+async function committedEntries(store: Pick<Store, 'entries'>, conversationId: string, batchEntryIds: ReadonlySet<number>): Promise<SessionEntryRow[]> {
+  return (await store.entries.list(conversationId, { limit: 200 })).filter((e) => !batchEntryIds.has(e.id));
 }
 
 /** The stored agent session to resume: only one that belongs to the same agent. */
@@ -456,9 +459,9 @@ function answerText(agent: AgentName, result: RunResult, timeoutMs: number): str
 }
 
 /** True when more than one person has written in this conversation (history or this batch). */
-function isMultiUser(store: Pick<Store, 'entries'>, conversationId: string, batch: InboundMessage[]): boolean {
+async function isMultiUser(store: Pick<Store, 'entries'>, conversationId: string, batch: InboundMessage[]): Promise<boolean> {
   const authors = new Set(batch.map((m) => m.author.name));
-  for (const a of store.entries.authors(conversationId, 2)) authors.add(a);
+  for (const a of await store.entries.authors(conversationId, 2)) authors.add(a);
   return authors.size > 1;
 }
 
@@ -484,8 +487,10 @@ async function prepareFiles(
   const notice = notAttachedNotice([...files.values()].flatMap((f) => f.skipped));
   if (notice && !rerun && !signal.aborted) {
     try {
-      deps.outbound.enqueue(target, notice, { kind: 'notice' });
-      void deps.outbound.deliver(target.conversationId);
+      await deps.outbound.enqueue(target, notice, { kind: 'notice' });
+      void deps.outbound
+        .deliver(target.conversationId)
+        .catch((err: unknown) => deps.logger.error({ err }, 'delivering the note about files not attached failed'));
     } catch (err) {
       deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not post the note about files not attached');
     }

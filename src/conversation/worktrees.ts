@@ -65,14 +65,14 @@ export function bindingChannel(conversationId: string): { platform: string; chan
 }
 
 /** The project a conversation's channel is bound to, if any (none for an id no registered platform parses). */
-export function boundProject(store: Pick<Store, 'projects'>, conversationId: string): ProjectRow | undefined {
+export async function boundProject(store: Pick<Store, 'projects'>, conversationId: string): Promise<ProjectRow | undefined> {
   let where: { platform: string; channel: string };
   try {
     where = bindingChannel(conversationId);
   } catch {
     return undefined;
   }
-  const b = store.projects.binding(where.platform, where.channel);
+  const b = await store.projects.binding(where.platform, where.channel);
   return b && store.projects.get(b.project);
 }
 
@@ -88,7 +88,7 @@ export async function conversationWorkdir(
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
   if (conv.workdir) return conv.workdir;
-  const project = boundProject(store, conv.id);
+  const project = await boundProject(store, conv.id);
   if (!project) return defaultWorkdir;
   if (!project.worktrees) return project.path;
   return (await ensureWorktree(store, project, conv.id, env)).path;
@@ -100,12 +100,12 @@ export async function conversationWorkdir(
  * its recorded worktree (a `--worktrees` project; the project's path before its first turn made
  * one) or the project's path; else `defaultWorkdir`. Same order as {@link conversationWorkdir}.
  */
-export function currentWorkdir(store: Pick<Store, 'projects' | 'conversations'>, conversationId: string, defaultWorkdir: string): string {
-  const own = store.conversations.get(conversationId)?.workdir;
+export async function currentWorkdir(store: Pick<Store, 'projects' | 'conversations'>, conversationId: string, defaultWorkdir: string): Promise<string> {
+  const own = (await store.conversations.get(conversationId))?.workdir;
   if (own) return own;
-  const project = boundProject(store, conversationId);
+  const project = await boundProject(store, conversationId);
   if (!project) return defaultWorkdir;
-  return (project.worktrees && store.projects.worktree(conversationId)?.path) || project.path;
+  return (project.worktrees && (await store.projects.worktree(conversationId))?.path) || project.path;
 }
 
 /** True when `dir` is the top level of a git work tree. */
@@ -141,7 +141,7 @@ export async function ensureWorktree(
   conversationId: string,
   env: NodeJS.ProcessEnv,
 ): Promise<WorktreeRow> {
-  const known = store.projects.worktree(conversationId);
+  const known = await store.projects.worktree(conversationId);
   if (known && (await isWorkTreeTop(known.path, env))) return known;
   const slug = worktreeSlug(conversationId);
   const branch = worktreeBranch(conversationId);
@@ -163,7 +163,7 @@ export async function ensureWorktree(
   }
   const base = known?.base ?? (await run(['merge-base', branch, start]).catch(() => run(['rev-parse', branch]))).trim();
   const row = { conversationId, project: project.name, path: fs.realpathSync(dir), branch, base };
-  store.projects.setWorktree(row);
+  await store.projects.setWorktree(row);
   return { ...row, createdAt: known?.createdAt ?? Date.now() };
 }
 
@@ -253,6 +253,6 @@ export async function removeWorktree(
   if (exists) await run(['worktree', 'remove', ...(opts.force ? ['--force'] : []), row.path]);
   else await run(['worktree', 'prune']);
   if (branchExists) await run(['branch', '-D', row.branch]);
-  store.projects.removeWorktree(row.conversationId);
+  await store.projects.removeWorktree(row.conversationId);
   return { removed: true };
 }

@@ -22,15 +22,15 @@ import type { HttpServer } from './server.js';
 
 export type ApiErrorKind = 'rate_limited' | 'error';
 
-/** Where the gauges read their values, at scrape time. */
+/** Where the gauges read their values, at scrape time (a store-backed source may resolve later; a rejection fails the scrape). */
 export interface MetricSources {
   queue(): { queued: number; waitingForSlot: number; running: number };
   /** Unfinished inbox rows. */
-  inboxBacklog(): number;
+  inboxBacklog(): number | Promise<number>;
   /** Live agent sessions (processes kept between turns); absent = 0. */
   liveSessions?(): number;
   /** Approvals, questions and plans waiting for a decision; absent = 0. */
-  pendingInteractions?(): number;
+  pendingInteractions?(): number | Promise<number>;
 }
 
 export interface Metrics {
@@ -105,8 +105,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean; now?: () => numb
     name: 'agentbridge_inbox_backlog',
     help: 'Accepted messages not yet answered (inbox rows queued or running).',
     registers: [registry],
-    collect() {
-      if (sources) this.set(sources.inboxBacklog());
+    async collect() {
+      if (sources) this.set(await sources.inboxBacklog());
     },
   });
   new Gauge({
@@ -121,8 +121,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean; now?: () => numb
     name: 'agentbridge_pending_interactions',
     help: 'Approvals, questions and plans waiting for a decision in the chat.',
     registers: [registry],
-    collect() {
-      if (sources) this.set(sources.pendingInteractions?.() ?? 0);
+    async collect() {
+      if (sources) this.set((await sources.pendingInteractions?.()) ?? 0);
     },
   });
   const apiErrors = new Counter({

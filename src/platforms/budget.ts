@@ -122,7 +122,7 @@ export class WebApiBudget {
     const bucket = this.bucket(method, channel);
     if (!bucket) return fn();
     return new Promise<T>((resolve, reject) => {
-      bucket.urgent.push({ start: () => run(fn).then(resolve, reject), drop: () => {} });
+      bucket.urgent.push({ start: () => void run(fn).then(resolve, reject), drop: () => {} });
       this.pump(bucket);
     });
   }

@@ -3,11 +3,14 @@
  *
  * An adapter turns platform events into {@link InboundMessage}s and hands them to an
  * {@link InboundSink}; it carries out output (post, edit, react, status) for the core.
- * It knows nothing about agents or the database. The message types themselves are core types
+ * It knows nothing about agents; the database it sees only through the repositories it is given
+ * (the local chat's history, logins and uploads) and the store of an {@link AcceptHooks}
+ * transaction. The message types themselves are core types
  * (`src/core/messages.ts`).
  */
 import type { ActionReply, ActionRequest, CardAction } from '../core/interactions.js';
 import type { InboundFile, InboundMessage, PlatformName, ReplyTarget } from '../core/messages.js';
+import type { Store } from '../store/types.js';
 
 /** Result of handing an inbound message to the core. */
 export type AcceptResult = 'accepted' | 'duplicate';
@@ -20,10 +23,11 @@ export type AcceptResult = 'accepted' | 'duplicate';
 export interface AcceptHooks {
   /**
    * Runs inside the store transaction that takes the message (the inbox row; for a command also
-   * its inbox row; for a refused writer the refusal record). A throw rolls the whole transaction
-   * back and the sink rejects. Not called for a duplicate.
+   * its inbox row; for a refused writer the refusal record), with that transaction's store `tx`:
+   * every store call of the hook goes through `tx`. A rejection rolls the whole transaction back
+   * and the sink rejects. Not called for a duplicate.
    */
-  inTransaction?: () => void;
+  inTransaction?: (tx: Store) => Promise<void>;
   /** Runs right after that transaction committed, before any turn or reply can start (e.g. announce the message). */
   afterCommit?: () => void;
 }
@@ -162,12 +166,15 @@ export interface CommandReply {
 
 /** What the core offers an adapter besides the inbound sink. */
 export interface AdapterContext {
-  /** True when the core already has a conversation with this id (e.g. "the bot is part of this thread"). */
-  hasConversation(conversationId: string): boolean;
-  /** True when the bot posted the message with this posted-message key (a posted-message row exists). */
-  isBotMessage(postedKey: string): boolean;
-  /** Small durable state for the adapter, e.g. the last message id seen per channel. Keys: `<platform>:…`. */
-  state: { get(key: string): string | undefined; set(key: string, value: string): void };
+  /** Resolves true when the core already has a conversation with this id (e.g. "the bot is part of this thread"); rejects on a store error. */
+  hasConversation(conversationId: string): Promise<boolean>;
+  /** Resolves true when the bot posted the message with this posted-message key (a posted-message row exists); rejects on a store error. */
+  isBotMessage(postedKey: string): Promise<boolean>;
+  /**
+   * Small durable state for the adapter, e.g. the last message id seen per channel. Keys:
+   * `<platform>:…`. `set` resolves once the value is stored; both reject on a store error.
+   */
+  state: { get(key: string): Promise<string | undefined>; set(key: string, value: string): Promise<void> };
   /** Runs a platform slash command (Slack `/agent`, Discord `/agent`); absent when commands are off. */
   runCommand?(req: CommandRequest): Promise<CommandReply>;
   /** Reports a failed platform API call for metrics (`kind`: 'rate_limited' for 429s, else 'error'). */

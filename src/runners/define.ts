@@ -303,7 +303,7 @@ async function runTurn(def: AnyRunnerDefinition, opts: RunnerOptions, req: RunRe
     } finally {
       // The wiring is the CLI's (e.g. Gemini's overlay home): undone once its process group is gone.
       const w = wiring;
-      if (w && gone) trackProcessCleanup(gone.then(() => w.finish()));
+      if (w && gone) void trackProcessCleanup(gone.then(() => w.finish()));
       else w?.finish();
     }
     if (silent) {

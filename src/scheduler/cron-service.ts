@@ -18,8 +18,8 @@ export interface CronServiceOptions {
   store: Pick<Store, 'cronJobs' | 'cronRuns' | 'transaction'> & { conversations: Pick<Store['conversations'], 'get'> };
   /** Clock, ms since the epoch (default `Date.now`). */
   now?: () => number;
-  /** Called after every change of jobs or queued runs. */
-  onChange?: () => void;
+  /** Called (and awaited) after every change of jobs or queued runs; should not reject (the change is made already). */
+  onChange?: () => void | Promise<void>;
   /** Platforms that run in this agentbridge; a target on another one is refused. Default: any registered. */
   platforms?: readonly PlatformName[];
   /** The platform modules whose names and channel-id patterns targets are checked against (default: the registry). */
@@ -32,7 +32,13 @@ export interface CronServiceOptions {
 export const MAX_PROMPT_CHARS = 8_000;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-/** {@link CronService} over the session store. Methods are synchronous (SQLite). */
+/** The store parts one call of the service uses (the outer store, or a transaction's `tx`). */
+type ServiceStore = Pick<Store, 'cronJobs' | 'cronRuns'> & { conversations: Pick<Store['conversations'], 'get'> };
+
+/**
+ * {@link CronService} over the session store. Every method is async; a check and the write that
+ * depends on it (a free name, an existing job, no run in progress) run in one store transaction.
+ */
 export class CronJobService implements CronService {
   private readonly now: () => number;
 
@@ -42,18 +48,24 @@ export class CronJobService implements CronService {
 
   /**
    * Creates an enabled job; its first due time is the schedule's next time after now.
-   * @throws ScheduleError for an invalid or taken name, schedule, time zone, target, prompt, agent.
+   * Rejects with ScheduleError for an invalid or taken name, schedule, time zone, target, prompt, agent.
    */
-  add(input: CronJobInput): CronJob {
-    const { store } = this.o;
+  async add(input: CronJobInput): Promise<CronJob> {
     const now = this.now();
     const name = (input.name ?? '').trim();
     if (!NAME.test(name)) {
       throw new ScheduleError(`invalid job name "${input.name}": use 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
     }
-    if (store.cronJobs.getByName(name) || store.cronJobs.get(name)) throw new ScheduleError(`a cron job named "${name}" exists already`);
+    // One transaction: the name (and the id) cannot be taken between the check and the insert.
+    const job = await this.o.store.transaction((tx) => this.insertJob(tx, input, name, now));
+    await this.o.onChange?.();
+    return job;
+  }
+
+  private async insertJob(store: ServiceStore, input: CronJobInput, name: string, now: number): Promise<CronJob> {
+    if ((await store.cronJobs.getByName(name)) || (await store.cronJobs.get(name))) throw new ScheduleError(`a cron job named "${name}" exists already`);
     const schedule = parseSchedule(input.schedule ?? '', input.tz, { now, minIntervalMs: this.o.minIntervalMs });
-    const target = this.checkTarget(input.target);
+    const target = await this.checkTarget(store, input.target);
     const prompt = (input.prompt ?? '').trim();
     if (!prompt) throw new ScheduleError('the prompt is empty: say what the agent should do on each run');
     if (prompt.length > MAX_PROMPT_CHARS) throw new ScheduleError(`the prompt is ${prompt.length} characters; at most ${MAX_PROMPT_CHARS} are allowed`);
@@ -66,9 +78,9 @@ export class CronJobService implements CronService {
 
     let id: string;
     do id = randomBytes(5).toString('hex');
-    while (store.cronJobs.get(id) || store.cronJobs.getByName(id));
+    while ((await store.cronJobs.get(id)) || (await store.cronJobs.getByName(id)));
     const model = input.model?.trim();
-    const job = store.cronJobs.insert({
+    return store.cronJobs.insert({
       id,
       name,
       schedule,
@@ -84,51 +96,51 @@ export class CronJobService implements CronService {
       nextRunAt: nextRun(schedule, now),
       lastRunAt: null,
     });
-    this.o.onChange?.();
-    return job;
   }
 
-  list(): CronJob[] {
+  async list(): Promise<CronJob[]> {
     return this.o.store.cronJobs.list();
   }
 
   /** By id, else by name. */
-  get(idOrName: string): CronJob | undefined {
-    return this.o.store.cronJobs.get(idOrName) ?? this.o.store.cronJobs.getByName(idOrName);
+  async get(idOrName: string): Promise<CronJob | undefined> {
+    return getJob(this.o.store, idOrName);
   }
 
-  /** Disables the job (no due time) and drops its queued runs. @throws ScheduleError for an unknown job. */
-  pause(idOrName: string): CronJob {
-    const { store } = this.o;
-    const job = this.find(idOrName);
-    const out = store.transaction(() => {
-      for (const r of store.cronRuns.withStatus('queued', job.id)) {
-        store.cronRuns.transition(r.id, 'queued', { status: 'skipped', dueAt: null, error: 'the job was paused' });
+  /** Disables the job (no due time) and drops its queued runs. Rejects with ScheduleError for an unknown job. */
+  async pause(idOrName: string): Promise<CronJob> {
+    const out = await this.o.store.transaction(async (tx) => {
+      const job = await findJob(tx, idOrName);
+      for (const r of await tx.cronRuns.withStatus('queued', job.id)) {
+        await tx.cronRuns.transition(r.id, 'queued', { status: 'skipped', dueAt: null, error: 'the job was paused' });
       }
-      return store.cronJobs.update(job.id, { enabled: false, nextRunAt: null })!;
+      return (await tx.cronJobs.update(job.id, { enabled: false, nextRunAt: null }))!;
     });
-    this.o.onChange?.();
+    await this.o.onChange?.();
     return out;
   }
 
   /**
    * Enables the job with a clean failure count; the next due time is the schedule's next time
    * after now (none for a one-time job whose time has passed — it can still `runNow`).
-   * @throws ScheduleError for an unknown job.
+   * Rejects with ScheduleError for an unknown job.
    */
-  resume(idOrName: string): CronJob {
-    const job = this.find(idOrName);
-    const out = this.o.store.cronJobs.update(job.id, { enabled: true, consecutiveFailures: 0, nextRunAt: nextRun(job.schedule, this.now()) })!;
-    this.o.onChange?.();
+  async resume(idOrName: string): Promise<CronJob> {
+    const now = this.now();
+    const out = await this.o.store.transaction(async (tx) => {
+      const job = await findJob(tx, idOrName);
+      return (await tx.cronJobs.update(job.id, { enabled: true, consecutiveFailures: 0, nextRunAt: nextRun(job.schedule, now) }))!;
+    });
+    await this.o.onChange?.();
     return out;
   }
 
   /** Deletes the job and its run history; false for an unknown job. A run in progress finishes unrecorded. */
-  remove(idOrName: string): boolean {
-    const job = this.get(idOrName);
+  async remove(idOrName: string): Promise<boolean> {
+    const job = await this.get(idOrName);
     if (!job) return false;
-    const removed = this.o.store.cronJobs.delete(job.id);
-    this.o.onChange?.();
+    const removed = await this.o.store.cronJobs.delete(job.id);
+    await this.o.onChange?.();
     return removed;
   }
 
@@ -136,47 +148,41 @@ export class CronJobService implements CronService {
    * Queues a run due now (kind `manual`; also for a paused job) and returns it with status
    * `queued`; a running scheduler starts it at once, else it runs after the next start. A run
    * already queued (e.g. a retry) is moved to now instead.
-   * @throws ScheduleError for an unknown job, or while a run of the job is running.
+   * Rejects with ScheduleError for an unknown job, or while a run of the job is running.
    */
-  runNow(idOrName: string): CronRun {
-    const { store } = this.o;
-    const job = this.find(idOrName);
+  async runNow(idOrName: string): Promise<CronRun> {
     const now = this.now();
-    const run = store.transaction(() => {
-      const running = store.cronRuns.withStatus('running', job.id)[0];
+    const run = await this.o.store.transaction(async (tx) => {
+      const job = await findJob(tx, idOrName);
+      const running = (await tx.cronRuns.withStatus('running', job.id))[0];
       if (running) {
         const since = running.startedAt ? ` since ${new Date(running.startedAt).toISOString()}` : '';
         throw new ScheduleError(`cron job "${job.name}" is running right now (run #${running.id}${since}); try again when it has finished`);
       }
-      const queued = store.cronRuns.withStatus('queued', job.id)[0];
-      if (queued) return store.cronRuns.update(queued.id, { dueAt: now })!;
+      const queued = (await tx.cronRuns.withStatus('queued', job.id))[0];
+      if (queued) return (await tx.cronRuns.update(queued.id, { dueAt: now }))!;
       for (let t = now; ; t++) {
-        const inserted = store.cronRuns.insert(newCronRun({ jobId: job.id, scheduledFor: t, attempt: 1, kind: 'manual', status: 'queued', dueAt: now }));
+        const inserted = await tx.cronRuns.insert(newCronRun({ jobId: job.id, scheduledFor: t, attempt: 1, kind: 'manual', status: 'queued', dueAt: now }));
         if (inserted) return inserted;
       }
     });
-    this.o.onChange?.();
+    await this.o.onChange?.();
     return run;
   }
 
-  /** Runs of the job, newest first (default 20). @throws ScheduleError for an unknown job. */
-  runs(idOrName: string, limit = 20): CronRun[] {
-    return this.o.store.cronRuns.listForJob(this.find(idOrName).id, limit);
-  }
-
-  private find(idOrName: string): CronJob {
-    const job = this.get(idOrName);
-    if (!job) throw new ScheduleError(`no cron job "${idOrName}" (see: agentbridge cron list)`);
-    return job;
+  /** Runs of the job, newest first (default 20). Rejects with ScheduleError for an unknown job. */
+  async runs(idOrName: string, limit = 20): Promise<CronRun[]> {
+    const job = await findJob(this.o.store, idOrName);
+    return this.o.store.cronRuns.listForJob(job.id, limit);
   }
 
   /** Validates a target; with a conversation, fills platform/channel from it. */
-  private checkTarget(t: CronTarget | undefined): CronTarget {
+  private async checkTarget(store: ServiceStore, t: CronTarget | undefined): Promise<CronTarget> {
     if (!t) throw new ScheduleError('a target is required: a platform and channel, or a conversation');
     let { platform, channel } = t;
     const conversationId = t.conversationId?.trim() || undefined;
     if (conversationId) {
-      const conv = this.o.store.conversations.get(conversationId);
+      const conv = await store.conversations.get(conversationId);
       if (!conv) throw new ScheduleError(`unknown conversation "${conversationId}" (see: agentbridge sessions list)`);
       if (platform && platform !== conv.platform) throw new ScheduleError(`conversation "${conversationId}" is on ${conv.platform}, not ${platform}`);
       if (channel && channel !== conv.channel) throw new ScheduleError(`conversation "${conversationId}" is in channel ${conv.channel}, not ${channel}`);
@@ -196,4 +202,16 @@ export class CronJobService implements CronService {
     if (!module.channel.pattern.test(channel)) throw new ScheduleError(`invalid channel "${channel}" for ${platform}: expected ${module.channel.description}`);
     return conversationId ? { platform, channel, conversationId } : { platform, channel };
   }
+}
+
+/** The job by id, else by name. */
+async function getJob(store: Pick<Store, 'cronJobs'>, idOrName: string): Promise<CronJob | undefined> {
+  return (await store.cronJobs.get(idOrName)) ?? (await store.cronJobs.getByName(idOrName));
+}
+
+/** The job by id or name. Rejects with ScheduleError for an unknown job. */
+async function findJob(store: Pick<Store, 'cronJobs'>, idOrName: string): Promise<CronJob> {
+  const job = await getJob(store, idOrName);
+  if (!job) throw new ScheduleError(`no cron job "${idOrName}" (see: agentbridge cron list)`);
+  return job;
 }

@@ -33,8 +33,8 @@ const SUBMIT_RETRY_MS = 30_000;
 export interface ScheduledMessageServiceOptions {
   store: Pick<Store, 'scheduledMessages' | 'transaction'> & { conversations: Pick<Store['conversations'], 'get'> };
   now?: () => number;
-  /** Called after every change (so a running scheduler re-arms its timer). */
-  onChange?: () => void;
+  /** Called (and awaited) after every change, so a running scheduler re-arms its timer; should not reject (the change is made already). */
+  onChange?: () => void | Promise<void>;
 }
 
 export interface MessageFiringDeps {
@@ -54,13 +54,14 @@ export class ScheduledMessageService implements ScheduledMessagesService {
    * Schedules `input.text` in the conversation: exactly one of `delaySeconds` (≥ 1), `at` (ISO
    * 8601 with offset, in the future) or `every` (`15m`, `every 2h`; ≥ 60 s — first run one
    * interval from now).
-   * @throws ScheduleError for an unknown conversation, empty or too long text (> 4,000), not
+   * Rejects with ScheduleError for an unknown conversation, empty or too long text (> 4,000), not
    *   exactly one timing, an invalid timing, or when the conversation holds 50 already.
    */
-  add(conversationId: string, input: ScheduleMessageInput): ScheduledMessage {
+  async add(conversationId: string, input: ScheduleMessageInput): Promise<ScheduledMessage> {
     const { store } = this.o;
     const now = this.now();
-    if (!store.conversations.get(conversationId)) throw new ScheduleError(`unknown conversation "${conversationId}"`);
+    const unknown = () => new ScheduleError(`unknown conversation "${conversationId}"`);
+    if (!(await store.conversations.get(conversationId))) throw unknown();
     const text = (input.text ?? '').trim();
     if (!text) throw new ScheduleError('the message text is empty');
     if (text.length > MESSAGE_LIMITS.maxTextChars) {
@@ -91,11 +92,13 @@ export class ScheduledMessageService implements ScheduledMessagesService {
       dueAt = now + everyMs;
     }
 
-    const message = store.transaction(() => {
-      if (store.scheduledMessages.countForConversation(conversationId) >= MESSAGE_LIMITS.perConversation) {
+    // One transaction: the limit cannot be passed by adds in between, nor the conversation deleted.
+    const message = await store.transaction(async (tx) => {
+      if (!(await tx.conversations.get(conversationId))) throw unknown();
+      if ((await tx.scheduledMessages.countForConversation(conversationId)) >= MESSAGE_LIMITS.perConversation) {
         throw new ScheduleError(`this conversation has ${MESSAGE_LIMITS.perConversation} scheduled messages already (the most allowed); cancel some first`);
       }
-      return store.scheduledMessages.insert({
+      return tx.scheduledMessages.insert({
         id: `m${randomBytes(5).toString('hex')}`,
         conversationId,
         text,
@@ -105,38 +108,41 @@ export class ScheduledMessageService implements ScheduledMessagesService {
         createdAt: now,
       });
     });
-    this.o.onChange?.();
+    await this.o.onChange?.();
     return message;
   }
 
   /** The conversation's scheduled messages, earliest due first. */
-  list(conversationId: string): ScheduledMessage[] {
+  async list(conversationId: string): Promise<ScheduledMessage[]> {
     return this.o.store.scheduledMessages.listForConversation(conversationId);
   }
 
   /** Cancels one; false when `id` is not a scheduled message of this conversation. */
-  cancel(conversationId: string, id: string): boolean {
-    const removed = this.o.store.scheduledMessages.delete(conversationId, id);
-    if (removed) this.o.onChange?.();
+  async cancel(conversationId: string, id: string): Promise<boolean> {
+    const removed = await this.o.store.scheduledMessages.delete(conversationId, id);
+    if (removed) await this.o.onChange?.();
     return removed;
   }
 
-  /** Cancels every scheduled message of the conversation; returns how many. */
-  reset(conversationId: string): number {
-    const n = this.o.store.scheduledMessages.deleteForConversation(conversationId);
-    if (n) this.o.onChange?.();
+  /** Cancels every scheduled message of the conversation; resolves to how many. */
+  async reset(conversationId: string): Promise<number> {
+    const n = await this.o.store.scheduledMessages.deleteForConversation(conversationId);
+    if (n) await this.o.onChange?.();
     return n;
   }
 
-  /** Submits every message due at `now` (see the module doc). Never throws. */
+  /**
+   * Submits every message due at `now` (see the module doc). Rejects only when the due messages
+   * cannot be read; a message that fails is logged and tried again 30 s later.
+   */
   async fireDue(now: number, deps: MessageFiringDeps): Promise<void> {
-    for (const m of this.o.store.scheduledMessages.due(now)) {
+    for (const m of await this.o.store.scheduledMessages.due(now)) {
       try {
         await this.fire(m, now, deps);
       } catch (err) {
         deps.logger.error({ err, id: m.id, conversationId: m.conversationId }, 'scheduled message: could not submit; trying again in 30 s');
         try {
-          this.o.store.scheduledMessages.reschedule(m.id, m.dueAt, now + SUBMIT_RETRY_MS);
+          await this.o.store.scheduledMessages.reschedule(m.id, m.dueAt, now + SUBMIT_RETRY_MS);
         } catch {
           // the database is failing; the scheduler's tick backs off
         }
@@ -147,9 +153,9 @@ export class ScheduledMessageService implements ScheduledMessagesService {
   /** Submits one due message, then deletes it (one-shot) or moves it on by its interval. */
   private async fire(m: ScheduledMessage, now: number, deps: MessageFiringDeps): Promise<void> {
     const { store } = this.o;
-    const conv = store.conversations.get(m.conversationId);
+    const conv = await store.conversations.get(m.conversationId);
     if (!conv) {
-      store.scheduledMessages.delete(m.conversationId, m.id);
+      await store.scheduledMessages.delete(m.conversationId, m.id);
       return;
     }
     let fireAt = m.dueAt;
@@ -159,7 +165,7 @@ export class ScheduledMessageService implements ScheduledMessagesService {
       fireAt = latest;
       next = latest + m.everyMs;
       if (now - latest > deps.graceMs) {
-        store.scheduledMessages.reschedule(m.id, m.dueAt, next);
+        await store.scheduledMessages.reschedule(m.id, m.dueAt, next);
         deps.logger.warn(
           { id: m.id, conversationId: m.conversationId, missedSince: m.dueAt },
           'scheduled message: missed intervals beyond the grace window were skipped',
@@ -183,7 +189,7 @@ export class ScheduledMessageService implements ScheduledMessagesService {
     const result = await deps.submit(message); // a refusal throws: retried in 30 s (fireDue)
     deps.logger.info({ id: m.id, conversationId: m.conversationId, eventKey: message.eventKey, result }, 'scheduled message submitted');
     // Submitted before it is moved on / deleted: a crash in between resubmits the same event key (a duplicate).
-    if (next === null) store.scheduledMessages.deleteIfDue(m.id, m.dueAt);
-    else store.scheduledMessages.reschedule(m.id, m.dueAt, next);
+    if (next === null) await store.scheduledMessages.deleteIfDue(m.id, m.dueAt);
+    else await store.scheduledMessages.reschedule(m.id, m.dueAt, next);
   }
 }

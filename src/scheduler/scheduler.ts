@@ -8,7 +8,8 @@
  * command stages (scheduler messages pass neither); `notify` posts through the outbound path
  * (`conversation/outbound.ts`); the scheduler subscribes to the bridges' `turnEnded` event
  * ({@link SchedulerOptions.turnEnded}); `start()` after inbox recovery; `stop()` before the
- * bridges shut down. The clock and timers are injectable so tests run on fake time.
+ * bridges shut down, and again before the store is closed (it waits for turn ends being
+ * recorded). The clock and timers are injectable so tests run on fake time.
  */
 import type { TurnOutcome } from '../core/turn.js';
 import type { Logger } from '../logger.js';
@@ -81,6 +82,10 @@ export class Scheduler {
   private stopped = false;
   private ticking?: Promise<void>;
   private again = false;
+  /** Counts `arm` calls: only the latest one sets the timer (the store reads in between are async). */
+  private armed = 0;
+  /** Turn ends being recorded ({@link onTurnEnd}); `stop()` waits for them. */
+  private readonly turnEnds = new Set<Promise<void>>();
 
   constructor(private readonly o: SchedulerOptions) {
     this.now = o.now ?? Date.now;
@@ -101,7 +106,7 @@ export class Scheduler {
       backoffMs: o.retryBackoffMs ?? CRON_RETRY_BACKOFF_MS,
       onRunEnd: o.onRunEnd,
     });
-    o.turnEnded?.on('turnEnded', (e) => this.onTurnEnd(e.conversationId, e.outcome));
+    o.turnEnded?.on('turnEnded', (e) => void this.onTurnEnd(e.conversationId, e.outcome));
   }
 
   /**
@@ -120,24 +125,37 @@ export class Scheduler {
     await this.tick();
   }
 
-  /** Stops the timer (nothing new is submitted) and waits for a tick in progress. */
+  /**
+   * Stops the timer (nothing new is submitted) and waits for a tick in progress and for turn ends
+   * being recorded ({@link onTurnEnd} goes on working after it: call `stop()` again after the
+   * bridges shut down, before the store is closed, to wait for those too).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.clear();
     await this.ticking;
+    await Promise.all(this.turnEnds);
   }
 
   /**
    * A turn of `conversationId` ended (the `turnEnded` event) (completes the cron runs it handled). Works
-   * after `stop()` too, so turns finishing during the shutdown grace period are recorded.
+   * after `stop()` too, so turns finishing during the shutdown grace period are recorded. Resolves
+   * when the runs are recorded and the timer re-armed; never rejects (a failure is logged).
    */
-  onTurnEnd(conversationId: string, outcome: TurnOutcome): void {
+  onTurnEnd(conversationId: string, outcome: TurnOutcome): Promise<void> {
+    const recording = this.recordTurnEnd(conversationId, outcome);
+    this.turnEnds.add(recording);
+    void recording.finally(() => this.turnEnds.delete(recording));
+    return recording;
+  }
+
+  private async recordTurnEnd(conversationId: string, outcome: TurnOutcome): Promise<void> {
     try {
-      this.runner.onTurnEnd(conversationId, outcome);
+      await this.runner.onTurnEnd(conversationId, outcome);
     } catch (err) {
       this.o.logger.error({ err, conversationId }, 'scheduler: could not record the end of a cron run');
     }
-    this.arm();
+    await this.arm();
   }
 
   /** Fires everything due; repeats while changes arrived during the tick; then re-arms. */
@@ -162,22 +180,45 @@ export class Scheduler {
     })();
     return this.ticking.finally(() => {
       this.ticking = undefined;
-      this.arm(failed ? ERROR_BACKOFF_MS : 0);
+      return this.arm(failed ? ERROR_BACKOFF_MS : 0);
     });
   }
 
-  /** (Re)arms the one timer for the earliest due item, at least `minDelay` ms from now. */
-  private arm(minDelay = 0): void {
+  /**
+   * (Re)arms the one timer for the earliest due item, at least `minDelay` ms from now; resolves
+   * when it is set. The due times are read asynchronously: a later `arm`, a tick starting
+   * meanwhile (it re-arms when it ends) or `stop()` supersedes this one. Never rejects: when the
+   * due times cannot be read, the error is logged and a tick is tried after {@link ERROR_BACKOFF_MS}.
+   */
+  private async arm(minDelay = 0): Promise<void> {
     if (!this.started || this.stopped) return;
     if (this.ticking) {
       this.again = true; // the tick re-arms when it ends
       return;
     }
-    this.clear();
+    const seq = ++this.armed;
+    const current = () => seq === this.armed && !this.stopped && !this.ticking;
     const { store } = this.o;
-    const times = [store.cronJobs.nextDue(), store.cronRuns.nextQueuedDue(), store.scheduledMessages.nextDue()].filter((t): t is number => t !== null);
-    if (times.length === 0) return;
-    const delay = Math.min(Math.max(minDelay, Math.min(...times) - this.now()), MAX_SLEEP_MS);
+    try {
+      let delay: number | undefined;
+      try {
+        const next = await Promise.all([store.cronJobs.nextDue(), store.cronRuns.nextQueuedDue(), store.scheduledMessages.nextDue()]);
+        const times = next.filter((t): t is number => t !== null);
+        if (times.length > 0) delay = Math.min(Math.max(minDelay, Math.min(...times) - this.now()), MAX_SLEEP_MS);
+      } catch (err) {
+        this.o.logger.error({ err }, 'scheduler: could not read the next due time; trying again shortly');
+        delay = Math.max(minDelay, ERROR_BACKOFF_MS);
+      }
+      if (!current()) return;
+      this.clear();
+      if (delay !== undefined) this.setTimer(delay);
+    } catch (err) {
+      this.o.logger.error({ err }, 'scheduler: could not arm the timer');
+    }
+  }
+
+  /** Sets the one timer: a tick in `delay` ms. */
+  private setTimer(delay: number): void {
     const fire = () => {
       this.timer = undefined;
       void this.tick();

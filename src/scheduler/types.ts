@@ -17,15 +17,18 @@ export interface ScheduleMessageInput {
   createdBy: string;
 }
 
-/** Scheduled messages of conversations. Every method is limited to the given conversation. */
+/**
+ * Scheduled messages of conversations. Every method is limited to the given conversation.
+ * Every method returns a Promise (the store is asynchronous); errors reject it.
+ */
 export interface ScheduledMessagesService {
-  /** @throws ScheduleError with a user-facing message when the input is invalid. */
-  add(conversationId: string, input: ScheduleMessageInput): ScheduledMessage;
-  list(conversationId: string): ScheduledMessage[];
+  /** Rejects with ScheduleError with a user-facing message when the input is invalid. */
+  add(conversationId: string, input: ScheduleMessageInput): Promise<ScheduledMessage>;
+  list(conversationId: string): Promise<ScheduledMessage[]>;
   /** False when `id` does not exist in that conversation. */
-  cancel(conversationId: string, id: string): boolean;
-  /** Cancels all; returns how many. Also called when a conversation is reset. */
-  reset(conversationId: string): number;
+  cancel(conversationId: string, id: string): Promise<boolean>;
+  /** Cancels all; resolves to how many. Also called when a conversation is reset. */
+  reset(conversationId: string): Promise<number>;
 }
 
 /** Input for creating a cron job; validated by the service. */
@@ -43,23 +46,29 @@ export interface CronJobInput {
   createdBy: string;
 }
 
-/** The cron job service, shared by the CLI and the admin chat command. */
+/**
+ * The cron job service, shared by the CLI and the admin chat command. Every method returns a
+ * Promise (the store is asynchronous); errors reject it.
+ */
 export interface CronService {
-  /** @throws ScheduleError naming what is wrong (schedule, time zone, target). */
-  add(input: CronJobInput): CronJob;
-  list(): CronJob[];
+  /** Rejects with ScheduleError naming what is wrong (schedule, time zone, target). */
+  add(input: CronJobInput): Promise<CronJob>;
+  list(): Promise<CronJob[]>;
   /** By id or name. */
-  get(idOrName: string): CronJob | undefined;
-  pause(idOrName: string): CronJob;
-  resume(idOrName: string): CronJob;
-  remove(idOrName: string): boolean;
+  get(idOrName: string): Promise<CronJob | undefined>;
+  /** Rejects with ScheduleError for an unknown job. */
+  pause(idOrName: string): Promise<CronJob>;
+  /** Rejects with ScheduleError for an unknown job. */
+  resume(idOrName: string): Promise<CronJob>;
+  remove(idOrName: string): Promise<boolean>;
   /**
    * Starts a run now: queues a run due now (status `queued`, kind `manual`; a running scheduler
-   * submits it at once, else it runs after the next start) and returns it.
-   * @throws ScheduleError for an unknown job, or while a run of the job is running.
+   * submits it at once, else it runs after the next start) and resolves to it.
+   * Rejects with ScheduleError for an unknown job, or while a run of the job is running.
    */
-  runNow(idOrName: string): CronRun;
-  runs(idOrName: string, limit?: number): CronRun[];
+  runNow(idOrName: string): Promise<CronRun>;
+  /** Rejects with ScheduleError for an unknown job. */
+  runs(idOrName: string, limit?: number): Promise<CronRun[]>;
 }
 
 /** A user-facing validation error of schedules, targets and scheduled messages. */

@@ -70,8 +70,8 @@ export class StoreUnavailableError extends Error {
 }
 
 export interface StoreHealthOptions {
-  /** A tiny real write (e.g. `SqliteStore.probeWrite`); throws when the store cannot be written. */
-  probe: () => void;
+  /** A tiny real write (e.g. `SqliteStore.probeWrite`); rejects when the store cannot be written. */
+  probe: () => Promise<void>;
   logger: Logger;
   /** First probe delay after a fault, ms (default 500). */
   initialDelayMs?: number;
@@ -96,6 +96,8 @@ export class StoreHealth {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private waiters: Array<() => void> = [];
+  /** The probe running now, if any (concurrent {@link probeNow} calls share it). */
+  private probing?: Promise<boolean>;
   private readonly listeners = new Set<(healthy: boolean, reason?: string) => void>();
 
   constructor(private readonly o: StoreHealthOptions) {}
@@ -147,11 +149,19 @@ export class StoreHealth {
     return () => this.listeners.delete(fn);
   }
 
-  /** Runs the probe now (when unhealthy); returns whether the store is healthy afterwards. */
-  probeNow(): boolean {
-    if (this.healthy) return true;
+  /**
+   * Runs the probe now (when unhealthy); resolves to whether the store is healthy afterwards
+   * (never rejects). A call while a probe runs gets that probe's outcome.
+   */
+  probeNow(): Promise<boolean> {
+    if (this.healthy) return Promise.resolve(true);
+    this.probing ??= this.probe().finally(() => (this.probing = undefined));
+    return this.probing;
+  }
+
+  private async probe(): Promise<boolean> {
     try {
-      this.o.probe();
+      await this.o.probe();
     } catch (err) {
       if (isStorageFault(err)) this.fault = faultReason(err);
       else this.o.logger.warn({ err: faultReason(err) }, 'store probe failed with an unexpected error');
@@ -182,7 +192,11 @@ export class StoreHealth {
     const delay = backoffDelay(this.attempt++, this.o.initialDelayMs ?? 500, this.o.maxDelayMs ?? 5_000);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (!this.probeNow()) this.scheduleProbe();
+      this.probeNow()
+        .then((healthy) => {
+          if (!healthy) this.scheduleProbe();
+        })
+        .catch((err: unknown) => this.o.logger.error({ err }, 'store probe: scheduling the next probe failed'));
     }, delay);
     this.timer.unref();
   }

@@ -1,5 +1,8 @@
 /**
  * Database maintenance for the `agentbridge db` commands: WAL checkpoint, VACUUM, pruning old rows.
+ * These run synchronously on the connection itself, not through the store's connection gate
+ * (connection-gate.ts): use them only on a store that nothing else is using (the CLI's own), never
+ * while one of its transactions may be open.
  */
 import type { Db } from './db.js';
 import type { PruneReport } from './types.js';

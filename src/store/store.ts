@@ -25,7 +25,7 @@ import { createOutboxRepo } from './repos/outbox.js';
 import { createCronJobsRepo } from './repos/cron-jobs.js';
 import { createCronRunsRepo } from './repos/cron-runs.js';
 import { createScheduledMessagesRepo } from './repos/scheduled-messages.js';
-import { StoreMisuseError, type Store } from './types.js';
+import type { Store } from './types.js';
 import type {
   ApprovalRulesRepo,
   ConversationsRepo,
@@ -53,24 +53,28 @@ export interface OpenStoreOptions {
   logger: Logger;
   /**
    * Inspection mode (CLI while the service runs): the file must exist; no migrations, no
-   * corruption handling; writes throw `SqliteError` (SQLITE_READONLY). Default false.
+   * corruption handling; writes reject with `SqliteError` (SQLITE_READONLY); a transaction starts
+   * with a plain `BEGIN` (no write lock). Default false.
    */
   readonly?: boolean;
 }
 
-/** A {@link Store} backed by SQLite, with access to the connection for maintenance (`src/session` only). */
+/** A {@link Store} backed by SQLite, with access to the connection for maintenance (`src/store`, the CLI's `db` commands, tests). */
 export interface SqliteStore extends Store {
-  /** The connection; for `maintenance.ts` and tests — SQL stays inside `src/store/`. */
+  /**
+   * The connection; for `maintenance.ts` and tests — SQL stays inside `src/store/`. Used directly
+   * it bypasses the connection gate (connection-gate.ts): only where no transaction can be open.
+   */
   readonly db: Db;
   readonly dbPath: string;
   readonly readonly: boolean;
   /**
    * The store-health probe (see health.ts): the database's file system has at least
    * {@link PROBE_MIN_FREE_BYTES} free (statfs), then one tiny real write — an upsert of the
-   * `platform_state` row `agentbridge:store-probe`. Throws `SqliteError` (e.g. SQLITE_FULL) when
-   * the database cannot be written, and an `Error` with code `ENOSPC` when too little space is
-   * free (on a nearly full disk a tiny write can succeed in space SQLite already holds while
-   * larger ones still fail).
+   * `platform_state` row `agentbridge:store-probe`; waits while a transaction is open. Rejects with
+   * `SqliteError` (e.g. SQLITE_FULL) when the database cannot be written, and with an `Error` with
+   * code `ENOSPC` when too little space is free (on a nearly full disk a tiny write can succeed in
+   * space SQLite already holds while larger ones still fail).
    */
   probeWrite(): Promise<void>;
 }
@@ -153,21 +157,21 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
       approvalRules: asyncRepo<ApprovalRulesRepo>(repos.approvalRules, run),
       projects: asyncRepo<ProjectsRepo>(repos.projects, run),
     });
-    const close = async (): Promise<void> => {
-      if (db.open) db.close();
-    };
-    const transaction = <T>(fn: (tx: Store) => Promise<T>): Promise<T> => {
-      const joined = gate.current();
-      if (joined) throw new StoreMisuseError('a transaction inside a transaction must use the outer transaction’s tx');
-      return gate.transaction((holder) => {
+    // Through the gate: waits for an open transaction to end (refused from inside one).
+    const close = (): Promise<void> =>
+      gate.runToClose(() => {
+        if (db.open) db.close();
+      });
+    const transaction = <T>(fn: (tx: Store) => Promise<T>): Promise<T> =>
+      gate.transaction((root) => {
         const tx: Store = {
-          ...bind(gate.runIn(holder)),
-          transaction: (inner) => inner(tx),
+          ...bind(gate.runIn(root)),
+          // Joins the transaction (a savepoint) with the same `tx`.
+          transaction: (inner) => gate.nested(root, () => inner(tx)),
           close,
         };
         return fn(tx);
       });
-    };
     return {
       db,
       dbPath: opts.dbPath,
@@ -320,6 +324,6 @@ export function initDatabase(dbPath: string, opts: { force: boolean; logger: Log
   if (['', '-wal', '-shm'].some((suffix) => fs.existsSync(dbPath + suffix))) movedTo = moveAside(dbPath, 'replaced');
   fs.rmSync(markerPath(dbPath), { force: true });
   const store = openStore({ dbPath, logger: opts.logger });
-  store.close();
+  store.db.close(); // nobody else has this store: no transaction can be open
   return { marker: readMarker(dbPath)!, movedTo };
 }

@@ -474,10 +474,18 @@ export interface Store {
    * rolled back (and the error rethrown) when it rejects. Every store call of the transaction
    * goes through `tx`, the store bound to it; a call on the outer store from inside `fn`'s async
    * context is refused (it would run outside the transaction) with {@link StoreMisuseError}.
-   * A `transaction` of `tx` runs inside the same transaction. Other callers wait until it ends.
+   * A `transaction` of `tx` runs inside the same transaction, as a savepoint: when its callback
+   * rejects, only its own writes are rolled back and the error goes to its caller. Other callers
+   * wait until the transaction has ended; so does a call of `tx` made (concurrently) outside a
+   * nested transaction's callback while that one is open. A call of `tx` after the transaction
+   * ended rejects with {@link StoreMisuseError}. A failed `COMMIT` rolls back and rejects with its
+   * error (e.g. `SqliteError` SQLITE_FULL).
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
-  /** Closes the connection(s); calls after it fail. */
+  /**
+   * Closes the connection(s) once no transaction is open (rejects with {@link StoreMisuseError}
+   * inside one); calls after it fail.
+   */
   close(): Promise<void>;
 }
 

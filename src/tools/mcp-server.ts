@@ -87,8 +87,8 @@ export interface McpToolDeps {
   scheduled: ScheduledMessagesService;
   /** `send_file`: where files are copied at call time (src/store/outgoing-files.ts); absent: the tool refuses. */
   files?: Pick<OutgoingFiles, 'put'>;
-  /** `send_file`: the conversation's working directory (its own, else AGENTBRIDGE_WORKDIR). */
-  workdirOf?: (conversationId: string) => string;
+  /** `send_file`: the conversation's working directory (its own, else its project's or worktree's, else AGENTBRIDGE_WORKDIR; may read the store). */
+  workdirOf?: (conversationId: string) => Promise<string> | string;
   /** `send_file`: the largest file `platform` accepts, bytes (`PlatformLimits.maxFileBytes`); undefined: it posts no files. */
   maxFileBytes?: (platform: PlatformName) => number | undefined;
   logger: Logger;
@@ -340,7 +340,7 @@ export function buildToolServer(deps: McpToolDeps, opts: { jsonSchemaValidator?:
       run('send_file', extra, async ({ claims: { conversationId, target }, allowFile }) => {
         const maxBytes = deps.maxFileBytes?.(target.platform);
         if (!deps.files || !deps.workdirOf || maxBytes === undefined) throw new ToolInputError(`files cannot be sent to ${target.platform} from here`);
-        const checked = checkSendable(deps.workdirOf(conversationId), path, maxBytes);
+        const checked = checkSendable(await deps.workdirOf(conversationId), path, maxBytes);
         if (!allowFile()) throw new ToolInputError(`at most ${MAX_FILES_PER_TURN} files can be sent per turn`);
         const copy = deps.files.put(checked.realPath, maxBytes);
         await deps.outbound.sendFile({ conversationId, replyTarget: target }, { id: copy.id, name: checked.name, size: copy.size }, comment ?? '');
@@ -364,10 +364,10 @@ export function buildToolServer(deps: McpToolDeps, opts: { jsonSchemaValidator?:
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
     ({ text, delay_seconds, at, every }, extra) =>
-      run('schedule_message', extra, ({ claims: { conversationId } }) => {
+      run('schedule_message', extra, async ({ claims: { conversationId } }) => {
         const given = [delay_seconds !== undefined, at !== undefined, every !== undefined].filter(Boolean).length;
         if (given !== 1) throw new ToolInputError('give exactly one of delay_seconds, at, every');
-        const m = deps.scheduled.add(conversationId, {
+        const m = await deps.scheduled.add(conversationId, {
           text,
           createdBy: 'agent',
           ...(delay_seconds !== undefined ? { delaySeconds: delay_seconds } : {}),
@@ -387,8 +387,8 @@ export function buildToolServer(deps: McpToolDeps, opts: { jsonSchemaValidator?:
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     (_args, extra) =>
-      run('list_scheduled_messages', extra, ({ claims: { conversationId } }) => {
-        const items = deps.scheduled.list(conversationId);
+      run('list_scheduled_messages', extra, async ({ claims: { conversationId } }) => {
+        const items = await deps.scheduled.list(conversationId);
         if (!items.length) return 'No scheduled messages.';
         return items.map((m) => `- ${m.id}: ${describe(m)}`).join('\n');
       }),
@@ -403,8 +403,8 @@ export function buildToolServer(deps: McpToolDeps, opts: { jsonSchemaValidator?:
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
     ({ id }, extra) =>
-      run('cancel_scheduled_message', extra, ({ claims: { conversationId } }) => {
-        if (!deps.scheduled.cancel(conversationId, id)) throw new ToolInputError(`no scheduled message ${id} in this conversation`);
+      run('cancel_scheduled_message', extra, async ({ claims: { conversationId } }) => {
+        if (!(await deps.scheduled.cancel(conversationId, id))) throw new ToolInputError(`no scheduled message ${id} in this conversation`);
         return `Cancelled ${id}.`;
       }),
   );
@@ -418,8 +418,8 @@ export function buildToolServer(deps: McpToolDeps, opts: { jsonSchemaValidator?:
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
     (_args, extra) =>
-      run('reset_scheduled_messages', extra, ({ claims: { conversationId } }) => {
-        const n = deps.scheduled.reset(conversationId);
+      run('reset_scheduled_messages', extra, async ({ claims: { conversationId } }) => {
+        const n = await deps.scheduled.reset(conversationId);
         return n === 1 ? 'Cancelled 1 scheduled message.' : `Cancelled ${n} scheduled messages.`;
       }),
   );

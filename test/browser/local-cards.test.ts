@@ -51,9 +51,9 @@ describe.skipIf(!hasChromium)('local chat page: card buttons (Chromium)', () => 
     http = createHttpServer({ host: '127.0.0.1', port: 0, logger });
     adapter = new LocalAdapter({ repo: new MemoryLocalMessages(), http, logger });
     await adapter.start(async () => 'accepted', {
-      hasConversation: () => false,
-      isBotMessage: () => false,
-      state: { get: () => undefined, set: () => {} },
+      hasConversation: async () => false,
+      isBotMessage: async () => false,
+      state: { get: async () => undefined, set: async () => {} },
       onAction,
     });
     base = (await http.listen()).url;

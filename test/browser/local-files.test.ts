@@ -99,8 +99,8 @@ describe.skipIf(!hasChromium)('local chat page: files in and out (Chromium)', ()
       maxFileBytes: MiB,
     });
     await adapter.start(async (msg, hooks) => {
-      store.transaction(() => {
-        hooks?.inTransaction?.();
+      await store.transaction(async (tx) => {
+        await hooks?.inTransaction?.(tx);
         inbound.push(msg);
       });
       hooks?.afterCommit?.();
@@ -119,7 +119,7 @@ describe.skipIf(!hasChromium)('local chat page: files in and out (Chromium)', ()
     await browser?.close();
     await adapter?.stop();
     await http?.close();
-    store?.close();
+    await store?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

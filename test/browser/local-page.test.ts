@@ -156,7 +156,7 @@ describe.skipIf(!hasChromium)('local chat page (Chromium)', () => {
     await page.getByTestId('channel-input').press('Enter');
     await expect.poll(() => page.url()).toMatch(/#\/dev$/);
     await expect.poll(() => page.getByTestId('thread-item').count()).toBe(0);
-    expect(repo.channels()).toEqual(['general']);
+    expect(await repo.channels()).toEqual(['general']);
   });
 
   it('works at a narrow width', async () => {
@@ -189,7 +189,7 @@ describe.skipIf(!hasChromium)('local chat page with login (Chromium)', () => {
     const logger = createLogger('silent');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ab-page-login-'));
     store = openStore({ dbPath: path.join(dir, 'agentbridge.db'), logger });
-    store.localUsers.add('alice', true);
+    await store.localUsers.add('alice', true);
     http = createHttpServer({ host: '127.0.0.1', port: 0, logger });
     const auth = new LocalAuth({ users: store.localUsers, requiredByConfig: false, secureCookie: false, logger });
     adapter = new LocalAdapter({ repo: store.localMessages, http, logger, auth });
@@ -210,7 +210,7 @@ describe.skipIf(!hasChromium)('local chat page with login (Chromium)', () => {
     await browser?.close();
     await adapter?.stop();
     await http?.close();
-    store?.close();
+    await store?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -223,7 +223,7 @@ describe.skipIf(!hasChromium)('local chat page with login (Chromium)', () => {
     await page.screenshot({ path: '/tmp/local-page-login-needed.png' });
 
     const token = newToken();
-    store.localUsers.addToken({ hash: hashToken(token), user: 'alice', kind: 'link', expiresAt: Date.now() + LOGIN_LINK_TTL_MS });
+    await store.localUsers.addToken({ hash: hashToken(token), user: 'alice', kind: 'link', expiresAt: Date.now() + LOGIN_LINK_TTL_MS });
     await page.goto(`${base}/login?token=${token}`);
     await expect.poll(() => page.getByTestId('me').textContent()).toBe('alice (admin)');
     // The name comes from the login: no prompt, no way to change it in the page.
@@ -244,7 +244,7 @@ describe.skipIf(!hasChromium)('local chat page with login (Chromium)', () => {
 
     await page.getByTestId('logout').click();
     await expect.poll(() => page.getByTestId('login-notice').isVisible(), { timeout: 10_000 }).toBe(true);
-    expect(store.localUsers.list()[0]!.sessions).toBe(0);
+    expect((await store.localUsers.list())[0]!.sessions).toBe(0);
     await page.close();
   });
 });

@@ -131,7 +131,7 @@ describe('chaos: Slack fault storm (Socket Mode, real Bolt, the Slack twin)', ()
           const acked = twin.socket.envelopes.filter((e) => e.acked);
           if (acked.length) {
             const e = rng.pick(acked);
-            twin.redeliver(e.event_id);
+            await twin.redeliver(e.event_id);
             detail = e.event_id;
           } else detail = 'nothing acknowledged yet';
         } else {

@@ -73,7 +73,7 @@ describe('Slack end to end: disconnects and crashes', () => {
 
     // Slack redelivers the first event after the reconnect, and asks for a refresh: still one answer each.
     const inbox = await inboxTotal(ab.url);
-    twin.redeliver(root.eventIds[0]!);
+    void twin.redeliver(root.eventIds[0]!);
     await waitFor(
       () => twin.socket.envelopes.some((e) => e.event_id === root.eventIds[0] && e.retry_attempt > 0 && e.acked),
       10_000,

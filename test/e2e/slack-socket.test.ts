@@ -147,13 +147,13 @@ describe('Slack over Socket Mode, end to end', () => {
     expect(post.eventIds).toHaveLength(2);
     await waitFor(() => requestsWith('DUPLICATE-CHECK').length > 0, 30_000, 'the turn to reach the model');
     // Slack retries the app_mention while the turn runs (same event_id, retry_attempt 1).
-    twin.redeliver(post.eventIds[0]!);
+    void twin.redeliver(post.eventIds[0]!);
     await waitFor(() => twin.socket.envelopes.some((e) => e.event_id === post.eventIds[0] && e.retry_attempt === 1 && e.acked), 10_000, 'the ack of the retry');
     hold.open();
     await waitForAnswer(twin, CHANNEL, post.ts, 'echo: DUPLICATE-CHECK please');
     // ... and once more after the answer (both event ids).
-    twin.redeliver(post.eventIds[0]!);
-    twin.redeliver(post.eventIds[1]!);
+    void twin.redeliver(post.eventIds[0]!);
+    void twin.redeliver(post.eventIds[1]!);
     await waitFor(
       () =>
         post.eventIds.every(

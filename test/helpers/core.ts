@@ -174,7 +174,7 @@ export function startCore(opts: CoreOptions = {}): Core {
       core.health?.stop();
       await core.shutdown();
       await core.close();
-      store.close();
+      await store.close();
     },
     removeDir() {
       if (!opts.dbPath) fs.rmSync(dir, { recursive: true, force: true });

@@ -64,7 +64,7 @@ export async function startMcpHarness(): Promise<McpHarness> {
     {
       tokens: recordingTokens,
       outbound: new Outbound({
-        enqueue: (conversationId, target, texts) => {
+        enqueue: async (conversationId, target, texts) => {
           posted.push({ conversationId, target, texts });
           return [];
         },

@@ -1,6 +1,7 @@
 /**
  * In-memory {@link LocalMessagesRepo} for tests of the local chat (same contract as the
- * SQLite repository in src/store/): ids unique, lists oldest first, threads newest activity first.
+ * SQLite repository in src/store/, every method resolving a Promise): ids unique, lists oldest
+ * first, threads newest activity first. `rows` stays synchronous for assertions.
  */
 import type { CardAction } from '../../src/core/interactions.js';
 import type { LocalMessageRow, LocalMessagesRepo, LocalReaction, LocalThreadSummary } from '../../src/store/types.js';
@@ -17,14 +18,14 @@ export class MemoryLocalMessages implements LocalMessagesRepo {
   /** Rows in insertion order (exposed for assertions). */
   readonly rows = new Map<string, LocalMessageRow>();
 
-  insert(row: Omit<LocalMessageRow, 'updatedAt'>): LocalMessageRow {
+  async insert(row: Omit<LocalMessageRow, 'updatedAt'>): Promise<LocalMessageRow> {
     if (this.rows.has(row.id)) throw new Error(`duplicate local message id ${row.id}`);
     const stored = copy({ ...row, updatedAt: row.ts });
     this.rows.set(row.id, stored);
     return copy(stored);
   }
 
-  update(id: string, text: string, actions?: CardAction[]): LocalMessageRow | undefined {
+  async update(id: string, text: string, actions?: CardAction[]): Promise<LocalMessageRow | undefined> {
     const old = this.rows.get(id);
     if (!old) return undefined;
     const row = copy({ ...old, text, updatedAt: Math.max(Date.now(), old.updatedAt + 1), ...(actions !== undefined ? { actions } : {}) });
@@ -32,7 +33,7 @@ export class MemoryLocalMessages implements LocalMessagesRepo {
     return copy(row);
   }
 
-  setReaction(id: string, reaction: LocalReaction): LocalMessageRow | undefined {
+  async setReaction(id: string, reaction: LocalReaction): Promise<LocalMessageRow | undefined> {
     const old = this.rows.get(id);
     if (!old) return undefined;
     const row = copy({ ...old, reaction, updatedAt: Math.max(Date.now(), old.updatedAt + 1) });
@@ -40,23 +41,20 @@ export class MemoryLocalMessages implements LocalMessagesRepo {
     return copy(row);
   }
 
-  get(id: string): LocalMessageRow | undefined {
+  async get(id: string): Promise<LocalMessageRow | undefined> {
     const row = this.rows.get(id);
     return row ? copy(row) : undefined;
   }
 
-  list(channel: string, thread: string): LocalMessageRow[] {
-    return [...this.rows.values()]
-      .filter((r) => r.channel === channel && r.thread === thread)
-      .sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .map(copy);
+  async list(channel: string, thread: string): Promise<LocalMessageRow[]> {
+    return this.listNow(channel, thread);
   }
 
-  threads(channel: string, limit = 100): LocalThreadSummary[] {
+  async threads(channel: string, limit = 100): Promise<LocalThreadSummary[]> {
     const summaries: LocalThreadSummary[] = [];
     for (const root of this.rows.values()) {
       if (root.channel !== channel || root.thread !== root.id) continue;
-      const msgs = this.list(channel, root.id);
+      const msgs = this.listNow(channel, root.id);
       summaries.push({
         thread: root.id,
         user: root.user,
@@ -69,7 +67,15 @@ export class MemoryLocalMessages implements LocalMessagesRepo {
     return summaries.sort((a, b) => b.lastTs - a.lastTs || (a.thread < b.thread ? 1 : -1)).slice(0, limit);
   }
 
-  channels(): string[] {
+  async channels(): Promise<string[]> {
     return [...new Set([...this.rows.values()].map((r) => r.channel))].sort();
+  }
+
+  /** Messages of one thread, oldest first (copies). */
+  private listNow(channel: string, thread: string): LocalMessageRow[] {
+    return [...this.rows.values()]
+      .filter((r) => r.channel === channel && r.thread === thread)
+      .sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map(copy);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * An in-memory {@link ScheduledMessagesService} for tests of the MCP tools (the real one lives in
  * src/scheduler/messages.ts). Validation follows the contract: exactly one of delaySeconds, at,
- * every, else ScheduleError.
+ * every, else a rejection with ScheduleError. Every method is async, like the real one.
  */
 import type { ScheduledMessage } from '../../src/core/schedule.js';
 import { ScheduleError, type ScheduledMessagesService, type ScheduleMessageInput } from '../../src/scheduler/types.js';
@@ -14,7 +14,7 @@ export class MemoryScheduledMessages implements ScheduledMessagesService {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  add(conversationId: string, input: ScheduleMessageInput): ScheduledMessage {
+  async add(conversationId: string, input: ScheduleMessageInput): Promise<ScheduledMessage> {
     const given = [input.delaySeconds, input.at, input.every].filter((v) => v !== undefined).length;
     if (given !== 1) throw new ScheduleError('give exactly one of a delay, a time or an interval');
     let dueAt: number;
@@ -44,18 +44,18 @@ export class MemoryScheduledMessages implements ScheduledMessagesService {
     return item;
   }
 
-  list(conversationId: string): ScheduledMessage[] {
+  async list(conversationId: string): Promise<ScheduledMessage[]> {
     return this.items.filter((m) => m.conversationId === conversationId);
   }
 
-  cancel(conversationId: string, id: string): boolean {
+  async cancel(conversationId: string, id: string): Promise<boolean> {
     const i = this.items.findIndex((m) => m.id === id && m.conversationId === conversationId);
     if (i < 0) return false;
     this.items.splice(i, 1);
     return true;
   }
 
-  reset(conversationId: string): number {
+  async reset(conversationId: string): Promise<number> {
     const before = this.items.length;
     for (let i = this.items.length - 1; i >= 0; i--) if (this.items[i]!.conversationId === conversationId) this.items.splice(i, 1);
     return before - this.items.length;

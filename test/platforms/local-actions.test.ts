@@ -50,9 +50,9 @@ async function world(opts: { onAction?: boolean } = {}): Promise<World> {
   const adapter = new LocalAdapter({ repo: store.localMessages, http, logger, auth, heartbeatMs: 100 });
   const w: World = { store, adapter, base: '', clicks: [], reply: { status: 'ok', text: '' } };
   const context: AdapterContext = {
-    hasConversation: () => false,
-    isBotMessage: () => false,
-    state: { get: () => undefined, set: () => {} },
+    hasConversation: async () => false,
+    isBotMessage: async () => false,
+    state: { get: async () => undefined, set: async () => {} },
   };
   if (opts.onAction !== false) {
     context.onAction = async (req) => {
@@ -99,10 +99,10 @@ async function messages(w: World, thread: string, headers: Record<string, string
 }
 
 /** A session cookie of a new user `name` (logging in makes login required: a user exists). */
-function sessionCookie(w: World, name: string): string {
-  w.store.localUsers.add(name, false);
+async function sessionCookie(w: World, name: string): Promise<string> {
+  await w.store.localUsers.add(name, false);
   const token = newToken();
-  w.store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'session', expiresAt: Date.now() + SESSION_TTL_MS });
+  await w.store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'session', expiresAt: Date.now() + SESSION_TTL_MS });
   return `${SESSION_COOKIE}=${token}`;
 }
 
@@ -120,7 +120,7 @@ describe('local chat cards: messages carry their buttons', () => {
     // Omitted (not []) when there are none.
     expect('actions' in list[0]!).toBe(false);
     expect('actions' in list[2]!).toBe(false);
-    expect(w.store.localMessages.get(plain.ref)!.actions).toBeUndefined();
+    expect((await w.store.localMessages.get(plain.ref))!.actions).toBeUndefined();
 
     await w.adapter.edit(target, ref, 'Run `rm -rf build`? (waiting)');
     list = await messages(w, thread);
@@ -142,7 +142,7 @@ describe('local chat cards: messages carry their buttons', () => {
       }),
     ).rejects.toThrow(/unique/);
     await expect(w.adapter.edit(target, ref, 'x', { actions: [{ id: 'a'.repeat(101), label: 'A' }] })).rejects.toThrow(/100/);
-    expect(w.store.localMessages.get(ref)).toMatchObject({ text: '**Run** `rm -rf build`?', actions: BUTTONS });
+    expect(await w.store.localMessages.get(ref)).toMatchObject({ text: '**Run** `rm -rf build`?', actions: BUTTONS });
   });
 });
 
@@ -162,14 +162,14 @@ describe('POST /api/local/actions', () => {
   it('logged in: the identity is the login (cookie or bearer), never the body user; no login → 401', async () => {
     const w = await world();
     const { thread, ref } = await card(w);
-    const cookie = sessionCookie(w, 'alice');
+    const cookie = await sessionCookie(w, 'alice');
     const r = await click(w, { channel: 'general', thread, message: ref, action: 'ab:i1:allow', user: 'mallory' }, { cookie });
     expect(r.status).toBe(200);
     expect(w.clicks).toEqual([expect.objectContaining({ userId: 'alice', userName: 'alice' })]);
 
-    w.store.localUsers.add('bob', false);
+    await w.store.localUsers.add('bob', false);
     const api = newToken();
-    w.store.localUsers.addToken({ hash: hashToken(api), user: 'bob', kind: 'api', expiresAt: null });
+    await w.store.localUsers.addToken({ hash: hashToken(api), user: 'bob', kind: 'api', expiresAt: null });
     expect((await click(w, { channel: 'general', message: ref, action: 'ab:i1:deny', user: 'alice' }, { authorization: `Bearer ${api}` })).status).toBe(200);
     expect(w.clicks[1]).toMatchObject({ userId: 'bob', userName: 'bob' });
 
@@ -299,7 +299,7 @@ describe('edit with actions: [] removes the buttons', () => {
     const list = await messages(w, thread);
     expect(list[1]).toEqual(expect.objectContaining({ id: ref, text: '✅ Allowed by ada' }));
     expect('actions' in list[1]!).toBe(false);
-    expect(w.store.localMessages.get(ref)!.actions).toBeUndefined();
+    expect((await w.store.localMessages.get(ref))!.actions).toBeUndefined();
     // The buttons are gone; a second click on the closed card (a stale page, or two clicks at
     // once) is the core's to answer: it says who decided (409).
     w.reply = { status: 'decided', text: 'Already decided by ada at 10:00 UTC.' };

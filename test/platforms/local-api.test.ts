@@ -69,7 +69,7 @@ describe('local chat API', () => {
         receivedAt: expect.any(Number),
       },
     ]);
-    expect(repo.get(message)).toMatchObject({ channel: 'general', thread, user: 'ada', text: 'hello agent', bot: false });
+    expect(await repo.get(message)).toMatchObject({ channel: 'general', thread, user: 'ada', text: 'hello agent', bot: false });
   });
 
   it('a message starting with /agent addresses the bot (read as a command by the core)', async () => {
@@ -153,7 +153,7 @@ describe('local chat API', () => {
     const sse = await openEvents(`${base}/api/local/events`);
     const { thread, message } = (await (await postJson({ channel: 'general', text: 'hi', user: 'ada' })).json()) as { message: string; thread: string };
     const target = { platform: 'local' as const, channel: 'general', thread };
-    const before = repo.get(message)!.updatedAt;
+    const before = (await repo.get(message))!.updatedAt;
     await adapter.react(target, message, 'working');
     await adapter.react(target, message, 'working'); // unchanged: no second event
     await adapter.react(target, message, 'done');
@@ -168,7 +168,7 @@ describe('local chat API', () => {
     expect(body.messages).toEqual([expect.objectContaining({ id: message, reaction: 'done', text: 'hi' })]);
     await adapter.react(target, 'missing', 'failed');
     await adapter.react({ ...target, channel: 'other' }, message, 'failed');
-    expect(repo.get(message)!.reaction).toBe('done');
+    expect((await repo.get(message))!.reaction).toBe('done');
     await expect(adapter.react({ platform: 'slack', channel: 'C1' } as never, message, 'done')).rejects.toThrow(/cannot deliver to platform slack/);
     sse.close();
   });
@@ -303,14 +303,14 @@ describe('local chat API', () => {
   it('post/edit/setStatus validate their targets', async () => {
     const t = { platform: 'local' as const, channel: 'general' };
     const started = await adapter.post(t, 'a bot-started thread');
-    expect(repo.get(started.ref)).toMatchObject({ thread: started.ref, bot: true, user: 'agentbridge' });
+    expect(await repo.get(started.ref)).toMatchObject({ thread: started.ref, bot: true, user: 'agentbridge' });
     await expect(adapter.post({ ...t, thread: 'nope' }, 'x')).rejects.toThrow(/unknown thread/);
     await expect(adapter.post({ ...t, platform: 'slack' }, 'x')).rejects.toThrow(/platform slack/);
     await expect(adapter.edit(t, 'missing', 'x')).rejects.toThrow(/unknown message/);
     await expect(adapter.edit({ ...t, channel: 'other' }, started.ref, 'x')).rejects.toThrow(/unknown message/);
     const user = (await (await postJson({ channel: 'general', text: 'mine' })).json()) as { message: string };
     await expect(adapter.edit(t, user.message, 'hijack')).rejects.toThrow(/not a bot message/);
-    expect(repo.get(user.message)!.text).toBe('mine');
+    expect((await repo.get(user.message))!.text).toBe('mine');
     await expect(adapter.setStatus({ ...t, channel: 'Bad Name' }, 'x')).rejects.toThrow(/invalid channel/);
   });
 

@@ -89,16 +89,16 @@ function request(
 }
 
 /** Adds a user and a login link token the way `agentbridge users add` does; returns the link token. */
-function addUser(w: World, name: string, admin = false): string {
-  w.store.localUsers.add(name, admin);
+async function addUser(w: World, name: string, admin = false): Promise<string> {
+  await w.store.localUsers.add(name, admin);
   const token = newToken();
-  w.store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'link', expiresAt: Date.now() + LOGIN_LINK_TTL_MS });
+  await w.store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'link', expiresAt: Date.now() + LOGIN_LINK_TTL_MS });
   return token;
 }
 
-function apiToken(w: World, name: string): string {
+async function apiToken(w: World, name: string): Promise<string> {
   const token = newToken();
-  w.store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'api', expiresAt: null });
+  await w.store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'api', expiresAt: null });
   return token;
 }
 
@@ -127,7 +127,7 @@ describe('Host and Origin allow-list (DNS rebinding)', () => {
     }
     expect((await request(w.port, { method: 'POST', path: '/logout', headers: { host: evil } })).status).toBe(403);
     expect(w.received).toEqual([]);
-    expect(w.store.localMessages.channels()).toEqual([]);
+    expect(await w.store.localMessages.channels()).toEqual([]);
     expect(w.logs.some((l) => l.msg === 'HTTP request refused: this host name is not served here (see AGENTBRIDGE_PUBLIC_URL)' && l.host === evil)).toBe(true);
   });
 
@@ -169,7 +169,7 @@ describe('Host and Origin allow-list (DNS rebinding)', () => {
 describe('login (link → cookie, bearer) and identity from the server', () => {
   it('a login link gives an HttpOnly SameSite=Strict session cookie once; the cookie works on the API and the event stream', async () => {
     const w = await world();
-    const link = addUser(w, 'alice');
+    const link = await addUser(w, 'alice');
     const { cookie, setCookie } = await login(w, link);
     expect(setCookie).toMatch(/^agentbridge_session=[A-Za-z0-9_-]{43}; /);
     expect(setCookie).toContain('HttpOnly');
@@ -195,7 +195,7 @@ describe('login (link → cookie, bearer) and identity from the server', () => {
     expect(r.status).toBe(202);
     const { thread } = JSON.parse(r.text) as { thread: string };
     expect(w.received.at(-1)!.author).toEqual({ id: 'alice', name: 'alice' });
-    expect(w.store.localMessages.get(thread)!.user).toBe('alice');
+    expect((await w.store.localMessages.get(thread))!.user).toBe('alice');
     let streamed = '';
     await waitFor(
       async () => {
@@ -228,16 +228,16 @@ describe('login (link → cookie, bearer) and identity from the server', () => {
 
   it('an expired login link does not work', async () => {
     const w = await world();
-    w.store.localUsers.add('alice', false);
+    await w.store.localUsers.add('alice', false);
     const token = newToken();
-    w.store.localUsers.addToken({ hash: hashToken(token), user: 'alice', kind: 'link', expiresAt: Date.now() - 1 });
+    await w.store.localUsers.addToken({ hash: hashToken(token), user: 'alice', kind: 'link', expiresAt: Date.now() - 1 });
     expect((await request(w.port, { path: `/login?token=${token}` })).status).toBe(400);
   });
 
   it('Authorization: Bearer with an API token works; a wrong or revoked token is 401', async () => {
     const w = await world();
-    addUser(w, 'bob', true);
-    const token = apiToken(w, 'bob');
+    await addUser(w, 'bob', true);
+    const token = await apiToken(w, 'bob');
     const me = await request(w.port, { path: '/api/local/me', headers: { authorization: `Bearer ${token}` } });
     expect(JSON.parse(me.text)).toEqual({ user: 'bob', admin: true, loginRequired: true });
     expect((await post(w, { channel: 'general', text: 'from a script', user: 'alice' }, { authorization: `Bearer ${token}` })).status).toBe(202);
@@ -248,24 +248,24 @@ describe('login (link → cookie, bearer) and identity from the server', () => {
       expect(r.headers['www-authenticate']).toMatch(/^Bearer/);
     }
     // a bearer header that is wrong is refused even when login is not otherwise required
-    w.store.localUsers.remove('bob');
+    await w.store.localUsers.remove('bob');
     expect((await post(w, { channel: 'general', text: 'x' }, { authorization: `Bearer ${token}` })).status).toBe(401);
     expect(w.received).toHaveLength(1);
   });
 
   it('the cookie is Secure when AGENTBRIDGE_PUBLIC_URL is https', async () => {
     const w = await world({ publicUrl: 'https://chat.example.com' });
-    const { setCookie } = await login(w, addUser(w, 'alice'));
+    const { setCookie } = await login(w, await addUser(w, 'alice'));
     expect(setCookie).toMatch(/; Secure$/);
   });
 
   it('tokens are stored hashed: the database holds no token, only its SHA-256', async () => {
     const w = await world();
-    const link = addUser(w, 'alice');
-    const api = apiToken(w, 'alice');
+    const link = await addUser(w, 'alice');
+    const api = await apiToken(w, 'alice');
     const { cookie } = await login(w, link);
     const session = cookie.split('=')[1]!;
-    const unused = addUser(w, 'carol');
+    const unused = await addUser(w, 'carol');
     w.store.db.pragma('wal_checkpoint(TRUNCATE)');
     const rows = w.store.db.prepare('SELECT * FROM local_user_tokens').all() as Array<Record<string, unknown>>;
     expect(rows.map((r) => r.kind).sort()).toEqual(['api', 'link', 'session']);
@@ -287,7 +287,7 @@ describe('when login is required', () => {
     expect(w.received.map((m) => m.author.id)).toEqual(['ada', 'you']);
     expect(JSON.parse((await request(w.port, { path: '/api/local/me' })).text)).toEqual({ user: null, admin: false, loginRequired: false });
     // a user added while running (the CLI writes the database) makes login required at once
-    w.store.localUsers.add('alice', false);
+    await w.store.localUsers.add('alice', false);
     expect((await post(w, { channel: 'general', text: 'hi', user: 'alice' })).status).toBe(401);
     expect(w.received).toHaveLength(2);
   });
@@ -305,7 +305,7 @@ describe('when login is required', () => {
     const r = await post(w, { channel: 'general', text: '/agent workdir /', user: 'alice' });
     expect(r.status).toBe(401);
     expect(w.received).toEqual([]);
-    expect(w.store.localMessages.channels()).toEqual([]);
+    expect(await w.store.localMessages.channels()).toEqual([]);
   });
 });
 
@@ -321,7 +321,7 @@ describe('control characters in text', () => {
       });
     }
     expect(w.received).toEqual([]);
-    expect(w.store.localMessages.channels()).toEqual([]);
+    expect(await w.store.localMessages.channels()).toEqual([]);
     expect((await post(w, { channel: 'general', text: 'tab\there\r\nnew line\n' })).status).toBe(202);
     expect(w.received.at(-1)!.text).toBe('tab\there\r\nnew line\n');
   });

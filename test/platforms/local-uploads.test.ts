@@ -46,7 +46,7 @@ interface World {
   port: number;
   received: InboundMessage[];
   /** Runs before the sink's transaction (to race it). */
-  beforeAccept?: () => void;
+  beforeAccept?: () => Promise<void>;
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -67,9 +67,9 @@ async function world(opts: { loginRequired?: boolean } = {}): Promise<World> {
   const adapter = new LocalAdapter({ repo: store.localMessages, http, logger, auth, files: new LocalFiles(dir), uploads, maxFileBytes: MiB });
   const w = { dir, store, adapter, uploads, base: '', port: 0, received: [] as InboundMessage[] } as World;
   await adapter.start(async (m, hooks) => {
-    w.beforeAccept?.();
-    store.transaction(() => {
-      hooks?.inTransaction?.();
+    await w.beforeAccept?.();
+    await store.transaction(async (tx) => {
+      await hooks?.inTransaction?.(tx);
       w.received.push(m);
     });
     hooks?.afterCommit?.();
@@ -83,10 +83,10 @@ async function world(opts: { loginRequired?: boolean } = {}): Promise<World> {
   return w;
 }
 
-function userToken(w: World, name: string): string {
-  if (!w.store.localUsers.get(name)) w.store.localUsers.add(name, false);
+async function userToken(w: World, name: string): Promise<string> {
+  if (!(await w.store.localUsers.get(name))) await w.store.localUsers.add(name, false);
   const token = newToken();
-  w.store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'api', expiresAt: null });
+  await w.store.localUsers.addToken({ hash: hashToken(token), user: name, kind: 'api', expiresAt: null });
   return token;
 }
 
@@ -182,17 +182,17 @@ describe('POST /api/local/files', () => {
     expect(fs.statSync(stored).mode & 0o777).toBe(0o600);
     expect(fs.statSync(uploadDir(w)).mode & 0o777).toBe(0o700);
     // Anonymous page: no owner, whatever the body says; not sent yet.
-    expect(w.store.localUploads.get(file.id)).toMatchObject({ owner: null, name: 'notes.txt', type: 'text/plain', size: 11, messageId: null });
+    expect(await w.store.localUploads.get(file.id)).toMatchObject({ owner: null, name: 'notes.txt', type: 'text/plain', size: 11, messageId: null });
     expect(storedFiles(w)).toEqual([file.id]);
   });
 
   it('the owner is the logged-in user, never a field of the body', async () => {
     const w = await world({ loginRequired: true });
-    const alice = userToken(w, 'alice');
-    userToken(w, 'bob');
+    const alice = await userToken(w, 'alice');
+    await userToken(w, 'bob');
     const r = await upload(w, 'a.txt', 'a', { token: alice, fields: { user: 'bob', owner: 'bob' } });
     expect(r.status).toBe(201);
-    expect(w.store.localUploads.get(r.body.file!.id)!.owner).toBe('alice');
+    expect((await w.store.localUploads.get(r.body.file!.id))!.owner).toBe('alice');
     // No login → 401 and nothing stored.
     const anonymous = await upload(w, 'b.txt', 'b');
     expect(anonymous.status).toBe(401);
@@ -235,7 +235,7 @@ describe('POST /api/local/files', () => {
     expect(streamed.status).toBe(413);
     expect(JSON.parse(streamed.text).error).toMatch(/larger than the 1 MiB limit/);
     expect(storedFiles(w)).toEqual([]);
-    expect(w.store.localUploads.deleteUnsent(Date.now() + 1)).toEqual([]);
+    expect(await w.store.localUploads.deleteUnsent(Date.now() + 1)).toEqual([]);
     // The cap leaves room for the framing only.
     expect(MULTIPART_OVERHEAD_BYTES).toBeLessThanOrEqual(64 * 1024);
   });
@@ -284,10 +284,10 @@ describe('POST /api/local/files', () => {
     const unsent = (await upload(w, 'old.txt', 'old')).body.file!.id;
     const sent = (await upload(w, 'kept.txt', 'kept')).body.file!.id;
     expect((await send(w, { channel: 'general', text: '', files: [sent] })).status).toBe(202);
-    w.uploads.purgeUnsent(Date.now() + UNSENT_TTL_MS + 1000);
-    expect(w.store.localUploads.get(unsent)).toBeUndefined();
+    await w.uploads.purgeUnsent(Date.now() + UNSENT_TTL_MS + 1000);
+    expect(await w.store.localUploads.get(unsent)).toBeUndefined();
     expect(storedFiles(w)).toEqual([sent]);
-    expect(w.store.localUploads.get(sent)).toBeDefined();
+    expect(await w.store.localUploads.get(sent)).toBeDefined();
   });
 });
 
@@ -317,7 +317,7 @@ describe('files on POST /api/local/messages', () => {
         { id: shot.id, name: 'shot.png', size: PNG.length, type: 'image/png' },
       ],
     });
-    expect(w.store.localUploads.get(note.id)!.messageId).toBe(r.body.message);
+    expect((await w.store.localUploads.get(note.id))!.messageId).toBe(r.body.message);
     // Served: the text file as a download, the image inline; nosniff and the sandbox CSP on both.
     const text = await fetch(`${w.base}/api/local/files/${note.id}`);
     expect(text.status).toBe(200);
@@ -356,16 +356,16 @@ describe('files on POST /api/local/messages', () => {
 
   describe('refused with 400 and nothing accepted', () => {
     /** Asserts that nothing reached the core, no history row was written and the uploads stay unsent. */
-    const nothingAccepted = (w: World, ids: string[]) => {
+    const nothingAccepted = async (w: World, ids: string[]) => {
       expect(w.received).toEqual([]);
-      expect(w.store.localMessages.channels()).toEqual([]);
-      for (const id of ids) expect(w.store.localUploads.get(id)?.messageId ?? null).toBeNull();
+      expect(await w.store.localMessages.channels()).toEqual([]);
+      for (const id of ids) expect((await w.store.localUploads.get(id))?.messageId ?? null).toBeNull();
     };
 
     it('another user’s upload (also mixed with one’s own), and a logged-in user’s upload on an anonymous message', async () => {
       const w = await world({ loginRequired: true });
-      const alice = userToken(w, 'alice');
-      const bob = userToken(w, 'bob');
+      const alice = await userToken(w, 'alice');
+      const bob = await userToken(w, 'bob');
       const hers = (await upload(w, 'alice.txt', 'secret of alice', { token: alice })).body.file!.id;
       const his = (await upload(w, 'bob.txt', 'b', { token: bob })).body.file!.id;
       const r = await send(w, { channel: 'general', text: 'mine now', files: [his, hers] }, bob);
@@ -373,7 +373,7 @@ describe('files on POST /api/local/messages', () => {
       expect(r.body.error).toBe(`files: ${hers} is not a file you uploaded; upload it again`);
       // The body's `user` changes nothing.
       expect((await send(w, { channel: 'general', text: 'x', user: 'alice', files: [hers] }, bob)).status).toBe(400);
-      nothingAccepted(w, [hers, his]);
+      await nothingAccepted(w, [hers, his]);
       // Not served while unsent, to anyone.
       expect((await fetch(`${w.base}/api/local/files/${hers}`, { headers: { authorization: `Bearer ${alice}` } })).status).toBe(404);
       // Her own: accepted.
@@ -382,12 +382,12 @@ describe('files on POST /api/local/messages', () => {
 
     it('an anonymous page cannot send a logged-in user’s upload', async () => {
       const w = await world();
-      const alice = userToken(w, 'alice');
+      const alice = await userToken(w, 'alice');
       // Login is now required (a user exists); check the owner rule with a bearer token for the upload only.
       const hers = (await upload(w, 'a.txt', 'a', { token: alice })).body.file!.id;
-      expect(w.store.localUploads.get(hers)!.owner).toBe('alice');
-      expect(w.uploads.check.bind(w.uploads, [hers], null)).toThrow(/is not a file you uploaded/);
-      expect(() => w.uploads.check([hers], 'alice')).not.toThrow();
+      expect((await w.store.localUploads.get(hers))!.owner).toBe('alice');
+      await expect(w.uploads.check([hers], null)).rejects.toThrow(/is not a file you uploaded/);
+      await expect(w.uploads.check([hers], 'alice')).resolves.toHaveLength(1);
     });
 
     it('an unknown id, a malformed id, a repeated id, more than 10, and an upload already sent', async () => {
@@ -406,7 +406,7 @@ describe('files on POST /api/local/messages', () => {
         expect(r.status, JSON.stringify(files)).toBe(400);
         expect(r.body.error).toMatch(why);
       }
-      nothingAccepted(w, [id]);
+      await nothingAccepted(w, [id]);
       expect((await send(w, { channel: 'general', text: 'first', files: [id] })).status).toBe(202);
       const again = await send(w, { channel: 'general', text: 'second', files: [id] });
       expect(again.status).toBe(400);
@@ -421,22 +421,22 @@ describe('files on POST /api/local/messages', () => {
       const r = await send(w, { channel: 'general', text: 'x', files: [id] });
       expect(r.status).toBe(400);
       expect(r.body.error).toMatch(/a\.txt .* is gone; upload it again/);
-      nothingAccepted(w, [id]);
+      await nothingAccepted(w, [id]);
     });
 
     it('an upload taken by another message between the check and the inbox transaction: the transaction rolls back', async () => {
       const w = await world();
       const id = (await upload(w, 'a.txt', 'a')).body.file!.id;
-      w.beforeAccept = () => {
+      w.beforeAccept = async () => {
         w.beforeAccept = undefined;
-        expect(w.store.localUploads.markSent([id], null, 'other-message')).toBe(true);
+        expect(await w.store.localUploads.markSent([id], null, 'other-message')).toBe(true);
       };
       const r = await send(w, { channel: 'general', text: 'x', files: [id] });
       expect(r.status).toBe(400);
       expect(r.body.error).toMatch(/just sent with another message/);
       expect(w.received).toEqual([]);
-      expect(w.store.localMessages.channels()).toEqual([]);
-      expect(w.store.localUploads.get(id)!.messageId).toBe('other-message');
+      expect(await w.store.localMessages.channels()).toEqual([]);
+      expect((await w.store.localUploads.get(id))!.messageId).toBe('other-message');
     });
   });
 });

@@ -118,7 +118,7 @@ describe('the codex runner with agentbridge tools (real codex CLI)', () => {
         { text: 'All set.' },
       ),
     );
-    mcp.scheduled.add('local:general:other', { text: 'not mine', delaySeconds: 60, createdBy: 'agent' });
+    await mcp.scheduled.add('local:general:other', { text: 'not mine', delaySeconds: 60, createdBy: 'agent' });
     const grant = mcp.access.grant({ conversationId: 'local:general:t1', replyTarget: target, ttlMs: 120_000 });
     const { result } = await run(request({ prompt: 'check again in 2 seconds', mcp: { url: grant.url, token: grant.token } }));
     grant.revoke();

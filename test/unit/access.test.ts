@@ -56,26 +56,26 @@ describe('configuration of access and operations', () => {
 });
 
 describe('access policy', () => {
-  it('empty lists allow everyone everywhere', () => {
-    expect(policy({}).decide({ platform: 'slack', userId: 'U1', channel: 'C1' })).toEqual({ allowed: true, admin: false });
+  it('empty lists allow everyone everywhere', async () => {
+    expect(await policy({}).decide({ platform: 'slack', userId: 'U1', channel: 'C1' })).toEqual({ allowed: true, admin: false });
   });
 
-  it('allowed users are platform-qualified; admins are always allowed as users', () => {
+  it('allowed users are platform-qualified; admins are always allowed as users', async () => {
     const p = policy({ admins: ['discord:9'], allowedUsers: ['slack:U1', 'local:alice'] });
-    expect(p.decide({ platform: 'slack', userId: 'U1', channel: 'C' }).allowed).toBe(true);
-    expect(p.decide({ platform: 'discord', userId: 'U1', channel: 'C' })).toEqual({ allowed: false, admin: false, reason: 'user' });
-    expect(p.decide({ platform: 'local', userId: 'alice', channel: 'general' }).allowed).toBe(true);
-    expect(p.decide({ platform: 'local', userId: 'mallory', channel: 'general' }).allowed).toBe(false);
-    expect(p.decide({ platform: 'discord', userId: '9', channel: 'C' })).toEqual({ allowed: true, admin: true });
-    expect(p.isAdmin('slack', '9')).toBe(false);
+    expect((await p.decide({ platform: 'slack', userId: 'U1', channel: 'C' })).allowed).toBe(true);
+    expect(await p.decide({ platform: 'discord', userId: 'U1', channel: 'C' })).toEqual({ allowed: false, admin: false, reason: 'user' });
+    expect((await p.decide({ platform: 'local', userId: 'alice', channel: 'general' })).allowed).toBe(true);
+    expect((await p.decide({ platform: 'local', userId: 'mallory', channel: 'general' })).allowed).toBe(false);
+    expect(await p.decide({ platform: 'discord', userId: '9', channel: 'C' })).toEqual({ allowed: true, admin: true });
+    expect(await p.isAdmin('slack', '9')).toBe(false);
   });
 
-  it('allowed channels apply to everyone; a thread matches by its parent or its own id', () => {
+  it('allowed channels apply to everyone; a thread matches by its parent or its own id', async () => {
     const p = policy({ admins: ['slack:UA'], allowedChannels: ['slack:C1', 'discord:T5'] });
-    expect(p.decide({ platform: 'slack', userId: 'U1', channel: 'C1' }).allowed).toBe(true);
-    expect(p.decide({ platform: 'slack', userId: 'UA', channel: 'C2' })).toEqual({ allowed: false, admin: true, reason: 'channel' });
-    expect(p.decide({ platform: 'discord', userId: 'x', channel: 'C9', alsoChannels: ['T5'] }).allowed).toBe(true);
-    expect(p.decide({ platform: 'discord', userId: 'x', channel: 'C1' }).allowed).toBe(false);
+    expect((await p.decide({ platform: 'slack', userId: 'U1', channel: 'C1' })).allowed).toBe(true);
+    expect(await p.decide({ platform: 'slack', userId: 'UA', channel: 'C2' })).toEqual({ allowed: false, admin: true, reason: 'channel' });
+    expect((await p.decide({ platform: 'discord', userId: 'x', channel: 'C9', alsoChannels: ['T5'] })).allowed).toBe(true);
+    expect((await p.decide({ platform: 'discord', userId: 'x', channel: 'C1' })).allowed).toBe(false);
   });
 });
 
@@ -136,8 +136,8 @@ describe('refusing people who are not allowed', () => {
     expect(w.adapter.texts('t2')).toEqual([refusalText('user')]);
     expect(w.runner.runs).toHaveLength(0);
     // nothing was queued for the agent, no conversation was created
-    expect(w.store.inbox.unfinished()).toHaveLength(0);
-    expect(w.store.conversations.get('local:general:t1')).toBeUndefined();
+    expect(await w.store.inbox.unfinished()).toHaveLength(0);
+    expect(await w.store.conversations.get('local:general:t1')).toBeUndefined();
     // the allowed user in the same thread is answered
     await w.router.accept(msg('t1', 'alice', 'hello'));
     await waitFor(() => w.adapter.texts('t1').includes('echo: hello'));
@@ -165,7 +165,7 @@ describe('refusing people who are not allowed', () => {
     await waitFor(() => w.adapter.texts('f1').length === 1, 5_000, 'the refusal after the retry');
     expect(w.adapter.texts('f1')).toEqual([refusalText('user')]);
     expect(w.adapter.postAttempts.filter((p) => p.text === refusalText('user'))).toHaveLength(2);
-    expect(w.store.outbox.pendingCount()).toBe(0);
+    expect(await w.store.outbox.pendingCount()).toBe(0);
     await w.router.accept(msg('f1', 'mallory', 'hello again'));
     expect(w.adapter.texts('f1')).toEqual([refusalText('user')]);
   });

@@ -212,9 +212,9 @@ describe('a turn with attached files', () => {
     run.finish({ text: 'read it' });
     await waitFor(() => core.adapter.texts('t1').includes('read it'));
     expect(core.adapter.texts('t1').filter((t) => t.startsWith('⚠️ Not attached')).length).toBe(1);
-    expect(core.store.inbox.unfinished()).toHaveLength(0);
+    expect(await core.store.inbox.unfinished()).toHaveLength(0);
     // The transcript keeps the message with its files' names.
-    expect(core.store.entries.list('local:general:t1').find((e) => e.role === 'user')?.text).toBe('please read it\n\n(attached: notes.txt, huge.bin)');
+    expect((await core.store.entries.list('local:general:t1')).find((e) => e.role === 'user')?.text).toBe('please read it\n\n(attached: notes.txt, huge.bin)');
   });
 
   it('survives restarts: the files come from the inbox row, are fetched by the next process, and reused by a re-run', async () => {
@@ -224,7 +224,7 @@ describe('a turn with attached files', () => {
     // Accepted, then a crash before its turn.
     const a = startCore({ dbPath: db, recovering: true, config: { maxFileBytes: 1024 } });
     await a.router.accept(m);
-    a.store.close();
+    await a.store.close();
 
     const b = startCore({ dbPath: db, recovering: true, config: { maxFileBytes: 1024 } });
     b.adapter.files.set('u:notes.txt', Buffer.from('kept'));
@@ -235,7 +235,7 @@ describe('a turn with attached files', () => {
     expect(b.adapter.fetched).toEqual(['u:notes.txt']);
     await waitFor(() => b.adapter.texts('t1').some((t) => t.startsWith('⚠️ Not attached')));
     // A crash during the turn: the re-run reuses the stored file and does not repeat the note.
-    b.store.close();
+    await b.store.close();
 
     const c = startCore({ dbPath: db, recovering: true, config: { maxFileBytes: 1024 } });
     cores.push(c);

@@ -16,8 +16,8 @@ import { waitFor } from '../helpers/sandbox.js';
 const logger = pino({ level: 'silent' });
 const dirs: string[] = [];
 const stores: Store[] = [];
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -39,6 +39,12 @@ function world(opts: { concurrency?: number; db?: string; recover?: boolean } = 
   // Only the store is closed after each test: crash tests drop a world without shutting it down.
   stores.push(core.store);
   return { ...core, codex };
+}
+
+/** True when no inbox row is unfinished and no outbox row pending (both read at the same moment). */
+async function settled(w: { store: Store }): Promise<boolean> {
+  const [unfinished, pending] = await Promise.all([w.store.inbox.unfinished(), w.store.outbox.pending()]);
+  return unfinished.length === 0 && pending.length === 0;
 }
 
 let seq = 0;
@@ -76,7 +82,7 @@ describe('bridge and router', () => {
     await waitFor(() => w.adapter.texts('t1').includes('answer two'));
     expect(w.runner.maxInFlight).toBe(1);
     expect(w.adapter.texts('t1')).toEqual(['answer one', 'answer two']);
-    expect(w.store.inbox.unfinished()).toHaveLength(0);
+    expect(await w.store.inbox.unfinished()).toHaveLength(0);
   });
 
   it('bounds concurrent turns globally and starts waiting conversations in arrival order', async () => {
@@ -114,7 +120,7 @@ describe('bridge and router', () => {
     await waitFor(() => w.runner.runs.length === 2);
     expect(w.runner.runs[0]!.req.resumeSessionId).toBeUndefined();
     expect(w.runner.runs[1]!.req.resumeSessionId).toBe('sess-1');
-    w.store.conversations.update('local:general:r', { agent: 'codex' });
+    await w.store.conversations.update('local:general:r', { agent: 'codex' });
     w.codex.auto = () => ({ text: 'from codex' });
     await waitFor(() => w.adapter.texts('r').length === 2);
     await w.router.accept(msg('r', 'three'));
@@ -143,23 +149,23 @@ describe('bridge and router', () => {
     const run = w.runner.runs[0]!;
     run.emit({ type: 'tool_start', id: 't1', name: 'Bash', summary: 'Bash: ls' });
     await waitFor(() => w.adapter.calls.some((c) => c.op === 'edit' && c.text?.includes('Bash: ls')));
-    const progress = w.store.postedMessages.listForConversation('local:general:p');
+    const progress = await w.store.postedMessages.listForConversation('local:general:p');
     expect(progress.map((p) => p.kind)).toEqual(['progress']);
     const long = Array.from({ length: 12 }, (_, i) => `Paragraph ${i} ${'x'.repeat(40)}`).join('\n\n');
     run.finish({ text: long });
-    await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
+    await waitFor(() => settled(w));
     const texts = w.adapter.texts('p');
     expect(texts.length).toBeGreaterThan(1);
     expect(texts.every((t) => t.length <= 200)).toBe(true);
     expect(texts.join('\n\n').replace(/\s+/g, ' ')).toBe(long.replace(/\s+/g, ' '));
     expect(w.adapter.calls.some((c) => c.op === 'react' && c.state === 'done')).toBe(true);
     const progressRef = w.adapter.calls.find((c) => c.op === 'post')!.ref!;
-    const cp = w.store.postedMessages.get(`local:general:${progressRef}`);
+    const cp = await w.store.postedMessages.get(`local:general:${progressRef}`);
     expect(cp?.assistantText).toBe(texts[0]);
     expect(cp?.sessionEntryId).not.toBeNull();
     // The progress message became the answer's first chunk; every chunk is recorded as an answer.
     expect(cp?.kind).toBe('answer');
-    const posted = w.store.postedMessages.listForConversation('local:general:p');
+    const posted = await w.store.postedMessages.listForConversation('local:general:p');
     expect(posted).toHaveLength(texts.length);
     expect(posted.every((p) => p.kind === 'answer')).toBe(true);
   });
@@ -171,16 +177,16 @@ describe('bridge and router', () => {
     w.adapter.failEdits = 100;
     w.runner.auto = () => ({ text: 'durable answer' });
     await w.router.accept(msg('o', 'hello'));
-    await waitFor(() => w.store.outbox.pending().length === 1);
+    await waitFor(async () => (await w.store.outbox.pending()).length === 1);
     await w.outbox.stop();
     await w.bridges.shutdown();
-    w.store.close();
+    await w.store.close();
     stores.splice(stores.indexOf(w.store), 1);
 
     const w2 = world({ db });
     await w2.outbox.deliverAll();
     expect(w2.adapter.texts('o')).toEqual(['durable answer']);
-    expect(w2.store.outbox.pending()).toHaveLength(0);
+    expect(await w2.store.outbox.pending()).toHaveLength(0);
     expect(w2.runner.runs).toHaveLength(0); // answered once: not re-run
     // Every attempt, before and after the restart, carried the row's one idempotency key.
     const keys = [...w.adapter.postAttempts, ...w2.adapter.postAttempts].filter((a) => a.text === 'durable answer').map((a) => a.key);
@@ -197,14 +203,14 @@ describe('bridge and router', () => {
     w.adapter.failEdits = 100; // it cannot become the answer: the answer is posted
     w.adapter.failAfterPosts = 1;
     w.runner.runs[0]!.finish({ text: 'said once' });
-    await waitFor(() => w.store.outbox.pending().length === 0 && w.store.inbox.unfinished().length === 0);
+    await waitFor(() => settled(w));
     const attempts = w.adapter.postAttempts.filter((a) => a.text === 'said once');
     expect(attempts).toHaveLength(2);
     expect(attempts[1]!.key).toBe(attempts[0]!.key);
     expect(w.adapter.texts('once').filter((t) => t === 'said once')).toHaveLength(1);
     // The posted row and its posted-message row name the message that was created the first time.
     const ref = w.adapter.keys.get(attempts[0]!.key!)!;
-    expect(w.store.postedMessages.get(`local:general:${ref}`)?.assistantText).toBe('said once');
+    expect((await w.store.postedMessages.get(`local:general:${ref}`))?.assistantText).toBe('said once');
   });
 
   it('keys differ between rows, and from the rows of a new database with the same ids', () => {
@@ -212,6 +218,20 @@ describe('bridge and router', () => {
     expect(idempotencyKeyOf({ id: 2, createdAt: 1_700_000_000_000 })).not.toBe(idempotencyKeyOf({ id: 1, createdAt: 1_700_000_000_000 }));
     expect(idempotencyKeyOf({ id: 1, createdAt: 1_700_000_000_001 })).not.toBe(idempotencyKeyOf({ id: 1, createdAt: 1_700_000_000_000 }));
     expect(idempotencyKeyOf({ id: 99_999_999_999, createdAt: Date.UTC(2100, 0, 1) }).length).toBeLessThanOrEqual(MAX_IDEMPOTENCY_KEY_CHARS);
+  });
+
+  it('a message taken during recovery after its read of the inbox is queued when recovery ends; one it read is queued once', async () => {
+    const w = world({ recover: false });
+    w.runner.auto = (req) => ({ text: `answer to ${req.prompt}` });
+    const read = msg('h', 'read by recovery');
+    await w.router.accept(read); // in the inbox; held while recovering
+    await w.router.resume(read); // recovery's own read queued it
+    await w.router.accept(msg('h2', 'taken after the read')); // held only
+    w.router.recovered();
+    await waitFor(async () => w.runner.runs.length === 2 && (await settled(w)));
+    expect(w.runner.runs.map((r) => r.req.prompt).sort()).toEqual(['read by recovery', 'taken after the read']);
+    expect(w.adapter.texts('h')).toEqual(['answer to read by recovery']);
+    expect(w.adapter.texts('h2')).toEqual(['answer to taken after the read']);
   });
 
   it('after a crash, re-runs accepted messages in order and tells interrupted conversations', async () => {
@@ -223,7 +243,7 @@ describe('bridge and router', () => {
     await w.router.accept(msg('y', 'other conversation'));
     await w.runner.waitRuns(2); // y's turn runs too
     // "crash": drop everything without finishing
-    w.store.close();
+    await w.store.close();
     stores.splice(stores.indexOf(w.store), 1);
 
     const w2 = world({ db, recover: false });
@@ -231,7 +251,7 @@ describe('bridge and router', () => {
     await w2.router.accept(msg('x', 'arrived during recovery'));
     const report = await recoverInbox(w2.store, w2.router, w2.outbound, logger);
     expect(report.interrupted.sort()).toEqual(['local:general:x', 'local:general:y']);
-    await waitFor(() => w2.store.inbox.unfinished().length === 0);
+    await waitFor(async () => (await w2.store.inbox.unfinished()).length === 0);
     await waitFor(() => w2.adapter.texts('x').length >= 2);
     const xs = w2.adapter.texts('x');
     expect(xs[0]).toBe(INTERRUPTED_NOTICE);
@@ -239,8 +259,8 @@ describe('bridge and router', () => {
     const oldProgress = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'x')!.ref;
     expect(w2.adapter.calls).toContainEqual(expect.objectContaining({ op: 'edit', ref: oldProgress, text: STALE_PROGRESS_TEXT }));
     // Recorded by kind: the interruption notice and the retired progress message are notices now.
-    expect(w2.store.postedMessages.get(`local:general:${oldProgress}`)?.kind).toBe('notice');
-    expect(w2.store.postedMessages.listForConversation('local:general:x').find((p) => p.assistantText === INTERRUPTED_NOTICE)?.kind).toBe('notice');
+    expect((await w2.store.postedMessages.get(`local:general:${oldProgress}`))?.kind).toBe('notice');
+    expect((await w2.store.postedMessages.listForConversation('local:general:x')).find((p) => p.assistantText === INTERRUPTED_NOTICE)?.kind).toBe('notice');
     const prompts = w2.runner.runs.filter((r) => r.req.prompt.includes('was running')).map((r) => r.req.prompt);
     expect(prompts).toHaveLength(1);
     const p = prompts[0]!;
@@ -268,22 +288,22 @@ describe('bridge and router', () => {
     const queued = () => w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'q' && c.text?.startsWith('⏳ Queued'))?.ref;
     await waitFor(() => queued() !== undefined || undefined, 5_000, 'the queued message');
     const queuedRef = queued()!;
-    await waitFor(() => w.store.postedMessages.get(`local:general:${queuedRef}`)?.kind === 'progress' || undefined);
+    await waitFor(async () => (await w.store.postedMessages.get(`local:general:${queuedRef}`))?.kind === 'progress' || undefined);
     // "crash"
-    w.store.close();
+    await w.store.close();
     stores.splice(stores.indexOf(w.store), 1);
 
     const w2 = world({ db, recover: false, concurrency: 1 });
     w2.runner.auto = (req) => ({ text: `answer to ${req.prompt}` });
     const report = await recoverInbox(w2.store, w2.router, w2.outbound, logger);
     expect(report.interrupted).toEqual(['local:general:r']);
-    await waitFor(() => (w2.store.inbox.unfinished().length === 0 && w2.store.outbox.pending().length === 0) || undefined, 10_000, 'all answered');
+    await waitFor(async () => (await settled(w2)) || undefined, 10_000, 'all answered');
     // The old queued message is gone (deleted), recorded as no longer a progress message; q got one answer and no notice.
     await waitFor(() => w2.adapter.deleted.has(queuedRef) || undefined, 5_000, 'queued message deleted');
-    expect(w2.store.postedMessages.get(`local:general:${queuedRef}`)?.kind).toBe('notice');
+    expect((await w2.store.postedMessages.get(`local:general:${queuedRef}`))?.kind).toBe('notice');
     expect(w2.adapter.texts('q')).toEqual(['answer to was waiting']);
     // A second restart has nothing left to retire.
-    expect(w2.store.postedMessages.listForConversation('local:general:q', 'progress')).toEqual([]);
+    expect(await w2.store.postedMessages.listForConversation('local:general:q', 'progress')).toEqual([]);
   });
 
   it('tells the user what went wrong when a turn times out or fails, keeping any partial answer', async () => {
@@ -301,9 +321,9 @@ describe('bridge and router', () => {
     await w.router.accept(msg('f', 'again'));
     await waitFor(() => (w.adapter.texts('f').length === 2 && !w.adapter.texts('f')[1]!.startsWith('⏳')) || undefined);
     expect(w.adapter.texts('f')[1]).toMatch(/Claude Code is not logged in \(Not logged in · Please run \/login\)\. An admin needs to log the CLI in/);
-    const entries = w.store.entries.list('local:general:f');
+    const entries = await w.store.entries.list('local:general:f');
     expect(entries.filter((e) => e.role === 'system')).toHaveLength(2);
-    expect(w.store.inbox.countByState().failed).toBe(2);
+    expect((await w.store.inbox.countByState()).failed).toBe(2);
   });
 
   it('seeds a thread started on the latest answer by forking the agent session, once', async () => {
@@ -313,36 +333,36 @@ describe('bridge and router', () => {
       sessionId: req.resumeSessionId && !req.forkSession ? req.resumeSessionId : `s-${w.runner.runs.length}`,
     });
     await w.router.accept(msg('main', 'design the cache'));
-    await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
+    await waitFor(() => settled(w));
     const answerRef = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'main')!.ref!;
     const key = `local:general:${answerRef}`;
-    expect(w.store.postedMessages.get(key)?.sessionEntryId).not.toBeNull();
+    expect((await w.store.postedMessages.get(key))?.sessionEntryId).not.toBeNull();
 
     await w.router.accept({ ...msg('th', 'go deeper'), seedFrom: key });
-    await waitFor(() => w.runner.runs.length === 2 && w.store.inbox.unfinished().length === 0);
+    await waitFor(async () => w.runner.runs.length === 2 && (await w.store.inbox.unfinished()).length === 0);
     expect(w.runner.runs[1]!.req).toMatchObject({ resumeSessionId: 's-1', forkSession: true, prompt: 'go deeper' });
-    const conv = w.store.conversations.get('local:general:th')!;
+    const conv = (await w.store.conversations.get('local:general:th'))!;
     expect(conv.seededFrom).toBe(key);
     expect(conv.seededAt).not.toBeNull();
     expect(conv.agentSessionId).toBe('s-2'); // the fork's own session, not the origin's
-    expect(w.store.entries.list(conv.id).some((e) => e.role === 'system' && e.text.includes('forked agent session s-1'))).toBe(true);
+    expect((await w.store.entries.list(conv.id)).some((e) => e.role === 'system' && e.text.includes('forked agent session s-1'))).toBe(true);
 
-    await waitFor(() => w.store.outbox.pending().length === 0);
+    await waitFor(async () => (await w.store.outbox.pending()).length === 0);
     await w.router.accept(msg('th', 'and then?'));
     await waitFor(() => w.runner.runs.length === 3);
     expect(w.runner.runs[2]!.req).toMatchObject({ resumeSessionId: 's-2' });
     expect(w.runner.runs[2]!.req.forkSession).toBeFalsy();
-    expect(w.store.conversations.get('local:general:main')!.agentSessionId).toBe('s-1');
+    expect((await w.store.conversations.get('local:general:main'))!.agentSessionId).toBe('s-1');
   });
 
   it('seeds a thread on an older answer with the transcript up to that answer', async () => {
     const w = world();
     w.runner.auto = (_req) => ({ text: `answer ${w.runner.runs.length}`, sessionId: 'main-session' });
     await w.router.accept(msg('m2', 'first question'));
-    await waitFor(() => w.store.outbox.pending().length === 0 && w.runner.runs.length === 1 && w.store.inbox.unfinished().length === 0);
+    await waitFor(async () => w.runner.runs.length === 1 && (await settled(w)));
     const firstAnswerRef = w.adapter.calls.find((c) => c.op === 'post' && c.target.thread === 'm2')!.ref!;
     await w.router.accept(msg('m2', 'second question'));
-    await waitFor(() => w.store.outbox.pending().length === 0 && w.runner.runs.length === 2 && w.store.inbox.unfinished().length === 0);
+    await waitFor(async () => w.runner.runs.length === 2 && (await settled(w)));
 
     await w.router.accept({ ...msg('t2', 'about the first one', 'bob'), seedFrom: `local:general:${firstAnswerRef}` });
     await waitFor(() => w.runner.runs.length === 3);
@@ -360,8 +380,8 @@ describe('bridge and router', () => {
     const w = world();
     const missing = { ok: false, text: '', error: { kind: 'api_error' as const, message: 'No conversation found with session ID: s-old' }, exitCode: 1 };
     w.runner.auto = (req) => (req.resumeSessionId === 's-old' ? missing : { text: `answer to ${req.prompt.slice(-12)}`, sessionId: 's-new' });
-    w.store.conversations.ensure({ id: 'local:general:lost', platform: 'local', channel: 'general', thread: 'lost' });
-    w.store.entries.append({
+    await w.store.conversations.ensure({ id: 'local:general:lost', platform: 'local', channel: 'general', thread: 'lost' });
+    await w.store.entries.append({
       conversationId: 'local:general:lost',
       role: 'user',
       author: 'ann',
@@ -371,7 +391,7 @@ describe('bridge and router', () => {
       usage: null,
       costUsd: null,
     });
-    w.store.entries.append({
+    await w.store.entries.append({
       conversationId: 'local:general:lost',
       role: 'assistant',
       author: null,
@@ -381,10 +401,10 @@ describe('bridge and router', () => {
       usage: null,
       costUsd: null,
     });
-    w.store.conversations.setAgentSession('local:general:lost', 'claude', 's-old');
+    await w.store.conversations.setAgentSession('local:general:lost', 'claude', 's-old');
 
     await w.router.accept(msg('lost', 'what was the word?'));
-    await waitFor(() => w.store.inbox.unfinished().length === 0 && w.store.outbox.pending().length === 0);
+    await waitFor(() => settled(w));
     expect(w.runner.runs).toHaveLength(2);
     const retry = w.runner.runs[1]!.req;
     expect(retry.resumeSessionId).toBeUndefined();
@@ -392,7 +412,7 @@ describe('bridge and router', () => {
     expect(retry.prompt).toContain('[assistant]: noted');
     expect(retry.prompt.match(/what was the word\?/g)).toHaveLength(1); // the new message once, not also as history
     expect(w.adapter.texts('lost')[0]).toMatch(/^ℹ️ The agent's earlier session could not be restored/);
-    expect(w.store.conversations.get('local:general:lost')!.agentSessionId).toBe('s-new');
+    expect((await w.store.conversations.get('local:general:lost'))!.agentSessionId).toBe('s-new');
 
     await w.router.accept(msg('lost', 'and now?'));
     await waitFor(() => w.runner.runs.length === 3);

@@ -80,20 +80,20 @@ describe('the channel busy notice', () => {
       await first.router.accept(localMessage('r0', 'running'));
       await first.runner.waitRuns(1);
       for (let i = 1; i <= 3; i++) await first.router.accept(localMessage(`r${i}`, `waiting ${i}`));
-      await waitFor(() => first.store.platformState.list('busy-notice:').length === 1 || undefined, 5_000, 'notice recorded');
+      await waitFor(async () => (await first.store.platformState.list('busy-notice:')).length === 1 || undefined, 5_000, 'notice recorded');
       const ref = first.adapter.calls.find((c) => c.op === 'post' && isNotice(c.text))!.ref!;
       // "crash": the store is closed without shutting down
-      first.store.close();
+      await first.store.close();
       cores.splice(cores.indexOf(first), 1);
 
       const second = startCore({ concurrency: 1, dbPath: db, recovering: true });
       cores.push(second);
       second.adapter.failDeletes = 1; // the delete fails: the notice is edited instead
       const logger = pino({ level: 'silent' });
-      expect(retireBusyNotices({ store: second.store, outbound: second.outbound, logger })).toBe(1);
+      expect(await retireBusyNotices({ store: second.store, outbound: second.outbound, logger })).toBe(1);
       await waitFor(() => second.adapter.messages.get(ref) === BUSY_NOTICE_DONE_TEXT || undefined, 5_000, 'notice retired');
-      expect(second.store.platformState.list('busy-notice:')).toEqual([]);
-      expect(retireBusyNotices({ store: second.store, outbound: second.outbound, logger })).toBe(0);
+      expect(await second.store.platformState.list('busy-notice:')).toEqual([]);
+      expect(await retireBusyNotices({ store: second.store, outbound: second.outbound, logger })).toBe(0);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

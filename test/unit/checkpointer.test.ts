@@ -18,15 +18,24 @@ describe('background WAL checkpoints', () => {
     const store = openStore({ dbPath, logger });
     const cp = startCheckpointer(store, logger, 50);
     expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
-    store.conversations.ensure({ id: 'c', platform: 'local', channel: 'x' });
+    await store.conversations.ensure({ id: 'c', platform: 'local', channel: 'x' });
     for (let i = 0; i < 300; i++)
-      store.entries.append({ conversationId: 'c', role: 'user', author: 'a', text: 'x'.repeat(2000), agent: null, model: null, usage: null, costUsd: null });
+      await store.entries.append({
+        conversationId: 'c',
+        role: 'user',
+        author: 'a',
+        text: 'x'.repeat(2000),
+        agent: null,
+        model: null,
+        usage: null,
+        costUsd: null,
+      });
     // The worker copies the WAL into the database file without this connection doing it.
     const mainFileSize = () => fs.statSync(dbPath).size;
     await waitFor(() => mainFileSize() > 300 * 2000, 10_000, 'the worker to checkpoint the WAL into the database');
     await cp.stop();
     expect(fs.statSync(`${dbPath}-wal`).size).toBe(0);
-    expect(store.entries.list('c')).toHaveLength(300);
-    store.close();
+    expect(await store.entries.list('c')).toHaveLength(300);
+    await store.close();
   });
 });

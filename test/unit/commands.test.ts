@@ -39,7 +39,7 @@ function tmp(): string {
 class FakeCron implements CronService {
   jobs: CronJob[] = [];
   calls: string[] = [];
-  add(input: CronJobInput): CronJob {
+  async add(input: CronJobInput): Promise<CronJob> {
     if (input.schedule === 'bogus') throw new ScheduleError('"bogus" is not a schedule: use a cron expression, "every 15m" or "at <time>".');
     const job: CronJob = {
       id: `job${this.jobs.length + 1}`,
@@ -63,50 +63,53 @@ class FakeCron implements CronService {
     this.calls.push(`add ${input.name}`);
     return job;
   }
-  list() {
+  async list() {
     return this.jobs;
   }
-  get(idOrName: string) {
+  async get(idOrName: string) {
+    return this.find(idOrName);
+  }
+  private find(idOrName: string) {
     return this.jobs.find((j) => j.id === idOrName || j.name === idOrName);
   }
-  pause(id: string) {
+  async pause(id: string) {
     this.calls.push(`pause ${id}`);
-    const j = this.get(id)!;
+    const j = this.find(id)!;
     j.enabled = false;
     return j;
   }
-  resume(id: string) {
+  async resume(id: string) {
     this.calls.push(`resume ${id}`);
-    const j = this.get(id)!;
+    const j = this.find(id)!;
     j.enabled = true;
     return j;
   }
-  remove(id: string) {
+  async remove(id: string) {
     this.calls.push(`remove ${id}`);
     this.jobs = this.jobs.filter((j) => j.id !== id);
     return true;
   }
-  runNow(id: string): CronRun {
+  async runNow(id: string): Promise<CronRun> {
     this.calls.push(`run-now ${id}`);
     return { id: 7, jobId: id, scheduledFor: 0, startedAt: 0, endedAt: null, status: 'running', error: null, postedKey: null, attempt: 1 };
   }
-  runs() {
+  async runs() {
     return [];
   }
 }
 
 class FakeScheduled implements ScheduledMessagesService {
   resets: string[] = [];
-  add(): never {
+  async add(): Promise<never> {
     throw new Error('not used');
   }
-  list() {
+  async list() {
     return [];
   }
-  cancel() {
+  async cancel() {
     return false;
   }
-  reset(conversationId: string) {
+  async reset(conversationId: string) {
     this.resets.push(conversationId);
     return 2;
   }
@@ -164,10 +167,24 @@ type World = ReturnType<typeof world>;
 
 /** Sends `/agent …` (or an addressed text) in thread `t` and returns the reply posted for it. */
 async function command(w: World, thread: string, text: string, user = 'ann'): Promise<string> {
+  // A running turn's progress message goes out alongside the agent's start: let it be posted
+  // first, so the next new message in the thread is the command's reply.
+  if (w.bridges.status(`local:general:${thread}`).running) {
+    await waitFor(() => w.adapter.texts(thread).some((t) => t.startsWith('⏳ Working')), 5_000, "the running turn's progress message");
+  }
   const before = w.adapter.texts(thread).length;
   expect(await w.router.accept(msg(thread, text, { user, addressed: true }))).toBe('accepted');
-  await waitFor(() => w.adapter.texts(thread).length > before, 5_000, `reply to ${text}`);
-  return w.adapter.texts(thread).at(-1)!;
+  // The first new message that is not a progress message (a turn the command lets start, e.g. the
+  // queued one after `stop`, posts its own progress message meanwhile).
+  return waitFor(
+    () =>
+      w.adapter
+        .texts(thread)
+        .slice(before)
+        .find((t) => !t.startsWith('⏳')),
+    5_000,
+    `reply to ${text}`,
+  );
 }
 
 describe('parsing: prompt or command', () => {
@@ -271,7 +288,7 @@ describe('commands in a conversation (message path)', () => {
     await waitFor(() => w.adapter.texts('t').length === 1);
     expect(w.adapter.texts('t')[0]).toContain('/agent status');
     expect(await w.router.accept({ ...m })).toBe('duplicate');
-    expect(w.store.inbox.get('local:same')?.state).toBe('done');
+    expect((await w.store.inbox.get('local:same'))?.state).toBe('done');
     expect(w.runner.runs).toHaveLength(0);
     // the same text not addressed (e.g. a chat channel where the bot reads everything) is a prompt
     await w.router.accept(msg('t2', 'stop', { addressed: false }));
@@ -322,13 +339,13 @@ describe('commands in a conversation (message path)', () => {
     w.runner.auto = () => ({ text: 'ok', sessionId: 'sess-1' });
     await w.router.accept(msg('r', 'one'));
     await waitFor(() => w.adapter.texts('r').includes('ok'));
-    expect(w.store.conversations.get('local:general:r')?.agentSessionId).toBe('sess-1');
+    expect((await w.store.conversations.get('local:general:r'))?.agentSessionId).toBe('sess-1');
     const text = await command(w, 'r', '/agent reset');
     expect(text).toContain('New agent session');
     expect(text).toContain('Cancelled 2 scheduled messages');
     expect(w.scheduled.resets).toEqual(['local:general:r']);
-    expect(w.store.conversations.get('local:general:r')?.agentSessionId).toBeNull();
-    expect(w.store.entries.list('local:general:r').map((e) => e.text)).toEqual(['one', 'ok']);
+    expect((await w.store.conversations.get('local:general:r'))?.agentSessionId).toBeNull();
+    expect((await w.store.entries.list('local:general:r')).map((e) => e.text)).toEqual(['one', 'ok']);
     await w.router.accept(msg('r', 'two'));
     await waitFor(() => w.runner.runs.length === 2);
     expect(w.runner.runs[1]!.req.resumeSessionId).toBeUndefined();
@@ -344,14 +361,14 @@ describe('commands in a conversation (message path)', () => {
   it('agent switches the conversation (model cleared); an unavailable agent or bad name changes nothing', async () => {
     const w = world();
     expect(await command(w, 'a', '/agent model claude-opus-4')).toContain('`claude-opus-4`');
-    expect(w.store.conversations.get('local:general:a')?.model).toBe('claude-opus-4');
+    expect((await w.store.conversations.get('local:general:a'))?.model).toBe('claude-opus-4');
     const text = await command(w, 'a', '/agent agent codex');
     expect(text).toContain('now uses codex (was claude)');
     expect(text).toContain('model setting (claude-opus-4) was cleared');
-    expect(w.store.conversations.get('local:general:a')).toMatchObject({ agent: 'codex', model: null });
+    expect(await w.store.conversations.get('local:general:a')).toMatchObject({ agent: 'codex', model: null });
     expect(await command(w, 'a', '/agent agent gemini')).toContain('gemini is not available');
     expect(await command(w, 'a', '/agent agent gpt')).toContain('Usage: `/agent agent <claude|codex|gemini>`');
-    expect(w.store.conversations.get('local:general:a')?.agent).toBe('codex');
+    expect((await w.store.conversations.get('local:general:a'))?.agent).toBe('codex');
     expect(await command(w, 'a', 'agent codex')).toContain('already uses codex');
   });
 
@@ -363,9 +380,9 @@ describe('commands in a conversation (message path)', () => {
     await w.runner.waitRuns(1);
     expect(w.runner.runs[0]!.req.model).toBe('gpt-5');
     expect(await command(w, 'm', '/agent model default')).toContain('Model reset to the default');
-    expect(w.store.conversations.get('local:general:m')?.model).toBeNull();
+    expect((await w.store.conversations.get('local:general:m'))?.model).toBeNull();
     expect(await command(w, 'm', '/agent model two words')).toContain('Usage');
-    expect(w.store.conversations.get('local:general:m')?.model).toBeNull();
+    expect((await w.store.conversations.get('local:general:m'))?.model).toBeNull();
   });
 
   it('help lists the admin commands only for admins', async () => {
@@ -418,12 +435,12 @@ describe('commands in a conversation (message path)', () => {
     const w = world();
     w.runner.auto = () => ({ text: 'ok', sessionId: 'sess-w' });
     await w.router.accept(msg('w', 'hi'));
-    await waitFor(() => w.store.conversations.get('local:general:w')?.agentSessionId === 'sess-w');
+    await waitFor(async () => (await w.store.conversations.get('local:general:w'))?.agentSessionId === 'sess-w');
     const text = await command(w, 'w', '/agent workdir projects/alpha', 'root');
     const dir = fs.realpathSync(path.join(w.root, 'projects/alpha'));
     expect(text).toContain(dir);
     expect(fs.statSync(dir).isDirectory()).toBe(true);
-    expect(w.store.conversations.get('local:general:w')).toMatchObject({ workdir: dir, agentSessionId: null });
+    expect(await w.store.conversations.get('local:general:w')).toMatchObject({ workdir: dir, agentSessionId: null });
     await w.router.accept(msg('w', 'again'));
     await w.runner.waitRuns(2);
     expect(w.runner.runs[1]!.req.cwd).toBe(dir);
@@ -434,10 +451,10 @@ describe('commands in a conversation (message path)', () => {
       expect(await command(w, 'w', `/agent workdir ${bad}`, 'root')).toContain('Nothing changed');
     }
     expect(fs.existsSync(path.join(w.dir, 'escape'))).toBe(false);
-    expect(w.store.conversations.get('local:general:w')?.workdir).toBe(dir);
+    expect((await w.store.conversations.get('local:general:w'))?.workdir).toBe(dir);
     expect(await command(w, 'w', '/agent workdir', 'root')).toContain(dir);
     expect(await command(w, 'w', '/agent workdir default', 'root')).toContain('(the default)');
-    expect(w.store.conversations.get('local:general:w')?.workdir).toBeNull();
+    expect((await w.store.conversations.get('local:general:w'))?.workdir).toBeNull();
     expect(() => resolveWorkdir(w.root, '')).toThrow(WorkdirError);
     expect(resolveWorkdir(w.root, `${w.root}/abs`)).toBe(fs.realpathSync(path.join(w.root, 'abs')));
   });
@@ -483,7 +500,7 @@ describe('commands in a conversation (message path)', () => {
     const text = await command(w, 'rs', '/agent restart', 'root');
     expect(text).toContain('Restarting agentbridge');
     await waitFor(() => restarts === 1);
-    expect(JSON.parse(w.store.platformState.get(RESTART_KEY)!)).toMatchObject({
+    expect(JSON.parse((await w.store.platformState.get(RESTART_KEY))!)).toMatchObject({
       conversationId: 'local:general:rs',
       requestedBy: 'root',
       requestedById: 'local:root',
@@ -500,24 +517,24 @@ describe('commands in a conversation (message path)', () => {
   it('a restart asked for outside any conversation is announced through the outbox too: durable, retried, shown once', async () => {
     const w = world();
     const request = { replyTarget: { platform: 'local', channel: 'general', thread: 'nc' }, requestedBy: 'root', requestedById: 'local:root', at: Date.now() };
-    w.store.platformState.set(RESTART_KEY, JSON.stringify(request));
+    await w.store.platformState.set(RESTART_KEY, JSON.stringify(request));
     w.adapter.failPosts = 1; // the platform fails once: the outbox retries, no direct post
     expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(true);
-    expect(w.store.platformState.get(RESTART_KEY)).toBe('');
+    expect(await w.store.platformState.get(RESTART_KEY)).toBe('');
     await waitFor(() => w.adapter.texts('nc').length === 1, 5_000, 'the restart notice after the retry');
     expect(w.adapter.texts('nc')).toEqual(['✅ agentbridge restarted (requested by root).']);
-    expect(w.store.outbox.pendingCount()).toBe(0);
+    expect(await w.store.outbox.pendingCount()).toBe(0);
   });
 
   it('a command cut short by a stop is not run as a prompt after the restart', async () => {
     const db = path.join(tmp(), 'agentbridge.db');
     const w = world({ db });
     const m = msg('k', '/agent status');
-    w.store.inbox.accept(m); // accepted, but the process stopped before it ran
+    await w.store.inbox.accept(m); // accepted, but the process stopped before it ran
     const w2 = world({ db, recover: false });
     await recoverInbox(w2.store, w2.router, w2.outbound, pino({ level: 'silent' }));
     expect(w2.runner.runs).toHaveLength(0);
-    expect(w2.store.inbox.get(m.eventKey)?.state).toBe('failed');
+    expect((await w2.store.inbox.get(m.eventKey))?.state).toBe('failed');
   });
 });
 
@@ -542,7 +559,7 @@ describe('slash commands (AdapterContext.runCommand)', () => {
     const conv = 'slack:T1:C1:1.0';
     const r = await w.commands.runCommand(req('model gpt-5', { conversationId: conv, replyTarget: { platform: 'slack', channel: 'C1', thread: '1.0' } }));
     expect(r).toMatchObject({ ephemeral: false });
-    expect(w.store.conversations.get(conv)).toMatchObject({ model: 'gpt-5', platform: 'slack', channel: 'C1', thread: '1.0' });
+    expect(await w.store.conversations.get(conv)).toMatchObject({ model: 'gpt-5', platform: 'slack', channel: 'C1', thread: '1.0' });
     expect((await w.commands.runCommand(req('/agent status', { conversationId: conv }))).text).toContain('model: gpt-5');
   });
 

@@ -92,7 +92,7 @@ describe('the turn critical path', () => {
     expect(waiting).toBe(1);
     w.runner.runs[0]!.finish({ text: 'quick answer' });
     await waitFor(() => (w.adapter.texts('t3').length ? true : undefined), 5_000, 'the answer');
-    await waitFor(() => w.store.outbox.pending().length === 0 || undefined, 5_000, 'an empty outbox');
+    await waitFor(async () => (await w.store.outbox.pending()).length === 0 || undefined, 5_000, 'an empty outbox');
     expect(w.adapter.texts('t3')).toEqual(['quick answer']);
     expect(w.adapter.calls.filter((c) => c.op === 'post')).toHaveLength(1);
   });
@@ -110,7 +110,8 @@ describe('the turn critical path', () => {
     await w.runner.waitRuns(1);
     w.runner.runs[0]!.finish({ text: 'late answer' });
     onTheWire.open();
-    await waitFor(() => (w.store.outbox.pending().length === 0 && w.adapter.texts('t4').length ? true : undefined), 5_000, 'the answer');
+    // What is shown and what is pending, read at the same moment.
+    await waitFor(async () => (w.adapter.texts('t4').length && (await w.store.outbox.pending()).length === 0 ? true : undefined), 5_000, 'the answer');
     expect(w.adapter.texts('t4')).toEqual(['late answer']);
   });
 });

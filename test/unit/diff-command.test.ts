@@ -129,7 +129,7 @@ describe('/agent diff', () => {
     expect(fs.readFileSync(path.join(check, 'new.txt'), 'utf8')).toBe('fresh\n');
     // Delivered once: nothing pending, the copy gone, the repository's index untouched.
     await waitFor(() => copies(w).length === 0, 5_000, 'the delivered copy deleted');
-    expect(w.core.store.outbox.pending()).toEqual([]);
+    expect(await w.core.store.outbox.pending()).toEqual([]);
     expect(git(r, 'status', '--porcelain').split('\n').filter(Boolean).sort()).toEqual([' M notes.txt', '?? new.txt']);
   });
 

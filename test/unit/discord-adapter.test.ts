@@ -35,9 +35,9 @@ class FakeCore {
     return 'accepted' as const;
   };
   readonly context: AdapterContext = {
-    hasConversation: (id) => this.conversations.has(id),
-    isBotMessage: (key) => this.postedKeys.has(key),
-    state: { get: (k) => this.state.get(k), set: (k, v) => void this.state.set(k, v) },
+    hasConversation: async (id) => this.conversations.has(id),
+    isBotMessage: async (key) => this.postedKeys.has(key),
+    state: { get: async (k) => this.state.get(k), set: async (k, v) => void this.state.set(k, v) },
     runCommand: (req) => (this.commands.push(req), this.commandReply(req)),
     reportApiError: (kind, method) => void this.apiErrors.push(`${kind} ${method}`),
   };

@@ -29,9 +29,9 @@ let onAction: (req: ActionRequest) => Promise<ActionReply>;
 async function startAdapter(withOnAction = true): Promise<DiscordAdapter> {
   const state = new Map<string, string>();
   const context: AdapterContext = {
-    hasConversation: () => false,
-    isBotMessage: () => false,
-    state: { get: (k) => state.get(k), set: (k, v) => void state.set(k, v) },
+    hasConversation: async () => false,
+    isBotMessage: async () => false,
+    state: { get: async (k) => state.get(k), set: async (k, v) => void state.set(k, v) },
     ...(withOnAction ? { onAction: (req: ActionRequest) => (clicks.push(req), onAction(req)) } : {}),
   };
   adapter = new DiscordAdapter({

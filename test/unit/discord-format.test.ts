@@ -30,12 +30,16 @@ describe('catch-up helpers', () => {
     expect(snowflakeTime('175928847299117063')).toBe(1462015105796); // Discord's documented example
   });
 
-  it('cursors only move forward', () => {
+  it('cursors only move forward', async () => {
     const m = new Map<string, string>();
-    const c = new Cursors({ get: (k) => m.get(k), set: (k, v) => void m.set(k, v) });
-    c.advance('1', '200');
-    c.advance('1', '100');
+    const c = new Cursors({ get: async (k) => m.get(k), set: async (k, v) => void m.set(k, v) });
+    await c.advance('1', '200');
+    await c.advance('1', '100');
     expect(m.get('discord:cursor:1')).toBe('200');
+    expect(await c.get('1')).toBe('200');
+    const snapshot = await c.snapshot(['1', '2']);
+    await c.advance('2', '300');
+    expect([snapshot.get('1'), snapshot.get('2')]).toEqual(['200', undefined]); // as read, not as moved since
   });
 
   it('where catch-up starts: the cursor; whole new threads; nothing for first sight', () => {

@@ -28,12 +28,12 @@ function facts(over: Partial<DiscordMessageFacts> = {}): DiscordMessageFacts {
 }
 
 function policy(over: Partial<NormalisePolicy> = {}): NormalisePolicy {
-  return { botUserId: BOT, chatChannels: new Set([CHAT]), allowBots: false, hasConversation: () => false, isBotMessage: () => false, ...over };
+  return { botUserId: BOT, chatChannels: new Set([CHAT]), allowBots: false, hasConversation: async () => false, isBotMessage: async () => false, ...over };
 }
 
 describe('normaliseMessage', () => {
-  it('a chat channel message: channel conversation, author display name, reply target and event key', () => {
-    const r = normaliseMessage(facts(), policy(), 42);
+  it('a chat channel message: channel conversation, author display name, reply target and event key', async () => {
+    const r = await normaliseMessage(facts(), policy(), 42);
     expect(r).toEqual({
       ok: true,
       message: {
@@ -51,34 +51,34 @@ describe('normaliseMessage', () => {
     });
   });
 
-  it('elsewhere only a mention (in the text or a reply ping) is taken; DMs always', () => {
-    expect(normaliseMessage(facts({ channelId: OTHER }), policy())).toEqual({ ok: false, reason: 'not addressed to the bot' });
-    const mentioned = normaliseMessage(facts({ channelId: OTHER, content: `<@${BOT}> help`, mentionedUserIds: [BOT] }), policy());
+  it('elsewhere only a mention (in the text or a reply ping) is taken; DMs always', async () => {
+    expect(await normaliseMessage(facts({ channelId: OTHER }), policy())).toEqual({ ok: false, reason: 'not addressed to the bot' });
+    const mentioned = await normaliseMessage(facts({ channelId: OTHER, content: `<@${BOT}> help`, mentionedUserIds: [BOT] }), policy());
     expect(mentioned.ok && mentioned.message).toMatchObject({ text: 'help', addressed: true, conversationId: `discord:${GUILD}:${OTHER}` });
-    const replyPing = normaliseMessage(facts({ channelId: OTHER, type: 19, content: 'and this?', mentionedUserIds: [BOT] }), policy());
+    const replyPing = await normaliseMessage(facts({ channelId: OTHER, type: 19, content: 'and this?', mentionedUserIds: [BOT] }), policy());
     expect(replyPing.ok).toBe(true);
-    const dm = normaliseMessage(facts({ guildId: null, channelId: '700000000000000009' }), policy());
+    const dm = await normaliseMessage(facts({ guildId: null, channelId: '700000000000000009' }), policy());
     expect(dm.ok && dm.message).toMatchObject({ conversationId: 'discord:@me:700000000000000009', addressed: true });
   });
 
-  it('skips its own messages, other bots (unless allowed), webhooks, system messages and empty text', () => {
-    expect(normaliseMessage(facts({ author: { id: BOT, displayName: 'agentbridge', bot: true } }), policy({ allowBots: true }))).toEqual({
+  it('skips its own messages, other bots (unless allowed), webhooks, system messages and empty text', async () => {
+    expect(await normaliseMessage(facts({ author: { id: BOT, displayName: 'agentbridge', bot: true } }), policy({ allowBots: true }))).toEqual({
       ok: false,
       reason: 'own message',
     });
     const otherBot = facts({ author: { id: BOB, displayName: 'CI bot', bot: true } });
-    expect(normaliseMessage(otherBot, policy())).toEqual({ ok: false, reason: 'bot author' });
-    const allowed = normaliseMessage(otherBot, policy({ allowBots: true }));
+    expect(await normaliseMessage(otherBot, policy())).toEqual({ ok: false, reason: 'bot author' });
+    const allowed = await normaliseMessage(otherBot, policy({ allowBots: true }));
     expect(allowed.ok && allowed.message.author).toEqual({ id: BOB, name: 'CI bot', isBot: true });
-    expect(normaliseMessage(facts({ webhookId: '1' }), policy())).toEqual({ ok: false, reason: 'webhook' });
-    for (const type of [6, 7, 18, 21]) expect(normaliseMessage(facts({ type }), policy())).toEqual({ ok: false, reason: 'system message' });
-    expect(normaliseMessage(facts({ type: 19 }), policy()).ok).toBe(true);
-    expect(normaliseMessage(facts({ content: `<@${BOT}>` }), policy())).toEqual({ ok: false, reason: 'no text or files' });
+    expect(await normaliseMessage(facts({ webhookId: '1' }), policy())).toEqual({ ok: false, reason: 'webhook' });
+    for (const type of [6, 7, 18, 21]) expect(await normaliseMessage(facts({ type }), policy())).toEqual({ ok: false, reason: 'system message' });
+    expect((await normaliseMessage(facts({ type: 19 }), policy())).ok).toBe(true);
+    expect(await normaliseMessage(facts({ content: `<@${BOT}>` }), policy())).toEqual({ ok: false, reason: 'no text or files' });
   });
 
-  it('threads: own conversation with the parent; every message in chat channels, elsewhere once the bot is in it', () => {
+  it('threads: own conversation with the parent; every message in chat channels, elsewhere once the bot is in it', async () => {
     const T = '500000000000000777';
-    const inChatThread = normaliseMessage(facts({ channelId: T, threadParentId: CHAT }), policy());
+    const inChatThread = await normaliseMessage(facts({ channelId: T, threadParentId: CHAT }), policy());
     expect(inChatThread.ok && inChatThread.message).toMatchObject({
       conversationId: `discord:${GUILD}:${CHAT}:${T}`,
       channel: CHAT,
@@ -86,20 +86,20 @@ describe('normaliseMessage', () => {
       replyTarget: { platform: 'discord', channel: T, thread: T },
     });
     const elsewhere = facts({ channelId: T, threadParentId: OTHER });
-    expect(normaliseMessage(elsewhere, policy()).ok).toBe(false);
-    expect(normaliseMessage(elsewhere, policy({ hasConversation: (id) => id === `discord:${GUILD}:${OTHER}:${T}` })).ok).toBe(true);
-    expect(normaliseMessage({ ...elsewhere, content: `<@!${BOT}> hi`, mentionedUserIds: [BOT] }, policy()).ok).toBe(true);
+    expect((await normaliseMessage(elsewhere, policy())).ok).toBe(false);
+    expect((await normaliseMessage(elsewhere, policy({ hasConversation: async (id) => id === `discord:${GUILD}:${OTHER}:${T}` }))).ok).toBe(true);
+    expect((await normaliseMessage({ ...elsewhere, content: `<@!${BOT}> hi`, mentionedUserIds: [BOT] }, policy())).ok).toBe(true);
   });
 
-  it('a thread on one of the bot messages carries seedFrom (thread id = message id) until its conversation exists', () => {
+  it('a thread on one of the bot messages carries seedFrom (thread id = message id) until its conversation exists', async () => {
     const T = '500000000000000888';
     const key = postedMessageKey('discord', OTHER, T);
     const f = facts({ channelId: T, threadParentId: OTHER });
-    const first = normaliseMessage(f, policy({ isBotMessage: (k) => k === key }));
+    const first = await normaliseMessage(f, policy({ isBotMessage: async (k) => k === key }));
     expect(first.ok && first.message.seedFrom).toBe(key); // and it takes part without a mention
-    const later = normaliseMessage(f, policy({ isBotMessage: (k) => k === key, hasConversation: () => true }));
+    const later = await normaliseMessage(f, policy({ isBotMessage: async (k) => k === key, hasConversation: async () => true }));
     expect(later.ok && later.message.seedFrom).toBeUndefined();
-    const onUserMessage = normaliseMessage(facts({ channelId: T, threadParentId: CHAT }), policy());
+    const onUserMessage = await normaliseMessage(facts({ channelId: T, threadParentId: CHAT }), policy());
     expect(onUserMessage.ok && onUserMessage.message.seedFrom).toBeUndefined();
   });
 });
@@ -129,9 +129,9 @@ const LOG_URL = 'https://cdn.discordapp.com/attachments/700000000000000001/40000
 const LOG = { id: '400000000000000001', name: 'log.txt', contentType: 'text/plain; charset=utf-8', size: 42, url: LOG_URL };
 
 describe('attachments become files', () => {
-  it('each attachment is an InboundFile {id, name, mimeType, size, url}; the text stays as written', () => {
+  it('each attachment is an InboundFile {id, name, mimeType, size, url}; the text stays as written', async () => {
     const png = { id: '400000000000000002', name: 'shot.png', contentType: 'image/png', size: 2048, url: 'https://cdn.discordapp.com/a/shot.png' };
-    const r = normaliseMessage(facts({ content: 'see the log', attachments: [LOG, png] }), policy());
+    const r = await normaliseMessage(facts({ content: 'see the log', attachments: [LOG, png] }), policy());
     expect(r.ok && r.message.text).toBe('see the log');
     expect(r.ok && r.message.files).toEqual([
       { id: '400000000000000001', name: 'log.txt', mimeType: 'text/plain; charset=utf-8', size: 42, url: LOG_URL },
@@ -140,22 +140,22 @@ describe('attachments become files', () => {
     expect(r.ok && r.malformedFiles).toBeUndefined();
   });
 
-  it('a message with attachments and no text is taken, with empty text', () => {
-    const r = normaliseMessage(facts({ content: '', attachments: [LOG] }), policy());
+  it('a message with attachments and no text is taken, with empty text', async () => {
+    const r = await normaliseMessage(facts({ content: '', attachments: [LOG] }), policy());
     expect(r).toMatchObject({ ok: true, message: { text: '', files: [{ id: LOG.id, name: 'log.txt' }] } });
-    const mentionOnly = normaliseMessage(facts({ channelId: OTHER, content: `<@${BOT}>`, mentionedUserIds: [BOT], attachments: [LOG] }), policy());
+    const mentionOnly = await normaliseMessage(facts({ channelId: OTHER, content: `<@${BOT}>`, mentionedUserIds: [BOT], attachments: [LOG] }), policy());
     expect(mentionOnly).toMatchObject({ ok: true, message: { text: '', addressed: true, files: [{ name: 'log.txt' }] } });
   });
 
-  it('no content type → no mimeType; no attachments → no files field', () => {
-    const r = normaliseMessage(facts({ attachments: [{ ...LOG, contentType: null }] }), policy());
+  it('no content type → no mimeType; no attachments → no files field', async () => {
+    const r = await normaliseMessage(facts({ attachments: [{ ...LOG, contentType: null }] }), policy());
     expect(r.ok && r.message.files?.[0]).toEqual({ id: LOG.id, name: 'log.txt', size: 42, url: LOG_URL });
-    const plain = normaliseMessage(facts(), policy());
+    const plain = await normaliseMessage(facts(), policy());
     expect(plain.ok && 'files' in plain.message).toBe(false);
   });
 
-  it('malformed attachments are left out and reported; the rest of the message is kept', () => {
-    const r = normaliseMessage(
+  it('malformed attachments are left out and reported; the rest of the message is kept', async () => {
+    const r = await normaliseMessage(
       facts({
         content: 'files',
         attachments: [
@@ -176,8 +176,8 @@ describe('attachments become files', () => {
     expect(r.ok && r.malformedFiles?.[3]?.problem).toMatch(/url: not an http\(s\) URL/);
   });
 
-  it('no text and only malformed attachments: skipped', () => {
-    expect(normaliseMessage(facts({ content: '', attachments: [{ name: 'x' }] }), policy())).toEqual({ ok: false, reason: 'no text or files' });
+  it('no text and only malformed attachments: skipped', async () => {
+    expect(await normaliseMessage(facts({ content: '', attachments: [{ name: 'x' }] }), policy())).toEqual({ ok: false, reason: 'no text or files' });
   });
 });
 
@@ -185,8 +185,8 @@ describe('control characters in Discord text', () => {
   it('strips C0 control characters other than tab, LF and CR', () => {
     expect(cleanText(facts({ content: `<@${BOT}> a\u0000b\u0008c\u001bd\te\r\nf\u000cg` }), BOT)).toBe('abcd\te\r\nfg');
   });
-  it('a message of control characters only is skipped as empty', () => {
-    const r = normaliseMessage(facts({ content: '\u0000\u0001' }), policy());
+  it('a message of control characters only is skipped as empty', async () => {
+    const r = await normaliseMessage(facts({ content: '\u0000\u0001' }), policy());
     expect(r).toMatchObject({ ok: false, reason: 'no text or files' });
   });
 });

@@ -83,12 +83,12 @@ describe('a full disk, in process', () => {
     expect(answers).toEqual(['answer to first', 'answer to second']);
     expect(runner.runs).toHaveLength(2);
     expect(runner.runs[0]!.req.prompt).toContain('first');
-    expect(store.inbox.get(a.eventKey)!.state).toBe('done');
-    expect(store.inbox.get(b.eventKey)!.state).toBe('done');
+    expect((await store.inbox.get(a.eventKey))!.state).toBe('done');
+    expect((await store.inbox.get(b.eventKey))!.state).toBe('done');
     // The refused messages left no trace.
-    expect(store.inbox.get(refused.eventKey)).toBeUndefined();
-    expect(store.conversations.get(refused.conversationId)).toBeUndefined();
-    expect(store.inbox.countByState()).toMatchObject({ queued: 0, running: 0, done: 2 });
+    expect(await store.inbox.get(refused.eventKey)).toBeUndefined();
+    expect(await store.conversations.get(refused.conversationId)).toBeUndefined();
+    expect(await store.inbox.countByState()).toMatchObject({ queued: 0, running: 0, done: 2 });
     // Accepted again once healthy.
     await expect(router.accept(msg('t2', 'after'))).resolves.toBe('accepted');
     await waitFor(() => adapter.texts('t2').length > 0, 10_000, 'the new conversation to be answered');
@@ -99,13 +99,13 @@ describe('a full disk, in process', () => {
     cores.push(core);
     const health = core.health!;
     diskFull(core);
-    expect(() => core.store.probeWrite()).toThrow(/SQLITE_FULL|bytes free/);
+    await expect(core.store.probeWrite()).rejects.toThrow(/SQLITE_FULL|bytes free/);
     health.report(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
     fs_.release(64 * 1024); // room for a tiny write, not for a turn's commit
-    expect(health.probeNow()).toBe(false);
+    expect(await health.probeNow()).toBe(false);
     expect(health.reason).toMatch(/^ENOSPC: only \d+ bytes free/);
     fs_.unfill();
-    expect(health.probeNow()).toBe(true);
+    expect(await health.probeNow()).toBe(true);
     expect(health.healthy).toBe(true);
   });
 
@@ -114,19 +114,19 @@ describe('a full disk, in process', () => {
     cores.push(core);
     const { outbox, adapter, store, health } = core;
     const target = { platform: 'local' as const, channel: 'general', thread: 'o1' };
-    store.conversations.ensure({ id: 'local:general:o1', platform: 'local', channel: 'general', thread: 'o1' });
-    const [row] = outbox.enqueue('local:general:o1', target, ['stored answer'], null);
+    await store.conversations.ensure({ id: 'local:general:o1', platform: 'local', channel: 'general', thread: 'o1' });
+    const [row] = await outbox.enqueue('local:general:o1', target, ['stored answer'], null);
 
     diskFull(core);
     await outbox.deliver('local:general:o1'); // posts, then cannot mark it posted
     expect(adapter.postAttempts).toHaveLength(1);
     expect(health!.healthy).toBe(false);
-    expect(store.outbox.pendingCount()).toBe(1);
+    expect(await store.outbox.pendingCount()).toBe(1);
 
     fs_.unfill();
-    await waitFor(() => store.outbox.pendingCount() === 0, 10_000, 'the outbox row to be marked posted');
+    await waitFor(async () => (await store.outbox.pendingCount()) === 0, 10_000, 'the outbox row to be marked posted');
     expect(adapter.postAttempts).toHaveLength(1);
-    expect(store.postedMessages.listForConversation('local:general:o1').map((c) => c.assistantText)).toEqual(['stored answer']);
+    expect((await store.postedMessages.listForConversation('local:general:o1')).map((c) => c.assistantText)).toEqual(['stored answer']);
     expect(row!.text).toBe('stored answer');
   });
 
@@ -165,16 +165,11 @@ describe('a full disk, in process', () => {
       fs_.unfill();
       await waitFor(() => core.health!.healthy, 10_000, 'healthy again');
       // Checked after space returned: only the accepted message is in the history and the inbox.
-      const threads = core.store.localMessages.threads('general');
+      const threads = await core.store.localMessages.threads('general');
       expect(threads.map((t) => t.text)).toEqual(['before the fault']);
-      expect(
-        core.store.localMessages
-          .list('general', threads[0]!.thread)
-          .filter((m) => !m.bot)
-          .map((m) => m.text),
-      ).toEqual(['before the fault']);
-      expect(Object.values(core.store.inbox.countByState()).reduce((x, y) => x + y, 0)).toBe(1);
-      expect(core.store.conversations.list().map((c) => c.thread)).toEqual([threads[0]!.thread]);
+      expect((await core.store.localMessages.list('general', threads[0]!.thread)).filter((m) => !m.bot).map((m) => m.text)).toEqual(['before the fault']);
+      expect(Object.values(await core.store.inbox.countByState()).reduce((x, y) => x + y, 0)).toBe(1);
+      expect((await core.store.conversations.list()).map((c) => c.thread)).toEqual([threads[0]!.thread]);
     } finally {
       await local.stop();
       await http.close();
@@ -190,7 +185,7 @@ describe('a full disk, in process', () => {
     // The fault starts between taking the command and storing its reply.
     const enqueue = outbox.enqueue.bind(outbox);
     let failNext = true;
-    outbox.enqueue = (...args: Parameters<typeof enqueue>) => {
+    outbox.enqueue = async (...args: Parameters<typeof enqueue>) => {
       if (failNext) {
         failNext = false;
         throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
@@ -203,6 +198,6 @@ describe('a full disk, in process', () => {
     await waitFor(() => health!.healthy, 10_000, 'healthy again');
     await waitFor(() => adapter.texts('c1').some((t) => t.includes('status')), 10_000, 'the help reply');
     expect(adapter.texts('c1')).toHaveLength(1);
-    expect(store.inbox.get(m.eventKey)!.state).toBe('done');
+    expect((await store.inbox.get(m.eventKey))!.state).toBe('done');
   });
 });

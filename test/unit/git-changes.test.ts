@@ -183,7 +183,7 @@ describe('the change summary in a turn', () => {
     const answer = '📝 1 file changed (+1 −0): notes.txt';
     await waitFor(() => (w.adapter.texts('c1').at(-1)?.endsWith(answer) ? true : undefined), 10_000, 'the answer with the line');
     expect(w.adapter.texts('c1')).toEqual([`Added a line.\n\n${answer}`]);
-    const entries = w.store.entries.list('local:general:c1');
+    const entries = await w.store.entries.list('local:general:c1');
     expect(entries.filter((e) => e.role === 'assistant').map((e) => e.text)).toEqual(['Added a line.']);
   });
 

@@ -27,34 +27,46 @@ function world(opts: Parameters<typeof startCore>[0] = {}) {
 const msg = localMessage;
 
 describe('the Inbox', () => {
-  it('accept → start → finish, requeue; a duplicate event key changes nothing; the conversation row is created with the first message', () => {
+  it('accept → start → finish, requeue; a duplicate event key changes nothing; the conversation row is created with the first message', async () => {
     const { store } = world({ recovering: true });
     const inbox = new Inbox(store);
     const m = msg('a', 'hello', { seedFrom: 'local:general:root' });
     const hooks: string[] = [];
-    expect(inbox.accept(m, { inTransaction: () => hooks.push('in'), afterCommit: () => hooks.push('after') })).toBe(true);
-    expect(inbox.accept(m, { inTransaction: () => hooks.push('in again') })).toBe(false);
+    const hook = (name: string) => async () => {
+      hooks.push(name);
+    };
+    expect(await inbox.accept(m, { inTransaction: hook('in'), afterCommit: () => hooks.push('after') })).toBe(true);
+    expect(await inbox.accept(m, { inTransaction: hook('in again') })).toBe(false);
     expect(hooks).toEqual(['in', 'after']);
-    expect(store.conversations.get(m.conversationId)).toMatchObject({ platform: 'local', channel: 'general', thread: 'a', seededFrom: 'local:general:root' });
-    expect(store.inbox.get(m.eventKey)).toMatchObject({ state: 'queued', attempts: 0 });
+    expect(await store.conversations.get(m.conversationId)).toMatchObject({
+      platform: 'local',
+      channel: 'general',
+      thread: 'a',
+      seededFrom: 'local:general:root',
+    });
+    expect(await store.inbox.get(m.eventKey)).toMatchObject({ state: 'queued', attempts: 0 });
 
-    expect(inbox.start([m.eventKey])).toBe(false); // first start: not a re-run
-    expect(store.inbox.get(m.eventKey)).toMatchObject({ state: 'running', attempts: 1 });
-    inbox.requeue([m.eventKey]);
-    expect(store.inbox.get(m.eventKey)!.state).toBe('queued');
-    expect(inbox.start([m.eventKey])).toBe(true); // started before: a re-run
-    inbox.finish([m.eventKey], 'done');
-    expect(store.inbox.get(m.eventKey)!.state).toBe('done');
-    expect(inbox.unfinished()).toEqual([]);
+    expect(await inbox.start([m.eventKey])).toBe(false); // first start: not a re-run
+    expect(await store.inbox.get(m.eventKey)).toMatchObject({ state: 'running', attempts: 1 });
+    await inbox.requeue([m.eventKey]);
+    expect((await store.inbox.get(m.eventKey))!.state).toBe('queued');
+    expect(await inbox.start([m.eventKey])).toBe(true); // started before: a re-run
+    await inbox.finish([m.eventKey], 'done');
+    expect((await store.inbox.get(m.eventKey))!.state).toBe('done');
+    expect(await inbox.unfinished()).toEqual([]);
   });
 
-  it('refuse keeps no inbox row and runs the hooks with its record', () => {
+  it('refuse keeps no inbox row and runs the hooks with its record', async () => {
     const { store } = world({ recovering: true });
     const inbox = new Inbox(store);
     const order: string[] = [];
-    expect(inbox.refuse(() => (order.push('record'), true), { inTransaction: () => order.push('in'), afterCommit: () => order.push('after') })).toBe(true);
+    const record = async () => (order.push('record'), true);
+    const inTransaction = async () => {
+      order.push('in');
+    };
+    expect(await inbox.refuse(record, { inTransaction, afterCommit: () => order.push('after') })).toBe(true);
     expect(order).toEqual(['in', 'record', 'after']);
-    expect(inbox.countByState()).toMatchObject({ queued: 0, running: 0, done: 0, failed: 0 });
+    expect(await inbox.countByState()).toMatchObject({ queued: 0, running: 0, done: 0, failed: 0 });
   });
 
   it('guard refuses at once while the store is unhealthy, and reports a storage fault of the intake', async () => {
@@ -76,7 +88,7 @@ describe('the router pipeline', () => {
     expect(await w.router.accept(msg('r', '/agent help', { addressed: true }))).toBe('accepted');
     expect(await w.router.accept(msg('r', 'hello'))).toBe('accepted');
     await waitFor(() => w.adapter.texts('r').length === 1);
-    expect(w.store.inbox.countByState()).toMatchObject({ queued: 0, running: 0, done: 0, failed: 0 });
+    expect(await w.store.inbox.countByState()).toMatchObject({ queued: 0, running: 0, done: 0, failed: 0 });
     expect(w.runner.runs).toHaveLength(0);
   });
 
@@ -86,12 +98,12 @@ describe('the router pipeline', () => {
     const command = msg('c', 'status', { addressed: true });
     expect(await w.router.accept(command)).toBe('accepted');
     expect(await w.router.accept(command)).toBe('duplicate');
-    await waitFor(() => w.store.inbox.get(command.eventKey)?.state === 'done');
+    await waitFor(async () => (await w.store.inbox.get(command.eventKey))?.state === 'done');
     const prompt = msg('c', 'what is up');
     await w.router.accept(prompt);
     await waitFor(() => w.adapter.texts('c').includes('echo: what is up'));
     expect(w.runner.runs).toHaveLength(1);
-    expect(w.store.inbox.get(prompt.eventKey)!.state).toBe('done');
+    expect((await w.store.inbox.get(prompt.eventKey))!.state).toBe('done');
   });
 
   it('the bridges announce every turn end as a turnEnded event', async () => {

@@ -38,13 +38,13 @@ async function card(core: Core) {
   return { ref, actions, text: core.adapter.messages.get(ref)! };
 }
 
-function click(
+async function click(
   core: Core,
   ref: string,
   choice: string,
   user = 'ann',
 ): Promise<ReturnType<Core['interactions']['onAction']> extends Promise<infer R> ? R : never> {
-  const row = core.store.interactions.pending()[0] ?? core.store.interactions.get(core.adapter.actions.get(ref)?.[0]?.id.split(':')[1] ?? '');
+  const row = (await core.store.interactions.pending())[0] ?? (await core.store.interactions.get(core.adapter.actions.get(ref)?.[0]?.id.split(':')[1] ?? ''));
   const id = row?.id ?? '';
   const req: ActionRequest = {
     platform: 'local',
@@ -96,7 +96,7 @@ describe('approvals', () => {
     expect(loser.text).toMatch(/Already decided by (boss|ann) at \d\d:\d\d UTC/);
     const d = await decided;
     expect(d.kind === 'deny' ? 'boss' : 'ann').toBe(a.status === 'ok' ? 'boss' : 'ann');
-    expect(core.store.interactions.pending()).toEqual([]);
+    expect(await core.store.interactions.pending()).toEqual([]);
     turn.finish();
   });
 
@@ -108,7 +108,7 @@ describe('approvals', () => {
     expect(d.kind).toBe('deny');
     await expect.poll(() => core.adapter.actions.size).toBe(0);
     expect([...core.adapter.messages.values()].some((t) => t.includes('⌛ No decision within 1 min, so it was denied'))).toBe(true);
-    expect(core.store.interactions.pending()).toEqual([]);
+    expect(await core.store.interactions.pending()).toEqual([]);
     turn.finish();
   });
 
@@ -134,7 +134,7 @@ describe('approvals', () => {
     await expect.poll(() => core.adapter.texts('t').find((t) => t.includes('always approved here'))).toContain('`Bash touch`');
     await core.router.accept(localMessage('t', '/agent reset', { addressed: true }));
     await expect.poll(() => core.adapter.texts('t').some((t) => t.includes('Cleared 1 "always" approval'))).toBe(true);
-    expect(core.store.approvalRules.list('local:general:t')).toEqual([]);
+    expect(await core.store.approvalRules.list('local:general:t')).toEqual([]);
   });
 
   it('a stopped turn cancels its open request and edits the card', async () => {
@@ -147,7 +147,7 @@ describe('approvals', () => {
     expect((await d).kind).toBe('cancel');
     await expect.poll(() => core.adapter.actions.size).toBe(0);
     expect([...core.adapter.messages.values()].some((t) => t.includes('✖️ Cancelled'))).toBe(true);
-    expect(core.store.interactions.get(core.store.interactions.pending()[0]?.id ?? 'x')).toBeUndefined();
+    expect(await core.store.interactions.get((await core.store.interactions.pending())[0]?.id ?? 'x')).toBeUndefined();
   });
 
   it('after a crash, an open request is expired at start and its card edited; the turn runs again', async () => {
@@ -162,7 +162,7 @@ describe('approvals', () => {
     core2.adapter.limits.maxMessageChars = 4000;
     cores.push(core2);
     await core2.start();
-    expect(core2.store.interactions.pending()).toEqual([]);
+    expect(await core2.store.interactions.pending()).toEqual([]);
     // The card (posted by the first adapter) is edited through the outbox of the second.
     await expect.poll(() => core2.adapter.calls.some((c) => c.op === 'edit' && c.text?.includes('♻️ Expired') && c.actions?.length === 0)).toBe(true);
     // No turn waits for it any more, yet the card still names the agent that asked (the default agent here).
@@ -202,7 +202,7 @@ describe('questions and plans', () => {
     const answer = localMessage('t', 'green please');
     expect(await core.router.accept(answer)).toBe('accepted');
     expect(await d).toEqual({ kind: 'answer', answers: { 'Which colour?': 'green please' } });
-    expect(core.store.inbox.get(answer.eventKey)?.state).toBe('done');
+    expect((await core.store.inbox.get(answer.eventKey))?.state).toBe('done');
     expect(turn.steered).toEqual([]);
     turn.finish();
     await expect.poll(() => core.bridges.status('local:general:t').running).toBe(false);
@@ -224,7 +224,7 @@ describe('questions and plans', () => {
     c = await card(core);
     await click(core, c.ref, 'approve-plan');
     expect(await second).toEqual({ kind: 'approve-plan' });
-    expect(core.store.conversations.get('local:general:t')?.permissionMode).toBe('edit');
+    expect((await core.store.conversations.get('local:general:t'))?.permissionMode).toBe('edit');
     turn.finish();
     // The next turn runs in edit mode (a new process: the mode changed).
     await core.router.accept(localMessage('t', 'next'));
@@ -242,18 +242,14 @@ describe('busy modes', () => {
     const late = localMessage('t', 'and also this');
     await core.router.accept(late);
     await expect.poll(() => turn.steered).toEqual(['[ann]: and also this']);
-    expect(core.store.inbox.get(late.eventKey)?.state).toBe('running');
-    expect(core.adapter.calls.some((c) => c.op === 'react' && c.ref === late.messageRef && c.state === 'steered')).toBe(true);
+    // Recorded (in its own transaction) after the agent took it, then marked.
+    await expect.poll(async () => (await core.store.inbox.get(late.eventKey))?.state).toBe('running');
+    await expect.poll(() => core.adapter.calls.some((c) => c.op === 'react' && c.ref === late.messageRef && c.state === 'steered')).toBe(true);
     turn.finish();
-    await expect.poll(() => core.store.inbox.get(late.eventKey)?.state).toBe('done');
+    await expect.poll(async () => (await core.store.inbox.get(late.eventKey))?.state).toBe('done');
     await expect.poll(() => core.bridges.status('local:general:t').running).toBe(false);
     expect(runner.turns.length).toBe(1); // answered once, inside the first turn
-    expect(
-      core.store.entries
-        .list('local:general:t')
-        .filter((e) => e.role === 'user')
-        .map((e) => e.text),
-    ).toEqual(['first', 'and also this']);
+    expect((await core.store.entries.list('local:general:t')).filter((e) => e.role === 'user').map((e) => e.text)).toEqual(['first', 'and also this']);
   });
 
   it('steer: a message the agent does not take waits for the next turn (never both, never neither)', async () => {
@@ -269,7 +265,7 @@ describe('busy modes', () => {
     expect(next.prompt).toBe('later');
     expect(next.session).toBe(turn.session); // the same live process
     next.finish();
-    await expect.poll(() => core.store.inbox.get(late.eventKey)?.state).toBe('done');
+    await expect.poll(async () => (await core.store.inbox.get(late.eventKey))?.state).toBe('done');
   });
 
   it('steer never lets a message overtake one that is already queued (order kept)', async () => {

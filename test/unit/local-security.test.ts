@@ -96,16 +96,16 @@ describe('tokens and cookies', () => {
 });
 
 describe('extra admins', () => {
-  it('the access policy asks the extra-admin function (local --admin users) besides AGENTBRIDGE_ADMINS', () => {
+  it('the access policy asks the extra-admin function (local --admin users) besides AGENTBRIDGE_ADMINS', async () => {
     const p = new AccessPolicy(
       { admins: ['slack:U1'], allowedUsers: ['local:carol'], allowedChannels: [] },
       pino({ level: 'silent' }),
-      (id) => id === 'local:bob',
+      async (id) => id === 'local:bob',
     );
-    expect(p.isAdmin('slack', 'U1')).toBe(true);
-    expect(p.isAdmin('local', 'bob')).toBe(true);
-    expect(p.isAdmin('local', 'alice')).toBe(false);
-    expect(p.decide({ platform: 'local', userId: 'bob', channel: 'general' })).toEqual({ allowed: true, admin: true });
-    expect(p.decide({ platform: 'local', userId: 'alice', channel: 'general' })).toEqual({ allowed: false, admin: false, reason: 'user' });
+    expect(await p.isAdmin('slack', 'U1')).toBe(true);
+    expect(await p.isAdmin('local', 'bob')).toBe(true);
+    expect(await p.isAdmin('local', 'alice')).toBe(false);
+    expect(await p.decide({ platform: 'local', userId: 'bob', channel: 'general' })).toEqual({ allowed: true, admin: true });
+    expect(await p.decide({ platform: 'local', userId: 'alice', channel: 'general' })).toEqual({ allowed: false, admin: false, reason: 'user' });
   });
 });

@@ -16,9 +16,9 @@ async function setup(known: Set<string>) {
   const received: InboundMessage[] = [];
   const posted = new Set<string>();
   const context: AdapterContext = {
-    hasConversation: (id) => known.has(id),
-    isBotMessage: (key) => posted.has(key),
-    state: { get: () => undefined, set: () => undefined },
+    hasConversation: async (id) => known.has(id),
+    isBotMessage: async (key) => posted.has(key),
+    state: { get: async () => undefined, set: async () => undefined },
   };
   await adapter.start(async (m) => {
     received.push(m);

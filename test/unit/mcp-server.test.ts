@@ -54,7 +54,7 @@ beforeEach(async () => {
   const deps: McpToolDeps = {
     tokens,
     outbound: new Outbound({
-      enqueue: (conversationId, target, texts, entryId) => {
+      enqueue: async (conversationId, target, texts, entryId) => {
         enqueued.push({ conversationId, target, texts, entryId });
         return [];
       },
@@ -176,14 +176,14 @@ describe('MCP server: tools', () => {
     const cross = await call(a, 'cancel_scheduled_message', { id: 'sm-3', conversation_id: 'cB', conversationId: 'cB' });
     expect(cross.isError).toBe(true);
     expect(cross.text).toBe('no scheduled message sm-3 in this conversation');
-    expect(scheduled.list('cB')).toHaveLength(1);
+    expect(await scheduled.list('cB')).toHaveLength(1);
     await call(a, 'schedule_message', { text: 'sneaky', delay_seconds: 5, conversation_id: 'cB' });
     expect(scheduled.items.at(-1)!.conversationId).toBe('cA');
 
     expect((await call(a, 'cancel_scheduled_message', { id: 'sm-1' })).text).toBe('Cancelled sm-1.');
     expect((await call(a, 'reset_scheduled_messages')).text).toBe('Cancelled 2 scheduled messages.');
-    expect(scheduled.list('cA')).toEqual([]);
-    expect(scheduled.list('cB').map((m) => m.id)).toEqual(['sm-3']);
+    expect(await scheduled.list('cA')).toEqual([]);
+    expect((await scheduled.list('cB')).map((m) => m.id)).toEqual(['sm-3']);
     expect((await call(a, 'list_scheduled_messages')).text).toBe('No scheduled messages.');
   });
 
@@ -211,8 +211,8 @@ describe('MCP server: access control', () => {
     expect(scheduled.items.map((m) => m.id)).toEqual(['sm-1']);
   }
 
-  beforeEach(() => {
-    scheduled.add('cB', { text: 'keep me', delaySeconds: 60, createdBy: 'agent' });
+  beforeEach(async () => {
+    await scheduled.add('cB', { text: 'keep me', delaySeconds: 60, createdBy: 'agent' });
   });
 
   it('a valid token works over plain JSON-RPC (the control for the refusals below)', async () => {
@@ -283,7 +283,7 @@ describe('MCP server: one server for every request', () => {
   it('is built once, not per request: sequential turns reuse it, each bound to its own token', async () => {
     for (const [i, target] of [A, B, A].entries()) {
       const conversationId = `c${i}`;
-      scheduled.add(conversationId, { text: `only ${conversationId}`, delaySeconds: 60, createdBy: 'agent' });
+      await scheduled.add(conversationId, { text: `only ${conversationId}`, delaySeconds: 60, createdBy: 'agent' });
       const client = await connect(access.grant({ conversationId, replyTarget: target, ttlMs: 60_000 }).token);
       expect((await client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
       const list = await call(client, 'list_scheduled_messages');

@@ -62,7 +62,7 @@ describe('metrics', () => {
       onDeliveryError: (p, err) => metrics.apiError(p, apiErrorKind(err)),
       onTurnEnd: (_id, outcome, ms, info) => metrics.turnEnded(info.platform, info.agent, outcome, ms),
     });
-    metrics.observe({ queue: () => core.bridges.queueStats(), inboxBacklog: () => ((c) => c.queued + c.running)(store.inbox.countByState()) });
+    metrics.observe({ queue: () => core.bridges.queueStats(), inboxBacklog: async () => ((c) => c.queued + c.running)(await store.inbox.countByState()) });
     cleanups.push(
       () => core.removeDir(),
       () => core.close(),

@@ -21,9 +21,9 @@ import { openStore, type SqliteStore } from '../../src/store/store.js';
 import { MemoryLocalMessages } from '../helpers/memory-local-messages.js';
 
 const logger = pino({ level: 'silent' });
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
 });
 
 /** The real adapters, not started: their render() and limits are pure. */
@@ -66,11 +66,11 @@ function recordingPlatform(platform: PlatformName, maxMessageChars?: number) {
   return { adapter, sent };
 }
 
-function world(platform: PlatformName, maxMessageChars?: number) {
+async function world(platform: PlatformName, maxMessageChars?: number) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbound-'));
   const store: SqliteStore = openStore({ dbPath: path.join(dir, 'agentbridge.db'), logger });
-  cleanups.push(() => {
-    store.close();
+  cleanups.push(async () => {
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const { adapter, sent } = recordingPlatform(platform, maxMessageChars);
@@ -81,7 +81,7 @@ function world(platform: PlatformName, maxMessageChars?: number) {
     thread: platform === 'discord' ? '998877665544332211' : 't1',
   };
   const conversationId = `${platform}:test:t1`;
-  store.conversations.ensure({ id: conversationId, platform, channel: replyTarget.channel, thread: replyTarget.thread ?? null });
+  await store.conversations.ensure({ id: conversationId, platform, channel: replyTarget.channel, thread: replyTarget.thread ?? null });
   return { store, outbox, outbound: new Outbound(outbox), sent, to: { conversationId, replyTarget } };
 }
 
@@ -89,7 +89,7 @@ const PINGS = 'Heads up <!channel> <!here> <!everyone> <!subteam^S1|@devs> <@U0A
 
 describe('Outbound.say', () => {
   it('Slack: renders mrkdwn and nothing in the posted text can ping', async () => {
-    const w = world('slack');
+    const w = await world('slack');
     await w.outbound.say(w.to, `**Done.** ${PINGS}`);
     expect(w.sent).toHaveLength(1);
     const text = w.sent[0]!.text;
@@ -99,20 +99,20 @@ describe('Outbound.say', () => {
   });
 
   it('Discord: Markdown kept, @everyone and @here broken outside code, code untouched', async () => {
-    const w = world('discord');
+    const w = await world('discord');
     await w.outbound.say(w.to, '**Heads up** @everyone and @here: <@123456789012345678>\n```sh\necho @everyone\n```');
     const text = w.sent[0]!.text;
     expect(text).toBe('**Heads up** @\u200Beveryone and @\u200Bhere: <@123456789012345678>\n```sh\necho @everyone\n```');
   });
 
   it('local chat: Markdown posted unchanged (nothing there pings)', async () => {
-    const w = world('local');
+    const w = await world('local');
     await w.outbound.say(w.to, '**hi** @here <@U1>');
     expect(w.sent.map((s) => s.text)).toEqual(['**hi** @here <@U1>']);
   });
 
   it('chunks at the platform limit with code blocks closed and reopened', async () => {
-    const w = world('local', 120);
+    const w = await world('local', 120);
     const code = Array.from({ length: 12 }, (_, i) => `line ${i} of the code`).join('\n');
     await w.outbound.say(w.to, `Intro.\n\n\`\`\`ts\n${code}\n\`\`\`\n\nOutro.`);
     const texts = w.sent.map((s) => s.text);
@@ -125,8 +125,8 @@ describe('Outbound.say', () => {
   });
 
   it('enqueues once, delivers once, and records the kind: answer with its entry, notice by default', async () => {
-    const w = world('local');
-    const entry = w.store.entries.append({
+    const w = await world('local');
+    const entry = await w.store.entries.append({
       conversationId: w.to.conversationId,
       role: 'assistant',
       author: null,
@@ -142,8 +142,8 @@ describe('Outbound.say', () => {
     await w.outbound.say(w.to, 'a notice');
     await w.outbound.deliver(w.to.conversationId); // nothing pending: nothing posted again
     expect(w.sent.map((s) => s.text)).toEqual(['the answer', 'a notice']);
-    expect(w.outbox.pendingCount()).toBe(0);
-    const posted = w.store.postedMessages.listForConversation(w.to.conversationId);
+    expect(await w.outbox.pendingCount()).toBe(0);
+    const posted = await w.store.postedMessages.listForConversation(w.to.conversationId);
     expect(posted.map((p) => [p.assistantText, p.kind, p.sessionEntryId])).toEqual([
       ['the answer', 'answer', entry.id],
       ['a notice', 'notice', null],
@@ -153,24 +153,24 @@ describe('Outbound.say', () => {
   });
 
   it('alsoInTx commits with the rows, or neither is written', async () => {
-    const w = world('local');
-    await w.outbound.say(w.to, 'with bookkeeping', { alsoInTx: () => w.store.platformState.set('k', 'done') });
-    expect(w.store.platformState.get('k')).toBe('done');
-    expect(() =>
+    const w = await world('local');
+    await w.outbound.say(w.to, 'with bookkeeping', { alsoInTx: (tx) => tx.platformState.set('k', 'done') });
+    expect(await w.store.platformState.get('k')).toBe('done');
+    await expect(
       w.outbound.enqueue(w.to, 'rolled back', {
-        alsoInTx: () => {
-          w.store.platformState.set('k', 'changed');
+        alsoInTx: async (tx) => {
+          await tx.platformState.set('k', 'changed');
           throw new Error('bookkeeping failed');
         },
       }),
-    ).toThrow('bookkeeping failed');
-    expect(w.store.platformState.get('k')).toBe('done');
-    expect(w.outbox.pendingCount()).toBe(0);
+    ).rejects.toThrow('bookkeeping failed');
+    expect(await w.store.platformState.get('k')).toBe('done');
+    expect(await w.outbox.pendingCount()).toBe(0);
     expect(w.sent.map((s) => s.text)).toEqual(['with bookkeeping']);
   });
 
   it('editRef: the first chunk edits that message, the rest are posted', async () => {
-    const w = world('local', 40);
+    const w = await world('local', 40);
     await w.outbound.say(w.to, 'first part of the answer.\n\nsecond part of the answer.', { editRef: 'progress1', kind: 'answer' });
     expect(w.sent.map((s) => [s.op, s.ref])).toEqual([
       ['edit', 'progress1'],
@@ -179,34 +179,34 @@ describe('Outbound.say', () => {
   });
 
   it('a notice outside any conversation (no conversation row) is posted, not recorded', async () => {
-    const w = world('slack');
+    const w = await world('slack');
     const replyTarget: ReplyTarget = { platform: 'slack', channel: 'C0OTHER' };
     await w.outbound.say({ conversationId: placeKey(replyTarget), replyTarget }, 'hello');
     expect(w.sent.map((s) => [s.target.channel, s.text])).toEqual([['C0OTHER', 'hello']]);
     expect(placeKey(replyTarget)).toBe('notice:slack:C0OTHER');
-    expect(w.store.postedMessages.listForConversation(placeKey(replyTarget))).toEqual([]);
+    expect(await w.store.postedMessages.listForConversation(placeKey(replyTarget))).toEqual([]);
   });
 
   it('text that renders to nothing posts the empty text', async () => {
-    const w = world('local');
+    const w = await world('local');
     await w.outbound.say(w.to, '   ');
     await w.outbound.say(w.to, '', { emptyText: '(nothing)' });
     expect(w.sent.map((s) => s.text)).toEqual([EMPTY_TEXT, '(nothing)']);
   });
 
   it('while the platform is not running, the Markdown is kept in the outbox, marked unrendered', async () => {
-    const w = world('local');
+    const w = await world('local');
     const replyTarget: ReplyTarget = { platform: 'slack', channel: 'C0GEN', thread: '1.2' };
-    const rows = w.outbound.enqueue({ conversationId: 'slack:T:C0GEN:1.2', replyTarget }, '**later**');
+    const rows = await w.outbound.enqueue({ conversationId: 'slack:T:C0GEN:1.2', replyTarget }, '**later**');
     expect(rows.map((r) => r.text)).toEqual(['**later**']);
     expect(rows[0]!.target.unrendered).toBe(true);
   });
 
   it('a row kept while the platform was down is rendered when it is delivered: nothing can ping', async () => {
-    const down = world('slack');
+    const down = await world('slack');
     // Written by an outbox that has no Slack adapter (the platform is down)...
     const offline = new Outbound(new OutboxDelivery({ store: down.store, adapters: () => undefined, logger, retryDelaysMs: [20] }));
-    const [row] = offline.enqueue(down.to, `**bold** ${PINGS}`);
+    const [row] = await offline.enqueue(down.to, `**bold** ${PINGS}`);
     expect(row!.target.unrendered).toBe(true);
     // ...and delivered once it runs again.
     await down.outbox.deliver(down.to.conversationId);

@@ -43,13 +43,13 @@ describe('outbox after a storage fault', () => {
     w.adapter.failEdits = 1_000;
     w.adapter.failPosts = 1_000; // the answer cannot be posted: held by the platform backoff
     w.runner.runs[0]!.finish({ text: 'the answer' });
-    await waitFor(() => w.store.outbox.pending().some((r) => r.attempts > 0) || undefined, 5_000, 'a failed delivery');
+    await waitFor(async () => (await w.store.outbox.pending()).some((r) => r.attempts > 0) || undefined, 5_000, 'a failed delivery');
     w.adapter.failPosts = 0;
     // A storage fault and its recovery: the probe's first write succeeds.
     const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
     expect(w.health!.report(full, 'test')).toBe(true);
     await waitFor(() => w.health!.healthy || undefined, 5_000, 'the store healthy again');
-    await waitFor(() => w.store.outbox.pending().length === 0 || undefined, 5_000, 'the held answer delivered');
+    await waitFor(async () => (await w.store.outbox.pending()).length === 0 || undefined, 5_000, 'the held answer delivered');
     expect(w.adapter.texts('h1')).toContain('the answer');
   });
 });

@@ -25,8 +25,8 @@ const logger = pino({ level: 'silent' });
 let dir: string | undefined;
 let store: SqliteStore | undefined;
 
-afterEach(() => {
-  store?.close();
+afterEach(async () => {
+  await store?.close();
   store = undefined;
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
   dir = undefined;
@@ -92,18 +92,18 @@ describe('the platform registry', () => {
     expect(() => loadConfig({ FAKECHAT_ROOMS: 'room-1' }, '/srv', WITH_FAKE)).toThrow(/FAKECHAT_TOKEN: required when FAKECHAT_ROOMS is set/);
   });
 
-  it("makes the cron service accept a registered platform's channel ids by its pattern", () => {
+  it("makes the cron service accept a registered platform's channel ids by its pattern", async () => {
     const s = openTempStore();
     const target = { platform: 'fakechat' as const, channel: 'room-7' };
     const input = { name: 'digest', schedule: 'every 1h', target, prompt: 'summarise', createdBy: 'cli' };
     const cron = new CronJobService({ store: s, registry: WITH_FAKE, platforms: ['fakechat'] });
-    expect(cron.add(input).target).toEqual(target);
-    expect(() => cron.add({ ...input, name: 'bad', target: { platform: 'fakechat', channel: 'lobby' } })).toThrow(
+    expect((await cron.add(input)).target).toEqual(target);
+    await expect(cron.add({ ...input, name: 'bad', target: { platform: 'fakechat', channel: 'lobby' } })).rejects.toThrow(
       /invalid channel "lobby" for fakechat: expected a fakechat room such as room-1/,
     );
     // The default registry does not know it.
-    expect(() => new CronJobService({ store: s }).add({ ...input, name: 'other' })).toThrow(ScheduleError);
-    expect(() => new CronJobService({ store: s }).add({ ...input, name: 'other' })).toThrow(/unknown platform "fakechat": use slack, discord, local/);
+    await expect(new CronJobService({ store: s }).add({ ...input, name: 'other' })).rejects.toThrow(ScheduleError);
+    await expect(new CronJobService({ store: s }).add({ ...input, name: 'other' })).rejects.toThrow(/unknown platform "fakechat": use slack, discord, local/);
   });
 
   it("creates a registered platform's adapter when it is configured, and parses its conversation ids", async () => {

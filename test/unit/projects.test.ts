@@ -28,8 +28,8 @@ import type { ConversationRow } from '../../src/store/types.js';
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -125,51 +125,51 @@ describe('names', () => {
 });
 
 describe('store: projects repository', () => {
-  it('adds, binds, lists, unbinds, removes (bindings cascade) and finds orphan worktrees', () => {
+  it('adds, binds, lists, unbinds, removes (bindings cascade) and finds orphan worktrees', async () => {
     const s = store();
-    expect(s.projects.add({ name: 'alpha', path: '/w/alpha', gitUrl: 'file:///r.git', branch: 'main', worktrees: true }, 5)).toBe(true);
-    expect(s.projects.add({ name: 'alpha', path: '/other', gitUrl: null, branch: null, worktrees: false })).toBe(false);
-    expect(s.projects.get('alpha')).toEqual({ name: 'alpha', path: '/w/alpha', gitUrl: 'file:///r.git', branch: 'main', worktrees: true, createdAt: 5 });
-    s.projects.bind({ platform: 'slack', channel: 'C1', project: 'alpha', boundBy: 'slack:U1' }, 7);
-    expect(s.projects.binding('slack', 'C1')).toEqual({ platform: 'slack', channel: 'C1', project: 'alpha', boundBy: 'slack:U1', createdAt: 7 });
-    expect(() => s.projects.bind({ platform: 'slack', channel: 'C2', project: 'nope', boundBy: 'x' })).toThrow(/FOREIGN KEY/);
-    s.projects.setWorktree({ conversationId: 'local:g:t', project: 'alpha', path: '/w/alpha/.worktrees/s', branch: 'agentbridge/s', base: 'abc' });
-    expect(s.projects.orphanWorktrees().map((w) => w.conversationId)).toEqual(['local:g:t']);
-    s.conversations.ensure({ id: 'local:g:t', platform: 'local', channel: 'g', thread: 't' });
-    expect(s.projects.orphanWorktrees()).toEqual([]);
-    expect(s.projects.remove('alpha')).toBe(true);
-    expect(s.projects.binding('slack', 'C1')).toBeUndefined();
-    expect(s.projects.worktree('local:g:t')?.branch).toBe('agentbridge/s');
-    expect(s.projects.unbind('slack', 'C1')).toBe(false);
+    expect(await s.projects.add({ name: 'alpha', path: '/w/alpha', gitUrl: 'file:///r.git', branch: 'main', worktrees: true }, 5)).toBe(true);
+    expect(await s.projects.add({ name: 'alpha', path: '/other', gitUrl: null, branch: null, worktrees: false })).toBe(false);
+    expect(await s.projects.get('alpha')).toEqual({ name: 'alpha', path: '/w/alpha', gitUrl: 'file:///r.git', branch: 'main', worktrees: true, createdAt: 5 });
+    await s.projects.bind({ platform: 'slack', channel: 'C1', project: 'alpha', boundBy: 'slack:U1' }, 7);
+    expect(await s.projects.binding('slack', 'C1')).toEqual({ platform: 'slack', channel: 'C1', project: 'alpha', boundBy: 'slack:U1', createdAt: 7 });
+    await expect(s.projects.bind({ platform: 'slack', channel: 'C2', project: 'nope', boundBy: 'x' })).rejects.toThrow(/FOREIGN KEY/);
+    await s.projects.setWorktree({ conversationId: 'local:g:t', project: 'alpha', path: '/w/alpha/.worktrees/s', branch: 'agentbridge/s', base: 'abc' });
+    expect((await s.projects.orphanWorktrees()).map((w) => w.conversationId)).toEqual(['local:g:t']);
+    await s.conversations.ensure({ id: 'local:g:t', platform: 'local', channel: 'g', thread: 't' });
+    expect(await s.projects.orphanWorktrees()).toEqual([]);
+    expect(await s.projects.remove('alpha')).toBe(true);
+    expect(await s.projects.binding('slack', 'C1')).toBeUndefined();
+    expect((await s.projects.worktree('local:g:t'))?.branch).toBe('agentbridge/s');
+    expect(await s.projects.unbind('slack', 'C1')).toBe(false);
   });
 });
 
 describe('binding resolution: conversation id → channel → project', () => {
-  it('a Slack thread, a Discord channel and its threads, a local thread go by their channel', () => {
+  it('a Slack thread, a Discord channel and its threads, a local thread go by their channel', async () => {
     expect(bindingChannel('slack:T1:C1:1700000000.000100')).toEqual({ platform: 'slack', channel: 'C1' });
     expect(bindingChannel('discord:111111:222222')).toEqual({ platform: 'discord', channel: '222222' });
     expect(bindingChannel('discord:111111:222222:333333')).toEqual({ platform: 'discord', channel: '222222' });
     expect(bindingChannel('local:general:t9')).toEqual({ platform: 'local', channel: 'general' });
     const s = store();
-    s.projects.add({ name: 'alpha', path: '/w/alpha', gitUrl: null, branch: null, worktrees: false });
-    s.projects.bind({ platform: 'discord', channel: '222222', project: 'alpha', boundBy: 'x' });
-    s.projects.bind({ platform: 'slack', channel: 'C1', project: 'alpha', boundBy: 'x' });
-    expect(boundProject(s, 'discord:111111:222222')?.name).toBe('alpha');
-    expect(boundProject(s, 'discord:111111:222222:333333')?.name).toBe('alpha');
-    expect(boundProject(s, 'discord:111111:444444')).toBeUndefined();
-    expect(boundProject(s, 'slack:T1:C1:1700000000.000100')?.name).toBe('alpha');
-    expect(boundProject(s, 'slack:T1:C2:1700000000.000100')).toBeUndefined();
-    expect(boundProject(s, 'local:C1:t')).toBeUndefined(); // same channel name, other platform
-    expect(boundProject(s, 'nochat:C1:t')).toBeUndefined(); // a platform not registered: unbound, not an error
+    await s.projects.add({ name: 'alpha', path: '/w/alpha', gitUrl: null, branch: null, worktrees: false });
+    await s.projects.bind({ platform: 'discord', channel: '222222', project: 'alpha', boundBy: 'x' });
+    await s.projects.bind({ platform: 'slack', channel: 'C1', project: 'alpha', boundBy: 'x' });
+    expect((await boundProject(s, 'discord:111111:222222'))?.name).toBe('alpha');
+    expect((await boundProject(s, 'discord:111111:222222:333333'))?.name).toBe('alpha');
+    expect(await boundProject(s, 'discord:111111:444444')).toBeUndefined();
+    expect((await boundProject(s, 'slack:T1:C1:1700000000.000100'))?.name).toBe('alpha');
+    expect(await boundProject(s, 'slack:T1:C2:1700000000.000100')).toBeUndefined();
+    expect(await boundProject(s, 'local:C1:t')).toBeUndefined(); // same channel name, other platform
+    expect(await boundProject(s, 'nochat:C1:t')).toBeUndefined(); // a platform not registered: unbound, not an error
   });
 
   it("the conversation's own workdir wins, then the project (its directory or worktree), then the default", async () => {
     const s = store();
     const r = repo();
-    s.projects.add({ name: 'plain', path: '/w/plain', gitUrl: null, branch: null, worktrees: false });
-    s.projects.add({ name: 'wt', path: r, gitUrl: null, branch: 'main', worktrees: true });
-    s.projects.bind({ platform: 'local', channel: 'p', project: 'plain', boundBy: 'x' });
-    s.projects.bind({ platform: 'local', channel: 'w', project: 'wt', boundBy: 'x' });
+    await s.projects.add({ name: 'plain', path: '/w/plain', gitUrl: null, branch: null, worktrees: false });
+    await s.projects.add({ name: 'wt', path: r, gitUrl: null, branch: 'main', worktrees: true });
+    await s.projects.bind({ platform: 'local', channel: 'p', project: 'plain', boundBy: 'x' });
+    await s.projects.bind({ platform: 'local', channel: 'w', project: 'wt', boundBy: 'x' });
     expect(await conversationWorkdir(s, conv('local:p:1', '/own'), '/def', env)).toBe('/own');
     expect(await conversationWorkdir(s, conv('local:p:1'), '/def', env)).toBe('/w/plain');
     expect(await conversationWorkdir(s, conv('local:other:1'), '/def', env)).toBe('/def');
@@ -179,12 +179,12 @@ describe('binding resolution: conversation id → channel → project', () => {
     // The project's own checkout does not see the worktrees as untracked.
     expect(git(r, 'status', '--porcelain')).toBe('');
     // The agent's tools (send_file) find the same directory without making anything.
-    expect(currentWorkdir(s, 'local:w:1', '/def')).toBe(dir);
-    expect(currentWorkdir(s, 'local:w:2', '/def')).toBe(r); // no worktree yet: the project's path
-    expect(currentWorkdir(s, 'local:p:1', '/def')).toBe('/w/plain');
-    expect(currentWorkdir(s, 'local:other:1', '/def')).toBe('/def');
-    s.conversations.ensure({ id: 'local:w:3', platform: 'local', channel: 'w', thread: '3', workdir: '/own' });
-    expect(currentWorkdir(s, 'local:w:3', '/def')).toBe('/own');
+    expect(await currentWorkdir(s, 'local:w:1', '/def')).toBe(dir);
+    expect(await currentWorkdir(s, 'local:w:2', '/def')).toBe(r); // no worktree yet: the project's path
+    expect(await currentWorkdir(s, 'local:p:1', '/def')).toBe('/w/plain');
+    expect(await currentWorkdir(s, 'local:other:1', '/def')).toBe('/def');
+    await s.conversations.ensure({ id: 'local:w:3', platform: 'local', channel: 'w', thread: '3', workdir: '/own' });
+    expect(await currentWorkdir(s, 'local:w:3', '/def')).toBe('/own');
   });
 });
 
@@ -192,13 +192,13 @@ describe('worktrees on real repositories', () => {
   it('ensureWorktree is idempotent, also after a crash after `worktree add` (row lost) and with the directory gone', async () => {
     const s = store();
     const r = repo();
-    s.projects.add({ name: 'wt', path: r, gitUrl: null, branch: 'main', worktrees: true });
-    const p = s.projects.get('wt')!;
+    await s.projects.add({ name: 'wt', path: r, gitUrl: null, branch: 'main', worktrees: true });
+    const p = (await s.projects.get('wt'))!;
     const first = await ensureWorktree(s, p, 'local:w:1', env);
     fs.writeFileSync(path.join(first.path, 'work.txt'), 'kept\n');
     expect((await ensureWorktree(s, p, 'local:w:1', env)).path).toBe(first.path);
     // Crash after `git worktree add`, before the row was written.
-    s.projects.removeWorktree('local:w:1');
+    await s.projects.removeWorktree('local:w:1');
     const again = await ensureWorktree(s, p, 'local:w:1', env);
     expect(again.path).toBe(first.path);
     expect(again.base).toBe(git(r, 'rev-parse', 'main').trim());
@@ -219,8 +219,8 @@ describe('worktrees on real repositories', () => {
   it('workdirDiff shows committed, uncommitted and untracked changes against the base, and leaves the index alone', async () => {
     const s = store();
     const r = repo();
-    s.projects.add({ name: 'wt', path: r, gitUrl: null, branch: 'main', worktrees: true });
-    const w = await ensureWorktree(s, s.projects.get('wt')!, 'local:w:1', env);
+    await s.projects.add({ name: 'wt', path: r, gitUrl: null, branch: 'main', worktrees: true });
+    const w = await ensureWorktree(s, (await s.projects.get('wt'))!, 'local:w:1', env);
     fs.writeFileSync(path.join(w.path, 'committed.txt'), 'c\n');
     git(w.path, 'add', 'committed.txt');
     git(w.path, 'commit', '-qm', 'c');
@@ -249,7 +249,7 @@ describe('worktrees on real repositories', () => {
     expect(plain.stat).toContain('2 files changed');
     expect(fs.readFileSync(out, 'utf8')).not.toContain('committed.txt');
     // Nothing changed: no stat, an empty patch file.
-    const clean = await ensureWorktree(s, s.projects.get('wt')!, 'local:w:2', env);
+    const clean = await ensureWorktree(s, (await s.projects.get('wt'))!, 'local:w:2', env);
     expect(await workdirDiff(clean.path, env, out, clean.base)).toEqual({ base: clean.base, stat: '', patchBytes: 0 });
     expect(fs.readFileSync(out, 'utf8')).toBe('');
     await expect(workdirDiff(tmp(), env, out)).rejects.toThrow(/git rev-parse failed/);
@@ -262,13 +262,13 @@ describe('worktrees on real repositories', () => {
     const r = repo();
     git(r, 'remote', 'add', 'origin', bare);
     git(r, 'push', '-q', 'origin', 'main');
-    s.projects.add({ name: 'wt', path: r, gitUrl: null, branch: 'main', worktrees: true });
-    const p = s.projects.get('wt')!;
+    await s.projects.add({ name: 'wt', path: r, gitUrl: null, branch: 'main', worktrees: true });
+    const p = (await s.projects.get('wt'))!;
     const w = await ensureWorktree(s, p, 'local:w:1', env);
     expect(await removeWorktree(s, w, r, env)).toEqual({ removed: true });
     expect(fs.existsSync(w.path)).toBe(false);
     expect(git(r, 'branch', '--list', w.branch)).toBe('');
-    expect(s.projects.worktree('local:w:1')).toBeUndefined();
+    expect(await s.projects.worktree('local:w:1')).toBeUndefined();
 
     const w2 = await ensureWorktree(s, p, 'local:w:2', env);
     fs.writeFileSync(path.join(w2.path, 'notes.txt'), 'changed\n');
@@ -301,17 +301,17 @@ describe('the project command', () => {
   }
   it('shows, refuses a non-admin, binds the parent channel, names unknown projects, unbinds', async () => {
     const s = store();
-    s.projects.add({ name: 'alpha', path: '/w/alpha', gitUrl: null, branch: 'main', worktrees: true });
+    await s.projects.add({ name: 'alpha', path: '/w/alpha', gitUrl: null, branch: 'main', worktrees: true });
     expect((await project.run(ctx(s, false), { show: true })).text).toContain('not bound to a project');
     expect((await project.run(ctx(s, false), { name: 'alpha' })).text).toContain('Only agentbridge admins');
-    expect(s.projects.binding('slack', 'C1')).toBeUndefined();
+    expect(await s.projects.binding('slack', 'C1')).toBeUndefined();
     expect((await project.run(ctx(s, true), { name: 'beta' })).text).toBe('⚠️ No project `beta`. Projects: alpha.');
     const bound = await project.run(ctx(s, true), { name: 'alpha' });
     expect(bound.text).toContain('now bound to project **alpha**');
     expect(bound.text).toContain('its own git worktree');
-    expect(s.projects.binding('slack', 'C1')?.boundBy).toBe('slack:U1');
+    expect((await s.projects.binding('slack', 'C1'))?.boundBy).toBe('slack:U1');
     expect((await project.run(ctx(s, false, 'slack:T1:C1:1700000001.000100'), { show: true })).text).toContain('bound to project **alpha** (`/w/alpha`');
     expect((await project.run(ctx(s, true), { name: null })).text).toContain('no longer bound to **alpha**');
-    expect(s.projects.binding('slack', 'C1')).toBeUndefined();
+    expect(await s.projects.binding('slack', 'C1')).toBeUndefined();
   });
 });

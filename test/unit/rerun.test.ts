@@ -45,7 +45,7 @@ function world(db: string, recovering = false) {
 async function crash(w: ReturnType<typeof world>): Promise<void> {
   cores.splice(cores.indexOf(w), 1);
   await w.outbox.stop();
-  w.store.close();
+  await w.store.close();
 }
 
 const msg = localMessage;
@@ -93,8 +93,8 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
     await w.router.accept(msg('c', 'first message'));
     await w.runner.waitRuns(1);
     w.runner.runs[0]!.finish({ text: 'first answer', sessionId: 's1', resumeAt: 'u1' });
-    await waitFor(() => w.store.inbox.unfinished().length === 0);
-    expect(w.store.conversations.get('local:general:c')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u1' });
+    await waitFor(async () => (await w.store.inbox.unfinished()).length === 0);
+    expect(await w.store.conversations.get('local:general:c')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u1' });
     // Message 2's turn starts (a plain resume, no note), then the process dies.
     await w.router.accept(msg('c', 'second message'));
     await w.runner.waitRuns(2);
@@ -105,16 +105,16 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
     const w2 = world(db, true);
     w2.runner.auto = () => ({ text: 'second answer', sessionId: 's1', resumeAt: 'u2' });
     await recoverInbox(w2.store, w2.router, w2.outbound, logger);
-    await waitFor(() => w2.store.inbox.unfinished().length === 0);
+    await waitFor(async () => (await w2.store.inbox.unfinished()).length === 0);
     expect(w2.runner.runs).toHaveLength(1);
     const req = w2.runner.runs[0]!.req;
     expect(req.resumeSessionId).toBe('s1');
     expect(req.resumeAt).toBe('u1');
     expect(req.forkSession).toBeFalsy();
     expect(req.prompt).toBe(rerunPrompt('second message'));
-    expect(w2.store.conversations.get('local:general:c')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u2' });
+    expect(await w2.store.conversations.get('local:general:c')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u2' });
     // The transcript holds message 2 once (the cut attempt's copy was replaced).
-    const texts = w2.store.entries.list('local:general:c').map((e) => `${e.role}:${e.text}`);
+    const texts = (await w2.store.entries.list('local:general:c')).map((e) => `${e.role}:${e.text}`);
     expect(texts).toEqual(['user:first message', 'assistant:first answer', 'user:second message', 'assistant:second answer']);
     // The next turn is a normal one again: no note, plain resume.
     await w2.router.accept(msg('c', 'third message'));
@@ -128,12 +128,12 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
       const db = dbPath();
       const w = world(db);
       const runner = w[agent];
-      w.store.conversations.ensure({ id: 'local:general:x', platform: 'local', channel: 'general', thread: 'x' });
-      w.store.conversations.update('local:general:x', { agent });
+      await w.store.conversations.ensure({ id: 'local:general:x', platform: 'local', channel: 'general', thread: 'x' });
+      await w.store.conversations.update('local:general:x', { agent });
       await w.router.accept(msg('x', 'first message'));
       await runner.waitRuns(1);
       runner.runs[0]!.finish({ text: 'first answer', sessionId: 'thread-1' });
-      await waitFor(() => w.store.inbox.unfinished().length === 0);
+      await waitFor(async () => (await w.store.inbox.unfinished()).length === 0);
       await w.router.accept(msg('x', 'second message'));
       await runner.waitRuns(2);
       await crash(w);
@@ -141,7 +141,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
       const w2 = world(db, true);
       w2[agent].auto = () => ({ text: 'second answer', sessionId: 'thread-2' });
       await recoverInbox(w2.store, w2.router, w2.outbound, logger);
-      await waitFor(() => w2.store.inbox.unfinished().length === 0);
+      await waitFor(async () => (await w2.store.inbox.unfinished()).length === 0);
       const req = w2[agent].runs[0]!.req;
       expect(req.resumeSessionId).toBeUndefined();
       expect(count(req.prompt, 'first message')).toBe(1);
@@ -149,7 +149,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
       expect(count(req.prompt, 'second message')).toBe(1);
       expect(count(req.prompt, RERUN_NOTE)).toBe(1);
       expect(req.prompt.indexOf('first answer')).toBeLessThan(req.prompt.indexOf(RERUN_NOTE));
-      expect(w2.store.conversations.get('local:general:x')).toMatchObject({ agentSessionId: 'thread-2', agentSessionAgent: agent, agentSessionAt: null });
+      expect(await w2.store.conversations.get('local:general:x')).toMatchObject({ agentSessionId: 'thread-2', agentSessionAgent: agent, agentSessionAt: null });
     });
   }
 
@@ -162,7 +162,7 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
     const w2 = world(db, true);
     w2.runner.auto = () => ({ text: 'answer', sessionId: 's9', resumeAt: 'u9' });
     await recoverInbox(w2.store, w2.router, w2.outbound, logger);
-    await waitFor(() => w2.store.inbox.unfinished().length === 0);
+    await waitFor(async () => (await w2.store.inbox.unfinished()).length === 0);
     expect(w2.runner.runs[0]!.req.resumeSessionId).toBeUndefined();
     expect(w2.runner.runs[0]!.req.prompt).toBe(rerunPrompt('only message'));
   });
@@ -173,33 +173,33 @@ describe('re-running an interrupted turn (core, real SQLite store)', () => {
     await w.router.accept(msg('s', 'first'));
     await w.runner.waitRuns(1);
     w.runner.runs[0]!.finish({ text: 'a1', sessionId: 's1', resumeAt: 'u1' });
-    await waitFor(() => w.store.inbox.unfinished().length === 0);
+    await waitFor(async () => (await w.store.inbox.unfinished()).length === 0);
     await w.router.accept(msg('s', 'second'));
     await w.runner.waitRuns(2);
     // The stopped run reports a (new) session id and a later message: neither may be stored.
     const run = w.runner.runs[1]!;
     run.req.signal!.addEventListener('abort', () => run.finish({ ok: false, sessionId: 's-cut', resumeAt: 'u-cut', error: { kind: 'stopped', message: '' } }));
     await w.bridges.shutdown();
-    expect(w.store.inbox.unfinished().map((r) => r.state)).toEqual(['running']);
-    expect(w.store.conversations.get('local:general:s')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u1' });
+    expect((await w.store.inbox.unfinished()).map((r) => r.state)).toEqual(['running']);
+    expect(await w.store.conversations.get('local:general:s')).toMatchObject({ agentSessionId: 's1', agentSessionAt: 'u1' });
   });
 });
 
 describe('entries.removeUncommitted', () => {
-  it('deletes only the user entries after the last non-user entry', () => {
+  it('deletes only the user entries after the last non-user entry', async () => {
     const w = world(dbPath());
     const id = 'local:general:e';
-    w.store.conversations.ensure({ id, platform: 'local', channel: 'general', thread: 'e' });
+    await w.store.conversations.ensure({ id, platform: 'local', channel: 'general', thread: 'e' });
     const add = (role: 'user' | 'assistant' | 'system', text: string) =>
       w.store.entries.append({ conversationId: id, role, author: role === 'user' ? 'ann' : null, text, agent: null, model: null, usage: null, costUsd: null });
-    expect(w.store.entries.removeUncommitted(id)).toBe(0);
-    add('user', 'u1');
-    expect(w.store.entries.removeUncommitted(id)).toBe(1); // nothing committed yet
-    add('user', 'u1');
-    add('assistant', 'a1');
-    add('user', 'u2');
-    add('user', 'u3');
-    expect(w.store.entries.removeUncommitted(id)).toBe(2);
-    expect(w.store.entries.list(id).map((e) => e.text)).toEqual(['u1', 'a1']);
+    expect(await w.store.entries.removeUncommitted(id)).toBe(0);
+    await add('user', 'u1');
+    expect(await w.store.entries.removeUncommitted(id)).toBe(1); // nothing committed yet
+    await add('user', 'u1');
+    await add('assistant', 'a1');
+    await add('user', 'u2');
+    await add('user', 'u3');
+    expect(await w.store.entries.removeUncommitted(id)).toBe(2);
+    expect((await w.store.entries.list(id)).map((e) => e.text)).toEqual(['u1', 'a1']);
   });
 });

@@ -194,7 +194,7 @@ describe('the app with a registered runner', () => {
     const answers = async (count: number) => {
       const deadline = Date.now() + 30_000;
       for (;;) {
-        const found = app!.store.entries.list(conversationId).filter((e) => e.role === 'assistant');
+        const found = (await app!.store.entries.list(conversationId)).filter((e) => e.role === 'assistant');
         if (found.length >= count || Date.now() > deadline) return found;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -203,7 +203,7 @@ describe('the app with a registered runner', () => {
     expect(await app.router.accept(message('hello from the test'))).toBe('accepted');
     const [first] = await answers(1);
     expect(first).toMatchObject({ agent: 'echo', text: 'echo: hello from the test' });
-    const conv = app.store.conversations.get(conversationId)!;
+    const conv = (await app.store.conversations.get(conversationId))!;
     expect(conv.agentSessionAgent).toBe('echo');
     expect(conv.agentSessionId).toMatch(/^echo-session-\d+$/);
 

@@ -28,12 +28,13 @@ export interface Harness {
   /**
    * Ends the turn of `conversationId` like the bridge: marks its unfinished inbox rows done
    * (ok) or failed, records a posted message unless `post` is false, and calls
-   * `onTurnEnd` of `scheduler`. Returns the posted-message key.
+   * `onTurnEnd` of `scheduler`. Resolves to the posted-message key once `onTurnEnd` has resolved.
    */
-  finishTurn(scheduler: Scheduler, conversationId: string, outcome: TurnOutcome, post?: boolean): string | undefined;
+  finishTurn(scheduler: Scheduler, conversationId: string, outcome: TurnOutcome, post?: boolean): Promise<string | undefined>;
   /** Advances the fake clock by `ms`, running timers and settling promises. */
   advance(ms: number): Promise<void>;
-  cleanup(): void;
+  /** Stops the schedulers, then closes the store and removes the directory. */
+  cleanup(): Promise<void>;
 }
 
 export function makeHarness(startAt: number): Harness {
@@ -60,10 +61,10 @@ export function makeHarness(startAt: number): Harness {
       const s = new Scheduler({
         store,
         logger,
-        ensureConversation: (init) => inbox.ensureConversation(init),
+        ensureConversation: async (init) => inbox.ensureConversation(init),
         submit: async (m) => {
           submitted.push(m);
-          return inbox.accept(m) ? 'accepted' : 'duplicate';
+          return (await inbox.accept(m)) ? 'accepted' : 'duplicate';
         },
         notify: async (target, text, conversationId) => void notices.push({ target, text, conversationId }),
         ...opts,
@@ -71,30 +72,28 @@ export function makeHarness(startAt: number): Harness {
       schedulers.push(s);
       return s;
     },
-    finishTurn(scheduler, conversationId, outcome, post = true) {
-      const keys = store.inbox
-        .unfinished()
-        .filter((r) => r.conversationId === conversationId)
-        .map((r) => r.eventKey);
-      if (outcome === 'ok') inbox.finish(keys, 'done');
-      else if (outcome !== 'interrupted' && outcome !== 'undeliverable') inbox.finish(keys, 'failed');
+    async finishTurn(scheduler, conversationId, outcome, post = true) {
+      const keys = (await store.inbox.unfinished()).filter((r) => r.conversationId === conversationId).map((r) => r.eventKey);
+      if (outcome === 'ok') await inbox.finish(keys, 'done');
+      else if (outcome !== 'interrupted' && outcome !== 'undeliverable') await inbox.finish(keys, 'failed');
       let key: string | undefined;
       if (post) {
-        const conv = store.conversations.get(conversationId)!;
+        const conv = (await store.conversations.get(conversationId))!;
         const ref = `m${++posts}`;
         key = postedMessageKey(conv.platform, conv.channel, ref);
-        store.postedMessages.record({ key, conversationId, sessionEntryId: null, platformMessageRef: ref, assistantText: 'answer', kind: 'answer' });
+        await store.postedMessages.record({ key, conversationId, sessionEntryId: null, platformMessageRef: ref, assistantText: 'answer', kind: 'answer' });
       }
-      scheduler.onTurnEnd(conversationId, outcome);
+      await scheduler.onTurnEnd(conversationId, outcome);
       return key;
     },
     async advance(ms) {
       await vi.advanceTimersByTimeAsync(ms);
     },
-    cleanup() {
+    async cleanup() {
+      // Not awaited: a test may abandon a scheduler whose tick never ends (a process "dying" inside submit).
       for (const s of schedulers) void s.stop();
       vi.useRealTimers();
-      store.close();
+      await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -33,14 +33,14 @@ describe('a due cron job', () => {
 
   it('submits once, with the InboundMessage of its run; the run completes with the posted key', async () => {
     const s = h.scheduler();
-    const j = s.cron.add(job({ schedule: '0 9 * * MON-FRI', tz: 'Europe/Berlin' }));
+    const j = await s.cron.add(job({ schedule: '0 9 * * MON-FRI', tz: 'Europe/Berlin' }));
     expect(j.nextRunAt).toBe(T('2026-03-02T08:00:00Z'));
     await s.start();
     await h.advance(59_999);
     expect(h.submitted).toHaveLength(0);
     await h.advance(1);
     expect(h.submitted).toHaveLength(1);
-    const [run] = s.cron.runs(j.id);
+    const [run] = await s.cron.runs(j.id);
     expect(run).toMatchObject({
       status: 'running',
       attempt: 1,
@@ -62,17 +62,17 @@ describe('a due cron job', () => {
     await h.advance(30 * MIN);
     expect(h.submitted).toHaveLength(1);
 
-    const key = h.finishTurn(s, `cron:${j.id}:${run!.id}`, 'ok');
-    expect(s.cron.runs(j.id)[0]).toMatchObject({ status: 'ok', error: null, postedKey: key, endedAt: T('2026-03-02T08:30:00Z') });
+    const key = await h.finishTurn(s, `cron:${j.id}:${run!.id}`, 'ok');
+    expect((await s.cron.runs(j.id))[0]).toMatchObject({ status: 'ok', error: null, postedKey: key, endedAt: T('2026-03-02T08:30:00Z') });
     expect(key).toMatch(/^local:ops:m\d+$/);
-    expect(s.cron.get('standup')).toMatchObject({ nextRunAt: T('2026-03-03T08:00:00Z'), consecutiveFailures: 0, lastRunAt: T('2026-03-02T08:00:00Z') });
+    expect(await s.cron.get('standup')).toMatchObject({ nextRunAt: T('2026-03-03T08:00:00Z'), consecutiveFailures: 0, lastRunAt: T('2026-03-02T08:00:00Z') });
   });
 
   it('persistent mode uses one conversation with the job agent/model; a conversation target posts in its thread', async () => {
     const s = h.scheduler();
-    const p = s.cron.add(job({ name: 'persist', schedule: 'every 1h', sessionMode: 'persistent', agent: 'codex', model: 'gpt-x' }));
-    h.store.conversations.ensure({ id: 'local:general:t1', platform: 'local', channel: 'general', thread: 't1' });
-    const c = s.cron.add(
+    const p = await s.cron.add(job({ name: 'persist', schedule: 'every 1h', sessionMode: 'persistent', agent: 'codex', model: 'gpt-x' }));
+    await h.store.conversations.ensure({ id: 'local:general:t1', platform: 'local', channel: 'general', thread: 't1' });
+    const c = await s.cron.add(
       job({ name: 'in-thread', schedule: 'every 1h', target: { platform: 'local', channel: 'general', conversationId: 'local:general:t1' } }),
     );
     await s.start();
@@ -82,7 +82,7 @@ describe('a due cron job', () => {
       replyTarget: { platform: 'local', channel: 'ops' },
       eventKey: `cron:${p.id}:${T('2026-03-02T08:59:00Z')}:1`,
     });
-    expect(h.store.conversations.get(`cron:${p.id}`)).toMatchObject({ agent: 'codex', model: 'gpt-x' });
+    expect(await h.store.conversations.get(`cron:${p.id}`)).toMatchObject({ agent: 'codex', model: 'gpt-x' });
     expect(byConv['local:general:t1']).toMatchObject({
       channel: 'general',
       thread: 't1',
@@ -90,25 +90,25 @@ describe('a due cron job', () => {
     });
     expect(c.target).toEqual({ platform: 'local', channel: 'general', conversationId: 'local:general:t1' });
 
-    h.finishTurn(s, `cron:${p.id}`, 'ok');
+    await h.finishTurn(s, `cron:${p.id}`, 'ok');
     await h.advance(HOUR);
     expect(h.submitted.filter((m) => m.conversationId === `cron:${p.id}`)).toHaveLength(2); // the same conversation again
   });
 
   it('does not overlap: a due time while the previous run is running is recorded as skipped', async () => {
     const s = h.scheduler();
-    const j = s.cron.add(job({ schedule: 'every 1m' }));
+    const j = await s.cron.add(job({ schedule: 'every 1m' }));
     await s.start();
     await h.advance(MIN);
     expect(h.submitted).toHaveLength(1);
     await h.advance(2 * MIN);
     expect(h.submitted).toHaveLength(1);
-    const runs = s.cron.runs(j.id);
+    const runs = await s.cron.runs(j.id);
     expect(runs.map((r) => r.status)).toEqual(['skipped', 'skipped', 'running']);
     expect(runs[0]!.error).toMatch(/the previous run \(#\d+\) was still running/);
-    expect(() => s.cron.runNow(j.id)).toThrow(/is running right now/);
+    await expect(s.cron.runNow(j.id)).rejects.toThrow(/is running right now/);
 
-    h.finishTurn(s, h.submitted[0]!.conversationId, 'ok');
+    await h.finishTurn(s, h.submitted[0]!.conversationId, 'ok');
     await h.advance(MIN);
     expect(h.submitted).toHaveLength(2);
   });
@@ -122,7 +122,7 @@ describe('failures', () => {
   /** Fails every run as soon as it is submitted; returns the gaps between submissions (ms). */
   async function failEveryRun(maxFailures?: number): Promise<number[]> {
     const s = h.scheduler(maxFailures ? { maxFailures } : {});
-    s.cron.add(job({ name: 'flaky', schedule: 'every 1d' }));
+    await s.cron.add(job({ name: 'flaky', schedule: 'every 1d' }));
     await s.start();
     const times: number[] = [];
     let seen = 0;
@@ -131,18 +131,18 @@ describe('failures', () => {
       while (seen < h.submitted.length) {
         const m = h.submitted[seen++]!;
         times.push(Date.now());
-        h.finishTurn(s, m.conversationId, 'timeout');
+        await h.finishTurn(s, m.conversationId, 'timeout');
       }
-      if (!s.cron.get('flaky')!.enabled) break;
+      if (!(await s.cron.get('flaky'))!.enabled) break;
     }
     return times.slice(1).map((t, i) => t - times[i]!);
   }
 
   it('retries with backoff 30 s, 1 m, 5 m, 15 m; after 5 failures in a row the job is paused and the channel told', async () => {
     expect(await failEveryRun()).toEqual([30_000, MIN, 5 * MIN, 15 * MIN]);
-    const j = h.store.cronJobs.getByName('flaky')!;
+    const j = (await h.store.cronJobs.getByName('flaky'))!;
     expect(j).toMatchObject({ enabled: false, nextRunAt: null, consecutiveFailures: 5 });
-    const runs = h.store.cronRuns.listForJob(j.id);
+    const runs = await h.store.cronRuns.listForJob(j.id);
     expect(runs.map((r) => [r.status, r.attempt, r.kind, r.error])).toEqual([
       ['failed', 5, 'retry', 'timeout'],
       ['failed', 4, 'retry', 'timeout'],
@@ -168,20 +168,20 @@ describe('failures', () => {
 
   it('a success resets the failure count; resume re-enables with a clean count', async () => {
     const s = h.scheduler();
-    const j = s.cron.add(job({ name: 'once-bad', schedule: 'every 1h' }));
+    const j = await s.cron.add(job({ name: 'once-bad', schedule: 'every 1h' }));
     await s.start();
     await h.advance(HOUR);
-    h.finishTurn(s, h.submitted[0]!.conversationId, 'failed');
-    expect(s.cron.get(j.id)!.consecutiveFailures).toBe(1);
+    await h.finishTurn(s, h.submitted[0]!.conversationId, 'failed');
+    expect((await s.cron.get(j.id))!.consecutiveFailures).toBe(1);
     await h.advance(30_000);
     expect(h.submitted[1]!.eventKey).toBe(`cron:${j.id}:${T('2026-05-04T11:00:00Z')}:2`);
-    h.finishTurn(s, h.submitted[1]!.conversationId, 'ok');
-    expect(s.cron.get(j.id)!.consecutiveFailures).toBe(0);
+    await h.finishTurn(s, h.submitted[1]!.conversationId, 'ok');
+    expect((await s.cron.get(j.id))!.consecutiveFailures).toBe(0);
 
-    s.cron.pause(j.id);
+    await s.cron.pause(j.id);
     await h.advance(3 * HOUR);
     expect(h.submitted).toHaveLength(2);
-    expect(s.cron.resume('once-bad')).toMatchObject({ enabled: true, consecutiveFailures: 0, nextRunAt: Date.now() + HOUR });
+    expect(await s.cron.resume('once-bad')).toMatchObject({ enabled: true, consecutiveFailures: 0, nextRunAt: Date.now() + HOUR });
     await h.advance(HOUR);
     expect(h.submitted).toHaveLength(3);
   });
@@ -195,15 +195,15 @@ describe('failures', () => {
         return 'accepted';
       },
     });
-    const j = s.cron.add(job({ schedule: 'every 1h' }));
+    const j = await s.cron.add(job({ schedule: 'every 1h' }));
     await s.start();
     await h.advance(HOUR);
-    const [retry, failed] = s.cron.runs(j.id);
+    const [retry, failed] = await s.cron.runs(j.id);
     expect(failed).toMatchObject({ status: 'failed', attempt: 1, error: 'not accepted: agentbridge is shutting down' });
     expect(retry).toMatchObject({ status: 'queued', attempt: 2, kind: 'retry', dueAt: T('2026-05-04T11:00:30Z') });
     refuse = false;
     await h.advance(30_000);
-    expect(s.cron.runs(j.id)[0]).toMatchObject({ id: retry!.id, status: 'running', attempt: 2, kind: 'retry' });
+    expect((await s.cron.runs(j.id))[0]).toMatchObject({ id: retry!.id, status: 'running', attempt: 2, kind: 'retry' });
     expect(h.submitted.map((m) => m.eventKey)).toEqual([`cron:${j.id}:${T('2026-05-04T11:00:00Z')}:1`, `cron:${j.id}:${T('2026-05-04T11:00:00Z')}:2`]);
   });
 });
@@ -215,46 +215,46 @@ describe('after a restart', () => {
   });
 
   it('a due time missed by less than the grace window runs once', async () => {
-    const j = h.scheduler().cron.add(job({ schedule: 'every 1h' })); // due 13:00; nothing running
+    const j = await h.scheduler().cron.add(job({ schedule: 'every 1h' })); // due 13:00; nothing running
     setTime(T0 + HOUR + 9 * MIN);
     const s = h.scheduler();
     await s.start();
     expect(h.submitted.map((m) => m.eventKey)).toEqual([`cron:${j.id}:${T0 + HOUR}:1`]);
-    expect(s.cron.get(j.id)!.nextRunAt).toBe(T0 + 2 * HOUR);
+    expect((await s.cron.get(j.id))!.nextRunAt).toBe(T0 + 2 * HOUR);
     await h.advance(10 * MIN);
     expect(h.submitted).toHaveLength(1);
   });
 
   it('older ones are skipped, recorded and logged; the next future time is scheduled', async () => {
-    const j = h.scheduler().cron.add(job({ schedule: 'every 1h' }));
+    const j = await h.scheduler().cron.add(job({ schedule: 'every 1h' }));
     setTime(T0 + HOUR + 11 * MIN);
     const s = h.scheduler();
     await s.start();
     expect(h.submitted).toHaveLength(0);
-    const [run] = s.cron.runs(j.id);
+    const [run] = await s.cron.runs(j.id);
     expect(run).toMatchObject({ status: 'skipped', scheduledFor: T0 + HOUR });
     expect(run!.error).toMatch(/missed: 1 due time from .* passed more than 10 min ago/);
     expect(h.logs.some((l) => l.msg === 'cron: missed due times beyond the grace window were skipped' && l.skipped === 1)).toBe(true);
-    expect(s.cron.get(j.id)!.nextRunAt).toBe(T0 + 2 * HOUR);
+    expect((await s.cron.get(j.id))!.nextRunAt).toBe(T0 + 2 * HOUR);
     await h.advance(49 * MIN);
     expect(h.submitted.map((m) => m.eventKey)).toEqual([`cron:${j.id}:${T0 + 2 * HOUR}:1`]);
   });
 
   it('after days away a daily job runs the latest due time within grace once and skips the earlier ones', async () => {
-    const j = h.scheduler().cron.add(job({ schedule: '0 9 * * *', tz: 'Europe/Berlin' })); // 07:00Z in summer
+    const j = await h.scheduler().cron.add(job({ schedule: '0 9 * * *', tz: 'Europe/Berlin' })); // 07:00Z in summer
     setTime(T('2026-06-04T07:05:00Z'));
     const s = h.scheduler({ graceMs: 10 * MIN });
     await s.start();
     expect(h.submitted.map((m) => m.eventKey)).toEqual([`cron:${j.id}:${T('2026-06-04T07:00:00Z')}:1`]);
-    const skipped = s.cron.runs(j.id).find((r) => r.status === 'skipped')!;
+    const skipped = (await s.cron.runs(j.id)).find((r) => r.status === 'skipped')!;
     expect(skipped.scheduledFor).toBe(T('2026-06-02T07:00:00Z'));
     expect(skipped.error).toContain('2 due times from 2026-06-02T07:00:00Z to 2026-06-03T07:00:00Z');
-    expect(s.cron.get(j.id)!.nextRunAt).toBe(T('2026-06-05T07:00:00Z'));
+    expect((await s.cron.get(j.id))!.nextRunAt).toBe(T('2026-06-05T07:00:00Z'));
   });
 
   it('never submits the same due time twice across two schedulers on the same database', async () => {
     const a = h.scheduler();
-    const j = a.cron.add(job({ schedule: 'every 1h' }));
+    const j = await a.cron.add(job({ schedule: 'every 1h' }));
     await a.start();
     // A second process on the same database file, started at the same time (its own connection).
     const other = openStore({ dbPath: h.dbPath, logger: pino({ level: 'silent' }) });
@@ -269,20 +269,20 @@ describe('after a restart', () => {
     await c.start();
     await h.advance(MIN);
     expect(h.submitted).toHaveLength(1);
-    h.finishTurn(c, h.submitted[0]!.conversationId, 'ok');
-    expect(c.cron.runs(j.id)[0]).toMatchObject({ status: 'ok' });
+    await h.finishTurn(c, h.submitted[0]!.conversationId, 'ok');
+    expect((await c.cron.runs(j.id))[0]).toMatchObject({ status: 'ok' });
     await b.stop();
-    other.close();
+    await other.close();
   });
 
   it('a run claimed but not submitted before a crash is submitted once at the next start', async () => {
     const a = h.scheduler({ submit: () => new Promise(() => {}) }); // the process "dies" inside submit
-    const j = a.cron.add(job({ schedule: 'every 1h' }));
+    const j = await a.cron.add(job({ schedule: 'every 1h' }));
     await a.start();
     void h.advance(HOUR);
-    await settleUntil(() => a.cron.runs(j.id)[0]?.status === 'running');
+    await settleUntil(async () => (await a.cron.runs(j.id))[0]?.status === 'running');
     // `a` is abandoned here, as if its process had died: the run is claimed, nothing is in the inbox.
-    expect(h.store.inbox.unfinished()).toHaveLength(0);
+    expect(await h.store.inbox.unfinished()).toHaveLength(0);
     const b = h.scheduler();
     await b.start();
     const c = h.scheduler();
@@ -292,14 +292,14 @@ describe('after a restart', () => {
 
   it('run-now from a stopped agentbridge (the CLI) runs after the next start', async () => {
     const cli = new CronJobService({ store: h.store });
-    const j = cli.add(job({ schedule: 'every 1d' }));
-    expect(cli.runNow('standup')).toMatchObject({ status: 'queued', kind: 'manual', dueAt: T0 });
+    const j = await cli.add(job({ schedule: 'every 1d' }));
+    expect(await cli.runNow('standup')).toMatchObject({ status: 'queued', kind: 'manual', dueAt: T0 });
     expect(h.submitted).toHaveLength(0);
     setTime(T0 + 3 * HOUR); // started later; a manual run is not subject to the grace window
     const s = h.scheduler();
     await s.start();
     expect(h.submitted.map((m) => m.eventKey)).toEqual([`cron:${j.id}:${T0}:1`]);
-    expect(s.cron.runs(j.id)[0]).toMatchObject({ status: 'running', kind: 'manual' });
+    expect((await s.cron.runs(j.id))[0]).toMatchObject({ status: 'running', kind: 'manual' });
   });
 });
 
@@ -318,16 +318,16 @@ describe('the cron service refuses invalid jobs', () => {
     [{ target: { platform: 'local', channel: 'ops', conversationId: 'local:ops:nope' } }, /unknown conversation "local:ops:nope"/],
     [{ prompt: '  ' }, /the prompt is empty/],
     [{ agent: 'gpt' as never }, /unknown agent "gpt"/],
-  ])('%o', (over, message) => {
+  ])('%o', async (over, message) => {
     const s = h.scheduler({ platforms: ['local'] });
-    expect(() => s.cron.add(job(over))).toThrow(ScheduleError);
-    expect(() => s.cron.add(job(over))).toThrow(message);
+    await expect(s.cron.add(job(over))).rejects.toThrow(ScheduleError);
+    await expect(s.cron.add(job(over))).rejects.toThrow(message);
   });
 
-  it('refuses a second job with the same name', () => {
+  it('refuses a second job with the same name', async () => {
     const s = h.scheduler();
-    s.cron.add(job());
-    expect(() => s.cron.add(job())).toThrow(/a cron job named "standup" exists already/);
+    await s.cron.add(job());
+    await expect(s.cron.add(job())).rejects.toThrow(/a cron job named "standup" exists already/);
   });
 });
 
@@ -337,7 +337,7 @@ function setTime(ms: number): void {
 }
 
 /** Settles promises on the fake clock until `check()` holds. */
-async function settleUntil(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !check(); i++) await vi.advanceTimersByTimeAsync(0);
-  if (!check()) throw new Error('condition not reached');
+async function settleUntil(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100 && !(await check()); i++) await vi.advanceTimersByTimeAsync(0);
+  if (!(await check())) throw new Error('condition not reached');
 }

@@ -147,7 +147,7 @@ function fileAdapter(opts: { files?: boolean; failFiles?: number } = {}) {
   return { adapter, posted };
 }
 
-function world(adapterOpts: Parameters<typeof fileAdapter>[0] = {}) {
+async function world(adapterOpts: Parameters<typeof fileAdapter>[0] = {}) {
   const { root, work } = tree();
   const store = openStore({ dbPath: path.join(root, 'agentbridge.db'), logger });
   cleanups.push(() => store.close());
@@ -155,21 +155,21 @@ function world(adapterOpts: Parameters<typeof fileAdapter>[0] = {}) {
   const { adapter, posted } = fileAdapter(adapterOpts);
   const outbox = new OutboxDelivery({ store, adapters: (p) => (p === 'local' ? adapter : undefined), logger, retryDelaysMs: [3_600_000], files });
   cleanups.push(() => outbox.stop());
-  store.conversations.ensure({ id: 'local:general:t1', platform: 'local', channel: 'general', thread: 't1' });
+  await store.conversations.ensure({ id: 'local:general:t1', platform: 'local', channel: 'general', thread: 't1' });
   return { root, work, store, files, outbox, outbound: new Outbound(outbox), posted };
 }
 
 describe('outbox: a file row', () => {
   it('is posted once through postFile with the copy, the rendered comment and the row key; the copy is deleted after', async () => {
-    const w = world();
+    const w = await world();
     const copy = w.files.put(path.join(w.work, 'a.txt'), 1000);
     const row = await w.outbound.sendFile({ conversationId: 'local:general:t1', replyTarget: target }, { id: copy.id, name: 'a.txt', size: 5 }, 'see @here');
     expect(w.posted).toHaveLength(1);
     expect(w.posted[0]!.bytes).toBe('hello');
     expect(w.posted[0]!.file).toEqual({ path: w.files.pathOf(copy.id), name: 'a.txt', size: 5 });
     expect(w.posted[0]!.opts).toEqual({ idempotencyKey: `ab-o${row.id}-${row.createdAt.toString(36)}`, comment: 'see @\u200bhere' });
-    expect(w.store.outbox.get(row.id)!.state).toBe('posted');
-    expect(w.store.outbox.get(row.id)!.postedRef).toBe('f1');
+    expect((await w.store.outbox.get(row.id))!.state).toBe('posted');
+    expect((await w.store.outbox.get(row.id))!.postedRef).toBe('f1');
     expect(w.files.has(copy.id)).toBe(false);
     // Delivering again posts nothing more.
     await w.outbox.deliver('local:general:t1');
@@ -177,11 +177,11 @@ describe('outbox: a file row', () => {
   });
 
   it('a failed post stays pending with its copy; a later delivery (e.g. after a restart) says it may have been posted', async () => {
-    const w = world({ failFiles: 1 });
+    const w = await world({ failFiles: 1 });
     const copy = w.files.put(path.join(w.work, 'a.txt'), 1000);
     const row = await w.outbound.sendFile({ conversationId: 'local:general:t1', replyTarget: target }, { id: copy.id, name: 'a.txt', size: 5 });
     expect(w.posted).toHaveLength(0);
-    expect(w.store.outbox.get(row.id)!.state).toBe('pending');
+    expect((await w.store.outbox.get(row.id))!.state).toBe('pending');
     expect(w.files.has(copy.id)).toBe(true);
     // A new outbox on the same store (a restart): the row is delivered with maybePostedSince.
     const { adapter, posted } = fileAdapter();
@@ -194,26 +194,26 @@ describe('outbox: a file row', () => {
   });
 
   it('a copy still needed by another pending row is kept; a row whose copy is gone is given up, not retried forever', async () => {
-    const w = world({ files: false });
+    const w = await world({ files: false });
     const copy = w.files.put(path.join(w.work, 'a.txt'), 1000);
     const to = { conversationId: 'local:general:t1', replyTarget: target };
     // An adapter without postFile: the row fails and waits (a platform that cannot take files).
     const row = await w.outbound.sendFile(to, { id: copy.id, name: 'a.txt', size: 5 });
-    expect(w.store.outbox.get(row.id)!.state).toBe('pending');
-    expect(w.store.outbox.get(row.id)!.lastError).toMatch(/cannot post files/);
+    expect((await w.store.outbox.get(row.id))!.state).toBe('pending');
+    expect((await w.store.outbox.get(row.id))!.lastError).toMatch(/cannot post files/);
     w.files.remove(copy.id);
     const { adapter } = fileAdapter();
     const again = new OutboxDelivery({ store: w.store, adapters: () => adapter, logger, files: w.files });
     cleanups.push(() => again.stop());
     await again.deliverAll();
-    expect(w.store.outbox.get(row.id)!.state).toBe('failed');
-    expect(w.store.outbox.get(row.id)!.lastError).toMatch(/copy of a\.txt is gone/);
+    expect((await w.store.outbox.get(row.id))!.state).toBe('failed');
+    expect((await w.store.outbox.get(row.id))!.lastError).toMatch(/copy of a\.txt is gone/);
   });
 });
 
 describe('MCP send_file', () => {
   async function server(maxFileBytes: number | undefined) {
-    const w = world();
+    const w = await world();
     const tokens = new ToolTokens(new Uint8Array(32).fill(5));
     const http = createHttpServer({ host: '127.0.0.1', port: 0, logger });
     const deps = {
@@ -258,7 +258,7 @@ describe('MCP send_file', () => {
     const big = await s.call({ path: 'big.bin' });
     expect(big).toEqual({ text: 'big.bin: the file is 101 bytes, larger than the 100 bytes this platform accepts', isError: true });
     expect(s.posted).toHaveLength(1);
-    expect(s.store.outbox.pending()).toHaveLength(0);
+    expect(await s.store.outbox.pending()).toHaveLength(0);
   });
 
   it('says so when the platform posts no files', async () => {

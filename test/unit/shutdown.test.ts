@@ -56,7 +56,7 @@ describe('graceful shutdown', () => {
     expect(w.adapter.texts('a')).toContain('finished in time');
     expect(w.outcomes).toEqual(['ok']);
     expect(w.runner.runs).toHaveLength(1); // nothing new started
-    expect(w.store.inbox.unfinished().map((r) => [r.message.text, r.state])).toEqual([
+    expect((await w.store.inbox.unfinished()).map((r) => [r.message.text, r.state])).toEqual([
       ['waiting for the slot', 'queued'],
       ['arrived while draining', 'queued'],
     ]);
@@ -73,7 +73,7 @@ describe('graceful shutdown', () => {
     expect(w.runner.runs[0]!.req.signal?.aborted).toBe(true);
     await waitFor(() => w.outcomes.length === 1);
     expect(w.outcomes).toEqual(['interrupted']);
-    expect(w.store.inbox.unfinished().map((r) => r.state)).toEqual(['running']);
+    expect((await w.store.inbox.unfinished()).map((r) => r.state)).toEqual(['running']);
     expect(w.adapter.texts('a').some((t) => t.includes('slow'))).toBe(false);
   });
 

@@ -25,9 +25,9 @@ const conversations = new Set<string>();
 const postedKeys = new Set<string>();
 
 const context: AdapterContext = {
-  hasConversation: (id) => conversations.has(id),
-  isBotMessage: (key) => postedKeys.has(key),
-  state: { get: () => undefined, set: () => {} },
+  hasConversation: async (id) => conversations.has(id),
+  isBotMessage: async (key) => postedKeys.has(key),
+  state: { get: async () => undefined, set: async () => {} },
 };
 
 async function sink(m: InboundMessage) {

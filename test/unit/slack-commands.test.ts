@@ -39,7 +39,7 @@ describe('handleSlashCommand', () => {
         return over.reply ?? { text: `ran ${req.text}`, ephemeral: true };
       },
       displayName: async () => 'Alice',
-      dmConversation: () => undefined,
+      dmConversation: async () => undefined,
       isDm: (c) => c.startsWith('D'),
       format: (m) => m.replace(/\*\*/g, '*'),
       respond: async (url, body) => void posted.push({ url, body }),
@@ -76,10 +76,10 @@ describe('handleSlashCommand', () => {
   });
 
   it('in a channel a command is about no conversation; in a DM about the DM conversation used last', async () => {
-    const channel = deps({ dmConversation: () => 'slack:T1:D1:100.000001' });
+    const channel = deps({ dmConversation: async () => 'slack:T1:D1:100.000001' });
     await handleSlashCommand(payload, channel.d);
     expect(channel.requests[0]!.conversationId).toBeUndefined();
-    const dm = deps({ dmConversation: (team, ch) => (team === 'T1' && ch === 'D1' ? 'slack:T1:D1:100.000001' : undefined) });
+    const dm = deps({ dmConversation: async (team, ch) => (team === 'T1' && ch === 'D1' ? 'slack:T1:D1:100.000001' : undefined) });
     await handleSlashCommand({ ...payload, channel_id: 'D1' }, dm.d);
     expect(dm.requests[0]).toMatchObject({
       channel: 'D1',
@@ -184,9 +184,9 @@ describe('the Slack adapter answers /agent (in-process, twin)', () => {
   const state = new Map<string, string>();
   const conversations = new Set<string>();
   const context: AdapterContext = {
-    hasConversation: (id) => conversations.has(id),
-    isBotMessage: () => false,
-    state: { get: (k) => state.get(k), set: (k, v) => void state.set(k, v) },
+    hasConversation: async (id) => conversations.has(id),
+    isBotMessage: async () => false,
+    state: { get: async (k) => state.get(k), set: async (k, v) => void state.set(k, v) },
     runCommand: (req) => {
       requests.push(req);
       return reply(req);

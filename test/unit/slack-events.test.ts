@@ -17,8 +17,8 @@ function ctx(over: Partial<NormaliseContext> & { conversations?: string[]; botMe
   return {
     self: { userId: BOT, botId: 'B0BOT' },
     allowBots: over.allowBots ?? false,
-    hasConversation: (id) => conversations.has(id),
-    isBotMessage: (key) => botMessages.has(key),
+    hasConversation: async (id) => conversations.has(id),
+    isBotMessage: async (key) => botMessages.has(key),
   };
 }
 
@@ -45,76 +45,81 @@ const message = (over: Partial<SlackMessageEvent> = {}): SlackMessageEvent => ({
 });
 
 describe('normaliseSlackEvent', () => {
-  it('an app_mention starts a conversation rooted at its ts (or its thread)', () => {
-    const top = normaliseSlackEvent(env(mention()), ctx());
+  it('an app_mention starts a conversation rooted at its ts (or its thread)', async () => {
+    const top = await normaliseSlackEvent(env(mention()), ctx());
     expect(top).toMatchObject({
       kind: 'message',
       draft: { conversationId: 'slack:T1:C1:100.000001', rootTs: '100.000001', eventKey: 'slack:T1:C1:100.000001', authorId: 'U1' },
     });
-    const inThread = normaliseSlackEvent(env(mention({ ts: '100.000009', thread_ts: '100.000001' })), ctx());
+    const inThread = await normaliseSlackEvent(env(mention({ ts: '100.000009', thread_ts: '100.000001' })), ctx());
     expect(inThread).toMatchObject({ kind: 'message', draft: { conversationId: 'slack:T1:C1:100.000001', eventKey: 'slack:T1:C1:100.000009' } });
   });
 
-  it('app_mention and message of one ts give the same event key', () => {
-    const a = normaliseSlackEvent(env(mention()), ctx());
-    const b = normaliseSlackEvent(env(message({ ts: '100.000001', text: `<@${BOT}> fix ci.yml` })), ctx());
+  it('app_mention and message of one ts give the same event key', async () => {
+    const a = await normaliseSlackEvent(env(mention()), ctx());
+    const b = await normaliseSlackEvent(env(message({ ts: '100.000001', text: `<@${BOT}> fix ci.yml` })), ctx());
     expect(a.kind === 'message' && b.kind === 'message' && a.draft.eventKey === b.draft.eventKey).toBe(true);
   });
 
-  it('thread replies continue a conversation the bot has, and nothing else', () => {
+  it('thread replies continue a conversation the bot has, and nothing else', async () => {
     const reply = message({ ts: '100.000005', thread_ts: '100.000001' });
-    expect(normaliseSlackEvent(env(reply), ctx())).toEqual({ kind: 'ignore', reason: 'thread without the bot' });
-    expect(normaliseSlackEvent(env(reply), ctx({ conversations: ['slack:T1:C1:100.000001'] }))).toMatchObject({
+    expect(await normaliseSlackEvent(env(reply), ctx())).toEqual({ kind: 'ignore', reason: 'thread without the bot' });
+    expect(await normaliseSlackEvent(env(reply), ctx({ conversations: ['slack:T1:C1:100.000001'] }))).toMatchObject({
       kind: 'message',
       draft: { conversationId: 'slack:T1:C1:100.000001' },
     });
-    expect(normaliseSlackEvent(env(message()), ctx())).toEqual({ kind: 'ignore', reason: 'channel message without a mention' });
+    expect(await normaliseSlackEvent(env(message()), ctx())).toEqual({ kind: 'ignore', reason: 'channel message without a mention' });
     // A thread's parent itself (ts === thread_ts) is not a reply.
-    expect(normaliseSlackEvent(env(message({ ts: '100.000001', thread_ts: '100.000001' })), ctx({ conversations: ['slack:T1:C1:100.000001'] }))).toMatchObject({
+    expect(
+      await normaliseSlackEvent(env(message({ ts: '100.000001', thread_ts: '100.000001' })), ctx({ conversations: ['slack:T1:C1:100.000001'] })),
+    ).toMatchObject({
       kind: 'message',
     });
   });
 
-  it('a reply under a message the bot posted is taken and seeded from it', () => {
+  it('a reply under a message the bot posted is taken and seeded from it', async () => {
     const reply = message({ ts: '100.000005', thread_ts: '100.000003' });
-    const r = normaliseSlackEvent(env(reply), ctx({ botMessages: ['slack:C1:100.000003'] }));
+    const r = await normaliseSlackEvent(env(reply), ctx({ botMessages: ['slack:C1:100.000003'] }));
     expect(r).toMatchObject({ kind: 'message', draft: { conversationId: 'slack:T1:C1:100.000003', seedFrom: 'slack:C1:100.000003' } });
     // Once the conversation exists, later replies are not seeded again.
-    const later = normaliseSlackEvent(env(reply), ctx({ botMessages: ['slack:C1:100.000003'], conversations: ['slack:T1:C1:100.000003'] }));
+    const later = await normaliseSlackEvent(env(reply), ctx({ botMessages: ['slack:C1:100.000003'], conversations: ['slack:T1:C1:100.000003'] }));
     expect(later.kind === 'message' && later.draft.seedFrom).toBe(undefined);
   });
 
-  it('DMs: every top-level DM starts its own conversation, replies continue it', () => {
+  it('DMs: every top-level DM starts its own conversation, replies continue it', async () => {
     const dm = message({ channel: 'D1', channel_type: 'im', ts: '200.000001', text: 'hi bot' });
-    expect(normaliseSlackEvent(env(dm), ctx())).toMatchObject({ kind: 'message', draft: { conversationId: 'slack:T1:D1:200.000001' } });
+    expect(await normaliseSlackEvent(env(dm), ctx())).toMatchObject({ kind: 'message', draft: { conversationId: 'slack:T1:D1:200.000001' } });
     const reply = message({ channel: 'D1', channel_type: 'im', ts: '200.000004', thread_ts: '200.000001' });
-    expect(normaliseSlackEvent(env(reply), ctx())).toMatchObject({ kind: 'message', draft: { conversationId: 'slack:T1:D1:200.000001' } });
+    expect(await normaliseSlackEvent(env(reply), ctx())).toMatchObject({ kind: 'message', draft: { conversationId: 'slack:T1:D1:200.000001' } });
   });
 
-  it('ignores its own messages, other bots (unless allowed), edits, deletions, joins and hidden events', () => {
+  it('ignores its own messages, other bots (unless allowed), edits, deletions, joins and hidden events', async () => {
     const c = ctx({ conversations: ['slack:T1:C1:100.000001'] });
     const inThread = { ts: '100.000007', thread_ts: '100.000001' };
-    expect(normaliseSlackEvent(env(message({ ...inThread, user: BOT, bot_id: 'B0BOT' })), c)).toEqual({ kind: 'ignore', reason: 'own message' });
-    expect(normaliseSlackEvent(env(message({ ...inThread, user: undefined, bot_id: 'B0BOT', subtype: 'bot_message' })), c)).toEqual({
+    expect(await normaliseSlackEvent(env(message({ ...inThread, user: BOT, bot_id: 'B0BOT' })), c)).toEqual({ kind: 'ignore', reason: 'own message' });
+    expect(await normaliseSlackEvent(env(message({ ...inThread, user: undefined, bot_id: 'B0BOT', subtype: 'bot_message' })), c)).toEqual({
       kind: 'ignore',
       reason: 'own message',
     });
     const otherBot = message({ ...inThread, user: undefined, bot_id: 'B9', subtype: 'bot_message', username: 'deploy-bot' });
-    expect(normaliseSlackEvent(env(otherBot), c)).toEqual({ kind: 'ignore', reason: 'bot message' });
-    expect(normaliseSlackEvent(env(otherBot), { ...c, allowBots: true })).toMatchObject({ kind: 'message', draft: { authorId: 'B9', botName: 'deploy-bot' } });
+    expect(await normaliseSlackEvent(env(otherBot), c)).toEqual({ kind: 'ignore', reason: 'bot message' });
+    expect(await normaliseSlackEvent(env(otherBot), { ...c, allowBots: true })).toMatchObject({
+      kind: 'message',
+      draft: { authorId: 'B9', botName: 'deploy-bot' },
+    });
     for (const subtype of ['message_changed', 'message_deleted', 'channel_join', 'channel_leave', 'channel_topic']) {
-      expect(normaliseSlackEvent(env(message({ ...inThread, subtype })), c)).toEqual({ kind: 'ignore', reason: `subtype ${subtype}` });
+      expect(await normaliseSlackEvent(env(message({ ...inThread, subtype })), c)).toEqual({ kind: 'ignore', reason: `subtype ${subtype}` });
     }
-    expect(normaliseSlackEvent(env(message({ ...inThread, subtype: 'thread_broadcast' })), c).kind).toBe('message');
-    expect(normaliseSlackEvent(env(message({ ...inThread, hidden: true })), c).kind).toBe('ignore');
+    expect((await normaliseSlackEvent(env(message({ ...inThread, subtype: 'thread_broadcast' })), c)).kind).toBe('message');
+    expect((await normaliseSlackEvent(env(message({ ...inThread, hidden: true })), c)).kind).toBe('ignore');
   });
 
-  it('ignores other envelope and event types and malformed events', () => {
-    expect(normaliseSlackEvent({ type: 'url_verification' }, ctx()).kind).toBe('ignore');
-    expect(normaliseSlackEvent({ type: 'event_callback', team_id: 'T1' }, ctx()).kind).toBe('ignore');
-    expect(normaliseSlackEvent(env({ type: 'reaction_added', user: 'U1' }), ctx()).kind).toBe('ignore');
-    expect(normaliseSlackEvent(env(mention({ ts: undefined })), ctx()).kind).toBe('ignore');
-    expect(normaliseSlackEvent(env(mention({ channel: 'C:1' })), ctx()).kind).toBe('ignore');
+  it('ignores other envelope and event types and malformed events', async () => {
+    expect((await normaliseSlackEvent({ type: 'url_verification' }, ctx())).kind).toBe('ignore');
+    expect((await normaliseSlackEvent({ type: 'event_callback', team_id: 'T1' }, ctx())).kind).toBe('ignore');
+    expect((await normaliseSlackEvent(env({ type: 'reaction_added', user: 'U1' }), ctx())).kind).toBe('ignore');
+    expect((await normaliseSlackEvent(env(mention({ ts: undefined })), ctx())).kind).toBe('ignore');
+    expect((await normaliseSlackEvent(env(mention({ channel: 'C:1' })), ctx())).kind).toBe('ignore');
   });
 });
 
@@ -147,8 +152,8 @@ describe('renderInboundText', () => {
 });
 
 describe('toInboundMessage', () => {
-  it('builds the InboundMessage the core stores', () => {
-    const r = normaliseSlackEvent(env(mention({ ts: '100.000009', thread_ts: '100.000001' })), ctx({ botMessages: ['slack:C1:100.000001'] }));
+  it('builds the InboundMessage the core stores', async () => {
+    const r = await normaliseSlackEvent(env(mention({ ts: '100.000009', thread_ts: '100.000001' })), ctx({ botMessages: ['slack:C1:100.000001'] }));
     if (r.kind !== 'message') throw new Error('expected a message');
     expect(toInboundMessage(r.draft, 'fix ci.yml', 'Alice', 42)).toEqual({
       platform: 'slack',
@@ -166,23 +171,27 @@ describe('toInboundMessage', () => {
     });
   });
 
-  it('marks mentions and DMs as addressed (read as commands), thread replies without a mention not', () => {
-    const addressed = (ev: SlackMessageEvent, c = ctx()) => {
-      const r = normaliseSlackEvent(env(ev), c);
+  it('marks mentions and DMs as addressed (read as commands), thread replies without a mention not', async () => {
+    const addressed = async (ev: SlackMessageEvent, c = ctx()) => {
+      const r = await normaliseSlackEvent(env(ev), c);
       if (r.kind !== 'message') throw new Error(`expected a message, got ${r.reason}`);
       return toInboundMessage(r.draft, 'stop', 'Alice', 1).addressed;
     };
-    expect(addressed(mention({ text: `<@${BOT}> stop`, thread_ts: '100.000000' }))).toBe(true);
+    expect(await addressed(mention({ text: `<@${BOT}> stop`, thread_ts: '100.000000' }))).toBe(true);
     // the message twin of a mention
-    expect(addressed(message({ text: `<@${BOT}> stop`, thread_ts: '100.000000' }))).toBe(true);
-    expect(addressed(message({ text: `<@${BOT}|agentbridge> stop` }))).toBe(true);
+    expect(await addressed(message({ text: `<@${BOT}> stop`, thread_ts: '100.000000' }))).toBe(true);
+    expect(await addressed(message({ text: `<@${BOT}|agentbridge> stop` }))).toBe(true);
     // DMs: top-level and in a thread
-    expect(addressed(message({ channel: 'D1', channel_type: 'im', text: 'stop' }))).toBe(true);
-    expect(addressed(message({ channel: 'D1', channel_type: 'im', text: 'stop', ts: '100.000005', thread_ts: '100.000002' }))).toBe(true);
+    expect(await addressed(message({ channel: 'D1', channel_type: 'im', text: 'stop' }))).toBe(true);
+    expect(await addressed(message({ channel: 'D1', channel_type: 'im', text: 'stop', ts: '100.000005', thread_ts: '100.000002' }))).toBe(true);
     // a thread reply in a conversation the bot has, without a mention: a prompt
-    expect(addressed(message({ text: 'stop', ts: '100.000003', thread_ts: '100.000001' }), ctx({ conversations: ['slack:T1:C1:100.000001'] }))).toBeUndefined();
+    expect(
+      await addressed(message({ text: 'stop', ts: '100.000003', thread_ts: '100.000001' }), ctx({ conversations: ['slack:T1:C1:100.000001'] })),
+    ).toBeUndefined();
     // a reply under a bot post (seeded), without a mention
-    expect(addressed(message({ text: 'stop', ts: '100.000004', thread_ts: '100.000001' }), ctx({ botMessages: ['slack:C1:100.000001'] }))).toBeUndefined();
+    expect(
+      await addressed(message({ text: 'stop', ts: '100.000004', thread_ts: '100.000001' }), ctx({ botMessages: ['slack:C1:100.000001'] })),
+    ).toBeUndefined();
   });
 });
 

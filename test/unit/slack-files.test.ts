@@ -78,7 +78,12 @@ describe('slackFiles (file objects → InboundFile)', () => {
 });
 
 function ctx(conversations: string[] = []): NormaliseContext {
-  return { self: { userId: BOT, botId: 'B0BOT' }, allowBots: false, hasConversation: (id) => conversations.includes(id), isBotMessage: () => false };
+  return {
+    self: { userId: BOT, botId: 'B0BOT' },
+    allowBots: false,
+    hasConversation: async (id) => conversations.includes(id),
+    isBotMessage: async () => false,
+  };
 }
 const env = (event: SlackMessageEvent) => ({ type: 'event_callback', team_id: 'T1', event_id: 'Ev1', event });
 const fileShare = (over: Partial<SlackMessageEvent> = {}): SlackMessageEvent => ({
@@ -94,8 +99,8 @@ const fileShare = (over: Partial<SlackMessageEvent> = {}): SlackMessageEvent => 
 });
 
 describe('file_share messages (normaliseSlackEvent)', () => {
-  it('a file_share mention is taken with its files on the draft and the InboundMessage', () => {
-    const r = normaliseSlackEvent(env(fileShare()), ctx());
+  it('a file_share mention is taken with its files on the draft and the InboundMessage', async () => {
+    const r = await normaliseSlackEvent(env(fileShare()), ctx());
     expect(r.kind).toBe('message');
     if (r.kind !== 'message') return;
     expect(r.draft.files).toEqual([expect.objectContaining({ id: 'F0ABC123', name: 'notes.txt' })]);
@@ -105,24 +110,24 @@ describe('file_share messages (normaliseSlackEvent)', () => {
       { id: 'F0ABC123', name: 'notes.txt', mimeType: 'text/plain', size: 42, url: 'https://files.slack.com/files-pri/T1-F0ABC123/download/notes.txt' },
     ]);
     // The app_mention twin of the message carries the files too (and no subtype).
-    const mention = normaliseSlackEvent(env(fileShare({ type: 'app_mention', subtype: undefined, channel_type: undefined })), ctx());
+    const mention = await normaliseSlackEvent(env(fileShare({ type: 'app_mention', subtype: undefined, channel_type: undefined })), ctx());
     expect(mention.kind === 'message' && mention.draft.files.map((f) => f.id)).toEqual(['F0ABC123']);
   });
 
-  it('files without text: taken in a DM and in a thread the bot is in; the text renders empty', () => {
-    const dm = normaliseSlackEvent(env(fileShare({ channel: 'D1', channel_type: 'im', text: '' })), ctx());
+  it('files without text: taken in a DM and in a thread the bot is in; the text renders empty', async () => {
+    const dm = await normaliseSlackEvent(env(fileShare({ channel: 'D1', channel_type: 'im', text: '' })), ctx());
     expect(dm).toMatchObject({ kind: 'message', draft: { isDm: true, rawText: '', files: [expect.objectContaining({ id: 'F0ABC123' })] } });
-    const reply = normaliseSlackEvent(env(fileShare({ text: '', thread_ts: '100.000001', ts: '100.000005' })), ctx(['slack:T1:C1:100.000001']));
+    const reply = await normaliseSlackEvent(env(fileShare({ text: '', thread_ts: '100.000001', ts: '100.000005' })), ctx(['slack:T1:C1:100.000001']));
     expect(reply.kind).toBe('message');
     expect(renderInboundText('', BOT, new Map(), '')).toBe('');
     expect(renderInboundText(`<@${BOT}>`, BOT, new Map(), '')).toBe('');
     expect(renderInboundText('', BOT, new Map())).toBe('(empty message)');
     // Without a mention, outside a DM or a known thread, a file_share is still not the bot's.
-    expect(normaliseSlackEvent(env(fileShare({ text: 'just sharing' })), ctx())).toMatchObject({ kind: 'ignore' });
+    expect(await normaliseSlackEvent(env(fileShare({ text: 'just sharing' })), ctx())).toMatchObject({ kind: 'ignore' });
   });
 
-  it('a malformed file entry is left out, named for the agent and listed for the log', () => {
-    const r = normaliseSlackEvent(env(fileShare({ files: [fileObject(), { id: 'F0BAD', name: '<b>x.txt</b>' }] })), ctx());
+  it('a malformed file entry is left out, named for the agent and listed for the log', async () => {
+    const r = await normaliseSlackEvent(env(fileShare({ files: [fileObject(), { id: 'F0BAD', name: '<b>x.txt</b>' }] })), ctx());
     expect(r.kind).toBe('message');
     if (r.kind !== 'message') return;
     expect(r.draft.files.map((f) => f.id)).toEqual(['F0ABC123']);
@@ -137,9 +142,9 @@ let adapter: SlackAdapter | undefined;
 let server: HttpServer | undefined;
 const received: InboundMessage[] = [];
 const context: AdapterContext = {
-  hasConversation: (id) => received.some((m) => m.conversationId === id),
-  isBotMessage: () => false,
-  state: { get: () => undefined, set: () => {} },
+  hasConversation: async (id) => received.some((m) => m.conversationId === id),
+  isBotMessage: async () => false,
+  state: { get: async () => undefined, set: async () => {} },
 };
 const sink = async (m: InboundMessage) => {
   received.push(m);

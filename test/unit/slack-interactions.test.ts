@@ -46,9 +46,9 @@ const clicks: ActionRequest[] = [];
 let reply: (req: ActionRequest) => Promise<ActionReply> = async () => ({ status: 'ok', text: '' });
 
 const context: AdapterContext = {
-  hasConversation: () => true,
-  isBotMessage: () => false,
-  state: { get: () => undefined, set: () => {} },
+  hasConversation: async () => true,
+  isBotMessage: async () => false,
+  state: { get: async () => undefined, set: async () => {} },
   onAction: (req) => {
     clicks.push(req);
     return reply(req);

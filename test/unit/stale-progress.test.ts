@@ -15,8 +15,8 @@ import { localMessage } from '../helpers/fakes.js';
 
 const dirs: string[] = [];
 const stores: Store[] = [];
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -56,7 +56,7 @@ describe('stale progress messages', () => {
     await waitFor(() => w.adapter.deleted.has(ref) || undefined, 10_000, 'the progress message deleted');
     expect(w.adapter.texts('s1')).toEqual(['the answer']);
     expect(w.adapter.messages.has(ref)).toBe(false);
-    await waitFor(() => w.store.outbox.pending().length === 0 || undefined, 5_000, 'an empty outbox');
+    await waitFor(async () => (await w.store.outbox.pending()).length === 0 || undefined, 5_000, 'an empty outbox');
     await w.close();
   });
 
@@ -79,16 +79,16 @@ describe('stale progress messages', () => {
     w.adapter.failEdits = 1_000;
     w.adapter.failDeletes = 1_000;
     w.runner.runs.at(-1)!.finish({ text: 'answer three' });
-    await waitFor(() => w.store.outbox.pending().find((r) => r.target.retireRef === ref && r.attempts > 0), 5_000, 'a failed retire attempt');
+    await waitFor(async () => (await w.store.outbox.pending()).find((r) => r.target.retireRef === ref && r.attempts > 0), 5_000, 'a failed retire attempt');
     await w.outbox.stop();
     await w.bridges.shutdown();
-    w.store.close();
+    await w.store.close();
     stores.splice(stores.indexOf(w.store), 1);
 
     const w2 = world(db);
     await w2.outbox.deliverAll();
     expect(w2.adapter.deleted.has(ref)).toBe(true);
-    expect(w2.store.outbox.pending()).toHaveLength(0);
+    expect(await w2.store.outbox.pending()).toHaveLength(0);
     expect(w2.adapter.calls.filter((c) => c.op === 'post')).toHaveLength(0); // the answer is not posted again
     await w2.close();
   });
@@ -99,13 +99,13 @@ describe('stale progress messages', () => {
     w.adapter.failEdits = 1_000;
     w.adapter.failDeletes = 1_000;
     w.runner.runs.at(-1)!.finish({ text: 'first answer' });
-    await waitFor(() => w.store.outbox.pending().find((r) => r.target.retireRef === ref), 5_000, 'the retire row');
+    await waitFor(async () => (await w.store.outbox.pending()).find((r) => r.target.retireRef === ref), 5_000, 'the retire row');
     await w.router.accept(msg('s4', 'next'));
     await w.runner.waitRuns(2);
     w.runner.runs.at(-1)!.finish({ text: 'second answer' });
     await waitFor(() => (w.adapter.texts('s4').includes('second answer') ? true : undefined), 5_000, 'the second answer');
     // retried with backoff until given up: then the outbox is empty (the row is `failed`)
-    await waitFor(() => (w.store.outbox.pending().some((r) => r.target.retireRef === ref) ? undefined : true), 10_000, 'the retire row given up');
+    await waitFor(async () => ((await w.store.outbox.pending()).some((r) => r.target.retireRef === ref) ? undefined : true), 10_000, 'the retire row given up');
     await w.close();
   });
 });

@@ -20,29 +20,29 @@ beforeAll(() => {
   store = openStore({ dbPath: path.join(disk.dir, 'agentbridge.db'), logger: pino({ level: 'silent' }) });
 });
 
-afterAll(() => {
+afterAll(async () => {
   try {
-    store?.close();
+    await store?.close();
   } finally {
     disk?.unmount();
   }
 });
 
 describe('RETURNING writes on a full disk', () => {
-  it('throw SQLITE_FULL and leave the row as it was (no silent rollback)', () => {
+  it('throw SQLITE_FULL and leave the row as it was (no silent rollback)', async () => {
     const now = Date.now();
-    store.localMessages.insert({ id: 'm1', channel: 'general', thread: 'm1', user: 'agentbridge', text: '⏳ Working…', bot: true, ts: now });
+    await store.localMessages.insert({ id: 'm1', channel: 'general', thread: 'm1', user: 'agentbridge', text: '⏳ Working…', bot: true, ts: now });
     walCheckpoint(store.db, 'TRUNCATE');
     disk.fill();
     const big = 'final answer '.repeat(20_000);
-    expect(() => store.localMessages.update('m1', big)).toThrow(/full/i);
-    expect(store.localMessages.get('m1')?.text).toBe('⏳ Working…');
-    expect(() => store.outbox.enqueue({ conversationId: 'c', target: { platform: 'local', channel: 'general' }, text: big, sessionEntryId: null })).toThrow(
-      /full/i,
-    );
-    expect(store.outbox.pendingCount()).toBe(0);
+    await expect(store.localMessages.update('m1', big)).rejects.toThrow(/full/i);
+    expect((await store.localMessages.get('m1'))?.text).toBe('⏳ Working…');
+    await expect(
+      store.outbox.enqueue({ conversationId: 'c', target: { platform: 'local', channel: 'general' }, text: big, sessionEntryId: null }),
+    ).rejects.toThrow(/full/i);
+    expect(await store.outbox.pendingCount()).toBe(0);
     disk.unfill();
-    expect(store.localMessages.update('m1', 'final answer')?.text).toBe('final answer');
-    expect(store.localMessages.get('m1')?.text).toBe('final answer');
+    expect((await store.localMessages.update('m1', 'final answer'))?.text).toBe('final answer');
+    expect((await store.localMessages.get('m1'))?.text).toBe('final answer');
   });
 });

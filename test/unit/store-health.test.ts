@@ -51,8 +51,9 @@ describe('StoreHealth', () => {
       logger,
       initialDelayMs: 10,
       maxDelayMs: 40,
-      probe: () => {
+      probe: async () => {
         probes.push(Date.now());
+        await Promise.resolve();
         if (failing-- > 0) throw sqlite('SQLITE_FULL');
       },
     });
@@ -92,7 +93,7 @@ describe('StoreHealth', () => {
       logger: collectingLogger('silent').logger,
       initialDelayMs: 20,
       maxDelayMs: 1_000,
-      probe: () => void probes.push(Date.now()),
+      probe: async () => void probes.push(Date.now()),
     });
     health.report(sqlite('SQLITE_FULL'));
     await health.whenHealthy();
@@ -101,6 +102,38 @@ describe('StoreHealth', () => {
     await health.whenHealthy();
     expect(probes).toHaveLength(2);
     expect(probes[1]! - again).toBeGreaterThanOrEqual(38); // the second delay (40 ms), not the first (20 ms)
+    health.stop();
+  });
+
+  it('probeNow resolves to the outcome; calls while a probe runs share it', async () => {
+    let release!: () => void;
+    let fail = true;
+    let calls = 0;
+    const health = new StoreHealth({
+      logger: collectingLogger('silent').logger,
+      initialDelayMs: 60_000,
+      probe: async () => {
+        calls++;
+        await new Promise<void>((r) => (release = r));
+        if (fail) throw Object.assign(new Error('only 10 bytes free'), { code: 'ENOSPC' });
+      },
+    });
+    expect(await health.probeNow()).toBe(true); // healthy: no probe
+    expect(calls).toBe(0);
+    health.report(sqlite('SQLITE_FULL'));
+    const a = health.probeNow();
+    const b = health.probeNow();
+    expect(calls).toBe(1);
+    release();
+    expect(await a).toBe(false);
+    expect(await b).toBe(false);
+    expect(health.reason).toBe('ENOSPC: only 10 bytes free');
+    fail = false;
+    const c = health.probeNow();
+    expect(calls).toBe(2);
+    release();
+    expect(await c).toBe(true);
+    expect(health.healthy).toBe(true);
     health.stop();
   });
 });

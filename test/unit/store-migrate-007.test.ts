@@ -66,14 +66,14 @@ describe('migration 007', () => {
 
     const core: Core = startCore({ dbPath: old.dbPath, recovering: true });
     cleanups.push(() => core.close());
-    const [row] = core.store.inbox.unfinished();
+    const [row] = await core.store.inbox.unfinished();
     expect(row?.message).toEqual({ ...legacy, platform: 'local', origin: 'scheduler' });
 
     core.runner.auto = (req) => ({ text: `answer to ${req.prompt}` });
     await recoverInbox(core.store, core.router, core.outbound, logger);
-    await waitFor(() => core.store.inbox.unfinished().length === 0);
+    await waitFor(async () => (await core.store.inbox.unfinished()).length === 0);
     await waitFor(() => core.adapter.texts('t1').includes('answer to check the deploy again'));
-    expect(core.store.inbox.get('sched:s1:1')?.state).toBe('done');
+    expect((await core.store.inbox.get('sched:s1:1'))?.state).toBe('done');
   });
 
   it('renames response_checkpoints to posted_messages keeping every row, infers each kind, and recovery finds the progress message by it', async () => {
@@ -118,7 +118,7 @@ describe('migration 007', () => {
 
     const core: Core = startCore({ dbPath: old.dbPath, recovering: true });
     cleanups.push(() => core.close());
-    const rows = core.store.postedMessages.listForConversation(conv);
+    const rows = await core.store.postedMessages.listForConversation(conv);
     expect(rows.map((r) => [r.platformMessageRef, r.kind])).toEqual([
       ['m1', 'answer'],
       ['m2', 'progress'],
@@ -153,9 +153,9 @@ describe('recovery finds progress messages by kind', () => {
       replyTarget: { platform: 'local' as const, channel: 'general', thread: 't3' },
       receivedAt: Date.now(),
     };
-    core.store.inbox.accept(message);
-    core.store.inbox.markRunning(['local:e3']);
-    core.store.conversations.ensure({ id: conv, platform: 'local', channel: 'general', thread: 't3' });
+    await core.store.inbox.accept(message);
+    await core.store.inbox.markRunning(['local:e3']);
+    await core.store.conversations.ensure({ id: conv, platform: 'local', channel: 'general', thread: 't3' });
     const record = (ref: string, text: string, kind: 'progress' | 'notice') =>
       core.store.postedMessages.record({
         key: `local:general:${ref}`,
@@ -165,8 +165,8 @@ describe('recovery finds progress messages by kind', () => {
         assistantText: text,
         kind,
       });
-    record('p1', 'Working (a platform that shows no hourglass)', 'progress');
-    record('n1', '⏳ a notice that happens to start like a progress message', 'notice');
+    await record('p1', 'Working (a platform that shows no hourglass)', 'progress');
+    await record('n1', '⏳ a notice that happens to start like a progress message', 'notice');
 
     core.runner.auto = () => ({ text: 'answered' });
     await recoverInbox(core.store, core.router, core.outbound, logger);

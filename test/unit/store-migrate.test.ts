@@ -102,9 +102,9 @@ describe('migrations', () => {
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'a'").get()).toBeUndefined();
   });
 
-  it('openStore refuses a too-new database in both modes and leaves the file in place', () => {
+  it('openStore refuses a too-new database in both modes and leaves the file in place', async () => {
     const file = path.join(dir, 'agentbridge.db');
-    openStore({ dbPath: file, logger: silent }).close();
+    await openStore({ dbPath: file, logger: silent }).close();
     db = openDatabase(file);
     db.prepare("INSERT INTO schema_migrations VALUES (999, 'future', 0)").run();
     db.close();
@@ -126,13 +126,13 @@ describe('openDatabase', () => {
     expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
   });
 
-  it('a store opened on a new path is migrated and in WAL mode', () => {
+  it('a store opened on a new path is migrated and in WAL mode', async () => {
     const store = openStore({ dbPath: path.join(dir, 'agentbridge.db'), logger: silent });
     try {
       expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(schemaVersion(store.db)).toBe(loadMigrations().at(-1)!.version);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });

@@ -18,9 +18,9 @@ beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentbridge-store-'));
   dbPath = path.join(dir, 'agentbridge.db');
 });
-afterEach(() => {
+afterEach(async () => {
   vi.useRealTimers();
-  for (const s of open.splice(0)) s.close();
+  for (const s of open.splice(0)) await s.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -73,8 +73,8 @@ describe('corruption at open', () => {
     expect(fs.readFileSync(path.join(dir, main!))).toEqual(garbage);
     expect(fs.readFileSync(path.join(dir, `${main}-wal`), 'utf8')).toBe('old wal');
 
-    store.conversations.ensure({ id: 'c', platform: 'local', channel: 'general' });
-    expect(store.conversations.get('c')).toBeDefined();
+    await store.conversations.ensure({ id: 'c', platform: 'local', channel: 'general' });
+    expect(await store.conversations.get('c')).toBeDefined();
 
     await new Promise((r) => setImmediate(r));
     const errors = lines.filter((l) => l.level === 50);
@@ -84,15 +84,15 @@ describe('corruption at open', () => {
     expect(String(errors[0]!.msg)).toContain(path.join(dir, main!));
   });
 
-  it('moves aside a database with damaged pages (SQLITE_CORRUPT)', () => {
+  it('moves aside a database with damaged pages (SQLITE_CORRUPT)', async () => {
     const s = openS();
-    s.conversations.ensure({ id: 'c', platform: 'local', channel: 'general' });
-    s.transaction(() => {
+    await s.conversations.ensure({ id: 'c', platform: 'local', channel: 'general' });
+    await s.transaction(async (tx) => {
       for (let i = 0; i < 500; i++)
-        s.localMessages.insert({ id: `m${i}`, channel: 'general', thread: 't', user: 'ann', text: `message ${i}`, bot: false, ts: i });
+        await tx.localMessages.insert({ id: `m${i}`, channel: 'general', thread: 't', user: 'ann', text: `message ${i}`, bot: false, ts: i });
     });
     walCheckpoint(s.db);
-    s.close();
+    await s.close();
     const size = fs.statSync(dbPath).size;
     const fd = fs.openSync(dbPath, 'r+');
     fs.writeSync(fd, Buffer.alloc(8192, 0x41), 0, 8192, size - 3 * 4096);
@@ -103,40 +103,35 @@ describe('corruption at open', () => {
     const fresh = openS({ logger: fake });
     expect(error).toHaveBeenCalledTimes(1);
     expect(fs.readdirSync(dir).some((f) => CORRUPT_NAME.test(f))).toBe(true);
-    expect(fresh.localMessages.channels()).toEqual([]);
-    expect(fresh.conversations.get('c')).toBeUndefined();
+    expect(await fresh.localMessages.channels()).toEqual([]);
+    expect(await fresh.conversations.get('c')).toBeUndefined();
   });
 
-  it('leaves a healthy database alone', () => {
-    openS().conversations.ensure({ id: 'c', platform: 'local', channel: 'general' });
-    open.pop()!.close();
+  it('leaves a healthy database alone', async () => {
+    await openS().conversations.ensure({ id: 'c', platform: 'local', channel: 'general' });
+    await open.pop()!.close();
     const error = vi.fn();
     const s = openS({ logger: { error } as unknown as Logger });
     expect(error).not.toHaveBeenCalled();
-    expect(s.conversations.get('c')).toBeDefined();
+    expect(await s.conversations.get('c')).toBeDefined();
   });
 });
 
 describe('readonly', () => {
-  it('sees data committed by a writer that keeps the WAL database open, and cannot write', () => {
+  it('sees data committed by a writer that keeps the WAL database open, and cannot write', async () => {
     const writer = openS();
-    writer.conversations.ensure({ id: 'c1', platform: 'local', channel: 'general' });
-    writer.inbox.accept(message('e1', 'c1', 1));
+    await writer.conversations.ensure({ id: 'c1', platform: 'local', channel: 'general' });
+    await writer.inbox.accept(message('e1', 'c1', 1));
     expect(fs.existsSync(`${dbPath}-wal`)).toBe(true);
 
     const reader = openS({ readonly: true });
     expect(reader.readonly).toBe(true);
-    expect(reader.conversations.get('c1')).toBeDefined();
-    expect(reader.inbox.countByState().queued).toBe(1);
+    expect(await reader.conversations.get('c1')).toBeDefined();
+    expect((await reader.inbox.countByState()).queued).toBe(1);
 
-    writer.conversations.ensure({ id: 'c2', platform: 'local', channel: 'general' });
-    expect(
-      reader.conversations
-        .list()
-        .map((c) => c.id)
-        .sort(),
-    ).toEqual(['c1', 'c2']);
-    expect(() => reader.conversations.ensure({ id: 'c3', platform: 'local', channel: 'x' })).toThrow(/readonly/i);
+    await writer.conversations.ensure({ id: 'c2', platform: 'local', channel: 'general' });
+    expect((await reader.conversations.list()).map((c) => c.id).sort()).toEqual(['c1', 'c2']);
+    await expect(reader.conversations.ensure({ id: 'c3', platform: 'local', channel: 'x' })).rejects.toThrow(/readonly/i);
   });
 
   it('does not create a missing database', () => {
@@ -152,7 +147,7 @@ describe('readonly', () => {
 });
 
 describe('maintenance', () => {
-  it('prune removes old finished rows and idle conversations, keeps the rest, reports counts', () => {
+  it('prune removes old finished rows and idle conversations, keeps the rest, reports counts', async () => {
     const s = openS();
     const DAY = 86_400_000;
     const now = Date.UTC(2025, 5, 1);
@@ -161,19 +156,28 @@ describe('maintenance', () => {
     vi.setSystemTime(now - 60 * DAY);
 
     // Old and idle: removed with everything of it.
-    s.conversations.ensure({ id: 'idle', platform: 'local', channel: 'x' });
-    const e = s.entries.append({ conversationId: 'idle', role: 'assistant', author: null, text: 'a', agent: null, model: null, usage: null, costUsd: null });
-    s.entries.append({ conversationId: 'idle', role: 'user', author: 'Ann', text: 'q', agent: null, model: null, usage: null, costUsd: null });
-    s.postedMessages.record({ key: 'k-idle', conversationId: 'idle', sessionEntryId: e.id, platformMessageRef: 'r', assistantText: 'a', kind: 'answer' });
-    s.inbox.accept(message('idle-1', 'idle', now - 60 * DAY));
-    s.inbox.markDone(['idle-1']);
-    s.outbox.markPosted(s.outbox.enqueue({ conversationId: 'idle', target: { platform: 'local', channel: 'x' }, text: 'a' }).id, 'r');
+    await s.conversations.ensure({ id: 'idle', platform: 'local', channel: 'x' });
+    const e = await s.entries.append({
+      conversationId: 'idle',
+      role: 'assistant',
+      author: null,
+      text: 'a',
+      agent: null,
+      model: null,
+      usage: null,
+      costUsd: null,
+    });
+    await s.entries.append({ conversationId: 'idle', role: 'user', author: 'Ann', text: 'q', agent: null, model: null, usage: null, costUsd: null });
+    await s.postedMessages.record({ key: 'k-idle', conversationId: 'idle', sessionEntryId: e.id, platformMessageRef: 'r', assistantText: 'a', kind: 'answer' });
+    await s.inbox.accept(message('idle-1', 'idle', now - 60 * DAY));
+    await s.inbox.markDone(['idle-1']);
+    await s.outbox.markPosted((await s.outbox.enqueue({ conversationId: 'idle', target: { platform: 'local', channel: 'x' }, text: 'a' })).id, 'r');
     // Old but with a queued message: kept (never lose an accepted message).
-    s.conversations.ensure({ id: 'waiting', platform: 'local', channel: 'x' });
-    s.inbox.accept(message('waiting-1', 'waiting', now - 60 * DAY));
+    await s.conversations.ensure({ id: 'waiting', platform: 'local', channel: 'x' });
+    await s.inbox.accept(message('waiting-1', 'waiting', now - 60 * DAY));
     // Old and idle, but with a scheduled message still to run: kept (it would be lost with it).
-    s.conversations.ensure({ id: 'scheduled', platform: 'local', channel: 'x' });
-    s.scheduledMessages.insert({
+    await s.conversations.ensure({ id: 'scheduled', platform: 'local', channel: 'x' });
+    await s.scheduledMessages.insert({
       id: 'sm1',
       conversationId: 'scheduled',
       text: 'check again',
@@ -183,62 +187,61 @@ describe('maintenance', () => {
       createdAt: now - 60 * DAY,
     });
     // Old conversation row but recent entries: kept.
-    s.conversations.ensure({ id: 'chatty', platform: 'local', channel: 'x' });
+    await s.conversations.ensure({ id: 'chatty', platform: 'local', channel: 'x' });
     // Old finished inbox/outbox rows of a live conversation: removed; old pending outbox: kept.
-    s.conversations.ensure({ id: 'live', platform: 'local', channel: 'x' });
-    s.inbox.accept(message('live-old-done', 'live', now - 60 * DAY));
-    s.inbox.markFailed(['live-old-done']);
-    s.outbox.markAttemptFailed(s.outbox.enqueue({ conversationId: 'live', target: { platform: 'local', channel: 'x' }, text: 'f' }).id, 'x', true);
-    s.outbox.enqueue({ conversationId: 'live', target: { platform: 'local', channel: 'x' }, text: 'pending' });
+    await s.conversations.ensure({ id: 'live', platform: 'local', channel: 'x' });
+    await s.inbox.accept(message('live-old-done', 'live', now - 60 * DAY));
+    await s.inbox.markFailed(['live-old-done']);
+    await s.outbox.markAttemptFailed(
+      (await s.outbox.enqueue({ conversationId: 'live', target: { platform: 'local', channel: 'x' }, text: 'f' })).id,
+      'x',
+      true,
+    );
+    await s.outbox.enqueue({ conversationId: 'live', target: { platform: 'local', channel: 'x' }, text: 'pending' });
     // Local chat: an old thread (removed whole) and a thread that started old but is active (kept whole).
-    s.localMessages.insert({ id: 'o1', channel: 'general', thread: 'o1', user: 'ann', text: 'old', bot: false, ts: now - 60 * DAY });
-    s.localMessages.insert({ id: 'o2', channel: 'general', thread: 'o1', user: 'agentbridge', text: 'old', bot: true, ts: now - 59 * DAY });
-    s.localMessages.insert({ id: 'a1', channel: 'general', thread: 'a1', user: 'ann', text: 'start', bot: false, ts: now - 60 * DAY });
+    await s.localMessages.insert({ id: 'o1', channel: 'general', thread: 'o1', user: 'ann', text: 'old', bot: false, ts: now - 60 * DAY });
+    await s.localMessages.insert({ id: 'o2', channel: 'general', thread: 'o1', user: 'agentbridge', text: 'old', bot: true, ts: now - 59 * DAY });
+    await s.localMessages.insert({ id: 'a1', channel: 'general', thread: 'a1', user: 'ann', text: 'start', bot: false, ts: now - 60 * DAY });
 
     vi.setSystemTime(now);
-    s.conversations.update('live', { model: 'm' });
-    s.entries.append({ conversationId: 'chatty', role: 'user', author: 'Ann', text: 'new', agent: null, model: null, usage: null, costUsd: null });
-    s.inbox.accept(message('live-new', 'live', now));
-    s.inbox.markDone(['live-new']);
-    s.localMessages.insert({ id: 'a2', channel: 'general', thread: 'a1', user: 'ann', text: 'recent', bot: false, ts: now });
+    await s.conversations.update('live', { model: 'm' });
+    await s.entries.append({ conversationId: 'chatty', role: 'user', author: 'Ann', text: 'new', agent: null, model: null, usage: null, costUsd: null });
+    await s.inbox.accept(message('live-new', 'live', now));
+    await s.inbox.markDone(['live-new']);
+    await s.localMessages.insert({ id: 'a2', channel: 'general', thread: 'a1', user: 'ann', text: 'recent', bot: false, ts: now });
 
     const expected = { conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 };
     // A dry run reports the same counts and removes nothing.
     expect(prune(s, cutoff, { dryRun: true })).toEqual(expected);
-    expect(s.conversations.list()).toHaveLength(5);
-    expect(s.inbox.get('live-old-done')).toBeDefined();
+    expect(await s.conversations.list()).toHaveLength(5);
+    expect(await s.inbox.get('live-old-done')).toBeDefined();
     const report = prune(s, cutoff);
     expect(report).toEqual({ conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 });
-    expect(
-      s.conversations
-        .list()
-        .map((c) => c.id)
-        .sort(),
-    ).toEqual(['chatty', 'live', 'scheduled', 'waiting']);
-    expect(s.scheduledMessages.get('sm1')).toBeDefined();
-    expect(s.inbox.get('waiting-1')?.state).toBe('queued');
-    expect(s.inbox.get('live-old-done')).toBeUndefined();
-    expect(s.inbox.get('live-new')).toBeDefined();
-    expect(s.outbox.pending().map((o) => o.text)).toEqual(['pending']);
-    expect(s.localMessages.list('general', 'a1').map((m) => m.id)).toEqual(['a1', 'a2']);
-    expect(s.localMessages.threads('general').map((t) => t.thread)).toEqual(['a1']);
+    expect((await s.conversations.list()).map((c) => c.id).sort()).toEqual(['chatty', 'live', 'scheduled', 'waiting']);
+    expect(await s.scheduledMessages.get('sm1')).toBeDefined();
+    expect((await s.inbox.get('waiting-1'))?.state).toBe('queued');
+    expect(await s.inbox.get('live-old-done')).toBeUndefined();
+    expect(await s.inbox.get('live-new')).toBeDefined();
+    expect((await s.outbox.pending()).map((o) => o.text)).toEqual(['pending']);
+    expect((await s.localMessages.list('general', 'a1')).map((m) => m.id)).toEqual(['a1', 'a2']);
+    expect((await s.localMessages.threads('general')).map((t) => t.thread)).toEqual(['a1']);
 
     // Nothing left to prune; works on a bare connection too.
     expect(Object.values(prune(s.db, cutoff)).every((n) => n === 0)).toBe(true);
   });
 
-  it('walCheckpoint returns the pragma result and vacuum runs', () => {
+  it('walCheckpoint returns the pragma result and vacuum runs', async () => {
     const s = openS();
-    s.conversations.ensure({ id: 'c', platform: 'local', channel: 'x' });
+    await s.conversations.ensure({ id: 'c', platform: 'local', channel: 'x' });
     const r = walCheckpoint(s.db);
     expect(r).toEqual({ busy: 0, log: expect.any(Number), checkpointed: expect.any(Number) });
     expect(fs.statSync(`${dbPath}-wal`).size).toBe(0); // TRUNCATE emptied the WAL
     vacuum(s.db);
-    expect(s.conversations.get('c')).toBeDefined();
+    expect(await s.conversations.get('c')).toBeDefined();
   });
 
-  it('a second connection can read while the WAL is in use (WAL mode on a reopened file)', () => {
-    openS().close();
+  it('a second connection can read while the WAL is in use (WAL mode on a reopened file)', async () => {
+    await openS().close();
     const db = openDatabase(dbPath);
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');

@@ -19,7 +19,7 @@ export const agent: Command<AgentName> = {
     const a = args.toLowerCase();
     return isAgentName(a) ? a : undefined;
   },
-  run(ctx, name) {
+  async run(ctx, name) {
     const { store, availableAgents, logger } = ctx.deps;
     if (!availableAgents.includes(name)) {
       return reply(
@@ -27,12 +27,12 @@ export const agent: Command<AgentName> = {
         true,
       );
     }
-    const id = ensureConversation(ctx);
-    const conv = store.conversations.get(id)!;
+    const id = await ensureConversation(ctx);
+    const conv = (await store.conversations.get(id))!;
     const current = conv.agent ?? ctx.deps.defaults.agent;
     if (current === name) return reply(`This conversation already uses ${name}.`, true);
     // Model names belong to one agent: a model chosen for the old agent is dropped.
-    store.conversations.update(id, { agent: name, ...(conv.model ? { model: null } : {}) });
+    await store.conversations.update(id, { agent: name, ...(conv.model ? { model: null } : {}) });
     logger.info({ conversationId: id, by: ctx.caller.qualifiedId, from: current, to: name }, 'conversation agent changed');
     const note = conv.model ? ` The model setting (${conv.model}) was cleared.` : '';
     return reply(

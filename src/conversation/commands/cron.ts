@@ -113,13 +113,13 @@ function describeJob(j: CronJob): string {
   return `- \`${j.name}\` — \`${j.scheduleText}\`${tz} → ${j.target.platform}:${j.target.channel} — ${state}${extra ? ` — ${extra}` : ''}\n    ${j.prompt.length > 120 ? `${j.prompt.slice(0, 120)}…` : j.prompt}`;
 }
 
-function run(ctx: CommandContext, a: Args): CommandResult {
+async function run(ctx: CommandContext, a: Args): Promise<CommandResult> {
   const cron = ctx.deps.cron;
   if (!cron) return reply('The scheduler is not running in this agentbridge, so cron jobs are not available.', true);
   const log = ctx.deps.logger.child({ by: ctx.caller.qualifiedId, command: `cron ${a.sub}` });
   try {
     if (a.sub === 'list') {
-      const jobs = cron.list();
+      const jobs = await cron.list();
       if (!jobs.length) return reply('No cron jobs yet. Add one with `/agent cron add <name> "<schedule>" <prompt…>`.', true);
       return reply([`**Cron jobs** (${jobs.length})`, '', ...jobs.map(describeJob)].join('\n'), true);
     }
@@ -135,28 +135,28 @@ function run(ctx: CommandContext, a: Args): CommandResult {
         ...(a.agent ? { agent: a.agent } : {}),
         ...(a.model ? { model: a.model } : {}),
       };
-      const job = cron.add(input);
+      const job = await cron.add(input);
       log.info({ job: job.id, name: job.name }, 'cron job added');
       return reply(`⏰ Cron job \`${job.name}\` added: \`${job.scheduleText}\` → this channel; next run ${iso(job.nextRunAt)}.`);
     }
-    const job = cron.get(a.name);
+    const job = await cron.get(a.name);
     if (!job) return reply(`No cron job named \`${a.name}\`. \`/agent cron list\` shows them.`, true);
     switch (a.sub) {
       case 'pause':
-        cron.pause(job.id);
+        await cron.pause(job.id);
         log.info({ job: job.id }, 'cron job paused');
         return reply(`⏸️ Cron job \`${job.name}\` paused.`);
       case 'resume': {
-        const j = cron.resume(job.id);
+        const j = await cron.resume(job.id);
         log.info({ job: job.id }, 'cron job resumed');
         return reply(`▶️ Cron job \`${job.name}\` resumed; next run ${iso(j.nextRunAt)}.`);
       }
       case 'remove':
-        cron.remove(job.id);
+        await cron.remove(job.id);
         log.info({ job: job.id }, 'cron job removed');
         return reply(`🗑️ Cron job \`${job.name}\` removed.`);
       case 'run-now': {
-        const r = cron.runNow(job.id);
+        const r = await cron.runNow(job.id);
         log.info({ job: job.id, run: r.id }, 'cron job run started by command');
         return reply(`🚀 Started a run of \`${job.name}\` (run ${r.id}).`);
       }

@@ -102,13 +102,13 @@ export const diff: Command<true> = {
     const { store, defaults } = ctx.deps;
     const env = ctx.deps.gitEnv ?? {};
     const id = ctx.place.conversationId!;
-    const conv = store.conversations.get(id);
-    const worktree = store.projects.worktree(id);
+    const conv = await store.conversations.get(id);
+    const worktree = await store.projects.worktree(id);
     let dir: string;
     if (conv?.workdir) dir = conv.workdir;
     else if (worktree) dir = worktree.path;
-    else if (boundProject(store, id)?.worktrees) return reply('This conversation has no worktree yet: it is made at its first turn.', true);
-    else dir = conv ? await conversationWorkdir(store, conv, defaults.workdir, env) : (boundProject(store, id)?.path ?? defaults.workdir);
+    else if ((await boundProject(store, id))?.worktrees) return reply('This conversation has no worktree yet: it is made at its first turn.', true);
+    else dir = conv ? await conversationWorkdir(store, conv, defaults.workdir, env) : ((await boundProject(store, id))?.path ?? defaults.workdir);
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'agentbridge-patch-'));
     try {
       const patchFile = path.join(tmp, 'patch');

@@ -136,12 +136,10 @@ export function refusedKey(conversationId: string): string {
 }
 
 export class CommandService implements AccessStage, CommandStage {
-  private readonly store: Pick<Store, 'platformState'>;
   private readonly logger: Logger;
   private readonly outbound: Outbound;
 
   constructor(private readonly o: CommandServiceOptions) {
-    this.store = o.deps.store;
     this.logger = o.deps.logger;
     this.outbound = o.outbound;
   }
@@ -153,17 +151,21 @@ export class CommandService implements AccessStage, CommandStage {
    * otherwise whether the writer is an admin. Scheduler messages are trusted (set up by an
    * allowed user or an admin).
    */
-  checkAccess(m: InboundMessage, hooks?: AcceptHooks): { handled: AcceptResult } | { admin: boolean } {
+  async checkAccess(m: InboundMessage, hooks?: AcceptHooks): Promise<{ handled: AcceptResult } | { admin: boolean }> {
     if (fromScheduler(m)) return { admin: false };
-    const decision = this.o.access.check({ platform: m.platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] }, 'message', {
-      conversationId: m.conversationId,
-      eventKey: m.eventKey,
-    });
+    const decision = await this.o.access.check(
+      { platform: m.platform, userId: m.author.id, channel: m.channel, alsoChannels: [m.replyTarget.channel] },
+      'message',
+      {
+        conversationId: m.conversationId,
+        eventKey: m.eventKey,
+      },
+    );
     if (!decision.allowed) {
       // The refusal record and the refusal notice commit together (no inbox row): told once, durably.
-      const first = this.o.inbox.refuse(() => {
-        const firstTime = this.recordRefusal(m);
-        if (firstTime) this.outbound.enqueue(m, refusalText(decision.reason));
+      const first = await this.o.inbox.refuse(async (tx) => {
+        const firstTime = await this.recordRefusal(m, tx);
+        if (firstTime) await this.outbound.enqueue(m, refusalText(decision.reason), { tx });
         return firstTime;
       }, hooks);
       if (first) this.deliverInBackground(m.conversationId, 'delivering an access refusal failed');
@@ -182,7 +184,7 @@ export class CommandService implements AccessStage, CommandStage {
     const platform = m.platform;
     const parsed = parseCommand(m.text, 'message');
     if (!parsed) return undefined;
-    if (!this.o.inbox.accept(m, hooks)) {
+    if (!(await this.o.inbox.accept(m, hooks))) {
       this.logger.info({ eventKey: m.eventKey, conversationId: m.conversationId }, 'duplicate delivery of a command ignored');
       return 'duplicate';
     }
@@ -190,7 +192,7 @@ export class CommandService implements AccessStage, CommandStage {
     const result = await this.execute(caller, { conversationId: m.conversationId, channel: m.channel, replyTarget: m.replyTarget }, parsed);
     const deliver = () => this.deliverInBackground(m.conversationId, 'delivering a command reply failed', result.after);
     try {
-      this.enqueueReply(m, result);
+      await this.enqueueReply(m, result);
     } catch (err) {
       // The command was taken (its inbox row is stored): its reply must not be lost to a storage fault.
       if (!this.o.health?.report(err, 'command reply')) throw err;
@@ -205,12 +207,12 @@ export class CommandService implements AccessStage, CommandStage {
    * Writes a command's reply (a notice) to the outbox — and its file after it (`result.file`) —
    * in one transaction with closing its inbox row.
    */
-  private enqueueReply(m: InboundMessage, result: CommandResult): void {
+  private async enqueueReply(m: InboundMessage, result: CommandResult): Promise<void> {
     const file = result.file;
-    this.outbound.enqueue(m, result.text, {
-      alsoInTx: () => {
-        if (file) this.outbound.enqueueFile(m, file);
-        this.o.inbox.finish([m.eventKey], 'done');
+    await this.outbound.enqueue(m, result.text, {
+      alsoInTx: async (tx) => {
+        if (file) await this.outbound.enqueueFile(m, file, '', { tx });
+        await this.o.inbox.finish([m.eventKey], 'done', tx);
       },
     });
   }
@@ -230,7 +232,7 @@ export class CommandService implements AccessStage, CommandStage {
       await new Promise((r) => setTimeout(r, backoffDelay(attempt)));
       await health.whenHealthy();
       try {
-        this.enqueueReply(m, result);
+        await this.enqueueReply(m, result);
         return;
       } catch (err) {
         if (!health.report(err, 'command reply')) {
@@ -249,7 +251,7 @@ export class CommandService implements AccessStage, CommandStage {
   /** Runs a platform slash command; the adapter shows the reply. Never rejects. */
   async runCommand(req: CommandRequest): Promise<CommandReply> {
     const name = req.text.trim().replace(PREFIX, '$1').trim().split(/\s+/)[0] ?? '';
-    const decision = this.o.access.check(
+    const decision = await this.o.access.check(
       { platform: req.platform, userId: req.userId, channel: req.channel, alsoChannels: [req.replyTarget.channel] },
       'slash command',
       {
@@ -280,9 +282,13 @@ export class CommandService implements AccessStage, CommandStage {
    * caller is told so (ephemeral). When the rows cannot be written, the text is the response and
    * the caller is told the file could not be posted.
    */
-  private postWithFile(target: OutboundTarget, result: CommandResult): CommandReply {
+  private async postWithFile(target: OutboundTarget, result: CommandResult): Promise<CommandReply> {
     try {
-      this.outbound.enqueue(target, result.text, { alsoInTx: () => this.outbound.enqueueFile(target, result.file!) });
+      await this.outbound.enqueue(target, result.text, {
+        alsoInTx: async (tx) => {
+          await this.outbound.enqueueFile(target, result.file!, '', { tx });
+        },
+      });
     } catch (err) {
       this.o.health?.report(err, 'command reply');
       this.logger.error({ err, conversationId: target.conversationId }, 'a command reply with a file could not be stored');
@@ -317,11 +323,14 @@ export class CommandService implements AccessStage, CommandStage {
     }
   }
 
-  /** Records that a conversation's disallowed writer is being told (once per conversation, durably); true the first time. */
-  private recordRefusal(m: InboundMessage): boolean {
+  /**
+   * Records that a conversation's disallowed writer is being told (once per conversation, durably);
+   * true the first time. Runs in the refusal's transaction `tx` (the read and the write do not interleave).
+   */
+  private async recordRefusal(m: InboundMessage, tx: Pick<Store, 'platformState'>): Promise<boolean> {
     const key = refusedKey(m.conversationId);
-    if (this.store.platformState.get(key)) return false;
-    this.store.platformState.set(key, String(Date.now()));
+    if (await tx.platformState.get(key)) return false;
+    await tx.platformState.set(key, String(Date.now()));
     return true;
   }
 }

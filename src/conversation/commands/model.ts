@@ -14,10 +14,10 @@ export const model: Command<string | null> = {
     if (args === 'default') return null;
     return MODEL.test(args) ? args : undefined;
   },
-  run(ctx, name) {
+  async run(ctx, name) {
     const { store, logger, defaults } = ctx.deps;
-    const id = ensureConversation(ctx);
-    store.conversations.update(id, { model: name });
+    const id = await ensureConversation(ctx);
+    await store.conversations.update(id, { model: name });
     logger.info({ conversationId: id, by: ctx.caller.qualifiedId, model: name }, 'conversation model changed');
     return reply(
       name === null

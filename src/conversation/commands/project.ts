@@ -29,13 +29,13 @@ export const project: Command<Args> = {
     if (args === 'none') return { name: null };
     return PROJECT_NAME.safeParse(args).success ? { name: args } : undefined;
   },
-  run(ctx, args) {
+  async run(ctx, args) {
     const { store, logger } = ctx.deps;
     const { platform, channel } = placeChannel(ctx);
-    const current = store.projects.binding(platform, channel);
     if ('show' in args) {
+      const current = await store.projects.binding(platform, channel);
       if (!current) return reply('📁 This channel is not bound to a project; conversations here run in the default working directory.', true);
-      const p = store.projects.get(current.project);
+      const p = await store.projects.get(current.project);
       return reply(
         `📁 This channel is bound to project **${current.project}**${p ? ` (\`${p.path}\`${p.worktrees ? ', a git worktree per conversation' : ''})` : ''}.`,
         true,
@@ -43,19 +43,23 @@ export const project: Command<Args> = {
     }
     if (!ctx.caller.admin) return reply('🔒 Only agentbridge admins can bind a channel to a project.', true);
     if (args.name === null) {
-      const had = store.projects.unbind(platform, channel);
+      // The binding read and its removal in one transaction: the reply names the binding removed.
+      const had = await store.transaction(async (tx) => {
+        const current = await tx.projects.binding(platform, channel);
+        return (await tx.projects.unbind(platform, channel)) ? current : undefined;
+      });
       logger.info({ platform, channel, by: ctx.caller.qualifiedId }, 'channel project unbound');
-      return reply(had ? `📁 This channel is no longer bound to **${current!.project}**.` : '📁 This channel was not bound to a project.');
+      return reply(had ? `📁 This channel is no longer bound to **${had.project}**.` : '📁 This channel was not bound to a project.');
     }
-    const p = store.projects.get(args.name);
+    const p = await store.projects.get(args.name);
     if (!p) {
-      const names = store.projects.list().map((x) => x.name);
+      const names = (await store.projects.list()).map((x) => x.name);
       return reply(
         `⚠️ No project \`${args.name}\`. ${names.length ? `Projects: ${names.join(', ')}.` : 'Add one on the host: `agentbridge projects add NAME --path DIR`.'}`,
         true,
       );
     }
-    store.projects.bind({ platform, channel, project: p.name, boundBy: ctx.caller.qualifiedId });
+    await store.projects.bind({ platform, channel, project: p.name, boundBy: ctx.caller.qualifiedId });
     logger.info({ platform, channel, project: p.name, by: ctx.caller.qualifiedId }, 'channel bound to a project');
     return reply(
       `📁 This channel is now bound to project **${p.name}** (\`${p.path}\`)${p.worktrees ? '; each new conversation gets its own git worktree and branch' : ''}. New conversations here run in it.`,

@@ -21,7 +21,7 @@ export const restart: Command<true> = {
   args: '',
   summary: 'restart agentbridge gracefully (running turns may finish) and report back here',
   parse: noArgs,
-  run(ctx) {
+  async run(ctx) {
     const { restart: doRestart, stopping, store, logger, shutdownGraceMs } = ctx.deps;
     if (!doRestart) return reply('This agentbridge cannot restart itself (it is not running as `agentbridge start`).', true);
     if (stopping?.()) return reply('agentbridge is already shutting down or restarting.', true);
@@ -32,7 +32,7 @@ export const restart: Command<true> = {
       requestedById: ctx.caller.qualifiedId,
       at: (ctx.deps.now ?? Date.now)(),
     };
-    store.platformState.set(RESTART_KEY, JSON.stringify(request));
+    await store.platformState.set(RESTART_KEY, JSON.stringify(request));
     logger.info({ by: ctx.caller.qualifiedId, conversationId: request.conversationId }, 'restart requested');
     const grace = Math.round(shutdownGraceMs / 1000);
     return reply(`♻️ Restarting agentbridge${grace ? ` (running turns get up to ${grace} s to finish)` : ''}. I'll post here when I'm back.`, false, doRestart);
@@ -40,8 +40,8 @@ export const restart: Command<true> = {
 };
 
 /** The pending restart request, if any. */
-export function pendingRestart(store: Pick<Store, 'platformState'>): RestartRequest | undefined {
-  const raw = store.platformState.get(RESTART_KEY);
+export async function pendingRestart(store: Pick<Store, 'platformState'>): Promise<RestartRequest | undefined> {
+  const raw = await store.platformState.get(RESTART_KEY);
   if (!raw) return undefined;
   try {
     return JSON.parse(raw) as RestartRequest;
@@ -59,16 +59,16 @@ export function pendingRestart(store: Pick<Store, 'platformState'>): RestartRequ
  */
 export async function announceRestart(deps: { store: Pick<Store, 'platformState'>; outbound: Pick<Outbound, 'say'>; logger: Logger }): Promise<boolean> {
   const { store, outbound, logger } = deps;
-  const raw = store.platformState.get(RESTART_KEY);
+  const raw = await store.platformState.get(RESTART_KEY);
   if (!raw) return false;
-  const req = pendingRestart(store);
+  const req = await pendingRestart(store);
   if (!req) {
-    store.platformState.set(RESTART_KEY, '');
+    await store.platformState.set(RESTART_KEY, '');
     return false;
   }
   const text = `✅ agentbridge restarted (requested by ${req.requestedBy}).`;
   const to = { conversationId: req.conversationId ?? placeKey(req.replyTarget), replyTarget: req.replyTarget };
-  await outbound.say(to, text, { alsoInTx: () => store.platformState.set(RESTART_KEY, '') });
+  await outbound.say(to, text, { alsoInTx: (tx) => tx.platformState.set(RESTART_KEY, '') });
   logger.info({ requestedBy: req.requestedById, conversationId: req.conversationId, askedAt: req.at }, 'restart announced');
   return true;
 }

@@ -10,7 +10,7 @@ export const sessions: Command<true> = {
   args: '',
   summary: 'active conversations and running turns',
   parse: noArgs,
-  run(ctx) {
+  async run(ctx) {
     const { router, store, defaults } = ctx.deps;
     const now = (ctx.deps.now ?? Date.now)();
     const active = router.active().sort((a, b) => (a.runningSince ?? Infinity) - (b.runningSince ?? Infinity));
@@ -18,7 +18,7 @@ export const sessions: Command<true> = {
     const running = active.filter((s) => s.running).length;
     const lines = [`**Active conversations**: ${active.length} (${running} running turn${running === 1 ? '' : 's'})`, ''];
     for (const s of active.slice(0, MAX_LISTED)) {
-      const conv = store.conversations.get(s.conversationId);
+      const conv = await store.conversations.get(s.conversationId);
       const agent = conv?.agent ?? defaults.agent ?? '-';
       const state = s.running ? `running for ${formatDuration(now - (s.runningSince ?? now))}` : 'waiting for a turn slot';
       lines.push(`- \`${s.conversationId}\` — ${agent} — ${state}${s.queued ? ` — ${s.queued} queued` : ''}`);

@@ -13,23 +13,23 @@ export const status: Command<true> = {
   args: '',
   summary: 'agent, model, agent session, running turn, queued messages, turns and cost of this conversation',
   parse: noArgs,
-  run(ctx) {
+  async run(ctx) {
     const { store, router, defaults } = ctx.deps;
     const id = ctx.place.conversationId!;
     const now = (ctx.deps.now ?? Date.now)();
-    const conv = store.conversations.get(id);
+    const conv = await store.conversations.get(id);
     const bridge = router.status(id);
     const agent = conv?.agent ?? defaults.agent;
     const model = conv?.model ?? defaults.model;
     let turns = 0;
     let cost = 0;
-    for (const e of conv ? store.entries.list(id) : []) {
+    for (const e of conv ? await store.entries.list(id) : []) {
       if (e.role === 'assistant') turns++;
       if (e.costUsd) cost += e.costUsd;
     }
     const live = ctx.deps.sessions?.get(id);
-    const waiting = store.interactions.pending(id);
-    const rules = store.approvalRules.list(id);
+    const waiting = await store.interactions.pending(id);
+    const rules = await store.approvalRules.list(id);
     const session = conv?.agentSessionId
       ? `\`${conv.agentSessionId}\`${conv.agentSessionAgent ? ` (${conv.agentSessionAgent})` : ''}`
       : 'none yet (the next turn starts one)';

@@ -146,11 +146,14 @@ export function noArgs(args: string): true | undefined {
   return /^[.!?]*$/.test(args) ? true : undefined;
 }
 
-/** Ensures the conversation row exists (a slash command may name a conversation the store has not seen yet). */
-export function ensureConversation(ctx: CommandContext): string {
+/**
+ * Ensures the conversation row exists (a slash command may name a conversation the store has not
+ * seen yet); resolves to its id once the row is stored.
+ */
+export async function ensureConversation(ctx: CommandContext): Promise<string> {
   const id = ctx.place.conversationId!;
   const t = ctx.place.replyTarget;
-  ctx.deps.inbox.ensureConversation({ id, platform: t.platform, channel: t.channel, thread: t.thread ?? null, workdir: null });
+  await ctx.deps.inbox.ensureConversation({ id, platform: t.platform, channel: t.channel, thread: t.thread ?? null, workdir: null });
   return id;
 }
 

@@ -70,10 +70,10 @@ export const workdir: Command<Args> = {
     const p = args.replace(/^(["'`])(.*)\1$/, '$2');
     return /[\n\r]/.test(p) || !p ? undefined : { path: p };
   },
-  run(ctx, args) {
+  async run(ctx, args) {
     const { store, router, defaults, workspacesRoot, logger } = ctx.deps;
     const id = ctx.place.conversationId!;
-    const current = store.conversations.get(id)?.workdir ?? defaults.workdir;
+    const current = (await store.conversations.get(id))?.workdir ?? defaults.workdir;
     if ('show' in args) return reply(`📁 Working directory: \`${current}\` (workspaces root: \`${path.resolve(workspacesRoot)}\`).`, true);
     if (router.status(id).running) return reply('A turn is running. Stop it first with `/agent stop`, or wait until it ends.', true);
     let dir: string | null = null;
@@ -88,11 +88,15 @@ export const workdir: Command<Args> = {
         throw err;
       }
     }
-    ensureConversation(ctx);
-    store.transaction(() => {
-      store.conversations.update(id, { workdir: dir });
-      store.conversations.setAgentSession(id, null, null);
+    await ensureConversation(ctx);
+    const changed = await store.transaction(async (tx) => {
+      // Checked again here: a turn may have started while the conversation row was being stored.
+      if (router.status(id).running) return false;
+      await tx.conversations.update(id, { workdir: dir });
+      await tx.conversations.setAgentSession(id, null, null);
+      return true;
     });
+    if (!changed) return reply('A turn is running. Stop it first with `/agent stop`, or wait until it ends.', true);
     logger.info({ conversationId: id, by: ctx.caller.qualifiedId, workdir: dir }, 'conversation workdir changed');
     return reply(
       `📁 Working directory is now \`${dir ?? defaults.workdir}\`${dir ? '' : ' (the default)'}; the next message starts a new agent session there.`,

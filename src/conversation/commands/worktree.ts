@@ -27,7 +27,7 @@ export const worktree: Command<Args> = {
     const { store, router, logger, sessions } = ctx.deps;
     const env = ctx.deps.gitEnv ?? {};
     const id = ctx.place.conversationId!;
-    const row = store.projects.worktree(id);
+    const row = await store.projects.worktree(id);
     if (!row) return reply('This conversation has no worktree.', true);
     if (args.step === 'ask')
       return reply(
@@ -35,7 +35,7 @@ export const worktree: Command<Args> = {
         true,
       );
     if (router.status(id).running) return reply('A turn is running. Stop it first with `/agent stop`, or wait until it ends.', true);
-    const repo = store.projects.get(row.project)?.path ?? path.dirname(path.dirname(row.path));
+    const repo = (await store.projects.get(row.project))?.path ?? path.dirname(path.dirname(row.path));
     await sessions?.close(id, 'worktree removed');
     let result;
     try {
@@ -54,7 +54,7 @@ export const worktree: Command<Args> = {
           : `the worktree has ${list.length} uncommitted change${list.length === 1 ? '' : 's'}`;
       return reply([`⚠️ Not removed: ${what}:`, ...shown, 'Push or commit them first, or drop them with `/agent worktree remove force`.'].join('\n'));
     }
-    store.conversations.setAgentSession(id, null, null);
+    await store.conversations.setAgentSession(id, null, null);
     logger.info(
       { conversationId: id, by: ctx.caller.qualifiedId, path: row.path, branch: row.branch, force: args.step === 'force' },
       'conversation worktree removed',

@@ -124,9 +124,9 @@ export class DiscordAdapter implements PlatformAdapter {
         active: () => !this.stopped,
         post: (target, text, opts) => this.output.post(target, text, opts),
         render: (markdown) => renderMessages(this, markdown),
-        conversationFor: (place) => {
+        conversationFor: async (place) => {
           const id = conversationIdOf(place);
-          return takesPartIn(place, this.policy()) || this.context.hasConversation(id) ? id : undefined;
+          return (await takesPartIn(place, this.policy())) || (await this.context.hasConversation(id)) ? id : undefined;
         },
       });
     }
@@ -236,5 +236,15 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 /** Context for a start() without one (tests): no conversations, no posted messages, state in memory. */
 function memoryContext(): AdapterContext {
   const map = new Map<string, string>();
-  return { hasConversation: () => false, isBotMessage: () => false, state: { get: (k) => map.get(k), set: (k, v) => void map.set(k, v) } };
+  return {
+    hasConversation: () => Promise.resolve(false),
+    isBotMessage: () => Promise.resolve(false),
+    state: {
+      get: (k) => Promise.resolve(map.get(k)),
+      set: (k, v) => {
+        map.set(k, v);
+        return Promise.resolve();
+      },
+    },
+  };
 }

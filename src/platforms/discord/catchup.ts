@@ -14,10 +14,15 @@
  *   `after=<threadId>` lists a whole thread.
  */
 
-/** Durable key-value state (AdapterContext.state). */
+/** Durable key-value state (AdapterContext.state); both reject on a store error. */
 export interface StateStore {
-  get(key: string): string | undefined;
-  set(key: string, value: string): void;
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string): Promise<void>;
+}
+
+/** Cursors as read at one moment (channel id → last message id seen), for {@link catchUpStart}. */
+export interface CursorSnapshot {
+  get(channelId: string): string | undefined;
 }
 
 /** Discord's epoch (2015-01-01T00:00:00Z), ms. */
@@ -38,18 +43,29 @@ export function snowflakeTime(id: string): number {
   return Number((BigInt(id) >> 22n) + DISCORD_EPOCH);
 }
 
-/** Per-channel cursors over {@link StateStore}; they only move forward. */
+/**
+ * Per-channel cursors over {@link StateStore}; they only move forward. `advance` reads, then
+ * writes: callers run the advances of one channel one after another (the Discord inbound queue
+ * does), so no other advance interleaves.
+ */
 export class Cursors {
   constructor(private readonly state: StateStore) {}
 
-  get(channelId: string): string | undefined {
+  get(channelId: string): Promise<string | undefined> {
     return this.state.get(cursorKey(channelId));
   }
 
-  /** Moves the cursor of `channelId` to `messageId` when that is later (or there is none). */
-  advance(channelId: string, messageId: string): void {
-    const current = this.get(channelId);
-    if (current === undefined || isLater(messageId, current)) this.state.set(cursorKey(channelId), messageId);
+  /** The cursors of `channelIds` as they are now. */
+  async snapshot(channelIds: Iterable<string>): Promise<CursorSnapshot> {
+    const seen = new Map<string, string | undefined>();
+    for (const id of new Set(channelIds)) seen.set(id, await this.get(id));
+    return { get: (id) => seen.get(id) };
+  }
+
+  /** Moves the cursor of `channelId` to `messageId` when that is later (or there is none); resolves once stored. */
+  async advance(channelId: string, messageId: string): Promise<void> {
+    const current = await this.get(channelId);
+    if (current === undefined || isLater(messageId, current)) await this.state.set(cursorKey(channelId), messageId);
   }
 }
 
@@ -78,7 +94,7 @@ export interface CatchUpChannel {
  *   old history is not answered.
  * @param laterSession true after the process's first Gateway session
  */
-export function catchUpStart(channel: CatchUpChannel, cursors: Pick<Cursors, 'get'>, laterSession: boolean): string | undefined {
+export function catchUpStart(channel: CatchUpChannel, cursors: CursorSnapshot, laterSession: boolean): string | undefined {
   const cursor = cursors.get(channel.id);
   if (cursor !== undefined) return cursor;
   if (channel.parentId === undefined) return undefined;

@@ -82,8 +82,8 @@ export interface InteractionDeps {
   runCommand(req: CommandRequest): Promise<CommandReply>;
   /** False once the adapter stops: interactions are then ignored. */
   active(): boolean;
-  /** The conversation a command in this place is about, if any (chat channel, thread, DM). */
-  conversationFor(place: { guildId: string | null; channelId: string; threadParentId?: string }): string | undefined;
+  /** The conversation a command in this place is about, if any (chat channel, thread, DM); rejects on a store error. */
+  conversationFor(place: { guildId: string | null; channelId: string; threadParentId?: string }): Promise<string | undefined>;
   /** Posts a bot message (no pings), for late answers meant for everyone; absent: they stay in the ephemeral response. */
   post?(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage>;
   /** The reply's Markdown rendered for Discord (mentions neutralised) and chunked to 2,000 characters: `renderMessages(adapter, …)`. */
@@ -103,7 +103,7 @@ export async function handleAgentCommand(interaction: ChatInputCommandInteractio
     userId: interaction.user.id,
     userName: member ?? interaction.user.displayName,
     channel: threadParentId ?? interaction.channelId,
-    conversationId: deps.conversationFor(place),
+    conversationId: await deps.conversationFor(place),
     text: interaction.options.getString('command') ?? '',
     replyTarget,
   };

@@ -17,7 +17,7 @@
 import type { Client, Message } from 'discord.js';
 import type { Logger } from '../../logger.js';
 import type { AdapterContext, InboundSink } from '../types.js';
-import { catchUpStart, Cursors, messagesAfter, type CatchUpChannel } from './catchup.js';
+import { catchUpStart, Cursors, messagesAfter, type CatchUpChannel, type CursorSnapshot } from './catchup.js';
 import { factsOf } from './facts.js';
 import { normaliseMessage, takesPartIn, type NormalisePolicy } from './normalise.js';
 
@@ -82,7 +82,7 @@ export class DiscordInbound {
   }
 
   /** Chat channels and the threads the bot takes part in, as catch-up sees them. */
-  private catchUpTargets(): CatchUpChannel[] {
+  private async catchUpTargets(): Promise<CatchUpChannel[]> {
     const client = this.o.client;
     const out: CatchUpChannel[] = [];
     for (const id of this.o.chatChannels) {
@@ -91,31 +91,33 @@ export class DiscordInbound {
     }
     for (const c of client.channels.cache.values()) {
       if (!c.isThread() || !c.parentId || this.o.chatChannels.has(c.id)) continue;
-      if (!takesPartIn({ guildId: c.guildId, channelId: c.id, threadParentId: c.parentId }, this.o.policy())) continue;
+      if (!(await takesPartIn({ guildId: c.guildId, channelId: c.id, threadParentId: c.parentId }, this.o.policy()))) continue;
       out.push({ id: c.id, parentId: c.parentId, lastMessageId: c.lastMessageId, createdTimestamp: c.createdTimestamp });
     }
     return out;
   }
 
   private async catchUpAll(laterSession: boolean): Promise<void> {
-    const targets = this.catchUpTargets();
+    const targets = await this.catchUpTargets();
     // Where each starts is decided before any cursor moves (a thread's start looks at its parent's).
-    const ids = new Set(targets.flatMap((t) => (t.parentId ? [t.id, t.parentId] : [t.id])));
-    const before = new Map([...ids].map((id) => [id, this.cursors.get(id)]));
-    const snapshot = { get: (id: string) => before.get(id) };
+    const snapshot = await this.cursors.snapshot(targets.flatMap((t) => (t.parentId ? [t.id, t.parentId] : [t.id])));
     for (const target of targets) await this.catchUp(target, laterSession, snapshot);
   }
 
-  /** Hands the messages of one channel after its cursor to the core, oldest first. */
-  private async catchUp(target: CatchUpChannel, laterSession: boolean, cursors: Pick<Cursors, 'get'> = this.cursors): Promise<void> {
+  /**
+   * Hands the messages of one channel after its cursor to the core, oldest first. `cursors`: the
+   * cursors as they were when the catch-up round began (default: as they are now).
+   */
+  private async catchUp(target: CatchUpChannel, laterSession: boolean, cursors?: CursorSnapshot): Promise<void> {
     if (this.stopped) return;
     const retry = this.blocked.get(target.id);
     this.blocked.delete(target.id); // read from the cursor now; handle() blocks again on failure
-    const after = catchUpStart(target, cursors, laterSession);
+    const start = cursors ?? (await this.cursors.snapshot(target.parentId ? [target.id, target.parentId] : [target.id]));
+    const after = catchUpStart(target, start, laterSession);
     if (after === undefined) {
       // First sight of this channel: start from now; older history is not answered. Unknown
       // (undefined: not in the cache) sets nothing; no message yet (null) starts from the beginning.
-      if (target.lastMessageId !== undefined) this.cursors.advance(target.id, target.lastMessageId ?? '0');
+      if (target.lastMessageId !== undefined) await this.cursors.advance(target.id, target.lastMessageId ?? '0');
       return;
     }
     let handed = 0;
@@ -145,10 +147,10 @@ export class DiscordInbound {
     // A blocked channel is read again from its cursor by the retry, in order.
     if (source === 'live' && this.blocked.has(channelId)) return;
     const facts = factsOf(message, this.o.client);
-    const result = normaliseMessage(facts, this.o.policy());
+    const result = await normaliseMessage(facts, this.o.policy());
     // Cursors follow only the places catch-up reads (DMs and mention-only channels are not read back).
-    const tracked = () =>
-      facts.guildId !== null && (this.o.chatChannels.has(channelId) || (facts.threadParentId !== undefined && takesPartIn(facts, this.o.policy())));
+    const tracked = async () =>
+      facts.guildId !== null && (this.o.chatChannels.has(channelId) || (facts.threadParentId !== undefined && (await takesPartIn(facts, this.o.policy()))));
     if (result.ok) {
       if (result.malformedFiles)
         this.o.logger.warn({ messageId: facts.id, attachments: result.malformedFiles }, 'discord: malformed attachments left out of a message');
@@ -163,14 +165,14 @@ export class DiscordInbound {
           { eventKey: result.message.eventKey, err: err instanceof Error ? err.message : String(err) },
           'discord: the core did not accept a message; it will be read again',
         );
-        if (tracked()) this.block(channelId, attempts + 1);
+        if (await tracked()) this.block(channelId, attempts + 1);
         else this.retryLater(message, attempts + 1);
         return;
       }
     } else {
       this.o.logger.trace({ messageId: facts.id, reason: result.reason }, 'discord: message skipped');
     }
-    if (!this.blocked.has(channelId) && tracked()) this.cursors.advance(channelId, message.id);
+    if (!this.blocked.has(channelId) && (await tracked())) await this.cursors.advance(channelId, message.id);
   }
 
   /** Stops the cursor of `channelId` and schedules its catch-up (the `attempts`-th retry). */

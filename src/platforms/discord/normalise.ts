@@ -1,7 +1,8 @@
 /**
  * Discord message → {@link InboundMessage}: who takes part where, conversation ids, text
- * clean-up. Pure: the adapter extracts {@link DiscordMessageFacts} from a discord.js `Message`
- * (live or fetched during catch-up) and passes the policy; no I/O here.
+ * clean-up. No I/O of its own: the adapter extracts {@link DiscordMessageFacts} from a
+ * discord.js `Message` (live or fetched during catch-up) and passes the policy, whose two lookups
+ * (does the bot have this conversation, did it post this message) read the store.
  *
  * Rules:
  * - Only user messages of type 0 (default) and 19 (reply) count; system messages (joins, pins,
@@ -68,8 +69,10 @@ export interface NormalisePolicy {
   /** Chat channels: the bot takes part in every message there and in their threads. */
   chatChannels: ReadonlySet<string>;
   allowBots: boolean;
-  hasConversation(conversationId: string): boolean;
-  isBotMessage(postedKey: string): boolean;
+  /** Resolves true when the core has this conversation; rejects on a store error. */
+  hasConversation(conversationId: string): Promise<boolean>;
+  /** Resolves true when the bot posted the message with this posted-message key; rejects on a store error. */
+  isBotMessage(postedKey: string): Promise<boolean>;
 }
 
 export type SkipReason = 'own message' | 'bot author' | 'webhook' | 'system message' | 'not addressed to the bot' | 'no text or files';
@@ -105,13 +108,14 @@ export function mentionsBot(f: Pick<DiscordMessageFacts, 'content' | 'mentionedU
 /**
  * Whether the bot takes part in a place, before looking at the message itself: `true` for
  * DMs, chat channels, their threads, threads it already has and threads on its own messages.
+ * Rejects when a lookup of `policy` does.
  */
-export function takesPartIn(f: Pick<DiscordMessageFacts, 'guildId' | 'channelId' | 'threadParentId'>, policy: NormalisePolicy): boolean {
+export async function takesPartIn(f: Pick<DiscordMessageFacts, 'guildId' | 'channelId' | 'threadParentId'>, policy: NormalisePolicy): Promise<boolean> {
   if (f.guildId === null) return true;
   if (policy.chatChannels.has(f.channelId)) return true;
   if (f.threadParentId === undefined) return false;
   if (policy.chatChannels.has(f.threadParentId)) return true;
-  return policy.hasConversation(conversationIdOf(f)) || policy.isBotMessage(threadSeedKey(f.threadParentId, f.channelId));
+  return (await policy.hasConversation(conversationIdOf(f))) || (await policy.isBotMessage(threadSeedKey(f.threadParentId, f.channelId)));
 }
 
 /**
@@ -138,16 +142,16 @@ export function cleanText(f: DiscordMessageFacts, botUserId: string): string {
 }
 
 /**
- * Normalises one message, or says why it is skipped.
+ * Normalises one message, or says why it is skipped. Rejects when a lookup of `policy` does.
  * @param receivedAt ms since the epoch (default now)
  */
-export function normaliseMessage(f: DiscordMessageFacts, policy: NormalisePolicy, receivedAt = Date.now()): NormaliseResult {
+export async function normaliseMessage(f: DiscordMessageFacts, policy: NormalisePolicy, receivedAt = Date.now()): Promise<NormaliseResult> {
   if (f.author.id === policy.botUserId) return { ok: false, reason: 'own message' };
   if (f.webhookId) return { ok: false, reason: 'webhook' };
   if (f.author.bot && !policy.allowBots) return { ok: false, reason: 'bot author' };
   if (f.type !== 0 && f.type !== 19) return { ok: false, reason: 'system message' };
   const mentioned = mentionsBot(f, policy.botUserId);
-  if (!takesPartIn(f, policy) && !mentioned) return { ok: false, reason: 'not addressed to the bot' };
+  if (!mentioned && !(await takesPartIn(f, policy))) return { ok: false, reason: 'not addressed to the bot' };
   const text = cleanText(f, policy.botUserId);
   const { files, malformed } = inboundFilesOf(f.attachments);
   if (!text && !files.length) return { ok: false, reason: 'no text or files' };
@@ -171,9 +175,9 @@ export function normaliseMessage(f: DiscordMessageFacts, policy: NormalisePolicy
     receivedAt,
     ...(files.length ? { files } : {}),
   };
-  if (f.threadParentId && !policy.hasConversation(conversationId)) {
+  if (f.threadParentId && !(await policy.hasConversation(conversationId))) {
     const key = threadSeedKey(f.threadParentId, f.channelId);
-    if (policy.isBotMessage(key)) message.seedFrom = key;
+    if (await policy.isBotMessage(key)) message.seedFrom = key;
   }
   return { ok: true, message, ...(malformed.length ? { malformedFiles: malformed } : {}) };
 }

@@ -13,6 +13,7 @@ import type { Logger } from '../../logger.js';
 import type { HttpServer } from '../../http/server.js';
 import { HttpError } from '../../http/json.js';
 import type { LocalMessageRow, LocalMessagesRepo } from '../../store/types.js';
+import type { LocalUploadsRepo } from '../../store/repos/local-uploads.js';
 import { StoreUnavailableError } from '../../store/health.js';
 import type { InboundFile, InboundMessage, ReplyTarget } from '../../core/messages.js';
 import { parseActionId } from '../../core/interactions.js';
@@ -115,7 +116,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    *
    * Files (`input.files`, upload ids): checked before anything is stored — each must be an
    * upload of `input.uploader`, unsent, its bytes there (`./uploads.ts` → `check`) — then marked
-   * sent with this message in the same transaction as the inbox row, and handed to the core as
+   * sent with this message in the same transaction as the inbox row (through the transaction's
+   * store the hook gets; a compare-and-set, so one sent meanwhile fails it), and handed to the core as
    * `files` (`url` = `local-upload:<id>`); the history row lists them for the page.
    *
    * Thread seeding: the first message of a thread (no conversation for it yet) whose root the bot
@@ -132,12 +134,12 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   async receive(input: LocalPostInput): Promise<{ message: string; thread: string }> {
     const sink = this.sink;
     if (!sink) throw new HttpError(503, 'local chat is not accepting messages (not started or shutting down)');
-    if (input.thread !== undefined && !this.isThread(input.channel, input.thread)) {
+    if (input.thread !== undefined && !(await this.isThread(input.channel, input.thread))) {
       throw new HttpError(400, `unknown thread ${input.thread} in channel ${input.channel}`);
     }
     const fileIds = input.files ?? [];
     if (fileIds.length > 0 && !this.uploads) throw new HttpError(400, 'files: file uploads are not enabled on this server');
-    const uploads = this.uploads && fileIds.length > 0 ? this.uploads.check(fileIds, input.uploader ?? null) : [];
+    const uploads = this.uploads && fileIds.length > 0 ? await this.uploads.check(fileIds, input.uploader ?? null) : [];
     const id = this.nextId();
     const thread = input.thread ?? id;
     const ts = Date.now();
@@ -161,22 +163,24 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
       message.files = uploads.map((u): InboundFile => ({ id: u.id, name: u.name, mimeType: u.type, size: u.size, url: uploadUrl(u.id) }));
     }
     const files = uploads.map((u) => ({ id: u.id, name: u.name, size: u.size, type: u.type }));
-    const seedFrom = input.thread === undefined ? undefined : this.seedOf(input.channel, input.thread, message.conversationId);
+    const seedFrom = input.thread === undefined ? undefined : await this.seedOf(input.channel, input.thread, message.conversationId);
     if (seedFrom) message.seedFrom = seedFrom;
+    /** Stores the history row and marks the files sent, through `repos` (the transaction's). */
+    const record = async (repos: { messages: LocalMessagesRepo; uploads?: LocalUploadsRepo }) => {
+      row = await repos.messages.insert({
+        id,
+        channel: input.channel,
+        thread,
+        user: input.user,
+        text: input.text,
+        bot: false,
+        ts,
+        ...(files.length > 0 ? { files } : {}),
+      });
+      if (uploads.length > 0) await this.uploads!.markSent(fileIds, input.uploader ?? null, id, repos.uploads);
+    };
     const hooks: AcceptHooks = {
-      inTransaction: () => {
-        row = this.repo.insert({
-          id,
-          channel: input.channel,
-          thread,
-          user: input.user,
-          text: input.text,
-          bot: false,
-          ts,
-          ...(files.length > 0 ? { files } : {}),
-        });
-        if (uploads.length > 0) this.uploads!.markSent(fileIds, input.uploader ?? null, id);
-      },
+      inTransaction: (tx) => record({ messages: tx.localMessages, uploads: tx.localUploads }),
       afterCommit: () => {
         committed = true;
         if (row) this.events.emit('message.created', row.channel, toApiMessage(row));
@@ -198,7 +202,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     }
     if (!committed) {
       // A sink that does not run hooks (test doubles): store and announce after the accept.
-      hooks.inTransaction!();
+      await record({ messages: this.repo });
       hooks.afterCommit!();
     }
     this.logger.debug({ eventKey: message.eventKey, conversationId: message.conversationId }, 'local chat: message accepted');
@@ -214,12 +218,12 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    */
   async post(target: ReplyTarget, text: string, opts?: PostOptions): Promise<PostedMessage> {
     const channel = this.checkTarget(target);
-    if (target.thread !== undefined && !this.isThread(channel, target.thread)) {
+    if (target.thread !== undefined && !(await this.isThread(channel, target.thread))) {
       throw new Error(`local chat: unknown thread ${target.thread} in channel ${channel}`);
     }
     const actions = opts?.actions ? checkCardActions(opts.actions) : [];
     const id = this.nextId();
-    const row = this.repo.insert({
+    const row = await this.repo.insert({
       id,
       channel,
       thread: target.thread ?? id,
@@ -244,12 +248,12 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     const channel = this.checkTarget(target);
     if (!this.files) throw new Error('local chat: no file store');
     if (file.size > (this.limits.maxFileBytes ?? 0)) throw new Error(`local chat: ${file.name} is over the file size limit`);
-    if (target.thread !== undefined && !this.isThread(channel, target.thread)) {
+    if (target.thread !== undefined && !(await this.isThread(channel, target.thread))) {
       throw new Error(`local chat: unknown thread ${target.thread} in channel ${channel}`);
     }
     const id = this.nextId();
     this.files.store(id, file.path);
-    const row = this.repo.insert({
+    const row = await this.repo.insert({
       id,
       channel,
       thread: target.thread ?? id,
@@ -282,11 +286,11 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    */
   async edit(target: ReplyTarget, ref: string, text: string, opts?: EditOptions): Promise<void> {
     const channel = this.checkTarget(target);
-    const existing: LocalMessageRow | undefined = this.repo.get(ref);
+    const existing: LocalMessageRow | undefined = await this.repo.get(ref);
     if (!existing || existing.channel !== channel) throw new Error(`local chat: unknown message ${ref} in channel ${channel}`);
     if (!existing.bot) throw new Error(`local chat: message ${ref} is not a bot message`);
     const actions = opts?.actions ? checkCardActions(opts.actions) : undefined;
-    const row = this.repo.update(ref, text, actions);
+    const row = await this.repo.update(ref, text, actions);
     if (!row) throw new Error(`local chat: unknown message ${ref} in channel ${channel}`);
     this.events.emit('message.updated', channel, toApiMessage(row));
   }
@@ -306,7 +310,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   async click(input: LocalActionInput): Promise<ActionHttpAnswer> {
     const onAction = this.context?.onAction?.bind(this.context);
     if (!this.sink) throw new HttpError(503, 'local chat is not accepting clicks (not started or shutting down)');
-    const row = this.repo.get(input.message);
+    const row = await this.repo.get(input.message);
     const inPlace = row !== undefined && row.channel === input.channel && (input.thread === undefined || row.thread === input.thread) && row.bot;
     const carries = inPlace && (row.actions ?? []).some((a) => a.id === input.action);
     // The buttons are gone once the core edited the card to its outcome, which may happen between
@@ -345,13 +349,13 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    */
   async react(target: ReplyTarget, messageRef: string, state: ReactionState): Promise<void> {
     const channel = this.checkTarget(target);
-    const existing = this.repo.get(messageRef);
+    const existing = await this.repo.get(messageRef);
     if (!existing || existing.channel !== channel) {
       this.logger.debug({ channel, messageRef, state }, 'local chat: reaction on an unknown message skipped');
       return;
     }
     if (existing.reaction === state) return;
-    const row = this.repo.setReaction(messageRef, state);
+    const row = await this.repo.setReaction(messageRef, state);
     if (row) this.events.emit('message.updated', channel, toApiMessage(row));
   }
 
@@ -392,16 +396,16 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    * The posted-message key to seed a new conversation from: set when the thread's root is a
    * message the bot posted and the core has no conversation for the thread yet; else undefined.
    */
-  private seedOf(channel: string, thread: string, conversationId: string): string | undefined {
+  private async seedOf(channel: string, thread: string, conversationId: string): Promise<string | undefined> {
     const context = this.context;
-    if (!context || context.hasConversation(conversationId)) return undefined;
+    if (!context || (await context.hasConversation(conversationId))) return undefined;
     const key = postedMessageKey('local', channel, thread);
-    return context.isBotMessage(key) ? key : undefined;
+    return (await context.isBotMessage(key)) ? key : undefined;
   }
 
   /** True when `thread` is the id of a thread-starting message of `channel`. */
-  private isThread(channel: string, thread: string): boolean {
-    const root = this.repo.get(thread);
+  private async isThread(channel: string, thread: string): Promise<boolean> {
+    const root = await this.repo.get(thread);
     return root !== undefined && root.channel === channel && root.thread === root.id;
   }
 

@@ -269,8 +269,8 @@ export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
  */
 export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend): void {
   const { repo } = backend;
-  /** The logged-in user (null: anonymous, allowed when login is not required). @throws HttpError 401 */
-  const identify = (req: Parameters<LocalAuth['identify']>[0]) => backend.auth?.identify(req) ?? null;
+  /** The logged-in user (null: anonymous, allowed when login is not required). Rejects with HttpError 401. */
+  const identify = async (req: Parameters<LocalAuth['identify']>[0]) => (backend.auth ? await backend.auth.identify(req) : null);
   backend.auth?.registerRoutes(http);
   if (!backend.auth) {
     http.route('GET', '/api/local/me', (_req, res) => sendJson(res, 200, { user: null, admin: false, loginRequired: false }));
@@ -279,7 +279,7 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
   registerLocalPage(http, loadLocalPage());
 
   http.route('POST', '/api/local/messages', async (req, res) => {
-    const who = identify(req);
+    const who = await identify(req);
     const body = parse(postSchema, await readJsonBody(req));
     // A logged-in author is the server's; the body's `user` only names anonymous writers.
     const user = authorOf(who, body.user);
@@ -289,7 +289,7 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
 
   // An upload: same login as every route; the owner is the logged-in user (null: anonymous), never the body's.
   http.route('POST', '/api/local/files', async (req, res) => {
-    const who = identify(req);
+    const who = await identify(req);
     const site = req.headers['sec-fetch-site'];
     if (site === 'cross-site' || site === 'same-site') throw new HttpError(403, 'uploads from another site are not allowed');
     if (!backend.uploads) throw new HttpError(404, 'file uploads are not enabled on this server');
@@ -298,7 +298,7 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
   });
 
   http.route('POST', '/api/local/actions', async (req, res) => {
-    const who = identify(req);
+    const who = await identify(req);
     const body = parse(actionSchema, await readJsonBody(req));
     // The same identity rule as a message: a logged-in clicker is the server's, never the body's.
     const user = authorOf(who, body.user);
@@ -306,19 +306,19 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
     sendJson(res, answer.status, answer.body);
   });
 
-  http.route('GET', '/api/local/messages', (req, res, _params, url) => {
-    identify(req);
+  http.route('GET', '/api/local/messages', async (req, res, _params, url) => {
+    await identify(req);
     const channel = query(url, 'channel', channelSchema);
     const thread = query(url, 'thread', threadSchema);
-    const root = repo.get(thread);
+    const root = await repo.get(thread);
     if (!root || root.channel !== channel || root.thread !== root.id) {
       throw new HttpError(404, `no thread ${thread} in channel ${channel}`);
     }
-    sendJson(res, 200, { messages: repo.list(channel, thread).map(toApiMessage) });
+    sendJson(res, 200, { messages: (await repo.list(channel, thread)).map(toApiMessage) });
   });
 
-  http.route('GET', '/api/local/threads', (req, res, _params, url) => {
-    identify(req);
+  http.route('GET', '/api/local/threads', async (req, res, _params, url) => {
+    await identify(req);
     const channel = query(url, 'channel', channelSchema);
     const limitText = url.searchParams.get('limit');
     let limit = 100;
@@ -326,38 +326,38 @@ export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend):
       limit = Number(limitText);
       if (!/^\d+$/.test(limitText) || limit < 1 || limit > 500) throw new HttpError(400, 'limit must be a whole number 1–500');
     }
-    const threads: LocalApiThread[] = repo.threads(channel, limit).map((t) => ({
+    const threads: LocalApiThread[] = (await repo.threads(channel, limit)).map((t) => ({
       ...t,
       status: backend.statusOf(channel, t.thread),
     }));
     sendJson(res, 200, { threads });
   });
 
-  http.route('GET', '/api/local/channels', (req, res) => {
-    identify(req);
-    const channels = [DEFAULT_CHANNEL, ...repo.channels().filter((c) => c !== DEFAULT_CHANNEL)];
+  http.route('GET', '/api/local/channels', async (req, res) => {
+    await identify(req);
+    const channels = [DEFAULT_CHANNEL, ...(await repo.channels()).filter((c) => c !== DEFAULT_CHANNEL)];
     sendJson(res, 200, { channels, botName: backend.botName, ...(backend.uploads ? { maxFileBytes: backend.maxUploadBytes } : {}) });
   });
 
   // A file of a bot message, or one a user sent: same access as the messages (login when required;
   // Host/Origin by the server). Non-images are downloads, and nothing is sniffed or run in the
   // page's origin (./files.ts).
-  http.route('GET', '/api/local/files/:id', (req, res, params) => {
-    identify(req);
+  http.route('GET', '/api/local/files/:id', async (req, res, params) => {
+    await identify(req);
     const id = params.id ?? '';
     if (isUploadId(id)) {
-      const upload = backend.uploads?.servable(id);
+      const upload = await backend.uploads?.servable(id);
       if (!upload) throw new HttpError(404, `no file ${id}`);
       serveFile(res, upload.path, upload, `the file ${id}`);
       return;
     }
-    const row = LocalFiles.isMessageId(id) ? repo.get(id) : undefined;
+    const row = LocalFiles.isMessageId(id) ? await repo.get(id) : undefined;
     if (!row?.file || !backend.files) throw new HttpError(404, `no file ${id}`);
     serveFile(res, backend.files.pathOf(id), row.file, `the file of message ${id}`);
   });
 
-  http.route('GET', '/api/local/events', (req, res, _params, url) => {
-    identify(req);
+  http.route('GET', '/api/local/events', async (req, res, _params, url) => {
+    await identify(req);
     const channel = url.searchParams.has('channel') ? query(url, 'channel', channelSchema) : undefined;
     backend.events.subscribe(req, res, channel);
   });

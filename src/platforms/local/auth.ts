@@ -72,49 +72,49 @@ export class LocalAuth {
   /**
    * True when every request of the local chat API needs a login: the configuration requires it
    * ({@link loginRequiredByConfig}) or any local user exists in the database (checked per call,
-   * so users added with the CLI while agentbridge runs count at once).
+   * so users added with the CLI while agentbridge runs count at once). Rejects on a store error.
    */
-  loginRequired(): boolean {
-    return this.options.requiredByConfig || this.users.count() > 0;
+  async loginRequired(): Promise<boolean> {
+    return this.options.requiredByConfig || (await this.users.count()) > 0;
   }
 
   /**
    * The logged-in user of a request: from `Authorization: Bearer <api or session token>`, else
-   * the session cookie. Returns null for an anonymous request when login is not required.
-   * @throws HttpError 401 for a bearer token that is not valid (always), or a request without a
-   *   valid login when login is required.
+   * the session cookie. Resolves to null for an anonymous request when login is not required.
+   * Rejects with HttpError 401 for a bearer token that is not valid (always), or a request without
+   * a valid login when login is required; with the store's error when it cannot be read.
    */
-  identify(req: IncomingMessage): LocalUserRow | null {
+  async identify(req: IncomingMessage): Promise<LocalUserRow | null> {
     const authorization = req.headers.authorization;
     if (authorization !== undefined) {
       const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
       const token = m?.[1];
-      const user = token && looksLikeToken(token) ? this.users.findToken(hashToken(token), ['api', 'session']) : undefined;
+      const user = token && looksLikeToken(token) ? await this.users.findToken(hashToken(token), ['api', 'session']) : undefined;
       if (!user) throw unauthorized('the bearer token is not valid (unknown, revoked or expired); get a new one with `agentbridge users token NAME`');
       return user;
     }
     const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (cookie && looksLikeToken(cookie)) {
-      const user = this.users.findToken(hashToken(cookie), ['session']);
+      const user = await this.users.findToken(hashToken(cookie), ['session']);
       if (user) return user;
     }
-    if (this.loginRequired()) throw unauthorized(LOGIN_HELP);
+    if (await this.loginRequired()) throw unauthorized(LOGIN_HELP);
     return null;
   }
 
   /** Registers `GET /login`, `POST /logout` and `GET /api/local/me` (see the module comment). */
   registerRoutes(http: HttpServer): void {
-    http.route('GET', '/login', (_req, res, _params, url) => {
+    http.route('GET', '/login', async (_req, res, _params, url) => {
       const token = url.searchParams.get('token') ?? '';
-      const user = looksLikeToken(token) ? this.users.consumeLink(hashToken(token)) : undefined;
+      const user = looksLikeToken(token) ? await this.users.consumeLink(hashToken(token)) : undefined;
       if (!user) {
         this.logger.info('local chat: a login link was refused (unknown, used or expired)');
         sendLoginProblemPage(res);
         return;
       }
-      this.users.purgeExpired();
+      await this.users.purgeExpired();
       const session = newToken();
-      this.users.addToken({ hash: hashToken(session), user: user.name, kind: 'session', expiresAt: Date.now() + SESSION_TTL_MS });
+      await this.users.addToken({ hash: hashToken(session), user: user.name, kind: 'session', expiresAt: Date.now() + SESSION_TTL_MS });
       this.logger.info({ user: user.name }, 'local chat: logged in with a login link');
       res.writeHead(303, {
         location: '/',
@@ -126,15 +126,15 @@ export class LocalAuth {
       res.end();
     });
 
-    http.route('POST', '/logout', (req, res) => {
+    http.route('POST', '/logout', async (req, res) => {
       const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
-      if (cookie && looksLikeToken(cookie) && this.users.deleteToken(hashToken(cookie))) this.logger.info('local chat: logged out');
+      if (cookie && looksLikeToken(cookie) && (await this.users.deleteToken(hashToken(cookie)))) this.logger.info('local chat: logged out');
       sendJson(res, 200, { ok: true }, { 'set-cookie': this.cookie('', 0) });
     });
 
-    http.route('GET', '/api/local/me', (req, res) => {
-      const user = this.identify(req);
-      sendJson(res, 200, { user: user?.name ?? null, admin: user?.admin ?? false, loginRequired: this.loginRequired() });
+    http.route('GET', '/api/local/me', async (req, res) => {
+      const user = await this.identify(req);
+      sendJson(res, 200, { user: user?.name ?? null, admin: user?.admin ?? false, loginRequired: await this.loginRequired() });
     });
   }
 

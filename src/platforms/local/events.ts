@@ -39,9 +39,11 @@ export class LocalEventHub {
   /**
    * Turns `res` into an event stream and keeps it until the client goes away or
    * {@link closeAll} is called.
+   * A response already closed (the client went away while the request was checked) is left alone.
    * @param channel deliver only events of this channel (undefined = every channel).
    */
   subscribe(req: IncomingMessage, res: ServerResponse, channel?: string): void {
+    if (res.destroyed || res.writableEnded) return;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',

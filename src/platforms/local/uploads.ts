@@ -122,7 +122,7 @@ export class LocalUploads {
    */
   async receive(req: IncomingMessage, owner: string | null, maxFileBytes: number): Promise<LocalUploadRow> {
     const part = await readUploadedFile(req, maxFileBytes);
-    this.purgeUnsent();
+    await this.purgeUnsent();
     const id = newUploadId();
     const name = cleanUploadName(part.name);
     const file = this.pathOf(id);
@@ -134,7 +134,7 @@ export class LocalUploads {
         fs.createWriteStream(tmp, { flags: 'wx', mode: FILE_MODE }),
       );
       fs.renameSync(tmp, file);
-      return this.repo.insert({ id, owner, name, type: uploadType(part.type, name), size: part.blob.size });
+      return await this.repo.insert({ id, owner, name, type: uploadType(part.type, name), size: part.blob.size });
     } catch (err) {
       fs.rmSync(tmp, { force: true });
       fs.rmSync(file, { force: true });
@@ -149,29 +149,33 @@ export class LocalUploads {
    * @returns the uploads in the order of `ids`
    * @throws HttpError 400 naming the first id (or file) that fails
    */
-  check(ids: readonly string[], owner: string | null): LocalUploadRow[] {
-    return ids.map((id) => {
-      const row = isUploadId(id) ? this.repo.get(id) : undefined;
+  async check(ids: readonly string[], owner: string | null): Promise<LocalUploadRow[]> {
+    const rows: LocalUploadRow[] = [];
+    for (const id of ids) {
+      const row = isUploadId(id) ? await this.repo.get(id) : undefined;
       if (!row || row.owner !== owner) throw new HttpError(400, `files: ${id} is not a file you uploaded; upload it again`);
       if (row.messageId !== null) throw new HttpError(400, `files: ${row.name} (${id}) was already sent with another message; upload it again`);
       if (!fs.existsSync(this.pathOf(id))) throw new HttpError(400, `files: ${row.name} (${id}) is gone; upload it again`);
-      return row;
-    });
+      rows.push(row);
+    }
+    return rows;
   }
 
   /**
-   * Marks the uploads as sent with message `messageId` (in the caller's transaction: the inbox's).
+   * Marks the uploads as sent with message `messageId`, in the caller's transaction (the
+   * inbox's): pass that transaction's repository as `repo` (`tx.localUploads`; default: this
+   * store's, outside any transaction). A compare-and-set: only unsent uploads of `owner`.
    * @throws HttpError 400 when one is no longer `owner`'s unsent upload (sent with another message
    *   meanwhile); nothing is marked
    */
-  markSent(ids: readonly string[], owner: string | null, messageId: string): void {
-    if (!this.repo.markSent(ids, owner, messageId))
+  async markSent(ids: readonly string[], owner: string | null, messageId: string, repo: LocalUploadsRepo = this.repo): Promise<void> {
+    if (!(await repo.markSent(ids, owner, messageId)))
       throw new HttpError(400, 'files: a file of this message was just sent with another message; upload it again');
   }
 
   /** A sent upload's file, name and type for serving; undefined for an id that is not a sent upload. */
-  servable(id: string): { path: string; name: string; type: string } | undefined {
-    const row = isUploadId(id) ? this.repo.get(id) : undefined;
+  async servable(id: string): Promise<{ path: string; name: string; type: string } | undefined> {
+    const row = isUploadId(id) ? await this.repo.get(id) : undefined;
     if (!row || row.messageId === null) return undefined;
     return { path: this.pathOf(id), name: row.name, type: row.type };
   }
@@ -193,8 +197,8 @@ export class LocalUploads {
     return fs.createReadStream('', { fd: handle, signal });
   }
 
-  /** Deletes uploads never sent within {@link UNSENT_TTL_MS}, rows and files. */
-  purgeUnsent(now = Date.now()): void {
-    for (const id of this.repo.deleteUnsent(now - UNSENT_TTL_MS)) fs.rmSync(this.pathOf(id), { force: true });
+  /** Deletes uploads never sent within {@link UNSENT_TTL_MS}, rows and files; resolves when done. */
+  async purgeUnsent(now = Date.now()): Promise<void> {
+    for (const id of await this.repo.deleteUnsent(now - UNSENT_TTL_MS)) fs.rmSync(this.pathOf(id), { force: true });
   }
 }

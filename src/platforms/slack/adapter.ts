@@ -356,7 +356,7 @@ export class SlackAdapter implements PlatformAdapter {
     if (!context || !this.self) throw new Error('the Slack adapter is not started');
     if (file.size > SLACK_MAX_FILE_BYTES) throw new Error(`${file.name} is larger than Slack's file limit`);
     const stateKey = opts?.idempotencyKey ? uploadStateKey(opts.idempotencyKey) : undefined;
-    const earlier = stateKey ? context.state.get(stateKey) : undefined;
+    const earlier = stateKey ? await context.state.get(stateKey) : undefined;
     const startedAt = Date.now();
     if (earlier) {
       const found = await this.findShare(channel, target.thread, earlier, opts?.maybePostedSince ?? startedAt - 3_600_000);
@@ -370,7 +370,7 @@ export class SlackAdapter implements PlatformAdapter {
       this.web().files.getUploadURLExternal({ filename: file.name, length: bytes.length }),
     );
     if (!up.upload_url || !up.file_id) throw new Error('Slack files.getUploadURLExternal returned no upload_url / file_id');
-    if (stateKey) context.state.set(stateKey, up.file_id);
+    if (stateKey) await context.state.set(stateKey, up.file_id);
     const sent = await fetch(up.upload_url, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
     if (!sent.ok) throw new Error(`Slack file upload answered HTTP ${sent.status}`);
     const done = await this.budget.urgent('files.completeUploadExternal', channel, () =>
@@ -565,9 +565,9 @@ export class SlackAdapter implements PlatformAdapter {
       result = await handleSlashCommand(payload, {
         runCommand: (req) => context.runCommand!(req),
         displayName: (id) => users.name(id),
-        dmConversation: (team, channel) => {
-          const id = context.state.get(dmConversationKey(team, channel));
-          return id && context.hasConversation(id) ? id : undefined;
+        dmConversation: async (team, channel) => {
+          const id = await context.state.get(dmConversationKey(team, channel));
+          return id && (await context.hasConversation(id)) ? id : undefined;
         },
         isDm: isDmChannel,
         format: (markdown) => this.render(markdown),
@@ -730,7 +730,7 @@ export class SlackAdapter implements PlatformAdapter {
     const { sink, context, self, users } = this;
     if (!this.accepting || !sink || !context || !self || !users) throw new Error('the Slack adapter is not accepting events');
     const receivedAt = Date.now();
-    const result = normaliseSlackEvent(body, {
+    const result = await normaliseSlackEvent(body, {
       self,
       allowBots: this.config.allowBots,
       hasConversation: (id) => context.hasConversation(id),
@@ -752,7 +752,7 @@ export class SlackAdapter implements PlatformAdapter {
     const outcome = await sink(message);
     if (draft.isDm) {
       try {
-        context.state.set(dmConversationKey(draft.team, draft.channel), message.conversationId);
+        await context.state.set(dmConversationKey(draft.team, draft.channel), message.conversationId);
       } catch (err) {
         this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'slack: could not remember the DM conversation');
       }

@@ -67,8 +67,8 @@ export interface SlashCommandDeps {
   runCommand(req: CommandRequest): Promise<CommandReply>;
   /** The caller's display name (may resolve late; the payload's `user_name` is the fallback). */
   displayName(userId: string): Promise<string>;
-  /** The conversation a command in this DM channel is about, if any. */
-  dmConversation(team: string, channel: string): string | undefined;
+  /** The conversation a command in this DM channel is about, if any (rejects on a store error). */
+  dmConversation(team: string, channel: string): Promise<string | undefined>;
   /** True for a DM channel id. */
   isDm(channel: string): boolean;
   /** The reply's Markdown in Slack's format, mentions neutralised: the adapter's `render()`. */
@@ -138,7 +138,7 @@ export async function handleSlashCommand(
     return { ack: { response_type: 'ephemeral', text: '⚠️ This command came without a user or channel, so agentbridge cannot run it.' } };
 
   const sub = subcommandOf(text);
-  const conversationId = deps.isDm(channel) && team ? deps.dmConversation(team, channel) : undefined;
+  const conversationId = deps.isDm(channel) && team ? await deps.dmConversation(team, channel) : undefined;
   const thread = conversationId ? threadOf(conversationId) : undefined;
   const fallbackName = str(payload.user_name) || userId;
   const looked = await withDeadline(

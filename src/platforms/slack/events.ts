@@ -1,7 +1,8 @@
 /**
  * Slack events → {@link InboundMessage}s: which events the bot takes part in, the conversation
- * and event key of each, and the text given to the agent. Pure, no I/O (user names come in as
- * a lookup the adapter fills from `users.info`).
+ * and event key of each, and the text given to the agent. No I/O of its own: whether the bot
+ * has a conversation or posted a message comes from the context's lookups (the store), user
+ * names come in as a lookup the adapter fills from `users.info`.
  *
  * Input: the Events API envelope, the same over Socket Mode (`payload`) and HTTP (the body):
  * `{ type: "event_callback", team_id, event_id, event: { type, subtype?, channel, channel_type?,
@@ -75,8 +76,8 @@ export interface SlackSelf {
 export interface NormaliseContext {
   self: SlackSelf;
   allowBots: boolean;
-  hasConversation(conversationId: string): boolean;
-  isBotMessage(postedKey: string): boolean;
+  hasConversation(conversationId: string): Promise<boolean>;
+  isBotMessage(postedKey: string): Promise<boolean>;
 }
 
 /** A message the bot takes part in, before user names are resolved. */
@@ -109,8 +110,11 @@ export type NormaliseResult = { kind: 'message'; draft: SlackDraft } | { kind: '
 
 const KEPT_SUBTYPES = new Set(['thread_broadcast', 'file_share']);
 
-/** Decides whether the bot takes part in an event (see the module doc). */
-export function normaliseSlackEvent(body: SlackEventEnvelope, ctx: NormaliseContext): NormaliseResult {
+/**
+ * Decides whether the bot takes part in an event (see the module doc). Rejects when a lookup of
+ * `ctx` does (a store error).
+ */
+export async function normaliseSlackEvent(body: SlackEventEnvelope, ctx: NormaliseContext): Promise<NormaliseResult> {
   const ignore = (reason: string): NormaliseResult => ({ kind: 'ignore', reason });
   if (body?.type !== 'event_callback') return ignore(`envelope type ${String(body?.type)}`);
   const ev = body.event;
@@ -135,9 +139,9 @@ export function normaliseSlackEvent(body: SlackEventEnvelope, ctx: NormaliseCont
   const rawText = typeof ev.text === 'string' ? ev.text : '';
   const isDm = ev.channel_type === 'im' || (ev.type === 'message' && ev.channel_type === undefined && isDmChannel(channel));
   const mentioned = ev.type === 'app_mention' || mentionsUser(rawText, ctx.self.userId);
-  const known = ctx.hasConversation(conversationId);
+  const known = await ctx.hasConversation(conversationId);
   const parentKey = threadTs ? postedMessageKey('slack', channel, threadTs) : undefined;
-  const parentIsBot = parentKey !== undefined && !known && ctx.isBotMessage(parentKey);
+  const parentIsBot = parentKey !== undefined && !known && (await ctx.isBotMessage(parentKey));
   if (!isDm && !mentioned && !known && !parentIsBot) {
     return ignore(threadTs ? 'thread without the bot' : 'channel message without a mention');
   }

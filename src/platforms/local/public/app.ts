@@ -525,7 +525,7 @@ function send(): void {
   sendButton.disabled = true;
   showError('');
   // Uploads still running are waited for; a failed one is gone (its error shown) by then.
-  attachments
+  void attachments
     .ready()
     .then((files) => {
       if (files.length > 0) body.files = files;

@@ -81,7 +81,7 @@ export function renderCard(li: HTMLElement, msg: CardMessage, send: SendClick): 
       pending.add(msg.id);
       setDisabled(li, true);
       error.textContent = '';
-      send(msg, action)
+      void send(msg, action)
         .catch((e: unknown) => {
           error.textContent = e instanceof Error ? e.message : String(e);
         })
