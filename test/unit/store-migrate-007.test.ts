@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { recoverInbox, STALE_PROGRESS_TEXT } from '../../src/conversation/recovery.js';
 import { openDatabase } from '../../src/store/db.js';
-import { migrate, MIGRATIONS_DIR } from '../../src/store/migrate.js';
+import { migrate, migrationsDir } from '../../src/store/migrate.js';
 import { startCore, type Core } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 
@@ -26,9 +26,9 @@ function databaseAt(version: number): { dbPath: string; exec: (sql: string, ...p
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const mdir = path.join(dir, 'migrations');
   fs.mkdirSync(mdir);
-  for (const f of fs.readdirSync(MIGRATIONS_DIR)) {
+  for (const f of fs.readdirSync(migrationsDir('sqlite'))) {
     const v = Number(/^(\d+)_/.exec(f)?.[1]);
-    if (v && v <= version) fs.copyFileSync(path.join(MIGRATIONS_DIR, f), path.join(mdir, f));
+    if (v && v <= version) fs.copyFileSync(path.join(migrationsDir('sqlite'), f), path.join(mdir, f));
   }
   const dbPath = path.join(dir, 'data', 'agentbridge.db');
   const db = openDatabase(dbPath);

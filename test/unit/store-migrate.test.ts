@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { openDatabase, type Db } from '../../src/store/db.js';
-import { loadMigrations, migrate, MIGRATIONS_DIR, SchemaTooNewError, schemaVersion } from '../../src/store/migrate.js';
+import { loadMigrations, migrate, migrationsDir, SchemaTooNewError, schemaVersion } from '../../src/store/migrate.js';
 import { openStore } from '../../src/store/store.js';
 
 let dir: string;
@@ -32,8 +32,8 @@ function recorded(d: Db): Array<{ version: number; name: string; applied_at: num
 }
 
 describe('migrations', () => {
-  it('finds the project migrations folder and its 001_init', () => {
-    expect(fs.existsSync(path.join(MIGRATIONS_DIR, '001_init.sql'))).toBe(true);
+  it("finds the project's SQLite migrations folder and its 001_init", () => {
+    expect(fs.existsSync(path.join(migrationsDir('sqlite'), '001_init.sql'))).toBe(true);
     expect(loadMigrations()[0]).toMatchObject({ version: 1, name: 'init' });
   });
 
