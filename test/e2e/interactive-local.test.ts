@@ -410,7 +410,15 @@ describe('codex (ask mode) on the local chat: approvals, questions, steering, li
     await waitFor(() => logged(ab, 'message steered into the running turn').length > steeredBefore, TURN_MS, 'the message to be steered');
     hold.release();
 
-    const answer = await botText(chat, thread, 'echo:');
+    // Codex usually drops the held model call and restarts it with the steered text; when the held
+    // reply got through first (seen under heavy load), the steered text goes to the model in a
+    // follow-up call of the same turn and the one answer holds both replies.
+    let seen: string[] = [];
+    const answer = await waitFor(
+      async () => (seen = await chat.botTexts(CHANNEL, thread)).find((t) => t.includes('echo:')),
+      TURN_MS,
+      () => `the answer with "echo:" in ${thread}; bot messages: ${JSON.stringify(seen)}`,
+    );
     expect(answer).toContain('STEERED-BANANA');
     const reqs = requestsOf(codexModel, 'M-STEER');
     // The steered text reached the model inside the same turn: the next request of the turn carries both.
