@@ -391,6 +391,38 @@ describe.each(BACKENDS)('store repositories (%s)', (backend: Backend) => {
       expect(await store.inbox.get('e')).toBeUndefined();
       expect(await store.transaction(async () => 7)).toBe(7);
     });
+
+    it('a nested transaction is a savepoint: its failure rolls back only its writes; nested ones run one after another', async () => {
+      await store.transaction(async (tx) => {
+        await tx.inbox.accept(message('outer', 'x', 1));
+        await expect(
+          tx.transaction(async (inner) => {
+            await inner.inbox.accept(message('inner-failed', 'x', 2));
+            throw new Error('inner boom');
+          }),
+        ).rejects.toThrow('inner boom');
+        const order: string[] = [];
+        await Promise.all(
+          ['a', 'b'].map((k) =>
+            tx.transaction(async (inner) => {
+              order.push(`${k}:start`);
+              await inner.inbox.accept(message(`inner-${k}`, 'x', 3));
+              order.push(`${k}:end`);
+            }),
+          ),
+        );
+        expect(order).toEqual(['a:start', 'a:end', 'b:start', 'b:end']);
+      });
+      expect((await store.inbox.unfinished()).map((r) => r.eventKey).sort()).toEqual(['inner-a', 'inner-b', 'outer']);
+      // An outer failure also rolls back what its nested transactions committed.
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.transaction(async (inner) => void (await inner.inbox.accept(message('nested-kept', 'x', 4))));
+          throw new Error('outer boom');
+        }),
+      ).rejects.toThrow('outer boom');
+      expect(await store.inbox.get('nested-kept')).toBeUndefined();
+    });
   });
 
   describe('entries', () => {

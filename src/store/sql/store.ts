@@ -9,6 +9,7 @@
  * `StoreMisuseError` instead (tracked with `AsyncLocalStorage`).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { sql } from 'kysely';
 import type { Backend, Sql, SqlContext } from './kysely.js';
 import { StoreMisuseError, type Store } from '../types.js';
 import { createApprovalRulesRepo } from './repos/approval-rules.js';
@@ -98,7 +99,29 @@ export function createSqlStore(q: Sql, backend: Backend, close: () => Promise<vo
         const inner = guard(createRepos({ q: trx, backend }), () => {
           if (!state.open) throw new StoreMisuseError('the transaction has already ended');
         });
-        const tx: Store = { ...inner, transaction: (nested) => nested(tx), close: store.close };
+        // A nested transaction is a savepoint of this one: its writes are rolled back alone when
+        // its callback rejects. Nested transactions of one transaction run one after another.
+        let savepoints = 0;
+        let nestedChain: Promise<unknown> = Promise.resolve();
+        const nestedTransaction = <T>(nested: (tx: Store) => Promise<T>): Promise<T> => {
+          const run = async (): Promise<T> => {
+            const name = sql.id(`ab_sp_${++savepoints}`);
+            await sql`SAVEPOINT ${name}`.execute(trx);
+            try {
+              const result = await nested(tx);
+              await sql`RELEASE SAVEPOINT ${name}`.execute(trx);
+              return result;
+            } catch (err) {
+              await sql`ROLLBACK TO SAVEPOINT ${name}`.execute(trx);
+              await sql`RELEASE SAVEPOINT ${name}`.execute(trx);
+              throw err;
+            }
+          };
+          const result = nestedChain.then(run, run);
+          nestedChain = result.catch(() => undefined);
+          return result;
+        };
+        const tx: Store = { ...inner, transaction: nestedTransaction, close: store.close };
         return context.run(state, async () => {
           try {
             return await fn(tx);
