@@ -1,36 +1,8 @@
 /** The `session_entries` table: the transcript of a conversation (user, assistant and system rows). */
-import type { AgentName, Usage } from '../../core/agents.js';
 import type { SyncRepo } from '../sync-repo.js';
 import type { Db } from '../db.js';
-import type { EntriesRepo, EntryRole, SessionEntryRow } from '../types.js';
-
-interface EntrySql {
-  id: number;
-  conversation_id: string;
-  role: string;
-  author: string | null;
-  text: string;
-  agent: string | null;
-  model: string | null;
-  usage_json: string | null;
-  cost_usd: number | null;
-  created_at: number;
-}
-
-function toEntry(r: EntrySql): SessionEntryRow {
-  return {
-    id: r.id,
-    conversationId: r.conversation_id,
-    role: r.role as EntryRole,
-    author: r.author,
-    text: r.text,
-    agent: r.agent as AgentName | null,
-    model: r.model,
-    usage: r.usage_json === null ? null : (JSON.parse(r.usage_json) as Usage),
-    costUsd: r.cost_usd,
-    createdAt: r.created_at,
-  };
-}
+import type { EntriesRepo } from '../types.js';
+import { toEntry, type EntrySql } from '../sql/repos/entries.js';
 
 /**
  * Creates the entries repository on `db` (statements prepared once).

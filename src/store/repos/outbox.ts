@@ -4,35 +4,8 @@
  */
 import type { Db } from '../db.js';
 import type { SyncRepo } from '../sync-repo.js';
-import type { OutboxRepo, OutboxRow, OutboxState, OutboxTarget } from '../types.js';
-
-interface OutboxSql {
-  id: number;
-  conversation_id: string;
-  target_json: string;
-  text: string;
-  session_entry_id: number | null;
-  state: string;
-  attempts: number;
-  posted_ref: string | null;
-  last_error: string | null;
-  created_at: number;
-}
-
-function toOutbox(r: OutboxSql): OutboxRow {
-  return {
-    id: r.id,
-    conversationId: r.conversation_id,
-    target: JSON.parse(r.target_json) as OutboxTarget,
-    text: r.text,
-    sessionEntryId: r.session_entry_id,
-    state: r.state as OutboxState,
-    attempts: r.attempts,
-    postedRef: r.posted_ref,
-    lastError: r.last_error,
-    createdAt: r.created_at,
-  };
-}
+import type { OutboxRepo } from '../types.js';
+import { toOutbox, type OutboxSql } from '../sql/repos/outbox.js';
 
 /**
  * Creates the outbox repository on `db` (statements prepared once).

@@ -6,29 +6,8 @@
 import type { PostedMessageKind } from '../../core/ids.js';
 import type { SyncRepo } from '../sync-repo.js';
 import type { Db } from '../db.js';
-import type { PostedMessageRow, PostedMessagesRepo } from '../types.js';
-
-interface PostedMessageSql {
-  key: string;
-  conversation_id: string;
-  session_entry_id: number | null;
-  platform_message_ref: string;
-  assistant_text: string;
-  kind: PostedMessageKind;
-  created_at: number;
-}
-
-function toPostedMessage(r: PostedMessageSql): PostedMessageRow {
-  return {
-    key: r.key,
-    conversationId: r.conversation_id,
-    sessionEntryId: r.session_entry_id,
-    platformMessageRef: r.platform_message_ref,
-    assistantText: r.assistant_text,
-    kind: r.kind,
-    createdAt: r.created_at,
-  };
-}
+import type { PostedMessagesRepo } from '../types.js';
+import { toPostedMessage, type PostedMessageSql } from '../sql/repos/posted-messages.js';
 
 /**
  * Creates the posted-messages repository on `db` (statements prepared once).

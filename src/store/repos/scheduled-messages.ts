@@ -4,28 +4,7 @@ import type { SyncRepo } from '../sync-repo.js';
 import type { Db } from '../db.js';
 import type { ScheduledMessagesRepo } from '../types.js';
 import { lazy } from './cron-jobs.js';
-
-interface ScheduledMessageSql {
-  id: string;
-  conversation_id: string;
-  text: string;
-  due_at: number;
-  every_ms: number | null;
-  created_by: string;
-  created_at: number;
-}
-
-function toMessage(r: ScheduledMessageSql): ScheduledMessage {
-  return {
-    id: r.id,
-    conversationId: r.conversation_id,
-    text: r.text,
-    dueAt: r.due_at,
-    everyMs: r.every_ms,
-    createdBy: r.created_by,
-    createdAt: r.created_at,
-  };
-}
+import { toMessage, type ScheduledMessageSql } from '../sql/repos/scheduled-messages.js';
 
 /**
  * Creates the scheduled messages repository on `db` (statements prepared on first use).

@@ -4,7 +4,7 @@ import type { AgentName, Usage } from '../../../core/agents.js';
 import { all, first, run, type SqlContext } from '../kysely.js';
 import type { EntriesRepo, EntryRole, SessionEntryRow } from '../../types.js';
 
-interface EntrySql {
+export interface EntrySql {
   id: number;
   conversation_id: string;
   role: string;
@@ -17,7 +17,7 @@ interface EntrySql {
   created_at: number;
 }
 
-function toEntry(r: EntrySql): SessionEntryRow {
+export function toEntry(r: EntrySql): SessionEntryRow {
   return {
     id: r.id,
     conversationId: r.conversation_id,

@@ -5,7 +5,7 @@ import type { CardAction } from '../../../core/interactions.js';
 import { all, first, type SqlContext } from '../kysely.js';
 import type { LocalMessageFile, LocalMessageRow, LocalMessagesRepo, LocalMessageUpload, LocalReaction, LocalThreadSummary } from '../../types.js';
 
-interface LocalMessageSql {
+export interface LocalMessageSql {
   id: string;
   channel: string;
   thread: string;
@@ -61,14 +61,14 @@ function parseFiles(json: string | null): LocalMessageUpload[] | undefined {
 }
 
 /** The column value for `files`: NULL for none, else the JSON array. */
-function filesJson(files: readonly LocalMessageUpload[] | undefined): string | null {
+export function filesJson(files: readonly LocalMessageUpload[] | undefined): string | null {
   return files && files.length > 0 ? JSON.stringify(files.map(({ id, name, size, type }) => ({ id, name, size, type }))) : null;
 }
 
 const REACTIONS: ReadonlySet<string> = new Set<LocalReaction>(['working', 'done', 'failed', 'steered']);
 
 /** The column value for `actions`: NULL for none (absent or `[]`), else the JSON array. */
-function actionsJson(actions: readonly CardAction[] | undefined): string | null {
+export function actionsJson(actions: readonly CardAction[] | undefined): string | null {
   return actions && actions.length > 0 ? JSON.stringify(actions.map(({ id, label, style }) => (style ? { id, label, style } : { id, label }))) : null;
 }
 
@@ -82,7 +82,7 @@ function parseActions(json: string | null): CardAction[] | undefined {
   return actions?.length ? actions : undefined;
 }
 
-function toLocalMessage(r: LocalMessageSql): LocalMessageRow {
+export function toLocalMessage(r: LocalMessageSql): LocalMessageRow {
   const row: LocalMessageRow = {
     id: r.id,
     channel: r.channel,

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { all, first, run, type SqlContext } from '../kysely.js';
 import type { OutboxRepo, OutboxRow, OutboxState, OutboxTarget } from '../../types.js';
 
-interface OutboxSql {
+export interface OutboxSql {
   id: number;
   conversation_id: string;
   target_json: string;
@@ -19,7 +19,7 @@ interface OutboxSql {
   created_at: number;
 }
 
-function toOutbox(r: OutboxSql): OutboxRow {
+export function toOutbox(r: OutboxSql): OutboxRow {
   return {
     id: r.id,
     conversationId: r.conversation_id,

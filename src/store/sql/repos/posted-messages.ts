@@ -8,7 +8,7 @@ import type { PostedMessageKind } from '../../../core/ids.js';
 import { all, first, run, type SqlContext } from '../kysely.js';
 import type { PostedMessageRow, PostedMessagesRepo } from '../../types.js';
 
-interface PostedMessageSql {
+export interface PostedMessageSql {
   key: string;
   conversation_id: string;
   session_entry_id: number | null;
@@ -18,7 +18,7 @@ interface PostedMessageSql {
   created_at: number;
 }
 
-function toPostedMessage(r: PostedMessageSql): PostedMessageRow {
+export function toPostedMessage(r: PostedMessageSql): PostedMessageRow {
   return {
     key: r.key,
     conversationId: r.conversation_id,

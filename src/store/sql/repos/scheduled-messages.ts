@@ -4,7 +4,7 @@ import type { ScheduledMessage } from '../../../core/schedule.js';
 import { all, first, run, type SqlContext } from '../kysely.js';
 import type { ScheduledMessagesRepo } from '../../types.js';
 
-interface ScheduledMessageSql {
+export interface ScheduledMessageSql {
   id: string;
   conversation_id: string;
   text: string;
@@ -14,7 +14,7 @@ interface ScheduledMessageSql {
   created_at: number;
 }
 
-function toMessage(r: ScheduledMessageSql): ScheduledMessage {
+export function toMessage(r: ScheduledMessageSql): ScheduledMessage {
   return {
     id: r.id,
     conversationId: r.conversation_id,
