@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { Logger } from '../logger.js';
 import { assertSchemaNotTooNewPostgres, migratePostgres, schemaVersionPostgres } from './migrate.js';
 import { createSqlStore } from './sql/store.js';
-import { openPostgresKysely } from './sql/kysely.js';
+import { openPostgresKysely, type SqlContext } from './sql/kysely.js';
 import type { Store } from './types.js';
 
 /** Options of {@link openPostgresStore}. */
@@ -31,6 +31,8 @@ export interface PostgresStore extends Store {
   readonly backend: 'postgres';
   /** The pool (health checks, the owner lock); SQL stays inside `src/store/`. */
   readonly pool: pg.Pool;
+  /** The store's Kysely instance, for its own portable SQL (maintenance, copy); SQL stays inside `src/store/`. */
+  readonly sql: SqlContext;
   /** The connection URL with its password replaced by `***`: for logs and messages. */
   readonly redactedUrl: string;
   readonly readonly: boolean;
@@ -127,6 +129,7 @@ export async function openPostgresStore(opts: OpenPostgresStoreOptions): Promise
     ...base,
     backend: 'postgres',
     pool,
+    sql: { q, backend: 'postgres' },
     redactedUrl,
     readonly,
     async probeWrite() {

@@ -45,6 +45,7 @@ import type { LocalUploadsRepo } from './repos/local-uploads.js';
 import type { ProjectsRepo } from './repos/projects.js';
 import { asyncRepo, type RunOnConnection } from './sync-repo.js';
 import { ConnectionGate } from './connection-gate.js';
+import { openSqliteKysely, type SqlContext } from './sql/kysely.js';
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -61,6 +62,13 @@ export interface OpenStoreOptions {
 
 /** A {@link Store} backed by SQLite, with access to the connection for maintenance (`src/store`, the CLI's `db` commands, tests). */
 export interface SqliteStore extends Store {
+  readonly backend: 'sqlite';
+  /**
+   * Kysely over the same connection, for the store's own portable SQL (maintenance, copy) —
+   * like {@link SqliteStore.db} it bypasses the connection gate: only where no transaction can
+   * be open. Never destroyed separately (closing the store closes the connection).
+   */
+  readonly sql: SqlContext;
   /**
    * The connection; for `maintenance.ts` and tests — SQL stays inside `src/store/`. Used directly
    * it bypasses the connection gate (connection-gate.ts): only where no transaction can be open.
@@ -173,6 +181,8 @@ export function openStore(opts: OpenStoreOptions): SqliteStore {
         return fn(tx);
       });
     return {
+      backend: 'sqlite',
+      sql: { q: openSqliteKysely(db), backend: 'sqlite' },
       db,
       dbPath: opts.dbPath,
       readonly: opts.readonly ?? false,
