@@ -1,12 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects (see docs of `test.projects` and `sequence.groupOrder`):
+ * Three projects (see docs of `test.projects` and `sequence.groupOrder`):
  * - `unit`: pure and in-process tests (unit, platform API) — parallel, short timeouts;
  * - `e2e`: everything that starts real processes (agentbridge itself, the agent CLIs, Chromium) —
  *   one file at a time, after the unit project, with timeouts sized for a loaded 2-core machine
- *   (a real CLI turn there can take 10–20 s; an e2e test runs several turns and restarts).
+ *   (a real CLI turn there can take 10–20 s; an e2e test runs several turns and restarts);
+ * - `e2e-postgres`: a chosen part of the e2e suite once more with agentbridge on PostgreSQL
+ *   (`AGENTBRIDGE_E2E_DATABASE=postgres`: test/helpers/agentbridge.ts gives every data directory a
+ *   new database of the test server) — the local chat and the Slack twin with the real claude CLI,
+ *   chats, restarts and recovery; last, one file at a time like `e2e`.
  */
+
+/**
+ * The e2e files that run on PostgreSQL too (`e2e-postgres`), with the real claude CLI: the local
+ * chat (a conversation with its history across a restart, a turn cut by a shutdown answered after
+ * the next start, a lost agent session continued from the transcript) and the Slack twin (a Socket
+ * Mode drop mid-turn, agentbridge SIGKILLed mid-turn: one answer, nothing posted twice). About
+ * 4.5 min on a loaded 2-core machine (local-claude 170 s, slack-recovery 90 s); slack-faults
+ * (130 s more) tests Slack's failures rather than the store and stays on SQLite only.
+ * test/e2e/postgres-faults.test.ts (in `e2e`) runs on PostgreSQL by itself.
+ */
+const E2E_ON_POSTGRES = ['test/e2e/local-claude.test.ts', 'test/e2e/slack-recovery.test.ts'];
 export default defineConfig({
   test: {
     pool: 'forks',
@@ -37,6 +52,19 @@ export default defineConfig({
           // expect.poll waits on what a page or a process shows: 1 s (vitest's default) is too short under load.
           expect: { poll: { timeout: 20_000 } },
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          name: 'e2e-postgres',
+          setupFiles: ['./test/helpers/reap-setup.ts'],
+          include: E2E_ON_POSTGRES,
+          env: { AGENTBRIDGE_E2E_DATABASE: 'postgres' },
+          fileParallelism: false,
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
+          expect: { poll: { timeout: 20_000 } },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -1,5 +1,6 @@
 /**
- * Runs agentbridge: owner lock → store → agents → HTTP server → platform adapters → the core
+ * Runs agentbridge: owner lock (the data directory's; on PostgreSQL the database's advisory lock
+ * too) → store (SQLite or PostgreSQL, AGENTBRIDGE_DATABASE_URL) → agents → HTTP server → platform adapters → the core
  * (src/compose.ts: outbox, inbox, bridges, commands, scheduler, tools, metrics) → outbox and
  * inbox recovery. `stop()` shuts down in reverse order; turns cut
  * by the shutdown are left for retry (and announced) after the next start.
@@ -24,8 +25,7 @@ import { createRunners, probeAll, resolveDefaultAgent } from './runners/index.js
 import { reapOrphans, trackAgentProcesses } from './runners/orphans.js';
 import { settleProcessCleanups } from './runners/process.js';
 import { ensurePrivateDir, makeDirs } from './store/files.js';
-import { acquireOwnerLock } from './store/lock.js';
-import { openStore } from './store/store.js';
+import { acquireOwner, describeDatabase, openAppStore } from './store/open.js';
 import type { Store } from './store/types.js';
 import { mcpEndpointUrl, registerMcpRoutes } from './tools/index.js';
 
@@ -52,6 +52,12 @@ export interface AppHooks {
    * a restart is not available.
    */
   onRestartRequested?: () => void;
+  /**
+   * PostgreSQL: the database's owner lock was lost while running and another agentbridge holds
+   * it now (`err` names it; already logged). Two owners must never run: the owner of the process
+   * stops the app and exits non-zero (src/cli/start.ts).
+   */
+  onOwnerLost?: (err: Error) => void;
 }
 
 /** agentbridge must not start: the configuration is unsafe as it stands (exit code 2, like invalid configuration). */
@@ -83,7 +89,9 @@ const AGENT_CLEANUP_WAIT_MS = 15_000;
 /**
  * Starts agentbridge.
  * @throws DirectoryError when the data directory or the workdir cannot be created, or the data
- *   directory cannot be written; StoreLockedError when another agentbridge owns the data directory; StartRefusedError
+ *   directory cannot be written; StoreLockedError when another agentbridge owns the data directory;
+ *   DatabaseLockedError when another agentbridge holds the PostgreSQL database; an Error naming the
+ *   redacted URL when PostgreSQL cannot be reached; StartRefusedError
  *   (exit 2) for a local chat on a non-loopback address without any local user;
  *   SchemaTooNewError when the database is newer than this code; errors from binding the port.
  */
@@ -91,11 +99,12 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
   // Fail fast, before anything else, when the data directory or the workdir is unusable (DirectoryError).
   ensurePrivateDir(config.dataDir, logger); // 0700: transcripts and secrets are this user's only; checked writable
   makeDirs(config.workdir);
-  const lock = acquireOwnerLock(config.dataDir);
-  const cleanups: Array<() => void | Promise<void>> = [() => lock.release()];
+  const owner = await acquireOwner(config, logger, { onLost: (err) => hooks.onOwnerLost?.(err) });
+  const cleanups: Array<() => void | Promise<void>> = [() => owner.release()];
   try {
-    const store = openStore({ dbPath: config.dbPath, logger });
+    const store = await openAppStore({ database: config.database, logger });
     cleanups.unshift(() => store.close());
+    logger.info({ database: describeDatabase(config.database) }, `session store: ${describeDatabase(config.database)}`);
     const agentsDir = path.join(config.dataDir, 'agents');
     reapOrphans(agentsDir, logger);
     trackAgentProcesses(agentsDir);

@@ -1,6 +1,6 @@
 /**
  * The composition root of agentbridge's core: {@link createCore} builds, in this order, the
- * store health, the WAL checkpointer, the outbox, the one outbound path on it (turn answers,
+ * store health (probe: `store.probeWrite`, on both backends), the WAL checkpointer (SQLite only), the outbox, the one outbound path on it (turn answers,
  * command replies, refusals, restart, interruption and scheduler notices; the caller hands
  * `outbound` to the MCP routes), the inbox, the bridges, the command service (access control
  * and chat commands), the router's pipeline (access → commands → inbox → bridge), the scheduler
@@ -41,7 +41,7 @@ import type { Runner } from './runners/types.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { startCheckpointer } from './store/checkpointer.js';
 import { StoreHealth } from './store/health.js';
-import type { SqliteStore } from './store/store.js';
+import type { AppStore } from './store/open.js';
 import { ToolAccess, ToolTokens } from './tools/index.js';
 
 /** The configuration the core reads (a full {@link Config} fits). */
@@ -64,8 +64,8 @@ export type CoreConfig = Pick<
 
 /** What the core is built from besides the configuration; tests and the bench substitute these. */
 export interface CoreDeps {
-  /** The open store (the caller took the owner lock, opened it, and closes it after {@link Core.close}). */
-  store: SqliteStore;
+  /** The open store, SQLite or PostgreSQL (the caller took the owner lock, opened it, and closes it after {@link Core.close}). */
+  store: AppStore;
   logger: Logger;
   /** One runner per agent. */
   runners: Record<AgentName, Runner>;
@@ -86,7 +86,7 @@ export interface CoreDeps {
   storageRetry?: { initialMs: number; maxMs: number };
   /** Outbox delivery retry delays, ms (default 1 s, 5 s, 15 s, 60 s, 5 min). */
   outboxRetryDelaysMs?: number[];
-  /** WAL checkpoints in a worker thread (src/store/checkpointer.ts); default false. */
+  /** WAL checkpoints in a worker thread (src/store/checkpointer.ts), SQLite only (ignored on PostgreSQL); default false. */
   walCheckpointer?: boolean;
   /** The MCP endpoint URL once the HTTP server listens; absent: turns run without agentbridge's tools. */
   mcpUrl?: () => string;
@@ -108,7 +108,7 @@ export interface CoreDeps {
 
 /** The wired core. */
 export interface Core {
-  store: SqliteStore;
+  store: AppStore;
   health?: StoreHealth;
   outbox: OutboxDelivery;
   /** The one outbound path (answers, command replies, refusals, notices) on {@link outbox}. */
@@ -157,8 +157,15 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
   const health =
     deps.health === false
       ? undefined
-      : new StoreHealth({ probe: () => store.probeWrite(), logger, initialDelayMs: deps.health?.initialDelayMs, maxDelayMs: deps.health?.maxDelayMs });
-  const checkpointer = deps.walCheckpointer ? startCheckpointer(store, logger) : undefined;
+      : new StoreHealth({
+          probe: () => store.probeWrite(),
+          logger,
+          initialDelayMs: deps.health?.initialDelayMs,
+          maxDelayMs: deps.health?.maxDelayMs,
+          // /healthz's reason names the database (redacted) on PostgreSQL.
+          database: store.backend === 'postgres' ? `PostgreSQL at ${store.redactedUrl}` : undefined,
+        });
+  const checkpointer = deps.walCheckpointer && store.backend === 'sqlite' ? startCheckpointer(store, logger) : undefined;
   const metrics = deps.metrics;
   const outgoingFiles = new OutgoingFiles(config.dataDir);
   // Copies no pending outbox row needs (delivered rows whose delete failed, rows removed by `db prune`),

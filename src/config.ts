@@ -12,6 +12,7 @@ import type { Config } from './core/config.js';
 import { nonNegativeInt, onOff, optionalString, positiveInt } from './core/env-schema.js';
 import { deriveTurnSlots, describeMachine, type MachineFacts } from './core/slots.js';
 import { readMachineFacts } from './machine.js';
+import { redactUrl } from './store/postgres.js';
 import { PLATFORMS, type PlatformRegistry } from './platforms/registry.js';
 import { agentEnvironment, isEnvDenyPattern, parseEnvDenyList } from './runners/agent-env.js';
 import { PACKAGE_BIN_DIR, withPackageBin } from './runners/bin.js';
@@ -77,10 +78,48 @@ function approvers(qualified: ReturnType<typeof qualifiedIds>) {
     });
 }
 
+/**
+ * AGENTBRIDGE_DATABASE_URL: unset, or a `postgres://` / `postgresql://` URL. The problem message
+ * shows the value only in its redacted form (`redactUrl`: the password replaced by `***`); the
+ * variable counts as secret ({@link isSecretName}), so {@link describeIssue} never echoes it raw.
+ */
+const databaseUrl = optionalString.superRefine((v, ctx) => {
+  if (v === undefined || isPostgresUrl(v)) return;
+  ctx.addIssue({
+    code: 'custom',
+    message: `${shownUrl(v)} is not a PostgreSQL URL: use postgres://USER:PASSWORD@HOST:PORT/DATABASE (or postgresql://…), or leave it unset for SQLite in the data directory`,
+  });
+});
+
+/**
+ * How a bad AGENTBRIDGE_DATABASE_URL is shown: its redacted form (`redactUrl`) when it is a URL
+ * with a host (`scheme://user:***@host/…`), else only its scheme, or nothing (a password could be anywhere in it).
+ */
+function shownUrl(v: string): string {
+  try {
+    const u = new URL(v);
+    return u.host ? `'${redactUrl(v)}'` : `the ${u.protocol} value`;
+  } catch {
+    return 'the value';
+  }
+}
+
+/** True for a URL that parses and whose scheme is `postgres:` or `postgresql:`. */
+function isPostgresUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+  } catch {
+    return false;
+  }
+}
+
 /** agentbridge's own variables (platform-independent). */
 function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
   return {
     AGENTBRIDGE_DATA_DIR: z.string().min(1).default('./data'),
+    // The session store: unset → SQLite in the data directory; a postgres:// URL → PostgreSQL.
+    AGENTBRIDGE_DATABASE_URL: databaseUrl,
     AGENTBRIDGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
     AGENTBRIDGE_HTTP_PORT: z
       .string()
@@ -197,9 +236,11 @@ export function loadConfig(
   const dataDir = path.resolve(cwd, e.AGENTBRIDGE_DATA_DIR);
   const workdir = path.resolve(cwd, e.AGENTBRIDGE_WORKDIR);
   const slots = turnSlots(e.AGENTBRIDGE_MAX_CONCURRENT_TURNS, machine);
+  const dbPath = path.join(dataDir, 'agentbridge.db');
   const config: Config = {
     dataDir,
-    dbPath: path.join(dataDir, 'agentbridge.db'),
+    dbPath,
+    database: e.AGENTBRIDGE_DATABASE_URL ? { backend: 'postgres', url: e.AGENTBRIDGE_DATABASE_URL } : { backend: 'sqlite', path: dbPath },
     http: { host: e.AGENTBRIDGE_HTTP_HOST, port: e.AGENTBRIDGE_HTTP_PORT },
     agent: e.AGENTBRIDGE_AGENT,
     model: e.AGENTBRIDGE_MODEL,
@@ -299,7 +340,7 @@ export function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, strin
   return `${name}: '${value}' ${message}`;
 }
 
-/** True for variable names that usually hold secrets (tokens, keys, passwords). */
+/** True for variable names that usually hold secrets (tokens, keys, passwords, database URLs with their password). */
 export function isSecretName(name: string): boolean {
-  return /TOKEN|SECRET|KEY|PASSWORD|PASS|CREDENTIAL|AUTH/i.test(name);
+  return /TOKEN|SECRET|KEY|PASSWORD|PASS|CREDENTIAL|AUTH|DATABASE_URL/i.test(name);
 }

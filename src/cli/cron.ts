@@ -9,9 +9,7 @@
  * Exit codes: 0 ok; 1 the data directory is in use (or another runtime failure); 2 invalid input
  * (schedule, time zone, target, unknown job …).
  */
-import fs from 'node:fs';
 import type { Command } from 'commander';
-import { createLogger } from '../logger.js';
 import { enabledPlatforms, PLATFORMS } from '../platforms/registry.js';
 import type { AgentName } from '../core/agents.js';
 import { agentNames } from '../runners/registry.js';
@@ -19,49 +17,40 @@ import { CronJobService } from '../scheduler/cron-service.js';
 import { describeSchedule } from '../scheduler/schedule.js';
 import type { CronJob, CronRun, CronSessionMode, CronTarget } from '../core/schedule.js';
 import { ScheduleError } from '../scheduler/types.js';
-import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
-import { openStore, type SqliteStore } from '../store/store.js';
+import type { AppStore } from '../store/open.js';
 import { configOrExit, fail } from './env.js';
+import { noDatabaseYet, withStore } from './store-access.js';
 import { listText } from './text.js';
 
 /**
  * Runs `fn` with the cron service. `write` takes the owner lock first (refused while agentbridge
- * runs) and creates the database if needed; otherwise the database is opened read-only.
+ * runs) and creates the database if needed; otherwise the database is opened read-only
+ * (./store-access.ts). Without a SQLite database, a read prints `noDatabase` when given (else exits 2).
  * A ScheduleError exits 2 with its message. Resolves when `fn` has resolved and the store is closed.
  */
-async function withCron(write: boolean, fn: (cron: CronJobService, store: SqliteStore) => Promise<void>, noDatabase?: string): Promise<void> {
-  const config = configOrExit();
-  let lock: { release(): void } | undefined;
-  if (write) {
-    try {
-      lock = acquireOwnerLock(config.dataDir);
-    } catch (err) {
-      if (err instanceof StoreLockedError) {
-        fail(`${err.message}\nChanging cron jobs while agentbridge runs is done with the chat command \`/agent cron …\`; or stop agentbridge first.`);
-      }
-      throw err;
-    }
-  } else if (!fs.existsSync(config.dbPath)) {
-    if (noDatabase !== undefined) {
-      out([noDatabase]);
-      return;
-    }
-    fail(`no database at ${config.dbPath} yet, so no cron jobs (AGENTBRIDGE_DATA_DIR=${config.dataDir})`, 2);
+async function withCron(write: boolean, fn: (cron: CronJobService, store: AppStore) => Promise<void>, noDatabase?: string): Promise<void> {
+  if (!write && noDatabase !== undefined && noDatabaseYet(configOrExit())) {
+    out([noDatabase]);
+    return;
   }
-  const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr), readonly: !write });
   let problem: string | undefined;
-  try {
-    await fn(new CronJobService({ store, platforms: enabledPlatforms(config) }), store);
-  } catch (err) {
-    if (!(err instanceof ScheduleError)) throw err;
-    problem = err.message;
-  } finally {
-    try {
-      await store.close();
-    } finally {
-      lock?.release();
-    }
-  }
+  await withStore(
+    {
+      mode: write ? 'exclusive' : 'inspect',
+      create: write,
+      noDatabase: '; so no cron jobs yet',
+      noDatabaseCode: 2,
+      whyExclusive: 'Changing cron jobs while agentbridge runs is done with the chat command `/agent cron …`; or stop agentbridge first.',
+    },
+    async (store, config) => {
+      try {
+        await fn(new CronJobService({ store, platforms: enabledPlatforms(config) }), store);
+      } catch (err) {
+        if (!(err instanceof ScheduleError)) throw err;
+        problem = err.message;
+      }
+    },
+  );
   if (problem !== undefined) fail(problem, 2);
 }
 

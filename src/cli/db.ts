@@ -1,48 +1,33 @@
 /**
- * `agentbridge db init [--force]|checkpoint|vacuum|prune --before <date> [--yes|--dry-run]`: maintenance of the store.
+ * `agentbridge db init [--force]|checkpoint|vacuum|prune --before <date> [--yes|--dry-run]|copy`: maintenance of the store
+ * (SQLite in the data directory, or PostgreSQL with AGENTBRIDGE_DATABASE_URL; `copy`: ./db-copy.ts).
  * `prune` deletes only with `--yes`: without it (or with `--dry-run`) it prints what it would
  * delete per table and deletes nothing (exit 1 without --yes when there is something to delete,
  * with the command to run; exit 0 for --dry-run or when nothing is old enough).
  * With `--yes` it then removes the git worktree and branch of every pruned conversation
  * (`conversation_worktrees` rows whose conversation is gone, also from earlier prunes) unless it has
  * uncommitted changes or commits on no remote branch; those are kept and listed (./projects.ts).
- * `init` creates an empty database (refusing while agentbridge runs; `--force` when its marker says
- * a database disappeared, or to move an existing one aside).
- * `checkpoint` is safe while the service runs (SQLite coordinates WAL checkpoints); `vacuum`
- * and `prune` rewrite or delete data and refuse while a running agentbridge owns the data
- * directory (they take the owner lock themselves).
+ * `init` creates an empty database (refusing while agentbridge runs; SQLite: `--force` when its marker says
+ * a database disappeared, or to move an existing one aside; PostgreSQL: applies the schema to an
+ * empty database, refuses one that has it and refuses `--force`).
+ * `checkpoint` is safe while the service runs (SQLite coordinates WAL checkpoints; PostgreSQL runs
+ * `CHECKPOINT` when the role may, else says it is not needed); `vacuum` (PostgreSQL: `VACUUM
+ * (ANALYZE)`) and `prune` rewrite or delete data and refuse while a running agentbridge owns the data
+ * directory or the PostgreSQL database (they take the owner lock themselves: ./store-access.ts).
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { createLogger } from '../logger.js';
-import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
-import { pruneWorktrees } from './projects.js';
+import type { Config } from '../core/config.js';
+import { inspectDatabase } from '../store/describe.js';
 import { prune, vacuum, walCheckpoint } from '../store/maintenance.js';
 import { DatabaseMissingError } from '../store/marker.js';
-import { initDatabase, openStore, type SqliteStore } from '../store/store.js';
+import { describeDatabase, openAppStore } from '../store/open.js';
+import { checkpointPostgres, vacuumPostgres } from '../store/pg-maintenance.js';
+import { initDatabase } from '../store/store.js';
+import { registerDbCopyCommand } from './db-copy.js';
 import { configOrExit, fail } from './env.js';
-
-/** Opens the store for a maintenance command (`exclusive` takes the owner lock first), runs `fn`, closes the store, then releases the lock. */
-async function withStore<T>(exclusive: boolean, fn: (store: SqliteStore) => T | Promise<T>): Promise<T> {
-  const config = configOrExit();
-  if (!fs.existsSync(config.dbPath)) fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir})`);
-  let lock;
-  if (exclusive) {
-    try {
-      lock = acquireOwnerLock(config.dataDir);
-    } catch (err) {
-      if (err instanceof StoreLockedError) fail(`${err.message}\nThis command changes the database, so it runs only while agentbridge is stopped.`);
-      throw err;
-    }
-  }
-  const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr) });
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-    lock?.release();
-  }
-}
+import { pruneWorktrees } from './projects.js';
+import { cliLogger, ownerOrExit, withStore } from './store-access.js';
 
 /** Parses a prune date: ISO date/time, or a relative age like `30d`, `12h`. */
 export function parseBefore(value: string, now = Date.now()): Date {
@@ -62,45 +47,41 @@ export function pruneLines(verb: 'removed' | 'would remove', before: Date, repor
 }
 
 export function registerDbCommands(program: Command): void {
-  const db = program.command('db').description('maintain the session store (data directory database)');
+  const db = program.command('db').description('maintain the session store (SQLite in the data directory, or AGENTBRIDGE_DATABASE_URL)');
   db.command('init')
     .description('create an empty database (agentbridge must be stopped)')
-    .option('--force', 'also when the marker says a database disappeared; an existing database is moved aside, never deleted')
-    .action((opts: { force?: boolean }) => {
+    .option('--force', 'SQLite: also when the marker says a database disappeared; an existing database is moved aside, never deleted')
+    .action(async (opts: { force?: boolean }) => {
       const config = configOrExit();
-      let lock;
+      const logger = cliLogger();
+      const owner = await ownerOrExit(config, logger, 'This command replaces the database, so it runs only while agentbridge is stopped.');
       try {
-        lock = acquireOwnerLock(config.dataDir);
-      } catch (err) {
-        if (err instanceof StoreLockedError) fail(`${err.message}\nThis command replaces the database, so it runs only while agentbridge is stopped.`);
-        throw err;
-      }
-      try {
-        const r = initDatabase(config.dbPath, { force: opts.force === true, logger: createLogger('warn', process.stderr) });
-        if (r.movedTo) process.stdout.write(`db init: moved the previous database files to ${r.movedTo}\n`);
-        process.stdout.write(`db init: created an empty database ${config.dbPath} (id ${r.marker.id})\n`);
-      } catch (err) {
-        if (err instanceof DatabaseMissingError)
-          fail(
-            `${err.dbPath} is missing but its marker says a database was created there; run \`agentbridge db init --force\` to start with an empty one (or restore it from a backup)`,
-          );
-        fail((err as Error).message);
+        if (config.database.backend === 'postgres') await initPostgres(config, opts.force === true);
+        else initSqlite(config, opts.force === true);
       } finally {
-        lock.release();
+        await owner.release();
       }
     });
   db.command('checkpoint')
-    .description('write the WAL into the database file (safe while agentbridge runs)')
+    .description('SQLite: write the WAL into the database file; PostgreSQL: CHECKPOINT when allowed (not needed). Safe while agentbridge runs')
     .action(() =>
-      withStore(false, (store) => {
+      withStore({ mode: 'beside' }, async (store) => {
+        if (store.backend === 'postgres') {
+          process.stdout.write(`${await checkpointPostgres(store.pool)}\n`);
+          return;
+        }
         const r = walCheckpoint(store.db);
         process.stdout.write(`checkpoint: ${r.checkpointed} of ${r.log} WAL frames written${r.busy ? ' (database busy: partial)' : ''}\n`);
       }),
     );
   db.command('vacuum')
-    .description('rebuild the database file to reclaim space (agentbridge must be stopped)')
+    .description('SQLite: rebuild the database file to reclaim space; PostgreSQL: VACUUM (ANALYZE) of its tables (agentbridge must be stopped)')
     .action(() =>
-      withStore(true, (store) => {
+      withStore({ mode: 'exclusive' }, async (store) => {
+        if (store.backend === 'postgres') {
+          process.stdout.write(`${await vacuumPostgres(store.pool)}\n`);
+          return;
+        }
         const before = fs.statSync(store.dbPath).size;
         vacuum(store.db);
         const after = fs.statSync(store.dbPath).size;
@@ -119,8 +100,8 @@ export function registerDbCommands(program: Command): void {
       } catch (err) {
         fail((err as Error).message, 2);
       }
-      const code = await withStore(true, (store) => {
-        const plan = prune(store, before, { dryRun: true });
+      const code = await withStore({ mode: 'exclusive' }, async (store) => {
+        const plan = await prune(store.sql, before, { dryRun: true });
         const total = Object.values(plan).reduce((a, b) => a + b, 0);
         if (opts.dryRun || !opts.yes || total === 0) {
           process.stdout.write(pruneLines('would remove', before, plan).join('\n') + '\n');
@@ -134,21 +115,63 @@ export function registerDbCommands(program: Command): void {
           );
           return 1;
         }
-        const report = prune(store, before);
+        const report = await prune(store.sql, before);
         process.stdout.write(pruneLines('removed', before, report).join('\n') + '\n');
         return 0;
       });
       if (code !== 0) process.exit(code);
       // The worktrees of conversations pruned now or before: removed, or kept and reported.
       if (opts.yes && !opts.dryRun) {
-        const config = configOrExit();
-        const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr) });
-        try {
+        await withStore({ mode: 'beside' }, async (store, config) => {
           const lines = await pruneWorktrees(store, config.agentEnv);
           if (lines.length) process.stdout.write(['prune: worktrees of pruned conversations', ...lines].join('\n') + '\n');
-        } finally {
-          await store.close();
-        }
+        });
       }
     });
+  registerDbCopyCommand(db);
+}
+
+/** `db init` on SQLite (the owner lock held): an empty database at `config.dbPath`; `force` as the option says. Exits 1/2 with the reason. */
+function initSqlite(config: Config, force: boolean): void {
+  try {
+    const r = initDatabase(config.dbPath, { force, logger: cliLogger() });
+    if (r.movedTo) process.stdout.write(`db init: moved the previous database files to ${r.movedTo}\n`);
+    process.stdout.write(`db init: created an empty database ${config.dbPath} (id ${r.marker.id})\n`);
+  } catch (err) {
+    if (err instanceof DatabaseMissingError)
+      fail(
+        `${err.dbPath} is missing but its marker says a database was created there; run \`agentbridge db init --force\` to start with an empty one (or restore it from a backup)`,
+      );
+    fail((err as Error).message);
+  }
+}
+
+/**
+ * `db init` on PostgreSQL (the owner lock held): applies agentbridge's schema to a database that
+ * has none (the migrations run when the store opens). Refuses a database that has it already, and
+ * `--force` (agentbridge never drops a PostgreSQL database's data). Exits 1 with the reason.
+ */
+async function initPostgres(config: Config, force: boolean): Promise<void> {
+  const where = describeDatabase(config.database);
+  if (force) {
+    fail(
+      `db init --force is for SQLite only: agentbridge does not delete or move a PostgreSQL database. To start empty, drop and create the database with the server's tools (e.g. dropdb and createdb), then run agentbridge db init (${where})`,
+    );
+  }
+  const report = await inspectDatabase(config.database, cliLogger());
+  if (report.backend !== 'postgres') return;
+  if (report.state === 'error') fail(`cannot reach ${where}: ${report.error}`);
+  if (report.schemaVersion > 0) {
+    fail(
+      `${where} already holds agentbridge's schema (version ${report.schemaVersion}); nothing was changed. To start empty, drop and create the database with the server's tools, then run agentbridge db init again`,
+    );
+  }
+  let store;
+  try {
+    store = await openAppStore({ database: config.database, logger: cliLogger() });
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
+  await store.close();
+  process.stdout.write(`db init: created agentbridge's schema (version ${report.knownVersion}) in the empty database ${where}\n`);
 }

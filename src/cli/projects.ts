@@ -1,6 +1,6 @@
 /**
  * `agentbridge projects add|list|remove`: the projects channels can be bound to (`/agent project
- * NAME`; docs/ARCHITECTURE.md §4 "projects"). Safe while agentbridge runs: SQLite in WAL mode lets
+ * NAME`; docs/ARCHITECTURE.md §4 "projects"). Safe while agentbridge runs: SQLite in WAL mode (and PostgreSQL) lets
  * this process write beside the service, which reads projects and bindings from the database at
  * every turn and command.
  *
@@ -21,20 +21,14 @@ import type { Config } from '../core/config.js';
 import { BRANCH_NAME, PROJECT_NAME } from '../core/projects.js';
 import { resolveWorkdir, WorkdirError } from '../conversation/commands/workdir.js';
 import { git, GitError, removeWorktree } from '../conversation/worktrees.js';
-import { createLogger } from '../logger.js';
-import { openStore, type SqliteStore } from '../store/store.js';
+import type { AppStore } from '../store/open.js';
+import type { Store } from '../store/types.js';
 import { configOrExit, fail } from './env.js';
+import { noDatabaseYet, withStore } from './store-access.js';
 
-/** Opens the store (no owner lock: these commands run beside the service), runs `fn`, closes it. */
-async function withStore<T>(create: boolean, fn: (store: SqliteStore, config: Config) => Promise<T> | T): Promise<T> {
-  const config = configOrExit();
-  if (!create && !fs.existsSync(config.dbPath)) fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir}); add a project first`);
-  const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr) });
-  try {
-    return await fn(store, config);
-  } finally {
-    await store.close();
-  }
+/** Opens the store writable (no owner lock: these commands run beside the service; ./store-access.ts), runs `fn`, closes it. */
+function withProjectStore<T>(create: boolean, fn: (store: AppStore, config: Config) => Promise<T> | T): Promise<T> {
+  return withStore({ mode: 'beside', create, noDatabase: '; add a project first' }, fn);
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -65,7 +59,7 @@ async function addProject(name: string, opts: AddOptions): Promise<void> {
     if (!b.success) fail(`--branch "${opts.branch}": ${b.error.issues[0]!.message}`, 2);
   }
   if (opts.git !== undefined && (opts.git.startsWith('-') || /[\0\n\r]/.test(opts.git) || !opts.git)) fail(`--git "${opts.git}" is not a repository URL`, 2);
-  await withStore(true, async (store, config) => {
+  await withProjectStore(true, async (store, config) => {
     if (await store.projects.get(name)) fail(`project "${name}" already exists (see: agentbridge projects list)`);
     const env = config.agentEnv;
     let dir: string;
@@ -133,11 +127,11 @@ export function registerProjectCommands(program: Command): void {
     .description('list projects and the channels bound to them')
     .action(async () => {
       const config = configOrExit();
-      if (!fs.existsSync(config.dbPath)) {
+      if (noDatabaseYet(config)) {
         process.stdout.write('no projects\n');
         return;
       }
-      await withStore(false, async (store) => {
+      await withProjectStore(false, async (store) => {
         const rows = await store.projects.list();
         if (!rows.length) process.stdout.write('no projects\n');
         for (const p of rows) {
@@ -154,7 +148,7 @@ export function registerProjectCommands(program: Command): void {
     .command('remove <name>')
     .description('forget a project and its channel bindings (its directory and worktrees stay on disk)')
     .action(async (name: string) => {
-      await withStore(false, async (store) => {
+      await withProjectStore(false, async (store) => {
         const p = await store.projects.get(name);
         if (!p) fail(`no project "${name}" (see: agentbridge projects list)`);
         const channels = (await store.projects.bindingsOf(name)).length;
@@ -169,7 +163,7 @@ export function registerProjectCommands(program: Command): void {
  * unless they have uncommitted changes or commits on no remote branch — those are kept and
  * reported. Returns the report lines.
  */
-export async function pruneWorktrees(store: SqliteStore, env: NodeJS.ProcessEnv): Promise<string[]> {
+export async function pruneWorktrees(store: Pick<Store, 'projects'>, env: NodeJS.ProcessEnv): Promise<string[]> {
   const lines: string[] = [];
   for (const row of await store.projects.orphanWorktrees()) {
     const repo = (await store.projects.get(row.project))?.path ?? path.dirname(path.dirname(row.path));

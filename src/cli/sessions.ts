@@ -1,36 +1,12 @@
 /**
  * `agentbridge sessions list|show|delete`: inspect conversations in the data directory.
  * `list` and `show` open the database read-only and are safe while the service runs;
- * `delete` refuses while a running agentbridge owns the data directory.
+ * `delete` refuses while a running agentbridge owns the data directory or the PostgreSQL database
+ * (./store-access.ts).
  */
-import fs from 'node:fs';
 import type { Command } from 'commander';
-import { createLogger } from '../logger.js';
-import { acquireOwnerLock, StoreLockedError } from '../store/lock.js';
-import { openStore, type SqliteStore } from '../store/store.js';
-import { configOrExit, fail } from './env.js';
-
-function open(readonly: boolean): { store: SqliteStore; release: () => Promise<void> } {
-  const config = configOrExit();
-  if (!fs.existsSync(config.dbPath)) fail(`no database at ${config.dbPath} (AGENTBRIDGE_DATA_DIR=${config.dataDir})`);
-  let lock: { release(): void } | undefined;
-  if (!readonly) {
-    try {
-      lock = acquireOwnerLock(config.dataDir);
-    } catch (err) {
-      if (err instanceof StoreLockedError) fail(`${err.message}\nDeleting changes the database, so it runs only while agentbridge is stopped.`);
-      throw err;
-    }
-  }
-  const store = openStore({ dbPath: config.dbPath, logger: createLogger('warn', process.stderr), readonly });
-  return {
-    store,
-    release: async () => {
-      await store.close();
-      lock?.release();
-    },
-  };
-}
+import { fail } from './env.js';
+import { withStore } from './store-access.js';
 
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
@@ -41,24 +17,20 @@ export function registerSessionCommands(program: Command): void {
     .description('list conversations, most recently active first')
     .option('--limit <n>', 'how many', '50')
     .action(async (opts: { limit: string }) => {
-      const { store, release } = open(true);
-      try {
+      await withStore({ mode: 'inspect' }, async (store) => {
         const rows = await store.conversations.list({ limit: Number(opts.limit) || 50 });
         if (!rows.length) process.stdout.write('no conversations yet\n');
         for (const c of rows) {
           process.stdout.write(`${c.id}  agent=${c.agent ?? 'default'}  session=${c.agentSessionId ?? '-'}  updated=${iso(c.updatedAt)}\n`);
         }
-      } finally {
-        await release();
-      }
+      });
     });
   sessions
     .command('show <conversation>')
     .description('show one conversation: agent session, seeding, transcript')
     .option('--entries <n>', 'how many transcript entries (newest)', '20')
     .action(async (id: string, opts: { entries: string }) => {
-      const { store, release } = open(true);
-      try {
+      await withStore({ mode: 'inspect' }, async (store) => {
         const c = await store.conversations.get(id);
         if (!c) fail(`no conversation "${id}" (see: agentbridge sessions list)`);
         const out = [
@@ -77,20 +49,15 @@ export function registerSessionCommands(program: Command): void {
           out.push(`[${iso(e.createdAt)}] #${e.id} ${who}${cost}: ${e.text.length > 300 ? `${e.text.slice(0, 300)}…` : e.text}`);
         }
         process.stdout.write(out.join('\n') + '\n');
-      } finally {
-        await release();
-      }
+      });
     });
   sessions
     .command('delete <conversation>')
     .description('delete a conversation and its transcript (agentbridge must be stopped)')
     .action(async (id: string) => {
-      const { store, release } = open(false);
-      try {
+      await withStore({ mode: 'exclusive', whyExclusive: 'Deleting changes the database, so it runs only while agentbridge is stopped.' }, async (store) => {
         if (!(await store.conversations.delete(id))) fail(`no conversation "${id}"`);
         process.stdout.write(`deleted ${id}\n`);
-      } finally {
-        await release();
-      }
+      });
     });
 }

@@ -38,13 +38,16 @@ export async function runStart(): Promise<void> {
   let shuttingDown = false;
   let relaunchAfterStop = false;
   let restartAsked = false;
+  /** Exit code after a shutdown that is not a restart: 1 when the PostgreSQL owner lock went to another agentbridge. */
+  let exitCode = 0;
+  let ownerLost = false;
 
   const shutdown = () => {
     if (shuttingDown || !app) return;
     shuttingDown = true;
     const running = app;
     void running.stop().then(
-      () => (relaunchAfterStop ? relaunch(config, logger) : process.exit(0)),
+      () => (relaunchAfterStop ? relaunch(config, logger) : process.exit(exitCode)),
       (err) => {
         logger.error({ err: String(err) }, 'error during shutdown');
         process.exit(1);
@@ -58,9 +61,17 @@ export async function runStart(): Promise<void> {
     restartAsked = true;
     shutdown();
   };
+  // Another agentbridge took the PostgreSQL database while our lock's connection was gone (logged by
+  // src/store/open.ts): two owners must never run, so this one stops (no restart) and exits 1.
+  const onOwnerLost = () => {
+    ownerLost = true;
+    relaunchAfterStop = false;
+    exitCode = 1;
+    shutdown();
+  };
 
   try {
-    app = await startApp(config, logger, { onRestartRequested });
+    app = await startApp(config, logger, { onRestartRequested, onOwnerLost });
   } catch (err) {
     const e = err as Error;
     if (err instanceof DirectoryError) fail(directoryErrorMessage(err, config), 2);
@@ -70,7 +81,7 @@ export async function runStart(): Promise<void> {
     fail(e.message, e instanceof StartRefusedError ? e.exitCode : err instanceof DatabaseMissingError ? 2 : 1);
   }
   if (process.stdout.isTTY) process.stdout.write(`\nagentbridge is running: open ${app.url}/ in your browser.\n\n`);
-  if (restartAsked) shutdown(); // asked for while starting up
+  if (restartAsked || ownerLost) shutdown(); // asked for (or the owner lock lost) while starting up
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -6,6 +6,13 @@
 import type { AgentName, PermissionMode } from './agents.js';
 import type { PlatformSettings } from './platforms.js';
 
+/**
+ * The session store's database: SQLite at `path` (`<dataDir>/agentbridge.db`, the default when
+ * AGENTBRIDGE_DATABASE_URL is unset), or PostgreSQL at `url` (`postgres://…` or
+ * `postgresql://…`; it may hold a password: show it only through `redactUrl`, src/store/postgres.ts).
+ */
+export type DatabaseConfig = { backend: 'sqlite'; path: string } | { backend: 'postgres'; url: string };
+
 /** AGENTBRIDGE_PERMISSION_MODE: the same levels as {@link PermissionMode}. */
 export type PermissionModeSetting = PermissionMode;
 
@@ -16,8 +23,10 @@ export type PermissionModeSetting = PermissionMode;
  */
 export interface Config extends PlatformSettings {
   dataDir: string;
-  /** `<dataDir>/agentbridge.db` */
+  /** `<dataDir>/agentbridge.db`: the SQLite database when {@link database} is SQLite (SQLite-only code paths). */
   dbPath: string;
+  /** Where the session store lives (AGENTBRIDGE_DATABASE_URL): see {@link DatabaseConfig}. */
+  database: DatabaseConfig;
   http: { host: string; port: number };
   /** AGENTBRIDGE_AGENT: a registered agent, or `auto` (the first usable one in registry order). */
   agent: 'auto' | AgentName;

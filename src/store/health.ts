@@ -8,6 +8,10 @@
  * outbox deliveries and the inbox wait for {@link StoreHealth.whenHealthy} instead of needing a
  * restart; `/healthz` answers 503 with {@link StoreHealth.reason} meanwhile.
  *
+ * On PostgreSQL the same holds for a server that is stopped, restarted or unreachable: the pool's
+ * errors count as faults once the pool is watched ({@link watchPostgresPool}), the probe fails
+ * until the server is back, and pg's pool opens new connections then (no restart).
+ *
  * On a nearly full disk a tiny probe can succeed while larger writes still fail (SQLite reuses
  * space inside its WAL file), so the state may flap while the fault starts. A fault reported
  * within 10 s of the last recovery therefore continues the backoff where it was instead of
@@ -42,23 +46,119 @@ const SQLITE_FAULT_PREFIXES = [
 /** Node `fs` error codes of the same kind (e.g. writing the marker or lock file): no space, quota, I/O, read-only. */
 const FS_FAULT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);
 
+/**
+ * PostgreSQL SQLSTATEs (pg's `DatabaseError.code`, which also has a `severity`) that mean "the
+ * server cannot be reached or cannot write right now", as opposed to a bug or bad data (a
+ * constraint violation 23xxx, a syntax error 42601 are not faults):
+ * - class `08` — connection exception (e.g. 08006 connection failure, 08001 cannot connect);
+ * - `57P01` admin shutdown (the server was stopped: open sessions end with it), `57P02` crash
+ *   shutdown, `57P03` cannot connect now (starting up, shutting down, recovering);
+ * - class `53` — insufficient resources (53100 disk full, 53200 out of memory, 53300 too many connections);
+ * - `25006` read-only SQL transaction — the primary became a standby (failover). Also what a
+ *   readonly store (CLI inspection mode) throws on a write; such a store has no health to report to.
+ * Source: https://www.postgresql.org/docs/current/errcodes-appendix.html
+ */
+function isPostgresFaultSqlstate(code: string): boolean {
+  return code.startsWith('08') || code.startsWith('53') || code === '57P01' || code === '57P02' || code === '57P03' || code === '25006';
+}
+
+/**
+ * The plain `Error` messages (no code) with which node-postgres (pg 8, pg-pool 3) reports a lost or
+ * unreachable server — checked against a stopped server (test/unit/store-health-pg.test.ts):
+ * - `Connection terminated unexpectedly` — the socket closed under a query;
+ * - `Client has encountered a connection error and is not queryable` — the next query on a
+ *   connection that failed (e.g. inside a transaction when the server stopped);
+ * - `Connection terminated due to connection timeout` — a new pooled connection did not complete in time;
+ * - `timeout exceeded when trying to connect` — no pooled connection became free in time.
+ */
+const PG_FAULT_MESSAGES = new Set([
+  'Connection terminated unexpectedly',
+  'Client has encountered a connection error and is not queryable',
+  'Connection terminated due to connection timeout',
+  'timeout exceeded when trying to connect',
+]);
+
+/**
+ * Node socket error codes of a lost or unreachable database server. They count only on errors
+ * marked with {@link markPostgresError} (done by {@link watchPostgresPool} for the store's pool):
+ * the same codes from a platform's HTTP call (Slack, Discord) are not storage faults.
+ * `EAI_AGAIN`/`ENOTFOUND`: the server's host name does not resolve right now (e.g. a stopped
+ * compose service).
+ */
+const NET_FAULT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
+
+/** Errors that came from the store's PostgreSQL connections (see {@link markPostgresError}). */
+const fromPostgres = new WeakSet<object>();
+
+/**
+ * Marks `err` as raised by the store's PostgreSQL connection, so that a Node socket error in it
+ * (ECONNREFUSED, ECONNRESET, …) counts as a storage fault. Returns `err`. Non-objects are ignored.
+ */
+export function markPostgresError<T>(err: T): T {
+  if (typeof err === 'object' && err !== null) fromPostgres.add(err);
+  return err;
+}
+
+/** The slice of a `pg.Pool` that {@link watchPostgresPool} uses. */
+export interface WatchablePgPool {
+  connect(): Promise<unknown>;
+  on(event: 'connect', listener: (client: { on(event: 'error', listener: (err: Error) => void): unknown }) => void): unknown;
+}
+
+/**
+ * Makes the errors of a `pg` pool recognisable as storage faults, and keeps a lost connection from
+ * crashing the process:
+ * - every pooled client gets a lasting `error` listener that marks the error
+ *   ({@link markPostgresError}). pg rejects the running query with that same error object, and a
+ *   client checked out of the pool (e.g. inside a transaction between two statements) has no other
+ *   `error` listener — without this one, the server stopping would throw an unhandled `error` event;
+ * - a failing `pool.connect()` (the promise form, which Kysely uses) marks its error — that is
+ *   the `ECONNREFUSED` of a stopped server.
+ * Call once, right after creating the pool.
+ */
+export function watchPostgresPool(pool: WatchablePgPool): void {
+  pool.on('connect', (client) => {
+    client.on('error', (err) => void markPostgresError(err));
+  });
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+  (pool as { connect: (...args: unknown[]) => unknown }).connect = (...args: unknown[]) => {
+    if (args.length > 0) return connect(...args); // the callback form: left as it is
+    return (connect() as Promise<unknown>).catch((err: unknown) => {
+      throw markPostgresError(err);
+    });
+  };
+}
+
 /** True when `err` (or its `cause`) is a storage fault as listed above. */
 export function isStorageFault(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
+    if (typeof e !== 'object') continue;
+    const { code, message, severity } = e as { code?: unknown; message?: unknown; severity?: unknown };
+    if (typeof message === 'string' && PG_FAULT_MESSAGES.has(message)) return true;
     if (typeof code !== 'string') continue;
     if (FS_FAULT_CODES.has(code)) return true;
     if (SQLITE_FAULT_PREFIXES.some((p) => code === p || code.startsWith(`${p}_`))) return true;
+    if (typeof severity === 'string' && /^[0-9A-Z]{5}$/.test(code) && isPostgresFaultSqlstate(code)) return true;
+    if (NET_FAULT_CODES.has(code) && fromPostgres.has(e)) return true;
   }
   return false;
 }
 
-/** A short, loggable reason for a storage fault, e.g. `SQLITE_FULL: database or disk is full`. */
+/** `scheme://user:password@` in a message, to hide the password (a connection string in an error). */
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi;
+
+/**
+ * A short, loggable reason for a storage fault, e.g. `SQLITE_FULL: database or disk is full`,
+ * `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:5432`, `57P01: terminating connection due to
+ * administrator command`, `error: Connection terminated unexpectedly`. At most 300 characters.
+ * pg's messages name host, port, user and database but no password (checked in the tests); a
+ * password in a connection string inside the message is replaced by `***` all the same.
+ */
 export function faultReason(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : 'error';
   const message = typeof e?.message === 'string' ? e.message : String(err);
-  return `${code}: ${message}`.slice(0, 300);
+  return `${code}: ${message.replace(URL_PASSWORD, '$1***@')}`.slice(0, 300);
 }
 
 /** Refusal while the store cannot be written: callers must not acknowledge the platform (it redelivers). */
@@ -72,6 +172,12 @@ export class StoreUnavailableError extends Error {
 export interface StoreHealthOptions {
   /** A tiny real write (e.g. `SqliteStore.probeWrite`); rejects when the store cannot be written. */
   probe: () => Promise<void>;
+  /**
+   * The database, appended to every {@link StoreHealth.reason} in parentheses — e.g.
+   * `PostgreSQL at postgres://agentbridge:***@db:5432/agentbridge` (never with a password: pass
+   * `PostgresStore.redactedUrl`). Default: nothing appended.
+   */
+  database?: string;
   logger: Logger;
   /** First probe delay after a fault, ms (default 500). */
   initialDelayMs?: number;
@@ -107,7 +213,11 @@ export class StoreHealth {
     return this.fault === undefined;
   }
 
-  /** Why the store is unhealthy (e.g. `SQLITE_FULL: database or disk is full`); undefined when healthy. */
+  /**
+   * Why the store is unhealthy (e.g. `SQLITE_FULL: database or disk is full`, or
+   * `ECONNREFUSED: connect ECONNREFUSED 10.0.0.5:5432 (PostgreSQL at postgres://u:***@db:5432/ab)`
+   * with {@link StoreHealthOptions.database}); undefined when healthy.
+   */
   get reason(): string | undefined {
     return this.fault;
   }
@@ -123,7 +233,7 @@ export class StoreHealth {
    */
   report(err: unknown, where = 'store'): boolean {
     if (!isStorageFault(err)) return false;
-    const reason = faultReason(err);
+    const reason = this.reasonOf(err);
     if (this.fault === undefined) {
       this.fault = reason;
       this.since = Date.now();
@@ -163,7 +273,7 @@ export class StoreHealth {
     try {
       await this.o.probe();
     } catch (err) {
-      if (isStorageFault(err)) this.fault = faultReason(err);
+      if (isStorageFault(err)) this.fault = this.reasonOf(err);
       else this.o.logger.warn({ err: faultReason(err) }, 'store probe failed with an unexpected error');
       return false;
     }
@@ -178,6 +288,12 @@ export class StoreHealth {
     for (const w of waiters) w();
     this.emit(true);
     return true;
+  }
+
+  /** {@link faultReason} of `err`, with the database named when {@link StoreHealthOptions.database} is set. */
+  private reasonOf(err: unknown): string {
+    const reason = faultReason(err);
+    return this.o.database ? `${reason} (${this.o.database})` : reason;
   }
 
   /** Stops probing (shutdown). */

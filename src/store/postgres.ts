@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
+import { watchPostgresPool } from './health.js';
 import { assertSchemaNotTooNewPostgres, migratePostgres, schemaVersionPostgres } from './migrate.js';
 import { createSqlStore } from './sql/store.js';
 import { openPostgresKysely, type SqlContext } from './sql/kysely.js';
@@ -97,8 +98,16 @@ export async function openPostgresStore(opts: OpenPostgresStoreOptions): Promise
   const { q, pool } = openPostgresKysely({
     url: readonly ? withReadOnlyOption(opts.url) : opts.url,
     maxConnections: opts.maxConnections,
-    onIdleError: (err) => opts.logger.warn({ err, url: redactedUrl }, `an idle PostgreSQL connection to ${redactedUrl} failed; the pool replaces it`),
+    // The message and code only: pg's error carries its whole Client object.
+    onIdleError: (err) =>
+      opts.logger.warn(
+        { err: err.message, code: (err as { code?: unknown }).code, url: redactedUrl },
+        `an idle PostgreSQL connection to ${redactedUrl} failed; the pool replaces it`,
+      ),
   });
+  // Errors of the pool become storage faults (health.ts), and a connection lost while checked out
+  // (a transaction between two statements) cannot crash the process with an unhandled 'error'.
+  watchPostgresPool(pool);
   try {
     try {
       await pool.query('SELECT 1');

@@ -2,10 +2,20 @@
  * Starts agentbridge as its own process (`node dist/cli.js start`, as `npm start` does after
  * the build) and talks to it over HTTP. The process logs JSON lines; the URL is read from the
  * "agentbridge is ready" line. `stop()` sends SIGTERM and waits for the exit (SIGKILL after 20 s).
+ *
+ * The database: with `AGENTBRIDGE_E2E_DATABASE=postgres` (the `e2e-postgres` vitest project),
+ * every agentbridge process and CLI command started here gets `AGENTBRIDGE_DATABASE_URL` = a new
+ * database of the test server (`freshPostgresDatabase`), one per data directory — a restart on the
+ * same data directory finds its data again, another data directory gets its own database. The
+ * databases are dropped after the test file. An `AGENTBRIDGE_DATABASE_URL` the test sets itself is
+ * kept. Unset or `sqlite`: SQLite in the data directory, as before.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { afterAll } from 'vitest';
+import { freshPostgresDatabase } from './pg.js';
 import { recordSpawn } from './reap.js';
 
 const CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
@@ -22,20 +32,66 @@ export interface AgentbridgeProcess {
   exited: Promise<number | null>;
 }
 
-/** Spawns the CLI with `args` and `env` (nothing inherited but what `env` holds). */
+/** The database the e2e tests run agentbridge on: `AGENTBRIDGE_E2E_DATABASE` (`sqlite`, the default, or `postgres`). */
+export function e2eDatabase(): 'sqlite' | 'postgres' {
+  const value = process.env.AGENTBRIDGE_E2E_DATABASE ?? 'sqlite';
+  if (value !== 'sqlite' && value !== 'postgres') throw new Error(`AGENTBRIDGE_E2E_DATABASE must be sqlite or postgres, not ${value}`);
+  return value;
+}
+
+/** PostgreSQL databases made for data directories (resolved path → database), dropped after the test file. */
+const databases = new Map<string, Promise<{ url: string; drop: () => Promise<void> }>>();
+
+if (e2eDatabase() === 'postgres') {
+  // Registered while the test file is collected (it imports this module); with vitest's default
+  // stacked hooks it runs after the file's own afterAll (which stops its agentbridges).
+  afterAll(async () => {
+    const made = [...databases.values()];
+    databases.clear();
+    for (const db of made) await (await db.catch(() => undefined))?.drop();
+  });
+}
+
+/** The data directory `env` selects (AGENTBRIDGE_DATA_DIR, default `./data`), resolved against `cwd` as agentbridge does. */
+function dataDirOf(env: NodeJS.ProcessEnv, cwd: string): string {
+  return path.resolve(cwd, env.AGENTBRIDGE_DATA_DIR || './data');
+}
+
+/**
+ * `env` with the e2e database (see the module comment): unchanged on SQLite or when it names a
+ * database itself; else `AGENTBRIDGE_DATABASE_URL` of the data directory's PostgreSQL database
+ * (created on first use).
+ */
+export async function withE2eDatabase(env: NodeJS.ProcessEnv, cwd: string): Promise<NodeJS.ProcessEnv> {
+  if (e2eDatabase() !== 'postgres' || env.AGENTBRIDGE_DATABASE_URL) return env;
+  const dir = dataDirOf(env, cwd);
+  let db = databases.get(dir);
+  if (!db) {
+    db = freshPostgresDatabase();
+    databases.set(dir, db);
+  }
+  return { ...env, AGENTBRIDGE_DATABASE_URL: (await db).url };
+}
+
+/**
+ * Spawns the CLI with `args` and `env` (nothing inherited but what `env` holds), as it is: no e2e
+ * database is added here (a caller spawning directly on PostgreSQL passes `await withE2eDatabase(env, cwd)`;
+ * {@link runCli} and {@link startAgentbridge} do).
+ */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {
   return recordSpawn(spawn(process.execPath, [CLI, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** Runs the CLI to completion; returns exit code, stdout and stderr. */
-export function runCli(
+export async function runCli(
   args: string[],
   env: NodeJS.ProcessEnv,
   cwd: string,
   timeoutMs = 30_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const withDb = await withE2eDatabase(env, cwd);
   return new Promise((resolve, reject) => {
-    const child = spawnCli(args, env, cwd);
+    const child = spawnCli(args, withDb, cwd);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
@@ -51,10 +107,34 @@ export function runCli(
   });
 }
 
-/** Starts `agentbridge start` and resolves once it is ready (or rejects with its output). */
-export function startAgentbridge(env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 30_000): Promise<AgentbridgeProcess> {
+/**
+ * Starts `agentbridge start` and resolves once it is ready (or rejects with its output). On the
+ * e2e PostgreSQL database (see the module comment) it also checks that agentbridge created its
+ * schema there.
+ */
+export async function startAgentbridge(env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 30_000): Promise<AgentbridgeProcess> {
   // Tests stop running turns at once on SIGTERM unless they set a grace period themselves.
-  const child = spawnCli(['start'], { AGENTBRIDGE_HTTP_PORT: '0', AGENTBRIDGE_SHUTDOWN_GRACE_S: '0', ...env }, cwd);
+  const fullEnv = await withE2eDatabase({ AGENTBRIDGE_HTTP_PORT: '0', AGENTBRIDGE_SHUTDOWN_GRACE_S: '0', ...env }, cwd);
+  const started = await startWith(fullEnv, cwd, timeoutMs);
+  if (fullEnv.AGENTBRIDGE_DATABASE_URL && !env.AGENTBRIDGE_DATABASE_URL) {
+    // The e2e database was given: agentbridge must have created its schema there (not run on SQLite).
+    const client = new pg.Client({ connectionString: fullEnv.AGENTBRIDGE_DATABASE_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
+      if (rows[0]?.t == null) {
+        await started.stop('SIGKILL');
+        throw new Error('agentbridge started without using its AGENTBRIDGE_DATABASE_URL (no schema in the e2e PostgreSQL database)');
+      }
+    } finally {
+      await client.end();
+    }
+  }
+  return started;
+}
+
+function startWith(env: NodeJS.ProcessEnv, cwd: string, timeoutMs: number): Promise<AgentbridgeProcess> {
+  const child = spawnCli(['start'], env, cwd);
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));

@@ -1,6 +1,7 @@
 /**
  * The core wired in-process for unit tests by the service's own composition root (`createCore`,
- * src/compose.ts): a real SQLite store (temp file), the recording adapter, manual runners — the
+ * src/compose.ts): a real store (a SQLite temp file, or the store given: PostgreSQL in the tests
+ * that run on both backends, test/helpers/backends.ts `testDatabase`), the recording adapter, manual runners — the
  * outbox, inbox, bridges, command service, router and scheduler as in src/app.ts, without
  * platforms, HTTP or processes. Options cover what individual tests vary.
  */
@@ -23,12 +24,15 @@ import type { Interactions } from '../../src/conversation/interactions.js';
 import type { LiveSessions } from '../../src/conversation/live-sessions.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { StoreHealth } from '../../src/store/health.js';
+import type { AppStore } from '../../src/store/open.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';
 import { ManualRunner, RecordingAdapter } from './fakes.js';
 
 export interface CoreOptions {
-  /** Database file; default a new temp directory's `agentbridge.db`. */
+  /** Database file; default a new temp directory's `agentbridge.db`. Ignored with {@link store}. */
   dbPath?: string;
+  /** An open store to wire the core on (SQLite or PostgreSQL); `close()` closes it. Default: SQLite at {@link dbPath}. */
+  store?: AppStore;
   /** Turn slots (AGENTBRIDGE_MAX_CONCURRENT_TURNS); default 4. */
   concurrency?: number;
   /** Outbox retry delays, ms; default [20]. */
@@ -83,9 +87,9 @@ type TestConfig = Partial<
   >
 >;
 
-export interface Core {
+export interface Core<S extends AppStore = SqliteStore> {
   dir: string;
-  store: SqliteStore;
+  store: S;
   adapter: RecordingAdapter;
   runner: ManualRunner;
   outbox: OutboxDelivery;
@@ -113,10 +117,12 @@ export interface Core {
 }
 
 /** Wires the core with src/compose.ts's createCore; see {@link CoreOptions} for the defaults. */
-export function startCore(opts: CoreOptions = {}): Core {
+export function startCore(opts?: CoreOptions & { store?: undefined }): Core;
+export function startCore<S extends AppStore>(opts: CoreOptions & { store: S }): Core<S>;
+export function startCore(opts: CoreOptions = {}): Core<AppStore> {
   const dir = opts.dbPath ? path.dirname(opts.dbPath) : fs.mkdtempSync(path.join(os.tmpdir(), 'core-test-'));
   const logger = opts.logger ?? pino({ level: 'silent' });
-  const store = openStore({ dbPath: opts.dbPath ?? path.join(dir, 'agentbridge.db'), logger });
+  const store = opts.store ?? openStore({ dbPath: opts.dbPath ?? path.join(dir, 'agentbridge.db'), logger });
   const adapter = new RecordingAdapter();
   const runner = new ManualRunner('claude');
   const storageRetry = { initialMs: 20, maxMs: 200 };

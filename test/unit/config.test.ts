@@ -174,5 +174,53 @@ describe('logging', () => {
     for (const secret of ['xoxb-123-abc', 'xapp-1-zzz', 'k-999', 'Bearer abc.def', 'sk-ant-api03-verysecret']) expect(out).not.toContain(secret);
     expect(out).toContain('[redacted]');
     expect(maskSecrets('key sk-proj-abcdefghijkl and xoxp-1-2')).toBe('key [redacted] and [redacted]');
+    expect(maskSecrets('at postgres://ab:s3cr%40t@db:5432/x and postgresql://u:p@h/d')).toBe('at postgres://ab:***@db:5432/x and postgresql://u:***@h/d');
+  });
+});
+
+describe('AGENTBRIDGE_DATABASE_URL', () => {
+  const problems = (env: NodeJS.ProcessEnv): string[] => {
+    try {
+      loadConfig(env, '/srv', undefined, () => ({ cpus: 2, memoryBytes: 8 * 2 ** 30 }));
+    } catch (e) {
+      if (e instanceof ConfigError) return e.problems;
+      throw e;
+    }
+    return [];
+  };
+
+  it('unset (or blank): SQLite in the data directory', () => {
+    for (const env of [{}, { AGENTBRIDGE_DATABASE_URL: '' }]) {
+      const c = loadConfig(env, '/srv', undefined, () => ({ cpus: 2, memoryBytes: 8 * 2 ** 30 }));
+      expect(c.database).toEqual({ backend: 'sqlite', path: '/srv/data/agentbridge.db' });
+      expect(c.dbPath).toBe('/srv/data/agentbridge.db');
+    }
+  });
+
+  it('a postgres:// or postgresql:// URL selects PostgreSQL; the URL never reaches the agents', () => {
+    for (const url of ['postgres://ab:pw@db.example:5432/agentbridge', 'postgresql://ab@127.0.0.1/agentbridge?sslmode=require']) {
+      const c = loadConfig({ AGENTBRIDGE_DATABASE_URL: url, PATH: '/usr/bin' }, '/srv', undefined, () => ({ cpus: 2, memoryBytes: 8 * 2 ** 30 }));
+      expect(c.database).toEqual({ backend: 'postgres', url });
+      expect(c.agentEnv).not.toHaveProperty('AGENTBRIDGE_DATABASE_URL');
+      expect(Object.values(c.agentEnv)).not.toContain(url);
+    }
+  });
+
+  it('anything else is a configuration problem naming the variable, with the password redacted', () => {
+    for (const bad of [
+      'mysql://ab:hunter2-SECRET@db/agentbridge',
+      'sqlite:/var/lib/agentbridge.db',
+      'ab:hunter2-SECRET@db',
+      'http://ab:hunter2-SECRET@db/x?password=hunter2-SECRET',
+    ]) {
+      const p = problems({ AGENTBRIDGE_DATABASE_URL: bad });
+      expect(p).toHaveLength(1);
+      expect(p[0]).toMatch(/^AGENTBRIDGE_DATABASE_URL: .* is not a PostgreSQL URL: use postgres:\/\//);
+      expect(p[0]).not.toContain('hunter2');
+    }
+    expect(problems({ AGENTBRIDGE_DATABASE_URL: 'mysql://ab:hunter2-SECRET@db/agentbridge' })[0]).toContain('mysql://ab:***@db/agentbridge');
+    // In the one combined message with the other problems.
+    const all = problems({ AGENTBRIDGE_DATABASE_URL: 'mysql://ab:hunter2-SECRET@db/x', AGENTBRIDGE_HTTP_PORT: 'eighty' });
+    expect(all).toHaveLength(2);
   });
 });

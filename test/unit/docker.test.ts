@@ -43,6 +43,12 @@ const imageEnv: Record<string, string> = Object.fromEntries(
 
 interface ComposeService {
   build?: { context?: string; args?: Record<string, string> };
+  image?: string;
+  profiles?: string[];
+  depends_on?: unknown;
+  entrypoint?: string[];
+  command?: string[];
+  healthcheck?: { test?: string[] };
   user?: string;
   init?: boolean;
   restart?: string;
@@ -52,7 +58,8 @@ interface ComposeService {
   ports?: string[];
   volumes?: string[];
 }
-const compose = parse(fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8')) as {
+const composeText = fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+const compose = parse(composeText) as {
   services: Record<string, ComposeService>;
   volumes: Record<string, unknown>;
 };
@@ -233,5 +240,70 @@ describe('docker-compose.yml', () => {
     expect(service.environment?.['AGENTBRIDGE_RESTART_MODE']).toBe('exit');
     const grace = Number(/^(\d+)s$/.exec(service.stop_grace_period ?? '')?.[1]);
     expect(grace).toBeGreaterThan(loadConfig({}).shutdownGraceMs / 1000);
+  });
+
+  describe('the optional postgres service (profile postgres)', () => {
+    const postgres = compose.services['postgres']!;
+
+    it('runs only with the profile, and the default setup does not refer to it', () => {
+      expect(postgres.profiles).toEqual(['postgres']);
+      // Services without a profile are the default setup: only agentbridge, unchanged (no dependency,
+      // link or variable naming the postgres service; its volume is unused there, so Compose leaves it out).
+      expect(
+        Object.entries(compose.services)
+          .filter(([, s]) => !s.profiles)
+          .map(([name]) => name),
+      ).toEqual(['agentbridge']);
+      expect(JSON.stringify(service)).not.toMatch(/postgres/i);
+    });
+
+    it('uses a tagged PostgreSQL 15 or 16 image, a named volume for its data, and a pg_isready healthcheck', () => {
+      expect(postgres.image).toMatch(/^postgres:1[56](\.\d+)*$/);
+      const [volume] = (postgres.volumes ?? []).filter((v) => v.endsWith(':/var/lib/postgresql/data'));
+      const source = volume?.split(':')[0];
+      expect(source).toMatch(/^[a-z][a-z0-9_-]*$/);
+      expect(Object.keys(compose.volumes)).toContain(source);
+      expect(postgres.healthcheck?.test?.join(' ')).toMatch(/pg_isready -U agentbridge -d agentbridge/);
+      expect(postgres.environment).toMatchObject({ POSTGRES_USER: 'agentbridge', POSTGRES_DB: 'agentbridge' });
+      expect(postgres.ports).toBeUndefined(); // only agentbridge reaches it
+    });
+
+    it('holds no literal password, and no required variable that would break the default setup', () => {
+      expect(postgres.environment?.['POSTGRES_PASSWORD']).toBe('${POSTGRES_PASSWORD:-}');
+      // Compose interpolates the whole file before it applies profiles: a `${VAR:?…}` or `${VAR?…}`
+      // anywhere but in a comment would make `docker compose up` fail without the variable, profile or not.
+      const yamlLines = composeText
+        .split('\n')
+        .filter((l) => !l.trim().startsWith('#'))
+        .join('\n');
+      expect(yamlLines).toContain('${POSTGRES_PASSWORD:-}');
+      expect(yamlLines).not.toMatch(/\$\{[A-Za-z_][A-Za-z0-9_]*:?\?/);
+      expect(composeText).not.toMatch(/postgres(ql)?:\/\/[^:\s]+:(?!\$\{POSTGRES_PASSWORD\})[^@\s]+@/);
+    });
+
+    it('refuses to start without POSTGRES_PASSWORD with a message saying what to set, and otherwise runs the image entrypoint', () => {
+      const [shell, flag, script, argv0] = postgres.entrypoint!;
+      expect([shell, flag, argv0]).toEqual(['/bin/sh', '-c', 'docker-entrypoint.sh']);
+      const unescaped = script!.replaceAll('$$', '$'); // Compose's escape for a literal $
+      const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'agentbridge-pg-entry-'));
+      try {
+        fs.writeFileSync(path.join(bin, 'docker-entrypoint.sh'), '#!/bin/sh\necho "image entrypoint: $*"\n', { mode: 0o755 });
+        const run = (password: string | undefined) =>
+          spawnSync('/bin/sh', ['-c', unescaped, argv0!, ...postgres.command!], {
+            encoding: 'utf8',
+            env: { PATH: `${bin}:/usr/bin:/bin`, ...(password === undefined ? {} : { POSTGRES_PASSWORD: password }) },
+          });
+        for (const missing of [undefined, '']) {
+          const r = run(missing);
+          expect(r.status).toBe(1);
+          expect(r.stderr).toMatch(/set POSTGRES_PASSWORD in \.env/);
+        }
+        const ok = run('s3cret');
+        expect(ok.status).toBe(0);
+        expect(ok.stdout).toBe('image entrypoint: postgres\n');
+      } finally {
+        fs.rmSync(bin, { recursive: true, force: true });
+      }
+    });
   });
 });

@@ -1,13 +1,12 @@
 /**
  * When the store becomes writable again, the outbox retries every pending delivery at once —
  * also those a storage fault made fail like a platform error (the local chat stores every bot
- * message), whose platform backoff would otherwise hold them for up to minutes.
+ * message), whose platform backoff would otherwise hold them for up to minutes. On both backends
+ * (SQLite file, PostgreSQL), each with a storage fault of its own kind.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InboundMessage } from '../../src/core/messages.js';
+import { BACKENDS, testDatabase } from '../helpers/backends.js';
 import { startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 
@@ -31,13 +30,22 @@ function msg(text: string): InboundMessage {
   };
 }
 
-describe('outbox after a storage fault', () => {
+/** A storage fault as each backend reports it: SQLite's full disk, PostgreSQL's disk full (SQLSTATE 53100). */
+const FAULTS = {
+  sqlite: () => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }),
+  postgres: () => Object.assign(new Error('could not extend file: No space left on device'), { code: '53100', severity: 'ERROR' }), // pg's DatabaseError fields
+};
+
+describe.each(BACKENDS)('outbox after a storage fault (%s)', (backend) => {
   it('delivers a row held by a long platform backoff as soon as the store is healthy again', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-health-'));
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const db = await testDatabase(backend);
+    cleanups.push(() => db.remove());
     // A one-hour platform backoff: without the health-triggered retry the answer would wait that long.
-    const w = startCore({ dbPath: path.join(dir, 'agentbridge.db'), retryDelaysMs: [3_600_000], health: true });
-    cleanups.push(() => w.close());
+    const w = startCore({ store: await db.open(), retryDelaysMs: [3_600_000], health: true });
+    cleanups.push(
+      () => w.removeDir(),
+      () => w.close(),
+    );
     await w.router.accept(msg('q'));
     await w.runner.waitRuns(1);
     w.adapter.failEdits = 1_000;
@@ -46,7 +54,7 @@ describe('outbox after a storage fault', () => {
     await waitFor(async () => (await w.store.outbox.pending()).some((r) => r.attempts > 0) || undefined, 5_000, 'a failed delivery');
     w.adapter.failPosts = 0;
     // A storage fault and its recovery: the probe's first write succeeds.
-    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    const full = FAULTS[backend]();
     expect(w.health!.report(full, 'test')).toBe(true);
     await waitFor(() => w.health!.healthy || undefined, 5_000, 'the store healthy again');
     await waitFor(async () => (await w.store.outbox.pending()).length === 0 || undefined, 5_000, 'the held answer delivered');

@@ -212,10 +212,10 @@ describe('maintenance', () => {
 
     const expected = { conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 };
     // A dry run reports the same counts and removes nothing.
-    expect(prune(s, cutoff, { dryRun: true })).toEqual(expected);
+    expect(await prune(s.sql, cutoff, { dryRun: true })).toEqual(expected);
     expect(await s.conversations.list()).toHaveLength(5);
     expect(await s.inbox.get('live-old-done')).toBeDefined();
-    const report = prune(s, cutoff);
+    const report = await prune(s.sql, cutoff);
     expect(report).toEqual({ conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 });
     expect((await s.conversations.list()).map((c) => c.id).sort()).toEqual(['chatty', 'live', 'scheduled', 'waiting']);
     expect(await s.scheduledMessages.get('sm1')).toBeDefined();
@@ -226,8 +226,8 @@ describe('maintenance', () => {
     expect((await s.localMessages.list('general', 'a1')).map((m) => m.id)).toEqual(['a1', 'a2']);
     expect((await s.localMessages.threads('general')).map((t) => t.thread)).toEqual(['a1']);
 
-    // Nothing left to prune; works on a bare connection too.
-    expect(Object.values(prune(s.db, cutoff)).every((n) => n === 0)).toBe(true);
+    // Nothing left to prune.
+    expect(Object.values(await prune(s.sql, cutoff)).every((n) => n === 0)).toBe(true);
   });
 
   it('walCheckpoint returns the pragma result and vacuum runs', async () => {

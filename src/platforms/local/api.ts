@@ -53,6 +53,7 @@
 import { z } from 'zod';
 import { MAX_FILES_PER_MESSAGE } from '../../core/attachments.js';
 import type { LocalMessageRow, LocalMessagesRepo, LocalThreadSummary } from '../../store/types.js';
+import { faultReason, isStorageFault, StoreUnavailableError } from '../../store/health.js';
 import { HttpError, readJsonBody, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
 import { findControlChar } from '../control-chars.js';
@@ -270,7 +271,17 @@ export function toApiMessage(row: LocalMessageRow): LocalApiMessage {
 export function registerLocalRoutes(http: HttpServer, backend: LocalApiBackend): void {
   const { repo } = backend;
   /** The logged-in user (null: anonymous, allowed when login is not required). Rejects with HttpError 401. */
-  const identify = async (req: Parameters<LocalAuth['identify']>[0]) => (backend.auth ? await backend.auth.identify(req) : null);
+  // A storage fault while reading who this is (the users table; e.g. PostgreSQL is down) is the
+  // same 503 "send it again later" as a refused inbox write, not a 500.
+  const identify = async (req: Parameters<LocalAuth['identify']>[0]) => {
+    if (!backend.auth) return null;
+    try {
+      return await backend.auth.identify(req);
+    } catch (err) {
+      if (isStorageFault(err)) throw new HttpError(503, new StoreUnavailableError(faultReason(err)).message);
+      throw err;
+    }
+  };
   backend.auth?.registerRoutes(http);
   if (!backend.auth) {
     http.route('GET', '/api/local/me', (_req, res) => sendJson(res, 200, { user: null, admin: false, loginRequired: false }));
