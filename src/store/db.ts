@@ -2,8 +2,9 @@
  * Opening the SQLite database (better-sqlite3) with agentbridge's connection settings:
  * WAL journal, synchronous=NORMAL, foreign keys on, 5 s busy timeout.
  *
- * Rule for the repositories: a write that returns its row (`INSERT/UPDATE/DELETE … RETURNING`)
- * runs with `.all()`, never `.get()`. Verified with better-sqlite3 12.11.1 on a full disk: `.get()`
+ * Rule for every statement on the connection (the store's driver, sql/sqlite-driver.ts, follows it
+ * for all statements that return rows): a write that returns its row (`INSERT/UPDATE/DELETE …
+ * RETURNING`) runs with `.all()`, never `.get()`. Verified with better-sqlite3 12.11.1 on a full disk: `.get()`
  * in autocommit mode returns the new row and swallows the failed commit (the change is rolled
  * back without an error), while `.all()` throws SQLITE_FULL (test/unit/store-full-returning.test.ts).
  */

@@ -5,47 +5,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
-import type Database from 'better-sqlite3';
 import { openDatabase, type Db } from './db.js';
 import { createPrivateFile, ensurePrivateDir, tightenFile } from './files.js';
 import { checkMarker, databaseExists, DatabaseMissingError, markerPath, readMarker, writeMarker, type DatabaseMarker } from './marker.js';
 import { assertSchemaNotTooNew, migrate } from './migrate.js';
-import { createPostedMessagesRepo } from './repos/posted-messages.js';
-import { createConversationsRepo } from './repos/conversations.js';
-import { createEntriesRepo } from './repos/entries.js';
-import { createInboxRepo } from './repos/inbox.js';
-import { createPlatformStateRepo } from './repos/platform-state.js';
-import { createLocalMessagesRepo } from './repos/local-messages.js';
-import { createLocalUsersRepo } from './repos/local-users.js';
-import { createLocalUploadsRepo } from './repos/local-uploads.js';
-import { createInteractionsRepo } from './repos/interactions.js';
-import { createApprovalRulesRepo } from './repos/approval-rules.js';
-import { createProjectsRepo } from './repos/projects.js';
-import { createOutboxRepo } from './repos/outbox.js';
-import { createCronJobsRepo } from './repos/cron-jobs.js';
-import { createCronRunsRepo } from './repos/cron-runs.js';
-import { createScheduledMessagesRepo } from './repos/scheduled-messages.js';
 import type { Store } from './types.js';
-import type {
-  ApprovalRulesRepo,
-  ConversationsRepo,
-  CronJobsRepo,
-  CronRunsRepo,
-  EntriesRepo,
-  InboxRepo,
-  InteractionsRepo,
-  LocalMessagesRepo,
-  OutboxRepo,
-  PlatformStateRepo,
-  PostedMessagesRepo,
-  ScheduledMessagesRepo,
-} from './types.js';
-import type { LocalUsersRepo } from './repos/local-users.js';
-import type { LocalUploadsRepo } from './repos/local-uploads.js';
-import type { ProjectsRepo } from './repos/projects.js';
-import { asyncRepo, type RunOnConnection } from './sync-repo.js';
-import { ConnectionGate } from './connection-gate.js';
 import { openSqliteKysely, type SqlContext } from './sql/kysely.js';
+import { createSqlStore } from './sql/store.js';
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -64,14 +30,16 @@ export interface OpenStoreOptions {
 export interface SqliteStore extends Store {
   readonly backend: 'sqlite';
   /**
-   * Kysely over the same connection, for the store's own portable SQL (maintenance, copy) —
-   * like {@link SqliteStore.db} it bypasses the connection gate: only where no transaction can
-   * be open. Never destroyed separately (closing the store closes the connection).
+   * Kysely over the same connection (the store's own; sql/sqlite-driver.ts), for the store's own
+   * portable SQL (maintenance, copy). Its queries take turns with the store's on the connection
+   * but not in the store's call order: use it only where no transaction of the store can be open.
+   * Never destroyed separately (closing the store closes the connection).
    */
   readonly sql: SqlContext;
   /**
-   * The connection; for `maintenance.ts` and tests — SQL stays inside `src/store/`. Used directly
-   * it bypasses the connection gate (connection-gate.ts): only where no transaction can be open.
+   * The connection; for `maintenance.ts`, the checkpointer and tests — SQL stays inside
+   * `src/store/`. Used directly it bypasses the store's turns (sql/store.ts): only where no
+   * transaction of the store can be open.
    */
   readonly db: Db;
   readonly dbPath: string;
@@ -127,75 +95,23 @@ export class CorruptDatabaseError extends Error {
 export function openStore(opts: OpenStoreOptions): SqliteStore {
   const db = opts.readonly ? openReadonly(opts.dbPath) : openWritable(opts.dbPath, opts.logger);
   try {
-    let probe: Database.Statement<[string, number]> | undefined;
-    const probeSql = `INSERT INTO platform_state (key, value, updated_at) VALUES ('agentbridge:store-probe', ?, ?)
-       ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
-    const repos = {
-      conversations: createConversationsRepo(db),
-      entries: createEntriesRepo(db),
-      postedMessages: createPostedMessagesRepo(db),
-      inbox: createInboxRepo(db),
-      outbox: createOutboxRepo(db),
-      localMessages: createLocalMessagesRepo(db),
-      platformState: createPlatformStateRepo(db),
-      cronJobs: createCronJobsRepo(db),
-      cronRuns: createCronRunsRepo(db),
-      scheduledMessages: createScheduledMessagesRepo(db),
-      localUsers: createLocalUsersRepo(db),
-      localUploads: createLocalUploadsRepo(db),
-      interactions: createInteractionsRepo(db),
-      approvalRules: createApprovalRulesRepo(db),
-      projects: createProjectsRepo(db),
-    };
-    const gate = new ConnectionGate(db);
-    const bind = (run: RunOnConnection): Omit<Store, 'transaction' | 'close'> => ({
-      conversations: asyncRepo<ConversationsRepo>(repos.conversations, run),
-      entries: asyncRepo<EntriesRepo>(repos.entries, run),
-      postedMessages: asyncRepo<PostedMessagesRepo>(repos.postedMessages, run),
-      inbox: asyncRepo<InboxRepo>(repos.inbox, run),
-      outbox: asyncRepo<OutboxRepo>(repos.outbox, run),
-      localMessages: asyncRepo<LocalMessagesRepo>(repos.localMessages, run),
-      platformState: asyncRepo<PlatformStateRepo>(repos.platformState, run),
-      cronJobs: asyncRepo<CronJobsRepo>(repos.cronJobs, run),
-      cronRuns: asyncRepo<CronRunsRepo>(repos.cronRuns, run),
-      scheduledMessages: asyncRepo<ScheduledMessagesRepo>(repos.scheduledMessages, run),
-      localUsers: asyncRepo<LocalUsersRepo>(repos.localUsers, run),
-      localUploads: asyncRepo<LocalUploadsRepo>(repos.localUploads, run),
-      interactions: asyncRepo<InteractionsRepo>(repos.interactions, run),
-      approvalRules: asyncRepo<ApprovalRulesRepo>(repos.approvalRules, run),
-      projects: asyncRepo<ProjectsRepo>(repos.projects, run),
+    const q = openSqliteKysely(db);
+    const memory = opts.dbPath === ':memory:';
+    // Closing the store destroys `q` (which closes `db`, once it has run a query) and then this.
+    const base = createSqlStore(q, 'sqlite', async () => {
+      if (db.open) db.close();
     });
-    // Through the gate: waits for an open transaction to end (refused from inside one).
-    const close = (): Promise<void> =>
-      gate.runToClose(() => {
-        if (db.open) db.close();
-      });
-    const transaction = <T>(fn: (tx: Store) => Promise<T>): Promise<T> =>
-      gate.transaction((root) => {
-        const tx: Store = {
-          ...bind(gate.runIn(root)),
-          // Joins the transaction (a savepoint) with the same `tx`.
-          transaction: (inner) => gate.nested(root, () => inner(tx)),
-          close,
-        };
-        return fn(tx);
-      });
     return {
+      ...base,
       backend: 'sqlite',
-      sql: { q: openSqliteKysely(db), backend: 'sqlite' },
+      sql: { q, backend: 'sqlite' },
       db,
       dbPath: opts.dbPath,
       readonly: opts.readonly ?? false,
-      ...bind(gate.run),
-      probeWrite: () =>
-        gate.run(() => {
-          if (opts.dbPath !== ':memory:') assertFreeSpace(path.dirname(path.resolve(opts.dbPath)), PROBE_MIN_FREE_BYTES);
-          probe ??= db.prepare<[string, number]>(probeSql);
-          const now = Date.now();
-          probe.run(String(now), now);
-        }),
-      transaction,
-      close,
+      async probeWrite() {
+        if (!memory) assertFreeSpace(path.dirname(path.resolve(opts.dbPath)), PROBE_MIN_FREE_BYTES);
+        await base.platformState.set('agentbridge:store-probe', String(Date.now()));
+      },
     };
   } catch (err) {
     db.close();

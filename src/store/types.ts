@@ -8,10 +8,6 @@ import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages
 import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
 import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
 import type { PostedMessageKey, PostedMessageKind } from '../core/ids.js';
-import type { LocalUsersRepo } from './repos/local-users.js';
-import type { LocalUploadsRepo } from './repos/local-uploads.js';
-import type { ProjectsRepo } from './repos/projects.js';
-export type { ProjectRow, ChannelBindingRow, WorktreeRow, ProjectsRepo } from './repos/projects.js';
 
 export interface ConversationRow {
   id: string;
@@ -379,7 +375,7 @@ export type CronJobPatch = Partial<Pick<CronJob, 'enabled' | 'consecutiveFailure
 
 /** The `cron_jobs` table (scheduler). */
 export interface CronJobsRepo {
-  /** Inserts a job; throws `SqliteError` (SQLITE_CONSTRAINT_UNIQUE) for a known id or name. */
+  /** Inserts a job; rejects with the driver's unique-violation error (see {@link Store}) for a known id or name. */
   insert(job: Omit<CronJob, 'createdAt' | 'updatedAt'>): Promise<CronJob>;
   get(id: string): Promise<CronJob | undefined>;
   getByName(name: string): Promise<CronJob | undefined>;
@@ -427,7 +423,7 @@ export interface CronRunsRepo {
 
 /** The `scheduled_messages` table. Rows are deleted with their conversation. */
 export interface ScheduledMessagesRepo {
-  /** The conversation must exist (foreign key; throws `SqliteError`). */
+  /** The conversation must exist (else rejects with the driver's foreign-key error, see {@link Store}). */
   insert(m: ScheduledMessage): Promise<ScheduledMessage>;
   get(id: string): Promise<ScheduledMessage | undefined>;
   /** Messages of a conversation, earliest due first. */
@@ -448,8 +444,166 @@ export interface ScheduledMessagesRepo {
 }
 
 /** Counts of rows removed by `prune`, per table. */
+// Local chat users and their tokens.
+
+/** A person who can log in to the local chat; their chat id is `local:<name>`. */
+export interface LocalUserRow {
+  name: string;
+  /** Admin for the chat commands (in addition to AGENTBRIDGE_ADMINS). */
+  admin: boolean;
+  createdAt: number;
+}
+
+/** A user with how many live tokens of each kind they hold (for `agentbridge users list`). */
+export interface LocalUserSummary extends LocalUserRow {
+  sessions: number;
+  apiTokens: number;
+  /** Unused, unexpired login links. */
+  links: number;
+}
+
+export type LocalTokenKind = 'link' | 'session' | 'api';
+
+export interface LocalUsersRepo {
+  /** Adds a user; returns false (and changes nothing) when the name is taken. */
+  add(name: string, admin: boolean, now?: number): Promise<boolean>;
+  get(name: string): Promise<LocalUserRow | undefined>;
+  /** Every user by name, with live token counts at `now`. */
+  list(now?: number): Promise<LocalUserSummary[]>;
+  /** Removes the user and all their tokens; false when unknown. */
+  remove(name: string): Promise<boolean>;
+  /** Number of users. */
+  count(): Promise<number>;
+  /**
+   * Stores a token hash for `user`. `expiresAt` null = never.
+   * Rejects with the driver's foreign-key error (see {@link Store}) for an unknown user.
+   */
+  addToken(t: { hash: string; user: string; kind: LocalTokenKind; expiresAt: number | null; now?: number }): Promise<void>;
+  /**
+   * Consumes a login link: deletes the unexpired `link` token with this hash in one statement
+   * (`DELETE … RETURNING`, so two concurrent uses cannot both succeed) and returns its user, or
+   * undefined when it is unknown, used or expired.
+   */
+  consumeLink(hash: string, now?: number): Promise<LocalUserRow | undefined>;
+  /** The user of an unexpired token of one of `kinds`, or undefined. */
+  findToken(hash: string, kinds: LocalTokenKind[], now?: number): Promise<LocalUserRow | undefined>;
+  /** Deletes one token (logout); false when unknown. */
+  deleteToken(hash: string): Promise<boolean>;
+  /** Deletes a user's tokens of `kinds`; returns how many. */
+  revoke(user: string, kinds: LocalTokenKind[]): Promise<number>;
+  /** Deletes expired tokens; returns how many. */
+  purgeExpired(now?: number): Promise<number>;
+}
+
+// Local chat uploads.
+
+/** One upload. */
+export interface LocalUploadRow {
+  /** Upload id (random, `src/platforms/local/uploads.ts` → `UPLOAD_ID_PATTERN`). */
+  id: string;
+  /** The logged-in user who uploaded it; null for an anonymous page. */
+  owner: string | null;
+  /** File name as the uploader's browser gave it (path parts and control characters removed). */
+  name: string;
+  /** MIME type (the browser's, or from the name's extension). */
+  type: string;
+  /** Size, bytes. */
+  size: number;
+  createdAt: number;
+  /** The local message it was sent with; null while unsent. */
+  messageId: string | null;
+}
+
+export interface LocalUploadsRepo {
+  /** Stores a new, unsent upload. Rejects with the driver's unique-violation error (see {@link Store}) for a known id. */
+  insert(row: Omit<LocalUploadRow, 'messageId' | 'createdAt'> & { createdAt?: number }): Promise<LocalUploadRow>;
+  get(id: string): Promise<LocalUploadRow | undefined>;
+  /**
+   * Marks every upload of `ids` as sent with message `messageId` — all or none (a savepoint, so
+   * it can run inside the caller's transaction): each must exist, belong to `owner` (null: an
+   * anonymous upload) and be unsent. Returns false, changing nothing, when one does not.
+   */
+  markSent(ids: readonly string[], owner: string | null, messageId: string): Promise<boolean>;
+  /** Deletes unsent uploads created before `before`; returns their ids (their files are the caller's to delete). */
+  deleteUnsent(before: number): Promise<string[]>;
+}
+
+// Projects, channel bindings and worktrees.
+
+/** A project: a directory under the workspaces root, maybe a git clone. */
+export interface ProjectRow {
+  /** A slug (src/core/projects.ts `PROJECT_NAME`). */
+  name: string;
+  /** Absolute real path of the project's directory. */
+  path: string;
+  /** Where it was cloned from; null for a `--path` project. */
+  gitUrl: string | null;
+  /** The branch worktrees start from; null when not a git project. */
+  branch: string | null;
+  /** Each conversation gets its own git worktree. */
+  worktrees: boolean;
+  createdAt: number;
+}
+
+/** A platform channel bound to a project. */
+export interface ChannelBindingRow {
+  platform: string;
+  /** Platform channel id (for a thread: its parent channel). */
+  channel: string;
+  project: string;
+  /** Platform-qualified id of the admin who bound it. */
+  boundBy: string;
+  createdAt: number;
+}
+
+/** A conversation's git worktree. */
+export interface WorktreeRow {
+  conversationId: string;
+  project: string;
+  /** Absolute path of the worktree. */
+  path: string;
+  /** `agentbridge/<slug>`. */
+  branch: string;
+  /** The commit the branch started from (the diff base). */
+  base: string;
+  createdAt: number;
+}
+
+export interface ProjectsRepo {
+  /** Adds a project; false (nothing changed) when the name is taken. */
+  add(p: Omit<ProjectRow, 'createdAt'>, now?: number): Promise<boolean>;
+  get(name: string): Promise<ProjectRow | undefined>;
+  /** Every project by name. */
+  list(): Promise<ProjectRow[]>;
+  /** Removes a project and its channel bindings (not its worktree rows); false when unknown. */
+  remove(name: string): Promise<boolean>;
+  /** Binds a channel (replacing its binding). Rejects with the driver's foreign-key error (see {@link Store}) for an unknown project. */
+  bind(b: Omit<ChannelBindingRow, 'createdAt'>, now?: number): Promise<void>;
+  /** Unbinds a channel; false when it was not bound. */
+  unbind(platform: string, channel: string): Promise<boolean>;
+  binding(platform: string, channel: string): Promise<ChannelBindingRow | undefined>;
+  /** Channels bound to `project`. */
+  bindingsOf(project: string): Promise<ChannelBindingRow[]>;
+  /** Records a conversation's worktree (replacing an earlier row of that conversation). */
+  setWorktree(w: Omit<WorktreeRow, 'createdAt'>, now?: number): Promise<void>;
+  worktree(conversationId: string): Promise<WorktreeRow | undefined>;
+  /** Every worktree row, oldest first. */
+  worktrees(): Promise<WorktreeRow[]>;
+  /** Forgets a conversation's worktree row; false when there was none. */
+  removeWorktree(conversationId: string): Promise<boolean>;
+  /** Worktree rows whose conversation no longer exists (after `db prune`). */
+  orphanWorktrees(): Promise<WorktreeRow[]>;
+}
+
 export type PruneReport = Record<string, number>;
 
+/**
+ * The session store, on SQLite (`openStore`, store.ts) or PostgreSQL (`openPostgresStore`,
+ * postgres.ts), with the same repositories (sql/). A call that the database refuses rejects with
+ * the driver's error: better-sqlite3's `SqliteError` (`code` e.g. SQLITE_CONSTRAINT_UNIQUE,
+ * SQLITE_CONSTRAINT_FOREIGNKEY, SQLITE_FULL) or pg's `DatabaseError` (`code` a SQLSTATE, e.g.
+ * 23505 unique_violation, 23503 foreign_key_violation, 53100 disk_full).
+ */
 export interface Store {
   readonly conversations: ConversationsRepo;
   readonly entries: EntriesRepo;
@@ -475,16 +629,19 @@ export interface Store {
    * goes through `tx`, the store bound to it; a call on the outer store from inside `fn`'s async
    * context is refused (it would run outside the transaction) with {@link StoreMisuseError}.
    * A `transaction` of `tx` runs inside the same transaction, as a savepoint: when its callback
-   * rejects, only its own writes are rolled back and the error goes to its caller. Other callers
-   * wait until the transaction has ended; so does a call of `tx` made (concurrently) outside a
-   * nested transaction's callback while that one is open. A call of `tx` after the transaction
+   * rejects, only its own writes are rolled back and the error goes to its caller. On SQLite (one
+   * connection) other callers wait until the transaction has ended, in call order; on PostgreSQL
+   * they run on other pooled connections. Calls of `tx` run one at a time in call order; one made
+   * (concurrently) outside a nested transaction's callback while that one is open waits until it
+   * has ended. The transaction commits only after every call and nested transaction started
+   * inside it has ended. A call of `tx` after the transaction
    * ended rejects with {@link StoreMisuseError}. A failed `COMMIT` rolls back and rejects with its
-   * error (e.g. `SqliteError` SQLITE_FULL).
+   * error (e.g. SQLite's SQLITE_FULL, PostgreSQL's 53100 disk_full).
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   /**
-   * Closes the connection(s) once no transaction is open (rejects with {@link StoreMisuseError}
-   * inside one); calls after it fail.
+   * Closes the connection(s) — on SQLite once an open transaction has ended — and rejects with
+   * {@link StoreMisuseError} inside a transaction; calls after it fail.
    */
   close(): Promise<void>;
 }

@@ -8,40 +8,28 @@ import { afterAll } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openDatabase, type Db } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrate.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres.js';
-import { openSqliteKysely, type Backend } from '../../src/store/sql/kysely.js';
+import type { Backend } from '../../src/store/sql/kysely.js';
 import type { AppStore } from '../../src/store/open.js';
-import { openStore } from '../../src/store/store.js';
-import { createSqlStore } from '../../src/store/sql/store.js';
-import type { Store } from '../../src/store/types.js';
+import { openStore, type SqliteStore } from '../../src/store/store.js';
 import { createLogger } from '../../src/logger.js';
 import { freshPostgresDatabase } from './pg.js';
 
 /** Both backends, for `describe.each`. */
 export const BACKENDS: Backend[] = ['sqlite', 'postgres'];
 
-/** The SQL store on SQLite, with its connection for raw SQL in tests. */
-export interface SqliteTestStore extends Store {
-  readonly backend: 'sqlite';
-  readonly db: Db;
-}
-
 /** A store of either backend, with its connection (SQLite) or pool (PostgreSQL) for raw SQL. */
-export type TestStore = SqliteTestStore | PostgresStore;
+export type TestStore = SqliteStore | PostgresStore;
 
 /**
- * An empty, migrated SQL store of `backend` (SQLite in memory; PostgreSQL in a new database of
+ * An empty, migrated store of `backend` (the app's SQLite store, `openStore`, in memory; PostgreSQL in a new database of
  * the test server); `cleanup` closes and removes it. `url`: the PostgreSQL database's (for a
  * second pool on it). With `opts.shared`, see {@link TestStoreOptions}.
  */
 export async function openTestStore(backend: Backend, opts: TestStoreOptions = {}): Promise<{ store: TestStore; cleanup: () => Promise<void>; url?: string }> {
   if (backend === 'postgres' && opts.shared) return openSharedPostgresStore();
   if (backend === 'sqlite') {
-    const db = openDatabase(':memory:');
-    migrate(db);
-    const store: SqliteTestStore = { ...createSqlStore(openSqliteKysely(db), 'sqlite'), backend: 'sqlite', db };
+    const store = openStore({ dbPath: ':memory:', logger: createLogger('silent') });
     return { store, cleanup: () => store.close() };
   }
   const pg = await freshPostgresDatabase();

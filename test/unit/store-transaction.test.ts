@@ -1,5 +1,5 @@
 /**
- * The async store's transactions (src/store/connection-gate.ts, `Store.transaction`): commit and
+ * The async store's transactions (src/store/sql/store.ts and sqlite-driver.ts, `Store.transaction`): commit and
  * rollback, other callers waiting while one is open, misuse of the outer store inside one, `tx`
  * after the end, nested transactions (savepoints), a failed COMMIT, and call order.
  */
@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { TransactionRolledBackError } from '../../src/store/connection-gate.js';
+import { TransactionRolledBackError } from '../../src/store/sql/sqlite-driver.js';
 import { isStorageFault } from '../../src/store/health.js';
 import { walCheckpoint } from '../../src/store/maintenance.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';

@@ -8,9 +8,10 @@
  * strings by default (https://node-postgres.com/features/types): {@link openPostgresKysely}
  * parses them as numbers, so millisecond timestamps and counts are numbers on both backends.
  */
-import { Kysely, PostgresDialect, SqliteDialect, type RawBuilder } from 'kysely';
+import { Kysely, PostgresDialect, type CompiledQuery, type QueryResult, type RawBuilder } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../db.js';
+import { SqliteStoreDialect, type SqliteStoreDriver } from './sqlite-driver.js';
 
 /** Which database a store runs on. */
 export type Backend = 'sqlite' | 'postgres';
@@ -26,9 +27,43 @@ export interface SqlContext {
   backend: Backend;
 }
 
-/** Kysely over an open better-sqlite3 connection (closing the Kysely instance closes `db`). */
+/**
+ * Kysely over an open better-sqlite3 connection (sqlite-driver.ts: `BEGIN IMMEDIATE`, SQLite's own
+ * rollbacks detected, prepared statements cached). Destroying the Kysely instance closes `db`.
+ */
 export function openSqliteKysely(db: Db): Sql {
-  return new Kysely({ dialect: new SqliteDialect({ database: db }) });
+  const dialect = new SqliteStoreDialect(db);
+  const q = new Kysely({ dialect });
+  drivers.set(q, dialect.driver);
+  direct.set(q, (c) => dialect.driver.runIfFree(c));
+  return q;
+}
+
+/** The SQLite driver of each SQLite store's Kysely instance. */
+const drivers = new WeakMap<Sql, SqliteStoreDriver>();
+/**
+ * The direct path of the SQLite store (speed: better-sqlite3 is synchronous, and Kysely's
+ * executor adds several promise hops per query): Kysely instances and transactions whose queries
+ * the helpers below compile and run at once on the connection. Undefined from the runner means
+ * "not now" (the connection is held): the query then goes through Kysely as usual.
+ */
+const direct = new WeakMap<Sql, (query: CompiledQuery) => QueryResult<unknown> | undefined>();
+
+/**
+ * Lets the helpers below run the queries of `trx`, a transaction of the SQLite store's `q` that
+ * holds the connection, at once on it. Only for a transaction whose calls the caller runs one at
+ * a time (sql/store.ts). No-op for PostgreSQL.
+ */
+export function runDirectlyIn(trx: Sql, q: Sql): void {
+  const driver = drivers.get(q);
+  if (driver) direct.set(trx, (c) => driver.runHeld(c));
+}
+
+/** Runs `query` on `q`: on the direct path when it has one and it is free, else through Kysely. */
+async function execute<R>(q: Sql, query: RawBuilder<R>): Promise<QueryResult<R>> {
+  const run = direct.get(q);
+  const result = run?.(query.compile(q)) as QueryResult<R> | undefined;
+  return result ?? query.execute(q);
 }
 
 /** pg type ids parsed as numbers: int8 (20) and numeric (1700). Values stay below 2^53 (ms timestamps, counts, ids). */
@@ -61,17 +96,17 @@ export function openPostgresKysely(opts: PostgresOptions): { q: Sql; pool: pg.Po
 
 /** The rows of `query`. */
 export async function all<R>(q: Sql, query: RawBuilder<R>): Promise<R[]> {
-  return (await query.execute(q)).rows;
+  return (await execute(q, query)).rows;
 }
 
 /** The first row of `query`, or undefined. */
 export async function first<R>(q: Sql, query: RawBuilder<R>): Promise<R | undefined> {
-  return (await query.execute(q)).rows[0];
+  return (await execute(q, query)).rows[0];
 }
 
 /** Runs a statement without RETURNING and resolves to the number of rows it changed. */
 export async function run(q: Sql, query: RawBuilder<unknown>): Promise<number> {
-  return Number((await query.execute(q)).numAffectedRows ?? 0);
+  return Number((await execute(q, query)).numAffectedRows ?? 0);
 }
 
 /**

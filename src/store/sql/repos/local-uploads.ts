@@ -9,7 +9,7 @@
  */
 import { sql } from 'kysely';
 import { all, first, run, type Sql, type SqlContext } from '../kysely.js';
-import type { LocalUploadRow, LocalUploadsRepo } from '../../repos/local-uploads.js';
+import type { LocalUploadRow, LocalUploadsRepo } from '../../types.js';
 
 interface UploadSql {
   id: string;

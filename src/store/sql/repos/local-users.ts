@@ -10,7 +10,7 @@
  */
 import { sql } from 'kysely';
 import { all, first, run, type SqlContext } from '../kysely.js';
-import type { LocalTokenKind, LocalUserRow, LocalUsersRepo } from '../../repos/local-users.js';
+import type { LocalTokenKind, LocalUserRow, LocalUsersRepo } from '../../types.js';
 
 interface UserSql {
   name: string;

@@ -7,7 +7,7 @@
  */
 import { sql } from 'kysely';
 import { all, first, run, type SqlContext } from '../kysely.js';
-import type { ChannelBindingRow, ProjectRow, ProjectsRepo, WorktreeRow } from '../../repos/projects.js';
+import type { ChannelBindingRow, ProjectRow, ProjectsRepo, WorktreeRow } from '../../types.js';
 
 interface ProjectSql {
   name: string;
