@@ -9,9 +9,7 @@ import type { Config } from '../core/config.js';
 import type { PlatformConfigs, PlatformName } from '../core/platforms.js';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
-import type { LocalUploadsRepo } from '../store/repos/local-uploads.js';
-import type { LocalUsersRepo } from '../store/repos/local-users.js';
-import type { LocalMessagesRepo } from '../store/types.js';
+import type { LocalMessagesRepo, LocalUploadsRepo, LocalUsersRepo } from '../store/types.js';
 import type { PlatformAdapter, PlatformLimits } from './types.js';
 
 /** What an adapter needs from the app to be created (`PlatformModule.create`). */

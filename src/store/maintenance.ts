@@ -1,9 +1,9 @@
 /**
  * Database maintenance for the `agentbridge db` commands: pruning old rows (both backends, see
  * {@link prune}) and SQLite's WAL checkpoint and VACUUM (PostgreSQL's are in pg-maintenance.ts).
- * These run on the connection itself, not through the SQLite store's connection gate
- * (connection-gate.ts): use them only on a store that nothing else is using (the CLI's own), never
- * while one of its transactions may be open.
+ * These run on the connection (or the store's Kysely instance) directly, outside the store's
+ * call order (src/store/sql/store.ts): use them only on a store that nothing else is using (the
+ * CLI's own), never while one of its transactions may be open.
  */
 import { sql } from 'kysely';
 import { BUSY_TIMEOUT_MS, type Db } from './db.js';

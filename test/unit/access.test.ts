@@ -121,6 +121,8 @@ describe('refusing people who are not allowed', () => {
     expect(w.adapter.texts('ts')).not.toContain(refusalText('channel'));
     // the same text from a person there is refused
     await w.router.accept(msg('tp', 'mallory', 'nightly summary'));
+    // the refusal is an outbox notice, delivered in the background
+    await waitFor(() => w.adapter.texts('tp').length > 0);
     expect(w.adapter.texts('tp')).toEqual([refusalText('channel')]);
   });
 
@@ -131,8 +133,10 @@ describe('refusing people who are not allowed', () => {
     const w = world(db, { allowedUsers: ['local:alice'] });
     expect(await w.router.accept(msg('t1', 'mallory', 'run rm -rf /'))).toBe('accepted');
     expect(await w.router.accept({ ...msg('t1', 'mallory', '/agent status'), addressed: true })).toBe('accepted');
+    await waitFor(() => w.adapter.texts('t1').length > 0);
     expect(w.adapter.texts('t1')).toEqual([refusalText('user')]);
     await w.router.accept(msg('t2', 'mallory', 'another thread'));
+    await waitFor(() => w.adapter.texts('t2').length > 0);
     expect(w.adapter.texts('t2')).toEqual([refusalText('user')]);
     expect(w.runner.runs).toHaveLength(0);
     // nothing was queued for the agent, no conversation was created
@@ -175,6 +179,7 @@ describe('refusing people who are not allowed', () => {
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const w = world(path.join(dir, 'agentbridge.db'), { allowedChannels: ['local:general'] });
     await w.router.accept(msg('x', 'alice', 'hi', 'random'));
+    await waitFor(() => w.adapter.texts('x').length > 0);
     expect(w.adapter.texts('x')).toEqual([refusalText('channel')]);
     await w.router.accept(msg('y', 'alice', 'hi'));
     await waitFor(() => w.adapter.texts('y').includes('echo: hi'));

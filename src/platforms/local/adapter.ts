@@ -12,8 +12,7 @@
 import type { Logger } from '../../logger.js';
 import type { HttpServer } from '../../http/server.js';
 import { HttpError } from '../../http/json.js';
-import type { LocalMessageRow, LocalMessagesRepo } from '../../store/types.js';
-import type { LocalUploadsRepo } from '../../store/repos/local-uploads.js';
+import type { LocalMessageRow, LocalMessagesRepo, LocalUploadsRepo } from '../../store/types.js';
 import { StoreUnavailableError } from '../../store/health.js';
 import type { InboundFile, InboundMessage, ReplyTarget } from '../../core/messages.js';
 import { parseActionId } from '../../core/interactions.js';

@@ -22,7 +22,7 @@ import { isLoopbackBind } from '../../http/hosts.js';
 import { HttpError, sendJson } from '../../http/json.js';
 import type { HttpServer } from '../../http/server.js';
 import type { Logger } from '../../logger.js';
-import type { LocalUserRow, LocalUsersRepo } from '../../store/repos/local-users.js';
+import type { LocalUserRow, LocalUsersRepo } from '../../store/types.js';
 import { SESSION_COOKIE, SESSION_TTL_MS, hashToken, looksLikeToken, newToken } from './login-tokens.js';
 
 /** What a 401 tells the client to do. */

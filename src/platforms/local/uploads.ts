@@ -4,7 +4,7 @@
  * 1. `POST /api/local/files` (`./api.ts`) → {@link LocalUploads.receive}: the body's one file
  *    (`./multipart.ts`, capped at AGENTBRIDGE_MAX_FILE_MB) is written to
  *    `<dataDir>/uploads/<upload id>` (0600, directory 0700) and recorded in `local_uploads`
- *    (`src/store/repos/local-uploads.ts`) with its owner: the logged-in user, or null for an
+ *    (`src/store/sql/repos/local-uploads.ts`) with its owner: the logged-in user, or null for an
  *    anonymous page — never a name from the body.
  * 2. `POST /api/local/messages` with `files: [id, …]` → {@link LocalUploads.check} (each the
  *    sender's own, unsent, its bytes there: else 400 and nothing is accepted), then
@@ -24,7 +24,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HttpError } from '../../http/json.js';
 import { DIR_MODE, FILE_MODE, makeDirs } from '../../store/files.js';
-import type { LocalUploadRow, LocalUploadsRepo } from '../../store/repos/local-uploads.js';
+import type { LocalUploadRow, LocalUploadsRepo } from '../../store/types.js';
 import { mimeTypeOf } from './files.js';
 import { readUploadedFile } from './multipart.js';
 
