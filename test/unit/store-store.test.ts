@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import type { Logger } from '../../src/logger.js';
 import type { InboundMessage } from '../../src/core/messages.js';
 import { openDatabase } from '../../src/store/db.js';
-import { prune, vacuum, walCheckpoint } from '../../src/store/maintenance.js';
+import { vacuum, walCheckpoint } from '../../src/store/maintenance.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';
 
 let dir: string;
@@ -147,89 +147,6 @@ describe('readonly', () => {
 });
 
 describe('maintenance', () => {
-  it('prune removes old finished rows and idle conversations, keeps the rest, reports counts', async () => {
-    const s = openS();
-    const DAY = 86_400_000;
-    const now = Date.UTC(2025, 5, 1);
-    const cutoff = new Date(now - 30 * DAY);
-    vi.useFakeTimers({ toFake: ['Date'] });
-    vi.setSystemTime(now - 60 * DAY);
-
-    // Old and idle: removed with everything of it.
-    await s.conversations.ensure({ id: 'idle', platform: 'local', channel: 'x' });
-    const e = await s.entries.append({
-      conversationId: 'idle',
-      role: 'assistant',
-      author: null,
-      text: 'a',
-      agent: null,
-      model: null,
-      usage: null,
-      costUsd: null,
-    });
-    await s.entries.append({ conversationId: 'idle', role: 'user', author: 'Ann', text: 'q', agent: null, model: null, usage: null, costUsd: null });
-    await s.postedMessages.record({ key: 'k-idle', conversationId: 'idle', sessionEntryId: e.id, platformMessageRef: 'r', assistantText: 'a', kind: 'answer' });
-    await s.inbox.accept(message('idle-1', 'idle', now - 60 * DAY));
-    await s.inbox.markDone(['idle-1']);
-    await s.outbox.markPosted((await s.outbox.enqueue({ conversationId: 'idle', target: { platform: 'local', channel: 'x' }, text: 'a' })).id, 'r');
-    // Old but with a queued message: kept (never lose an accepted message).
-    await s.conversations.ensure({ id: 'waiting', platform: 'local', channel: 'x' });
-    await s.inbox.accept(message('waiting-1', 'waiting', now - 60 * DAY));
-    // Old and idle, but with a scheduled message still to run: kept (it would be lost with it).
-    await s.conversations.ensure({ id: 'scheduled', platform: 'local', channel: 'x' });
-    await s.scheduledMessages.insert({
-      id: 'sm1',
-      conversationId: 'scheduled',
-      text: 'check again',
-      dueAt: now + DAY,
-      everyMs: null,
-      createdBy: 'agent',
-      createdAt: now - 60 * DAY,
-    });
-    // Old conversation row but recent entries: kept.
-    await s.conversations.ensure({ id: 'chatty', platform: 'local', channel: 'x' });
-    // Old finished inbox/outbox rows of a live conversation: removed; old pending outbox: kept.
-    await s.conversations.ensure({ id: 'live', platform: 'local', channel: 'x' });
-    await s.inbox.accept(message('live-old-done', 'live', now - 60 * DAY));
-    await s.inbox.markFailed(['live-old-done']);
-    await s.outbox.markAttemptFailed(
-      (await s.outbox.enqueue({ conversationId: 'live', target: { platform: 'local', channel: 'x' }, text: 'f' })).id,
-      'x',
-      true,
-    );
-    await s.outbox.enqueue({ conversationId: 'live', target: { platform: 'local', channel: 'x' }, text: 'pending' });
-    // Local chat: an old thread (removed whole) and a thread that started old but is active (kept whole).
-    await s.localMessages.insert({ id: 'o1', channel: 'general', thread: 'o1', user: 'ann', text: 'old', bot: false, ts: now - 60 * DAY });
-    await s.localMessages.insert({ id: 'o2', channel: 'general', thread: 'o1', user: 'agentbridge', text: 'old', bot: true, ts: now - 59 * DAY });
-    await s.localMessages.insert({ id: 'a1', channel: 'general', thread: 'a1', user: 'ann', text: 'start', bot: false, ts: now - 60 * DAY });
-
-    vi.setSystemTime(now);
-    await s.conversations.update('live', { model: 'm' });
-    await s.entries.append({ conversationId: 'chatty', role: 'user', author: 'Ann', text: 'new', agent: null, model: null, usage: null, costUsd: null });
-    await s.inbox.accept(message('live-new', 'live', now));
-    await s.inbox.markDone(['live-new']);
-    await s.localMessages.insert({ id: 'a2', channel: 'general', thread: 'a1', user: 'ann', text: 'recent', bot: false, ts: now });
-
-    const expected = { conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 };
-    // A dry run reports the same counts and removes nothing.
-    expect(await prune(s.sql, cutoff, { dryRun: true })).toEqual(expected);
-    expect(await s.conversations.list()).toHaveLength(5);
-    expect(await s.inbox.get('live-old-done')).toBeDefined();
-    const report = await prune(s.sql, cutoff);
-    expect(report).toEqual({ conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 0 });
-    expect((await s.conversations.list()).map((c) => c.id).sort()).toEqual(['chatty', 'live', 'scheduled', 'waiting']);
-    expect(await s.scheduledMessages.get('sm1')).toBeDefined();
-    expect((await s.inbox.get('waiting-1'))?.state).toBe('queued');
-    expect(await s.inbox.get('live-old-done')).toBeUndefined();
-    expect(await s.inbox.get('live-new')).toBeDefined();
-    expect((await s.outbox.pending()).map((o) => o.text)).toEqual(['pending']);
-    expect((await s.localMessages.list('general', 'a1')).map((m) => m.id)).toEqual(['a1', 'a2']);
-    expect((await s.localMessages.threads('general')).map((t) => t.thread)).toEqual(['a1']);
-
-    // Nothing left to prune.
-    expect(Object.values(await prune(s.sql, cutoff)).every((n) => n === 0)).toBe(true);
-  });
-
   it('walCheckpoint returns the pragma result and vacuum runs', async () => {
     const s = openS();
     await s.conversations.ensure({ id: 'c', platform: 'local', channel: 'x' });
