@@ -1,6 +1,7 @@
 /**
  * The command service: parsing (prompt vs command), every subcommand's effect against a real
- * store, router and outbox with a fake runner/adapter, usage messages, slash commands.
+ * store, router and outbox with a fake runner/adapter, usage messages, slash commands. Every case
+ * with a store runs on both backends (SQLite file, PostgreSQL).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,21 +19,28 @@ import { formatSlackMarkdown } from '../../src/platforms/slack/format.js';
 import type { CommandRequest } from '../../src/platforms/types.js';
 import type { CronJob, CronRun } from '../../src/core/schedule.js';
 import { ScheduleError, type CronJobInput, type CronService, type ScheduledMessagesService } from '../../src/scheduler/types.js';
+import type { Backend } from '../../src/store/sql/kysely.js';
+import { BACKENDS, testDatabase, type TestDatabase } from '../helpers/backends.js';
 import { collectingLogger, startCore } from '../helpers/core.js';
 import { ManualRunner } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
 
-const dirs: string[] = [];
 const teardowns: Array<() => Promise<void>> = [];
+const removals: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const t of teardowns.splice(0)) await t();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  for (const r of removals.splice(0)) await r();
 });
 
-function tmp(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'commands-test-'));
-  dirs.push(dir);
-  return dir;
+/**
+ * A database of `backend`, removed after the test. Default (`shared`) on PostgreSQL: the file's
+ * one database, emptied (which ends every other connection to it: open a second world in the same
+ * test on a database of its own, `{ shared: false }`, or on this one through `world`'s `db`).
+ */
+async function databaseOn(backend: Backend, opts: { shared?: boolean } = {}): Promise<TestDatabase> {
+  const db = await testDatabase(backend, { shared: opts.shared ?? true });
+  removals.push(() => db.remove());
+  return db;
 }
 
 /** A CronService fake that records what it was asked. */
@@ -115,12 +123,14 @@ class FakeScheduled implements ScheduledMessagesService {
   }
 }
 
-function world(opts: { access?: Partial<AccessConfig>; restart?: () => void; db?: string; recover?: boolean } = {}) {
+/** The core on `opts.db` (a restart), else on a new database of `backend`, with fake cron and scheduled-message services. */
+async function worldOn(backend: Backend, opts: { access?: Partial<AccessConfig>; restart?: () => void; db?: TestDatabase; recover?: boolean } = {}) {
   const { logger, lines } = collectingLogger();
   const cron = new FakeCron();
   const scheduled = new FakeScheduled();
+  const db = opts.db ?? (await databaseOn(backend));
   const core = startCore({
-    dbPath: opts.db,
+    store: await db.open(),
     logger,
     runners: { codex: new ManualRunner('codex'), gemini: new ManualRunner('gemini') },
     recovering: opts.recover === false,
@@ -163,14 +173,17 @@ function msg(thread: string, text: string, opts: { user?: string; addressed?: bo
   };
 }
 
-type World = ReturnType<typeof world>;
+type World = Awaited<ReturnType<typeof worldOn>>;
 
 /** Sends `/agent …` (or an addressed text) in thread `t` and returns the reply posted for it. */
 async function command(w: World, thread: string, text: string, user = 'ann'): Promise<string> {
   // A running turn's progress message goes out alongside the agent's start: let it be posted
-  // first, so the next new message in the thread is the command's reply.
-  if (w.bridges.status(`local:general:${thread}`).running) {
-    await waitFor(() => w.adapter.texts(thread).some((t) => t.startsWith('⏳ Working')), 5_000, "the running turn's progress message");
+  // first, so the next new message in the thread is the command's reply. A turn that has already
+  // answered (its answer replaced the progress message) may still be ending its bookkeeping
+  // (PostgreSQL: the last writes take a round trip each): then wait for it to end instead.
+  const running = () => w.bridges.status(`local:general:${thread}`).running;
+  if (running()) {
+    await waitFor(() => w.adapter.texts(thread).some((t) => t.startsWith('⏳ Working')) || !running(), 5_000, "the running turn's progress message");
   }
   const before = w.adapter.texts(thread).length;
   expect(await w.router.accept(msg(thread, text, { user, addressed: true }))).toBe('accepted');
@@ -280,292 +293,303 @@ describe('parsing: prompt or command', () => {
   });
 });
 
-describe('commands in a conversation (message path)', () => {
-  it('runs an addressed command instead of a turn, deduplicated through the inbox', async () => {
-    const w = world();
-    const m = msg('t', '/agent help', { key: 'same' });
-    expect(await w.router.accept(m)).toBe('accepted');
-    await waitFor(() => w.adapter.texts('t').length === 1);
-    expect(w.adapter.texts('t')[0]).toContain('/agent status');
-    expect(await w.router.accept({ ...m })).toBe('duplicate');
-    expect((await w.store.inbox.get('local:same'))?.state).toBe('done');
-    expect(w.runner.runs).toHaveLength(0);
-    // the same text not addressed (e.g. a chat channel where the bot reads everything) is a prompt
-    await w.router.accept(msg('t2', 'stop', { addressed: false }));
-    await w.runner.waitRuns(1);
-    expect(w.runner.runs[0]!.req.prompt).toBe('stop');
-    // addressed but not fitting a command's grammar: a prompt too
-    await w.router.accept(msg('t3', 'help me fix the build', { addressed: true }));
-    await w.runner.waitRuns(2);
-    expect(w.runner.runs[1]!.req.prompt).toBe('help me fix the build');
-  });
+describe.each(BACKENDS)('%s', (backend) => {
+  const world = (opts: Parameters<typeof worldOn>[1] = {}) => worldOn(backend, opts);
 
-  it('status shows agent, model, agent session, running turn, queue, turns and cost', async () => {
-    const w = world();
-    w.runner.auto = () => ({ text: 'first answer', sessionId: 'sess-42', usage: { inputTokens: 1, outputTokens: 1, costUsd: 0.0125 } });
-    await w.router.accept(msg('s', 'hello'));
-    await waitFor(() => w.adapter.texts('s').includes('first answer'));
-    w.runner.auto = undefined;
-    await w.router.accept(msg('s', 'long job'));
-    await w.runner.waitRuns(2);
-    await w.router.accept(msg('s', 'queued meanwhile'));
-    const text = await command(w, 's', '/agent status');
-    expect(text).toContain('agent: claude (default)');
-    expect(text).toContain('`sess-42` (claude)');
-    expect(text).toMatch(/turn: running for \d+s/);
-    expect(text).toContain('queued messages: 1');
-    expect(text).toContain('turns answered: 1 · cost so far: $0.0125');
-    w.runner.runs[1]!.finish({ text: 'done' });
-  });
-
-  it('stop ends the running turn; queued messages stay and run next', async () => {
-    const w = world();
-    await w.router.accept(msg('s', 'long job'));
-    await w.runner.waitRuns(1);
-    await w.router.accept(msg('s', 'queued meanwhile'));
-    const text = await command(w, 's', '@agentbridge stop'.replace('@agentbridge ', ''));
-    expect(text).toContain('Stopping the running turn');
-    expect(text).toContain('1 queued message will be answered next');
-    expect(w.runner.runs[0]!.req.signal?.aborted).toBe(true);
-    await w.runner.waitRuns(2);
-    expect(w.runner.runs[1]!.req.prompt).toContain('queued meanwhile');
-    w.runner.runs[1]!.finish({ text: 'second' });
-    await waitFor(() => w.adapter.texts('s').includes('second'));
-    expect(await command(w, 's', '/agent stop')).toBe('Nothing is running in this conversation.');
-  });
-
-  it('reset clears the agent session (transcript kept), cancels scheduled messages; refused while a turn runs', async () => {
-    const w = world();
-    w.runner.auto = () => ({ text: 'ok', sessionId: 'sess-1' });
-    await w.router.accept(msg('r', 'one'));
-    await waitFor(() => w.adapter.texts('r').includes('ok'));
-    expect((await w.store.conversations.get('local:general:r'))?.agentSessionId).toBe('sess-1');
-    const text = await command(w, 'r', '/agent reset');
-    expect(text).toContain('New agent session');
-    expect(text).toContain('Cancelled 2 scheduled messages');
-    expect(w.scheduled.resets).toEqual(['local:general:r']);
-    expect((await w.store.conversations.get('local:general:r'))?.agentSessionId).toBeNull();
-    expect((await w.store.entries.list('local:general:r')).map((e) => e.text)).toEqual(['one', 'ok']);
-    await w.router.accept(msg('r', 'two'));
-    await waitFor(() => w.runner.runs.length === 2);
-    expect(w.runner.runs[1]!.req.resumeSessionId).toBeUndefined();
-
-    w.runner.auto = undefined;
-    await w.router.accept(msg('r', 'three'));
-    await w.runner.waitRuns(3);
-    expect(await command(w, 'r', '/agent reset')).toContain('A turn is running');
-    expect(w.scheduled.resets).toHaveLength(1);
-    w.runner.runs[2]!.finish({ text: 'x', sessionId: 'sess-3' });
-  });
-
-  it('agent switches the conversation (model cleared); an unavailable agent or bad name changes nothing', async () => {
-    const w = world();
-    expect(await command(w, 'a', '/agent model claude-opus-4')).toContain('`claude-opus-4`');
-    expect((await w.store.conversations.get('local:general:a'))?.model).toBe('claude-opus-4');
-    const text = await command(w, 'a', '/agent agent codex');
-    expect(text).toContain('now uses codex (was claude)');
-    expect(text).toContain('model setting (claude-opus-4) was cleared');
-    expect(await w.store.conversations.get('local:general:a')).toMatchObject({ agent: 'codex', model: null });
-    expect(await command(w, 'a', '/agent agent gemini')).toContain('gemini is not available');
-    expect(await command(w, 'a', '/agent agent gpt')).toContain('Usage: `/agent agent <claude|codex|gemini>`');
-    expect((await w.store.conversations.get('local:general:a'))?.agent).toBe('codex');
-    expect(await command(w, 'a', 'agent codex')).toContain('already uses codex');
-  });
-
-  it('model stores the model on the conversation; the next turn uses it; `model default` clears it', async () => {
-    const w = world();
-    expect(await command(w, 'm', 'model gpt-5')).toContain('`gpt-5`');
-    w.runner.auto = () => ({ text: 'ok' });
-    await w.router.accept(msg('m', 'hi'));
-    await w.runner.waitRuns(1);
-    expect(w.runner.runs[0]!.req.model).toBe('gpt-5');
-    expect(await command(w, 'm', '/agent model default')).toContain('Model reset to the default');
-    expect((await w.store.conversations.get('local:general:m'))?.model).toBeNull();
-    expect(await command(w, 'm', '/agent model two words')).toContain('Usage');
-    expect((await w.store.conversations.get('local:general:m'))?.model).toBeNull();
-  });
-
-  it('help lists the admin commands only for admins', async () => {
-    const w = world();
-    const plain = await command(w, 'h', '/agent help');
-    expect(plain).toContain('/agent status');
-    expect(plain).not.toContain('/agent workdir');
-    const admin = await command(w, 'h', '/agent help', 'root');
-    expect(admin).toContain('Admin commands');
-    expect(admin).toContain('/agent workdir');
-    expect(admin).toContain('cron add <name> "<schedule>"');
-  });
-
-  it('replies are standard Markdown (**bold**, - lists), which the Slack render turns into mrkdwn', async () => {
-    const w = world();
-    await w.router.accept(msg('md', 'hello'));
-    await w.runner.waitRuns(1);
-    w.runner.runs[0]!.finish({ text: 'hi' });
-    const slackBold = /(^|[^*])\*[^*\s][^*\n]*\*(?!\*)/m; // *bold* (Markdown italics)
-    for (const [cmd, heading] of [
-      ['/agent help', '**Admin commands**'],
-      ['/agent status', '**Status of this conversation**'],
-    ] as const) {
-      const text = await command(w, 'md', cmd, 'root');
-      expect(text).toContain(heading);
-      expect(text).not.toMatch(slackBold);
-      expect(text).not.toContain('•');
-      expect(text).toMatch(/\n\n- /); // a list after a blank line
-      const slack = formatSlackMarkdown(text);
-      expect(slack).toContain(heading.replaceAll('**', '*'));
-      expect(slack).not.toContain('**');
-    }
-  });
-
-  it('admin commands are refused for non-admins and logged; nothing changes', async () => {
-    const w = world();
-    for (const c of ['workdir proj', 'cron list', 'sessions', 'restart']) {
-      expect(await command(w, 'x', `/agent ${c}`, 'mallory')).toContain('only for agentbridge admins');
-    }
-    expect(fs.existsSync(path.join(w.root, 'proj'))).toBe(false);
-    expect(w.cron.calls).toEqual([]);
-    const refusals = w.logs.filter((l) => l.msg === 'admin command refused: not an admin');
-    expect(refusals).toHaveLength(4);
-    expect(refusals[0]).toMatchObject({ userId: 'local:mallory', channel: 'general', command: 'workdir', level: 30 });
-    await command(w, 'x', '/agent sessions', 'root');
-    expect(w.logs.find((l) => l.msg === 'admin command allowed')).toMatchObject({ userId: 'local:root', command: 'sessions' });
-  });
-
-  it('workdir: created inside the workspaces root, escapes refused, the agent session cleared', async () => {
-    const w = world();
-    w.runner.auto = () => ({ text: 'ok', sessionId: 'sess-w' });
-    await w.router.accept(msg('w', 'hi'));
-    await waitFor(async () => (await w.store.conversations.get('local:general:w'))?.agentSessionId === 'sess-w');
-    const text = await command(w, 'w', '/agent workdir projects/alpha', 'root');
-    const dir = fs.realpathSync(path.join(w.root, 'projects/alpha'));
-    expect(text).toContain(dir);
-    expect(fs.statSync(dir).isDirectory()).toBe(true);
-    expect(await w.store.conversations.get('local:general:w')).toMatchObject({ workdir: dir, agentSessionId: null });
-    await w.router.accept(msg('w', 'again'));
-    await w.runner.waitRuns(2);
-    expect(w.runner.runs[1]!.req.cwd).toBe(dir);
-    await waitFor(() => w.adapter.texts('w').filter((t) => t === 'ok').length === 2 && !w.bridges.status('local:general:w').running);
-
-    fs.symlinkSync(os.tmpdir(), path.join(w.root, 'out'));
-    for (const bad of ['../escape', '/etc', 'out/x', `${w.root}/../x`]) {
-      expect(await command(w, 'w', `/agent workdir ${bad}`, 'root')).toContain('Nothing changed');
-    }
-    expect(fs.existsSync(path.join(w.dir, 'escape'))).toBe(false);
-    expect((await w.store.conversations.get('local:general:w'))?.workdir).toBe(dir);
-    expect(await command(w, 'w', '/agent workdir', 'root')).toContain(dir);
-    expect(await command(w, 'w', '/agent workdir default', 'root')).toContain('(the default)');
-    expect((await w.store.conversations.get('local:general:w'))?.workdir).toBeNull();
-    expect(() => resolveWorkdir(w.root, '')).toThrow(WorkdirError);
-    expect(resolveWorkdir(w.root, `${w.root}/abs`)).toBe(fs.realpathSync(path.join(w.root, 'abs')));
-  });
-
-  it('cron add|list|pause|resume|remove|run-now go through the CronService, targeting the current channel', async () => {
-    const w = world();
-    const added = await command(w, 'c', '/agent cron add standup "every 1h" --model m1 Summarise the commits', 'root');
-    expect(added).toContain('Cron job `standup` added');
-    expect(w.cron.jobs[0]).toMatchObject({
-      name: 'standup',
-      scheduleText: 'every 1h',
-      target: { platform: 'local', channel: 'general' },
-      prompt: 'Summarise the commits',
-      model: 'm1',
-      createdBy: 'local:root',
+  describe('commands in a conversation (message path)', () => {
+    it('runs an addressed command instead of a turn, deduplicated through the inbox', async () => {
+      const w = await world();
+      const m = msg('t', '/agent help', { key: 'same' });
+      expect(await w.router.accept(m)).toBe('accepted');
+      await waitFor(() => w.adapter.texts('t').length === 1);
+      expect(w.adapter.texts('t')[0]).toContain('/agent status');
+      expect(await w.router.accept({ ...m })).toBe('duplicate');
+      expect((await w.store.inbox.get('local:same'))?.state).toBe('done');
+      expect(w.runner.runs).toHaveLength(0);
+      // the same text not addressed (e.g. a chat channel where the bot reads everything) is a prompt
+      await w.router.accept(msg('t2', 'stop', { addressed: false }));
+      await w.runner.waitRuns(1);
+      expect(w.runner.runs[0]!.req.prompt).toBe('stop');
+      // addressed but not fitting a command's grammar: a prompt too
+      await w.router.accept(msg('t3', 'help me fix the build', { addressed: true }));
+      await w.runner.waitRuns(2);
+      expect(w.runner.runs[1]!.req.prompt).toBe('help me fix the build');
     });
-    expect(await command(w, 'c', '/agent cron list', 'root')).toContain('`standup` — `every 1h` → local:general');
-    expect(await command(w, 'c', '/agent cron pause standup', 'root')).toContain('paused');
-    expect(await command(w, 'c', '/agent cron list', 'root')).toContain('paused');
-    expect(await command(w, 'c', '/agent cron resume standup', 'root')).toContain('resumed');
-    expect(await command(w, 'c', '/agent cron run-now standup', 'root')).toContain('Started a run of `standup` (run 7)');
-    expect(await command(w, 'c', '/agent cron remove standup', 'root')).toContain('removed');
-    expect(await command(w, 'c', '/agent cron pause ghost', 'root')).toContain('No cron job named `ghost`');
-    expect(await command(w, 'c', '/agent cron add x bogus do it', 'root')).toContain('"bogus" is not a schedule');
-    expect(await command(w, 'c', '/agent cron add x', 'root')).toContain('Usage: `/agent cron');
-    expect(w.cron.calls).toEqual(['add standup', 'pause job1', 'resume job1', 'run-now job1', 'remove job1']);
-  });
 
-  it('sessions lists active conversations and running turns', async () => {
-    const w = world();
-    await w.router.accept(msg('busy', 'long job'));
-    await w.runner.waitRuns(1);
-    await w.router.accept(msg('busy', 'queued'));
-    const text = await command(w, 'other', '/agent sessions', 'root');
-    expect(text).toContain('**Active conversations**: 1 (1 running turn)');
-    expect(text).toMatch(/`local:general:busy` — claude — running for \d+s — 1 queued/);
-    w.runner.runs[0]!.finish({ text: 'x' });
-  });
-
-  it('restart records who asked, restarts after the reply, and the next start reports back once', async () => {
-    let restarts = 0;
-    const w = world({ restart: () => restarts++ });
-    const text = await command(w, 'rs', '/agent restart', 'root');
-    expect(text).toContain('Restarting agentbridge');
-    await waitFor(() => restarts === 1);
-    expect(JSON.parse((await w.store.platformState.get(RESTART_KEY))!)).toMatchObject({
-      conversationId: 'local:general:rs',
-      requestedBy: 'root',
-      requestedById: 'local:root',
-      replyTarget: { channel: 'general', thread: 'rs' },
+    it('status shows agent, model, agent session, running turn, queue, turns and cost', async () => {
+      const w = await world();
+      w.runner.auto = () => ({ text: 'first answer', sessionId: 'sess-42', usage: { inputTokens: 1, outputTokens: 1, costUsd: 0.0125 } });
+      await w.router.accept(msg('s', 'hello'));
+      await waitFor(() => w.adapter.texts('s').includes('first answer'));
+      w.runner.auto = undefined;
+      await w.router.accept(msg('s', 'long job'));
+      await w.runner.waitRuns(2);
+      await w.router.accept(msg('s', 'queued meanwhile'));
+      const text = await command(w, 's', '/agent status');
+      expect(text).toContain('agent: claude (default)');
+      expect(text).toContain('`sess-42` (claude)');
+      expect(text).toMatch(/turn: running for \d+s/);
+      expect(text).toContain('queued messages: 1');
+      expect(text).toContain('turns answered: 1 · cost so far: $0.0125');
+      w.runner.runs[1]!.finish({ text: 'done' });
     });
-    expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(true);
-    expect(w.adapter.texts('rs').at(-1)).toBe('✅ agentbridge restarted (requested by root).');
-    expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(false);
-    // not available without a restart hook
-    const w2 = world();
-    expect(await command(w2, 'rs', '/agent restart', 'root')).toContain('cannot restart itself');
+
+    it('stop ends the running turn; queued messages stay and run next', async () => {
+      const w = await world();
+      await w.router.accept(msg('s', 'long job'));
+      await w.runner.waitRuns(1);
+      await w.router.accept(msg('s', 'queued meanwhile'));
+      const text = await command(w, 's', '@agentbridge stop'.replace('@agentbridge ', ''));
+      expect(text).toContain('Stopping the running turn');
+      expect(text).toContain('1 queued message will be answered next');
+      expect(w.runner.runs[0]!.req.signal?.aborted).toBe(true);
+      await w.runner.waitRuns(2);
+      expect(w.runner.runs[1]!.req.prompt).toContain('queued meanwhile');
+      w.runner.runs[1]!.finish({ text: 'second' });
+      await waitFor(() => w.adapter.texts('s').includes('second'));
+      expect(await command(w, 's', '/agent stop')).toBe('Nothing is running in this conversation.');
+    });
+
+    it('reset clears the agent session (transcript kept), cancels scheduled messages; refused while a turn runs', async () => {
+      const w = await world();
+      w.runner.auto = () => ({ text: 'ok', sessionId: 'sess-1' });
+      await w.router.accept(msg('r', 'one'));
+      await waitFor(() => w.adapter.texts('r').includes('ok'));
+      expect((await w.store.conversations.get('local:general:r'))?.agentSessionId).toBe('sess-1');
+      const text = await command(w, 'r', '/agent reset');
+      expect(text).toContain('New agent session');
+      expect(text).toContain('Cancelled 2 scheduled messages');
+      expect(w.scheduled.resets).toEqual(['local:general:r']);
+      expect((await w.store.conversations.get('local:general:r'))?.agentSessionId).toBeNull();
+      expect((await w.store.entries.list('local:general:r')).map((e) => e.text)).toEqual(['one', 'ok']);
+      await w.router.accept(msg('r', 'two'));
+      await waitFor(() => w.runner.runs.length === 2);
+      expect(w.runner.runs[1]!.req.resumeSessionId).toBeUndefined();
+
+      w.runner.auto = undefined;
+      await w.router.accept(msg('r', 'three'));
+      await w.runner.waitRuns(3);
+      expect(await command(w, 'r', '/agent reset')).toContain('A turn is running');
+      expect(w.scheduled.resets).toHaveLength(1);
+      w.runner.runs[2]!.finish({ text: 'x', sessionId: 'sess-3' });
+    });
+
+    it('agent switches the conversation (model cleared); an unavailable agent or bad name changes nothing', async () => {
+      const w = await world();
+      expect(await command(w, 'a', '/agent model claude-opus-4')).toContain('`claude-opus-4`');
+      expect((await w.store.conversations.get('local:general:a'))?.model).toBe('claude-opus-4');
+      const text = await command(w, 'a', '/agent agent codex');
+      expect(text).toContain('now uses codex (was claude)');
+      expect(text).toContain('model setting (claude-opus-4) was cleared');
+      expect(await w.store.conversations.get('local:general:a')).toMatchObject({ agent: 'codex', model: null });
+      expect(await command(w, 'a', '/agent agent gemini')).toContain('gemini is not available');
+      expect(await command(w, 'a', '/agent agent gpt')).toContain('Usage: `/agent agent <claude|codex|gemini>`');
+      expect((await w.store.conversations.get('local:general:a'))?.agent).toBe('codex');
+      expect(await command(w, 'a', 'agent codex')).toContain('already uses codex');
+    });
+
+    it('model stores the model on the conversation; the next turn uses it; `model default` clears it', async () => {
+      const w = await world();
+      expect(await command(w, 'm', 'model gpt-5')).toContain('`gpt-5`');
+      w.runner.auto = () => ({ text: 'ok' });
+      await w.router.accept(msg('m', 'hi'));
+      await w.runner.waitRuns(1);
+      expect(w.runner.runs[0]!.req.model).toBe('gpt-5');
+      expect(await command(w, 'm', '/agent model default')).toContain('Model reset to the default');
+      expect((await w.store.conversations.get('local:general:m'))?.model).toBeNull();
+      expect(await command(w, 'm', '/agent model two words')).toContain('Usage');
+      expect((await w.store.conversations.get('local:general:m'))?.model).toBeNull();
+    });
+
+    it('help lists the admin commands only for admins', async () => {
+      const w = await world();
+      const plain = await command(w, 'h', '/agent help');
+      expect(plain).toContain('/agent status');
+      expect(plain).not.toContain('/agent workdir');
+      const admin = await command(w, 'h', '/agent help', 'root');
+      expect(admin).toContain('Admin commands');
+      expect(admin).toContain('/agent workdir');
+      expect(admin).toContain('cron add <name> "<schedule>"');
+    });
+
+    it('replies are standard Markdown (**bold**, - lists), which the Slack render turns into mrkdwn', async () => {
+      const w = await world();
+      await w.router.accept(msg('md', 'hello'));
+      await w.runner.waitRuns(1);
+      w.runner.runs[0]!.finish({ text: 'hi' });
+      const slackBold = /(^|[^*])\*[^*\s][^*\n]*\*(?!\*)/m; // *bold* (Markdown italics)
+      for (const [cmd, heading] of [
+        ['/agent help', '**Admin commands**'],
+        ['/agent status', '**Status of this conversation**'],
+      ] as const) {
+        const text = await command(w, 'md', cmd, 'root');
+        expect(text).toContain(heading);
+        expect(text).not.toMatch(slackBold);
+        expect(text).not.toContain('•');
+        expect(text).toMatch(/\n\n- /); // a list after a blank line
+        const slack = formatSlackMarkdown(text);
+        expect(slack).toContain(heading.replaceAll('**', '*'));
+        expect(slack).not.toContain('**');
+      }
+    });
+
+    it('admin commands are refused for non-admins and logged; nothing changes', async () => {
+      const w = await world();
+      for (const c of ['workdir proj', 'cron list', 'sessions', 'restart']) {
+        expect(await command(w, 'x', `/agent ${c}`, 'mallory')).toContain('only for agentbridge admins');
+      }
+      expect(fs.existsSync(path.join(w.root, 'proj'))).toBe(false);
+      expect(w.cron.calls).toEqual([]);
+      const refusals = w.logs.filter((l) => l.msg === 'admin command refused: not an admin');
+      expect(refusals).toHaveLength(4);
+      expect(refusals[0]).toMatchObject({ userId: 'local:mallory', channel: 'general', command: 'workdir', level: 30 });
+      await command(w, 'x', '/agent sessions', 'root');
+      expect(w.logs.find((l) => l.msg === 'admin command allowed')).toMatchObject({ userId: 'local:root', command: 'sessions' });
+    });
+
+    it('workdir: created inside the workspaces root, escapes refused, the agent session cleared', async () => {
+      const w = await world();
+      w.runner.auto = () => ({ text: 'ok', sessionId: 'sess-w' });
+      await w.router.accept(msg('w', 'hi'));
+      await waitFor(async () => (await w.store.conversations.get('local:general:w'))?.agentSessionId === 'sess-w');
+      const text = await command(w, 'w', '/agent workdir projects/alpha', 'root');
+      const dir = fs.realpathSync(path.join(w.root, 'projects/alpha'));
+      expect(text).toContain(dir);
+      expect(fs.statSync(dir).isDirectory()).toBe(true);
+      expect(await w.store.conversations.get('local:general:w')).toMatchObject({ workdir: dir, agentSessionId: null });
+      await w.router.accept(msg('w', 'again'));
+      await w.runner.waitRuns(2);
+      expect(w.runner.runs[1]!.req.cwd).toBe(dir);
+      await waitFor(() => w.adapter.texts('w').filter((t) => t === 'ok').length === 2 && !w.bridges.status('local:general:w').running);
+
+      fs.symlinkSync(os.tmpdir(), path.join(w.root, 'out'));
+      for (const bad of ['../escape', '/etc', 'out/x', `${w.root}/../x`]) {
+        expect(await command(w, 'w', `/agent workdir ${bad}`, 'root')).toContain('Nothing changed');
+      }
+      expect(fs.existsSync(path.join(w.dir, 'escape'))).toBe(false);
+      expect((await w.store.conversations.get('local:general:w'))?.workdir).toBe(dir);
+      expect(await command(w, 'w', '/agent workdir', 'root')).toContain(dir);
+      expect(await command(w, 'w', '/agent workdir default', 'root')).toContain('(the default)');
+      expect((await w.store.conversations.get('local:general:w'))?.workdir).toBeNull();
+      expect(() => resolveWorkdir(w.root, '')).toThrow(WorkdirError);
+      expect(resolveWorkdir(w.root, `${w.root}/abs`)).toBe(fs.realpathSync(path.join(w.root, 'abs')));
+    });
+
+    it('cron add|list|pause|resume|remove|run-now go through the CronService, targeting the current channel', async () => {
+      const w = await world();
+      const added = await command(w, 'c', '/agent cron add standup "every 1h" --model m1 Summarise the commits', 'root');
+      expect(added).toContain('Cron job `standup` added');
+      expect(w.cron.jobs[0]).toMatchObject({
+        name: 'standup',
+        scheduleText: 'every 1h',
+        target: { platform: 'local', channel: 'general' },
+        prompt: 'Summarise the commits',
+        model: 'm1',
+        createdBy: 'local:root',
+      });
+      expect(await command(w, 'c', '/agent cron list', 'root')).toContain('`standup` — `every 1h` → local:general');
+      expect(await command(w, 'c', '/agent cron pause standup', 'root')).toContain('paused');
+      expect(await command(w, 'c', '/agent cron list', 'root')).toContain('paused');
+      expect(await command(w, 'c', '/agent cron resume standup', 'root')).toContain('resumed');
+      expect(await command(w, 'c', '/agent cron run-now standup', 'root')).toContain('Started a run of `standup` (run 7)');
+      expect(await command(w, 'c', '/agent cron remove standup', 'root')).toContain('removed');
+      expect(await command(w, 'c', '/agent cron pause ghost', 'root')).toContain('No cron job named `ghost`');
+      expect(await command(w, 'c', '/agent cron add x bogus do it', 'root')).toContain('"bogus" is not a schedule');
+      expect(await command(w, 'c', '/agent cron add x', 'root')).toContain('Usage: `/agent cron');
+      expect(w.cron.calls).toEqual(['add standup', 'pause job1', 'resume job1', 'run-now job1', 'remove job1']);
+    });
+
+    it('sessions lists active conversations and running turns', async () => {
+      const w = await world();
+      await w.router.accept(msg('busy', 'long job'));
+      await w.runner.waitRuns(1);
+      await w.router.accept(msg('busy', 'queued'));
+      const text = await command(w, 'other', '/agent sessions', 'root');
+      expect(text).toContain('**Active conversations**: 1 (1 running turn)');
+      expect(text).toMatch(/`local:general:busy` — claude — running for \d+s — 1 queued/);
+      w.runner.runs[0]!.finish({ text: 'x' });
+    });
+
+    it('restart records who asked, restarts after the reply, and the next start reports back once', async () => {
+      let restarts = 0;
+      const w = await world({ restart: () => restarts++ });
+      const text = await command(w, 'rs', '/agent restart', 'root');
+      expect(text).toContain('Restarting agentbridge');
+      await waitFor(() => restarts === 1);
+      expect(JSON.parse((await w.store.platformState.get(RESTART_KEY))!)).toMatchObject({
+        conversationId: 'local:general:rs',
+        requestedBy: 'root',
+        requestedById: 'local:root',
+        replyTarget: { channel: 'general', thread: 'rs' },
+      });
+      expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(true);
+      expect(w.adapter.texts('rs').at(-1)).toBe('✅ agentbridge restarted (requested by root).');
+      expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(false);
+      // not available without a restart hook (a second world, on a database of its own)
+      const w2 = await world({ db: await databaseOn(backend, { shared: false }) });
+      expect(await command(w2, 'rs', '/agent restart', 'root')).toContain('cannot restart itself');
+    });
+
+    it('a restart asked for outside any conversation is announced through the outbox too: durable, retried, shown once', async () => {
+      const w = await world();
+      const request = {
+        replyTarget: { platform: 'local', channel: 'general', thread: 'nc' },
+        requestedBy: 'root',
+        requestedById: 'local:root',
+        at: Date.now(),
+      };
+      await w.store.platformState.set(RESTART_KEY, JSON.stringify(request));
+      w.adapter.failPosts = 1; // the platform fails once: the outbox retries, no direct post
+      expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(true);
+      expect(await w.store.platformState.get(RESTART_KEY)).toBe('');
+      await waitFor(() => w.adapter.texts('nc').length === 1, 5_000, 'the restart notice after the retry');
+      expect(w.adapter.texts('nc')).toEqual(['✅ agentbridge restarted (requested by root).']);
+      // The outbox records the delivery after the platform took the post (a write of its own): wait for it.
+      await waitFor(async () => (await w.store.outbox.pendingCount()) === 0, 5_000, 'the outbox row recorded as posted');
+      expect(await w.store.outbox.pendingCount()).toBe(0);
+    });
+
+    it('a command cut short by a stop is not run as a prompt after the restart', async () => {
+      const db = await databaseOn(backend);
+      const w = await world({ db });
+      const m = msg('k', '/agent status');
+      await w.store.inbox.accept(m); // accepted, but the process stopped before it ran
+      const w2 = await world({ db, recover: false });
+      await recoverInbox(w2.store, w2.router, w2.outbound, pino({ level: 'silent' }));
+      expect(w2.runner.runs).toHaveLength(0);
+      expect((await w2.store.inbox.get(m.eventKey))?.state).toBe('failed');
+    });
   });
 
-  it('a restart asked for outside any conversation is announced through the outbox too: durable, retried, shown once', async () => {
-    const w = world();
-    const request = { replyTarget: { platform: 'local', channel: 'general', thread: 'nc' }, requestedBy: 'root', requestedById: 'local:root', at: Date.now() };
-    await w.store.platformState.set(RESTART_KEY, JSON.stringify(request));
-    w.adapter.failPosts = 1; // the platform fails once: the outbox retries, no direct post
-    expect(await announceRestart({ store: w.store, outbound: w.outbound, logger: pino({ level: 'silent' }) })).toBe(true);
-    expect(await w.store.platformState.get(RESTART_KEY)).toBe('');
-    await waitFor(() => w.adapter.texts('nc').length === 1, 5_000, 'the restart notice after the retry');
-    expect(w.adapter.texts('nc')).toEqual(['✅ agentbridge restarted (requested by root).']);
-    expect(await w.store.outbox.pendingCount()).toBe(0);
-  });
+  describe('slash commands (AdapterContext.runCommand)', () => {
+    const req = (text: string, opts: Partial<CommandRequest> = {}): CommandRequest => ({
+      platform: 'slack',
+      userId: 'U1',
+      userName: 'ann',
+      channel: 'C1',
+      text,
+      replyTarget: { platform: 'slack', channel: 'C1' },
+      ...opts,
+    });
 
-  it('a command cut short by a stop is not run as a prompt after the restart', async () => {
-    const db = path.join(tmp(), 'agentbridge.db');
-    const w = world({ db });
-    const m = msg('k', '/agent status');
-    await w.store.inbox.accept(m); // accepted, but the process stopped before it ran
-    const w2 = world({ db, recover: false });
-    await recoverInbox(w2.store, w2.router, w2.outbound, pino({ level: 'silent' }));
-    expect(w2.runner.runs).toHaveLength(0);
-    expect((await w2.store.inbox.get(m.eventKey))?.state).toBe('failed');
-  });
-});
+    it('answers ephemerally where only the caller should see it; conversation commands need a conversation', async () => {
+      const w = await world({ access: { admins: ['slack:UADMIN'] } });
+      expect(await w.commands.runCommand(req('help'))).toMatchObject({ ephemeral: true, text: expect.stringContaining('/agent status') });
+      expect((await w.commands.runCommand(req('stop'))).text).toContain('works on a conversation');
+      expect((await w.commands.runCommand(req('bogus'))).text).toContain('Unknown command `bogus`');
+      expect((await w.commands.runCommand(req('sessions'))).text).toContain('only for agentbridge admins');
+      expect((await w.commands.runCommand(req('sessions', { userId: 'UADMIN' }))).text).toContain('No active conversations');
+      const conv = 'slack:T1:C1:1.0';
+      const r = await w.commands.runCommand(req('model gpt-5', { conversationId: conv, replyTarget: { platform: 'slack', channel: 'C1', thread: '1.0' } }));
+      expect(r).toMatchObject({ ephemeral: false });
+      expect(await w.store.conversations.get(conv)).toMatchObject({ model: 'gpt-5', platform: 'slack', channel: 'C1', thread: '1.0' });
+      expect((await w.commands.runCommand(req('/agent status', { conversationId: conv }))).text).toContain('model: gpt-5');
+    });
 
-describe('slash commands (AdapterContext.runCommand)', () => {
-  const req = (text: string, opts: Partial<CommandRequest> = {}): CommandRequest => ({
-    platform: 'slack',
-    userId: 'U1',
-    userName: 'ann',
-    channel: 'C1',
-    text,
-    replyTarget: { platform: 'slack', channel: 'C1' },
-    ...opts,
-  });
-
-  it('answers ephemerally where only the caller should see it; conversation commands need a conversation', async () => {
-    const w = world({ access: { admins: ['slack:UADMIN'] } });
-    expect(await w.commands.runCommand(req('help'))).toMatchObject({ ephemeral: true, text: expect.stringContaining('/agent status') });
-    expect((await w.commands.runCommand(req('stop'))).text).toContain('works on a conversation');
-    expect((await w.commands.runCommand(req('bogus'))).text).toContain('Unknown command `bogus`');
-    expect((await w.commands.runCommand(req('sessions'))).text).toContain('only for agentbridge admins');
-    expect((await w.commands.runCommand(req('sessions', { userId: 'UADMIN' }))).text).toContain('No active conversations');
-    const conv = 'slack:T1:C1:1.0';
-    const r = await w.commands.runCommand(req('model gpt-5', { conversationId: conv, replyTarget: { platform: 'slack', channel: 'C1', thread: '1.0' } }));
-    expect(r).toMatchObject({ ephemeral: false });
-    expect(await w.store.conversations.get(conv)).toMatchObject({ model: 'gpt-5', platform: 'slack', channel: 'C1', thread: '1.0' });
-    expect((await w.commands.runCommand(req('/agent status', { conversationId: conv }))).text).toContain('model: gpt-5');
-  });
-
-  it('refuses people who are not allowed', async () => {
-    const w = world({ access: { allowedUsers: ['slack:U1'] } });
-    expect((await w.commands.runCommand(req('help', { userId: 'U2' }))).text).toContain('Sorry');
-    expect((await w.commands.runCommand(req('help'))).text).toContain('/agent status');
+    it('refuses people who are not allowed', async () => {
+      const w = await world({ access: { allowedUsers: ['slack:U1'] } });
+      expect((await w.commands.runCommand(req('help', { userId: 'U2' }))).text).toContain('Sorry');
+      expect((await w.commands.runCommand(req('help'))).text).toContain('/agent status');
+    });
   });
 });
