@@ -8,12 +8,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
-import { acquirePostgresOwnerLock, DatabaseLockedError, PG_OWNER_LOCK_KEY, type PostgresOwnerLock } from '../../src/store/pg-owner-lock.js';
+import { acquirePostgresOwnerLock, DatabaseLockedError, type PostgresOwnerLock } from '../../src/store/pg-owner-lock.js';
 import { runCli, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
-import { freshPostgresDatabase } from '../helpers/pg.js';
+import { freshPostgresDatabase, killLockHolder } from '../helpers/pg.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
 
@@ -62,23 +61,6 @@ async function takeLock(url: string, applicationName: string): Promise<PostgresO
       if (!(err instanceof DatabaseLockedError) || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 10));
     }
-  }
-}
-
-/** Ends the server session holding the owner lock of `url`'s database (what a server restart does to it). */
-async function killLockHolder(url: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const key = BigInt.asUintN(64, PG_OWNER_LOCK_KEY);
-    const r = await c.query(
-      `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-         AND classid = $1::oid AND objid = $2::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-      [(key >> 32n).toString(), (key & 0xffff_ffffn).toString()],
-    );
-    expect(r.rowCount).toBe(1);
-  } finally {
-    await c.end();
   }
 }
 

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
-import { claudeServiceEnv, LocalChat, runCli, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
+import { claudeServiceEnv, health, LocalChat, runCli, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
@@ -39,19 +39,6 @@ afterAll(async () => {
     sb?.cleanup();
   }
 });
-
-interface Health {
-  ok: boolean;
-  reason?: string;
-  agent: string | null;
-  inbox: Record<string, number> | null;
-  outboxPending: number | null;
-}
-
-async function health(url: string): Promise<{ status: number; body: Health }> {
-  const r = await fetch(`${url}/healthz`);
-  return { status: r.status, body: (await r.json()) as Health };
-}
 
 describe('a full disk, end to end', () => {
   it('503 with the reason and no trace while full; the accepted message is answered once after space returns, without a restart', async () => {

@@ -18,7 +18,7 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
-import { claudeServiceEnv, LocalChat, runCli, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
+import { claudeServiceEnv, health, LocalChat, runCli, startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { startPgServer, type PgServer } from '../helpers/pg-server.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
@@ -53,19 +53,6 @@ afterAll(async () => {
     sb?.cleanup();
   }
 }, 60_000);
-
-interface Health {
-  ok: boolean;
-  reason?: string;
-  agent: string | null;
-  inbox: Record<string, number> | null;
-  outboxPending: number | null;
-}
-
-async function health(url: string): Promise<{ status: number; body: Health }> {
-  const r = await fetch(`${url}/healthz`);
-  return { status: r.status, body: (await r.json()) as Health };
-}
 
 /** The environment of an agentbridge on the test's own server, database `db`, data directory `dataDir`. */
 function env(db: string, dataDir: string): NodeJS.ProcessEnv {

@@ -302,3 +302,18 @@ export async function addLocalUsers(env: NodeJS.ProcessEnv, cwd: string, users: 
   }
   return tokens;
 }
+
+/** The body of `GET /healthz` (src/app.ts). */
+export interface HealthBody {
+  ok: boolean;
+  reason?: string;
+  agent: string | null;
+  inbox: Record<string, number> | null;
+  outboxPending: number | null;
+}
+
+/** `GET <url>/healthz`: its status and body. */
+export async function health(url: string): Promise<{ status: number; body: HealthBody }> {
+  const r = await fetch(`${url}/healthz`);
+  return { status: r.status, body: (await r.json()) as HealthBody };
+}

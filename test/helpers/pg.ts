@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import pg from 'pg';
+import { PG_OWNER_LOCK_KEY } from '../../src/store/pg-owner-lock.js';
 
 /** The test server's URL; throws when neither CI nor the global setup provided one. */
 export function testServerUrl(): string {
@@ -34,4 +35,24 @@ export async function freshPostgresDatabase(): Promise<{ url: string; name: stri
     name,
     drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
+}
+
+/**
+ * Ends the server session holding agentbridge's owner lock of `url`'s database (what a server
+ * restart does to it). Throws when no session (or more than one) held it.
+ */
+export async function killLockHolder(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const key = BigInt.asUintN(64, PG_OWNER_LOCK_KEY);
+    const r = await c.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+         AND classid = $1::oid AND objid = $2::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      [(key >> 32n).toString(), (key & 0xffff_ffffn).toString()],
+    );
+    if (r.rowCount !== 1) throw new Error(`expected one session holding the owner lock, found ${r.rowCount}`);
+  } finally {
+    await c.end();
+  }
 }

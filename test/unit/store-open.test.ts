@@ -8,15 +8,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DatabaseConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/logger.js';
 import { inspectDatabase, withoutPassword } from '../../src/store/describe.js';
 import { LOCK_FILE, StoreLockedError } from '../../src/store/lock.js';
 import { acquireOwner, describeDatabase, openAppStore, type AppOwner } from '../../src/store/open.js';
-import { acquirePostgresOwnerLock, DatabaseLockedError, PG_OWNER_LOCK_KEY, readPostgresOwner } from '../../src/store/pg-owner-lock.js';
-import { freshPostgresDatabase } from '../helpers/pg.js';
+import { acquirePostgresOwnerLock, DatabaseLockedError, readPostgresOwner } from '../../src/store/pg-owner-lock.js';
+import { freshPostgresDatabase, killLockHolder } from '../helpers/pg.js';
 import { waitFor } from '../helpers/sandbox.js';
 
 const logger = createLogger('silent');
@@ -36,23 +35,6 @@ async function pgDatabase(): Promise<{ url: string; database: DatabaseConfig }> 
   const u = new URL(db.url);
   u.password = 'hunter2-secret';
   return { url: u.toString(), database: { backend: 'postgres', url: u.toString() } };
-}
-
-/** Ends the server session holding the owner lock of `url`'s database (what a server restart does to it). */
-async function killLockHolder(url: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const key = BigInt.asUintN(64, PG_OWNER_LOCK_KEY);
-    const r = await c.query(
-      `SELECT pg_terminate_backend(pid) AS ok FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-         AND classid = $1::oid AND objid = $2::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-      [(key >> 32n).toString(), (key & 0xffff_ffffn).toString()],
-    );
-    expect(r.rowCount).toBe(1);
-  } finally {
-    await c.end();
-  }
 }
 
 /** The error `p` rejects with; fails the test when it resolves. */
