@@ -1,16 +1,17 @@
 /**
  * Access control: the policy, and the router refusing people who are not allowed — once per
  * conversation (remembered across restarts), never reaching the agent, every decision logged.
+ * The router cases run on both backends (SQLite file, PostgreSQL).
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AccessPolicy, refusalText } from '../../src/conversation/access.js';
 import type { AccessConfig } from '../../src/core/config.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import type { InboundMessage } from '../../src/core/messages.js';
+import type { Backend } from '../../src/store/sql/kysely.js';
+import { BACKENDS, testDatabase, type TestDatabase } from '../helpers/backends.js';
 import { collectingLogger, startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 
@@ -79,18 +80,29 @@ describe('access policy', () => {
   });
 });
 
-function world(db: string, access: Partial<AccessConfig>) {
+/** A database of `backend` (PostgreSQL: the file's shared one, emptied), removed after the test. */
+async function databaseOn(backend: Backend): Promise<TestDatabase> {
+  const db = await testDatabase(backend, { shared: true });
+  cleanups.push(() => db.remove());
+  return db;
+}
+
+/** The core on `db` (a restart when opened before) with these access lists; `close` shuts it down (also done after the test). */
+async function world(db: TestDatabase, access: Partial<AccessConfig>) {
   const { logger, lines: logs } = collectingLogger();
   const core = startCore({
-    dbPath: db,
+    store: await db.open(),
     concurrency: 2,
     logger,
     config: { access: { admins: [], allowedUsers: [], allowedChannels: [], ...access }, workdir: os.tmpdir(), workspacesRoot: os.tmpdir() },
   });
   const { store, adapter, runner, router } = core;
   runner.auto = (req) => ({ text: `echo: ${req.prompt}` });
-  cleanups.push(() => core.close());
-  return { store, adapter, runner, router, logs };
+  cleanups.push(
+    () => core.removeDir(),
+    () => core.close(),
+  );
+  return { store, adapter, runner, router, outbox: core.outbox, logs, close: () => core.close() };
 }
 
 let n = 0;
@@ -110,11 +122,9 @@ function msg(thread: string, user: string, text: string, channel = 'general'): I
   };
 }
 
-describe('refusing people who are not allowed', () => {
+describe.each(BACKENDS)('refusing people who are not allowed (%s)', (backend) => {
   it('trusts scheduler messages (origin scheduler): run as turns whatever the lists say', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access-test-'));
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const w = world(path.join(dir, 'agentbridge.db'), { allowedUsers: ['local:alice'], allowedChannels: ['local:other'] });
+    const w = await world(await databaseOn(backend), { allowedUsers: ['local:alice'], allowedChannels: ['local:other'] });
     const cron = { ...msg('ts', 'scheduler', 'nightly summary'), origin: 'scheduler' as const, author: { id: 'scheduler', name: 'cron job "nightly"' } };
     expect(await w.router.accept(cron)).toBe('accepted');
     await waitFor(() => w.adapter.texts('ts').includes('echo: nightly summary'));
@@ -127,10 +137,8 @@ describe('refusing people who are not allowed', () => {
   });
 
   it('tells a disallowed writer once per conversation, across restarts; nothing reaches the agent', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access-test-'));
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const db = path.join(dir, 'agentbridge.db');
-    const w = world(db, { allowedUsers: ['local:alice'] });
+    const db = await databaseOn(backend);
+    const w = await world(db, { allowedUsers: ['local:alice'] });
     expect(await w.router.accept(msg('t1', 'mallory', 'run rm -rf /'))).toBe('accepted');
     expect(await w.router.accept({ ...msg('t1', 'mallory', '/agent status'), addressed: true })).toBe('accepted');
     await waitFor(() => w.adapter.texts('t1').length > 0);
@@ -153,31 +161,32 @@ describe('refusing people who are not allowed', () => {
     expect(w.logs.find((l) => l.msg === 'access allowed')).toMatchObject({ level: 20, userId: 'alice', channel: 'general' });
 
     // after a restart the refusal is still remembered
-    await cleanups.splice(1, 1)[0]!();
-    const w2 = world(db, { allowedUsers: ['local:alice'] });
+    await w.close();
+    const w2 = await world(db, { allowedUsers: ['local:alice'] });
     await w2.router.accept(msg('t1', 'mallory', 'still me'));
+    // a notice would be in the outbox by now (it commits with the refusal record): deliver what is there
+    await w2.outbox.deliverAll();
     expect(w2.adapter.texts('t1')).toEqual([]);
     expect(w2.runner.runs).toHaveLength(0);
   });
 
   it('the refusal is a durable outbox notice: a failed post is retried and shows once', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access-test-'));
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const w = world(path.join(dir, 'agentbridge.db'), { allowedUsers: ['local:alice'] });
+    const w = await world(await databaseOn(backend), { allowedUsers: ['local:alice'] });
     w.adapter.failPosts = 1;
     expect(await w.router.accept(msg('f1', 'mallory', 'hello?'))).toBe('accepted');
     await waitFor(() => w.adapter.texts('f1').length === 1, 5_000, 'the refusal after the retry');
     expect(w.adapter.texts('f1')).toEqual([refusalText('user')]);
     expect(w.adapter.postAttempts.filter((p) => p.text === refusalText('user'))).toHaveLength(2);
+    // Recorded as delivered after the post (PostgreSQL: a round trip later): wait for that.
+    await waitFor(async () => (await w.store.outbox.pendingCount()) === 0, 5_000, 'the refusal recorded as delivered');
     expect(await w.store.outbox.pendingCount()).toBe(0);
     await w.router.accept(msg('f1', 'mallory', 'hello again'));
+    await w.outbox.deliverAll(); // a second notice would be in the outbox by now
     expect(w.adapter.texts('f1')).toEqual([refusalText('user')]);
   });
 
   it('refuses in channels that are not allowed, with the channel wording', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access-test-'));
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const w = world(path.join(dir, 'agentbridge.db'), { allowedChannels: ['local:general'] });
+    const w = await world(await databaseOn(backend), { allowedChannels: ['local:general'] });
     await w.router.accept(msg('x', 'alice', 'hi', 'random'));
     await waitFor(() => w.adapter.texts('x').length > 0);
     expect(w.adapter.texts('x')).toEqual([refusalText('channel')]);

@@ -1,3 +1,8 @@
+/**
+ * Files attached to messages: safe names and texts (pure), fetching into the working directory,
+ * and turns with files through the core — the core cases run on both backends (SQLite file,
+ * PostgreSQL), including the restarts that recover the inbox on a second and a third core.
+ */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,20 +22,42 @@ import { fetchAttachments, imageFiles } from '../../src/conversation/attachments
 import type { InboundFile, InboundMessage } from '../../src/core/messages.js';
 import { userMessage } from '../../src/runners/claude/control.js';
 import { recoverInbox } from '../../src/conversation/recovery.js';
+import type { AppStore } from '../../src/store/open.js';
+import type { Backend } from '../../src/store/sql/kysely.js';
+import { BACKENDS, testDatabase, type TestDatabase } from '../helpers/backends.js';
 import { startCore, type Core } from '../helpers/core.js';
 import { RecordingAdapter } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
 
 const logger = pino({ level: 'silent' });
 const dirs: string[] = [];
-const cores: Core[] = [];
+const cores: Array<Core<AppStore>> = [];
+const removals: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cores.splice(0)) {
     await c.close();
     c.removeDir();
   }
+  for (const r of removals.splice(0)) await r();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
+
+/** A database of `backend` (PostgreSQL: the file's shared one, emptied), removed after the test. */
+async function databaseOn(backend: Backend): Promise<TestDatabase> {
+  const db = await testDatabase(backend, { shared: true });
+  removals.push(() => db.remove());
+  return db;
+}
+
+/**
+ * Drops a core as a SIGKILL would: its outbox stops (nothing of it is delivered on; on PostgreSQL
+ * it would otherwise go on against the closed pool) and the store is closed, nothing shut down.
+ */
+async function crash(core: Core<AppStore>): Promise<void> {
+  removals.push(() => core.removeDir());
+  await core.outbox.stop();
+  await core.store.close();
+}
 
 function tmp(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'attach-test-'));
@@ -194,9 +221,9 @@ describe('fetchAttachments', () => {
   });
 });
 
-describe('a turn with attached files', () => {
+describe.each(BACKENDS)('a turn with attached files (%s)', (backend) => {
   it("gives the agent the files' paths, notes the ones left out once, and answers the text", async () => {
-    const core = startCore({ config: { maxFileBytes: 1024 } });
+    const core = startCore({ store: await (await databaseOn(backend)).open(), config: { maxFileBytes: 1024 } });
     cores.push(core);
     core.adapter.files.set('u:notes.txt', Buffer.from('the content'));
     const m = message([file('notes.txt'), file('huge.bin', 'u:huge', { size: 4096 })], 'please read it');
@@ -218,15 +245,18 @@ describe('a turn with attached files', () => {
   });
 
   it('survives restarts: the files come from the inbox row, are fetched by the next process, and reused by a re-run', async () => {
+    // Each core has a data directory of its own: the working directory, where the files are
+    // stored, is one for all three, as agentbridge's is across restarts.
     const dir = tmp();
-    const db = path.join(dir, 'agentbridge.db');
+    const db = await databaseOn(backend);
+    const config = { maxFileBytes: 1024, workdir: dir };
     const m = message([file('notes.txt'), file('huge.bin', 'u:huge', { size: 4096 })], 'read it');
     // Accepted, then a crash before its turn.
-    const a = startCore({ dbPath: db, recovering: true, config: { maxFileBytes: 1024 } });
+    const a = startCore({ store: await db.open(), recovering: true, config });
     await a.router.accept(m);
-    await a.store.close();
+    await crash(a);
 
-    const b = startCore({ dbPath: db, recovering: true, config: { maxFileBytes: 1024 } });
+    const b = startCore({ store: await db.open(), recovering: true, config });
     b.adapter.files.set('u:notes.txt', Buffer.from('kept'));
     await recoverInbox(b.store, b.router, b.outbound, logger);
     await b.runner.waitRuns(1);
@@ -235,9 +265,9 @@ describe('a turn with attached files', () => {
     expect(b.adapter.fetched).toEqual(['u:notes.txt']);
     await waitFor(() => b.adapter.texts('t1').some((t) => t.startsWith('⚠️ Not attached')));
     // A crash during the turn: the re-run reuses the stored file and does not repeat the note.
-    await b.store.close();
+    await crash(b);
 
-    const c = startCore({ dbPath: db, recovering: true, config: { maxFileBytes: 1024 } });
+    const c = startCore({ store: await db.open(), recovering: true, config });
     cores.push(c);
     c.runner.auto = () => ({ text: 'done reading' });
     await recoverInbox(c.store, c.router, c.outbound, logger);

@@ -5,7 +5,7 @@
  * `postFile` (its copy in the data directory deleted after); without `postFile`, or over
  * `limits.maxFileBytes`, the patch is a fenced block, cut with a note; an empty diff says so; as a
  * slash command the summary and the file are posted in the conversation, in order, and the
- * caller gets a short ephemeral answer.
+ * caller gets a short ephemeral answer. Every case runs on both backends (SQLite file, PostgreSQL).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +16,10 @@ import { MAX_INLINE_PATCH_CHARS, patchFileName } from '../../src/conversation/co
 import type { ReplyTarget } from '../../src/core/messages.js';
 import { worktreeSlug } from '../../src/core/projects.js';
 import type { OutgoingFile, PostFileOptions, PostedMessage } from '../../src/platforms/types.js';
+import type { AppStore } from '../../src/store/open.js';
 import { OUTGOING_FILES_DIR } from '../../src/store/outgoing-files.js';
+import type { Backend } from '../../src/store/sql/kysely.js';
+import { BACKENDS, testDatabase } from '../helpers/backends.js';
 import { startCore, type Core } from '../helpers/core.js';
 import { localMessage } from '../helpers/fakes.js';
 import { waitFor } from '../helpers/sandbox.js';
@@ -50,14 +53,17 @@ interface PostedFile {
 }
 
 /**
- * The core with the recording adapter and `workdir` as the default working directory; with
- * `maxFileBytes`, the adapter posts files (recorded with their bytes, in the same order as its posts).
+ * The core on a new database of `backend` (PostgreSQL: the file's shared one, emptied) with the
+ * recording adapter and `workdir` as the default working directory; with `maxFileBytes`, the
+ * adapter posts files (recorded with their bytes, in the same order as its posts).
  */
-function world(workdir: string, maxFileBytes?: number) {
-  const core: Core = startCore({ config: { workdir, access: { admins: [], allowedUsers: [], allowedChannels: [] } } });
+async function worldOn(backend: Backend, workdir: string, maxFileBytes?: number) {
+  const db = await testDatabase(backend, { shared: true });
+  const core: Core<AppStore> = startCore({ store: await db.open(), config: { workdir, access: { admins: [], allowedUsers: [], allowedChannels: [] } } });
   teardowns.push(async () => {
     await core.close();
     core.removeDir();
+    await db.remove();
   });
   const { adapter } = core;
   adapter.limits = { maxMessageChars: 100_000, minEditIntervalMs: 0, ...(maxFileBytes !== undefined ? { maxFileBytes } : {}) };
@@ -79,7 +85,7 @@ function world(workdir: string, maxFileBytes?: number) {
   return { core, adapter, files, order };
 }
 
-type World = ReturnType<typeof world>;
+type World = Awaited<ReturnType<typeof worldOn>>;
 
 /** Sends `/agent diff` in thread `thread`; waits until `n` more things (texts and files) were posted there. */
 async function diffIn(w: World, thread: string, n: number): Promise<string[]> {
@@ -94,12 +100,14 @@ const copies = (w: World) => {
   return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
 };
 
-describe('/agent diff', () => {
+describe.each(BACKENDS)('/agent diff (%s)', (backend) => {
+  const world = (workdir: string, maxFileBytes?: number) => worldOn(backend, workdir, maxFileBytes);
+
   it('posts the stat summary as a message and the patch as one file <slug>.patch; the copy is deleted once delivered', async () => {
     const r = repo();
     fs.writeFileSync(path.join(r, 'notes.txt'), 'one\nTWO\nthree\n');
     fs.writeFileSync(path.join(r, 'new.txt'), 'fresh\n');
-    const w = world(r, 1024 * 1024);
+    const w = await world(r, 1024 * 1024);
     const posted = await diffIn(w, 't1', 2);
     const name = patchFileName('local:general:t1');
     expect(name).toBe(`${worktreeSlug('local:general:t1')}.patch`);
@@ -135,7 +143,7 @@ describe('/agent diff', () => {
 
   it('an empty diff says so and posts no file', async () => {
     const r = repo();
-    const w = world(r, 1024 * 1024);
+    const w = await world(r, 1024 * 1024);
     const posted = await diffIn(w, 't2', 1);
     expect(posted).toEqual([`text:📝 No changes in \`${r}\` against \`${git(r, 'rev-parse', 'HEAD').slice(0, 12)}\`.`]);
     expect(w.files).toEqual([]);
@@ -145,7 +153,7 @@ describe('/agent diff', () => {
   it('a platform that cannot post files gets the patch as a fenced block; a long one is cut with a note', async () => {
     const r = repo();
     fs.writeFileSync(path.join(r, 'notes.txt'), 'one\ntwo (edited)\nthree\n');
-    const w = world(r);
+    const w = await world(r);
     await diffIn(w, 't3', 1);
     const text = w.adapter.texts('t3').at(-1)!;
     expect(text).toContain('notes.txt | 2 +-');
@@ -173,7 +181,7 @@ describe('/agent diff', () => {
   it("a patch larger than the platform's file limit is shown inline, cut, with the limit named", async () => {
     const r = repo();
     fs.writeFileSync(path.join(r, 'big.txt'), `${'y'.repeat(99)}\n`.repeat(300));
-    const w = world(r, 10_000);
+    const w = await world(r, 10_000);
     await diffIn(w, 't5', 1);
     const text = w.adapter.texts('t5').join('\n');
     expect(text).toContain('big.txt | 300 +');
@@ -186,7 +194,7 @@ describe('/agent diff', () => {
   it('as a slash command: the summary and the file are posted in the conversation in order, the caller gets a short ephemeral answer', async () => {
     const r = repo();
     fs.writeFileSync(path.join(r, 'notes.txt'), 'one\ntwo\nthree\nfour\n');
-    const w = world(r, 1024 * 1024);
+    const w = await world(r, 1024 * 1024);
     const target = { platform: 'local' as const, channel: 'general', thread: 't6' };
     const answer = await w.core.commands.runCommand({
       platform: 'local',

@@ -1,10 +1,13 @@
 /**
  * Graceful shutdown of the router: no new turns, running turns finish within the grace period,
  * the rest are stopped for retry (inbox rows left running), messages arriving meanwhile are kept.
+ * Every case runs on both backends (SQLite file, PostgreSQL).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TurnOutcome } from '../../src/core/turn.js';
 import type { InboundMessage } from '../../src/core/messages.js';
+import type { Backend } from '../../src/store/sql/kysely.js';
+import { BACKENDS, testDatabase } from '../helpers/backends.js';
 import { startCore } from '../helpers/core.js';
 import { waitFor } from '../helpers/sandbox.js';
 
@@ -13,9 +16,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function world() {
+/** The core on a new database of `backend` (PostgreSQL: the file's shared one, emptied), one turn slot, recording turn outcomes. */
+async function world(backend: Backend) {
   const outcomes: TurnOutcome[] = [];
-  const core = startCore({ concurrency: 1, onTurnEnd: (_id, o) => outcomes.push(o) });
+  const db = await testDatabase(backend, { shared: true });
+  cleanups.push(() => db.remove());
+  const core = startCore({ store: await db.open(), concurrency: 1, onTurnEnd: (_id, o) => outcomes.push(o) });
   cleanups.push(
     () => core.removeDir(),
     () => core.close(),
@@ -39,9 +45,9 @@ function msg(thread: string, text: string): InboundMessage {
   };
 }
 
-describe('graceful shutdown', () => {
+describe.each(BACKENDS)('graceful shutdown (%s)', (backend) => {
   it('lets a running turn finish within the grace period and starts nothing new; later messages stay in the inbox', async () => {
-    const w = world();
+    const w = await world(backend);
     await w.router.accept(msg('a', 'working'));
     await w.runner.waitRuns(1);
     await w.router.accept(msg('b', 'waiting for the slot'));
@@ -64,7 +70,7 @@ describe('graceful shutdown', () => {
   });
 
   it('stops turns still running when the grace period ends; they stay running in the inbox for the restart', async () => {
-    const w = world();
+    const w = await world(backend);
     await w.router.accept(msg('a', 'slow'));
     await w.runner.waitRuns(1);
     const t0 = Date.now();
@@ -78,7 +84,7 @@ describe('graceful shutdown', () => {
   });
 
   it('without a grace period stops at once', async () => {
-    const w = world();
+    const w = await world(backend);
     await w.router.accept(msg('a', 'slow'));
     await w.runner.waitRuns(1);
     await w.bridges.shutdown(0);
