@@ -15,13 +15,24 @@ import { defineConfig } from 'vitest/config';
 /**
  * The e2e files that run on PostgreSQL too (`e2e-postgres`), with the real claude CLI: the local
  * chat (a conversation with its history across a restart, a turn cut by a shutdown answered after
- * the next start, a lost agent session continued from the transcript) and the Slack twin (a Socket
- * Mode drop mid-turn, agentbridge SIGKILLed mid-turn: one answer, nothing posted twice). About
- * 4.5 min on a loaded 2-core machine (local-claude 170 s, slack-recovery 90 s); slack-faults
- * (130 s more) tests Slack's failures rather than the store and stays on SQLite only.
- * test/e2e/postgres-faults.test.ts (in `e2e`) runs on PostgreSQL by itself.
+ * the next start, a lost agent session continued from the transcript; every slash command,
+ * SIGTERM with a running turn, `/agent restart`; thread seeding from a cron post; a cron job
+ * posting to a channel) and the Slack twin (mentions, threads, DMs, duplicate deliveries, a 429,
+ * a long answer; a Socket Mode drop mid-turn, agentbridge SIGKILLed mid-turn: one answer, nothing
+ * posted twice; a cron post and a reply seeded from it). About 8 min on a loaded 2-core machine.
+ * slack-faults (Slack's own failures rather than the store's) and the codex/gemini, Discord and
+ * browser files stay on SQLite only. test/e2e/postgres-faults.test.ts (in `e2e`) runs on
+ * PostgreSQL by itself.
  */
-const E2E_ON_POSTGRES = ['test/e2e/local-claude.test.ts', 'test/e2e/slack-recovery.test.ts'];
+const E2E_ON_POSTGRES = [
+  'test/e2e/local-claude.test.ts',
+  'test/e2e/commands-local.test.ts',
+  'test/e2e/local-seeding.test.ts',
+  'test/e2e/cron-local.test.ts',
+  'test/e2e/slack-socket.test.ts',
+  'test/e2e/slack-recovery.test.ts',
+  'test/e2e/slack-cron.test.ts',
+];
 export default defineConfig({
   test: {
     pool: 'forks',
