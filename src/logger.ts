@@ -31,10 +31,10 @@ export const REDACT_PATHS = [
 /** Token-shaped strings (Slack xox*, xapp, Discord, Bearer, sk-…) masked inside messages. */
 const TOKEN_PATTERN = /\b(xox[abprs]-[\w-]+|xapp-[\w-]+|sk-[\w-]{8,}|Bearer\s+[\w.~+/-]+=*|[MN][\w-]{23,25}\.[\w-]{6}\.[\w-]{27,})/g;
 
-/** The password of a database URL's user info (`postgres://user:PASSWORD@host`): group 1 is kept. */
-const URL_PASSWORD_PATTERN = /\b((?:postgres(?:ql)?|mysql|redis):\/\/[^\s:@/]*:)[^\s@/]+@/gi;
+/** The password in a URL's user info (`postgres://user:PASSWORD@host`, any scheme): group 1 is kept. */
+const URL_PASSWORD_PATTERN = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi;
 
-/** Masks token-shaped substrings of `s`, and a password inside a database URL (`postgres://user:***@host`). */
+/** Masks token-shaped substrings of `s`, and a password inside a URL (`postgres://user:***@host`). */
 export function maskSecrets(s: string): string {
   return s.replace(TOKEN_PATTERN, '[redacted]').replace(URL_PASSWORD_PATTERN, '$1***@');
 }

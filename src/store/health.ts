@@ -17,7 +17,7 @@
  * within 10 s of the last recovery therefore continues the backoff where it was instead of
  * starting again at 0.5 s.
  */
-import type { Logger } from '../logger.js';
+import { maskSecrets, type Logger } from '../logger.js';
 
 /**
  * SQLite result codes (better-sqlite3's `SqliteError.code`, extended codes included by prefix)
@@ -144,21 +144,19 @@ export function isStorageFault(err: unknown): boolean {
   return false;
 }
 
-/** `scheme://user:password@` in a message, to hide the password (a connection string in an error). */
-const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi;
-
 /**
  * A short, loggable reason for a storage fault, e.g. `SQLITE_FULL: database or disk is full`,
  * `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:5432`, `57P01: terminating connection due to
  * administrator command`, `error: Connection terminated unexpectedly`. At most 300 characters.
  * pg's messages name host, port, user and database but no password (checked in the tests); a
- * password in a connection string inside the message is replaced by `***` all the same.
+ * password in a connection string inside the message is replaced by `***` all the same, and
+ * token-shaped strings are masked (`maskSecrets`).
  */
 export function faultReason(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : 'error';
   const message = typeof e?.message === 'string' ? e.message : String(err);
-  return `${code}: ${message.replace(URL_PASSWORD, '$1***@')}`.slice(0, 300);
+  return `${code}: ${maskSecrets(message)}`.slice(0, 300);
 }
 
 /** Refusal while the store cannot be written: callers must not acknowledge the platform (it redelivers). */
