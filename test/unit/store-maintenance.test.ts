@@ -13,23 +13,16 @@ import { BACKENDS, openTestStore, type TestStore } from '../helpers/backends.js'
 import { freshPostgresDatabase } from '../helpers/pg.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { createLogger } from '../../src/logger.js';
+import { localMessage } from '../helpers/fakes.js';
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2025, 5, 1);
 const CUTOFF = new Date(NOW - 30 * DAY);
 const ZERO = Object.fromEntries(PRUNE_TABLES.map((t) => [t, 0]));
 
+/** An inbound message with these keys (the local chat's `general` channel; see `localMessage`). */
 function message(eventKey: string, conversationId: string, receivedAt: number): InboundMessage {
-  return {
-    platform: 'local',
-    conversationId,
-    channel: 'general',
-    author: { id: 'ann', name: 'Ann' },
-    text: 'hi',
-    eventKey,
-    replyTarget: { platform: 'local', channel: 'general' },
-    receivedAt,
-  };
+  return localMessage('t', 'hi', { eventKey, conversationId, receivedAt });
 }
 
 function job(id: string): Omit<CronJob, 'createdAt' | 'updatedAt'> {

@@ -9,6 +9,7 @@ import type { InboundMessage } from '../../src/core/messages.js';
 import { openDatabase } from '../../src/store/db.js';
 import { vacuum, walCheckpoint } from '../../src/store/maintenance.js';
 import { openStore, type SqliteStore } from '../../src/store/store.js';
+import { localMessage } from '../helpers/fakes.js';
 
 let dir: string;
 let dbPath: string;
@@ -42,17 +43,9 @@ function openS(opts: { readonly?: boolean; logger?: Logger } = {}): SqliteStore 
   return s;
 }
 
+/** An inbound message with these keys (the local chat's `general` channel; see `localMessage`). */
 function message(eventKey: string, conversationId: string, receivedAt: number): InboundMessage {
-  return {
-    platform: 'local',
-    conversationId,
-    channel: 'general',
-    author: { id: 'ann', name: 'Ann' },
-    text: 'hi',
-    eventKey,
-    replyTarget: { platform: 'local', channel: 'general' },
-    receivedAt,
-  };
+  return localMessage('t', 'hi', { eventKey, conversationId, receivedAt });
 }
 
 const CORRUPT_NAME = /^agentbridge\.db\.corrupt-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z$/;
