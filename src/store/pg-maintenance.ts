@@ -30,6 +30,8 @@ export const PG_TABLES = [
   'channel_projects',
   'conversation_worktrees',
   'local_uploads',
+  'cluster_instances',
+  'agent_session_files',
   'schema_migrations',
 ] as const;
 
