@@ -6,9 +6,10 @@
  * {@link Config}, never process.env.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Config } from './core/config.js';
+import { CLUSTER_ROLES, type ClusterRole, type Config } from './core/config.js';
 import { nonNegativeInt, onOff, optionalString, positiveInt } from './core/env-schema.js';
 import { deriveTurnSlots, describeMachine, type MachineFacts } from './core/slots.js';
 import { readMachineFacts } from './machine.js';
@@ -120,6 +121,20 @@ function baseShape(qualified: ReturnType<typeof qualifiedIds>) {
     AGENTBRIDGE_DATA_DIR: z.string().min(1).default('./data'),
     // The session store: unset → SQLite in the data directory; a postgres:// URL → PostgreSQL.
     AGENTBRIDGE_DATABASE_URL: databaseUrl,
+    // Cluster mode (docs/ARCHITECTURE.md §10): several instances on one PostgreSQL database.
+    AGENTBRIDGE_CLUSTER: onOff.optional(),
+    AGENTBRIDGE_INSTANCE_ID: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9._-]{1,64}$/.test(v), 'must be 1–64 letters, digits, ".", "_" or "-"'),
+    AGENTBRIDGE_ROLES: optionalString.transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const roles = parseRoles(v);
+      if (typeof roles === 'string') {
+        ctx.addIssue({ code: 'custom', message: roles });
+        return z.NEVER;
+      }
+      return roles;
+    }),
+    AGENTBRIDGE_CLUSTER_HEARTBEAT_S: positiveInt(10).refine((n) => n >= 10, 'must be at least 10 (pg-boss heartbeats)'),
+    AGENTBRIDGE_WORKSPACES_SHARED: onOff.optional(),
     AGENTBRIDGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
     AGENTBRIDGE_HTTP_PORT: z
       .string()
@@ -231,6 +246,10 @@ export function loadConfig(
     problems.push(...(module.config.check?.(raw) ?? []));
     return { module, values: result.success ? result.data : undefined };
   });
+  if (parsed.success && parsed.data.AGENTBRIDGE_CLUSTER && !parsed.data.AGENTBRIDGE_DATABASE_URL)
+    problems.push('AGENTBRIDGE_CLUSTER: cluster mode needs PostgreSQL — set AGENTBRIDGE_DATABASE_URL (several instances share one database)');
+  if (parsed.success && !parsed.data.AGENTBRIDGE_CLUSTER && parsed.data.AGENTBRIDGE_ROLES)
+    problems.push('AGENTBRIDGE_ROLES: roles apply in cluster mode only — set AGENTBRIDGE_CLUSTER=1 too');
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const dataDir = path.resolve(cwd, e.AGENTBRIDGE_DATA_DIR);
@@ -241,6 +260,14 @@ export function loadConfig(
     dataDir,
     dbPath,
     database: e.AGENTBRIDGE_DATABASE_URL ? { backend: 'postgres', url: e.AGENTBRIDGE_DATABASE_URL } : { backend: 'sqlite', path: dbPath },
+    cluster: e.AGENTBRIDGE_CLUSTER
+      ? {
+          instanceId: e.AGENTBRIDGE_INSTANCE_ID ?? `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64),
+          roles: e.AGENTBRIDGE_ROLES ?? [...CLUSTER_ROLES],
+          heartbeatS: e.AGENTBRIDGE_CLUSTER_HEARTBEAT_S,
+          workspacesShared: e.AGENTBRIDGE_WORKSPACES_SHARED ?? false,
+        }
+      : undefined,
     http: { host: e.AGENTBRIDGE_HTTP_HOST, port: e.AGENTBRIDGE_HTTP_PORT },
     agent: e.AGENTBRIDGE_AGENT,
     model: e.AGENTBRIDGE_MODEL,
@@ -277,6 +304,21 @@ export function loadConfig(
   const settings = config as unknown as Record<string, unknown>;
   for (const { module, values: v } of values) settings[module.name] = module.config.read(v ?? {});
   return config;
+}
+
+/**
+ * A comma-separated role list (`agentbridge start --roles`, AGENTBRIDGE_ROLES): the roles in
+ * {@link CLUSTER_ROLES} order without repeats, or a problem sentence naming the bad items.
+ */
+export function parseRoles(text: string): ClusterRole[] | string {
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = items.filter((i) => !(CLUSTER_ROLES as readonly string[]).includes(i));
+  if (bad.length) return `${bad.map((b) => `"${b}"`).join(', ')}: each role must be one of ${CLUSTER_ROLES.join(', ')}`;
+  if (items.length === 0) return `name at least one role of ${CLUSTER_ROLES.join(', ')}`;
+  return CLUSTER_ROLES.filter((r) => items.includes(r));
 }
 
 /** AGENTBRIDGE_MAX_CONCURRENT_TURNS when set, else one turn per 0.5 core and 400 MiB (src/core/slots.ts). */

@@ -13,6 +13,28 @@ import type { PlatformSettings } from './platforms.js';
  */
 export type DatabaseConfig = { backend: 'sqlite'; path: string } | { backend: 'postgres'; url: string };
 
+/** A role of an agentbridge instance in cluster mode (docs/ARCHITECTURE.md §10). */
+export type ClusterRole = 'ingress' | 'worker' | 'leader';
+
+/** Every role, in the order they are listed. */
+export const CLUSTER_ROLES: readonly ClusterRole[] = ['ingress', 'worker', 'leader'];
+
+/**
+ * Cluster mode (AGENTBRIDGE_CLUSTER=1, PostgreSQL only): several instances share one database.
+ * - `instanceId`: AGENTBRIDGE_INSTANCE_ID, else `<hostname>-<pid>`; shown by `cluster status`, a `/metrics` label.
+ * - `roles`: `agentbridge start --roles …` or AGENTBRIDGE_ROLES (default all three).
+ * - `heartbeatS`: the wake-up jobs' heartbeat window, s (AGENTBRIDGE_CLUSTER_HEARTBEAT_S, default 10,
+ *   pg-boss's minimum): a worker not heard from for this long loses its turns to another worker.
+ * - `workspacesShared`: AGENTBRIDGE_WORKSPACES_SHARED=1 — every worker sees the same workspaces and
+ *   agent homes (a shared volume), so agent session files are not synchronised through the database.
+ */
+export interface ClusterConfig {
+  instanceId: string;
+  roles: ClusterRole[];
+  heartbeatS: number;
+  workspacesShared: boolean;
+}
+
 /** AGENTBRIDGE_PERMISSION_MODE: the same levels as {@link PermissionMode}. */
 export type PermissionModeSetting = PermissionMode;
 
@@ -27,6 +49,8 @@ export interface Config extends PlatformSettings {
   dbPath: string;
   /** Where the session store lives (AGENTBRIDGE_DATABASE_URL): see {@link DatabaseConfig}. */
   database: DatabaseConfig;
+  /** Cluster mode (AGENTBRIDGE_CLUSTER=1); undefined: one instance owns the store. See {@link ClusterConfig}. */
+  cluster?: ClusterConfig;
   http: { host: string; port: number };
   /** AGENTBRIDGE_AGENT: a registered agent, or `auto` (the first usable one in registry order). */
   agent: 'auto' | AgentName;
