@@ -28,6 +28,7 @@ import { ensurePrivateDir, makeDirs } from './store/files.js';
 import { acquireOwner, describeDatabase, openAppStore } from './store/open.js';
 import type { Store } from './store/types.js';
 import { mcpEndpointUrl, registerMcpRoutes } from './tools/index.js';
+import { joinCluster, type ClusterNode } from './cluster/node.js';
 
 export interface RunningApp {
   /** Base URL of the HTTP server, e.g. `http://127.0.0.1:8080`. */
@@ -99,12 +100,21 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
   // Fail fast, before anything else, when the data directory or the workdir is unusable (DirectoryError).
   ensurePrivateDir(config.dataDir, logger); // 0700: transcripts and secrets are this user's only; checked writable
   makeDirs(config.workdir);
-  const owner = await acquireOwner(config, logger, { onLost: (err) => hooks.onOwnerLost?.(err) });
+  const cluster = config.cluster;
+  const owner = await acquireOwner(config, logger, { onLost: (err) => hooks.onOwnerLost?.(err), ...(cluster ? { cluster } : {}) });
   const cleanups: Array<() => void | Promise<void>> = [() => owner.release()];
   try {
     const store = await openAppStore({ database: config.database, logger });
     cleanups.unshift(() => store.close());
     logger.info({ database: describeDatabase(config.database) }, `session store: ${describeDatabase(config.database)}`);
+    // Cluster mode (PostgreSQL only, checked by loadConfig): the turn queue's sender is attached
+    // before any message can be accepted, so every inbox row commits with its wake-up job.
+    let node: ClusterNode | undefined;
+    if (cluster && store.backend === 'postgres' && config.database.backend === 'postgres') {
+      node = await joinCluster({ cluster, store, url: config.database.url, logger, concurrency: config.maxConcurrentTurns });
+      const joined = node;
+      cleanups.unshift(() => joined.close());
+    }
     const agentsDir = path.join(config.dataDir, 'agents');
     reapOrphans(agentsDir, logger);
     trackAgentProcesses(agentsDir);
@@ -153,6 +163,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       metrics,
       onTurnEnd: hooks.onTurnEnd && ((e) => hooks.onTurnEnd!(e.conversationId, e.outcome, e.ms)),
       onRestartRequested: hooks.onRestartRequested,
+      ...(cluster ? { cluster: { instanceId: cluster.instanceId } } : {}),
     });
     cleanups.unshift(() => core.close());
     await core.prepared; // stale copies of sent files deleted before anything can send new ones
@@ -191,6 +202,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       const body = {
         ok,
         ...(reason ? { reason } : {}),
+        ...(cluster ? { instance: cluster.instanceId, roles: cluster.roles } : {}),
         agent: defaultAgent ?? null,
         platforms: [...adapters.keys()],
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
@@ -210,12 +222,15 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
         runCommand: (req) => commands.runCommand(req),
         onAction: (req) => core.interactions.onAction(req),
         reportApiError: (kind) => metrics.apiError(adapter.name, kind),
+        // A cluster instance without the ingress role only posts.
+        inbound: !cluster || cluster.roles.includes('ingress'),
       };
       metrics.platformStarted(adapter.name);
       await adapter.start((message, hooks) => (metrics.inboundEvent(adapter.name), router.accept(message, hooks)), context);
       cleanups.unshift(() => adapter.stop());
     }
     await core.start(); // outbox, restart report, inbox recovery, scheduler, idle sweep
+    await node?.startWorking(core); // cluster worker: wake-up jobs from now on
     ready = true;
     logger.info({ url, platforms: [...adapters.keys()] }, 'agentbridge is ready');
 
@@ -228,6 +243,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
           { running, graceS: config.shutdownGraceMs / 1000 },
           'shutting down: no new turns; running turns may finish within the grace period, the rest are retried after the next start; new messages are kept for then',
         );
+        await node?.stopWorking(); // cluster: no new wake-up jobs; the held ones are handed back after the bridges' shutdown
         await core.shutdown(config.shutdownGraceMs); // scheduler, then the bridges (grace), then the outbox
         // Agent processes that outlived their turn's final event are being ended in the background
         // (runners/process.ts): no agent process may outlive agentbridge.

@@ -38,7 +38,11 @@ program
       'or',
     )}; see README "Configuration")`,
   )
-  .action(runStart);
+  .option('--roles <roles>', 'cluster mode (AGENTBRIDGE_CLUSTER=1): the roles of this instance, comma-separated: ingress, worker, leader (default all; same as AGENTBRIDGE_ROLES)')
+  .action((opts: { roles?: string }) => {
+    if (opts.roles !== undefined) process.env.AGENTBRIDGE_ROLES = opts.roles;
+    return runStart();
+  });
 
 program.command('doctor').description('check which agent CLIs are installed and logged in, and which one agentbridge will use').action(runDoctor);
 

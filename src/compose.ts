@@ -104,6 +104,13 @@ export interface CoreDeps {
   turn?: BridgeDeps['turn'];
   /** Replaces the scheduler's cron and scheduled-message services in commands (tests). */
   commandServices?: Partial<Pick<CommandDeps, 'cron' | 'scheduled'>>;
+  /**
+   * Cluster mode (docs/ARCHITECTURE.md §10): messages reach the bridges only through wake-up jobs
+   * (the caller runs `src/cluster/worker.ts`), outbox rows are delivered under a per-conversation
+   * delivery lease held as `instanceId`, waiting approvals read decisions other instances recorded,
+   * and `start()` leaves recovery to the workers and the scheduler to the leader.
+   */
+  cluster?: { instanceId: string; deliveryLeaseMs?: number; interactionPollMs?: number };
 }
 
 /** The wired core. */
@@ -187,6 +194,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     health,
     retryDelaysMs: deps.outboxRetryDelaysMs,
     storageRetry: deps.storageRetry,
+    ...(deps.cluster ? { lease: { holder: deps.cluster.instanceId, ttlMs: deps.cluster.deliveryLeaseMs ?? 30_000 } } : {}),
     onDeliveryError: (p, err) => {
       metrics?.apiError(p, apiErrorKind(err));
       deps.onDeliveryError?.(p, err);
@@ -212,6 +220,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     agentLabel,
     ...(deps.defaultAgent ? { defaultAgent: deps.defaultAgent } : {}),
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.cluster ? { pollMs: deps.cluster.interactionPollMs ?? 1_000 } : {}),
   });
   const sessions = new LiveSessions({
     idleMs: config.sessionIdleMs ?? 600_000,
@@ -251,7 +260,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       turn: deps.turn,
       now: deps.now,
     },
-    { idleEvictMs: config.idleEvictMs },
+    { idleEvictMs: config.idleEvictMs, external: deps.cluster !== undefined },
   );
   // Subscribed in this order, as before the event existed: metrics, the caller's hook, then the scheduler (below).
   if (metrics) bridges.on('turnEnded', (e) => metrics.turnEnded(e.info.platform, e.info.agent, e.outcome, e.ms));
@@ -344,6 +353,16 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     },
     async start() {
       await prepared;
+      if (deps.cluster) {
+        // Cluster mode: other instances are running. Pending outbox rows go out under their
+        // delivery leases; cut turns, open approvals and stale notices of a conversation are
+        // recovered by the worker that takes its next job; the leader runs the scheduler.
+        await outbox.deliverAll();
+        await announceRestart({ store, outbound, logger });
+        router.recovered();
+        bridges.startSweeping();
+        return;
+      }
       await interactions.expireStale(); // left open by a process that ended: cards edited, turns re-run by recovery
       await outbox.deliverAll();
       await announceRestart({ store, outbound, logger });

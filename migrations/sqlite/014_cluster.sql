@@ -38,3 +38,13 @@ CREATE TABLE agent_session_files (
   updated_at      INTEGER NOT NULL,
   PRIMARY KEY (conversation_id, agent, root, path)
 );
+
+-- delivery_leases: who delivers a conversation's outbox rows right now (src/conversation/outbox.ts,
+-- cluster mode): one instance at a time per conversation, so rows go out in order and once.
+-- `holder` is the instance id; a lease lapses at `expires_at` (ms since the epoch) — a killed
+-- instance's lease is taken over then. Written only by src/store/sql/repos/delivery-leases.ts.
+CREATE TABLE delivery_leases (
+  conversation_id TEXT PRIMARY KEY,
+  holder          TEXT NOT NULL,
+  expires_at      INTEGER NOT NULL
+);

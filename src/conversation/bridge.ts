@@ -21,6 +21,7 @@ import { QueuedNotice } from './queued-notice.js';
 import type { WaitLine } from './wait-line.js';
 import type { BusyNotices } from './busy-notice.js';
 import { PROGRESS_RETIRED_TEXT } from './outbox.js';
+import { TurnFencedError } from '../store/types.js';
 
 /** A snapshot of a bridge, for status commands and metrics. */
 export interface BridgeStatus {
@@ -88,6 +89,14 @@ export class Bridge {
   private notice?: QueuedNotice;
   /** Last time something happened here, ms since the epoch (for idle eviction). */
   lastActive: number;
+  /**
+   * Cluster mode: the fencing token of the wake-up job this conversation runs under
+   * (`<job id>:<attempt>`, src/cluster/worker.ts); new turn attempts start and commit their inbox
+   * rows only under it. Undefined: one instance, no fence.
+   */
+  claim?: string;
+  /** Resolved when the bridge becomes idle ({@link whenIdle}). */
+  private idleWaiters: Array<() => void> = [];
 
   constructor(
     readonly conversationId: string,
@@ -164,6 +173,35 @@ export class Bridge {
     };
   }
 
+  /** Resolves once nothing runs, waits or is queued here (at once when idle). */
+  whenIdle(): Promise<void> {
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private notifyIdle(): void {
+    if (!this.idle || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters.splice(0);
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Cluster mode: this instance lost the conversation (its job's heartbeat lapsed or the database
+   * connection is gone). The running turn is ended like a shutdown (nothing more is posted; its
+   * inbox rows stay `running` for the worker that takes over), queued messages and a pending
+   * storage-fault retry are dropped from memory (they are in the inbox), and the claim is cleared.
+   * Resolves when the turn has ended. The bridge takes new work afterwards.
+   */
+  async abandon(): Promise<void> {
+    this.claim = undefined;
+    this.queue = [];
+    this.retry = undefined;
+    this.cancelRetryWait();
+    this.controller?.abort(SHUTDOWN);
+    await this.current;
+    this.notifyIdle();
+  }
+
   /** Stops the running turn (its process group is ended); queued messages stay queued. Returns false if none runs. */
   stop(reason = 'user'): boolean {
     if (!this.controller) return false;
@@ -188,7 +226,7 @@ export class Bridge {
 
   private schedule(): void {
     if (this.closed || this.controller || this.waitingForSlot || this.retryWaiting) return;
-    if (!this.retry && this.queue.length === 0) return;
+    if (!this.retry && this.queue.length === 0) return this.notifyIdle();
     this.waitingForSlot = true;
     const { slots, waitLine } = this.deps;
     if (waitLine && slots.pending >= slots.concurrency) this.showQueued(waitLine);
@@ -269,8 +307,9 @@ export class Bridge {
       this.waitingForSlot = false;
       batch = this.queue.splice(0);
       attempt = queuedRef ? { progressRef: queuedRef } : {};
+      if (this.claim !== undefined) attempt.claim = this.claim;
     }
-    if (batch.length === 0) return;
+    if (batch.length === 0) return this.notifyIdle();
     const controller = new AbortController();
     this.controller = controller;
     this.attempt = attempt;
@@ -284,7 +323,9 @@ export class Bridge {
       try {
         const conv = await this.deps.store.conversations.get(this.conversationId);
         info = { platform: messageSource(last), agent: conv?.agent ?? this.deps.defaults.agent ?? 'none' };
-        outcome = await turn(this.deps, batch, controller.signal, attempt);
+        // Cluster mode: the attempt starts and commits its rows only under its job's claim.
+        const deps = attempt.claim !== undefined ? { ...this.deps, inbox: this.deps.inbox.claimed(attempt.claim) } : this.deps;
+        outcome = await turn(deps, batch, controller.signal, attempt);
       } catch (err) {
         if (isStorageFault(err) && !(controller.signal.aborted && controller.signal.reason === SHUTDOWN)) {
           this.deps.health?.report(err, 'turn');
@@ -300,6 +341,9 @@ export class Bridge {
             },
             'turn failed on a storage fault; it runs again once the database can be written',
           );
+        } else if (err instanceof TurnFencedError) {
+          // Another worker took the conversation over: nothing of this attempt is committed.
+          this.deps.logger.warn({ conversationId: this.conversationId, claim: err.claim, at: err.at }, 'turn fenced off: another worker runs this conversation now');
         } else {
           // A bug, or a storage fault during shutdown: the inbox rows stay running and are retried after restart.
           this.deps.logger.error({ err, conversationId: this.conversationId }, 'turn crashed');

@@ -21,6 +21,12 @@ export interface QueueStats {
 export interface BridgesOptions {
   /** A bridge idle this long (ms) is dropped from memory by {@link Bridges.sweep}. */
   idleEvictMs: number;
+  /**
+   * Cluster mode: messages reach the bridges only through wake-up jobs (src/cluster/worker.ts →
+   * {@link Bridges.enqueue}); {@link Bridges.admit} does nothing, as the inbox transaction already
+   * enqueued the job.
+   */
+  external?: boolean;
 }
 
 /** A finished turn: its conversation, outcome, wall time (ms) and labels. */
@@ -107,7 +113,7 @@ export class Bridges {
    * queue it first).
    */
   admit(message: InboundMessage): void {
-    if (this.draining) return;
+    if (this.draining || this.opts.external) return;
     if (this.recovering) this.held.push(message);
     else this.bridge(message.conversationId).enqueue(message);
   }

@@ -13,11 +13,12 @@
 import type { InboundMessage, PlatformName } from '../core/messages.js';
 import type { AcceptHooks } from '../platforms/types.js';
 import { StoreUnavailableError, type StoreHealth } from '../store/health.js';
+import { TurnFencedError } from '../store/types.js';
 import type { ConversationRow, InboxRow, InboxState, Store } from '../store/types.js';
 import { isRerun } from './rerun.js';
 
 /** The store parts the inbox uses. */
-export type InboxStore = Pick<Store, 'inbox' | 'conversations' | 'transaction'>;
+export type InboxStore = Pick<Store, 'inbox' | 'conversations' | 'transaction' | 'turnJobs'>;
 
 /** What is known about a conversation when its row is created. */
 export interface ConversationInit {
@@ -34,6 +35,11 @@ export class Inbox {
     /** Storage faults of taking a message are reported here; while unhealthy nothing is taken. */
     private readonly health?: StoreHealth,
   ) {}
+
+  /** This inbox for one cluster turn attempt: its rows are started and closed only under `claim`. */
+  claimed(claim: string): ClaimedInbox {
+    return new ClaimedInbox(this.store, this.health, claim);
+  }
 
   /**
    * Runs `take` (the intake of one inbound message) unless the store is known to be unwritable.
@@ -54,13 +60,15 @@ export class Inbox {
   /**
    * Writes the message to the inbox as `queued` and makes sure its conversation exists
    * (recording the thread's seed origin the first time), in one transaction with
-   * `hooks.inTransaction` (given the transaction's store); then runs `hooks.afterCommit`. Resolves
-   * to false for a duplicate event key (no hook runs). Rejects with the store's error (nothing
-   * written) when the transaction fails.
+   * `hooks.inTransaction` (given the transaction's store) and, in cluster mode, the conversation's
+   * wake-up job (`turnJobs.wake`; not for a command, `wake: false`, which is answered where it was
+   * taken); then runs `hooks.afterCommit`. Resolves to false for a duplicate event key (no hook
+   * runs). Rejects with the store's error (nothing written) when the transaction fails.
    */
-  async accept(message: InboundMessage, hooks?: AcceptHooks): Promise<boolean> {
+  async accept(message: InboundMessage, hooks?: AcceptHooks, opts: { wake?: boolean } = {}): Promise<boolean> {
     const taken = await this.store.transaction(async (tx) => {
       if (!(await tx.inbox.accept(message))) return false;
+      if (opts.wake !== false) await tx.turnJobs.wake(message.conversationId);
       await hooks?.inTransaction?.(tx);
       const target = message.replyTarget;
       const existing = await tx.conversations.get(message.conversationId);
@@ -103,21 +111,28 @@ export class Inbox {
    * Marks the rows `running` (attempts + 1), for a turn that starts on them. Resolves to true when
    * one of them was started before (a re-run after a crash or shutdown, ./rerun.ts). Call it in
    * the turn's transaction, passing its store `tx` (the read and the write must not interleave).
+   * With `claim` (cluster mode: the turn attempt's fencing token) the rows must be `queued` or
+   * already running under that claim.
+   * @throws TurnFencedError with `claim` when a row is running under another attempt's claim (this attempt lost the conversation).
    */
-  async start(eventKeys: string[], tx: Pick<Store, 'inbox'> = this.store): Promise<boolean> {
+  async start(eventKeys: string[], tx: Pick<Store, 'inbox'> = this.store, claim?: string): Promise<boolean> {
     const before = await Promise.all(eventKeys.map((k) => tx.inbox.get(k)));
     const rerun = isRerun(before);
-    await tx.inbox.markRunning(eventKeys);
+    const n = await tx.inbox.markRunning(eventKeys, claim);
+    if (claim !== undefined && n < eventKeys.length) throw new TurnFencedError(claim, 'start');
     return rerun;
   }
 
   /**
    * Closes the rows: `done` (answered) or `failed` (answered with an error, or dropped). Inside a
-   * transaction (e.g. an outbox `alsoInTx`), pass its store `tx`.
+   * transaction (e.g. an outbox `alsoInTx`), pass its store `tx`. With `claim` (cluster mode) only
+   * rows still carrying it are closed.
+   * @throws TurnFencedError with `claim` when a row no longer carries it (another worker took the
+   *   conversation over): the caller's transaction — with the answer in the outbox — rolls back.
    */
-  async finish(eventKeys: string[], state: 'done' | 'failed', tx: Pick<Store, 'inbox'> = this.store): Promise<void> {
-    if (state === 'done') await tx.inbox.markDone(eventKeys);
-    else await tx.inbox.markFailed(eventKeys);
+  async finish(eventKeys: string[], state: 'done' | 'failed', tx: Pick<Store, 'inbox'> = this.store, claim?: string): Promise<void> {
+    const n = state === 'done' ? await tx.inbox.markDone(eventKeys, claim) : await tx.inbox.markFailed(eventKeys, claim);
+    if (claim !== undefined && n < eventKeys.length) throw new TurnFencedError(claim, 'finish');
   }
 
   /**
@@ -126,6 +141,11 @@ export class Inbox {
    */
   async requeue(eventKeys: string[], tx: Pick<Store, 'inbox'> = this.store): Promise<void> {
     await tx.inbox.requeue(eventKeys);
+  }
+
+  /** A conversation's rows queued or running, oldest first. */
+  unfinishedFor(conversationId: string): Promise<InboxRow[]> {
+    return this.store.inbox.unfinishedFor(conversationId);
   }
 
   /** Rows queued or running, oldest first. */
@@ -145,5 +165,29 @@ export class Inbox {
    */
   ensureConversation(init: ConversationInit, tx: Pick<Store, 'conversations'> = this.store): Promise<ConversationRow> {
     return tx.conversations.ensure(init);
+  }
+}
+
+/**
+ * The inbox as one turn attempt of cluster mode sees it: {@link Inbox.start} and
+ * {@link Inbox.finish} carry the attempt's claim (fencing token), so a turn that lost its
+ * conversation to another worker cannot start or commit (`TurnFencedError`).
+ */
+export class ClaimedInbox extends Inbox {
+  constructor(
+    store: InboxStore,
+    health: StoreHealth | undefined,
+    /** `<job id>:<attempt>` of the wake-up job the turn runs under. */
+    readonly claim: string,
+  ) {
+    super(store, health);
+  }
+
+  override start(eventKeys: string[], tx?: Pick<Store, 'inbox'>): Promise<boolean> {
+    return super.start(eventKeys, tx, this.claim);
+  }
+
+  override finish(eventKeys: string[], state: 'done' | 'failed', tx?: Pick<Store, 'inbox'>): Promise<void> {
+    return super.finish(eventKeys, state, tx, this.claim);
   }
 }

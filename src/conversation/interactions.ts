@@ -52,6 +52,12 @@ export interface InteractionsDeps {
    */
   defaultAgent?: string;
   now?: () => number;
+  /**
+   * Cluster mode: how often (ms) a waiting request reads its row, so a decision another instance
+   * recorded (a click or an answer that reached another instance's ingress) reaches the turn.
+   * Absent: only decisions made in this process wake the turn.
+   */
+  pollMs?: number;
 }
 
 /** Where and for whom a turn asks. */
@@ -137,13 +143,27 @@ export class Interactions {
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     // Stopped while the request was being stored: the listener came too late to hear it.
     if (ctx.signal.aborted) onAbort();
+    const poll = this.deps.pollMs ? setInterval(() => void this.pollDecision(id), this.deps.pollMs) : undefined;
     try {
       return await decided;
     } finally {
+      clearInterval(poll);
       clearTimeout(timer);
       ctx.signal.removeEventListener('abort', onAbort);
       this.waiters.delete(id);
     }
+  }
+
+  /** Cluster mode: a request another instance ended (its row is no longer pending) wakes its waiting turn with the recorded decision. */
+  private async pollDecision(id: string): Promise<void> {
+    const waiter = this.waiters.get(id);
+    if (!waiter) return;
+    const row = await this.deps.store.interactions.get(id).catch(() => undefined);
+    if (!row || row.state === 'pending') return;
+    this.deps.logger.info({ conversationId: row.conversationId, interaction: id, state: row.state }, 'interaction ended on another instance');
+    waiter.resolve(
+      row.decision ?? (row.state === 'timed_out' ? { kind: 'deny', message: 'Nobody decided in time, so it was denied.' } : { kind: 'cancel', message: 'The request expired.' }),
+    );
   }
 
   /** True when `request` is an approval an always-rule of the conversation covers (`ask` then allows it without a card). */
@@ -217,8 +237,8 @@ export class Interactions {
    * At start: every request still pending was left by a process that ended; it is expired and
    * its card edited (its turn runs again through recovery). Returns how many.
    */
-  async expireStale(): Promise<number> {
-    const stale = (await this.deps.store.interactions.pending()).filter((r) => !this.waiters.has(r.id));
+  async expireStale(conversationId?: string): Promise<number> {
+    const stale = (await this.deps.store.interactions.pending(conversationId)).filter((r) => !this.waiters.has(r.id));
     for (const r of stale) await this.end(r.id, 'expired', null, null);
     if (stale.length) this.deps.logger.info({ count: stale.length }, 'expired approvals and questions left open by the previous run');
     return stale.length;

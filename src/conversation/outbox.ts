@@ -55,6 +55,13 @@ export interface OutboxOptions {
   storageRetry?: { initialMs: number; maxMs: number };
   /** Copies of files sent by agents (file rows: `target.file`); without it a file row fails. */
   files?: Pick<OutgoingFiles, 'pathOf' | 'remove'>;
+  /**
+   * Cluster mode: a conversation's rows are delivered only under its delivery lease
+   * (`store.deliveryLeases`, taken as `holder` — the instance id — for `ttlMs` and renewed before
+   * every row), so two instances never post the same rows. A conversation whose lease another
+   * instance holds is tried again after `busyRetryMs` (default 1 s).
+   */
+  lease?: { holder: string; ttlMs: number; busyRetryMs?: number };
 }
 
 const DEFAULT_RETRY_MS = [1_000, 5_000, 15_000, 60_000, 300_000];
@@ -176,10 +183,41 @@ export class OutboxDelivery {
 
   private async drain(conversationId: string): Promise<void> {
     if (this.stopped) return;
+    const lease = this.opts.lease;
+    if (!lease) return this.drainRows(conversationId);
+    const leases = this.opts.store.deliveryLeases;
+    let held = false;
+    try {
+      held = await leases.take(conversationId, lease.holder, lease.ttlMs);
+      if (!held) return this.scheduleBusyRetry(conversationId, lease.busyRetryMs ?? 1_000);
+      await this.drainRows(conversationId, () => leases.take(conversationId, lease.holder, lease.ttlMs));
+    } catch (err) {
+      if (!isStorageFault(err)) throw err;
+      this.opts.health?.report(err, 'outbox');
+      this.scheduleStorageRetry(conversationId);
+    } finally {
+      if (held) await leases.release(conversationId, lease.holder).catch(() => {}); // lapses on its own otherwise
+    }
+  }
+
+  /** Another instance delivers this conversation's rows now: look again shortly (its rows may not include ours). */
+  private scheduleBusyRetry(conversationId: string, delayMs: number): void {
+    if (this.stopped || this.retryTimers.has(conversationId)) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(conversationId);
+      this.deliverLogged(conversationId);
+    }, delayMs);
+    timer.unref();
+    this.retryTimers.set(conversationId, timer);
+  }
+
+  /** Delivers the conversation's pending rows in order; `renew` (cluster mode) must succeed before each row is posted. */
+  private async drainRows(conversationId: string, renew?: () => Promise<boolean>): Promise<void> {
     try {
       const rows = await this.opts.store.outbox.pendingFor(conversationId);
       let retireFailed = false;
       for (const row of rows) {
+        if (renew && !(await renew())) return this.scheduleBusyRetry(conversationId, this.opts.lease?.busyRetryMs ?? 1_000);
         const ok = await this.deliverRow(row);
         if (ok) continue;
         if (row.target.retireRef) {
@@ -191,7 +229,7 @@ export class OutboxDelivery {
       }
       // Retire rows enqueued while draining (an answer posted instead of edited) go out now.
       if (!retireFailed && (await this.opts.store.outbox.pendingFor(conversationId)).some((r) => r.target.retireRef && !rows.some((x) => x.id === r.id))) {
-        return await this.drain(conversationId);
+        return await this.drainRows(conversationId, renew);
       }
       if (retireFailed) this.scheduleRetry(conversationId);
       else this.failures.delete(conversationId);

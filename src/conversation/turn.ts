@@ -122,6 +122,8 @@ export interface TurnAttempt {
   steer?: (message: InboundMessage) => Promise<boolean>;
   /** Event keys of the messages the agent took into this turn (closed with the turn's answer, also by a retry). */
   steeredKeys?: string[];
+  /** Cluster mode: the fencing token the attempt's inbox rows are started and closed under (set by the bridge). */
+  claim?: string;
 }
 
 /**

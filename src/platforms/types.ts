@@ -186,6 +186,13 @@ export interface AdapterContext {
    * edits the card), an ephemeral message with `text` otherwise. Absent when nothing has buttons.
    */
   onAction?(req: ActionRequest): Promise<ActionReply>;
+  /**
+   * False on a cluster instance without the ingress role (docs/ARCHITECTURE.md §10): the adapter
+   * posts (outbound) but takes no messages — Slack opens no Socket Mode connection and refuses HTTP
+   * events (Slack retries them, reaching an ingress instance behind the load balancer), the local
+   * chat refuses new messages with 503. Default true.
+   */
+  inbound?: boolean;
 }
 
 /** A platform adapter. Every method may throw on a platform error; the core retries via the outbox. */

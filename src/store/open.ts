@@ -63,6 +63,12 @@ export interface AcquireOwnerOptions {
   onLost?: (err: DatabaseLockedError) => void;
   /** Delays between attempts to take a lost lock again, ms: `initialMs` doubling up to `maxMs` (default 500 → 5,000). */
   retry?: { initialMs: number; maxMs: number };
+  /**
+   * Cluster mode: the database's lock is taken shared (every cluster instance holds it; an
+   * agentbridge in single-instance mode is refused, and refuses them), with this connection name
+   * (`agentbridge:<instance id>`).
+   */
+  cluster?: { instanceId: string };
 }
 
 /**
@@ -128,6 +134,7 @@ export async function acquireOwner(config: { dataDir: string; database: Database
     pgLock = await acquirePostgresOwnerLock({
       url,
       logger,
+      ...(opts.cluster ? { shared: true, applicationName: `agentbridge:${opts.cluster.instanceId} pid ${process.pid}` } : {}),
       // Logged there; taken again here, with backoff while the database is down.
       onLost: () => {
         if (!released) retake(retry.initialMs);

@@ -32,6 +32,7 @@ export const PG_TABLES = [
   'local_uploads',
   'cluster_instances',
   'agent_session_files',
+  'delivery_leases',
   'schema_migrations',
 ] as const;
 

@@ -59,6 +59,12 @@ export interface AcquirePostgresOwnerLockOptions {
   heartbeatMs?: number;
   /** The connection's `application_name` (non-ASCII characters become `?`, cut to 63); default {@link ownerApplicationName}. */
   applicationName?: string;
+  /**
+   * Cluster mode (docs/ARCHITECTURE.md §10): take the lock shared (`pg_try_advisory_lock_shared`),
+   * so any number of cluster instances hold it together while one agentbridge in single-instance
+   * mode (exclusive) is refused, and the other way round. Default false.
+   */
+  shared?: boolean;
 }
 
 /** A held (or lost) owner lock of a PostgreSQL database. */
@@ -95,7 +101,9 @@ export async function acquirePostgresOwnerLock(opts: AcquirePostgresOwnerLockOpt
   const heartbeatMs = opts.heartbeatMs ?? 30_000;
 
   let state: PostgresOwnerLock['state'] = 'held';
-  let client = await connectAndLock(opts.url, redactedUrl, applicationName, heartbeatMs);
+  const shared = opts.shared ?? false;
+  const unlockSql = shared ? 'SELECT pg_advisory_unlock_shared($1::bigint)' : 'SELECT pg_advisory_unlock($1::bigint)';
+  let client = await connectAndLock(opts.url, redactedUrl, applicationName, heartbeatMs, shared);
   let heartbeat: NodeJS.Timeout | undefined;
   let releasing: Promise<void> | undefined;
   let reacquiring: Promise<void> | undefined;
@@ -135,7 +143,7 @@ export async function acquirePostgresOwnerLock(opts: AcquirePostgresOwnerLockOpt
         state = 'released';
         stopHeartbeat();
         await reacquiring?.catch(() => {});
-        if (wasHeld) await client.query('SELECT pg_advisory_unlock($1::bigint)', [PG_OWNER_LOCK_KEY.toString()]).catch(() => {});
+        if (wasHeld) await client.query(unlockSql, [PG_OWNER_LOCK_KEY.toString()]).catch(() => {});
         await client.end().catch(() => {});
       })();
       return releasing;
@@ -145,10 +153,10 @@ export async function acquirePostgresOwnerLock(opts: AcquirePostgresOwnerLockOpt
       if (state === 'held') return Promise.resolve();
       reacquiring ??= (async () => {
         try {
-          const next = await connectAndLock(opts.url, redactedUrl, applicationName, heartbeatMs);
+          const next = await connectAndLock(opts.url, redactedUrl, applicationName, heartbeatMs, shared);
           if ((state as PostgresOwnerLock['state']) === 'released') {
             // released while connecting: give it back
-            await next.query('SELECT pg_advisory_unlock($1::bigint)', [PG_OWNER_LOCK_KEY.toString()]).catch(() => {});
+            await next.query(unlockSql, [PG_OWNER_LOCK_KEY.toString()]).catch(() => {});
             await next.end().catch(() => {});
             return;
           }
@@ -201,11 +209,12 @@ async function connect(url: string, redactedUrl: string, applicationName: string
 }
 
 /** A connected client holding the lock; {@link DatabaseLockedError} (client closed) when another session holds it. */
-async function connectAndLock(url: string, redactedUrl: string, applicationName: string, heartbeatMs: number): Promise<pg.Client> {
+async function connectAndLock(url: string, redactedUrl: string, applicationName: string, heartbeatMs: number, shared = false): Promise<pg.Client> {
   const client = await connect(url, redactedUrl, applicationName, heartbeatMs);
   let holder: string | undefined;
   try {
-    const { rows } = await client.query<{ granted: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS granted', [PG_OWNER_LOCK_KEY.toString()]);
+    const lockSql = shared ? 'SELECT pg_try_advisory_lock_shared($1::bigint) AS granted' : 'SELECT pg_try_advisory_lock($1::bigint) AS granted';
+    const { rows } = await client.query<{ granted: boolean }>(lockSql, [PG_OWNER_LOCK_KEY.toString()]);
     if (rows[0]?.granted) return client;
     holder = await readHolder(client).catch(() => undefined);
   } catch (err) {

@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import { watchPostgresPool } from './health.js';
 import { assertSchemaNotTooNewPostgres, migratePostgres, schemaVersionPostgres } from './migrate.js';
 import { createSqlStore } from './sql/store.js';
+import type { TurnJobsHolder } from './sql/repos/turn-jobs.js';
 import { openPostgresKysely, type SqlContext } from './sql/kysely.js';
 import type { Store } from './types.js';
 
@@ -36,6 +37,8 @@ export interface PostgresStore extends Store {
   readonly sql: SqlContext;
   /** The connection URL with its password replaced by `***`: for logs and messages. */
   readonly redactedUrl: string;
+  /** Cluster mode attaches its wake-up job sender here (src/cluster/queue.ts); `turnJobs.wake` uses it. */
+  readonly jobs: TurnJobsHolder;
   readonly readonly: boolean;
   /**
    * The store-health probe (see health.ts): one tiny real write — an upsert of the
@@ -133,11 +136,13 @@ export async function openPostgresStore(opts: OpenPostgresStoreOptions): Promise
     throw err;
   }
 
-  const base = createSqlStore(q, 'postgres');
+  const jobs: TurnJobsHolder = {};
+  const base = createSqlStore(q, 'postgres', undefined, jobs);
   return {
     ...base,
     backend: 'postgres',
     pool,
+    jobs,
     sql: { q, backend: 'postgres' },
     redactedUrl,
     readonly,

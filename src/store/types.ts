@@ -181,19 +181,57 @@ export interface PostedMessagesRepo {
   listForConversation(conversationId: string, kind?: PostedMessageKind): Promise<PostedMessageRow[]>;
 }
 
+/**
+ * Cluster mode's fence (docs/ARCHITECTURE.md §10): a turn attempt whose claim on its inbox rows is
+ * gone — another worker took the conversation over after this one's job heartbeat lapsed. Its
+ * writes are refused (the transaction rolls back), so nothing it did afterwards is posted.
+ */
+export class TurnFencedError extends Error {
+  constructor(
+    /** The attempt's claim, `<job id>:<attempt>`. */
+    readonly claim: string,
+    /** Where it was noticed: starting the turn or committing its answer. */
+    readonly at: 'start' | 'finish',
+  ) {
+    super(`turn attempt ${claim} lost its claim on the conversation (${at}); another worker took it over`);
+    this.name = 'TurnFencedError';
+  }
+}
+
 export interface InboxRepo {
   /** Inserts the message as `queued`; returns false (and changes nothing) if its eventKey is known. */
   accept(message: InboundMessage): Promise<boolean>;
-  /** Marks rows running and increments attempts. */
-  markRunning(eventKeys: string[]): Promise<void>;
-  markDone(eventKeys: string[]): Promise<void>;
-  markFailed(eventKeys: string[]): Promise<void>;
+  /**
+   * Marks rows running and increments attempts. With `claim` (cluster mode's fencing token,
+   * `<job id>:<attempt>`): only rows that are `queued`, or `running` under the same claim, are
+   * taken, and they carry the claim. Resolves to the number of rows changed.
+   */
+  markRunning(eventKeys: string[], claim?: string): Promise<number>;
+  /** Closes the rows; with `claim` only those still carrying it. Resolves to the number of rows changed. */
+  markDone(eventKeys: string[], claim?: string): Promise<number>;
+  markFailed(eventKeys: string[], claim?: string): Promise<number>;
+  /** A conversation's rows in state queued or running, oldest first. */
+  unfinishedFor(conversationId: string): Promise<InboxRow[]>;
   /** Back to queued (e.g. a turn cut by shutdown). */
   requeue(eventKeys: string[]): Promise<void>;
   /** Rows in state queued or running, oldest first (by receivedAt, then insertion order). */
   unfinished(): Promise<InboxRow[]>;
   get(eventKey: string): Promise<InboxRow | undefined>;
   countByState(): Promise<Record<InboxState, number>>;
+}
+
+/** Wake-up jobs of cluster mode (src/store/sql/repos/turn-jobs.ts); nothing happens without a queue. */
+export interface TurnJobsRepo {
+  /** Enqueues a wake-up job for the conversation (in the caller's transaction when called on its `tx`). */
+  wake(conversationId: string): Promise<void>;
+}
+
+/** Delivery leases of cluster mode (migration 014): who delivers a conversation's outbox rows. */
+export interface DeliveryLeasesRepo {
+  /** Takes or extends the lease for `ttlMs` (ms); false when another holder's lease has not lapsed. */
+  take(conversationId: string, holder: string, ttlMs: number, now?: number): Promise<boolean>;
+  /** Gives the lease up (only the holder's own). */
+  release(conversationId: string, holder: string): Promise<void>;
 }
 
 export interface OutboxRepo {
@@ -623,6 +661,10 @@ export interface Store {
   readonly approvalRules: ApprovalRulesRepo;
   /** Projects, channel bindings and conversation worktrees (migration 011). */
   readonly projects: ProjectsRepo;
+  /** Cluster mode's wake-up jobs (a no-op without a queue). */
+  readonly turnJobs: TurnJobsRepo;
+  /** Cluster mode's delivery leases (migration 014). */
+  readonly deliveryLeases: DeliveryLeasesRepo;
   /**
    * Runs `fn` in one transaction and resolves to its result: committed when `fn` resolves,
    * rolled back (and the error rethrown) when it rejects. Every store call of the transaction

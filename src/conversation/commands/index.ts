@@ -184,7 +184,7 @@ export class CommandService implements AccessStage, CommandStage {
     const platform = m.platform;
     const parsed = parseCommand(m.text, 'message');
     if (!parsed) return undefined;
-    if (!(await this.o.inbox.accept(m, hooks))) {
+    if (!(await this.o.inbox.accept(m, hooks, { wake: false }))) {
       this.logger.info({ eventKey: m.eventKey, conversationId: m.conversationId }, 'duplicate delivery of a command ignored');
       return 'duplicate';
     }

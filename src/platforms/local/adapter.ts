@@ -95,7 +95,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
 
   /** Starts delivering posted messages to `sink` (and card button clicks to `context.onAction`). */
   async start(sink: InboundSink, context?: AdapterContext): Promise<void> {
-    this.sink = sink;
+    // A cluster instance without the ingress role posts only: new messages are refused (503).
+    this.sink = context?.inbound === false ? undefined : sink;
     this.context = context;
     this.logger.info('local chat started');
   }

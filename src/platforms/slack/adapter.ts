@@ -195,7 +195,9 @@ export class SlackAdapter implements PlatformAdapter {
     if (!auth.user_id) throw new Error('Slack auth.test returned no user_id; is SLACK_BOT_TOKEN a bot token?');
     this.self = { userId: auth.user_id, botId: auth.bot_id, teamId: auth.team_id };
 
-    if (this.mode === 'socket') {
+    // A cluster instance without the ingress role posts only: no Socket Mode connection.
+    const inbound = context.inbound !== false;
+    if (this.mode === 'socket' && inbound) {
       // Its own client options: without retryConfig the Socket Mode client keeps retrying
       // apps.connections.open (its default), so an outage does not end reconnecting.
       // Liveness (@slack/socket-mode's own heartbeat): it pings Slack every clientPingTimeout/3
@@ -254,9 +256,9 @@ export class SlackAdapter implements PlatformAdapter {
     this.users = new UserDirectory({ client: app.client, logger: this.logger });
     this.sink = sink;
     this.context = context;
-    this.accepting = true;
+    this.accepting = inbound;
 
-    if (this.mode === 'socket') await this.connect(app);
+    if (this.mode === 'socket' && inbound) await this.connect(app);
     this.logger.info({ mode: this.mode, team: auth.team_id, botUser: auth.user_id }, 'slack: started');
   }
 

@@ -38,12 +38,14 @@ import { createPlatformStateRepo } from './repos/platform-state.js';
 import { createPostedMessagesRepo } from './repos/posted-messages.js';
 import { createProjectsRepo } from './repos/projects.js';
 import { createScheduledMessagesRepo } from './repos/scheduled-messages.js';
+import { createTurnJobsRepo, type TurnJobsHolder } from './repos/turn-jobs.js';
+import { createDeliveryLeasesRepo } from './repos/delivery-leases.js';
 
 /** The repositories of a store, without `transaction` and `close`. */
 export type Repos = Omit<Store, 'transaction' | 'close'>;
 
-/** Every repository bound to `ctx`. */
-export function createRepos(ctx: SqlContext): Repos {
+/** Every repository bound to `ctx`; `jobs` holds cluster mode's wake-up job sender (none: `wake` does nothing). */
+export function createRepos(ctx: SqlContext, jobs: TurnJobsHolder = {}): Repos {
   return {
     conversations: createConversationsRepo(ctx),
     entries: createEntriesRepo(ctx),
@@ -60,6 +62,8 @@ export function createRepos(ctx: SqlContext): Repos {
     interactions: createInteractionsRepo(ctx),
     approvalRules: createApprovalRulesRepo(ctx),
     projects: createProjectsRepo(ctx),
+    turnJobs: createTurnJobsRepo(ctx, jobs),
+    deliveryLeases: createDeliveryLeasesRepo(ctx),
   };
 }
 
@@ -94,7 +98,7 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; err: unknown };
  * The store over `q` (see the file comment). `close` is called once by `Store.close` after
  * Kysely's own `destroy` (which closes the SQLite connection or ends the pool).
  */
-export function createSqlStore(q: Sql, backend: Backend, close: () => Promise<void> = async () => {}): Store {
+export function createSqlStore(q: Sql, backend: Backend, close: () => Promise<void> = async () => {}, jobs: TurnJobsHolder = {}): Store {
   const context = new AsyncLocalStorage<Frame>();
   /** The innermost open frame of the caller's async context, if any. */
   const inContext = (): Frame | undefined => {
@@ -104,7 +108,7 @@ export function createSqlStore(q: Sql, backend: Backend, close: () => Promise<vo
   };
   const turns = backend === 'sqlite' ? new FifoMutex() : undefined;
   const takeTurn = <T>(op: () => Promise<T>): Promise<T> => (turns ? turns.run(op) : op());
-  const outer = wrap(createRepos({ q, backend }), (call) => (inContext() ? Promise.reject(misuse()) : takeTurn(call)));
+  const outer = wrap(createRepos({ q, backend }, jobs), (call) => (inContext() ? Promise.reject(misuse()) : takeTurn(call)));
   let closed = false;
 
   /** The body of one transaction, on Kysely's transaction `trx`. */
@@ -117,7 +121,7 @@ export function createSqlStore(q: Sql, backend: Backend, close: () => Promise<vo
       const inside = inContext();
       return inside?.root === root ? inside : root;
     };
-    const inner = wrap(createRepos({ q: trx, backend }), (call) =>
+    const inner = wrap(createRepos({ q: trx, backend }, jobs), (call) =>
       root.open
         ? frames.run(level(), () => {
             if (!root.open) throw ended();

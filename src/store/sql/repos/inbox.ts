@@ -33,11 +33,13 @@ function toInbox(r: InboxSql): InboxRow {
 /** Event keys per statement of the mark* methods (well below both backends' limits of bound parameters). */
 const KEYS_PER_STATEMENT = 500;
 
-/** Runs `update(t, chunk)` for the keys in chunks, all in one transaction (or the caller's). */
-async function forKeys(q: Sql, keys: string[], update: (t: Sql, chunk: string[]) => Promise<unknown>): Promise<void> {
-  if (keys.length === 0) return;
-  await atomically(q, async (t) => {
-    for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) await update(t, keys.slice(i, i + KEYS_PER_STATEMENT));
+/** Runs `update(t, chunk)` for the keys in chunks, all in one transaction (or the caller's); resolves to the sum of rows changed. */
+async function forKeys(q: Sql, keys: string[], update: (t: Sql, chunk: string[]) => Promise<number>): Promise<number> {
+  if (keys.length === 0) return 0;
+  return atomically(q, async (t) => {
+    let n = 0;
+    for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) n += await update(t, keys.slice(i, i + KEYS_PER_STATEMENT));
+    return n;
   });
 }
 
@@ -50,9 +52,13 @@ async function forKeys(q: Sql, keys: string[], update: (t: Sql, chunk: string[])
  *   `requeue` take several keys in one transaction; unknown keys are ignored.
  */
 export function createInboxRepo({ q }: SqlContext): InboxRepo {
-  const setState = (state: InboxState, keys: string[]): Promise<void> => {
+  const setState = (state: InboxState, keys: string[], claim?: string): Promise<number> => {
     const now = Date.now();
-    return forKeys(q, keys, (t, chunk) => run(t, sql`UPDATE inbox SET state = ${state}, updated_at = ${now} WHERE event_key IN (${sql.join(chunk)})`));
+    return forKeys(q, keys, (t, chunk) =>
+      claim === undefined
+        ? run(t, sql`UPDATE inbox SET state = ${state}, updated_at = ${now} WHERE event_key IN (${sql.join(chunk)})`)
+        : run(t, sql`UPDATE inbox SET state = ${state}, updated_at = ${now} WHERE event_key IN (${sql.join(chunk)}) AND claim = ${claim}`),
+    );
   };
 
   return {
@@ -70,19 +76,32 @@ export function createInboxRepo({ q }: SqlContext): InboxRepo {
       );
       return rows.length === 1;
     },
-    markRunning(eventKeys) {
+    markRunning(eventKeys, claim) {
       const now = Date.now();
       return forKeys(q, eventKeys, (t, chunk) =>
-        run(
-          t,
-          sql`UPDATE inbox SET state = 'running', attempts = attempts + 1, updated_at = ${now}
-              WHERE event_key IN (${sql.join(chunk)}) AND state IN ('queued', 'running')`,
-        ),
+        claim === undefined
+          ? run(
+              t,
+              sql`UPDATE inbox SET state = 'running', attempts = attempts + 1, updated_at = ${now}
+                  WHERE event_key IN (${sql.join(chunk)}) AND state IN ('queued', 'running')`,
+            )
+          : run(
+              t,
+              sql`UPDATE inbox SET state = 'running', attempts = attempts + 1, updated_at = ${now}, claim = ${claim}
+                  WHERE event_key IN (${sql.join(chunk)}) AND (state = 'queued' OR (state = 'running' AND claim = ${claim}))`,
+            ),
       );
     },
-    markDone: (eventKeys) => setState('done', eventKeys),
-    markFailed: (eventKeys) => setState('failed', eventKeys),
-    requeue: (eventKeys) => setState('queued', eventKeys),
+    markDone: (eventKeys, claim) => setState('done', eventKeys, claim),
+    markFailed: (eventKeys, claim) => setState('failed', eventKeys, claim),
+    requeue: async (eventKeys) => {
+      await setState('queued', eventKeys);
+    },
+    async unfinishedFor(conversationId) {
+      return (
+        await all(q, sql<InboxSql>`SELECT * FROM inbox WHERE conversation_id = ${conversationId} AND state IN ('queued', 'running') ORDER BY received_at, seq`)
+      ).map(toInbox);
+    },
     async unfinished() {
       return (await all(q, sql<InboxSql>`SELECT * FROM inbox WHERE state IN ('queued', 'running') ORDER BY received_at, seq`)).map(toInbox);
     },
