@@ -195,12 +195,39 @@ export interface AdapterContext {
   inbound?: boolean;
 }
 
+/** Options of {@link PlatformAdapter.start}. */
+export interface AdapterStartOptions {
+  /**
+   * For an adapter with a {@link PlatformAdapter.gateway}: false starts only the outbound side
+   * (cluster mode: the lease holder starts the gateway); default true (both, single instance).
+   * Other adapters ignore it.
+   */
+  gateway?: boolean;
+}
+
+/**
+ * An inbound connection that must be held by one instance at a time (Discord's Gateway: two
+ * connections of one shard both get every event). Cluster mode runs it under a leader lease
+ * (`src/cluster/leases.ts`); the next holder catches up from the adapter's stored cursors.
+ */
+export interface LeaderOnlyGateway {
+  /**
+   * Connects (after the adapter's `start`) and resolves once what was said while no instance held
+   * it has been handed to the sink. Idempotent while running. Rejects when it cannot connect.
+   */
+  start(): Promise<void>;
+  /** Drops the connection at once: no event is taken after it resolves. Idempotent; posting still works. */
+  stop(): Promise<void>;
+}
+
 /** A platform adapter. Every method may throw on a platform error; the core retries via the outbox. */
 export interface PlatformAdapter {
   readonly name: PlatformName;
   readonly limits: PlatformLimits;
-  /** Connects and starts delivering messages to `sink`. */
-  start(sink: InboundSink, context?: AdapterContext): Promise<void>;
+  /** Connects and starts delivering messages to `sink` (see {@link AdapterStartOptions} for a leader-only gateway). */
+  start(sink: InboundSink, context?: AdapterContext, opts?: AdapterStartOptions): Promise<void>;
+  /** Present when the adapter's inbound connection is leader-only in cluster mode ({@link LeaderOnlyGateway}); Discord. */
+  readonly gateway?: LeaderOnlyGateway;
   /** Disconnects; no more messages are delivered after it resolves. */
   stop(): Promise<void>;
   /**

@@ -10,6 +10,11 @@
  * ({@link SchedulerOptions.turnEnded}); `start()` after inbox recovery; `stop()` before the
  * bridges shut down, and again before the store is closed (it waits for turn ends being
  * recorded). The clock and timers are injectable so tests run on fake time.
+ *
+ * Cluster mode (docs/ARCHITECTURE.md §10): only the holder of the `scheduler` lease runs
+ * `start()`…`stop()` (repeatable: the lease may be lost and taken again); every instance completes
+ * the runs of the turns it ran ({@link Scheduler.completeRuns}), without starting; `maxSleepMs`
+ * makes the holder notice changes made elsewhere.
  */
 import type { TurnOutcome } from '../core/turn.js';
 import type { Logger } from '../logger.js';
@@ -68,6 +73,13 @@ export interface SchedulerOptions {
   retryBackoffMs?: number[];
   /** Called when a cron run ends (`ok`/`failed`) or a due time is recorded `skipped` (metrics). */
   onRunEnd?: (run: CronRun) => void;
+  /**
+   * Longest the timer sleeps before it reads the due times again, ms (default 10 min). Cluster
+   * mode sets a few seconds: changes made on other instances (a retry queued when a worker
+   * completed a failed run, a job or scheduled message added through a worker) re-arm only that
+   * instance's (stopped) scheduler, so the lease holder finds them by reading again.
+   */
+  maxSleepMs?: number;
 }
 
 export class Scheduler {
@@ -77,9 +89,14 @@ export class Scheduler {
   private readonly runner: CronRunner;
   private readonly now: () => number;
   private readonly graceMs: number;
+  private readonly maxSleepMs: number;
   private timer: unknown;
-  private started = false;
-  private stopped = false;
+  /** Between `start()` and `stop()`: the timer may be armed and due items are submitted. */
+  private running = false;
+  /** Counts `start()` calls: a start superseded by a `stop()` (and maybe a later start) does not tick. */
+  private generation = 0;
+  /** The latest `stop()`, awaited by a following `start()`. */
+  private stopping?: Promise<void>;
   private ticking?: Promise<void>;
   private again = false;
   /** Counts `arm` calls: only the latest one sets the timer (the store reads in between are async). */
@@ -90,6 +107,7 @@ export class Scheduler {
   constructor(private readonly o: SchedulerOptions) {
     this.now = o.now ?? Date.now;
     this.graceMs = o.graceMs ?? DEFAULT_GRACE_MS;
+    this.maxSleepMs = o.maxSleepMs ?? MAX_SLEEP_MS;
     const onChange = () => this.arm();
     this.cron = new CronJobService({ store: o.store, now: this.now, onChange, platforms: o.platforms, minIntervalMs: o.minIntervalMs });
     this.messageService = new ScheduledMessageService({ store: o.store, now: this.now, onChange });
@@ -106,35 +124,65 @@ export class Scheduler {
       backoffMs: o.retryBackoffMs ?? CRON_RETRY_BACKOFF_MS,
       onRunEnd: o.onRunEnd,
     });
-    o.turnEnded?.on('turnEnded', (e) => void this.onTurnEnd(e.conversationId, e.outcome));
+    if (o.turnEnded) this.completeRuns(o.turnEnded);
   }
 
   /**
-   * Settles runs left running by the previous process, runs what is due (late due times within
-   * the grace window once, older ones recorded as skipped), then arms the timer. Resolves when
-   * the due items have been submitted.
+   * Settles runs left running (by the previous process, or by the previous holder of the
+   * scheduler lease in cluster mode), runs what is due (late due times within the grace window
+   * once, older ones recorded as skipped), then arms the timer. Resolves when the due items have
+   * been submitted. Idempotent while running; after {@link stop} it starts again (due times
+   * missed while stopped are handled as after a restart). A `stop()` during the start ends it
+   * before anything is submitted (a submission already under way completes; its claim is in the
+   * store, so no due time runs twice).
    */
   async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
+    if (this.running) return;
+    this.running = true;
+    const gen = ++this.generation;
+    await this.stopping;
+    if (!this.isCurrent(gen)) return;
     try {
       await this.runner.reconcile();
     } catch (err) {
       this.o.logger.error({ err }, 'scheduler: could not settle the runs of the previous start');
     }
+    if (!this.isCurrent(gen)) return;
     await this.tick();
   }
 
   /**
    * Stops the timer (nothing new is submitted) and waits for a tick in progress and for turn ends
    * being recorded ({@link onTurnEnd} goes on working after it: call `stop()` again after the
-   * bridges shut down, before the store is closed, to wait for those too).
+   * bridges shut down, before the store is closed, to wait for those too). Idempotent; `start()`
+   * may follow (cluster mode: the scheduler lease lost, then taken again).
    */
-  async stop(): Promise<void> {
-    this.stopped = true;
+  stop(): Promise<void> {
+    this.running = false;
+    this.generation++;
     this.clear();
-    await this.ticking;
-    await Promise.all(this.turnEnds);
+    const stopping = (async () => {
+      await this.ticking;
+      await Promise.all(this.turnEnds);
+    })();
+    this.stopping = stopping;
+    return stopping;
+  }
+
+  /**
+   * Completes the cron runs handled by turns that end here: subscribes {@link onTurnEnd} to
+   * `source`'s `turnEnded`. Works without `start()` — cluster mode runs turns on workers, not on
+   * the instance holding the scheduler lease; completing a run is a compare-and-set in the store
+   * (its retry, failure count and pause are recorded in the same transaction), so any instance
+   * may do it. Returns the unsubscribe function. Not needed when `turnEnded` was given to the
+   * constructor (that subscribes already).
+   */
+  completeRuns(source: TurnEndedSource): () => void {
+    return source.on('turnEnded', (e) => void this.onTurnEnd(e.conversationId, e.outcome));
+  }
+
+  private isCurrent(gen: number): boolean {
+    return this.running && gen === this.generation;
   }
 
   /**
@@ -172,7 +220,7 @@ export class Scheduler {
           const now = this.now();
           await this.runner.fireDue(now);
           await this.messageService.fireDue(now, { submit: this.o.submit, logger: this.o.logger, graceMs: this.graceMs });
-        } while (this.again && !this.stopped);
+        } while (this.again && this.running);
       } catch (err) {
         failed = true;
         this.o.logger.error({ err }, 'scheduler: tick failed');
@@ -191,20 +239,21 @@ export class Scheduler {
    * due times cannot be read, the error is logged and a tick is tried after {@link ERROR_BACKOFF_MS}.
    */
   private async arm(minDelay = 0): Promise<void> {
-    if (!this.started || this.stopped) return;
+    if (!this.running) return;
     if (this.ticking) {
       this.again = true; // the tick re-arms when it ends
       return;
     }
     const seq = ++this.armed;
-    const current = () => seq === this.armed && !this.stopped && !this.ticking;
+    const current = () => seq === this.armed && this.running && !this.ticking;
     const { store } = this.o;
     try {
       let delay: number | undefined;
       try {
         const next = await Promise.all([store.cronJobs.nextDue(), store.cronRuns.nextQueuedDue(), store.scheduledMessages.nextDue()]);
         const times = next.filter((t): t is number => t !== null);
-        if (times.length > 0) delay = Math.min(Math.max(minDelay, Math.min(...times) - this.now()), MAX_SLEEP_MS);
+        delay = times.length > 0 ? Math.min(Math.max(minDelay, Math.min(...times) - this.now()), this.maxSleepMs) : undefined;
+        if (delay === undefined && this.o.maxSleepMs !== undefined) delay = Math.max(minDelay, this.maxSleepMs); // nothing due: look again later
       } catch (err) {
         this.o.logger.error({ err }, 'scheduler: could not read the next due time; trying again shortly');
         delay = Math.max(minDelay, ERROR_BACKOFF_MS);

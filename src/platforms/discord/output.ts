@@ -25,7 +25,7 @@
  *   and an edit without `actions` leaves the field out, which keeps them.
  */
 import fs from 'node:fs';
-import { type Client, type SendableChannels } from 'discord.js';
+import { type Channel, type Client, type SendableChannels } from 'discord.js';
 import type { Logger } from '../../logger.js';
 import type { ReplyTarget } from '../../core/messages.js';
 import {
@@ -48,6 +48,8 @@ export const TYPING_REPEAT_MS = 8_000;
 const TYPING_MAX_MS = 60 * 60_000;
 /** Reaction per state. */
 export const REACTION: Record<ReactionState, string> = { working: '👀', done: '✅', failed: '❌', steered: '↪️' };
+/** Most channels remembered by a client without a Gateway session. */
+const MAX_REST_CHANNELS = 1_000;
 /** Most remembered own reactions (per message); the oldest are forgotten first. */
 const MAX_REACTIONS = 1_000;
 
@@ -56,6 +58,8 @@ export class DiscordOutput {
   private readonly reactions = new Map<string, string>();
   /** Typing per channel: the repeat timer and a token so a late start can tell it was cleared. */
   private readonly typing = new Map<string, { timer?: NodeJS.Timeout; since: number }>();
+  /** Channels looked up without a Gateway session, per client ({@link restChannel}). */
+  private readonly restChannels = new WeakMap<Client, Map<string, Channel>>();
   /** REST calls per route and channel: answers first, decoration when there is room. */
   private readonly budget = new WebApiBudget({ spec: discordBucket });
 
@@ -192,8 +196,28 @@ export class DiscordOutput {
   private async channel(target: ReplyTarget): Promise<SendableChannels> {
     if (target.platform !== 'discord') throw new Error(`discord: cannot deliver to platform ${target.platform}`);
     const client = this.client();
-    const channel = client.channels.cache.get(target.channel) ?? (await client.channels.fetch(target.channel));
+    const channel =
+      client.channels.cache.get(target.channel) ??
+      (client.isReady() ? await client.channels.fetch(target.channel) : await this.restChannel(client, target.channel));
     if (!channel || !channel.isSendable()) throw new Error(`discord: channel ${target.channel} cannot take messages`);
+    return channel;
+  }
+
+  /**
+   * A channel looked up by a client without a Gateway session (cluster mode, no lease): its
+   * guild is not in the cache, so discord.js builds the channel only with `allowUnknownGuild`
+   * and does not cache it — remembered here (per client, the latest {@link MAX_REST_CHANNELS}).
+   */
+  private async restChannel(client: Client, id: string): Promise<Channel | null> {
+    let known = this.restChannels.get(client);
+    if (!known) this.restChannels.set(client, (known = new Map()));
+    const hit = known.get(id);
+    if (hit) return hit;
+    const channel = await client.channels.fetch(id, { allowUnknownGuild: true });
+    if (channel) {
+      known.set(id, channel);
+      if (known.size > MAX_REST_CHANNELS) known.delete(known.keys().next().value!);
+    }
     return channel;
   }
 }
