@@ -86,6 +86,13 @@ export interface CommandDeps {
   scheduled?: ScheduledMessagesService;
   /** Starts a graceful restart (after the reply went out); absent when this process cannot restart itself. */
   restart?: () => void;
+  /**
+   * Cluster mode: stops the conversation's running turn on whichever other instance runs it
+   * (`/agent stop` when no turn of it runs here; src/cluster/stop.ts). Resolves true when the stop
+   * was sent, false when it is known that no instance runs a turn of it; rejects when the other
+   * instances cannot be reached. Absent: single instance.
+   */
+  stopElsewhere?: (conversationId: string) => Promise<boolean>;
   /** True while agentbridge is shutting down or restarting. */
   stopping?: () => boolean;
   logger: Logger;

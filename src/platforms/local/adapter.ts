@@ -34,7 +34,7 @@ import { mimeTypeOf, type LocalFiles } from './files.js';
 import { actionAnswer, checkCardActions, type ActionHttpAnswer } from './actions.js';
 import { registerLocalRoutes, toApiMessage, type LocalActionInput, type LocalApiBackend, type LocalPostInput } from './api.js';
 import type { LocalAuth } from './auth.js';
-import { LocalEventHub } from './events.js';
+import { LocalEventHub, type LocalEventRelay } from './events.js';
 import { CHANNEL_PATTERN, createMessageIdGenerator, localConversationId } from './ids.js';
 import { LOCAL_LIMITS } from './limits.js';
 import { uploadUrl, type LocalUploads } from './uploads.js';
@@ -56,6 +56,12 @@ export interface LocalAdapterOptions {
   maxFileBytes?: number;
   /** The uploads people send with messages (`./uploads.ts`); without it nobody can attach files. */
   uploads?: LocalUploads;
+  /**
+   * Cluster mode: carries this chat's live events to the pages connected to other instances and
+   * theirs to this one's (`./events.ts`; src/cluster/local-relay.ts). Messages relayed by id are
+   * loaded from `repo` (the shared store); relayed thread statuses are kept for page loads too.
+   */
+  relay?: LocalEventRelay;
 }
 
 /** Most thread statuses remembered (for page loads); the oldest are forgotten first. */
@@ -78,6 +84,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   private context: AdapterContext | undefined;
   /** Current status per thread, keyed `<channel>\n<thread>`. */
   private readonly statuses = new Map<string, string>();
+  /** Keys of {@link statuses} that came from other instances (cluster mode), forgotten when events may have been missed. */
+  private readonly relayedStatuses = new Set<string>();
 
   constructor(options: LocalAdapterOptions) {
     this.repo = options.repo;
@@ -90,6 +98,29 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     const { maxFileBytes: _default, ...noFiles } = LOCAL_LIMITS;
     this.limits = !options.files ? noFiles : options.maxFileBytes !== undefined ? { ...LOCAL_LIMITS, maxFileBytes: options.maxFileBytes } : LOCAL_LIMITS;
     this.events = new LocalEventHub(this.logger, options.heartbeatMs);
+    if (options.relay) {
+      this.events.connectRelay({
+        relay: options.relay,
+        load: async (id) => {
+          const row = await this.repo.get(id);
+          return row ? toApiMessage(row) : undefined;
+        },
+        received: (name, _channel, data) => {
+          if (name !== 'thread.status') return;
+          const s = data as { channel?: unknown; thread?: unknown; status?: unknown };
+          if (typeof s.channel !== 'string' || typeof s.thread !== 'string') return;
+          const status = typeof s.status === 'string' ? s.status : null;
+          this.rememberStatus(s.channel, s.thread, status);
+          if (status === null) this.relayedStatuses.delete(`${s.channel}\n${s.thread}`);
+          else this.relayedStatuses.add(`${s.channel}\n${s.thread}`);
+        },
+        // A relayed "working…" whose end was missed would stay forever: forget them (the next update of a running turn sets it again).
+        resynced: () => {
+          for (const key of this.relayedStatuses) this.statuses.delete(key);
+          this.relayedStatuses.clear();
+        },
+      });
+    }
     registerLocalRoutes(options.http, this);
   }
 
@@ -378,13 +409,23 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     const channel = this.checkTarget(target);
     const thread = target.thread;
     if (thread === undefined) return;
+    this.rememberStatus(channel, thread, status);
+    this.relayedStatuses.delete(`${channel}\n${thread}`);
+    this.events.emit('thread.status', channel, { channel, thread, status });
+  }
+
+  /** Keeps (or with `null` forgets) a thread's status for page loads; the oldest are forgotten past {@link MAX_STATUSES}. */
+  private rememberStatus(channel: string, thread: string, status: string | null): void {
     const key = `${channel}\n${thread}`;
     this.statuses.delete(key);
     if (status !== null) {
       this.statuses.set(key, status);
-      if (this.statuses.size > MAX_STATUSES) this.statuses.delete(this.statuses.keys().next().value!);
+      if (this.statuses.size > MAX_STATUSES) {
+        const oldest = this.statuses.keys().next().value!;
+        this.statuses.delete(oldest);
+        this.relayedStatuses.delete(oldest);
+      }
     }
-    this.events.emit('thread.status', channel, { channel, thread, status });
   }
 
   /** The bot's current status text in a thread, or null. */

@@ -1,0 +1,142 @@
+/**
+ * The local chat across instances (cluster mode): two LocalAdapters, each on its own HTTP server,
+ * sharing one message store and relaying their live events over real cluster signals
+ * (src/cluster/local-relay.ts → src/cluster/signals.ts → PostgreSQL NOTIFY). A page connected to
+ * one instance sees the bot messages, edits and statuses of the other; a message too large for a
+ * signal goes by id and is loaded from the shared store; after the listener lost its connection
+ * the page's stream is ended so it reloads.
+ */
+import crypto from 'node:crypto';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { createHttpServer, type HttpServer } from '../../src/http/server.js';
+import { LocalAdapter } from '../../src/platforms/local/adapter.js';
+import type { LocalRelayEvent } from '../../src/platforms/local/events.js';
+import { ClusterSignals } from '../../src/cluster/signals.js';
+import { localEventRelay, localSignalFor } from '../../src/cluster/local-relay.js';
+import { MemoryLocalMessages } from '../helpers/memory-local-messages.js';
+import { freshPostgresDatabase } from '../helpers/pg.js';
+import { waitFor } from '../helpers/sandbox.js';
+import { openEvents } from '../helpers/sse.js';
+
+const logger = createLogger('silent');
+let db: { url: string; drop: () => Promise<void> };
+let pool: pg.Pool;
+const closers: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  db = await freshPostgresDatabase();
+  pool = new pg.Pool({ connectionString: db.url, max: 4 });
+}, 60_000);
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+});
+afterAll(async () => {
+  await pool?.end();
+  await db?.drop();
+}, 60_000);
+
+/** One instance: cluster signals, a LocalAdapter with the relay on the shared `repo`, its HTTP server. */
+async function instance(id: string, channel: string, repo: MemoryLocalMessages) {
+  const signals = new ClusterSignals({ url: db.url, pool, instanceId: id, logger, channel, initialDelayMs: 100, maxDelayMs: 500, heartbeatMs: 0 });
+  await signals.start();
+  const http: HttpServer = createHttpServer({ host: '127.0.0.1', port: 0, logger });
+  const adapter = new LocalAdapter({ repo, http, logger, heartbeatMs: 60_000, relay: localEventRelay(signals, logger) });
+  await adapter.start(async () => 'accepted');
+  const base = (await http.listen()).url;
+  closers.push(async () => {
+    await adapter.stop();
+    await http.close();
+    await signals.close();
+  });
+  return { signals, adapter, base };
+}
+
+async function pair() {
+  const channel = `test_${crypto.randomBytes(4).toString('hex')}`;
+  const repo = new MemoryLocalMessages();
+  const a = await instance('inst-a', channel, repo);
+  const b = await instance('inst-b', channel, repo);
+  return { a, b, repo };
+}
+
+async function events(base: string) {
+  const s = await openEvents(`${base}/api/local/events`);
+  closers.push(async () => s.close());
+  return s;
+}
+
+describe('local chat relay across instances', () => {
+  it("a page on instance A gets B's bot message, its edit and the thread status; B's own page gets each once", async () => {
+    const { a, b } = await pair();
+    const onA = await events(a.base);
+    const onB = await events(b.base);
+    await waitFor(() => a.adapter.events.size === 1 && b.adapter.events.size === 1, 10_000, 'both streams open');
+
+    const posted = await b.adapter.post({ platform: 'local', channel: 'general' }, 'hello from B');
+    await waitFor(() => onA.events.length >= 1, 20_000, 'the message on A');
+    expect(onA.events[0]).toEqual({
+      event: 'message.created',
+      data: expect.objectContaining({ id: posted.ref, channel: 'general', thread: posted.ref, text: 'hello from B', bot: true }),
+    });
+
+    await b.adapter.edit({ platform: 'local', channel: 'general', thread: posted.ref }, posted.ref, 'hello again');
+    await b.adapter.setStatus({ platform: 'local', channel: 'general', thread: posted.ref }, 'agentbridge is working…');
+    await waitFor(() => onA.events.length >= 3, 20_000, 'the edit and the status on A');
+    expect(onA.events[1]).toEqual({ event: 'message.updated', data: expect.objectContaining({ id: posted.ref, text: 'hello again' }) });
+    expect(onA.events[2]).toEqual({ event: 'thread.status', data: { channel: 'general', thread: posted.ref, status: 'agentbridge is working…' } });
+    // A keeps the relayed status for page loads
+    expect(a.adapter.statusOf('general', posted.ref)).toBe('agentbridge is working…');
+
+    // B's page got each of its own events once (its own signals are not delivered twice): a marker from A arrives after them.
+    await a.adapter.post({ platform: 'local', channel: 'general' }, 'marker from A');
+    await waitFor(() => onB.events.some((e) => (e.data as { text?: string }).text === 'marker from A'), 20_000, 'the marker on B');
+    expect(onB.events.map((e) => e.event)).toEqual(['message.created', 'message.updated', 'thread.status', 'message.created']);
+  });
+
+  it('a message too large for one signal is relayed by id and loaded from the shared store', async () => {
+    const { a, b } = await pair();
+    const onA = await events(a.base);
+    await waitFor(() => a.adapter.events.size === 1, 10_000, 'the stream open');
+    const text = 'é'.repeat(6_000); // 12,000 bytes of UTF-8
+    const posted = await b.adapter.post({ platform: 'local', channel: 'general' }, text);
+    await waitFor(() => onA.events.length >= 1, 20_000, 'the large message on A');
+    expect(onA.events[0]).toEqual({ event: 'message.created', data: expect.objectContaining({ id: posted.ref, text }) });
+  });
+
+  it('after the listener lost its connection, the pages of that instance are told to reload (their stream ends), relayed statuses are forgotten, and events flow again', async () => {
+    const { a, b } = await pair();
+    const first = await events(a.base);
+    await waitFor(() => a.adapter.events.size === 1, 10_000, 'the stream open');
+    // a status relayed from B, and one of A's own turn
+    const root = await b.adapter.post({ platform: 'local', channel: 'general' }, 'root');
+    await b.adapter.setStatus({ platform: 'local', channel: 'general', thread: root.ref }, 'working on B');
+    await a.adapter.setStatus({ platform: 'local', channel: 'general', thread: 'own' }, 'working on A');
+    await waitFor(() => a.adapter.statusOf('general', root.ref) === 'working on B', 20_000, 'the relayed status on A');
+    const pid = a.signals.connection.backendPid;
+    await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+    await waitFor(() => a.adapter.events.size === 0, 30_000, 'the stream ended after the reconnect');
+    expect(a.signals.connection.status).toBe('listening');
+    // its end may have been missed: the relayed status is forgotten, A's own is kept
+    expect(a.adapter.statusOf('general', root.ref)).toBeNull();
+    expect(a.adapter.statusOf('general', 'own')).toBe('working on A');
+    first.close();
+
+    const again = await events(a.base);
+    await waitFor(() => a.adapter.events.size === 1, 10_000, 'the new stream open');
+    const posted = await b.adapter.post({ platform: 'local', channel: 'general' }, 'after the reconnect');
+    await waitFor(() => again.events.length >= 1, 20_000, 'the message on the new stream');
+    expect(again.events[0]!.data).toMatchObject({ id: posted.ref, text: 'after the reconnect' });
+  });
+});
+
+describe('localSignalFor (pure)', () => {
+  it('inline when it fits, by reference when not, undefined when neither', () => {
+    const small: LocalRelayEvent = { name: 'message.created', channel: 'general', data: { id: 'm1', text: 'hi' }, ref: 'm1' };
+    expect(localSignalFor(small, 'i')).toEqual({ kind: 'local', event: small });
+    const big: LocalRelayEvent = { name: 'message.updated', channel: 'general', data: { id: 'm1', text: 'x'.repeat(8_000) }, ref: 'm1' };
+    expect(localSignalFor(big, 'i')).toEqual({ kind: 'local', event: { name: 'message.updated', channel: 'general', ref: 'm1' } });
+    expect(localSignalFor({ name: 'thread.status', channel: 'general', data: { status: 'x'.repeat(8_000) } }, 'i')).toBeUndefined();
+  });
+});
