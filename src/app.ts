@@ -226,11 +226,14 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
         inbound: !cluster || cluster.roles.includes('ingress'),
       };
       metrics.platformStarted(adapter.name);
-      await adapter.start((message, hooks) => (metrics.inboundEvent(adapter.name), router.accept(message, hooks)), context);
+      // Cluster mode: a leader-only gateway (Discord's) is started by whichever instance holds its lease.
+      await adapter.start((message, hooks) => (metrics.inboundEvent(adapter.name), router.accept(message, hooks)), context, cluster ? { gateway: false } : undefined);
       cleanups.unshift(() => adapter.stop());
     }
     await core.start(); // outbox, restart report, inbox recovery, scheduler, idle sweep
-    await node?.startWorking(core); // cluster worker: wake-up jobs from now on
+    // Cluster: wake-up jobs (worker) and the leases (leader: Discord gateway, scheduler, maintenance) from now on.
+    const discordGateway = adapters.get('discord')?.gateway;
+    await node?.startWorking(core, discordGateway ? { 'discord-gateway': discordGateway } : {});
     ready = true;
     logger.info({ url, platforms: [...adapters.keys()] }, 'agentbridge is ready');
 

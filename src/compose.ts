@@ -285,6 +285,8 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
     onRunEnd: (run) => metrics?.cronRun(run.status),
     graceMs: config.cronGraceMs,
     ...(deps.now ? { now: deps.now } : {}),
+    // Cluster mode: cron runs and scheduled messages may be added on other instances; the leader looks every 5 s.
+    ...(deps.cluster ? { maxSleepMs: 5_000 } : {}),
   });
 
   const commands = new CommandService({

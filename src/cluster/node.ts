@@ -14,6 +14,9 @@ import type { PostgresStore } from '../store/postgres.js';
 import { DatabaseLiveness } from './liveness.js';
 import { startTurnQueue } from './queue.js';
 import { TurnWorker } from './worker.js';
+import { LeaderLeases, type LeaseWork } from './leases.js';
+import { maintenanceWork } from './maintenance.js';
+import type { LeaseName } from './constants.js';
 
 export interface ClusterNodeOptions {
   cluster: ClusterConfig;
@@ -31,8 +34,13 @@ export interface ClusterNode {
   readonly liveness: DatabaseLiveness;
   /** Present when this instance has the worker role (after {@link startWorking}). */
   worker?: TurnWorker;
-  /** Starts taking wake-up jobs (worker role); call after `core.start()`. */
-  startWorking(core: Core): Promise<void>;
+  /** Present when this instance has the leader role (after {@link startWorking}). */
+  leases?: LeaderLeases;
+  /**
+   * Starts taking wake-up jobs (worker role) and trying the leader's leases (leader role): the
+   * scheduler, maintenance, and the gateways in `gateways` (Discord's). Call after `core.start()`.
+   */
+  startWorking(core: Core, gateways?: Partial<Record<LeaseName, LeaseWork>>): Promise<void>;
   /** Stops taking jobs (before the core's shutdown ends the running turns). */
   stopWorking(): Promise<void>;
   /** After the core's shutdown: hands the jobs still held back, stops pg-boss and the watchdog. */
@@ -54,7 +62,20 @@ export async function joinCluster(opts: ClusterNodeOptions): Promise<ClusterNode
   const node: ClusterNode = {
     boss,
     liveness,
-    async startWorking(core) {
+    async startWorking(core, gateways = {}) {
+      if (cluster.roles.includes('leader')) {
+        node.leases = new LeaderLeases({
+          url: opts.url,
+          instanceId: cluster.instanceId,
+          logger: log,
+          work: {
+            ...gateways,
+            scheduler: { start: () => core.scheduler.start(), stop: () => core.scheduler.stop() },
+            maintenance: maintenanceWork({ store, logger: log }),
+          },
+        });
+        node.leases.start();
+      }
       if (!cluster.roles.includes('worker')) return;
       node.worker = new TurnWorker({
         boss,
@@ -71,6 +92,8 @@ export async function joinCluster(opts: ClusterNodeOptions): Promise<ClusterNode
       await node.worker.start();
     },
     async stopWorking() {
+      // Leases first: the scheduler must not start again while the core shuts down.
+      await node.leases?.close();
       await node.worker?.stop();
     },
     async close() {

@@ -156,6 +156,7 @@ export class TurnWorker {
         const keys = rows.map((r) => r.eventKey).join('\n');
         if (keys === before) throw new NoProgressError(conversationId, rows.length);
         before = keys;
+        log.info({ messages: rows.length }, 'cluster: running the conversation');
         for (const row of rows) await router.resume(row.message);
         if ((await Promise.race([bridge.whenIdle(), whenLost])) === 'lost') throw new ClaimLostError(conversationId);
         rows = (await router.inbox.unfinishedFor(conversationId)).filter((r) => r.state === 'queued');
