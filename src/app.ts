@@ -142,7 +142,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     const platformDeps = { config, http, logger, localMessages: store.localMessages, localUsers: store.localUsers, localUploads: store.localUploads };
     for (const a of await createAdapters(platformDeps)) adapters.set(a.name, a);
 
-    const metrics = createMetrics();
+    const metrics = createMetrics({ instance: config.cluster?.instanceId });
     // Agent tools over MCP: the URL is known once the server listens.
     let mcpUrl = '';
     const availableAgents = probes.filter((p) => p.installed && p.authenticated !== false).map((p) => p.agent);

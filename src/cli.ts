@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * The `agentbridge` command (commander): start, doctor, db, sessions, cron, users, projects.
+ * The `agentbridge` command (commander): start, doctor, db, sessions, cron, users, projects, cluster.
  * Exit codes: 0 ok; 1 runtime failure (e.g. the data directory is owned by another process);
  * 2 invalid configuration or usage, or a database that disappeared (its marker is there; see `db init`).
  */
 import { Command } from 'commander';
+import { registerClusterCommands } from './cli/cluster.js';
 import { registerCronCommands } from './cli/cron.js';
 import { registerDbCommands } from './cli/db.js';
 import { runDoctor } from './cli/doctor.js';
@@ -51,6 +52,7 @@ registerSessionCommands(program);
 registerCronCommands(program);
 registerUserCommands(program);
 registerProjectCommands(program);
+registerClusterCommands(program);
 
 // A data directory that cannot be created or written (any command that opens the store): exit 2 with the reason.
 await program.parseAsync(process.argv).catch((err: unknown) => failOnDirectoryError(err, configOrUndefined()));

@@ -16,6 +16,10 @@
  *
  * `platform` of a turn is the platform of its last message (`scheduler` for cron runs and
  * scheduled messages). Gauges are read from their sources at scrape time.
+ *
+ * In cluster mode every series (ours and the process metrics) also carries `instance="<id>"`
+ * (`createMetrics({ instance })`, the registry's default labels): several instances scraped into
+ * one Prometheus stay apart even behind one load balancer address.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HttpServer } from './server.js';
@@ -55,10 +59,16 @@ export interface Metrics {
 /** Buckets of the turn duration histogram, seconds (turns run from seconds to the 30 min timeout). */
 const TURN_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 
-/** Creates the registry and every metric. `defaultMetrics: false` leaves out the process metrics (tests). */
-export function createMetrics(opts: { defaultMetrics?: boolean; now?: () => number } = {}): Metrics {
+/**
+ * Creates the registry and every metric. `defaultMetrics: false` leaves out the process metrics
+ * (tests). `instance`: the label `instance` with this value on every series (cluster mode: the
+ * instance id); absent or empty: no such label.
+ */
+export function createMetrics(opts: { defaultMetrics?: boolean; now?: () => number; instance?: string } = {}): Metrics {
   const now = opts.now ?? Date.now;
   const registry = new Registry();
+  // Before any metric is registered: prom-client applies default labels to every series of the registry.
+  if (opts.instance) registry.setDefaultLabels({ instance: opts.instance });
   /** Platform → time of its last inbound event (or of its start), ms since the epoch. */
   const lastInbound = new Map<string, number>();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });

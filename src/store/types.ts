@@ -8,6 +8,7 @@ import type { InboundMessage, PlatformName, ReplyTarget } from '../core/messages
 import type { AgentName, PermissionMode, Usage } from '../core/agents.js';
 import type { CronJob, CronRun, ScheduledMessage } from '../core/schedule.js';
 import type { PostedMessageKey, PostedMessageKind } from '../core/ids.js';
+import type { ClusterRole } from '../core/config.js';
 
 export interface ConversationRow {
   id: string;
@@ -218,6 +219,11 @@ export interface InboxRepo {
   unfinished(): Promise<InboxRow[]>;
   get(eventKey: string): Promise<InboxRow | undefined>;
   countByState(): Promise<Record<InboxState, number>>;
+  /**
+   * Closes the conversation's unfinished rows (queued or running) as `failed` — `cluster skip` of
+   * a blocked conversation — and resolves to their event keys, oldest first.
+   */
+  failUnfinished(conversationId: string): Promise<string[]>;
 }
 
 /** Wake-up jobs of cluster mode (src/store/sql/repos/turn-jobs.ts); nothing happens without a queue. */
@@ -406,6 +412,40 @@ export interface PlatformStateRepo {
   delete(key: string): Promise<void>;
   /** Every entry whose key starts with `prefix`, in key order. */
   list(prefix: string): Promise<{ key: string; value: string }[]>;
+}
+
+/**
+ * One agentbridge instance of a cluster (`cluster_instances`, migration 014), as its heartbeat
+ * last wrote it. Times in ms since the epoch.
+ */
+export interface ClusterInstanceRow {
+  /** The instance id (AGENTBRIDGE_INSTANCE_ID, else `<hostname>-<pid>`). */
+  id: string;
+  host: string;
+  pid: number;
+  /** Its roles as configured (ingress, worker, leader). */
+  roles: ClusterRole[];
+  /** Where its HTTP server listens (e.g. `http://10.0.0.5:8787`); null when unknown. */
+  url: string | null;
+  startedAt: number;
+  /** Its last heartbeat. */
+  heartbeatAt: number;
+  /** Agent turns it ran at its last heartbeat. */
+  turnsRunning: number;
+  /** When it stopped gracefully; null while it runs (or after it was killed: it just stops beating). */
+  stoppedAt: number | null;
+}
+
+/** The `cluster_instances` table: the instances' heartbeats (src/cluster/instances.ts). */
+export interface ClusterInstancesRepo {
+  /** Inserts or replaces the instance's row (by id) and clears its `stoppedAt`. */
+  beat(row: Omit<ClusterInstanceRow, 'stoppedAt'>): Promise<void>;
+  /** Every row, by id. */
+  list(): Promise<ClusterInstanceRow[]>;
+  /** Sets `stoppedAt` (and `turnsRunning` to 0); false when there is no such row. */
+  markStopped(id: string, at: number): Promise<boolean>;
+  /** Removes the rows whose last heartbeat is before `before` (ms); resolves to how many. */
+  prune(before: number): Promise<number>;
 }
 
 /** Fields of a cron job that {@link CronJobsRepo.update} changes. */
@@ -665,6 +705,8 @@ export interface Store {
   readonly turnJobs: TurnJobsRepo;
   /** Cluster mode's delivery leases (migration 014). */
   readonly deliveryLeases: DeliveryLeasesRepo;
+  /** The instances of a cluster and their heartbeats (migration 014). */
+  readonly clusterInstances: ClusterInstancesRepo;
   /**
    * Runs `fn` in one transaction and resolves to its result: committed when `fn` resolves,
    * rolled back (and the error rethrown) when it rejects. Every store call of the transaction

@@ -173,6 +173,18 @@ async function fill(store: Store): Promise<{ deletedEntryId: number }> {
   await store.projects.add({ name: 'web', path: '/ws/web', gitUrl: 'https://example.com/web.git', branch: 'main', worktrees: true }, 20);
   await store.projects.bind({ platform: 'slack', channel: 'C1', project: 'web', boundBy: 'slack:U1' }, 21);
   await store.projects.setWorktree({ conversationId: conv, project: 'web', path: '/ws/web/.worktrees/t1', branch: 'agentbridge/t1', base: 'abc123' }, 22);
+  await store.clusterInstances.beat({
+    id: 'node-a',
+    host: 'host-a',
+    pid: 4242,
+    roles: ['ingress', 'worker'],
+    url: 'http://10.0.0.5:8787',
+    startedAt: 1_760_000_000_000,
+    heartbeatAt: 1_760_000_005_000,
+    turnsRunning: 2,
+  });
+  await store.clusterInstances.beat({ id: 'node-b', host: 'host-b', pid: 7, roles: ['leader'], url: null, startedAt: 30, heartbeatAt: 31, turnsRunning: 0 });
+  await store.clusterInstances.markStopped('node-b', 32);
   return { deletedEntryId: extra.id };
 }
 
@@ -201,6 +213,7 @@ async function snapshot(store: Store): Promise<unknown> {
     uploads: [await store.localUploads.get('up1'), await store.localUploads.get('up2')],
     interactions: [await store.interactions.get('x'), await store.interactions.get('y'), await store.interactions.pending()],
     projects: [await store.projects.list(), await store.projects.bindingsOf('web'), await store.projects.worktrees()],
+    cluster: await store.clusterInstances.list(),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * `status`: the conversation's agent, model, permission mode, agent session (and whether its
  * process is live), running turn, what it waits for (approvals, questions, plans), "always"
- * approvals, queue, turns and cost.
+ * approvals, queue, turns and cost; in cluster mode the cluster's status after it
+ * (`CommandDeps.clusterStatus`: instances, leases, turn queue, blocked conversations).
  */
 import { inline } from '../cards.js';
 import { formatDuration, noArgs, reply, type Command } from './types.js';
@@ -48,6 +49,16 @@ export const status: Command<true> = {
       `- queued messages: ${bridge.queued}`,
       `- turns answered: ${turns} · cost so far: $${cost.toFixed(4)}`,
     ];
+    if (ctx.deps.clusterStatus) {
+      let cluster: string;
+      try {
+        cluster = await ctx.deps.clusterStatus();
+      } catch (err) {
+        ctx.deps.logger.warn({ err }, 'cluster status could not be read for /agent status');
+        cluster = '**Cluster**\n\n- status unavailable right now (see the logs)';
+      }
+      lines.push('', cluster);
+    }
     return reply(lines.join('\n'), true);
   },
 };

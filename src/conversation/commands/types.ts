@@ -95,6 +95,11 @@ export interface CommandDeps {
   stopElsewhere?: (conversationId: string) => Promise<boolean>;
   /** True while agentbridge is shutting down or restarting. */
   stopping?: () => boolean;
+  /**
+   * Cluster mode: the cluster's status as Markdown (src/cluster/status.ts `formatClusterStatus`),
+   * appended to `status`'s reply; absent outside cluster mode. A rejection is shown as "unavailable".
+   */
+  clusterStatus?: () => Promise<string>;
   logger: Logger;
   now?: () => number;
 }

@@ -24,6 +24,7 @@ import { FifoMutex } from './fifo-mutex.js';
 import { Frame, FrameScheduler } from './transaction-frames.js';
 import { StoreMisuseError, type Store } from '../types.js';
 import { createApprovalRulesRepo } from './repos/approval-rules.js';
+import { createClusterInstancesRepo } from './repos/cluster-instances.js';
 import { createConversationsRepo } from './repos/conversations.js';
 import { createCronJobsRepo } from './repos/cron-jobs.js';
 import { createCronRunsRepo } from './repos/cron-runs.js';
@@ -64,6 +65,7 @@ export function createRepos(ctx: SqlContext, jobs: TurnJobsHolder = {}): Repos {
     projects: createProjectsRepo(ctx),
     turnJobs: createTurnJobsRepo(ctx, jobs),
     deliveryLeases: createDeliveryLeasesRepo(ctx),
+    clusterInstances: createClusterInstancesRepo(ctx),
   };
 }
 

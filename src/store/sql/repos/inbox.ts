@@ -115,5 +115,14 @@ export function createInboxRepo({ q }: SqlContext): InboxRepo {
       for (const { state, n } of rows) result[state as InboxState] = n;
       return result;
     },
+    async failUnfinished(conversationId) {
+      const rows = await all(
+        q,
+        sql<{ event_key: string; received_at: number; seq: number }>`UPDATE inbox SET state = 'failed', updated_at = ${Date.now()}
+            WHERE conversation_id = ${conversationId} AND state IN ('queued', 'running')
+            RETURNING event_key, received_at, seq`,
+      );
+      return rows.sort((a, b) => a.received_at - b.received_at || a.seq - b.seq).map((r) => r.event_key);
+    },
   };
 }
