@@ -1,8 +1,9 @@
 /**
  * Import direction of agentbridge's src/ (`npm run lint:deps`). Imports point down only:
  *
- *   layer 4  app/cli    src/app.ts, src/compose.ts (the composition root), src/cli.ts, src/cli/, src/config.ts (reads the environment: loadConfig),
+ *   layer 5  app/cli    src/app.ts, src/compose.ts (the composition root), src/cli.ts, src/cli/, src/config.ts (reads the environment: loadConfig),
  *                       src/machine.ts (reads the machine's CPUs, memory and cgroup limits for loadConfig)
+ *   layer 4  cluster                          (src/cluster/: cluster mode's queue, worker, leases, signals — over layer 3)
  *   layer 3  conversation, scheduler, tools   (src/conversation/, src/scheduler/, src/tools/)
  *   layer 2  runners, platforms               (src/runners/, src/platforms/) — never each other
  *   layer 1  store, http                      (src/store/ — the only SQL; src/http/ — the one HTTP server)
@@ -21,6 +22,7 @@ const layer = {
   runners: '^src/runners/',
   platforms: '^src/platforms/',
   upper: '^src/(conversation|scheduler|tools)/',
+  cluster: '^src/cluster/',
   top: '^src/(app\\.ts|compose\\.ts|cli\\.ts|cli/|config\\.ts|machine\\.ts)',
 };
 
@@ -64,7 +66,13 @@ module.exports = {
       'conversation-scheduler-tools-below-app',
       layer.upper,
       [layer.core, layer.logger, layer.store, layer.http, layer.runners, layer.platforms, layer.upper],
-      'Layer 3 never imports the app, the CLI or the config loader.',
+      'Layer 3 never imports cluster mode, the app, the CLI or the config loader.',
+    ),
+    only(
+      'cluster-below-app',
+      layer.cluster,
+      [layer.core, layer.logger, layer.store, layer.http, layer.runners, layer.platforms, layer.upper, layer.cluster],
+      'Cluster mode drives layer 3; it never imports the app, the composition root, the CLI or the config loader.',
     ),
     { name: 'not-to-unresolvable', severity: 'error', from: { path: '^src/' }, to: { couldNotResolve: true } },
   ],

@@ -110,8 +110,9 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     // Cluster mode (PostgreSQL only, checked by loadConfig): the turn queue's sender is attached
     // before any message can be accepted, so every inbox row commits with its wake-up job.
     let node: ClusterNode | undefined;
+    let httpUrl: string | undefined = undefined;
     if (cluster && store.backend === 'postgres' && config.database.backend === 'postgres') {
-      node = await joinCluster({ cluster, store, url: config.database.url, logger, concurrency: config.maxConcurrentTurns });
+      node = await joinCluster({ cluster, store, url: config.database.url, logger, concurrency: config.maxConcurrentTurns, httpUrl: () => httpUrl });
       const joined = node;
       cleanups.unshift(() => joined.close());
     }
@@ -139,7 +140,15 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       hosts: new HostAllowList(config.publicUrl, hostCheckExemptPaths()),
     });
     const adapters = new Map<PlatformName, PlatformAdapter>();
-    const platformDeps = { config, http, logger, localMessages: store.localMessages, localUsers: store.localUsers, localUploads: store.localUploads };
+    const platformDeps = {
+      config,
+      http,
+      logger,
+      localMessages: store.localMessages,
+      localUsers: store.localUsers,
+      localUploads: store.localUploads,
+      ...(node ? { localRelay: node.localRelay } : {}),
+    };
     for (const a of await createAdapters(platformDeps)) adapters.set(a.name, a);
 
     const metrics = createMetrics({ instance: config.cluster?.instanceId });
@@ -164,6 +173,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       onTurnEnd: hooks.onTurnEnd && ((e) => hooks.onTurnEnd!(e.conversationId, e.outcome, e.ms)),
       onRestartRequested: hooks.onRestartRequested,
       ...(cluster ? { cluster: { instanceId: cluster.instanceId } } : {}),
+      ...(node ? { commandServices: { stopElsewhere: (id: string) => node.stopElsewhere(id), clusterStatus: () => node.statusText() } } : {}),
     });
     cleanups.unshift(() => core.close());
     await core.prepared; // stale copies of sent files deleted before anything can send new ones
@@ -211,6 +221,7 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
     const { url } = await http.listen();
+    httpUrl = url;
     mcpUrl = mcpEndpointUrl(url);
     cleanups.unshift(() => http.close());
 
@@ -227,7 +238,11 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       };
       metrics.platformStarted(adapter.name);
       // Cluster mode: a leader-only gateway (Discord's) is started by whichever instance holds its lease.
-      await adapter.start((message, hooks) => (metrics.inboundEvent(adapter.name), router.accept(message, hooks)), context, cluster ? { gateway: false } : undefined);
+      await adapter.start(
+        (message, hooks) => (metrics.inboundEvent(adapter.name), router.accept(message, hooks)),
+        context,
+        cluster ? { gateway: false } : undefined,
+      );
       cleanups.unshift(() => adapter.stop());
     }
     await core.start(); // outbox, restart report, inbox recovery, scheduler, idle sweep

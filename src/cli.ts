@@ -6,6 +6,8 @@
  */
 import { Command } from 'commander';
 import { registerClusterCommands } from './cli/cluster.js';
+import { LEASES } from './cluster/constants.js';
+import { readLeaseHolders } from './store/pg-lease.js';
 import { registerCronCommands } from './cli/cron.js';
 import { registerDbCommands } from './cli/db.js';
 import { runDoctor } from './cli/doctor.js';
@@ -39,7 +41,10 @@ program
       'or',
     )}; see README "Configuration")`,
   )
-  .option('--roles <roles>', 'cluster mode (AGENTBRIDGE_CLUSTER=1): the roles of this instance, comma-separated: ingress, worker, leader (default all; same as AGENTBRIDGE_ROLES)')
+  .option(
+    '--roles <roles>',
+    'cluster mode (AGENTBRIDGE_CLUSTER=1): the roles of this instance, comma-separated: ingress, worker, leader (default all; same as AGENTBRIDGE_ROLES)',
+  )
   .action((opts: { roles?: string }) => {
     if (opts.roles !== undefined) process.env.AGENTBRIDGE_ROLES = opts.roles;
     return runStart();
@@ -52,7 +57,9 @@ registerSessionCommands(program);
 registerCronCommands(program);
 registerUserCommands(program);
 registerProjectCommands(program);
-registerClusterCommands(program);
+registerClusterCommands(program, {
+  leaseHolders: (_store, config) => (config.database.backend === 'postgres' ? readLeaseHolders(config.database.url, LEASES) : Promise.resolve([])),
+});
 
 // A data directory that cannot be created or written (any command that opens the store): exit 2 with the reason.
 await program.parseAsync(process.argv).catch((err: unknown) => failOnDirectoryError(err, configOrUndefined()));

@@ -102,8 +102,8 @@ export interface CoreDeps {
   now?: () => number;
   /** Runs a turn (the bench measures around the real one). */
   turn?: BridgeDeps['turn'];
-  /** Replaces the scheduler's cron and scheduled-message services in commands (tests). */
-  commandServices?: Partial<Pick<CommandDeps, 'cron' | 'scheduled'>>;
+  /** Replaces the scheduler's cron and scheduled-message services in commands (tests); cluster mode's `stopElsewhere` and `clusterStatus`. */
+  commandServices?: Partial<Pick<CommandDeps, 'cron' | 'scheduled' | 'stopElsewhere' | 'clusterStatus'>>;
   /**
    * Cluster mode (docs/ARCHITECTURE.md §10): messages reach the bridges only through wake-up jobs
    * (the caller runs `src/cluster/worker.ts`), outbox rows are delivered under a per-conversation

@@ -5,14 +5,14 @@
  * wake-up job. Every accepted message already has one (enqueued in its inbox transaction), so this
  * only matters for rows that lost theirs: accepted before cluster mode was turned on, or a job
  * deleted by hand. A spare wake-up is harmless — it waits behind the conversation's other jobs and
- * finds nothing to do.
+ * finds nothing to do. It also removes `cluster_instances` rows whose last heartbeat is a day old.
  */
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/types.js';
 import type { LeaseWork } from './leases.js';
 
 export interface MaintenanceOptions {
-  store: Pick<Store, 'inbox' | 'turnJobs'>;
+  store: Pick<Store, 'inbox' | 'turnJobs' | 'clusterInstances'>;
   logger: Logger;
   everyMs?: number;
   staleMs?: number;
@@ -34,6 +34,9 @@ export function maintenanceWork(opts: MaintenanceOptions): LeaseWork {
     try {
       const woken = await wakeStaleConversations(opts.store, before);
       if (woken) opts.logger.info({ woken }, 'maintenance: woke conversations whose messages had no turn running');
+      // Rows of instances gone for a day (stopped, or silent after a crash) leave `cluster status`.
+      const pruned = await opts.store.clusterInstances.prune(now() - 24 * 3600_000);
+      if (pruned) opts.logger.info({ pruned }, 'maintenance: removed instances gone for a day');
     } catch (err) {
       opts.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'maintenance: could not check for waiting conversations');
     }

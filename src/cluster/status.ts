@@ -12,13 +12,10 @@ import type { ClusterInstancesRepo } from '../store/types.js';
 import { LEASES, TURN_QUEUE } from './constants.js';
 import { LIVE_WINDOW_MS } from './instances.js';
 import type { TurnQueue } from './turn-queue.js';
+import type { LeaseHolder as StoreLeaseHolder } from '../store/pg-lease.js';
 
-/** Who holds a lease (from the lease module: src/store/pg-lease.ts). `since`: ms since the epoch. */
-export interface LeaseHolder {
-  lease: string;
-  instanceId: string;
-  since: number;
-}
+/** Who holds a lease (src/store/pg-lease.ts `readLeaseHolders`). `since`: ms since the epoch, undefined when the server does not show it. */
+export type LeaseHolder = Pick<StoreLeaseHolder, 'lease' | 'instanceId' | 'since'>;
 
 /** One instance as `cluster status` shows it. */
 export interface InstanceStatus {
@@ -175,6 +172,7 @@ function state(i: InstanceStatus): string {
 function holderText(status: ClusterStatus, holder: LeaseHolder | undefined, known = true): string {
   if (!known) return 'unknown';
   if (!holder) return 'nobody';
+  if (holder.since === undefined) return holder.instanceId;
   const age = Math.max(0, Math.floor((status.at - holder.since) / 1000));
   return `${holder.instanceId} (for ${shortAge(age)})`;
 }

@@ -343,7 +343,10 @@ export class Bridge {
           );
         } else if (err instanceof TurnFencedError) {
           // Another worker took the conversation over: nothing of this attempt is committed.
-          this.deps.logger.warn({ conversationId: this.conversationId, claim: err.claim, at: err.at }, 'turn fenced off: another worker runs this conversation now');
+          this.deps.logger.warn(
+            { conversationId: this.conversationId, claim: err.claim, at: err.at },
+            'turn fenced off: another worker runs this conversation now',
+          );
         } else {
           // A bug, or a storage fault during shutdown: the inbox rows stay running and are retried after restart.
           this.deps.logger.error({ err, conversationId: this.conversationId }, 'turn crashed');

@@ -162,7 +162,10 @@ export class Interactions {
     if (!row || row.state === 'pending') return;
     this.deps.logger.info({ conversationId: row.conversationId, interaction: id, state: row.state }, 'interaction ended on another instance');
     waiter.resolve(
-      row.decision ?? (row.state === 'timed_out' ? { kind: 'deny', message: 'Nobody decided in time, so it was denied.' } : { kind: 'cancel', message: 'The request expired.' }),
+      row.decision ??
+        (row.state === 'timed_out'
+          ? { kind: 'deny', message: 'Nobody decided in time, so it was denied.' }
+          : { kind: 'cancel', message: 'The request expired.' }),
     );
   }
 

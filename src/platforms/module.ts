@@ -9,6 +9,7 @@ import type { Config } from '../core/config.js';
 import type { PlatformConfigs, PlatformName } from '../core/platforms.js';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../logger.js';
+import type { LocalEventRelay } from './local/events.js';
 import type { LocalMessagesRepo, LocalUploadsRepo, LocalUsersRepo } from '../store/types.js';
 import type { PlatformAdapter, PlatformLimits } from './types.js';
 
@@ -24,6 +25,8 @@ export interface PlatformDeps {
   localUsers: LocalUsersRepo;
   /** Files uploaded in the local chat (`POST /api/local/files`). */
   localUploads: LocalUploadsRepo;
+  /** Cluster mode: the local chat's live updates are relayed to and from the other instances (src/cluster/local-relay.ts). */
+  localRelay?: LocalEventRelay;
 }
 
 /**

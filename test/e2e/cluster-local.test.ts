@@ -161,7 +161,11 @@ describe('cluster mode: three instances share the work', () => {
       paused.child.kill('SIGCONT');
     }
     // The resumed worker notices it lost the job and abandons its turn: give it time to misbehave.
-    await waitFor(() => paused.logs.some((l) => String(l.msg).includes('no database contact within the heartbeat window') || String(l.msg).includes('job lost')), 30_000, 'the resumed worker to notice');
+    await waitFor(
+      () => paused.logs.some((l) => String(l.msg).includes('no database contact within the heartbeat window') || String(l.msg).includes('job lost')),
+      30_000,
+      'the resumed worker to notice',
+    );
     await new Promise((r) => setTimeout(r, 3_000));
     const texts = (await live.messages('general', thread)).filter((m) => m.bot).map((m) => m.text);
     expect(texts.filter((t) => t.startsWith('echo: PAUSE here'))).toHaveLength(1);

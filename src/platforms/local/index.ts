@@ -54,6 +54,7 @@ export const localPlatform = definePlatform({
       files: new LocalFiles(deps.config.dataDir),
       maxFileBytes: deps.config.maxFileBytes,
       uploads: new LocalUploads(deps.config.dataDir, deps.localUploads),
+      ...(deps.localRelay ? { relay: deps.localRelay } : {}),
     });
   },
 });
