@@ -173,6 +173,10 @@ async function fill(store: Store): Promise<{ deletedEntryId: number }> {
   await store.projects.add({ name: 'web', path: '/ws/web', gitUrl: 'https://example.com/web.git', branch: 'main', worktrees: true }, 20);
   await store.projects.bind({ platform: 'slack', channel: 'C1', project: 'web', boundBy: 'slack:U1' }, 21);
   await store.projects.setWorktree({ conversationId: conv, project: 'web', path: '/ws/web/.worktrees/t1', branch: 'agentbridge/t1', base: 'abc123' }, 22);
+  await store.sessionFiles.save(conv, 'claude', 'sess-1', [
+    { root: 'claude-config', path: 'projects/-w--/sess-1.jsonl', content: '{"type":"user","text":"é ✓"}\n' },
+    { root: 'claude-config', path: 'projects/-w--/sess-1/tool-results/a.txt', content: 'tool output' },
+  ]);
   return { deletedEntryId: extra.id };
 }
 
@@ -186,6 +190,7 @@ async function snapshot(store: Store): Promise<unknown> {
       scheduled: await store.scheduledMessages.listForConversation(c.id),
       rules: await store.approvalRules.list(c.id),
       worktree: await store.projects.worktree(c.id),
+      sessionFiles: await store.sessionFiles.load(c.id, 'claude'),
       pending: await store.outbox.pendingFor(c.id),
     })),
   );

@@ -38,6 +38,7 @@ import { createPlatformStateRepo } from './repos/platform-state.js';
 import { createPostedMessagesRepo } from './repos/posted-messages.js';
 import { createProjectsRepo } from './repos/projects.js';
 import { createScheduledMessagesRepo } from './repos/scheduled-messages.js';
+import { createSessionFilesRepo } from './repos/session-files.js';
 
 /** The repositories of a store, without `transaction` and `close`. */
 export type Repos = Omit<Store, 'transaction' | 'close'>;
@@ -60,6 +61,7 @@ export function createRepos(ctx: SqlContext): Repos {
     interactions: createInteractionsRepo(ctx),
     approvalRules: createApprovalRulesRepo(ctx),
     projects: createProjectsRepo(ctx),
+    sessionFiles: createSessionFilesRepo(ctx),
   };
 }
 
