@@ -20,7 +20,7 @@ import type { Command } from 'commander';
 import type { Config } from '../core/config.js';
 import { BRANCH_NAME, PROJECT_NAME } from '../core/projects.js';
 import { resolveWorkdir, WorkdirError } from '../conversation/commands/workdir.js';
-import { git, GitError, removeWorktree } from '../conversation/worktrees.js';
+import { cloneRepository, git, GitError, removeWorktree } from '../conversation/worktrees.js';
 import type { AppStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { configOrExit, fail } from './env.js';
@@ -93,7 +93,7 @@ async function addProject(name: string, opts: AddOptions): Promise<void> {
       if (fs.existsSync(dir)) fail(`${dir} already exists; use --path ${name} to add it as it is, or move it away`, 2);
       process.stdout.write(`cloning ${opts.git} into ${dir} …\n`);
       try {
-        await git(['clone', ...(branch ? ['--branch', branch] : []), '--', opts.git!, dir], { cwd: config.workspacesRoot, env, timeoutMs: 30 * 60_000 });
+        await cloneRepository(opts.git!, dir, branch, env);
       } catch (err) {
         if (err instanceof GitError) fail(`the clone failed: ${err.message}`);
         throw err;

@@ -18,7 +18,9 @@ import type { ConversationRow, SessionEntryRow, Store } from '../store/types.js'
 /** Upper bound of the transcript given as seed context, in characters. */
 export const SEED_CONTEXT_CHARS = 24_000;
 
-export type SeedPlan = { mode: 'fork'; from: string; sessionId: string } | { mode: 'transcript'; from: string; context: string; included: number; cut: number };
+/** `originId`: the origin conversation's id (its agent session files are stored under it, src/cluster/session-files.ts). */
+export type SeedPlan =
+  { mode: 'fork'; from: string; sessionId: string; originId: string } | { mode: 'transcript'; from: string; context: string; included: number; cut: number };
 
 /**
  * What the first turn of `conv` starts from, or undefined when it has no (pending) seed or
@@ -43,7 +45,7 @@ export async function planSeed(
   const isLatest = posted.sessionEntryId !== null && lastAnswer?.id === posted.sessionEntryId;
 
   if ((opts.allowFork ?? true) && isLatest && capabilitiesOf(agent).fork && origin.agentSessionId && origin.agentSessionAgent === agent) {
-    return { mode: 'fork', from: conv.seededFrom, sessionId: origin.agentSessionId };
+    return { mode: 'fork', from: conv.seededFrom, sessionId: origin.agentSessionId, originId: origin.id };
   }
   const { text, included } = boundedTranscript(upTo, posted.assistantText, SEED_CONTEXT_CHARS);
   return { mode: 'transcript', from: conv.seededFrom, context: text, included, cut: Math.max(0, upTo.length - included) };

@@ -35,6 +35,7 @@ import { fetchAttachments, imageFiles, type MessageAttachments } from './attachm
 import { attachmentPromptText, notAttachedNotice, withFileNames } from '../core/attachments.js';
 import type { PlatformAdapter } from '../platforms/types.js';
 import type { OutboundTarget } from './outbound.js';
+import type { AgentSessionFiles } from './session-files.js';
 
 export { SHUTDOWN } from './abort.js';
 import { SHUTDOWN } from './abort.js';
@@ -93,6 +94,12 @@ export interface TurnDeps {
    * (./attachments.ts). Absent: 25 MB.
    */
   maxFileBytes?: number;
+  /**
+   * Cluster mode (src/cluster/session-files.ts): the agent CLI's session files are restored before
+   * a turn that resumes a stored agent session and saved after the turn committed, so the next turn
+   * may run on another worker. Absent (one instance, or a shared workspace volume): nothing is synced.
+   */
+  sessionFiles?: AgentSessionFiles;
   now?: () => number;
 }
 
@@ -267,6 +274,13 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
         if (plan.mode === 'transcript') prompt = continuationPrompt(await committedEntries(store, conversationId, batchEntryIds), messages);
       }
     }
+    if (resume && deps.sessionFiles) {
+      // Another worker may have run the previous turn: its session files come from the database (a fork: the origin's).
+      const owner = seed?.mode === 'fork' ? seed.originId : conversationId;
+      await deps.sessionFiles
+        .restore({ conversationId: owner, agent, sessionId: resume.id, workdir: conversation.workdir ?? deps.defaults.workdir, env: deps.env })
+        .catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'agent session files could not be restored'));
+    }
     const requester = batch[0]!.origin === 'scheduler' ? null : { id: qualify(batch[0]!.platform, batch[0]!.author.id), name: batch[0]!.author.name };
     const live: LiveTurn = {
       requester,
@@ -414,9 +428,22 @@ export async function executeTurn(deps: TurnDeps, batch: InboundMessage[], signa
   const outcome: TurnOutcome = result.ok ? 'ok' : result.error?.kind === 'stopped' ? 'stopped' : result.error?.kind === 'timeout' ? 'timeout' : 'failed';
   attempt.committed = outcome;
   attempt.ran = undefined;
-  await deps.outbound.deliver(conversationId);
+  // The session as committed goes to the database for the next turn, wherever it runs (alongside the delivery; done before the turn ends).
+  const saving =
+    result.sessionId && deps.sessionFiles
+      ? deps.sessionFiles
+          .save({ conversationId, agent, sessionId: result.sessionId, workdir: conversation.workdir ?? deps.defaults.workdir, env: deps.env })
+          .catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'agent session files could not be saved'))
+      : undefined;
+  try {
+    await deps.outbound.deliver(conversationId);
+  } catch (err) {
+    await saving;
+    throw err;
+  }
   // The answer first, then ✅/❌ (in the background).
   output.finish(result.ok ? 'done' : 'failed');
+  await saving;
   return outcome;
 }
 

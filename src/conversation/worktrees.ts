@@ -24,8 +24,10 @@ import { WORKTREES_DIR, worktreeBranch, worktreeSlug } from '../core/projects.js
 import { parseConversationId } from '../platforms/registry.js';
 import type { ConversationRow, ProjectRow, Store, WorktreeRow } from '../store/types.js';
 
-/** Each git call of this module is killed after this long, ms (a clone is not made here). */
+/** Each git call of this module is killed after this long, ms (except a clone: {@link CLONE_TIMEOUT_MS}). */
 export const PROJECT_GIT_TIMEOUT_MS = 60_000;
+/** A clone (`projects add --git`, or a project's first use on a worker) is killed after this long, ms. */
+export const CLONE_TIMEOUT_MS = 30 * 60_000;
 /** git's empty tree: the diff base of a repository without commits. */
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
@@ -77,9 +79,56 @@ export async function boundProject(store: Pick<Store, 'projects'>, conversationI
 }
 
 /**
- * The directory the conversation's agent works in (see the module comment), creating the
+ * Clones `url` (its `branch`, else the remote's default) into `dir` with the host's git
+ * (`git clone [--branch B] -- URL DIR`, the agents' environment `env`, {@link CLONE_TIMEOUT_MS}).
+ * `dir` must not exist; its parent is created.
+ * @throws GitError when git fails
+ */
+export async function cloneRepository(url: string, dir: string, branch: string | null | undefined, env: NodeJS.ProcessEnv): Promise<void> {
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  await git(['clone', ...(branch ? ['--branch', branch] : []), '--', url, dir], { cwd: path.dirname(dir), env, timeoutMs: CLONE_TIMEOUT_MS });
+}
+
+/** Clones in progress in this process, by target path (two turns needing the same project wait for one clone). */
+const cloning = new Map<string, Promise<void>>();
+
+/**
+ * Makes sure the project's directory exists on this host (cluster mode: workspaces on any worker,
+ * docs/ARCHITECTURE.md §10): a project whose `path` is missing here but has a `gitUrl` is cloned
+ * to that same absolute path (its `branch`). The clone goes to a temporary sibling directory that
+ * is renamed into place, so two processes of one host cloning at once leave one complete clone (the
+ * loser's is removed); in one process a second caller waits for the first clone. A path that
+ * exists, or a project without `gitUrl`, is left as it is.
+ * @throws GitError when the clone fails (nothing is left at `path`)
+ */
+export async function ensureProjectCheckout(project: Pick<ProjectRow, 'path' | 'gitUrl' | 'branch'>, env: NodeJS.ProcessEnv): Promise<void> {
+  if (fs.existsSync(project.path) || !project.gitUrl) return;
+  const running = cloning.get(project.path);
+  if (running) return running;
+  const url = project.gitUrl;
+  const job = (async () => {
+    const tmp = `${project.path}.agentbridge-clone-${process.pid}-${Date.now()}`;
+    try {
+      await cloneRepository(url, tmp, project.branch, env);
+      try {
+        fs.renameSync(tmp, project.path);
+      } catch (err) {
+        // Another process of this host got there first: keep its clone.
+        if (!fs.existsSync(project.path)) throw err;
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  })().finally(() => cloning.delete(project.path));
+  cloning.set(project.path, job);
+  return job;
+}
+
+/**
+ * The directory the conversation's agent works in (see the module comment), cloning the project
+ * on this host when it is missing here ({@link ensureProjectCheckout}) and creating the
  * conversation's worktree when its project has worktrees.
- * @throws GitError when the worktree cannot be made
+ * @throws GitError when the clone or the worktree cannot be made
  */
 export async function conversationWorkdir(
   store: Pick<Store, 'projects'>,
@@ -90,6 +139,7 @@ export async function conversationWorkdir(
   if (conv.workdir) return conv.workdir;
   const project = await boundProject(store, conv.id);
   if (!project) return defaultWorkdir;
+  await ensureProjectCheckout(project, env);
   if (!project.worktrees) return project.path;
   return (await ensureWorktree(store, project, conv.id, env)).path;
 }
@@ -159,12 +209,29 @@ export async function ensureWorktree(
     );
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     if (branchExists) await run(['worktree', 'add', dir, branch]);
-    else await run(['worktree', 'add', '-b', branch, dir, start]);
+    else await run(['worktree', 'add', '-b', branch, dir, await recreateFrom(run, branch, known, start)]);
   }
   const base = known?.base ?? (await run(['merge-base', branch, start]).catch(() => run(['rev-parse', branch]))).trim();
   const row = { conversationId, project: project.name, path: fs.realpathSync(dir), branch, base };
   await store.projects.setWorktree(row);
   return { ...row, createdAt: known?.createdAt ?? Date.now() };
+}
+
+/**
+ * Where a worktree branch missing from this clone starts: for a recorded worktree (made on another
+ * worker, or lost) the branch as pushed (`origin/<branch>`) when the clone has it, else its
+ * recorded base commit when the clone has that; otherwise — and for a new worktree — `start`.
+ */
+async function recreateFrom(run: (args: string[]) => Promise<string>, branch: string, known: WorktreeRow | undefined, start: string): Promise<string> {
+  if (!known) return start;
+  const has = (ref: string) =>
+    run(['rev-parse', '--verify', '--quiet', ref]).then(
+      () => true,
+      () => false,
+    );
+  if (await has(`refs/remotes/origin/${branch}`)) return `refs/remotes/origin/${branch}`;
+  if (known.base && (await has(`${known.base}^{commit}`))) return known.base;
+  return start;
 }
 
 /** What `/agent diff` shows: git's `--stat` summary, and the patch written to a file, both against `base`. */

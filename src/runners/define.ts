@@ -27,6 +27,7 @@ import { drive, trackProcessCleanup, type DriveResult } from './process.js';
 import type { RunError, Runner, RunEvent, RunnerProbe, RunRequest, RunResult } from './types.js';
 import type { AgentSession, SessionCapabilities, SessionOptions } from './session/types.js';
 import { failedSession } from './session/failed.js';
+import type { SessionFileLocation, SessionFilesContext } from './session-files.js';
 
 /**
  * Limit for `<bin> --version` in a probe, ms (the slowest CLI, a Node program, starts in 1–3 s on a
@@ -167,6 +168,13 @@ export interface RunnerDefinition<N extends string = string, P extends EventPars
   silentStartMs?: number;
   /** Live agent sessions over the CLI's interactive protocol; absent = one-shot turns only. */
   session?: SessionBackend;
+  /**
+   * Where the CLI keeps the files of session `ctx.sessionId` (./session-files.ts), given the
+   * child environment (`env` through the definition's {@link env}), the workdir and the id: cluster
+   * mode saves them after a turn and restores them on another worker before a resume. Absent: the
+   * session cannot follow the conversation to another worker (the transcript continuation takes over).
+   */
+  sessionFiles?(ctx: SessionFilesContext): SessionFileLocation;
 }
 
 /** What a live-session backend gets besides the session's options. */
@@ -215,6 +223,7 @@ export function createRunner(def: AnyRunnerDefinition, opts: RunnerOptions = {})
     run: (req, onEvent) => runTurn(def, opts, req, onEvent),
     probe: (env) => probe(def, opts, env),
     ...(def.session ? { sessionCapabilities: def.session.capabilities, openSession: (o: SessionOptions) => openSession(def, opts, o) } : {}),
+    ...(def.sessionFiles ? { sessionFiles: (ctx: SessionFilesContext) => def.sessionFiles!({ ...ctx, env: def.env ? def.env(ctx.env) : ctx.env }) } : {}),
   };
 }
 

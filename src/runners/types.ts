@@ -7,6 +7,9 @@
 
 import type { AgentName, PermissionMode } from '../core/agents.js';
 import type { AgentSession, SessionCapabilities, SessionOptions } from './session/types.js';
+import type { SessionFileLocation, SessionFilesContext } from './session-files.js';
+
+export type { SessionFileLocation, SessionFilesContext } from './session-files.js';
 
 /** One turn's input. */
 export interface RunRequest {
@@ -77,4 +80,9 @@ export interface Runner {
    * a session that cannot start reports it from its first `send`.
    */
   openSession?(options: SessionOptions): AgentSession;
+  /**
+   * Where this host keeps the files of agent session `ctx.sessionId` (`ctx.env`: the agent
+   * environment, as for a turn); absent when the runner declares none (../runners/session-files.ts).
+   */
+  sessionFiles?(ctx: SessionFilesContext): SessionFileLocation;
 }

@@ -381,6 +381,36 @@ export interface ApprovalRulesRepo {
   clear(conversationId: string): Promise<number>;
 }
 
+/** One stored file of an agent CLI's session (table `agent_session_files`, migration 014; src/cluster/session-files.ts). */
+export interface SessionFileRow {
+  conversationId: string;
+  agent: string;
+  /** The agent's own session id the file belongs to. */
+  sessionId: string;
+  /** Symbolic root the runner declares (`claude-config`, `codex-home`), never a host path. */
+  root: string;
+  /** Relative to the root, `/` separators. */
+  path: string;
+  /** The file's text (UTF-8). */
+  content: string;
+  /** bytes (UTF-8 length of `content`). */
+  size: number;
+  /** ms since the epoch. */
+  updatedAt: number;
+}
+
+export interface SessionFilesRepo {
+  /**
+   * Replaces the stored files of `conversationId` + `agent` by `files` (all of session
+   * `sessionId`), atomically: a reader sees the old set or the new one. `files` empty: deletes them.
+   */
+  save(conversationId: string, agent: string, sessionId: string, files: ReadonlyArray<{ root: string; path: string; content: string }>): Promise<void>;
+  /** The stored files of `conversationId` + `agent`, ordered by root then path (byte order). */
+  load(conversationId: string, agent: string): Promise<SessionFileRow[]>;
+  /** Deletes every stored file of the conversation (any agent); returns how many. */
+  deleteFor(conversationId: string): Promise<number>;
+}
+
 export interface LocalMessagesRepo {
   /** Stores a message (`actions`: its buttons; absent or `[]` = none). */
   insert(row: Omit<LocalMessageRow, 'updatedAt'>): Promise<LocalMessageRow>;
@@ -707,6 +737,8 @@ export interface Store {
   readonly deliveryLeases: DeliveryLeasesRepo;
   /** The instances of a cluster and their heartbeats (migration 014). */
   readonly clusterInstances: ClusterInstancesRepo;
+  /** Agent CLI session files saved for other workers (cluster mode, migration 014). */
+  readonly sessionFiles: SessionFilesRepo;
   /**
    * Runs `fn` in one transaction and resolves to its result: committed when `fn` resolves,
    * rolled back (and the error rethrown) when it rejects. Every store call of the transaction

@@ -185,6 +185,10 @@ async function fill(store: Store): Promise<{ deletedEntryId: number }> {
   });
   await store.clusterInstances.beat({ id: 'node-b', host: 'host-b', pid: 7, roles: ['leader'], url: null, startedAt: 30, heartbeatAt: 31, turnsRunning: 0 });
   await store.clusterInstances.markStopped('node-b', 32);
+  await store.sessionFiles.save(conv, 'claude', 'sess-1', [
+    { root: 'claude-config', path: 'projects/-w--/sess-1.jsonl', content: '{"type":"user","text":"é ✓"}\n' },
+    { root: 'claude-config', path: 'projects/-w--/sess-1/tool-results/a.txt', content: 'tool output' },
+  ]);
   return { deletedEntryId: extra.id };
 }
 
@@ -198,6 +202,7 @@ async function snapshot(store: Store): Promise<unknown> {
       scheduled: await store.scheduledMessages.listForConversation(c.id),
       rules: await store.approvalRules.list(c.id),
       worktree: await store.projects.worktree(c.id),
+      sessionFiles: await store.sessionFiles.load(c.id, 'claude'),
       pending: await store.outbox.pendingFor(c.id),
     })),
   );

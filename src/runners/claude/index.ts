@@ -15,6 +15,7 @@ import { classifyErrorText, runError, stderrTail } from '../errors.js';
 import type { RunResult } from '../types.js';
 import { claudeArgs, sandboxEnv } from './args.js';
 import { claudeSession } from './session.js';
+import { claudeSessionFiles } from './session-files.js';
 
 export { CLAUDE_PERMISSION_MODES, claudeArgs, claudeEnv } from './args.js';
 
@@ -67,6 +68,8 @@ export const claude = defineRunner({
    */
   isMissingSession: (message) => /no conversation found with session id|no message found with message\.uuid/i.test(message),
   session: claudeSession,
+  /** `<CLAUDE_CONFIG_DIR or ~/.claude>/projects/<cwd slug>/<id>.jsonl` and `<id>/` (./session-files.ts). */
+  sessionFiles: claudeSessionFiles,
 });
 
 /** Whether the environment/config files hold Claude credentials; never calls a model. */

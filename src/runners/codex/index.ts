@@ -31,6 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CodexEventParser } from './events.js';
 import { codexSession } from './session.js';
+import { codexSessionFiles } from './session-files.js';
 import { defineRunner, howEnded, stoppedError, type OutcomeContext } from '../define.js';
 import { classifyErrorText, runError } from '../errors.js';
 import { codexMcpOverrides } from '../mcp-config.js';
@@ -72,6 +73,8 @@ export const codex = defineRunner({
   isMissingSession: (message) => /no rollout found for thread|thread\/resume failed/i.test(message),
   /** Live sessions over `codex app-server` (./session.ts). */
   session: codexSession,
+  /** `<CODEX_HOME or ~/.codex>/sessions/YYYY/MM/DD/rollout-*-<id>.jsonl` (./session-files.ts). */
+  sessionFiles: codexSessionFiles,
 });
 
 /** The argv after the executable for one turn (see the module doc); `configOverrides` go last as `-c`. */

@@ -34,6 +34,7 @@ import { classifyErrorText, runError } from '../errors.js';
 import { GeminiEventParser, providerMessage, stderrTail } from './events.js';
 import { prepareGeminiHome } from '../mcp-config.js';
 import { geminiSession } from './session.js';
+import { geminiSessionFiles } from './session-files.js';
 import { DEFAULT_GEMINI_MODEL } from './model.js';
 import type { PermissionMode } from '../../core/agents.js';
 import type { RunError, RunRequest, RunResult } from '../types.js';
@@ -125,6 +126,8 @@ export const gemini = defineRunner({
   silentStartMs: 30_000,
   /** Live sessions over `gemini --acp` (./session.ts): no steering, no resume (session/load is broken in 0.61.0), no fork. */
   session: geminiSession,
+  /** `<GEMINI_CLI_HOME or HOME>/.gemini/tmp/<project>/chats/session-*-<id8>.jsonl` and `.project_root` (./session-files.ts). */
+  sessionFiles: geminiSessionFiles,
 });
 
 function decide(parser: GeminiEventParser, { done: r, req }: OutcomeContext): RunResult {

@@ -41,6 +41,7 @@ import { createProjectsRepo } from './repos/projects.js';
 import { createScheduledMessagesRepo } from './repos/scheduled-messages.js';
 import { createTurnJobsRepo, type TurnJobsHolder } from './repos/turn-jobs.js';
 import { createDeliveryLeasesRepo } from './repos/delivery-leases.js';
+import { createSessionFilesRepo } from './repos/session-files.js';
 
 /** The repositories of a store, without `transaction` and `close`. */
 export type Repos = Omit<Store, 'transaction' | 'close'>;
@@ -66,6 +67,7 @@ export function createRepos(ctx: SqlContext, jobs: TurnJobsHolder = {}): Repos {
     turnJobs: createTurnJobsRepo(ctx, jobs),
     deliveryLeases: createDeliveryLeasesRepo(ctx),
     clusterInstances: createClusterInstancesRepo(ctx),
+    sessionFiles: createSessionFilesRepo(ctx),
   };
 }
 

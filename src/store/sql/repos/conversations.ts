@@ -45,7 +45,15 @@ export function toConversation(r: ConversationSql): ConversationRow {
 }
 
 /** Tables holding rows of a conversation, deleted with it (children before the parent). */
-export const CONVERSATION_CHILD_TABLES = ['posted_messages', 'session_entries', 'inbox', 'outbox', 'interactions', 'approval_rules'] as const;
+export const CONVERSATION_CHILD_TABLES = [
+  'posted_messages',
+  'session_entries',
+  'inbox',
+  'outbox',
+  'interactions',
+  'approval_rules',
+  'agent_session_files',
+] as const;
 
 /** Columns `update` can change, by patch field. */
 const UPDATE_COLUMNS = {
