@@ -29,6 +29,7 @@ import { acquireOwner, describeDatabase, openAppStore } from './store/open.js';
 import type { Store } from './store/types.js';
 import { mcpEndpointUrl, registerMcpRoutes } from './tools/index.js';
 import { joinCluster, type ClusterNode } from './cluster/node.js';
+import { SessionFileSync } from './cluster/session-files.js';
 
 export interface RunningApp {
   /** Base URL of the HTTP server, e.g. `http://127.0.0.1:8080`. */
@@ -173,6 +174,8 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       onTurnEnd: hooks.onTurnEnd && ((e) => hooks.onTurnEnd!(e.conversationId, e.outcome, e.ms)),
       onRestartRequested: hooks.onRestartRequested,
       ...(cluster ? { cluster: { instanceId: cluster.instanceId } } : {}),
+      // Agent session files follow a conversation to whichever worker runs its next turn (unless every worker shares the workspaces and agent homes).
+      ...(node && !cluster?.workspacesShared ? { sessionFiles: new SessionFileSync({ store, runners, logger: logger.child({ part: 'session-files' }) }) } : {}),
       ...(node ? { commandServices: { stopElsewhere: (id: string) => node.stopElsewhere(id), clusterStatus: () => node.statusText() } } : {}),
     });
     cleanups.unshift(() => core.close());

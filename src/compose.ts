@@ -111,6 +111,8 @@ export interface CoreDeps {
    * and `start()` leaves recovery to the workers and the scheduler to the leader.
    */
   cluster?: { instanceId: string; deliveryLeaseMs?: number; interactionPollMs?: number };
+  /** Cluster mode without shared workspaces: agent session files saved after each turn and restored before a resume (src/cluster/session-files.ts). */
+  sessionFiles?: BridgeDeps['sessionFiles'];
 }
 
 /** The wired core. */
@@ -259,6 +261,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       storageRetry: deps.storageRetry,
       turn: deps.turn,
       now: deps.now,
+      ...(deps.sessionFiles ? { sessionFiles: deps.sessionFiles } : {}),
     },
     { idleEvictMs: config.idleEvictMs, external: deps.cluster !== undefined },
   );

@@ -16,6 +16,7 @@ import type { Bridges } from '../conversation/bridges.js';
 import type { Outbound } from '../conversation/outbound.js';
 import type { Interactions } from '../conversation/interactions.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import type { LiveSessions } from '../conversation/live-sessions.js';
 
 /** The parts of the core (src/compose.ts `Core`) a cluster instance drives. */
 export interface ClusterCore {
@@ -24,6 +25,7 @@ export interface ClusterCore {
   outbound: Outbound;
   interactions: Interactions;
   scheduler: Pick<Scheduler, 'start' | 'stop'>;
+  sessions: Pick<LiveSessions, 'get' | 'close'>;
 }
 import type { PostgresStore } from '../store/postgres.js';
 import { DatabaseLiveness } from './liveness.js';
@@ -138,6 +140,7 @@ export async function joinCluster(opts: ClusterNodeOptions): Promise<ClusterNode
         bridges: started.bridges,
         outbound: started.outbound,
         interactions: started.interactions,
+        sessions: started.sessions,
         liveness,
         concurrency: opts.concurrency,
         heartbeatS: cluster.heartbeatS,

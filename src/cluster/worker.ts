@@ -28,6 +28,7 @@ import type { Bridges } from '../conversation/bridges.js';
 import type { Router } from '../conversation/router.js';
 import type { Outbound } from '../conversation/outbound.js';
 import type { Interactions } from '../conversation/interactions.js';
+import type { LiveSessions } from '../conversation/live-sessions.js';
 import { recoverConversation } from '../conversation/recovery.js';
 import type { Store } from '../store/types.js';
 import { TURN_QUEUE } from './constants.js';
@@ -36,10 +37,12 @@ import type { DatabaseLiveness } from './liveness.js';
 
 export interface TurnWorkerOptions {
   boss: PgBoss;
-  store: Pick<Store, 'postedMessages'>;
+  store: Pick<Store, 'postedMessages' | 'conversations'>;
   router: Router;
   bridges: Bridges;
   outbound: Pick<Outbound, 'say' | 'enqueue' | 'deliver'>;
+  /** The live agent sessions: one whose conversation ran a turn on another worker since is closed (its context is stale). */
+  sessions: Pick<LiveSessions, 'get' | 'close'>;
   /** Requests a cut turn left open are expired (cards edited) before the conversation runs again. */
   interactions: Pick<Interactions, 'expireStale'>;
   liveness: DatabaseLiveness;
@@ -70,6 +73,11 @@ export class TurnWorker {
   private workId?: string;
   /** Conversations this worker holds a job of → the job's abort controller (lost claims). */
   private readonly held = new Map<string, AbortController>();
+  /**
+   * The agent session point (`<session id>@<committed point>`) each conversation had when this
+   * worker last finished a job of it: a live session is reused only while it is still the latest.
+   */
+  private readonly lastPoint = new Map<string, string>();
   /** Handlers running now (for {@link release}). */
   private readonly handlers = new Set<Promise<void>>();
 
@@ -130,6 +138,24 @@ export class TurnWorker {
     clearTimeout(timer);
   }
 
+  /** `<agent session id>@<committed point>` of the conversation as stored. */
+  private async pointOf(conversationId: string): Promise<string> {
+    const c = await this.opts.store.conversations.get(conversationId);
+    return `${c?.agentSessionId ?? ''}@${c?.agentSessionAt ?? ''}`;
+  }
+
+  /**
+   * A live agent process this worker kept for the conversation holds the context of the turns it
+   * ran; when another worker ran a turn since (the stored point moved), it is closed, and the next
+   * turn resumes the stored agent session (its files restored) instead.
+   */
+  private async closeStaleSession(conversationId: string): Promise<void> {
+    if (!this.opts.sessions.get(conversationId)) return;
+    const point = await this.pointOf(conversationId);
+    if (this.lastPoint.get(conversationId) === point) return;
+    await this.opts.sessions.close(conversationId, 'a turn ran on another worker since');
+  }
+
   /** Runs one wake-up job (see the file comment). Throws to fail the job (pg-boss retries it). */
   async handle(job: Job<WakeJobData>): Promise<void> {
     const { conversationId } = job.data;
@@ -147,6 +173,7 @@ export class TurnWorker {
       // Left over from a job of this conversation this worker lost: nothing of it may go on.
       if (!bridge.idle) await bridge.abandon();
       bridge.claim = claim;
+      await this.closeStaleSession(conversationId);
       await this.opts.interactions.expireStale(conversationId);
       let rows = await recoverConversation(store, router.inbox, outbound, log, conversationId);
       await outbound.deliver(conversationId);
@@ -170,6 +197,7 @@ export class TurnWorker {
         await bridge.abandon();
       }
       throw err;
+      this.lastPoint.set(conversationId, await this.pointOf(conversationId));
     } finally {
       job.signal.removeEventListener('abort', onJobAbort);
       if (this.held.get(conversationId) === lost) this.held.delete(conversationId);

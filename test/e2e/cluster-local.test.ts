@@ -11,6 +11,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { INTERRUPTED_NOTICE } from '../../src/conversation/recovery.js';
+import { RERUN_NOTE } from '../../src/conversation/rerun.js';
 import { lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { LocalChat } from '../helpers/agentbridge.js';
 import { freshPostgresDatabase } from '../helpers/pg.js';
@@ -108,7 +109,7 @@ describe('cluster mode: three instances share the work', () => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     model.setResponder(async (req) => {
-      const text = lastUserText(req);
+      const text = lastUserText(req).replace(`${RERUN_NOTE}\n\n`, '');
       if (text.includes('HOLD')) await released;
       return { text: `echo: ${text}` };
     });
@@ -126,6 +127,8 @@ describe('cluster mode: three instances share the work', () => {
     release();
     await waitFor(async () => (await other.botTexts('general', thread)).includes('echo: HOLD this one'), 90_000, 'the answer');
     expect(runnerOf(c, conv)).not.toBe(victim - 1);
+    // The re-run told the agent its earlier attempt was cut.
+    expect(lastUserText(model.mainRequests().filter((r) => lastUserText(r).includes('HOLD')).at(-1)!)).toBe(`${RERUN_NOTE}\n\nHOLD this one`);
     // Restart the killed instance: its orphaned claude is reaped; nothing more is posted.
     await c.start(victim - 1);
     const texts = (await other.messages('general', thread)).map((m) => m.text);
@@ -140,7 +143,7 @@ describe('cluster mode: three instances share the work', () => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     model.setResponder(async (req) => {
-      const text = lastUserText(req);
+      const text = lastUserText(req).replace(`${RERUN_NOTE}\n\n`, '');
       if (text.includes('PAUSE')) await released;
       return { text: `echo: ${text} (${req.index})` };
     });
