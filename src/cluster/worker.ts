@@ -101,7 +101,11 @@ export class TurnWorker {
         localConcurrency: this.opts.concurrency,
         batchSize: 1,
         heartbeatRefreshSeconds: Math.max(1, Math.floor(this.opts.heartbeatS / 4)),
-        pollingIntervalSeconds: 2,
+        // NOTIFY wakes the workers for new jobs, but not for a retry coming due or for the next job
+        // of a conversation whose job just completed: a 1 s poll bounds that wait (pg-boss's
+        // backstop default is 30 s).
+        pollingIntervalSeconds: 1,
+        notifyPollingIntervalSeconds: 1,
       },
       async ([job]) => {
         if (!job) return;
@@ -188,6 +192,7 @@ export class TurnWorker {
         if ((await Promise.race([bridge.whenIdle(), whenLost])) === 'lost') throw new ClaimLostError(conversationId);
         rows = (await router.inbox.unfinishedFor(conversationId)).filter((r) => r.state === 'queued');
       }
+      this.lastPoint.set(conversationId, await this.pointOf(conversationId));
     } catch (err) {
       if (lost.signal.aborted || err instanceof ClaimLostError) {
         log.warn('cluster: job lost; its turn is abandoned (another worker takes the conversation over)');
@@ -197,7 +202,6 @@ export class TurnWorker {
         await bridge.abandon();
       }
       throw err;
-      this.lastPoint.set(conversationId, await this.pointOf(conversationId));
     } finally {
       job.signal.removeEventListener('abort', onJobAbort);
       if (this.held.get(conversationId) === lost) this.held.delete(conversationId);

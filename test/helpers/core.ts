@@ -67,6 +67,8 @@ export interface CoreOptions {
   onRestartRequested?: () => void;
   /** The claude runner; default a {@link ManualRunner} (then `runner` is it). */
   claudeRunner?: Runner;
+  /** Cluster mode's core options (src/compose.ts `CoreDeps.cluster`); the test runs the worker itself. */
+  cluster?: CoreDeps['cluster'];
 }
 
 type TestConfig = Partial<
@@ -155,6 +157,7 @@ export function startCore(opts: CoreOptions = {}): Core<AppStore> {
     onTurnEnd: opts.onTurnEnd && ((e) => opts.onTurnEnd!(e.conversationId, e.outcome, e.ms, e.info)),
     onRestartRequested: opts.onRestartRequested,
     commandServices: opts.commandServices,
+    ...(opts.cluster ? { cluster: opts.cluster } : {}),
   });
   if (!opts.recovering) core.router.recovered();
   let closed = false;
