@@ -10,7 +10,9 @@
  * entrypoint script through ShellCheck (Debian package `shellcheck`, installed by .ci/run).
  * The safety properties: a non-root user with configurable ids, named volumes for data,
  * workspaces and each agent's home, an optional .env, and a 0.0.0.0 bind only with the local
- * chat's login enforced (agentbridge refuses to start without a user: src/app.ts).
+ * chat's login enforced (agentbridge refuses to start without a user: src/app.ts). The optional
+ * profiles: `postgres` (the database) and `cluster` (the database and three instances in cluster
+ * mode, each with its own data volume and instance id; docs/ARCHITECTURE.md §10).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -59,7 +61,8 @@ interface ComposeService {
   volumes?: string[];
 }
 const composeText = fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
-const compose = parse(composeText) as {
+// `merge`: the cluster profile's services share their settings through a YAML anchor and `<<` merge keys (Compose resolves them too).
+const compose = parse(composeText, { merge: true }) as {
   services: Record<string, ComposeService>;
   volumes: Record<string, unknown>;
 };
@@ -246,7 +249,7 @@ describe('docker-compose.yml', () => {
     const postgres = compose.services['postgres']!;
 
     it('runs only with the profile, and the default setup does not refer to it', () => {
-      expect(postgres.profiles).toEqual(['postgres']);
+      expect(postgres.profiles).toEqual(['postgres', 'cluster']);
       // Services without a profile are the default setup: only agentbridge, unchanged (no dependency,
       // link or variable naming the postgres service; its volume is unused there, so Compose leaves it out).
       expect(
@@ -278,7 +281,7 @@ describe('docker-compose.yml', () => {
         .join('\n');
       expect(yamlLines).toContain('${POSTGRES_PASSWORD:-}');
       expect(yamlLines).not.toMatch(/\$\{[A-Za-z_][A-Za-z0-9_]*:?\?/);
-      expect(composeText).not.toMatch(/postgres(ql)?:\/\/[^:\s]+:(?!\$\{POSTGRES_PASSWORD\})[^@\s]+@/);
+      expect(composeText).not.toMatch(/postgres(ql)?:\/\/[^:\s]+:(?!\$\{POSTGRES_PASSWORD(:-)?\})[^@\s]+@/);
     });
 
     it('refuses to start without POSTGRES_PASSWORD with a message saying what to set, and otherwise runs the image entrypoint', () => {
@@ -303,6 +306,81 @@ describe('docker-compose.yml', () => {
         expect(ok.stdout).toBe('image entrypoint: postgres\n');
       } finally {
         fs.rmSync(bin, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('the cluster profile (three instances on one PostgreSQL database)', () => {
+    const NAMES = ['agentbridge-1', 'agentbridge-2', 'agentbridge-3'];
+    const instances = NAMES.map((name) => [name, compose.services[name]!] as const);
+    /** Compose's interpolation of `${NAME}` and `${NAME:-default}` with `vars` (what `docker compose` does before it runs a service). */
+    const interpolate = (value: string, vars: Record<string, string>) =>
+      value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, def?: string) => vars[name] || (def ?? ''));
+    /** The configuration one instance runs with: the image's environment, then the service's, interpolated. */
+    const configOf = (s: ComposeService) => {
+      const env = Object.fromEntries(
+        Object.entries({ ...imageEnv, ...s.environment }).map(([k, v]) => [k, interpolate(String(v), { POSTGRES_PASSWORD: 's3cret' })]),
+      );
+      return loadConfig(env, '/app');
+    };
+    const mounts = (s: ComposeService) => new Map((s.volumes ?? []).map((v) => [v.split(':')[1]!, v.split(':')[0]!]));
+
+    it('has three agentbridge services, only in the profile, started after PostgreSQL is healthy (also in the profile)', () => {
+      for (const [name, s] of instances) {
+        expect(s, name).toBeDefined();
+        expect(s.profiles, name).toEqual(['cluster']);
+        expect(s.depends_on, name).toEqual({ postgres: { condition: 'service_healthy' } });
+      }
+      expect(compose.services['postgres']!.profiles).toContain('cluster');
+      // Nothing of the profile leaks into the default setup (checked above too: the services without a profile).
+      expect(JSON.stringify(service)).not.toMatch(/cluster/i);
+    });
+
+    it('runs each in cluster mode with its own instance id, all roles, on the one database of the profile', () => {
+      const configs = instances.map(([, s]) => configOf(s));
+      for (const [i, c] of configs.entries()) {
+        expect(c.cluster, NAMES[i]).toMatchObject({ instanceId: NAMES[i], roles: ['ingress', 'worker', 'leader'] });
+        expect(c.database).toEqual({ backend: 'postgres', url: 'postgres://agentbridge:s3cret@postgres:5432/agentbridge' });
+      }
+      expect(new Set(configs.map((c) => c.cluster!.instanceId)).size).toBe(3);
+      // The URL comes from the service, not from .env (whose URL, if any, would be the default service's).
+      for (const [, s] of instances)
+        expect(s.environment?.['AGENTBRIDGE_DATABASE_URL']).toBe('postgres://agentbridge:${POSTGRES_PASSWORD:-}@postgres:5432/agentbridge');
+    });
+
+    it('gives each its own named data volume, and shares workspaces and agent homes only together with AGENTBRIDGE_WORKSPACES_SHARED', () => {
+      const data = instances.map(([, s]) => mounts(s).get('/data'));
+      expect(new Set(data).size).toBe(3);
+      expect(data).not.toContain(mounts(service).get('/data')); // not the single instance's either
+      const shared = ['/workspaces', ...AGENT_HOMES.map((h) => `${home}/${h}`)];
+      for (const [name, s] of instances) {
+        for (const target of ['/data', ...shared]) {
+          const source = mounts(s).get(target);
+          expect(source, `${name} ${target}`).toMatch(/^[a-z][a-z0-9_-]*$/);
+          expect(Object.keys(compose.volumes)).toContain(source);
+        }
+      }
+      const sharedVolumes = shared.every((t) => new Set(instances.map(([, s]) => mounts(s).get(t))).size === 1);
+      for (const [name, s] of instances) expect(configOf(s).cluster!.workspacesShared, name).toBe(sharedVolumes);
+    });
+
+    it('publishes each on its own loopback port, binds 0.0.0.0 inside only with the login enforced, and is built and stopped like the default service', () => {
+      const ports = instances.flatMap(([, s]) => s.ports ?? []);
+      expect(ports).toHaveLength(3);
+      for (const p of ports) expect(p.startsWith('127.0.0.1:'), p).toBe(true);
+      expect(new Set(ports.map((p) => p.split(':')[1])).size).toBe(3);
+      for (const [name, s] of instances) {
+        const config = configOf(s);
+        expect(loginRequiredByConfig(config), name).toBe(true);
+        expect(() => assertLocalLoginPossible(config, 0)).toThrow(StartRefusedError);
+        expect(s.build, name).toEqual(service.build);
+        expect(s.user === undefined || !/^(0|root)(:|$)/.test(s.user)).toBe(true);
+        expect(s.env_file, name).toEqual([{ path: '.env', required: false }]);
+        expect(s.init, name).toBe(true);
+        expect(s.restart, name).toBe('unless-stopped');
+        expect(config.restartMode, name).toBe('exit');
+        expect(Number(/^(\d+)s$/.exec(s.stop_grace_period ?? '')?.[1]), name).toBeGreaterThan(config.shutdownGraceMs / 1000);
+        expect(s.healthcheck?.test, name).toEqual(service.healthcheck?.test);
       }
     });
   });
