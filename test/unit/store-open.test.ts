@@ -150,6 +150,23 @@ describe('acquireOwner', () => {
     await next.release();
   });
 
+  it('PostgreSQL, cluster mode: instances hold the lock together; a single-instance agentbridge is refused while they run, and refuses them', async () => {
+    const { database } = await pgDatabase();
+    const a = await acquireOwner({ dataDir: tmpDir(), database }, logger, { cluster: { instanceId: 'node-a' } });
+    cleanups.push(() => a.release());
+    const b = await acquireOwner({ dataDir: tmpDir(), database }, logger, { cluster: { instanceId: 'node-b' } });
+    cleanups.push(() => b.release());
+    const single = await rejection(acquireOwner({ dataDir: tmpDir(), database }, logger));
+    expect(single).toBeInstanceOf(DatabaseLockedError);
+    expect(single.message).toMatch(/agentbridge:node-[ab] pid \d+/);
+    await a.release();
+    await b.release();
+    const alone = await acquireOwner({ dataDir: tmpDir(), database }, logger);
+    cleanups.push(() => alone.release());
+    await expect(acquireOwner({ dataDir: tmpDir(), database }, logger, { cluster: { instanceId: 'node-c' } })).rejects.toBeInstanceOf(DatabaseLockedError);
+    await alone.release();
+  });
+
   it('PostgreSQL: a lost lock is taken again; when another agentbridge took it meanwhile, onLost names it', async () => {
     const { url, database } = await pgDatabase();
     let lost: Error | undefined;
