@@ -143,6 +143,11 @@ export class Inbox {
     await tx.inbox.requeue(eventKeys);
   }
 
+  /** Cluster mode: enqueues a wake-up job for the conversation (outside any transaction); nothing on one instance. */
+  wake(conversationId: string): Promise<void> {
+    return this.store.turnJobs.wake(conversationId);
+  }
+
   /** A conversation's rows queued or running, oldest first. */
   unfinishedFor(conversationId: string): Promise<InboxRow[]> {
     return this.store.inbox.unfinishedFor(conversationId);

@@ -86,7 +86,9 @@ export class Router {
     const command = await this.deps.commands?.takeCommand(message, access.admin, hooks);
     if (command) return command;
     const answering = (await this.deps.answers?.wouldAnswer(message)) ?? false;
-    if (!(await this.inbox.accept(message, hooks))) {
+    // Cluster mode: a message that may answer an open question gets its wake-up job only once it
+    // turned out to be a prompt after all — a worker must not run it while it is being taken as the answer.
+    if (!(await this.inbox.accept(message, hooks, { wake: !answering }))) {
       this.deps.logger.info({ eventKey: message.eventKey, conversationId: message.conversationId }, 'duplicate delivery ignored');
       return 'duplicate';
     }
@@ -96,6 +98,7 @@ export class Router {
       this.deps.logger.info({ eventKey: message.eventKey, conversationId: message.conversationId }, 'message answered an open question');
       return 'accepted';
     }
+    if (answering) await this.inbox.wake(message.conversationId);
     this.bridges.admit(message);
     return 'accepted';
   }

@@ -72,7 +72,7 @@ export function agentProcesses(marker: string, fleet: Fleet): FoundProcess[] {
 }
 
 /** True when an ancestor of `pid` (by /proc/<pid>/stat ppid) is one of `ancestors`. */
-function descendsFrom(pid: number, ancestors: ReadonlySet<number>): boolean {
+export function descendsFrom(pid: number, ancestors: ReadonlySet<number>): boolean {
   let current = pid;
   for (let depth = 0; depth < 64 && current > 1; depth++) {
     let stat: string;

@@ -128,7 +128,14 @@ describe('cluster mode: three instances share the work', () => {
     await waitFor(async () => (await other.botTexts('general', thread)).includes('echo: HOLD this one'), 90_000, 'the answer');
     expect(runnerOf(c, conv)).not.toBe(victim - 1);
     // The re-run told the agent its earlier attempt was cut.
-    expect(lastUserText(model.mainRequests().filter((r) => lastUserText(r).includes('HOLD')).at(-1)!)).toBe(`${RERUN_NOTE}\n\nHOLD this one`);
+    expect(
+      lastUserText(
+        model
+          .mainRequests()
+          .filter((r) => lastUserText(r).includes('HOLD'))
+          .at(-1)!,
+      ),
+    ).toBe(`${RERUN_NOTE}\n\nHOLD this one`);
     // Restart the killed instance: its orphaned claude is reaped; nothing more is posted.
     await c.start(victim - 1);
     const texts = (await other.messages('general', thread)).map((m) => m.text);

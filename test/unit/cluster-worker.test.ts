@@ -41,10 +41,10 @@ async function database(): Promise<string> {
   return db.url;
 }
 
-async function instance(url: string, id: string): Promise<Instance> {
+async function instance(url: string, id: string, concurrency = 4): Promise<Instance> {
   const store = await openPostgresStore({ url, logger });
   const boss = await startTurnQueue({ url, instanceId: id, heartbeatS: 10, logger, poolMax: 2 }, store.jobs);
-  const core = startCore({ store, cluster: { instanceId: id }, concurrency: 4 });
+  const core = startCore({ store, cluster: { instanceId: id }, concurrency });
   const liveness = new DatabaseLiveness({ probe: () => store.probeWrite(), windowMs: 10_000, logger });
   liveness.start();
   const worker = new TurnWorker({
@@ -56,7 +56,7 @@ async function instance(url: string, id: string): Promise<Instance> {
     interactions: core.interactions,
     sessions: core.sessions,
     liveness,
-    concurrency: 4,
+    concurrency,
     heartbeatS: 10,
     logger,
   });
@@ -97,17 +97,21 @@ describe('cluster turn queue', () => {
 
   it('two instances: every message answered once, in order, never two turns of a conversation at once', async () => {
     const url = await database();
-    const a = await instance(url, 'a');
-    const b = await instance(url, 'b');
+    const a = await instance(url, 'a', 2);
+    const b = await instance(url, 'b', 2);
     let inFlight = new Map<string, number>();
     let overlap = 0;
     for (const i of [a, b]) {
       i.core.runner.auto = undefined;
       await i.worker.start();
     }
-    // Each runner answers after a short while, recording overlaps per conversation.
+    // Each runner answers after a short while, recording overlaps per conversation. The first
+    // answers wait until four turns run at once: with two turn slots per worker, both workers run some.
+    let wave = false;
     const answer = (i: Instance) =>
       setInterval(() => {
+        if (!wave && a.core.runner.runs.length + b.core.runner.runs.length < 4) return;
+        wave = true;
         for (const run of i.core.runner.runs.splice(0)) {
           const conv = run.req.prompt.match(/\[(c\d)\]/)?.[1] ?? '?';
           const n = (inFlight.get(conv) ?? 0) + 1;

@@ -185,6 +185,7 @@ async function fill(store: Store): Promise<{ deletedEntryId: number }> {
   });
   await store.clusterInstances.beat({ id: 'node-b', host: 'host-b', pid: 7, roles: ['leader'], url: null, startedAt: 30, heartbeatAt: 31, turnsRunning: 0 });
   await store.clusterInstances.markStopped('node-b', 32);
+  await store.deliveryLeases.take(conv, 'node-a', 30_000, 1_760_000_000_000);
   await store.sessionFiles.save(conv, 'claude', 'sess-1', [
     { root: 'claude-config', path: 'projects/-w--/sess-1.jsonl', content: '{"type":"user","text":"é ✓"}\n' },
     { root: 'claude-config', path: 'projects/-w--/sess-1/tool-results/a.txt', content: 'tool output' },
