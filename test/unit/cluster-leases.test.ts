@@ -187,7 +187,7 @@ describe('LeaderLeases', () => {
       expect(ra.running.size).toBe(0);
       expect(await readLeaseHolders(db.url, LEASES)).toEqual([]);
     },
-    40_000,
+    90_000,
   );
 
   it('the holder process SIGKILLed: another instance takes over within about a retry interval', async () => {
