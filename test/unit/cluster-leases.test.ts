@@ -136,59 +136,54 @@ describe('pg-lease', () => {
 });
 
 describe('LeaderLeases', () => {
-  it(
-    'two instances: one holds each lease; terminating the holder moves its work; close() hands over',
-    { timeout: 90_000 },
-    async () => {
-      const ra = new Recorder();
-      const rb = new Recorder();
-      const a = new LeaderLeases({ url: db.url, instanceId: 'leader-a', work: ra.work(), logger });
-      a.start();
-      await waitFor(() => a.held().length === LEASES.length, 10_000, 'a holds every lease');
-      const b = new LeaderLeases({ url: db.url, instanceId: 'leader-b', work: rb.work(), logger });
-      b.start();
-      try {
-        expect([...ra.running].sort()).toEqual([...LEASES].sort());
-        // b keeps trying and gets nothing while a holds them
-        await new Promise((r) => setTimeout(r, 2_500));
-        expect(b.held()).toEqual([]);
-        expect(rb.events).toEqual([]);
-        const holders = await readLeaseHolders(db.url, LEASES);
-        expect(holders.map((h) => `${h.lease}=${h.instanceId}`).sort()).toEqual(LEASES.map((l) => `${l}=leader-a`).sort());
+  it('two instances: one holds each lease; terminating the holder moves its work; close() hands over', async () => {
+    const ra = new Recorder();
+    const rb = new Recorder();
+    const a = new LeaderLeases({ url: db.url, instanceId: 'leader-a', work: ra.work(), logger });
+    a.start();
+    await waitFor(() => a.held().length === LEASES.length, 10_000, 'a holds every lease');
+    const b = new LeaderLeases({ url: db.url, instanceId: 'leader-b', work: rb.work(), logger });
+    b.start();
+    try {
+      expect([...ra.running].sort()).toEqual([...LEASES].sort());
+      // b keeps trying and gets nothing while a holds them
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect(b.held()).toEqual([]);
+      expect(rb.events).toEqual([]);
+      const holders = await readLeaseHolders(db.url, LEASES);
+      expect(holders.map((h) => `${h.lease}=${h.instanceId}`).sort()).toEqual(LEASES.map((l) => `${l}=leader-a`).sort());
 
-        // The holder's connections die (what a SIGKILL or a server-side kill does): a stops, b starts.
-        const t0 = Date.now();
-        expect(await terminateSessionsOf(db.url, 'leader-a')).toBe(LEASES.length);
-        await waitFor(() => ra.running.size === 0, 15_000, 'a stopped its work');
-        // Sized for a loaded 2-core machine; on an idle one the takeover takes about 1 s (one retry interval).
-        await waitFor(() => rb.running.size === LEASES.length, 25_000, 'b started every lease');
-        const takeoverMs = Date.now() - t0;
-        expect(takeoverMs).toBeLessThan(25_000);
-        for (const name of LEASES) {
-          expect(ra.events.filter((e) => e === `stop ${name}`)).toHaveLength(1);
-          expect(rb.events.filter((e) => e === `start ${name}`)).toHaveLength(1);
-        }
-        expect(b.held().sort()).toEqual([...LEASES].sort());
-        expect(a.held()).toEqual([]);
-        // Never both running one lease: a stopped before b could start (the lock was freed by a's connection ending).
-        expect((await readLeaseHolders(db.url, LEASES)).every((h) => h.instanceId === 'leader-b')).toBe(true);
-
-        // Graceful shutdown of b: its work stops, and a takes over promptly.
-        const t1 = Date.now();
-        await b.close();
-        expect(rb.running.size).toBe(0);
-        expect((await readLeaseHolders(db.url, LEASES)).filter((h) => h.instanceId === 'leader-b')).toEqual([]);
-        await waitFor(() => ra.running.size === LEASES.length, 25_000, 'a took every lease back');
-        expect(Date.now() - t1).toBeLessThan(25_000);
-      } finally {
-        await a.close();
-        await b.close();
+      // The holder's connections die (what a SIGKILL or a server-side kill does): a stops, b starts.
+      const t0 = Date.now();
+      expect(await terminateSessionsOf(db.url, 'leader-a')).toBe(LEASES.length);
+      await waitFor(() => ra.running.size === 0, 15_000, 'a stopped its work');
+      // Sized for a loaded 2-core machine; on an idle one the takeover takes about 1 s (one retry interval).
+      await waitFor(() => rb.running.size === LEASES.length, 25_000, 'b started every lease');
+      const takeoverMs = Date.now() - t0;
+      expect(takeoverMs).toBeLessThan(25_000);
+      for (const name of LEASES) {
+        expect(ra.events.filter((e) => e === `stop ${name}`)).toHaveLength(1);
+        expect(rb.events.filter((e) => e === `start ${name}`)).toHaveLength(1);
       }
-      expect(ra.running.size).toBe(0);
-      expect(await readLeaseHolders(db.url, LEASES)).toEqual([]);
-    },
-    90_000,
-  );
+      expect(b.held().sort()).toEqual([...LEASES].sort());
+      expect(a.held()).toEqual([]);
+      // Never both running one lease: a stopped before b could start (the lock was freed by a's connection ending).
+      expect((await readLeaseHolders(db.url, LEASES)).every((h) => h.instanceId === 'leader-b')).toBe(true);
+
+      // Graceful shutdown of b: its work stops, and a takes over promptly.
+      const t1 = Date.now();
+      await b.close();
+      expect(rb.running.size).toBe(0);
+      expect((await readLeaseHolders(db.url, LEASES)).filter((h) => h.instanceId === 'leader-b')).toEqual([]);
+      await waitFor(() => ra.running.size === LEASES.length, 25_000, 'a took every lease back');
+      expect(Date.now() - t1).toBeLessThan(25_000);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    expect(ra.running.size).toBe(0);
+    expect(await readLeaseHolders(db.url, LEASES)).toEqual([]);
+  }, 90_000);
 
   it('the holder process SIGKILLed: another instance takes over within about a retry interval', async () => {
     // The holder: a separate process holding the scheduler lease (tryLease through tsx).
