@@ -35,7 +35,17 @@ export function vacuum(db: Db): void {
 }
 
 /** Tables `prune` reports on, in this order. */
-export const PRUNE_TABLES = ['conversations', 'session_entries', 'posted_messages', 'inbox', 'outbox', 'local_messages', 'cron_runs'] as const;
+export const PRUNE_TABLES = [
+  'conversations',
+  'session_entries',
+  'posted_messages',
+  'inbox',
+  'outbox',
+  'local_messages',
+  'cron_runs',
+  'agent_session_files',
+  'delivery_leases',
+] as const;
 
 /** Tables whose writers a prune on PostgreSQL holds off until it ends (what its decisions read or delete). */
 const PG_PRUNE_LOCKED_TABLES = [...PRUNE_TABLES, 'scheduled_messages'] as const;
@@ -99,7 +109,7 @@ export async function prune(ctx: SqlContext, before: Date, opts: { dryRun?: bool
       ).map((r) => r.id);
       for (let i = 0; i < ids.length; i += PRUNE_CHUNK) {
         const list = sql.join(ids.slice(i, i + PRUNE_CHUNK));
-        for (const table of ['posted_messages', 'session_entries', 'inbox', 'outbox'] as const) {
+        for (const table of ['posted_messages', 'session_entries', 'inbox', 'outbox', 'agent_session_files'] as const) {
           add(table, await run(q, sql`DELETE FROM ${sql.table(table)} WHERE conversation_id IN (${list})`));
         }
         add('conversations', await run(q, sql`DELETE FROM conversations WHERE id IN (${list})`));
@@ -116,6 +126,8 @@ export async function prune(ctx: SqlContext, before: Date, opts: { dryRun?: bool
         ),
       );
       add('cron_runs', await run(q, sql`DELETE FROM cron_runs WHERE status IN ('ok', 'failed', 'skipped') AND COALESCE(ended_at, scheduled_for) < ${t}`));
+      // Cluster mode's delivery leases that lapsed before the cut-off (a lease is held for seconds).
+      add('delivery_leases', await run(q, sql`DELETE FROM delivery_leases WHERE expires_at < ${t}`));
       if (opts.dryRun) throw new DryRunRollback();
     });
   } catch (err) {

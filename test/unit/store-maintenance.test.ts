@@ -96,6 +96,12 @@ describe.each(BACKENDS)('prune (%s)', (backend: Backend) => {
     await s.inbox.accept(message('idle-1', 'idle', NOW - 60 * DAY));
     await s.inbox.markDone(['idle-1']);
     await s.outbox.markPosted((await s.outbox.enqueue({ conversationId: 'idle', target: { platform: 'local', channel: 'x' }, text: 'a' })).id, 'r');
+    // Cluster mode: the idle conversation's saved agent session files go with it; a live one's stay.
+    await s.sessionFiles.save('idle', 'claude', 's1', [{ root: 'claude-config', path: 'projects/x/s1.jsonl', content: '{}\n' }]);
+    await s.sessionFiles.save('live', 'claude', 's2', [{ root: 'claude-config', path: 'projects/x/s2.jsonl', content: '{}\n' }]);
+    // A delivery lease that lapsed long ago: removed; one held now: kept.
+    await s.deliveryLeases.take('idle', 'node-a', 30_000, NOW - 60 * DAY);
+    await s.deliveryLeases.take('live', 'node-a', 30_000, NOW);
     // Old but with a queued message: kept (never lose an accepted message).
     await s.conversations.ensure({ id: 'waiting', platform: 'local', channel: 'x' });
     await s.inbox.accept(message('waiting-1', 'waiting', NOW - 60 * DAY));
@@ -157,7 +163,17 @@ describe.each(BACKENDS)('prune (%s)', (backend: Backend) => {
     vi.useRealTimers();
   }
 
-  const EXPECTED = { conversations: 1, session_entries: 2, posted_messages: 1, inbox: 2, outbox: 2, local_messages: 2, cron_runs: 4 };
+  const EXPECTED = {
+    conversations: 1,
+    session_entries: 2,
+    posted_messages: 1,
+    inbox: 2,
+    outbox: 2,
+    local_messages: 2,
+    cron_runs: 4,
+    agent_session_files: 1,
+    delivery_leases: 1,
+  };
 
   it('a dry run reports what would go and changes nothing', async () => {
     await fill();
