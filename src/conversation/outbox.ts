@@ -203,6 +203,11 @@ export class OutboxDelivery {
   /** Another instance delivers this conversation's rows now: look again shortly (its rows may not include ours). */
   private scheduleBusyRetry(conversationId: string, delayMs: number): void {
     if (this.stopped || this.retryTimers.has(conversationId)) return;
+    this.deliverIn(conversationId, delayMs);
+  }
+
+  /** Delivers the conversation again after `delayMs` (one timer per conversation, unref'd). */
+  private deliverIn(conversationId: string, delayMs: number): void {
     const timer = setTimeout(() => {
       this.retryTimers.delete(conversationId);
       this.deliverLogged(conversationId);
@@ -365,13 +370,7 @@ export class OutboxDelivery {
     if (this.stopped || this.retryTimers.has(conversationId)) return;
     const n = this.failures.get(conversationId) ?? 0;
     this.failures.set(conversationId, n + 1);
-    const delay = this.retryDelaysMs[Math.min(n, this.retryDelaysMs.length - 1)] ?? 60_000;
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(conversationId);
-      this.deliverLogged(conversationId);
-    }, delay);
-    timer.unref();
-    this.retryTimers.set(conversationId, timer);
+    this.deliverIn(conversationId, this.retryDelaysMs[Math.min(n, this.retryDelaysMs.length - 1)] ?? 60_000);
   }
 
   /** After a storage fault: a short backoff, then once the store is healthy, delivers again. */
