@@ -102,7 +102,8 @@ describe('agentbridge cluster', () => {
     const status = await cli(['cluster', 'status'], e);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^ {2}node-a\s+host-a\s+11\s+worker,leader\s+live\s+\d+s ago\s+1$/m);
-    expect(status.stdout).toMatch(/^ {2}scheduler\s+unknown$/m);
+    // The lease holders are read from pg_locks (src/store/pg-lease.ts): no instance runs here, so nobody holds one.
+    expect(status.stdout).toMatch(/^ {2}scheduler\s+nobody$/m);
     expect(status.stdout).toContain(`blocked conversations: 1\n  ${conv}, failed `);
     expect(status.stdout).toContain('claude exited with code 1');
     const json = JSON.parse((await cli(['cluster', 'status', '--json'], e)).stdout) as { blocked: { conversationId: string; jobIds: string[] }[] };
