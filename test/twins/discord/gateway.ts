@@ -69,6 +69,9 @@ export class TwinGateway {
     return true;
   }
 
+  /** Identifies that came while another session still had a live connection (two gateway holders at once). */
+  identifiedWhileLive = 0;
+
   /** True while an identified or resumed session has a live connection. */
   connected(): boolean {
     return this.session?.ws !== undefined;
@@ -158,7 +161,11 @@ export class TwinGateway {
           ws.close(4014, 'Disallowed intent(s).');
           return;
         }
-        if (this.session?.ws && this.session.ws !== ws) this.session.ws.close(4000, 'twin: replaced by a new session');
+        if (this.session?.ws && this.session.ws !== ws) {
+          // Two clients of one shard (Discord would send both every event): counted, and the older one replaced.
+          this.identifiedWhileLive++;
+          this.session.ws.close(4000, 'twin: replaced by a new session');
+        }
         const session: Session = { id: randomBytes(16).toString('hex'), seq: 0, sent: [], ws, resumable: true };
         this.session = session;
         const w = this.world;

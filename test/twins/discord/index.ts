@@ -102,6 +102,8 @@ export interface DiscordTwin {
   connections: string[];
   /** True while the bot has a live, identified Gateway session. */
   connected(): boolean;
+  /** Identifies that came while another session of the bot still had a live connection (two gateway holders at once). */
+  gatewayOverlaps(): number;
   /** Current Gateway session id (a new one after each Identify). */
   sessionId(): string | undefined;
   user(name: string, extra?: Partial<TwinUser>): TwinUser;
@@ -274,6 +276,7 @@ export async function startDiscordTwin(options: DiscordTwinOptions = {}): Promis
     connections: gateway.connections,
     pings: rest.pings,
     connected: () => gateway.connected(),
+    gatewayOverlaps: () => gateway.identifiedWhileLive,
     sessionId: () => gateway.sessionId(),
     user: (name, extra) => world.userNamed(name, extra),
     userSays: (m) => {

@@ -82,6 +82,8 @@ export class SocketHub {
   private readonly silent = new Set<WebSocket>();
   private readonly sockets = new Set<WebSocket>();
   private current?: { ws: WebSocket; n: number };
+  /** Every open connection (hello sent) and its number. */
+  private readonly open = new Map<WebSocket, number>();
   private readonly queue: Queued[] = [];
   private readonly tickets = new Set<string>();
   private envelopeCounter = 0;
@@ -118,13 +120,20 @@ export class SocketHub {
     if (this.current) this.silent.add(this.current.ws);
   }
 
-  /** Sends an Events API payload now, or when a client connects. */
+  /**
+   * Sends an Events API payload now, or when a client connects. With several open connections of
+   * the app (cluster mode: one per instance) Slack sends each event to one of them at random
+   * ("Using Socket Mode": up to 10 connections, events distributed among them); silent ones are
+   * skipped.
+   */
   send(payload: Record<string, unknown>, retry_attempt = 0, retry_reason = ''): void {
-    if (!this.current || this.silent.has(this.current.ws)) {
+    const open = [...this.open].filter(([ws]) => !this.silent.has(ws) && ws.readyState === ws.OPEN);
+    if (open.length === 0) {
       this.queue.push({ payload, retry_attempt, retry_reason });
       return;
     }
-    this.write(this.current, payload, retry_attempt, retry_reason);
+    const [ws, n] = open[Math.floor(Math.random() * open.length)]!;
+    this.write({ ws, n }, payload, retry_attempt, retry_reason);
   }
 
   /** Sends a `slash_commands` envelope to the connected client. @throws when nobody is connected. */
@@ -190,7 +199,8 @@ export class SocketHub {
       clearInterval(pinger);
       this.sockets.delete(ws);
       this.silent.delete(ws);
-      if (this.current?.ws === ws) this.current = undefined;
+      this.open.delete(ws);
+      if (this.current?.ws === ws) this.current = [...this.open].map(([w, k]) => ({ ws: w, n: k })).at(-1);
     });
     ws.on('error', () => {});
     ws.send(
@@ -202,6 +212,7 @@ export class SocketHub {
       }),
     );
     this.current = { ws, n };
+    this.open.set(ws, n);
     // Slack retries unacknowledged events; then what arrived while nobody was connected.
     const byEvent = new Map<string, SentEnvelope[]>();
     for (const e of this.envelopes) byEvent.set(e.event_id, [...(byEvent.get(e.event_id) ?? []), e]);
