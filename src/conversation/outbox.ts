@@ -290,7 +290,10 @@ export class OutboxDelivery {
         const message = err instanceof Error ? err.message : String(err);
         this.opts.onDeliveryError?.(row.target.platform, err);
         // A file whose copy is gone can never be posted: give it up rather than hold up the conversation.
-        const giveUp = (row.target.retireRef !== undefined && row.attempts + 1 >= MAX_RETIRE_ATTEMPTS) || err instanceof FileCopyGone;
+        // Cluster mode: the copy is in the data directory of the instance that took the file, which
+        // delivers it once it holds the delivery lease — given up only after as many attempts as a retire row.
+        const copyGone = err instanceof FileCopyGone && (!this.opts.lease || row.attempts + 1 >= MAX_RETIRE_ATTEMPTS);
+        const giveUp = (row.target.retireRef !== undefined && row.attempts + 1 >= MAX_RETIRE_ATTEMPTS) || copyGone;
         await store.outbox.markAttemptFailed(row.id, message, giveUp);
         if (giveUp)
           logger.error({ outboxId: row.id, conversationId: row.conversationId, err: message }, 'outbox: could not retire the progress message; giving up');

@@ -4,7 +4,11 @@
  * PostgreSQL database deliver a conversation's rows once each, in order), approvals decided on
  * another instance, and the configuration.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OutgoingFiles } from '../../src/store/outgoing-files.js';
+import type { PlatformAdapter } from '../../src/platforms/types.js';
 import { createLogger } from '../../src/logger.js';
 import { DatabaseLiveness } from '../../src/cluster/liveness.js';
 import { wakeStaleConversations } from '../../src/cluster/maintenance.js';
@@ -182,5 +186,44 @@ describe('cluster configuration', () => {
     expect(c.cluster?.instanceId).toMatch(/^[A-Za-z0-9._-]+-\d+$/);
     expect(loadConfig({ AGENTBRIDGE_DATABASE_URL: 'postgres://u:p@db/x' }, '/srv', undefined, machine).cluster).toBeUndefined();
     expect(parseRoles('leader, worker,worker')).toEqual(['worker', 'leader']);
+  });
+});
+
+describe('files sent in a cluster', () => {
+  it('a file row whose copy another instance holds is not given up by the instance that reaches it first: its owner posts it, once', async () => {
+    const db = await freshPostgresDatabase();
+    cleanups.push(db.drop);
+    const open = async (id: string) => {
+      const store = await openPostgresStore({ url: db.url, logger });
+      const core = startCore({ store, cluster: { instanceId: id, deliveryLeaseMs: 5_000 }, retryDelaysMs: [50] });
+      cleanups.push(() => core.close());
+      return core;
+    };
+    const owner = await open('owner');
+    const other = await open('other');
+    const posted: Array<{ by: string; name: string; bytes: string }> = [];
+    for (const [by, core] of [
+      ['owner', owner],
+      ['other', other],
+    ] as const) {
+      core.adapter.limits = { ...core.adapter.limits, maxFileBytes: 1024 };
+      const withFiles = core.adapter as Pick<PlatformAdapter, 'postFile'>;
+      withFiles.postFile = async (target, file) => {
+        posted.push({ by, name: file.name, bytes: fs.readFileSync(file.path, 'utf8') });
+        return { ref: `file-${posted.length}`, channel: target.channel };
+      };
+    }
+    const src = path.join(owner.dir, 'report.txt');
+    fs.writeFileSync(src, 'the report');
+    const copy = new OutgoingFiles(owner.dir).put(src, 1024);
+    const m = localMessage('f1', 'x');
+    const to = { conversationId: m.conversationId, replyTarget: m.replyTarget };
+    await owner.outbound.enqueueFile(to, { id: copy.id, name: 'report.txt', size: copy.size });
+    // The other instance gets to the row first: it has no copy, and leaves the row for the owner.
+    await other.outbox.deliver(m.conversationId);
+    expect((await owner.store.outbox.pendingFor(m.conversationId)).map((r) => r.state)).toEqual(['pending']);
+    await owner.outbox.deliver(m.conversationId);
+    await waitFor(async () => (await owner.store.outbox.pendingFor(m.conversationId)).length === 0, 20_000, 'the file row delivered');
+    expect(posted).toEqual([{ by: 'owner', name: 'report.txt', bytes: 'the report' }]);
   });
 });
