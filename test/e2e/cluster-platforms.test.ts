@@ -42,6 +42,8 @@ beforeAll(async () => {
       DISCORD_CHANNELS: discord.channels['agent-chat']!,
       SLACK_BOT_TOKEN: slack.botToken,
       SLACK_API_URL: `${slack.url}/api`,
+      // With Slack and Discord configured the local chat is off unless asked for.
+      AGENTBRIDGE_LOCAL_CHAT: 'on',
     },
     // Instance 0 takes Slack's HTTP Events; 1 and 2 hold Socket Mode connections.
     per: (i) => (i === 0 ? { SLACK_SIGNING_SECRET: slack.signingSecret } : { SLACK_APP_TOKEN: slack.appToken }),
@@ -65,12 +67,13 @@ async function gatewayHolder(): Promise<number> {
 
 describe('cluster mode on Slack, Discord and the local chat', () => {
   it('Slack: Socket Mode events spread over two instances and HTTP Events to a third are each answered once', async () => {
+    // Instances 1 and 2 each hold a Socket Mode connection; instance 0 (HTTP Events) none.
+    await waitFor(() => slack.socket.openConnections === 2, 30_000, 'two Socket Mode connections');
     const posts: Awaited<ReturnType<SlackTwin['userPosts']>>[] = [];
     for (let k = 0; k < 4; k++) posts.push(await slack.userPosts({ user: 'U0ALICE', channel: CHANNEL, text: `socket question ${k}`, mention: true }));
     for (const [k, p] of posts.entries()) await waitForAnswer(slack, CHANNEL, p.ts, `echo: socket question ${k}`, 120_000);
-    // Every event went over Socket Mode, to more than one connection when it could.
-    const connections = new Set(slack.socket.envelopes.filter((e) => posts.some((p) => p.eventIds.includes(e.event_id))).map((e) => e.connection));
-    expect(connections.size).toBeGreaterThanOrEqual(1);
+    // Every event went over Socket Mode (to one of the two connections, at random).
+    expect(slack.socket.envelopes.filter((e) => posts.some((p) => p.eventIds.includes(e.event_id))).length).toBeGreaterThanOrEqual(posts.length);
 
     slack.eventsUrl = `${cluster.nodes[0]!.url}/slack/events`;
     try {

@@ -96,6 +96,11 @@ export class SocketHub {
     return `${base.replace(/^http/, 'ws')}/socket?ticket=${ticket}`;
   }
 
+  /** How many connections are open now (cluster mode: one per instance in Socket Mode). */
+  get openConnections(): number {
+    return this.open.size;
+  }
+
   /** True while a client is connected (hello sent). */
   get connected(): boolean {
     return this.current !== undefined;
