@@ -150,3 +150,73 @@ export function auditContext(
     promptedMoreThanOnce: [...prompted.values()].filter((n) => n > 1).length,
   };
 }
+
+/** The end of a chaos run, audited: answers by thread (progress messages left out), stale progress texts, both audits. */
+export interface RunAudit {
+  /** Thread key → the bot's answer texts in that thread, progress messages excluded. */
+  answers: Map<string, string[]>;
+  /** Bot texts still a progress message ("⏳ Working…"). */
+  stale: string[];
+  audit: AnswerAudit;
+  context: ContextAudit;
+}
+
+/**
+ * True when every accepted token is named by some bot text that is not a progress message.
+ * @param bot thread key → texts of the bot's messages in that thread (progress messages included)
+ * @param accepted thread key → tokens of its accepted messages
+ */
+export function allAnswered(bot: ReadonlyMap<string, readonly string[]>, accepted: ReadonlyMap<string, readonly string[]>): boolean {
+  const seen = new Set(
+    [...bot.values()]
+      .flat()
+      .filter((x) => !isProgressText(x))
+      .flatMap(tokensIn),
+  );
+  return [...accepted.values()].flat().every((tk) => seen.has(tk));
+}
+
+/**
+ * Audits a finished run: {@link auditAnswers} on the bot's non-progress texts and
+ * {@link auditContext} on the model's main requests.
+ * @param bot thread key → texts of the bot's messages in that thread, in thread order (progress messages included)
+ */
+export function auditRun(
+  bot: ReadonlyMap<string, readonly string[]>,
+  accepted: ReadonlyMap<string, readonly string[]>,
+  requests: readonly RecordedRequest[],
+  newestPrompt: (r: RecordedRequest) => string,
+): RunAudit {
+  const answers = new Map([...bot].map(([th, texts]) => [th, texts.filter((x) => !isProgressText(x))]));
+  const stale = [...bot.values()].flat().filter(isProgressText);
+  return { answers, stale, audit: auditAnswers(accepted, answers), context: auditContext(accepted, requests, newestPrompt) };
+}
+
+/** The counts of a {@link RunAudit} for a scenario's results file (all counts of tokens or requests). */
+export function runFigures(r: RunAudit) {
+  const { audit, context } = r;
+  return {
+    lost: audit.lost.length,
+    duplicated: audit.duplicated.length,
+    reordered: audit.reordered.length,
+    misplaced: audit.misplaced.length,
+    staleProgress: r.stale.length,
+    modelRequests: context.requests,
+    promptsRepeatedInContext: new Set([...context.repeatedInSomeRequest.map((x) => x.token), ...context.lastRequestWrong.map((w) => w.token)]).size,
+    lastRequestWrong: context.lastRequestWrong.length,
+    promptsSentAgain: context.promptedMoreThanOnce,
+  };
+}
+
+/** The findings of a {@link RunAudit} for a results file's `details` (context findings capped at 50 each). */
+export function runDetails(r: RunAudit) {
+  return {
+    lost: r.audit.lost,
+    duplicated: r.audit.duplicated,
+    reordered: r.audit.reordered,
+    misplaced: r.audit.misplaced,
+    stale: r.stale,
+    context: r.context.lastRequestWrong.slice(0, 50),
+    repeated: r.context.repeatedInSomeRequest.slice(0, 50),
+  };
+}

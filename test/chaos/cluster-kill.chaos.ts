@@ -25,11 +25,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalChat, runCli, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { clusterEnv, startCluster, type TestCluster } from '../helpers/cluster.js';
 import { freshPostgresDatabase } from '../helpers/pg.js';
-import { processesMentioning, type FoundProcess } from '../helpers/procs.js';
+import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { lastUserText, startAnthropicModel, type AnthropicModel, type Responder } from '../models/anthropic.js';
-import { answerFor, auditAnswers, auditContext, isProgressText, threadOf, tokenFor, tokensIn } from './audit.js';
-import { descendsFrom, isSettled, pollUntil, reapLeftovers } from './harness.js';
+import { allAnswered, answerFor, auditRun, runDetails, runFigures, threadOf, tokensIn } from './audit.js';
+import { botTexts, expectCleanRun, interleave, isSettled, midTurnMoment, pollUntil, reapLeftovers, SentMessages, strayProcesses } from './harness.js';
 import { makePrng } from './prng.js';
 import { announce, writeResults } from './results.js';
 import { bySize, SCALE, SEED } from './scale.js';
@@ -71,22 +71,6 @@ afterAll(async () => {
   await db?.drop();
   sb?.cleanup();
 }, 120_000);
-
-/** The send order: conversation of each message, a random interleaving of `conversations` × (messages/conversations). */
-function schedule(): number[] {
-  const left = Array.from(
-    { length: SIZE.conversations },
-    (_, i) => Math.floor(SIZE.messages / SIZE.conversations) + (i < SIZE.messages % SIZE.conversations ? 1 : 0),
-  );
-  const order: number[] = [];
-  while (order.length < SIZE.messages) {
-    const open = left.flatMap((n, t) => (n > 0 ? [t] : []));
-    const t = rng.pick(open);
-    left[t]!--;
-    order.push(t);
-  }
-  return order;
-}
 
 /** A token-echoing responder (200–800 ms) that records each request's span by conversation. */
 function spanRecorder(): { responder: Responder; spans: Span[]; inFlight(): number } {
@@ -167,14 +151,13 @@ describe('chaos: cluster kill (three instances on one PostgreSQL, SIGKILL and re
 
     const c = (cluster = await startCluster(sb, model.url, db!.url, INSTANCES));
     const startupMs = Date.now() - started;
-    const order = schedule();
+    const order = interleave(rng, SIZE.messages, SIZE.conversations);
     const killAfter = [...rng.distinct(SIZE.kills - 1, 1, SIZE.messages - 2), SIZE.messages - 1];
 
     const live = (): number[] => c.nodes.flatMap((p, i) => (p ? [i] : []));
     const chatOf = (i: number) => new LocalChat(c.nodes[i]!.url);
     const anyUrl = (): string => c.nodes[live()[0]!]!.url;
-    const threadIds = new Map<number, string>(); // conversation number → local thread id
-    const accepted = new Map<string, string[]>(); // local thread id → tokens in send order
+    const sent = new SentMessages(); // conversation number → local thread id → tokens in send order
     const sentVia = [0, 0, 0];
     const kills: Array<{ afterMessage: number; instance: number; midTurn: boolean; at: number; restartMs: number }> = [];
     let restarting: Promise<unknown> = Promise.resolve();
@@ -182,11 +165,7 @@ describe('chaos: cluster kill (three instances on one PostgreSQL, SIGKILL and re
 
     const killOne = async (afterMessage: number): Promise<void> => {
       await restarting; // at most one instance down at a time
-      const midTurn = await pollUntil(() => rec.inFlight() > 0, 15_000, 'a model request in flight', 20).then(
-        () => true,
-        () => false,
-      );
-      await new Promise((r) => setTimeout(r, rng.int(0, 600)));
+      const midTurn = await midTurnMoment(rng, rec.inFlight);
       const victim = rng.pick(live());
       const at = Date.now();
       await c.nodes[victim]!.stop('SIGKILL');
@@ -201,38 +180,22 @@ describe('chaos: cluster kill (three instances on one PostgreSQL, SIGKILL and re
     };
 
     for (let i = 0; i < order.length; i++) {
-      const t = order[i]!;
-      const token = tokenFor(t, i);
-      const thread = threadIds.get(t);
       const via = rng.pick(live());
       sentVia[via]!++;
-      const res = await chatOf(via).send(CHANNEL, `please note ${token}`, { user: 'chaos', ...(thread ? { thread } : {}) });
-      if (!thread) threadIds.set(t, res.thread);
-      accepted.set(res.thread, [...(accepted.get(res.thread) ?? []), token]);
+      await sent.send(chatOf(via), CHANNEL, order[i]!, i);
       if (killAfter.includes(i)) await killOne(i);
       else await new Promise((r) => setTimeout(r, rng.int(20, 300)));
     }
     await restarting;
     const sentMs = Date.now() - started;
 
+    const { accepted } = sent;
     const threads = [...accepted.keys()];
-    const answersOf = async (): Promise<Map<string, string[]>> => {
-      const out = new Map<string, string[]>();
-      const chat = new LocalChat(anyUrl());
-      for (const th of threads)
-        out.set(
-          th,
-          (await chat.messages(CHANNEL, th)).filter((m) => m.bot).map((m) => m.text),
-        );
-      return out;
-    };
-    const allTokens = [...accepted.values()].flat();
+    const answersOf = () => botTexts(new LocalChat(anyUrl()), CHANNEL, threads);
     let waitError: unknown;
     await pollUntil(
       async () => {
-        const texts = [...(await answersOf()).values()].flat().filter((x) => !isProgressText(x));
-        const seen = new Set(texts.flatMap(tokensIn));
-        if (!allTokens.every((tk) => seen.has(tk))) return false;
+        if (!allAnswered(await answersOf(), accepted)) return false;
         for (const i of live()) if (!(await isSettled(c.nodes[i]!.url))) return false;
         return true;
       },
@@ -243,10 +206,7 @@ describe('chaos: cluster kill (three instances on one PostgreSQL, SIGKILL and re
     const answeredMs = Date.now() - started;
 
     const bot = await answersOf();
-    const answers = new Map([...bot].map(([th, texts]) => [th, texts.filter((x) => !isProgressText(x))]));
-    const stale = [...bot.values()].flat().filter(isProgressText);
-    const audit = auditAnswers(accepted, answers);
-    const context = auditContext(accepted, model.mainRequests(), lastUserText);
+    const run = auditRun(bot, accepted, model.mainRequests(), lastUserText);
     const concurrent = overlaps(rec.spans);
     const interrupted = [...bot.values()].flat().filter((x) => x.startsWith('⚠️') || x.startsWith('🔄')).length;
 
@@ -262,8 +222,10 @@ describe('chaos: cluster kill (three instances on one PostgreSQL, SIGKILL and re
     const cronGaps = dueTimes.slice(1).filter((d, i) => d - dueTimes[i]! !== 60_000);
 
     // Idle: only the live instances' own agent sessions may run; after the stop, nothing.
-    const own = new Set(live().map((i) => c.nodes[i]!.child.pid!));
-    const leftRunning: FoundProcess[] = processesMentioning(sb.root).filter((p) => !own.has(p.pid) && !descendsFrom(p.pid, own));
+    const leftRunning = strayProcesses(
+      sb.root,
+      live().map((i) => c.nodes[i]!.child.pid!),
+    );
     await c.stopAll();
     const leftAfterStop = processesMentioning(sb.root);
 
@@ -276,15 +238,8 @@ describe('chaos: cluster kill (three instances on one PostgreSQL, SIGKILL and re
       killsMidTurn: kills.filter((k) => k.midTurn).length,
       killDetails: kills,
       interruptedNotices: interrupted,
-      lost: audit.lost.length,
-      duplicated: audit.duplicated.length,
-      reordered: audit.reordered.length,
-      misplaced: audit.misplaced.length,
-      staleProgress: stale.length,
+      ...runFigures(run),
       concurrentTurns: concurrent.length,
-      modelRequests: context.requests,
-      promptsRepeatedInContext: new Set([...context.repeatedInSomeRequest.map((r) => r.token), ...context.lastRequestWrong.map((w) => w.token)]).size,
-      promptsSentAgain: context.promptedMoreThanOnce,
       cronRuns: runs.length,
       cronOk: okRuns.length,
       cronOutputs: cronOutputs.length,
@@ -296,14 +251,8 @@ describe('chaos: cluster kill (three instances on one PostgreSQL, SIGKILL and re
       totalMs: answeredMs,
       timedOut: waitError !== undefined,
       details: {
-        lost: audit.lost,
-        duplicated: audit.duplicated,
-        reordered: audit.reordered,
-        misplaced: audit.misplaced,
-        stale,
+        ...runDetails(run),
         concurrent: concurrent.slice(0, 20),
-        context: context.lastRequestWrong.slice(0, 50),
-        repeated: context.repeatedInSomeRequest.slice(0, 50),
         cronRuns: runs,
         cronPosts: cronPosts.map((th) => th.text.slice(0, 200)),
         leftRunning,
@@ -323,14 +272,8 @@ describe('chaos: cluster kill (three instances on one PostgreSQL, SIGKILL and re
 
     expect(waitError, 'every message answered and the inbox/outbox drained in time').toBeUndefined();
     expect(kills).toHaveLength(SIZE.kills);
-    expect(audit.lost, 'lost messages (no answer names them)').toEqual([]);
-    expect(audit.duplicated, 'messages answered more than once').toEqual([]);
-    expect(audit.reordered, 'conversations whose answers came out of order').toEqual([]);
-    expect(audit.misplaced, 'answers in the wrong conversation').toEqual([]);
-    expect(stale, 'progress messages left "⏳ Working…"').toEqual([]);
+    expectCleanRun(run, 'conversations');
     expect(concurrent, 'two model requests of one conversation at once').toEqual([]);
-    expect(context.repeatedInSomeRequest, 'prompts that appear more than once in one model request').toEqual([]);
-    expect(context.lastRequestWrong, 'prompts not exactly once in the last model request of their conversation').toEqual([]);
     expect(cronTwice, 'cron due times with more than one ok run').toEqual([]);
     expect(cronOutputs.length, 'cron outputs posted = ok runs').toBe(okRuns.length);
     expect(cronGaps, 'cron minutes skipped between the first and the last run').toEqual([]);

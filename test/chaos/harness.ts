@@ -4,10 +4,11 @@
  * (every one recorded, all stopped at the end, also on failure), `/healthz` reads and polling.
  */
 import fs from 'node:fs';
-import { startAgentbridge, type AgentbridgeProcess } from '../helpers/agentbridge.js';
+import { expect } from 'vitest';
+import { startAgentbridge, type LocalChat, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { processesMentioning, type FoundProcess } from '../helpers/procs.js';
 import { lastUserText, type Responder } from '../models/anthropic.js';
-import { answerFor } from './audit.js';
+import { answerFor, tokenFor, type RunAudit } from './audit.js';
 import type { Prng } from './prng.js';
 
 /**
@@ -64,10 +65,15 @@ export class Fleet {
 
 /** Processes mentioning `marker` (the sandbox root) other than agentbridge itself: agent CLIs and their children. */
 export function agentProcesses(marker: string, fleet: Fleet): FoundProcess[] {
-  const own = new Set(fleet.livePids());
+  return strayProcesses(marker, fleet.livePids());
+}
+
+/** Processes mentioning `marker` that are neither one of `ownPids` (live agentbridge instances) nor descend from one. */
+export function strayProcesses(marker: string, ownPids: readonly number[]): FoundProcess[] {
+  const own = new Set(ownPids);
   // Live agent sessions of a running instance (its children and their children) are kept between
   // turns by design; what is left over is anything else: orphans of killed instances, or any
-  // process once the fleet has stopped.
+  // process once the instances have stopped.
   return processesMentioning(marker).filter((p) => !own.has(p.pid) && !descendsFrom(p.pid, own));
 }
 
@@ -148,4 +154,71 @@ export function reapLeftovers(marker: string): FoundProcess[] {
     }
   }
   return found;
+}
+
+/** The send order of a run: the thread (0-based) of each message, a random interleaving of `threads` × (`messages`/`threads`). */
+export function interleave(rng: Prng, messages: number, threads: number): number[] {
+  const left = Array.from({ length: threads }, (_, i) => Math.floor(messages / threads) + (i < messages % threads ? 1 : 0));
+  const order: number[] = [];
+  while (order.length < messages) {
+    const open = left.flatMap((n, t) => (n > 0 ? [t] : []));
+    const t = rng.pick(open);
+    left[t]!--;
+    order.push(t);
+  }
+  return order;
+}
+
+/**
+ * Waits for a random moment inside a turn: until `inFlight()` counts a model request (at most
+ * 15 s), then 0–600 ms more. Resolves true when a request was in flight, false when none came.
+ */
+export async function midTurnMoment(rng: Prng, inFlight: () => number): Promise<boolean> {
+  const midTurn = await pollUntil(() => inFlight() > 0, 15_000, 'a model request in flight', 20).then(
+    () => true,
+    () => false,
+  );
+  await new Promise((r) => setTimeout(r, rng.int(0, 600)));
+  return midTurn;
+}
+
+/** The messages of a run as sent: thread number → local thread id, local thread id → tokens in send order. */
+export class SentMessages {
+  readonly threadIds = new Map<number, string>();
+  readonly accepted = new Map<string, string[]>();
+
+  /** Sends message `index` of thread `thread` (`please note <token>`, as user `chaos`) through `chat`, in the thread's local thread once it has one. */
+  async send(chat: LocalChat, channel: string, thread: number, index: number): Promise<void> {
+    const token = tokenFor(thread, index);
+    const id = this.threadIds.get(thread);
+    const res = await chat.send(channel, `please note ${token}`, { user: 'chaos', ...(id ? { thread: id } : {}) });
+    if (!id) this.threadIds.set(thread, res.thread);
+    this.accepted.set(res.thread, [...(this.accepted.get(res.thread) ?? []), token]);
+  }
+}
+
+/** Local thread id → texts of the bot's messages in it (progress messages included), for each of `threads`. */
+export async function botTexts(chat: LocalChat, channel: string, threads: readonly string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const th of threads)
+    out.set(
+      th,
+      (await chat.messages(channel, th)).filter((m) => m.bot).map((m) => m.text),
+    );
+  return out;
+}
+
+/**
+ * Asserts a run's answers and context are clean: nothing lost, duplicated, reordered or
+ * misplaced, no stale progress message, every prompt once in the agent's context. `unit` names
+ * a thread in the messages ("threads", "conversations").
+ */
+export function expectCleanRun(r: RunAudit, unit: string): void {
+  expect(r.audit.lost, 'lost messages (no answer names them)').toEqual([]);
+  expect(r.audit.duplicated, 'messages answered more than once').toEqual([]);
+  expect(r.audit.reordered, `${unit} whose answers came out of order`).toEqual([]);
+  expect(r.audit.misplaced, `answers in the wrong ${unit.replace(/s$/, '')}`).toEqual([]);
+  expect(r.stale, 'progress messages left "⏳ Working…"').toEqual([]);
+  expect(r.context.repeatedInSomeRequest, 'prompts that appear more than once in one model request').toEqual([]);
+  expect(r.context.lastRequestWrong, `prompts not exactly once in the last model request of their ${unit.replace(/s$/, '')}`).toEqual([]);
 }

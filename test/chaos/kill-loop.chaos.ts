@@ -16,9 +16,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalChat, claudeServiceEnv, type AgentbridgeProcess } from '../helpers/agentbridge.js';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
-import { auditAnswers, auditContext, isProgressText, tokenFor, tokensIn } from './audit.js';
+import { allAnswered, auditRun, runDetails, runFigures } from './audit.js';
 import { processesMentioning } from '../helpers/procs.js';
-import { agentProcesses, Fleet, reapLeftovers, isSettled, pollUntil, tokenEcho } from './harness.js';
+import {
+  agentProcesses,
+  botTexts,
+  expectCleanRun,
+  Fleet,
+  interleave,
+  reapLeftovers,
+  isSettled,
+  midTurnMoment,
+  pollUntil,
+  SentMessages,
+  tokenEcho,
+} from './harness.js';
 import { makePrng } from './prng.js';
 import { announce, writeResults } from './results.js';
 import { bySize, SEED } from './scale.js';
@@ -48,50 +60,26 @@ afterAll(async () => {
   sb?.cleanup();
 });
 
-/** The send order: thread of each message, a random interleaving of `threads` × (messages/threads). */
-function schedule(): number[] {
-  const left = Array.from({ length: SIZE.threads }, (_, i) => Math.floor(SIZE.messages / SIZE.threads) + (i < SIZE.messages % SIZE.threads ? 1 : 0));
-  const order: number[] = [];
-  while (order.length < SIZE.messages) {
-    const open = left.flatMap((n, t) => (n > 0 ? [t] : []));
-    const t = rng.pick(open);
-    left[t]!--;
-    order.push(t);
-  }
-  return order;
-}
-
 describe('chaos: kill loop (local chat, SIGKILL at random moments)', () => {
   it(`${SIZE.messages} messages across ${SIZE.threads} threads with ${SIZE.kills} SIGKILLs: every message answered once, in order, prompts in context once`, async () => {
     announce(SCENARIO, `${SIZE.messages} messages, ${SIZE.threads} threads, ${SIZE.kills} SIGKILLs`);
     const echo = tokenEcho(rng, 200, 800);
     model.setResponder(echo.responder);
-    const order = schedule();
+    const order = interleave(rng, SIZE.messages, SIZE.threads);
     // Kill after these message indices (the last kill after the last message).
     const killAfter = [...rng.distinct(SIZE.kills - 1, 1, SIZE.messages - 2), SIZE.messages - 1];
     const started = Date.now();
 
     let ab: AgentbridgeProcess = await fleet.start();
     let chat = new LocalChat(ab.url);
-    const threadIds = new Map<number, string>(); // thread number → local thread id
-    const accepted = new Map<string, string[]>(); // local thread id → tokens in send order
+    const sent = new SentMessages();
     const kills: Array<{ afterMessage: number; midTurn: boolean; agentProcs: number; restartMs: number }> = [];
 
     for (let i = 0; i < order.length; i++) {
-      const t = order[i]!;
-      const token = tokenFor(t, i);
-      const thread = threadIds.get(t);
-      const res = await chat.send(CHANNEL, `please note ${token}`, { user: 'chaos', ...(thread ? { thread } : {}) });
-      if (!thread) threadIds.set(t, res.thread);
-      accepted.set(res.thread, [...(accepted.get(res.thread) ?? []), token]);
+      await sent.send(chat, CHANNEL, order[i]!, i);
 
       if (killAfter.includes(i)) {
-        // A random moment inside a turn: once a model request is in flight, plus 0–600 ms.
-        const midTurn = await pollUntil(() => echo.inFlight() > 0, 15_000, 'a model request in flight', 20).then(
-          () => true,
-          () => false,
-        );
-        await new Promise((r) => setTimeout(r, rng.int(0, 600)));
+        const midTurn = await midTurnMoment(rng, echo.inFlight);
         // Agent processes up at the kill (the live sessions of this instance included).
         const procs = processesMentioning(sb.root).filter((p) => p.pid !== ab.child.pid).length;
         await fleet.kill(ab);
@@ -105,35 +93,19 @@ describe('chaos: kill loop (local chat, SIGKILL at random moments)', () => {
     }
     const sentMs = Date.now() - started;
 
+    const { accepted } = sent;
     const threads = [...accepted.keys()];
-    const answersOf = async (): Promise<Map<string, string[]>> => {
-      const out = new Map<string, string[]>();
-      for (const th of threads)
-        out.set(
-          th,
-          (await chat.messages(CHANNEL, th)).filter((m) => m.bot).map((m) => m.text),
-        );
-      return out;
-    };
-    const allTokens = [...accepted.values()].flat();
     let waitError: unknown;
     await pollUntil(
-      async () => {
-        const texts = [...(await answersOf()).values()].flat().filter((x) => !isProgressText(x));
-        const seen = new Set(texts.flatMap(tokensIn));
-        return allTokens.every((tk) => seen.has(tk)) && (await isSettled(ab.url));
-      },
+      async () => allAnswered(await botTexts(chat, CHANNEL, threads), accepted) && (await isSettled(ab.url)),
       SIZE.answerTimeoutMs,
       'every message to be answered and the inbox and outbox to be empty',
       500,
     ).catch((err: unknown) => (waitError = err));
     const answeredMs = Date.now() - started;
 
-    const bot = await answersOf();
-    const answers = new Map([...bot].map(([th, texts]) => [th, texts.filter((x) => !isProgressText(x))]));
-    const stale = [...bot.values()].flat().filter(isProgressText);
-    const audit = auditAnswers(accepted, answers);
-    const context = auditContext(accepted, model.mainRequests(), lastUserText);
+    const bot = await botTexts(chat, CHANNEL, threads);
+    const run = auditRun(bot, accepted, model.mainRequests(), lastUserText);
     const leftRunning = agentProcesses(sb.root, fleet);
     const restartNotices = [...bot.values()].flat().filter((x) => x.startsWith('🔄')).length;
     await fleet.stopAll();
@@ -146,27 +118,13 @@ describe('chaos: kill loop (local chat, SIGKILL at random moments)', () => {
       killsMidTurn: kills.filter((k) => k.midTurn).length,
       killDetails: kills,
       restartNotices,
-      lost: audit.lost.length,
-      duplicated: audit.duplicated.length,
-      reordered: audit.reordered.length,
-      misplaced: audit.misplaced.length,
-      staleProgress: stale.length,
+      ...runFigures(run),
       agentProcessesLeft: leftRunning.length + leftAfterStop.length,
-      modelRequests: context.requests,
-      promptsRepeatedInContext: new Set([...context.repeatedInSomeRequest.map((r) => r.token), ...context.lastRequestWrong.map((w) => w.token)]).size,
-      lastRequestWrong: context.lastRequestWrong.length,
-      promptsSentAgain: context.promptedMoreThanOnce,
       sendPhaseMs: sentMs,
       totalMs: answeredMs,
       timedOut: waitError !== undefined,
       details: {
-        lost: audit.lost,
-        duplicated: audit.duplicated,
-        reordered: audit.reordered,
-        misplaced: audit.misplaced,
-        stale,
-        context: context.lastRequestWrong.slice(0, 50),
-        repeated: context.repeatedInSomeRequest.slice(0, 50),
+        ...runDetails(run),
         leftRunning,
         leftAfterStop,
       },
@@ -182,14 +140,8 @@ describe('chaos: kill loop (local chat, SIGKILL at random moments)', () => {
 
     expect(waitError, 'every message answered and the inbox/outbox drained in time').toBeUndefined();
     expect(kills).toHaveLength(SIZE.kills);
-    expect(audit.lost, 'lost messages (no answer names them)').toEqual([]);
-    expect(audit.duplicated, 'messages answered more than once').toEqual([]);
-    expect(audit.reordered, 'threads whose answers came out of order').toEqual([]);
-    expect(audit.misplaced, 'answers in the wrong thread').toEqual([]);
-    expect(stale, 'progress messages left "⏳ Working…"').toEqual([]);
+    expectCleanRun(run, 'threads');
     expect(leftRunning, 'agent processes left while idle').toEqual([]);
     expect(leftAfterStop, 'agent processes left after the stop').toEqual([]);
-    expect(context.repeatedInSomeRequest, 'prompts that appear more than once in one model request').toEqual([]);
-    expect(context.lastRequestWrong, 'prompts not exactly once in the last model request of their thread').toEqual([]);
   });
 });

@@ -12,37 +12,14 @@
  * transcript" notice (LOST_SESSION_NOTICE) is posted.
  */
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LOST_SESSION_NOTICE } from '../../src/conversation/seeding.js';
-import { lastUserText, startAnthropicModel, type AnthropicModel, type MessagesBody, type RecordedRequest } from '../models/anthropic.js';
+import { lastUserText, type MessagesBody, type RecordedRequest } from '../models/anthropic.js';
 import { LocalChat } from '../helpers/agentbridge.js';
-import { runnerOf, startCluster, type TestCluster } from '../helpers/cluster.js';
-import { freshPostgresDatabase } from '../helpers/pg.js';
-import { processesMentioning } from '../helpers/procs.js';
-import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { runnerOf, useClusterSuite } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/sandbox.js';
 
-let model: AnthropicModel;
-let sb: Sandbox;
-let cluster: TestCluster | undefined;
-const drops: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  model = await startAnthropicModel();
-  sb = makeSandbox();
-});
-
-afterEach(async () => {
-  await cluster?.stopAll();
-  cluster = undefined;
-  model.setResponder(undefined);
-  for (const d of drops.splice(0)) await d();
-});
-
-afterAll(async () => {
-  await model?.close();
-  expect(processesMentioning(sb.root)).toEqual([]);
-  sb?.cleanup();
-});
+const suite = useClusterSuite();
 
 const WORD_RE = /word-(\d+)/g;
 
@@ -77,15 +54,13 @@ const count = (text: string, needle: string): number => text.split(needle).lengt
 
 describe('cluster mode: context across hosts', () => {
   it('a conversation whose turns alternate between two instances with their own HOME keeps its context (ECHO[n] grows, session restored)', async () => {
-    const db = await freshPostgresDatabase();
-    drops.push(db.drop);
-    const c = (cluster = await startCluster(sb, model.url, db.url, 2, {
+    const c = await suite.newCluster(2, {
       ownHomes: true,
       // A graceful stop, as in a rolling restart.
       extra: { AGENTBRIDGE_SHUTDOWN_GRACE_S: '30' },
-    }));
+    });
     // ECHO[n]: n = the number of distinct turns (word-k) the user content of the request holds.
-    model.setResponder((req: RecordedRequest) => {
+    suite.model.setResponder((req: RecordedRequest) => {
       const seen = new Set([...roleText(req.body, 'user').matchAll(WORD_RE)].map((m) => m[1]));
       return { text: `ECHO[${seen.size}] ${lastUserText(req)}` };
     });
@@ -104,7 +79,7 @@ describe('cluster mode: context across hosts', () => {
       const previous = runners[runners.length - 1]!;
       const other = 1 - previous;
       // Its session files reached the database (they are saved just after the answer is posted).
-      await waitFor(() => sessionSaved(db.url, conv, `word-${n - 1}`), 60_000, `the session files of turn ${n - 1} in the database`);
+      await waitFor(() => sessionSaved(c.url, conv, `word-${n - 1}`), 60_000, `the session files of turn ${n - 1} in the database`);
       await c.nodes[previous]!.stop('SIGTERM');
       c.nodes[previous] = undefined;
       await chat(other).send('general', prompt(n), { thread, user: 'ann' });
@@ -129,7 +104,7 @@ describe('cluster mode: context across hosts', () => {
     // The request for turn n carries turns 1..n-1 once each, as the resumed session's own messages
     // (the earlier prompts as user messages, the earlier answers as assistant messages).
     for (let n = 1; n <= turns; n++) {
-      const reqs = model.mainRequests().filter((r) => lastUserText(r).includes(`word-${n}`));
+      const reqs = suite.model.mainRequests().filter((r) => lastUserText(r).includes(`word-${n}`));
       expect(reqs, `one model request for turn ${n}`).toHaveLength(1);
       const body = reqs[0]!.body;
       const user = roleText(body, 'user');

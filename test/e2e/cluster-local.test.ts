@@ -9,48 +9,20 @@
  * - A worker paused (SIGSTOP, as if cut from the network) mid-turn: its turn moves to another
  *   worker; after SIGCONT nothing it does is posted.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { INTERRUPTED_NOTICE } from '../../src/conversation/recovery.js';
 import { RERUN_NOTE } from '../../src/conversation/rerun.js';
-import { lastUserText, startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
+import { lastUserText } from '../models/anthropic.js';
 import { LocalChat } from '../helpers/agentbridge.js';
-import { freshPostgresDatabase } from '../helpers/pg.js';
-import { processesMentioning } from '../helpers/procs.js';
-import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
-import { runnerOf, startCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/sandbox.js';
+import { runnerOf, useClusterSuite, type TestCluster } from '../helpers/cluster.js';
 
-let model: AnthropicModel;
-let sb: Sandbox;
-let cluster: TestCluster | undefined;
-const drops: Array<() => Promise<void>> = [];
+const suite = useClusterSuite();
 
 /** Model requests in flight and finished, by conversation marker `[cN]`: start/end ms. */
 let spans: Array<{ conv: string; start: number; end: number }> = [];
 
-beforeAll(async () => {
-  model = await startAnthropicModel();
-  sb = makeSandbox();
-});
-
-afterEach(async () => {
-  await cluster?.stopAll();
-  cluster = undefined;
-  model.setResponder(undefined);
-  for (const d of drops.splice(0)) await d();
-});
-
-afterAll(async () => {
-  await model?.close();
-  expect(processesMentioning(sb.root)).toEqual([]);
-  sb?.cleanup();
-});
-
-async function newCluster(n: number): Promise<TestCluster> {
-  const db = await freshPostgresDatabase();
-  drops.push(db.drop);
-  cluster = await startCluster(sb, model.url, db.url, n);
-  return cluster;
-}
+const newCluster = (n: number): Promise<TestCluster> => suite.newCluster(n);
 
 const chats = (c: TestCluster) => c.nodes.map((p) => new LocalChat(p!.url));
 const conversationOf = (thread: string) => `local:general:${thread}`;
@@ -61,7 +33,7 @@ describe('cluster mode: three instances share the work', () => {
     const chat = chats(c);
     spans = [];
     // Each answer takes a moment, so turns of different conversations overlap across workers.
-    model.setResponder(async (req) => {
+    suite.model.setResponder(async (req) => {
       const text = lastUserText(req);
       const conv = /\[(c\d+)\]/.exec(text)?.[1] ?? '?';
       const span = { conv, start: Date.now(), end: 0 };
@@ -108,7 +80,7 @@ describe('cluster mode: three instances share the work', () => {
     const chat = chats(c);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    model.setResponder(async (req) => {
+    suite.model.setResponder(async (req) => {
       const text = lastUserText(req).replace(`${RERUN_NOTE}\n\n`, '');
       if (text.includes('HOLD')) await released;
       return { text: `echo: ${text}` };
@@ -116,7 +88,7 @@ describe('cluster mode: three instances share the work', () => {
     const { thread } = await chat[0]!.send('general', 'HOLD this one', { user: 'ann' });
     const conv = conversationOf(thread);
     const victim = await waitFor(() => (runnerOf(c, conv) >= 0 ? runnerOf(c, conv) + 1 : undefined), 60_000, 'a worker to take the conversation');
-    await waitFor(() => model.mainRequests().some((r) => lastUserText(r).includes('HOLD')), 60_000, 'the model to get the prompt');
+    await waitFor(() => suite.model.mainRequests().some((r) => lastUserText(r).includes('HOLD')), 60_000, 'the model to get the prompt');
     const killedAt = Date.now();
     await c.nodes[victim - 1]!.stop('SIGKILL');
     c.nodes[victim - 1] = undefined;
@@ -130,7 +102,7 @@ describe('cluster mode: three instances share the work', () => {
     // The re-run told the agent its earlier attempt was cut.
     expect(
       lastUserText(
-        model
+        suite.model
           .mainRequests()
           .filter((r) => lastUserText(r).includes('HOLD'))
           .at(-1)!,
@@ -149,7 +121,7 @@ describe('cluster mode: three instances share the work', () => {
     const chat = chats(c);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    model.setResponder(async (req) => {
+    suite.model.setResponder(async (req) => {
       const text = lastUserText(req).replace(`${RERUN_NOTE}\n\n`, '');
       if (text.includes('PAUSE')) await released;
       return { text: `echo: ${text} (${req.index})` };
@@ -157,13 +129,13 @@ describe('cluster mode: three instances share the work', () => {
     const { thread } = await chat[0]!.send('general', 'PAUSE here', { user: 'ann' });
     const conv = conversationOf(thread);
     const first = await waitFor(() => (runnerOf(c, conv) >= 0 ? runnerOf(c, conv) + 1 : undefined), 60_000, 'a worker to take the conversation');
-    await waitFor(() => model.mainRequests().some((r) => lastUserText(r).includes('PAUSE')), 60_000, 'the model to get the prompt');
+    await waitFor(() => suite.model.mainRequests().some((r) => lastUserText(r).includes('PAUSE')), 60_000, 'the model to get the prompt');
     const paused = c.nodes[first - 1]!;
     const live = chat[first % 2]!;
     paused.child.kill('SIGSTOP');
     try {
       await waitFor(async () => (await live.botTexts('general', thread)).includes(INTERRUPTED_NOTICE), 90_000, 'the interrupted notice');
-      await waitFor(() => model.mainRequests().filter((r) => lastUserText(r).includes('PAUSE')).length >= 2, 60_000, 'the re-run to reach the model');
+      await waitFor(() => suite.model.mainRequests().filter((r) => lastUserText(r).includes('PAUSE')).length >= 2, 60_000, 'the re-run to reach the model');
       // Both the paused worker's agent and the new one's get their answer now.
       release();
       await waitFor(async () => (await live.botTexts('general', thread)).some((t) => t.startsWith('echo: PAUSE here')), 60_000, 'the answer');

@@ -262,6 +262,20 @@ export class LocalChat {
 }
 
 /**
+ * The environment that points the real `claude` CLI at the scripted Anthropic model `modelUrl`
+ * and keeps it offline and fast: no telemetry/update traffic, no retries of scripted errors.
+ */
+export function claudeCliEnv(modelUrl: string): NodeJS.ProcessEnv {
+  return {
+    ANTHROPIC_BASE_URL: modelUrl,
+    ANTHROPIC_API_KEY: 'test-key',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    CLAUDE_CODE_MAX_RETRIES: '0',
+    DISABLE_AUTOUPDATER: '1',
+  };
+}
+
+/**
  * The environment of an agentbridge process that runs the real `claude` CLI against a scripted
  * Anthropic model at `modelUrl`, with its data and workdir inside the sandbox. `extra` is merged
  * last (e.g. platform tokens, admins).
@@ -276,12 +290,7 @@ export function claudeServiceEnv(
     AGENTBRIDGE_DATA_DIR: path.join(sb.root, 'data'),
     AGENTBRIDGE_WORKDIR: sb.workdir,
     AGENTBRIDGE_AGENT: 'claude',
-    ANTHROPIC_BASE_URL: modelUrl,
-    ANTHROPIC_API_KEY: 'test-key',
-    // Keep the CLI offline and fast: no telemetry/update traffic, no retries of scripted errors.
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    CLAUDE_CODE_MAX_RETRIES: '0',
-    DISABLE_AUTOUPDATER: '1',
+    ...claudeCliEnv(modelUrl),
     LOG_LEVEL: 'info',
     ...extra,
   };

@@ -5,8 +5,12 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { startAnthropicModel, type AnthropicModel } from '../models/anthropic.js';
 import { claudeServiceEnv, startAgentbridge, type AgentbridgeProcess } from './agentbridge.js';
-import type { Sandbox } from './sandbox.js';
+import { freshPostgresDatabase } from './pg.js';
+import { processesMentioning } from './procs.js';
+import { makeSandbox, type Sandbox } from './sandbox.js';
 
 /** What a cluster test holds: the database, and the instances by index (undefined once stopped). */
 export interface TestCluster {
@@ -84,4 +88,60 @@ export function runnerOf(cluster: TestCluster, conversationId: string): number {
     if (p?.logs.some((l) => l.conversationId === conversationId && l.msg === 'cluster: running the conversation')) found = i;
   });
   return found;
+}
+
+/** What a cluster e2e test file holds: the scripted model, the sandbox, and a way to start a cluster. */
+export interface ClusterSuite {
+  /** The scripted Anthropic model (its responder is reset after each test). */
+  readonly model: AnthropicModel;
+  readonly sb: Sandbox;
+  /** `n` instances on a fresh database (dropped, and the instances stopped, after the test). */
+  newCluster(n: number, opts?: ClusterTestOptions): Promise<TestCluster>;
+}
+
+/**
+ * Registers the hooks of a cluster e2e test file (call at its top level): the model and sandbox
+ * in `beforeAll`; after each test the cluster is stopped, the responder reset and the database
+ * dropped; at the end the model closed, no process mentioning the sandbox left (asserted), the
+ * sandbox removed.
+ */
+export function useClusterSuite(): ClusterSuite {
+  let model: AnthropicModel | undefined;
+  let sb: Sandbox | undefined;
+  let cluster: TestCluster | undefined;
+  const drops: Array<() => Promise<void>> = [];
+  beforeAll(async () => {
+    model = await startAnthropicModel();
+    sb = makeSandbox();
+  });
+  afterEach(async () => {
+    await cluster?.stopAll();
+    cluster = undefined;
+    model?.setResponder(undefined);
+    for (const d of drops.splice(0)) await d();
+  });
+  afterAll(async () => {
+    await model?.close();
+    if (sb) expect(processesMentioning(sb.root)).toEqual([]);
+    sb?.cleanup();
+  });
+  const ready = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('the cluster suite is set up in beforeAll');
+    return v;
+  };
+  const suite: ClusterSuite = {
+    get model() {
+      return ready(model);
+    },
+    get sb() {
+      return ready(sb);
+    },
+    async newCluster(n, opts = {}) {
+      const db = await freshPostgresDatabase();
+      drops.push(db.drop);
+      cluster = await startCluster(suite.sb, suite.model.url, db.url, n, opts);
+      return cluster;
+    },
+  };
+  return suite;
 }

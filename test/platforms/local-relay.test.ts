@@ -6,55 +6,36 @@
  * signal goes by id and is loaded from the shared store; after the listener lost its connection
  * the page's stream is ended so it reloads.
  */
-import crypto from 'node:crypto';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
 import type { LocalRelayEvent } from '../../src/platforms/local/events.js';
-import { ClusterSignals } from '../../src/cluster/signals.js';
 import { localEventRelay, localSignalFor } from '../../src/cluster/local-relay.js';
 import { MemoryLocalMessages } from '../helpers/memory-local-messages.js';
-import { freshPostgresDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/sandbox.js';
+import { signalChannel, useSignalsDatabase } from '../helpers/signals.js';
 import { openEvents } from '../helpers/sse.js';
 
 const logger = createLogger('silent');
-let db: { url: string; drop: () => Promise<void> };
-let pool: pg.Pool;
-const closers: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  db = await freshPostgresDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-}, 60_000);
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await pool?.end();
-  await db?.drop();
-}, 60_000);
+const db = useSignalsDatabase();
 
 /** One instance: cluster signals, a LocalAdapter with the relay on the shared `repo`, its HTTP server. */
 async function instance(id: string, channel: string, repo: MemoryLocalMessages) {
-  const signals = new ClusterSignals({ url: db.url, pool, instanceId: id, logger, channel, initialDelayMs: 100, maxDelayMs: 500, heartbeatMs: 0 });
-  await signals.start();
+  const signals = await db.signals(id, channel, logger);
   const http: HttpServer = createHttpServer({ host: '127.0.0.1', port: 0, logger });
   const adapter = new LocalAdapter({ repo, http, logger, heartbeatMs: 60_000, relay: localEventRelay(signals, logger) });
   await adapter.start(async () => 'accepted');
   const base = (await http.listen()).url;
-  closers.push(async () => {
+  db.afterTest(async () => {
     await adapter.stop();
     await http.close();
-    await signals.close();
   });
   return { signals, adapter, base };
 }
 
 async function pair() {
-  const channel = `test_${crypto.randomBytes(4).toString('hex')}`;
+  const channel = signalChannel();
   const repo = new MemoryLocalMessages();
   const a = await instance('inst-a', channel, repo);
   const b = await instance('inst-b', channel, repo);
@@ -63,7 +44,7 @@ async function pair() {
 
 async function events(base: string) {
   const s = await openEvents(`${base}/api/local/events`);
-  closers.push(async () => s.close());
+  db.afterTest(async () => s.close());
   return s;
 }
 
@@ -115,7 +96,7 @@ describe('local chat relay across instances', () => {
     await a.adapter.setStatus({ platform: 'local', channel: 'general', thread: 'own' }, 'working on A');
     await waitFor(() => a.adapter.statusOf('general', root.ref) === 'working on B', 20_000, 'the relayed status on A');
     const pid = a.signals.connection.backendPid;
-    await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+    await db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
     await waitFor(() => a.adapter.events.size === 0, 30_000, 'the stream ended after the reconnect');
     expect(a.signals.connection.status).toBe('listening');
     // its end may have been missed: the relayed status is forgotten, A's own is kept

@@ -20,6 +20,7 @@ import { createLogger } from '../../src/logger.js';
 import { openStore } from '../../src/store/store.js';
 import type { Store } from '../../src/store/types.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { claudeCliEnv } from '../helpers/agentbridge.js';
 import { executeTurn, type TurnDeps } from '../../src/conversation/turn.js';
 import { LOST_SESSION_NOTICE } from '../../src/conversation/seeding.js';
 import { startCore } from '../helpers/core.js';
@@ -46,13 +47,7 @@ afterEach(async () => {
 
 /** One "host": its own HOME and CLAUDE_CONFIG_DIR. */
 function host(): Sandbox {
-  const sb = makeSandbox({
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    CLAUDE_CODE_MAX_RETRIES: '0',
-    DISABLE_AUTOUPDATER: '1',
-  });
+  const sb = makeSandbox(claudeCliEnv(model.url));
   sandboxes.push(sb);
   return sb;
 }

@@ -17,6 +17,7 @@ import { claude, claudeArgs } from '../../src/runners/claude/index.js';
 import type { Runner, RunEvent, RunRequest } from '../../src/runners/types.js';
 import { processesMentioning } from '../helpers/procs.js';
 import { makeSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { claudeCliEnv } from '../helpers/agentbridge.js';
 import { allText, lastUserText, sequence, startAnthropicModel, toolResults, type AnthropicModel } from '../models/anthropic.js';
 
 let model: AnthropicModel;
@@ -35,14 +36,7 @@ afterEach(async () => {
 });
 
 function sandbox(extra: NodeJS.ProcessEnv = {}): Sandbox {
-  const sb = makeSandbox({
-    ANTHROPIC_BASE_URL: model.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    CLAUDE_CODE_MAX_RETRIES: '0',
-    DISABLE_AUTOUPDATER: '1',
-    ...extra,
-  });
+  const sb = makeSandbox({ ...claudeCliEnv(model.url), ...extra });
   sandboxes.push(sb);
   return sb;
 }

@@ -4,45 +4,26 @@
  * notifications dropped, the listener's reconnect after its session is terminated, and the
  * payload limit.
  */
-import crypto from 'node:crypto';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterSignals, encodeSignal, parseSignal, type ClusterSignal } from '../../src/cluster/signals.js';
+import { describe, expect, it } from 'vitest';
+import { encodeSignal, parseSignal, type ClusterSignal } from '../../src/cluster/signals.js';
 import { NOTIFY_MAX_PAYLOAD_BYTES, NotifyPayloadTooLargeError, checkChannelName, notify } from '../../src/store/pg-notify.js';
 import { collectingLogger } from '../helpers/core.js';
-import { freshPostgresDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/sandbox.js';
+import { signalChannel as channelName, useSignalsDatabase } from '../helpers/signals.js';
 
-let db: { url: string; drop: () => Promise<void> };
-let pool: pg.Pool;
-const closers: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  db = await freshPostgresDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-}, 60_000);
-afterEach(async () => {
-  for (const c of closers.splice(0)) await c();
-});
-afterAll(async () => {
-  await pool?.end();
-  await db?.drop();
-}, 60_000);
+const db = useSignalsDatabase();
 
 /** A started ClusterSignals of instance `id` on its own channel `channel`, collecting what it receives. */
 async function instance(id: string, channel: string, logger = collectingLogger().logger) {
-  const signals = new ClusterSignals({ url: db.url, pool, instanceId: id, logger, channel, initialDelayMs: 100, maxDelayMs: 500, heartbeatMs: 0 });
   const got: Array<{ signal: ClusterSignal; from: string }> = [];
-  signals.on('stop', (signal, from) => got.push({ signal, from }));
-  signals.on('local', (signal, from) => got.push({ signal, from }));
   let resyncs = 0;
-  signals.onResync(() => resyncs++);
-  await signals.start();
-  closers.push(() => signals.close());
+  const signals = await db.signals(id, channel, logger, (s) => {
+    s.on('stop', (signal, from) => got.push({ signal, from }));
+    s.on('local', (signal, from) => got.push({ signal, from }));
+    s.onResync(() => resyncs++);
+  });
   return { signals, got, resyncs: () => resyncs };
 }
-
-const channelName = () => `test_${crypto.randomBytes(4).toString('hex')}`;
 
 describe('ClusterSignals', () => {
   it('a signal published on one instance reaches the other with its shape and sender, and is not echoed to the sender', async () => {
@@ -76,9 +57,9 @@ describe('ClusterSignals', () => {
       '{"v":1,"kind":"stop","conversationId":"c"}',
       '',
     ]) {
-      await pool.query('SELECT pg_notify($1, $2)', [ch, junk]);
+      await db.pool.query('SELECT pg_notify($1, $2)', [ch, junk]);
     }
-    await pool.query('SELECT pg_notify($1, $2)', [ch, encodeSignal({ kind: 'stop', conversationId: 'after-junk' }, 'inst-a')]);
+    await db.pool.query('SELECT pg_notify($1, $2)', [ch, encodeSignal({ kind: 'stop', conversationId: 'after-junk' }, 'inst-a')]);
     await waitFor(() => b.got.length === 1, 20_000, 'the valid signal after the junk');
     expect(b.got).toEqual([{ signal: { kind: 'stop', conversationId: 'after-junk' }, from: 'inst-a' }]);
     const dropped = lines.filter((l) => l.msg === 'cluster signals: malformed signal dropped');
@@ -92,7 +73,7 @@ describe('ClusterSignals', () => {
     const b = await instance('inst-b', ch);
     const pid = b.signals.connection.backendPid;
     expect(pid).toBeTypeOf('number');
-    const r = await pool.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid]);
+    const r = await db.pool.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid]);
     expect(r.rows[0]!.ok).toBe(true);
     await waitFor(() => b.resyncs() === 1, 30_000, 'the resync after the reconnect');
     expect(b.signals.connection.status).toBe('listening');
@@ -110,8 +91,8 @@ describe('ClusterSignals', () => {
     const big = { kind: 'local' as const, event: { name: 'message.created' as const, channel: 'general', data: { text: 'x'.repeat(8_000) } } };
     await expect(a.signals.publish(big)).rejects.toBeInstanceOf(NotifyPayloadTooLargeError);
     // counted in UTF-8 bytes, not characters: 3,000 × 3 bytes
-    await expect(notify(pool, ch, '€'.repeat(3_000))).rejects.toThrow(/9000 bytes; at most 7900/);
-    await notify(pool, ch, 'x'.repeat(NOTIFY_MAX_PAYLOAD_BYTES)); // the limit itself goes through (and is dropped as junk)
+    await expect(notify(db.pool, ch, '€'.repeat(3_000))).rejects.toThrow(/9000 bytes; at most 7900/);
+    await notify(db.pool, ch, 'x'.repeat(NOTIFY_MAX_PAYLOAD_BYTES)); // the limit itself goes through (and is dropped as junk)
     await a.signals.publish({ kind: 'stop', conversationId: 'small' });
     await waitFor(() => b.got.length === 1, 20_000, 'the small signal');
     expect(b.got).toEqual([{ signal: { kind: 'stop', conversationId: 'small' }, from: 'inst-a' }]);

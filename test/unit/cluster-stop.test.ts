@@ -3,16 +3,13 @@
  * without a local turn and `stopElsewhere`, and src/cluster/stop.ts over real cluster signals: a
  * stop sent by instance A stops the running turn on instance B, and only there.
  */
-import crypto from 'node:crypto';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stop } from '../../src/conversation/commands/stop.js';
 import type { CommandContext, CommandDeps } from '../../src/conversation/commands/types.js';
-import { ClusterSignals } from '../../src/cluster/signals.js';
 import { clusterStop } from '../../src/cluster/stop.js';
 import { collectingLogger } from '../helpers/core.js';
-import { freshPostgresDatabase } from '../helpers/pg.js';
 import { waitFor } from '../helpers/sandbox.js';
+import { signalChannel, useSignalsDatabase } from '../helpers/signals.js';
 
 const CONV = 'local:general:t1';
 
@@ -94,32 +91,15 @@ describe('the stop command', () => {
 });
 
 describe('stop across instances (real signals)', () => {
-  let db: { url: string; drop: () => Promise<void> };
-  let pool: pg.Pool;
-  const closers: Array<() => Promise<void>> = [];
-  beforeAll(async () => {
-    db = await freshPostgresDatabase();
-    pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  }, 60_000);
-  afterEach(async () => {
-    for (const c of closers.splice(0)) await c();
-  });
-  afterAll(async () => {
-    await pool?.end();
-    await db?.drop();
-  }, 60_000);
+  const db = useSignalsDatabase();
 
   it('`/agent stop` on instance A stops the turn running on instance B', async () => {
-    const channel = `test_${crypto.randomBytes(4).toString('hex')}`;
+    const channel = signalChannel();
     const make = async (id: string) => {
-      const signals = new ClusterSignals({ url: db.url, pool, instanceId: id, logger: collectingLogger().logger, channel, heartbeatMs: 0 });
-      await signals.start();
+      const signals = await db.signals(id, channel, collectingLogger().logger);
       const turns = new FakeTurns();
       const wired = clusterStop(signals, turns, collectingLogger().logger);
-      closers.push(async () => {
-        wired.dispose();
-        await signals.close();
-      });
+      db.afterTest(() => wired.dispose());
       return { turns, wired };
     };
     const a = await make('inst-a');

@@ -24,11 +24,22 @@ import { Inbox } from '../../src/conversation/inbox.js';
 import type { TurnOutcome } from '../../src/core/turn.js';
 import type { InboundMessage, ReplyTarget } from '../../src/core/messages.js';
 import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
+import type { CronJobInput } from '../../src/scheduler/types.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import type { Backend } from '../../src/store/sql/kysely.js';
 import { openStore } from '../../src/store/store.js';
 import type { Store } from '../../src/store/types.js';
 import { openTestStore } from '../helpers/backends.js';
+
+/** A cron job as the CLI adds it: `standup`, every hour, to local `ops`; `over` replaces any field. */
+export const job = (over: Partial<CronJobInput> = {}): CronJobInput => ({
+  name: 'standup',
+  schedule: 'every 1h',
+  target: { platform: 'local', channel: 'ops' },
+  prompt: 'summarise the failed CI runs',
+  createdBy: 'cli',
+  ...over,
+});
 
 export interface Harness {
   backend: Backend;

@@ -8,23 +8,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { TurnOutcome } from '../../src/core/turn.js';
 import type { TurnEndedSource } from '../../src/scheduler/scheduler.js';
-import type { CronJobInput } from '../../src/scheduler/types.js';
 import { BACKENDS } from '../helpers/backends.js';
-import { makeHarness, type Harness } from './scheduler-harness.js';
+import { job, makeHarness, type Harness } from './scheduler-harness.js';
 
 const T0 = Date.parse('2026-06-01T12:00:00Z');
 const MIN = 60_000;
 const HOUR = 3_600_000;
 let h: Harness;
-
-const job = (over: Partial<CronJobInput> = {}): CronJobInput => ({
-  name: 'standup',
-  schedule: 'every 1h',
-  target: { platform: 'local', channel: 'ops' },
-  prompt: 'summarise the failed CI runs',
-  createdBy: 'cli',
-  ...over,
-});
 
 describe.each(BACKENDS)('scheduler under a lease (%s)', (backend) => {
   beforeEach(async () => {

@@ -9,21 +9,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CronJobService } from '../../src/scheduler/cron-service.js';
 import { ScheduleError, type CronJobInput } from '../../src/scheduler/types.js';
 import { BACKENDS } from '../helpers/backends.js';
-import { makeHarness, type Harness } from './scheduler-harness.js';
+import { job, makeHarness, type Harness } from './scheduler-harness.js';
 
 const T = (iso: string) => Date.parse(iso);
 const MIN = 60_000;
 const HOUR = 3_600_000;
 let h: Harness;
-
-const job = (over: Partial<CronJobInput> = {}): CronJobInput => ({
-  name: 'standup',
-  schedule: 'every 1h',
-  target: { platform: 'local', channel: 'ops' },
-  prompt: 'summarise the failed CI runs',
-  createdBy: 'cli',
-  ...over,
-});
 
 describe.each(BACKENDS)('cron jobs in the scheduler (%s)', (backend) => {
   afterEach(() => h.cleanup());
