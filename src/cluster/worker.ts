@@ -13,8 +13,9 @@
  * 3. the conversation's outbox rows still pending are delivered (under its delivery lease);
  * 4. its queued rows are read in order and handed to the bridge (a command row left by an ingress
  *    that died is closed, never run as a prompt — `Router.resume`), which combines them into one
- *    turn as on one instance; when the bridge is idle the inbox is read again (messages accepted
- *    meanwhile have jobs queued behind this one: they are taken now, and those jobs find nothing);
+ *    turn as on one instance; messages accepted meanwhile are left to their own jobs, queued
+ *    behind this one, so a busy conversation does not keep a worker from the others (pg-boss takes
+ *    jobs oldest first);
  * 5. the job completes. A job that cannot make progress (its rows stay queued: the reply
  *    platform does not run on this worker) fails and is retried, up to its retry limit.
  *
@@ -179,18 +180,18 @@ export class TurnWorker {
       bridge.claim = claim;
       await this.closeStaleSession(conversationId);
       await this.opts.interactions.expireStale(conversationId);
-      let rows = await recoverConversation(store, router.inbox, outbound, log, conversationId);
+      const rows = await recoverConversation(store, router.inbox, outbound, log, conversationId);
       await outbound.deliver(conversationId);
-      let before = '';
-      while (rows.length > 0) {
+      if (rows.length > 0) {
         if (lost.signal.aborted) throw new ClaimLostError(conversationId);
-        const keys = rows.map((r) => r.eventKey).join('\n');
-        if (keys === before) throw new NoProgressError(conversationId, rows.length);
-        before = keys;
         log.info({ messages: rows.length }, 'cluster: running the conversation');
         for (const row of rows) await router.resume(row.message);
         if ((await Promise.race([bridge.whenIdle(), whenLost])) === 'lost') throw new ClaimLostError(conversationId);
-        rows = (await router.inbox.unfinishedFor(conversationId)).filter((r) => r.state === 'queued');
+        // Messages accepted meanwhile have their own jobs, behind this one in the queue (fair to
+        // the other conversations waiting for a worker). These rows themselves must have moved on.
+        const keys = new Set(rows.map((r) => r.eventKey));
+        const stuck = (await router.inbox.unfinishedFor(conversationId)).filter((r) => r.state === 'queued' && keys.has(r.eventKey));
+        if (stuck.length > 0) throw new NoProgressError(conversationId, stuck.length);
       }
       this.lastPoint.set(conversationId, await this.pointOf(conversationId));
     } catch (err) {

@@ -63,7 +63,12 @@ export interface AdapterCall {
   state?: ReactionState;
   /** Buttons posted with the message, or set by the edit (`[]` = removed). */
   actions?: CardAction[];
+  /** Order of the call among every RecordingAdapter's calls in this process (to merge several adapters' logs in time order). */
+  seq?: number;
 }
+
+/** Counts calls across adapters ({@link AdapterCall.seq}). */
+let callCounter = 0;
 
 /** Message refs are unique across adapters, like a platform's (a restarted process sees old refs). */
 let refCounter = 0;
@@ -121,7 +126,7 @@ export class RecordingAdapter implements PlatformAdapter {
     const known = key ? this.keys.get(key) : undefined;
     if (known) return { ref: known, channel: target.channel };
     const ref = `b${++refCounter}`;
-    this.calls.push({ op: 'post', target, ref, text, ...(opts.actions ? { actions: opts.actions } : {}) });
+    this.calls.push({ op: 'post', target, ref, text, ...(opts.actions ? { actions: opts.actions } : {}), seq: ++callCounter });
     this.messages.set(ref, text);
     if (opts.actions?.length) this.actions.set(ref, opts.actions);
     if (key) this.keys.set(key, ref);
@@ -136,7 +141,7 @@ export class RecordingAdapter implements PlatformAdapter {
       this.failEdits--;
       throw new Error('edit failed (test)');
     }
-    this.calls.push({ op: 'edit', target, ref, text, ...(opts.actions ? { actions: opts.actions } : {}) });
+    this.calls.push({ op: 'edit', target, ref, text, ...(opts.actions ? { actions: opts.actions } : {}), seq: ++callCounter });
     this.messages.set(ref, text);
     if (opts.actions) {
       if (opts.actions.length) this.actions.set(ref, opts.actions);

@@ -134,7 +134,8 @@ describe('cluster turn queue', () => {
         sent.push({ conv: `c${c}`, text });
       }
     await waitFor(async () => (await a.store.inbox.countByState()).done === 16, 60_000, 'all 16 messages done');
-    const posted = () => [...a.core.adapter.calls, ...b.core.adapter.calls].filter((c) => c.op === 'post' || c.op === 'edit');
+    // Both workers' platform calls, in the order they were made.
+    const posted = () => [...a.core.adapter.calls, ...b.core.adapter.calls].filter((c) => c.op === 'post' || c.op === 'edit').sort((x, y) => x.seq! - y.seq!);
     // Committed answers are delivered just after the commit: wait for each conversation's last one.
     await waitFor(
       () => [0, 1, 2, 3].every((c) => posted().some((p) => p.target.thread === `c${c}` && p.text?.startsWith('echo:') && p.text.endsWith('m3'))),
