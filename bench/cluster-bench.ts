@@ -48,21 +48,12 @@ import { reapAll } from '../test/helpers/reap.js';
 import { makeSandbox, waitFor, type Sandbox } from '../test/helpers/sandbox.js';
 import { startBenchPostgres, type BenchDatabase, type BenchPostgres } from './postgres-server.js';
 import { ms, percentile, summarize, type Summary } from './stats.js';
+import { QUICK, intEnv, listEnv } from './env.js';
 
 const FAKE_CLAUDE = path.resolve(import.meta.dirname, 'fake-claude.mjs');
 const RESULTS_DIR = path.resolve(import.meta.dirname, 'results');
 const CHANNEL = 'bench';
 const WARM_CHANNEL = 'warmup';
-
-const QUICK = process.env.BENCH_QUICK === '1';
-const intEnv = (name: string, def: number) => (process.env[name] ? Number(process.env[name]) : def);
-const listEnv = (name: string, def: number[]) =>
-  process.env[name] !== undefined
-    ? process.env[name]!.split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-        .map(Number)
-    : def;
 
 const COUNTS = listEnv('BENCH_CLUSTER_INSTANCES', [1, 2, 3]);
 const CONVERSATIONS = intEnv('BENCH_CLUSTER_CONVERSATIONS', QUICK ? 4 : 12);

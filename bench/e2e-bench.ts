@@ -47,21 +47,12 @@ import { USERS } from '../test/twins/slack/harness.js';
 import { SlackTwin, type ApiCall } from '../test/twins/slack/twin.js';
 import { maxInWindow, ms, summarize, type Summary } from './stats.js';
 import { setWebApiLatency } from './twin-latency.js';
+import { QUICK, intEnv, listEnv } from './env.js';
 
 const FAKE_CLAUDE = path.resolve(import.meta.dirname, 'fake-claude.mjs');
 const RESULTS_DIR = path.resolve(import.meta.dirname, 'results');
 const CHANNEL = 'C0BENCH';
 const WARM_CHANNEL = 'C0WARMUP';
-
-const QUICK = process.env.BENCH_QUICK === '1';
-const intEnv = (name: string, def: number) => (process.env[name] ? Number(process.env[name]) : def);
-const listEnv = (name: string, def: number[]) =>
-  process.env[name] !== undefined
-    ? process.env[name]!.split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-        .map(Number)
-    : def;
 
 const SEQ_TURNS = intEnv('BENCH_SEQ_TURNS', QUICK ? 2 : 20);
 const SEQ_LATENCIES = listEnv('BENCH_LATENCIES', QUICK ? [150] : [0, 150]);

@@ -5,7 +5,6 @@
  * recorded worktree missing on this host is made again — from its branch as pushed, else from its
  * recorded base. The "remote" is a local bare repository. Runs on both backends.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import { worktreeBranch } from '../../src/core/projects.js';
 import { conversationWorkdir, ensureProjectCheckout } from '../../src/conversation/worktrees.js';
 import type { ConversationRow, Store } from '../../src/store/types.js';
 import { BACKENDS, openTestStore } from '../helpers/backends.js';
+import { gitRunner, initRepo } from '../helpers/git.js';
 
 const dirs: string[] = [];
 const stores: Array<() => Promise<void>> = [];
@@ -28,16 +28,13 @@ function tmp(): string {
   dirs.push(d);
   return d;
 }
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd, env, encoding: 'utf8' }).trim();
+const run = gitRunner(env);
+const git = (cwd: string, ...args: string[]) => run(cwd, ...args).trim();
 
 /** A bare "remote" with `main` (notes.txt) and a `dev` branch (dev.txt). */
 function remote(): string {
   const work = tmp();
-  git(work, 'init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(work, 'notes.txt'), 'one\n');
-  git(work, 'add', '.');
-  git(work, 'commit', '-qm', 'base');
+  initRepo(run, work, { 'notes.txt': 'one\n' });
   git(work, 'checkout', '-qb', 'dev');
   fs.writeFileSync(path.join(work, 'dev.txt'), 'dev\n');
   git(work, 'add', '.');

@@ -5,7 +5,6 @@
  * again after a crash, diff with untracked files, removal refusals) and the `project` command's replies.
  * Every case that uses the store runs on both backends (SQLite in memory, PostgreSQL).
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +26,7 @@ import {
 import type { Backend } from '../../src/store/sql/kysely.js';
 import type { ConversationRow, Store } from '../../src/store/types.js';
 import { BACKENDS, openTestStore } from '../helpers/backends.js';
+import { gitRunner, initRepo } from '../helpers/git.js';
 
 const dirs: string[] = [];
 const stores: Array<() => Promise<void>> = [];
@@ -47,16 +47,12 @@ async function storeOn(backend: Backend): Promise<Store> {
   stores.push(cleanup);
   return store;
 }
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd, env, encoding: 'utf8' });
+const git = gitRunner(env);
 
 /** A repository on `main` with notes.txt committed. */
 function repo(): string {
   const d = tmp();
-  git(d, 'init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(d, 'notes.txt'), 'one\ntwo\n');
-  git(d, 'add', '.');
-  git(d, 'commit', '-qm', 'base');
+  initRepo(git, d, { 'notes.txt': 'one\ntwo\n' });
   return d;
 }
 
