@@ -300,6 +300,30 @@ describe('local chat API', () => {
     sse.close();
   });
 
+  it('started post-only (a cluster instance without the ingress role): 503 naming the missing role, nothing stored or handed on; posting still works', async () => {
+    await adapter.stop();
+    await adapter.start(
+      async (m) => {
+        received.push(m);
+        return 'accepted';
+      },
+      { hasConversation: async () => false, isBotMessage: async () => false, state: { get: async () => undefined, set: async () => {} }, inbound: false },
+    );
+    const r = await postJson({ channel: 'general', text: 'to a worker' });
+    expect(r.status).toBe(503);
+    const { error } = (await r.json()) as { error: string };
+    expect(error).toMatch(/roles do not include ingress.*nothing was stored/);
+    expect(received).toEqual([]);
+    expect(repo.rows.size).toBe(0);
+    const posted = await adapter.post({ platform: 'local', channel: 'general' }, 'a bot post');
+    expect(await repo.get(posted.ref)).toMatchObject({ bot: true, text: 'a bot post' });
+    // Stopped afterwards: the ordinary "not started" reason again.
+    await adapter.stop();
+    const late = await postJson({ channel: 'general', text: 'late' });
+    expect(late.status).toBe(503);
+    expect(((await late.json()) as { error: string }).error).toMatch(/not started or shutting down/);
+  });
+
   it('post/edit/setStatus validate their targets', async () => {
     const t = { platform: 'local' as const, channel: 'general' };
     const started = await adapter.post(t, 'a bot-started thread');

@@ -81,6 +81,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   private readonly logger: Logger;
   private readonly nextId = createMessageIdGenerator();
   private sink: InboundSink | undefined;
+  /** Started with `context.inbound === false` (a cluster instance without the ingress role): the 503 says so. */
+  private postOnly = false;
   private context: AdapterContext | undefined;
   /** Current status per thread, keyed `<channel>\n<thread>`. */
   private readonly statuses = new Map<string, string>();
@@ -127,7 +129,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   /** Starts delivering posted messages to `sink` (and card button clicks to `context.onAction`). */
   async start(sink: InboundSink, context?: AdapterContext): Promise<void> {
     // A cluster instance without the ingress role posts only: new messages are refused (503).
-    this.sink = context?.inbound === false ? undefined : sink;
+    this.postOnly = context?.inbound === false;
+    this.sink = this.postOnly ? undefined : sink;
     this.context = context;
     this.logger.info('local chat started');
   }
@@ -135,8 +138,16 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   /** Stops delivering messages (POST answers 503 afterwards) and ends the open event streams. */
   async stop(): Promise<void> {
     this.sink = undefined;
+    this.postOnly = false;
     this.context = undefined;
     this.events.closeAll();
+  }
+
+  /** Why `what` (messages, clicks) is refused while there is no sink. */
+  private refusal(what: 'messages' | 'clicks'): string {
+    return this.postOnly
+      ? `this agentbridge instance does not take ${what}: its cluster roles do not include ingress (AGENTBRIDGE_ROLES); nothing was stored — send it to an instance with the ingress role`
+      : `local chat is not accepting ${what} (not started or shutting down)`;
   }
 
   /**
@@ -159,12 +170,13 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    * @returns the new message's id and its thread id.
    * @throws HttpError 400 when `input.thread` is not a thread of `input.channel`, or a file is
    *   not the sender's unsent upload (also when it was sent with another message meanwhile);
-   *   503 when not started, or when the core refused the message (e.g. the database cannot be
+   *   503 when not started, when started post-only (a cluster instance without the ingress role:
+   *   the error says so), or when the core refused the message (e.g. the database cannot be
    *   written): nothing was stored, the sender should send it again later.
    */
   async receive(input: LocalPostInput): Promise<{ message: string; thread: string }> {
     const sink = this.sink;
-    if (!sink) throw new HttpError(503, 'local chat is not accepting messages (not started or shutting down)');
+    if (!sink) throw new HttpError(503, this.refusal('messages'));
     if (input.thread !== undefined && !(await this.isThread(input.channel, input.thread))) {
       throw new HttpError(400, `unknown thread ${input.thread} in channel ${input.channel}`);
     }
@@ -340,7 +352,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    */
   async click(input: LocalActionInput): Promise<ActionHttpAnswer> {
     const onAction = this.context?.onAction?.bind(this.context);
-    if (!this.sink) throw new HttpError(503, 'local chat is not accepting clicks (not started or shutting down)');
+    if (!this.sink) throw new HttpError(503, this.refusal('clicks'));
     const row = await this.repo.get(input.message);
     const inPlace = row !== undefined && row.channel === input.channel && (input.thread === undefined || row.thread === input.thread) && row.bot;
     const carries = inPlace && (row.actions ?? []).some((a) => a.id === input.action);
