@@ -155,6 +155,8 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
     const metrics = createMetrics({ instance: config.cluster?.instanceId });
     // Agent tools over MCP: the URL is known once the server listens.
     let mcpUrl = '';
+    /** `/agent restart` was asked for: the stop that follows is a restart (cluster restart notice). */
+    let restartRequested = false;
     const availableAgents = probes.filter((p) => p.installed && p.authenticated !== false).map((p) => p.agent);
     if (defaultAgent && !availableAgents.includes(defaultAgent)) availableAgents.push(defaultAgent);
     const core = createCore(config, {
@@ -172,7 +174,12 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
       mcpUrl: () => mcpUrl,
       metrics,
       onTurnEnd: hooks.onTurnEnd && ((e) => hooks.onTurnEnd!(e.conversationId, e.outcome, e.ms)),
-      onRestartRequested: hooks.onRestartRequested,
+      onRestartRequested:
+        hooks.onRestartRequested &&
+        (() => {
+          restartRequested = true;
+          hooks.onRestartRequested!();
+        }),
       ...(cluster ? { cluster: { instanceId: cluster.instanceId } } : {}),
       // Agent session files follow a conversation to whichever worker runs its next turn (unless every worker shares the workspaces and agent homes).
       ...(node && !cluster?.workspacesShared ? { sessionFiles: new SessionFileSync({ store, runners, logger: logger.child({ part: 'session-files' }) }) } : {}),
@@ -264,8 +271,19 @@ export async function startApp(config: Config, logger: Logger, hooks: AppHooks =
           { running, graceS: config.shutdownGraceMs / 1000 },
           'shutting down: no new turns; running turns may finish within the grace period, the rest are retried after the next start; new messages are kept for then',
         );
+        // Cluster: the other instances' pages show the turns running here as restarting, then as
+        // finished or cut (best effort, at most 2 s each).
+        const announced = core.bridges
+          .active()
+          .filter((b) => b.running)
+          .map((b) => b.conversationId);
+        const finished = new Set<string>();
+        const offTurns = core.bridges.on('turnEnded', (e) => void (e.outcome !== 'interrupted' && finished.add(e.conversationId)));
+        await node?.announceStopping({ again: restartRequested, graceMs: config.shutdownGraceMs, turns: announced });
         await node?.stopWorking(); // cluster: no new wake-up jobs; the held ones are handed back after the bridges' shutdown
         await core.shutdown(config.shutdownGraceMs); // scheduler, then the bridges (grace), then the outbox
+        offTurns();
+        await node?.announceStopped({ again: restartRequested, cut: announced.filter((id) => !finished.has(id)) });
         // Agent processes that outlived their turn's final event are being ended in the background
         // (runners/process.ts): no agent process may outlive agentbridge.
         if (!(await settleProcessCleanups(AGENT_CLEANUP_WAIT_MS))) logger.warn('some agent processes were still ending at shutdown; the next start ends them');

@@ -315,6 +315,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
       scheduled: scheduler.messages,
       ...deps.commandServices,
       restart: deps.onRestartRequested,
+      ...(deps.cluster ? { instanceId: deps.cluster.instanceId } : {}),
       stopping: () => stopping !== undefined || bridges.stopping,
       logger: logger.child({ part: 'commands' }),
     },
@@ -363,7 +364,7 @@ export function createCore(config: CoreConfig, deps: CoreDeps): Core {
         // delivery leases; cut turns, open approvals and stale notices of a conversation are
         // recovered by the worker that takes its next job; the leader runs the scheduler.
         await outbox.deliverAll();
-        await announceRestart({ store, outbound, logger });
+        await announceRestart({ store, outbound, logger, instanceId: deps.cluster.instanceId });
         router.recovered();
         bridges.startSweeping();
         return;

@@ -113,14 +113,26 @@ export function restartAction(mode: Config['restartMode'], proc: { pid: number; 
   return proc.stdinIsTTY ? 'in-place' : 'spawn';
 }
 
+/**
+ * The environment of the process started again by `/agent restart` (pure): this one's, and in
+ * cluster mode AGENTBRIDGE_INSTANCE_ID pinned to this instance's id, so that an id defaulted from
+ * the pid survives and the new process announces the restart it was asked for
+ * (src/conversation/commands/restart.ts). A supervisor that starts agentbridge again (`exit`
+ * mode) needs AGENTBRIDGE_INSTANCE_ID set for the same (docker-compose.yml sets it).
+ */
+export function relaunchEnv(env: NodeJS.ProcessEnv, instanceId: string | undefined): NodeJS.ProcessEnv {
+  return instanceId === undefined ? env : { ...env, AGENTBRIDGE_INSTANCE_ID: instanceId };
+}
+
 /** After a graceful stop for `/agent restart`: starts the new process or leaves it to the supervisor. Never returns. */
 function relaunch(config: Config, logger: Logger): void {
   const mode = restartAction(config.restartMode, { pid: process.pid, stdinIsTTY: process.stdin.isTTY === true });
+  const env = relaunchEnv(process.env, config.cluster?.instanceId);
   if (mode === 'in-place') {
     logger.info('restart: starting agentbridge again in this terminal (Ctrl-C stops it)');
     // Our signal handlers belong to the service that just stopped; the supervisor sets its own.
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
-    superviseInPlace({ execPath: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)], cwd: process.cwd(), env: process.env }, (err) => {
+    superviseInPlace({ execPath: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)], cwd: process.cwd(), env }, (err) => {
       logger.error({ err: String(err) }, 'restart: could not start the new process; start agentbridge again by hand');
     });
     return;
@@ -132,7 +144,7 @@ function relaunch(config: Config, logger: Logger): void {
   try {
     const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       cwd: process.cwd(),
-      env: process.env,
+      env,
       detached: true,
       stdio: 'inherit',
     });

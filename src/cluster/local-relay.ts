@@ -1,7 +1,8 @@
 /**
  * The local web chat's relay over cluster signals (docs/ARCHITECTURE.md §10): the
  * `LocalEventRelay` a `LocalAdapter` takes (`relay` option), publishing its events as
- * `{kind: 'local', event}` signals and handing other instances' events and resyncs to it.
+ * `{kind: 'local', event}` signals and handing other instances' events, resyncs and restart
+ * notices (`{kind: 'restart'}`) to it.
  */
 import type { Logger } from '../logger.js';
 import type { LocalEventRelay, LocalRelayEvent } from '../platforms/local/events.js';
@@ -56,9 +57,16 @@ export function localEventRelay(signals: Pick<ClusterSignals, 'publish' | 'on' |
     subscribe(receiver) {
       const offEvent = signals.on('local', (s) => receiver.event(s.event));
       const offResync = signals.onResync(() => receiver.resync());
+      // Restart notices (src/cluster/restart-notices.ts): the pages here show them for the turns they watch.
+      const offRestart = signals.on('restart', (s, from) => {
+        if (s.phase === 'started') receiver.peerStarted?.(from);
+        else if (s.phase === 'stopped') receiver.peerStopped?.({ instanceId: from, again: s.again ?? false, cut: s.turns ?? [] });
+        else receiver.peerStopping?.({ instanceId: from, again: s.again ?? false, graceS: s.graceS ?? 0, turns: s.turns ?? [] });
+      });
       return () => {
         offEvent();
         offResync();
+        offRestart();
       };
     },
   };

@@ -3,8 +3,8 @@
  * core in cluster mode, by role.
  * - every role: the turn queue's sender (pg-boss; messages accepted here enqueue their wake-up
  *   job in the inbox transaction), the database liveness watchdog, the signals (LISTEN/NOTIFY:
- *   `/agent stop` of a turn running elsewhere, the local chat's live updates) and this instance's
- *   heartbeat row (`cluster status`);
+ *   `/agent stop` of a turn running elsewhere, the local chat's live updates, restart notices) and
+ *   this instance's heartbeat row (`cluster status`);
  * - worker: {@link TurnWorker} takes wake-up jobs and runs the turns;
  * - leader: the leases (Discord gateway, scheduler, maintenance), started by the caller.
  */
@@ -37,6 +37,7 @@ import { LEASES, type LeaseName } from './constants.js';
 import { ClusterSignals } from './signals.js';
 import { clusterStop } from './stop.js';
 import { localEventRelay } from './local-relay.js';
+import { restartNotices, type StoppedNotice, type StoppingNotice } from './restart-notices.js';
 import { InstanceHeartbeat } from './instances.js';
 import { formatClusterStatus, gatherClusterStatus } from './status.js';
 import { readLeaseHolders } from '../store/pg-lease.js';
@@ -63,6 +64,13 @@ export interface ClusterNode {
   readonly localRelay: LocalEventRelay;
   /** `CommandDeps.stopElsewhere`: `/agent stop` of a turn this instance does not run. */
   stopElsewhere(conversationId: string): Promise<boolean>;
+  /**
+   * Tells the other instances this one begins a graceful stop (`restart` notice: the turns running
+   * here, the grace period, whether it comes back). Never throws; gives up after 2 s (logged).
+   */
+  announceStopping(notice: StoppingNotice): Promise<void>;
+  /** After the core's shutdown: tells the other instances which announced turns were cut (the others finished). Never throws; at most 2 s. */
+  announceStopped(notice: StoppedNotice): Promise<void>;
   /** `CommandDeps.clusterStatus`: the cluster's status as Markdown for `/agent status`. */
   statusText(): Promise<string>;
   /** Present when this instance has the worker role (after {@link startWorking}). */
@@ -95,6 +103,7 @@ export async function joinCluster(opts: ClusterNodeOptions): Promise<ClusterNode
   await signals.start();
   let core: ClusterCore | undefined;
   const stopping = clusterStop(signals, { stop: (id) => core?.bridges.stop(id) ?? false }, log);
+  const notices = restartNotices(signals, log);
   let heartbeat: InstanceHeartbeat | undefined;
   log.info({ roles: cluster.roles }, `cluster instance ${cluster.instanceId} joined (roles: ${cluster.roles.join(', ')})`);
   const node: ClusterNode = {
@@ -103,6 +112,8 @@ export async function joinCluster(opts: ClusterNodeOptions): Promise<ClusterNode
     signals,
     localRelay: localEventRelay(signals, log),
     stopElsewhere: (id) => stopping.stopElsewhere(id),
+    announceStopping: (notice) => notices.stopping(notice),
+    announceStopped: (notice) => notices.stopped(notice),
     async statusText() {
       return formatClusterStatus(
         await gatherClusterStatus({ instances: store.clusterInstances, leaseHolders: () => readLeaseHolders(store.pool, LEASES), queue: boss }),
@@ -132,21 +143,23 @@ export async function joinCluster(opts: ClusterNodeOptions): Promise<ClusterNode
         });
         node.leases.start();
       }
-      if (!cluster.roles.includes('worker')) return;
-      node.worker = new TurnWorker({
-        boss,
-        store,
-        router: started.router,
-        bridges: started.bridges,
-        outbound: started.outbound,
-        interactions: started.interactions,
-        sessions: started.sessions,
-        liveness,
-        concurrency: opts.concurrency,
-        heartbeatS: cluster.heartbeatS,
-        logger: log,
-      });
-      await node.worker.start();
+      if (cluster.roles.includes('worker')) {
+        node.worker = new TurnWorker({
+          boss,
+          store,
+          router: started.router,
+          bridges: started.bridges,
+          outbound: started.outbound,
+          interactions: started.interactions,
+          sessions: started.sessions,
+          liveness,
+          concurrency: opts.concurrency,
+          heartbeatS: cluster.heartbeatS,
+          logger: log,
+        });
+        await node.worker.start();
+      }
+      await notices.started(); // pages elsewhere clear this instance's stop notices
     },
     async stopWorking() {
       // Leases first: the scheduler must not start again while the core shuts down.
@@ -157,6 +170,7 @@ export async function joinCluster(opts: ClusterNodeOptions): Promise<ClusterNode
       await node.worker?.release();
       await heartbeat?.stop();
       stopping.dispose();
+      notices.dispose();
       await signals.close();
       liveness.stop();
       store.jobs.send = undefined;

@@ -5,7 +5,14 @@
  *
  * Wire format: one JSON object per notification, `{v: 1, from: <instance id>, ...signal}`:
  * - `{kind: 'stop', conversationId}` — stop that conversation's running turn wherever it runs;
- * - `{kind: 'local', event}` — a live update of the local web chat (`LocalRelayEvent`).
+ * - `{kind: 'local', event}` — a live update of the local web chat (`LocalRelayEvent`);
+ * - `{kind: 'restart', phase: 'stopping', again, graceS, turns}` — the sender began a graceful stop
+ *   (`again`: `/agent restart`, else a shutdown); `turns` are the conversations whose turns run on
+ *   it (they get `graceS` seconds to finish, then another worker runs them again). Many turns are
+ *   sent as several signals ({@link restartSignals});
+ * - `{kind: 'restart', phase: 'stopped', again, turns}` — the sender's turns have ended; `turns`
+ *   are those it cut (another worker runs them again), the others finished;
+ * - `{kind: 'restart', phase: 'started'}` — the sender (re)joined the cluster and takes work.
  * Each message is checked with zod on receipt: a malformed one (another version, junk sent by
  * hand) is logged and dropped. A message an instance sent itself is ignored on receipt (the
  * sender acted locally already). Delivery is at most once: an instance whose LISTEN connection
@@ -14,7 +21,7 @@
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { LOCAL_EVENT_NAMES } from '../platforms/local/events.js';
-import { notify, PgListener, type Queryable } from '../store/pg-notify.js';
+import { notify, NOTIFY_MAX_PAYLOAD_BYTES, PgListener, type Queryable } from '../store/pg-notify.js';
 
 /** The NOTIFY channel of cluster signals. */
 export const SIGNALS_CHANNEL = 'agentbridge_signals';
@@ -34,10 +41,22 @@ const localSignal = z.object({
     })
     .refine((e) => e.data !== undefined || e.ref !== undefined, 'a local event carries data or ref'),
 });
-const signalSchema = z.discriminatedUnion('kind', [stopSignal, localSignal]);
+/** Most conversations one `restart` signal names (more go in further signals). */
+export const MAX_RESTART_TURNS = 200;
+const restartSignal = z.object({
+  kind: z.literal('restart'),
+  phase: z.enum(['stopping', 'stopped', 'started']),
+  /** `stopping`, `stopped`: true for `/agent restart` (the instance comes back), false for a shutdown. */
+  again: z.boolean().optional(),
+  /** `stopping`: seconds the running turns get to finish (AGENTBRIDGE_SHUTDOWN_GRACE_S). */
+  graceS: z.number().int().min(0).max(86_400).optional(),
+  /** `stopping`: the conversations whose turns run on the sender; `stopped`: those of them it cut. */
+  turns: z.array(z.string().min(1).max(1000)).max(MAX_RESTART_TURNS).optional(),
+});
+const signalSchema = z.discriminatedUnion('kind', [stopSignal, localSignal, restartSignal]);
 const envelopeSchema = z.object({ v: z.literal(WIRE_VERSION), from: z.string().min(1).max(200) }).and(signalSchema);
 
-/** A signal: `stop` a conversation's turn, or a `local` chat event. */
+/** A signal: `stop` a conversation's turn, a `local` chat event, or a `restart` notice. */
 export type ClusterSignal = z.infer<typeof signalSchema>;
 export type ClusterSignalKind = ClusterSignal['kind'];
 /** The signal of one kind. */
@@ -65,6 +84,38 @@ export function parseSignal(payload: string): { signal: ClusterSignal; from: str
 /** The notification payload of `signal` sent by instance `from` (JSON, see the module comment). Pure. */
 export function encodeSignal(signal: ClusterSignal, from: string): string {
   return JSON.stringify({ v: WIRE_VERSION, from, ...signal });
+}
+
+/** A `restart` signal. */
+export type RestartSignal = z.infer<typeof restartSignal>;
+
+/**
+ * The signals of instance `from` for `phase` `stopping` (it begins a graceful stop:
+ * `{phase, again, graceS, turns}` with the turns running on it) or `stopped` (its turns ended:
+ * `{phase, again, turns}` with the turns it cut): one signal per slice of `turns` small enough for
+ * a notification (at most {@link MAX_RESTART_TURNS} conversations and
+ * {@link NOTIFY_MAX_PAYLOAD_BYTES} bytes each); one signal with `turns: []` when there are none. A
+ * conversation id too long to fit alone is left out. Pure.
+ * @param graceS `stopping`: seconds the running turns get to finish (rounded down); ignored for `stopped`
+ */
+export function restartSignals(from: string, phase: 'stopping' | 'stopped', again: boolean, graceS: number, turns: readonly string[]): RestartSignal[] {
+  const base =
+    phase === 'stopping'
+      ? { kind: 'restart' as const, phase, again, graceS: Math.max(0, Math.min(86_400, Math.floor(graceS))) }
+      : { kind: 'restart' as const, phase, again };
+  const fits = (s: RestartSignal) => Buffer.byteLength(encodeSignal(s, from), 'utf8') <= NOTIFY_MAX_PAYLOAD_BYTES;
+  const out: RestartSignal[] = [];
+  let slice: string[] = [];
+  for (const id of turns) {
+    if (!fits({ ...base, turns: [id] })) continue;
+    if (slice.length >= MAX_RESTART_TURNS || !fits({ ...base, turns: [...slice, id] })) {
+      out.push({ ...base, turns: slice });
+      slice = [];
+    }
+    slice.push(id);
+  }
+  if (slice.length > 0 || out.length === 0) out.push({ ...base, turns: slice });
+  return out;
 }
 
 /** Options of {@link ClusterSignals}. */

@@ -4,7 +4,9 @@
  * (src/cluster/local-relay.ts → src/cluster/signals.ts → PostgreSQL NOTIFY). A page connected to
  * one instance sees the bot messages, edits and statuses of the other; a message too large for a
  * signal goes by id and is loaded from the shared store; after the listener lost its connection
- * the page's stream is ended so it reloads.
+ * the page's stream is ended so it reloads. An instance's restart notice (src/cluster/restart-notices.ts)
+ * shows on the other instances' pages as the status of the local threads whose turns run on it,
+ * once per page, until the turn's next status or the instance's `started` notice replaces it.
  */
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
@@ -12,6 +14,8 @@ import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { LocalAdapter } from '../../src/platforms/local/adapter.js';
 import type { LocalRelayEvent } from '../../src/platforms/local/events.js';
 import { localEventRelay, localSignalFor } from '../../src/cluster/local-relay.js';
+import { restartNotices } from '../../src/cluster/restart-notices.js';
+import { localThreadsOf, peerStoppedStatus, peerStoppingStatus } from '../../src/platforms/local/peer-restart.js';
 import { MemoryLocalMessages } from '../helpers/memory-local-messages.js';
 import { waitFor } from '../helpers/sandbox.js';
 import { signalChannel, useSignalsDatabase } from '../helpers/signals.js';
@@ -109,6 +113,100 @@ describe('local chat relay across instances', () => {
     const posted = await b.adapter.post({ platform: 'local', channel: 'general' }, 'after the reconnect');
     await waitFor(() => again.events.length >= 1, 20_000, 'the message on the new stream');
     expect(again.events[0]!.data).toMatchObject({ id: posted.ref, text: 'after the reconnect' });
+  });
+});
+
+describe('restart notices on the local chat pages', () => {
+  it("B's stop notice shows on A's and C's pages in the threads whose turns run on B, once each; the turn's next status, B's `stopped` notice (a cut turn) and its `started` notice replace it", async () => {
+    const channel = signalChannel();
+    const repo = new MemoryLocalMessages();
+    const a = await instance('inst-a', channel, repo);
+    const b = await instance('inst-b', channel, repo);
+    const c = await instance('inst-c', channel, repo);
+    const onA = await events(a.base);
+    const onC = await events(c.base);
+    await waitFor(() => a.adapter.events.size === 1 && c.adapter.events.size === 1, 10_000, 'the streams open');
+    const notices = restartNotices(b.signals, logger);
+    db.afterTest(() => notices.dispose());
+    const t1 = { platform: 'local' as const, channel: 'general', thread: 't1' };
+    await b.adapter.setStatus(t1, 'agentbridge is working…');
+    await waitFor(() => a.adapter.statusOf('general', 't1') === 'agentbridge is working…', 20_000, "B's working status on A");
+
+    await notices.stopping({ again: true, graceMs: 30_000, turns: ['local:general:t1', 'local:dev:t2', 'slack:T1:C1:1.2'] });
+    const shown = peerStoppingStatus({ instanceId: 'inst-b', again: true, graceS: 30 });
+    expect(shown).toBe(
+      '♻️ agentbridge instance inst-b, which runs this turn, is restarting. The turn has up to 30 s to finish there; if it does not, another instance runs it again and answers here.',
+    );
+    await waitFor(() => a.adapter.statusOf('dev', 't2') === shown && c.adapter.statusOf('dev', 't2') === shown, 20_000, 'the notice on A and C');
+    expect(a.adapter.statusOf('general', 't1')).toBe(shown);
+    // the turn finished within the grace period: B's status update replaces the notice
+    await b.adapter.setStatus(t1, null);
+    await waitFor(() => a.adapter.statusOf('general', 't1') === null, 20_000, 'the notice replaced on A');
+    expect(a.adapter.statusOf('dev', 't2')).toBe(shown);
+    // B's turns ended: it cut t2's (another worker runs it again)
+    await notices.stopped({ again: true, cut: ['local:dev:t2'] });
+    const cut = peerStoppedStatus({ instanceId: 'inst-b', again: true });
+    expect(cut).toBe('♻️ agentbridge instance inst-b restarted before this turn finished. Another instance runs it again and answers here.');
+    await waitFor(() => a.adapter.statusOf('dev', 't2') === cut && c.adapter.statusOf('dev', 't2') === cut, 20_000, 'the cut turn on A and C');
+    // B is back: what is still shown for it is cleared
+    await notices.started();
+    await waitFor(() => a.adapter.statusOf('dev', 't2') === null && c.adapter.statusOf('dev', 't2') === null, 20_000, 'the notice cleared on A and C');
+
+    // Each page got each status once (A's and C's notices are not relayed to each other): a marker arrives after them.
+    await b.adapter.post({ platform: 'local', channel: 'general' }, 'marker');
+    for (const page of [onA, onC]) {
+      await waitFor(() => page.events.some((e) => e.event === 'message.created'), 20_000, 'the marker');
+      expect(page.events.map((e) => (e.event === 'thread.status' ? e.data : e.event))).toEqual([
+        { channel: 'general', thread: 't1', status: 'agentbridge is working…' },
+        { channel: 'general', thread: 't1', status: shown },
+        { channel: 'dev', thread: 't2', status: shown },
+        { channel: 'general', thread: 't1', status: null },
+        { channel: 'dev', thread: 't2', status: cut },
+        { channel: 'dev', thread: 't2', status: null },
+        'message.created',
+      ]);
+    }
+    // B's own page is not told about B
+    expect(b.adapter.statusOf('dev', 't2')).toBeNull();
+  });
+
+  it('`stopped` and `started` leave a thread alone whose status changed since the notice (another worker took the turn)', async () => {
+    const channel = signalChannel();
+    const repo = new MemoryLocalMessages();
+    const a = await instance('inst-a', channel, repo);
+    const b = await instance('inst-b', channel, repo);
+    const c = await instance('inst-c', channel, repo);
+    const notices = restartNotices(b.signals, logger);
+    db.afterTest(() => notices.dispose());
+    await notices.stopping({ again: false, graceMs: 0, turns: ['local:general:t3', 'local:general:t4'] });
+    const shown = 'agentbridge instance inst-b, which runs this turn, is shutting down. Another instance runs the turn again and answers here.';
+    await waitFor(() => a.adapter.statusOf('general', 't3') === `♻️ ${shown}`, 20_000, 'the notice on A');
+    await c.adapter.setStatus({ platform: 'local', channel: 'general', thread: 't3' }, 'working on C');
+    await waitFor(() => a.adapter.statusOf('general', 't3') === 'working on C', 20_000, "C's status on A");
+    await notices.stopped({ again: false, cut: ['local:general:t3', 'local:general:t4'] });
+    await waitFor(() => a.adapter.statusOf('general', 't4') === peerStoppedStatus({ instanceId: 'inst-b', again: false }), 20_000, 'the cut turn t4 on A');
+    expect(a.adapter.statusOf('general', 't3')).toBe('working on C');
+    await notices.started();
+    // A status sent after `started` reaches A after it (NOTIFY delivers in commit order): once it is there, `started` was handled.
+    await c.adapter.setStatus({ platform: 'local', channel: 'general', thread: 'probe' }, 'probe');
+    await waitFor(() => a.adapter.statusOf('general', 'probe') === 'probe', 20_000, 'a later status on A');
+    expect(a.adapter.statusOf('general', 't3')).toBe('working on C');
+    expect(a.adapter.statusOf('general', 't4')).toBeNull();
+  });
+});
+
+describe('peer restart notices (pure)', () => {
+  it('local threads among conversation ids; the status text for a restart, a shutdown, and no grace', () => {
+    expect(localThreadsOf(['local:general:t1', 'slack:T:C:1.2', 'local:bad', 'discord:1:2', 'local:dev:t2'])).toEqual([
+      { channel: 'general', thread: 't1' },
+      { channel: 'dev', thread: 't2' },
+    ]);
+    expect(peerStoppingStatus({ instanceId: 'n1', again: false, graceS: 10 })).toBe(
+      '♻️ agentbridge instance n1, which runs this turn, is shutting down. The turn has up to 10 s to finish there; if it does not, another instance runs it again and answers here.',
+    );
+    expect(peerStoppingStatus({ instanceId: 'n1', again: true, graceS: 0 })).toMatch(
+      /is restarting\. Another instance runs the turn again and answers here\.$/,
+    );
   });
 });
 

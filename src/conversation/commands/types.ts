@@ -41,6 +41,8 @@ export interface RouterControl {
 
 /** A request to restart, recorded so the new process can report back. */
 export interface RestartRequest {
+  /** Cluster mode: the instance that restarts (only it announces its return). */
+  instanceId?: string;
   conversationId?: string;
   replyTarget: ReplyTarget;
   /** Display name of who asked. */
@@ -86,6 +88,8 @@ export interface CommandDeps {
   scheduled?: ScheduledMessagesService;
   /** Starts a graceful restart (after the reply went out); absent when this process cannot restart itself. */
   restart?: () => void;
+  /** Cluster mode: this instance's id (AGENTBRIDGE_INSTANCE_ID): `restart` restarts this instance only and names it. Absent: single instance. */
+  instanceId?: string;
   /**
    * Cluster mode: stops the conversation's running turn on whichever other instance runs it
    * (`/agent stop` when no turn of it runs here; src/cluster/stop.ts). Resolves true when the stop

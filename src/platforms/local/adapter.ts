@@ -34,7 +34,8 @@ import { mimeTypeOf, type LocalFiles } from './files.js';
 import { actionAnswer, checkCardActions, type ActionHttpAnswer } from './actions.js';
 import { registerLocalRoutes, toApiMessage, type LocalActionInput, type LocalApiBackend, type LocalPostInput } from './api.js';
 import type { LocalAuth } from './auth.js';
-import { LocalEventHub, type LocalEventRelay } from './events.js';
+import { LocalEventHub, type LocalEventRelay, type PeerStoppedNotice, type PeerStoppingNotice } from './events.js';
+import { localThreadsOf, peerStoppedStatus, peerStoppingStatus } from './peer-restart.js';
 import { CHANNEL_PATTERN, createMessageIdGenerator, localConversationId } from './ids.js';
 import { LOCAL_LIMITS } from './limits.js';
 import { uploadUrl, type LocalUploads } from './uploads.js';
@@ -88,6 +89,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   private readonly statuses = new Map<string, string>();
   /** Keys of {@link statuses} that came from other instances (cluster mode), forgotten when events may have been missed. */
   private readonly relayedStatuses = new Set<string>();
+  /** Stop notices of other instances shown in threads (key `channel\nthread`): which instance, and the status text shown. */
+  private readonly peerStatuses = new Map<string, { instanceId: string; status: string }>();
 
   constructor(options: LocalAdapterOptions) {
     this.repo = options.repo;
@@ -113,6 +116,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
           if (typeof s.channel !== 'string' || typeof s.thread !== 'string') return;
           const status = typeof s.status === 'string' ? s.status : null;
           this.rememberStatus(s.channel, s.thread, status);
+          this.peerStatuses.delete(`${s.channel}\n${s.thread}`);
           if (status === null) this.relayedStatuses.delete(`${s.channel}\n${s.thread}`);
           else this.relayedStatuses.add(`${s.channel}\n${s.thread}`);
         },
@@ -120,7 +124,11 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
         resynced: () => {
           for (const key of this.relayedStatuses) this.statuses.delete(key);
           this.relayedStatuses.clear();
+          this.peerStatuses.clear();
         },
+        peerStopping: (notice) => this.showPeerStopping(notice),
+        peerStopped: (notice) => this.showPeerStopped(notice),
+        peerStarted: (instanceId) => this.clearPeerStatuses(instanceId),
       });
     }
     registerLocalRoutes(options.http, this);
@@ -423,7 +431,62 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     if (thread === undefined) return;
     this.rememberStatus(channel, thread, status);
     this.relayedStatuses.delete(`${channel}\n${thread}`);
+    this.peerStatuses.delete(`${channel}\n${thread}`);
     this.events.emit('thread.status', channel, { channel, thread, status });
+  }
+
+  /**
+   * Cluster mode: another instance, which runs turns of local threads, began a graceful stop.
+   * Each such thread's status line says so on this instance's pages ({@link peerStoppingStatus});
+   * not relayed (every instance shows it on its own pages). The turn's next status (its end, or
+   * "working…" where it runs again) replaces it, and so does the instance's `started` notice.
+   */
+  private showPeerStopping(notice: PeerStoppingNotice): void {
+    const status = peerStoppingStatus(notice);
+    for (const { channel, thread } of localThreadsOf(notice.turns)) {
+      const key = `${channel}\n${thread}`;
+      this.rememberStatus(channel, thread, status);
+      this.relayedStatuses.add(key);
+      this.peerStatuses.set(key, { instanceId: notice.instanceId, status });
+      this.events.emitHere('thread.status', channel, { channel, thread, status });
+    }
+  }
+
+  /**
+   * Cluster mode: the turns of instance `notice.instanceId` ended after its stop notice. The
+   * threads of the turns it cut say that another instance runs them again
+   * ({@link peerStoppedStatus}); the notices of those that finished are cleared. A thread whose
+   * status changed since the notice is left alone.
+   */
+  private showPeerStopped(notice: PeerStoppedNotice): void {
+    const cut = new Set(localThreadsOf(notice.cut).map(({ channel, thread }) => `${channel}\n${thread}`));
+    this.replacePeerStatuses(notice.instanceId, (key) => (cut.has(key) ? peerStoppedStatus(notice) : null));
+  }
+
+  /** Cluster mode: instance `instanceId` (re)joined: the stop notices shown for it that nothing replaced are cleared. */
+  private clearPeerStatuses(instanceId: string): void {
+    this.replacePeerStatuses(instanceId, () => null);
+  }
+
+  /** Replaces the notices shown for `instanceId` that nothing replaced meanwhile with `next(key)` (null clears; a cleared one is forgotten). */
+  private replacePeerStatuses(instanceId: string, next: (key: string) => string | null): void {
+    for (const [key, shown] of this.peerStatuses) {
+      if (shown.instanceId !== instanceId) continue;
+      if (this.statuses.get(key) !== shown.status) {
+        this.peerStatuses.delete(key);
+        continue;
+      }
+      const [channel, thread] = key.split('\n') as [string, string];
+      const status = next(key);
+      this.rememberStatus(channel, thread, status);
+      if (status === null) {
+        this.peerStatuses.delete(key);
+        this.relayedStatuses.delete(key);
+      } else {
+        this.peerStatuses.set(key, { instanceId, status });
+      }
+      this.events.emitHere('thread.status', channel, { channel, thread, status });
+    }
   }
 
   /** Keeps (or with `null` forgets) a thread's status for page loads; the oldest are forgotten past {@link MAX_STATUSES}. */

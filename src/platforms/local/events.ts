@@ -34,12 +34,38 @@ export interface LocalRelayEvent {
   ref?: string;
 }
 
+/** Another instance began a graceful stop (cluster mode's `restart` notice, src/cluster/restart-notices.ts). */
+export interface PeerStoppingNotice {
+  /** The stopping instance's id. */
+  instanceId: string;
+  /** True for `/agent restart` (it comes back), false for a shutdown. */
+  again: boolean;
+  /** Seconds its running turns get to finish. */
+  graceS: number;
+  /** Conversation ids of the turns running on it (of every platform). */
+  turns: readonly string[];
+}
+
+/** Another instance's turns ended after its stop notice (cluster mode's `restart` notice). */
+export interface PeerStoppedNotice {
+  instanceId: string;
+  again: boolean;
+  /** Conversation ids of the turns it cut: another instance runs them again. Its other announced turns finished. */
+  cut: readonly string[];
+}
+
 /** What a relay delivers to a hub. */
 export interface LocalRelayReceiver {
   /** An event emitted by another instance. */
   event(event: LocalRelayEvent): void;
   /** Events may have been missed (the relay's connection was lost): clients should reload. */
   resync(): void;
+  /** Another instance began a graceful stop. */
+  peerStopping?(notice: PeerStoppingNotice): void;
+  /** Another instance's turns ended after its stop notice. */
+  peerStopped?(notice: PeerStoppedNotice): void;
+  /** Another instance (re)joined. */
+  peerStarted?(instanceId: string): void;
 }
 
 /** Carries the local chat's events between instances (cluster mode: src/cluster/local-relay.ts). */
@@ -59,6 +85,12 @@ export interface LocalRelayOptions {
   received?(name: LocalEventName, channel: string, data: unknown): void;
   /** Called when events may have been missed, before the streams are ended (the adapter forgets relayed thread statuses). */
   resynced?(): void;
+  /** Called when another instance began a graceful stop, in order with the relayed events (the adapter shows it in the affected threads). */
+  peerStopping?(notice: PeerStoppingNotice): void;
+  /** Called when another instance's turns ended after its stop notice, in order with the relayed events (the adapter updates or clears what it showed). */
+  peerStopped?(notice: PeerStoppedNotice): void;
+  /** Called when another instance (re)joined, in order with the relayed events (the adapter clears what it showed for it). */
+  peerStarted?(instanceId: string): void;
 }
 
 interface Client {
@@ -153,6 +185,9 @@ export class LocalEventHub {
           this.resync();
         }
       },
+      peerStopping: (notice) => this.inOrder('peer stopping', () => opts.peerStopping?.(notice)),
+      peerStopped: (notice) => this.inOrder('peer stopped', () => opts.peerStopped?.(notice)),
+      peerStarted: (id) => this.inOrder('peer started', () => opts.peerStarted?.(id)),
     });
     let connected = true;
     this.disconnect = () => {
@@ -163,6 +198,16 @@ export class LocalEventHub {
       this.disconnect = undefined;
     };
     return this.disconnect;
+  }
+
+  /** Runs `fn` after the relayed events received before it were delivered; a throw is logged. */
+  private inOrder(what: string, fn: () => void): void {
+    this.delivering = this.delivering.then(fn).catch((err: unknown) => this.logger.warn({ err, what }, 'local chat: a relayed notice could not be handled'));
+  }
+
+  /** Sends an event to this hub's streams only (not relayed): what this instance shows of another's notice. */
+  emitHere(name: LocalEventName, channel: string, data: unknown): void {
+    this.deliver(name, channel, data);
   }
 
   /**
