@@ -21,9 +21,9 @@ export interface MaintenanceOptions {
 
 /** Wakes every conversation with unfinished rows last touched before `before` (ms since the epoch); resolves to how many. */
 export async function wakeStaleConversations(store: Pick<Store, 'inbox' | 'turnJobs'>, before: number): Promise<number> {
-  const stale = new Set((await store.inbox.unfinished()).filter((r) => r.updatedAt < before).map((r) => r.conversationId));
+  const stale = await store.inbox.staleConversations(before);
   for (const id of stale) await store.turnJobs.wake(id);
-  return stale.size;
+  return stale.length;
 }
 
 /** The maintenance lease's work (see the file comment). */

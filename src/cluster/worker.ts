@@ -193,7 +193,9 @@ export class TurnWorker {
         const stuck = (await router.inbox.unfinishedFor(conversationId)).filter((r) => r.state === 'queued' && keys.has(r.eventKey));
         if (stuck.length > 0) throw new NoProgressError(conversationId, stuck.length);
       }
-      this.lastPoint.set(conversationId, await this.pointOf(conversationId));
+      // Only a live agent process kept here needs the point to be checked against (closeStaleSession).
+      if (this.opts.sessions.get(conversationId)) this.lastPoint.set(conversationId, await this.pointOf(conversationId));
+      else this.lastPoint.delete(conversationId);
     } catch (err) {
       if (lost.signal.aborted || err instanceof ClaimLostError) {
         log.warn('cluster: job lost; its turn is abandoned (another worker takes the conversation over)');

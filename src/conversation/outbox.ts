@@ -57,9 +57,10 @@ export interface OutboxOptions {
   files?: Pick<OutgoingFiles, 'pathOf' | 'remove'>;
   /**
    * Cluster mode: a conversation's rows are delivered only under its delivery lease
-   * (`store.deliveryLeases`, taken as `holder` — the instance id — for `ttlMs` and renewed before
-   * every row), so two instances never post the same rows. A conversation whose lease another
-   * instance holds is tried again after `busyRetryMs` (default 1 s).
+   * (`store.deliveryLeases`, taken as `holder` — the instance id — for `ttlMs`, and renewed before
+   * a row once a third of it has passed since it was last taken, so every row starts with at least
+   * two thirds of `ttlMs` left), so two instances never post the same rows. A conversation whose
+   * lease another instance holds is tried again after `busyRetryMs` (default 1 s).
    */
   lease?: { holder: string; ttlMs: number; busyRetryMs?: number };
 }
@@ -188,9 +189,18 @@ export class OutboxDelivery {
     const leases = this.opts.store.deliveryLeases;
     let held = false;
     try {
+      // Taken (or renewed) at: measured before the query, so the lease lasts at least ttlMs from then.
+      let takenAt = Date.now();
       held = await leases.take(conversationId, lease.holder, lease.ttlMs);
       if (!held) return this.scheduleBusyRetry(conversationId, lease.busyRetryMs ?? 1_000);
-      await this.drainRows(conversationId, () => leases.take(conversationId, lease.holder, lease.ttlMs));
+      const renew = async (): Promise<boolean> => {
+        if (Date.now() - takenAt < lease.ttlMs / 3) return true;
+        const at = Date.now();
+        if (!(await leases.take(conversationId, lease.holder, lease.ttlMs))) return false;
+        takenAt = at;
+        return true;
+      };
+      await this.drainRows(conversationId, renew);
     } catch (err) {
       if (!isStorageFault(err)) throw err;
       this.opts.health?.report(err, 'outbox');
@@ -216,7 +226,7 @@ export class OutboxDelivery {
     this.retryTimers.set(conversationId, timer);
   }
 
-  /** Delivers the conversation's pending rows in order; `renew` (cluster mode) must succeed before each row is posted. */
+  /** Delivers the conversation's pending rows in order; `renew` (cluster mode: the lease still ours, renewed when due) must succeed before each row is posted. */
   private async drainRows(conversationId: string, renew?: () => Promise<boolean>): Promise<void> {
     try {
       const rows = await this.opts.store.outbox.pendingFor(conversationId);

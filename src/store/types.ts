@@ -217,6 +217,8 @@ export interface InboxRepo {
   requeue(eventKeys: string[]): Promise<void>;
   /** Rows in state queued or running, oldest first (by receivedAt, then insertion order). */
   unfinished(): Promise<InboxRow[]>;
+  /** Ids of the conversations with a row in state queued or running last changed before `before` (ms since the epoch), sorted. */
+  staleConversations(before: number): Promise<string[]>;
   get(eventKey: string): Promise<InboxRow | undefined>;
   countByState(): Promise<Record<InboxState, number>>;
   /**

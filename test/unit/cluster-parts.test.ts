@@ -13,7 +13,6 @@ import { createLogger } from '../../src/logger.js';
 import { DatabaseLiveness } from '../../src/cluster/liveness.js';
 import { wakeStaleConversations } from '../../src/cluster/maintenance.js';
 import { ConfigError, loadConfig, parseRoles } from '../../src/config.js';
-import type { InboxRow } from '../../src/store/types.js';
 import { BACKENDS, openTestStore } from '../helpers/backends.js';
 import { startCore } from '../helpers/core.js';
 import { localMessage } from '../helpers/fakes.js';
@@ -68,16 +67,29 @@ describe('DatabaseLiveness', () => {
   });
 });
 
-describe('maintenance', () => {
+describe.each(BACKENDS)('maintenance (%s)', (backend) => {
   it('wakes each conversation with unfinished rows untouched since the cut-off, once', async () => {
-    const row = (conversationId: string, updatedAt: number) => ({ conversationId, updatedAt }) as InboxRow;
+    const { store, cleanup } = await openTestStore(backend);
+    cleanups.push(cleanup);
+    for (const [conv, key] of [
+      ['a', 'a1'],
+      ['a', 'a2'],
+      ['b', 'b1'],
+      ['c', 'c1'],
+      ['d', 'd1'],
+    ] as const)
+      await store.inbox.accept(localMessage(conv, key, { eventKey: key }));
+    // d is done; b was touched after the cut-off
+    await store.inbox.markDone(['d1']);
+    const cutOff = Date.now() + 1;
+    await new Promise((r) => setTimeout(r, 5));
+    await store.inbox.markRunning(['b1']);
     const woken: string[] = [];
-    const store = {
-      inbox: { unfinished: async () => [row('a', 10), row('a', 20), row('b', 500), row('c', 30)] },
-      turnJobs: { wake: async (id: string) => void woken.push(id) },
-    } as unknown as Parameters<typeof wakeStaleConversations>[0];
-    expect(await wakeStaleConversations(store, 100)).toBe(2);
-    expect(woken.sort()).toEqual(['a', 'c']);
+    const withJobs = { inbox: store.inbox, turnJobs: { wake: async (id: string) => void woken.push(id) } } as unknown as Parameters<
+      typeof wakeStaleConversations
+    >[0];
+    expect(await wakeStaleConversations(withJobs, cutOff)).toBe(2);
+    expect(woken).toEqual(['local:general:a', 'local:general:c']);
   });
 });
 
@@ -128,6 +140,28 @@ describe('outbox delivery in a cluster', () => {
       const mine = core.adapter.calls.filter((c) => c.op === 'post').map((c) => Number(c.text?.split(' ')[1]));
       expect(mine).toEqual([...mine].sort((x, y) => x - y));
     }
+  });
+
+  it('one drain takes the lease once for many rows (renewed only once a third of its time passed) and releases it once', async () => {
+    const db = await freshPostgresDatabase();
+    cleanups.push(db.drop);
+    const store = await openPostgresStore({ url: db.url, logger });
+    const core = startCore({ store, cluster: { instanceId: 'a', deliveryLeaseMs: 30_000 } });
+    cleanups.push(() => core.close());
+    const calls: string[] = [];
+    const leases = core.store.deliveryLeases;
+    const take = leases.take.bind(leases);
+    const release = leases.release.bind(leases);
+    leases.take = (...args) => (calls.push('take'), take(...args));
+    leases.release = (...args) => (calls.push('release'), release(...args));
+    const m = localMessage('d2', 'x');
+    const to = { conversationId: m.conversationId, replyTarget: m.replyTarget };
+    for (let i = 0; i < 8; i++) await core.outbound.enqueue(to, `row ${i}`);
+    calls.length = 0;
+    await core.outbox.deliver(m.conversationId);
+    await waitFor(async () => (await core.store.outbox.pendingFor(m.conversationId)).length === 0, 20_000, 'every row delivered');
+    expect(core.adapter.calls.filter((c) => c.op === 'post').map((c) => c.text)).toEqual(Array.from({ length: 8 }, (_, i) => `row ${i}`));
+    expect(calls).toEqual(['take', 'release']);
   });
 });
 

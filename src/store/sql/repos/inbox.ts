@@ -105,6 +105,15 @@ export function createInboxRepo({ q }: SqlContext): InboxRepo {
     async unfinished() {
       return (await all(q, sql<InboxSql>`SELECT * FROM inbox WHERE state IN ('queued', 'running') ORDER BY received_at, seq`)).map(toInbox);
     },
+    async staleConversations(before) {
+      const rows = await all(
+        q,
+        sql<{
+          conversation_id: string;
+        }>`SELECT DISTINCT conversation_id FROM inbox WHERE state IN ('queued', 'running') AND updated_at < ${before} ORDER BY conversation_id`,
+      );
+      return rows.map((r) => r.conversation_id);
+    },
     async get(eventKey) {
       const r = await first(q, sql<InboxSql>`SELECT * FROM inbox WHERE event_key = ${eventKey}`);
       return r && toInbox(r);
