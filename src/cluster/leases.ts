@@ -4,7 +4,7 @@
  * dedicated connection (src/store/pg-lease.ts). {@link LeaderLeases} tries every lease it does
  * not hold about once a second (jittered), starts that lease's work when it gets it, and stops the
  * work at once when the lease is lost (the connection failed, a keep-alive went unanswered), before
- * it tries again. A lease whose work fails to start is given back and tried again later, so
+ * it tries again (after three retry intervals, so a healthy instance takes it first). A lease whose work fails to start is given back and tried again later, so
  * another instance can take it.
  *
  * Takeover after a holder died: PostgreSQL frees the lock when the holder's backend notices the
@@ -19,6 +19,12 @@ import type { LeaseName } from './constants.js';
 export const LEASE_RETRY_MS = 1_000;
 /** After a lease's work failed to start, the next attempt waits this long, ms. */
 const START_FAILED_BACKOFF_MS = 5_000;
+/**
+ * After losing a lease (its connection failed or a keep-alive went unanswered) the instance waits
+ * this many retry intervals before trying for it again, so that another instance, trying every
+ * interval (± 25 %), takes it over first; with no other instance it is taken back after that.
+ */
+const LOST_BACKOFF_RETRIES = 3;
 
 /** The work a lease guards. Both may be async; a rejection is logged. `stop` must be safe while `start` is still running. */
 export interface LeaseWork {
@@ -145,7 +151,8 @@ export class LeaderLeases {
     await this.safeStop(name, work);
     await starting;
     await lease.release();
-    return 0;
+    // Its connection failed: another instance (trying every retry interval) should take over first.
+    return LOST_BACKOFF_RETRIES * (this.o.retryMs ?? LEASE_RETRY_MS);
   }
 
   private async safeStop(name: LeaseName, work: LeaseWork): Promise<void> {

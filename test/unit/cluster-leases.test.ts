@@ -219,6 +219,36 @@ describe('LeaderLeases', () => {
     }
   }, 30_000);
 
+  it('after losing a lease an instance waits three retry intervals before trying for it again (a healthy instance takes it first)', async () => {
+    const attempts: number[] = [];
+    let lose!: (err: Error) => void;
+    const a = new LeaderLeases({
+      url: db.url,
+      instanceId: 'blip',
+      logger,
+      retryMs: 100,
+      tryLease: async (_url, name) => {
+        if (name !== 'scheduler') return undefined;
+        attempts.push(Date.now());
+        if (attempts.length > 1) return undefined;
+        return { name, serverPid: 1, lost: new Promise<Error>((r) => (lose = r)), release: async () => {} };
+      },
+      work: { scheduler: { start: () => {}, stop: () => {} } },
+    });
+    a.start();
+    try {
+      await waitFor(() => a.held().length === 1, 5_000, 'the lease held');
+      const lostAt = Date.now();
+      lose(new Error('connection terminated'));
+      await waitFor(() => attempts.length >= 3, 10_000, 'two more attempts');
+      // the first attempt after the loss waits 3 × 100 ms; later ones the usual 75–125 ms
+      expect(attempts[1]! - lostAt).toBeGreaterThanOrEqual(300);
+      expect(attempts[2]! - attempts[1]!).toBeLessThan(300);
+    } finally {
+      await a.close();
+    }
+  });
+
   it('a lease whose work fails to start is given back', async () => {
     let attempts = 0;
     const a = new LeaderLeases({
