@@ -193,6 +193,34 @@ describe('restart notices on the local chat pages', () => {
     expect(a.adapter.statusOf('general', 't3')).toBe('working on C');
     expect(a.adapter.statusOf('general', 't4')).toBeNull();
   });
+
+  it("a cut turn's notice clears when the turn runs again and posts in the thread (on the instance that shows it, or relayed)", async () => {
+    const channel = signalChannel();
+    const repo = new MemoryLocalMessages();
+    const a = await instance('inst-a', channel, repo);
+    const b = await instance('inst-b', channel, repo);
+    const c = await instance('inst-c', channel, repo);
+    const notices = restartNotices(b.signals, logger);
+    db.afterTest(() => notices.dispose());
+    const onC = await events(c.base);
+    await waitFor(() => c.adapter.events.size === 1, 10_000, 'the stream open');
+    const root = await a.adapter.post({ platform: 'local', channel: 'dev' }, 'a question');
+    const other = await a.adapter.post({ platform: 'local', channel: 'dev' }, 'another question');
+    // the roots are bot posts too: let their relayed events reach C before the notices (they would clear them)
+    await waitFor(() => onC.events.length === 2, 20_000, "the roots' events on C");
+    await notices.stopping({ again: false, graceMs: 0, turns: [`local:dev:${root.ref}`, `local:dev:${other.ref}`] });
+    await notices.stopped({ again: false, cut: [`local:dev:${root.ref}`, `local:dev:${other.ref}`] });
+    const cut = peerStoppedStatus({ instanceId: 'inst-b', again: false });
+    const shows = (x: typeof a, thread: string) => x.adapter.statusOf('dev', thread);
+    await waitFor(() => [a, c].every((x) => shows(x, root.ref) === cut && shows(x, other.ref) === cut), 20_000, 'the cut notices on A and C');
+    // C runs the turn again and posts its first message in the thread: C clears its own, A the relayed one
+    await c.adapter.post({ platform: 'local', channel: 'dev', thread: root.ref }, '🔄 agentbridge restarted while working on your message.');
+    expect(shows(c, root.ref)).toBeNull();
+    await waitFor(() => shows(a, root.ref) === null, 20_000, 'the notice cleared on A');
+    // the other thread, where nothing was posted yet, still says so
+    expect(shows(a, other.ref)).toBe(cut);
+    expect(shows(c, other.ref)).toBe(cut);
+  });
 });
 
 describe('peer restart notices (pure)', () => {

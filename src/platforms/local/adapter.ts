@@ -90,7 +90,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
   /** Keys of {@link statuses} that came from other instances (cluster mode), forgotten when events may have been missed. */
   private readonly relayedStatuses = new Set<string>();
   /** Stop notices of other instances shown in threads (key `channel\nthread`): which instance, and the status text shown. */
-  private readonly peerStatuses = new Map<string, { instanceId: string; status: string }>();
+  private readonly peerStatuses = new Map<string, { instanceId: string; status: string; cut?: true }>();
 
   constructor(options: LocalAdapterOptions) {
     this.repo = options.repo;
@@ -111,6 +111,11 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
           return row ? toApiMessage(row) : undefined;
         },
         received: (name, _channel, data) => {
+          if (name === 'message.created') {
+            const m = data as { channel?: unknown; thread?: unknown; bot?: unknown };
+            if (m.bot === true && typeof m.channel === 'string' && typeof m.thread === 'string') this.botPosted(m.channel, m.thread);
+            return;
+          }
           if (name !== 'thread.status') return;
           const s = data as { channel?: unknown; thread?: unknown; status?: unknown };
           if (typeof s.channel !== 'string' || typeof s.thread !== 'string') return;
@@ -285,6 +290,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
       ...(actions.length > 0 ? { actions } : {}),
     });
     this.events.emit('message.created', channel, toApiMessage(row));
+    this.botPosted(channel, row.thread);
     return { ref: id, channel };
   }
 
@@ -315,6 +321,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
       file: { name: file.name, size: file.size, type: mimeTypeOf(file.name) },
     });
     this.events.emit('message.created', channel, toApiMessage(row));
+    this.botPosted(channel, row.thread);
     return { ref: id, channel };
   }
 
@@ -463,6 +470,22 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     this.replacePeerStatuses(notice.instanceId, (key) => (cut.has(key) ? peerStoppedStatus(notice) : null));
   }
 
+  /**
+   * A bot message was posted in the thread (here or, relayed, on another instance). A cut turn's
+   * notice ("… runs it again and answers here") has served once the turn runs again and posts
+   * (its interrupted notice comes first): it is cleared. A `stopping` notice waits for `stopped`.
+   */
+  private botPosted(channel: string, thread: string): void {
+    const key = `${channel}\n${thread}`;
+    const shown = this.peerStatuses.get(key);
+    if (!shown?.cut) return;
+    this.peerStatuses.delete(key);
+    if (this.statuses.get(key) !== shown.status) return;
+    this.rememberStatus(channel, thread, null);
+    this.relayedStatuses.delete(key);
+    this.events.emitHere('thread.status', channel, { channel, thread, status: null });
+  }
+
   /** Cluster mode: instance `instanceId` (re)joined: the stop notices shown for it that nothing replaced are cleared. */
   private clearPeerStatuses(instanceId: string): void {
     this.replacePeerStatuses(instanceId, () => null);
@@ -483,7 +506,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
         this.peerStatuses.delete(key);
         this.relayedStatuses.delete(key);
       } else {
-        this.peerStatuses.set(key, { instanceId, status });
+        this.peerStatuses.set(key, { instanceId, status, cut: true });
       }
       this.events.emitHere('thread.status', channel, { channel, thread, status });
     }
