@@ -117,17 +117,23 @@ describe('local chat relay across instances', () => {
 });
 
 describe('restart notices on the local chat pages', () => {
-  it("B's stop notice shows on A's and C's pages in the threads whose turns run on B, once each; the turn's next status, B's `stopped` notice (a cut turn) and its `started` notice replace it", async () => {
+  /** Instances A, B and C on one channel and message store, and B's restart notices (B is the one stopping). */
+  async function stoppingTrio() {
     const channel = signalChannel();
     const repo = new MemoryLocalMessages();
     const a = await instance('inst-a', channel, repo);
     const b = await instance('inst-b', channel, repo);
     const c = await instance('inst-c', channel, repo);
+    const notices = restartNotices(b.signals, logger);
+    db.afterTest(() => notices.dispose());
+    return { a, b, c, notices };
+  }
+
+  it("B's stop notice shows on A's and C's pages in the threads whose turns run on B, once each; the turn's next status, B's `stopped` notice (a cut turn) and its `started` notice replace it", async () => {
+    const { a, b, c, notices } = await stoppingTrio();
     const onA = await events(a.base);
     const onC = await events(c.base);
     await waitFor(() => a.adapter.events.size === 1 && c.adapter.events.size === 1, 10_000, 'the streams open');
-    const notices = restartNotices(b.signals, logger);
-    db.afterTest(() => notices.dispose());
     const t1 = { platform: 'local' as const, channel: 'general', thread: 't1' };
     await b.adapter.setStatus(t1, 'agentbridge is working…');
     await waitFor(() => a.adapter.statusOf('general', 't1') === 'agentbridge is working…', 20_000, "B's working status on A");
@@ -171,13 +177,7 @@ describe('restart notices on the local chat pages', () => {
   });
 
   it('`stopped` and `started` leave a thread alone whose status changed since the notice (another worker took the turn)', async () => {
-    const channel = signalChannel();
-    const repo = new MemoryLocalMessages();
-    const a = await instance('inst-a', channel, repo);
-    const b = await instance('inst-b', channel, repo);
-    const c = await instance('inst-c', channel, repo);
-    const notices = restartNotices(b.signals, logger);
-    db.afterTest(() => notices.dispose());
+    const { a, c, notices } = await stoppingTrio();
     await notices.stopping({ again: false, graceMs: 0, turns: ['local:general:t3', 'local:general:t4'] });
     const shown = 'agentbridge instance inst-b, which runs this turn, is shutting down. Another instance runs the turn again and answers here.';
     await waitFor(() => a.adapter.statusOf('general', 't3') === `♻️ ${shown}`, 20_000, 'the notice on A');
@@ -195,13 +195,7 @@ describe('restart notices on the local chat pages', () => {
   });
 
   it("a cut turn's notice clears when the turn runs again and posts in the thread (on the instance that shows it, or relayed)", async () => {
-    const channel = signalChannel();
-    const repo = new MemoryLocalMessages();
-    const a = await instance('inst-a', channel, repo);
-    const b = await instance('inst-b', channel, repo);
-    const c = await instance('inst-c', channel, repo);
-    const notices = restartNotices(b.signals, logger);
-    db.afterTest(() => notices.dispose());
+    const { a, c, notices } = await stoppingTrio();
     const onC = await events(c.base);
     await waitFor(() => c.adapter.events.size === 1, 10_000, 'the stream open');
     const root = await a.adapter.post({ platform: 'local', channel: 'dev' }, 'a question');
