@@ -450,13 +450,7 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
    */
   private showPeerStopping(notice: PeerStoppingNotice): void {
     const status = peerStoppingStatus(notice);
-    for (const { channel, thread } of localThreadsOf(notice.turns)) {
-      const key = `${channel}\n${thread}`;
-      this.rememberStatus(channel, thread, status);
-      this.relayedStatuses.add(key);
-      this.peerStatuses.set(key, { instanceId: notice.instanceId, status });
-      this.events.emitHere('thread.status', channel, { channel, thread, status });
-    }
+    for (const { channel, thread } of localThreadsOf(notice.turns)) this.setPeerStatus(`${channel}\n${thread}`, notice.instanceId, status);
   }
 
   /**
@@ -479,11 +473,8 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
     const key = `${channel}\n${thread}`;
     const shown = this.peerStatuses.get(key);
     if (!shown?.cut) return;
-    this.peerStatuses.delete(key);
-    if (this.statuses.get(key) !== shown.status) return;
-    this.rememberStatus(channel, thread, null);
-    this.relayedStatuses.delete(key);
-    this.events.emitHere('thread.status', channel, { channel, thread, status: null });
+    if (this.statuses.get(key) === shown.status) this.setPeerStatus(key, shown.instanceId, null);
+    else this.peerStatuses.delete(key);
   }
 
   /** Cluster mode: instance `instanceId` (re)joined: the stop notices shown for it that nothing replaced are cleared. */
@@ -499,17 +490,26 @@ export class LocalAdapter implements PlatformAdapter, LocalApiBackend {
         this.peerStatuses.delete(key);
         continue;
       }
-      const [channel, thread] = key.split('\n') as [string, string];
-      const status = next(key);
-      this.rememberStatus(channel, thread, status);
-      if (status === null) {
-        this.peerStatuses.delete(key);
-        this.relayedStatuses.delete(key);
-      } else {
-        this.peerStatuses.set(key, { instanceId, status, cut: true });
-      }
-      this.events.emitHere('thread.status', channel, { channel, thread, status });
+      this.setPeerStatus(key, instanceId, next(key), true);
     }
+  }
+
+  /**
+   * Shows `status` as instance `instanceId`'s notice in the thread of `key` (`channel\nthread`;
+   * `cut`: a cut turn's notice, cleared by the next bot message there), or with `null` clears it;
+   * kept for page loads like a relayed status, and sent to this instance's streams only.
+   */
+  private setPeerStatus(key: string, instanceId: string, status: string | null, cut = false): void {
+    const [channel, thread] = key.split('\n') as [string, string];
+    this.rememberStatus(channel, thread, status);
+    if (status === null) {
+      this.peerStatuses.delete(key);
+      this.relayedStatuses.delete(key);
+    } else {
+      this.relayedStatuses.add(key);
+      this.peerStatuses.set(key, cut ? { instanceId, status, cut } : { instanceId, status });
+    }
+    this.events.emitHere('thread.status', channel, { channel, thread, status });
   }
 
   /** Keeps (or with `null` forgets) a thread's status for page loads; the oldest are forgotten past {@link MAX_STATUSES}. */

@@ -4,13 +4,20 @@
  * Pure functions.
  */
 import type { PeerStoppedNotice, PeerStoppingNotice } from './events.js';
+import { parseLocalConversationId } from './ids.js';
 
 /** The local threads among `turns` (conversation ids `local:<channel>:<thread>`); other platforms' ids are skipped. */
 export function localThreadsOf(turns: readonly string[]): Array<{ channel: string; thread: string }> {
   const out: Array<{ channel: string; thread: string }> = [];
   for (const id of turns) {
-    const parts = id.split(':');
-    if (parts.length === 3 && parts[0] === 'local' && parts[1] && parts[2]) out.push({ channel: parts[1], thread: parts[2] });
+    const [platform, ...parts] = id.split(':');
+    if (platform !== 'local') continue;
+    try {
+      const { channel, thread } = parseLocalConversationId(id, parts);
+      out.push({ channel, thread });
+    } catch {
+      // not a well-formed local conversation id: skipped
+    }
   }
   return out;
 }
